@@ -1,0 +1,54 @@
+// laminator: the command-line entry point (composition root).
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "app/replay.h"
+
+namespace {
+
+int run_replay_command(const lam::app::ReplayOptions& opt, bool quiet) {
+  const lam::app::ReplaySummary s = lam::app::run_replay(opt, stderr);
+  if (!quiet) std::fputs(lam::app::format_summary(s).c_str(), stderr);
+  if (opt.strict && (s.bad_lines > 0 || s.bad_state_rows > 0)) {
+    std::fprintf(stderr, "replay: --strict: %llu bad lines, %llu bad state rows\n",
+                 static_cast<unsigned long long>(s.bad_lines), static_cast<unsigned long long>(s.bad_state_rows));
+    return 3;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"laminator: market-data and alert engine for crypto trading bots"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "laminator 0.1.0");
+
+  lam::app::ReplayOptions replay;
+  bool quiet = false;
+  bool no_events = false;
+  CLI::App* rep = app.add_subcommand("replay", "Run the matcher over a state file and a file of ticks");
+  rep->add_option("--state", replay.state_path, "STATE.json: markets, positions and alerts")->required()->check(CLI::ExistingFile);
+  rep->add_option("--ticks", replay.ticks_path, "TICKS.ndjson: one tick per line")->required()->check(CLI::ExistingFile);
+  rep->add_option("--events-out", replay.events_out, "Write events (NDJSON) here instead of stdout");
+  rep->add_option("--state-out", replay.state_out, "Write positions and alerts as they stand after the last tick");
+  rep->add_flag("--strict", replay.strict, "Exit with status 3 if any input line or state row was bad");
+  rep->add_flag("--quiet", quiet, "No progress lines and no summary");
+  rep->add_flag("--no-events", no_events, "Do not write events (benchmarking)");
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (rep->parsed()) {
+      replay.progress = !quiet;
+      replay.write_events = !no_events;
+      return run_replay_command(replay, quiet);
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,271 @@
+#include "app/replay.h"
+
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "app/replay_input.h"
+#include "engine/event_json.h"
+#include "engine/instruments.h"
+#include "engine/matcher.h"
+
+namespace lam::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kChunk = 8u << 20;       // bytes read per fread
+constexpr std::size_t kOutFlush = 1u << 20;    // event bytes buffered before a write
+constexpr std::size_t kMaxLine = 1u << 20;     // a longer line is bad input
+
+class Output {
+ public:
+  explicit Output(const std::string& path) {
+    if (path.empty() || path == "-") {
+      fp_ = stdout;
+    } else {
+      fp_ = std::fopen(path.c_str(), "wb");
+      if (fp_ == nullptr) throw std::runtime_error(path + ": cannot open for writing: " + std::strerror(errno));
+      owned_ = true;
+    }
+    buf_.reserve(kOutFlush + 4096);
+  }
+  ~Output() {
+    if (owned_) std::fclose(fp_);
+  }
+  Output(const Output&) = delete;
+  Output& operator=(const Output&) = delete;
+  std::string& buf() { return buf_; }
+  void maybe_flush() {
+    if (buf_.size() >= kOutFlush) flush();
+  }
+  void flush() {
+    if (!buf_.empty() && std::fwrite(buf_.data(), 1, buf_.size(), fp_) != buf_.size()) {
+      throw std::runtime_error("cannot write events: " + std::string(std::strerror(errno)));
+    }
+    buf_.clear();
+    std::fflush(fp_);
+  }
+
+ private:
+  std::FILE* fp_ = nullptr;
+  bool owned_ = false;
+  std::string buf_;
+};
+
+void write_state(const std::string& path, const Matcher& m) {
+  std::string s;
+  s.reserve(1 << 16);
+  s.append("{\"positions\":[");
+  bool first = true;
+  auto opt_time = [&](const std::optional<TimeNs>& t) {
+    if (!t) {
+      s.append("null");
+      return;
+    }
+    s.push_back('"');
+    append_iso8601_ms(s, *t);
+    s.push_back('"');
+  };
+  auto opt_price = [&](const std::optional<std::int64_t>& p) {
+    if (!p) {
+      s.append("null");
+      return;
+    }
+    s.push_back('"');
+    append_fixed(s, *p);
+    s.push_back('"');
+  };
+  m.for_each_position([&](const PositionView& v) {
+    s.append(first ? "\n" : ",\n");
+    first = false;
+    s.append("{\"id\":\"");
+    v.id.append_to(s);
+    s.append("\",\"status\":\"").append(to_string(v.status)).append("\",\"current_price\":");
+    opt_price(v.current_price);
+    s.append(",\"unrealized_pnl\":\"");
+    append_fixed(s, v.unrealized_pnl, kPnlDigits);
+    s.append("\",\"realized_pnl\":\"");
+    append_fixed(s, v.realized_pnl);
+    s.append("\",\"closed_at\":");
+    opt_time(v.closed_at);
+    s.push_back('}');
+  });
+  s.append("\n],\"alerts\":[");
+  first = true;
+  m.for_each_alert([&](const AlertView& v) {
+    s.append(first ? "\n" : ",\n");
+    first = false;
+    s.append("{\"id\":\"");
+    v.id.append_to(s);
+    s.append("\",\"status\":\"").append(to_string(v.status)).append("\",\"triggered_at\":");
+    opt_time(v.triggered_at);
+    s.append(",\"anchor_price\":");
+    opt_price(v.anchor_price);
+    s.push_back('}');
+  });
+  s.append("\n]}\n");
+  std::FILE* fp = std::fopen(path.c_str(), "wb");
+  if (fp == nullptr) throw std::runtime_error(path + ": cannot open for writing: " + std::strerror(errno));
+  const bool ok = std::fwrite(s.data(), 1, s.size(), fp) == s.size();
+  if (std::fclose(fp) != 0 || !ok) throw std::runtime_error(path + ": write failed");
+}
+
+class Diagnostics {
+ public:
+  Diagnostics(std::FILE* fp, std::size_t limit) : fp_(fp), limit_(limit) {}
+  void report(const std::string& where, const std::string& what) {
+    if (printed_++ < limit_) {
+      std::fprintf(fp_, "%s: %s\n", where.c_str(), what.c_str());
+    } else if (printed_ == limit_ + 1) {
+      std::fprintf(fp_, "(further input errors are counted but not printed)\n");
+    }
+  }
+
+ private:
+  std::FILE* fp_;
+  std::size_t limit_;
+  std::size_t printed_ = 0;
+};
+
+}  // namespace
+
+ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag) {
+  const auto start = Clock::now();
+  ReplaySummary sum;
+  Diagnostics diags(diag, opt.max_error_lines);
+
+  StateInput st = load_state(opt.state_path);
+  for (const std::string& e : st.errors) diags.report("bad input", e);
+  sum.bad_state_rows = st.errors.size();
+
+  InstrumentTable instruments;
+  Matcher matcher;
+  std::vector<Event> events;
+  events.reserve(1024);
+  Output out(opt.write_events ? opt.events_out : std::string());
+
+  auto drain = [&] {
+    for (const Event& e : events) {
+      ++sum.events;
+      ++sum.events_by_type[static_cast<std::size_t>(e.type)];
+      if (opt.write_events) {
+        append_event_json(out.buf(), e);
+        out.buf().push_back('\n');
+      }
+    }
+    events.clear();
+    if (opt.write_events) out.maybe_flush();
+  };
+
+  for (MarketRow& m : st.markets) {
+    m.spec.instrument = instruments.intern(m.dex_name, m.symbol);
+    matcher.upsert_market(m.spec);
+  }
+  for (const PositionSpec& p : st.positions) matcher.upsert_position(p);
+  for (const AlertSpec& a : st.alerts) matcher.upsert_alert(a, events);
+  drain();
+
+  std::FILE* in = std::fopen(opt.ticks_path.c_str(), "rb");
+  if (in == nullptr) throw std::runtime_error(opt.ticks_path + ": cannot open: " + std::strerror(errno));
+  TickLineParser parser;
+  const std::size_t pad = TickLineParser::padding();
+  std::vector<char> buf(kChunk + kMaxLine + pad);
+  std::size_t have = 0;  // bytes of buf holding unread input
+  bool eof = false;
+  std::string error;
+  TickLine line;
+  auto last_progress = start;
+
+  while (!eof || have > 0) {
+    if (!eof) {
+      const std::size_t n = std::fread(buf.data() + have, 1, buf.size() - pad - have, in);
+      if (n == 0) {
+        if (std::ferror(in)) {
+          std::fclose(in);
+          throw std::runtime_error(opt.ticks_path + ": read error");
+        }
+        eof = true;
+      }
+      have += n;
+    }
+    std::memset(buf.data() + have, 0, pad);
+    std::size_t pos = 0;
+    while (pos < have) {
+      const char* begin = buf.data() + pos;
+      const void* nl = std::memchr(begin, '\n', have - pos);
+      if (nl == nullptr && !eof) break;  // partial line: read more first
+      const std::size_t len = nl != nullptr ? static_cast<std::size_t>(static_cast<const char*>(nl) - begin) : have - pos;
+      pos += len + (nl != nullptr ? 1 : 0);
+      ++sum.lines;
+      std::size_t trimmed = len;
+      while (trimmed > 0 && (begin[trimmed - 1] == '\r' || begin[trimmed - 1] == ' ')) --trimmed;
+      if (trimmed == 0) continue;  // blank lines are allowed
+      const std::size_t capacity = static_cast<std::size_t>(buf.data() + buf.size() - begin);
+      if (!parser.parse(begin, trimmed, capacity, line, error)) {
+        ++sum.bad_lines;
+        diags.report(opt.ticks_path + ":" + std::to_string(sum.lines), error);
+        continue;
+      }
+      const auto id = instruments.find(line.venue, line.symbol);
+      if (!id) {
+        ++sum.bad_lines;
+        diags.report(opt.ticks_path + ":" + std::to_string(sum.lines),
+                     "unknown market " + std::string(line.venue) + "/" + std::string(line.symbol));
+        continue;
+      }
+      Tick t;
+      t.exch_ts = line.ts;
+      t.instrument = *id;
+      t.kind = line.kind;
+      t.price = line.price;
+      t.size = line.size;
+      t.ask = line.ask;
+      matcher.on_tick(t, events);
+      ++sum.ticks;
+      if (!events.empty()) drain();
+      if (opt.progress && (sum.lines & 0xFFFF) == 0) {
+        const auto now = Clock::now();
+        if (now - last_progress > std::chrono::seconds(2)) {
+          last_progress = now;
+          const double secs = std::chrono::duration<double>(now - start).count();
+          std::fprintf(diag, "replay: %llu lines, %llu events, %.0f ticks/s\n",
+                       static_cast<unsigned long long>(sum.lines), static_cast<unsigned long long>(sum.events),
+                       static_cast<double>(sum.ticks) / secs);
+        }
+      }
+    }
+    if (pos < have) {
+      if (have - pos > kMaxLine) {
+        std::fclose(in);
+        throw std::runtime_error(opt.ticks_path + ":" + std::to_string(sum.lines + 1) + ": line longer than 1 MiB");
+      }
+      std::memmove(buf.data(), buf.data() + pos, have - pos);
+    }
+    have -= pos;
+  }
+  std::fclose(in);
+  if (opt.write_events) out.flush();
+  if (!opt.state_out.empty()) write_state(opt.state_out, matcher);
+  sum.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return sum;
+}
+
+std::string format_summary(const ReplaySummary& s) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "replay: %llu lines, %llu ticks, %llu bad lines, %llu bad state rows in %.3f s (%.0f ticks/s)\n"
+                "events: %llu total: %llu alert.triggered, %llu position.liquidated, %llu alert.expired, "
+                "%llu alert.rejected, %llu alert.anchored\n",
+                static_cast<unsigned long long>(s.lines), static_cast<unsigned long long>(s.ticks),
+                static_cast<unsigned long long>(s.bad_lines), static_cast<unsigned long long>(s.bad_state_rows),
+                s.seconds, s.seconds > 0 ? static_cast<double>(s.ticks) / s.seconds : 0.0,
+                static_cast<unsigned long long>(s.events),
+                static_cast<unsigned long long>(s.events_by_type[0]), static_cast<unsigned long long>(s.events_by_type[4]),
+                static_cast<unsigned long long>(s.events_by_type[1]), static_cast<unsigned long long>(s.events_by_type[2]),
+                static_cast<unsigned long long>(s.events_by_type[3]));
+  return buf;
+}
+
+}  // namespace lam::app

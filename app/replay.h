@@ -1,0 +1,39 @@
+#pragma once
+/// `laminator replay`: runs the matcher over a state file and a file of ticks.
+
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+namespace lam::app {
+
+struct ReplayOptions {
+  std::string state_path;
+  std::string ticks_path;
+  std::string events_out;  ///< empty: stdout
+  std::string state_out;   ///< empty: not written
+  bool strict = false;     ///< exit non-zero when any input was bad
+  bool progress = true;    ///< progress line on stderr every 2 s
+  bool write_events = true;
+  std::size_t max_error_lines = 50;  ///< diagnostics printed per kind before they are only counted
+};
+
+struct ReplaySummary {
+  std::uint64_t lines = 0;
+  std::uint64_t ticks = 0;
+  std::uint64_t bad_lines = 0;
+  std::uint64_t bad_state_rows = 0;
+  std::array<std::uint64_t, 5> events_by_type{};  ///< indexed by EventType
+  std::uint64_t events = 0;
+  double seconds = 0;
+};
+
+/// Runs a replay; diagnostics and the summary go to `diag`. Throws std::runtime_error when an input
+/// cannot be read or an output cannot be written.
+ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag);
+
+/// The summary as the lines printed at the end of a replay.
+std::string format_summary(const ReplaySummary& s);
+
+}  // namespace lam::app

@@ -1,0 +1,82 @@
+#pragma once
+/// Rows the matcher works on, as typed values: the engine's view of `markets`, `positions`, `alerts`.
+/// Text columns are parsed into these at the boundary (replay input, database loader).
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "engine/fixed.h"
+#include "engine/tick.h"
+#include "engine/timefmt.h"
+#include "engine/uuid.h"
+
+namespace lam {
+
+enum class MarketType : std::uint8_t { perpetual, spot, futures };
+enum class PriceSource : std::uint8_t { mark, last, mid };
+enum class Side : std::uint8_t { long_side, short_side };
+enum class PositionStatus : std::uint8_t { open, closed, liquidated };
+enum class AlertType : std::uint8_t { price_above, price_below, price_change, volume, position_pnl, unknown };
+enum class ConditionType : std::uint8_t { greater_than, less_than, equals, percentage_change, unknown };
+enum class AlertStatus : std::uint8_t { active, triggered, cancelled, expired };
+
+/// Default maintenance margin rate: 0.005 in raw units.
+inline constexpr std::int64_t kDefaultMmrRaw = 5'000'000;
+inline constexpr std::int64_t kDefaultVolumeWindowSec = 86'400;
+
+[[nodiscard]] std::optional<MarketType> parse_market_type(std::string_view) noexcept;
+[[nodiscard]] std::optional<PriceSource> parse_price_source(std::string_view) noexcept;
+[[nodiscard]] std::optional<Side> parse_side(std::string_view) noexcept;
+[[nodiscard]] std::optional<PositionStatus> parse_position_status(std::string_view) noexcept;
+[[nodiscard]] AlertType parse_alert_type(std::string_view) noexcept;          ///< unknown on no match
+[[nodiscard]] ConditionType parse_condition_type(std::string_view) noexcept;  ///< unknown on no match
+[[nodiscard]] std::optional<AlertStatus> parse_alert_status(std::string_view) noexcept;
+[[nodiscard]] std::string_view to_string(PositionStatus) noexcept;
+[[nodiscard]] std::string_view to_string(AlertStatus) noexcept;
+[[nodiscard]] std::string_view to_string(PriceSource) noexcept;
+
+[[nodiscard]] constexpr PriceSource default_price_source(MarketType t) noexcept {
+  return t == MarketType::spot ? PriceSource::last : PriceSource::mark;
+}
+
+struct MarketSpec {
+  Uuid id;
+  InstrumentId instrument = kNoInstrument;
+  MarketType type = MarketType::perpetual;
+  PriceSource source = PriceSource::mark;
+  std::int64_t mmr = kDefaultMmrRaw;  ///< maintenance margin rate, raw, in [0, 1e9)
+};
+
+struct PositionSpec {
+  Uuid id;
+  Uuid user_id;
+  Uuid market_id;
+  Side side = Side::long_side;
+  std::int64_t size = 0;          ///< raw, > 0
+  std::int64_t entry_price = 0;   ///< raw, > 0
+  std::int64_t margin = 0;        ///< raw, >= 0
+  Wide realized_pnl = 0;          ///< raw
+  PositionStatus status = PositionStatus::open;
+  std::optional<std::int64_t> current_price;  ///< as loaded (used until the market has a price)
+  Wide unrealized_pnl = 0;                    ///< as loaded, raw (same)
+  std::optional<TimeNs> closed_at;
+};
+
+struct AlertSpec {
+  Uuid id;
+  Uuid user_id;
+  std::optional<Uuid> market_id;
+  AlertType type = AlertType::unknown;
+  ConditionType condition = ConditionType::unknown;
+  std::optional<Decimal> target_price;
+  std::optional<Decimal> target_percentage;
+  std::optional<Decimal> target_value;
+  std::optional<std::int64_t> anchor_price;  ///< raw
+  std::optional<TimeNs> expires_at;
+  std::int64_t window_seconds = kDefaultVolumeWindowSec;  ///< volume: metadata.window_seconds (<= 0: invalid)
+  AlertStatus status = AlertStatus::active;
+  std::optional<TimeNs> triggered_at;
+};
+
+}  // namespace lam

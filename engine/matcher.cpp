@@ -1,0 +1,553 @@
+#include "engine/matcher.h"
+
+#include <algorithm>
+
+namespace lam {
+
+struct Matcher::MarketCold {
+  explicit MarketCold(std::pmr::memory_resource* mem)
+      : up(mem), down(mem), liq_up(mem), liq_down(mem), expiry(mem) {}
+  MarketSpec spec;
+  Ladder<Direction::up> up;
+  Ladder<Direction::down> down;
+  Ladder<Direction::up> liq_up;      // shorts
+  Ladder<Direction::down> liq_down;  // longs
+  std::pmr::set<ExpiryEntry> expiry;
+  std::vector<std::uint32_t> pending_anchor;  // alert slots waiting for the next reference price
+  std::vector<std::uint32_t> positions;       // every position slot ever on this market
+  std::unique_ptr<VolumeBook> volume;
+};
+
+struct Matcher::PositionState {
+  PositionSpec spec;
+  std::uint32_t market = kNone;
+  std::uint32_t group = kNone;
+  std::optional<std::int64_t> liq_key;  // filed under this key while armed
+  PositionStatus status = PositionStatus::open;
+  std::optional<TimeNs> closed_at;
+  std::optional<std::int64_t> close_price;
+  Wide realized = 0;
+  bool attached = false;  // counted in its group's aggregate
+  bool removed = false;
+};
+
+struct Matcher::AlertState {
+  AlertSpec spec;
+  std::uint32_t market = kNone;
+  std::uint32_t group = kNone;
+  std::optional<std::int64_t> up_key;
+  std::optional<std::int64_t> down_key;
+  std::optional<std::int64_t> anchor;
+  std::optional<TimeNs> triggered_at;
+  Wide volume_target = 0;
+  AlertStatus status = AlertStatus::active;
+  bool armed = false;
+  bool pending_anchor = false;
+  bool in_expiry = false;
+  bool in_volume = false;
+};
+
+struct Matcher::Group {
+  PnlAggregate agg;
+  std::vector<std::uint32_t> alerts;  // armed position_pnl alert slots
+};
+
+Matcher::Matcher(MatcherConfig cfg)
+    : cfg_(cfg), next_seq_(cfg.first_seq), pool_(std::make_unique<std::pmr::unsynchronized_pool_resource>()) {}
+
+Matcher::~Matcher() = default;
+
+Event Matcher::make_event(EventType type, TimeNs ts) noexcept {
+  Event e;
+  e.seq = next_seq_++;
+  e.type = type;
+  e.ts = ts;
+  return e;
+}
+
+void Matcher::refresh(std::uint32_t mi) {
+  MarketHot& h = hot_[mi];
+  MarketCold& c = cold_[mi];
+  h.up_min = c.up.front_key();
+  h.down_max = c.down.front_key();
+  h.liq_up_min = c.liq_up.front_key();
+  h.liq_down_max = c.liq_down.front_key();
+  h.expiry_min = c.expiry.empty() ? std::numeric_limits<TimeNs>::max() : c.expiry.begin()->at;
+  h.has_pending = !c.pending_anchor.empty();
+  h.has_volume = c.volume && !c.volume->empty();
+}
+
+// ---- markets ---------------------------------------------------------------------------------
+
+void Matcher::upsert_market(const MarketSpec& m) {
+  auto [it, inserted] = market_index_.try_emplace(m.id, static_cast<std::uint32_t>(hot_.size()));
+  const std::uint32_t mi = it->second;
+  if (inserted) {
+    hot_.emplace_back();
+    cold_.emplace_back(pool_.get());
+  } else if (cold_[mi].spec.instrument != m.instrument && cold_[mi].spec.instrument < instrument_to_market_.size()) {
+    instrument_to_market_[cold_[mi].spec.instrument] = kNone;
+  }
+  const bool mmr_changed = !inserted && cold_[mi].spec.mmr != m.mmr;
+  cold_[mi].spec = m;
+  hot_[mi].source = m.source;
+  if (m.instrument != kNoInstrument) {
+    if (m.instrument >= instrument_to_market_.size()) instrument_to_market_.resize(m.instrument + 1, kNone);
+    instrument_to_market_[m.instrument] = mi;
+  }
+  if (mmr_changed) {
+    for (std::uint32_t ps : std::vector<std::uint32_t>(cold_[mi].positions)) {
+      if (positions_[ps].market != mi) continue;
+      detach_position(ps);
+      attach_position(ps);
+    }
+    refresh(mi);
+  }
+}
+
+std::optional<std::int64_t> Matcher::reference_price(const Uuid& market_id) const {
+  auto it = market_index_.find(market_id);
+  if (it == market_index_.end() || !hot_[it->second].has_p) return std::nullopt;
+  return hot_[it->second].p;
+}
+
+// ---- positions -------------------------------------------------------------------------------
+
+std::uint32_t Matcher::group_for(const Uuid& user, std::uint32_t market) {
+  auto [it, inserted] = group_index_.try_emplace(GroupKey{user, market}, static_cast<std::uint32_t>(groups_.size()));
+  if (inserted) groups_.emplace_back();
+  return it->second;
+}
+
+void Matcher::attach_position(std::uint32_t slot) {
+  PositionState& ps = positions_[slot];
+  const PositionSpec& s = ps.spec;
+  if (ps.removed || ps.status != PositionStatus::open || ps.market == kNone) return;
+  if (s.size <= 0 || s.entry_price <= 0 || s.margin < 0) {
+    ++stats_.positions_unarmed;
+    return;
+  }
+  ps.group = group_for(s.user_id, ps.market);
+  groups_[ps.group].agg.add(s.side, s.size, s.entry_price, s.margin);
+  ps.attached = true;
+  ps.liq_key = liquidation_key(s.side, s.size, s.entry_price, s.margin, cold_[ps.market].spec.mmr);
+  if (ps.liq_key) {
+    if (s.side == Side::long_side) {
+      cold_[ps.market].liq_down.insert(*ps.liq_key, s.id, slot);
+    } else {
+      cold_[ps.market].liq_up.insert(*ps.liq_key, s.id, slot);
+    }
+  }
+  rekey_group(ps.group);
+}
+
+void Matcher::detach_position(std::uint32_t slot) {
+  PositionState& ps = positions_[slot];
+  if (!ps.attached) return;
+  const PositionSpec& s = ps.spec;
+  if (ps.liq_key) {
+    if (s.side == Side::long_side) {
+      cold_[ps.market].liq_down.erase(*ps.liq_key, s.id);
+    } else {
+      cold_[ps.market].liq_up.erase(*ps.liq_key, s.id);
+    }
+    ps.liq_key.reset();
+  }
+  groups_[ps.group].agg.remove(s.side, s.size, s.entry_price, s.margin);
+  ps.attached = false;
+  rekey_group(ps.group);
+}
+
+void Matcher::upsert_position(const PositionSpec& p) {
+  auto [it, inserted] = position_index_.try_emplace(p.id, static_cast<std::uint32_t>(positions_.size()));
+  const std::uint32_t slot = it->second;
+  if (inserted) {
+    positions_.emplace_back();
+  } else {
+    detach_position(slot);
+  }
+  PositionState& ps = positions_[slot];
+  const std::uint32_t old_market = ps.market;
+  ps = PositionState{};
+  ps.spec = p;
+  ps.status = p.status;
+  ps.closed_at = p.closed_at;
+  ps.realized = p.realized_pnl;
+  auto mit = market_index_.find(p.market_id);
+  if (mit != market_index_.end()) {
+    ps.market = mit->second;
+    if (inserted || old_market != ps.market) cold_[ps.market].positions.push_back(slot);
+  } else if (p.status == PositionStatus::open) {
+    ++stats_.positions_unarmed;
+  }
+  attach_position(slot);
+  if (ps.market != kNone) refresh(ps.market);
+  if (old_market != kNone && old_market != ps.market) refresh(old_market);
+}
+
+void Matcher::remove_position(const Uuid& id) {
+  auto it = position_index_.find(id);
+  if (it == position_index_.end()) return;
+  const std::uint32_t slot = it->second;
+  detach_position(slot);
+  positions_[slot].removed = true;
+  position_index_.erase(it);
+  if (positions_[slot].market != kNone) refresh(positions_[slot].market);
+}
+
+// ---- alerts ----------------------------------------------------------------------------------
+
+void Matcher::arm_keys(std::uint32_t slot, const Keys& k) {
+  AlertState& a = alerts_[slot];
+  MarketCold& c = cold_[a.market];
+  a.up_key = k.up;
+  a.down_key = k.down;
+  if (k.up) c.up.insert(*k.up, a.spec.id, slot);
+  if (k.down) c.down.insert(*k.down, a.spec.id, slot);
+}
+
+void Matcher::rekey_group(std::uint32_t group) {
+  Group& g = groups_[group];
+  for (std::uint32_t slot : g.alerts) {
+    AlertState& a = alerts_[slot];
+    MarketCold& c = cold_[a.market];
+    if (a.up_key) c.up.erase(*a.up_key, a.spec.id);
+    if (a.down_key) c.down.erase(*a.down_key, a.spec.id);
+    arm_keys(slot, pnl_keys(a.spec.condition, g.agg, a.spec.target_value, a.spec.target_percentage));
+  }
+}
+
+void Matcher::disarm_alert(std::uint32_t slot) {
+  AlertState& a = alerts_[slot];
+  if (!a.armed) return;
+  MarketCold& c = cold_[a.market];
+  if (a.up_key) c.up.erase(*a.up_key, a.spec.id);
+  if (a.down_key) c.down.erase(*a.down_key, a.spec.id);
+  a.up_key.reset();
+  a.down_key.reset();
+  if (a.in_expiry) c.expiry.erase({*a.spec.expires_at, a.spec.id, slot});
+  if (a.in_volume) {
+    c.volume->remove(a.spec.window_seconds * kNsPerSec, a.volume_target, a.spec.id);
+  }
+  if (a.group != kNone) std::erase(groups_[a.group].alerts, slot);
+  // pending_anchor entries are dropped lazily by anchor_pending()
+  a.pending_anchor = false;
+  a.in_expiry = false;
+  a.in_volume = false;
+  a.group = kNone;
+  a.armed = false;
+}
+
+void Matcher::arm_alert(std::uint32_t slot, std::vector<Event>& out) {
+  AlertState& a = alerts_[slot];
+  const AlertSpec& s = a.spec;
+  RejectReason reason = validate_alert(s);
+  std::uint32_t mi = kNone;
+  if (reason == RejectReason::none) {
+    auto mit = market_index_.find(*s.market_id);
+    if (mit == market_index_.end()) {
+      reason = RejectReason::unknown_market;
+    } else {
+      mi = mit->second;
+    }
+  }
+  if (reason != RejectReason::none) {
+    Event e = make_event(EventType::alert_rejected, last_ts_);
+    e.subject = s.id;
+    e.user_id = s.user_id;
+    e.reason = reason;
+    if (s.market_id) {
+      e.market_id = *s.market_id;
+      e.has_market = true;
+    }
+    out.push_back(e);
+    ++stats_.alerts_rejected;
+    return;
+  }
+  a.market = mi;
+  a.armed = true;
+  MarketCold& c = cold_[mi];
+  if (s.expires_at) {
+    c.expiry.insert({*s.expires_at, s.id, slot});
+    a.in_expiry = true;
+  }
+  switch (s.type) {
+    case AlertType::price_above:
+    case AlertType::price_below:
+      arm_keys(slot, price_keys(s.type, s.condition, *s.target_price));
+      break;
+    case AlertType::price_change:
+      if (a.anchor) {
+        arm_keys(slot, change_keys(s.condition, *a.anchor, *s.target_percentage));
+      } else {
+        a.pending_anchor = true;
+        c.pending_anchor.push_back(slot);
+      }
+      break;
+    case AlertType::volume:
+      if (!c.volume) c.volume = std::make_unique<VolumeBook>(pool_.get());
+      a.volume_target = volume_key(*s.target_value);
+      c.volume->add(s.window_seconds * kNsPerSec, a.volume_target, s.id, slot);
+      a.in_volume = true;
+      break;
+    case AlertType::position_pnl: {
+      a.group = group_for(s.user_id, mi);
+      Group& g = groups_[a.group];
+      g.alerts.push_back(slot);
+      arm_keys(slot, pnl_keys(s.condition, g.agg, s.target_value, s.target_percentage));
+      break;
+    }
+    case AlertType::unknown:
+      break;
+  }
+}
+
+void Matcher::upsert_alert(const AlertSpec& spec, std::vector<Event>& out) {
+  auto [it, inserted] = alert_index_.try_emplace(spec.id, static_cast<std::uint32_t>(alerts_.size()));
+  const std::uint32_t slot = it->second;
+  std::uint32_t old_market = kNone;
+  if (inserted) {
+    alerts_.emplace_back();
+  } else {
+    old_market = alerts_[slot].market;
+    disarm_alert(slot);
+  }
+  AlertState& a = alerts_[slot];
+  a = AlertState{};
+  a.spec = spec;
+  a.status = spec.status;
+  a.anchor = spec.anchor_price;
+  a.triggered_at = spec.triggered_at;
+  if (a.status == AlertStatus::active) arm_alert(slot, out);
+  if (old_market != kNone) refresh(old_market);
+  if (a.market != kNone && a.market != old_market) refresh(a.market);
+}
+
+void Matcher::cancel_alert(const Uuid& id) {
+  auto it = alert_index_.find(id);
+  if (it == alert_index_.end()) return;
+  const std::uint32_t slot = it->second;
+  const std::uint32_t mi = alerts_[slot].market;
+  disarm_alert(slot);
+  alerts_[slot].status = AlertStatus::cancelled;
+  if (mi != kNone) refresh(mi);
+}
+
+// ---- ticks -----------------------------------------------------------------------------------
+
+void Matcher::on_tick(const Tick& t, std::vector<Event>& out) {
+  ++stats_.ticks;
+  if (t.instrument >= instrument_to_market_.size() || instrument_to_market_[t.instrument] == kNone) {
+    ++stats_.ticks_unknown_instrument;
+    return;
+  }
+  const std::uint32_t mi = instrument_to_market_[t.instrument];
+  MarketHot& m = hot_[mi];
+  last_ts_ = t.exch_ts;
+
+  bool set_p = false;
+  std::int64_t p = 0;
+  switch (t.kind) {
+    case TickKind::mark:
+      set_p = m.source == PriceSource::mark;
+      p = t.price;
+      break;
+    case TickKind::trade:
+      set_p = m.source == PriceSource::last;
+      p = t.price;
+      break;
+    case TickKind::bbo:
+      set_p = m.source == PriceSource::mid;
+      // floor((bid + ask) / 2): exact whenever bid + ask is even on the 1e-9 grid
+      p = static_cast<std::int64_t>(floor_div(static_cast<Wide>(t.price) + t.ask, 2));
+      break;
+  }
+  if (set_p) {
+    m.p = p;
+    m.has_p = true;
+  }
+  const bool crossed = set_p && (p >= m.up_min || p <= m.down_max || p >= m.liq_up_min ||
+                                 p <= m.liq_down_max || m.has_pending);
+  if (!crossed && t.exch_ts < m.expiry_min && !(t.kind == TickKind::trade && m.has_volume)) return;
+  ++stats_.ticks_slow_path;
+  slow_path(mi, t, set_p, out);
+}
+
+void Matcher::slow_path(std::uint32_t mi, const Tick& t, bool set_p, std::vector<Event>& out) {
+  if (set_p) liquidate(mi, t, out);
+  if (t.exch_ts >= hot_[mi].expiry_min) expire(mi, t, out);
+  if (set_p && hot_[mi].has_pending) anchor_pending(mi, t, out);
+  fire(mi, t, set_p, out);
+  refresh(mi);
+}
+
+void Matcher::liquidate(std::uint32_t mi, const Tick& t, std::vector<Event>& out) {
+  const std::int64_t p = hot_[mi].p;
+  MarketCold& c = cold_[mi];
+  scratch_up_.clear();
+  scratch_down_.clear();
+  c.liq_up.pop_crossed(p, scratch_up_);
+  c.liq_down.pop_crossed(p, scratch_down_);
+  if (scratch_up_.empty() && scratch_down_.empty()) return;
+  merge_crossed(scratch_up_, scratch_down_, scratch_merged_);
+  for (const Crossed& x : scratch_merged_) {
+    PositionState& ps = positions_[x.slot];
+    ps.liq_key.reset();  // already off its ladder
+    detach_position(x.slot);
+    ps.status = PositionStatus::liquidated;
+    ps.closed_at = t.exch_ts;
+    ps.close_price = p;
+    ps.realized -= ps.spec.margin;
+    Event e = make_event(EventType::position_liquidated, t.exch_ts);
+    e.subject = ps.spec.id;
+    e.user_id = ps.spec.user_id;
+    e.market_id = c.spec.id;
+    e.has_market = true;
+    e.price = p;
+    e.has_price = true;
+    out.push_back(e);
+    ++stats_.liquidations;
+  }
+}
+
+void Matcher::expire(std::uint32_t mi, const Tick& t, std::vector<Event>& out) {
+  MarketCold& c = cold_[mi];
+  while (!c.expiry.empty() && c.expiry.begin()->at <= t.exch_ts) {
+    const std::uint32_t slot = c.expiry.begin()->slot;
+    AlertState& a = alerts_[slot];
+    disarm_alert(slot);  // also removes the expiry entry
+    a.status = AlertStatus::expired;
+    Event e = make_event(EventType::alert_expired, t.exch_ts);
+    e.subject = a.spec.id;
+    e.user_id = a.spec.user_id;
+    e.market_id = c.spec.id;
+    e.has_market = true;
+    out.push_back(e);
+    ++stats_.alerts_expired;
+  }
+}
+
+void Matcher::anchor_pending(std::uint32_t mi, const Tick& t, std::vector<Event>& out) {
+  MarketCold& c = cold_[mi];
+  const std::int64_t p = hot_[mi].p;
+  std::vector<std::uint32_t> pending;
+  pending.swap(c.pending_anchor);
+  // Deterministic order: by alert id.
+  std::sort(pending.begin(), pending.end(),
+            [this](std::uint32_t x, std::uint32_t y) { return alerts_[x].spec.id < alerts_[y].spec.id; });
+  for (std::uint32_t slot : pending) {
+    AlertState& a = alerts_[slot];
+    if (!a.pending_anchor || a.market != mi) continue;  // disarmed or re-armed since
+    a.pending_anchor = false;
+    a.anchor = p;
+    arm_keys(slot, change_keys(a.spec.condition, p, *a.spec.target_percentage));
+    Event e = make_event(EventType::alert_anchored, t.exch_ts);
+    e.subject = a.spec.id;
+    e.user_id = a.spec.user_id;
+    e.market_id = c.spec.id;
+    e.has_market = true;
+    e.price = p;
+    e.has_price = true;
+    out.push_back(e);
+    ++stats_.alerts_anchored;
+  }
+  pending.clear();
+  if (c.pending_anchor.empty()) c.pending_anchor.swap(pending);  // keep the capacity
+}
+
+void Matcher::trigger(std::uint32_t slot, const Tick& t, std::int64_t price, std::vector<Event>& out) {
+  AlertState& a = alerts_[slot];
+  const Uuid market_id = cold_[a.market].spec.id;
+  disarm_alert(slot);
+  a.status = AlertStatus::triggered;
+  a.triggered_at = t.exch_ts;
+  Event e = make_event(EventType::alert_triggered, t.exch_ts);
+  e.subject = a.spec.id;
+  e.user_id = a.spec.user_id;
+  e.market_id = market_id;
+  e.has_market = true;
+  e.price = price;
+  e.has_price = true;
+  out.push_back(e);
+  ++stats_.alerts_triggered;
+}
+
+void Matcher::fire(std::uint32_t mi, const Tick& t, bool set_p, std::vector<Event>& out) {
+  MarketCold& c = cold_[mi];
+  const MarketHot& h = hot_[mi];
+  if (set_p && (h.p >= c.up.front_key() || h.p <= c.down.front_key())) {
+    scratch_up_.clear();
+    scratch_down_.clear();
+    c.up.pop_crossed(h.p, scratch_up_);
+    c.down.pop_crossed(h.p, scratch_down_);
+    // Popped entries are off their ladder already; forget those keys before disarming.
+    for (const Crossed& x : scratch_up_) alerts_[x.slot].up_key.reset();
+    for (const Crossed& x : scratch_down_) alerts_[x.slot].down_key.reset();
+    merge_crossed(scratch_up_, scratch_down_, scratch_merged_);
+    for (const Crossed& x : scratch_merged_) {
+      if (alerts_[x.slot].status == AlertStatus::active && alerts_[x.slot].armed) trigger(x.slot, t, h.p, out);
+    }
+  }
+  if (t.kind == TickKind::trade && c.volume && !c.volume->empty()) {
+    scratch_merged_.clear();
+    c.volume->on_trade(t.exch_ts, t.size, scratch_merged_);
+    const std::int64_t price = h.has_p ? h.p : t.price;
+    for (const Crossed& x : scratch_merged_) {
+      alerts_[x.slot].in_volume = false;  // already out of the book
+      trigger(x.slot, t, price, out);
+    }
+  }
+}
+
+// ---- snapshots -------------------------------------------------------------------------------
+
+PositionView Matcher::view(std::uint32_t slot) const {
+  const PositionState& ps = positions_[slot];
+  PositionView v;
+  v.id = ps.spec.id;
+  v.status = ps.status;
+  v.realized_pnl = ps.realized;
+  v.closed_at = ps.closed_at;
+  if (ps.status == PositionStatus::liquidated && ps.close_price) {
+    v.current_price = ps.close_price;
+    v.unrealized_pnl = 0;
+  } else if (ps.status == PositionStatus::open && ps.market != kNone && hot_[ps.market].has_p) {
+    const std::int64_t p = hot_[ps.market].p;
+    const Wide diff = static_cast<Wide>(p) - ps.spec.entry_price;
+    v.current_price = p;
+    v.unrealized_pnl = (ps.spec.side == Side::long_side ? diff : -diff) * ps.spec.size;
+  } else {
+    v.current_price = ps.spec.current_price;
+    v.unrealized_pnl = ps.spec.unrealized_pnl * kScale;
+  }
+  return v;
+}
+
+AlertView Matcher::view_alert(std::uint32_t slot) const {
+  const AlertState& a = alerts_[slot];
+  return AlertView{a.spec.id, a.status, a.triggered_at, a.anchor, a.armed};
+}
+
+std::optional<PositionView> Matcher::position(const Uuid& id) const {
+  auto it = position_index_.find(id);
+  if (it == position_index_.end()) return std::nullopt;
+  return view(it->second);
+}
+
+std::optional<AlertView> Matcher::alert(const Uuid& id) const {
+  auto it = alert_index_.find(id);
+  if (it == alert_index_.end()) return std::nullopt;
+  return view_alert(it->second);
+}
+
+void Matcher::for_each_position(const std::function<void(const PositionView&)>& f) const {
+  for (std::uint32_t i = 0; i < positions_.size(); ++i) {
+    if (!positions_[i].removed) f(view(i));
+  }
+}
+
+void Matcher::for_each_alert(const std::function<void(const AlertView&)>& f) const {
+  for (std::uint32_t i = 0; i < alerts_.size(); ++i) f(view_alert(i));
+}
+
+}  // namespace lam

@@ -1,0 +1,174 @@
+#pragma once
+/// The matcher: marks positions, liquidates them and fires alerts, one call per input.
+///
+/// Pure and single-threaded: it owns no socket, thread, clock or database handle. Results are
+/// appended to the caller's `std::vector<Event>`; the caller drains it. Per tick the work is
+/// O(1) when nothing is crossed and O(log n + fired) otherwise (volume alerts: + the windows of the
+/// market). Per-position values (current price, uPnL) are computed on demand by `position()`.
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <memory_resource>
+#include <optional>
+#include <set>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/domain.h"
+#include "engine/event.h"
+#include "engine/ladder.h"
+#include "engine/thresholds.h"
+#include "engine/tick.h"
+#include "engine/volume_book.h"
+
+namespace lam {
+
+struct MatcherConfig {
+  std::uint64_t first_seq = 1;  ///< seq of the first event (the daemon resumes from its journal)
+};
+
+struct MatcherStats {
+  std::uint64_t ticks = 0;
+  std::uint64_t ticks_unknown_instrument = 0;
+  std::uint64_t ticks_slow_path = 0;  ///< ticks that crossed, expired, anchored or traded into volume
+  std::uint64_t liquidations = 0;
+  std::uint64_t alerts_triggered = 0;
+  std::uint64_t alerts_expired = 0;
+  std::uint64_t alerts_rejected = 0;
+  std::uint64_t alerts_anchored = 0;
+  std::uint64_t positions_unarmed = 0;  ///< open positions on an unknown market or with invalid values
+};
+
+/// A position as it stands now (materialized on demand).
+struct PositionView {
+  Uuid id;
+  PositionStatus status = PositionStatus::open;
+  std::optional<std::int64_t> current_price;  ///< raw
+  Wide unrealized_pnl = 0;                    ///< 1e-18 units (exact)
+  Wide realized_pnl = 0;                      ///< raw (1e-9)
+  std::optional<TimeNs> closed_at;
+};
+
+struct AlertView {
+  Uuid id;
+  AlertStatus status = AlertStatus::active;
+  std::optional<TimeNs> triggered_at;
+  std::optional<std::int64_t> anchor_price;  ///< raw
+  bool armed = false;                        ///< active and watched (not rejected, market known)
+};
+
+inline constexpr int kPnlDigits = 18;  ///< digits of PositionView::unrealized_pnl
+
+class Matcher {
+ public:
+  explicit Matcher(MatcherConfig cfg = {});
+  Matcher(const Matcher&) = delete;
+  Matcher& operator=(const Matcher&) = delete;
+  ~Matcher();
+
+  /// Adds or updates a market. A changed maintenance margin rate re-keys its positions.
+  void upsert_market(const MarketSpec& m);
+  /// Adds or replaces a position (by id). Open ones are armed for liquidation and feed the owner's
+  /// position_pnl alerts.
+  void upsert_position(const PositionSpec& p);
+  /// Forgets a position (deleted by the bot).
+  void remove_position(const Uuid& id);
+  /// Adds or replaces an alert (by id). An active alert that cannot be armed yields alert.rejected.
+  void upsert_alert(const AlertSpec& a, std::vector<Event>& out);
+  /// Marks an alert cancelled and disarms it; no event.
+  void cancel_alert(const Uuid& id);
+
+  /// Processes one tick; appends the events it causes to `out`.
+  void on_tick(const Tick& t, std::vector<Event>& out);
+
+  [[nodiscard]] std::optional<PositionView> position(const Uuid& id) const;
+  [[nodiscard]] std::optional<AlertView> alert(const Uuid& id) const;
+  /// Visits every known position / alert in insertion order (snapshots; not for the hot path).
+  void for_each_position(const std::function<void(const PositionView&)>& f) const;
+  void for_each_alert(const std::function<void(const AlertView&)>& f) const;
+  /// Reference price of a market, if a source tick has set it.
+  [[nodiscard]] std::optional<std::int64_t> reference_price(const Uuid& market_id) const;
+
+  [[nodiscard]] const MatcherStats& stats() const noexcept { return stats_; }
+  [[nodiscard]] std::uint64_t next_seq() const noexcept { return next_seq_; }
+
+ private:
+  static constexpr std::uint32_t kNone = UINT32_MAX;
+
+  // Everything a tick touches when it crosses nothing: one cache line per market.
+  struct alignas(64) MarketHot {
+    std::int64_t p = 0;
+    std::int64_t up_min = Ladder<Direction::up>::kEmpty;
+    std::int64_t down_max = Ladder<Direction::down>::kEmpty;
+    std::int64_t liq_up_min = Ladder<Direction::up>::kEmpty;
+    std::int64_t liq_down_max = Ladder<Direction::down>::kEmpty;
+    TimeNs expiry_min = std::numeric_limits<TimeNs>::max();
+    PriceSource source = PriceSource::mark;
+    bool has_p = false;
+    bool has_pending = false;
+    bool has_volume = false;
+  };
+  struct ExpiryEntry {
+    TimeNs at;
+    Uuid id;
+    std::uint32_t slot;
+    bool operator<(const ExpiryEntry& o) const noexcept { return at != o.at ? at < o.at : id < o.id; }
+  };
+  struct MarketCold;
+  struct PositionState;
+  struct AlertState;
+  struct Group;
+  struct GroupKey {
+    Uuid user;
+    std::uint32_t market;
+    bool operator==(const GroupKey&) const = default;
+  };
+  struct GroupKeyHash {
+    std::size_t operator()(const GroupKey& k) const noexcept { return UuidHash{}(k.user) ^ (k.market * 0x9E3779B1U); }
+  };
+
+  void refresh(std::uint32_t mi);
+  void slow_path(std::uint32_t mi, const Tick& t, bool set_p, std::vector<Event>& out);
+  void liquidate(std::uint32_t mi, const Tick& t, std::vector<Event>& out);
+  void expire(std::uint32_t mi, const Tick& t, std::vector<Event>& out);
+  void anchor_pending(std::uint32_t mi, const Tick& t, std::vector<Event>& out);
+  void fire(std::uint32_t mi, const Tick& t, bool set_p, std::vector<Event>& out);
+  void trigger(std::uint32_t slot, const Tick& t, std::int64_t price, std::vector<Event>& out);
+
+  void arm_alert(std::uint32_t slot, std::vector<Event>& out);
+  void arm_keys(std::uint32_t slot, const Keys& k);
+  void disarm_alert(std::uint32_t slot);
+  void attach_position(std::uint32_t slot);
+  void detach_position(std::uint32_t slot);
+  void rekey_group(std::uint32_t group);
+  std::uint32_t group_for(const Uuid& user, std::uint32_t market);
+  Event make_event(EventType type, TimeNs ts) noexcept;
+
+  [[nodiscard]] PositionView view(std::uint32_t slot) const;
+  [[nodiscard]] AlertView view_alert(std::uint32_t slot) const;
+
+  MatcherConfig cfg_;
+  std::uint64_t next_seq_;
+  TimeNs last_ts_ = 0;
+  MatcherStats stats_;
+  std::unique_ptr<std::pmr::unsynchronized_pool_resource> pool_;
+
+  std::vector<MarketHot> hot_;
+  std::vector<MarketCold> cold_;
+  std::vector<std::uint32_t> instrument_to_market_;
+  std::unordered_map<Uuid, std::uint32_t, UuidHash> market_index_;
+
+  std::vector<PositionState> positions_;
+  std::unordered_map<Uuid, std::uint32_t, UuidHash> position_index_;
+  std::vector<AlertState> alerts_;
+  std::unordered_map<Uuid, std::uint32_t, UuidHash> alert_index_;
+  std::vector<Group> groups_;
+  std::unordered_map<GroupKey, std::uint32_t, GroupKeyHash> group_index_;
+
+  // Scratch buffers reused by every tick (no allocation once warm).
+  std::vector<Crossed> scratch_up_, scratch_down_, scratch_merged_;
+};
+
+}  // namespace lam
