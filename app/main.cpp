@@ -1,5 +1,6 @@
 // laminator: the command-line entry point (composition root).
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -23,6 +24,8 @@ int run_replay_command(const lam::app::ReplayOptions& opt, bool quiet) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // stdout carries data (events); every log line goes to stderr.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("laminator"));
   CLI::App app{"laminator: market-data and alert engine for crypto trading bots"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "laminator 0.1.0");

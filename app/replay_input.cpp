@@ -358,6 +358,9 @@ bool TickLineParser::parse(const char* line, std::size_t len, std::size_t capaci
       error = "malformed JSON";
       return false;
     }
+    const bool known = key == "ts" || key == "venue" || key == "symbol" || key == "kind" || key == "price" ||
+                       key == "size" || key == "bid" || key == "ask";
+    if (!known) continue;  // unknown fields, nested or not, are skipped unread
     Scalar s;
     if (!read_scalar(v, s)) {
       error = "field '" + std::string(key) + "' is not a scalar";

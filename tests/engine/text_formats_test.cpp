@@ -1,0 +1,91 @@
+#include <gtest/gtest.h>
+
+#include "engine/event_json.h"
+#include "engine/instruments.h"
+#include "engine/timefmt.h"
+#include "engine/uuid.h"
+
+namespace lam {
+namespace {
+
+TEST(Uuid, ParsesAndFormatsCanonicalText) {
+  auto u = Uuid::parse("123E4567-e89b-12d3-a456-426614174000");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->str(), "123e4567-e89b-12d3-a456-426614174000");
+  EXPECT_EQ(Uuid::parse("123e4567e89b12d3a456426614174000"), u);
+  EXPECT_FALSE(Uuid::parse("123e4567-e89b-12d3-a456-42661417400"));
+  EXPECT_FALSE(Uuid::parse("123e4567-e89b-12d3-a456_426614174000"));
+  EXPECT_FALSE(Uuid::parse("g23e4567-e89b-12d3-a456-426614174000"));
+  // Ordered like the text
+  EXPECT_LT(*Uuid::parse("00000000-0000-0000-0000-0000000000ff"), *Uuid::parse("00000000-0000-0000-0000-000000000100"));
+  EXPECT_LT(*Uuid::parse("0fffffff-ffff-ffff-ffff-ffffffffffff"), *Uuid::parse("10000000-0000-0000-0000-000000000000"));
+}
+
+TEST(Iso8601, ParsesPostgresAndRfc3339Forms) {
+  const TimeNs base = 1767225600LL * kNsPerSec;  // 2026-01-01T00:00:00Z
+  EXPECT_EQ(parse_iso8601("2026-01-01T00:00:00Z"), base);
+  EXPECT_EQ(parse_iso8601("2026-01-01 00:00:00+00"), base);
+  EXPECT_EQ(parse_iso8601("2026-01-01T02:00:00+02:00"), base);
+  EXPECT_EQ(parse_iso8601("2025-12-31T19:00:00-0500"), base);
+  EXPECT_EQ(parse_iso8601("2026-01-01T00:00:00.123456789Z"), base + 123456789);
+  EXPECT_EQ(parse_iso8601("2026-01-01T00:00:00.5Z"), base + 500'000'000);
+  EXPECT_EQ(parse_iso8601("2026-01-01T00:00"), base);
+  EXPECT_EQ(parse_iso8601("2024-02-29T00:00:00Z"), 1709164800LL * kNsPerSec);
+  for (const char* bad : {"", "2026-13-01T00:00:00Z", "2025-02-29T00:00:00Z", "2026-01-01", "2026-01-01T24:00:00Z",
+                          "2026-01-01T00:00:00Q", "2026-01-01T00:00:00.Z", "2026/01/01T00:00:00Z"}) {
+    EXPECT_FALSE(parse_iso8601(bad)) << bad;
+  }
+}
+
+TEST(Iso8601, FormatsMilliseconds) {
+  EXPECT_EQ(format_iso8601_ms(1767225600123456789LL), "2026-01-01T00:00:00.123Z");
+  EXPECT_EQ(format_iso8601_ms(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(format_iso8601_ms(-1), "1969-12-31T23:59:59.999Z");
+  for (TimeNs t : {1709164800LL * kNsPerSec, 951782400LL * kNsPerSec + 7 * kNsPerMs}) {
+    EXPECT_EQ(parse_iso8601(format_iso8601_ms(t)), t);
+  }
+}
+
+TEST(EventJson, MatchesTheDocumentedSchema) {
+  Event e;
+  e.seq = 1;
+  e.type = EventType::alert_triggered;
+  e.ts = 1767225600000LL * kNsPerMs;
+  e.subject = *Uuid::parse("00000000-0000-0000-0000-0000000000d1");
+  e.user_id = *Uuid::parse("00000000-0000-0000-0000-0000000000c1");
+  e.market_id = *Uuid::parse("00000000-0000-0000-0000-0000000000a1");
+  e.has_market = true;
+  e.price = 65000'500000000;
+  e.has_price = true;
+  std::string s;
+  append_event_json(s, e);
+  EXPECT_EQ(s,
+            R"({"seq":1,"type":"alert.triggered","ts":1767225600000,"alert_id":"00000000-0000-0000-0000-0000000000d1",)"
+            R"("user_id":"00000000-0000-0000-0000-0000000000c1","market_id":"00000000-0000-0000-0000-0000000000a1",)"
+            R"("price":"65000.5"})");
+  e.type = EventType::position_liquidated;
+  s.clear();
+  append_event_json(s, e);
+  EXPECT_NE(s.find(R"("position_id":"00000000-0000-0000-0000-0000000000d1")"), std::string::npos);
+  e.type = EventType::alert_rejected;
+  e.reason = RejectReason::missing_market;
+  e.has_market = false;
+  e.has_price = false;
+  s.clear();
+  append_event_json(s, e);
+  EXPECT_NE(s.find(R"("market_id":null,"reason":"missing_market")"), std::string::npos);
+}
+
+TEST(InstrumentTable, InternsDensely) {
+  InstrumentTable t;
+  EXPECT_EQ(t.intern("binance", "BTCUSDT"), 0u);
+  EXPECT_EQ(t.intern("bybit", "BTCUSDT"), 1u);
+  EXPECT_EQ(t.intern("binance", "BTCUSDT"), 0u);
+  EXPECT_EQ(t.find("bybit", "BTCUSDT"), 1u);
+  EXPECT_FALSE(t.find("binance", "ETHUSDT"));
+  EXPECT_FALSE(t.find("binanceB", "TCUSDT"));
+  EXPECT_EQ(t.symbol(1), "BTCUSDT");
+}
+
+}  // namespace
+}  // namespace lam
