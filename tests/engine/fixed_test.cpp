@@ -86,7 +86,7 @@ TEST(FormatFixed, TrimsTrailingZeros) {
 TEST(FormatFixed, RoundTripsRandomValues) {
   std::mt19937_64 rng(7);
   for (int i = 0; i < 20000; ++i) {
-    const auto v = static_cast<std::int64_t>(rng() % (2 * static_cast<std::uint64_t>(kMaxRaw))) - kMaxRaw;
+    const auto v = static_cast<std::int64_t>(static_cast<Wide>(rng() % (2 * static_cast<std::uint64_t>(kMaxRaw))) - kMaxRaw);
     const auto back = parse_raw(format_fixed(v));
     ASSERT_TRUE(back.has_value());
     ASSERT_EQ(*back, v);
