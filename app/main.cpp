@@ -41,6 +41,8 @@ int main(int argc, char** argv) {
   rep->add_flag("--strict", replay.strict, "Exit with status 3 if any input line or state row was bad");
   rep->add_flag("--quiet", quiet, "No progress lines and no summary");
   rep->add_flag("--no-events", no_events, "Do not write events (benchmarking)");
+  rep->add_flag("--validate-only", replay.validate_only,
+                "Parse and check the inputs without running the matcher (with --strict: a lint)");
 
   CLI11_PARSE(app, argc, argv);
   try {

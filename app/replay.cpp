@@ -222,7 +222,7 @@ ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag) {
       t.price = line.price;
       t.size = line.size;
       t.ask = line.ask;
-      matcher.on_tick(t, events);
+      if (!opt.validate_only) matcher.on_tick(t, events);
       ++sum.ticks;
       if (!events.empty()) drain();
       if (opt.progress && (sum.lines & 0xFFFF) == 0) {

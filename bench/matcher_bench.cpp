@@ -1,0 +1,234 @@
+// Matcher cost per tick with 1k, 100k and 1M armed alerts and open positions over 1,000 markets,
+// against the naive scan-every-alert reference on the same workload.
+//
+//   build/release/bench/matcher_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "bench/ratio_report.h"
+#include "engine/matcher.h"
+#include "engine/naive_matcher.h"
+#include "engine/thresholds.h"
+
+namespace lam::bench {
+namespace {
+
+constexpr std::uint32_t kMarkets = 1000;
+constexpr std::size_t kTickRing = 1 << 16;
+constexpr std::int64_t kBasePrice = 1000 * kScale;  // every market trades around 1000
+
+Uuid make_id(std::uint64_t kind, std::uint64_t n) { return Uuid{kind << 48 | 0x4000, n}; }
+
+/// The workload: N alerts and N open positions over 1,000 markets, none of which the quiet ticks
+/// cross (alerts 2%..50% away from 1000, positions at 2x..20x leverage), generated deterministically.
+template <class OnAlert, class OnPosition>
+void generate(std::size_t n, OnAlert&& on_alert, OnPosition&& on_position) {
+  std::mt19937_64 rng(42);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto away = static_cast<std::int64_t>(kBasePrice / 50 + rng() % static_cast<std::uint64_t>(kBasePrice / 2));
+    const bool above = (rng() & 1) != 0;
+    AlertSpec a;
+    a.id = make_id(0xD, i);
+    a.user_id = make_id(0xC, rng() % 100'000);
+    a.market_id = make_id(0xA, rng() % kMarkets);
+    a.type = above ? AlertType::price_above : AlertType::price_below;
+    a.condition = above ? ConditionType::greater_than : ConditionType::less_than;
+    a.target_price = Decimal{above ? kBasePrice + away : kBasePrice - away, Remainder::zero};
+    on_alert(a);
+
+    PositionSpec p;
+    p.id = make_id(0xB, i);
+    p.user_id = a.user_id;
+    p.market_id = make_id(0xA, rng() % kMarkets);
+    p.side = (rng() & 1) != 0 ? Side::long_side : Side::short_side;
+    p.size = static_cast<std::int64_t>(1 + rng() % 10) * kScale;
+    p.entry_price = kBasePrice;
+    p.margin = p.size / kScale * kBasePrice / static_cast<std::int64_t>(2 + rng() % 19);
+    on_position(p);
+  }
+}
+
+std::vector<Tick> quiet_ring() {
+  std::mt19937_64 rng(43);
+  std::vector<Tick> quiet(kTickRing);
+  for (std::size_t i = 0; i < kTickRing; ++i) {
+    Tick& t = quiet[i];
+    t.instrument = static_cast<InstrumentId>(rng() % kMarkets);
+    t.kind = TickKind::mark;
+    t.price = kBasePrice - kBasePrice / 200 + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(kBasePrice / 100));
+    t.exch_ts = static_cast<TimeNs>(1'767'225'600'000'000'000LL + static_cast<TimeNs>(i) * 1000);
+  }
+  return quiet;
+}
+
+std::uint32_t market_of(const Uuid& market_id) { return static_cast<std::uint32_t>(market_id.lo & 0xFFFFFFFF); }
+
+/// The best case for a scan-everything engine: every alert and position precompiled to one compact
+/// {market, key, direction} record, and a tick is one tight loop over all of them.
+class FlatScan {
+ public:
+  void upsert_market(const MarketSpec&) {}
+  void upsert_alert(const AlertSpec& a, std::vector<Event>&) {
+    const Keys k = price_keys(a.type, a.condition, *a.target_price);
+    entries_.push_back({k.up ? *k.up : *k.down, market_of(*a.market_id), k.up.has_value()});
+  }
+  void upsert_position(const PositionSpec& p) {
+    const auto k = liquidation_key(p.side, p.size, p.entry_price, p.margin, kDefaultMmrRaw);
+    if (k) entries_.push_back({*k, market_of(p.market_id), p.side == Side::short_side});
+  }
+  void on_tick(const Tick& t, std::vector<Event>& out) {
+    std::size_t crossed = 0;
+    for (const Entry& e : entries_) {
+      crossed += static_cast<std::size_t>(e.market == t.instrument && (e.up ? t.price >= e.key : t.price <= e.key));
+    }
+    if (crossed != 0) out.emplace_back();  // the quiet workload never gets here
+  }
+
+ private:
+  struct Entry {  // 16 bytes
+    std::int64_t key;
+    std::uint32_t market;
+    bool up;
+  };
+  std::vector<Entry> entries_;
+};
+
+template <class M>
+struct World {
+  M matcher;
+  std::vector<Tick> quiet = quiet_ring();
+  std::uint64_t next_alert = 0;
+
+  explicit World(std::size_t n) {
+    std::vector<Event> sink;
+    for (std::uint32_t i = 0; i < kMarkets; ++i) {
+      MarketSpec m;
+      m.id = make_id(0xA, i);
+      m.instrument = i;
+      matcher.upsert_market(m);
+    }
+    generate(
+        n, [&](const AlertSpec& a) { matcher.upsert_alert(a, sink); },
+        [&](const PositionSpec& p) { matcher.upsert_position(p); });
+    next_alert = n;
+  }
+};
+
+template <class M>
+World<M>& world(std::size_t n) {
+  static std::map<std::size_t, std::unique_ptr<World<M>>> cache;
+  auto& w = cache[n];
+  if (!w) w = std::make_unique<World<M>>(n);
+  return *w;
+}
+
+template <class M>
+void quiet_ticks(benchmark::State& state) {
+  World<M>& w = world<M>(static_cast<std::size_t>(state.range(0)));
+  std::vector<Event> events;
+  // Check first: the workload must really cross nothing.
+  for (std::size_t i = 0; i < 4096; ++i) w.matcher.on_tick(w.quiet[i], events);
+  if (!events.empty()) {
+    state.SkipWithError("quiet ticks fired events");
+    return;
+  }
+  std::size_t i = 0;
+  for (auto _ : state) {
+    w.matcher.on_tick(w.quiet[i++ & (kTickRing - 1)], events);
+    benchmark::DoNotOptimize(events.data());
+  }
+  if (!events.empty()) state.SkipWithError("quiet ticks fired events");
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_Matcher_QuietTick(benchmark::State& state) { quiet_ticks<Matcher>(state); }
+void BM_Naive_QuietTick(benchmark::State& state) { quiet_ticks<NaiveMatcher>(state); }
+void BM_FlatScan_QuietTick(benchmark::State& state) { quiet_ticks<FlatScan>(state); }
+
+/// Ticks that each fire exactly one alert: per batch, one alert is armed just below the price of
+/// each of 1,000 ticks (one per market, untimed), then the 1,000 ticks are timed.
+void BM_Matcher_FiringTick(benchmark::State& state) {
+  World<Matcher>& w = world<Matcher>(static_cast<std::size_t>(state.range(0)));
+  std::mt19937_64 rng(7);
+  std::vector<Event> events;
+  std::vector<Tick> batch(kMarkets);
+  std::vector<AlertSpec> arms(kMarkets);
+  std::size_t fired = 0;
+  std::size_t ticks = 0;
+  double timed_seconds = 0;
+  for (auto _ : state) {
+    for (std::uint32_t m = 0; m < kMarkets; ++m) {
+      Tick& t = batch[m];
+      t.instrument = m;
+      t.kind = TickKind::mark;
+      t.price = kBasePrice + static_cast<std::int64_t>(rng() % 1000) * 1000;
+      t.exch_ts += 1000;
+      AlertSpec& a = arms[m];
+      a.id = make_id(0xE, w.next_alert++);
+      a.user_id = make_id(0xC, 1);
+      a.market_id = make_id(0xA, m);
+      a.type = AlertType::price_above;
+      a.condition = ConditionType::equals;
+      a.target_price = Decimal{t.price - 500, Remainder::zero};
+    }
+    std::shuffle(batch.begin(), batch.end(), rng);
+    events.clear();
+    for (const AlertSpec& a : arms) w.matcher.upsert_alert(a, events);
+    // Settle every market below its new alert first (untimed), so each timed tick crosses one.
+    for (std::uint32_t m = 0; m < kMarkets; ++m) {
+      Tick settle{};
+      settle.instrument = m;
+      settle.price = kBasePrice - kBasePrice / 200;
+      w.matcher.on_tick(settle, events);
+    }
+    events.clear();
+    const auto start = std::chrono::steady_clock::now();
+    for (const Tick& t : batch) w.matcher.on_tick(t, events);
+    const auto stop = std::chrono::steady_clock::now();
+    const double secs = std::chrono::duration<double>(stop - start).count();
+    state.SetIterationTime(secs);
+    timed_seconds += secs;
+    fired += events.size();
+    ticks += batch.size();
+    if (events.size() != batch.size()) {
+      state.SkipWithError("each firing tick must fire exactly one alert");
+      return;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(ticks));
+  state.counters["ns_per_tick"] = ticks > 0 ? timed_seconds * 1e9 / static_cast<double>(ticks) : 0.0;
+  state.counters["fired"] = static_cast<double>(fired);
+}
+
+BENCHMARK(BM_Matcher_QuietTick)->Arg(1'000)->Arg(100'000)->Arg(1'000'000);
+BENCHMARK(BM_FlatScan_QuietTick)->Arg(1'000)->Arg(100'000)->Arg(1'000'000);
+BENCHMARK(BM_Naive_QuietTick)->Arg(1'000)->Arg(100'000)->Arg(1'000'000);
+BENCHMARK(BM_Matcher_FiringTick)->Arg(1'000)->Arg(100'000)->Arg(1'000'000)->UseManualTime();
+
+}  // namespace
+}  // namespace lam::bench
+
+int main(int argc, char** argv) {
+  using lam::bench::Ratio;
+  return lam::bench::run_with_ratios(
+      argc, argv,
+      {
+          {"ladder quiet tick 1M / 1k", "BM_Matcher_QuietTick/1000000", "BM_Matcher_QuietTick/1000", "<= 1.5"},
+          {"flat scan / ladder quiet tick at 1k", "BM_FlatScan_QuietTick/1000", "BM_Matcher_QuietTick/1000", "-"},
+          {"flat scan / ladder quiet tick at 100k", "BM_FlatScan_QuietTick/100000", "BM_Matcher_QuietTick/100000", "-"},
+          {"flat scan / ladder quiet tick at 1M", "BM_FlatScan_QuietTick/1000000", "BM_Matcher_QuietTick/1000000",
+           ">= 1000"},
+          {"naive reference / ladder quiet tick at 1k", "BM_Naive_QuietTick/1000", "BM_Matcher_QuietTick/1000", "-"},
+          {"naive reference / ladder quiet tick at 100k", "BM_Naive_QuietTick/100000", "BM_Matcher_QuietTick/100000",
+           "-"},
+          {"naive reference / ladder quiet tick at 1M", "BM_Naive_QuietTick/1000000", "BM_Matcher_QuietTick/1000000",
+           ">= 1000"},
+          {"ladder firing batch 1M / 1k", "BM_Matcher_FiringTick/1000000/manual_time",
+           "BM_Matcher_FiringTick/1000/manual_time", "O(log n)"},
+      });
+}
