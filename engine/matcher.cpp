@@ -28,7 +28,7 @@ struct Matcher::PositionState {
   std::optional<std::int64_t> close_price;
   Wide realized = 0;
   bool attached = false;  // counted in its group's aggregate
-  bool removed = false;
+  bool removed = true;    // a free slot until upsert_position fills it
 };
 
 struct Matcher::AlertState {
@@ -45,6 +45,7 @@ struct Matcher::AlertState {
   bool pending_anchor = false;
   bool in_expiry = false;
   bool in_volume = false;
+  bool live = false;  // false for a free (forgotten) slot
 };
 
 struct Matcher::Group {
@@ -159,24 +160,34 @@ void Matcher::detach_position(std::uint32_t slot) {
 }
 
 void Matcher::upsert_position(const PositionSpec& p) {
-  auto [it, inserted] = position_index_.try_emplace(p.id, static_cast<std::uint32_t>(positions_.size()));
-  const std::uint32_t slot = it->second;
+  auto [it, inserted] = position_index_.try_emplace(p.id, kNone);
   if (inserted) {
-    positions_.emplace_back();
+    if (!free_positions_.empty()) {
+      it->second = free_positions_.back();
+      free_positions_.pop_back();
+    } else {
+      it->second = static_cast<std::uint32_t>(positions_.size());
+      positions_.emplace_back();
+    }
   } else {
-    detach_position(slot);
+    detach_position(it->second);
   }
+  const std::uint32_t slot = it->second;
   PositionState& ps = positions_[slot];
-  const std::uint32_t old_market = ps.market;
+  const std::uint32_t old_market = inserted ? kNone : ps.market;
   ps = PositionState{};
+  ps.removed = false;
   ps.spec = p;
   ps.status = p.status;
   ps.closed_at = p.closed_at;
   ps.realized = p.realized_pnl;
   auto mit = market_index_.find(p.market_id);
+  if (old_market != kNone && (mit == market_index_.end() || mit->second != old_market)) {
+    std::erase(cold_[old_market].positions, slot);
+  }
   if (mit != market_index_.end()) {
     ps.market = mit->second;
-    if (inserted || old_market != ps.market) cold_[ps.market].positions.push_back(slot);
+    if (old_market != ps.market) cold_[ps.market].positions.push_back(slot);
   } else if (p.status == PositionStatus::open) {
     ++stats_.positions_unarmed;
   }
@@ -190,9 +201,14 @@ void Matcher::remove_position(const Uuid& id) {
   if (it == position_index_.end()) return;
   const std::uint32_t slot = it->second;
   detach_position(slot);
-  positions_[slot].removed = true;
+  const std::uint32_t mi = positions_[slot].market;
+  if (mi != kNone) {
+    std::erase(cold_[mi].positions, slot);
+    refresh(mi);
+  }
+  positions_[slot] = PositionState{};
   position_index_.erase(it);
-  if (positions_[slot].market != kNone) refresh(positions_[slot].market);
+  free_positions_.push_back(slot);
 }
 
 // ---- alerts ----------------------------------------------------------------------------------
@@ -303,17 +319,24 @@ void Matcher::arm_alert(std::uint32_t slot, std::vector<Event>& out) {
 }
 
 void Matcher::upsert_alert(const AlertSpec& spec, std::vector<Event>& out) {
-  auto [it, inserted] = alert_index_.try_emplace(spec.id, static_cast<std::uint32_t>(alerts_.size()));
-  const std::uint32_t slot = it->second;
+  auto [it, inserted] = alert_index_.try_emplace(spec.id, kNone);
   std::uint32_t old_market = kNone;
   if (inserted) {
-    alerts_.emplace_back();
+    if (!free_alerts_.empty()) {
+      it->second = free_alerts_.back();
+      free_alerts_.pop_back();
+    } else {
+      it->second = static_cast<std::uint32_t>(alerts_.size());
+      alerts_.emplace_back();
+    }
   } else {
-    old_market = alerts_[slot].market;
-    disarm_alert(slot);
+    old_market = alerts_[it->second].market;
+    disarm_alert(it->second);
   }
+  const std::uint32_t slot = it->second;
   AlertState& a = alerts_[slot];
   a = AlertState{};
+  a.live = true;
   a.spec = spec;
   a.status = spec.status;
   a.anchor = spec.anchor_price;
@@ -331,6 +354,16 @@ void Matcher::cancel_alert(const Uuid& id) {
   disarm_alert(slot);
   alerts_[slot].status = AlertStatus::cancelled;
   if (mi != kNone) refresh(mi);
+}
+
+bool Matcher::forget_alert(const Uuid& id) {
+  auto it = alert_index_.find(id);
+  if (it == alert_index_.end() || alerts_[it->second].armed) return false;
+  const std::uint32_t slot = it->second;
+  alerts_[slot] = AlertState{};  // a stale pending-anchor entry, if any, sees !pending_anchor
+  alert_index_.erase(it);
+  free_alerts_.push_back(slot);
+  return true;
 }
 
 // ---- ticks -----------------------------------------------------------------------------------
@@ -547,7 +580,9 @@ void Matcher::for_each_position(const std::function<void(const PositionView&)>& 
 }
 
 void Matcher::for_each_alert(const std::function<void(const AlertView&)>& f) const {
-  for (std::uint32_t i = 0; i < alerts_.size(); ++i) f(view_alert(i));
+  for (std::uint32_t i = 0; i < alerts_.size(); ++i) {
+    if (alerts_[i].live) f(view_alert(i));
+  }
 }
 
 }  // namespace lam

@@ -79,13 +79,16 @@ class Matcher {
   void upsert_alert(const AlertSpec& a, std::vector<Event>& out);
   /// Marks an alert cancelled and disarms it; no event.
   void cancel_alert(const Uuid& id);
+  /// Releases a finished alert (triggered, expired, cancelled, or rejected) once it has been
+  /// persisted; its memory is reused. Returns false (and keeps it) if it is armed or unknown.
+  bool forget_alert(const Uuid& id);
 
   /// Processes one tick; appends the events it causes to `out`.
   void on_tick(const Tick& t, std::vector<Event>& out);
 
   [[nodiscard]] std::optional<PositionView> position(const Uuid& id) const;
   [[nodiscard]] std::optional<AlertView> alert(const Uuid& id) const;
-  /// Visits every known position / alert in insertion order (snapshots; not for the hot path).
+  /// Visits every held position / alert in slot order (snapshots; not for the hot path).
   void for_each_position(const std::function<void(const PositionView&)>& f) const;
   void for_each_alert(const std::function<void(const AlertView&)>& f) const;
   /// Reference price of a market, if a source tick has set it.
@@ -93,6 +96,9 @@ class Matcher {
 
   [[nodiscard]] const MatcherStats& stats() const noexcept { return stats_; }
   [[nodiscard]] std::uint64_t next_seq() const noexcept { return next_seq_; }
+  /// Alerts / positions currently held (armed or not, not yet forgotten / removed).
+  [[nodiscard]] std::size_t alert_count() const noexcept { return alert_index_.size(); }
+  [[nodiscard]] std::size_t position_count() const noexcept { return position_index_.size(); }
 
  private:
   static constexpr std::uint32_t kNone = UINT32_MAX;
@@ -164,6 +170,8 @@ class Matcher {
   std::unordered_map<Uuid, std::uint32_t, UuidHash> position_index_;
   std::vector<AlertState> alerts_;
   std::unordered_map<Uuid, std::uint32_t, UuidHash> alert_index_;
+  std::vector<std::uint32_t> free_alerts_;     // forgotten slots, reused first
+  std::vector<std::uint32_t> free_positions_;  // removed slots, reused first
   std::vector<Group> groups_;
   std::unordered_map<GroupKey, std::uint32_t, GroupKeyHash> group_index_;
 

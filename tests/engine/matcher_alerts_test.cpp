@@ -339,6 +339,39 @@ TEST_F(AlertRules, OnlyTheMarketsPriceSourceMovesIt) {
   EXPECT_EQ(mm.reference_price(id(3, kMarketKind)), raw("100.000000002")) << "odd sums round down";
 }
 
+TEST_F(AlertRules, ForgottenAlertsReleaseTheirSlots) {
+  arm(price_alert(1, AlertType::price_above, ConditionType::equals, "100"));
+  EXPECT_FALSE(m.forget_alert(id(1, kAlertKind))) << "armed alerts are kept";
+  EXPECT_FALSE(m.forget_alert(id(9, kAlertKind))) << "unknown";
+  EXPECT_EQ(tick("100").size(), 1u);
+  EXPECT_TRUE(m.forget_alert(id(1, kAlertKind)));
+  EXPECT_FALSE(m.alert(id(1, kAlertKind)));
+  EXPECT_EQ(m.alert_count(), 0u);
+  // The slot is reused by the next alert, which works normally.
+  arm(price_alert(2, AlertType::price_above, ConditionType::equals, "200"));
+  EXPECT_TRUE(tick("199").empty());
+  EXPECT_EQ(tick("200"), std::vector<Uuid>{id(2, kAlertKind)});
+  int seen = 0;
+  m.for_each_alert([&](const AlertView&) { ++seen; });
+  EXPECT_EQ(seen, 1);
+}
+
+TEST_F(AlertRules, ReusedSlotOfAPendingAnchorAnchorsOnce) {
+  AlertSpec a = alert(1, AlertType::price_change, ConditionType::greater_than);
+  a.target_percentage = dec("1");
+  arm(a);
+  m.cancel_alert(a.id);  // leaves a stale entry in the market's pending list
+  ASSERT_TRUE(m.forget_alert(a.id));
+  AlertSpec b = a;
+  b.id = id(2, kAlertKind);
+  arm(b);  // reuses the slot, pending in the same market
+  tick("100");
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].type, EventType::alert_anchored);
+  EXPECT_EQ(ev[0].subject, b.id);
+  EXPECT_EQ(tick("101"), std::vector<Uuid>{b.id});
+}
+
 TEST_F(AlertRules, UnknownInstrumentIsCountedAndIgnored) {
   ev.clear();
   m.on_tick(test::mark(77, "1"), ev);

@@ -151,6 +151,26 @@ TEST_F(Positions, MaintenanceMarginChangeRekeys) {
   EXPECT_EQ(ev.size(), 1u);
 }
 
+TEST_F(Positions, RemovedSlotsAreReused) {
+  m.upsert_market(market(2));
+  m.upsert_position(position(1, Side::long_side, "1", "110", "10.5"));  // LP 100 on market 1
+  m.remove_position(id(1, kPositionKind));
+  m.upsert_position(position(2, Side::short_side, "1", "90", "10.5", 2));  // LP 100 on market 2, same slot
+  EXPECT_EQ(m.position_count(), 1u);
+  tick("50");
+  EXPECT_TRUE(ev.empty());
+  m.upsert_market(market(1, PriceSource::mark, "0.01"));  // re-keys market 1's positions: none now
+  ev.clear();
+  m.on_tick(test::mark(2, "100"), ev);
+  EXPECT_EQ(subjects(ev, EventType::position_liquidated), std::vector<Uuid>{id(2, kPositionKind)});
+  // moving a position to another market moves its membership
+  m.upsert_position(position(3, Side::long_side, "1", "110", "10.5", 1));
+  m.upsert_position(position(3, Side::long_side, "1", "110", "10.5", 2));
+  m.upsert_market(market(1, PriceSource::mark, "0.005"));
+  tick("1");
+  EXPECT_TRUE(ev.empty()) << "no longer on market 1";
+}
+
 TEST_F(Positions, UnknownMarketIsCountedNotArmed) {
   m.upsert_position(position(1, Side::long_side, "1", "110", "10.5", 42));
   EXPECT_EQ(m.stats().positions_unarmed, 1u);

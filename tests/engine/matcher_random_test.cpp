@@ -155,6 +155,9 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
       const AlertSpec a = sc.make_alert(n, now);
       fast.upsert_alert(a, ef);
       naive.upsert_alert(a, en);
+    } else if (action < 90) {
+      // Release a finished alert in the fast matcher only (the naive one keeps it, inactive).
+      (void)fast.forget_alert(id(1 + static_cast<std::uint64_t>(sc.pick(static_cast<int>(next_alert))), kAlertKind));
     } else if (action < 92) {
       const Uuid victim = id(1 + static_cast<std::uint64_t>(sc.pick(static_cast<int>(next_alert))), kAlertKind);
       fast.cancel_alert(victim);
@@ -177,8 +180,8 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
   for (std::uint64_t n = 1; n < next_alert; ++n) {
     const auto fa = fast.alert(id(n, kAlertKind));
     const auto na = naive.alert_status(id(n, kAlertKind));
-    ASSERT_EQ(fa.has_value(), na.has_value());
     if (fa) {
+      ASSERT_TRUE(na.has_value());
       EXPECT_EQ(fa->status, *na) << "alert " << n;
     }
   }
