@@ -1,8 +1,8 @@
 // laminator: the command-line entry point (composition root).
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 
@@ -15,7 +15,8 @@ int run_replay_command(const lam::app::ReplayOptions& opt, bool quiet) {
   if (!quiet) std::fputs(lam::app::format_summary(s).c_str(), stderr);
   if (opt.strict && (s.bad_lines > 0 || s.bad_state_rows > 0)) {
     std::fprintf(stderr, "replay: --strict: %llu bad lines, %llu bad state rows\n",
-                 static_cast<unsigned long long>(s.bad_lines), static_cast<unsigned long long>(s.bad_state_rows));
+                 static_cast<unsigned long long>(s.bad_lines),
+                 static_cast<unsigned long long>(s.bad_state_rows));
     return 3;
   }
   return 0;
@@ -33,12 +34,20 @@ int main(int argc, char** argv) {
   lam::app::ReplayOptions replay;
   bool quiet = false;
   bool no_events = false;
-  CLI::App* rep = app.add_subcommand("replay", "Run the matcher over a state file and a file of ticks");
-  rep->add_option("--state", replay.state_path, "STATE.json: markets, positions and alerts")->required()->check(CLI::ExistingFile);
-  rep->add_option("--ticks", replay.ticks_path, "TICKS.ndjson: one tick per line")->required()->check(CLI::ExistingFile);
-  rep->add_option("--events-out", replay.events_out, "Write events (NDJSON) here instead of stdout");
-  rep->add_option("--state-out", replay.state_out, "Write positions and alerts as they stand after the last tick");
-  rep->add_flag("--strict", replay.strict, "Exit with status 3 if any input line or state row was bad");
+  CLI::App* rep =
+      app.add_subcommand("replay", "Run the matcher over a state file and a file of ticks");
+  rep->add_option("--state", replay.state_path, "STATE.json: markets, positions and alerts")
+      ->required()
+      ->check(CLI::ExistingFile);
+  rep->add_option("--ticks", replay.ticks_path, "TICKS.ndjson: one tick per line")
+      ->required()
+      ->check(CLI::ExistingFile);
+  rep->add_option("--events-out", replay.events_out,
+                  "Write events (NDJSON) here instead of stdout");
+  rep->add_option("--state-out", replay.state_out,
+                  "Write positions and alerts as they stand after the last tick");
+  rep->add_flag("--strict", replay.strict,
+                "Exit with status 3 if any input line or state row was bad");
   rep->add_flag("--quiet", quiet, "No progress lines and no summary");
   rep->add_flag("--no-events", no_events, "Do not write events (benchmarking)");
   rep->add_flag("--validate-only", replay.validate_only,

@@ -15,9 +15,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr std::size_t kChunk = 8u << 20;       // bytes read per fread
-constexpr std::size_t kOutFlush = 1u << 20;    // event bytes buffered before a write
-constexpr std::size_t kMaxLine = 1u << 20;     // a longer line is bad input
+constexpr std::size_t kChunk = 8u << 20;     // bytes read per fread
+constexpr std::size_t kOutFlush = 1u << 20;  // event bytes buffered before a write
+constexpr std::size_t kMaxLine = 1u << 20;   // a longer line is bad input
 
 class Output {
  public:
@@ -26,7 +26,8 @@ class Output {
       fp_ = stdout;
     } else {
       fp_ = std::fopen(path.c_str(), "wb");
-      if (fp_ == nullptr) throw std::runtime_error(path + ": cannot open for writing: " + std::strerror(errno));
+      if (fp_ == nullptr)
+        throw std::runtime_error(path + ": cannot open for writing: " + std::strerror(errno));
       owned_ = true;
     }
     buf_.reserve(kOutFlush + 4096);
@@ -107,7 +108,8 @@ void write_state(const std::string& path, const Matcher& m) {
   });
   s.append("\n]}\n");
   std::FILE* fp = std::fopen(path.c_str(), "wb");
-  if (fp == nullptr) throw std::runtime_error(path + ": cannot open for writing: " + std::strerror(errno));
+  if (fp == nullptr)
+    throw std::runtime_error(path + ": cannot open for writing: " + std::strerror(errno));
   const bool ok = std::fwrite(s.data(), 1, s.size(), fp) == s.size();
   if (std::fclose(fp) != 0 || !ok) throw std::runtime_error(path + ": write failed");
 }
@@ -168,7 +170,8 @@ ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag) {
   drain();
 
   std::FILE* in = std::fopen(opt.ticks_path.c_str(), "rb");
-  if (in == nullptr) throw std::runtime_error(opt.ticks_path + ": cannot open: " + std::strerror(errno));
+  if (in == nullptr)
+    throw std::runtime_error(opt.ticks_path + ": cannot open: " + std::strerror(errno));
   TickLineParser parser;
   const std::size_t pad = TickLineParser::padding();
   std::vector<char> buf(kChunk + kMaxLine + pad);
@@ -196,7 +199,9 @@ ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag) {
       const char* begin = buf.data() + pos;
       const void* nl = std::memchr(begin, '\n', have - pos);
       if (nl == nullptr && !eof) break;  // partial line: read more first
-      const std::size_t len = nl != nullptr ? static_cast<std::size_t>(static_cast<const char*>(nl) - begin) : have - pos;
+      const std::size_t len = nl != nullptr
+                                  ? static_cast<std::size_t>(static_cast<const char*>(nl) - begin)
+                                  : have - pos;
       pos += len + (nl != nullptr ? 1 : 0);
       ++sum.lines;
       std::size_t trimmed = len;
@@ -231,7 +236,8 @@ ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag) {
           last_progress = now;
           const double secs = std::chrono::duration<double>(now - start).count();
           std::fprintf(diag, "replay: %llu lines, %llu events, %.0f ticks/s\n",
-                       static_cast<unsigned long long>(sum.lines), static_cast<unsigned long long>(sum.events),
+                       static_cast<unsigned long long>(sum.lines),
+                       static_cast<unsigned long long>(sum.events),
                        static_cast<double>(sum.ticks) / secs);
         }
       }
@@ -239,7 +245,8 @@ ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag) {
     if (pos < have) {
       if (have - pos > kMaxLine) {
         std::fclose(in);
-        throw std::runtime_error(opt.ticks_path + ":" + std::to_string(sum.lines + 1) + ": line longer than 1 MiB");
+        throw std::runtime_error(opt.ticks_path + ":" + std::to_string(sum.lines + 1) +
+                                 ": line longer than 1 MiB");
       }
       std::memmove(buf.data(), buf.data() + pos, have - pos);
     }
@@ -254,17 +261,22 @@ ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag) {
 
 std::string format_summary(const ReplaySummary& s) {
   char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "replay: %llu lines, %llu ticks, %llu bad lines, %llu bad state rows in %.3f s (%.0f ticks/s)\n"
-                "events: %llu total: %llu alert.triggered, %llu position.liquidated, %llu alert.expired, "
-                "%llu alert.rejected, %llu alert.anchored\n",
-                static_cast<unsigned long long>(s.lines), static_cast<unsigned long long>(s.ticks),
-                static_cast<unsigned long long>(s.bad_lines), static_cast<unsigned long long>(s.bad_state_rows),
-                s.seconds, s.seconds > 0 ? static_cast<double>(s.ticks) / s.seconds : 0.0,
-                static_cast<unsigned long long>(s.events),
-                static_cast<unsigned long long>(s.events_by_type[0]), static_cast<unsigned long long>(s.events_by_type[4]),
-                static_cast<unsigned long long>(s.events_by_type[1]), static_cast<unsigned long long>(s.events_by_type[2]),
-                static_cast<unsigned long long>(s.events_by_type[3]));
+  std::snprintf(
+      buf, sizeof buf,
+      "replay: %llu lines, %llu ticks, %llu bad lines, %llu bad state rows in %.3f s (%.0f "
+      "ticks/s)\n"
+      "events: %llu total: %llu alert.triggered, %llu position.liquidated, %llu alert.expired, "
+      "%llu alert.rejected, %llu alert.anchored\n",
+      static_cast<unsigned long long>(s.lines), static_cast<unsigned long long>(s.ticks),
+      static_cast<unsigned long long>(s.bad_lines),
+      static_cast<unsigned long long>(s.bad_state_rows), s.seconds,
+      s.seconds > 0 ? static_cast<double>(s.ticks) / s.seconds : 0.0,
+      static_cast<unsigned long long>(s.events),
+      static_cast<unsigned long long>(s.events_by_type[0]),
+      static_cast<unsigned long long>(s.events_by_type[4]),
+      static_cast<unsigned long long>(s.events_by_type[1]),
+      static_cast<unsigned long long>(s.events_by_type[2]),
+      static_cast<unsigned long long>(s.events_by_type[3]));
   return buf;
 }
 

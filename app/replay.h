@@ -16,7 +16,7 @@ struct ReplayOptions {
   bool strict = false;     ///< exit non-zero when any input was bad
   bool progress = true;    ///< progress line on stderr every 2 s
   bool write_events = true;
-  bool validate_only = false;  ///< parse and check every line, but do not run the matcher
+  bool validate_only = false;        ///< parse and check every line, but do not run the matcher
   std::size_t max_error_lines = 50;  ///< diagnostics printed per kind before they are only counted
 };
 

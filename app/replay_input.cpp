@@ -16,7 +16,8 @@ namespace od = simdjson::ondemand;
 namespace {
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
     s.remove_suffix(1);
   }
   return s;
@@ -55,7 +56,8 @@ bool read_scalar(od::value v, Scalar& out) {
 // Field-by-field readers for one object of the state document; each failure appends an error.
 class RowReader {
  public:
-  RowReader(std::string where, std::vector<std::string>& errors) : where_(std::move(where)), errors_(errors) {}
+  RowReader(std::string where, std::vector<std::string>& errors)
+      : where_(std::move(where)), errors_(errors) {}
 
   bool fail(std::string_view field, std::string_view what, std::string_view text = {}) {
     std::string e = where_ + ": " + std::string(field) + ": " + std::string(what);
@@ -158,7 +160,8 @@ bool for_each_field(od::object obj, OnScalar&& on_scalar, OnObject&& on_object) 
 
 struct Fields {
   std::vector<std::pair<std::string, Scalar>> items;
-  std::deque<std::string> storage;  // stable addresses: unescaped strings outlive the parser's buffer
+  std::deque<std::string>
+      storage;  // stable addresses: unescaped strings outlive the parser's buffer
   const Scalar& get(std::string_view k) const {
     static const Scalar kAbsent{};
     for (const auto& [name, s] : items) {
@@ -168,7 +171,8 @@ struct Fields {
   }
 };
 
-bool collect(od::object obj, Fields& f, std::optional<std::int64_t>* window_seconds, bool& window_bad) {
+bool collect(od::object obj, Fields& f, std::optional<std::int64_t>* window_seconds,
+             bool& window_bad) {
   return for_each_field(
       obj,
       [&](std::string_view key, const Scalar& s) {
@@ -210,14 +214,18 @@ void parse_market(const Fields& f, RowReader& r, StateInput& st) {
   m.dex_name = std::string(dex.text);
   if (const Scalar& t = f.get("market_type"); t.present) {
     auto mt = parse_market_type(t.text);
-    if (!mt) r.fail("market_type", "unknown", t.text);
-    else m.spec.type = *mt;
+    if (!mt)
+      r.fail("market_type", "unknown", t.text);
+    else
+      m.spec.type = *mt;
   }
   m.spec.source = default_price_source(m.spec.type);
   if (const Scalar& s = f.get("price_source"); s.present) {
     auto ps = parse_price_source(s.text);
-    if (!ps) r.fail("price_source", "unknown", s.text);
-    else m.spec.source = *ps;
+    if (!ps)
+      r.fail("price_source", "unknown", s.text);
+    else
+      m.spec.source = *ps;
   }
   std::optional<std::int64_t> mmr;
   r.opt_raw(f.get("maintenance_margin_rate"), "maintenance_margin_rate", mmr);
@@ -234,8 +242,10 @@ void parse_position(const Fields& f, RowReader& r, StateInput& st) {
   r.uuid(f.get("user_id"), "user_id", p.user_id);
   r.uuid(f.get("market_id"), "market_id", p.market_id);
   const Scalar& side = f.get("side");
-  if (auto s = parse_side(side.text); side.present && s) p.side = *s;
-  else r.fail("side", "must be 'long' or 'short'", side.text);
+  if (auto s = parse_side(side.text); side.present && s)
+    p.side = *s;
+  else
+    r.fail("side", "must be 'long' or 'short'", side.text);
   r.raw(f.get("size"), "size", p.size);
   r.raw(f.get("entry_price"), "entry_price", p.entry_price);
   r.raw(f.get("margin"), "margin", p.margin);
@@ -245,8 +255,10 @@ void parse_position(const Fields& f, RowReader& r, StateInput& st) {
   r.opt_time(f.get("closed_at"), "closed_at", p.closed_at);
   if (const Scalar& s = f.get("status"); s.present) {
     auto ps = parse_position_status(s.text);
-    if (!ps) r.fail("status", "unknown", s.text);
-    else p.status = *ps;
+    if (!ps)
+      r.fail("status", "unknown", s.text);
+    else
+      p.status = *ps;
   }
   if (r.ok() && p.status == PositionStatus::open) {
     if (p.size <= 0) r.fail("size", "must be > 0");
@@ -274,8 +286,10 @@ void parse_alert(const Fields& f, std::optional<std::int64_t> window, bool windo
   a.window_seconds = window_bad ? 0 : window.value_or(kDefaultVolumeWindowSec);
   if (const Scalar& s = f.get("status"); s.present) {
     auto as = parse_alert_status(s.text);
-    if (!as) r.fail("status", "unknown", s.text);
-    else a.status = *as;
+    if (!as)
+      r.fail("status", "unknown", s.text);
+    else
+      a.status = *as;
   }
   if (r.ok()) st.alerts.push_back(a);
 }
@@ -293,7 +307,8 @@ StateInput load_state(const std::string& path) {
     throw std::runtime_error(path + ": " + simdjson::error_message(err));
   }
   od::object root;
-  if (doc.get_object().get(root)) throw std::runtime_error(path + ": top level must be a JSON object");
+  if (doc.get_object().get(root))
+    throw std::runtime_error(path + ": top level must be a JSON object");
   StateInput st;
   for (auto field : root) {
     std::string_view key;
@@ -303,7 +318,8 @@ StateInput load_state(const std::string& path) {
       continue;  // other tables are ignored
     }
     od::array arr;
-    if (field.value().get_array().get(arr)) throw std::runtime_error(path + ": '" + table + "' must be an array");
+    if (field.value().get_array().get(arr))
+      throw std::runtime_error(path + ": '" + table + "' must be an array");
     std::size_t index = 0;
     for (auto elem : arr) {
       RowReader r(path + ": " + table + "[" + std::to_string(index++) + "]", st.errors);
@@ -318,9 +334,12 @@ StateInput load_state(const std::string& path) {
       if (!collect(obj, f, table == "alerts" ? &window : nullptr, window_bad)) {
         throw std::runtime_error(r.ok() ? path + ": malformed JSON in " + table : path);
       }
-      if (table == "markets") parse_market(f, r, st);
-      else if (table == "positions") parse_position(f, r, st);
-      else parse_alert(f, window, window_bad, r, st);
+      if (table == "markets")
+        parse_market(f, r, st);
+      else if (table == "positions")
+        parse_position(f, r, st);
+      else
+        parse_alert(f, window, window_bad, r, st);
     }
   }
   return st;
@@ -332,7 +351,9 @@ struct TickLineParser::Impl {
   od::parser parser;
 };
 
-std::size_t TickLineParser::padding() noexcept { return simdjson::SIMDJSON_PADDING; }
+std::size_t TickLineParser::padding() noexcept {
+  return simdjson::SIMDJSON_PADDING;
+}
 
 TickLineParser::TickLineParser() : impl_(std::make_unique<Impl>()) {}
 TickLineParser::~TickLineParser() = default;
@@ -358,8 +379,8 @@ bool TickLineParser::parse(const char* line, std::size_t len, std::size_t capaci
       error = "malformed JSON";
       return false;
     }
-    const bool known = key == "ts" || key == "venue" || key == "symbol" || key == "kind" || key == "price" ||
-                       key == "size" || key == "bid" || key == "ask";
+    const bool known = key == "ts" || key == "venue" || key == "symbol" || key == "kind" ||
+                       key == "price" || key == "size" || key == "bid" || key == "ask";
     if (!known) continue;  // unknown fields, nested or not, are skipped unread
     Scalar s;
     if (!read_scalar(v, s)) {
@@ -384,9 +405,12 @@ bool TickLineParser::parse(const char* line, std::size_t len, std::size_t capaci
       have_symbol = s.present && s.is_string;
     } else if (key == "kind") {
       have_kind = true;
-      if (s.text == "mark") out.kind = TickKind::mark;
-      else if (s.text == "trade") out.kind = TickKind::trade;
-      else if (s.text == "bbo") out.kind = TickKind::bbo;
+      if (s.text == "mark")
+        out.kind = TickKind::mark;
+      else if (s.text == "trade")
+        out.kind = TickKind::trade;
+      else if (s.text == "bbo")
+        out.kind = TickKind::bbo;
       else {
         error = "unknown kind '" + std::string(s.text.substr(0, 32)) + "'";
         return false;
@@ -405,11 +429,13 @@ bool TickLineParser::parse(const char* line, std::size_t len, std::size_t capaci
     error = "missing field (ts, venue, symbol and kind are required)";
     return false;
   }
-  auto decimal = [&](std::string_view name, std::string_view text, std::int64_t& dst, bool positive) {
+  auto decimal = [&](std::string_view name, std::string_view text, std::int64_t& dst,
+                     bool positive) {
     auto r = parse_raw(text);
     if (!r || (positive ? *r <= 0 : *r < 0)) {
       error = text.empty() ? "missing " + std::string(name)
-                           : "bad decimal in " + std::string(name) + ": '" + std::string(text.substr(0, 40)) + "'";
+                           : "bad decimal in " + std::string(name) + ": '" +
+                                 std::string(text.substr(0, 40)) + "'";
       return false;
     }
     dst = *r;
@@ -421,7 +447,8 @@ bool TickLineParser::parse(const char* line, std::size_t len, std::size_t capaci
     case TickKind::trade:
       return decimal("price", price, out.price, true) && decimal("size", size, out.size, false);
     case TickKind::bbo:
-      if (!decimal("bid", bid, out.price, true) || !decimal("ask", ask, out.ask, true)) return false;
+      if (!decimal("bid", bid, out.price, true) || !decimal("ask", ask, out.ask, true))
+        return false;
       if (out.ask < out.price) {
         error = "crossed book: ask < bid";
         return false;

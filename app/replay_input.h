@@ -56,7 +56,8 @@ class TickLineParser {
 
   /// `capacity` is how many bytes from `line` are readable (>= len + padding()). On failure returns
   /// false and sets `error` to a one-line description.
-  bool parse(const char* line, std::size_t len, std::size_t capacity, TickLine& out, std::string& error);
+  bool parse(const char* line, std::size_t len, std::size_t capacity, TickLine& out,
+             std::string& error);
 
  private:
   struct Impl;

@@ -1,15 +1,16 @@
 // Matcher cost per tick with 1k, 100k and 1M armed alerts and open positions over 1,000 markets,
 // against the naive scan-every-alert reference on the same workload.
 //
-//   build/release/bench/matcher_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//   build/release/bench/matcher_bench --benchmark_repetitions=5
+//   --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <chrono>
-#include <type_traits>
 #include <map>
 #include <memory>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "bench/ratio_report.h"
@@ -24,15 +25,19 @@ constexpr std::uint32_t kMarkets = 1000;
 constexpr std::size_t kTickRing = 1 << 16;
 constexpr std::int64_t kBasePrice = 1000 * kScale;  // every market trades around 1000
 
-Uuid make_id(std::uint64_t kind, std::uint64_t n) { return Uuid{kind << 48 | 0x4000, n}; }
+Uuid make_id(std::uint64_t kind, std::uint64_t n) {
+  return Uuid{kind << 48 | 0x4000, n};
+}
 
 /// The workload: N alerts and N open positions over 1,000 markets, none of which the quiet ticks
-/// cross (alerts 2%..50% away from 1000, positions at 2x..20x leverage), generated deterministically.
+/// cross (alerts 2%..50% away from 1000, positions at 2x..20x leverage), generated
+/// deterministically.
 template <class OnAlert, class OnPosition>
 void generate(std::size_t n, OnAlert&& on_alert, OnPosition&& on_position) {
   std::mt19937_64 rng(42);
   for (std::size_t i = 0; i < n; ++i) {
-    const auto away = static_cast<std::int64_t>(kBasePrice / 50 + rng() % static_cast<std::uint64_t>(kBasePrice / 2));
+    const auto away = static_cast<std::int64_t>(kBasePrice / 50 +
+                                                rng() % static_cast<std::uint64_t>(kBasePrice / 2));
     const bool above = (rng() & 1) != 0;
     AlertSpec a;
     a.id = make_id(0xD, i);
@@ -62,13 +67,16 @@ std::vector<Tick> quiet_ring() {
     Tick& t = quiet[i];
     t.instrument = static_cast<InstrumentId>(rng() % kMarkets);
     t.kind = TickKind::mark;
-    t.price = kBasePrice - kBasePrice / 200 + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(kBasePrice / 100));
+    t.price = kBasePrice - kBasePrice / 200 +
+              static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(kBasePrice / 100));
     t.exch_ts = static_cast<TimeNs>(1'767'225'600'000'000'000LL + static_cast<TimeNs>(i) * 1000);
   }
   return quiet;
 }
 
-std::uint32_t market_of(const Uuid& market_id) { return static_cast<std::uint32_t>(market_id.lo & 0xFFFFFFFF); }
+std::uint32_t market_of(const Uuid& market_id) {
+  return static_cast<std::uint32_t>(market_id.lo & 0xFFFFFFFF);
+}
 
 /// The best case for a scan-everything engine: every alert and position precompiled to one compact
 /// {market, key, direction} record, and a tick is one tight loop over all of them.
@@ -86,7 +94,8 @@ class FlatScan {
   void on_tick(const Tick& t, std::vector<Event>& out) {
     std::size_t crossed = 0;
     for (const Entry& e : entries_) {
-      crossed += static_cast<std::size_t>(e.market == t.instrument && (e.up ? t.price >= e.key : t.price <= e.key));
+      crossed += static_cast<std::size_t>(e.market == t.instrument &&
+                                          (e.up ? t.price >= e.key : t.price <= e.key));
     }
     if (crossed != 0) out.emplace_back();  // the quiet workload never gets here
   }
@@ -149,9 +158,15 @@ void quiet_ticks(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-void BM_Matcher_QuietTick(benchmark::State& state) { quiet_ticks<Matcher>(state); }
-void BM_Naive_QuietTick(benchmark::State& state) { quiet_ticks<NaiveMatcher>(state); }
-void BM_FlatScan_QuietTick(benchmark::State& state) { quiet_ticks<FlatScan>(state); }
+void BM_Matcher_QuietTick(benchmark::State& state) {
+  quiet_ticks<Matcher>(state);
+}
+void BM_Naive_QuietTick(benchmark::State& state) {
+  quiet_ticks<NaiveMatcher>(state);
+}
+void BM_FlatScan_QuietTick(benchmark::State& state) {
+  quiet_ticks<FlatScan>(state);
+}
 
 /// Ticks that each fire exactly one alert: per batch, one alert is armed just below the price of
 /// each of 1,000 ticks (one per market, untimed), then the 1,000 ticks are timed.
@@ -198,14 +213,16 @@ void BM_Matcher_FiringTick(benchmark::State& state) {
     timed_seconds += secs;
     fired += events.size();
     ticks += batch.size();
-    for (const AlertSpec& a : arms) w.matcher.forget_alert(a.id);  // untimed (manual time); keeps memory flat
+    for (const AlertSpec& a : arms)
+      w.matcher.forget_alert(a.id);  // untimed (manual time); keeps memory flat
     if (events.size() != batch.size()) {
       state.SkipWithError("each firing tick must fire exactly one alert");
       return;
     }
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(ticks));
-  state.counters["ns_per_tick"] = ticks > 0 ? timed_seconds * 1e9 / static_cast<double>(ticks) : 0.0;
+  state.counters["ns_per_tick"] =
+      ticks > 0 ? timed_seconds * 1e9 / static_cast<double>(ticks) : 0.0;
   state.counters["fired"] = static_cast<double>(fired);
 }
 
@@ -223,14 +240,18 @@ int main(int argc, char** argv) {
   return lam::bench::run_with_ratios(
       argc, argv,
       {
-          {"ladder quiet tick 1M / 1k", "BM_Matcher_QuietTick/1000000", "BM_Matcher_QuietTick/1000", "<= 1.5"},
-          {"flat scan / ladder quiet tick at 1k", "BM_FlatScan_QuietTick/1000", "BM_Matcher_QuietTick/1000", "-"},
-          {"flat scan / ladder quiet tick at 100k", "BM_FlatScan_QuietTick/100000", "BM_Matcher_QuietTick/100000", "-"},
-          {"flat scan / ladder quiet tick at 1M", "BM_FlatScan_QuietTick/1000000", "BM_Matcher_QuietTick/1000000",
-           ">= 1000"},
-          {"naive reference / ladder quiet tick at 1k", "BM_Naive_QuietTick/1000", "BM_Matcher_QuietTick/1000", "-"},
-          {"naive reference / ladder quiet tick at 100k", "BM_Naive_QuietTick/100000", "BM_Matcher_QuietTick/100000",
-           "-"},
+          {"ladder quiet tick 1M / 1k", "BM_Matcher_QuietTick/1000000", "BM_Matcher_QuietTick/1000",
+           "<= 1.5"},
+          {"flat scan / ladder quiet tick at 1k", "BM_FlatScan_QuietTick/1000",
+           "BM_Matcher_QuietTick/1000", "-"},
+          {"flat scan / ladder quiet tick at 100k", "BM_FlatScan_QuietTick/100000",
+           "BM_Matcher_QuietTick/100000", "-"},
+          {"flat scan / ladder quiet tick at 1M", "BM_FlatScan_QuietTick/1000000",
+           "BM_Matcher_QuietTick/1000000", ">= 1000"},
+          {"naive reference / ladder quiet tick at 1k", "BM_Naive_QuietTick/1000",
+           "BM_Matcher_QuietTick/1000", "-"},
+          {"naive reference / ladder quiet tick at 100k", "BM_Naive_QuietTick/100000",
+           "BM_Matcher_QuietTick/100000", "-"},
           {"ladder firing batch 1M / 1k", "BM_Matcher_FiringTick/1000000/manual_time",
            "BM_Matcher_FiringTick/1000/manual_time", "O(log n)"},
       });

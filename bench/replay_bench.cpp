@@ -47,21 +47,28 @@ struct Files {
     }
     std::fprintf(f, "],\"positions\":[");
     for (int p = 0; p < kPositions; ++p) {
-      std::fprintf(f, "%s{\"id\":\"%s\",\"user_id\":\"%s\",\"market_id\":\"%s\",\"side\":\"%s\",\"size\":\"1\","
-                   "\"entry_price\":\"1000\",\"margin\":\"%d\"}",
-                   p ? "," : "", id(0xB, static_cast<unsigned>(p)).c_str(), id(0xC, static_cast<unsigned>(p % 5000)).c_str(),
-                   id(0xA, static_cast<unsigned>(p % kMarkets)).c_str(), p % 2 ? "long" : "short",
-                   20 + static_cast<int>(rng() % 200));
+      std::fprintf(
+          f,
+          "%s{\"id\":\"%s\",\"user_id\":\"%s\",\"market_id\":\"%s\",\"side\":\"%s\",\"size\":\"1\","
+          "\"entry_price\":\"1000\",\"margin\":\"%d\"}",
+          p ? "," : "", id(0xB, static_cast<unsigned>(p)).c_str(),
+          id(0xC, static_cast<unsigned>(p % 5000)).c_str(),
+          id(0xA, static_cast<unsigned>(p % kMarkets)).c_str(), p % 2 ? "long" : "short",
+          20 + static_cast<int>(rng() % 200));
     }
     std::fprintf(f, "],\"alerts\":[");
     for (int a = 0; a < kAlerts; ++a) {
       const bool above = a % 2 == 0;
-      std::fprintf(f, "%s{\"id\":\"%s\",\"user_id\":\"%s\",\"market_id\":\"%s\",\"alert_type\":\"%s\","
-                   "\"condition_type\":\"%s\",\"target_price\":\"%d.%02d\"}",
-                   a ? "," : "", id(0xD, static_cast<unsigned>(a)).c_str(), id(0xC, static_cast<unsigned>(a % 5000)).c_str(),
-                   id(0xA, static_cast<unsigned>(a % kMarkets)).c_str(), above ? "price_above" : "price_below",
-                   above ? "greater_than" : "less_than", above ? 1010 + static_cast<int>(rng() % 300) : 690 + static_cast<int>(rng() % 300),
-                   static_cast<int>(rng() % 100));
+      std::fprintf(
+          f,
+          "%s{\"id\":\"%s\",\"user_id\":\"%s\",\"market_id\":\"%s\",\"alert_type\":\"%s\","
+          "\"condition_type\":\"%s\",\"target_price\":\"%d.%02d\"}",
+          a ? "," : "", id(0xD, static_cast<unsigned>(a)).c_str(),
+          id(0xC, static_cast<unsigned>(a % 5000)).c_str(),
+          id(0xA, static_cast<unsigned>(a % kMarkets)).c_str(),
+          above ? "price_above" : "price_below", above ? "greater_than" : "less_than",
+          above ? 1010 + static_cast<int>(rng() % 300) : 690 + static_cast<int>(rng() % 300),
+          static_cast<int>(rng() % 100));
     }
     std::fprintf(f, "]}\n");
     std::fclose(f);
@@ -76,10 +83,14 @@ struct Files {
       const long long ts = 1767225600000LL + static_cast<long long>(i / 100);
       const auto cents = static_cast<long long>(px[static_cast<std::size_t>(m)] * 100);
       if (i % 10 == 9) {
-        std::fprintf(f, "{\"ts\":%lld,\"venue\":\"binance\",\"symbol\":\"S%d\",\"kind\":\"trade\",\"price\":\"%lld.%02lld\",\"size\":\"0.%03d\"}\n",
+        std::fprintf(f,
+                     "{\"ts\":%lld,\"venue\":\"binance\",\"symbol\":\"S%d\",\"kind\":\"trade\","
+                     "\"price\":\"%lld.%02lld\",\"size\":\"0.%03d\"}\n",
                      ts, m, cents / 100, cents % 100, static_cast<int>(rng() % 1000));
       } else {
-        std::fprintf(f, "{\"ts\":%lld,\"venue\":\"binance\",\"symbol\":\"S%d\",\"kind\":\"mark\",\"price\":\"%lld.%02lld\"}\n",
+        std::fprintf(f,
+                     "{\"ts\":%lld,\"venue\":\"binance\",\"symbol\":\"S%d\",\"kind\":\"mark\","
+                     "\"price\":\"%lld.%02lld\"}\n",
                      ts, m, cents / 100, cents % 100);
       }
     }
@@ -120,8 +131,12 @@ void run(benchmark::State& state, bool validate_only) {
   state.counters["ticks"] = static_cast<double>(last.ticks);
 }
 
-void BM_Replay_Full(benchmark::State& state) { run(state, false); }
-void BM_Replay_ParseOnly(benchmark::State& state) { run(state, true); }
+void BM_Replay_Full(benchmark::State& state) {
+  run(state, false);
+}
+void BM_Replay_ParseOnly(benchmark::State& state) {
+  run(state, true);
+}
 BENCHMARK(BM_Replay_ParseOnly)->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(BM_Replay_Full)->Unit(benchmark::kMillisecond)->Iterations(1);
 
@@ -139,7 +154,7 @@ int main(int argc, char** argv) {
     }
   }
   argc = out;
-  return lam::bench::run_with_ratios(
-      argc, argv,
-      {{"full replay / parse-only", "BM_Replay_Full/iterations:1", "BM_Replay_ParseOnly/iterations:1", "-"}});
+  return lam::bench::run_with_ratios(argc, argv,
+                                     {{"full replay / parse-only", "BM_Replay_Full/iterations:1",
+                                       "BM_Replay_ParseOnly/iterations:1", "-"}});
 }

@@ -56,28 +56,38 @@ std::optional<AlertStatus> parse_alert_status(std::string_view s) noexcept {
 
 std::string_view to_string(PositionStatus s) noexcept {
   switch (s) {
-    case PositionStatus::open: return "open";
-    case PositionStatus::closed: return "closed";
-    case PositionStatus::liquidated: return "liquidated";
+    case PositionStatus::open:
+      return "open";
+    case PositionStatus::closed:
+      return "closed";
+    case PositionStatus::liquidated:
+      return "liquidated";
   }
   return "open";
 }
 
 std::string_view to_string(AlertStatus s) noexcept {
   switch (s) {
-    case AlertStatus::active: return "active";
-    case AlertStatus::triggered: return "triggered";
-    case AlertStatus::cancelled: return "cancelled";
-    case AlertStatus::expired: return "expired";
+    case AlertStatus::active:
+      return "active";
+    case AlertStatus::triggered:
+      return "triggered";
+    case AlertStatus::cancelled:
+      return "cancelled";
+    case AlertStatus::expired:
+      return "expired";
   }
   return "active";
 }
 
 std::string_view to_string(PriceSource s) noexcept {
   switch (s) {
-    case PriceSource::mark: return "mark";
-    case PriceSource::last: return "last";
-    case PriceSource::mid: return "mid";
+    case PriceSource::mark:
+      return "mark";
+    case PriceSource::last:
+      return "last";
+    case PriceSource::mid:
+      return "mid";
   }
   return "mark";
 }

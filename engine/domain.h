@@ -1,6 +1,6 @@
 #pragma once
-/// Rows the matcher works on, as typed values: the engine's view of `markets`, `positions`, `alerts`.
-/// Text columns are parsed into these at the boundary (replay input, database loader).
+/// Rows the matcher works on, as typed values: the engine's view of `markets`, `positions`,
+/// `alerts`. Text columns are parsed into these at the boundary (replay input, database loader).
 
 #include <cstdint>
 #include <optional>
@@ -17,8 +17,21 @@ enum class MarketType : std::uint8_t { perpetual, spot, futures };
 enum class PriceSource : std::uint8_t { mark, last, mid };
 enum class Side : std::uint8_t { long_side, short_side };
 enum class PositionStatus : std::uint8_t { open, closed, liquidated };
-enum class AlertType : std::uint8_t { price_above, price_below, price_change, volume, position_pnl, unknown };
-enum class ConditionType : std::uint8_t { greater_than, less_than, equals, percentage_change, unknown };
+enum class AlertType : std::uint8_t {
+  price_above,
+  price_below,
+  price_change,
+  volume,
+  position_pnl,
+  unknown
+};
+enum class ConditionType : std::uint8_t {
+  greater_than,
+  less_than,
+  equals,
+  percentage_change,
+  unknown
+};
 enum class AlertStatus : std::uint8_t { active, triggered, cancelled, expired };
 
 /// Default maintenance margin rate: 0.005 in raw units.
@@ -29,8 +42,9 @@ inline constexpr std::int64_t kDefaultVolumeWindowSec = 86'400;
 [[nodiscard]] std::optional<PriceSource> parse_price_source(std::string_view) noexcept;
 [[nodiscard]] std::optional<Side> parse_side(std::string_view) noexcept;
 [[nodiscard]] std::optional<PositionStatus> parse_position_status(std::string_view) noexcept;
-[[nodiscard]] AlertType parse_alert_type(std::string_view) noexcept;          ///< unknown on no match
-[[nodiscard]] ConditionType parse_condition_type(std::string_view) noexcept;  ///< unknown on no match
+[[nodiscard]] AlertType parse_alert_type(std::string_view) noexcept;  ///< unknown on no match
+[[nodiscard]] ConditionType parse_condition_type(
+    std::string_view) noexcept;  ///< unknown on no match
 [[nodiscard]] std::optional<AlertStatus> parse_alert_status(std::string_view) noexcept;
 [[nodiscard]] std::string_view to_string(PositionStatus) noexcept;
 [[nodiscard]] std::string_view to_string(AlertStatus) noexcept;
@@ -53,10 +67,10 @@ struct PositionSpec {
   Uuid user_id;
   Uuid market_id;
   Side side = Side::long_side;
-  std::int64_t size = 0;          ///< raw, > 0
-  std::int64_t entry_price = 0;   ///< raw, > 0
-  std::int64_t margin = 0;        ///< raw, >= 0
-  Wide realized_pnl = 0;          ///< raw
+  std::int64_t size = 0;         ///< raw, > 0
+  std::int64_t entry_price = 0;  ///< raw, > 0
+  std::int64_t margin = 0;       ///< raw, >= 0
+  Wide realized_pnl = 0;         ///< raw
   PositionStatus status = PositionStatus::open;
   std::optional<std::int64_t> current_price;  ///< as loaded (used until the market has a price)
   Wide unrealized_pnl = 0;                    ///< as loaded, raw (same)
@@ -74,7 +88,8 @@ struct AlertSpec {
   std::optional<Decimal> target_value;
   std::optional<std::int64_t> anchor_price;  ///< raw
   std::optional<TimeNs> expires_at;
-  std::int64_t window_seconds = kDefaultVolumeWindowSec;  ///< volume: metadata.window_seconds (<= 0: invalid)
+  std::int64_t window_seconds =
+      kDefaultVolumeWindowSec;  ///< volume: metadata.window_seconds (<= 0: invalid)
   AlertStatus status = AlertStatus::active;
   std::optional<TimeNs> triggered_at;
 };

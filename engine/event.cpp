@@ -4,24 +4,36 @@ namespace lam {
 
 std::string_view to_string(EventType t) noexcept {
   switch (t) {
-    case EventType::alert_triggered: return "alert.triggered";
-    case EventType::alert_expired: return "alert.expired";
-    case EventType::alert_rejected: return "alert.rejected";
-    case EventType::alert_anchored: return "alert.anchored";
-    case EventType::position_liquidated: return "position.liquidated";
+    case EventType::alert_triggered:
+      return "alert.triggered";
+    case EventType::alert_expired:
+      return "alert.expired";
+    case EventType::alert_rejected:
+      return "alert.rejected";
+    case EventType::alert_anchored:
+      return "alert.anchored";
+    case EventType::position_liquidated:
+      return "position.liquidated";
   }
   return "unknown";
 }
 
 std::string_view to_string(RejectReason r) noexcept {
   switch (r) {
-    case RejectReason::none: return "none";
-    case RejectReason::unsupported_condition: return "unsupported alert_type/condition_type combination";
-    case RejectReason::missing_market: return "market_id is null";
-    case RejectReason::unknown_market: return "unknown market_id";
-    case RejectReason::missing_target: return "missing target for this condition";
-    case RejectReason::invalid_target: return "target out of range";
-    case RejectReason::invalid_window: return "metadata.window_seconds must be a positive integer";
+    case RejectReason::none:
+      return "none";
+    case RejectReason::unsupported_condition:
+      return "unsupported alert_type/condition_type combination";
+    case RejectReason::missing_market:
+      return "market_id is null";
+    case RejectReason::unknown_market:
+      return "unknown market_id";
+    case RejectReason::missing_target:
+      return "missing target for this condition";
+    case RejectReason::invalid_target:
+      return "target out of range";
+    case RejectReason::invalid_window:
+      return "metadata.window_seconds must be a positive integer";
   }
   return "unknown";
 }

@@ -35,13 +35,20 @@ void append_price(std::string& out, const char* key, std::int64_t raw) {
 
 std::string_view reason_code(RejectReason r) noexcept {
   switch (r) {
-    case RejectReason::none: return "none";
-    case RejectReason::unsupported_condition: return "unsupported_condition";
-    case RejectReason::missing_market: return "missing_market";
-    case RejectReason::unknown_market: return "unknown_market";
-    case RejectReason::missing_target: return "missing_target";
-    case RejectReason::invalid_target: return "invalid_target";
-    case RejectReason::invalid_window: return "invalid_window";
+    case RejectReason::none:
+      return "none";
+    case RejectReason::unsupported_condition:
+      return "unsupported_condition";
+    case RejectReason::missing_market:
+      return "missing_market";
+    case RejectReason::unknown_market:
+      return "unknown_market";
+    case RejectReason::missing_target:
+      return "missing_target";
+    case RejectReason::invalid_target:
+      return "invalid_target";
+    case RejectReason::invalid_window:
+      return "invalid_window";
   }
   return "unknown";
 }
@@ -59,7 +66,8 @@ void append_event_json(std::string& out, const Event& e) {
   } else {
     out.append(",\"market_id\":null");
   }
-  if (e.has_price) append_price(out, e.type == EventType::alert_anchored ? "anchor_price" : "price", e.price);
+  if (e.has_price)
+    append_price(out, e.type == EventType::alert_anchored ? "anchor_price" : "price", e.price);
   if (e.type == EventType::alert_rejected) {
     out.append(",\"reason\":\"").append(reason_code(e.reason)).append("\",\"detail\":\"");
     out.append(to_string(e.reason)).push_back('"');

@@ -14,7 +14,9 @@ constexpr Wide pow10_wide(int n) noexcept {
   return r;
 }
 
-bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
 
 // Significant digits beyond what an unsigned 128-bit mantissa holds only matter as "non-zero tail".
 constexpr int kMaxMantissaDigits = 37;
@@ -48,8 +50,8 @@ DecimalParse parse_decimal(std::string_view s) noexcept {
     ++i;
   }
   unsigned __int128 mant = 0;
-  int mant_digits = 0;     // significant digits kept in mant
-  int exp10 = 0;           // value = mant * 10^exp10 (+ tail)
+  int mant_digits = 0;  // significant digits kept in mant
+  int exp10 = 0;        // value = mant * 10^exp10 (+ tail)
   bool tail_nonzero = false;
   bool any_digit = false;
   auto take = [&](char c, bool fractional) {
@@ -171,8 +173,8 @@ std::optional<std::int64_t> parse_raw(std::string_view text) noexcept {
 }
 
 void append_fixed(std::string& out, Wide raw, int digits) {
-  unsigned __int128 mag =
-      raw < 0 ? static_cast<unsigned __int128>(-(raw + 1)) + 1 : static_cast<unsigned __int128>(raw);
+  unsigned __int128 mag = raw < 0 ? static_cast<unsigned __int128>(-(raw + 1)) + 1
+                                  : static_cast<unsigned __int128>(raw);
   std::array<char, 48> buf{};
   int n = 0;
   // Emit fractional digits, least significant first, then the integer part.
@@ -262,7 +264,11 @@ Wide muldiv(Wide a, std::int64_t b, Wide c, bool round_up) noexcept {
 
 }  // namespace
 
-Wide muldiv_floor(Wide a, std::int64_t b, Wide c) noexcept { return muldiv(a, b, c, false); }
-Wide muldiv_ceil(Wide a, std::int64_t b, Wide c) noexcept { return muldiv(a, b, c, true); }
+Wide muldiv_floor(Wide a, std::int64_t b, Wide c) noexcept {
+  return muldiv(a, b, c, false);
+}
+Wide muldiv_ceil(Wide a, std::int64_t b, Wide c) noexcept {
+  return muldiv(a, b, c, true);
+}
 
 }  // namespace lam

@@ -1,9 +1,11 @@
 #pragma once
-/// Fixed-point decimals: every price, size and amount in the engine is an integer count of 1e-9 units.
+/// Fixed-point decimals: every price, size and amount in the engine is an integer count of 1e-9
+/// units.
 ///
 /// Parsing never goes through `double`. A decimal with more than 9 fractional digits is not rounded
-/// silently: `Decimal` keeps the floor on the 1e-9 grid plus a classification of what was dropped, so a
-/// caller can take the floor, the ceiling or the nearest value, whichever keeps its comparison exact.
+/// silently: `Decimal` keeps the floor on the 1e-9 grid plus a classification of what was dropped,
+/// so a caller can take the floor, the ceiling or the nearest value, whichever keeps its comparison
+/// exact.
 
 #include <compare>
 #include <cstdint>

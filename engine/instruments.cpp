@@ -19,7 +19,8 @@ InstrumentId InstrumentTable::intern(std::string_view venue, std::string_view sy
   return id;
 }
 
-std::optional<InstrumentId> InstrumentTable::find(std::string_view venue, std::string_view symbol) const {
+std::optional<InstrumentId> InstrumentTable::find(std::string_view venue,
+                                                  std::string_view symbol) const {
   make_key(scratch_, venue, symbol);
   auto it = ids_.find(std::string_view(scratch_));
   if (it == ids_.end()) return std::nullopt;

@@ -18,7 +18,8 @@ class InstrumentTable {
   /// Returns the id of (venue, symbol), assigning the next one if it is new.
   InstrumentId intern(std::string_view venue, std::string_view symbol);
   /// Looks up without assigning; no allocation once the scratch key has grown.
-  [[nodiscard]] std::optional<InstrumentId> find(std::string_view venue, std::string_view symbol) const;
+  [[nodiscard]] std::optional<InstrumentId> find(std::string_view venue,
+                                                 std::string_view symbol) const;
   [[nodiscard]] std::size_t size() const noexcept { return names_.size(); }
   [[nodiscard]] const std::string& venue(InstrumentId id) const { return names_.at(id).first; }
   [[nodiscard]] const std::string& symbol(InstrumentId id) const { return names_.at(id).second; }
@@ -26,7 +27,9 @@ class InstrumentTable {
  private:
   struct Hash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
   };
   static void make_key(std::string& key, std::string_view venue, std::string_view symbol);
 

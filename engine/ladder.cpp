@@ -2,7 +2,8 @@
 
 namespace lam {
 
-void merge_crossed(const std::vector<Crossed>& a, const std::vector<Crossed>& b, std::vector<Crossed>& out) {
+void merge_crossed(const std::vector<Crossed>& a, const std::vector<Crossed>& b,
+                   std::vector<Crossed>& out) {
   out.clear();
   out.reserve(a.size() + b.size());
   auto before = [](const Crossed& x, const Crossed& y) {

@@ -45,17 +45,22 @@ struct LadderOrder {
 template <Direction D>
 class Ladder {
  public:
-  static constexpr std::int64_t kEmpty = D == Direction::up ? std::numeric_limits<std::int64_t>::max()
-                                                            : std::numeric_limits<std::int64_t>::min();
+  static constexpr std::int64_t kEmpty = D == Direction::up
+                                             ? std::numeric_limits<std::int64_t>::max()
+                                             : std::numeric_limits<std::int64_t>::min();
 
   /// `mem` must outlive the ladder; it is shared by the ladders of one matcher (one thread).
   explicit Ladder(std::pmr::memory_resource* mem) : set_(mem) {}
 
-  void insert(std::int64_t key, const Uuid& id, std::uint32_t slot) { set_.insert({key, id, slot}); }
+  void insert(std::int64_t key, const Uuid& id, std::uint32_t slot) {
+    set_.insert({key, id, slot});
+  }
   /// Removes the entry filed under (key, id); returns whether it was there.
   bool erase(std::int64_t key, const Uuid& id) { return set_.erase({key, id, 0}) != 0; }
 
-  [[nodiscard]] std::int64_t front_key() const noexcept { return set_.empty() ? kEmpty : set_.begin()->key; }
+  [[nodiscard]] std::int64_t front_key() const noexcept {
+    return set_.empty() ? kEmpty : set_.begin()->key;
+  }
   [[nodiscard]] static bool crosses(std::int64_t key, std::int64_t p) noexcept {
     return D == Direction::up ? p >= key : p <= key;
   }
@@ -67,7 +72,8 @@ class Ladder {
     const std::size_t first = out.size();
     auto it = set_.begin();
     while (it != set_.end() && crosses(it->key, p)) {
-      const Wide d = D == Direction::up ? static_cast<Wide>(p) - it->key : static_cast<Wide>(it->key) - p;
+      const Wide d =
+          D == Direction::up ? static_cast<Wide>(p) - it->key : static_cast<Wide>(it->key) - p;
       out.push_back({static_cast<unsigned __int128>(d), it->id, it->slot});
       it = set_.erase(it);
     }
@@ -80,6 +86,7 @@ class Ladder {
 };
 
 /// Merges two nearest-first runs into `out` (nearest first, ties by id).
-void merge_crossed(const std::vector<Crossed>& a, const std::vector<Crossed>& b, std::vector<Crossed>& out);
+void merge_crossed(const std::vector<Crossed>& a, const std::vector<Crossed>& b,
+                   std::vector<Crossed>& out);
 
 }  // namespace lam

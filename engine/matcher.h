@@ -32,13 +32,15 @@ struct MatcherConfig {
 struct MatcherStats {
   std::uint64_t ticks = 0;
   std::uint64_t ticks_unknown_instrument = 0;
-  std::uint64_t ticks_slow_path = 0;  ///< ticks that crossed, expired, anchored or traded into volume
+  std::uint64_t ticks_slow_path =
+      0;  ///< ticks that crossed, expired, anchored or traded into volume
   std::uint64_t liquidations = 0;
   std::uint64_t alerts_triggered = 0;
   std::uint64_t alerts_expired = 0;
   std::uint64_t alerts_rejected = 0;
   std::uint64_t alerts_anchored = 0;
-  std::uint64_t positions_unarmed = 0;  ///< open positions on an unknown market or with invalid values
+  std::uint64_t positions_unarmed =
+      0;  ///< open positions on an unknown market or with invalid values
 };
 
 /// A position as it stands now (materialized on demand).
@@ -120,7 +122,9 @@ class Matcher {
     TimeNs at;
     Uuid id;
     std::uint32_t slot;
-    bool operator<(const ExpiryEntry& o) const noexcept { return at != o.at ? at < o.at : id < o.id; }
+    bool operator<(const ExpiryEntry& o) const noexcept {
+      return at != o.at ? at < o.at : id < o.id;
+    }
   };
   struct MarketCold;
   struct PositionState;
@@ -132,7 +136,9 @@ class Matcher {
     bool operator==(const GroupKey&) const = default;
   };
   struct GroupKeyHash {
-    std::size_t operator()(const GroupKey& k) const noexcept { return UuidHash{}(k.user) ^ (k.market * 0x9E3779B1U); }
+    std::size_t operator()(const GroupKey& k) const noexcept {
+      return UuidHash{}(k.user) ^ (k.market * 0x9E3779B1U);
+    }
   };
 
   void refresh(std::uint32_t mi);

@@ -14,7 +14,9 @@ int compare(std::int64_t p, const Decimal& d) noexcept {
   return d.exact() ? 0 : -1;
 }
 
-int sign_of(Wide v) noexcept { return v < 0 ? -1 : (v > 0 ? 1 : 0); }
+int sign_of(Wide v) noexcept {
+  return v < 0 ? -1 : (v > 0 ? 1 : 0);
+}
 
 bool liquidatable(const PositionSpec& s, std::int64_t p, std::int64_t mmr) {
   if (s.size <= 0 || s.entry_price <= 0 || s.margin < 0) return false;
@@ -26,7 +28,8 @@ bool liquidatable(const PositionSpec& s, std::int64_t p, std::int64_t mmr) {
   const Wide notional = static_cast<Wide>(s.size) * s.entry_price;
   const Wide m18 = static_cast<Wide>(s.margin) * kScale;
   Wide rhs = 0;
-  if (__builtin_mul_overflow(s.side == Side::long_side ? notional - m18 : notional + m18, Wide{kScale}, &rhs)) {
+  if (__builtin_mul_overflow(s.side == Side::long_side ? notional - m18 : notional + m18,
+                             Wide{kScale}, &rhs)) {
     return false;
   }
   return s.side == Side::long_side ? lhs <= rhs : lhs >= rhs;
@@ -54,7 +57,8 @@ void NaiveMatcher::upsert_alert(const AlertSpec& spec, std::vector<Event>& out) 
   a = Alert{spec, spec.status, spec.anchor_price, false};
   if (a.status != AlertStatus::active) return;
   RejectReason r = validate_alert(spec);
-  if (r == RejectReason::none && !market_index_.contains(*spec.market_id)) r = RejectReason::unknown_market;
+  if (r == RejectReason::none && !market_index_.contains(*spec.market_id))
+    r = RejectReason::unknown_market;
   if (r != RejectReason::none) {
     Event e;
     e.seq = next_seq_++;
@@ -117,7 +121,9 @@ bool NaiveMatcher::alert_holds(const Alert& a, const Market& m, TimeNs t) const 
       int open = 0;
       for (const Position& pos : positions_) {
         const PositionSpec& ps = pos.spec;
-        if (pos.status != PositionStatus::open || ps.user_id != s.user_id || ps.market_id != m.spec.id) continue;
+        if (pos.status != PositionStatus::open || ps.user_id != s.user_id ||
+            ps.market_id != m.spec.id)
+          continue;
         if (ps.size <= 0 || ps.entry_price <= 0 || ps.margin < 0) continue;
         const Wide diff = static_cast<Wide>(p) - ps.entry_price;
         upnl += (ps.side == Side::long_side ? diff : -diff) * ps.size;
@@ -131,7 +137,8 @@ bool NaiveMatcher::alert_holds(const Alert& a, const Market& m, TimeNs t) const 
         c = sign_of(upnl - (ge ? s.target_value->ceil() : s.target_value->floor) * kScale);
       } else {
         if (margin <= 0) return false;
-        c = sign_of(upnl * 100 - (ge ? s.target_percentage->ceil() : s.target_percentage->floor) * margin);
+        c = sign_of(upnl * 100 -
+                    (ge ? s.target_percentage->ceil() : s.target_percentage->floor) * margin);
       }
       return ge ? c >= 0 : c <= 0;
     }
@@ -154,7 +161,9 @@ std::optional<std::int64_t> NaiveMatcher::ordering_key(const Alert& a, std::int6
     PnlAggregate agg;
     for (const Position& pos : positions_) {
       const PositionSpec& ps = pos.spec;
-      if (pos.status != PositionStatus::open || ps.user_id != s.user_id || ps.market_id != *s.market_id) continue;
+      if (pos.status != PositionStatus::open || ps.user_id != s.user_id ||
+          ps.market_id != *s.market_id)
+        continue;
       if (ps.size <= 0 || ps.entry_price <= 0 || ps.margin < 0) continue;
       agg.add(ps.side, ps.size, ps.entry_price, ps.margin);
     }
@@ -205,7 +214,8 @@ void NaiveMatcher::on_tick(const Tick& t, std::vector<Event>& out) {
       const Position& pos = positions_[i];
       if (pos.status != PositionStatus::open || pos.spec.market_id != m.spec.id) continue;
       if (!liquidatable(pos.spec, m.p, m.spec.mmr)) continue;
-      const auto key = liquidation_key(pos.spec.side, pos.spec.size, pos.spec.entry_price, pos.spec.margin, m.spec.mmr);
+      const auto key = liquidation_key(pos.spec.side, pos.spec.size, pos.spec.entry_price,
+                                       pos.spec.margin, m.spec.mmr);
       const Wide d = static_cast<Wide>(m.p) - *key;
       liq.push_back({static_cast<unsigned __int128>(d < 0 ? -d : d), pos.spec.id, i});
     }
@@ -229,7 +239,8 @@ void NaiveMatcher::on_tick(const Tick& t, std::vector<Event>& out) {
   std::vector<std::size_t> expired;
   for (std::size_t i = 0; i < alerts_.size(); ++i) {
     const Alert& a = alerts_[i];
-    if (a.armed && a.spec.market_id == m.spec.id && a.spec.expires_at && *a.spec.expires_at <= t.exch_ts) {
+    if (a.armed && a.spec.market_id == m.spec.id && a.spec.expires_at &&
+        *a.spec.expires_at <= t.exch_ts) {
       expired.push_back(i);
     }
   }
@@ -248,12 +259,14 @@ void NaiveMatcher::on_tick(const Tick& t, std::vector<Event>& out) {
     std::vector<std::size_t> anchoring;
     for (std::size_t i = 0; i < alerts_.size(); ++i) {
       const Alert& a = alerts_[i];
-      if (a.armed && a.spec.market_id == m.spec.id && a.spec.type == AlertType::price_change && !a.anchor) {
+      if (a.armed && a.spec.market_id == m.spec.id && a.spec.type == AlertType::price_change &&
+          !a.anchor) {
         anchoring.push_back(i);
       }
     }
-    std::sort(anchoring.begin(), anchoring.end(),
-              [&](std::size_t x, std::size_t y) { return alerts_[x].spec.id < alerts_[y].spec.id; });
+    std::sort(anchoring.begin(), anchoring.end(), [&](std::size_t x, std::size_t y) {
+      return alerts_[x].spec.id < alerts_[y].spec.id;
+    });
     for (std::size_t i : anchoring) {
       alerts_[i].anchor = m.p;
       Event e = base_event(EventType::alert_anchored, t.exch_ts, alerts_[i], m);
@@ -274,7 +287,8 @@ void NaiveMatcher::on_tick(const Tick& t, std::vector<Event>& out) {
       for (const auto& [ts, size] : m.trades) {
         if (ts > t.exch_ts - a.spec.window_seconds * kNsPerSec && ts <= t.exch_ts) sum += size;
       }
-      fired_volume.push_back({static_cast<unsigned __int128>(sum - a.spec.target_value->ceil()), a.spec.id, i});
+      fired_volume.push_back(
+          {static_cast<unsigned __int128>(sum - a.spec.target_value->ceil()), a.spec.id, i});
       continue;
     }
     if (!set_p || !alert_holds(a, m, t.exch_ts)) continue;

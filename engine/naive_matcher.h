@@ -32,7 +32,8 @@ class NaiveMatcher {
     MarketSpec spec;
     std::int64_t p = 0;
     bool has_p = false;
-    std::vector<std::pair<TimeNs, std::int64_t>> trades;  // every trade since the first volume alert
+    std::vector<std::pair<TimeNs, std::int64_t>>
+        trades;  // every trade since the first volume alert
     bool recording = false;
   };
   struct Position {

@@ -19,7 +19,9 @@ std::int64_t clamp_down(Wide k) noexcept {
   return static_cast<std::int64_t>(k);
 }
 
-int sign(Side s) noexcept { return s == Side::long_side ? 1 : -1; }
+int sign(Side s) noexcept {
+  return s == Side::long_side ? 1 : -1;
+}
 
 bool supported(AlertType t, ConditionType c) noexcept {
   switch (t) {
@@ -70,7 +72,8 @@ void PnlAggregate::add(Side side, std::int64_t size, std::int64_t entry, std::in
   ++open;
 }
 
-void PnlAggregate::remove(Side side, std::int64_t size, std::int64_t entry, std::int64_t m) noexcept {
+void PnlAggregate::remove(Side side, std::int64_t size, std::int64_t entry,
+                          std::int64_t m) noexcept {
   const int s = sign(side);
   a -= s * static_cast<Wide>(size);
   b -= s * static_cast<Wide>(size) * entry;
@@ -89,7 +92,8 @@ RejectReason validate_alert(const AlertSpec& a) noexcept {
       break;
     case AlertType::price_change:
       if (!a.target_percentage) return RejectReason::missing_target;
-      if (a.target_percentage->floor < 0 || !fits(a.target_percentage)) return RejectReason::invalid_target;
+      if (a.target_percentage->floor < 0 || !fits(a.target_percentage))
+        return RejectReason::invalid_target;
       if (a.anchor_price && *a.anchor_price <= 0) return RejectReason::invalid_target;
       break;
     case AlertType::volume:
@@ -133,7 +137,8 @@ Keys change_keys(ConditionType cond, std::int64_t anchor, const Decimal& pct) no
   return k;
 }
 
-Keys pnl_keys(ConditionType cond, const PnlAggregate& agg, const std::optional<Decimal>& target_value,
+Keys pnl_keys(ConditionType cond, const PnlAggregate& agg,
+              const std::optional<Decimal>& target_value,
               const std::optional<Decimal>& target_pct) noexcept {
   if (agg.open == 0) return {};
   const bool ge = cond == ConditionType::greater_than;
@@ -141,7 +146,8 @@ Keys pnl_keys(ConditionType cond, const PnlAggregate& agg, const std::optional<D
     // a*p - b >= v (1e-18 units): a*p >= v*1e9 + b. Targets finer than 1e-9 round conservatively.
     const Wide v = ge ? target_value->ceil() : target_value->floor;
     Wide c = 0;
-    if (__builtin_mul_overflow(v, static_cast<Wide>(kScale), &c) || __builtin_add_overflow(c, agg.b, &c)) {
+    if (__builtin_mul_overflow(v, static_cast<Wide>(kScale), &c) ||
+        __builtin_add_overflow(c, agg.b, &c)) {
       return {};
     }
     return linear_keys(agg.a, c, ge);
@@ -152,19 +158,22 @@ Keys pnl_keys(ConditionType cond, const PnlAggregate& agg, const std::optional<D
   Wide c = 0;
   Wide hb = 0;
   Wide alpha = 0;
-  if (__builtin_mul_overflow(pct, agg.margin, &c) || __builtin_mul_overflow(agg.b, Wide{100}, &hb) ||
-      __builtin_add_overflow(c, hb, &c) || __builtin_mul_overflow(agg.a, Wide{100}, &alpha)) {
+  if (__builtin_mul_overflow(pct, agg.margin, &c) ||
+      __builtin_mul_overflow(agg.b, Wide{100}, &hb) || __builtin_add_overflow(c, hb, &c) ||
+      __builtin_mul_overflow(agg.a, Wide{100}, &alpha)) {
     return {};
   }
   return linear_keys(alpha, c, ge);
 }
 
-Wide volume_key(const Decimal& target_value) noexcept { return target_value.ceil(); }
+Wide volume_key(const Decimal& target_value) noexcept {
+  return target_value.ceil();
+}
 
 std::optional<std::int64_t> liquidation_key(Side side, std::int64_t size, std::int64_t entry,
                                             std::int64_t margin, std::int64_t mmr) noexcept {
   if (size <= 0 || entry <= 0 || margin < 0 || mmr < 0 || mmr >= kScale) return std::nullopt;
-  const Wide notional = static_cast<Wide>(size) * entry;      // 1e-18 units
+  const Wide notional = static_cast<Wide>(size) * entry;     // 1e-18 units
   const Wide margin18 = static_cast<Wide>(margin) * kScale;  // 1e-18 units
   if (side == Side::long_side) {
     // LP = (size*entry - margin) / (size*(1-mmr)); liquidated when p <= LP

@@ -1,8 +1,9 @@
 #pragma once
 /// Compiles alert conditions and liquidation prices into ladder keys on the 1e-9 price grid.
 ///
-/// Every condition becomes "fires when p >= up" and/or "fires when p <= down", with the key rounded in
-/// the direction that keeps the comparison exact for any price on the grid (see docs/semantics.md).
+/// Every condition becomes "fires when p >= up" and/or "fires when p <= down", with the key rounded
+/// in the direction that keeps the comparison exact for any price on the grid (see
+/// docs/semantics.md).
 
 #include <cstdint>
 #include <limits>
@@ -41,7 +42,8 @@ struct PnlAggregate {
 /// price_above / price_below keys.
 [[nodiscard]] Keys price_keys(AlertType type, ConditionType cond, const Decimal& target) noexcept;
 /// price_change keys for a known anchor (raw) and percentage.
-[[nodiscard]] Keys change_keys(ConditionType cond, std::int64_t anchor, const Decimal& pct) noexcept;
+[[nodiscard]] Keys change_keys(ConditionType cond, std::int64_t anchor,
+                               const Decimal& pct) noexcept;
 /// position_pnl keys for the current aggregate; empty when no position is open or the
 /// condition is constant and false.
 [[nodiscard]] Keys pnl_keys(ConditionType cond, const PnlAggregate& agg,

@@ -27,8 +27,8 @@ constexpr unsigned days_in_month(int y, unsigned m) noexcept {
 std::optional<TimeNs> parse_iso8601(std::string_view s) noexcept {
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
   if (!digits(s, 0, 4, y) || s.size() < 16 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
-      !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s, 11, 2, h) ||
-      s[13] != ':' || !digits(s, 14, 2, mi)) {
+      !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+      !digits(s, 11, 2, h) || s[13] != ':' || !digits(s, 14, 2, mi)) {
     return std::nullopt;
   }
   std::size_t i = 16;
@@ -48,8 +48,9 @@ std::optional<TimeNs> parse_iso8601(std::string_view s) noexcept {
       if (i == start) return std::nullopt;
     }
   }
-  if (mo < 1 || mo > 12 || d < 1 || static_cast<unsigned>(d) > days_in_month(y, static_cast<unsigned>(mo)) ||
-      h > 23 || mi > 59 || sec > 60) {
+  if (mo < 1 || mo > 12 || d < 1 ||
+      static_cast<unsigned>(d) > days_in_month(y, static_cast<unsigned>(mo)) || h > 23 || mi > 59 ||
+      sec > 60) {
     return std::nullopt;
   }
   TimeNs offset_sec = 0;

@@ -13,7 +13,8 @@ inline constexpr TimeNs kNsPerMs = 1'000'000;
 inline constexpr TimeNs kNsPerSec = 1'000'000'000;
 
 /// Parses ISO-8601 / RFC 3339 as PostgreSQL prints `timestamptz`: `YYYY-MM-DD[T ]hh:mm[:ss[.frac]]`
-/// followed by `Z`, `+hh`, `+hh:mm` or `+hhmm` (no zone means UTC). Fractions beyond ns are truncated.
+/// followed by `Z`, `+hh`, `+hh:mm` or `+hhmm` (no zone means UTC). Fractions beyond ns are
+/// truncated.
 [[nodiscard]] std::optional<TimeNs> parse_iso8601(std::string_view text) noexcept;
 
 /// `2026-01-01T00:00:00.000Z` (millisecond precision, truncated toward -inf).
@@ -21,7 +22,8 @@ inline constexpr TimeNs kNsPerSec = 1'000'000'000;
 void append_iso8601_ms(std::string& out, TimeNs t);
 
 /// Days since 1970-01-01 for a proleptic Gregorian date (H. Hinnant's algorithm).
-[[nodiscard]] constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
+[[nodiscard]] constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m,
+                                                     unsigned d) noexcept {
   y -= m <= 2;
   const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
   const auto yoe = static_cast<unsigned>(y - era * 400);

@@ -27,16 +27,21 @@ struct Harness {
 
 TEST(TickLineParser, MarkTradeAndBbo) {
   Harness h;
-  ASSERT_TRUE(h.parse(R"({"ts":1767225600000,"venue":"binance","symbol":"BTCUSDT","kind":"mark","price":"65000.1"})"))
+  ASSERT_TRUE(h.parse(
+      R"({"ts":1767225600000,"venue":"binance","symbol":"BTCUSDT","kind":"mark","price":"65000.1"})"))
       << h.error;
   EXPECT_EQ(h.out.ts, 1767225600000LL * kNsPerMs);
   EXPECT_EQ(h.out.venue, "binance");
   EXPECT_EQ(h.out.symbol, "BTCUSDT");
   EXPECT_EQ(h.out.kind, TickKind::mark);
   EXPECT_EQ(h.out.price, 65000'100000000);
-  ASSERT_TRUE(h.parse(R"({"kind":"trade","price":"1.5","size":"0.001","symbol":"X","venue":"v","ts":1})")) << h.error;
+  ASSERT_TRUE(
+      h.parse(R"({"kind":"trade","price":"1.5","size":"0.001","symbol":"X","venue":"v","ts":1})"))
+      << h.error;
   EXPECT_EQ(h.out.size, 1'000'000);
-  ASSERT_TRUE(h.parse(R"({"ts":1,"venue":"v","symbol":"X","kind":"bbo","bid":"99.5","ask":"100.5"})")) << h.error;
+  ASSERT_TRUE(
+      h.parse(R"({"ts":1,"venue":"v","symbol":"X","kind":"bbo","bid":"99.5","ask":"100.5"})"))
+      << h.error;
   EXPECT_EQ(h.out.price, 99'500000000);
   EXPECT_EQ(h.out.ask, 100'500000000);
 }
@@ -44,17 +49,20 @@ TEST(TickLineParser, MarkTradeAndBbo) {
 TEST(TickLineParser, NumbersMayBeJsonNumbersWithExponentsButNeverGoThroughDouble) {
   Harness h;
   // 0.1 + 0.2 style values and 17 significant digits survive exactly
-  ASSERT_TRUE(h.parse(R"({"ts":1,"venue":"v","symbol":"X","kind":"trade","price":12345678.123456789,"size":3e-9})"))
+  ASSERT_TRUE(h.parse(
+      R"({"ts":1,"venue":"v","symbol":"X","kind":"trade","price":12345678.123456789,"size":3e-9})"))
       << h.error;
   EXPECT_EQ(h.out.price, 12345678'123456789);
   EXPECT_EQ(h.out.size, 3);
-  ASSERT_TRUE(h.parse(R"({"ts":1,"venue":"v","symbol":"X","kind":"mark","price":6.5E4})")) << h.error;
+  ASSERT_TRUE(h.parse(R"({"ts":1,"venue":"v","symbol":"X","kind":"mark","price":6.5E4})"))
+      << h.error;
   EXPECT_EQ(h.out.price, 65000 * kScale);
 }
 
 TEST(TickLineParser, UnknownFieldsAreIgnoredAndEscapesDecoded) {
   Harness h;
-  ASSERT_TRUE(h.parse(R"({"ts":1,"venue":"bin\u0061nce","symbol":"BTC","kind":"mark","price":"1","extra":{"a":[1,2]}})"))
+  ASSERT_TRUE(h.parse(
+      R"({"ts":1,"venue":"bin\u0061nce","symbol":"BTC","kind":"mark","price":"1","extra":{"a":[1,2]}})"))
       << h.error;
   EXPECT_EQ(h.out.venue, "binance");
 }
@@ -73,7 +81,9 @@ TEST(TickLineParser, BadLinesSayWhy) {
       {R"({"ts":1.5,"venue":"v","symbol":"X","kind":"mark","price":"1"})", "ts must be"},
       {R"({"venue":"v","symbol":"X","kind":"mark","price":"1"})", "missing field"},
       {R"({"ts":1,"venue":"v","symbol":"X","kind":"mark","price":"1e400"})", "bad decimal"},
-      {R"({"ts":1,"venue":"v","symbol":"X","kind":"mark","price":"1"})" "x", "not"},
+      {R"({"ts":1,"venue":"v","symbol":"X","kind":"mark","price":"1"})"
+       "x",
+       "not"},
       {R"({"ts":1,"venue":"v","symbol":"X","kind":"mark","price":"1")", "not"},
       {R"([1,2,3])", "not a JSON object"},
   };
@@ -89,13 +99,15 @@ TEST(TickLineParser, ReadsOnlyItsLineFromASharedBuffer) {
   std::string buf = R"({"ts":1,"venue":"v","symbol":"X","kind":"mark","price":"1"})";
   const std::size_t first = buf.size();
   buf += R"({"ts":2,"venue":"v","symbol":"Y","kind":"mark","price":"2"})";
-  buf.append(TickLineParser::padding(), 'x');  // garbage padding is fine: it must not be read as input
+  buf.append(TickLineParser::padding(),
+             'x');  // garbage padding is fine: it must not be read as input
   TickLineParser p;
   TickLine out;
   std::string err;
   ASSERT_TRUE(p.parse(buf.data(), first, buf.size(), out, err)) << err;
   EXPECT_EQ(out.symbol, "X");
-  ASSERT_TRUE(p.parse(buf.data() + first, buf.size() - first - TickLineParser::padding(), buf.size() - first, out, err))
+  ASSERT_TRUE(p.parse(buf.data() + first, buf.size() - first - TickLineParser::padding(),
+                      buf.size() - first, out, err))
       << err;
   EXPECT_EQ(out.symbol, "Y");
   // A truncated line is an error, even though the buffer continues.
@@ -105,7 +117,8 @@ TEST(TickLineParser, ReadsOnlyItsLineFromASharedBuffer) {
 class StateFile : public ::testing::Test {
  protected:
   std::string write(const std::string& text) {
-    path_ = std::filesystem::temp_directory_path() / ("lam_state_" + std::to_string(::getpid()) + ".json");
+    path_ = std::filesystem::temp_directory_path() /
+            ("lam_state_" + std::to_string(::getpid()) + ".json");
     std::ofstream(path_) << text;
     return path_.string();
   }
@@ -150,10 +163,14 @@ TEST_F(StateFile, BadRowsAreNamedAndSkipped) {
               {"id":"00000000-0000-0000-0000-0000000000d2","user_id":"00000000-0000-0000-0000-0000000000c1",
                "alert_type":"volume","condition_type":"greater_than","target_value":"1","metadata":{"window_seconds":"1h"}}]})"));
   ASSERT_EQ(st.errors.size(), 4u);
-  EXPECT_NE(st.errors[0].find("markets[0]: id: not a uuid 'nope'"), std::string::npos) << st.errors[0];
-  EXPECT_NE(st.errors[1].find("markets[1]: price_source: unknown 'vwap'"), std::string::npos) << st.errors[1];
-  EXPECT_NE(st.errors[2].find("positions[0]: size: bad decimal 'x'"), std::string::npos) << st.errors[2];
-  EXPECT_NE(st.errors[3].find("alerts[0]: expires_at: bad timestamp"), std::string::npos) << st.errors[3];
+  EXPECT_NE(st.errors[0].find("markets[0]: id: not a uuid 'nope'"), std::string::npos)
+      << st.errors[0];
+  EXPECT_NE(st.errors[1].find("markets[1]: price_source: unknown 'vwap'"), std::string::npos)
+      << st.errors[1];
+  EXPECT_NE(st.errors[2].find("positions[0]: size: bad decimal 'x'"), std::string::npos)
+      << st.errors[2];
+  EXPECT_NE(st.errors[3].find("alerts[0]: expires_at: bad timestamp"), std::string::npos)
+      << st.errors[3];
   // a bad window is not an input error but a rejection by the matcher
   ASSERT_EQ(st.alerts.size(), 1u);
   EXPECT_EQ(st.alerts[0].window_seconds, 0);

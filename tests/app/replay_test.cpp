@@ -2,6 +2,7 @@
 #include "app/replay.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
@@ -10,7 +11,6 @@
 #include <map>
 #include <sstream>
 #include <string>
-#include <sys/wait.h>
 
 namespace lam::app {
 namespace {
@@ -29,8 +29,9 @@ std::string slurp(const fs::path& p) {
 class Replay : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("lam_replay_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("lam_replay_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -38,7 +39,8 @@ class Replay : public ::testing::Test {
   /// Runs the binary; returns its exit status and fills stdout/stderr.
   int run(const std::string& args, std::string& out, std::string& err) {
     const fs::path o = dir_ / "stdout", e = dir_ / "stderr";
-    const std::string cmd = std::string(LAMINATOR_BINARY) + " " + args + " >" + o.string() + " 2>" + e.string();
+    const std::string cmd =
+        std::string(LAMINATOR_BINARY) + " " + args + " >" + o.string() + " 2>" + e.string();
     const int status = std::system(cmd.c_str());
     out = slurp(o);
     err = slurp(e);
@@ -83,15 +85,18 @@ TEST_F(Replay, MissingInputIsAnErrorNotACrash) {
   EXPECT_NE(run("replay --state /nonexistent.json --ticks /nonexistent.ndjson", out, err), 0);
   const fs::path bad = dir_ / "bad.json";
   std::ofstream(bad) << "{\"markets\": 5}";
-  EXPECT_EQ(run("replay --state " + bad.string() + " --ticks " + (kData / "ticks.ndjson").string(), out, err), 2);
+  EXPECT_EQ(run("replay --state " + bad.string() + " --ticks " + (kData / "ticks.ndjson").string(),
+                out, err),
+            2);
   EXPECT_NE(err.find("must be an array"), std::string::npos) << err;
 }
 
 TEST_F(Replay, DemoScenarioShowsEveryEventTypeWithContiguousSeq) {
   std::string out, err;
   const fs::path demo = kSource / "data" / "demo";
-  ASSERT_EQ(run("replay --state " + (demo / "state.json").string() + " --ticks " + (demo / "ticks.ndjson").string() +
-                    " --strict --state-out " + (dir_ / "s.json").string(),
+  ASSERT_EQ(run("replay --state " + (demo / "state.json").string() + " --ticks " +
+                    (demo / "ticks.ndjson").string() + " --strict --state-out " +
+                    (dir_ / "s.json").string(),
                 out, err),
             0)
       << err;
@@ -106,12 +111,14 @@ TEST_F(Replay, DemoScenarioShowsEveryEventTypeWithContiguousSeq) {
     ASSERT_NE(t, std::string::npos);
     ++by_type[line.substr(t + 8, line.find('"', t + 8) - t - 8)];
   }
-  for (const char* type : {"alert.triggered", "position.liquidated", "alert.expired", "alert.rejected", "alert.anchored"}) {
+  for (const char* type : {"alert.triggered", "position.liquidated", "alert.expired",
+                           "alert.rejected", "alert.anchored"}) {
     EXPECT_GT(by_type[type], 0) << type;
   }
   // Same input, same output.
   std::string again;
-  ASSERT_EQ(run("replay --state " + (demo / "state.json").string() + " --ticks " + (demo / "ticks.ndjson").string(),
+  ASSERT_EQ(run("replay --state " + (demo / "state.json").string() + " --ticks " +
+                    (demo / "ticks.ndjson").string(),
                 again, err),
             0);
   EXPECT_EQ(out, again);
@@ -123,8 +130,9 @@ TEST_F(Replay, LinesLongerThanAReadChunkAndNoFinalNewline) {
   {
     std::ofstream f(ticks, std::ios::binary);
     for (int i = 0; i < 40000; ++i) {
-      f << R"({"ts":)" << 1767225600000 + i << R"(,"venue":"binance","symbol":"BTCUSDT","kind":"mark","price":")"
-        << 100 + (i % 7) << "." << (i % 1000) << "\"}";
+      f << R"({"ts":)" << 1767225600000 + i
+        << R"(,"venue":"binance","symbol":"BTCUSDT","kind":"mark","price":")" << 100 + (i % 7)
+        << "." << (i % 1000) << "\"}";
       if (i + 1 < 40000) f << "\n";
     }
   }

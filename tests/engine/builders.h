@@ -13,7 +13,9 @@
 
 namespace lam::test {
 
-inline Uuid id(std::uint64_t n, std::uint64_t kind = 0) { return Uuid{kind, n}; }
+inline Uuid id(std::uint64_t n, std::uint64_t kind = 0) {
+  return Uuid{kind, n};
+}
 inline Decimal dec(const std::string& s) {
   auto p = parse_decimal(s);
   EXPECT_TRUE(p.ok()) << s;
@@ -30,7 +32,8 @@ inline constexpr std::uint64_t kUserKind = 0xC;
 inline constexpr std::uint64_t kAlertKind = 0xD;
 inline constexpr std::uint64_t kPositionKind = 0xB;
 
-inline MarketSpec market(std::uint32_t n, PriceSource src = PriceSource::mark, const std::string& mmr = "0.005") {
+inline MarketSpec market(std::uint32_t n, PriceSource src = PriceSource::mark,
+                         const std::string& mmr = "0.005") {
   MarketSpec m;
   m.id = id(n, kMarketKind);
   m.instrument = n;
@@ -39,7 +42,8 @@ inline MarketSpec market(std::uint32_t n, PriceSource src = PriceSource::mark, c
   return m;
 }
 
-inline AlertSpec alert(std::uint64_t n, AlertType t, ConditionType c, std::uint32_t mkt = 1, std::uint64_t user = 1) {
+inline AlertSpec alert(std::uint64_t n, AlertType t, ConditionType c, std::uint32_t mkt = 1,
+                       std::uint64_t user = 1) {
   AlertSpec a;
   a.id = id(n, kAlertKind);
   a.user_id = id(user, kUserKind);
@@ -49,8 +53,9 @@ inline AlertSpec alert(std::uint64_t n, AlertType t, ConditionType c, std::uint3
   return a;
 }
 
-inline PositionSpec position(std::uint64_t n, Side side, const std::string& size, const std::string& entry,
-                             const std::string& margin, std::uint32_t mkt = 1, std::uint64_t user = 1) {
+inline PositionSpec position(std::uint64_t n, Side side, const std::string& size,
+                             const std::string& entry, const std::string& margin,
+                             std::uint32_t mkt = 1, std::uint64_t user = 1) {
   PositionSpec p;
   p.id = id(n, kPositionKind);
   p.user_id = id(user, kUserKind);
@@ -70,13 +75,15 @@ inline Tick mark(std::uint32_t instrument, const std::string& price, TimeNs ts_m
   t.exch_ts = ts_ms * kNsPerMs;
   return t;
 }
-inline Tick trade(std::uint32_t instrument, const std::string& price, const std::string& size, TimeNs ts_ms) {
+inline Tick trade(std::uint32_t instrument, const std::string& price, const std::string& size,
+                  TimeNs ts_ms) {
   Tick t = mark(instrument, price, ts_ms);
   t.kind = TickKind::trade;
   t.size = raw(size);
   return t;
 }
-inline Tick bbo(std::uint32_t instrument, const std::string& bid, const std::string& ask, TimeNs ts_ms = 1000) {
+inline Tick bbo(std::uint32_t instrument, const std::string& bid, const std::string& ask,
+                TimeNs ts_ms = 1000) {
   Tick t = mark(instrument, bid, ts_ms);
   t.kind = TickKind::bbo;
   t.ask = raw(ask);

@@ -62,7 +62,8 @@ TEST(ParseDecimal, DigitsBeyondTheGridAreClassified) {
 }
 
 TEST(ParseDecimal, RejectsMalformedAndHuge) {
-  for (const char* bad : {"", "-", "+", ".", "abc", "1.2.3", "1e", "1e+", "--1", " 1", "1 ", "0x10", "nan", "inf", "1,5"}) {
+  for (const char* bad : {"", "-", "+", ".", "abc", "1.2.3", "1e", "1e+", "--1", " 1", "1 ", "0x10",
+                          "nan", "inf", "1,5"}) {
     EXPECT_FALSE(parse_decimal(bad).ok()) << bad;
   }
   EXPECT_EQ(parse_decimal("").error, DecimalError::empty);
@@ -86,7 +87,8 @@ TEST(FormatFixed, TrimsTrailingZeros) {
 TEST(FormatFixed, RoundTripsRandomValues) {
   std::mt19937_64 rng(7);
   for (int i = 0; i < 20000; ++i) {
-    const auto v = static_cast<std::int64_t>(static_cast<Wide>(rng() % (2 * static_cast<std::uint64_t>(kMaxRaw))) - kMaxRaw);
+    const auto v = static_cast<std::int64_t>(
+        static_cast<Wide>(rng() % (2 * static_cast<std::uint64_t>(kMaxRaw))) - kMaxRaw);
     const auto back = parse_raw(format_fixed(v));
     ASSERT_TRUE(back.has_value());
     ASSERT_EQ(*back, v);
@@ -108,9 +110,11 @@ TEST(IntegerDivision, FloorAndCeilForAllSigns) {
 TEST(MulDiv, WidePathAgreesWithNarrowPath) {
   std::mt19937_64 rng(11);
   for (int i = 0; i < 20000; ++i) {
-    const Wide a = static_cast<Wide>(static_cast<std::int64_t>(rng())) * static_cast<Wide>(rng() % 1000 + 1);
+    const Wide a =
+        static_cast<Wide>(static_cast<std::int64_t>(rng())) * static_cast<Wide>(rng() % 1000 + 1);
     const auto b = static_cast<std::int64_t>(rng() % 2'000'000'000) - 1'000'000'000;
-    const Wide c = static_cast<Wide>(static_cast<std::int64_t>(rng() >> 1) | 1) * ((rng() & 1) ? 1 : -1);
+    const Wide c =
+        static_cast<Wide>(static_cast<std::int64_t>(rng() >> 1) | 1) * ((rng() & 1) ? 1 : -1);
     const Wide exact = a * b;  // fits: |a| < 2^73, |b| < 2^30
     EXPECT_EQ(muldiv_floor(a, b, c), floor_div(exact, c));
     EXPECT_EQ(muldiv_ceil(a, b, c), ceil_div(exact, c));

@@ -104,7 +104,8 @@ TEST_F(AlertRules, PercentageChangeFiresEitherWay) {
     mm.on_tick(test::mark(1, "195.1"), ev);
     EXPECT_TRUE(ev.empty());
     mm.on_tick(test::mark(1, price), ev);
-    EXPECT_EQ(subjects(ev, EventType::alert_triggered), std::vector<Uuid>{id(1, kAlertKind)}) << price;
+    EXPECT_EQ(subjects(ev, EventType::alert_triggered), std::vector<Uuid>{id(1, kAlertKind)})
+        << price;
   }
 }
 
@@ -265,7 +266,8 @@ TEST_F(AlertRules, RejectionsAreEventsNotCrashes) {
   AlertSpec unknown_market = price_alert(4, AlertType::price_above, ConditionType::equals, "1");
   unknown_market.market_id = id(99, kMarketKind);
   AlertSpec unknown_type = alert(5, AlertType::unknown, ConditionType::unknown);
-  for (const AlertSpec& a : {bad, no_target, no_market, unknown_market, unknown_type}) m.upsert_alert(a, ev);
+  for (const AlertSpec& a : {bad, no_target, no_market, unknown_market, unknown_type})
+    m.upsert_alert(a, ev);
   ASSERT_EQ(ev.size(), 5u);
   EXPECT_EQ(ev[0].reason, RejectReason::unsupported_condition);
   EXPECT_EQ(ev[1].reason, RejectReason::missing_target);
@@ -290,7 +292,8 @@ TEST_F(AlertRules, CancelAndEdit) {
   arm(price_alert(1, AlertType::price_above, ConditionType::equals, "100"));
   arm(price_alert(2, AlertType::price_above, ConditionType::equals, "100"));
   m.cancel_alert(id(1, kAlertKind));
-  arm(price_alert(2, AlertType::price_above, ConditionType::equals, "300"));  // edit: moves the target
+  arm(price_alert(2, AlertType::price_above, ConditionType::equals,
+                  "300"));  // edit: moves the target
   EXPECT_TRUE(tick("200").empty());
   EXPECT_EQ(m.alert(id(1, kAlertKind))->status, AlertStatus::cancelled);
   EXPECT_EQ(tick("300"), std::vector<Uuid>{id(2, kAlertKind)});
@@ -309,8 +312,8 @@ TEST_F(AlertRules, NearestThresholdFirstTiesById) {
   tick("100");
   const std::vector<Uuid> order = tick("110");
   // 109 (>) key 109.000000001 is nearer than 109 (>=); 105 ties by id
-  EXPECT_EQ(order, (std::vector<Uuid>{id(5, kAlertKind), id(1, kAlertKind), id(2, kAlertKind), id(3, kAlertKind),
-                                      id(4, kAlertKind)}));
+  EXPECT_EQ(order, (std::vector<Uuid>{id(5, kAlertKind), id(1, kAlertKind), id(2, kAlertKind),
+                                      id(3, kAlertKind), id(4, kAlertKind)}));
   for (std::size_t i = 1; i < ev.size(); ++i) EXPECT_EQ(ev[i].seq, ev[i - 1].seq + 1);
 }
 

@@ -8,7 +8,6 @@ namespace lam {
 namespace {
 using namespace lam::test;
 
-
 class Positions : public ::testing::Test {
  protected:
   void SetUp() override { m.upsert_market(market(1)); }
@@ -96,7 +95,8 @@ TEST_F(Positions, LiquidationRekeysTheUsersPnlAlertsInTheSameTick) {
   m.upsert_position(position(1, Side::long_side, "1", "110", "10.5"));
   m.upsert_position(position(2, Side::short_side, "1", "120", "50"));
   AlertSpec a = alert(1, AlertType::position_pnl, ConditionType::greater_than);
-  a.target_value = dec("20");  // before: (p-110)+(120-p) = 10 constant, never; after: 120-p >= 20 <=> p <= 100
+  a.target_value =
+      dec("20");  // before: (p-110)+(120-p) = 10 constant, never; after: 120-p >= 20 <=> p <= 100
   m.upsert_alert(a, ev);
   tick("100.5");
   EXPECT_TRUE(ev.empty());
@@ -109,7 +109,8 @@ TEST_F(Positions, LiquidationRekeysTheUsersPnlAlertsInTheSameTick) {
 
 TEST_F(Positions, SeveralLiquidationsNearestFirst) {
   m.upsert_position(position(1, Side::long_side, "1", "110", "10.5"));  // LP 100
-  m.upsert_position(position(2, Side::long_side, "2", "120", "20.5"));  // (240-20.5)/(2*.995)=110.301507537
+  m.upsert_position(
+      position(2, Side::long_side, "2", "120", "20.5"));  // (240-20.5)/(2*.995)=110.301507537
   m.upsert_position(position(3, Side::long_side, "1", "110", "10.5"));  // LP 100, ties with 1
   tick("90");
   ASSERT_EQ(ev.size(), 3u);
@@ -143,8 +144,9 @@ TEST_F(Positions, UpdatesAndRemovalsRekey) {
 }
 
 TEST_F(Positions, MaintenanceMarginChangeRekeys) {
-  m.upsert_position(position(1, Side::long_side, "1", "110", "10"));  // mmr 0.005: LP 100/0.995=100.50...
-  m.upsert_market(market(1, PriceSource::mark, "0"));                 // mmr 0: LP 100
+  m.upsert_position(
+      position(1, Side::long_side, "1", "110", "10"));  // mmr 0.005: LP 100/0.995=100.50...
+  m.upsert_market(market(1, PriceSource::mark, "0"));   // mmr 0: LP 100
   tick("100.1");
   EXPECT_TRUE(ev.empty());
   tick("100");
@@ -155,7 +157,8 @@ TEST_F(Positions, RemovedSlotsAreReused) {
   m.upsert_market(market(2));
   m.upsert_position(position(1, Side::long_side, "1", "110", "10.5"));  // LP 100 on market 1
   m.remove_position(id(1, kPositionKind));
-  m.upsert_position(position(2, Side::short_side, "1", "90", "10.5", 2));  // LP 100 on market 2, same slot
+  m.upsert_position(
+      position(2, Side::short_side, "1", "90", "10.5", 2));  // LP 100 on market 2, same slot
   EXPECT_EQ(m.position_count(), 1u);
   tick("50");
   EXPECT_TRUE(ev.empty());

@@ -26,19 +26,24 @@ class Scenario {
   bool coin() { return (rng_() & 1) != 0; }
 
   PositionSpec make_position(std::uint64_t n) {
-    PositionSpec p = position(n, coin() ? Side::long_side : Side::short_side, amount(3), price(), amount(15),
-                              market_no(), user_no());
+    PositionSpec p = position(n, coin() ? Side::long_side : Side::short_side, amount(3), price(),
+                              amount(15), market_no(), user_no());
     if (pick(10) == 0) p.status = PositionStatus::closed;
     return p;
   }
 
   AlertSpec make_alert(std::uint64_t n, TimeNs now) {
     static constexpr std::pair<AlertType, ConditionType> kKinds[] = {
-        {AlertType::price_above, ConditionType::greater_than}, {AlertType::price_above, ConditionType::equals},
-        {AlertType::price_below, ConditionType::less_than},    {AlertType::price_below, ConditionType::equals},
-        {AlertType::price_change, ConditionType::greater_than}, {AlertType::price_change, ConditionType::less_than},
-        {AlertType::price_change, ConditionType::percentage_change}, {AlertType::volume, ConditionType::greater_than},
-        {AlertType::position_pnl, ConditionType::greater_than}, {AlertType::position_pnl, ConditionType::less_than},
+        {AlertType::price_above, ConditionType::greater_than},
+        {AlertType::price_above, ConditionType::equals},
+        {AlertType::price_below, ConditionType::less_than},
+        {AlertType::price_below, ConditionType::equals},
+        {AlertType::price_change, ConditionType::greater_than},
+        {AlertType::price_change, ConditionType::less_than},
+        {AlertType::price_change, ConditionType::percentage_change},
+        {AlertType::volume, ConditionType::greater_than},
+        {AlertType::position_pnl, ConditionType::greater_than},
+        {AlertType::position_pnl, ConditionType::less_than},
         {AlertType::price_above, ConditionType::less_than}};  // the last one is rejected
     const auto& [type, cond] = kKinds[pick(std::size(kKinds))];
     AlertSpec a = alert(n, type, cond, market_no(), user_no());
@@ -119,7 +124,8 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
   std::uint64_t fired = 0, liquidated = 0;
   TimeNs now = 1'767'225'600LL * kNsPerSec;
   for (std::uint32_t mk = 1; mk <= kMarkets; ++mk) {
-    const PriceSource src = mk == 1 ? PriceSource::mark : (mk == 2 ? PriceSource::last : PriceSource::mid);
+    const PriceSource src =
+        mk == 1 ? PriceSource::mark : (mk == 2 ? PriceSource::last : PriceSource::mid);
     fast.upsert_market(market(mk, src));
     naive.upsert_market(market(mk, src));
     // Keeps an hour of trade history in every market, so that later volume windows agree.
@@ -151,19 +157,25 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
       naive.on_tick(t, en);
     } else if (action < 88) {
       // new alert, or an edit of an existing one
-      const std::uint64_t n = sc.coin() ? next_alert++ : 1 + static_cast<std::uint64_t>(sc.pick(static_cast<int>(next_alert)));
+      const std::uint64_t n =
+          sc.coin() ? next_alert++
+                    : 1 + static_cast<std::uint64_t>(sc.pick(static_cast<int>(next_alert)));
       const AlertSpec a = sc.make_alert(n, now);
       fast.upsert_alert(a, ef);
       naive.upsert_alert(a, en);
     } else if (action < 90) {
       // Release a finished alert in the fast matcher only (the naive one keeps it, inactive).
-      (void)fast.forget_alert(id(1 + static_cast<std::uint64_t>(sc.pick(static_cast<int>(next_alert))), kAlertKind));
+      (void)fast.forget_alert(
+          id(1 + static_cast<std::uint64_t>(sc.pick(static_cast<int>(next_alert))), kAlertKind));
     } else if (action < 92) {
-      const Uuid victim = id(1 + static_cast<std::uint64_t>(sc.pick(static_cast<int>(next_alert))), kAlertKind);
+      const Uuid victim =
+          id(1 + static_cast<std::uint64_t>(sc.pick(static_cast<int>(next_alert))), kAlertKind);
       fast.cancel_alert(victim);
       naive.cancel_alert(victim);
     } else if (action < 98) {
-      const std::uint64_t n = sc.coin() ? next_position++ : 1 + static_cast<std::uint64_t>(sc.pick(static_cast<int>(next_position)));
+      const std::uint64_t n =
+          sc.coin() ? next_position++
+                    : 1 + static_cast<std::uint64_t>(sc.pick(static_cast<int>(next_position)));
       const PositionSpec p = sc.make_position(n);
       fast.upsert_position(p);
       naive.upsert_position(p);

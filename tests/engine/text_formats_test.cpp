@@ -17,8 +17,10 @@ TEST(Uuid, ParsesAndFormatsCanonicalText) {
   EXPECT_FALSE(Uuid::parse("123e4567-e89b-12d3-a456_426614174000"));
   EXPECT_FALSE(Uuid::parse("g23e4567-e89b-12d3-a456-426614174000"));
   // Ordered like the text
-  EXPECT_LT(*Uuid::parse("00000000-0000-0000-0000-0000000000ff"), *Uuid::parse("00000000-0000-0000-0000-000000000100"));
-  EXPECT_LT(*Uuid::parse("0fffffff-ffff-ffff-ffff-ffffffffffff"), *Uuid::parse("10000000-0000-0000-0000-000000000000"));
+  EXPECT_LT(*Uuid::parse("00000000-0000-0000-0000-0000000000ff"),
+            *Uuid::parse("00000000-0000-0000-0000-000000000100"));
+  EXPECT_LT(*Uuid::parse("0fffffff-ffff-ffff-ffff-ffffffffffff"),
+            *Uuid::parse("10000000-0000-0000-0000-000000000000"));
 }
 
 TEST(Iso8601, ParsesPostgresAndRfc3339Forms) {
@@ -31,8 +33,9 @@ TEST(Iso8601, ParsesPostgresAndRfc3339Forms) {
   EXPECT_EQ(parse_iso8601("2026-01-01T00:00:00.5Z"), base + 500'000'000);
   EXPECT_EQ(parse_iso8601("2026-01-01T00:00"), base);
   EXPECT_EQ(parse_iso8601("2024-02-29T00:00:00Z"), 1709164800LL * kNsPerSec);
-  for (const char* bad : {"", "2026-13-01T00:00:00Z", "2025-02-29T00:00:00Z", "2026-01-01", "2026-01-01T24:00:00Z",
-                          "2026-01-01T00:00:00Q", "2026-01-01T00:00:00.Z", "2026/01/01T00:00:00Z"}) {
+  for (const char* bad :
+       {"", "2026-13-01T00:00:00Z", "2025-02-29T00:00:00Z", "2026-01-01", "2026-01-01T24:00:00Z",
+        "2026-01-01T00:00:00Q", "2026-01-01T00:00:00.Z", "2026/01/01T00:00:00Z"}) {
     EXPECT_FALSE(parse_iso8601(bad)) << bad;
   }
 }
@@ -59,10 +62,11 @@ TEST(EventJson, MatchesTheDocumentedSchema) {
   e.has_price = true;
   std::string s;
   append_event_json(s, e);
-  EXPECT_EQ(s,
-            R"({"seq":1,"type":"alert.triggered","ts":1767225600000,"alert_id":"00000000-0000-0000-0000-0000000000d1",)"
-            R"("user_id":"00000000-0000-0000-0000-0000000000c1","market_id":"00000000-0000-0000-0000-0000000000a1",)"
-            R"("price":"65000.5"})");
+  EXPECT_EQ(
+      s,
+      R"({"seq":1,"type":"alert.triggered","ts":1767225600000,"alert_id":"00000000-0000-0000-0000-0000000000d1",)"
+      R"("user_id":"00000000-0000-0000-0000-0000000000c1","market_id":"00000000-0000-0000-0000-0000000000a1",)"
+      R"("price":"65000.5"})");
   e.type = EventType::position_liquidated;
   s.clear();
   append_event_json(s, e);

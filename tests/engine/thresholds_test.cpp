@@ -10,16 +10,19 @@ using test::dec;
 using test::raw;
 
 TEST(PriceKeys, StrictAndReachingComparisonsOnTheGrid) {
-  EXPECT_EQ(price_keys(AlertType::price_above, ConditionType::greater_than, dec("100")).up, raw("100") + 1);
+  EXPECT_EQ(price_keys(AlertType::price_above, ConditionType::greater_than, dec("100")).up,
+            raw("100") + 1);
   EXPECT_EQ(price_keys(AlertType::price_above, ConditionType::equals, dec("100")).up, raw("100"));
-  EXPECT_EQ(price_keys(AlertType::price_below, ConditionType::less_than, dec("100")).down, raw("100") - 1);
+  EXPECT_EQ(price_keys(AlertType::price_below, ConditionType::less_than, dec("100")).down,
+            raw("100") - 1);
   EXPECT_EQ(price_keys(AlertType::price_below, ConditionType::equals, dec("100")).down, raw("100"));
 }
 
 TEST(PriceKeys, TargetsFinerThanTheGridStayExact) {
   // target 100.0000000005: p > t <=> p >= 100.000000001 ; p >= t likewise; p < t <=> p <= 100
   const Decimal t = dec("100.0000000005");
-  EXPECT_EQ(price_keys(AlertType::price_above, ConditionType::greater_than, t).up, raw("100.000000001"));
+  EXPECT_EQ(price_keys(AlertType::price_above, ConditionType::greater_than, t).up,
+            raw("100.000000001"));
   EXPECT_EQ(price_keys(AlertType::price_above, ConditionType::equals, t).up, raw("100.000000001"));
   EXPECT_EQ(price_keys(AlertType::price_below, ConditionType::less_than, t).down, raw("100"));
   EXPECT_EQ(price_keys(AlertType::price_below, ConditionType::equals, t).down, raw("100"));
@@ -40,17 +43,22 @@ TEST(ChangeKeys, AnchorTimesOnePlusPercent) {
 
 TEST(LiquidationKey, FormulaForBothSides) {
   // long: (1*110 - 10.5) / (1*(1-0.005)) = 99.5/0.995 = 100 exactly
-  EXPECT_EQ(liquidation_key(Side::long_side, raw("1"), raw("110"), raw("10.5"), raw("0.005")), raw("100"));
+  EXPECT_EQ(liquidation_key(Side::long_side, raw("1"), raw("110"), raw("10.5"), raw("0.005")),
+            raw("100"));
   // short: (1*90 + 10.5) / (1*(1+0.005)) = 100.5/1.005 = 100 exactly
-  EXPECT_EQ(liquidation_key(Side::short_side, raw("1"), raw("90"), raw("10.5"), raw("0.005")), raw("100"));
+  EXPECT_EQ(liquidation_key(Side::short_side, raw("1"), raw("90"), raw("10.5"), raw("0.005")),
+            raw("100"));
   // inexact: long 100/0.995 rounded down, short rounded up
-  EXPECT_EQ(liquidation_key(Side::long_side, raw("2"), raw("100"), raw("20"), raw("0.005")), raw("90.452261306"));
-  EXPECT_EQ(liquidation_key(Side::short_side, raw("2"), raw("100"), raw("20"), raw("0.005")), raw("109.452736319"));
+  EXPECT_EQ(liquidation_key(Side::long_side, raw("2"), raw("100"), raw("20"), raw("0.005")),
+            raw("90.452261306"));
+  EXPECT_EQ(liquidation_key(Side::short_side, raw("2"), raw("100"), raw("20"), raw("0.005")),
+            raw("109.452736319"));
   // a long with margin >= notional cannot be liquidated
   EXPECT_FALSE(liquidation_key(Side::long_side, raw("1"), raw("100"), raw("100"), raw("0.005")));
   // huge notional: the 192-bit path
-  EXPECT_EQ(liquidation_key(Side::long_side, raw("9000000000"), raw("9000000000"), raw("0"), raw("0")),
-            raw("9000000000"));
+  EXPECT_EQ(
+      liquidation_key(Side::long_side, raw("9000000000"), raw("9000000000"), raw("0"), raw("0")),
+      raw("9000000000"));
 }
 
 TEST(PnlKeys, LinearInPriceForMixedSides) {

@@ -1,0 +1,179 @@
+// The per-tick path of the matcher: O(1) when nothing is crossed, O(log n + fired) otherwise.
+#include <algorithm>
+
+#include "engine/matcher.h"
+#include "engine/matcher_state.h"
+
+namespace lam {
+
+// ---- ticks -----------------------------------------------------------------------------------
+
+void Matcher::on_tick(const Tick& t, std::vector<Event>& out) {
+  ++stats_.ticks;
+  if (t.instrument >= instrument_to_market_.size() ||
+      instrument_to_market_[t.instrument] == kNone) {
+    ++stats_.ticks_unknown_instrument;
+    return;
+  }
+  const std::uint32_t mi = instrument_to_market_[t.instrument];
+  MarketHot& m = hot_[mi];
+  last_ts_ = t.exch_ts;
+
+  bool set_p = false;
+  std::int64_t p = 0;
+  switch (t.kind) {
+    case TickKind::mark:
+      set_p = m.source == PriceSource::mark;
+      p = t.price;
+      break;
+    case TickKind::trade:
+      set_p = m.source == PriceSource::last;
+      p = t.price;
+      break;
+    case TickKind::bbo:
+      set_p = m.source == PriceSource::mid;
+      // floor((bid + ask) / 2): exact whenever bid + ask is even on the 1e-9 grid
+      p = static_cast<std::int64_t>(floor_div(static_cast<Wide>(t.price) + t.ask, 2));
+      break;
+  }
+  if (set_p) {
+    m.p = p;
+    m.has_p = true;
+  }
+  const bool crossed = set_p && (p >= m.up_min || p <= m.down_max || p >= m.liq_up_min ||
+                                 p <= m.liq_down_max || m.has_pending);
+  if (!crossed && t.exch_ts < m.expiry_min && !(t.kind == TickKind::trade && m.has_volume)) return;
+  ++stats_.ticks_slow_path;
+  slow_path(mi, t, set_p, out);
+}
+
+void Matcher::slow_path(std::uint32_t mi, const Tick& t, bool set_p, std::vector<Event>& out) {
+  if (set_p) liquidate(mi, t, out);
+  if (t.exch_ts >= hot_[mi].expiry_min) expire(mi, t, out);
+  if (set_p && hot_[mi].has_pending) anchor_pending(mi, t, out);
+  fire(mi, t, set_p, out);
+  refresh(mi);
+}
+
+void Matcher::liquidate(std::uint32_t mi, const Tick& t, std::vector<Event>& out) {
+  const std::int64_t p = hot_[mi].p;
+  MarketCold& c = cold_[mi];
+  scratch_up_.clear();
+  scratch_down_.clear();
+  c.liq_up.pop_crossed(p, scratch_up_);
+  c.liq_down.pop_crossed(p, scratch_down_);
+  if (scratch_up_.empty() && scratch_down_.empty()) return;
+  merge_crossed(scratch_up_, scratch_down_, scratch_merged_);
+  for (const Crossed& x : scratch_merged_) {
+    PositionState& ps = positions_[x.slot];
+    ps.liq_key.reset();  // already off its ladder
+    detach_position(x.slot);
+    ps.status = PositionStatus::liquidated;
+    ps.closed_at = t.exch_ts;
+    ps.close_price = p;
+    ps.realized -= ps.spec.margin;
+    Event e = make_event(EventType::position_liquidated, t.exch_ts);
+    e.subject = ps.spec.id;
+    e.user_id = ps.spec.user_id;
+    e.market_id = c.spec.id;
+    e.has_market = true;
+    e.price = p;
+    e.has_price = true;
+    out.push_back(e);
+    ++stats_.liquidations;
+  }
+}
+
+void Matcher::expire(std::uint32_t mi, const Tick& t, std::vector<Event>& out) {
+  MarketCold& c = cold_[mi];
+  while (!c.expiry.empty() && c.expiry.begin()->at <= t.exch_ts) {
+    const std::uint32_t slot = c.expiry.begin()->slot;
+    AlertState& a = alerts_[slot];
+    disarm_alert(slot);  // also removes the expiry entry
+    a.status = AlertStatus::expired;
+    Event e = make_event(EventType::alert_expired, t.exch_ts);
+    e.subject = a.spec.id;
+    e.user_id = a.spec.user_id;
+    e.market_id = c.spec.id;
+    e.has_market = true;
+    out.push_back(e);
+    ++stats_.alerts_expired;
+  }
+}
+
+void Matcher::anchor_pending(std::uint32_t mi, const Tick& t, std::vector<Event>& out) {
+  MarketCold& c = cold_[mi];
+  const std::int64_t p = hot_[mi].p;
+  std::vector<std::uint32_t> pending;
+  pending.swap(c.pending_anchor);
+  // Deterministic order: by alert id.
+  std::sort(pending.begin(), pending.end(), [this](std::uint32_t x, std::uint32_t y) {
+    return alerts_[x].spec.id < alerts_[y].spec.id;
+  });
+  for (std::uint32_t slot : pending) {
+    AlertState& a = alerts_[slot];
+    if (!a.pending_anchor || a.market != mi) continue;  // disarmed or re-armed since
+    a.pending_anchor = false;
+    a.anchor = p;
+    arm_keys(slot, change_keys(a.spec.condition, p, *a.spec.target_percentage));
+    Event e = make_event(EventType::alert_anchored, t.exch_ts);
+    e.subject = a.spec.id;
+    e.user_id = a.spec.user_id;
+    e.market_id = c.spec.id;
+    e.has_market = true;
+    e.price = p;
+    e.has_price = true;
+    out.push_back(e);
+    ++stats_.alerts_anchored;
+  }
+  pending.clear();
+  if (c.pending_anchor.empty()) c.pending_anchor.swap(pending);  // keep the capacity
+}
+
+void Matcher::trigger(std::uint32_t slot, const Tick& t, std::int64_t price,
+                      std::vector<Event>& out) {
+  AlertState& a = alerts_[slot];
+  const Uuid market_id = cold_[a.market].spec.id;
+  disarm_alert(slot);
+  a.status = AlertStatus::triggered;
+  a.triggered_at = t.exch_ts;
+  Event e = make_event(EventType::alert_triggered, t.exch_ts);
+  e.subject = a.spec.id;
+  e.user_id = a.spec.user_id;
+  e.market_id = market_id;
+  e.has_market = true;
+  e.price = price;
+  e.has_price = true;
+  out.push_back(e);
+  ++stats_.alerts_triggered;
+}
+
+void Matcher::fire(std::uint32_t mi, const Tick& t, bool set_p, std::vector<Event>& out) {
+  MarketCold& c = cold_[mi];
+  const MarketHot& h = hot_[mi];
+  if (set_p && (h.p >= c.up.front_key() || h.p <= c.down.front_key())) {
+    scratch_up_.clear();
+    scratch_down_.clear();
+    c.up.pop_crossed(h.p, scratch_up_);
+    c.down.pop_crossed(h.p, scratch_down_);
+    // Popped entries are off their ladder already; forget those keys before disarming.
+    for (const Crossed& x : scratch_up_) alerts_[x.slot].up_key.reset();
+    for (const Crossed& x : scratch_down_) alerts_[x.slot].down_key.reset();
+    merge_crossed(scratch_up_, scratch_down_, scratch_merged_);
+    for (const Crossed& x : scratch_merged_) {
+      if (alerts_[x.slot].status == AlertStatus::active && alerts_[x.slot].armed)
+        trigger(x.slot, t, h.p, out);
+    }
+  }
+  if (t.kind == TickKind::trade && c.volume && !c.volume->empty()) {
+    scratch_merged_.clear();
+    c.volume->on_trade(t.exch_ts, t.size, scratch_merged_);
+    const std::int64_t price = h.has_p ? h.p : t.price;
+    for (const Crossed& x : scratch_merged_) {
+      alerts_[x.slot].in_volume = false;  // already out of the book
+      trigger(x.slot, t, price, out);
+    }
+  }
+}
+
+}  // namespace lam
