@@ -7,6 +7,8 @@
 #include <exception>
 
 #include "app/replay.h"
+#include "persistence/database_url.h"
+#include "persistence/migrator.h"
 
 namespace {
 
@@ -19,6 +21,29 @@ int run_replay_command(const lam::app::ReplayOptions& opt, bool quiet) {
                  static_cast<unsigned long long>(s.bad_state_rows));
     return 3;
   }
+  return 0;
+}
+
+int run_migrate_command(const std::string& url_opt, bool status_only, bool dry_run, int months) {
+  const auto url = lam::db::resolve_database_url(url_opt);
+  if (!url) {
+    spdlog::error("no database: pass --database-url or set {}", lam::db::kDatabaseUrlEnv);
+    return 2;
+  }
+  spdlog::info("database: {}", lam::db::redact_database_url(*url));
+  lam::db::Migrator migrator(*url);
+  if (status_only) {
+    int problems = 0;
+    for (const auto& s : migrator.status()) {
+      std::printf("%04d  %-28s  %-36s  %s\n", s.version, s.name.c_str(), std::string(to_string(s.state)).c_str(),
+                  s.applied_at.value_or("").c_str());
+      problems += s.state == lam::db::MigrationState::edited || s.state == lam::db::MigrationState::unknown;
+    }
+    return problems > 0 ? 1 : 0;
+  }
+  const auto report = migrator.migrate({.dry_run = dry_run, .partition_months_ahead = months});
+  std::printf("%s %zu migration(s); %d partition(s) created\n", dry_run ? "dry run: would apply" : "applied",
+              report.applied.size(), report.partitions_created);
   return 0;
 }
 
@@ -53,6 +78,16 @@ int main(int argc, char** argv) {
   rep->add_flag("--validate-only", replay.validate_only,
                 "Parse and check the inputs without running the matcher (with --strict: a lint)");
 
+  std::string database_url;
+  bool status_only = false;
+  bool dry_run = false;
+  int months_ahead = 3;
+  CLI::App* mig = app.add_subcommand("migrate", "Apply the database migrations compiled into this binary");
+  mig->add_option("--database-url", database_url, "libpq URL or key=value string (default: $LAMINATOR_DATABASE_URL)");
+  mig->add_flag("--status", status_only, "List migrations and whether each is applied; exit 1 if one was edited");
+  mig->add_flag("--dry-run", dry_run, "Run the pending migrations in one transaction and roll it back");
+  mig->add_option("--partition-months", months_ahead, "Monthly partitions to create ahead")->check(CLI::Range(0, 120));
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (rep->parsed()) {
@@ -60,6 +95,7 @@ int main(int argc, char** argv) {
       replay.write_events = !no_events;
       return run_replay_command(replay, quiet);
     }
+    if (mig->parsed()) return run_migrate_command(database_url, status_only, dry_run, months_ahead);
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
     return 2;

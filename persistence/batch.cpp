@@ -1,0 +1,160 @@
+#include "persistence/batch.h"
+
+namespace lam::db {
+namespace {
+
+class ArrayLiteral {
+ public:
+  void add_uuid(const Uuid& u) {
+    sep();
+    u.append_to(s_);
+  }
+  void add_fixed(Wide v, int digits) {
+    sep();
+    append_fixed(s_, v, digits);
+  }
+  void add_time(TimeNs t) {
+    sep();
+    append_iso8601_ms(s_, t);
+  }
+  void add_null() {
+    sep();
+    s_.append("NULL");
+  }
+  void add_word(const char* w) {
+    sep();
+    s_.append(w);
+  }
+  std::string done() {
+    s_.push_back('}');
+    return std::move(s_);
+  }
+
+ private:
+  void sep() {
+    if (s_.size() > 1) s_.push_back(',');
+  }
+  std::string s_ = "{";
+};
+
+}  // namespace
+
+void Batch::add(const WriteOp& op) {
+  switch (op.kind) {
+    case WriteKind::position_mark:
+      marks_[op.id] = op;
+      break;
+    case WriteKind::position_liquidated:
+      marks_.erase(op.id);  // the liquidation sets the final price and pnl
+      liquidations_.push_back(op);
+      break;
+    case WriteKind::alert_triggered:
+    case WriteKind::alert_expired:
+    case WriteKind::alert_anchored: {
+      auto [it, inserted] = alert_index_.try_emplace(op.id, alerts_.size());
+      if (inserted) alerts_.push_back({op.id, AlertWrite{}});
+      AlertWrite& w = alerts_[it->second].second;
+      if (op.kind == WriteKind::alert_anchored) {
+        w.anchor = op.price;
+      } else {
+        w.transition = op.kind;
+        w.ts = op.ts;
+        if (op.price != 0) w.anchor = op.price;
+      }
+      break;
+    }
+  }
+}
+
+void Batch::clear() {
+  marks_.clear();
+  liquidations_.clear();
+  alert_index_.clear();
+  alerts_.clear();
+}
+
+std::size_t Batch::transitions() const noexcept {
+  std::size_t n = liquidations_.size();
+  for (const auto& [id, w] : alerts_) n += w.transition != WriteKind::alert_anchored;
+  return n;
+}
+
+std::vector<std::string> Batch::parameters() const {
+  ArrayLiteral m_id, m_price, m_pnl;
+  for (const auto& [id, op] : marks_) {
+    m_id.add_uuid(id);
+    m_price.add_fixed(op.price, kScaleDigits);
+    m_pnl.add_fixed(op.amount, 18);
+  }
+  ArrayLiteral l_id, l_price, l_ts, l_realized;
+  for (const WriteOp& op : liquidations_) {
+    l_id.add_uuid(op.id);
+    l_price.add_fixed(op.price, kScaleDigits);
+    l_ts.add_time(op.ts);
+    l_realized.add_fixed(op.amount, kScaleDigits);
+  }
+  ArrayLiteral a_id, a_status, a_ts, a_anchor;
+  for (const auto& [id, w] : alerts_) {
+    a_id.add_uuid(id);
+    a_status.add_word(w.transition == WriteKind::alert_triggered ? "triggered"
+                      : w.transition == WriteKind::alert_expired ? "expired"
+                                                                  : "active");
+    if (w.transition == WriteKind::alert_anchored) {
+      a_ts.add_null();
+    } else {
+      a_ts.add_time(w.ts);
+    }
+    if (w.anchor != 0) {
+      a_anchor.add_fixed(w.anchor, kScaleDigits);
+    } else {
+      a_anchor.add_null();
+    }
+  }
+  return {m_id.done(), m_price.done(), m_pnl.done(), l_id.done(), l_price.done(), l_ts.done(), l_realized.done(),
+          a_id.done(), a_status.done(), a_ts.done(), a_anchor.done()};
+}
+
+const char* batch_statement() noexcept {
+  // Transitions are conditional (status = 'active' / 'open'). A row that did not change is either ours
+  // already (a retried batch whose first attempt committed: same target status and time) or a conflict
+  // with the bot (it cancelled or closed the row first); only conflicts are reported.
+  return R"SQL(
+WITH m AS (
+  SELECT * FROM unnest($1::uuid[], $2::numeric[], $3::numeric[]) AS t(id, price, pnl)
+), l AS (
+  SELECT * FROM unnest($4::uuid[], $5::numeric[], $6::timestamptz[], $7::numeric[]) AS t(id, price, ts, realized)
+), a AS (
+  SELECT * FROM unnest($8::uuid[], $9::alert_status[], $10::timestamptz[], $11::numeric[]) AS t(id, status, ts, anchor)
+), marked AS (
+  UPDATE positions p SET current_price = m.price, unrealized_pnl = m.pnl
+  FROM m WHERE p.id = m.id AND p.status = 'open'
+  RETURNING p.id
+), liquidated AS (
+  UPDATE positions p SET status = 'liquidated', closed_at = l.ts, current_price = l.price,
+                         unrealized_pnl = 0, realized_pnl = l.realized
+  FROM l WHERE p.id = l.id AND p.status = 'open'
+  RETURNING p.id
+), alerted AS (
+  UPDATE alerts x SET status = a.status,
+                      triggered_at = CASE WHEN a.status = 'triggered' THEN a.ts ELSE x.triggered_at END,
+                      anchor_price = COALESCE(a.anchor, x.anchor_price)
+  FROM a WHERE x.id = a.id AND x.status = 'active'
+  RETURNING x.id
+), conflicts AS (
+  SELECT 'positions:' || l.id || ':' || COALESCE(p.status::text, 'missing') AS c
+  FROM l LEFT JOIN positions p ON p.id = l.id
+  WHERE l.id NOT IN (SELECT id FROM liquidated)
+    AND NOT (p.status IS NOT DISTINCT FROM 'liquidated' AND p.closed_at IS NOT DISTINCT FROM l.ts)
+  UNION ALL
+  SELECT 'alerts:' || a.id || ':' || COALESCE(x.status::text, 'missing')
+  FROM a LEFT JOIN alerts x ON x.id = a.id
+  WHERE a.id NOT IN (SELECT id FROM alerted)
+    AND NOT (x.status IS NOT DISTINCT FROM a.status AND
+             (a.status <> 'triggered' OR x.triggered_at IS NOT DISTINCT FROM a.ts))
+    AND NOT (a.status = 'active' AND x.status IS NOT NULL)
+)
+SELECT (SELECT count(*) FROM marked), COALESCE((SELECT array_agg(c) FROM conflicts), '{}')
+)SQL";
+}
+
+}  // namespace lam::db

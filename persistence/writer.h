@@ -1,0 +1,73 @@
+#pragma once
+/// The batched writer: its own thread and its own PostgreSQL connection, fed by a bounded lock-free
+/// queue from the matcher thread.
+///
+/// * Marks coalesce per position (latest wins) and are flushed at most every `flush_interval`;
+///   transitions (liquidations, alert triggers/expiries, anchors) are never coalesced away or dropped.
+/// * One round trip per batch (batch.h). Transitions are conditional, so a user's cancel that raced a
+///   trigger is not overwritten: such conflicts are counted and logged.
+/// * Database down or restarted: the batch is kept, retried with capped exponential backoff on a new
+///   connection; memory stays bounded because marks coalesce.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "persistence/write_op.h"
+
+namespace lam::db {
+
+struct WriterConfig {
+  std::string conninfo;
+  std::chrono::milliseconds flush_interval{50};
+  std::size_t max_batch_rows = 10'000;  ///< flush early once this many rows are pending
+  std::size_t queue_capacity = 1 << 16;
+  std::chrono::milliseconds backoff_min{20};
+  std::chrono::milliseconds backoff_max{2'000};
+};
+
+struct WriterStats {
+  std::atomic<std::uint64_t> submitted{0};
+  std::atomic<std::uint64_t> rejected_full{0};  ///< try_submit found the queue full (caller keeps the op)
+  std::atomic<std::uint64_t> batches{0};
+  std::atomic<std::uint64_t> rows{0};
+  std::atomic<std::uint64_t> transitions{0};
+  std::atomic<std::uint64_t> conflicts{0};
+  std::atomic<std::uint64_t> failures{0};    ///< failed flush attempts (each retried)
+  std::atomic<std::uint64_t> reconnects{0};
+  std::atomic<std::uint64_t> last_flush_us{0};
+  std::atomic<std::uint64_t> pending_rows{0};
+};
+
+class Writer {
+ public:
+  explicit Writer(WriterConfig cfg);
+  ~Writer();  ///< stop(): drains and flushes what it can within 5 s
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  /// Enqueues without blocking; false when the queue is full (nothing is lost: the caller keeps the op
+  /// and retries, or for marks simply sends a newer one later). Single producer: the matcher thread.
+  bool try_submit(const WriteOp& op);
+  /// Stops accepting work, flushes everything queued, and joins; gives up after `deadline`.
+  void stop(std::chrono::milliseconds deadline = std::chrono::seconds(5));
+  /// True when nothing is queued or pending (everything submitted so far is in the database).
+  [[nodiscard]] bool idle() const;
+  [[nodiscard]] const WriterStats& stats() const noexcept { return stats_; }
+
+ private:
+  struct Impl;
+  void run();
+
+  WriterConfig cfg_;
+  WriterStats stats_;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::int64_t> stop_deadline_ns_{0};
+  std::thread thread_;
+};
+
+}  // namespace lam::db
