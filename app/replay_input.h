@@ -13,12 +13,6 @@
 
 namespace lam::app {
 
-struct MarketRow {
-  MarketSpec spec;  ///< `instrument` is left unset; the caller interns (dex_name, symbol)
-  std::string symbol;
-  std::string dex_name;
-};
-
 /// Everything in STATE.json that parsed; objects that did not are described in `errors`
 /// ("alerts[3]: target_price: bad decimal 'abc'") and left out.
 struct StateInput {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "engine/fixed.h"
@@ -60,6 +61,13 @@ struct MarketSpec {
   MarketType type = MarketType::perpetual;
   PriceSource source = PriceSource::mark;
   std::int64_t mmr = kDefaultMmrRaw;  ///< maintenance margin rate, raw, in [0, 1e9)
+};
+
+/// A market as loaded: the engine's spec plus the names that identify its instrument.
+struct MarketRow {
+  MarketSpec spec;  ///< `instrument` is left unset; the caller interns (dex_name, symbol)
+  std::string symbol;
+  std::string dex_name;
 };
 
 struct PositionSpec {

@@ -1,0 +1,189 @@
+#include "persistence/listener.h"
+
+#include <spdlog/spdlog.h>
+
+#include <pqxx/pqxx>
+#include <unordered_set>
+#include <vector>
+
+#include "persistence/loader.h"
+
+namespace lam::db {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr const char* kChannel = "laminator_changes";
+
+std::optional<std::string_view> json_string_field(std::string_view s, std::string_view key) {
+  std::string quoted;  // built by append: GCC 12 -O3 warns falsely on operator+ here (-Wrestrict)
+  quoted.reserve(key.size() + 2);
+  quoted.push_back('"');
+  quoted.append(key);
+  quoted.push_back('"');
+  std::size_t p = s.find(quoted);
+  if (p == std::string_view::npos) return std::nullopt;
+  p = s.find(':', p + quoted.size());
+  if (p == std::string_view::npos) return std::nullopt;
+  p = s.find('"', p + 1);
+  if (p == std::string_view::npos) return std::nullopt;
+  const std::size_t end = s.find('"', p + 1);
+  if (end == std::string_view::npos) return std::nullopt;
+  return s.substr(p + 1, end - p - 1);
+}
+
+struct Pending {
+  std::unordered_set<Uuid, UuidHash> markets, positions, alerts;
+  Clock::time_point first = Clock::time_point::max();
+  [[nodiscard]] std::size_t size() const { return markets.size() + positions.size() + alerts.size(); }
+  void clear() {
+    markets.clear();
+    positions.clear();
+    alerts.clear();
+    first = Clock::time_point::max();
+  }
+};
+
+class Receiver final : public pqxx::notification_receiver {
+ public:
+  Receiver(pqxx::connection_base& c, Pending& pending, ListenerStats& stats)
+      : notification_receiver(c, kChannel), pending_(pending), stats_(stats) {}
+  void operator()(const std::string& payload, int) override {
+    stats_.notifications.fetch_add(1, std::memory_order_relaxed);
+    const auto note = parse_change_payload(payload);
+    if (!note) {
+      stats_.bad_payloads.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (note->table == "markets") {
+      pending_.markets.insert(note->id);
+    } else if (note->table == "positions") {
+      pending_.positions.insert(note->id);
+    } else if (note->table == "alerts") {
+      pending_.alerts.insert(note->id);
+    } else {
+      stats_.ignored.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (pending_.first == Clock::time_point::max()) pending_.first = Clock::now();
+  }
+
+ private:
+  Pending& pending_;
+  ListenerStats& stats_;
+};
+
+template <class Set>
+EngineCommand command(EngineCommand::Kind kind, Clock::time_point noticed, Set&& set) {
+  EngineCommand c;
+  c.kind = kind;
+  c.noticed = noticed;
+  set(c);
+  return c;
+}
+
+}  // namespace
+
+std::optional<ChangeNote> parse_change_payload(std::string_view payload) {
+  const auto t = json_string_field(payload, "t");
+  const auto op = json_string_field(payload, "op");
+  const auto id = json_string_field(payload, "id");
+  if (!t || !op || !id) return std::nullopt;
+  auto uuid = Uuid::parse(*id);
+  if (!uuid) return std::nullopt;
+  return ChangeNote{std::string(*t), std::string(*op), *uuid};
+}
+
+Listener::Listener(ListenerConfig cfg) : cfg_(std::move(cfg)), queue_(cfg_.queue_capacity) {
+  thread_ = std::thread([this] { run(); });
+}
+
+Listener::~Listener() { stop(); }
+
+void Listener::stop() {
+  stopping_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
+void Listener::run() {
+  auto log = spdlog::default_logger()->clone("listener");
+  Loader loader(cfg_.conninfo);
+  Pending pending;
+  auto backoff = cfg_.backoff_min;
+  // Bounded queue: when the engine falls behind, the listener waits (and counts it) rather than drop.
+  auto push = [&](EngineCommand&& cmd) {
+    while (!queue_.try_enqueue(std::move(cmd))) {
+      stats_.queue_waits.fetch_add(1, std::memory_order_relaxed);
+      if (stopping_.load()) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    stats_.commands.fetch_add(1, std::memory_order_relaxed);
+  };
+
+  while (!stopping_.load()) {
+    std::unique_ptr<pqxx::connection> conn;
+    std::unique_ptr<Receiver> receiver;
+    try {
+      conn = std::make_unique<pqxx::connection>(cfg_.conninfo);
+      receiver = std::make_unique<Receiver>(*conn, pending, stats_);  // LISTEN before the snapshot
+      backend_pid_.store(conn->backendpid());
+      stats_.reconnects.fetch_add(1, std::memory_order_relaxed);
+      // Full resync: nothing that changed while we were away is missed.
+      const auto t0 = Clock::now();
+      using K = EngineCommand::Kind;
+      auto none = [](EngineCommand&) {};
+      push(command(K::resync_begin, t0, none));
+      const LoadCounts n = loader.load_all(LoadSink{
+          [&](MarketRow&& m) { push(command(K::upsert_market, t0, [&](EngineCommand& c) { c.market = std::move(m); })); },
+          [&](PositionSpec&& p) { push(command(K::upsert_position, t0, [&](EngineCommand& c) { c.position = p; })); },
+          [&](AlertSpec&& a) { push(command(K::upsert_alert, t0, [&](EngineCommand& c) { c.alert = a; })); },
+      });
+      push(command(K::resync_end, Clock::now(), none));
+      stats_.resyncs.fetch_add(1, std::memory_order_relaxed);
+      log->info("listening; resynced {} markets, {} positions, {} alerts", n.markets, n.positions, n.alerts);
+      backoff = cfg_.backoff_min;
+
+      while (!stopping_.load()) {
+        // Wait for notifications; short waits while a batch is forming, 100 ms otherwise (stop checks).
+        const bool forming = pending.size() > 0;
+        conn->await_notification(0, forming ? 500 : 100'000);
+        conn->get_notifs();
+        if (pending.size() == 0) continue;
+        if (pending.size() < cfg_.max_batch && Clock::now() - pending.first < cfg_.batch_window) continue;
+        const auto noticed = pending.first;
+        std::vector<Uuid> m(pending.markets.begin(), pending.markets.end());
+        std::vector<Uuid> p(pending.positions.begin(), pending.positions.end());
+        std::vector<Uuid> a(pending.alerts.begin(), pending.alerts.end());
+        pending.clear();
+        Loader::ById rows = loader.load_by_id(m, p, a);
+        for (auto& row : rows.markets) {
+          push(command(K::upsert_market, noticed, [&](EngineCommand& c) { c.market = std::move(row); }));
+        }
+        for (auto& row : rows.positions) {
+          push(command(K::upsert_position, noticed, [&](EngineCommand& c) { c.position = row; }));
+        }
+        for (auto& id : rows.missing_positions) {
+          push(command(K::remove_position, noticed, [&](EngineCommand& c) { c.id = id; }));
+        }
+        for (auto& row : rows.alerts) {
+          push(command(K::upsert_alert, noticed, [&](EngineCommand& c) { c.alert = row; }));
+        }
+        for (auto& id : rows.missing_alerts) {
+          push(command(K::remove_alert, noticed, [&](EngineCommand& c) { c.id = id; }));
+        }
+      }
+    } catch (const std::exception& e) {
+      // broken_connection and friends: 6.4 does not heal a connection; drop it (receiver first) and
+      // start over with a full resync.
+      log->warn("listener connection lost ({}); reconnecting in {} ms", e.what(), backoff.count());
+    }
+    backend_pid_.store(0);
+    receiver.reset();
+    conn.reset();
+    pending.clear();
+    const auto until = Clock::now() + backoff;
+    while (!stopping_.load() && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    backoff = std::min(backoff * 2, cfg_.backoff_max);
+  }
+}
+
+}  // namespace lam::db

@@ -1,0 +1,93 @@
+#pragma once
+/// Live change capture: turns the bot's writes into engine commands.
+///
+/// A dedicated connection LISTENs on `laminator_changes` (fed by the 0002 triggers; the engine's own
+/// writes do not notify). Notifications are collected for up to `batch_window`, the rows are re-read by
+/// id on a separate reader connection (so the listener never holds a transaction open), and one command
+/// per row is queued for the matcher thread. NOTIFY is at-most-once, so on every (re)connect the
+/// listener LISTENs first and then resynchronises in full: resync_begin, every current row, resync_end.
+
+#include <atomic>
+#include <chrono>
+#include <concurrentqueue/concurrentqueue.h>
+#include <cstdint>
+#include <string>
+#include <thread>
+
+#include "engine/domain.h"
+
+namespace lam::db {
+
+struct EngineCommand {
+  enum class Kind : std::uint8_t {
+    resync_begin,     ///< a full snapshot follows; anything not in it is gone (see resync_end)
+    resync_end,       ///< end of snapshot: alerts/positions the engine holds but the snapshot lacked are stale
+    upsert_market,    ///< `market`
+    upsert_position,  ///< `position` (any status: the matcher disarms what is not open)
+    remove_position,  ///< `id` was deleted
+    upsert_alert,     ///< `alert` (any status: the matcher disarms what is not active)
+    remove_alert,     ///< `id` was deleted
+  };
+  Kind kind = Kind::resync_begin;
+  MarketRow market;
+  PositionSpec position;
+  AlertSpec alert;
+  Uuid id;
+  std::chrono::steady_clock::time_point noticed;  ///< when the notification (or resync) was seen
+};
+
+struct ListenerConfig {
+  std::string conninfo;
+  std::chrono::milliseconds batch_window{2};  ///< collect notifications this long before re-reading
+  std::size_t max_batch = 500;                ///< ... or until this many ids are pending
+  std::chrono::milliseconds backoff_min{50};
+  std::chrono::milliseconds backoff_max{2'000};
+  std::size_t queue_capacity = 1 << 16;
+};
+
+struct ListenerStats {
+  std::atomic<std::uint64_t> notifications{0};
+  std::atomic<std::uint64_t> commands{0};
+  std::atomic<std::uint64_t> resyncs{0};
+  std::atomic<std::uint64_t> reconnects{0};
+  std::atomic<std::uint64_t> bad_payloads{0};
+  std::atomic<std::uint64_t> ignored{0};      ///< tables the engine does not act on (orders)
+  std::atomic<std::uint64_t> queue_waits{0};  ///< times the command queue was full (the listener waited)
+};
+
+class Listener {
+ public:
+  using Queue = moodycamel::ConcurrentQueue<EngineCommand>;
+
+  explicit Listener(ListenerConfig cfg);
+  ~Listener();  ///< stops and joins
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  /// The matcher thread drains this (try_dequeue / try_dequeue_bulk).
+  Queue& commands() noexcept { return queue_; }
+  [[nodiscard]] const ListenerStats& stats() const noexcept { return stats_; }
+  /// Backend pid of the listening connection (0 while disconnected); tests kill it to simulate a drop.
+  [[nodiscard]] int backend_pid() const noexcept { return backend_pid_.load(); }
+  void stop();
+
+ private:
+  void run();
+
+  ListenerConfig cfg_;
+  ListenerStats stats_;
+  Queue queue_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> backend_pid_{0};
+  std::thread thread_;
+};
+
+/// Parses a trigger payload {"t":"alerts","op":"UPDATE","id":"<uuid>"} (whitespace allowed).
+struct ChangeNote {
+  std::string table;
+  std::string op;
+  Uuid id;
+};
+[[nodiscard]] std::optional<ChangeNote> parse_change_payload(std::string_view payload);
+
+}  // namespace lam::db

@@ -1,0 +1,69 @@
+#pragma once
+/// Start-up (and resync) loading: markets, open positions and active alerts, streamed with
+/// COPY ... TO STDOUT from one consistent snapshot and parsed straight into engine specs.
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/domain.h"
+
+namespace pqxx {
+class connection_base;
+class transaction_base;
+}
+
+namespace lam::db {
+
+struct LoadCounts {
+  std::size_t markets = 0;
+  std::size_t positions = 0;
+  std::size_t alerts = 0;
+  std::size_t bad_rows = 0;  ///< rows that could not be represented (logged, skipped)
+};
+
+struct LoadSink {
+  std::function<void(MarketRow&&)> market;
+  std::function<void(PositionSpec&&)> position;
+  std::function<void(AlertSpec&&)> alert;
+};
+
+/// Not thread-safe: one Loader per thread (it keeps a reader connection for load_by_id).
+class Loader {
+ public:
+  explicit Loader(std::string conninfo);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  /// Every market, every open position, every active alert, in that order, from one REPEATABLE READ
+  /// snapshot. Throws pqxx exceptions when the database cannot be read.
+  LoadCounts load_all(const LoadSink& sink) const;
+
+  /// The current rows with these ids, whatever their status (for change notifications). Ids that no
+  /// longer exist are returned in `missing`.
+  struct ById {
+    std::vector<MarketRow> markets;
+    std::vector<PositionSpec> positions;
+    std::vector<AlertSpec> alerts;
+    std::vector<Uuid> missing_positions;
+    std::vector<Uuid> missing_alerts;
+  };
+  ById load_by_id(const std::vector<Uuid>& markets, const std::vector<Uuid>& positions,
+                  const std::vector<Uuid>& alerts);
+
+ private:
+  static void load_by_id_in(pqxx::transaction_base& tx, const std::vector<Uuid>& markets,
+                            const std::vector<Uuid>& positions, const std::vector<Uuid>& alerts, ById& out);
+
+  std::string conninfo_;
+  std::unique_ptr<pqxx::connection_base> reader_;  // reused by load_by_id; rebuilt after a failure
+};
+
+/// Splits one line of COPY text format into fields (unescaping \t, \n, \\ ...); a null field is
+/// returned as nullopt. Exposed for tests.
+void split_copy_line(const std::string& line, std::vector<std::optional<std::string>>& out);
+
+}  // namespace lam::db

@@ -1,0 +1,204 @@
+// Start-up loading and live change capture against a real PostgreSQL.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "engine/matcher.h"
+#include "persistence/listener.h"
+#include "persistence/loader.h"
+#include "persistence/migrator.h"
+#include "pg_cluster.h"
+#include "seed.h"
+
+namespace lam::db {
+namespace {
+using namespace std::chrono_literals;
+using test::kAlert;
+using test::kMarket;
+using test::kPosition;
+using test::seq_id;
+using test::seq_uuid;
+
+std::string fresh(const std::string& name, long long n) {
+  std::signal(SIGPIPE, SIG_IGN);
+  const std::string url = test::shared_cluster().create_database(name);
+  Migrator(url).migrate({});
+  test::seed(url, 4, n);
+  return url;
+}
+
+void exec(const std::string& url, const std::string& sql) {
+  pqxx::connection c(url);
+  pqxx::work w(c);
+  w.exec(sql);
+  w.commit();
+}
+
+TEST(CopyText, SplitsAndUnescapes) {
+  std::vector<std::optional<std::string>> f;
+  split_copy_line("a\t\\N\tb\\tc\t\t\\\\N", f);
+  ASSERT_EQ(f.size(), 5u);
+  EXPECT_EQ(f[0], "a");
+  EXPECT_FALSE(f[1].has_value());
+  EXPECT_EQ(f[2], "b\tc");
+  EXPECT_EQ(f[3], "");
+  EXPECT_EQ(f[4], "\\N") << "an escaped backslash followed by N is text, not null";
+  split_copy_line("x\t1.5\n", f);
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[1], "1.5") << "the line's own newline is not data";
+}
+
+TEST(Loader, StreamsMarketsOpenPositionsAndActiveAlerts) {
+  const std::string url = fresh("loader_all", 20);
+  exec(url, "UPDATE markets SET price_source = 'mid', maintenance_margin_rate = 0.01 WHERE symbol = 'S1';"
+            "UPDATE markets SET market_type = 'spot' WHERE symbol = 'S2';"
+            "UPDATE positions SET status = 'closed' WHERE id = '" + seq_uuid(kPosition, 1) + "';"
+            "UPDATE alerts SET status = 'cancelled' WHERE id = '" + seq_uuid(kAlert, 1) + "';"
+            "UPDATE alerts SET alert_type = 'volume', target_value = 12.5, metadata = '{\"window_seconds\": 60}', "
+            "  expires_at = '2026-01-01T00:00:00.5Z' WHERE id = '" + seq_uuid(kAlert, 2) + "';"
+            "UPDATE positions SET size = 1e12 WHERE id = '" + seq_uuid(kPosition, 3) + "';");  // beyond the engine's range
+  std::vector<MarketRow> markets;
+  std::vector<PositionSpec> positions;
+  std::vector<AlertSpec> alerts;
+  Loader loader(url);
+  const LoadCounts n = loader.load_all({[&](MarketRow&& m) { markets.push_back(std::move(m)); },
+                                        [&](PositionSpec&& p) { positions.push_back(p); },
+                                        [&](AlertSpec&& a) { alerts.push_back(a); }});
+  EXPECT_EQ(n.markets, 4u);
+  EXPECT_EQ(n.positions, 18u);  // 20 - closed - out of range
+  EXPECT_EQ(n.alerts, 19u);
+  EXPECT_EQ(n.bad_rows, 1u);
+  for (const MarketRow& m : markets) {
+    if (m.symbol == "S1") {
+      EXPECT_EQ(m.spec.source, PriceSource::mid);
+      EXPECT_EQ(m.spec.mmr, 10'000'000);
+    } else if (m.symbol == "S2") {
+      EXPECT_EQ(m.spec.source, PriceSource::last) << "spot defaults to last";
+    } else {
+      EXPECT_EQ(m.spec.source, PriceSource::mark);
+      EXPECT_EQ(m.spec.mmr, kDefaultMmrRaw);
+    }
+    EXPECT_EQ(m.dex_name, "binance");
+  }
+  const auto vol = std::find_if(alerts.begin(), alerts.end(), [](const AlertSpec& a) { return a.id == seq_id(kAlert, 2); });
+  ASSERT_NE(vol, alerts.end());
+  EXPECT_EQ(vol->type, AlertType::volume);
+  EXPECT_EQ(vol->window_seconds, 60);
+  EXPECT_EQ(vol->target_value->floor, 12'500'000'000);
+  EXPECT_EQ(vol->expires_at, 1767225600500LL * kNsPerMs);
+  const auto p2 = std::find_if(positions.begin(), positions.end(), [](const PositionSpec& p) { return p.id == seq_id(kPosition, 2); });
+  ASSERT_NE(p2, positions.end());
+  EXPECT_EQ(p2->side, Side::long_side);
+  EXPECT_EQ(p2->size, 3 * kScale);
+  EXPECT_EQ(p2->entry_price, 1000 * kScale);
+}
+
+TEST(Loader, DatabaseStateDrivesTheMatcher) {
+  const std::string url = fresh("loader_matcher", 8);
+  Matcher m;
+  InstrumentId next = 0;
+  std::vector<Event> ev;
+  Loader(url).load_all({[&](MarketRow&& r) {
+                          r.spec.instrument = next++;
+                          m.upsert_market(r.spec);
+                        },
+                        [&](PositionSpec&& p) { m.upsert_position(p); }, [&](AlertSpec&& a) { m.upsert_alert(a, ev); }});
+  EXPECT_TRUE(ev.empty());
+  // alert n: price_above > 1000 + n % 100 on market n % 4; alert 5 is on market 1 with target 1005
+  Tick t;
+  t.instrument = 1;  // markets load in id order: S0, S1, ...
+  t.price = 1005'500'000'000;
+  m.on_tick(t, ev);
+  std::vector<Uuid> fired;
+  for (const Event& e : ev) {
+    if (e.type == EventType::alert_triggered) fired.push_back(e.subject);
+  }
+  EXPECT_EQ(fired, (std::vector<Uuid>{seq_id(kAlert, 5), seq_id(kAlert, 1)}));
+}
+
+struct Drain {
+  Listener& l;
+  std::vector<EngineCommand> got;
+  /// Waits until `pred` holds for a received command.
+  bool until(const std::function<bool(const EngineCommand&)>& pred, std::chrono::milliseconds limit = 10s) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      EngineCommand c;
+      while (l.commands().try_dequeue(c)) {
+        got.push_back(c);
+        if (pred(got.back())) return true;
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+    return false;
+  }
+};
+
+using K = EngineCommand::Kind;
+
+TEST(Listener, ResyncsThenFollowsTheBotsChanges) {
+  const std::string url = fresh("listener_follow", 5);
+  Listener l({.conninfo = url});
+  Drain d{l, {}};
+  ASSERT_TRUE(d.until([](const EngineCommand& c) { return c.kind == K::resync_end; }));
+  EXPECT_EQ(d.got.front().kind, K::resync_begin);
+  EXPECT_EQ(std::count_if(d.got.begin(), d.got.end(), [](const EngineCommand& c) { return c.kind == K::upsert_alert; }), 5);
+  EXPECT_EQ(std::count_if(d.got.begin(), d.got.end(), [](const EngineCommand& c) { return c.kind == K::upsert_position; }), 5);
+
+  const std::string fresh_id = "dddddddd-0000-4000-8000-000000000001";
+  exec(url, "INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, target_price) VALUES ('" + fresh_id +
+                "', '" + seq_uuid(test::kUser, 1) + "', '" + seq_uuid(kMarket, 1) + "', 'price_below', 'less_than', 5)");
+  ASSERT_TRUE(d.until([&](const EngineCommand& c) {
+    return c.kind == K::upsert_alert && c.alert.id.str() == fresh_id && c.alert.status == AlertStatus::active;
+  })) << "insert";
+  exec(url, "UPDATE alerts SET status = 'cancelled' WHERE id = '" + fresh_id + "'");
+  ASSERT_TRUE(d.until([&](const EngineCommand& c) {
+    return c.kind == K::upsert_alert && c.alert.id.str() == fresh_id && c.alert.status == AlertStatus::cancelled;
+  })) << "cancel";
+  exec(url, "DELETE FROM alerts WHERE id = '" + fresh_id + "'");
+  ASSERT_TRUE(d.until([&](const EngineCommand& c) { return c.kind == K::remove_alert && c.id.str() == fresh_id; }))
+      << "delete";
+  exec(url, "UPDATE positions SET size = 4 WHERE id = '" + seq_uuid(kPosition, 2) + "'");
+  ASSERT_TRUE(d.until([&](const EngineCommand& c) {
+    return c.kind == K::upsert_position && c.position.id == seq_id(kPosition, 2) && c.position.size == 4 * kScale;
+  })) << "position edit";
+  exec(url, "UPDATE markets SET maintenance_margin_rate = 0.02 WHERE id = '" + seq_uuid(kMarket, 1) + "'");
+  ASSERT_TRUE(d.until([&](const EngineCommand& c) { return c.kind == K::upsert_market && c.market.spec.mmr == 20'000'000; }))
+      << "market edit";
+  // A write made as the engine does not come back.
+  exec(url, "SET app.origin = 'engine'; UPDATE alerts SET message = 'x' WHERE id = '" + seq_uuid(kAlert, 3) + "'");
+  EXPECT_FALSE(d.until([&](const EngineCommand& c) { return c.kind == K::upsert_alert && c.alert.id == seq_id(kAlert, 3); }, 500ms));
+  EXPECT_EQ(l.stats().bad_payloads.load(), 0u);
+}
+
+TEST(Listener, AKilledConnectionReconnectsAndResyncsWithoutMissingChanges) {
+  const std::string url = fresh("listener_kill", 3);
+  Listener l({.conninfo = url, .backoff_min = 300ms});
+  Drain d{l, {}};
+  ASSERT_TRUE(d.until([](const EngineCommand& c) { return c.kind == K::resync_end; }));
+  const int pid = l.backend_pid();
+  ASSERT_NE(pid, 0);
+  exec(url, "SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
+  // While the listener is away (it waits >= 300 ms before reconnecting), the bot cancels an alert:
+  // the notification is lost, the resync must carry the change.
+  std::this_thread::sleep_for(100ms);
+  exec(url, "UPDATE alerts SET status = 'cancelled' WHERE id = '" + seq_uuid(kAlert, 2) + "'");
+  d.got.clear();
+  ASSERT_TRUE(d.until([](const EngineCommand& c) { return c.kind == K::resync_end; }));
+  EXPECT_GE(l.stats().resyncs.load(), 2u);
+  EXPECT_NE(l.backend_pid(), pid);
+  // The resync lists active alerts only: alert 2 is absent, which tells the engine it is no longer active.
+  EXPECT_EQ(std::count_if(d.got.begin(), d.got.end(), [](const EngineCommand& c) { return c.kind == K::upsert_alert; }), 2);
+  EXPECT_TRUE(std::none_of(d.got.begin(), d.got.end(),
+                           [](const EngineCommand& c) { return c.kind == K::upsert_alert && c.alert.id == seq_id(kAlert, 2); }));
+  // And live changes flow again.
+  exec(url, "UPDATE alerts SET status = 'cancelled' WHERE id = '" + seq_uuid(kAlert, 3) + "'");
+  ASSERT_TRUE(d.until([](const EngineCommand& c) {
+    return c.kind == K::upsert_alert && c.alert.id == seq_id(kAlert, 3) && c.alert.status == AlertStatus::cancelled;
+  }));
+}
+
+}  // namespace
+}  // namespace lam::db
