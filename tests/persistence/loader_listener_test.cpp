@@ -9,8 +9,8 @@
 #include "persistence/listener.h"
 #include "persistence/loader.h"
 #include "persistence/migrator.h"
-#include "pg_cluster.h"
-#include "seed.h"
+#include "tests/support/pg_cluster.h"
+#include "tests/support/seed.h"
 
 namespace lam::db {
 namespace {

@@ -4,7 +4,7 @@
 #include <pqxx/pqxx>
 
 #include "persistence/migrator.h"
-#include "pg_cluster.h"
+#include "tests/support/pg_cluster.h"
 
 namespace lam::db {
 namespace {

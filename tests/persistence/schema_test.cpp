@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "persistence/migrator.h"
-#include "pg_cluster.h"
+#include "tests/support/pg_cluster.h"
 
 namespace lam::db {
 namespace {

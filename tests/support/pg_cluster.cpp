@@ -1,4 +1,4 @@
-#include "pg_cluster.h"
+#include "tests/support/pg_cluster.h"
 
 #include <unistd.h>
 

@@ -1,0 +1,197 @@
+// Persistence figures on a throwaway local PostgreSQL 15 (started by this program):
+//  * writer: rows/s applying a batch of N position marks (N = 1k, 10k): the engine's one-statement
+//    UNNEST batch, COPY into a temp table + UPDATE FROM, and one prepared UPDATE per row (baseline);
+//  * loader: seconds to stream 1M positions + 1M alerts into the matcher (--loader-rows=N to change).
+//
+//   build/release/bench/persistence_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <memory>
+#include <pqxx/pqxx>
+#include <random>
+
+#include "bench/ratio_report.h"
+#include "engine/matcher.h"
+#include "persistence/batch.h"
+#include "persistence/loader.h"
+#include "persistence/migrator.h"
+#include "tests/support/pg_cluster.h"
+#include "tests/support/seed.h"
+
+namespace lam::bench {
+namespace {
+
+constexpr long long kWriterRows = 200'000;  // positions in the writer's table
+long long g_loader_rows = 1'000'000;
+
+test::PgCluster& cluster() { return test::shared_cluster(); }
+
+const std::string& writer_db() {
+  static const std::string url = [] {
+    const std::string u = cluster().create_database("bench_writer");
+    db::Migrator(u).migrate({});
+    test::seed(u, 1000, kWriterRows);
+    pqxx::connection c(u);
+    pqxx::nontransaction n(c);
+    n.exec("VACUUM ANALYZE positions");
+    return u;
+  }();
+  return url;
+}
+
+/// N distinct random positions with fresh marks, sorted by id (deterministic lock order).
+std::vector<db::WriteOp> marks(std::size_t n, std::mt19937_64& rng) {
+  std::vector<long long> ids;
+  ids.reserve(n);
+  while (ids.size() < n) ids.push_back(1 + static_cast<long long>(rng() % kWriterRows));
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  while (ids.size() < n) ids.push_back(static_cast<long long>(ids.size()) + 1);  // rare top-up
+  std::vector<db::WriteOp> ops;
+  for (long long id : ids) {
+    db::WriteOp op;
+    op.kind = db::WriteKind::position_mark;
+    op.id = test::seq_id(test::kPosition, id);
+    op.price = static_cast<std::int64_t>(1000 + rng() % 1000) * kScale + static_cast<std::int64_t>(rng() % kScale);
+    op.amount = static_cast<Wide>(static_cast<std::int64_t>(rng() % 100'000'000'000)) * 1'000'000'000 + 123;
+    ops.push_back(op);
+  }
+  return ops;
+}
+
+void verify_applied(benchmark::State& state, pqxx::connection& c, const db::WriteOp& last) {
+  pqxx::read_transaction t(c);
+  const auto r = t.exec_params("SELECT current_price::text FROM positions WHERE id = $1::uuid", last.id.str());
+  if (r.empty() || r[0][0].is_null() || r[0][0].as<std::string>().rfind(format_fixed(last.price / kScale, 0), 0) != 0) {
+    state.SkipWithError("the batch was not applied");
+  }
+}
+
+void BM_Writer_UnnestBatch(benchmark::State& state) {
+  pqxx::connection c(writer_db());
+  c.prepare("batch", db::batch_statement());
+  { pqxx::nontransaction(c).exec("SET app.origin = 'engine'"); }
+  std::mt19937_64 rng(1);
+  const auto n = static_cast<std::size_t>(state.range(0));
+  db::WriteOp last;
+  for (auto _ : state) {
+    state.PauseTiming();
+    const auto ops = marks(n, rng);
+    state.ResumeTiming();
+    db::Batch b;
+    for (const auto& op : ops) b.add(op);  // coalescing and SQL building are part of the cost
+    const auto p = b.parameters();
+    pqxx::nontransaction tx(c);
+    const auto r = tx.exec_prepared("batch", p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10]);
+    if (r[0][0].as<std::size_t>() != n) state.SkipWithError("not every row was updated");
+    last = ops.back();
+  }
+  verify_applied(state, c, last);
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+
+void BM_Writer_CopyTempUpdate(benchmark::State& state) {
+  pqxx::connection c(writer_db());
+  {
+    pqxx::nontransaction n(c);
+    n.exec("SET app.origin = 'engine'");
+    n.exec("CREATE TEMP TABLE tmp_marks (id uuid, price numeric(36,18), pnl numeric(36,18)) ON COMMIT DELETE ROWS");
+  }
+  std::mt19937_64 rng(2);
+  const auto n = static_cast<std::size_t>(state.range(0));
+  db::WriteOp last;
+  for (auto _ : state) {
+    state.PauseTiming();
+    const auto ops = marks(n, rng);
+    state.ResumeTiming();
+    pqxx::work w(c);
+    {
+      pqxx::stream_to s(w, "tmp_marks", std::vector<std::string>{"id", "price", "pnl"});
+      for (const auto& op : ops) s << std::make_tuple(op.id.str(), format_fixed(op.price), format_fixed(op.amount, 18));
+      s.complete();
+    }
+    const auto r = w.exec("UPDATE positions p SET current_price = t.price, unrealized_pnl = t.pnl FROM tmp_marks t "
+                          "WHERE p.id = t.id AND p.status = 'open'");
+    if (r.affected_rows() != n) state.SkipWithError("not every row was updated");
+    w.commit();
+    last = ops.back();
+  }
+  verify_applied(state, c, last);
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+
+void BM_Writer_UpdatePerRow(benchmark::State& state) {
+  pqxx::connection c(writer_db());
+  c.prepare("one", "UPDATE positions SET current_price = $2, unrealized_pnl = $3 WHERE id = $1 AND status = 'open'");
+  { pqxx::nontransaction(c).exec("SET app.origin = 'engine'"); }
+  std::mt19937_64 rng(3);
+  const auto n = static_cast<std::size_t>(state.range(0));
+  db::WriteOp last;
+  for (auto _ : state) {
+    state.PauseTiming();
+    const auto ops = marks(n, rng);
+    state.ResumeTiming();
+    pqxx::work w(c);
+    for (const auto& op : ops) w.exec_prepared("one", op.id.str(), format_fixed(op.price), format_fixed(op.amount, 18));
+    w.commit();
+    last = ops.back();
+  }
+  verify_applied(state, c, last);
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+
+void BM_Loader_IntoMatcher(benchmark::State& state) {
+  static const std::string url = [] {
+    const std::string u = cluster().create_database("bench_loader");
+    db::Migrator(u).migrate({});
+    test::seed(u, 1000, g_loader_rows);
+    return u;
+  }();
+  db::LoadCounts n;
+  for (auto _ : state) {
+    Matcher m;
+    std::vector<Event> ev;
+    InstrumentId next = 0;
+    db::Loader loader(url);
+    n = loader.load_all({[&](MarketRow&& r) {
+                           r.spec.instrument = next++;
+                           m.upsert_market(r.spec);
+                         },
+                         [&](PositionSpec&& p) { m.upsert_position(p); },
+                         [&](AlertSpec&& a) { m.upsert_alert(a, ev); }});
+    if (m.alert_count() != static_cast<std::size_t>(g_loader_rows) || !ev.empty()) state.SkipWithError("load incomplete");
+  }
+  state.counters["positions"] = static_cast<double>(n.positions);
+  state.counters["alerts"] = static_cast<double>(n.alerts);
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n.positions + n.alerts));
+}
+
+BENCHMARK(BM_Writer_UnnestBatch)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Writer_CopyTempUpdate)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Writer_UpdatePerRow)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Loader_IntoMatcher)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+
+}  // namespace
+}  // namespace lam::bench
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--loader-rows=", 14) == 0) {
+      lam::bench::g_loader_rows = std::stoll(argv[i] + 14);
+    } else {
+      argv[out++] = argv[i];
+    }
+  }
+  argc = out;
+  using lam::bench::Ratio;
+  return lam::bench::run_with_ratios(
+      argc, argv,
+      {{"per-row / UNNEST batch at 1k", "BM_Writer_UpdatePerRow/1000/real_time", "BM_Writer_UnnestBatch/1000/real_time", ">= 10"},
+       {"per-row / UNNEST batch at 10k", "BM_Writer_UpdatePerRow/10000/real_time", "BM_Writer_UnnestBatch/10000/real_time", ">= 10"},
+       {"COPY+UPDATE / UNNEST batch at 10k", "BM_Writer_CopyTempUpdate/10000/real_time", "BM_Writer_UnnestBatch/10000/real_time", "-"}});
+}
