@@ -12,6 +12,7 @@
 #include <memory>
 #include <pqxx/pqxx>
 #include <random>
+#include <set>
 
 #include "bench/ratio_report.h"
 #include "engine/matcher.h"
@@ -44,12 +45,9 @@ const std::string& writer_db() {
 
 /// N distinct random positions with fresh marks, sorted by id (deterministic lock order).
 std::vector<db::WriteOp> marks(std::size_t n, std::mt19937_64& rng) {
-  std::vector<long long> ids;
-  ids.reserve(n);
-  while (ids.size() < n) ids.push_back(1 + static_cast<long long>(rng() % kWriterRows));
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  while (ids.size() < n) ids.push_back(static_cast<long long>(ids.size()) + 1);  // rare top-up
+  std::set<long long> unique;
+  while (unique.size() < n) unique.insert(1 + static_cast<long long>(rng() % kWriterRows));
+  const std::vector<long long> ids(unique.begin(), unique.end());
   std::vector<db::WriteOp> ops;
   for (long long id : ids) {
     db::WriteOp op;
@@ -113,7 +111,8 @@ void BM_Writer_CopyTempUpdate(benchmark::State& state) {
       for (const auto& op : ops) s << std::make_tuple(op.id.str(), format_fixed(op.price), format_fixed(op.amount, 18));
       s.complete();
     }
-    const auto r = w.exec("UPDATE positions p SET current_price = t.price, unrealized_pnl = t.pnl FROM tmp_marks t "
+    const auto r = w.exec("UPDATE positions p SET current_price = t.price, unrealized_pnl = t.pnl, updated_at = now() "
+                          "FROM tmp_marks t "
                           "WHERE p.id = t.id AND p.status = 'open'");
     if (r.affected_rows() != n) state.SkipWithError("not every row was updated");
     w.commit();
@@ -125,7 +124,8 @@ void BM_Writer_CopyTempUpdate(benchmark::State& state) {
 
 void BM_Writer_UpdatePerRow(benchmark::State& state) {
   pqxx::connection c(writer_db());
-  c.prepare("one", "UPDATE positions SET current_price = $2, unrealized_pnl = $3 WHERE id = $1 AND status = 'open'");
+  c.prepare("one", "UPDATE positions SET current_price = $2, unrealized_pnl = $3, updated_at = now() "
+                   "WHERE id = $1 AND status = 'open'");
   { pqxx::nontransaction(c).exec("SET app.origin = 'engine'"); }
   std::mt19937_64 rng(3);
   const auto n = static_cast<std::size_t>(state.range(0));

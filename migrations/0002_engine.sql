@@ -21,6 +21,14 @@ ALTER TABLE alerts
   ADD CONSTRAINT alerts_anchor_positive CHECK (anchor_price IS NULL OR anchor_price > 0);
 CREATE TRIGGER alerts_updated_at BEFORE UPDATE ON alerts FOR EACH ROW EXECUTE FUNCTION set_updated_at();
 
+-- The engine rewrites current_price/unrealized_pnl of open positions continuously: leave room in every page
+-- so those updates stay HOT (no index writes), and let the engine's own writes skip the plpgsql
+-- updated_at trigger (the writer sets updated_at itself).
+ALTER TABLE positions SET (fillfactor = 90);
+DROP TRIGGER positions_updated_at ON positions;
+CREATE TRIGGER positions_updated_at BEFORE UPDATE ON positions FOR EACH ROW
+  WHEN (current_setting('app.origin', true) IS DISTINCT FROM 'engine') EXECUTE FUNCTION set_updated_at();
+
 -- What the engine loads at start-up and after a resync.
 CREATE INDEX idx_alerts_active_market ON alerts(market_id) WHERE status = 'active';
 CREATE INDEX idx_positions_open_market ON positions(market_id) WHERE status = 'open';

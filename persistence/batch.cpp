@@ -126,12 +126,12 @@ WITH m AS (
 ), a AS (
   SELECT * FROM unnest($8::uuid[], $9::alert_status[], $10::timestamptz[], $11::numeric[]) AS t(id, status, ts, anchor)
 ), marked AS (
-  UPDATE positions p SET current_price = m.price, unrealized_pnl = m.pnl
+  UPDATE positions p SET current_price = m.price, unrealized_pnl = m.pnl, updated_at = now()
   FROM m WHERE p.id = m.id AND p.status = 'open'
   RETURNING p.id
 ), liquidated AS (
   UPDATE positions p SET status = 'liquidated', closed_at = l.ts, current_price = l.price,
-                         unrealized_pnl = 0, realized_pnl = l.realized
+                         unrealized_pnl = 0, realized_pnl = l.realized, updated_at = now()
   FROM l WHERE p.id = l.id AND p.status = 'open'
   RETURNING p.id
 ), alerted AS (
