@@ -161,7 +161,8 @@ void BM_Loader_IntoMatcher(benchmark::State& state) {
                            m.upsert_market(r.spec);
                          },
                          [&](PositionSpec&& p) { m.upsert_position(p); },
-                         [&](AlertSpec&& a) { m.upsert_alert(a, ev); }});
+                         [&](AlertSpec&& a) { m.upsert_alert(a, ev); },
+                         [&](std::size_t, std::size_t positions, std::size_t alerts) { m.reserve(alerts, positions); }});
     if (m.alert_count() != static_cast<std::size_t>(g_loader_rows) || !ev.empty()) state.SkipWithError("load incomplete");
   }
   state.counters["positions"] = static_cast<double>(n.positions);

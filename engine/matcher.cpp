@@ -33,6 +33,15 @@ void Matcher::refresh(std::uint32_t mi) {
   h.has_volume = c.volume && !c.volume->empty();
 }
 
+void Matcher::reserve(std::size_t alerts, std::size_t positions) {
+  alerts_.reserve(alerts);
+  alert_index_.reserve(alerts);
+  positions_.reserve(positions);
+  position_index_.reserve(positions);
+  group_index_.reserve(positions);
+  groups_.reserve(positions);
+}
+
 // ---- markets ---------------------------------------------------------------------------------
 
 void Matcher::upsert_market(const MarketSpec& m) {

@@ -70,6 +70,8 @@ class Matcher {
   Matcher& operator=(const Matcher&) = delete;
   ~Matcher();
 
+  /// Pre-sizes the id indexes and slot arrays for a bulk load (optional; avoids rehashing).
+  void reserve(std::size_t alerts, std::size_t positions);
   /// Adds or updates a market. A changed maintenance margin rate re-keys its positions.
   void upsert_market(const MarketSpec& m);
   /// Adds or replaces a position (by id). Open ones are armed for liquidation and feed the owner's

@@ -136,6 +136,7 @@ void Listener::run() {
           [&](MarketRow&& m) { push(command(K::upsert_market, t0, [&](EngineCommand& c) { c.market = std::move(m); })); },
           [&](PositionSpec&& p) { push(command(K::upsert_position, t0, [&](EngineCommand& c) { c.position = p; })); },
           [&](AlertSpec&& a) { push(command(K::upsert_alert, t0, [&](EngineCommand& c) { c.alert = a; })); },
+          nullptr,
       });
       push(command(K::resync_end, Clock::now(), none));
       stats_.resyncs.fetch_add(1, std::memory_order_relaxed);

@@ -12,7 +12,7 @@
 namespace lam::db {
 namespace {
 
-using Fields = std::vector<std::optional<std::string>>;
+using Fields = std::vector<std::optional<std::string_view>>;
 
 // Columns selected for each table; the parsers below read them by position.
 constexpr const char* kMarketCols =
@@ -30,17 +30,17 @@ struct RowParser {
   bool ok = true;
   const char* bad = nullptr;
 
-  const std::string* at(std::size_t i) {
+  const std::string_view* at(std::size_t i) {
     return i < f.size() && f[i] ? &*f[i] : nullptr;
   }
   Uuid uuid(std::size_t i) {
-    const std::string* s = at(i);
+    const std::string_view* s = at(i);
     auto u = s ? Uuid::parse(*s) : std::nullopt;
     if (!u) fail("uuid");
     return u.value_or(Uuid{});
   }
   std::optional<Decimal> opt_decimal(std::size_t i) {
-    const std::string* s = at(i);
+    const std::string_view* s = at(i);
     if (!s) return std::nullopt;
     const DecimalParse p = parse_decimal(*s);
     if (!p.ok()) fail("decimal");
@@ -59,7 +59,7 @@ struct RowParser {
     return r.value_or(0);
   }
   std::optional<std::int64_t> opt_int(std::size_t i) {
-    const std::string* s = at(i);
+    const std::string_view* s = at(i);
     if (!s) return std::nullopt;
     std::int64_t v = 0;
     auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
@@ -83,8 +83,8 @@ struct RowParser {
 bool parse_market(const Fields& f, MarketRow& m) {
   RowParser p{f};
   m.spec.id = p.uuid(0);
-  m.symbol = p.at(1) ? *p.at(1) : "";
-  m.dex_name = p.at(2) ? *p.at(2) : "";
+  m.symbol = p.at(1) ? std::string(*p.at(1)) : "";
+  m.dex_name = p.at(2) ? std::string(*p.at(2)) : "";
   m.spec.type = p.at(3) ? parse_market_type(*p.at(3)).value_or(MarketType::perpetual) : MarketType::perpetual;
   m.spec.source = default_price_source(m.spec.type);
   if (p.at(4)) m.spec.source = parse_price_source(*p.at(4)).value_or(m.spec.source);
@@ -124,7 +124,7 @@ bool parse_alert(const Fields& f, AlertSpec& a) {
   if (p.at(10)) {
     // a window that is not a positive integer is rejected by the matcher, not here
     std::int64_t w = 0;
-    const std::string& s = *p.at(10);
+    const std::string_view s = *p.at(10);
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), w);
     a.window_seconds = ec == std::errc() && end == s.data() + s.size() ? w : 0;
   }
@@ -139,9 +139,10 @@ std::size_t stream(pqxx::transaction_base& tx, const std::string& query, Parse p
   pqxx::stream_from s(tx, "(" + query + ")");  // 6.4: COPY <this> TO STDOUT
   std::string line;
   Fields fields;
+  std::deque<std::string> scratch;
   std::size_t n = 0;
   while (s.get_raw_line(line)) {
-    split_copy_line(line, fields);
+    split_copy_line(line, fields, scratch);
     Row row;
     if (!parse(fields, row)) {
       if (bad++ < 20) spdlog::warn("loader: skipping a {} row that cannot be represented: {}", table, line.substr(0, 60));
@@ -174,7 +175,8 @@ void fetch(pqxx::transaction_base& tx, const std::string& query, const std::vect
   for (const auto& row : r) {
     fields.clear();
     for (const auto& field : row) {
-      fields.emplace_back(field.is_null() ? std::nullopt : std::optional<std::string>(field.c_str()));
+      fields.emplace_back(field.is_null() ? std::nullopt
+                                          : std::optional<std::string_view>(std::string_view(field.c_str(), field.size())));
     }
     Row parsed;
     if (parse(fields, parsed)) {
@@ -198,54 +200,60 @@ void fetch(pqxx::transaction_base& tx, const std::string& query, const std::vect
 
 }  // namespace
 
-void split_copy_line(const std::string& line, Fields& out) {
+void split_copy_line(const std::string& line, Fields& out, std::deque<std::string>& scratch) {
   out.clear();
-  std::string cur;
-  bool null = false;
-  std::size_t i = 0;
-  auto finish = [&] {
-    if (null && cur.empty()) {
-      out.emplace_back(std::nullopt);
-    } else {
-      out.emplace_back(std::move(cur));
-    }
-    cur.clear();
-    null = false;
-  };
+  scratch.clear();
   std::size_t len = line.size();
   if (len > 0 && line[len - 1] == '\n') --len;  // libpqxx 6.4's get_raw_line keeps the newline
-  while (i < len) {
-    const char c = line[i];
-    if (c == '\t') {
-      finish();
-      ++i;
-      continue;
-    }
-    if (c == '\\' && i + 1 < len) {
-      const char e = line[i + 1];
-      i += 2;
-      switch (e) {
-        case 'N': null = true; break;
-        case 't': cur.push_back('\t'); break;
-        case 'n': cur.push_back('\n'); break;
-        case 'r': cur.push_back('\r'); break;
-        case 'b': cur.push_back('\b'); break;
-        case 'f': cur.push_back('\f'); break;
-        case 'v': cur.push_back('\v'); break;
-        default: cur.push_back(e); break;
+  std::size_t start = 0;
+  while (start <= len) {
+    std::size_t end = start;
+    bool escaped = false;
+    while (end < len && line[end] != '\t') {
+      if (line[end] == '\\') {
+        escaped = true;
+        ++end;  // the escaped character cannot end the field
       }
-      continue;
+      ++end;
     }
-    cur.push_back(c);
-    ++i;
+    end = std::min(end, len);
+    const std::string_view raw(line.data() + start, end - start);
+    if (raw == "\\N") {
+      out.emplace_back(std::nullopt);
+    } else if (!escaped) {
+      out.emplace_back(raw);
+    } else {
+      std::string& u = scratch.emplace_back();
+      for (std::size_t i = 0; i < raw.size(); ++i) {
+        char c = raw[i];
+        if (c == '\\' && i + 1 < raw.size()) {
+          switch (raw[++i]) {
+            case 't': c = '\t'; break;
+            case 'n': c = '\n'; break;
+            case 'r': c = '\r'; break;
+            case 'b': c = '\b'; break;
+            case 'f': c = '\f'; break;
+            case 'v': c = '\v'; break;
+            default: c = raw[i]; break;
+          }
+        }
+        u.push_back(c);
+      }
+      out.emplace_back(std::string_view(u));
+    }
+    start = end + 1;
   }
-  finish();
 }
 
 LoadCounts Loader::load_all(const LoadSink& sink) const {
   pqxx::connection c(conninfo_);
   pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c, "load");
   LoadCounts n;
+  if (sink.reserve) {
+    const pqxx::row r = tx.exec("SELECT (SELECT count(*) FROM markets), (SELECT count(*) FROM positions WHERE status = "
+                                "'open'), (SELECT count(*) FROM alerts WHERE status = 'active')")[0];
+    sink.reserve(r[0].as<std::size_t>(), r[1].as<std::size_t>(), r[2].as<std::size_t>());
+  }
   n.markets = stream<MarketRow>(tx, std::string("SELECT ") + kMarketCols + " FROM markets", parse_market, sink.market,
                                 n.bad_rows, "markets");
   n.positions = stream<PositionSpec>(tx, std::string("SELECT ") + kPositionCols + " FROM positions WHERE status = 'open'",

@@ -3,6 +3,9 @@
 /// COPY ... TO STDOUT from one consistent snapshot and parsed straight into engine specs.
 
 #include <cstddef>
+#include <deque>
+#include <optional>
+#include <string_view>
 #include <functional>
 #include <memory>
 #include <string>
@@ -28,6 +31,8 @@ struct LoadSink {
   std::function<void(MarketRow&&)> market;
   std::function<void(PositionSpec&&)> position;
   std::function<void(AlertSpec&&)> alert;
+  /// Optional: called first with the row counts of the snapshot (markets, positions, alerts).
+  std::function<void(std::size_t, std::size_t, std::size_t)> reserve;
 };
 
 /// Not thread-safe: one Loader per thread (it keeps a reader connection for load_by_id).
@@ -63,7 +68,9 @@ class Loader {
 };
 
 /// Splits one line of COPY text format into fields (unescaping \t, \n, \\ ...); a null field is
-/// returned as nullopt. Exposed for tests.
-void split_copy_line(const std::string& line, std::vector<std::optional<std::string>>& out);
+/// returned as nullopt. Fields view `line`, or `scratch` for the rare field that needed unescaping; both
+/// must outlive `out`. Exposed for tests.
+void split_copy_line(const std::string& line, std::vector<std::optional<std::string_view>>& out,
+                     std::deque<std::string>& scratch);
 
 }  // namespace lam::db

@@ -37,15 +37,18 @@ void exec(const std::string& url, const std::string& sql) {
 }
 
 TEST(CopyText, SplitsAndUnescapes) {
-  std::vector<std::optional<std::string>> f;
-  split_copy_line("a\t\\N\tb\\tc\t\t\\\\N", f);
+  std::vector<std::optional<std::string_view>> f;
+  std::deque<std::string> scratch;
+  const std::string line = "a\t\\N\tb\\tc\t\t\\\\N";
+  split_copy_line(line, f, scratch);
   ASSERT_EQ(f.size(), 5u);
   EXPECT_EQ(f[0], "a");
   EXPECT_FALSE(f[1].has_value());
   EXPECT_EQ(f[2], "b\tc");
   EXPECT_EQ(f[3], "");
   EXPECT_EQ(f[4], "\\N") << "an escaped backslash followed by N is text, not null";
-  split_copy_line("x\t1.5\n", f);
+  const std::string with_newline = "x\t1.5\n";
+  split_copy_line(with_newline, f, scratch);
   ASSERT_EQ(f.size(), 2u);
   EXPECT_EQ(f[1], "1.5") << "the line's own newline is not data";
 }
@@ -65,7 +68,7 @@ TEST(Loader, StreamsMarketsOpenPositionsAndActiveAlerts) {
   Loader loader(url);
   const LoadCounts n = loader.load_all({[&](MarketRow&& m) { markets.push_back(std::move(m)); },
                                         [&](PositionSpec&& p) { positions.push_back(p); },
-                                        [&](AlertSpec&& a) { alerts.push_back(a); }});
+                                        [&](AlertSpec&& a) { alerts.push_back(a); }, nullptr});
   EXPECT_EQ(n.markets, 4u);
   EXPECT_EQ(n.positions, 18u);  // 20 - closed - out of range
   EXPECT_EQ(n.alerts, 19u);
@@ -104,7 +107,8 @@ TEST(Loader, DatabaseStateDrivesTheMatcher) {
                           r.spec.instrument = next++;
                           m.upsert_market(r.spec);
                         },
-                        [&](PositionSpec&& p) { m.upsert_position(p); }, [&](AlertSpec&& a) { m.upsert_alert(a, ev); }});
+                        [&](PositionSpec&& p) { m.upsert_position(p); }, [&](AlertSpec&& a) { m.upsert_alert(a, ev); },
+                        [&](std::size_t, std::size_t positions, std::size_t alerts) { m.reserve(alerts, positions); }});
   EXPECT_TRUE(ev.empty());
   // alert n: price_above > 1000 + n % 100 on market n % 4; alert 5 is on market 1 with target 1005
   Tick t;
