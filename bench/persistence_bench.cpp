@@ -11,12 +11,15 @@
 #include <cstring>
 #include <memory>
 #include <pqxx/pqxx>
+#include <functional>
 #include <random>
+#include <thread>
 #include <set>
 
 #include "bench/ratio_report.h"
 #include "engine/matcher.h"
 #include "persistence/batch.h"
+#include "persistence/listener.h"
 #include "persistence/loader.h"
 #include "persistence/migrator.h"
 #include "tests/support/pg_cluster.h"
@@ -170,9 +173,60 @@ void BM_Loader_IntoMatcher(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n.positions + n.alerts));
 }
 
+/// Bot commit -> engine command: each iteration, a "bot" connection cancels an alert; the clock runs from
+/// COMMIT returning to the matching command arriving on the listener's queue. Reports percentiles.
+void BM_Listener_Latency(benchmark::State& state) {
+  static const std::string url = [] {
+    const std::string u = cluster().create_database("bench_listener");
+    db::Migrator(u).migrate({});
+    test::seed(u, 10, 5000);
+    return u;
+  }();
+  db::Listener listener({.conninfo = url});
+  auto wait_for = [&](const std::function<bool(const db::EngineCommand&)>& pred) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    db::EngineCommand c;
+    while (std::chrono::steady_clock::now() < end) {
+      while (listener.commands().try_dequeue(c)) {
+        if (pred(c)) return true;
+      }
+      std::this_thread::yield();
+    }
+    return false;
+  };
+  if (!wait_for([](const db::EngineCommand& c) { return c.kind == db::EngineCommand::Kind::resync_end; })) {
+    state.SkipWithError("no resync");
+    return;
+  }
+  pqxx::connection bot(url);
+  bot.prepare("cancel", "UPDATE alerts SET status = $2::alert_status WHERE id = $1::uuid");
+  std::vector<double> us;
+  long long n = 0;
+  for (auto _ : state) {
+    const Uuid id = test::seq_id(test::kAlert, 1 + n % 5000);
+    const char* status = (n / 5000) % 2 == 0 ? "cancelled" : "active";
+    ++n;
+    pqxx::work w(bot);
+    w.exec_prepared("cancel", id.str(), status);
+    w.commit();
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!wait_for([&](const db::EngineCommand& c) { return c.kind == db::EngineCommand::Kind::upsert_alert && c.alert.id == id; })) {
+      state.SkipWithError("a change was not picked up");
+      return;
+    }
+    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(us.begin(), us.end());
+  auto pct = [&](double q) { return us[std::min(us.size() - 1, static_cast<std::size_t>(q * static_cast<double>(us.size())))]; };
+  state.counters["p50_us"] = pct(0.50);
+  state.counters["p99_us"] = pct(0.99);
+  state.counters["max_us"] = us.back();
+}
+
 BENCHMARK(BM_Writer_UnnestBatch)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Writer_CopyTempUpdate)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Writer_UpdatePerRow)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Listener_Latency)->Iterations(300)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Loader_IntoMatcher)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 }  // namespace
