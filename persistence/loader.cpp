@@ -264,15 +264,20 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
   return n;
 }
 
+struct Loader::Reader {
+  explicit Reader(const std::string& conninfo) : conn(conninfo) {}
+  pqxx::connection conn;
+};
+
 Loader::Loader(std::string conninfo) : conninfo_(std::move(conninfo)) {}
 Loader::~Loader() = default;
 
 Loader::ById Loader::load_by_id(const std::vector<Uuid>& markets, const std::vector<Uuid>& positions,
                                 const std::vector<Uuid>& alerts) {
-  if (!reader_) reader_ = std::make_unique<pqxx::connection>(conninfo_);
+  if (!reader_) reader_ = std::make_unique<Reader>(conninfo_);
   ById out;
   try {
-    pqxx::read_transaction tx(*reader_);
+    pqxx::read_transaction tx(reader_->conn);
     load_by_id_in(tx, markets, positions, alerts, out);
     tx.commit();
   } catch (const pqxx::broken_connection&) {

@@ -14,7 +14,6 @@
 #include "engine/domain.h"
 
 namespace pqxx {
-class connection_base;
 class transaction_base;
 }
 
@@ -64,7 +63,8 @@ class Loader {
                             const std::vector<Uuid>& positions, const std::vector<Uuid>& alerts, ById& out);
 
   std::string conninfo_;
-  std::unique_ptr<pqxx::connection_base> reader_;  // reused by load_by_id; rebuilt after a failure
+  struct Reader;                     // owns the pqxx::connection (its concrete type stays in loader.cpp)
+  std::unique_ptr<Reader> reader_;  // reused by load_by_id; rebuilt after a failure
 };
 
 /// Splits one line of COPY text format into fields (unescaping \t, \n, \\ ...); a null field is
