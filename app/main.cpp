@@ -35,15 +35,17 @@ int run_migrate_command(const std::string& url_opt, bool status_only, bool dry_r
   if (status_only) {
     int problems = 0;
     for (const auto& s : migrator.status()) {
-      std::printf("%04d  %-28s  %-36s  %s\n", s.version, s.name.c_str(), std::string(to_string(s.state)).c_str(),
-                  s.applied_at.value_or("").c_str());
-      problems += s.state == lam::db::MigrationState::edited || s.state == lam::db::MigrationState::unknown;
+      std::printf("%04d  %-28s  %-36s  %s\n", s.version, s.name.c_str(),
+                  std::string(to_string(s.state)).c_str(), s.applied_at.value_or("").c_str());
+      problems +=
+          s.state == lam::db::MigrationState::edited || s.state == lam::db::MigrationState::unknown;
     }
     return problems > 0 ? 1 : 0;
   }
   const auto report = migrator.migrate({.dry_run = dry_run, .partition_months_ahead = months});
-  std::printf("%s %zu migration(s); %d partition(s) created\n", dry_run ? "dry run: would apply" : "applied",
-              report.applied.size(), report.partitions_created);
+  std::printf("%s %zu migration(s); %d partition(s) created\n",
+              dry_run ? "dry run: would apply" : "applied", report.applied.size(),
+              report.partitions_created);
   return 0;
 }
 
@@ -82,11 +84,16 @@ int main(int argc, char** argv) {
   bool status_only = false;
   bool dry_run = false;
   int months_ahead = 3;
-  CLI::App* mig = app.add_subcommand("migrate", "Apply the database migrations compiled into this binary");
-  mig->add_option("--database-url", database_url, "libpq URL or key=value string (default: $LAMINATOR_DATABASE_URL)");
-  mig->add_flag("--status", status_only, "List migrations and whether each is applied; exit 1 if one was edited");
-  mig->add_flag("--dry-run", dry_run, "Run the pending migrations in one transaction and roll it back");
-  mig->add_option("--partition-months", months_ahead, "Monthly partitions to create ahead")->check(CLI::Range(0, 120));
+  CLI::App* mig =
+      app.add_subcommand("migrate", "Apply the database migrations compiled into this binary");
+  mig->add_option("--database-url", database_url,
+                  "libpq URL or key=value string (default: $LAMINATOR_DATABASE_URL)");
+  mig->add_flag("--status", status_only,
+                "List migrations and whether each is applied; exit 1 if one was edited");
+  mig->add_flag("--dry-run", dry_run,
+                "Run the pending migrations in one transaction and roll it back");
+  mig->add_option("--partition-months", months_ahead, "Monthly partitions to create ahead")
+      ->check(CLI::Range(0, 120));
 
   CLI11_PARSE(app, argc, argv);
   try {

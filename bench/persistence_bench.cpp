@@ -1,20 +1,23 @@
 // Persistence figures on a throwaway local PostgreSQL 15 (started by this program):
 //  * writer: rows/s applying a batch of N position marks (N = 1k, 10k): the engine's one-statement
-//    UNNEST batch, COPY into a temp table + UPDATE FROM, and one prepared UPDATE per row (baseline);
-//  * loader: seconds to stream 1M positions + 1M alerts into the matcher (--loader-rows=N to change).
+//    UNNEST batch, COPY into a temp table + UPDATE FROM, and one prepared UPDATE per row
+//    (baseline);
+//  * loader: seconds to stream 1M positions + 1M alerts into the matcher (--loader-rows=N to
+//  change).
 //
-//   build/release/bench/persistence_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//   build/release/bench/persistence_bench --benchmark_repetitions=5
+//   --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <pqxx/pqxx>
-#include <functional>
 #include <random>
-#include <thread>
 #include <set>
+#include <thread>
 
 #include "bench/ratio_report.h"
 #include "engine/matcher.h"
@@ -31,7 +34,9 @@ namespace {
 constexpr long long kWriterRows = 200'000;  // positions in the writer's table
 long long g_loader_rows = 1'000'000;
 
-test::PgCluster& cluster() { return test::shared_cluster(); }
+test::PgCluster& cluster() {
+  return test::shared_cluster();
+}
 
 const std::string& writer_db() {
   static const std::string url = [] {
@@ -56,8 +61,10 @@ std::vector<db::WriteOp> marks(std::size_t n, std::mt19937_64& rng) {
     db::WriteOp op;
     op.kind = db::WriteKind::position_mark;
     op.id = test::seq_id(test::kPosition, id);
-    op.price = static_cast<std::int64_t>(1000 + rng() % 1000) * kScale + static_cast<std::int64_t>(rng() % kScale);
-    op.amount = static_cast<Wide>(static_cast<std::int64_t>(rng() % 100'000'000'000)) * 1'000'000'000 + 123;
+    op.price = static_cast<std::int64_t>(1000 + rng() % 1000) * kScale +
+               static_cast<std::int64_t>(rng() % kScale);
+    op.amount =
+        static_cast<Wide>(static_cast<std::int64_t>(rng() % 100'000'000'000)) * 1'000'000'000 + 123;
     ops.push_back(op);
   }
   return ops;
@@ -65,8 +72,10 @@ std::vector<db::WriteOp> marks(std::size_t n, std::mt19937_64& rng) {
 
 void verify_applied(benchmark::State& state, pqxx::connection& c, const db::WriteOp& last) {
   pqxx::read_transaction t(c);
-  const auto r = t.exec_params("SELECT current_price::text FROM positions WHERE id = $1::uuid", last.id.str());
-  if (r.empty() || r[0][0].is_null() || r[0][0].as<std::string>().rfind(format_fixed(last.price / kScale, 0), 0) != 0) {
+  const auto r =
+      t.exec_params("SELECT current_price::text FROM positions WHERE id = $1::uuid", last.id.str());
+  if (r.empty() || r[0][0].is_null() ||
+      r[0][0].as<std::string>().rfind(format_fixed(last.price / kScale, 0), 0) != 0) {
     state.SkipWithError("the batch was not applied");
   }
 }
@@ -86,7 +95,8 @@ void BM_Writer_UnnestBatch(benchmark::State& state) {
     for (const auto& op : ops) b.add(op);  // coalescing and SQL building are part of the cost
     const auto p = b.parameters();
     pqxx::nontransaction tx(c);
-    const auto r = tx.exec_prepared("batch", p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10]);
+    const auto r = tx.exec_prepared("batch", p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8],
+                                    p[9], p[10]);
     if (r[0][0].as<std::size_t>() != n) state.SkipWithError("not every row was updated");
     last = ops.back();
   }
@@ -99,7 +109,9 @@ void BM_Writer_CopyTempUpdate(benchmark::State& state) {
   {
     pqxx::nontransaction n(c);
     n.exec("SET app.origin = 'engine'");
-    n.exec("CREATE TEMP TABLE tmp_marks (id uuid, price numeric(36,18), pnl numeric(36,18)) ON COMMIT DELETE ROWS");
+    n.exec(
+        "CREATE TEMP TABLE tmp_marks (id uuid, price numeric(36,18), pnl numeric(36,18)) ON COMMIT "
+        "DELETE ROWS");
   }
   std::mt19937_64 rng(2);
   const auto n = static_cast<std::size_t>(state.range(0));
@@ -111,12 +123,15 @@ void BM_Writer_CopyTempUpdate(benchmark::State& state) {
     pqxx::work w(c);
     {
       pqxx::stream_to s(w, "tmp_marks", std::vector<std::string>{"id", "price", "pnl"});
-      for (const auto& op : ops) s << std::make_tuple(op.id.str(), format_fixed(op.price), format_fixed(op.amount, 18));
+      for (const auto& op : ops)
+        s << std::make_tuple(op.id.str(), format_fixed(op.price), format_fixed(op.amount, 18));
       s.complete();
     }
-    const auto r = w.exec("UPDATE positions p SET current_price = t.price, unrealized_pnl = t.pnl, updated_at = now() "
-                          "FROM tmp_marks t "
-                          "WHERE p.id = t.id AND p.status = 'open'");
+    const auto r = w.exec(
+        "UPDATE positions p SET current_price = t.price, unrealized_pnl = t.pnl, updated_at = "
+        "now() "
+        "FROM tmp_marks t "
+        "WHERE p.id = t.id AND p.status = 'open'");
     if (r.affected_rows() != n) state.SkipWithError("not every row was updated");
     w.commit();
     last = ops.back();
@@ -127,8 +142,9 @@ void BM_Writer_CopyTempUpdate(benchmark::State& state) {
 
 void BM_Writer_UpdatePerRow(benchmark::State& state) {
   pqxx::connection c(writer_db());
-  c.prepare("one", "UPDATE positions SET current_price = $2, unrealized_pnl = $3, updated_at = now() "
-                   "WHERE id = $1 AND status = 'open'");
+  c.prepare("one",
+            "UPDATE positions SET current_price = $2, unrealized_pnl = $3, updated_at = now() "
+            "WHERE id = $1 AND status = 'open'");
   { pqxx::nontransaction(c).exec("SET app.origin = 'engine'"); }
   std::mt19937_64 rng(3);
   const auto n = static_cast<std::size_t>(state.range(0));
@@ -138,7 +154,8 @@ void BM_Writer_UpdatePerRow(benchmark::State& state) {
     const auto ops = marks(n, rng);
     state.ResumeTiming();
     pqxx::work w(c);
-    for (const auto& op : ops) w.exec_prepared("one", op.id.str(), format_fixed(op.price), format_fixed(op.amount, 18));
+    for (const auto& op : ops)
+      w.exec_prepared("one", op.id.str(), format_fixed(op.price), format_fixed(op.amount, 18));
     w.commit();
     last = ops.back();
   }
@@ -165,16 +182,20 @@ void BM_Loader_IntoMatcher(benchmark::State& state) {
                          },
                          [&](PositionSpec&& p) { m.upsert_position(p); },
                          [&](AlertSpec&& a) { m.upsert_alert(a, ev); },
-                         [&](std::size_t, std::size_t positions, std::size_t alerts) { m.reserve(alerts, positions); }});
-    if (m.alert_count() != static_cast<std::size_t>(g_loader_rows) || !ev.empty()) state.SkipWithError("load incomplete");
+                         [&](std::size_t, std::size_t positions, std::size_t alerts) {
+                           m.reserve(alerts, positions);
+                         }});
+    if (m.alert_count() != static_cast<std::size_t>(g_loader_rows) || !ev.empty())
+      state.SkipWithError("load incomplete");
   }
   state.counters["positions"] = static_cast<double>(n.positions);
   state.counters["alerts"] = static_cast<double>(n.alerts);
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n.positions + n.alerts));
 }
 
-/// Bot commit -> engine command: each iteration, a "bot" connection cancels an alert; the clock runs from
-/// COMMIT returning to the matching command arriving on the listener's queue. Reports percentiles.
+/// Bot commit -> engine command: each iteration, a "bot" connection cancels an alert; the clock
+/// runs from COMMIT returning to the matching command arriving on the listener's queue. Reports
+/// percentiles.
 void BM_Listener_Latency(benchmark::State& state) {
   static const std::string url = [] {
     const std::string u = cluster().create_database("bench_listener");
@@ -194,7 +215,9 @@ void BM_Listener_Latency(benchmark::State& state) {
     }
     return false;
   };
-  if (!wait_for([](const db::EngineCommand& c) { return c.kind == db::EngineCommand::Kind::resync_end; })) {
+  if (!wait_for([](const db::EngineCommand& c) {
+        return c.kind == db::EngineCommand::Kind::resync_end;
+      })) {
     state.SkipWithError("no resync");
     return;
   }
@@ -210,22 +233,40 @@ void BM_Listener_Latency(benchmark::State& state) {
     w.exec_prepared("cancel", id.str(), status);
     w.commit();
     const auto t0 = std::chrono::steady_clock::now();
-    if (!wait_for([&](const db::EngineCommand& c) { return c.kind == db::EngineCommand::Kind::upsert_alert && c.alert.id == id; })) {
+    if (!wait_for([&](const db::EngineCommand& c) {
+          return c.kind == db::EngineCommand::Kind::upsert_alert && c.alert.id == id;
+        })) {
       state.SkipWithError("a change was not picked up");
       return;
     }
-    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    us.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(us.begin(), us.end());
-  auto pct = [&](double q) { return us[std::min(us.size() - 1, static_cast<std::size_t>(q * static_cast<double>(us.size())))]; };
+  auto pct = [&](double q) {
+    return us[std::min(us.size() - 1,
+                       static_cast<std::size_t>(q * static_cast<double>(us.size())))];
+  };
   state.counters["p50_us"] = pct(0.50);
   state.counters["p99_us"] = pct(0.99);
   state.counters["max_us"] = us.back();
 }
 
-BENCHMARK(BM_Writer_UnnestBatch)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_Writer_CopyTempUpdate)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_Writer_UpdatePerRow)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Writer_UnnestBatch)
+    ->Arg(1000)
+    ->Arg(10000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_Writer_CopyTempUpdate)
+    ->Arg(1000)
+    ->Arg(10000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_Writer_UpdatePerRow)
+    ->Arg(1000)
+    ->Arg(10000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_Listener_Latency)->Iterations(300)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Loader_IntoMatcher)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
@@ -246,7 +287,10 @@ int main(int argc, char** argv) {
   using lam::bench::Ratio;
   return lam::bench::run_with_ratios(
       argc, argv,
-      {{"per-row / UNNEST batch at 1k", "BM_Writer_UpdatePerRow/1000/real_time", "BM_Writer_UnnestBatch/1000/real_time", ">= 10"},
-       {"per-row / UNNEST batch at 10k", "BM_Writer_UpdatePerRow/10000/real_time", "BM_Writer_UnnestBatch/10000/real_time", ">= 10"},
-       {"COPY+UPDATE / UNNEST batch at 10k", "BM_Writer_CopyTempUpdate/10000/real_time", "BM_Writer_UnnestBatch/10000/real_time", "-"}});
+      {{"per-row / UNNEST batch at 1k", "BM_Writer_UpdatePerRow/1000/real_time",
+        "BM_Writer_UnnestBatch/1000/real_time", ">= 10"},
+       {"per-row / UNNEST batch at 10k", "BM_Writer_UpdatePerRow/10000/real_time",
+        "BM_Writer_UnnestBatch/10000/real_time", ">= 10"},
+       {"COPY+UPDATE / UNNEST batch at 10k", "BM_Writer_CopyTempUpdate/10000/real_time",
+        "BM_Writer_UnnestBatch/10000/real_time", "-"}});
 }

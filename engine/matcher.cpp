@@ -13,11 +13,23 @@ Matcher::Matcher(MatcherConfig cfg)
 
 Matcher::~Matcher() = default;
 
-Event Matcher::make_event(EventType type, TimeNs ts) noexcept {
+Event Matcher::make_event(EventType type, TimeNs ts, const Uuid& subject, const Uuid& user,
+                          const std::optional<Uuid>& market,
+                          std::optional<std::int64_t> price) noexcept {
   Event e;
   e.seq = next_seq_++;
   e.type = type;
   e.ts = ts;
+  e.subject = subject;
+  e.user_id = user;
+  if (market) {
+    e.market_id = *market;
+    e.has_market = true;
+  }
+  if (price) {
+    e.price = *price;
+    e.has_price = true;
+  }
   return e;
 }
 
@@ -236,14 +248,8 @@ void Matcher::arm_alert(std::uint32_t slot, std::vector<Event>& out) {
     }
   }
   if (reason != RejectReason::none) {
-    Event e = make_event(EventType::alert_rejected, last_ts_);
-    e.subject = s.id;
-    e.user_id = s.user_id;
+    Event e = make_event(EventType::alert_rejected, last_ts_, s.id, s.user_id, s.market_id);
     e.reason = reason;
-    if (s.market_id) {
-      e.market_id = *s.market_id;
-      e.has_market = true;
-    }
     out.push_back(e);
     ++stats_.alerts_rejected;
     return;

@@ -158,7 +158,10 @@ class Matcher {
   void detach_position(std::uint32_t slot);
   void rekey_group(std::uint32_t group);
   std::uint32_t group_for(const Uuid& user, std::uint32_t market);
-  Event make_event(EventType type, TimeNs ts) noexcept;
+  /// Next event in sequence, with the fields every event shares.
+  Event make_event(EventType type, TimeNs ts, const Uuid& subject, const Uuid& user,
+                   const std::optional<Uuid>& market,
+                   std::optional<std::int64_t> price = std::nullopt) noexcept;
 
   [[nodiscard]] PositionView view(std::uint32_t slot) const;
   [[nodiscard]] AlertView view_alert(std::uint32_t slot) const;

@@ -72,14 +72,8 @@ void Matcher::liquidate(std::uint32_t mi, const Tick& t, std::vector<Event>& out
     ps.closed_at = t.exch_ts;
     ps.close_price = p;
     ps.realized -= ps.spec.margin;
-    Event e = make_event(EventType::position_liquidated, t.exch_ts);
-    e.subject = ps.spec.id;
-    e.user_id = ps.spec.user_id;
-    e.market_id = c.spec.id;
-    e.has_market = true;
-    e.price = p;
-    e.has_price = true;
-    out.push_back(e);
+    out.push_back(make_event(EventType::position_liquidated, t.exch_ts, ps.spec.id, ps.spec.user_id,
+                             c.spec.id, p));
     ++stats_.liquidations;
   }
 }
@@ -91,12 +85,8 @@ void Matcher::expire(std::uint32_t mi, const Tick& t, std::vector<Event>& out) {
     AlertState& a = alerts_[slot];
     disarm_alert(slot);  // also removes the expiry entry
     a.status = AlertStatus::expired;
-    Event e = make_event(EventType::alert_expired, t.exch_ts);
-    e.subject = a.spec.id;
-    e.user_id = a.spec.user_id;
-    e.market_id = c.spec.id;
-    e.has_market = true;
-    out.push_back(e);
+    out.push_back(
+        make_event(EventType::alert_expired, t.exch_ts, a.spec.id, a.spec.user_id, c.spec.id));
     ++stats_.alerts_expired;
   }
 }
@@ -116,14 +106,8 @@ void Matcher::anchor_pending(std::uint32_t mi, const Tick& t, std::vector<Event>
     a.pending_anchor = false;
     a.anchor = p;
     arm_keys(slot, change_keys(a.spec.condition, p, *a.spec.target_percentage));
-    Event e = make_event(EventType::alert_anchored, t.exch_ts);
-    e.subject = a.spec.id;
-    e.user_id = a.spec.user_id;
-    e.market_id = c.spec.id;
-    e.has_market = true;
-    e.price = p;
-    e.has_price = true;
-    out.push_back(e);
+    out.push_back(
+        make_event(EventType::alert_anchored, t.exch_ts, a.spec.id, a.spec.user_id, c.spec.id, p));
     ++stats_.alerts_anchored;
   }
   pending.clear();
@@ -137,14 +121,8 @@ void Matcher::trigger(std::uint32_t slot, const Tick& t, std::int64_t price,
   disarm_alert(slot);
   a.status = AlertStatus::triggered;
   a.triggered_at = t.exch_ts;
-  Event e = make_event(EventType::alert_triggered, t.exch_ts);
-  e.subject = a.spec.id;
-  e.user_id = a.spec.user_id;
-  e.market_id = market_id;
-  e.has_market = true;
-  e.price = price;
-  e.has_price = true;
-  out.push_back(e);
+  out.push_back(make_event(EventType::alert_triggered, t.exch_ts, a.spec.id, a.spec.user_id,
+                           market_id, price));
   ++stats_.alerts_triggered;
 }
 

@@ -98,7 +98,7 @@ std::vector<std::string> Batch::parameters() const {
     a_id.add_uuid(id);
     a_status.add_word(w.transition == WriteKind::alert_triggered ? "triggered"
                       : w.transition == WriteKind::alert_expired ? "expired"
-                                                                  : "active");
+                                                                 : "active");
     if (w.transition == WriteKind::alert_anchored) {
       a_ts.add_null();
     } else {
@@ -110,14 +110,15 @@ std::vector<std::string> Batch::parameters() const {
       a_anchor.add_null();
     }
   }
-  return {m_id.done(), m_price.done(), m_pnl.done(), l_id.done(), l_price.done(), l_ts.done(), l_realized.done(),
-          a_id.done(), a_status.done(), a_ts.done(), a_anchor.done()};
+  return {m_id.done(),     m_price.done(), m_pnl.done(),      l_id.done(),
+          l_price.done(),  l_ts.done(),    l_realized.done(), a_id.done(),
+          a_status.done(), a_ts.done(),    a_anchor.done()};
 }
 
 const char* batch_statement() noexcept {
-  // Transitions are conditional (status = 'active' / 'open'). A row that did not change is either ours
-  // already (a retried batch whose first attempt committed: same target status and time) or a conflict
-  // with the bot (it cancelled or closed the row first); only conflicts are reported.
+  // Transitions are conditional (status = 'active' / 'open'). A row that did not change is either
+  // ours already (a retried batch whose first attempt committed: same target status and time) or a
+  // conflict with the bot (it cancelled or closed the row first); only conflicts are reported.
   return R"SQL(
 WITH m AS (
   SELECT * FROM unnest($1::uuid[], $2::numeric[], $3::numeric[]) AS t(id, price, pnl)

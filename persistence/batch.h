@@ -15,9 +15,13 @@ class Batch {
  public:
   void add(const WriteOp& op);
   void clear();
-  [[nodiscard]] bool empty() const noexcept { return marks_.empty() && liquidations_.empty() && alerts_.empty(); }
+  [[nodiscard]] bool empty() const noexcept {
+    return marks_.empty() && liquidations_.empty() && alerts_.empty();
+  }
   /// Rows this batch will update.
-  [[nodiscard]] std::size_t rows() const noexcept { return marks_.size() + liquidations_.size() + alerts_.size(); }
+  [[nodiscard]] std::size_t rows() const noexcept {
+    return marks_.size() + liquidations_.size() + alerts_.size();
+  }
   [[nodiscard]] std::size_t transitions() const noexcept;
 
   /// Array literals for the batch statement's parameters ($1..$12, see batch_statement()).

@@ -7,7 +7,8 @@ namespace lam::db {
 
 std::optional<std::string> resolve_database_url(const std::string& explicit_url) {
   if (!explicit_url.empty()) return explicit_url;
-  if (const char* env = std::getenv(kDatabaseUrlEnv); env != nullptr && *env != '\0') return std::string(env);
+  if (const char* env = std::getenv(kDatabaseUrlEnv); env != nullptr && *env != '\0')
+    return std::string(env);
   return std::nullopt;
 }
 

@@ -34,7 +34,9 @@ std::optional<std::string_view> json_string_field(std::string_view s, std::strin
 struct Pending {
   std::unordered_set<Uuid, UuidHash> markets, positions, alerts;
   Clock::time_point first = Clock::time_point::max();
-  [[nodiscard]] std::size_t size() const { return markets.size() + positions.size() + alerts.size(); }
+  [[nodiscard]] std::size_t size() const {
+    return markets.size() + positions.size() + alerts.size();
+  }
   void clear() {
     markets.clear();
     positions.clear();
@@ -97,7 +99,9 @@ Listener::Listener(ListenerConfig cfg) : cfg_(std::move(cfg)), queue_(cfg_.queue
   thread_ = std::thread([this] { run(); });
 }
 
-Listener::~Listener() { stop(); }
+Listener::~Listener() {
+  stop();
+}
 
 void Listener::stop() {
   stopping_.store(true);
@@ -109,7 +113,8 @@ void Listener::run() {
   Loader loader(cfg_.conninfo);
   Pending pending;
   auto backoff = cfg_.backoff_min;
-  // Bounded queue: when the engine falls behind, the listener waits (and counts it) rather than drop.
+  // Bounded queue: when the engine falls behind, the listener waits (and counts it) rather than
+  // drop.
   auto push = [&](EngineCommand&& cmd) {
     while (!queue_.try_enqueue(std::move(cmd))) {
       stats_.queue_waits.fetch_add(1, std::memory_order_relaxed);
@@ -133,23 +138,32 @@ void Listener::run() {
       auto none = [](EngineCommand&) {};
       push(command(K::resync_begin, t0, none));
       const LoadCounts n = loader.load_all(LoadSink{
-          [&](MarketRow&& m) { push(command(K::upsert_market, t0, [&](EngineCommand& c) { c.market = std::move(m); })); },
-          [&](PositionSpec&& p) { push(command(K::upsert_position, t0, [&](EngineCommand& c) { c.position = p; })); },
-          [&](AlertSpec&& a) { push(command(K::upsert_alert, t0, [&](EngineCommand& c) { c.alert = a; })); },
+          [&](MarketRow&& m) {
+            push(command(K::upsert_market, t0, [&](EngineCommand& c) { c.market = std::move(m); }));
+          },
+          [&](PositionSpec&& p) {
+            push(command(K::upsert_position, t0, [&](EngineCommand& c) { c.position = p; }));
+          },
+          [&](AlertSpec&& a) {
+            push(command(K::upsert_alert, t0, [&](EngineCommand& c) { c.alert = a; }));
+          },
           nullptr,
       });
       push(command(K::resync_end, Clock::now(), none));
       stats_.resyncs.fetch_add(1, std::memory_order_relaxed);
-      log->info("listening; resynced {} markets, {} positions, {} alerts", n.markets, n.positions, n.alerts);
+      log->info("listening; resynced {} markets, {} positions, {} alerts", n.markets, n.positions,
+                n.alerts);
       backoff = cfg_.backoff_min;
 
       while (!stopping_.load()) {
-        // Wait for notifications; short waits while a batch is forming, 100 ms otherwise (stop checks).
+        // Wait for notifications; short waits while a batch is forming, 100 ms otherwise (stop
+        // checks).
         const bool forming = pending.size() > 0;
         conn->await_notification(0, forming ? 500 : 100'000);
         conn->get_notifs();
         if (pending.size() == 0) continue;
-        if (pending.size() < cfg_.max_batch && Clock::now() - pending.first < cfg_.batch_window) continue;
+        if (pending.size() < cfg_.max_batch && Clock::now() - pending.first < cfg_.batch_window)
+          continue;
         const auto noticed = pending.first;
         std::vector<Uuid> m(pending.markets.begin(), pending.markets.end());
         std::vector<Uuid> p(pending.positions.begin(), pending.positions.end());
@@ -157,7 +171,8 @@ void Listener::run() {
         pending.clear();
         Loader::ById rows = loader.load_by_id(m, p, a);
         for (auto& row : rows.markets) {
-          push(command(K::upsert_market, noticed, [&](EngineCommand& c) { c.market = std::move(row); }));
+          push(command(K::upsert_market, noticed,
+                       [&](EngineCommand& c) { c.market = std::move(row); }));
         }
         for (auto& row : rows.positions) {
           push(command(K::upsert_position, noticed, [&](EngineCommand& c) { c.position = row; }));
@@ -182,7 +197,8 @@ void Listener::run() {
     conn.reset();
     pending.clear();
     const auto until = Clock::now() + backoff;
-    while (!stopping_.load() && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    while (!stopping_.load() && Clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     backoff = std::min(backoff * 2, cfg_.backoff_max);
   }
 }

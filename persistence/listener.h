@@ -1,15 +1,17 @@
 #pragma once
 /// Live change capture: turns the bot's writes into engine commands.
 ///
-/// A dedicated connection LISTENs on `laminator_changes` (fed by the 0002 triggers; the engine's own
-/// writes do not notify). Notifications are collected for up to `batch_window`, the rows are re-read by
-/// id on a separate reader connection (so the listener never holds a transaction open), and one command
-/// per row is queued for the matcher thread. NOTIFY is at-most-once, so on every (re)connect the
-/// listener LISTENs first and then resynchronises in full: resync_begin, every current row, resync_end.
+/// A dedicated connection LISTENs on `laminator_changes` (fed by the 0002 triggers; the engine's
+/// own writes do not notify). Notifications are collected for up to `batch_window`, the rows are
+/// re-read by id on a separate reader connection (so the listener never holds a transaction open),
+/// and one command per row is queued for the matcher thread. NOTIFY is at-most-once, so on every
+/// (re)connect the listener LISTENs first and then resynchronises in full: resync_begin, every
+/// current row, resync_end.
+
+#include <concurrentqueue/concurrentqueue.h>
 
 #include <atomic>
 #include <chrono>
-#include <concurrentqueue/concurrentqueue.h>
 #include <cstdint>
 #include <string>
 #include <thread>
@@ -20,8 +22,9 @@ namespace lam::db {
 
 struct EngineCommand {
   enum class Kind : std::uint8_t {
-    resync_begin,     ///< a full snapshot follows; anything not in it is gone (see resync_end)
-    resync_end,       ///< end of snapshot: alerts/positions the engine holds but the snapshot lacked are stale
+    resync_begin,  ///< a full snapshot follows; anything not in it is gone (see resync_end)
+    resync_end,  ///< end of snapshot: alerts/positions the engine holds but the snapshot lacked are
+                 ///< stale
     upsert_market,    ///< `market`
     upsert_position,  ///< `position` (any status: the matcher disarms what is not open)
     remove_position,  ///< `id` was deleted
@@ -51,8 +54,9 @@ struct ListenerStats {
   std::atomic<std::uint64_t> resyncs{0};
   std::atomic<std::uint64_t> reconnects{0};
   std::atomic<std::uint64_t> bad_payloads{0};
-  std::atomic<std::uint64_t> ignored{0};      ///< tables the engine does not act on (orders)
-  std::atomic<std::uint64_t> queue_waits{0};  ///< times the command queue was full (the listener waited)
+  std::atomic<std::uint64_t> ignored{0};  ///< tables the engine does not act on (orders)
+  std::atomic<std::uint64_t> queue_waits{
+      0};  ///< times the command queue was full (the listener waited)
 };
 
 class Listener {
@@ -67,7 +71,8 @@ class Listener {
   /// The matcher thread drains this (try_dequeue / try_dequeue_bulk).
   Queue& commands() noexcept { return queue_; }
   [[nodiscard]] const ListenerStats& stats() const noexcept { return stats_; }
-  /// Backend pid of the listening connection (0 while disconnected); tests kill it to simulate a drop.
+  /// Backend pid of the listening connection (0 while disconnected); tests kill it to simulate a
+  /// drop.
   [[nodiscard]] int backend_pid() const noexcept { return backend_pid_.load(); }
   void stop();
 

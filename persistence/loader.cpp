@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <charconv>
-#include <type_traits>
 #include <pqxx/pqxx>
+#include <type_traits>
 
 #include "engine/fixed.h"
 
@@ -21,8 +21,10 @@ constexpr const char* kPositionCols =
     "id, user_id, market_id, side, size, entry_price, margin, realized_pnl, status, current_price, "
     "unrealized_pnl, floor(extract(epoch FROM closed_at) * 1000000)::bigint";
 constexpr const char* kAlertCols =
-    "id, user_id, market_id, alert_type, condition_type, target_price, target_percentage, target_value, "
-    "anchor_price, floor(extract(epoch FROM expires_at) * 1000000)::bigint, metadata->>'window_seconds', status, "
+    "id, user_id, market_id, alert_type, condition_type, target_price, target_percentage, "
+    "target_value, "
+    "anchor_price, floor(extract(epoch FROM expires_at) * 1000000)::bigint, "
+    "metadata->>'window_seconds', status, "
     "floor(extract(epoch FROM triggered_at) * 1000000)::bigint";
 
 struct RowParser {
@@ -30,9 +32,7 @@ struct RowParser {
   bool ok = true;
   const char* bad = nullptr;
 
-  const std::string_view* at(std::size_t i) {
-    return i < f.size() && f[i] ? &*f[i] : nullptr;
-  }
+  const std::string_view* at(std::size_t i) { return i < f.size() && f[i] ? &*f[i] : nullptr; }
   Uuid uuid(std::size_t i) {
     const std::string_view* s = at(i);
     auto u = s ? Uuid::parse(*s) : std::nullopt;
@@ -85,7 +85,8 @@ bool parse_market(const Fields& f, MarketRow& m) {
   m.spec.id = p.uuid(0);
   m.symbol = p.at(1) ? std::string(*p.at(1)) : "";
   m.dex_name = p.at(2) ? std::string(*p.at(2)) : "";
-  m.spec.type = p.at(3) ? parse_market_type(*p.at(3)).value_or(MarketType::perpetual) : MarketType::perpetual;
+  m.spec.type =
+      p.at(3) ? parse_market_type(*p.at(3)).value_or(MarketType::perpetual) : MarketType::perpetual;
   m.spec.source = default_price_source(m.spec.type);
   if (p.at(4)) m.spec.source = parse_price_source(*p.at(4)).value_or(m.spec.source);
   m.spec.mmr = p.opt_raw(5).value_or(kDefaultMmrRaw);
@@ -102,7 +103,8 @@ bool parse_position(const Fields& f, PositionSpec& s) {
   s.entry_price = p.raw(5);
   s.margin = p.raw(6);
   if (auto d = p.opt_decimal(7)) s.realized_pnl = d->nearest();
-  s.status = p.at(8) ? parse_position_status(*p.at(8)).value_or(PositionStatus::open) : PositionStatus::open;
+  s.status = p.at(8) ? parse_position_status(*p.at(8)).value_or(PositionStatus::open)
+                     : PositionStatus::open;
   s.current_price = p.opt_raw(9);
   if (auto d = p.opt_decimal(10)) s.unrealized_pnl = d->nearest();
   s.closed_at = p.opt_time_us(11);
@@ -128,14 +130,15 @@ bool parse_alert(const Fields& f, AlertSpec& a) {
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), w);
     a.window_seconds = ec == std::errc() && end == s.data() + s.size() ? w : 0;
   }
-  a.status = p.at(11) ? parse_alert_status(*p.at(11)).value_or(AlertStatus::active) : AlertStatus::active;
+  a.status =
+      p.at(11) ? parse_alert_status(*p.at(11)).value_or(AlertStatus::active) : AlertStatus::active;
   a.triggered_at = p.opt_time_us(12);
   return p.ok;
 }
 
 template <class Row, class Parse, class Emit>
-std::size_t stream(pqxx::transaction_base& tx, const std::string& query, Parse parse, Emit emit, std::size_t& bad,
-                   const char* table) {
+std::size_t stream(pqxx::transaction_base& tx, const std::string& query, Parse parse, Emit emit,
+                   std::size_t& bad, const char* table) {
   pqxx::stream_from s(tx, "(" + query + ")");  // 6.4: COPY <this> TO STDOUT
   std::string line;
   Fields fields;
@@ -145,7 +148,9 @@ std::size_t stream(pqxx::transaction_base& tx, const std::string& query, Parse p
     split_copy_line(line, fields, scratch);
     Row row;
     if (!parse(fields, row)) {
-      if (bad++ < 20) spdlog::warn("loader: skipping a {} row that cannot be represented: {}", table, line.substr(0, 60));
+      if (bad++ < 20)
+        spdlog::warn("loader: skipping a {} row that cannot be represented: {}", table,
+                     line.substr(0, 60));
       continue;
     }
     emit(std::move(row));
@@ -167,8 +172,8 @@ std::string uuid_array(const std::vector<Uuid>& ids) {
 }
 
 template <class Row, class Parse>
-void fetch(pqxx::transaction_base& tx, const std::string& query, const std::vector<Uuid>& ids, Parse parse,
-           std::vector<Row>& out, std::vector<Uuid>* missing, const char* table) {
+void fetch(pqxx::transaction_base& tx, const std::string& query, const std::vector<Uuid>& ids,
+           Parse parse, std::vector<Row>& out, std::vector<Uuid>* missing, const char* table) {
   if (ids.empty()) return;
   const pqxx::result r = tx.exec_params(query, uuid_array(ids));
   Fields fields;
@@ -176,7 +181,8 @@ void fetch(pqxx::transaction_base& tx, const std::string& query, const std::vect
     fields.clear();
     for (const auto& field : row) {
       fields.emplace_back(field.is_null() ? std::nullopt
-                                          : std::optional<std::string_view>(std::string_view(field.c_str(), field.size())));
+                                          : std::optional<std::string_view>(
+                                                std::string_view(field.c_str(), field.size())));
     }
     Row parsed;
     if (parse(fields, parsed)) {
@@ -228,13 +234,27 @@ void split_copy_line(const std::string& line, Fields& out, std::deque<std::strin
         char c = raw[i];
         if (c == '\\' && i + 1 < raw.size()) {
           switch (raw[++i]) {
-            case 't': c = '\t'; break;
-            case 'n': c = '\n'; break;
-            case 'r': c = '\r'; break;
-            case 'b': c = '\b'; break;
-            case 'f': c = '\f'; break;
-            case 'v': c = '\v'; break;
-            default: c = raw[i]; break;
+            case 't':
+              c = '\t';
+              break;
+            case 'n':
+              c = '\n';
+              break;
+            case 'r':
+              c = '\r';
+              break;
+            case 'b':
+              c = '\b';
+              break;
+            case 'f':
+              c = '\f';
+              break;
+            case 'v':
+              c = '\v';
+              break;
+            default:
+              c = raw[i];
+              break;
           }
         }
         u.push_back(c);
@@ -250,16 +270,19 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
   pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c, "load");
   LoadCounts n;
   if (sink.reserve) {
-    const pqxx::row r = tx.exec("SELECT (SELECT count(*) FROM markets), (SELECT count(*) FROM positions WHERE status = "
-                                "'open'), (SELECT count(*) FROM alerts WHERE status = 'active')")[0];
+    const pqxx::row r = tx.exec(
+        "SELECT (SELECT count(*) FROM markets), (SELECT count(*) FROM positions WHERE status = "
+        "'open'), (SELECT count(*) FROM alerts WHERE status = 'active')")[0];
     sink.reserve(r[0].as<std::size_t>(), r[1].as<std::size_t>(), r[2].as<std::size_t>());
   }
-  n.markets = stream<MarketRow>(tx, std::string("SELECT ") + kMarketCols + " FROM markets", parse_market, sink.market,
-                                n.bad_rows, "markets");
-  n.positions = stream<PositionSpec>(tx, std::string("SELECT ") + kPositionCols + " FROM positions WHERE status = 'open'",
-                                     parse_position, sink.position, n.bad_rows, "positions");
-  n.alerts = stream<AlertSpec>(tx, std::string("SELECT ") + kAlertCols + " FROM alerts WHERE status = 'active'",
-                               parse_alert, sink.alert, n.bad_rows, "alerts");
+  n.markets = stream<MarketRow>(tx, std::string("SELECT ") + kMarketCols + " FROM markets",
+                                parse_market, sink.market, n.bad_rows, "markets");
+  n.positions = stream<PositionSpec>(
+      tx, std::string("SELECT ") + kPositionCols + " FROM positions WHERE status = 'open'",
+      parse_position, sink.position, n.bad_rows, "positions");
+  n.alerts = stream<AlertSpec>(
+      tx, std::string("SELECT ") + kAlertCols + " FROM alerts WHERE status = 'active'", parse_alert,
+      sink.alert, n.bad_rows, "alerts");
   tx.commit();
   return n;
 }
@@ -272,7 +295,8 @@ struct Loader::Reader {
 Loader::Loader(std::string conninfo) : conninfo_(std::move(conninfo)) {}
 Loader::~Loader() = default;
 
-Loader::ById Loader::load_by_id(const std::vector<Uuid>& markets, const std::vector<Uuid>& positions,
+Loader::ById Loader::load_by_id(const std::vector<Uuid>& markets,
+                                const std::vector<Uuid>& positions,
                                 const std::vector<Uuid>& alerts) {
   if (!reader_) reader_ = std::make_unique<Reader>(conninfo_);
   ById out;
@@ -288,13 +312,14 @@ Loader::ById Loader::load_by_id(const std::vector<Uuid>& markets, const std::vec
 }
 
 void Loader::load_by_id_in(pqxx::transaction_base& tx, const std::vector<Uuid>& markets,
-                           const std::vector<Uuid>& positions, const std::vector<Uuid>& alerts, ById& out) {
-  fetch(tx, std::string("SELECT ") + kMarketCols + " FROM markets WHERE id = ANY($1::uuid[])", markets, parse_market,
-        out.markets, nullptr, "markets");
-  fetch(tx, std::string("SELECT ") + kPositionCols + " FROM positions WHERE id = ANY($1::uuid[])", positions,
-        parse_position, out.positions, &out.missing_positions, "positions");
-  fetch(tx, std::string("SELECT ") + kAlertCols + " FROM alerts WHERE id = ANY($1::uuid[])", alerts, parse_alert,
-        out.alerts, &out.missing_alerts, "alerts");
+                           const std::vector<Uuid>& positions, const std::vector<Uuid>& alerts,
+                           ById& out) {
+  fetch(tx, std::string("SELECT ") + kMarketCols + " FROM markets WHERE id = ANY($1::uuid[])",
+        markets, parse_market, out.markets, nullptr, "markets");
+  fetch(tx, std::string("SELECT ") + kPositionCols + " FROM positions WHERE id = ANY($1::uuid[])",
+        positions, parse_position, out.positions, &out.missing_positions, "positions");
+  fetch(tx, std::string("SELECT ") + kAlertCols + " FROM alerts WHERE id = ANY($1::uuid[])", alerts,
+        parse_alert, out.alerts, &out.missing_alerts, "alerts");
 }
 
 }  // namespace lam::db

@@ -4,11 +4,11 @@
 
 #include <cstddef>
 #include <deque>
-#include <optional>
-#include <string_view>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/domain.h"
@@ -60,16 +60,17 @@ class Loader {
 
  private:
   static void load_by_id_in(pqxx::transaction_base& tx, const std::vector<Uuid>& markets,
-                            const std::vector<Uuid>& positions, const std::vector<Uuid>& alerts, ById& out);
+                            const std::vector<Uuid>& positions, const std::vector<Uuid>& alerts,
+                            ById& out);
 
   std::string conninfo_;
-  struct Reader;                     // owns the pqxx::connection (its concrete type stays in loader.cpp)
+  struct Reader;  // owns the pqxx::connection (its concrete type stays in loader.cpp)
   std::unique_ptr<Reader> reader_;  // reused by load_by_id; rebuilt after a failure
 };
 
 /// Splits one line of COPY text format into fields (unescaping \t, \n, \\ ...); a null field is
-/// returned as nullopt. Fields view `line`, or `scratch` for the rare field that needed unescaping; both
-/// must outlive `out`. Exposed for tests.
+/// returned as nullopt. Fields view `line`, or `scratch` for the rare field that needed unescaping;
+/// both must outlive `out`. Exposed for tests.
 void split_copy_line(const std::string& line, std::vector<std::optional<std::string_view>>& out,
                      std::deque<std::string>& scratch);
 

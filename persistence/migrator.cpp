@@ -32,10 +32,12 @@ struct Applied {
 std::map<int, Applied> read_applied(pqxx::transaction_base& t) {
   std::map<int, Applied> out;
   const pqxx::result r = t.exec(
-      "SELECT version, name, checksum, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+      "SELECT version, name, checksum, to_char(applied_at AT TIME ZONE 'UTC', "
+      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
       "FROM schema_migrations ORDER BY version");
   for (const auto& row : r) {
-    out[row[0].as<int>()] = Applied{row[1].as<std::string>(), row[2].as<std::string>(), row[3].as<std::string>()};
+    out[row[0].as<int>()] =
+        Applied{row[1].as<std::string>(), row[2].as<std::string>(), row[3].as<std::string>()};
   }
   return out;
 }
@@ -86,10 +88,14 @@ std::string sha256_hex(const std::string& data) {
 
 std::string_view to_string(MigrationState s) noexcept {
   switch (s) {
-    case MigrationState::pending: return "pending";
-    case MigrationState::applied: return "applied";
-    case MigrationState::edited: return "EDITED since applied";
-    case MigrationState::unknown: return "applied, but unknown to this binary";
+    case MigrationState::pending:
+      return "pending";
+    case MigrationState::applied:
+      return "applied";
+    case MigrationState::edited:
+      return "EDITED since applied";
+    case MigrationState::unknown:
+      return "applied, but unknown to this binary";
   }
   return "?";
 }
@@ -106,7 +112,8 @@ std::vector<MigrationStatus> Migrator::status() const {
   for (const Migration& m : migrations_) {
     MigrationStatus s{m.version, m.name, sha256_hex(m.sql), MigrationState::pending, std::nullopt};
     if (auto it = applied.find(m.version); it != applied.end()) {
-      s.state = it->second.checksum == s.checksum ? MigrationState::applied : MigrationState::edited;
+      s.state =
+          it->second.checksum == s.checksum ? MigrationState::applied : MigrationState::edited;
       s.applied_at = it->second.applied_at;
       applied.erase(it);
     }
@@ -137,17 +144,20 @@ MigrateReport Migrator::migrate(const MigrateOptions& opt) const {
     const auto it = std::find_if(migrations_.begin(), migrations_.end(),
                                  [v = version](const Migration& m) { return m.version == v; });
     if (it == migrations_.end()) {
-      throw MigrationError("migration " + std::to_string(version) + " (" + a.name +
-                           ") is applied in the database but unknown to this binary; refusing to migrate");
+      throw MigrationError(
+          "migration " + std::to_string(version) + " (" + a.name +
+          ") is applied in the database but unknown to this binary; refusing to migrate");
     }
     if (sha256_hex(it->sql) != a.checksum) {
-      throw MigrationError("migration " + it->name + " was edited after it was applied (recorded checksum " +
-                           a.checksum.substr(0, 12) + "..., file " + sha256_hex(it->sql).substr(0, 12) +
-                           "...); add a new migration instead of editing an applied one");
+      throw MigrationError(
+          "migration " + it->name + " was edited after it was applied (recorded checksum " +
+          a.checksum.substr(0, 12) + "..., file " + sha256_hex(it->sql).substr(0, 12) +
+          "...); add a new migration instead of editing an applied one");
     }
   }
   MigrateReport report;
-  std::unique_ptr<pqxx::work> dry;  // a dry run applies everything in one transaction, then rolls back
+  std::unique_ptr<pqxx::work>
+      dry;  // a dry run applies everything in one transaction, then rolls back
   if (opt.dry_run) dry = std::make_unique<pqxx::work>(c, "migrate-dry-run");
   for (const Migration& m : migrations_) {
     if (applied.contains(m.version)) continue;
@@ -156,13 +166,17 @@ MigrateReport Migrator::migrate(const MigrateOptions& opt) const {
       std::unique_ptr<pqxx::work> own;
       pqxx::work& w = dry ? *dry : *(own = std::make_unique<pqxx::work>(c, "migrate"));
       w.exec(m.sql);
-      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-      w.exec_params("INSERT INTO schema_migrations (version, name, checksum, duration_ms) VALUES ($1, $2, $3, $4)",
-                    m.version, m.name, sha256_hex(m.sql), static_cast<int>(ms.count()));
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - start);
+      w.exec_params(
+          "INSERT INTO schema_migrations (version, name, checksum, duration_ms) VALUES ($1, $2, "
+          "$3, $4)",
+          m.version, m.name, sha256_hex(m.sql), static_cast<int>(ms.count()));
       if (own) own->commit();
       log->info("migrate: {} {} in {} ms", opt.dry_run ? "checked" : "applied", m.name, ms.count());
     } catch (const pqxx::sql_error& e) {
-      throw MigrationError(m.name + ": " + e.what() + (opt.dry_run ? " (dry run: nothing applied)" : " (rolled back)"));
+      throw MigrationError(m.name + ": " + e.what() +
+                           (opt.dry_run ? " (dry run: nothing applied)" : " (rolled back)"));
     }
     report.applied.push_back(m.name);
   }
@@ -173,10 +187,12 @@ MigrateReport Migrator::migrate(const MigrateOptions& opt) const {
   // Monthly partitions for the months ahead (idempotent).
   {
     pqxx::work w(c, "partitions");
-    if (!w.exec("SELECT to_regprocedure('create_monthly_partitions(regclass,integer,date)')")[0][0].is_null()) {
+    if (!w.exec("SELECT to_regprocedure('create_monthly_partitions(regclass,integer,date)')")[0][0]
+             .is_null()) {
       for (const char* table : {"transactions", "audit_logs"}) {
         report.partitions_created +=
-            w.exec_params("SELECT create_monthly_partitions($1::regclass, $2)", table, opt.partition_months_ahead)[0][0]
+            w.exec_params("SELECT create_monthly_partitions($1::regclass, $2)", table,
+                          opt.partition_months_ahead)[0][0]
                 .as<int>();
       }
     }

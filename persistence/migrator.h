@@ -1,7 +1,7 @@
 #pragma once
 /// `laminator migrate`: applies the embedded migrations in order, each in one transaction, records
-/// version and SHA-256 checksum in `schema_migrations`, refuses to run when an applied file was edited,
-/// and holds a PostgreSQL advisory lock so that two instances never migrate at once.
+/// version and SHA-256 checksum in `schema_migrations`, refuses to run when an applied file was
+/// edited, and holds a PostgreSQL advisory lock so that two instances never migrate at once.
 
 #include <optional>
 #include <stdexcept>
@@ -29,8 +29,8 @@ struct MigrationStatus {
 };
 
 struct MigrateOptions {
-  bool dry_run = false;           ///< run pending files in one transaction, then roll it back
-  int partition_months_ahead = 3; ///< monthly partitions to ensure after migrating
+  bool dry_run = false;            ///< run pending files in one transaction, then roll it back
+  int partition_months_ahead = 3;  ///< monthly partitions to ensure after migrating
 };
 
 struct MigrateReport {
@@ -41,7 +41,8 @@ struct MigrateReport {
 class Migrator {
  public:
   /// `conninfo`: a libpq URL or key=value string.
-  explicit Migrator(std::string conninfo, std::vector<Migration> migrations = embedded_migrations());
+  explicit Migrator(std::string conninfo,
+                    std::vector<Migration> migrations = embedded_migrations());
 
   /// Every known migration with its state. Throws pqxx exceptions on database errors.
   [[nodiscard]] std::vector<MigrationStatus> status() const;

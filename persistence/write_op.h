@@ -11,7 +11,8 @@
 namespace lam::db {
 
 enum class WriteKind : std::uint8_t {
-  position_mark,        ///< price = current_price, amount = unrealized_pnl (1e-18); coalesced, latest wins
+  position_mark,  ///< price = current_price, amount = unrealized_pnl (1e-18); coalesced, latest
+                  ///< wins
   position_liquidated,  ///< price = current_price, amount = realized_pnl (1e-9), ts = closed_at
   alert_triggered,      ///< ts = triggered_at, price = anchor (0: none)
   alert_expired,        ///< ts = tick time

@@ -1,8 +1,8 @@
 #include "persistence/writer.h"
 
+#include <concurrentqueue/concurrentqueue.h>
 #include <spdlog/spdlog.h>
 
-#include <concurrentqueue/concurrentqueue.h>
 #include <pqxx/pqxx>
 #include <vector>
 
@@ -25,11 +25,14 @@ struct Writer::Impl {
   std::shared_ptr<spdlog::logger> log = spdlog::default_logger()->clone("writer");
 };
 
-Writer::Writer(WriterConfig cfg) : cfg_(std::move(cfg)), impl_(std::make_unique<Impl>(cfg_.queue_capacity)) {
+Writer::Writer(WriterConfig cfg)
+    : cfg_(std::move(cfg)), impl_(std::make_unique<Impl>(cfg_.queue_capacity)) {
   thread_ = std::thread([this] { run(); });
 }
 
-Writer::~Writer() { stop(); }
+Writer::~Writer() {
+  stop();
+}
 
 bool Writer::try_submit(const WriteOp& op) {
   if (stopping_.load(std::memory_order_relaxed) || !impl_->queue.try_enqueue(impl_->token, op)) {
@@ -41,11 +44,14 @@ bool Writer::try_submit(const WriteOp& op) {
   return true;
 }
 
-bool Writer::idle() const { return impl_->in_flight.load(std::memory_order_acquire) == 0; }
+bool Writer::idle() const {
+  return impl_->in_flight.load(std::memory_order_acquire) == 0;
+}
 
 void Writer::stop(std::chrono::milliseconds deadline) {
   if (!thread_.joinable()) return;
-  stop_deadline_ns_.store((Clock::now() + deadline).time_since_epoch().count(), std::memory_order_relaxed);
+  stop_deadline_ns_.store((Clock::now() + deadline).time_since_epoch().count(),
+                          std::memory_order_relaxed);
   stopping_.store(true, std::memory_order_release);
   thread_.join();
 }
@@ -59,6 +65,16 @@ void Writer::run() {
   auto backoff = cfg_.backoff_min;
   auto next_attempt = Clock::now();
   auto first_pending = Clock::time_point::max();
+
+  // Keeps the batch, drops the connection, and schedules the next attempt with capped backoff.
+  auto retry_later = [&](const char* why, const char* what) {
+    stats_.failures.fetch_add(1, std::memory_order_relaxed);
+    log.warn("flush failed ({}: {}); keeping {} rows, retrying in {} ms", why, what, batch.rows(),
+             backoff.count());
+    conn.reset();
+    next_attempt = Clock::now() + backoff;
+    backoff = std::min(backoff * 2, cfg_.backoff_max);
+  };
 
   auto connect = [&] {
     conn = std::make_unique<pqxx::connection>(cfg_.conninfo);
@@ -91,21 +107,25 @@ void Writer::run() {
         }
         const std::vector<std::string> p = batch.parameters();
         pqxx::nontransaction tx(*conn);  // one statement = one implicit transaction, one round trip
-        const pqxx::result r =
-            tx.exec_prepared(kStatement, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10]);
+        const pqxx::result r = tx.exec_prepared(kStatement, p[0], p[1], p[2], p[3], p[4], p[5],
+                                                p[6], p[7], p[8], p[9], p[10]);
         std::size_t nconf = 0;
         auto parser = r[0][1].as_array();
-        for (auto item = parser.get_next(); item.first != pqxx::array_parser::done; item = parser.get_next()) {
+        for (auto item = parser.get_next(); item.first != pqxx::array_parser::done;
+             item = parser.get_next()) {
           if (item.first != pqxx::array_parser::string_value) continue;
-          if (nconf++ < 20) log.warn("conflict: {} changed by someone else first; engine transition not applied", item.second);
+          if (nconf++ < 20)
+            log.warn("conflict: {} changed by someone else first; engine transition not applied",
+                     item.second);
         }
         stats_.conflicts.fetch_add(nconf, std::memory_order_relaxed);
         stats_.batches.fetch_add(1, std::memory_order_relaxed);
         stats_.rows.fetch_add(batch.rows(), std::memory_order_relaxed);
         stats_.transitions.fetch_add(batch.transitions(), std::memory_order_relaxed);
-        stats_.last_flush_us.store(static_cast<std::uint64_t>(
-                                       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count()),
-                                   std::memory_order_relaxed);
+        stats_.last_flush_us.store(
+            static_cast<std::uint64_t>(
+                std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count()),
+            std::memory_order_relaxed);
         batch.clear();
         impl_->in_flight.fetch_sub(batch_ops, std::memory_order_release);
         batch_ops = 0;
@@ -113,31 +133,21 @@ void Writer::run() {
         backoff = cfg_.backoff_min;
       } catch (const pqxx::broken_connection& e) {
         // Includes a failed connect. 6.4 does not heal a broken connection: build a new one.
-        stats_.failures.fetch_add(1, std::memory_order_relaxed);
-        log.warn("database unreachable ({}); keeping {} rows, retrying in {} ms", e.what(), batch.rows(), backoff.count());
-        conn.reset();
-        next_attempt = Clock::now() + backoff;
-        backoff = std::min(backoff * 2, cfg_.backoff_max);
+        retry_later("database unreachable", e.what());
       } catch (const pqxx::in_doubt_error& e) {
-        // The statement may or may not have committed: re-sending is safe (absolute values, conditional
-        // transitions recognised as our own).
-        stats_.failures.fetch_add(1, std::memory_order_relaxed);
-        log.warn("commit in doubt ({}); re-sending {} rows", e.what(), batch.rows());
-        conn.reset();
-        next_attempt = Clock::now() + backoff;
-        backoff = std::min(backoff * 2, cfg_.backoff_max);
+        // The statement may or may not have committed: re-sending is safe (absolute values,
+        // conditional transitions recognised as our own).
+        retry_later("commit in doubt", e.what());
       } catch (const pqxx::sql_error& e) {
         // Server-side error (restart in progress, deadlock, timeout): retry on a new connection.
-        stats_.failures.fetch_add(1, std::memory_order_relaxed);
-        log.warn("flush failed [{}]: {}; retrying in {} ms", e.sqlstate(), e.what(), backoff.count());
-        conn.reset();
-        next_attempt = Clock::now() + backoff;
-        backoff = std::min(backoff * 2, cfg_.backoff_max);
+        retry_later(e.sqlstate().c_str(), e.what());
       }
       continue;
     }
-    if (stopping && (batch.empty() || Clock::now().time_since_epoch().count() >= stop_deadline_ns_.load())) {
-      if (!batch.empty()) log.error("stopping with {} rows not written (database unreachable)", batch.rows());
+    if (stopping &&
+        (batch.empty() || Clock::now().time_since_epoch().count() >= stop_deadline_ns_.load())) {
+      if (!batch.empty())
+        log.error("stopping with {} rows not written (database unreachable)", batch.rows());
       break;
     }
     std::this_thread::sleep_for(std::chrono::microseconds(500));

@@ -3,10 +3,13 @@
 /// queue from the matcher thread.
 ///
 /// * Marks coalesce per position (latest wins) and are flushed at most every `flush_interval`;
-///   transitions (liquidations, alert triggers/expiries, anchors) are never coalesced away or dropped.
-/// * One round trip per batch (batch.h). Transitions are conditional, so a user's cancel that raced a
+///   transitions (liquidations, alert triggers/expiries, anchors) are never coalesced away or
+///   dropped.
+/// * One round trip per batch (batch.h). Transitions are conditional, so a user's cancel that raced
+/// a
 ///   trigger is not overwritten: such conflicts are counted and logged.
-/// * Database down or restarted: the batch is kept, retried with capped exponential backoff on a new
+/// * Database down or restarted: the batch is kept, retried with capped exponential backoff on a
+/// new
 ///   connection; memory stays bounded because marks coalesce.
 
 #include <atomic>
@@ -31,12 +34,13 @@ struct WriterConfig {
 
 struct WriterStats {
   std::atomic<std::uint64_t> submitted{0};
-  std::atomic<std::uint64_t> rejected_full{0};  ///< try_submit found the queue full (caller keeps the op)
+  std::atomic<std::uint64_t> rejected_full{
+      0};  ///< try_submit found the queue full (caller keeps the op)
   std::atomic<std::uint64_t> batches{0};
   std::atomic<std::uint64_t> rows{0};
   std::atomic<std::uint64_t> transitions{0};
   std::atomic<std::uint64_t> conflicts{0};
-  std::atomic<std::uint64_t> failures{0};    ///< failed flush attempts (each retried)
+  std::atomic<std::uint64_t> failures{0};  ///< failed flush attempts (each retried)
   std::atomic<std::uint64_t> reconnects{0};
   std::atomic<std::uint64_t> last_flush_us{0};
   std::atomic<std::uint64_t> pending_rows{0};
@@ -49,8 +53,9 @@ class Writer {
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
-  /// Enqueues without blocking; false when the queue is full (nothing is lost: the caller keeps the op
-  /// and retries, or for marks simply sends a newer one later). Single producer: the matcher thread.
+  /// Enqueues without blocking; false when the queue is full (nothing is lost: the caller keeps the
+  /// op and retries, or for marks simply sends a newer one later). Single producer: the matcher
+  /// thread.
   bool try_submit(const WriteOp& op);
   /// Stops accepting work, flushes everything queued, and joins; gives up after `deadline`.
   void stop(std::chrono::milliseconds deadline = std::chrono::seconds(5));

@@ -22,11 +22,7 @@ using test::seq_id;
 using test::seq_uuid;
 
 std::string fresh(const std::string& name, long long n) {
-  std::signal(SIGPIPE, SIG_IGN);
-  const std::string url = test::shared_cluster().create_database(name);
-  Migrator(url).migrate({});
-  test::seed(url, 4, n);
-  return url;
+  return test::migrated_seeded_db(name, 4, n);
 }
 
 void exec(const std::string& url, const std::string& sql) {
@@ -55,13 +51,23 @@ TEST(CopyText, SplitsAndUnescapes) {
 
 TEST(Loader, StreamsMarketsOpenPositionsAndActiveAlerts) {
   const std::string url = fresh("loader_all", 20);
-  exec(url, "UPDATE markets SET price_source = 'mid', maintenance_margin_rate = 0.01 WHERE symbol = 'S1';"
-            "UPDATE markets SET market_type = 'spot' WHERE symbol = 'S2';"
-            "UPDATE positions SET status = 'closed' WHERE id = '" + seq_uuid(kPosition, 1) + "';"
-            "UPDATE alerts SET status = 'cancelled' WHERE id = '" + seq_uuid(kAlert, 1) + "';"
-            "UPDATE alerts SET alert_type = 'volume', target_value = 12.5, metadata = '{\"window_seconds\": 60}', "
-            "  expires_at = '2026-01-01T00:00:00.5Z' WHERE id = '" + seq_uuid(kAlert, 2) + "';"
-            "UPDATE positions SET size = 1e12 WHERE id = '" + seq_uuid(kPosition, 3) + "';");  // beyond the engine's range
+  exec(
+      url,
+      "UPDATE markets SET price_source = 'mid', maintenance_margin_rate = 0.01 WHERE symbol = 'S1';"
+      "UPDATE markets SET market_type = 'spot' WHERE symbol = 'S2';"
+      "UPDATE positions SET status = 'closed' WHERE id = '" +
+          seq_uuid(kPosition, 1) +
+          "';"
+          "UPDATE alerts SET status = 'cancelled' WHERE id = '" +
+          seq_uuid(kAlert, 1) +
+          "';"
+          "UPDATE alerts SET alert_type = 'volume', target_value = 12.5, metadata = "
+          "'{\"window_seconds\": 60}', "
+          "  expires_at = '2026-01-01T00:00:00.5Z' WHERE id = '" +
+          seq_uuid(kAlert, 2) +
+          "';"
+          "UPDATE positions SET size = 1e12 WHERE id = '" +
+          seq_uuid(kPosition, 3) + "';");  // beyond the engine's range
   std::vector<MarketRow> markets;
   std::vector<PositionSpec> positions;
   std::vector<AlertSpec> alerts;
@@ -85,13 +91,15 @@ TEST(Loader, StreamsMarketsOpenPositionsAndActiveAlerts) {
     }
     EXPECT_EQ(m.dex_name, "binance");
   }
-  const auto vol = std::find_if(alerts.begin(), alerts.end(), [](const AlertSpec& a) { return a.id == seq_id(kAlert, 2); });
+  const auto vol = std::find_if(alerts.begin(), alerts.end(),
+                                [](const AlertSpec& a) { return a.id == seq_id(kAlert, 2); });
   ASSERT_NE(vol, alerts.end());
   EXPECT_EQ(vol->type, AlertType::volume);
   EXPECT_EQ(vol->window_seconds, 60);
   EXPECT_EQ(vol->target_value->floor, 12'500'000'000);
   EXPECT_EQ(vol->expires_at, 1767225600500LL * kNsPerMs);
-  const auto p2 = std::find_if(positions.begin(), positions.end(), [](const PositionSpec& p) { return p.id == seq_id(kPosition, 2); });
+  const auto p2 = std::find_if(positions.begin(), positions.end(),
+                               [](const PositionSpec& p) { return p.id == seq_id(kPosition, 2); });
   ASSERT_NE(p2, positions.end());
   EXPECT_EQ(p2->side, Side::long_side);
   EXPECT_EQ(p2->size, 3 * kScale);
@@ -107,8 +115,11 @@ TEST(Loader, DatabaseStateDrivesTheMatcher) {
                           r.spec.instrument = next++;
                           m.upsert_market(r.spec);
                         },
-                        [&](PositionSpec&& p) { m.upsert_position(p); }, [&](AlertSpec&& a) { m.upsert_alert(a, ev); },
-                        [&](std::size_t, std::size_t positions, std::size_t alerts) { m.reserve(alerts, positions); }});
+                        [&](PositionSpec&& p) { m.upsert_position(p); },
+                        [&](AlertSpec&& a) { m.upsert_alert(a, ev); },
+                        [&](std::size_t, std::size_t positions, std::size_t alerts) {
+                          m.reserve(alerts, positions);
+                        }});
   EXPECT_TRUE(ev.empty());
   // alert n: price_above > 1000 + n % 100 on market n % 4; alert 5 is on market 1 with target 1005
   Tick t;
@@ -126,7 +137,8 @@ struct Drain {
   Listener& l;
   std::vector<EngineCommand> got;
   /// Waits until `pred` holds for a received command.
-  bool until(const std::function<bool(const EngineCommand&)>& pred, std::chrono::milliseconds limit = 10s) {
+  bool until(const std::function<bool(const EngineCommand&)>& pred,
+             std::chrono::milliseconds limit = 10s) {
     const auto end = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < end) {
       EngineCommand c;
@@ -148,32 +160,50 @@ TEST(Listener, ResyncsThenFollowsTheBotsChanges) {
   Drain d{l, {}};
   ASSERT_TRUE(d.until([](const EngineCommand& c) { return c.kind == K::resync_end; }));
   EXPECT_EQ(d.got.front().kind, K::resync_begin);
-  EXPECT_EQ(std::count_if(d.got.begin(), d.got.end(), [](const EngineCommand& c) { return c.kind == K::upsert_alert; }), 5);
-  EXPECT_EQ(std::count_if(d.got.begin(), d.got.end(), [](const EngineCommand& c) { return c.kind == K::upsert_position; }), 5);
+  EXPECT_EQ(std::count_if(d.got.begin(), d.got.end(),
+                          [](const EngineCommand& c) { return c.kind == K::upsert_alert; }),
+            5);
+  EXPECT_EQ(std::count_if(d.got.begin(), d.got.end(),
+                          [](const EngineCommand& c) { return c.kind == K::upsert_position; }),
+            5);
 
   const std::string fresh_id = "dddddddd-0000-4000-8000-000000000001";
-  exec(url, "INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, target_price) VALUES ('" + fresh_id +
-                "', '" + seq_uuid(test::kUser, 1) + "', '" + seq_uuid(kMarket, 1) + "', 'price_below', 'less_than', 5)");
+  exec(url,
+       "INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, target_price) "
+       "VALUES ('" +
+           fresh_id + "', '" + seq_uuid(test::kUser, 1) + "', '" + seq_uuid(kMarket, 1) +
+           "', 'price_below', 'less_than', 5)");
   ASSERT_TRUE(d.until([&](const EngineCommand& c) {
-    return c.kind == K::upsert_alert && c.alert.id.str() == fresh_id && c.alert.status == AlertStatus::active;
+    return c.kind == K::upsert_alert && c.alert.id.str() == fresh_id &&
+           c.alert.status == AlertStatus::active;
   })) << "insert";
   exec(url, "UPDATE alerts SET status = 'cancelled' WHERE id = '" + fresh_id + "'");
   ASSERT_TRUE(d.until([&](const EngineCommand& c) {
-    return c.kind == K::upsert_alert && c.alert.id.str() == fresh_id && c.alert.status == AlertStatus::cancelled;
+    return c.kind == K::upsert_alert && c.alert.id.str() == fresh_id &&
+           c.alert.status == AlertStatus::cancelled;
   })) << "cancel";
   exec(url, "DELETE FROM alerts WHERE id = '" + fresh_id + "'");
-  ASSERT_TRUE(d.until([&](const EngineCommand& c) { return c.kind == K::remove_alert && c.id.str() == fresh_id; }))
-      << "delete";
+  ASSERT_TRUE(d.until([&](const EngineCommand& c) {
+    return c.kind == K::remove_alert && c.id.str() == fresh_id;
+  })) << "delete";
   exec(url, "UPDATE positions SET size = 4 WHERE id = '" + seq_uuid(kPosition, 2) + "'");
   ASSERT_TRUE(d.until([&](const EngineCommand& c) {
-    return c.kind == K::upsert_position && c.position.id == seq_id(kPosition, 2) && c.position.size == 4 * kScale;
+    return c.kind == K::upsert_position && c.position.id == seq_id(kPosition, 2) &&
+           c.position.size == 4 * kScale;
   })) << "position edit";
-  exec(url, "UPDATE markets SET maintenance_margin_rate = 0.02 WHERE id = '" + seq_uuid(kMarket, 1) + "'");
-  ASSERT_TRUE(d.until([&](const EngineCommand& c) { return c.kind == K::upsert_market && c.market.spec.mmr == 20'000'000; }))
-      << "market edit";
+  exec(url, "UPDATE markets SET maintenance_margin_rate = 0.02 WHERE id = '" +
+                seq_uuid(kMarket, 1) + "'");
+  ASSERT_TRUE(d.until([&](const EngineCommand& c) {
+    return c.kind == K::upsert_market && c.market.spec.mmr == 20'000'000;
+  })) << "market edit";
   // A write made as the engine does not come back.
-  exec(url, "SET app.origin = 'engine'; UPDATE alerts SET message = 'x' WHERE id = '" + seq_uuid(kAlert, 3) + "'");
-  EXPECT_FALSE(d.until([&](const EngineCommand& c) { return c.kind == K::upsert_alert && c.alert.id == seq_id(kAlert, 3); }, 500ms));
+  exec(url, "SET app.origin = 'engine'; UPDATE alerts SET message = 'x' WHERE id = '" +
+                seq_uuid(kAlert, 3) + "'");
+  EXPECT_FALSE(d.until(
+      [&](const EngineCommand& c) {
+        return c.kind == K::upsert_alert && c.alert.id == seq_id(kAlert, 3);
+      },
+      500ms));
   EXPECT_EQ(l.stats().bad_payloads.load(), 0u);
 }
 
@@ -193,14 +223,19 @@ TEST(Listener, AKilledConnectionReconnectsAndResyncsWithoutMissingChanges) {
   ASSERT_TRUE(d.until([](const EngineCommand& c) { return c.kind == K::resync_end; }));
   EXPECT_GE(l.stats().resyncs.load(), 2u);
   EXPECT_NE(l.backend_pid(), pid);
-  // The resync lists active alerts only: alert 2 is absent, which tells the engine it is no longer active.
-  EXPECT_EQ(std::count_if(d.got.begin(), d.got.end(), [](const EngineCommand& c) { return c.kind == K::upsert_alert; }), 2);
-  EXPECT_TRUE(std::none_of(d.got.begin(), d.got.end(),
-                           [](const EngineCommand& c) { return c.kind == K::upsert_alert && c.alert.id == seq_id(kAlert, 2); }));
+  // The resync lists active alerts only: alert 2 is absent, which tells the engine it is no longer
+  // active.
+  EXPECT_EQ(std::count_if(d.got.begin(), d.got.end(),
+                          [](const EngineCommand& c) { return c.kind == K::upsert_alert; }),
+            2);
+  EXPECT_TRUE(std::none_of(d.got.begin(), d.got.end(), [](const EngineCommand& c) {
+    return c.kind == K::upsert_alert && c.alert.id == seq_id(kAlert, 2);
+  }));
   // And live changes flow again.
   exec(url, "UPDATE alerts SET status = 'cancelled' WHERE id = '" + seq_uuid(kAlert, 3) + "'");
   ASSERT_TRUE(d.until([](const EngineCommand& c) {
-    return c.kind == K::upsert_alert && c.alert.id == seq_id(kAlert, 3) && c.alert.status == AlertStatus::cancelled;
+    return c.kind == K::upsert_alert && c.alert.id == seq_id(kAlert, 3) &&
+           c.alert.status == AlertStatus::cancelled;
   }));
 }
 

@@ -21,13 +21,18 @@ class SchemaData : public ::testing::Test {
     Migrator(url_).migrate({});
     pqxx::connection c(url_);
     pqxx::work w(c);
-    w.exec(std::string(R"(
+    w.exec(
+        std::string(R"(
       INSERT INTO users (id, telegram_id, telegram_username) VALUES
-        (')") + kAlice + R"(', 1, 'alice'), (')" + kBob + R"(', 2, 'bob');
+        (')") +
+        kAlice + R"(', 1, 'alice'), (')" + kBob + R"(', 2, 'bob');
       INSERT INTO wallets (id, user_id, wallet_address) VALUES
-        ('a1000000-0000-4000-8000-000000000001', ')" + kAlice + R"(', 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA1'),
-        ('a2000000-0000-4000-8000-000000000001', ')" + kAlice + R"(', 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA2'),
-        ('b1000000-0000-4000-8000-000000000002', ')" + kBob + R"(', 'BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB1');
+        ('a1000000-0000-4000-8000-000000000001', ')" +
+        kAlice + R"(', 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA1'),
+        ('a2000000-0000-4000-8000-000000000001', ')" +
+        kAlice + R"(', 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA2'),
+        ('b1000000-0000-4000-8000-000000000002', ')" +
+        kBob + R"(', 'BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB1');
       INSERT INTO wallet_balances (wallet_id, token_symbol, balance, locked_balance) VALUES
         ('a1000000-0000-4000-8000-000000000001', 'USDC', 100, 10),
         ('a2000000-0000-4000-8000-000000000001', 'USDC', 50, 0),
@@ -37,15 +42,31 @@ class SchemaData : public ::testing::Test {
         ('c0000000-0000-4000-8000-000000000001', 'BTCUSDT', 'BTC', 'USDT', 'binance'),
         ('c0000000-0000-4000-8000-000000000002', 'ETHUSDT', 'ETH', 'USDT', 'binance');
       INSERT INTO positions (user_id, wallet_id, market_id, side, size, entry_price, margin, unrealized_pnl, status) VALUES
-        (')" + kAlice + R"(', 'a1000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-000000000001', 'long', 1, 100, 10, 5.5, 'open'),
-        (')" + kAlice + R"(', 'a1000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-000000000001', 'short', 1, 100, 10, -2, 'open'),
-        (')" + kAlice + R"(', 'a2000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-000000000002', 'long', 2, 50, 10, 1.25, 'open'),
-        (')" + kAlice + R"(', 'a2000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-000000000002', 'short', 1, 50, 5, 100, 'closed');
+        (')" +
+        kAlice +
+        R"(', 'a1000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-000000000001', 'long', 1, 100, 10, 5.5, 'open'),
+        (')" +
+        kAlice +
+        R"(', 'a1000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-000000000001', 'short', 1, 100, 10, -2, 'open'),
+        (')" +
+        kAlice +
+        R"(', 'a2000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-000000000002', 'long', 2, 50, 10, 1.25, 'open'),
+        (')" +
+        kAlice +
+        R"(', 'a2000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-000000000002', 'short', 1, 50, 5, 100, 'closed');
       INSERT INTO orders (user_id, wallet_id, market_id, order_type, side, size, status, avg_fill_price, total_fees, created_at) VALUES
-        (')" + kAlice + R"(', 'a1000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-000000000001', 'market', 'buy', 2, 'filled', 100, 1, '2026-01-01 10:00+00'),
-        (')" + kAlice + R"(', 'a1000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-000000000001', 'limit', 'buy', 1, 'open', NULL, 0, '2026-01-01 11:00+00'),
-        (')" + kBob + R"(', 'b1000000-0000-4000-8000-000000000002', 'c0000000-0000-4000-8000-000000000002', 'market', 'sell', 3, 'filled', 50, 3, '2026-01-01 12:00+00'),
-        (')" + kBob + R"(', 'b1000000-0000-4000-8000-000000000002', 'c0000000-0000-4000-8000-000000000002', 'market', 'sell', 1, 'filled', 40, 0.5, '2026-01-02 12:00+00');
+        (')" +
+        kAlice +
+        R"(', 'a1000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-000000000001', 'market', 'buy', 2, 'filled', 100, 1, '2026-01-01 10:00+00'),
+        (')" +
+        kAlice +
+        R"(', 'a1000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-000000000001', 'limit', 'buy', 1, 'open', NULL, 0, '2026-01-01 11:00+00'),
+        (')" +
+        kBob +
+        R"(', 'b1000000-0000-4000-8000-000000000002', 'c0000000-0000-4000-8000-000000000002', 'market', 'sell', 3, 'filled', 50, 3, '2026-01-01 12:00+00'),
+        (')" +
+        kBob +
+        R"(', 'b1000000-0000-4000-8000-000000000002', 'c0000000-0000-4000-8000-000000000002', 'market', 'sell', 1, 'filled', 40, 0.5, '2026-01-02 12:00+00');
     )");
     w.commit();
   }
@@ -59,8 +80,9 @@ class SchemaData : public ::testing::Test {
 };
 
 TEST_F(SchemaData, UserPortfolioDoesNotDoubleCount) {
-  const auto r = query("SELECT telegram_username, token_symbol, total_balance::text, open_positions, "
-                       "total_unrealized_pnl::text FROM user_portfolio ORDER BY 1, 2");
+  const auto r = query(
+      "SELECT telegram_username, token_symbol, total_balance::text, open_positions, "
+      "total_unrealized_pnl::text FROM user_portfolio ORDER BY 1, 2");
   ASSERT_EQ(r.size(), 3u);
   // alice SOL: 3.5 - 0.5 ; 3 open positions, uPnL 5.5 - 2 + 1.25 (the closed one is out)
   EXPECT_EQ(r[0][0].as<std::string>(), "alice");
@@ -79,8 +101,9 @@ TEST_F(SchemaData, UserPortfolioDoesNotDoubleCount) {
 }
 
 TEST_F(SchemaData, TradingStatsPerDay) {
-  const auto r = query("SELECT to_char(trading_date, 'YYYY-MM-DD'), total_orders, filled_orders, "
-                       "total_volume::text, round(avg_fees, 6)::text FROM trading_stats");
+  const auto r = query(
+      "SELECT to_char(trading_date, 'YYYY-MM-DD'), total_orders, filled_orders, "
+      "total_volume::text, round(avg_fees, 6)::text FROM trading_stats");
   ASSERT_EQ(r.size(), 2u);
   EXPECT_EQ(r[0][0].as<std::string>(), "2026-01-02");  // newest first
   EXPECT_EQ(r[0][3].as<std::string>(), "40.000000000000000000000000000000000000");
@@ -110,7 +133,9 @@ TEST_F(SchemaData, RowLevelSecuritySeesOnlyOwnRows) {
   pqxx::work w(c);
   w.exec("SET LOCAL ROLE authenticated_user");
   w.exec_params("SELECT set_config('app.current_user_id', $1, true)", kBob);
-  EXPECT_EQ(w.exec(std::string("UPDATE positions SET size = 9 WHERE user_id = '") + kAlice + "'").affected_rows(), 0u);
+  EXPECT_EQ(w.exec(std::string("UPDATE positions SET size = 9 WHERE user_id = '") + kAlice + "'")
+                .affected_rows(),
+            0u);
 }
 
 TEST_F(SchemaData, EncryptionRoundTripNeedsTheKey) {
@@ -118,11 +143,14 @@ TEST_F(SchemaData, EncryptionRoundTripNeedsTheKey) {
   {
     pqxx::work w(c);
     w.exec("SELECT set_config('app.encryption_key', 'correct horse battery staple', true)");
-    const auto enc = w.exec_params("SELECT encrypt_sensitive_data($1)", "seed phrase words")[0][0].as<std::string>();
+    const auto enc = w.exec_params("SELECT encrypt_sensitive_data($1)", "seed phrase words")[0][0]
+                         .as<std::string>();
     EXPECT_EQ(enc.find("seed"), std::string::npos);
-    const auto enc2 = w.exec_params("SELECT encrypt_sensitive_data($1)", "seed phrase words")[0][0].as<std::string>();
+    const auto enc2 = w.exec_params("SELECT encrypt_sensitive_data($1)", "seed phrase words")[0][0]
+                          .as<std::string>();
     EXPECT_NE(enc, enc2) << "salted: equal plaintexts must not give equal ciphertexts";
-    EXPECT_EQ(w.exec_params("SELECT decrypt_sensitive_data($1)", enc)[0][0].as<std::string>(), "seed phrase words");
+    EXPECT_EQ(w.exec_params("SELECT decrypt_sensitive_data($1)", enc)[0][0].as<std::string>(),
+              "seed phrase words");
     w.exec("SELECT set_config('app.encryption_key', 'wrong key', true)");
     EXPECT_THROW(w.exec_params("SELECT decrypt_sensitive_data($1)", enc), pqxx::sql_error);
   }
@@ -134,29 +162,39 @@ TEST_F(SchemaData, TransactionsRouteByMonthAndTheDefaultCatchesTheRest) {
   pqxx::connection c(url_);
   pqxx::work w(c);
   const std::string ids = std::string("'") + kAlice + "', 'a1000000-0000-4000-8000-000000000001'";
-  w.exec("INSERT INTO transactions (user_id, wallet_id, tx_type, tx_hash, created_at) VALUES (" + ids +
-         ", 'deposit', 'h1', '2024-01-15 00:00+00'), (" + ids + ", 'deposit', 'h2', '2031-05-01 00:00+00'), (" + ids +
-         ", 'deposit', 'h3', now())");
+  w.exec("INSERT INTO transactions (user_id, wallet_id, tx_type, tx_hash, created_at) VALUES (" +
+         ids + ", 'deposit', 'h1', '2024-01-15 00:00+00'), (" + ids +
+         ", 'deposit', 'h2', '2031-05-01 00:00+00'), (" + ids + ", 'deposit', 'h3', now())");
   auto where = [&](const char* hash) {
-    return w.exec_params("SELECT tableoid::regclass::text FROM transactions WHERE tx_hash = $1", hash)[0][0].as<std::string>();
+    return w
+        .exec_params("SELECT tableoid::regclass::text FROM transactions WHERE tx_hash = $1",
+                     hash)[0][0]
+        .as<std::string>();
   };
   EXPECT_EQ(where("h1"), "transactions_y2024m01");
   EXPECT_EQ(where("h2"), "transactions_default");
   EXPECT_EQ(where("h3").rfind("transactions_y", 0), 0u) << where("h3");
   // Creating the month later moves the rows out of the default partition.
-  EXPECT_EQ(w.exec("SELECT create_monthly_partitions('transactions', 0, '2031-05-01')")[0][0].as<int>(), 1);
+  EXPECT_EQ(
+      w.exec("SELECT create_monthly_partitions('transactions', 0, '2031-05-01')")[0][0].as<int>(),
+      1);
   EXPECT_EQ(where("h2"), "transactions_y2031m05");
   // tx_hash is unique per partition key
-  EXPECT_THROW(w.exec("INSERT INTO transactions (user_id, wallet_id, tx_type, tx_hash, created_at) VALUES (" + ids +
-                      ", 'deposit', 'h1', '2024-01-15 00:00+00')"),
-               pqxx::unique_violation);
+  EXPECT_THROW(
+      w.exec(
+          "INSERT INTO transactions (user_id, wallet_id, tx_type, tx_hash, created_at) VALUES (" +
+          ids + ", 'deposit', 'h1', '2024-01-15 00:00+00')"),
+      pqxx::unique_violation);
 }
 
 TEST_F(SchemaData, UpdatedAtIsMaintained) {
   pqxx::connection c(url_);
   pqxx::work w(c);
-  w.exec(std::string("UPDATE users SET updated_at = '2000-01-01' WHERE id = '") + kBob + "'");  // the trigger wins
-  const auto r = w.exec(std::string("SELECT updated_at > now() - interval '1 minute' FROM users WHERE id = '") + kBob + "'");
+  w.exec(std::string("UPDATE users SET updated_at = '2000-01-01' WHERE id = '") + kBob +
+         "'");  // the trigger wins
+  const auto r = w.exec(
+      std::string("SELECT updated_at > now() - interval '1 minute' FROM users WHERE id = '") +
+      kBob + "'");
   EXPECT_TRUE(r[0][0].as<bool>());
 }
 

@@ -1,5 +1,6 @@
-// The migrations against a real PostgreSQL 15: every object exists, migrate is idempotent and refuses
-// edited files, partitions route by month, RLS isolates users, encryption round-trips, views add up.
+// The migrations against a real PostgreSQL 15: every object exists, migrate is idempotent and
+// refuses edited files, partitions route by month, RLS isolates users, encryption round-trips,
+// views add up.
 #include <gtest/gtest.h>
 
 #include <pqxx/pqxx>
@@ -25,7 +26,8 @@ class Schema : public ::testing::Test {
     for (const auto& row : t.exec(sql)) out.insert(row[0].as<std::string>());
     return out;
   }
-  static void expect_all(const std::set<std::string>& have, std::initializer_list<const char*> want) {
+  static void expect_all(const std::set<std::string>& have,
+                         std::initializer_list<const char*> want) {
     for (const char* w : want) EXPECT_TRUE(have.contains(w)) << "missing: " << w;
   }
   static inline std::string url_;
@@ -33,36 +35,44 @@ class Schema : public ::testing::Test {
 
 TEST_F(Schema, EveryTableTypeIndexPolicyViewAndFunctionExists) {
   expect_all(names("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"),
-             {"users", "wallets", "wallet_balances", "markets", "orders", "positions", "transactions_default",
-              "transactions_y2024m01", "alerts", "user_settings", "audit_logs_default", "audit_logs_y2024m01",
-              "schema_migrations"});
-  expect_all(names("SELECT relname FROM pg_class WHERE relkind = 'p'"), {"transactions", "audit_logs"});
+             {"users", "wallets", "wallet_balances", "markets", "orders", "positions",
+              "transactions_default", "transactions_y2024m01", "alerts", "user_settings",
+              "audit_logs_default", "audit_logs_y2024m01", "schema_migrations"});
+  expect_all(names("SELECT relname FROM pg_class WHERE relkind = 'p'"),
+             {"transactions", "audit_logs"});
   expect_all(names("SELECT typname FROM pg_type WHERE typtype = 'e'"),
-             {"user_status", "wallet_type", "chain_type", "wallet_status", "market_type", "market_status",
-              "order_type", "order_side", "order_status", "position_side", "position_status", "transaction_type",
-              "transaction_status", "alert_type", "condition_type", "alert_status", "price_source"});
-  expect_all(names("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"),
-             {"idx_wallet_balances_wallet_token", "idx_audit_logs_user_action", "idx_audit_logs_created_at",
-              "idx_users_telegram_id", "idx_users_privy_user_id", "idx_wallets_user_id", "idx_wallets_address",
-              "idx_orders_user_status", "idx_orders_market_status", "idx_positions_user_market",
-              "idx_wallet_balances_wallet", "idx_wallet_balances_updated", "idx_transactions_user_created",
-              "idx_transactions_wallet_type", "idx_alerts_active_market", "idx_positions_open_market"});
+             {"user_status", "wallet_type", "chain_type", "wallet_status", "market_type",
+              "market_status", "order_type", "order_side", "order_status", "position_side",
+              "position_status", "transaction_type", "transaction_status", "alert_type",
+              "condition_type", "alert_status", "price_source"});
+  expect_all(
+      names("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"),
+      {"idx_wallet_balances_wallet_token", "idx_audit_logs_user_action",
+       "idx_audit_logs_created_at", "idx_users_telegram_id", "idx_users_privy_user_id",
+       "idx_wallets_user_id", "idx_wallets_address", "idx_orders_user_status",
+       "idx_orders_market_status", "idx_positions_user_market", "idx_wallet_balances_wallet",
+       "idx_wallet_balances_updated", "idx_transactions_user_created",
+       "idx_transactions_wallet_type", "idx_alerts_active_market", "idx_positions_open_market"});
   expect_all(names("SELECT policyname FROM pg_policies"),
-             {"wallet_balances_user_policy", "orders_user_policy", "positions_user_policy", "wallets_user_policy"});
+             {"wallet_balances_user_policy", "orders_user_policy", "positions_user_policy",
+              "wallets_user_policy"});
   expect_all(names("SELECT relname FROM pg_class WHERE relrowsecurity"),
              {"wallet_balances", "orders", "positions", "wallets"});
-  expect_all(names("SELECT viewname FROM pg_views WHERE schemaname = 'public'"), {"user_portfolio", "trading_stats"});
+  expect_all(names("SELECT viewname FROM pg_views WHERE schemaname = 'public'"),
+             {"user_portfolio", "trading_stats"});
   expect_all(names("SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace"),
-             {"current_user_id", "encrypt_sensitive_data", "decrypt_sensitive_data", "create_monthly_partitions",
-              "set_updated_at", "notify_change"});
+             {"current_user_id", "encrypt_sensitive_data", "decrypt_sensitive_data",
+              "create_monthly_partitions", "set_updated_at", "notify_change"});
   expect_all(names("SELECT rolname FROM pg_roles"), {"authenticated_user"});
   expect_all(names("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"),
-             {"users_updated_at", "positions_updated_at", "alerts_updated_at", "markets_notify", "positions_notify",
-              "alerts_notify", "orders_notify"});
-  expect_all(names("SELECT column_name FROM information_schema.columns WHERE table_name = 'alerts'"),
-             {"target_value", "anchor_price", "expires_at", "metadata"});
-  expect_all(names("SELECT column_name FROM information_schema.columns WHERE table_name = 'markets'"),
-             {"price_source", "maintenance_margin_rate", "maker_fee_rate", "taker_fee_rate"});
+             {"users_updated_at", "positions_updated_at", "alerts_updated_at", "markets_notify",
+              "positions_notify", "alerts_notify", "orders_notify"});
+  expect_all(
+      names("SELECT column_name FROM information_schema.columns WHERE table_name = 'alerts'"),
+      {"target_value", "anchor_price", "expires_at", "metadata"});
+  expect_all(
+      names("SELECT column_name FROM information_schema.columns WHERE table_name = 'markets'"),
+      {"price_source", "maintenance_margin_rate", "maker_fee_rate", "taker_fee_rate"});
 }
 
 TEST_F(Schema, MonthsAheadArePartitioned) {
@@ -96,7 +106,8 @@ TEST(Migrate, RefusesAnEditedFile) {
     Migrator(url, edited).migrate({});
     FAIL() << "an edited migration was accepted";
   } catch (const MigrationError& e) {
-    EXPECT_NE(std::string(e.what()).find("0001_schema.sql was edited"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("0001_schema.sql was edited"), std::string::npos)
+        << e.what();
   }
   EXPECT_EQ(Migrator(url, edited).status()[0].state, MigrationState::edited);
 }
@@ -105,7 +116,8 @@ TEST(Migrate, DryRunAppliesNothing) {
   const std::string url = test::shared_cluster().create_database("migrate_dry");
   const MigrateReport r = Migrator(url).migrate({.dry_run = true});
   EXPECT_EQ(r.applied.size(), embedded_migrations().size());
-  for (const MigrationStatus& s : Migrator(url).status()) EXPECT_EQ(s.state, MigrationState::pending);
+  for (const MigrationStatus& s : Migrator(url).status())
+    EXPECT_EQ(s.state, MigrationState::pending);
   pqxx::connection c(url);
   pqxx::read_transaction t(c);
   EXPECT_TRUE(t.exec("SELECT to_regclass('users')")[0][0].is_null());
@@ -114,7 +126,8 @@ TEST(Migrate, DryRunAppliesNothing) {
 TEST(Migrate, FailingFileIsRolledBackAndNamed) {
   const std::string url = test::shared_cluster().create_database("migrate_fail");
   std::vector<Migration> ms = embedded_migrations();
-  ms.push_back({ms.back().version + 1, "9999_broken.sql", "CREATE TABLE ok_part (x int); SELECT no_such_fn();"});
+  ms.push_back({ms.back().version + 1, "9999_broken.sql",
+                "CREATE TABLE ok_part (x int); SELECT no_such_fn();"});
   try {
     Migrator(url, ms).migrate({});
     FAIL() << "a broken migration was accepted";
@@ -124,7 +137,8 @@ TEST(Migrate, FailingFileIsRolledBackAndNamed) {
   pqxx::connection c(url);
   pqxx::read_transaction t(c);
   EXPECT_TRUE(t.exec("SELECT to_regclass('ok_part')")[0][0].is_null()) << "partly applied";
-  EXPECT_FALSE(t.exec("SELECT to_regclass('users')")[0][0].is_null()) << "earlier files stay applied";
+  EXPECT_FALSE(t.exec("SELECT to_regclass('users')")[0][0].is_null())
+      << "earlier files stay applied";
 }
 
 TEST(Migrate, ConcurrentInstancesSerialize) {
@@ -144,7 +158,8 @@ TEST(Migrate, ConcurrentInstancesSerialize) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(errors[0], "");
   EXPECT_EQ(errors[1], "");
-  EXPECT_EQ(applied[0] + applied[1], embedded_migrations().size()) << "each file applied exactly once";
+  EXPECT_EQ(applied[0] + applied[1], embedded_migrations().size())
+      << "each file applied exactly once";
 }
 
 }  // namespace

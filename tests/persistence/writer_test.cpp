@@ -21,11 +21,7 @@ using test::seq_id;
 using test::seq_uuid;
 
 std::string fresh(const std::string& name, long long n) {
-  std::signal(SIGPIPE, SIG_IGN);
-  const std::string url = test::shared_cluster().create_database(name);
-  Migrator(url).migrate({});
-  test::seed(url, 10, n);
-  return url;
+  return test::migrated_seeded_db(name, 10, n);
 }
 
 bool wait_idle(const Writer& w, std::chrono::milliseconds limit = 20s) {
@@ -55,10 +51,12 @@ WriteOp mark(long long n, const char* price, const char* pnl18) {
 TEST(Writer, MarksCoalesceLatestWins) {
   const std::string url = fresh("writer_marks", 10);
   Writer w({.conninfo = url, .flush_interval = 200ms});
-  for (int i = 1; i <= 100; ++i) ASSERT_TRUE(w.try_submit(mark(1, (std::to_string(1000 + i) + ".5").c_str(), "1.25")));
+  for (int i = 1; i <= 100; ++i)
+    ASSERT_TRUE(w.try_submit(mark(1, (std::to_string(1000 + i) + ".5").c_str(), "1.25")));
   ASSERT_TRUE(wait_idle(w));
-  const auto r = one(url, "SELECT current_price::text, unrealized_pnl::text FROM positions WHERE id = '" +
-                              seq_uuid(kPosition, 1) + "'");
+  const auto r =
+      one(url, "SELECT current_price::text, unrealized_pnl::text FROM positions WHERE id = '" +
+                   seq_uuid(kPosition, 1) + "'");
   EXPECT_EQ(r[0].as<std::string>(), "1100.500000000000000000");
   EXPECT_EQ(r[1].as<std::string>(), "1.250000000000000000");
   EXPECT_EQ(w.stats().rows.load(), 1u) << "100 marks, one row";
@@ -69,26 +67,36 @@ TEST(Writer, TransitionsAreWrittenWithTheirValues) {
   const std::string url = fresh("writer_transitions", 10);
   Writer w({.conninfo = url, .flush_interval = 10ms});
   const TimeNs t = 1767225600123LL * kNsPerMs;
-  WriteOp liq{seq_id(kPosition, 2), -100 * static_cast<Wide>(kScale), *parse_raw("950.25"), t, WriteKind::position_liquidated};
+  WriteOp liq{seq_id(kPosition, 2), -100 * static_cast<Wide>(kScale), *parse_raw("950.25"), t,
+              WriteKind::position_liquidated};
   WriteOp trig{seq_id(kAlert, 3), 0, *parse_raw("1001"), t, WriteKind::alert_triggered};
   WriteOp exp{seq_id(kAlert, 4), 0, 0, t, WriteKind::alert_expired};
   WriteOp anchor{seq_id(kAlert, 5), 0, *parse_raw("999.5"), t, WriteKind::alert_anchored};
-  for (const WriteOp& op : {mark(2, "960", "-40"), liq, trig, exp, anchor}) ASSERT_TRUE(w.try_submit(op));
+  for (const WriteOp& op : {mark(2, "960", "-40"), liq, trig, exp, anchor})
+    ASSERT_TRUE(w.try_submit(op));
   ASSERT_TRUE(wait_idle(w));
-  auto p = one(url, "SELECT status, closed_at = '2026-01-01T00:00:00.123Z', current_price::text, unrealized_pnl::text, "
-                    "realized_pnl::text FROM positions WHERE id = '" + seq_uuid(kPosition, 2) + "'");
+  auto p = one(url,
+               "SELECT status, closed_at = '2026-01-01T00:00:00.123Z', current_price::text, "
+               "unrealized_pnl::text, "
+               "realized_pnl::text FROM positions WHERE id = '" +
+                   seq_uuid(kPosition, 2) + "'");
   EXPECT_EQ(p[0].as<std::string>(), "liquidated");
   EXPECT_TRUE(p[1].as<bool>());
   EXPECT_EQ(p[2].as<std::string>(), "950.250000000000000000");
   EXPECT_EQ(p[3].as<std::string>(), "0.000000000000000000");
   EXPECT_EQ(p[4].as<std::string>(), "-100.000000000000000000");
-  auto a = one(url, "SELECT status, triggered_at = '2026-01-01T00:00:00.123Z', anchor_price::text FROM alerts WHERE id = '" +
-                        seq_uuid(kAlert, 3) + "'");
+  auto a = one(url,
+               "SELECT status, triggered_at = '2026-01-01T00:00:00.123Z', anchor_price::text FROM "
+               "alerts WHERE id = '" +
+                   seq_uuid(kAlert, 3) + "'");
   EXPECT_EQ(a[0].as<std::string>(), "triggered");
   EXPECT_TRUE(a[1].as<bool>());
   EXPECT_EQ(a[2].as<std::string>(), "1001.000000000000000000");
-  EXPECT_EQ(one(url, "SELECT status FROM alerts WHERE id = '" + seq_uuid(kAlert, 4) + "'")[0].as<std::string>(), "expired");
-  auto an = one(url, "SELECT status, anchor_price::text FROM alerts WHERE id = '" + seq_uuid(kAlert, 5) + "'");
+  EXPECT_EQ(one(url, "SELECT status FROM alerts WHERE id = '" + seq_uuid(kAlert, 4) + "'")[0]
+                .as<std::string>(),
+            "expired");
+  auto an = one(url, "SELECT status, anchor_price::text FROM alerts WHERE id = '" +
+                         seq_uuid(kAlert, 5) + "'");
   EXPECT_EQ(an[0].as<std::string>(), "active");
   EXPECT_EQ(an[1].as<std::string>(), "999.500000000000000000");
   EXPECT_EQ(w.stats().conflicts.load(), 0u);
@@ -99,7 +107,8 @@ TEST(Writer, ATransitionThatLostARaceIsCountedNotApplied) {
   {
     pqxx::connection c(url);
     pqxx::work tx(c);
-    tx.exec("UPDATE alerts SET status = 'cancelled' WHERE id = '" + seq_uuid(kAlert, 7) + "'");  // the bot
+    tx.exec("UPDATE alerts SET status = 'cancelled' WHERE id = '" + seq_uuid(kAlert, 7) +
+            "'");  // the bot
     tx.exec("UPDATE positions SET status = 'closed' WHERE id = '" + seq_uuid(kPosition, 7) + "'");
     tx.commit();
   }
@@ -109,9 +118,15 @@ TEST(Writer, ATransitionThatLostARaceIsCountedNotApplied) {
   ASSERT_TRUE(w.try_submit({seq_id(kAlert, 8), 0, 0, 1, WriteKind::alert_triggered}));
   ASSERT_TRUE(wait_idle(w));
   EXPECT_EQ(w.stats().conflicts.load(), 2u);
-  EXPECT_EQ(one(url, "SELECT status FROM alerts WHERE id = '" + seq_uuid(kAlert, 7) + "'")[0].as<std::string>(), "cancelled");
-  EXPECT_EQ(one(url, "SELECT status FROM positions WHERE id = '" + seq_uuid(kPosition, 7) + "'")[0].as<std::string>(), "closed");
-  EXPECT_EQ(one(url, "SELECT status FROM alerts WHERE id = '" + seq_uuid(kAlert, 8) + "'")[0].as<std::string>(), "triggered");
+  EXPECT_EQ(one(url, "SELECT status FROM alerts WHERE id = '" + seq_uuid(kAlert, 7) + "'")[0]
+                .as<std::string>(),
+            "cancelled");
+  EXPECT_EQ(one(url, "SELECT status FROM positions WHERE id = '" + seq_uuid(kPosition, 7) + "'")[0]
+                .as<std::string>(),
+            "closed");
+  EXPECT_EQ(one(url, "SELECT status FROM alerts WHERE id = '" + seq_uuid(kAlert, 8) + "'")[0]
+                .as<std::string>(),
+            "triggered");
 }
 
 TEST(Writer, OwnWritesDoNotNotify) {
@@ -124,7 +139,8 @@ TEST(Writer, OwnWritesDoNotNotify) {
   Writer w({.conninfo = url, .flush_interval = 10ms});
   ASSERT_TRUE(w.try_submit({seq_id(kAlert, 1), 0, 0, 1, WriteKind::alert_triggered}));
   ASSERT_TRUE(wait_idle(w));
-  EXPECT_EQ(listener.await_notification(0, 300'000), 0) << "the engine's write came back as a notification";
+  EXPECT_EQ(listener.await_notification(0, 300'000), 0)
+      << "the engine's write came back as a notification";
   pqxx::connection bot(url);
   pqxx::work tx(bot);
   tx.exec("UPDATE alerts SET message = 'x' WHERE id = '" + seq_uuid(kAlert, 2) + "'");
@@ -136,7 +152,8 @@ TEST(Writer, FullQueueRefusesWithoutBlocking) {
   const std::string url = fresh("writer_full", 10);
   Writer w({.conninfo = "host=/nonexistent dbname=x connect_timeout=1", .queue_capacity = 64});
   std::size_t accepted = 0;
-  for (int i = 0; i < 100'000 && accepted < 100'000; ++i) accepted += w.try_submit(mark(1, "1", "0")) ? 1 : 0;
+  for (int i = 0; i < 100'000 && accepted < 100'000; ++i)
+    accepted += w.try_submit(mark(1, "1", "0")) ? 1 : 0;
   EXPECT_LT(accepted, 100'000u);
   EXPECT_GT(w.stats().rejected_full.load(), 0u);
   w.stop(100ms);
@@ -149,8 +166,10 @@ TEST(Writer, ServerCrashMidRunLosesNothingAndAppliesOnce) {
   Writer w({.conninfo = url, .flush_interval = 5ms, .backoff_min = 10ms, .backoff_max = 200ms});
   std::thread restarter;
   for (int i = 1; i <= kAlerts; ++i) {
-    WriteOp op{seq_id(kAlert, i), 0, 0, (1767225600000LL + i) * kNsPerMs, WriteKind::alert_triggered};
-    while (!w.try_submit(op)) std::this_thread::sleep_for(1ms);  // the engine keeps transitions it cannot enqueue
+    WriteOp op{seq_id(kAlert, i), 0, 0, (1767225600000LL + i) * kNsPerMs,
+               WriteKind::alert_triggered};
+    while (!w.try_submit(op))
+      std::this_thread::sleep_for(1ms);  // the engine keeps transitions it cannot enqueue
     if (i % 50 == 0) {
       ASSERT_TRUE(w.try_submit(mark(1 + i % 100, std::to_string(1000 + i).c_str(), "1")));
     }
@@ -168,9 +187,10 @@ TEST(Writer, ServerCrashMidRunLosesNothingAndAppliesOnce) {
   EXPECT_GT(w.stats().failures.load(), 0u) << "the crash was not noticed";
   EXPECT_GT(w.stats().reconnects.load(), 1u);
   EXPECT_EQ(w.stats().conflicts.load(), 0u) << "a retry was mistaken for a race";
-  const auto r = one(url, "SELECT count(*) FILTER (WHERE status = 'triggered'), "
-                          "count(*) FILTER (WHERE triggered_at = to_timestamp((1767225600000 + "
-                          "('x' || right(id::text, 12))::bit(48)::bigint) / 1000.0)) FROM alerts");
+  const auto r = one(url,
+                     "SELECT count(*) FILTER (WHERE status = 'triggered'), "
+                     "count(*) FILTER (WHERE triggered_at = to_timestamp((1767225600000 + "
+                     "('x' || right(id::text, 12))::bit(48)::bigint) / 1000.0)) FROM alerts");
   EXPECT_EQ(r[0].as<int>(), kAlerts) << "every transition is in the database";
   EXPECT_EQ(r[1].as<int>(), kAlerts) << "each with its own triggered_at";
 }

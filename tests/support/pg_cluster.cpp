@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -10,13 +11,17 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "persistence/migrator.h"
+#include "tests/support/seed.h"
+
 namespace lam::test {
 namespace fs = std::filesystem;
 
 namespace {
 
 std::string find_bin() {
-  for (const char* d : {"/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin"}) {
+  for (const char* d :
+       {"/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin"}) {
     if (fs::exists(fs::path(d) / "initdb")) return d;
   }
   throw std::runtime_error("PostgreSQL server binaries not found (apt-get install postgresql-15)");
@@ -39,9 +44,11 @@ PgCluster::PgCluster() : bin_(find_bin()) {
   if (as_postgres_ && run("chown postgres: " + dir_, false) != 0) {
     throw std::runtime_error("cannot hand " + dir_ + " to the postgres user");
   }
-  // The socket file's name carries the port number; any free-ish number works for a private directory.
+  // The socket file's name carries the port number; any free-ish number works for a private
+  // directory.
   port_ = 20000 + static_cast<int>(::getpid() % 20000);
-  if (run(bin_ + "/initdb -D " + dir_ + "/data -U postgres --auth=trust -E UTF8 --no-sync --no-instructions >" + dir_ +
+  if (run(bin_ + "/initdb -D " + dir_ +
+              "/data -U postgres --auth=trust -E UTF8 --no-sync --no-instructions >" + dir_ +
               "/initdb.log 2>&1",
           true) != 0) {
     throw std::runtime_error("initdb failed:\n" + slurp(dir_ + "/initdb.log"));
@@ -50,7 +57,8 @@ PgCluster::PgCluster() : bin_(find_bin()) {
   conf << "listen_addresses = ''\n"
        << "unix_socket_directories = '" << dir_ << "'\n"
        << "port = " << port_ << "\n"
-       << "fsync = off\n"  // a crash-stop of the server is recovered from WAL; the OS never crashes here
+       << "fsync = off\n"  // a crash-stop of the server is recovered from WAL; the OS never crashes
+                           // here
        << "shared_buffers = 128MB\n"
        << "max_connections = 50\n";
   conf.close();
@@ -70,7 +78,9 @@ int PgCluster::run(const std::string& cmd, bool as_server_user) const {
 }
 
 void PgCluster::start() {
-  if (run(bin_ + "/pg_ctl -D " + dir_ + "/data -l " + dir_ + "/server.log -w -t 60 start >/dev/null 2>&1", true) != 0) {
+  if (run(bin_ + "/pg_ctl -D " + dir_ + "/data -l " + dir_ +
+              "/server.log -w -t 60 start >/dev/null 2>&1",
+          true) != 0) {
     throw std::runtime_error("PostgreSQL did not start:\n" + slurp(dir_ + "/server.log"));
   }
   running_ = true;
@@ -91,6 +101,14 @@ std::string PgCluster::create_database(const std::string& name) {
   n.exec("DROP DATABASE IF EXISTS " + n.quote_name(name));
   n.exec("CREATE DATABASE " + n.quote_name(name));
   return conninfo(name);
+}
+
+std::string migrated_seeded_db(const std::string& name, int markets, long long n) {
+  std::signal(SIGPIPE, SIG_IGN);  // a broken connection must be an exception, not a signal
+  const std::string url = shared_cluster().create_database(name);
+  db::Migrator(url).migrate({});
+  seed(url, markets, n);
+  return url;
 }
 
 PgCluster& shared_cluster() {

@@ -1,7 +1,7 @@
 #pragma once
-// A throwaway PostgreSQL 15 cluster for tests: initdb into a temporary directory, a Unix socket only
-// (no TCP), started and stopped by the test run. Under root (CI) the server runs as the `postgres`
-// user, since initdb and postgres refuse to run as root.
+// A throwaway PostgreSQL 15 cluster for tests: initdb into a temporary directory, a Unix socket
+// only (no TCP), started and stopped by the test run. Under root (CI) the server runs as the
+// `postgres` user, since initdb and postgres refuse to run as root.
 
 #include <string>
 
