@@ -3,8 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
 #include <pqxx/pqxx>
+#include <thread>
 #include <type_traits>
 
 #include "engine/fixed.h"
@@ -265,25 +271,139 @@ void split_copy_line(const std::string& line, Fields& out, std::deque<std::strin
   }
 }
 
-LoadCounts Loader::load_all(const LoadSink& sink) const {
-  pqxx::connection c(conninfo_);
-  pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c, "load");
-  LoadCounts n;
-  if (sink.reserve) {
-    const pqxx::row r = tx.exec(
-        "SELECT (SELECT count(*) FROM markets), (SELECT count(*) FROM positions WHERE status = "
-        "'open'), (SELECT count(*) FROM alerts WHERE status = 'active')")[0];
-    sink.reserve(r[0].as<std::size_t>(), r[1].as<std::size_t>(), r[2].as<std::size_t>());
+namespace {
+
+/// Parsed rows handed from the parser thread to the caller's thread, in order.
+struct Chunk {
+  std::vector<MarketRow> markets;
+  std::vector<PositionSpec> positions;
+  std::vector<AlertSpec> alerts;
+  std::optional<std::array<std::size_t, 3>> reserve;
+  std::exception_ptr error;
+  bool end = false;
+  [[nodiscard]] std::size_t size() const {
+    return markets.size() + positions.size() + alerts.size();
   }
-  n.markets = stream<MarketRow>(tx, std::string("SELECT ") + kMarketCols + " FROM markets",
-                                parse_market, sink.market, n.bad_rows, "markets");
-  n.positions = stream<PositionSpec>(
-      tx, std::string("SELECT ") + kPositionCols + " FROM positions WHERE status = 'open'",
-      parse_position, sink.position, n.bad_rows, "positions");
-  n.alerts = stream<AlertSpec>(
-      tx, std::string("SELECT ") + kAlertCols + " FROM alerts WHERE status = 'active'", parse_alert,
-      sink.alert, n.bad_rows, "alerts");
-  tx.commit();
+};
+
+/// A bounded blocking hand-off (a few chunks in flight); close() makes further pushes throw.
+class ChunkPipe {
+ public:
+  struct Closed {};
+  void push(Chunk&& c) {
+    std::unique_lock lock(mu_);
+    not_full_.wait(lock, [&] { return closed_ || q_.size() < kCapacity; });
+    if (closed_) throw Closed{};
+    q_.push_back(std::move(c));
+    not_empty_.notify_one();
+  }
+  Chunk pop() {
+    std::unique_lock lock(mu_);
+    not_empty_.wait(lock, [&] { return !q_.empty(); });
+    Chunk c = std::move(q_.front());
+    q_.pop_front();
+    not_full_.notify_one();
+    return c;
+  }
+  void close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    not_full_.notify_all();
+  }
+
+ private:
+  static constexpr std::size_t kCapacity = 8;
+  std::mutex mu_;
+  std::condition_variable not_full_, not_empty_;
+  std::deque<Chunk> q_;
+  bool closed_ = false;
+};
+
+constexpr std::size_t kChunkRows = 4096;
+
+}  // namespace
+
+LoadCounts Loader::load_all(const LoadSink& sink) const {
+  // Two stages on two cores: a parser thread owns the connection and turns COPY lines into specs;
+  // this thread applies them to the sink (the matcher). One snapshot, rows delivered in order.
+  LoadCounts n;
+  ChunkPipe pipe;
+  const bool want_reserve = static_cast<bool>(sink.reserve);
+  std::thread parser([&] {
+    try {
+      pqxx::connection c(conninfo_);
+      pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c, "load");
+      if (want_reserve) {
+        const pqxx::row r = tx.exec(
+            "SELECT (SELECT count(*) FROM markets), (SELECT count(*) FROM positions WHERE status = "
+            "'open'), (SELECT count(*) FROM alerts WHERE status = 'active')")[0];
+        Chunk counts;
+        counts.reserve = {r[0].as<std::size_t>(), r[1].as<std::size_t>(), r[2].as<std::size_t>()};
+        pipe.push(std::move(counts));
+      }
+      Chunk cur;
+      auto flush = [&] {
+        if (cur.size() > 0) pipe.push(std::move(cur));
+        cur = Chunk{};
+      };
+      n.markets = stream<MarketRow>(
+          tx, std::string("SELECT ") + kMarketCols + " FROM markets", parse_market,
+          [&](MarketRow&& m) { cur.markets.push_back(std::move(m)); }, n.bad_rows, "markets");
+      flush();
+      n.positions = stream<PositionSpec>(
+          tx, std::string("SELECT ") + kPositionCols + " FROM positions WHERE status = 'open'",
+          parse_position,
+          [&](PositionSpec&& p) {
+            cur.positions.push_back(p);
+            if (cur.positions.size() >= kChunkRows) flush();
+          },
+          n.bad_rows, "positions");
+      flush();
+      n.alerts = stream<AlertSpec>(
+          tx, std::string("SELECT ") + kAlertCols + " FROM alerts WHERE status = 'active'",
+          parse_alert,
+          [&](AlertSpec&& a) {
+            cur.alerts.push_back(a);
+            if (cur.alerts.size() >= kChunkRows) flush();
+          },
+          n.bad_rows, "alerts");
+      flush();
+      tx.commit();
+    } catch (const ChunkPipe::Closed&) {
+      return;  // the consumer gave up
+    } catch (...) {
+      Chunk failed;
+      failed.error = std::current_exception();
+      try {
+        pipe.push(std::move(failed));
+      } catch (const ChunkPipe::Closed&) {
+      }
+      return;
+    }
+    Chunk end;
+    end.end = true;
+    try {
+      pipe.push(std::move(end));
+    } catch (const ChunkPipe::Closed&) {
+    }
+  });
+  try {
+    for (;;) {
+      Chunk c = pipe.pop();
+      if (c.error) std::rethrow_exception(c.error);
+      if (c.end) break;
+      if (c.reserve && sink.reserve)
+        sink.reserve((*c.reserve)[0], (*c.reserve)[1], (*c.reserve)[2]);
+      for (MarketRow& m : c.markets) sink.market(std::move(m));
+      for (PositionSpec& p : c.positions) sink.position(std::move(p));
+      for (AlertSpec& a : c.alerts) sink.alert(std::move(a));
+    }
+  } catch (...) {
+    pipe.close();
+    parser.join();
+    throw;
+  }
+  parser.join();
   return n;
 }
 

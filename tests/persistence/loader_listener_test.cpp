@@ -106,6 +106,19 @@ TEST(Loader, StreamsMarketsOpenPositionsAndActiveAlerts) {
   EXPECT_EQ(p2->entry_price, 1000 * kScale);
 }
 
+TEST(Loader, ErrorsReachTheCallerAndNothingHangs) {
+  LoadSink ignore{[](MarketRow&&) {}, [](PositionSpec&&) {}, [](AlertSpec&&) {}, nullptr};
+  EXPECT_THROW(Loader("host=/nonexistent dbname=x connect_timeout=1").load_all(ignore),
+               std::exception)
+      << "a connection failure in the parser thread must surface here";
+  const std::string url =
+      fresh("loader_sink_throws", 20000);  // several chunks: the parser is ahead
+  LoadSink throwing{[](MarketRow&&) {},
+                    [](PositionSpec&&) { throw std::runtime_error("engine refused"); },
+                    [](AlertSpec&&) {}, nullptr};
+  EXPECT_THROW(Loader(url).load_all(throwing), std::runtime_error);
+}
+
 TEST(Loader, DatabaseStateDrivesTheMatcher) {
   const std::string url = fresh("loader_matcher", 8);
   Matcher m;
