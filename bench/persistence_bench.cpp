@@ -179,17 +179,9 @@ void BM_Loader_IntoMatcher(benchmark::State& state) {
     state.ResumeTiming();
     Matcher& m = *keep;
     std::vector<Event> ev;
-    InstrumentId next = 0;
+    InstrumentTable instruments;
     db::Loader loader(url);
-    n = loader.load_all({[&](MarketRow&& r) {
-                           r.spec.instrument = next++;
-                           m.upsert_market(r.spec);
-                         },
-                         [&](PositionSpec&& p) { m.upsert_position(p); },
-                         [&](AlertSpec&& a) { m.upsert_alert(a, ev); },
-                         [&](std::size_t, std::size_t positions, std::size_t alerts) {
-                           m.reserve(alerts, positions);
-                         }});
+    n = loader.load_all(db::matcher_sink(m, instruments, ev));
     if (m.alert_count() != static_cast<std::size_t>(g_loader_rows) || !ev.empty())
       state.SkipWithError("load incomplete");
   }

@@ -407,6 +407,18 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
   return n;
 }
 
+LoadSink matcher_sink(Matcher& matcher, InstrumentTable& instruments, std::vector<Event>& events) {
+  return LoadSink{[&matcher, &instruments](MarketRow&& m) {
+                    m.spec.instrument = instruments.intern(m.dex_name, m.symbol);
+                    matcher.upsert_market(m.spec);
+                  },
+                  [&matcher](PositionSpec&& p) { matcher.upsert_position(p); },
+                  [&matcher, &events](AlertSpec&& a) { matcher.upsert_alert(a, events); },
+                  [&matcher](std::size_t, std::size_t positions, std::size_t alerts) {
+                    matcher.reserve(alerts, positions);
+                  }};
+}
+
 struct Loader::Reader {
   explicit Reader(const std::string& conninfo) : conn(conninfo) {}
   pqxx::connection conn;

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "engine/domain.h"
+#include "engine/instruments.h"
+#include "engine/matcher.h"
 
 namespace pqxx {
 class transaction_base;
@@ -33,6 +35,12 @@ struct LoadSink {
   /// Optional: called first with the row counts of the snapshot (markets, positions, alerts).
   std::function<void(std::size_t, std::size_t, std::size_t)> reserve;
 };
+
+/// A sink that loads straight into a matcher: interns (dex_name, symbol) into `instruments`,
+/// reserves from the snapshot's counts, and collects the matcher's events (rejections) into
+/// `events`. All three must outlive the load.
+[[nodiscard]] LoadSink matcher_sink(Matcher& matcher, InstrumentTable& instruments,
+                                    std::vector<Event>& events);
 
 /// Not thread-safe: one Loader per thread (it keeps a reader connection for load_by_id).
 class Loader {

@@ -122,21 +122,13 @@ TEST(Loader, ErrorsReachTheCallerAndNothingHangs) {
 TEST(Loader, DatabaseStateDrivesTheMatcher) {
   const std::string url = fresh("loader_matcher", 8);
   Matcher m;
-  InstrumentId next = 0;
+  InstrumentTable instruments;
   std::vector<Event> ev;
-  Loader(url).load_all({[&](MarketRow&& r) {
-                          r.spec.instrument = next++;
-                          m.upsert_market(r.spec);
-                        },
-                        [&](PositionSpec&& p) { m.upsert_position(p); },
-                        [&](AlertSpec&& a) { m.upsert_alert(a, ev); },
-                        [&](std::size_t, std::size_t positions, std::size_t alerts) {
-                          m.reserve(alerts, positions);
-                        }});
+  Loader(url).load_all(matcher_sink(m, instruments, ev));
   EXPECT_TRUE(ev.empty());
   // alert n: price_above > 1000 + n % 100 on market n % 4; alert 5 is on market 1 with target 1005
   Tick t;
-  t.instrument = 1;  // markets load in id order: S0, S1, ...
+  t.instrument = *instruments.find("binance", "S1");
   t.price = 1005'500'000'000;
   m.on_tick(t, ev);
   std::vector<Uuid> fired;
