@@ -80,87 +80,88 @@ void verify_applied(benchmark::State& state, pqxx::connection& c, const db::Writ
   }
 }
 
-void BM_Writer_UnnestBatch(benchmark::State& state) {
-  pqxx::connection c(writer_db());
-  c.prepare("batch", db::batch_statement());
-  { pqxx::nontransaction(c).exec("SET app.origin = 'engine'"); }
-  std::mt19937_64 rng(1);
+/// A connection that writes as the engine does (its writes do not notify).
+std::unique_ptr<pqxx::connection> engine_connection() {
+  auto c = std::make_unique<pqxx::connection>(writer_db());
+  pqxx::nontransaction(*c).exec("SET app.origin = 'engine'");
+  return c;
+}
+
+/// The measurement shared by the write methods: each iteration applies N fresh marks (generated
+/// untimed) with `apply`, which returns the rows it updated; every batch is checked, and the last
+/// row is read back at the end.
+template <class Apply>
+void run_writer(benchmark::State& state, pqxx::connection& c, std::uint64_t seed, Apply apply) {
+  std::mt19937_64 rng(seed);
   const auto n = static_cast<std::size_t>(state.range(0));
   db::WriteOp last;
   for (auto _ : state) {
     state.PauseTiming();
     const auto ops = marks(n, rng);
     state.ResumeTiming();
-    db::Batch b;
-    for (const auto& op : ops) b.add(op);  // coalescing and SQL building are part of the cost
-    const auto p = b.parameters();
-    pqxx::nontransaction tx(c);
-    const auto r = tx.exec_prepared("batch", p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8],
-                                    p[9], p[10]);
-    if (r[0][0].as<std::size_t>() != n) state.SkipWithError("not every row was updated");
+    if (apply(ops) != n) {
+      state.SkipWithError("not every row was updated");
+      return;
+    }
     last = ops.back();
   }
   verify_applied(state, c, last);
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 
+void BM_Writer_UnnestBatch(benchmark::State& state) {
+  auto c = engine_connection();
+  c->prepare("batch", db::batch_statement());
+  run_writer(state, *c, 1, [&](const std::vector<db::WriteOp>& ops) {
+    db::Batch b;
+    for (const auto& op : ops) b.add(op);  // coalescing and SQL building are part of the cost
+    const auto p = b.parameters();
+    pqxx::nontransaction tx(*c);
+    const auto r = tx.exec_prepared("batch", p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8],
+                                    p[9], p[10]);
+    return r[0][0].as<std::size_t>();
+  });
+}
+
 void BM_Writer_CopyTempUpdate(benchmark::State& state) {
-  pqxx::connection c(writer_db());
-  {
-    pqxx::nontransaction n(c);
-    n.exec("SET app.origin = 'engine'");
-    n.exec(
-        "CREATE TEMP TABLE tmp_marks (id uuid, price numeric(36,18), pnl numeric(36,18)) ON COMMIT "
-        "DELETE ROWS");
-  }
-  std::mt19937_64 rng(2);
-  const auto n = static_cast<std::size_t>(state.range(0));
-  db::WriteOp last;
-  for (auto _ : state) {
-    state.PauseTiming();
-    const auto ops = marks(n, rng);
-    state.ResumeTiming();
-    pqxx::work w(c);
+  auto c = engine_connection();
+  pqxx::nontransaction(*c).exec(
+      "CREATE TEMP TABLE tmp_marks (id uuid, price numeric(36,18), pnl numeric(36,18)) ON COMMIT "
+      "DELETE ROWS");
+  run_writer(state, *c, 2, [&](const std::vector<db::WriteOp>& ops) {
+    pqxx::work w(*c);
     {
       pqxx::stream_to s(w, "tmp_marks", std::vector<std::string>{"id", "price", "pnl"});
-      for (const auto& op : ops)
+      for (const auto& op : ops) {
         s << std::make_tuple(op.id.str(), format_fixed(op.price), format_fixed(op.amount, 18));
+      }
       s.complete();
     }
     const auto r = w.exec(
         "UPDATE positions p SET current_price = t.price, unrealized_pnl = t.pnl, updated_at = "
         "now() "
-        "FROM tmp_marks t "
-        "WHERE p.id = t.id AND p.status = 'open'");
-    if (r.affected_rows() != n) state.SkipWithError("not every row was updated");
+        "FROM tmp_marks t WHERE p.id = t.id AND p.status = 'open'");
     w.commit();
-    last = ops.back();
-  }
-  verify_applied(state, c, last);
-  state.SetItemsProcessed(state.iterations() * state.range(0));
+    return static_cast<std::size_t>(r.affected_rows());
+  });
 }
 
 void BM_Writer_UpdatePerRow(benchmark::State& state) {
-  pqxx::connection c(writer_db());
-  c.prepare("one",
-            "UPDATE positions SET current_price = $2, unrealized_pnl = $3, updated_at = now() "
-            "WHERE id = $1 AND status = 'open'");
-  { pqxx::nontransaction(c).exec("SET app.origin = 'engine'"); }
-  std::mt19937_64 rng(3);
-  const auto n = static_cast<std::size_t>(state.range(0));
-  db::WriteOp last;
-  for (auto _ : state) {
-    state.PauseTiming();
-    const auto ops = marks(n, rng);
-    state.ResumeTiming();
-    pqxx::work w(c);
-    for (const auto& op : ops)
-      w.exec_prepared("one", op.id.str(), format_fixed(op.price), format_fixed(op.amount, 18));
+  auto c = engine_connection();
+  c->prepare("one",
+             "UPDATE positions SET current_price = $2, unrealized_pnl = $3, updated_at = now() "
+             "WHERE id = $1 AND status = 'open'");
+  run_writer(state, *c, 3, [&](const std::vector<db::WriteOp>& ops) {
+    pqxx::work w(*c);
+    std::size_t rows = 0;
+    for (const auto& op : ops) {
+      rows +=
+          w.exec_prepared("one", op.id.str(), format_fixed(op.price), format_fixed(op.amount, 18))
+              .affected_rows();
+    }
     w.commit();
-    last = ops.back();
-  }
-  verify_applied(state, c, last);
-  state.SetItemsProcessed(state.iterations() * state.range(0));
+    return rows;
+  });
 }
 
 void BM_Loader_IntoMatcher(benchmark::State& state) {

@@ -13,6 +13,7 @@
 #include <set>
 #include <vector>
 
+#include "engine/fixed.h"
 #include "engine/uuid.h"
 
 namespace lam {
@@ -81,7 +82,6 @@ class Ladder {
   }
 
  private:
-  using Wide = __int128;
   std::pmr::set<LadderEntry, LadderOrder<D>> set_;
 };
 

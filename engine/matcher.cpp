@@ -75,7 +75,7 @@ void Matcher::upsert_market(const MarketSpec& m) {
     instrument_to_market_[m.instrument] = mi;
   }
   if (mmr_changed) {
-    for (std::uint32_t ps : std::vector<std::uint32_t>(cold_[mi].positions)) {
+    for (std::uint32_t ps : cold_[mi].positions) {  // detach/attach never change this list
       if (positions_[ps].market != mi) continue;
       detach_position(ps);
       attach_position(ps);
