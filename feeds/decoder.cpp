@@ -1,0 +1,62 @@
+#include "feeds/decoder.h"
+
+#include <limits>
+
+#include "feeds/venues/venues.h"
+
+namespace lam::feeds {
+
+DecodeResult Decoder::decode(const char* data, std::size_t len, std::size_t capacity,
+                             TimeNs recv_ts, std::vector<FeedEvent>& out) {
+  ++stats_.frames;
+  if (len == 0 || len > kMaxFrameBytes || capacity < len + kFramePadding) {
+    ++stats_.malformed;
+    return {FrameClass::malformed, 0};
+  }
+  const std::size_t before = out.size();
+  DecodeResult r = do_decode(data, len, capacity, recv_ts, out);
+  if (r.cls == FrameClass::malformed) {
+    // A frame is all or nothing: never act on half of a broken frame.
+    out.resize(before);
+    r.ticks = 0;
+    ++stats_.malformed;
+  } else if (r.cls == FrameClass::rejected) {
+    ++stats_.rejected;
+  }
+  stats_.ticks += r.ticks;
+  return r;
+}
+
+void Decoder::emit_gap(std::vector<FeedEvent>& out, InstrumentId id, TimeNs recv_ts,
+                       std::uint64_t missing) {
+  ++stats_.gaps;
+  FeedEvent e;
+  e.kind = FeedEventKind::gap;
+  e.venue = venue();
+  e.reason = FeedReason::sequence_gap;
+  e.tick.instrument = id;
+  e.tick.recv_ts = recv_ts;
+  e.tick.exch_ts = recv_ts;
+  e.count = missing > std::numeric_limits<std::uint32_t>::max()
+                ? std::numeric_limits<std::uint32_t>::max()
+                : static_cast<std::uint32_t>(missing);
+  out.push_back(e);
+}
+
+std::unique_ptr<Decoder> make_decoder(Venue venue, SymbolMap symbols) {
+  switch (venue) {
+    case Venue::binance:
+      return make_binance_decoder(std::move(symbols));
+    case Venue::bybit:
+      return make_bybit_decoder(std::move(symbols));
+    case Venue::okx:
+      return make_okx_decoder(std::move(symbols));
+    case Venue::hyperliquid:
+      return make_hyperliquid_decoder(std::move(symbols));
+    case Venue::coinbase:
+      return make_coinbase_decoder(std::move(symbols));
+  }
+  return nullptr;
+}
+
+}  // namespace lam::feeds

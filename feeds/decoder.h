@@ -1,0 +1,94 @@
+#pragma once
+/// Venue decoders: one frame of venue JSON in, normalized `FeedEvent`s out.
+///
+/// Deterministic: a decoder never reads the clock (the receive time is a parameter) and holds only
+/// per-connection protocol state (last sequence ids, Bybit's merged tickers), cleared by `reset()`
+/// when a new connection starts. One decoder per connection; not thread-safe. simdjson stays inside
+/// the venue .cpp files.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "feeds/feed_event.h"
+#include "feeds/symbol_map.h"
+
+namespace lam::feeds {
+
+/// Bytes that must be readable (not meaningful) after the end of every frame: simdjson's padding.
+inline constexpr std::size_t kFramePadding = 64;
+/// Frames longer than this are rejected unparsed (the WebSocket layer also caps messages).
+inline constexpr std::size_t kMaxFrameBytes = 1 << 20;
+
+/// What a frame was, as far as the connection's protocol logic is concerned.
+enum class FrameClass : std::uint8_t {
+  data,       ///< market data (it may still have yielded no tick, e.g. an unknown symbol)
+  ack,        ///< subscription acknowledged
+  rejected,   ///< subscription or request refused by the venue
+  pong,       ///< answer to our ping
+  heartbeat,  ///< venue heartbeat (Coinbase `heartbeats`)
+  notice,     ///< the venue will close this connection soon (OKX 64008)
+  ignored,    ///< well-formed but of no interest (banner, other channels)
+  malformed,  ///< not parseable, truncated, oversized or of an unexpected shape
+};
+
+struct DecodeResult {
+  FrameClass cls = FrameClass::ignored;
+  std::uint32_t ticks = 0;  ///< ticks appended to the output
+};
+
+/// Per-decoder counters of bad or surprising input (all monotonic).
+struct DecoderStats {
+  std::uint64_t frames = 0;
+  std::uint64_t ticks = 0;
+  std::uint64_t malformed = 0;   ///< whole frames skipped
+  std::uint64_t bad_values = 0;  ///< items skipped inside a good frame (bad number, missing field)
+  std::uint64_t unknown_symbol = 0;  ///< items for symbols not in the map
+  std::uint64_t out_of_order = 0;    ///< stale or duplicate sequence ids, dropped
+  std::uint64_t gaps = 0;            ///< sequence gaps reported
+  std::uint64_t rejected = 0;        ///< error acks
+};
+
+class Decoder {
+ public:
+  explicit Decoder(SymbolMap symbols) : symbols_(std::move(symbols)) {}
+  virtual ~Decoder() = default;
+  Decoder(const Decoder&) = delete;
+  Decoder& operator=(const Decoder&) = delete;
+
+  /// Decodes `data[0, len)`; `capacity` bytes from `data` are readable and
+  /// `capacity >= len + kFramePadding`. Events are appended to `out` (not cleared).
+  DecodeResult decode(const char* data, std::size_t len, std::size_t capacity, TimeNs recv_ts,
+                      std::vector<FeedEvent>& out);
+
+  /// Forgets per-connection protocol state; called when a new connection starts.
+  virtual void reset() = 0;
+
+  [[nodiscard]] const DecoderStats& stats() const noexcept { return stats_; }
+  [[nodiscard]] SymbolMap& symbols() noexcept { return symbols_; }
+  [[nodiscard]] Venue venue() const noexcept { return symbols_.venue(); }
+
+ protected:
+  virtual DecodeResult do_decode(const char* data, std::size_t len, std::size_t capacity,
+                                 TimeNs recv_ts, std::vector<FeedEvent>& out) = 0;
+
+  /// Appends a tick event.
+  void emit_tick(std::vector<FeedEvent>& out, const Tick& t) {
+    FeedEvent e;
+    e.tick = t;
+    e.venue = venue();
+    out.push_back(e);
+  }
+  /// Appends a gap event for `id` with `missing` ids (saturated).
+  void emit_gap(std::vector<FeedEvent>& out, InstrumentId id, TimeNs recv_ts,
+                std::uint64_t missing);
+
+  SymbolMap symbols_;
+  DecoderStats stats_;
+};
+
+/// The decoder for `venue`, with its own JSON parser.
+[[nodiscard]] std::unique_ptr<Decoder> make_decoder(Venue venue, SymbolMap symbols);
+
+}  // namespace lam::feeds

@@ -1,0 +1,44 @@
+#pragma once
+/// Each venue's connection rules: routes and default URLs, what keeps a connection alive, how
+/// fast we may talk, and the subscribe messages. Figures from ../shared/venues.md (Sept 2026).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "feeds/venue.h"
+
+namespace lam::feeds {
+
+using Millis = std::chrono::milliseconds;
+
+/// One connection a venue needs. Binance needs two (`market`: mark + trades, `public`: book).
+struct Route {
+  std::string name;
+  std::string default_url;
+  std::uint8_t kinds = 0;  ///< TickKinds this route supplies (bits of kind_bit())
+};
+
+/// Timing and rate rules of a venue; every field can be overridden by config (tests shorten them).
+struct VenueRules {
+  Millis idle_budget{30'000};   ///< no frame at all for this long: reconnect
+  Millis ping_every{0};         ///< send `ping_text` this often (0: the venue pings us)
+  std::string ping_text;        ///< the application-level ping, if the venue wants one
+  Millis stale_budget{10'000};  ///< no frame for a symbol for this long: it is `stale`
+  double max_msgs_per_s = 5;    ///< our outgoing message rate (venue limit with margin)
+  std::size_t topics_per_msg = 50;
+  Millis max_lifetime{0};  ///< reconnect proactively after this long (0: never)
+};
+
+[[nodiscard]] std::vector<Route> venue_routes(Venue v);
+[[nodiscard]] VenueRules default_rules(Venue v);
+
+/// The subscribe messages for `symbols` (venue spelling) on `route`, in sending order.
+[[nodiscard]] std::vector<std::string> subscribe_messages(Venue v, std::string_view route,
+                                                          const std::vector<std::string>& symbols,
+                                                          std::size_t topics_per_msg);
+
+}  // namespace lam::feeds

@@ -1,0 +1,60 @@
+#pragma once
+/// A venue's symbol spellings ("BTCUSDT", "BTC-USDT-SWAP", "BTC") mapped to interned instruments.
+/// Owned by one decoder, read on every frame; built before the connection starts.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/fixed.h"
+#include "engine/instruments.h"
+#include "feeds/venue.h"
+
+namespace lam::feeds {
+
+struct SymbolInfo {
+  InstrumentId id = kNoInstrument;
+  /// Base units per contract as raw fixed-point: sizes on the wire are multiplied by it
+  /// (OKX SWAP sizes are in contracts; 1.0 everywhere else).
+  std::int64_t contract_size = kScale;
+};
+
+class SymbolMap {
+ public:
+  SymbolMap() = default;
+  /// `intern_into`: when set, symbols not yet known are interned into that table on first sight
+  /// (replay of captures); otherwise they are unknown and their frames are counted and skipped.
+  SymbolMap(Venue venue, InstrumentTable* intern_into) : venue_(venue), table_(intern_into) {}
+
+  /// Adds (or replaces) a symbol.
+  void add(std::string_view symbol, SymbolInfo info);
+  /// Interns (venue, symbol) in `table` and adds it.
+  InstrumentId add(InstrumentTable& table, std::string_view symbol,
+                   std::int64_t contract_size = kScale);
+
+  /// Null when the symbol is unknown (and cannot be interned).
+  [[nodiscard]] const SymbolInfo* find(std::string_view symbol);
+  [[nodiscard]] Venue venue() const noexcept { return venue_; }
+  [[nodiscard]] std::size_t size() const noexcept { return by_name_.size(); }
+  /// Every instrument in the map, in insertion order.
+  [[nodiscard]] const std::vector<InstrumentId>& instruments() const noexcept { return ids_; }
+  /// Every symbol spelling, in insertion order.
+  [[nodiscard]] const std::vector<std::string>& names() const noexcept { return names_; }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  Venue venue_ = Venue::binance;
+  InstrumentTable* table_ = nullptr;
+  std::unordered_map<std::string, SymbolInfo, Hash, std::equal_to<>> by_name_;
+  std::vector<InstrumentId> ids_;
+  std::vector<std::string> names_;
+};
+
+}  // namespace lam::feeds

@@ -1,0 +1,231 @@
+// Binance USD-M: markPriceUpdate, aggTrade and bookTicker payloads, bare or in the combined-stream
+// wrapper {"stream":..,"data":..}, arrays of them (!markPrice@arr), and SUBSCRIBE acks.
+#include <unordered_map>
+
+#include "feeds/venues/json.h"
+#include "feeds/venues/venues.h"
+
+namespace lam::feeds {
+namespace {
+
+using json::Tok;
+namespace od = json::od;
+
+enum class Payload : std::uint8_t { unknown, mark, agg_trade, book_ticker };
+
+Payload payload_kind(std::string_view e) noexcept {
+  if (e == "markPriceUpdate") return Payload::mark;
+  if (e == "aggTrade") return Payload::agg_trade;
+  if (e == "bookTicker") return Payload::book_ticker;
+  return Payload::unknown;
+}
+
+class BinanceDecoder final : public Decoder {
+ public:
+  using Decoder::Decoder;
+  void reset() override { seq_.clear(); }
+
+ protected:
+  DecodeResult do_decode(const char* data, std::size_t len, std::size_t capacity, TimeNs recv_ts,
+                         std::vector<FeedEvent>& out) override {
+    od::document doc;
+    if (parser_.iterate(data, len, capacity).get(doc)) return {FrameClass::malformed, 0};
+    od::json_type type;
+    if (doc.type().get(type)) return {FrameClass::malformed, 0};
+    DecodeResult r{FrameClass::data, 0};
+    if (type == od::json_type::array) {
+      od::array arr;
+      if (doc.get_array().get(arr)) return {FrameClass::malformed, 0};
+      if (!payload_array(arr, recv_ts, out, r)) return {FrameClass::malformed, 0};
+      return json::at_end(doc) ? r : DecodeResult{FrameClass::malformed, 0};
+    }
+    od::object obj;
+    if (doc.get_object().get(obj)) return {FrameClass::malformed, 0};
+    // One pass: the wrapper's "data" is parsed where it appears; a bare payload's fields are
+    // collected. Key order is never relied on.
+    Fields f;
+    bool wrapped = false, has_result = false, has_error = false, ok = true;
+    const bool good = json::for_each_field(obj, [&](std::string_view key, od::value v) {
+      if (key == "data") {
+        wrapped = true;
+        od::json_type t;
+        if (v.type().get(t)) return false;
+        if (t == od::json_type::array) {
+          od::array arr;
+          return !v.get_array().get(arr) && payload_array(arr, recv_ts, out, r);
+        }
+        od::object p;
+        if (v.get_object().get(p)) return false;
+        ok = payload(p, recv_ts, out, r);
+        return ok;
+      }
+      if (key == "result") {
+        has_result = true;
+      } else if (key == "error") {
+        has_error = true;
+      } else if (key != "stream" && key != "id") {
+        f.set(key, v);
+      }
+      return true;
+    });
+    if (!good || !ok || !json::at_end(doc)) return {FrameClass::malformed, 0};
+    if (wrapped) return r;
+    if (has_error) return {FrameClass::rejected, 0};
+    if (has_result) return {FrameClass::ack, 0};
+    if (!f.e.present) return {FrameClass::ignored, 0};
+    if (!apply(f, recv_ts, out, r)) return {FrameClass::malformed, 0};
+    return r;
+  }
+
+ private:
+  struct Fields {
+    Tok e, E, s, p, q, a, b, T, u, m;
+    void set(std::string_view key, od::value v) noexcept {
+      if (key.size() != 1) return;
+      switch (key[0]) {
+        case 'e':
+          e = json::token(v);
+          break;
+        case 'E':
+          E = json::token(v);
+          break;
+        case 's':
+          s = json::token(v);
+          break;
+        case 'p':
+          p = json::token(v);
+          break;
+        case 'q':
+          q = json::token(v);
+          break;
+        case 'a':
+          a = json::token(v);
+          break;
+        case 'b':
+          b = json::token(v);
+          break;
+        case 'T':
+          T = json::token(v);
+          break;
+        case 'u':
+          u = json::token(v);
+          break;
+        case 'm':
+          m = json::token(v);
+          break;
+        default:
+          break;
+      }
+    }
+  };
+
+  bool payload_array(od::array arr, TimeNs recv_ts, std::vector<FeedEvent>& out, DecodeResult& r) {
+    for (auto item : arr) {
+      od::object o;
+      if (item.get_object().get(o)) return false;
+      if (!payload(o, recv_ts, out, r)) return false;
+    }
+    return true;
+  }
+
+  bool payload(od::object obj, TimeNs recv_ts, std::vector<FeedEvent>& out, DecodeResult& r) {
+    Fields f;
+    if (!json::for_each_field(obj, [&](std::string_view key, od::value v) {
+          f.set(key, v);
+          return true;
+        })) {
+      return false;
+    }
+    return apply(f, recv_ts, out, r);
+  }
+
+  /// Turns one payload into a tick. False only for a structurally unusable payload; a bad value
+  /// or an unknown symbol is counted and skipped.
+  bool apply(const Fields& f, TimeNs recv_ts, std::vector<FeedEvent>& out, DecodeResult& r) {
+    const Payload kind = payload_kind(f.e.text);
+    if (kind == Payload::unknown) return true;  // another event type: not ours to judge
+    const SymbolInfo* sym = f.s.has_value() ? symbols_.find(f.s.text) : nullptr;
+    if (sym == nullptr) {
+      ++(f.s.has_value() ? stats_.unknown_symbol : stats_.bad_values);
+      return true;
+    }
+    Tick t;
+    t.recv_ts = recv_ts;
+    t.instrument = sym->id;
+    switch (kind) {
+      case Payload::mark: {
+        auto px = json::price(f.p);
+        auto ts = json::ms_time(f.E);
+        if (!px || !ts) return bad();
+        t.kind = TickKind::mark;
+        t.price = *px;
+        t.exch_ts = *ts;
+        break;
+      }
+      case Payload::agg_trade: {
+        auto px = json::price(f.p);
+        auto qty = json::size(f.q);
+        auto ts = json::ms_time(f.T.present ? f.T : f.E);
+        auto id = json::u64(f.a);
+        if (!px || !qty || !ts || !id) return bad();
+        // Aggregate trade ids are contiguous per symbol.
+        std::uint64_t& last = seq_[sym->id];
+        if (last != 0 && *id <= last) {
+          ++stats_.out_of_order;
+          return true;
+        }
+        if (last != 0 && *id != last + 1) emit_gap(out, sym->id, recv_ts, *id - last - 1);
+        last = *id;
+        t.kind = TickKind::trade;
+        t.price = *px;
+        t.size = *qty;
+        t.exch_ts = *ts;
+        t.venue_seq = static_cast<std::uint32_t>(*id);
+        if (f.m.text == "true") t.flags |= kTickTakerSell;
+        break;
+      }
+      case Payload::book_ticker: {
+        auto bid = json::price(f.b);
+        auto ask = json::price(f.a);
+        auto ts = json::ms_time(f.T.present ? f.T : f.E);
+        auto id = json::u64(f.u);
+        if (!bid || !ask || !ts || !id) return bad();
+        // `u` is shared with depth updates: monotonic, not contiguous. Drop stale frames only.
+        std::uint64_t& last = seq_[sym->id | kBookKey];
+        if (*id <= last) {
+          ++stats_.out_of_order;
+          return true;
+        }
+        last = *id;
+        t.kind = TickKind::bbo;
+        t.price = *bid;
+        t.ask = *ask;
+        t.exch_ts = *ts;
+        t.venue_seq = static_cast<std::uint32_t>(*id);
+        break;
+      }
+      case Payload::unknown:
+        return true;
+    }
+    emit_tick(out, t);
+    ++r.ticks;
+    return true;
+  }
+
+  bool bad() {
+    ++stats_.bad_values;
+    return true;
+  }
+
+  static constexpr std::uint64_t kBookKey = std::uint64_t{1} << 32;
+  od::parser parser_;
+  std::unordered_map<std::uint64_t, std::uint64_t> seq_;  // instrument (| kBookKey) -> last id
+};
+
+}  // namespace
+
+std::unique_ptr<Decoder> make_binance_decoder(SymbolMap symbols) {
+  return std::make_unique<BinanceDecoder>(std::move(symbols));
+}
+
+}  // namespace lam::feeds

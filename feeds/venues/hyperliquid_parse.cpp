@@ -1,0 +1,218 @@
+// Hyperliquid: `activeAssetCtx` (markPx), `trades`, `allMids`, subscription responses, error
+// strings, `{"channel":"pong"}` and the plain-text connection banner.
+#include "feeds/venues/json.h"
+#include "feeds/venues/venues.h"
+
+namespace lam::feeds {
+namespace {
+
+using json::Tok;
+namespace od = json::od;
+
+enum class Channel : std::uint8_t { other, ctx, trades, mids, pong, ack, error };
+
+Channel channel_of(std::string_view c) noexcept {
+  if (c == "activeAssetCtx") return Channel::ctx;
+  if (c == "trades") return Channel::trades;
+  if (c == "allMids") return Channel::mids;
+  if (c == "pong") return Channel::pong;
+  if (c == "subscriptionResponse") return Channel::ack;
+  if (c == "error") return Channel::error;
+  return Channel::other;
+}
+
+class HyperliquidDecoder final : public Decoder {
+ public:
+  using Decoder::Decoder;
+  void reset() override {}
+
+ protected:
+  DecodeResult do_decode(const char* data, std::size_t len, std::size_t capacity, TimeNs recv_ts,
+                         std::vector<FeedEvent>& out) override {
+    if (data[0] != '{' && data[0] != '[') {
+      // The banner ("Websocket connection established.") and any other plain text.
+      return {FrameClass::ignored, 0};
+    }
+    od::document doc;
+    od::object obj;
+    if (parser_.iterate(data, len, capacity).get(doc) || doc.get_object().get(obj)) {
+      return {FrameClass::malformed, 0};
+    }
+    Channel channel = Channel::other;
+    bool has_channel = false, has_data = false;
+    const bool good = json::for_each_field(obj, [&](std::string_view key, od::value v) {
+      if (key == "channel") {
+        has_channel = true;
+        channel = channel_of(json::token(v).text);
+      } else if (key == "data") {
+        has_data = true;
+      }
+      return true;
+    });
+    if (!good || !json::at_end(doc) || !has_channel) return {FrameClass::malformed, 0};
+    switch (channel) {
+      case Channel::pong:
+        return {FrameClass::pong, 0};
+      case Channel::ack:
+        return {FrameClass::ack, 0};
+      case Channel::error:
+        return {FrameClass::rejected, 0};
+      case Channel::other:
+        return {FrameClass::ignored, 0};
+      default:
+        break;
+    }
+    if (!has_data) return {FrameClass::malformed, 0};
+    od::value dv;
+    doc.rewind();
+    if (doc.get_object().get(obj) || obj.find_field_unordered("data").get(dv)) {
+      return {FrameClass::malformed, 0};
+    }
+    DecodeResult r{FrameClass::data, 0};
+    bool ok = false;
+    if (channel == Channel::ctx) {
+      ok = ctx(dv, recv_ts, out, r);
+    } else if (channel == Channel::trades) {
+      od::array arr;
+      ok = !dv.get_array().get(arr);
+      for (auto item : arr) {
+        od::object o;
+        if (!ok || item.get_object().get(o) || !trade(o, recv_ts, out, r))
+          return {FrameClass::malformed, 0};
+      }
+    } else {
+      ok = mids(dv, recv_ts, out, r);
+    }
+    return ok ? r : DecodeResult{FrameClass::malformed, 0};
+  }
+
+ private:
+  // {"coin":"BTC","ctx":{"markPx":"79890.0",...}}: no timestamp on the wire.
+  bool ctx(od::value dv, TimeNs recv_ts, std::vector<FeedEvent>& out, DecodeResult& r) {
+    od::object d;
+    if (dv.get_object().get(d)) return false;
+    Tok coin, mark;
+    if (!json::for_each_field(d, [&](std::string_view key, od::value v) {
+          if (key == "coin") {
+            coin = json::token(v);
+          } else if (key == "ctx") {
+            od::object c;
+            if (v.get_object().get(c)) return false;
+            return json::for_each_field(c, [&](std::string_view k, od::value cv) {
+              if (k == "markPx") mark = json::token(cv);
+              return true;
+            });
+          }
+          return true;
+        })) {
+      return false;
+    }
+    const SymbolInfo* sym = coin.has_value() ? symbols_.find(coin.text) : nullptr;
+    if (sym == nullptr) {
+      ++(coin.has_value() ? stats_.unknown_symbol : stats_.bad_values);
+      return true;
+    }
+    auto px = json::price(mark);
+    if (!px) {
+      ++stats_.bad_values;
+      return true;
+    }
+    Tick t;
+    t.recv_ts = recv_ts;
+    t.exch_ts = recv_ts;
+    t.instrument = sym->id;
+    t.kind = TickKind::mark;
+    t.price = *px;
+    t.flags = kTickNoExchTime;
+    emit_tick(out, t);
+    ++r.ticks;
+    return true;
+  }
+
+  bool trade(od::object o, TimeNs recv_ts, std::vector<FeedEvent>& out, DecodeResult& r) {
+    Tok coin, side, px, sz, time, tid;
+    if (!json::for_each_field(o, [&](std::string_view key, od::value v) {
+          if (key == "coin")
+            coin = json::token(v);
+          else if (key == "side")
+            side = json::token(v);
+          else if (key == "px")
+            px = json::token(v);
+          else if (key == "sz")
+            sz = json::token(v);
+          else if (key == "time")
+            time = json::token(v);
+          else if (key == "tid")
+            tid = json::token(v);
+          return true;
+        })) {
+      return false;
+    }
+    const SymbolInfo* sym = coin.has_value() ? symbols_.find(coin.text) : nullptr;
+    if (sym == nullptr) {
+      ++(coin.has_value() ? stats_.unknown_symbol : stats_.bad_values);
+      return true;
+    }
+    auto p = json::price(px);
+    auto q = json::size(sz);
+    auto ts = json::ms_time(time);
+    if (!p || !q || !ts) {
+      ++stats_.bad_values;
+      return true;
+    }
+    Tick t;
+    t.recv_ts = recv_ts;
+    t.exch_ts = *ts;
+    t.instrument = sym->id;
+    t.kind = TickKind::trade;
+    t.price = *p;
+    t.size = *q;
+    if (auto id = json::u64(tid)) t.venue_seq = static_cast<std::uint32_t>(*id);
+    if (side.text == "A") t.flags |= kTickTakerSell;
+    emit_tick(out, t);
+    ++r.ticks;
+    return true;
+  }
+
+  // {"mids":{"BTC":"79889.5",...}}: hundreds of coins; only ours become ticks, the rest are not
+  // counted as unknown (allMids is not per-symbol).
+  bool mids(od::value dv, TimeNs recv_ts, std::vector<FeedEvent>& out, DecodeResult& r) {
+    od::object d;
+    if (dv.get_object().get(d)) return false;
+    return json::for_each_field(d, [&](std::string_view key, od::value v) {
+      if (key != "mids") return true;
+      od::object m;
+      if (v.get_object().get(m)) return false;
+      return json::for_each_field(m, [&](std::string_view coin, od::value pv) {
+        const SymbolInfo* sym = symbols_.find(coin);
+        if (sym == nullptr) return true;
+        auto px = json::price(json::token(pv));
+        if (!px) {
+          ++stats_.bad_values;
+          return true;
+        }
+        Tick t;
+        t.recv_ts = recv_ts;
+        t.exch_ts = recv_ts;
+        t.instrument = sym->id;
+        t.kind = TickKind::bbo;
+        t.price = *px;
+        t.ask = *px;
+        t.flags = kTickNoExchTime | kTickMidOnly;
+        emit_tick(out, t);
+        ++r.ticks;
+        return true;
+      });
+    });
+  }
+
+  od::parser parser_;
+};
+
+}  // namespace
+
+std::unique_ptr<Decoder> make_hyperliquid_decoder(SymbolMap symbols) {
+  return std::make_unique<HyperliquidDecoder>(std::move(symbols));
+}
+
+}  // namespace lam::feeds

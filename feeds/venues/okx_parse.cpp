@@ -1,0 +1,189 @@
+// OKX v5 public: `mark-price`, `tickers` and `trades` pushes ({"arg":{..},"data":[..]}), per-arg
+// acks, error events, the 64008 service-upgrade notice and the literal text `pong`.
+#include <unordered_map>
+
+#include "feeds/venues/json.h"
+#include "feeds/venues/venues.h"
+
+namespace lam::feeds {
+namespace {
+
+using json::Tok;
+namespace od = json::od;
+
+enum class Channel : std::uint8_t { other, mark_price, tickers, trades };
+
+Channel channel_of(std::string_view c) noexcept {
+  if (c == "mark-price") return Channel::mark_price;
+  if (c == "tickers") return Channel::tickers;
+  if (c == "trades") return Channel::trades;
+  return Channel::other;
+}
+
+class OkxDecoder final : public Decoder {
+ public:
+  using Decoder::Decoder;
+  void reset() override { last_trade_.clear(); }
+
+ protected:
+  DecodeResult do_decode(const char* data, std::size_t len, std::size_t capacity, TimeNs recv_ts,
+                         std::vector<FeedEvent>& out) override {
+    const std::string_view text(data, len);
+    if (text == "pong") return {FrameClass::pong, 0};
+    od::document doc;
+    od::object obj;
+    if (parser_.iterate(data, len, capacity).get(doc) || doc.get_object().get(obj)) {
+      return {FrameClass::malformed, 0};
+    }
+    Tok event, code;
+    Channel channel = Channel::other;
+    bool has_arg = false, has_data = false;
+    const bool good = json::for_each_field(obj, [&](std::string_view key, od::value v) {
+      if (key == "event") {
+        event = json::token(v);
+      } else if (key == "code") {
+        code = json::token(v);
+      } else if (key == "arg") {
+        has_arg = true;
+        od::object a;
+        if (v.get_object().get(a)) return false;
+        return json::for_each_field(a, [&](std::string_view k, od::value av) {
+          if (k == "channel") channel = channel_of(json::token(av).text);
+          return true;
+        });
+      } else if (key == "data") {
+        has_data = true;
+      }
+      return true;
+    });
+    if (!good || !json::at_end(doc)) return {FrameClass::malformed, 0};
+    if (event.present) {
+      if (event.text == "subscribe") return {FrameClass::ack, 0};
+      if (event.text == "error") return {FrameClass::rejected, 0};
+      if (event.text == "notice" && code.text == "64008") return {FrameClass::notice, 0};
+      return {FrameClass::ignored, 0};
+    }
+    if (!has_arg || !has_data) return {FrameClass::ignored, 0};
+    if (channel == Channel::other) return {FrameClass::ignored, 0};
+    od::value dv;
+    od::array arr;
+    doc.rewind();
+    if (doc.get_object().get(obj) || obj.find_field_unordered("data").get(dv) ||
+        dv.get_array().get(arr)) {
+      return {FrameClass::malformed, 0};
+    }
+    DecodeResult r{FrameClass::data, 0};
+    for (auto item : arr) {
+      od::object o;
+      if (item.get_object().get(o) || !row(channel, o, recv_ts, out, r)) {
+        return {FrameClass::malformed, 0};
+      }
+    }
+    return r;
+  }
+
+ private:
+  bool row(Channel channel, od::object o, TimeNs recv_ts, std::vector<FeedEvent>& out,
+           DecodeResult& r) {
+    Tok inst, px, ts, bid, ask, sz, side, trade_id, count;
+    if (!json::for_each_field(o, [&](std::string_view key, od::value v) {
+          if (key == "instId")
+            inst = json::token(v);
+          else if (key == "ts")
+            ts = json::token(v);
+          else if (key == "markPx" || key == "px")
+            px = json::token(v);
+          else if (key == "bidPx")
+            bid = json::token(v);
+          else if (key == "askPx")
+            ask = json::token(v);
+          else if (key == "sz")
+            sz = json::token(v);
+          else if (key == "side")
+            side = json::token(v);
+          else if (key == "tradeId")
+            trade_id = json::token(v);
+          else if (key == "count")
+            count = json::token(v);
+          return true;
+        })) {
+      return false;
+    }
+    const SymbolInfo* sym = inst.has_value() ? symbols_.find(inst.text) : nullptr;
+    if (sym == nullptr) {
+      ++(inst.has_value() ? stats_.unknown_symbol : stats_.bad_values);
+      return true;
+    }
+    const auto exch = json::ms_time(ts);
+    if (!exch) return bad();
+    Tick t;
+    t.recv_ts = recv_ts;
+    t.exch_ts = *exch;
+    t.instrument = sym->id;
+    switch (channel) {
+      case Channel::mark_price: {
+        auto p = json::price(px);
+        if (!p) return bad();
+        t.kind = TickKind::mark;
+        t.price = *p;
+        break;
+      }
+      case Channel::tickers: {
+        // Pre-open books can be one-sided or crossed; a side sent as "" is simply absent.
+        auto b = json::price(bid);
+        auto a = json::price(ask);
+        if (!b || !a) return bad();
+        t.kind = TickKind::bbo;
+        t.price = *b;
+        t.ask = *a;
+        break;
+      }
+      case Channel::trades: {
+        auto p = json::price(px);
+        auto q = json::size(sz);
+        auto id = json::u64(trade_id);
+        auto n = count.present ? json::u64(count) : std::optional<std::uint64_t>(1);
+        if (!p || !q || !id || !n || *n == 0 || *n > *id) return bad();
+        auto base = json::scale_size(*q, sym->contract_size);
+        if (!base) return bad();
+        // `tradeId` is the last id of the aggregation and `count` its length: consecutive
+        // messages satisfy tradeId - count == previous tradeId.
+        std::uint64_t& last = last_trade_[sym->id];
+        if (last != 0 && *id <= last) {
+          ++stats_.out_of_order;
+          return true;
+        }
+        const std::uint64_t first = *id - *n + 1;
+        if (last != 0 && first > last + 1) emit_gap(out, sym->id, recv_ts, first - last - 1);
+        last = *id;
+        t.kind = TickKind::trade;
+        t.price = *p;
+        t.size = *base;
+        t.venue_seq = static_cast<std::uint32_t>(*id);
+        if (side.text == "sell") t.flags |= kTickTakerSell;
+        break;
+      }
+      case Channel::other:
+        return true;
+    }
+    emit_tick(out, t);
+    ++r.ticks;
+    return true;
+  }
+
+  bool bad() {
+    ++stats_.bad_values;
+    return true;
+  }
+
+  od::parser parser_;
+  std::unordered_map<InstrumentId, std::uint64_t> last_trade_;
+};
+
+}  // namespace
+
+std::unique_ptr<Decoder> make_okx_decoder(SymbolMap symbols) {
+  return std::make_unique<OkxDecoder>(std::move(symbols));
+}
+
+}  // namespace lam::feeds

@@ -1,0 +1,338 @@
+// Every venue's parser on the fixture frames of ../shared/venues.md, plus the edge cases each venue
+// is known for: numbers as strings or JSON numbers, "" meaning absent, exponents, key order,
+// non-JSON frames, partial deltas, and sequence gaps.
+#include "feeds/decoder.h"
+
+#include <gtest/gtest.h>
+
+#include "engine/fixed.h"
+#include "tests/feeds/frames.h"
+
+namespace lam::feeds {
+namespace {
+
+using test::decode;
+using test::load_frames;
+using test::ticks_of;
+
+constexpr TimeNs kRecv = 1'788'658'200'500'000'000;
+constexpr TimeNs kMs = 1'000'000;
+
+std::int64_t raw(std::string_view s) {
+  return *parse_raw(s);
+}
+
+struct Fixture {
+  InstrumentTable table;
+  std::unique_ptr<Decoder> dec;
+  InstrumentId id = kNoInstrument;
+  std::vector<FeedEvent> out;
+
+  Fixture(Venue v, std::vector<std::string> symbols, std::int64_t contract = kScale) {
+    SymbolMap map(v, nullptr);
+    for (const std::string& s : symbols) {
+      const InstrumentId i = map.add(table, s, contract);
+      if (id == kNoInstrument) id = i;
+    }
+    dec = make_decoder(v, std::move(map));
+  }
+  DecodeResult run(std::string_view frame) { return decode(*dec, frame, kRecv, out); }
+};
+
+TEST(BinanceDecoder, FixtureFramesBecomeMarkBboAndTrade) {
+  Fixture f(Venue::binance, {"BTCUSDT"});
+  for (const std::string& fr : load_frames("binance")) {
+    EXPECT_EQ(f.run(fr).cls, FrameClass::data) << fr;
+  }
+  const auto t = ticks_of(f.out);
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0].kind, TickKind::mark);
+  EXPECT_EQ(t[0].price, raw("79893.418125"));
+  EXPECT_EQ(t[0].exch_ts, 1'788'658'200'000 * kMs);
+  EXPECT_EQ(t[0].recv_ts, kRecv);
+  EXPECT_EQ(t[0].instrument, f.id);
+  EXPECT_EQ(t[1].kind, TickKind::bbo);
+  EXPECT_EQ(t[1].price, raw("79893.40"));
+  EXPECT_EQ(t[1].ask, raw("79893.50"));
+  EXPECT_EQ(t[1].exch_ts, 1'788'658'200'123 * kMs);
+  EXPECT_EQ(t[2].kind, TickKind::trade);
+  EXPECT_EQ(t[2].price, raw("79893.50"));
+  EXPECT_EQ(t[2].size, raw("0.137"));
+  EXPECT_EQ(t[2].exch_ts, 1'788'658'200'041 * kMs);
+  EXPECT_EQ(t[2].flags & kTickTakerSell, 0);
+  EXPECT_EQ(f.dec->stats().malformed, 0u);
+}
+
+TEST(BinanceDecoder, BarePayloadAnyKeyOrderNumbersAndExponents) {
+  Fixture f(Venue::binance, {"BTCUSDT"});
+  // Bare (raw stream), keys reordered, price as a JSON number with an exponent.
+  EXPECT_EQ(
+      f.run(R"({"p":7.98934181250E4,"s":"BTCUSDT","E":"1788658200000","e":"markPriceUpdate"})").cls,
+      FrameClass::data);
+  // Array form (!markPrice@arr), and an empty funding rate for a delivery contract.
+  EXPECT_EQ(
+      f.run(R"([{"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"1.000000001","r":"","T":0}])").cls,
+      FrameClass::data);
+  const auto t = ticks_of(f.out);
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0].price, raw("79893.418125"));
+  EXPECT_EQ(t[1].price, 1'000'000'001);
+}
+
+TEST(BinanceDecoder, AcksErrorsAndUnknownEvents) {
+  Fixture f(Venue::binance, {"BTCUSDT"});
+  EXPECT_EQ(f.run(R"({"result":null,"id":1})").cls, FrameClass::ack);
+  EXPECT_EQ(f.run(R"({"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":1})").cls,
+            FrameClass::rejected);
+  EXPECT_EQ(f.run(R"({"stream":"x","data":{"e":"kline","s":"BTCUSDT"}})").cls, FrameClass::data);
+  EXPECT_EQ(f.run(R"({"e":"markPriceUpdate","E":1,"s":"ETHUSDT","p":"1"})").cls, FrameClass::data);
+  EXPECT_EQ(f.dec->stats().unknown_symbol, 1u);
+  EXPECT_TRUE(f.out.empty());
+}
+
+TEST(BinanceDecoder, AggTradeGapIsReportedAndStaleIdsDropped) {
+  Fixture f(Venue::binance, {"BTCUSDT"});
+  auto trade = [](std::uint64_t id) {
+    return R"({"e":"aggTrade","E":2,"a":)" + std::to_string(id) +
+           R"(,"s":"BTCUSDT","p":"10","q":"1","T":1,"m":true})";
+  };
+  f.run(trade(100));
+  f.run(trade(101));
+  f.run(trade(105));  // 102..104 missed
+  f.run(trade(103));  // late: dropped
+  ASSERT_EQ(f.out.size(), 4u);
+  EXPECT_EQ(f.out[2].kind, FeedEventKind::gap);
+  EXPECT_EQ(f.out[2].count, 3u);
+  EXPECT_EQ(f.out[2].tick.instrument, f.id);
+  EXPECT_EQ(f.out[3].tick.venue_seq, 105u);
+  EXPECT_NE(f.out[3].tick.flags & kTickTakerSell, 0);
+  EXPECT_EQ(f.dec->stats().out_of_order, 1u);
+  EXPECT_EQ(f.dec->stats().gaps, 1u);
+  // A new connection starts a new sequence: no false gap.
+  f.dec->reset();
+  f.out.clear();
+  f.run(trade(900));
+  EXPECT_EQ(f.out.size(), 1u);
+}
+
+TEST(BinanceDecoder, BookTickerOutOfOrderDropped) {
+  Fixture f(Venue::binance, {"BTCUSDT"});
+  auto book = [](std::uint64_t u) {
+    return R"({"e":"bookTicker","u":)" + std::to_string(u) +
+           R"(,"s":"BTCUSDT","b":"1","B":"1","a":"2","A":"1","T":1,"E":1})";
+  };
+  f.run(book(10));
+  f.run(book(50));  // not contiguous: fine
+  f.run(book(20));  // older: dropped
+  EXPECT_EQ(ticks_of(f.out).size(), 2u);
+  EXPECT_EQ(f.dec->stats().out_of_order, 1u);
+  EXPECT_EQ(f.dec->stats().gaps, 0u);
+}
+
+TEST(BybitDecoder, SnapshotThenPartialDeltasMerge) {
+  Fixture f(Venue::bybit, {"BTCUSDT"});
+  const auto frames = load_frames("bybit");
+  for (const std::string& fr : frames) EXPECT_EQ(f.run(fr).cls, FrameClass::data) << fr;
+  const auto t = ticks_of(f.out);
+  // snapshot: mark + bbo; delta 1: bbo (bid side only, ask merged); delta 2: mark; trades: 2.
+  ASSERT_EQ(t.size(), 6u);
+  EXPECT_EQ(t[0].kind, TickKind::mark);
+  EXPECT_EQ(t[0].price, raw("79894.02"));
+  EXPECT_EQ(t[1].kind, TickKind::bbo);
+  EXPECT_EQ(t[1].ask, raw("79893.40"));
+  EXPECT_EQ(t[2].kind, TickKind::bbo);
+  EXPECT_EQ(t[2].price, raw("79893.30"));
+  EXPECT_EQ(t[2].ask, raw("79893.40"));  // unchanged side kept from the snapshot
+  EXPECT_EQ(t[2].exch_ts, 1'788'658'200'204 * kMs);
+  EXPECT_EQ(t[3].kind, TickKind::mark);
+  EXPECT_EQ(t[4].kind, TickKind::trade);
+  EXPECT_EQ(t[4].size, raw("0.012"));
+  EXPECT_NE(t[4].flags & kTickTakerSell, 0);
+  EXPECT_EQ(t[4].exch_ts, 1'788'658'200'039 * kMs);
+}
+
+TEST(BybitDecoder, NewSnapshotResetsStateAndTypeMayFollowData) {
+  Fixture f(Venue::bybit, {"BTCUSDT"});
+  f.run(
+      R"({"topic":"tickers.BTCUSDT","type":"snapshot","data":{"symbol":"BTCUSDT","bid1Price":"10","ask1Price":"11"},"cs":1,"ts":1})");
+  // A re-snapshot with only a bid: the old ask must not survive it.
+  f.run(
+      R"({"topic":"tickers.BTCUSDT","data":{"symbol":"BTCUSDT","bid1Price":"12"},"ts":2,"type":"snapshot","cs":2})");
+  // A delta with the ask completes the book again.
+  f.run(
+      R"({"ts":3,"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","ask1Price":"13","markPrice":""}})");
+  const auto t = ticks_of(f.out);
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0].price, raw("10"));
+  EXPECT_EQ(t[1].price, raw("12"));
+  EXPECT_EQ(t[1].ask, raw("13"));
+}
+
+TEST(BybitDecoder, AcksPongsAndRejects) {
+  Fixture f(Venue::bybit, {"BTCUSDT"});
+  EXPECT_EQ(
+      f.run(R"({"success":true,"ret_msg":"","conn_id":"c","req_id":"sub-1","op":"subscribe"})").cls,
+      FrameClass::ack);
+  EXPECT_EQ(f.run(R"({"success":true,"ret_msg":"pong","conn_id":"c","req_id":"","op":"ping"})").cls,
+            FrameClass::pong);
+  EXPECT_EQ(
+      f.run(R"({"success":false,"ret_msg":"Params Error","conn_id":"c","op":"subscribe"})").cls,
+      FrameClass::rejected);
+}
+
+TEST(OkxDecoder, FixtureFramesWithContractSize) {
+  Fixture f(Venue::okx, {"BTC-USDT-SWAP"}, raw("0.01"));
+  for (const std::string& fr : load_frames("okx")) EXPECT_EQ(f.run(fr).cls, FrameClass::data);
+  const auto t = ticks_of(f.out);
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0].kind, TickKind::mark);
+  EXPECT_EQ(t[0].price, raw("79893.4"));
+  EXPECT_EQ(t[0].exch_ts, 1'788'658'200'200 * kMs);
+  EXPECT_EQ(t[1].kind, TickKind::bbo);
+  EXPECT_EQ(t[1].price, raw("79893.4"));
+  EXPECT_EQ(t[1].ask, raw("79893.5"));
+  EXPECT_EQ(t[2].kind, TickKind::trade);
+  EXPECT_EQ(t[2].size, raw("0.25"));  // 25 contracts of 0.01 BTC
+  EXPECT_NE(t[2].flags & kTickTakerSell, 0);
+}
+
+TEST(OkxDecoder, TextPongNoticeAckErrorAndTradeGap) {
+  Fixture f(Venue::okx, {"BTC-USDT-SWAP"});
+  EXPECT_EQ(f.run("pong").cls, FrameClass::pong);
+  EXPECT_EQ(
+      f.run(
+           R"({"event":"notice","code":"64008","msg":"The connection will soon be closed for a service upgrade. Please reconnect.","connId":"a"})")
+          .cls,
+      FrameClass::notice);
+  EXPECT_EQ(
+      f.run(
+           R"({"id":"1512","event":"subscribe","arg":{"channel":"mark-price","instId":"BTC-USDT-SWAP"},"connId":"a"})")
+          .cls,
+      FrameClass::ack);
+  EXPECT_EQ(
+      f.run(R"({"id":"1512","event":"error","code":"60012","msg":"Invalid request","connId":"a"})")
+          .cls,
+      FrameClass::rejected);
+  auto trade = [](int id, int count) {
+    return R"({"arg":{"channel":"trades","instId":"BTC-USDT-SWAP"},"data":[{"instId":"BTC-USDT-SWAP","tradeId":")" +
+           std::to_string(id) + R"(","px":"1","sz":"1","side":"buy","ts":"1","count":")" +
+           std::to_string(count) + R"(","seqId":1}]})";
+  };
+  f.run(trade(123, 3));  // 121..123
+  f.run(trade(125, 2));  // 124..125: contiguous
+  f.run(trade(130, 1));  // 126..129 missed
+  ASSERT_EQ(f.out.size(), 4u);
+  EXPECT_EQ(f.out[2].kind, FeedEventKind::gap);
+  EXPECT_EQ(f.out[2].count, 4u);
+}
+
+TEST(HyperliquidDecoder, FixtureFramesBannerAndPong) {
+  Fixture f(Venue::hyperliquid, {"BTC", "ETH"});
+  EXPECT_EQ(f.run("Websocket connection established.").cls, FrameClass::ignored);
+  for (const std::string& fr : load_frames("hyperliquid")) {
+    EXPECT_EQ(f.run(fr).cls, FrameClass::data) << fr;
+  }
+  EXPECT_EQ(f.run(R"({"channel":"pong"})").cls, FrameClass::pong);
+  EXPECT_EQ(f.run(R"({"channel":"error","data":"Already subscribed: {\"type\":\"trades\"}"})").cls,
+            FrameClass::rejected);
+  EXPECT_EQ(
+      f.run(
+           R"({"channel":"subscriptionResponse","data":{"method":"subscribe","subscription":{"type":"allMids"}}})")
+          .cls,
+      FrameClass::ack);
+  const auto t = ticks_of(f.out);
+  ASSERT_EQ(t.size(), 4u);  // mark, trade, and two mids (BTC, ETH; other coins skipped)
+  EXPECT_EQ(t[0].kind, TickKind::mark);
+  EXPECT_EQ(t[0].price, raw("79890.0"));
+  EXPECT_EQ(t[0].exch_ts, kRecv);
+  EXPECT_NE(t[0].flags & kTickNoExchTime, 0);
+  EXPECT_EQ(t[1].kind, TickKind::trade);
+  EXPECT_EQ(t[1].size, raw("0.01218"));
+  EXPECT_EQ(t[1].exch_ts, 1'788'658'198'628 * kMs);
+  EXPECT_NE(t[1].flags & kTickTakerSell, 0);
+  EXPECT_EQ(t[2].kind, TickKind::bbo);
+  EXPECT_EQ(t[2].price, raw("79889.5"));
+  EXPECT_EQ(t[2].ask, raw("79889.5"));
+  EXPECT_NE(t[2].flags & kTickMidOnly, 0);
+  EXPECT_EQ(f.dec->stats().unknown_symbol, 0u);
+}
+
+TEST(CoinbaseDecoder, TickerHeartbeatAckAndNanosecondTime) {
+  Fixture f(Venue::coinbase, {"BTC-USD"});
+  const auto frames = load_frames("coinbase");
+  EXPECT_EQ(f.run(frames[0]).cls, FrameClass::ack);
+  EXPECT_EQ(f.run(frames[1]).cls, FrameClass::data);
+  EXPECT_EQ(f.run(frames[2]).cls, FrameClass::heartbeat);
+  const auto t = ticks_of(f.out);
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0].kind, TickKind::trade);
+  EXPECT_EQ(t[0].price, raw("79912.01"));
+  EXPECT_EQ(t[0].exch_ts, *parse_iso8601("2026-09-06T01:30:00.512093114Z"));
+  EXPECT_EQ(t[0].exch_ts % 1000, 114);  // nanoseconds kept
+  EXPECT_EQ(t[1].kind, TickKind::bbo);
+  EXPECT_EQ(t[1].price, raw("79912.00"));
+  EXPECT_EQ(t[1].ask, raw("79912.01"));
+  EXPECT_EQ(f.dec->stats().gaps, 0u);
+}
+
+TEST(CoinbaseDecoder, SequenceGapReportedForEverySymbol) {
+  Fixture f(Venue::coinbase, {"BTC-USD", "ETH-USD"});
+  auto hb = [](int seq) {
+    return R"({"channel":"heartbeats","timestamp":"2026-09-06T01:30:01Z","sequence_num":)" +
+           std::to_string(seq) + R"(,"events":[{"heartbeat_counter":1}]})";
+  };
+  f.run(hb(1));
+  f.run(hb(2));
+  f.run(hb(5));  // 3, 4 missed
+  f.run(hb(4));  // late: ignored
+  ASSERT_EQ(f.out.size(), 2u);
+  EXPECT_EQ(f.out[0].kind, FeedEventKind::gap);
+  EXPECT_EQ(f.out[0].count, 2u);
+  EXPECT_NE(f.out[0].tick.instrument, f.out[1].tick.instrument);
+  EXPECT_EQ(f.dec->stats().out_of_order, 1u);
+}
+
+TEST(Decoders, MalformedFramesAreCountedAndYieldNothing) {
+  for (Venue v : kAllVenues) {
+    Fixture f(v, {"BTCUSDT", "BTC-USDT-SWAP", "BTC", "BTC-USD"});
+    const auto frames = load_frames(std::string(venue_name(v)));
+    const std::string& good = frames.back();
+    for (std::size_t cut = 1; cut < good.size(); cut += 7) {
+      f.run(std::string_view(good).substr(0, cut));  // truncated
+    }
+    f.run("{\"garbage\": [1,2,");
+    f.run("\xff\xfe\x00binary");
+    f.run(good + "}}");
+    f.run(std::string(kMaxFrameBytes + 1, ' '));
+    EXPECT_TRUE(ticks_of(f.out).empty()) << venue_name(v);
+    EXPECT_GT(f.dec->stats().malformed, 10u) << venue_name(v);
+  }
+}
+
+TEST(Decoders, EmptyAndBadNumbersAreAbsentNotZero) {
+  Fixture f(Venue::binance, {"BTCUSDT"});
+  f.run(R"({"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":""})");
+  f.run(R"({"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"abc"})");
+  f.run(R"({"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"-5"})");
+  f.run(R"({"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"1e400"})");
+  f.run(R"({"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":null})");
+  f.run(R"({"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":{"x":1}})");
+  EXPECT_TRUE(f.out.empty());
+  EXPECT_EQ(f.dec->stats().bad_values, 6u);
+  // Long decimals keep 9 digits, rounded to nearest.
+  f.run(R"({"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"0.0001875391284828"})");
+  ASSERT_EQ(f.out.size(), 1u);
+  EXPECT_EQ(f.out[0].tick.price, 187'539);
+}
+
+TEST(Decoders, ReplayModeInternsSymbolsOnFirstSight) {
+  InstrumentTable table;
+  auto dec = make_decoder(Venue::binance, SymbolMap(Venue::binance, &table));
+  std::vector<FeedEvent> out;
+  decode(*dec, load_frames("binance")[0], kRecv, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(table.find("binance", "BTCUSDT"), out[0].tick.instrument);
+}
+
+}  // namespace
+}  // namespace lam::feeds
