@@ -1,0 +1,74 @@
+#pragma once
+/// Raw capture of received frames, for `--record DIR` and `laminator replay --raw`.
+///
+/// File format (text header, raw bytes, so any frame round-trips exactly):
+///   F <recv_ns> <venue> <route> <len>\n<len bytes>\n      a received frame
+///   O <recv_ns> <venue> <route>\n                         a connection opened (decoders reset)
+/// Files rotate when they exceed `rotate_bytes`: DIR/capture-<start_ns>-<n>.lcap.
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/timefmt.h"
+
+namespace lam::feeds {
+
+/// Writes captures; owned by one feed thread.
+class CaptureWriter {
+ public:
+  /// Creates `dir` if needed. Throws std::runtime_error when it cannot.
+  CaptureWriter(std::string dir, std::uint64_t rotate_bytes);
+  ~CaptureWriter();
+  CaptureWriter(const CaptureWriter&) = delete;
+  CaptureWriter& operator=(const CaptureWriter&) = delete;
+
+  void frame(TimeNs recv, std::string_view venue, std::string_view route, std::string_view data);
+  void opened(TimeNs recv, std::string_view venue, std::string_view route);
+  void flush();
+  [[nodiscard]] std::uint64_t frames() const noexcept { return frames_; }
+  [[nodiscard]] std::uint64_t write_errors() const noexcept { return errors_; }
+  [[nodiscard]] const std::vector<std::string>& files() const noexcept { return files_; }
+
+ private:
+  void ensure_file(TimeNs now);
+  void put(std::string_view s);
+
+  std::string dir_;
+  std::uint64_t rotate_bytes_;
+  std::FILE* fp_ = nullptr;
+  std::uint64_t bytes_ = 0;
+  std::uint64_t frames_ = 0;
+  std::uint64_t errors_ = 0;
+  std::vector<std::string> files_;
+};
+
+struct CaptureRecord {
+  enum class Type : std::uint8_t { frame, opened } type = Type::frame;
+  TimeNs recv = 0;
+  std::string venue;
+  std::string route;
+  std::string data;  ///< frame bytes (empty for `opened`)
+};
+
+/// Reads one capture file record by record.
+class CaptureReader {
+ public:
+  /// Throws std::runtime_error when the file cannot be opened.
+  explicit CaptureReader(const std::string& path);
+  ~CaptureReader();
+  CaptureReader(const CaptureReader&) = delete;
+  CaptureReader& operator=(const CaptureReader&) = delete;
+
+  /// False at the end; throws std::runtime_error on a corrupt record (with the byte offset).
+  bool next(CaptureRecord& rec);
+
+ private:
+  std::string path_;
+  std::FILE* fp_ = nullptr;
+};
+
+}  // namespace lam::feeds

@@ -1,0 +1,57 @@
+#pragma once
+/// The bounded queue from feed threads to the matcher thread (moodycamel::ConcurrentQueue).
+///
+/// Bounded: the capacity is preallocated and producers only `try_enqueue`, which never allocates;
+/// a full queue makes `try_push` return false at once (the feed counts the drop and later tells
+/// the engine with a `queue_overflow` gap event). A socket thread never blocks on it.
+/// One `Producer` per feed thread (it holds the moodycamel producer token); one consumer.
+
+#include <concurrentqueue/concurrentqueue.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "feeds/feed_event.h"
+
+namespace lam::feeds {
+
+class TickQueue {
+ public:
+  /// Holds at least `capacity` events (moodycamel rounds up to whole blocks per producer); at most
+  /// `max_producers` producer threads.
+  explicit TickQueue(std::size_t capacity, std::size_t max_producers = 8)
+      : q_(capacity, max_producers, 0), capacity_(capacity) {}
+
+  /// A feed thread's handle. Not thread-safe: one per producing thread.
+  class Producer {
+   public:
+    explicit Producer(TickQueue& q) : q_(q), token_(q.q_) {}
+    /// False (and counted) when the queue is full.
+    bool try_push(const FeedEvent& e) {
+      if (q_.q_.try_enqueue(token_, e)) return true;
+      q_.overflows_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+
+   private:
+    TickQueue& q_;
+    moodycamel::ProducerToken token_;
+  };
+
+  /// Consumer side: up to `max` events into `out`; returns how many.
+  std::size_t pop_bulk(FeedEvent* out, std::size_t max) { return q_.try_dequeue_bulk(out, max); }
+  [[nodiscard]] std::size_t size_approx() const { return q_.size_approx(); }
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+  /// Events refused because the queue was full, over all producers.
+  [[nodiscard]] std::uint64_t overflows() const noexcept {
+    return overflows_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  moodycamel::ConcurrentQueue<FeedEvent> q_;
+  std::size_t capacity_;
+  std::atomic<std::uint64_t> overflows_{0};
+};
+
+}  // namespace lam::feeds
