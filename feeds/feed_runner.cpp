@@ -10,9 +10,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include "feeds/backoff.h"
 #include "feeds/capture.h"
 #include "feeds/health.h"
-#include "feeds/backoff.h"
 
 namespace lam::feeds {
 
@@ -32,7 +32,9 @@ TimeNs wall_ns() {
       .count();
 }
 
-std::int64_t ns(Millis m) { return std::chrono::nanoseconds(m).count(); }
+std::int64_t ns(Millis m) {
+  return std::chrono::nanoseconds(m).count();
+}
 
 constexpr std::int64_t kLogEveryNs = 5'000'000'000;  // rate limit for bad-input warnings
 
@@ -116,15 +118,16 @@ struct FeedRunner::Impl {
 };
 
 FeedConnection::FeedConnection(FeedRunner::Impl& rt, ConnectionConfig c, SymbolMap symbols,
-                       std::uint64_t seed)
+                               std::uint64_t seed)
     : cfg(std::move(c)),
       rt_(rt),
       dec_(make_decoder(cfg.venue, std::move(symbols))),
       health_(cfg.venue, dec_->symbols().instruments(), cfg.kinds, ns(cfg.rules.stale_budget)),
       backoff_(cfg.backoff_initial, cfg.backoff_max, seed) {
   auto u = WsUrl::parse(cfg.url);
-  if (!u) throw std::invalid_argument("feed " + std::string(venue_name(cfg.venue)) + "/" + cfg.route +
-                                      ": bad url '" + cfg.url + "'");
+  if (!u)
+    throw std::invalid_argument("feed " + std::string(venue_name(cfg.venue)) + "/" + cfg.route +
+                                ": bad url '" + cfg.url + "'");
   url_ = *u;
   log_ = spdlog::default_logger()->clone("feeds." + std::string(venue_name(cfg.venue)));
 }
@@ -181,18 +184,23 @@ void FeedConnection::on_frame(const char* data, std::size_t len, std::size_t cap
   }
   publish();
   switch (r.cls) {
-    case FrameClass::pong: ctr.pongs.fetch_add(1, std::memory_order_relaxed); break;
+    case FrameClass::pong:
+      ctr.pongs.fetch_add(1, std::memory_order_relaxed);
+      break;
     case FrameClass::notice:
       ctr.notices.fetch_add(1, std::memory_order_relaxed);
       log_->warn("{}: venue announced a disconnect; reconnecting now", cfg.route);
       reconnect_now(FeedReason::venue_notice);
       break;
     case FrameClass::rejected:
-      warn_bad_input(now, "the venue rejected a request: " +
-                              std::string(data, len < 200 ? len : 200));
+      warn_bad_input(now,
+                     "the venue rejected a request: " + std::string(data, len < 200 ? len : 200));
       break;
-    case FrameClass::malformed: warn_bad_input(now, "malformed frame skipped"); break;
-    default: break;
+    case FrameClass::malformed:
+      warn_bad_input(now, "malformed frame skipped");
+      break;
+    default:
+      break;
   }
   sync_counters();
 }
@@ -360,7 +368,9 @@ void FeedConnection::warn_bad_input(std::int64_t now, std::string_view what) {
 FeedRunner::FeedRunner(RunnerOptions opt, TickQueue& queue)
     : impl_(std::make_unique<Impl>(std::move(opt), queue)) {}
 
-FeedRunner::~FeedRunner() { stop(); }
+FeedRunner::~FeedRunner() {
+  stop();
+}
 
 std::size_t FeedRunner::add(ConnectionConfig cfg, SymbolMap symbols) {
   if (impl_->started) throw std::logic_error("FeedRunner::add after start");
@@ -399,11 +409,15 @@ void FeedRunner::stop() {
   if (s.capture) s.capture->flush();
 }
 
-std::size_t FeedRunner::size() const { return impl_->conns.size(); }
+std::size_t FeedRunner::size() const {
+  return impl_->conns.size();
+}
 const ConnectionCounters& FeedRunner::counters(std::size_t i) const {
   return impl_->conns.at(i)->ctr;
 }
-const ConnectionConfig& FeedRunner::config(std::size_t i) const { return impl_->conns.at(i)->cfg; }
+const ConnectionConfig& FeedRunner::config(std::size_t i) const {
+  return impl_->conns.at(i)->cfg;
+}
 std::uint64_t FeedRunner::recorded_frames() const {
   return impl_->capture ? impl_->capture->frames() : 0;
 }

@@ -10,7 +10,10 @@ constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
 ConnectionHealth::ConnectionHealth(Venue venue, std::vector<InstrumentId> instruments,
                                    std::uint8_t kinds, std::int64_t stale_budget_ns)
-    : venue_(venue), kinds_(kinds), stale_budget_ns_(stale_budget_ns), ids_(std::move(instruments)) {
+    : venue_(venue),
+      kinds_(kinds),
+      stale_budget_ns_(stale_budget_ns),
+      ids_(std::move(instruments)) {
   std::sort(ids_.begin(), ids_.end());
   ids_.erase(std::unique(ids_.begin(), ids_.end()), ids_.end());
   state_.assign(ids_.size(), FeedState::connecting);

@@ -31,14 +31,13 @@ class ConnectionHealth {
 
  private:
   [[nodiscard]] std::size_t index(InstrumentId id) const;  // npos when not ours
-  void change(std::size_t i, FeedState s, FeedReason why, TimeNs wall,
-              std::vector<FeedEvent>& out);
+  void change(std::size_t i, FeedState s, FeedReason why, TimeNs wall, std::vector<FeedEvent>& out);
 
   Venue venue_;
   std::uint8_t kinds_;
   std::int64_t stale_budget_ns_;
-  std::vector<InstrumentId> ids_;     // sorted
-  std::vector<FeedState> state_;      // by index into ids_
+  std::vector<InstrumentId> ids_;      // sorted
+  std::vector<FeedState> state_;       // by index into ids_
   std::vector<std::int64_t> last_ns_;  // steady time of the last data (or of the subscribe)
 };
 

@@ -62,16 +62,20 @@ class Session final : public WsClient, public std::enable_shared_from_this<Sessi
   /// `ctx` is the TLS context (null for plain sessions); the session keeps it alive.
   Session(net::io_context& io, WsUrl url, WsClientOptions opt, Handler& h,
           std::shared_ptr<ssl::context> ctx)
-      : ctx_(std::move(ctx)), resolver_(io), ws_(make_ws(io, ctx_.get())), url_(std::move(url)),
-        opt_(std::move(opt)), handler_(&h) {}
+      : ctx_(std::move(ctx)),
+        resolver_(io),
+        ws_(make_ws(io, ctx_.get())),
+        url_(std::move(url)),
+        opt_(std::move(opt)),
+        handler_(&h) {}
 
   void start() override {
     beast::get_lowest_layer(ws_).expires_after(opt_.connect_timeout);
-    resolver_.async_resolve(url_.host, url_.port,
-                            [self = this->shared_from_this()](beast::error_code ec,
-                                                              tcp::resolver::results_type r) {
-                              self->on_resolve(ec, std::move(r));
-                            });
+    resolver_.async_resolve(
+        url_.host, url_.port,
+        [self = this->shared_from_this()](beast::error_code ec, tcp::resolver::results_type r) {
+          self->on_resolve(ec, std::move(r));
+        });
   }
 
   void send(std::string text) override {
@@ -107,8 +111,9 @@ class Session final : public WsClient, public std::enable_shared_from_this<Sessi
     if (handler_ == nullptr) return;
     if (ec) return fail("resolve", ec);
     beast::get_lowest_layer(ws_).async_connect(
-        results, [self = this->shared_from_this()](beast::error_code e,
-                                                   const tcp::endpoint&) { self->on_connect(e); });
+        results, [self = this->shared_from_this()](beast::error_code e, const tcp::endpoint&) {
+          self->on_connect(e);
+        });
   }
 
   void on_connect(beast::error_code ec) {
@@ -153,10 +158,9 @@ class Session final : public WsClient, public std::enable_shared_from_this<Sessi
     }));
     std::string host = url_.host;
     if (url_.port != (kTls ? "443" : "80")) host += ":" + url_.port;
-    ws_.async_handshake(host, url_.target,
-                        [self = this->shared_from_this()](beast::error_code e) {
-                          self->on_upgrade(e);
-                        });
+    ws_.async_handshake(host, url_.target, [self = this->shared_from_this()](beast::error_code e) {
+      self->on_upgrade(e);
+    });
   }
 
   void on_upgrade(beast::error_code ec) {
@@ -169,8 +173,9 @@ class Session final : public WsClient, public std::enable_shared_from_this<Sessi
   }
 
   void read_next() {
-    ws_.async_read(buffer_, [self = this->shared_from_this()](beast::error_code ec,
-                                                              std::size_t) { self->on_read(ec); });
+    ws_.async_read(buffer_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_read(ec);
+    });
   }
 
   void on_read(beast::error_code ec) {

@@ -46,8 +46,7 @@ class WsClient {
     virtual void on_frame(const char* data, std::size_t len, std::size_t capacity) = 0;
     /// The session ended: `stage` is where (resolve, connect, tls, upgrade, read, write, close),
     /// `close_code` the peer's WebSocket close code (0 if none).
-    virtual void on_closed(std::string_view stage, const std::string& message,
-                           int close_code) = 0;
+    virtual void on_closed(std::string_view stage, const std::string& message, int close_code) = 0;
 
    protected:
     ~Handler() = default;

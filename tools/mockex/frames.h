@@ -1,0 +1,70 @@
+#pragma once
+/// The mock exchange's frame generator: venue-shaped market-data frames for a set of topics, with
+/// a deterministic random walk per symbol and per-venue sequence counters. Pure (no I/O, no clock:
+/// the caller passes the time), so tests and benchmarks can use the same frames.
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "feeds/venue.h"
+
+namespace lam::mockex {
+
+using feeds::Venue;
+
+/// What a topic streams.
+enum class Stream : std::uint8_t { mark, trade, book, mids, heartbeat };
+
+struct Topic {
+  Stream stream = Stream::mark;
+  std::string symbol;  ///< venue spelling ("BTCUSDT", "BTC-USDT-SWAP", "BTC", "BTC-USD")
+};
+
+class FrameGenerator {
+ public:
+  FrameGenerator(Venue venue, std::uint64_t seed);
+
+  /// The next frame for `t` at `now_ms`. `skip_seq` makes this frame's sequence jump (a gap).
+  std::string next(const Topic& t, std::int64_t now_ms, bool skip_seq = false);
+  /// Bybit: send a full ticker snapshot every `n` ticker frames per symbol (0: only the first).
+  void set_snapshot_every(std::uint32_t n) { snapshot_every_ = n; }
+  /// Coinbase: the connection-wide sequence_num of the last frame.
+  [[nodiscard]] std::uint64_t sequence() const noexcept { return seq_; }
+  /// Coinbase: takes the next sequence_num for a non-data message (acks).
+  std::uint64_t bump_sequence() noexcept { return ++seq_; }
+
+ private:
+  struct SymbolState {
+    std::int64_t px = 0;  ///< price in 1e-2 units
+    std::uint64_t trade_id = 1'000'000;
+    std::uint64_t book_id = 9'000'000'000'000;
+    std::uint32_t tickers = 0;
+  };
+  SymbolState& state(const std::string& symbol);
+  std::string price(const SymbolState& s, int offset_cents = 0) const;
+
+  Venue venue_;
+  std::mt19937_64 rng_;
+  std::unordered_map<std::string, SymbolState> symbols_;
+  std::uint32_t snapshot_every_ = 100;
+  std::uint64_t seq_ = 0;
+  std::uint64_t heartbeat_ = 0;
+};
+
+/// Topics a client asked for in one subscribe message (venue syntax), empty when `msg` is not a
+/// subscribe request. Binance streams are mapped to their route: `wrong_route` receives those the
+/// route does not serve (they are acked and then never pushed, like the real venue).
+struct SubscribeRequest {
+  bool is_subscribe = false;
+  std::string id;  ///< request id to echo ("" when none)
+  std::vector<Topic> topics;
+  std::vector<Topic> wrong_route;
+};
+[[nodiscard]] SubscribeRequest parse_subscribe(Venue venue, std::string_view route,
+                                               std::string_view msg);
+
+}  // namespace lam::mockex

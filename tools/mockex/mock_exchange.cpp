@@ -1,0 +1,475 @@
+#include "tools/mockex/mock_exchange.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <deque>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+
+#include "feeds/capture.h"
+#include "feeds/decoder.h"
+#include "tools/mockex/frames.h"
+
+namespace lam::mockex {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct RouteOf {
+  Venue venue = Venue::binance;
+  std::string route;
+  bool ok = false;
+};
+
+RouteOf route_of(std::string_view target) {
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path.starts_with("/market/")) return {Venue::binance, "market", true};
+  if (path.starts_with("/public/")) return {Venue::binance, "public", true};
+  if (path == "/v5/public/linear") return {Venue::bybit, "linear", true};
+  if (path == "/ws/v5/public") return {Venue::okx, "public", true};
+  if (path == "/ws") return {Venue::hyperliquid, "ws", true};
+  if (path == "/" || path.empty()) return {Venue::coinbase, "advanced", true};
+  return {};
+}
+
+}  // namespace
+
+struct MockExchange::Impl {
+  Impl(Options o, std::array<VenueCounters, kVenueCount>& c)
+      : opt(std::move(o)), counters(c), acceptor(io) {}
+
+  Faults faults_for(Venue v, std::uint64_t conn_index) {
+    std::lock_guard lock(mu);
+    const Faults& f = opt.faults[static_cast<std::size_t>(v)];
+    if (f.connections == 0 || conn_index < f.connections) return f;
+    return Faults{};
+  }
+
+  void accept();
+
+  Options opt;
+  std::array<VenueCounters, kVenueCount>& counters;
+  std::mutex mu;  // guards opt.faults (set_faults from other threads)
+  net::io_context io;
+  tcp::acceptor acceptor;
+  std::thread thread;
+  std::uint64_t next_seed = 0;
+};
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(MockExchange::Impl& ex, tcp::socket sock)
+      : ex_(ex),
+        ws_(std::move(sock)),
+        push_timer_(ws_.get_executor()),
+        hb_timer_(ws_.get_executor()),
+        deadline_(ws_.get_executor()) {}
+
+  void start() {
+    beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(10));
+    http::async_read(
+        beast::get_lowest_layer(ws_), buf_, req_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_request(ec); });
+  }
+
+ private:
+  VenueCounters& ctr() { return ex_.counters[static_cast<std::size_t>(route_.venue)]; }
+
+  void on_request(beast::error_code ec) {
+    if (ec) return;
+    route_ = route_of(req_.target());
+    if (!route_.ok || !websocket::is_upgrade(req_)) return;  // dropped: not a venue path
+    const auto vi = static_cast<std::size_t>(route_.venue);
+    const std::uint64_t index = ex_.counters[vi].connections.fetch_add(1);
+    faults_ = ex_.faults_for(route_.venue, index);
+    gen_.emplace(route_.venue, ex_.opt.seed + 7919 * (++ex_.next_seed));
+    gen_->set_snapshot_every(ex_.opt.bybit_snapshot_every);
+    auto it =
+        ex_.opt.replay.find(std::string(feeds::venue_name(route_.venue)) + "/" + route_.route);
+    if (it != ex_.opt.replay.end() && !it->second.empty()) replay_ = &it->second;
+    // Binance combined streams may be requested in the URL as well.
+    const std::string_view target = req_.target();
+    if (route_.venue == Venue::binance) {
+      const auto q = target.find("streams=");
+      if (q != std::string_view::npos) {
+        std::string params = "[";
+        std::string_view list = target.substr(q + 8);
+        bool first = true;
+        while (!list.empty()) {
+          const auto slash = list.find('/');
+          if (!first) params += ',';
+          first = false;
+          params += '"' + std::string(list.substr(0, slash)) + '"';
+          list = slash == std::string_view::npos ? std::string_view{} : list.substr(slash + 1);
+        }
+        params += "]";
+        add_topics(parse_subscribe(Venue::binance, route_.route,
+                                   R"({"method":"SUBSCRIBE","params":)" + params + R"(,"id":0})"));
+      }
+    }
+    beast::get_lowest_layer(ws_).expires_never();
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.read_message_max(1 << 20);
+    ws_.async_accept(req_,
+                     [self = shared_from_this()](beast::error_code e) { self->on_accept(e); });
+  }
+
+  void on_accept(beast::error_code ec) {
+    if (ec) return;
+    ctr().open.fetch_add(1);
+    ws_.text(true);
+    if (route_.venue == Venue::hyperliquid) send("Websocket connection established.");
+    if (route_.venue == Venue::coinbase) {
+      deadline_.expires_after(ex_.opt.coinbase_subscribe_deadline);
+      deadline_.async_wait([self = shared_from_this()](beast::error_code e) {
+        if (!e && self->topics_.empty() && !self->heartbeats_) self->close(1008);
+      });
+    }
+    last_tick_ = std::chrono::steady_clock::now();
+    read();
+    arm_push();
+  }
+
+  void read() {
+    ws_.async_read(rbuf_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_read(ec);
+    });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec) return finish();
+    const std::string msg = beast::buffers_to_string(rbuf_.data());
+    rbuf_.consume(rbuf_.size());
+    handle(msg);
+    if (!done_) read();
+  }
+
+  void handle(const std::string& msg) {
+    const Venue v = route_.venue;
+    if (v == Venue::binance) {
+      // The venue's incoming-message limit: 10 per second, else disconnected.
+      const std::int64_t sec = now_ms() / 1000;
+      if (sec != rate_sec_) {
+        rate_sec_ = sec;
+        rate_count_ = 0;
+      }
+      if (++rate_count_ > ex_.opt.binance_max_msgs_per_s) {
+        ctr().rejected_for_rate.fetch_add(1);
+        return close(1008);
+      }
+    }
+    if (v == Venue::okx && msg == "ping") {
+      ctr().pings.fetch_add(1);
+      return send("pong");
+    }
+    if ((v == Venue::bybit && msg.find(R"("op":"ping")") != std::string::npos) ||
+        (v == Venue::hyperliquid && msg.find(R"("method":"ping")") != std::string::npos)) {
+      ctr().pings.fetch_add(1);
+      return send(
+          v == Venue::bybit
+              ? R"({"success":true,"ret_msg":"pong","conn_id":"mock","req_id":"","op":"ping"})"
+              : R"({"channel":"pong"})");
+    }
+    SubscribeRequest r = parse_subscribe(v, route_.route, msg);
+    if (!r.is_subscribe) return;
+    ctr().subscribes.fetch_add(1);
+    ack(r, msg);
+    if (!faults_.reject_subscribe) add_topics(std::move(r));
+  }
+
+  void ack(const SubscribeRequest& r, const std::string& msg) {
+    const bool bad = faults_.reject_subscribe;
+    switch (route_.venue) {
+      case Venue::binance:
+        return send(bad ? R"({"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":)" +
+                              (r.id.empty() ? "null" : r.id) + "}"
+                        : R"({"result":null,"id":)" + (r.id.empty() ? "null" : r.id) + "}");
+      case Venue::bybit:
+        return send(std::string(R"({"success":)") + (bad ? "false" : "true") + R"(,"ret_msg":")" +
+                    (bad ? "Params Error" : "") + R"(","conn_id":"mock","req_id":")" + r.id +
+                    R"(","op":"subscribe"})");
+      case Venue::okx:
+        if (bad) {
+          return send(
+              R"({"id":")" + r.id +
+              R"(","event":"error","code":"60012","msg":"Invalid request","connId":"mock"})");
+        }
+        for (const Topic& t : r.topics) {
+          const char* ch = t.stream == Stream::mark   ? "mark-price"
+                           : t.stream == Stream::book ? "tickers"
+                                                      : "trades";
+          send(R"({"id":")" + r.id + R"(","event":"subscribe","arg":{"channel":")" + ch +
+               R"(","instId":")" + t.symbol + R"("},"connId":"mock"})");
+        }
+        return;
+      case Venue::hyperliquid: {
+        if (bad) return send(R"({"channel":"error","data":"Invalid subscription"})");
+        const auto at = msg.find(R"("subscription")");
+        const std::string sub =
+            at == std::string::npos ? "{}" : msg.substr(at + 15, msg.size() - at - 16);
+        return send(
+            R"({"channel":"subscriptionResponse","data":{"method":"subscribe","subscription":)" +
+            sub + "}}");
+      }
+      case Venue::coinbase:
+        if (bad) return send(R"({"type":"error","message":"Failed to subscribe"})");
+        return send(
+            R"({"channel":"subscriptions","client_id":"","timestamp":"2026-09-06T01:30:00.104233187Z","sequence_num":)" +
+            std::to_string(gen_->bump_sequence()) + R"(,"events":[{"subscriptions":{}}]})");
+    }
+  }
+
+  void add_topics(SubscribeRequest r) {
+    for (Topic& t : r.topics) {
+      if (t.stream == Stream::heartbeat) {
+        if (!heartbeats_) {
+          heartbeats_ = true;
+          arm_heartbeat();
+        }
+        continue;
+      }
+      if (t.stream == Stream::mids) {
+        mids_ = true;
+        continue;
+      }
+      if (route_.venue == Venue::hyperliquid && mids_ && t.stream == Stream::mark) {
+        topics_.push_back({Stream::mids, t.symbol});
+      }
+      topics_.push_back(std::move(t));
+    }
+    pump();
+  }
+
+  void arm_heartbeat() {
+    hb_timer_.expires_after(ex_.opt.heartbeat_every);
+    hb_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->done_) return;
+      if (!self->faults_.silent_after_ack) {
+        self->send(self->gen_->next({Stream::heartbeat, ""}, now_ms()));
+      }
+      self->arm_heartbeat();
+    });
+  }
+
+  // Paced pushing: a token bucket refilled every millisecond (or as fast as possible at rate 0).
+  void arm_push() {
+    if (done_) return;
+    push_timer_.expires_after(std::chrono::milliseconds(1));
+    push_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->done_) return;
+      const auto now = std::chrono::steady_clock::now();
+      const double dt = std::chrono::duration<double>(now - self->last_tick_).count();
+      self->last_tick_ = now;
+      const double rate = self->ex_.opt.rate;
+      self->budget_ = rate <= 0 ? 1e18 : std::min(self->budget_ + rate * dt, rate * 0.05 + 1);
+      self->pump();
+      self->arm_push();
+    });
+  }
+
+  bool may_push() const {
+    return !done_ && !topics_.empty() && !faults_.silent_after_ack &&
+           (ex_.opt.max_frames == 0 || sent_ < ex_.opt.max_frames) && !closing_;
+  }
+
+  void pump() {
+    // Keep at most one data frame queued behind the one being written.
+    while (may_push() && budget_ >= 1 && queue_.size() < 2) {
+      budget_ -= 1;
+      const std::uint64_t n = ++sent_;
+      if (faults_.drop_after != 0 && n > faults_.drop_after) return drop();
+      if (faults_.close_after != 0 && n > faults_.close_after) {
+        if (faults_.notice_before_close && route_.venue == Venue::okx) {
+          closing_ = true;  // the venue warns, then keeps quiet until the client goes
+          return send(
+              R"({"event":"notice","code":"64008","msg":"The connection will soon be closed for a service upgrade. Please reconnect.","connId":"mock"})");
+        }
+        return close(faults_.close_code);
+      }
+      std::string frame;
+      if (replay_ != nullptr) {
+        frame = (*replay_)[replay_pos_++ % replay_->size()];
+      } else {
+        const bool skip = faults_.skip_seq_every != 0 && n % faults_.skip_seq_every == 0;
+        frame = gen_->next(topics_[rr_++ % topics_.size()], now_ms(), skip);
+      }
+      if (faults_.garbage_every != 0 && n % faults_.garbage_every == 0) {
+        frame =
+            (n / faults_.garbage_every) % 2 ? "<html>502 Bad Gateway</html>" : R"({"oops": [1, 2,)";
+      } else if (faults_.truncate_every != 0 && n % faults_.truncate_every == 0) {
+        frame.resize(frame.size() / 2);
+      }
+      ctr().frames.fetch_add(1, std::memory_order_relaxed);
+      send(std::move(frame));
+    }
+  }
+
+  void send(std::string text) {
+    if (done_) return;
+    queue_.push_back(std::move(text));
+    if (!writing_) write_next();
+  }
+
+  void write_next() {
+    writing_ = true;
+    ws_.async_write(net::buffer(queue_.front()),
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      self->writing_ = false;
+                      if (ec) return self->finish();
+                      self->queue_.pop_front();
+                      if (!self->queue_.empty()) {
+                        self->write_next();
+                      } else {
+                        self->pump();
+                      }
+                    });
+  }
+
+  void close(std::uint16_t code) {
+    if (closing_ && done_) return;
+    closing_ = true;
+    ws_.async_close(websocket::close_code{code},
+                    [self = shared_from_this()](beast::error_code) { self->finish(); });
+  }
+
+  void drop() {
+    beast::error_code ec;
+    beast::get_lowest_layer(ws_).socket().close(ec);
+    finish();
+  }
+
+  void finish() {
+    if (done_) return;
+    done_ = true;
+    push_timer_.cancel();
+    hb_timer_.cancel();
+    deadline_.cancel();
+    ctr().open.fetch_sub(1);
+  }
+
+  MockExchange::Impl& ex_;
+  websocket::stream<beast::tcp_stream> ws_;
+  net::steady_timer push_timer_, hb_timer_, deadline_;
+  beast::flat_buffer buf_, rbuf_;
+  http::request<http::string_body> req_;
+  RouteOf route_;
+  Faults faults_;
+  std::optional<FrameGenerator> gen_;
+  const std::vector<std::string>* replay_ = nullptr;
+  std::size_t replay_pos_ = 0;
+  std::vector<Topic> topics_;
+  std::size_t rr_ = 0;
+  std::deque<std::string> queue_;
+  std::uint64_t sent_ = 0;
+  double budget_ = 0;
+  std::chrono::steady_clock::time_point last_tick_;
+  std::int64_t rate_sec_ = 0;
+  std::uint64_t rate_count_ = 0;
+  bool writing_ = false, closing_ = false, done_ = false, heartbeats_ = false, mids_ = false;
+};
+
+}  // namespace
+
+void MockExchange::Impl::accept() {
+  acceptor.async_accept([this](beast::error_code ec, tcp::socket sock) {
+    if (ec) return;
+    sock.set_option(tcp::no_delay(true), ec);
+    std::make_shared<Session>(*this, std::move(sock))->start();
+    accept();
+  });
+}
+
+MockExchange::MockExchange(Options opt)
+    : impl_(std::make_unique<Impl>(std::move(opt), counters_)) {}
+
+MockExchange::~MockExchange() {
+  stop();
+}
+
+void MockExchange::start() {
+  Impl& s = *impl_;
+  beast::error_code ec;
+  const tcp::endpoint ep(net::ip::make_address(s.opt.address, ec), s.opt.port);
+  if (ec) throw std::runtime_error("mockex: bad address " + s.opt.address);
+  s.acceptor.open(ep.protocol(), ec);
+  if (!ec) s.acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) s.acceptor.bind(ep, ec);
+  if (!ec) s.acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec)
+    throw std::runtime_error("mockex: cannot listen on " + s.opt.address + ": " + ec.message());
+  port_ = s.acceptor.local_endpoint().port();
+  s.accept();
+  s.thread = std::thread([&s] { s.io.run(); });
+}
+
+void MockExchange::stop() {
+  Impl& s = *impl_;
+  if (!s.thread.joinable()) return;
+  s.io.stop();
+  s.thread.join();
+}
+
+std::string MockExchange::url(Venue v, const std::string& route) const {
+  const std::string base = "ws://" + impl_->opt.address + ":" + std::to_string(port_);
+  switch (v) {
+    case Venue::binance:
+      return base + "/" + route + "/stream";
+    case Venue::bybit:
+      return base + "/v5/public/linear";
+    case Venue::okx:
+      return base + "/ws/v5/public";
+    case Venue::hyperliquid:
+      return base + "/ws";
+    case Venue::coinbase:
+      return base + "/";
+  }
+  return base;
+}
+
+void MockExchange::set_faults(Venue v, const Faults& f) {
+  std::lock_guard lock(impl_->mu);
+  impl_->opt.faults[static_cast<std::size_t>(v)] = f;
+}
+
+void load_replay(Options& opt, const std::vector<std::string>& capture_files) {
+  // Keep data frames only: acks, pongs and heartbeats are the server's own business.
+  std::map<std::string, std::unique_ptr<feeds::Decoder>> decoders;
+  InstrumentTable table;
+  std::vector<feeds::FeedEvent> scratch;
+  feeds::CaptureRecord rec;
+  for (const std::string& path : capture_files) {
+    feeds::CaptureReader reader(path);
+    while (reader.next(rec)) {
+      if (rec.type != feeds::CaptureRecord::Type::frame) continue;
+      const auto venue = feeds::parse_venue(rec.venue);
+      if (!venue) continue;
+      const std::string key = rec.venue + "/" + rec.route;
+      auto& dec = decoders[key];
+      if (!dec) dec = feeds::make_decoder(*venue, feeds::SymbolMap(*venue, &table));
+      std::string padded = rec.data;
+      padded.append(feeds::kFramePadding, '\0');
+      scratch.clear();
+      const auto r = dec->decode(padded.data(), rec.data.size(), padded.size(), rec.recv, scratch);
+      if (r.cls == feeds::FrameClass::data) opt.replay[key].push_back(rec.data);
+    }
+  }
+}
+
+}  // namespace lam::mockex

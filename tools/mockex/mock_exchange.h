@@ -1,0 +1,89 @@
+#pragma once
+/// A local mock exchange: one WebSocket server on loopback that speaks each venue's protocol on the
+/// venue's own path (Binance /market/stream and /public/stream, Bybit /v5/public/linear, OKX
+/// /ws/v5/public, Hyperliquid /ws, Coinbase /): subscribe acks and error acks, the venue's ping
+/// rules, generated or replayed pushes at a set rate (or as fast as the socket takes them), and
+/// fault modes. Runs its own thread; counters are atomics.
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "feeds/venue.h"
+
+namespace lam::mockex {
+
+using feeds::kVenueCount;
+using feeds::Venue;
+
+/// Misbehaviour for a venue's connections.
+struct Faults {
+  std::uint32_t connections = 1;     ///< apply to the first N connections of the venue (0: all)
+  std::uint64_t drop_after = 0;      ///< drop the TCP connection after N data frames
+  bool silent_after_ack = false;     ///< ack subscriptions, then push nothing
+  std::uint32_t garbage_every = 0;   ///< every Nth data frame is replaced by garbage text
+  std::uint32_t truncate_every = 0;  ///< every Nth data frame is cut in half
+  std::uint64_t close_after = 0;     ///< WebSocket close after N data frames ...
+  std::uint16_t close_code = 1000;   ///< ... with this code (OKX 4004, ...)
+  bool notice_before_close = false;  ///< OKX: send the 64008 notice instead of closing
+  std::uint32_t skip_seq_every = 0;  ///< every Nth data frame skips a sequence id
+  bool reject_subscribe = false;     ///< answer subscribes with the venue's error ack
+};
+
+struct Options {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 0;        ///< 0: an ephemeral port
+  double rate = 1000;            ///< data frames per second per connection (0: as fast as possible)
+  std::uint64_t max_frames = 0;  ///< data frames per connection, then quiet (0: no limit)
+  std::uint32_t bybit_snapshot_every = 100;
+  std::uint64_t binance_max_msgs_per_s = 10;  ///< more client messages in a second: disconnect
+  std::chrono::milliseconds coinbase_subscribe_deadline{5'000};
+  std::chrono::milliseconds heartbeat_every{1'000};  ///< Coinbase heartbeats
+  std::array<Faults, kVenueCount> faults{};
+  /// Replay instead of generating: "venue/route" -> data frames, pushed in order (looping).
+  std::map<std::string, std::vector<std::string>> replay;
+  std::uint64_t seed = 42;
+};
+
+struct VenueCounters {
+  std::atomic<std::uint64_t> connections{0}, open{0}, subscribes{0}, frames{0}, pings{0},
+      rejected_for_rate{0};
+};
+
+class MockExchange {
+ public:
+  explicit MockExchange(Options opt);
+  ~MockExchange();  ///< stops
+  MockExchange(const MockExchange&) = delete;
+  MockExchange& operator=(const MockExchange&) = delete;
+
+  /// Binds and starts the server thread. Throws std::runtime_error when it cannot bind.
+  void start();
+  void stop();
+  [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+  /// ws:// URL of a venue route on this server (routes as in feeds::venue_routes()).
+  [[nodiscard]] std::string url(Venue v, const std::string& route) const;
+  [[nodiscard]] const VenueCounters& counters(Venue v) const {
+    return counters_[static_cast<std::size_t>(v)];
+  }
+  /// Replaces a venue's faults for connections accepted from now on (thread-safe).
+  void set_faults(Venue v, const Faults& f);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+  std::uint16_t port_ = 0;
+  std::array<VenueCounters, kVenueCount> counters_;
+};
+
+/// Loads capture files (feeds/capture.h) into Options::replay, keeping only market-data frames.
+void load_replay(Options& opt, const std::vector<std::string>& capture_files);
+
+}  // namespace lam::mockex
