@@ -74,11 +74,13 @@ class HyperliquidDecoder final : public Decoder {
       ok = ctx(dv, recv_ts, out, r);
     } else if (channel == Channel::trades) {
       od::array arr;
-      ok = !dv.get_array().get(arr);
+      if (dv.get_array().get(arr)) return {FrameClass::malformed, 0};
+      ok = true;
       for (auto item : arr) {
         od::object o;
-        if (!ok || item.get_object().get(o) || !trade(o, recv_ts, out, r))
+        if (item.get_object().get(o) || !trade(o, recv_ts, out, r)) {
           return {FrameClass::malformed, 0};
+        }
       }
     } else {
       ok = mids(dv, recv_ts, out, r);

@@ -257,6 +257,15 @@ TEST(HyperliquidDecoder, FixtureFramesBannerAndPong) {
   EXPECT_EQ(f.dec->stats().unknown_symbol, 0u);
 }
 
+// Found by libFuzzer: a trades push whose "data" is not an array was iterated anyway.
+TEST(HyperliquidDecoder, TradesWithNonArrayDataIsMalformedNotIterated) {
+  Fixture f(Venue::hyperliquid, {"BTC"});
+  EXPECT_EQ(f.run(R"({"channel":"trades","data":,[{"coin":"BTC","side":"A","px":"1","sz":"1","time":1}]})").cls,
+            FrameClass::malformed);
+  EXPECT_EQ(f.run(R"({"channel":"trades","data":{"coin":"BTC"}})").cls, FrameClass::malformed);
+  EXPECT_TRUE(f.out.empty());
+}
+
 TEST(CoinbaseDecoder, TickerHeartbeatAckAndNanosecondTime) {
   Fixture f(Venue::coinbase, {"BTC-USD"});
   const auto frames = load_frames("coinbase");
