@@ -167,6 +167,37 @@ std::optional<std::int64_t> to_raw(Wide v) noexcept {
 }
 
 std::optional<std::int64_t> parse_raw(std::string_view text) noexcept {
+  // Fast path for what the venues send: up to 9 integer and 9 fractional digits, no sign, no
+  // exponent. Exact; everything else takes the general parser below.
+  {
+    const char* c = text.data();
+    const char* end = c + text.size();
+    std::int64_t ip = 0;
+    int nint = 0;
+    while (c != end && *c >= '0' && *c <= '9' && nint < 10) {
+      ip = ip * 10 + (*c++ - '0');
+      ++nint;
+    }
+    if (nint > 0 && nint <= 9) {
+      if (c == end) return ip * kScale;
+      if (*c == '.') {
+        ++c;
+        std::int64_t frac = 0;
+        int nfrac = 0;
+        while (c != end && *c >= '0' && *c <= '9' && nfrac < 10) {
+          frac = frac * 10 + (*c++ - '0');
+          ++nfrac;
+        }
+        if (c == end && nfrac <= 9) {
+          static constexpr std::int64_t kPow[] = {1'000'000'000, 100'000'000, 10'000'000,
+                                                  1'000'000,     100'000,     10'000,
+                                                  1'000,         100,         10,
+                                                  1};
+          return ip * kScale + frac * kPow[nfrac];
+        }
+      }
+    }
+  }
   const DecimalParse p = parse_decimal(text);
   if (!p.ok()) return std::nullopt;
   return to_raw(p.value.nearest());

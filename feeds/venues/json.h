@@ -113,13 +113,18 @@ inline bool at_end(od::document& doc) noexcept {
 }
 
 /// Calls `f(key, value)` for each field; false when the object is malformed or `f` says stop.
+/// Keys are read in place (no copy) unless they contain an escape.
 template <class F>
 inline bool for_each_field(od::object obj, F&& f) noexcept {
   for (auto field : obj) {
     od::field fld;
     if (std::move(field).get(fld)) return false;
-    std::string_view key;
-    if (fld.unescaped_key().get(key)) return false;
+    // Stage 1 has validated the string, so its closing quote exists within the padded input.
+    const char* k = fld.key().raw();
+    std::size_t n = 0;
+    while (k[n] != '"' && k[n] != '\\') ++n;
+    std::string_view key(k, n);
+    if (k[n] == '\\' && fld.unescaped_key().get(key)) return false;
     if (!f(key, fld.value())) return false;
   }
   return true;

@@ -133,3 +133,23 @@ TEST(MulDiv, OverflowingProductIsExact) {
 
 }  // namespace
 }  // namespace lam
+
+namespace lam {
+namespace {
+
+// parse_raw has a fast path for plain decimals; it must agree with the general parser everywhere.
+TEST(ParseRaw, FastPathAgreesWithTheGeneralParser) {
+  std::mt19937_64 rng(5);
+  const char alphabet[] = "0123456789.";
+  for (int i = 0; i < 200'000; ++i) {
+    std::string s;
+    const std::size_t len = 1 + rng() % 22;
+    for (std::size_t k = 0; k < len; ++k) s.push_back(alphabet[rng() % 11]);
+    const DecimalParse p = parse_decimal(s);
+    const std::optional<std::int64_t> slow = p.ok() ? to_raw(p.value.nearest()) : std::nullopt;
+    ASSERT_EQ(parse_raw(s), slow) << s;
+  }
+}
+
+}  // namespace
+}  // namespace lam
