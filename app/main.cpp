@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "app/feeds_command.h"
 #include "app/replay.h"
 #include "persistence/database_url.h"
 #include "persistence/migrator.h"
@@ -66,9 +67,13 @@ int main(int argc, char** argv) {
   rep->add_option("--state", replay.state_path, "STATE.json: markets, positions and alerts")
       ->required()
       ->check(CLI::ExistingFile);
-  rep->add_option("--ticks", replay.ticks_path, "TICKS.ndjson: one tick per line")
-      ->required()
-      ->check(CLI::ExistingFile);
+  auto* ticks_opt = rep->add_option("--ticks", replay.ticks_path, "TICKS.ndjson: one tick per line")
+                        ->check(CLI::ExistingFile);
+  auto* raw_opt = rep->add_option("--raw", replay.raw_paths,
+                                  "Raw captures (laminator feeds --record) instead of --ticks")
+                      ->check(CLI::ExistingFile);
+  ticks_opt->excludes(raw_opt);
+  rep->require_option(1, 0);
   rep->add_option("--events-out", replay.events_out,
                   "Write events (NDJSON) here instead of stdout");
   rep->add_option("--state-out", replay.state_out,
@@ -95,6 +100,21 @@ int main(int argc, char** argv) {
   mig->add_option("--partition-months", months_ahead, "Monthly partitions to create ahead")
       ->check(CLI::Range(0, 120));
 
+  lam::app::FeedsOptions feeds;
+  CLI::App* fd = app.add_subcommand(
+      "feeds", "Run the venue feeds alone: health, counters, and optional raw capture");
+  fd->add_option("--venue", feeds.venues,
+                 "binance, bybit, okx, hyperliquid, coinbase (default: all)");
+  fd->add_option("--symbol", feeds.symbols, "venue:SYMBOL in the venue's spelling (repeatable)");
+  fd->add_option("--url", feeds.urls, "venue/route=URL endpoint override (repeatable)");
+  fd->add_flag("--mock", feeds.mock,
+               "Start an in-process mock exchange and use it for every venue");
+  fd->add_option("--mock-rate", feeds.mock_rate, "Mock data frames/s per connection")
+      ->capture_default_str();
+  fd->add_option("--record", feeds.record_dir, "Capture every received frame into DIR");
+  fd->add_option("--duration", feeds.duration_s, "Seconds to run (default: until Ctrl-C)");
+  fd->add_option("--ca-file", feeds.ca_file, "Extra trusted CA certificates (PEM)");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (rep->parsed()) {
@@ -102,6 +122,7 @@ int main(int argc, char** argv) {
       replay.write_events = !no_events;
       return run_replay_command(replay, quiet);
     }
+    if (fd->parsed()) return lam::app::run_feeds(feeds);
     if (mig->parsed()) return run_migrate_command(database_url, status_only, dry_run, months_ahead);
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());

@@ -5,12 +5,16 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 namespace lam::app {
 
 struct ReplayOptions {
   std::string state_path;
   std::string ticks_path;
+  /// Raw captures (feeds/capture.h) instead of `ticks_path`: every frame goes through the venue
+  /// parsers, files merged in receive-time order, deterministically.
+  std::vector<std::string> raw_paths;
   std::string events_out;  ///< empty: stdout
   std::string state_out;   ///< empty: not written
   bool strict = false;     ///< exit non-zero when any input was bad
@@ -21,7 +25,7 @@ struct ReplayOptions {
 };
 
 struct ReplaySummary {
-  std::uint64_t lines = 0;
+  std::uint64_t lines = 0;  ///< lines, or frames for raw captures
   std::uint64_t ticks = 0;
   std::uint64_t bad_lines = 0;
   std::uint64_t bad_state_rows = 0;

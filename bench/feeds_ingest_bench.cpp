@@ -106,7 +106,8 @@ void BM_DecodeOnly(benchmark::State& state) {
     out.clear();
     ticks += dec->decode(f.data(), f.size() - feeds::kFramePadding, f.size(), 1, out).ticks;
   }
-  if (ticks != static_cast<std::uint64_t>(state.iterations())) state.SkipWithError("a generated frame did not decode");
+  if (ticks != static_cast<std::uint64_t>(state.iterations()))
+    state.SkipWithError("a generated frame did not decode");
   state.SetItemsProcessed(state.iterations());
 }
 

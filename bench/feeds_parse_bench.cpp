@@ -28,10 +28,14 @@ struct Case {
 
 // One fixture frame per message type (tests/data/feeds, from ../shared/venues.md).
 const Case kCases[] = {
-    {"binance/markPrice", Venue::binance, 0},   {"binance/bookTicker", Venue::binance, 1},
-    {"binance/aggTrade", Venue::binance, 2},    {"bybit/tickers", Venue::bybit, 2},
-    {"bybit/publicTrade", Venue::bybit, 3},     {"okx/mark-price", Venue::okx, 0},
-    {"okx/tickers", Venue::okx, 1},             {"okx/trades", Venue::okx, 2},
+    {"binance/markPrice", Venue::binance, 0},
+    {"binance/bookTicker", Venue::binance, 1},
+    {"binance/aggTrade", Venue::binance, 2},
+    {"bybit/tickers", Venue::bybit, 2},
+    {"bybit/publicTrade", Venue::bybit, 3},
+    {"okx/mark-price", Venue::okx, 0},
+    {"okx/tickers", Venue::okx, 1},
+    {"okx/trades", Venue::okx, 2},
     {"hyperliquid/activeAssetCtx", Venue::hyperliquid, 0},
     {"hyperliquid/trades", Venue::hyperliquid, 1},
     {"hyperliquid/allMids", Venue::hyperliquid, 2},
@@ -111,7 +115,8 @@ class RapidDecoder {
             emit(rj_sv(d["symbol"]), TickKind::mark, rj_raw(d["markPrice"]), 0, ts);
           }
           if (d.HasMember("bid1Price") && d.HasMember("ask1Price")) {
-            emit(rj_sv(d["symbol"]), TickKind::bbo, rj_raw(d["bid1Price"]), rj_raw(d["ask1Price"]), ts);
+            emit(rj_sv(d["symbol"]), TickKind::bbo, rj_raw(d["bid1Price"]), rj_raw(d["ask1Price"]),
+                 ts);
           }
         } else {
           for (const auto& t : d.GetArray()) {
@@ -141,7 +146,8 @@ class RapidDecoder {
           emit(rj_sv(d["coin"]), TickKind::mark, rj_raw(d["ctx"]["markPx"]), 0, recv);
         } else if (ch == "trades") {
           for (const auto& t : d.GetArray()) {
-            emit(rj_sv(t["coin"]), TickKind::trade, rj_raw(t["px"]), rj_raw(t["sz"]), rj_ms(t["time"]));
+            emit(rj_sv(t["coin"]), TickKind::trade, rj_raw(t["px"]), rj_raw(t["sz"]),
+                 rj_ms(t["time"]));
           }
         } else if (ch == "allMids") {
           for (const auto& m : d["mids"].GetObject()) {
@@ -158,7 +164,8 @@ class RapidDecoder {
         for (const auto& e : doc_["events"].GetArray()) {
           for (const auto& t : e["tickers"].GetArray()) {
             emit(rj_sv(t["product_id"]), TickKind::trade, rj_raw(t["price"]), 0, ts);
-            emit(rj_sv(t["product_id"]), TickKind::bbo, rj_raw(t["best_bid"]), rj_raw(t["best_ask"]), ts);
+            emit(rj_sv(t["product_id"]), TickKind::bbo, rj_raw(t["best_bid"]),
+                 rj_raw(t["best_ask"]), ts);
           }
         }
         break;
@@ -177,8 +184,8 @@ class RapidDecoder {
 bool same_ticks(const std::vector<Tick>& a, const std::vector<Tick>& b) {
   if (a.size() != b.size() || a.empty()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (a[i].kind != b[i].kind || a[i].instrument != b[i].instrument ||
-        a[i].price != b[i].price || a[i].exch_ts != b[i].exch_ts ||
+    if (a[i].kind != b[i].kind || a[i].instrument != b[i].instrument || a[i].price != b[i].price ||
+        a[i].exch_ts != b[i].exch_ts ||
         (a[i].kind == TickKind::trade && a[i].size != b[i].size && b[i].size != 0) ||
         (a[i].kind == TickKind::bbo && a[i].ask != b[i].ask)) {
       return false;
@@ -224,9 +231,9 @@ void BM_Ours(benchmark::State& state, const Case* c) {
     benchmark::DoNotOptimize(out.data());
   }
   state.SetItemsProcessed(state.iterations());
-  state.counters["ns/msg"] = benchmark::Counter(static_cast<double>(state.iterations()),
-                                                benchmark::Counter::kIsRate |
-                                                    benchmark::Counter::kInvert);
+  state.counters["ns/msg"] =
+      benchmark::Counter(static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   state.counters["ticks/msg"] =
       static_cast<double>(ticks) / static_cast<double>(state.iterations());
 }
@@ -242,9 +249,9 @@ void BM_RapidJson(benchmark::State& state, const Case* c) {
     benchmark::DoNotOptimize(out.data());
   }
   state.SetItemsProcessed(state.iterations());
-  state.counters["ns/msg"] = benchmark::Counter(static_cast<double>(state.iterations()),
-                                                benchmark::Counter::kIsRate |
-                                                    benchmark::Counter::kInvert);
+  state.counters["ns/msg"] =
+      benchmark::Counter(static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 }  // namespace
