@@ -21,21 +21,6 @@ void on_signal(int) {
   g_stop = 1;
 }
 
-std::vector<std::string> default_symbols(feeds::Venue v) {
-  switch (v) {
-    case feeds::Venue::binance:
-    case feeds::Venue::bybit:
-      return {"BTCUSDT", "ETHUSDT"};
-    case feeds::Venue::okx:
-      return {"BTC-USDT-SWAP", "ETH-USDT-SWAP"};
-    case feeds::Venue::hyperliquid:
-      return {"BTC", "ETH"};
-    case feeds::Venue::coinbase:
-      return {"BTC-USD", "ETH-USD"};
-  }
-  return {};
-}
-
 }  // namespace
 
 int run_feeds(const FeedsOptions& opt) {
@@ -75,7 +60,7 @@ int run_feeds(const FeedsOptions& opt) {
   ro.record_dir = opt.record_dir;
   feeds::FeedRunner runner(ro, queue);
   for (feeds::Venue v : venues) {
-    const auto& syms = symbols.count(v) ? symbols[v] : default_symbols(v);
+    const auto& syms = symbols.count(v) ? symbols[v] : feeds::sample_symbols(v);
     for (const feeds::Route& r : feeds::venue_routes(v)) {
       feeds::ConnectionConfig c;
       c.venue = v;

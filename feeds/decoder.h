@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "feeds/feed_event.h"
@@ -73,12 +74,29 @@ class Decoder {
   virtual DecodeResult do_decode(const char* data, std::size_t len, std::size_t capacity,
                                  TimeNs recv_ts, std::vector<FeedEvent>& out) = 0;
 
-  /// Appends a tick event.
-  void emit_tick(std::vector<FeedEvent>& out, const Tick& t) {
+  /// Appends a tick event and counts it in `r`.
+  void emit_tick(std::vector<FeedEvent>& out, const Tick& t, DecodeResult& r) {
     FeedEvent e;
     e.tick = t;
     e.venue = venue();
     out.push_back(e);
+    ++r.ticks;
+  }
+  /// The symbol's entry; null (counted as a bad value when `symbol` is empty, else as an unknown
+  /// symbol) when the item must be skipped.
+  const SymbolInfo* lookup(std::string_view symbol) {
+    if (symbol.empty()) {
+      ++stats_.bad_values;
+      return nullptr;
+    }
+    const SymbolInfo* s = symbols_.find(symbol);
+    if (s == nullptr) ++stats_.unknown_symbol;
+    return s;
+  }
+  /// Counts an item skipped for a bad or missing value; returns true ("frame still fine").
+  bool skip_bad() {
+    ++stats_.bad_values;
+    return true;
   }
   /// Appends a gap event for `id` with `missing` ids (saturated).
   void emit_gap(std::vector<FeedEvent>& out, InstrumentId id, TimeNs recv_ts,

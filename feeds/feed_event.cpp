@@ -36,8 +36,6 @@ std::string_view reason_name(FeedReason r) noexcept {
       return "idle_timeout";
     case FeedReason::venue_notice:
       return "venue_notice";
-    case FeedReason::rejected:
-      return "rejected";
     case FeedReason::sequence_gap:
       return "sequence_gap";
     case FeedReason::queue_overflow:

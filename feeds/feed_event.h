@@ -31,7 +31,6 @@ enum class FeedReason : std::uint8_t {
   disconnected,    ///< the socket closed or failed
   idle_timeout,    ///< no frame at all within the venue's idle budget: reconnecting
   venue_notice,    ///< the venue announced a disconnect (OKX 64008): reconnecting early
-  rejected,        ///< the venue refused a subscription
   sequence_gap,    ///< venue sequence skipped (`count` = ids missing, saturated)
   queue_overflow,  ///< ticks of this feed were dropped because the queue was full
   lifetime,        ///< proactive reconnect before the venue's maximum connection lifetime

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -59,6 +60,7 @@ class FeedConnection final : public WsClient::Handler {
 
  private:
   void reconnect_now(FeedReason why);
+  void lost(FeedReason why);  // the session is gone (closed or aborted): mark, then reconnect
   void schedule_reconnect();
   void pump_outbox(std::int64_t now);
   void publish();  // out_ -> queue
@@ -66,7 +68,8 @@ class FeedConnection final : public WsClient::Handler {
   void note_drop(const FeedEvent& e);
   bool flush_pending();
   void sync_counters();
-  void warn_bad_input(std::int64_t now, std::string_view what);
+  /// Rate-limited warning; `frame` (possibly empty) is quoted, truncated by the caller.
+  void warn_bad_input(std::int64_t now, std::string_view what, std::string_view frame);
 
   FeedRunner::Impl& rt_;
   std::unique_ptr<Decoder> dec_;
@@ -193,11 +196,10 @@ void FeedConnection::on_frame(const char* data, std::size_t len, std::size_t cap
       reconnect_now(FeedReason::venue_notice);
       break;
     case FrameClass::rejected:
-      warn_bad_input(now,
-                     "the venue rejected a request: " + std::string(data, len < 200 ? len : 200));
+      warn_bad_input(now, "the venue rejected a request", {data, len < 200 ? len : 200});
       break;
     case FrameClass::malformed:
-      warn_bad_input(now, "malformed frame skipped");
+      warn_bad_input(now, "malformed frame skipped", {});
       break;
     default:
       break;
@@ -206,9 +208,21 @@ void FeedConnection::on_frame(const char* data, std::size_t len, std::size_t cap
 }
 
 void FeedConnection::on_closed(std::string_view stage, const std::string& message, int close_code) {
-  const bool was_open = open_;
-  open_ = false;
+  if (!rt_.stopping) {
+    log_->warn("{}: {} failed: {} (close code {}){}", cfg.route, stage, message, close_code,
+               open_ ? "" : " before the upgrade");
+  }
+  lost(FeedReason::disconnected);
+}
+
+void FeedConnection::reconnect_now(FeedReason why) {
+  if (client_) client_->abort();
+  lost(why);
+}
+
+void FeedConnection::lost(FeedReason why) {
   client_.reset();
+  open_ = false;
   outbox_.clear();
   ctr.connected.store(0, std::memory_order_relaxed);
   ctr.disconnects.fetch_add(1, std::memory_order_relaxed);
@@ -216,20 +230,6 @@ void FeedConnection::on_closed(std::string_view stage, const std::string& messag
     rt_.finish_stop_if_idle();
     return;
   }
-  log_->warn("{}: {} failed: {} (close code {}){}", cfg.route, stage, message, close_code,
-             was_open ? "" : " before the upgrade");
-  health_.set_all(FeedState::connecting, FeedReason::disconnected, wall_ns(), out_);
-  publish();
-  schedule_reconnect();
-}
-
-void FeedConnection::reconnect_now(FeedReason why) {
-  if (client_) client_->abort();
-  client_.reset();
-  open_ = false;
-  outbox_.clear();
-  ctr.connected.store(0, std::memory_order_relaxed);
-  ctr.disconnects.fetch_add(1, std::memory_order_relaxed);
   health_.set_all(FeedState::connecting, why, wall_ns(), out_);
   publish();
   schedule_reconnect();
@@ -287,10 +287,14 @@ void FeedConnection::housekeeping(std::int64_t now) {
 void FeedConnection::pump_outbox(std::int64_t now) {
   const double rate = cfg.rules.max_msgs_per_s > 0 ? cfg.rules.max_msgs_per_s : 1.0;
   const auto gap = static_cast<std::int64_t>(1e9 / rate);
-  while (client_ && open_ && !outbox_.empty() && now >= next_send_) {
+  // Send slots are `gap` apart; each pump sends every slot that has come due, so the rate holds
+  // even when it is faster than the housekeeping tick. Unused slots do not pile up beyond one tick.
+  const std::int64_t oldest = now - std::max(gap, ns(rt_.opt.housekeeping));
+  if (next_send_ < oldest) next_send_ = oldest;
+  while (client_ && open_ && !outbox_.empty() && next_send_ <= now) {
     client_->send(std::move(outbox_.front()));
     outbox_.pop_front();
-    next_send_ = now + gap;
+    next_send_ += gap;
   }
 }
 
@@ -357,12 +361,13 @@ void FeedConnection::sync_counters() {
   ctr.rejected.store(s.rejected, std::memory_order_relaxed);
 }
 
-void FeedConnection::warn_bad_input(std::int64_t now, std::string_view what) {
+void FeedConnection::warn_bad_input(std::int64_t now, std::string_view what,
+                                    std::string_view frame) {
   if (now - last_warn_ < kLogEveryNs) return;
   last_warn_ = now;
   const DecoderStats& s = dec_->stats();
-  log_->warn("{}: {} (so far: {} malformed, {} bad values, {} rejected)", cfg.route, what,
-             s.malformed, s.bad_values, s.rejected);
+  log_->warn("{}: {}{}{} (so far: {} malformed, {} bad values, {} rejected)", cfg.route, what,
+             frame.empty() ? "" : ": ", frame, s.malformed, s.bad_values, s.rejected);
 }
 
 FeedRunner::FeedRunner(RunnerOptions opt, TickQueue& queue)

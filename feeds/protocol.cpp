@@ -31,6 +31,21 @@ std::vector<Route> venue_routes(Venue v) {
   return {};
 }
 
+std::vector<std::string> sample_symbols(Venue v) {
+  switch (v) {
+    case Venue::binance:
+    case Venue::bybit:
+      return {"BTCUSDT", "ETHUSDT"};
+    case Venue::okx:
+      return {"BTC-USDT-SWAP", "ETH-USDT-SWAP"};
+    case Venue::hyperliquid:
+      return {"BTC", "ETH"};
+    case Venue::coinbase:
+      return {"BTC-USD", "ETH-USD"};
+  }
+  return {};
+}
+
 VenueRules default_rules(Venue v) {
   VenueRules r;
   switch (v) {

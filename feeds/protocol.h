@@ -34,6 +34,8 @@ struct VenueRules {
 };
 
 [[nodiscard]] std::vector<Route> venue_routes(Venue v);
+/// BTC and ETH perpetuals in the venue's spelling: `laminator feeds`' default, tests, benchmarks.
+[[nodiscard]] std::vector<std::string> sample_symbols(Venue v);
 [[nodiscard]] VenueRules default_rules(Venue v);
 
 /// The subscribe messages for `symbols` (venue spelling) on `route`, in sending order.

@@ -144,11 +144,8 @@ class BinanceDecoder final : public Decoder {
   bool apply(const Fields& f, TimeNs recv_ts, std::vector<FeedEvent>& out, DecodeResult& r) {
     const Payload kind = payload_kind(f.e.text);
     if (kind == Payload::unknown) return true;  // another event type: not ours to judge
-    const SymbolInfo* sym = f.s.has_value() ? symbols_.find(f.s.text) : nullptr;
-    if (sym == nullptr) {
-      ++(f.s.has_value() ? stats_.unknown_symbol : stats_.bad_values);
-      return true;
-    }
+    const SymbolInfo* sym = lookup(f.s.value());
+    if (sym == nullptr) return true;
     Tick t;
     t.recv_ts = recv_ts;
     t.instrument = sym->id;
@@ -156,7 +153,7 @@ class BinanceDecoder final : public Decoder {
       case Payload::mark: {
         auto px = json::price(f.p);
         auto ts = json::ms_time(f.E);
-        if (!px || !ts) return bad();
+        if (!px || !ts) return skip_bad();
         t.kind = TickKind::mark;
         t.price = *px;
         t.exch_ts = *ts;
@@ -167,7 +164,7 @@ class BinanceDecoder final : public Decoder {
         auto qty = json::size(f.q);
         auto ts = json::ms_time(f.T.present ? f.T : f.E);
         auto id = json::u64(f.a);
-        if (!px || !qty || !ts || !id) return bad();
+        if (!px || !qty || !ts || !id) return skip_bad();
         // Aggregate trade ids are contiguous per symbol.
         std::uint64_t& last = seq_[sym->id];
         if (last != 0 && *id <= last) {
@@ -189,7 +186,7 @@ class BinanceDecoder final : public Decoder {
         auto ask = json::price(f.a);
         auto ts = json::ms_time(f.T.present ? f.T : f.E);
         auto id = json::u64(f.u);
-        if (!bid || !ask || !ts || !id) return bad();
+        if (!bid || !ask || !ts || !id) return skip_bad();
         // `u` is shared with depth updates: monotonic, not contiguous. Drop stale frames only.
         std::uint64_t& last = seq_[sym->id | kBookKey];
         if (*id <= last) {
@@ -207,13 +204,7 @@ class BinanceDecoder final : public Decoder {
       case Payload::unknown:
         return true;
     }
-    emit_tick(out, t);
-    ++r.ticks;
-    return true;
-  }
-
-  bool bad() {
-    ++stats_.bad_values;
+    emit_tick(out, t, r);
     return true;
   }
 

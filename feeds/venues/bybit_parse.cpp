@@ -111,15 +111,9 @@ class BybitDecoder final : public Decoder {
         })) {
       return false;
     }
-    const SymbolInfo* sym = symbol.has_value() ? symbols_.find(symbol.text) : nullptr;
-    if (sym == nullptr) {
-      ++(symbol.has_value() ? stats_.unknown_symbol : stats_.bad_values);
-      return true;
-    }
-    if (!exch) {
-      ++stats_.bad_values;
-      return true;
-    }
+    const SymbolInfo* sym = lookup(symbol.value());
+    if (sym == nullptr) return true;
+    if (!exch) return skip_bad();
     TickerState& st = tickers_[sym->id];
     if (snapshot) st = TickerState{};
     // A field missing from a delta is unchanged; "" means "no value" and leaves it unchanged too.
@@ -144,15 +138,13 @@ class BybitDecoder final : public Decoder {
     if (mark_changed) {
       t.kind = TickKind::mark;
       t.price = st.mark;
-      emit_tick(out, t);
-      ++r.ticks;
+      emit_tick(out, t, r);
     }
     if ((bid_changed || ask_changed) && st.bid > 0 && st.ask > 0) {
       t.kind = TickKind::bbo;
       t.price = st.bid;
       t.ask = st.ask;
-      emit_tick(out, t);
-      ++r.ticks;
+      emit_tick(out, t, r);
     }
     return true;
   }
@@ -187,18 +179,12 @@ class BybitDecoder final : public Decoder {
         })) {
       return false;
     }
-    const SymbolInfo* sym = s.has_value() ? symbols_.find(s.text) : nullptr;
-    if (sym == nullptr) {
-      ++(s.has_value() ? stats_.unknown_symbol : stats_.bad_values);
-      return true;
-    }
+    const SymbolInfo* sym = lookup(s.value());
+    if (sym == nullptr) return true;
     auto px = json::price(p);
     auto qty = json::size(v);
     auto ts = json::ms_time(T);
-    if (!px || !qty || !ts) {
-      ++stats_.bad_values;
-      return true;
-    }
+    if (!px || !qty || !ts) return skip_bad();
     Tick t;
     t.recv_ts = recv_ts;
     t.exch_ts = *ts;
@@ -208,8 +194,7 @@ class BybitDecoder final : public Decoder {
     t.size = *qty;
     if (auto q = json::u64(seq)) t.venue_seq = static_cast<std::uint32_t>(*q);
     if (S.text == "Sell") t.flags |= kTickTakerSell;
-    emit_tick(out, t);
-    ++r.ticks;
+    emit_tick(out, t, r);
     return true;
   }
 

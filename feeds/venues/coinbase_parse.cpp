@@ -107,11 +107,8 @@ class CoinbaseDecoder final : public Decoder {
         })) {
       return false;
     }
-    const SymbolInfo* sym = product.has_value() ? symbols_.find(product.text) : nullptr;
-    if (sym == nullptr) {
-      ++(product.has_value() ? stats_.unknown_symbol : stats_.bad_values);
-      return true;
-    }
+    const SymbolInfo* sym = lookup(product.value());
+    if (sym == nullptr) return true;
     Tick t;
     t.recv_ts = recv_ts;
     t.exch_ts = exch;
@@ -121,8 +118,7 @@ class CoinbaseDecoder final : public Decoder {
       t.kind = TickKind::trade;
       t.price = *p;
       t.flags = kTickNoSize;
-      emit_tick(out, t);
-      ++r.ticks;
+      emit_tick(out, t, r);
     } else if (price.has_value()) {
       ++stats_.bad_values;
     }
@@ -133,8 +129,7 @@ class CoinbaseDecoder final : public Decoder {
       t.price = *b;
       t.ask = *a;
       t.flags = 0;
-      emit_tick(out, t);
-      ++r.ticks;
+      emit_tick(out, t, r);
     } else if (bid.has_value() || ask.has_value()) {
       ++stats_.bad_values;
     }

@@ -109,16 +109,10 @@ class HyperliquidDecoder final : public Decoder {
         })) {
       return false;
     }
-    const SymbolInfo* sym = coin.has_value() ? symbols_.find(coin.text) : nullptr;
-    if (sym == nullptr) {
-      ++(coin.has_value() ? stats_.unknown_symbol : stats_.bad_values);
-      return true;
-    }
+    const SymbolInfo* sym = lookup(coin.value());
+    if (sym == nullptr) return true;
     auto px = json::price(mark);
-    if (!px) {
-      ++stats_.bad_values;
-      return true;
-    }
+    if (!px) return skip_bad();
     Tick t;
     t.recv_ts = recv_ts;
     t.exch_ts = recv_ts;
@@ -126,8 +120,7 @@ class HyperliquidDecoder final : public Decoder {
     t.kind = TickKind::mark;
     t.price = *px;
     t.flags = kTickNoExchTime;
-    emit_tick(out, t);
-    ++r.ticks;
+    emit_tick(out, t, r);
     return true;
   }
 
@@ -150,18 +143,12 @@ class HyperliquidDecoder final : public Decoder {
         })) {
       return false;
     }
-    const SymbolInfo* sym = coin.has_value() ? symbols_.find(coin.text) : nullptr;
-    if (sym == nullptr) {
-      ++(coin.has_value() ? stats_.unknown_symbol : stats_.bad_values);
-      return true;
-    }
+    const SymbolInfo* sym = lookup(coin.value());
+    if (sym == nullptr) return true;
     auto p = json::price(px);
     auto q = json::size(sz);
     auto ts = json::ms_time(time);
-    if (!p || !q || !ts) {
-      ++stats_.bad_values;
-      return true;
-    }
+    if (!p || !q || !ts) return skip_bad();
     Tick t;
     t.recv_ts = recv_ts;
     t.exch_ts = *ts;
@@ -171,8 +158,7 @@ class HyperliquidDecoder final : public Decoder {
     t.size = *q;
     if (auto id = json::u64(tid)) t.venue_seq = static_cast<std::uint32_t>(*id);
     if (side.text == "A") t.flags |= kTickTakerSell;
-    emit_tick(out, t);
-    ++r.ticks;
+    emit_tick(out, t, r);
     return true;
   }
 
@@ -189,10 +175,7 @@ class HyperliquidDecoder final : public Decoder {
         const SymbolInfo* sym = symbols_.find(coin);
         if (sym == nullptr) return true;
         auto px = json::price(json::token(pv));
-        if (!px) {
-          ++stats_.bad_values;
-          return true;
-        }
+        if (!px) return skip_bad();
         Tick t;
         t.recv_ts = recv_ts;
         t.exch_ts = recv_ts;
@@ -201,8 +184,7 @@ class HyperliquidDecoder final : public Decoder {
         t.price = *px;
         t.ask = *px;
         t.flags = kTickNoExchTime | kTickMidOnly;
-        emit_tick(out, t);
-        ++r.ticks;
+        emit_tick(out, t, r);
         return true;
       });
     });

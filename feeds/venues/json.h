@@ -23,11 +23,14 @@ static_assert(simdjson::SIMDJSON_PADDING <= 64, "kFramePadding must cover simdjs
 struct Tok {
   std::string_view text;
   bool present = false;  ///< false for null and for a missing field
-  bool is_string = false;
-  bool bad = false;  ///< an object/array where a scalar was expected, or an escaped string
+  bool bad = false;      ///< an object/array where a scalar was expected, or an escaped string
 
   /// Present and not "" (the venues send "" for "no value").
   [[nodiscard]] bool has_value() const noexcept { return present && !bad && !text.empty(); }
+  /// The text when has_value(), else "".
+  [[nodiscard]] std::string_view value() const noexcept {
+    return has_value() ? text : std::string_view{};
+  }
 };
 
 /// Reads `v` as a scalar token without consuming structure (the field loop skips it).
@@ -48,7 +51,6 @@ inline Tok token(od::value v) noexcept {
     t.text = raw.substr(1, end - 1);
     if (t.text.find('\\') != std::string_view::npos) t.bad = true;
     t.present = true;
-    t.is_string = true;
     return t;
   }
   if (c == '{' || c == '[') {

@@ -109,13 +109,10 @@ class OkxDecoder final : public Decoder {
         })) {
       return false;
     }
-    const SymbolInfo* sym = inst.has_value() ? symbols_.find(inst.text) : nullptr;
-    if (sym == nullptr) {
-      ++(inst.has_value() ? stats_.unknown_symbol : stats_.bad_values);
-      return true;
-    }
+    const SymbolInfo* sym = lookup(inst.value());
+    if (sym == nullptr) return true;
     const auto exch = json::ms_time(ts);
-    if (!exch) return bad();
+    if (!exch) return skip_bad();
     Tick t;
     t.recv_ts = recv_ts;
     t.exch_ts = *exch;
@@ -123,7 +120,7 @@ class OkxDecoder final : public Decoder {
     switch (channel) {
       case Channel::mark_price: {
         auto p = json::price(px);
-        if (!p) return bad();
+        if (!p) return skip_bad();
         t.kind = TickKind::mark;
         t.price = *p;
         break;
@@ -132,7 +129,7 @@ class OkxDecoder final : public Decoder {
         // Pre-open books can be one-sided or crossed; a side sent as "" is simply absent.
         auto b = json::price(bid);
         auto a = json::price(ask);
-        if (!b || !a) return bad();
+        if (!b || !a) return skip_bad();
         t.kind = TickKind::bbo;
         t.price = *b;
         t.ask = *a;
@@ -143,9 +140,9 @@ class OkxDecoder final : public Decoder {
         auto q = json::size(sz);
         auto id = json::u64(trade_id);
         auto n = count.present ? json::u64(count) : std::optional<std::uint64_t>(1);
-        if (!p || !q || !id || !n || *n == 0 || *n > *id) return bad();
+        if (!p || !q || !id || !n || *n == 0 || *n > *id) return skip_bad();
         auto base = json::scale_size(*q, sym->contract_size);
-        if (!base) return bad();
+        if (!base) return skip_bad();
         // `tradeId` is the last id of the aggregation and `count` its length: consecutive
         // messages satisfy tradeId - count == previous tradeId.
         std::uint64_t& last = last_trade_[sym->id];
@@ -166,13 +163,7 @@ class OkxDecoder final : public Decoder {
       case Channel::other:
         return true;
     }
-    emit_tick(out, t);
-    ++r.ticks;
-    return true;
-  }
-
-  bool bad() {
-    ++stats_.bad_values;
+    emit_tick(out, t, r);
     return true;
   }
 

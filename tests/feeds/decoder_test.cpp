@@ -260,8 +260,11 @@ TEST(HyperliquidDecoder, FixtureFramesBannerAndPong) {
 // Found by libFuzzer: a trades push whose "data" is not an array was iterated anyway.
 TEST(HyperliquidDecoder, TradesWithNonArrayDataIsMalformedNotIterated) {
   Fixture f(Venue::hyperliquid, {"BTC"});
-  EXPECT_EQ(f.run(R"({"channel":"trades","data":,[{"coin":"BTC","side":"A","px":"1","sz":"1","time":1}]})").cls,
-            FrameClass::malformed);
+  EXPECT_EQ(
+      f.run(
+           R"({"channel":"trades","data":,[{"coin":"BTC","side":"A","px":"1","sz":"1","time":1}]})")
+          .cls,
+      FrameClass::malformed);
   EXPECT_EQ(f.run(R"({"channel":"trades","data":{"coin":"BTC"}})").cls, FrameClass::malformed);
   EXPECT_TRUE(f.out.empty());
 }

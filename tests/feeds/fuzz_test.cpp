@@ -7,6 +7,7 @@
 #include <random>
 
 #include "feeds/decoder.h"
+#include "feeds/protocol.h"
 #include "tests/feeds/frames.h"
 #include "tools/mockex/frames.h"
 
@@ -18,10 +19,7 @@ constexpr int kIterationsPerVenue = 50'000;
 std::vector<std::string> corpus(Venue v) {
   std::vector<std::string> c = test::load_frames(std::string(venue_name(v)));
   mockex::FrameGenerator gen(v, 1);
-  const auto syms = v == Venue::okx           ? std::string("BTC-USDT-SWAP")
-                    : v == Venue::hyperliquid ? std::string("BTC")
-                    : v == Venue::coinbase    ? std::string("BTC-USD")
-                                              : std::string("BTCUSDT");
+  const std::string syms = sample_symbols(v).front();
   for (mockex::Stream s : {mockex::Stream::mark, mockex::Stream::trade, mockex::Stream::book,
                            mockex::Stream::heartbeat}) {
     for (int i = 0; i < 3; ++i) c.push_back(gen.next({s, syms}, 1'788'658'200'000 + i));
@@ -30,23 +28,33 @@ std::vector<std::string> corpus(Venue v) {
 }
 
 std::string mutate(std::string s, const std::vector<std::string>& pool, std::mt19937_64& rng) {
-  static constexpr char kTokens[][8] = {"\"", "{", "}", "[", "]", ",", ":", "null", "1e999",
-                                        "-", "\\", "\"\"", "0.", "true"};
+  static constexpr char kTokens[][8] = {"\"",   "{",     "}", "[",  "]",    ",",  ":",
+                                        "null", "1e999", "-", "\\", "\"\"", "0.", "true"};
   const int rounds = 1 + static_cast<int>(rng() % 4);
   for (int r = 0; r < rounds && !s.empty(); ++r) {
     const std::size_t at = rng() % s.size();
     switch (rng() % 6) {
-      case 0: s[at] = static_cast<char>(rng() & 0xFF); break;
-      case 1: s.insert(at, kTokens[rng() % std::size(kTokens)]); break;
-      case 2: s.erase(at, 1 + rng() % 8); break;
-      case 3: s.resize(at); break;
+      case 0:
+        s[at] = static_cast<char>(rng() & 0xFF);
+        break;
+      case 1:
+        s.insert(at, kTokens[rng() % std::size(kTokens)]);
+        break;
+      case 2:
+        s.erase(at, 1 + rng() % 8);
+        break;
+      case 3:
+        s.resize(at);
+        break;
       case 4: {
         const std::string& o = pool[rng() % pool.size()];
         const std::size_t from = rng() % o.size();
         s = s.substr(0, at) + o.substr(from);
         break;
       }
-      default: s.insert(at, std::string(1 + rng() % 3, s[at])); break;
+      default:
+        s.insert(at, std::string(1 + rng() % 3, s[at]));
+        break;
     }
   }
   return s;

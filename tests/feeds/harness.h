@@ -12,21 +12,6 @@
 
 namespace lam::feeds::test {
 
-inline std::vector<std::string> symbols_for(Venue v) {
-  switch (v) {
-    case Venue::binance:
-    case Venue::bybit:
-      return {"BTCUSDT", "ETHUSDT"};
-    case Venue::okx:
-      return {"BTC-USDT-SWAP", "ETH-USDT-SWAP"};
-    case Venue::hyperliquid:
-      return {"BTC", "ETH"};
-    case Venue::coinbase:
-      return {"BTC-USD", "ETH-USD"};
-  }
-  return {};
-}
-
 /// Test timings: everything 10-100x shorter than production.
 inline ConnectionConfig fast_config(const mockex::MockExchange& ex, Venue v, const Route& r) {
   ConnectionConfig c;
@@ -66,7 +51,7 @@ struct VenueFeed {
       ConnectionConfig c = fast_config(ex, v, r);
       if (tweak) tweak(c);
       SymbolMap map(v, nullptr);
-      for (const std::string& s : symbols_for(v)) map.add(table, s);
+      for (const std::string& s : sample_symbols(v)) map.add(table, s);
       runner.add(std::move(c), std::move(map));
     }
   }

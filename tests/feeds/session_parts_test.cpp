@@ -48,7 +48,7 @@ TEST(ConnectionHealth, StatesFollowConnectSubscribeDataAndSilence) {
   EXPECT_EQ(out[0].tick.flags, kind_bit(TickKind::mark));
   out.clear();
   h.on_data(7, 500, 3, out);
-  h.on_data(7, 600, 3, out);  // already live: no event
+  h.on_data(7, 600, 3, out);   // already live: no event
   h.on_data(99, 600, 3, out);  // not ours
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].reason, FeedReason::first_data);
@@ -166,7 +166,7 @@ TEST(Capture, RecordedFramesReplayToTheSameTicks) {
   // Same symbol map (same instrument ids) and a fresh decoder.
   SymbolMap map(Venue::okx, nullptr);
   InstrumentTable table;
-  for (const std::string& s : test::symbols_for(Venue::okx)) map.add(table, s);
+  for (const std::string& s : sample_symbols(Venue::okx)) map.add(table, s);
   auto dec = make_decoder(Venue::okx, std::move(map));
   std::vector<FeedEvent> out;
   CaptureRecord rec;

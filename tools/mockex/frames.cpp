@@ -5,6 +5,8 @@
 #include <cctype>
 #include <cstdio>
 
+#include "engine/timefmt.h"
+
 namespace lam::mockex {
 
 namespace {
@@ -28,29 +30,14 @@ std::int64_t start_price(std::string_view symbol) {
   return 10'000 + static_cast<std::int64_t>(std::hash<std::string_view>{}(symbol) % 90'000);
 }
 
-/// "2026-09-06T01:30:00.512093114Z" for a time in ms (ns digits synthesized).
+/// "2026-09-06T01:30:00.512093114Z": Coinbase's 9 fractional digits, from a time in ms with
+/// `ns_tail` supplying the digits below the millisecond.
 std::string rfc3339(std::int64_t ms, std::uint64_t ns_tail) {
-  const std::int64_t secs = ms / 1000;
-  const std::int64_t days = secs / 86400;
-  std::int64_t rem = secs % 86400;
-  // civil_from_days (Howard Hinnant)
-  std::int64_t z = days + 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const std::int64_t doe = z - era * 146097;
-  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  std::int64_t y = yoe + era * 400;
-  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const std::int64_t mp = (5 * doy + 2) / 153;
-  const std::int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  const std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  if (m <= 2) ++y;
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lld%06lluZ",
-                static_cast<long long>(y), static_cast<long long>(m), static_cast<long long>(d),
-                static_cast<long long>(rem / 3600), static_cast<long long>(rem % 3600 / 60),
-                static_cast<long long>(rem % 60), static_cast<long long>(ms % 1000),
-                static_cast<unsigned long long>(ns_tail % 1'000'000));
-  return buf;
+  std::string s = format_iso8601_ms(ms * 1'000'000);  // "...T01:30:00.512Z"
+  char tail[8];
+  std::snprintf(tail, sizeof tail, "%06llu", static_cast<unsigned long long>(ns_tail % 1'000'000));
+  s.insert(s.size() - 1, tail);
+  return s;
 }
 
 }  // namespace
