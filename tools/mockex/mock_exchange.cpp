@@ -343,7 +343,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void close(std::uint16_t code) {
-    if (closing_ && done_) return;
+    if (closing_ || done_) return;  // one close handshake per session
     closing_ = true;
     ws_.async_close(websocket::close_code{code},
                     [self = shared_from_this()](beast::error_code) { self->finish(); });
