@@ -254,26 +254,27 @@ void FeedConnection::schedule_reconnect() {
 void FeedConnection::housekeeping(std::int64_t now) {
   const TimeNs wall = wall_ns();
   if (open_) {
+    // Staleness first, so a symbol silent past its budget is reported stale even when a late tick
+    // also finds the whole connection idle.
+    health_.check_stale(now, wall, out_);
+    publish();
     if (now - last_frame_ > ns(cfg.rules.idle_budget)) {
       ctr.idle_timeouts.fetch_add(1, std::memory_order_relaxed);
       log_->warn("{}: no frame for {} ms; reconnecting", cfg.route,
                  (now - last_frame_) / 1'000'000);
       reconnect_now(FeedReason::idle_timeout);
-      return;
-    }
-    if (cfg.rules.max_lifetime.count() > 0 && now - opened_at_ >= ns(cfg.rules.max_lifetime)) {
+    } else if (cfg.rules.max_lifetime.count() > 0 &&
+               now - opened_at_ >= ns(cfg.rules.max_lifetime)) {
       log_->info("{}: connection lifetime reached; reconnecting", cfg.route);
       reconnect_now(FeedReason::lifetime);
-      return;
+    } else {
+      if (cfg.rules.ping_every.count() > 0 && now - last_ping_ >= ns(cfg.rules.ping_every)) {
+        last_ping_ = now;
+        outbox_.push_back(cfg.rules.ping_text);
+        ctr.pings.fetch_add(1, std::memory_order_relaxed);
+      }
+      pump_outbox(now);
     }
-    if (cfg.rules.ping_every.count() > 0 && now - last_ping_ >= ns(cfg.rules.ping_every)) {
-      last_ping_ = now;
-      outbox_.push_back(cfg.rules.ping_text);
-      ctr.pings.fetch_add(1, std::memory_order_relaxed);
-    }
-    pump_outbox(now);
-    health_.check_stale(now, wall, out_);
-    publish();
   } else if (!client_ && reconnect_at_ && now >= *reconnect_at_) {
     connect();
   }

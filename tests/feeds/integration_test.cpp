@@ -106,12 +106,12 @@ TEST_P(EveryVenue, DetectsAStallAndReconnects) {
   f.runner.start();
   // Wait for the events themselves, not the counter: the counter is bumped before they are queued.
   EXPECT_TRUE(f.drain_until([&] {
-    return f.states(FeedState::connecting, FeedReason::idle_timeout) >= 2 &&
+    return f.states(FeedState::stale, FeedReason::no_data) >= 2 &&
+           f.states(FeedState::connecting, FeedReason::idle_timeout) >= 2 &&
            f.states(FeedState::live) >= 2;
   })) << venue_name(v);
   f.runner.stop();
   EXPECT_GE(f.sum([](auto& c) { return c.idle_timeouts.load(); }), 1u);
-  EXPECT_GE(f.states(FeedState::stale, FeedReason::no_data), 2u);
 }
 
 TEST_P(EveryVenue, SurvivesGarbageAndTruncatedFrames) {
