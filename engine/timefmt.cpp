@@ -76,6 +76,9 @@ std::optional<TimeNs> parse_iso8601(std::string_view s) noexcept {
   }
   const std::int64_t days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
   const TimeNs secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_sec;
+  // Nanoseconds since the epoch fit int64 only from 1677-09-21 to 2262-04-11.
+  constexpr TimeNs kMinSecs = INT64_MIN / kNsPerSec + 1, kMaxSecs = INT64_MAX / kNsPerSec - 1;
+  if (secs < kMinSecs || secs > kMaxSecs) return std::nullopt;
   return secs * kNsPerSec + frac_ns;
 }
 

@@ -26,6 +26,11 @@ TEST(Uuid, ParsesAndFormatsCanonicalText) {
 TEST(Iso8601, ParsesPostgresAndRfc3339Forms) {
   const TimeNs base = 1767225600LL * kNsPerSec;  // 2026-01-01T00:00:00Z
   EXPECT_EQ(parse_iso8601("2026-01-01T00:00:00Z"), base);
+  // Found by libFuzzer through Coinbase timestamps: years outside int64 ns overflowed.
+  EXPECT_FALSE(parse_iso8601("1013-09-06T01:30:00.512093114Z"));
+  EXPECT_FALSE(parse_iso8601("9999-12-31T23:59:59Z"));
+  EXPECT_TRUE(parse_iso8601("1700-01-01T00:00:00Z"));
+  EXPECT_TRUE(parse_iso8601("2262-01-01T00:00:00Z"));
   EXPECT_EQ(parse_iso8601("2026-01-01 00:00:00+00"), base);
   EXPECT_EQ(parse_iso8601("2026-01-01T02:00:00+02:00"), base);
   EXPECT_EQ(parse_iso8601("2025-12-31T19:00:00-0500"), base);
