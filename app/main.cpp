@@ -4,10 +4,12 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #include "app/feeds_command.h"
 #include "app/replay.h"
+#include "app/run_command.h"
 #include "persistence/database_url.h"
 #include "persistence/migrator.h"
 
@@ -115,6 +117,33 @@ int main(int argc, char** argv) {
   fd->add_option("--duration", feeds.duration_s, "Seconds to run (default: until Ctrl-C)");
   fd->add_option("--ca-file", feeds.ca_file, "Extra trusted CA certificates (PEM)");
 
+  lam::app::RunOptions run;
+  CLI::App* rn = app.add_subcommand(
+      "run", "Run the daemon: feeds -> matcher -> writer and the alert stream, until SIGTERM");
+  rn->add_option("--config", run.config_path, "TOML config (configs/laminator.toml documents it)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  rn->add_option("--status-every", run.status_every_s,
+                 "Seconds between one-line status reports on stderr (0: off)")
+      ->capture_default_str();
+
+  std::string check_path;
+  CLI::App* cfg = app.add_subcommand("config", "Configuration tools");
+  CLI::App* chk = cfg->add_subcommand("check", "Validate a config file without running");
+  chk->add_option("file", check_path, "TOML config")->required();
+  cfg->require_subcommand(1);
+
+  lam::app::TailOptions tail;
+  std::uint64_t since = 0;
+  bool no_resume = false;
+  CLI::App* tl = app.add_subcommand("tail", "Print alert-stream events as they arrive");
+  tl->add_option("--url", tail.url, "ws://HOST:PORT/v1/stream[?user_id=..&type=..]")->required();
+  auto* token_opt = tl->add_option("--token", tail.token, "Bearer token (or $LAMINATOR_TOKEN)");
+  auto* since_opt = tl->add_option("--since", since, "Replay events after this seq first");
+  tl->add_option("--count", tail.count, "Exit after this many events");
+  tl->add_option("--idle-timeout", tail.idle_timeout_s, "Exit after this many idle seconds");
+  tl->add_flag("--no-resume", no_resume, "Exit when the server closes instead of resuming");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (rep->parsed()) {
@@ -123,6 +152,16 @@ int main(int argc, char** argv) {
       return run_replay_command(replay, quiet);
     }
     if (fd->parsed()) return lam::app::run_feeds(feeds);
+    if (rn->parsed()) return lam::app::run_daemon(run);
+    if (chk->parsed()) return lam::app::check_config(check_path);
+    if (tl->parsed()) {
+      if (since_opt->count() > 0) tail.since = since;
+      if (token_opt->count() == 0) {
+        if (const char* t = std::getenv("LAMINATOR_TOKEN")) tail.token = t;
+      }
+      tail.resume = !no_resume;
+      return lam::app::run_tail(tail);
+    }
     if (mig->parsed()) return run_migrate_command(database_url, status_only, dry_run, months_ahead);
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());

@@ -111,15 +111,12 @@ void run_writer(benchmark::State& state, pqxx::connection& c, std::uint64_t seed
 
 void BM_Writer_UnnestBatch(benchmark::State& state) {
   auto c = engine_connection();
-  c->prepare("batch", db::batch_statement());
+  db::prepare_batch(*c);
   run_writer(state, *c, 1, [&](const std::vector<db::WriteOp>& ops) {
     db::Batch b;
     for (const auto& op : ops) b.add(op);  // coalescing and SQL building are part of the cost
-    const auto p = b.parameters();
     pqxx::nontransaction tx(*c);
-    const auto r = tx.exec_prepared("batch", p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8],
-                                    p[9], p[10]);
-    return r[0][0].as<std::size_t>();
+    return db::apply_batch(tx, b).marks_applied;
   });
 }
 

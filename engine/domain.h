@@ -100,6 +100,7 @@ struct AlertSpec {
       kDefaultVolumeWindowSec;  ///< volume: metadata.window_seconds (<= 0: invalid)
   AlertStatus status = AlertStatus::active;
   std::optional<TimeNs> triggered_at;
+  friend bool operator==(const AlertSpec&, const AlertSpec&) = default;
 };
 
 }  // namespace lam

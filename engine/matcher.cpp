@@ -387,6 +387,23 @@ void Matcher::for_each_position(const std::function<void(const PositionView&)>& 
   }
 }
 
+void Matcher::for_each_position_in(std::size_t begin, std::size_t end,
+                                   const std::function<void(const PositionView&)>& f) const {
+  end = std::min(end, positions_.size());
+  for (std::size_t i = begin; i < end; ++i) {
+    if (!positions_[i].removed) f(view(static_cast<std::uint32_t>(i)));
+  }
+}
+
+std::size_t Matcher::position_slots() const noexcept {
+  return positions_.size();
+}
+
+const AlertSpec* Matcher::alert_spec(const Uuid& id) const {
+  auto it = alert_index_.find(id);
+  return it == alert_index_.end() ? nullptr : &alerts_[it->second].spec;
+}
+
 void Matcher::for_each_alert(const std::function<void(const AlertView&)>& f) const {
   for (std::uint32_t i = 0; i < alerts_.size(); ++i) {
     if (alerts_[i].live) f(view_alert(i));

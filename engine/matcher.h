@@ -95,6 +95,14 @@ class Matcher {
   /// Visits every held position / alert in slot order (snapshots; not for the hot path).
   void for_each_position(const std::function<void(const PositionView&)>& f) const;
   void for_each_alert(const std::function<void(const AlertView&)>& f) const;
+  /// Visits the positions held in slots [begin, min(end, position_slots())): an incremental sweep
+  /// (the daemon's periodic marks) that never holds the thread for long.
+  void for_each_position_in(std::size_t begin, std::size_t end,
+                            const std::function<void(const PositionView&)>& f) const;
+  [[nodiscard]] std::size_t position_slots() const noexcept;
+  /// The spec an alert was last upserted with (nullptr if unknown): lets a caller skip an upsert
+  /// that changes nothing (a resync re-reading unchanged rows).
+  [[nodiscard]] const AlertSpec* alert_spec(const Uuid& id) const;
   /// Reference price of a market, if a source tick has set it.
   [[nodiscard]] std::optional<std::int64_t> reference_price(const Uuid& market_id) const;
 

@@ -1,5 +1,9 @@
 #include "persistence/batch.h"
 
+#include <pqxx/pqxx>
+
+#include "engine/event_json.h"
+
 namespace lam::db {
 namespace {
 
@@ -21,9 +25,23 @@ class ArrayLiteral {
     sep();
     s_.append("NULL");
   }
-  void add_word(const char* w) {
+  void add_word(std::string_view w) {
     sep();
     s_.append(w);
+  }
+  void add_uint(std::uint64_t v) {
+    sep();
+    s_.append(std::to_string(v));
+  }
+  /// A quoted element: `"` and `\` escaped as array literals require.
+  void add_text(std::string_view t) {
+    sep();
+    s_.push_back('"');
+    for (char c : t) {
+      if (c == '"' || c == '\\') s_.push_back('\\');
+      s_.push_back(c);
+    }
+    s_.push_back('"');
   }
   std::string done() {
     s_.push_back('}');
@@ -66,7 +84,14 @@ void Batch::add(const WriteOp& op) {
   }
 }
 
+void Batch::add_event(const Event& e, bool recovered) {
+  events_.emplace_back(e, recovered);
+  if (e.seq > max_seq_) max_seq_ = e.seq;
+}
+
 void Batch::clear() {
+  events_.clear();
+  max_seq_ = 0;
   marks_.clear();
   liquidations_.clear();
   alert_index_.clear();
@@ -110,9 +135,51 @@ std::vector<std::string> Batch::parameters() const {
       a_anchor.add_null();
     }
   }
-  return {m_id.done(),     m_price.done(), m_pnl.done(),      l_id.done(),
-          l_price.done(),  l_ts.done(),    l_realized.done(), a_id.done(),
-          a_status.done(), a_ts.done(),    a_anchor.done()};
+  ArrayLiteral e_seq, e_type, e_subject, e_user, e_market, e_time, e_body, e_recovered;
+  std::string body;
+  for (const auto& [e, recovered] : events_) {
+    e_seq.add_uint(e.seq);
+    e_type.add_word(to_string(e.type));
+    e_subject.add_uuid(e.subject);
+    e_user.add_uuid(e.user_id);
+    if (e.has_market) {
+      e_market.add_uuid(e.market_id);
+    } else {
+      e_market.add_null();
+    }
+    e_time.add_time(e.ts);
+    body.clear();
+    append_event_json(body, e);
+    e_body.add_text(body);
+    e_recovered.add_word(recovered ? "t" : "f");
+  }
+  return {m_id.done(),      m_price.done(),   m_pnl.done(),    l_id.done(),     l_price.done(),
+          l_ts.done(),      l_realized.done(), a_id.done(),    a_status.done(), a_ts.done(),
+          a_anchor.done(),  e_seq.done(),     e_type.done(),   e_subject.done(), e_user.done(),
+          e_market.done(),  e_time.done(),    e_body.done(),   e_recovered.done()};
+}
+
+namespace {
+constexpr const char* kBatchStatement = "laminator_batch";
+}
+
+void prepare_batch(pqxx::connection_base& c) {
+  c.prepare(kBatchStatement, batch_statement());
+}
+
+BatchResult apply_batch(pqxx::transaction_base& tx, const Batch& b) {
+  const std::vector<std::string> p = b.parameters();
+  const pqxx::result r =
+      tx.exec_prepared(kBatchStatement, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9],
+                       p[10], p[11], p[12], p[13], p[14], p[15], p[16], p[17], p[18]);
+  BatchResult out;
+  out.marks_applied = r[0][0].as<std::size_t>();
+  auto parser = r[0][1].as_array();
+  for (auto item = parser.get_next(); item.first != pqxx::array_parser::done;
+       item = parser.get_next()) {
+    if (item.first == pqxx::array_parser::string_value) out.conflicts.push_back(item.second);
+  }
+  return out;
 }
 
 const char* batch_statement() noexcept {
@@ -126,6 +193,14 @@ WITH m AS (
   SELECT * FROM unnest($4::uuid[], $5::numeric[], $6::timestamptz[], $7::numeric[]) AS t(id, price, ts, realized)
 ), a AS (
   SELECT * FROM unnest($8::uuid[], $9::alert_status[], $10::timestamptz[], $11::numeric[]) AS t(id, status, ts, anchor)
+), e AS (
+  SELECT * FROM unnest($12::bigint[], $13::text[], $14::uuid[], $15::uuid[], $16::uuid[],
+                       $17::timestamptz[], $18::text[], $19::boolean[])
+           AS t(seq, type, subject_id, user_id, market_id, event_time, body, recovered)
+), journaled AS (
+  INSERT INTO alert_events (seq, type, subject_id, user_id, market_id, event_time, body, recovered)
+  SELECT * FROM e ON CONFLICT (seq) DO NOTHING
+  RETURNING seq
 ), marked AS (
   UPDATE positions p SET current_price = m.price, unrealized_pnl = m.pnl, updated_at = now()
   FROM m WHERE p.id = m.id AND p.status = 'open'

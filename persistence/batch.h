@@ -7,24 +7,36 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/event.h"
 #include "persistence/write_op.h"
+
+namespace pqxx {
+class connection_base;
+class transaction_base;
+}  // namespace pqxx
 
 namespace lam::db {
 
 class Batch {
  public:
   void add(const WriteOp& op);
+  /// Journals a published event (alert_events), in the same statement as the transitions.
+  /// `recovered`: re-journaled at start-up from the crash ring.
+  void add_event(const Event& e, bool recovered = false);
   void clear();
   [[nodiscard]] bool empty() const noexcept {
-    return marks_.empty() && liquidations_.empty() && alerts_.empty();
+    return marks_.empty() && liquidations_.empty() && alerts_.empty() && events_.empty();
   }
-  /// Rows this batch will update.
+  /// Rows this batch will write (updates and journal inserts).
   [[nodiscard]] std::size_t rows() const noexcept {
-    return marks_.size() + liquidations_.size() + alerts_.size();
+    return marks_.size() + liquidations_.size() + alerts_.size() + events_.size();
   }
   [[nodiscard]] std::size_t transitions() const noexcept;
+  [[nodiscard]] std::size_t events() const noexcept { return events_.size(); }
+  /// Highest journaled seq in this batch (0: none).
+  [[nodiscard]] std::uint64_t max_seq() const noexcept { return max_seq_; }
 
-  /// Array literals for the batch statement's parameters ($1..$12, see batch_statement()).
+  /// Array literals for the batch statement's parameters ($1..$19, see batch_statement()).
   [[nodiscard]] std::vector<std::string> parameters() const;
 
  private:
@@ -37,10 +49,25 @@ class Batch {
   std::vector<WriteOp> liquidations_;
   std::unordered_map<Uuid, std::size_t, UuidHash> alert_index_;
   std::vector<std::pair<Uuid, AlertWrite>> alerts_;
+  std::vector<std::pair<Event, bool>> events_;
+  std::uint64_t max_seq_ = 0;
 };
+
+/// What one batch did.
+struct BatchResult {
+  std::size_t marks_applied = 0;
+  std::vector<std::string> conflicts;  ///< "table:id:found_status" per transition not applied
+};
+
+/// Prepares the batch statement on a connection (once per connection).
+void prepare_batch(pqxx::connection_base& c);
+/// Sends the batch as the one prepared statement: one round trip, one implicit transaction when
+/// `tx` is a nontransaction. Throws pqxx exceptions.
+BatchResult apply_batch(pqxx::transaction_base& tx, const Batch& b);
 
 /// The single statement that applies a batch: data-modifying CTEs over unnest() of array literals.
 /// Result: one row (marks_applied, conflicts) where conflicts is a text array of "table:id:found".
+/// Journal rows are inserted with ON CONFLICT (seq) DO NOTHING, so a retried batch is harmless.
 [[nodiscard]] const char* batch_statement() noexcept;
 
 }  // namespace lam::db

@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "engine/event.h"
 #include "persistence/write_op.h"
 
 namespace lam::db {
@@ -30,6 +31,7 @@ struct WriterConfig {
   std::size_t queue_capacity = 1 << 16;
   std::chrono::milliseconds backoff_min{20};
   std::chrono::milliseconds backoff_max{2'000};
+  std::chrono::milliseconds idle_ping{1'000};  ///< with nothing to flush, check the database this often
 };
 
 struct WriterStats {
@@ -44,6 +46,10 @@ struct WriterStats {
   std::atomic<std::uint64_t> reconnects{0};
   std::atomic<std::uint64_t> last_flush_us{0};
   std::atomic<std::uint64_t> pending_rows{0};
+  std::atomic<std::uint64_t> events_journaled{0};
+  std::atomic<std::uint64_t> journaled_seq{0};  ///< highest event seq committed to alert_events
+  std::atomic<std::uint64_t> last_batch_rows{0};
+  std::atomic<std::uint8_t> db_ok{0};  ///< gauge: 1 after a successful flush or idle ping, 0 after a failure
 };
 
 class Writer {
@@ -57,6 +63,11 @@ class Writer {
   /// op and retries, or for marks simply sends a newer one later). Single producer: the matcher
   /// thread.
   bool try_submit(const WriteOp& op);
+  /// Enqueues a published event for the alert_events journal; false when that queue is full.
+  /// Same single producer as try_submit. Submit an event's transition op before the event: the
+  /// writer drains events first and ops second, so a journaled event's transition is always in the
+  /// same statement or an earlier one (the crash recovery relies on it).
+  bool try_journal(const Event& e);
   /// Stops accepting work, flushes everything queued, and joins; gives up after `deadline`.
   void stop(std::chrono::milliseconds deadline = std::chrono::seconds(5));
   /// True when nothing is queued or pending (everything submitted so far is in the database).

@@ -1,0 +1,121 @@
+#pragma once
+/// `laminator run`'s configuration: typed structs with in-class defaults, loaded from TOML once,
+/// validated once. Any unknown key, wrong type or impossible value is a `ConfigError` whose text is
+/// `file:line: what is wrong`. Secrets (database URL, subscriber tokens) may come from environment
+/// variables; `redacted_summary()` is the one form that may be logged.
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "feeds/protocol.h"
+#include "feeds/venue.h"
+
+namespace lam::daemon {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+using Millis = std::chrono::milliseconds;
+
+enum class MigratePolicy : std::uint8_t {
+  check,  ///< refuse to start while a migration is pending or an applied one was edited
+  apply,  ///< apply pending migrations at start-up
+};
+
+struct DatabaseConfig {
+  std::string url;  ///< libpq URL / key=value; resolved from `url_env` when `url` is empty
+  std::string url_env = "LAMINATOR_DATABASE_URL";
+  MigratePolicy migrate = MigratePolicy::check;
+};
+
+enum class IdlePolicy : std::uint8_t {
+  spin,   ///< busy-poll the queues (lowest latency, burns a core)
+  sleep,  ///< spin briefly, then sleep ~10 us between polls
+};
+
+struct EngineConfig {
+  std::size_t tick_queue_capacity = 1 << 16;
+  int pin_cpu = -1;  ///< pin the matcher thread to this core (-1: no pinning)
+  IdlePolicy idle = IdlePolicy::sleep;
+  Millis mark_interval{1'000};       ///< how often open positions' marks go to the writer
+  std::string crash_ring;            ///< file of the crash ring ("" disables SIGKILL recovery)
+  std::size_t crash_ring_slots = 1 << 16;
+};
+
+struct WriterSection {
+  Millis flush_interval{50};
+  std::size_t max_batch_rows = 10'000;
+  std::size_t queue_capacity = 1 << 16;
+};
+
+struct ListenerSection {
+  Millis batch_window{2};
+};
+
+/// A subscriber credential: only the SHA-256 of the token is kept.
+struct TokenConfig {
+  std::string name;
+  std::array<std::uint8_t, 32> sha256{};
+  std::vector<std::string> users;  ///< user_id UUIDs the token may see; empty: every user
+};
+
+struct StreamConfig {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 8700;
+  std::size_t ring_events = 1 << 16;   ///< recent events kept in memory for `since`
+  std::size_t client_queue = 4'096;    ///< events queued per subscriber before it is cut (1008)
+  std::size_t bus_capacity = 1 << 16;  ///< matcher -> server queue
+  std::uint32_t journal_retention_hours = 168;
+  std::vector<TokenConfig> tokens;
+};
+
+struct VenueSection {
+  bool enabled = true;
+  std::map<std::string, std::string> urls;  ///< route name -> URL override
+  feeds::VenueRules rules;                  ///< defaults from feeds::default_rules()
+  std::map<std::string, std::string> contract_sizes;  ///< symbol -> decimal (OKX SWAP)
+};
+
+struct FeedsSection {
+  Millis housekeeping{100};
+  std::string record_dir;
+  std::string ca_file;
+  Millis backoff_initial{250};
+  Millis backoff_max{30'000};
+  std::array<VenueSection, feeds::kVenueCount> venues;
+};
+
+struct Config {
+  std::string path;  ///< where it was loaded from
+  std::string log_level = "info";
+  DatabaseConfig database;
+  EngineConfig engine;
+  WriterSection writer;
+  ListenerSection listener;
+  StreamConfig stream;
+  FeedsSection feeds;
+};
+
+/// Parses and validates; throws ConfigError("file:line: ...").
+[[nodiscard]] Config load_config(const std::string& path);
+/// Same, from text (`name` stands in for the file name in messages).
+[[nodiscard]] Config parse_config(const std::string& text, const std::string& name);
+
+/// The database URL from config or its environment variable; ConfigError when neither is set.
+[[nodiscard]] std::string database_url(const Config& c);
+
+/// Multi-line description with secrets redacted (database password, token hashes omitted).
+[[nodiscard]] std::string redacted_summary(const Config& c);
+
+/// SHA-256 of a token, as stored in TokenConfig.
+[[nodiscard]] std::array<std::uint8_t, 32> token_hash(std::string_view token);
+
+}  // namespace lam::daemon

@@ -1,0 +1,56 @@
+#pragma once
+/// The crash ring: the last N published events and their transitions, in a memory-mapped file.
+///
+/// The matcher thread writes every event here (a memcpy into a MAP_SHARED page, no syscall) before
+/// anyone else sees it. The pages belong to the kernel's page cache, so they survive the process
+/// being killed (SIGKILL, OOM, a crash), though not a power loss. At start-up `recover()` returns the
+/// events newer than the last journaled seq, so `laminator run` can journal them and apply their
+/// transitions before loading state: no published alert fires again, and seq is never reused.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "engine/event.h"
+#include "persistence/write_op.h"
+
+namespace lam::daemon {
+
+/// One published event with the transition the writer was asked to apply for it.
+struct RingRecord {
+  Event event;
+  db::WriteOp op;
+  bool has_op = false;
+};
+static_assert(std::is_trivially_copyable_v<RingRecord>);
+
+class CrashRing {
+ public:
+  /// Opens (creating or resizing) `path` with room for `slots` records. Throws std::runtime_error.
+  CrashRing(const std::string& path, std::size_t slots);
+  ~CrashRing();
+  CrashRing(const CrashRing&) = delete;
+  CrashRing& operator=(const CrashRing&) = delete;
+
+  /// Records written by an earlier process with seq > `after`, in seq order. Call before the first
+  /// append(). Torn or foreign slots are skipped.
+  [[nodiscard]] std::vector<RingRecord> recover(std::uint64_t after) const;
+  /// Highest seq found in the file (0: empty); like recover(), before the first append().
+  [[nodiscard]] std::uint64_t max_seq() const;
+
+  /// Stores a record in slot seq % slots. Matcher thread only; no allocation, no syscall.
+  void append(const RingRecord& r) noexcept;
+  [[nodiscard]] std::size_t slots() const noexcept { return slots_; }
+
+ private:
+  struct Slot;
+  std::string path_;
+  std::size_t slots_ = 0;
+  std::size_t bytes_ = 0;
+  void* map_ = nullptr;
+  Slot* slot_ = nullptr;
+};
+
+}  // namespace lam::daemon

@@ -1,0 +1,249 @@
+#include "daemon/daemon.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <pqxx/pqxx>
+
+#include "daemon/daemon_parts.h"
+#include "daemon/engine_loop.h"
+#include "daemon/event_bus.h"
+#include "daemon/journal_reader.h"
+#include "daemon/stream_server.h"
+#include "engine/instruments.h"
+#include "engine/matcher.h"
+#include "feeds/feed_runner.h"
+#include "persistence/batch.h"
+#include "persistence/database_url.h"
+#include "persistence/listener.h"
+#include "persistence/loader.h"
+#include "persistence/migrator.h"
+#include "persistence/writer.h"
+
+namespace lam::daemon {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// Journals what the previous process published but the writer had not stored yet, and applies
+/// those events' transitions, before anything is loaded. Returns the next seq to use.
+std::uint64_t recover(const std::string& url, CrashRing* ring, spdlog::logger& log) {
+  pqxx::connection c(url);
+  pqxx::work tx(c);
+  tx.exec("SET LOCAL app.origin = 'engine'");
+  const auto journal_max =
+      tx.exec1("SELECT COALESCE(max(seq), 0) FROM alert_events")[0].as<std::uint64_t>();
+  std::uint64_t last = journal_max;
+  if (ring != nullptr) {
+    const std::vector<RingRecord> recs = ring->recover(journal_max);
+    if (!recs.empty()) {
+      db::Batch b;
+      std::uint64_t expect = journal_max + 1;
+      std::size_t missing = 0;
+      for (const RingRecord& r : recs) {
+        if (r.event.seq != expect) missing += r.event.seq - expect;
+        expect = r.event.seq + 1;
+        if (r.has_op) b.add(r.op);
+        b.add_event(r.event, true);
+      }
+      db::prepare_batch(c);
+      const db::BatchResult res = db::apply_batch(tx, b);
+      log.warn("crash recovery: journaled {} events the previous run published but had not stored "
+               "(seq {}..{}), {} transitions conflicted{}",
+               recs.size(), recs.front().event.seq, recs.back().event.seq, res.conflicts.size(),
+               missing > 0 ? fmt::format("; {} seqs were overwritten in the ring and are lost",
+                                         missing)
+                           : std::string());
+      last = std::max(last, recs.back().event.seq);
+    }
+    last = std::max(last, ring->max_seq());
+  }
+  tx.commit();
+  return last + 1;
+}
+
+}  // namespace
+
+std::string StatusLine::format() const {
+  char line[320];
+  std::snprintf(line, sizeof line,
+                "%.0f ticks/s | %llu ticks (%llu held) | %llu events: %llu alerts fired, %llu "
+                "liquidations | tick->event p50 %.0f us p99 %.0f us | %llu subscribers | writer "
+                "pending %llu",
+                ticks_per_s, static_cast<unsigned long long>(ticks),
+                static_cast<unsigned long long>(held), static_cast<unsigned long long>(events),
+                static_cast<unsigned long long>(fired),
+                static_cast<unsigned long long>(liquidations), p50_us, p99_us,
+                static_cast<unsigned long long>(subscribers),
+                static_cast<unsigned long long>(writer_pending));
+  return line;
+}
+
+Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)), p_(std::make_unique<Parts>()) {}
+
+Daemon::~Daemon() {
+  stop();
+}
+
+void Daemon::start() {
+  Parts& p = *p_;
+  auto& log = *p.log;
+  log.info("{}", redacted_summary(cfg_));
+  p.url = database_url(cfg_);
+
+  // 1. Schema.
+  db::Migrator migrator(p.url);
+  if (cfg_.database.migrate == MigratePolicy::apply) {
+    const auto rep = migrator.migrate({});
+    if (!rep.applied.empty()) log.info("applied {} migration(s)", rep.applied.size());
+  } else {
+    for (const auto& s : migrator.status()) {
+      if (s.state != db::MigrationState::applied)
+        throw std::runtime_error("migration " + s.name + " is " + std::string(to_string(s.state)) +
+                                 ": run `laminator migrate` (or set database.migrate = \"apply\")");
+    }
+  }
+
+  // 2. Crash recovery, then the seq to continue from.
+  if (!cfg_.engine.crash_ring.empty())
+    p.ring = std::make_unique<CrashRing>(cfg_.engine.crash_ring, cfg_.engine.crash_ring_slots);
+  const std::uint64_t first_seq = recover(p.url, p.ring.get(), log);
+
+  // 3. State.
+  MatcherConfig mc;
+  mc.first_seq = first_seq;
+  p.matcher = std::make_unique<Matcher>(mc);
+  std::vector<Event> initial;
+  std::map<feeds::Venue, std::vector<std::string>> symbols;
+  db::LoadSink sink = db::matcher_sink(*p.matcher, p.instruments, initial);
+  auto load_market = std::move(sink.market);
+  sink.market = [&](MarketRow&& m) {
+    if (const auto v = feeds::parse_venue(m.dex_name)) symbols[*v].push_back(m.symbol);
+    load_market(std::move(m));
+  };
+  const auto t0 = Clock::now();
+  const db::LoadCounts counts = db::Loader(p.url).load_all(sink);
+  log.info("loaded {} markets, {} open positions, {} active alerts ({} bad rows) in {} ms; next seq {}",
+           counts.markets, counts.positions, counts.alerts, counts.bad_rows,
+           std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count(),
+           first_seq);
+
+  // 4. Threads, from the back of the pipeline to the front.
+  p.ticks = std::make_unique<feeds::TickQueue>(cfg_.engine.tick_queue_capacity);
+  p.bus = std::make_unique<EventBus>(cfg_.stream.bus_capacity);
+  db::WriterConfig wc;
+  wc.conninfo = p.url;
+  wc.flush_interval = cfg_.writer.flush_interval;
+  wc.max_batch_rows = cfg_.writer.max_batch_rows;
+  wc.queue_capacity = cfg_.writer.queue_capacity;
+  p.writer = std::make_unique<db::Writer>(wc);
+  db::ListenerConfig lc;
+  lc.conninfo = p.url;
+  lc.batch_window = cfg_.listener.batch_window;
+  p.listener = std::make_unique<db::Listener>(lc);
+
+  // Feeds: one connection per venue route, subscribed to the markets loaded for that venue.
+  feeds::RunnerOptions ro;
+  ro.housekeeping = cfg_.feeds.housekeeping;
+  ro.record_dir = cfg_.feeds.record_dir;
+  p.runner = std::make_unique<feeds::FeedRunner>(ro, *p.ticks);
+  for (feeds::Venue v : feeds::kAllVenues) {
+    const VenueSection& vs = cfg_.feeds.venues[static_cast<std::size_t>(v)];
+    if (!vs.enabled || symbols[v].empty()) continue;
+    for (const feeds::Route& r : feeds::venue_routes(v)) {
+      feeds::ConnectionConfig c;
+      c.venue = v;
+      c.route = r.name;
+      c.kinds = r.kinds;
+      c.rules = vs.rules;
+      c.backoff_initial = cfg_.feeds.backoff_initial;
+      c.backoff_max = cfg_.feeds.backoff_max;
+      c.client.ca_file = cfg_.feeds.ca_file;
+      const auto url = vs.urls.find(r.name);
+      c.url = url != vs.urls.end() ? url->second : r.default_url;
+      feeds::SymbolMap map(v, nullptr);
+      for (const std::string& s : symbols[v]) {
+        const auto cs = vs.contract_sizes.find(s);
+        map.add(p.instruments, s,
+                cs == vs.contract_sizes.end() ? kScale : parse_raw(cs->second).value_or(kScale));
+      }
+      const std::size_t n = map.size();
+      log.info("feed {}/{}: {} symbol(s) via {}", feeds::venue_name(v), r.name, n, c.url);
+      p.connections.push_back({p.runner->add(std::move(c), std::move(map)), n});
+    }
+  }
+  if (p.connections.empty()) log.warn("no feed connections: no enabled venue has a market");
+
+  EngineLoopDeps deps;
+  deps.matcher = p.matcher.get();
+  deps.instruments = &p.instruments;
+  deps.ticks = p.ticks.get();
+  deps.commands = &p.listener->commands();
+  deps.writer = p.writer.get();
+  deps.bus = p.bus.get();
+  deps.ring = p.ring.get();
+  p.engine = std::make_unique<EngineLoop>(cfg_.engine, deps);
+  p.engine->publish_initial(std::move(initial));
+
+  p.journal = std::make_unique<JournalReader>(p.url, cfg_.stream.journal_retention_hours);
+  ServerHooks hooks;
+  hooks.metrics = [this](std::string& out) { render_metrics(out); };
+  hooks.health = [this](std::string& out) { return health(out); };
+  p.server = std::make_unique<StreamServer>(cfg_.stream, *p.bus, p.journal.get(), std::move(hooks),
+                                            first_seq - 1);
+  p.server->start();
+  p.engine->start();
+  p.runner->start();
+  p.started = true;
+  log.info("running: {} feed connection(s), alert stream on {}:{}", p.connections.size(),
+           cfg_.stream.address, p.server->port());
+}
+
+void Daemon::stop() {
+  Parts& p = *p_;
+  if (!p.started || p.stopped) return;
+  p.stopped = true;
+  auto& log = *p.log;
+  const auto t0 = Clock::now();
+  log.info("stopping: feeds");
+  p.runner->stop();
+  p.engine->stop(std::chrono::seconds(1));  // drains the tick queue and parked writer ops
+  p.server->stop(std::chrono::milliseconds(1500));
+  p.listener->stop();
+  p.writer->stop(std::chrono::seconds(2));
+  p.journal->stop();
+  log.info("stopped in {} ms: {} events, writer {} batches, {} conflicts",
+           std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count(),
+           p.engine->stats().events.load(), p.writer->stats().batches.load(),
+           p.writer->stats().conflicts.load());
+}
+
+std::uint16_t Daemon::stream_port() const {
+  return p_->server ? p_->server->port() : 0;
+}
+
+StatusLine Daemon::status() {
+  Parts& p = *p_;
+  StatusLine s;
+  const EngineStats& e = p.engine->stats();
+  const ServerStats& v = p.server->stats();
+  s.ticks = e.ticks.load();
+  s.held = e.held_ticks.load();
+  s.events = e.events.load();
+  s.fired = e.alerts_fired.load();
+  s.liquidations = e.liquidations.load();
+  s.subscribers = v.subscribers.load();
+  s.p50_us = v.latency_p50_us.load();
+  s.p99_us = v.latency_p99_us.load();
+  s.writer_pending = p.writer->stats().pending_rows.load() + e.writer_parked.load();
+  const auto now = Clock::now();
+  const double dt = std::chrono::duration<double>(now - p.last_status).count();
+  if (dt > 0) s.ticks_per_s = static_cast<double>(s.ticks - p.last_ticks) / dt;
+  p.last_status = now;
+  p.last_ticks = s.ticks;
+  return s;
+}
+
+}  // namespace lam::daemon

@@ -1,0 +1,153 @@
+// /metrics and /healthz for the daemon: every component's counters, read from atomics (any thread).
+#include <string>
+
+#include "daemon/daemon_parts.h"
+
+namespace lam::daemon {
+namespace {
+
+class Prom {
+ public:
+  explicit Prom(std::string& out) : out_(out) {}
+  void family(const char* name, const char* type, const char* help) {
+    out_.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
+    out_.append(name).append(" ").append(type).append("\n");
+  }
+  void sample(const char* name, std::uint64_t v, const std::string& labels = "") {
+    out_.append(name);
+    if (!labels.empty()) out_.append("{").append(labels).append("}");
+    out_.append(" ").append(std::to_string(v)).append("\n");
+  }
+  void one(const char* name, const char* type, const char* help, std::uint64_t v) {
+    family(name, type, help);
+    sample(name, v);
+  }
+
+ private:
+  std::string& out_;
+};
+
+using CounterOf = std::uint64_t (*)(const feeds::ConnectionCounters&);
+
+struct FeedMetric {
+  const char* name;
+  const char* type;
+  const char* help;
+  CounterOf get;
+};
+
+const FeedMetric kFeedMetrics[] = {
+    {"laminator_feed_frames_total", "counter", "Frames received",
+     [](const feeds::ConnectionCounters& c) { return c.frames.load(); }},
+    {"laminator_feed_ticks_total", "counter", "Ticks decoded",
+     [](const feeds::ConnectionCounters& c) { return c.ticks.load(); }},
+    {"laminator_feed_parse_errors_total", "counter", "Malformed frames and bad values",
+     [](const feeds::ConnectionCounters& c) { return c.malformed.load() + c.bad_values.load(); }},
+    {"laminator_feed_reconnects_total", "counter", "Connections opened after the first",
+     [](const feeds::ConnectionCounters& c) {
+       const auto o = c.opens.load();
+       return o > 0 ? o - 1 : 0;
+     }},
+    {"laminator_feed_gaps_total", "counter", "Venue sequence gaps",
+     [](const feeds::ConnectionCounters& c) { return c.gaps.load(); }},
+    {"laminator_feed_queue_drops_total", "counter", "Ticks dropped: tick queue full",
+     [](const feeds::ConnectionCounters& c) { return c.queue_drops.load(); }},
+    {"laminator_feed_connected", "gauge", "1 while the socket is open",
+     [](const feeds::ConnectionCounters& c) { return std::uint64_t{c.connected.load()}; }},
+    {"laminator_feed_live_symbols", "gauge", "Symbols whose feed is live",
+     [](const feeds::ConnectionCounters& c) { return std::uint64_t{c.live_symbols.load()}; }},
+    {"laminator_feed_stale_symbols", "gauge", "Symbols whose feed is stale",
+     [](const feeds::ConnectionCounters& c) { return std::uint64_t{c.stale_symbols.load()}; }},
+};
+
+}  // namespace
+
+void Daemon::render_metrics(std::string& out) const {
+  const Parts& p = *p_;
+  Prom m(out);
+  for (const FeedMetric& f : kFeedMetrics) {
+    m.family(f.name, f.type, f.help);
+    for (const Connection& c : p.connections) {
+      const auto& cfg = p.runner->config(c.runner_index);
+      m.sample(f.name, f.get(p.runner->counters(c.runner_index)),
+               "venue=\"" + std::string(feeds::venue_name(cfg.venue)) + "\",route=\"" + cfg.route +
+                   "\"");
+    }
+  }
+  m.one("laminator_tick_queue_depth", "gauge", "Feed events waiting for the matcher",
+        p.ticks->size_approx());
+  m.one("laminator_tick_queue_overflows_total", "counter", "Feed events refused: queue full",
+        p.ticks->overflows());
+  m.one("laminator_event_bus_depth", "gauge", "Events waiting for the stream server",
+        p.bus->size_approx());
+  m.one("laminator_event_bus_overflows_total", "counter", "Events refused: bus full",
+        p.bus->overflows());
+  const EngineStats& e = p.engine->stats();
+  m.one("laminator_engine_ticks_total", "counter", "Ticks evaluated by the matcher", e.ticks.load());
+  m.one("laminator_engine_held_ticks_total", "counter",
+        "Ticks not evaluated because their feed was not live", e.held_ticks.load());
+  m.one("laminator_engine_held_instruments", "gauge", "Instruments whose feed is not live",
+        e.held_instruments.load());
+  m.one("laminator_engine_events_total", "counter", "Events produced", e.events.load());
+  m.one("laminator_engine_alerts_fired_total", "counter", "alert.triggered events",
+        e.alerts_fired.load());
+  m.one("laminator_engine_liquidations_total", "counter", "position.liquidated events",
+        e.liquidations.load());
+  m.one("laminator_engine_commands_total", "counter", "Change-capture commands applied",
+        e.commands.load());
+  m.one("laminator_engine_writer_parked", "gauge", "Writer ops waiting for queue room",
+        e.writer_parked.load());
+  m.one("laminator_engine_next_seq", "gauge", "Next event seq", e.next_seq.load());
+  const db::WriterStats& w = p.writer->stats();
+  m.one("laminator_writer_batches_total", "counter", "Batches flushed", w.batches.load());
+  m.one("laminator_writer_rows_total", "counter", "Rows written", w.rows.load());
+  m.one("laminator_writer_last_batch_rows", "gauge", "Rows in the last batch",
+        w.last_batch_rows.load());
+  m.one("laminator_writer_last_flush_microseconds", "gauge", "Duration of the last flush",
+        w.last_flush_us.load());
+  m.one("laminator_writer_pending_rows", "gauge", "Rows waiting for the next flush (lag)",
+        w.pending_rows.load());
+  m.one("laminator_writer_journal_lag_events", "gauge", "Events published but not yet journaled",
+        e.next_seq.load() > 0 && e.next_seq.load() - 1 > w.journaled_seq.load()
+            ? e.next_seq.load() - 1 - w.journaled_seq.load()
+            : 0);
+  m.one("laminator_writer_failures_total", "counter", "Failed flush attempts (retried)",
+        w.failures.load());
+  m.one("laminator_writer_conflicts_total", "counter",
+        "Transitions not applied: the row changed first", w.conflicts.load());
+  m.one("laminator_database_up", "gauge", "1 when the writer's last contact succeeded",
+        w.db_ok.load());
+  const db::ListenerStats& l = p.listener->stats();
+  m.one("laminator_listener_notifications_total", "counter", "Change notifications received",
+        l.notifications.load());
+  m.one("laminator_listener_resyncs_total", "counter", "Full resynchronisations",
+        l.resyncs.load());
+}
+
+bool Daemon::health(std::string& out) const {
+  const Parts& p = *p_;
+  std::string reasons;
+  auto add = [&](const std::string& r) {
+    if (!reasons.empty()) reasons.append(",");
+    reasons.append("\"").append(r).append("\"");
+  };
+  std::string feeds = "{";
+  for (const Connection& c : p.connections) {
+    const auto& cfg = p.runner->config(c.runner_index);
+    const auto& k = p.runner->counters(c.runner_index);
+    const std::string name = std::string(feeds::venue_name(cfg.venue)) + "/" + cfg.route;
+    const bool live = k.connected.load() == 1 && k.live_symbols.load() == c.symbols;
+    if (feeds.size() > 1) feeds.append(",");
+    feeds.append("\"").append(name).append("\":\"").append(live ? "live" : "not_live").append("\"");
+    if (!live) add("feed " + name + " not live");
+  }
+  feeds.append("}");
+  const bool db_up = p.writer->stats().db_ok.load() == 1;
+  if (!db_up) add("database unreachable");
+  out = "{\"status\":\"" + std::string(reasons.empty() ? "ok" : "degraded") +
+        "\",\"database\":" + (db_up ? "true" : "false") + ",\"feeds\":" + feeds +
+        ",\"reasons\":[" + reasons + "]}";
+  return reasons.empty();
+}
+
+}  // namespace lam::daemon

@@ -1,0 +1,52 @@
+#pragma once
+/// Private to daemon*.cpp: everything the Daemon owns, in start-up order.
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon/crash_ring.h"
+#include "daemon/daemon.h"
+#include "daemon/engine_loop.h"
+#include "daemon/event_bus.h"
+#include "daemon/journal_reader.h"
+#include "daemon/stream_server.h"
+#include "engine/instruments.h"
+#include "engine/matcher.h"
+#include "feeds/feed_runner.h"
+#include "persistence/listener.h"
+#include "persistence/writer.h"
+
+namespace lam::daemon {
+
+/// A feed connection as the daemon added it.
+struct Connection {
+  std::size_t runner_index;
+  std::size_t symbols;
+};
+
+struct Daemon::Parts {
+  std::shared_ptr<spdlog::logger> log = spdlog::default_logger()->clone("daemon");
+  std::string url;
+  InstrumentTable instruments;
+  std::unique_ptr<Matcher> matcher;
+  std::unique_ptr<CrashRing> ring;
+  std::unique_ptr<feeds::TickQueue> ticks;
+  std::unique_ptr<EventBus> bus;
+  std::unique_ptr<db::Writer> writer;
+  std::unique_ptr<db::Listener> listener;
+  std::unique_ptr<EngineLoop> engine;
+  std::unique_ptr<JournalReader> journal;
+  std::unique_ptr<StreamServer> server;
+  std::unique_ptr<feeds::FeedRunner> runner;
+  std::vector<Connection> connections;
+  bool started = false;
+  bool stopped = false;
+  std::chrono::steady_clock::time_point last_status = std::chrono::steady_clock::now();
+  std::uint64_t last_ticks = 0;
+};
+
+}  // namespace lam::daemon

@@ -1,0 +1,326 @@
+#include "daemon/engine_loop.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+
+#include <optional>
+
+namespace lam::daemon {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using K = db::EngineCommand::Kind;
+
+constexpr std::size_t kTickBatch = 512;
+constexpr std::size_t kCommandBatch = 256;
+constexpr std::size_t kMarkChunk = 512;  ///< positions visited per sweep step
+constexpr int kSpinTurns = 2'000;        ///< empty turns before the sleep policy naps
+constexpr auto kNap = std::chrono::microseconds(10);
+
+std::optional<db::WriteOp> transition_op(const Event& e, const Matcher& m) {
+  db::WriteOp op;
+  op.id = e.subject;
+  op.ts = e.ts;
+  switch (e.type) {
+    case EventType::alert_triggered: {
+      op.kind = db::WriteKind::alert_triggered;
+      const auto a = m.alert(e.subject);
+      op.price = a && a->anchor_price ? *a->anchor_price : 0;
+      return op;
+    }
+    case EventType::alert_expired:
+      op.kind = db::WriteKind::alert_expired;
+      return op;
+    case EventType::alert_anchored:
+      op.kind = db::WriteKind::alert_anchored;
+      op.price = e.price;
+      return op;
+    case EventType::position_liquidated: {
+      op.kind = db::WriteKind::position_liquidated;
+      const auto p = m.position(e.subject);
+      if (!p) return std::nullopt;
+      op.price = p->current_price.value_or(e.price);
+      op.amount = p->realized_pnl;
+      op.ts = p->closed_at.value_or(e.ts);
+      return op;
+    }
+    case EventType::alert_rejected:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+EngineLoop::EngineLoop(const EngineConfig& cfg, EngineLoopDeps deps) : cfg_(cfg), d_(deps) {
+  buf_.resize(kTickBatch);
+  cmd_buf_.resize(kCommandBatch);
+  events_.reserve(1024);
+  live_.assign(d_.instruments->size(), 0);
+  stats_.next_seq.store(d_.matcher->next_seq());
+}
+
+EngineLoop::~EngineLoop() {
+  stop();
+}
+
+void EngineLoop::publish_initial(std::vector<Event> events) {
+  events_ = std::move(events);
+  if (!events_.empty()) publish(0);
+}
+
+void EngineLoop::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void EngineLoop::stop(std::chrono::milliseconds deadline) {
+  if (!thread_.joinable()) return;
+  stop_deadline_ = Clock::now() + deadline;
+  stopping_.store(true, std::memory_order_release);
+  thread_.join();
+}
+
+void EngineLoop::run() {
+  auto log = spdlog::default_logger()->clone("engine");
+  pthread_setname_np(pthread_self(), "lam-engine");
+  ::prctl(PR_SET_TIMERSLACK, 1UL);  // naps of ~10 us, not the default 50 us slack
+  if (cfg_.pin_cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cfg_.pin_cpu, &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
+      log->warn("cannot pin the matcher thread to cpu {}", cfg_.pin_cpu);
+  }
+  sweep_started_ = Clock::now();
+  int empty = 0;
+  for (;;) {
+    const bool stopping = stopping_.load(std::memory_order_acquire);
+    const bool worked = turn();
+    stats_.turns.fetch_add(1, std::memory_order_relaxed);
+    if (stopping && !worked && (parked_.empty() || Clock::now() >= stop_deadline_)) {
+      if (!parked_.empty())
+        log->error("stopping with {} writer ops not queued (writer full)", parked_.size());
+      break;
+    }
+    if (worked) {
+      empty = 0;
+    } else if (++empty > kSpinTurns && cfg_.idle == IdlePolicy::sleep) {
+      std::this_thread::sleep_for(kNap);
+    }
+  }
+  d_.bus->ring_doorbell();
+  log->info("matcher thread done: {} ticks, {} held, {} events", stats_.ticks.load(),
+            stats_.held_ticks.load(), stats_.events.load());
+}
+
+bool EngineLoop::turn() {
+  bool worked = false;
+  const std::size_t n = d_.ticks->pop_bulk(buf_.data(), buf_.size());
+  for (std::size_t i = 0; i < n; ++i) on_feed_event(buf_[i]);
+  worked |= n > 0;
+  if (d_.commands != nullptr) {
+    const std::size_t m = d_.commands->try_dequeue_bulk(cmd_buf_.begin(), cmd_buf_.size());
+    for (std::size_t i = 0; i < m; ++i) on_command(cmd_buf_[i]);
+    worked |= m > 0;
+  }
+  if (worked) d_.bus->ring_doorbell();
+  if (!parked_.empty()) flush_parked();
+  if (!unconfirmed_fifo_.empty()) confirm();
+  if (d_.writer != nullptr) sweep_marks();
+  return worked;
+}
+
+void EngineLoop::on_feed_event(const feeds::FeedEvent& fe) {
+  const InstrumentId id = fe.tick.instrument;
+  switch (fe.kind) {
+    case feeds::FeedEventKind::tick: {
+      if (held(id, fe.tick.kind)) {
+        stats_.held_ticks.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      d_.matcher->on_tick(fe.tick, events_);
+      stats_.ticks.fetch_add(1, std::memory_order_relaxed);
+      if (!events_.empty()) publish(fe.tick.recv_ts);
+      return;
+    }
+    case feeds::FeedEventKind::state: {
+      stats_.feed_states.fetch_add(1, std::memory_order_relaxed);
+      if (id == kNoInstrument) return;
+      if (id >= live_.size()) live_.resize(id + 1, 0);
+      const bool was_held = live_[id] == 0;
+      if (fe.state == feeds::FeedState::live) {
+        live_[id] |= fe.tick.flags;
+      } else {
+        live_[id] &= static_cast<std::uint8_t>(~fe.tick.flags);
+      }
+      const bool now_held = live_[id] == 0;
+      if (was_held != now_held) {
+        if (now_held) {
+          stats_.held_instruments.fetch_add(1, std::memory_order_relaxed);
+        } else if (stats_.held_instruments.load(std::memory_order_relaxed) > 0) {
+          stats_.held_instruments.fetch_sub(1, std::memory_order_relaxed);
+        }
+      }
+      return;
+    }
+    case feeds::FeedEventKind::gap:
+      stats_.feed_gaps.fetch_add(1, std::memory_order_relaxed);
+      return;
+  }
+}
+
+void EngineLoop::on_command(const db::EngineCommand& c) {
+  stats_.commands.fetch_add(1, std::memory_order_relaxed);
+  Matcher& m = *d_.matcher;
+  switch (c.kind) {
+    case K::resync_begin:
+      resyncing_ = true;
+      seen_alerts_.clear();
+      seen_positions_.clear();
+      return;
+    case K::resync_end: {
+      // Whatever the snapshot lacked was deleted (or closed) while we were not listening.
+      std::vector<Uuid> gone_alerts, gone_positions;
+      m.for_each_alert([&](const AlertView& a) {
+        if (a.status == AlertStatus::active && !seen_alerts_.count(a.id)) gone_alerts.push_back(a.id);
+      });
+      m.for_each_position([&](const PositionView& p) {
+        if (p.status == PositionStatus::open && !seen_positions_.count(p.id))
+          gone_positions.push_back(p.id);
+      });
+      for (const Uuid& id : gone_alerts) m.cancel_alert(id);
+      for (const Uuid& id : gone_positions) m.remove_position(id);
+      resyncing_ = false;
+      seen_alerts_.clear();
+      seen_positions_.clear();
+      return;
+    }
+    case K::upsert_market: {
+      MarketSpec spec = c.market.spec;
+      spec.instrument = d_.instruments->intern(c.market.dex_name, c.market.symbol);
+      if (spec.instrument >= live_.size()) live_.resize(spec.instrument + 1, 0);
+      m.upsert_market(spec);
+      return;
+    }
+    case K::upsert_position:
+      if (resyncing_) seen_positions_.insert(c.position.id);
+      if (c.position.status == PositionStatus::open && unconfirmed_.count(c.position.id)) {
+        stats_.commands_skipped.fetch_add(1, std::memory_order_relaxed);  // predates our write
+        return;
+      }
+      m.upsert_position(c.position);
+      return;
+    case K::remove_position:
+      m.remove_position(c.id);
+      return;
+    case K::upsert_alert: {
+      if (resyncing_) seen_alerts_.insert(c.alert.id);
+      const AlertSpec* held_spec = m.alert_spec(c.alert.id);
+      const bool stale_read =
+          c.alert.status == AlertStatus::active && unconfirmed_.count(c.alert.id) > 0;
+      if (stale_read || (held_spec != nullptr && *held_spec == c.alert)) {
+        stats_.commands_skipped.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      m.upsert_alert(c.alert, events_);
+      if (!events_.empty()) publish(0);
+      return;
+    }
+    case K::remove_alert:
+      m.cancel_alert(c.id);
+      m.forget_alert(c.id);
+      return;
+  }
+}
+
+void EngineLoop::publish(TimeNs recv_ts) {
+  const Matcher& m = *d_.matcher;
+  for (const Event& e : events_) {
+    RingRecord rec;
+    rec.event = e;
+    if (const auto op = transition_op(e, m)) {
+      rec.op = *op;
+      rec.has_op = true;
+    }
+    if (d_.ring != nullptr) d_.ring->append(rec);
+    if (d_.writer != nullptr) {
+      if (rec.has_op) {
+        submit(Parked{rec.op, Event{}, false});
+        if (e.type != EventType::alert_anchored) {
+          unconfirmed_fifo_.emplace_back(e.seq, e.subject);
+          unconfirmed_[e.subject] = e.seq;
+        }
+      }
+      submit(Parked{db::WriteOp{}, e, true});
+    }
+    d_.bus->try_publish(Published{e, recv_ts});
+    stats_.alerts_fired.fetch_add(e.type == EventType::alert_triggered, std::memory_order_relaxed);
+    stats_.liquidations.fetch_add(e.type == EventType::position_liquidated,
+                                  std::memory_order_relaxed);
+  }
+  stats_.events.fetch_add(events_.size(), std::memory_order_relaxed);
+  stats_.next_seq.store(m.next_seq(), std::memory_order_relaxed);
+  events_.clear();
+}
+
+void EngineLoop::submit(const Parked& p) {
+  // Order matters (a journaled event's op must never trail it): once anything is parked,
+  // everything after it parks too.
+  if (parked_.empty()) {
+    const bool ok = p.is_event ? d_.writer->try_journal(p.event) : d_.writer->try_submit(p.op);
+    if (ok) return;
+  }
+  parked_.push_back(p);
+  stats_.writer_parked.store(parked_.size(), std::memory_order_relaxed);
+}
+
+void EngineLoop::flush_parked() {
+  while (!parked_.empty()) {
+    const Parked& p = parked_.front();
+    const bool ok = p.is_event ? d_.writer->try_journal(p.event) : d_.writer->try_submit(p.op);
+    if (!ok) break;
+    parked_.pop_front();
+  }
+  stats_.writer_parked.store(parked_.size(), std::memory_order_relaxed);
+}
+
+void EngineLoop::confirm() {
+  if (d_.writer == nullptr) return;
+  const std::uint64_t journaled = d_.writer->stats().journaled_seq.load(std::memory_order_acquire);
+  while (!unconfirmed_fifo_.empty() && unconfirmed_fifo_.front().first <= journaled) {
+    const auto [seq, id] = unconfirmed_fifo_.front();
+    unconfirmed_fifo_.pop_front();
+    auto it = unconfirmed_.find(id);
+    if (it != unconfirmed_.end() && it->second == seq) {
+      unconfirmed_.erase(it);
+      d_.matcher->forget_alert(id);  // no-op for positions and for re-armed alerts
+    }
+  }
+}
+
+void EngineLoop::sweep_marks() {
+  // One chunk per turn; a full sweep starts at most every mark_interval.
+  const Matcher& m = *d_.matcher;
+  if (mark_cursor_ == 0) {
+    if (Clock::now() - sweep_started_ < cfg_.mark_interval) return;
+    sweep_started_ = Clock::now();
+  }
+  const std::size_t end = mark_cursor_ + kMarkChunk;
+  m.for_each_position_in(mark_cursor_, end, [&](const PositionView& p) {
+    if (p.status != PositionStatus::open || !p.current_price) return;
+    db::WriteOp op;
+    op.kind = db::WriteKind::position_mark;
+    op.id = p.id;
+    op.price = *p.current_price;
+    op.amount = p.unrealized_pnl;
+    // Marks are coalesced state, not transitions: a full writer queue skips this one (the next
+    // sweep sends a newer value) instead of parking it.
+    if (parked_.empty() && d_.writer->try_submit(op))
+      stats_.marks.fetch_add(1, std::memory_order_relaxed);
+  });
+  mark_cursor_ = end >= m.position_slots() ? 0 : end;
+}
+
+}  // namespace lam::daemon

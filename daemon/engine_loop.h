@@ -1,0 +1,115 @@
+#pragma once
+/// The matcher thread: the one owner of the Matcher (and, once started, of the InstrumentTable).
+///
+/// Each turn it drains the tick queue (feed events) and the listener's command queue, runs the
+/// matcher, and hands every event, in order, to: the crash ring (memcpy), the writer (the row
+/// transition, then the journal entry), and the event bus (subscribers). Nothing on this path
+/// takes a lock or waits: a full writer queue parks ops in a local FIFO (transitions are never
+/// dropped), a full bus is counted (subscribers resume from the journal).
+///
+/// Never acts on a stale price: a tick is passed to the matcher only while its symbol's feed is
+/// `live` for that tick kind (the feed marks a symbol `stale` when it has had no frame within its
+/// staleness budget). Held ticks are counted; the first fresh tick after recovery is evaluated.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "daemon/config.h"
+#include "daemon/crash_ring.h"
+#include "daemon/event_bus.h"
+#include "engine/instruments.h"
+#include "engine/matcher.h"
+#include "feeds/tick_queue.h"
+#include "persistence/listener.h"
+#include "persistence/writer.h"
+
+namespace lam::daemon {
+
+struct EngineStats {
+  std::atomic<std::uint64_t> ticks{0};       ///< ticks given to the matcher
+  std::atomic<std::uint64_t> held_ticks{0};  ///< ticks not evaluated: their feed was not live
+  std::atomic<std::uint64_t> feed_states{0}, feed_gaps{0};
+  std::atomic<std::uint64_t> events{0};
+  std::atomic<std::uint64_t> alerts_fired{0}, liquidations{0};
+  std::atomic<std::uint64_t> commands{0}, commands_skipped{0};
+  std::atomic<std::uint64_t> marks{0};
+  std::atomic<std::uint64_t> writer_parked{0};   ///< gauge: ops waiting for room in the writer queue
+  std::atomic<std::uint64_t> next_seq{0};        ///< gauge
+  std::atomic<std::uint32_t> held_instruments{0};  ///< gauge: instruments with a non-live feed
+  std::atomic<std::uint64_t> turns{0};
+};
+
+struct EngineLoopDeps {
+  Matcher* matcher = nullptr;
+  InstrumentTable* instruments = nullptr;
+  feeds::TickQueue* ticks = nullptr;
+  db::Listener::Queue* commands = nullptr;  ///< optional
+  db::Writer* writer = nullptr;             ///< optional (tests and benchmarks without a database)
+  EventBus* bus = nullptr;
+  CrashRing* ring = nullptr;  ///< optional
+};
+
+class EngineLoop {
+ public:
+  EngineLoop(const EngineConfig& cfg, EngineLoopDeps deps);
+  ~EngineLoop();  ///< stop() and join
+  EngineLoop(const EngineLoop&) = delete;
+  EngineLoop& operator=(const EngineLoop&) = delete;
+
+  /// Events the start-up load produced (rejections): published first, before start().
+  void publish_initial(std::vector<Event> events);
+  void start();
+  /// Drains what is queued (ticks, commands, parked writer ops: up to `deadline`) and joins.
+  void stop(std::chrono::milliseconds deadline = std::chrono::seconds(2));
+  [[nodiscard]] const EngineStats& stats() const noexcept { return stats_; }
+
+ private:
+  struct Parked {
+    db::WriteOp op;
+    Event event;
+    bool is_event = false;
+  };
+
+  void run();
+  bool turn();  ///< one pass; false when there was nothing to do
+  void on_feed_event(const feeds::FeedEvent& fe);
+  void on_command(const db::EngineCommand& c);
+  void publish(TimeNs recv_ts);
+  void submit(const Parked& p);
+  void flush_parked();
+  void confirm();
+  void sweep_marks();
+  [[nodiscard]] bool held(InstrumentId id, TickKind k) const noexcept {
+    return id >= live_.size() || (live_[id] & feeds::kind_bit(k)) == 0;
+  }
+
+  EngineConfig cfg_;
+  EngineLoopDeps d_;
+  EngineStats stats_;
+  std::atomic<bool> stopping_{false};
+  std::chrono::steady_clock::time_point stop_deadline_{};
+  std::thread thread_;
+
+  // Matcher-thread state.
+  std::vector<feeds::FeedEvent> buf_;
+  std::vector<db::EngineCommand> cmd_buf_;
+  std::vector<Event> events_;
+  std::vector<std::uint8_t> live_;  ///< per instrument: TickKinds whose feed is live
+  std::deque<Parked> parked_;
+  /// Transitions not yet journaled: (seq, id). A listener row that predates our write must not
+  /// re-arm what we finished; once journaled, a finished alert is released (forget_alert).
+  std::deque<std::pair<std::uint64_t, Uuid>> unconfirmed_fifo_;
+  std::unordered_map<Uuid, std::uint64_t, UuidHash> unconfirmed_;
+  bool resyncing_ = false;
+  std::unordered_set<Uuid, UuidHash> seen_alerts_, seen_positions_;
+  std::size_t mark_cursor_ = 0;
+  std::chrono::steady_clock::time_point sweep_started_{};
+};
+
+}  // namespace lam::daemon

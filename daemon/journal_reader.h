@@ -1,0 +1,64 @@
+#pragma once
+/// Reads the alert_events journal for subscribers that resume beyond the server's in-memory ring,
+/// and applies the journal's retention. Its own thread and its own connection, so the stream server
+/// thread never blocks on PostgreSQL; requests are rare, so a mutex-guarded request list is fine.
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon/stream_filter.h"
+
+namespace lam::daemon {
+
+struct JournalRow {
+  EventMeta meta;
+  std::string body;  ///< the event's JSON as first published (`"redelivered":true` added if recovered)
+};
+
+struct JournalPage {
+  bool ok = false;
+  std::string error;
+  std::vector<JournalRow> rows;    ///< ascending seq
+  bool complete = false;           ///< false: more rows follow (ask again after the last)
+  std::uint64_t max_journaled = 0;  ///< highest seq in the journal when read
+};
+
+class JournalReader {
+ public:
+  static constexpr std::size_t kPageRows = 50'000;
+
+  JournalReader(std::string conninfo, std::uint32_t retention_hours);
+  ~JournalReader();  ///< stops and joins
+  JournalReader(const JournalReader&) = delete;
+  JournalReader& operator=(const JournalReader&) = delete;
+
+  /// Rows with seq > after (and < before unless before == 0) for `users` (empty: all). `done` runs
+  /// on the reader thread.
+  void read(std::uint64_t after, std::uint64_t before, std::vector<Uuid> users,
+            std::function<void(JournalPage)> done);
+  void stop();
+
+ private:
+  struct Request {
+    std::uint64_t after = 0, before = 0;
+    std::vector<Uuid> users;
+    std::function<void(JournalPage)> done;
+  };
+  void run();
+
+  std::string conninfo_;
+  std::uint32_t retention_hours_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Request> requests_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace lam::daemon
