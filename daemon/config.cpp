@@ -30,7 +30,8 @@ class Section {
     throw ConfigError(s.str());
   }
   [[noreturn]] void fail_key(std::string_view key, const std::string& what) const {
-    fail(t_.get(key)->source(), qualified(key) + ": " + what);
+    const toml::node* n = t_.get(key);
+    fail(n != nullptr ? n->source() : t_.source(), qualified(key) + ": " + what);
   }
   std::string qualified(std::string_view key) const {
     return name_.empty() ? std::string(key) : name_ + "." + std::string(key);
@@ -197,8 +198,6 @@ void read_venue(Section& feeds, feeds::Venue v, VenueSection& out) {
     }
   }
   s.finish();
-  if (out.rules.stale_budget > out.rules.idle_budget)
-    s.fail_key("stale_budget_ms", "must not exceed idle_budget_ms");
 }
 
 Config build(const toml::table& root, const std::string& file) {

@@ -16,10 +16,12 @@ namespace {
 
 constexpr std::uint64_t kMagic = 0x4c414d52494e4731ULL;  // "LAMRING1"
 
-struct Header {
+/// One cache line, so the slots after it keep their 16-byte alignment (WriteOp holds an __int128).
+struct alignas(64) Header {
   std::uint64_t magic;
   std::uint64_t slots;
   std::uint64_t record_size;
+  std::uint64_t owner;  ///< identity of the database whose events the ring holds
 };
 
 [[noreturn]] void fail(const std::string& path, const char* what) {
@@ -60,9 +62,18 @@ CrashRing::CrashRing(const std::string& path, std::size_t slots) : path_(path), 
     fresh = true;  // another layout: its records cannot be read
   if (fresh) {
     std::memset(map_, 0, bytes_);
-    *h = Header{kMagic, slots, sizeof(Slot)};
+    *h = Header{kMagic, slots, sizeof(Slot), 0};
   }
   slot_ = reinterpret_cast<Slot*>(static_cast<char*>(map_) + sizeof(Header));
+}
+
+bool CrashRing::adopt(std::uint64_t owner) {
+  auto* h = static_cast<Header*>(map_);
+  if (h->owner == owner) return true;
+  const bool had_records = max_seq() > 0;
+  std::memset(static_cast<char*>(map_) + sizeof(Header), 0, bytes_ - sizeof(Header));
+  h->owner = owner;
+  return !had_records;
 }
 
 CrashRing::~CrashRing() {

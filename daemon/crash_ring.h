@@ -34,13 +34,17 @@ class CrashRing {
   CrashRing(const CrashRing&) = delete;
   CrashRing& operator=(const CrashRing&) = delete;
 
+  /// Binds the ring to a database identity. A ring written for another database (or another
+  /// cluster) is wiped: its events are not ours to recover. Returns false when it was wiped.
+  bool adopt(std::uint64_t owner);
+
   /// Records written by an earlier process with seq > `after`, in seq order. Call before the first
   /// append(). Torn or foreign slots are skipped.
   [[nodiscard]] std::vector<RingRecord> recover(std::uint64_t after) const;
   /// Highest seq found in the file (0: empty); like recover(), before the first append().
   [[nodiscard]] std::uint64_t max_seq() const;
 
-  /// Stores a record in slot seq % slots. Matcher thread only; no allocation, no syscall.
+  /// Stores a record in slot seq % slots (after adopt()). Matcher thread only; no allocation, no syscall.
   void append(const RingRecord& r) noexcept;
   [[nodiscard]] std::size_t slots() const noexcept { return slots_; }
 

@@ -37,6 +37,13 @@ std::uint64_t recover(const std::string& url, CrashRing* ring, spdlog::logger& l
       tx.exec1("SELECT COALESCE(max(seq), 0) FROM alert_events")[0].as<std::uint64_t>();
   std::uint64_t last = journal_max;
   if (ring != nullptr) {
+    // The ring's events belong to one database: the cluster's system identifier and the database.
+    const pqxx::row id = tx.exec1(
+        "SELECT (SELECT system_identifier FROM pg_control_system())::text, current_database()");
+    const std::uint64_t owner =
+        std::hash<std::string>{}(std::string(id[0].c_str()) + "/" + id[1].c_str()) | 1;
+    if (!ring->adopt(owner))
+      log.warn("crash ring held another database's events: discarded");
     const std::vector<RingRecord> recs = ring->recover(journal_max);
     if (!recs.empty()) {
       db::Batch b;

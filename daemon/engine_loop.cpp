@@ -18,6 +18,7 @@ constexpr std::size_t kCommandBatch = 256;
 constexpr std::size_t kMarkChunk = 512;  ///< positions visited per sweep step
 constexpr int kSpinTurns = 2'000;        ///< empty turns before the sleep policy naps
 constexpr auto kNap = std::chrono::microseconds(10);
+constexpr auto kFinishedMemory = std::chrono::minutes(10);  ///< far longer than any resync read
 
 std::optional<db::WriteOp> transition_op(const Event& e, const Matcher& m) {
   db::WriteOp op;
@@ -127,7 +128,7 @@ bool EngineLoop::turn() {
   }
   if (worked) d_.bus->ring_doorbell();
   if (!parked_.empty()) flush_parked();
-  if (!unconfirmed_fifo_.empty()) confirm();
+  if (!unconfirmed_fifo_.empty() || !finished_fifo_.empty()) confirm();
   if (d_.writer != nullptr) sweep_marks();
   return worked;
 }
@@ -206,7 +207,7 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
     }
     case K::upsert_position:
       if (resyncing_) seen_positions_.insert(c.position.id);
-      if (c.position.status == PositionStatus::open && unconfirmed_.count(c.position.id)) {
+      if (c.position.status == PositionStatus::open && stale_read(c.position.id, c.noticed)) {
         stats_.commands_skipped.fetch_add(1, std::memory_order_relaxed);  // predates our write
         return;
       }
@@ -218,9 +219,9 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
     case K::upsert_alert: {
       if (resyncing_) seen_alerts_.insert(c.alert.id);
       const AlertSpec* held_spec = m.alert_spec(c.alert.id);
-      const bool stale_read =
-          c.alert.status == AlertStatus::active && unconfirmed_.count(c.alert.id) > 0;
-      if (stale_read || (held_spec != nullptr && *held_spec == c.alert)) {
+      const bool stale =
+          c.alert.status == AlertStatus::active && stale_read(c.alert.id, c.noticed);
+      if (stale || (held_spec != nullptr && *held_spec == c.alert)) {
         stats_.commands_skipped.fetch_add(1, std::memory_order_relaxed);
         return;
       }
@@ -286,8 +287,15 @@ void EngineLoop::flush_parked() {
   stats_.writer_parked.store(parked_.size(), std::memory_order_relaxed);
 }
 
+bool EngineLoop::stale_read(const Uuid& id, Clock::time_point noticed) const {
+  if (unconfirmed_.count(id) > 0) return true;
+  const auto it = finished_.find(id);
+  return it != finished_.end() && noticed < it->second;
+}
+
 void EngineLoop::confirm() {
   if (d_.writer == nullptr) return;
+  const auto now = Clock::now();
   const std::uint64_t journaled = d_.writer->stats().journaled_seq.load(std::memory_order_acquire);
   while (!unconfirmed_fifo_.empty() && unconfirmed_fifo_.front().first <= journaled) {
     const auto [seq, id] = unconfirmed_fifo_.front();
@@ -295,6 +303,16 @@ void EngineLoop::confirm() {
     auto it = unconfirmed_.find(id);
     if (it != unconfirmed_.end() && it->second == seq) {
       unconfirmed_.erase(it);
+      finished_[id] = now;
+      finished_fifo_.emplace_back(now, id);
+    }
+  }
+  while (!finished_fifo_.empty() && now - finished_fifo_.front().first > kFinishedMemory) {
+    const Uuid id = finished_fifo_.front().second;
+    finished_fifo_.pop_front();
+    auto it = finished_.find(id);
+    if (it != finished_.end() && now - it->second > kFinishedMemory) {
+      finished_.erase(it);
       d_.matcher->forget_alert(id);  // no-op for positions and for re-armed alerts
     }
   }

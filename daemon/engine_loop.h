@@ -102,10 +102,16 @@ class EngineLoop {
   std::vector<Event> events_;
   std::vector<std::uint8_t> live_;  ///< per instrument: TickKinds whose feed is live
   std::deque<Parked> parked_;
-  /// Transitions not yet journaled: (seq, id). A listener row that predates our write must not
-  /// re-arm what we finished; once journaled, a finished alert is released (forget_alert).
+  /// Alerts and positions we finished (triggered, expired, liquidated). A listener row read before
+  /// our write reached the database still shows them active/open and must not re-arm them:
+  /// `unconfirmed_` holds those whose transition is not journaled yet (seq), `finished_` when it
+  /// was seen journaled. A command noticed before that time is a stale read and is skipped; after
+  /// kFinishedMemory a finished alert is released (forget_alert).
   std::deque<std::pair<std::uint64_t, Uuid>> unconfirmed_fifo_;
   std::unordered_map<Uuid, std::uint64_t, UuidHash> unconfirmed_;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, Uuid>> finished_fifo_;
+  std::unordered_map<Uuid, std::chrono::steady_clock::time_point, UuidHash> finished_;
+  [[nodiscard]] bool stale_read(const Uuid& id, std::chrono::steady_clock::time_point noticed) const;
   bool resyncing_ = false;
   std::unordered_set<Uuid, UuidHash> seen_alerts_, seen_positions_;
   std::size_t mark_cursor_ = 0;
