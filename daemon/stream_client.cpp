@@ -5,6 +5,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <deque>
 
 #include "feeds/ws_client.h"
 
@@ -20,13 +21,14 @@ struct StreamClient::Impl {
   net::io_context io;
   websocket::stream<beast::tcp_stream> ws{io};
   beast::flat_buffer buf;
+  std::deque<std::string> lines;  ///< events of the last message not handed out yet
   bool reading = false;  ///< an async_read is outstanding
   bool done = false;
   beast::error_code result;
 };
 
 StreamClient::StreamClient(const std::string& url, const std::string& token,
-                           std::chrono::milliseconds timeout)
+                           std::chrono::milliseconds timeout, int rcvbuf)
     : impl_(std::make_unique<Impl>()) {
   const auto u = feeds::WsUrl::parse(url);
   if (!u || u->tls) throw StreamRefused(0, "want a ws:// URL, got '" + url + "'");
@@ -36,7 +38,14 @@ StreamClient::StreamClient(const std::string& url, const std::string& token,
   if (ec) throw StreamRefused(0, "resolve " + u->host + ": " + ec.message());
   auto& lowest = beast::get_lowest_layer(impl_->ws);
   lowest.expires_after(timeout);
-  lowest.connect(results, ec);
+  if (rcvbuf > 0) {
+    const tcp::endpoint ep = *results.begin();
+    lowest.socket().open(ep.protocol(), ec);
+    if (!ec) lowest.socket().set_option(net::socket_base::receive_buffer_size(rcvbuf), ec);
+    if (!ec) lowest.socket().connect(ep, ec);
+  } else {
+    lowest.connect(results, ec);
+  }
   if (ec) throw StreamRefused(0, "connect " + u->host + ":" + u->port + ": " + ec.message());
   lowest.socket().set_option(tcp::no_delay(true), ec);
   impl_->ws.set_option(websocket::stream_base::decorator([&token](websocket::request_type& req) {
@@ -61,8 +70,13 @@ StreamClient::~StreamClient() {
 
 std::optional<std::string> StreamClient::next(std::chrono::milliseconds timeout) {
   timed_out_ = false;
-  if (closed_) return std::nullopt;
   Impl& s = *impl_;
+  if (!s.lines.empty()) {
+    std::string line = std::move(s.lines.front());
+    s.lines.pop_front();
+    return line;
+  }
+  if (closed_) return std::nullopt;
   if (!s.reading) {  // a read left running by an earlier timeout is simply waited on again
     s.reading = true;
     s.done = false;
@@ -85,9 +99,21 @@ std::optional<std::string> StreamClient::next(std::chrono::milliseconds timeout)
     if (close_code_ == 0) close_reason_ = s.result.message();
     return std::nullopt;
   }
-  std::string text = beast::buffers_to_string(s.buf.data());
+  // A message carries one or more events, one per line.
+  const std::string text = beast::buffers_to_string(s.buf.data());
   s.buf.consume(s.buf.size());
-  return text;
+  std::size_t at = 0;
+  while (at <= text.size()) {
+    const auto nl = text.find('\n', at);
+    const auto end = nl == std::string::npos ? text.size() : nl;
+    if (end > at) s.lines.emplace_back(text, at, end - at);
+    if (nl == std::string::npos) break;
+    at = nl + 1;
+  }
+  if (s.lines.empty()) return std::string();
+  std::string first = std::move(s.lines.front());
+  s.lines.pop_front();
+  return first;
 }
 
 void StreamClient::send(const std::string& text) {

@@ -22,13 +22,14 @@ class StreamClient {
  public:
   /// Connects to `url` (ws://host:port/v1/stream?query) with `Authorization: Bearer token`.
   /// Throws StreamRefused.
+  /// `rcvbuf`: SO_RCVBUF in bytes before connecting (0: the system's); tests make slow readers.
   StreamClient(const std::string& url, const std::string& token,
-               std::chrono::milliseconds timeout = std::chrono::seconds(5));
+               std::chrono::milliseconds timeout = std::chrono::seconds(5), int rcvbuf = 0);
   ~StreamClient();
   StreamClient(const StreamClient&) = delete;
   StreamClient& operator=(const StreamClient&) = delete;
 
-  /// The next text message; nullopt when the server closed (see close_code()) or `timeout` passed
+  /// The next event (a message may carry several, one per line); nullopt when the server closed (see close_code()) or `timeout` passed
   /// (timed_out() is then true; the read stays outstanding and the next call continues it).
   std::optional<std::string> next(std::chrono::milliseconds timeout);
   void send(const std::string& text);

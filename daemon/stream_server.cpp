@@ -27,9 +27,15 @@ using tcp = net::ip::tcp;
 
 namespace {
 
-constexpr std::size_t kDrainBatch = 1024;
+constexpr std::size_t kDrainBatch = 256;  ///< events fanned out before writes get a turn
+constexpr std::size_t kMaxMessageBytes = 256 * 1024;  ///< events coalesced into one message
 constexpr auto kFallbackPoll = std::chrono::milliseconds(20);
 constexpr auto kCloseGrace = std::chrono::seconds(1);
+/// A subscriber more than half full whose writes completed this recently is keeping up: the
+/// server waits for it (the bus buffers) instead of filling its queue. One whose writes stalled
+/// longer is slow: its queue fills and it is cut.
+constexpr auto kProgressWindow = std::chrono::milliseconds(100);
+constexpr auto kPacePause = std::chrono::microseconds(200);
 constexpr std::size_t kMaxRequestBytes = 16 * 1024;
 constexpr std::size_t kMaxClientMessage = 16 * 1024;
 
@@ -52,7 +58,7 @@ class WsSession;
 struct StreamServer::Impl {
   Impl(const StreamConfig& c, EventBus& b, JournalReader* j, ServerHooks h, std::uint64_t last)
       : cfg(c), bus(b), journal(j), hooks(std::move(h)), acceptor(io), doorbell(io),
-        poll_timer(io), last_seq(last) {
+        poll_timer(io), pace_timer(io), last_seq(last) {
     buf.resize(kDrainBatch);
   }
 
@@ -60,6 +66,7 @@ struct StreamServer::Impl {
   void wait_doorbell();
   void arm_poll();
   void drain();
+  bool pace();  ///< true when a keeping-up subscriber needs its writes to catch up first
   void publish(const Published& p);
   void cut_all(std::uint16_t code, const std::string& why);
   std::string metrics();
@@ -73,6 +80,8 @@ struct StreamServer::Impl {
   tcp::acceptor acceptor;
   net::posix::stream_descriptor doorbell;
   net::steady_timer poll_timer;
+  net::steady_timer pace_timer;
+  bool pace_armed = false;
   std::thread thread;
   std::atomic<std::uint16_t> port{0};
   bool stopping = false;
@@ -114,13 +123,17 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     deliver(e);
   }
 
+  [[nodiscard]] std::size_t depth() const noexcept { return queue_.size(); }
+  [[nodiscard]] bool keeping_up(std::chrono::steady_clock::time_point now) const noexcept {
+    return closing_ == 0 && now - last_progress_ < kProgressWindow;
+  }
+
   /// Closes with `code` once the write in flight (if any) completes; hard-closes after a grace.
   void close(std::uint16_t code, std::string reason) {
     if (closing_ != 0) return;
     closing_ = code;
     close_reason_ = std::move(reason);
     pending_.clear();
-    queue_.clear();
     if (!writing_) do_close();
     grace_.expires_after(kCloseGrace);
     grace_.async_wait([self = shared_from_this()](beast::error_code ec) {
@@ -133,6 +146,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     if (ec) return finish();
     srv_.stats.subscribers.fetch_add(1, std::memory_order_relaxed);
     counted_ = true;
+    last_progress_ = std::chrono::steady_clock::now();
     read();
     begin_replay();
   }
@@ -208,6 +222,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   }
 
   void enqueue(const Entry& e) {
+    if (closing_ != 0) return;
     if (queue_.size() >= srv_.cfg.client_queue) return cut_slow();
     queue_.push_back(e);
     if (!writing_) write_next();
@@ -218,12 +233,19 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     close(1008, "slow consumer: resume with since=" + std::to_string(written_));
   }
 
+  /// Everything queued (up to kMaxMessageBytes) goes out as one message, one event per line.
   void write_next() {
     if (queue_.empty()) return;
     writing_ = true;
-    const auto& json = queue_.front().json;
-    ws_.async_write(net::buffer(*json), [self = shared_from_this()](beast::error_code ec,
-                                                                    std::size_t) {
+    out_.clear();
+    in_flight_ = 0;
+    while (in_flight_ < queue_.size() && (out_.empty() || out_.size() < kMaxMessageBytes)) {
+      if (!out_.empty()) out_.push_back('\n');
+      out_.append(*queue_[in_flight_].json);
+      ++in_flight_;
+    }
+    ws_.async_write(net::buffer(out_), [self = shared_from_this()](beast::error_code ec,
+                                                                  std::size_t) {
       self->on_write(ec);
     });
   }
@@ -231,11 +253,13 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void on_write(beast::error_code ec) {
     writing_ = false;
     if (ec) return finish();
-    if (!queue_.empty()) {
-      written_ = queue_.front().meta.seq;
-      queue_.pop_front();
-      srv_.stats.events_sent.fetch_add(1, std::memory_order_relaxed);
+    last_progress_ = std::chrono::steady_clock::now();
+    if (in_flight_ > 0 && in_flight_ <= queue_.size()) {
+      written_ = queue_[in_flight_ - 1].meta.seq;
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(in_flight_));
+      srv_.stats.events_sent.fetch_add(in_flight_, std::memory_order_relaxed);
     }
+    in_flight_ = 0;
     if (closing_ != 0) return do_close();
     write_next();
   }
@@ -289,7 +313,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   const TokenConfig* token_ = nullptr;
   std::optional<std::uint64_t> since_;
   beast::flat_buffer in_;
-  std::deque<Entry> queue_;    ///< bounded by client_queue
+  std::deque<Entry> queue_;    ///< bounded by client_queue; the first in_flight_ are being written
+  std::string out_;            ///< the message being written
+  std::size_t in_flight_ = 0;
+  std::chrono::steady_clock::time_point last_progress_{};
   std::deque<Entry> pending_;  ///< live events held while the journal is read
   std::uint64_t cursor_ = 0;   ///< highest seq considered (delivered or filtered out)
   std::uint64_t written_ = 0;  ///< highest seq fully written to the socket
@@ -420,14 +447,31 @@ void StreamServer::Impl::arm_poll() {
   });
 }
 
+bool StreamServer::Impl::pace() {
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& s : sessions)
+    if (s->depth() > cfg.client_queue / 2 && s->keeping_up(now)) return true;
+  return false;
+}
+
 void StreamServer::Impl::drain() {
-  for (;;) {
-    std::size_t n = 0;
-    while ((n = bus.drain(buf.data(), buf.size())) > 0) {
-      for (std::size_t i = 0; i < n; ++i) publish(buf[i]);
+  if (pace()) {
+    if (!pace_armed) {
+      pace_armed = true;
+      pace_timer.expires_after(kPacePause);
+      pace_timer.async_wait([this](beast::error_code ec) {
+        pace_armed = false;
+        if (!ec) drain();
+      });
     }
-    if (bus.prepare_sleep()) break;
+    return;
   }
+  const std::size_t n = bus.drain(buf.data(), buf.size());
+  for (std::size_t i = 0; i < n; ++i) publish(buf[i]);
+  // A full batch: let the subscribers' writes run before the next one (a burst of fires must not
+  // fill every queue before any socket is written). Otherwise announce sleep, or go again if
+  // events slipped in.
+  if (n == buf.size() || !bus.prepare_sleep()) net::post(io, [this] { drain(); });
   stats.latency_count.store(latency.count(), std::memory_order_relaxed);
   stats.latency_p50_us.store(latency.quantile_us(0.50), std::memory_order_relaxed);
   stats.latency_p99_us.store(latency.quantile_us(0.99), std::memory_order_relaxed);
@@ -535,7 +579,9 @@ void StreamServer::stop(std::chrono::milliseconds deadline) {
     s.stopping = true;
     beast::error_code ec;
     s.acceptor.close(ec);
-    s.drain();
+    std::size_t n = 0;
+    while ((n = s.bus.drain(s.buf.data(), s.buf.size())) > 0)
+      for (std::size_t i = 0; i < n; ++i) s.publish(s.buf[i]);
     s.cut_all(1001, "server shutting down");
   });
   const auto until = std::chrono::steady_clock::now() + deadline;

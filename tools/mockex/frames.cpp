@@ -61,6 +61,12 @@ std::string FrameGenerator::price(const SymbolState& s, int offset_cents) const 
   return buf;
 }
 
+void FrameGenerator::pin_price(const std::string& symbol, std::int64_t cents) {
+  SymbolState& s = state(symbol);
+  s.pinned = cents > 0;
+  if (cents > 0) s.px = cents;
+}
+
 std::string FrameGenerator::next(const Topic& t, std::int64_t now_ms, bool skip_seq) {
   const std::string ms = std::to_string(now_ms);
   std::string out;
@@ -73,9 +79,9 @@ std::string FrameGenerator::next(const Topic& t, std::int64_t now_ms, bool skip_
            std::to_string(++heartbeat_) + "}]}";
   }
   SymbolState& s = state(t.symbol);
-  // Random walk in cents, never below 1.00.
+  // Random walk in cents, never below 1.00 (unless pinned).
   const int step = static_cast<int>(rng_() % 5) - 2;
-  if (s.px + step > 100) s.px += step;
+  if (!s.pinned && s.px + step > 100) s.px += step;
   const std::string px = price(s);
   const std::string bid = price(s, -1);
   const std::string ask = price(s, 1);

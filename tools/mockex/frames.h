@@ -32,6 +32,9 @@ class FrameGenerator {
   std::string next(const Topic& t, std::int64_t now_ms, bool skip_seq = false);
   /// Bybit: send a full ticker snapshot every `n` ticker frames per symbol (0: only the first).
   void set_snapshot_every(std::uint32_t n) { snapshot_every_ = n; }
+  /// Fixes a symbol's price (in 1e-2 units) from the next frame on; the random walk stops while a
+  /// price is pinned. `cents` <= 0 releases the pin. (Tests drive exact prices with it.)
+  void pin_price(const std::string& symbol, std::int64_t cents);
   /// Coinbase: the connection-wide sequence_num of the last frame.
   [[nodiscard]] std::uint64_t sequence() const noexcept { return seq_; }
   /// Coinbase: takes the next sequence_num for a non-data message (acks).
@@ -43,6 +46,7 @@ class FrameGenerator {
     std::uint64_t trade_id = 1'000'000;
     std::uint64_t book_id = 9'000'000'000'000;
     std::uint32_t tickers = 0;
+    bool pinned = false;
   };
   SymbolState& state(const std::string& symbol);
   std::string price(const SymbolState& s, int offset_cents = 0) const;

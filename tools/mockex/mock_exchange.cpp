@@ -64,7 +64,9 @@ struct MockExchange::Impl {
 
   Options opt;
   std::array<VenueCounters, kVenueCount>& counters;
-  std::mutex mu;  // guards opt.faults (set_faults from other threads)
+  std::mutex mu;  // guards opt.faults (set_faults from other threads) and pins
+  std::map<std::string, std::int64_t> pins;
+  std::atomic<std::uint64_t> pin_version{0};
   net::io_context io;
   tcp::acceptor acceptor;
   std::thread thread;
@@ -261,7 +263,9 @@ class Session : public std::enable_shared_from_this<Session> {
     hb_timer_.expires_after(ex_.opt.heartbeat_every);
     hb_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec || self->done_) return;
-      if (!self->faults_.silent_after_ack) {
+      const bool stalled =
+          self->faults_.stall_after != 0 && self->sent_ >= self->faults_.stall_after;
+      if (!self->faults_.silent_after_ack && !stalled) {
         self->send(self->gen_->next({Stream::heartbeat, ""}, now_ms()));
       }
       self->arm_heartbeat();
@@ -285,6 +289,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   bool may_push() const {
+    if (faults_.stall_after != 0 && sent_ >= faults_.stall_after) return false;
     return !done_ && !topics_.empty() && !faults_.silent_after_ack &&
            (ex_.opt.max_frames == 0 || sent_ < ex_.opt.max_frames) && !closing_;
   }
@@ -307,6 +312,11 @@ class Session : public std::enable_shared_from_this<Session> {
       if (replay_ != nullptr) {
         frame = (*replay_)[replay_pos_++ % replay_->size()];
       } else {
+        if (const auto v = ex_.pin_version.load(std::memory_order_acquire); v != pins_seen_) {
+          pins_seen_ = v;
+          std::lock_guard lock(ex_.mu);
+          for (const auto& [sym, cents] : ex_.pins) gen_->pin_price(sym, cents);
+        }
         const bool skip = faults_.skip_seq_every != 0 && n % faults_.skip_seq_every == 0;
         frame = gen_->next(topics_[rr_++ % topics_.size()], now_ms(), skip);
       }
@@ -378,6 +388,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t rr_ = 0;
   std::deque<std::string> queue_;
   std::uint64_t sent_ = 0;
+  std::uint64_t pins_seen_ = 0;
   double budget_ = 0;
   std::chrono::steady_clock::time_point last_tick_;
   std::int64_t rate_sec_ = 0;
@@ -446,6 +457,12 @@ std::string MockExchange::url(Venue v, const std::string& route) const {
 void MockExchange::set_faults(Venue v, const Faults& f) {
   std::lock_guard lock(impl_->mu);
   impl_->opt.faults[static_cast<std::size_t>(v)] = f;
+}
+
+void MockExchange::pin_price(const std::string& symbol, std::int64_t cents) {
+  std::lock_guard lock(impl_->mu);
+  impl_->pins[symbol] = cents;
+  impl_->pin_version.fetch_add(1, std::memory_order_release);
 }
 
 void load_replay(Options& opt, const std::vector<std::string>& capture_files) {

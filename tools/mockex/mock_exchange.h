@@ -34,6 +34,7 @@ struct Faults {
   bool notice_before_close = false;  ///< OKX: send the 64008 notice instead of closing
   std::uint32_t skip_seq_every = 0;  ///< every Nth data frame skips a sequence id
   bool reject_subscribe = false;     ///< answer subscribes with the venue's error ack
+  std::uint64_t stall_after = 0;     ///< after N data frames push nothing (connection stays open)
 };
 
 struct Options {
@@ -74,6 +75,9 @@ class MockExchange {
   }
   /// Replaces a venue's faults for connections accepted from now on (thread-safe).
   void set_faults(Venue v, const Faults& f);
+  /// Pins `symbol`'s generated price (1e-2 units; <= 0 releases) on every connection, from the next
+  /// frame on (thread-safe; generated frames only).
+  void pin_price(const std::string& symbol, std::int64_t cents);
 
   struct Impl;
 

@@ -1,0 +1,200 @@
+// The daemon's pure parts: config validation, stream filters, auth, the crash ring, the histogram.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "daemon/auth.h"
+#include "daemon/config.h"
+#include "daemon/crash_ring.h"
+#include "daemon/latency_histogram.h"
+#include "daemon/stream_filter.h"
+
+namespace lam::daemon {
+namespace {
+
+std::string error_of(const std::string& toml) {
+  try {
+    (void)parse_config(toml, "t.toml");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, DefaultsAndShippedFilesAreValid) {
+  const Config c = parse_config("", "empty.toml");
+  EXPECT_EQ(c.stream.port, 8700);
+  EXPECT_EQ(c.writer.flush_interval.count(), 50);
+  EXPECT_EQ(c.feeds.venues[0].rules.stale_budget.count(),
+            feeds::default_rules(feeds::Venue::binance).stale_budget.count());
+  ::setenv("LAMINATOR_DEMO_TOKEN", "x", 1);
+  ::setenv("LAMINATOR_BOT_TOKEN", "y", 1);
+  for (const char* f : {"laminator.toml", "demo.toml", "live.toml"})
+    EXPECT_NO_THROW((void)load_config(std::string(LAMINATOR_SOURCE_DIR) + "/configs/" + f)) << f;
+}
+
+TEST(Config, ErrorsNameFileAndLine) {
+  EXPECT_EQ(error_of("log_level = \"info\"\nbogus = 1\n"), "t.toml:2: unknown key 'bogus'");
+  EXPECT_EQ(error_of("[engine]\n\npin_cpu = \"x\"\n"), "t.toml:3: engine.pin_cpu: expected an integer");
+  EXPECT_EQ(error_of("[stream]\nport = 70000\n"),
+            "t.toml:2: stream.port: must be in [0, 65535], got 70000");
+  EXPECT_EQ(error_of("[writer]\nflush_interval_ms = 0\n"),
+            "t.toml:2: writer.flush_interval_ms: must be in [1, 60000], got 0");
+  EXPECT_EQ(error_of("[feeds.binance]\nstale_budgt_ms = 5\n"),
+            "t.toml:2: unknown key 'feeds.binance.stale_budgt_ms'");
+  EXPECT_EQ(error_of("[feeds.binance.urls]\nmarket = \"http://x\"\n"),
+            "t.toml:2: feeds.binance.urls.market: not a ws:// or wss:// URL");
+  EXPECT_EQ(error_of("[database]\nmigrate = \"maybe\"\n"),
+            "t.toml:2: database.migrate: \"check\" or \"apply\", got \"maybe\"");
+  EXPECT_NE(error_of("[x\n").find("t.toml:1:"), std::string::npos);
+  EXPECT_NE(error_of("[[stream.tokens]]\nname = \"a\"\nsha256 = \"zz\"\n").find("t.toml:3:"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[stream.tokens]]\nname = \"a\"\ntoken_env = \"LAM_UNSET_VAR_X\"\n")
+                .find("LAM_UNSET_VAR_X is not set"),
+            std::string::npos);
+  EXPECT_NE(error_of("[[stream.tokens]]\nname = \"a\"\nsha256 = \"" + std::string(64, 'a') +
+                     "\"\nusers = [\"nope\"]\n")
+                .find("'nope' is not a UUID"),
+            std::string::npos);
+}
+
+TEST(Config, SecretsAreRedacted) {
+  Config c = parse_config("[database]\nurl = \"postgresql://u:hunter2@h/db\"\n", "t.toml");
+  const std::string s = redacted_summary(c);
+  EXPECT_EQ(s.find("hunter2"), std::string::npos) << s;
+  EXPECT_EQ(database_url(c), "postgresql://u:hunter2@h/db");
+}
+
+TEST(Auth, BearerTokensAreHashedAndScoped) {
+  std::vector<TokenConfig> tokens(2);
+  tokens[0].name = "all";
+  tokens[0].sha256 = token_hash("secret-a");
+  tokens[1].name = "one";
+  tokens[1].sha256 = token_hash("secret-b");
+  tokens[1].users = {"0000000c-0000-4000-8000-000000000001"};
+  EXPECT_EQ(authenticate(tokens, "Bearer secret-a"), &tokens[0]);
+  EXPECT_EQ(authenticate(tokens, "Bearer secret-b"), &tokens[1]);
+  EXPECT_EQ(authenticate(tokens, "Bearer secret-c"), nullptr);
+  EXPECT_EQ(authenticate(tokens, "Basic secret-a"), nullptr);
+  EXPECT_EQ(authenticate(tokens, ""), nullptr);
+  EXPECT_EQ(authenticate(tokens, "Bearer "), nullptr);
+
+  StreamFilter f;
+  EXPECT_TRUE(apply_scope(tokens[1], f));  // narrowed to the token's user
+  ASSERT_EQ(f.users.size(), 1u);
+  StreamFilter other;
+  other.users = {*Uuid::parse("0000000c-0000-4000-8000-000000000002")};
+  EXPECT_FALSE(apply_scope(tokens[1], other));
+  EXPECT_TRUE(apply_scope(tokens[0], other));
+}
+
+TEST(StreamFilter, QueryAndJson) {
+  std::string err;
+  auto q = parse_stream_query(
+      "user_id=0000000c-0000-4000-8000-000000000001&type=alert.triggered,position.liquidated&since=42",
+      err);
+  ASSERT_TRUE(q) << err;
+  EXPECT_EQ(*q->since, 42u);
+  EventMeta m;
+  m.user_id = *Uuid::parse("0000000c-0000-4000-8000-000000000001");
+  m.type = EventType::alert_triggered;
+  EXPECT_TRUE(q->filter.matches(m));
+  m.type = EventType::alert_expired;
+  EXPECT_FALSE(q->filter.matches(m));
+  m.type = EventType::position_liquidated;
+  m.user_id = *Uuid::parse("0000000c-0000-4000-8000-000000000002");
+  EXPECT_FALSE(q->filter.matches(m));
+
+  EXPECT_FALSE(parse_stream_query("since=-1", err));
+  EXPECT_FALSE(parse_stream_query("colour=red", err));
+  EXPECT_EQ(err, "unknown parameter 'colour'");
+  EXPECT_FALSE(parse_stream_query("type=alert.exploded", err));
+  EXPECT_FALSE(parse_stream_query("user_id=%zz", err));
+
+  auto f = parse_filter_json(
+      R"({"market_id":["0000000a-0000-4000-8000-000000000001"],"type":"alert.triggered"})", err);
+  ASSERT_TRUE(f) << err;
+  m.type = EventType::alert_triggered;
+  m.has_market = false;
+  EXPECT_FALSE(f->matches(m));
+  m.has_market = true;
+  m.market_id = *Uuid::parse("0000000a-0000-4000-8000-000000000001");
+  EXPECT_TRUE(f->matches(m));
+  EXPECT_FALSE(parse_filter_json("[1]", err));
+  EXPECT_FALSE(parse_filter_json(R"({"user_id": 5})", err));
+  EXPECT_FALSE(parse_filter_json(R"({"nope": "x"})", err));
+  EXPECT_FALSE(parse_filter_json("{not json", err));
+}
+
+class CrashRingTest : public ::testing::Test {
+ protected:
+  std::string path = "/tmp/laminator-ring-test-" + std::to_string(::getpid());
+  void TearDown() override { std::filesystem::remove(path); }
+  static RingRecord record(std::uint64_t seq) {
+    RingRecord r;
+    r.event.seq = seq;
+    r.event.type = EventType::alert_triggered;
+    r.op.kind = db::WriteKind::alert_triggered;
+    r.op.ts = static_cast<TimeNs>(seq) * 1000;
+    r.has_op = true;
+    return r;
+  }
+};
+
+TEST_F(CrashRingTest, SurvivesTheProcessAndKeepsTheNewestSlots) {
+  {
+    CrashRing ring(path, 1024);
+    EXPECT_TRUE(ring.adopt(7));
+    for (std::uint64_t s = 1; s <= 3000; ++s) ring.append(record(s));
+  }
+  CrashRing again(path, 1024);
+  EXPECT_TRUE(again.adopt(7));
+  EXPECT_EQ(again.max_seq(), 3000u);
+  const auto recs = again.recover(2900);
+  ASSERT_EQ(recs.size(), 100u);
+  EXPECT_EQ(recs.front().event.seq, 2901u);
+  EXPECT_EQ(recs.back().op.ts, 3000 * 1000);
+  EXPECT_EQ(again.recover(0).size(), 1024u);  // older ones were overwritten
+}
+
+TEST_F(CrashRingTest, AnotherDatabasesRingIsWiped) {
+  {
+    CrashRing ring(path, 1024);
+    ring.adopt(7);
+    ring.append(record(5));
+  }
+  CrashRing other(path, 1024);
+  EXPECT_FALSE(other.adopt(8));
+  EXPECT_EQ(other.max_seq(), 0u);
+}
+
+TEST_F(CrashRingTest, ALayoutChangeStartsEmpty) {
+  {
+    CrashRing ring(path, 1024);
+    ring.adopt(7);
+    ring.append(record(5));
+  }
+  CrashRing resized(path, 2048);
+  resized.adopt(7);
+  EXPECT_EQ(resized.max_seq(), 0u);
+}
+
+TEST(LatencyHistogram, QuantilesAreBucketUpperBounds) {
+  LatencyHistogram h;
+  for (int i = 0; i < 990; ++i) h.record_ns(10'000);  // 10 us
+  for (int i = 0; i < 10; ++i) h.record_ns(1'000'000);  // 1 ms
+  EXPECT_EQ(h.count(), 1000u);
+  EXPECT_GE(h.quantile_us(0.5), 10.0);
+  EXPECT_LT(h.quantile_us(0.5), 12.0);
+  EXPECT_LT(h.quantile_us(0.99), 12.0);
+  EXPECT_GE(h.quantile_us(0.999), 1000.0);
+  std::string out;
+  h.render(out, "x_seconds", "help");
+  EXPECT_NE(out.find("x_seconds_count 1000"), std::string::npos);
+  EXPECT_NE(out.find("x_seconds_bucket{le=\"+Inf\"} 1000"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace lam::daemon

@@ -1,0 +1,240 @@
+#pragma once
+// End-to-end harness: a real PostgreSQL database (the test cluster), the mock exchange in-process on
+// loopback, and the real `laminator run` binary as a child process with a generated config. Tests
+// talk to it only through its sockets (the alert stream, /metrics, /healthz) and the database.
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <pqxx/pqxx>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon/stream_client.h"
+#include "feeds/protocol.h"
+#include "persistence/migrator.h"
+#include "tests/support/pg_cluster.h"
+#include "tools/mockex/mock_exchange.h"
+
+extern char** environ;
+
+namespace lam::test {
+
+using namespace std::chrono_literals;
+
+inline constexpr const char* kToken = "e2e-token-all-users";
+inline constexpr const char* kScopedToken = "e2e-token-user-1";
+inline constexpr const char* kMarket = "0000000a-0000-4000-8000-000000000001";
+inline std::string user(int n) {
+  char b[40];
+  std::snprintf(b, sizeof b, "0000000c-0000-4000-8000-%012x", n);
+  return b;
+}
+
+/// What varies between tests' configs.
+struct DaemonKnobs {
+  int flush_interval_ms = 20;
+  int client_queue = 4096;
+  int stale_budget_ms = 2000;
+  int idle_budget_ms = 5000;
+  bool crash_ring = true;
+};
+
+/// A free loopback port (bound then released: fine for tests on one machine).
+inline int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  ::close(fd);
+  if (!ok) throw std::runtime_error("no free loopback port");
+  return ntohs(a.sin_port);
+}
+
+class E2E {
+ public:
+  explicit E2E(const std::string& name, DaemonKnobs knobs = {}) : knobs_(knobs) {
+    url_ = shared_cluster().create_database(name);
+    db::Migrator(url_).migrate({});
+    seed();
+    mockex::Options mo;
+    mo.rate = 400;
+    mock_.emplace(mo);
+    mock_->pin_price("BTCUSDT", 8'000'000);  // 80000.00
+    mock_->start();
+    dir_ = "/tmp/laminator-e2e-" + name + "-" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    port_ = free_port();
+    write_config();
+  }
+  ~E2E() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir_);
+  }
+
+  const std::string& url() const { return url_; }
+  mockex::MockExchange& mock() { return *mock_; }
+  std::string stream_url(const std::string& query = "") const {
+    return "ws://127.0.0.1:" + std::to_string(port_) + "/v1/stream" + query;
+  }
+  int port() const { return port_; }
+  const std::string& log_path() const { return log_; }
+
+  void start() {
+    log_ = dir_ + "/daemon.log";
+    const std::string bin = LAMINATOR_BINARY;
+    const std::string cfg = dir_ + "/laminator.toml";
+    std::vector<std::string> args{bin, "run", "--config", cfg, "--status-every", "0"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> env{"LAMINATOR_DATABASE_URL=" + url_,
+                                 std::string("E2E_TOKEN=") + kToken,
+                                 std::string("E2E_SCOPED_TOKEN=") + kScopedToken};
+    for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+    std::vector<char*> envp;
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    const int rc = posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) throw std::runtime_error("cannot spawn " + bin);
+  }
+
+  /// Waits until /healthz says 200 (feeds live, database reachable).
+  bool wait_healthy(std::chrono::milliseconds limit = 20s) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      if (health().first == 200) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+  std::pair<int, std::string> health() const { return get("/healthz"); }
+  std::pair<int, std::string> get(const std::string& target) const {
+    try {
+      return daemon::http_get("127.0.0.1", std::to_string(port_), target);
+    } catch (const std::exception&) {
+      return {0, ""};
+    }
+  }
+  /// A metric's value from /metrics (first sample), or -1.
+  double metric(const std::string& name) const {
+    const std::string body = get("/metrics").second;
+    std::istringstream in(body);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind(name + " ", 0) == 0 || line.rfind(name + "{", 0) == 0)
+        return std::stod(line.substr(line.rfind(' ') + 1));
+    }
+    return -1;
+  }
+
+  /// Sends `sig`; returns the exit status if the process ends within `limit` (else -1).
+  int signal_and_wait(int sig, std::chrono::milliseconds limit = 5s) {
+    ::kill(pid_, sig);
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      int status = 0;
+      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) {
+        pid_ = -1;
+        if (WIFEXITED(status)) return WEXITSTATUS(status);
+        return 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return -1;
+  }
+
+  void exec(const std::string& sql) const {
+    pqxx::connection c(url_);
+    pqxx::work w(c);
+    w.exec(sql);
+    w.commit();
+  }
+  pqxx::result query(const std::string& sql) const {
+    pqxx::connection c(url_);
+    pqxx::read_transaction t(c);
+    return t.exec(sql);
+  }
+  std::string log_text() const {
+    std::ifstream in(log_);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+ private:
+  void seed() {
+    exec("INSERT INTO markets (id, symbol, base_asset, quote_asset, dex_name, market_type, "
+         "price_source) VALUES ('" + std::string(kMarket) +
+         "', 'BTCUSDT', 'BTC', 'USDT', 'binance', 'perpetual', 'mark')");
+    exec("INSERT INTO users (id, telegram_id) SELECT ('0000000c-0000-4000-8000-' || "
+         "lpad(to_hex(g), 12, '0'))::uuid, 900000 + g FROM generate_series(1, 5) g");
+    exec("INSERT INTO wallets (id, user_id, wallet_address) SELECT ('0000000e-0000-4000-8000-' || "
+         "lpad(to_hex(g), 12, '0'))::uuid, ('0000000c-0000-4000-8000-' || lpad(to_hex(g), 12, "
+         "'0'))::uuid, 'W' || lpad(g::text, 40, '1') FROM generate_series(1, 5) g");
+  }
+
+  void write_config() {
+    std::ofstream f(dir_ + "/laminator.toml");
+    f << "log_level = \"info\"\n"
+      << "[database]\nurl_env = \"LAMINATOR_DATABASE_URL\"\n"
+      << "[engine]\nmark_interval_ms = 200\n"
+      << "crash_ring = \"" << (knobs_.crash_ring ? dir_ + "/events.ring" : "") << "\"\n"
+      << "[writer]\nflush_interval_ms = " << knobs_.flush_interval_ms << "\n"
+      << "[listener]\nbatch_window_ms = 1\n"
+      << "[stream]\naddress = \"127.0.0.1\"\nport = " << port_ << "\n"
+      << "client_queue = " << knobs_.client_queue << "\n"
+      << "[[stream.tokens]]\nname = \"all\"\ntoken_env = \"E2E_TOKEN\"\n"
+      << "[[stream.tokens]]\nname = \"user1\"\ntoken_env = \"E2E_SCOPED_TOKEN\"\n"
+      << "users = [\"" << user(1) << "\"]\n"
+      << "[feeds]\nhousekeeping_ms = 20\nbackoff_initial_ms = 50\nbackoff_max_ms = 200\n";
+    for (feeds::Venue v : feeds::kAllVenues) {
+      const std::string n(feeds::venue_name(v));
+      f << "[feeds." << n << "]\n";
+      if (v == feeds::Venue::binance) {
+        f << "stale_budget_ms = " << knobs_.stale_budget_ms << "\n"
+          << "idle_budget_ms = " << knobs_.idle_budget_ms << "\n";
+      }
+      f << "[feeds." << n << ".urls]\n";
+      for (const feeds::Route& r : feeds::venue_routes(v))
+        f << r.name << " = \"" << mock_->url(v, r.name) << "\"\n";
+    }
+  }
+
+  DaemonKnobs knobs_;
+  std::string url_;
+  std::optional<mockex::MockExchange> mock_;
+  std::string dir_;
+  std::string log_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+}  // namespace lam::test

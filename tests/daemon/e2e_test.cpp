@@ -1,0 +1,341 @@
+// Mock exchange -> `laminator run` -> PostgreSQL and subscribers, all real, on loopback.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "tests/daemon/e2e_harness.h"
+
+namespace lam::test {
+namespace {
+
+using daemon::StreamClient;
+using daemon::StreamRefused;
+using Clock = std::chrono::steady_clock;
+
+std::string sfield(const std::string& json, const std::string& key) {
+  const std::string k = "\"" + key + "\":\"";
+  const auto at = json.find(k);
+  if (at == std::string::npos) return "";
+  const auto end = json.find('"', at + k.size());
+  return json.substr(at + k.size(), end - at - k.size());
+}
+std::uint64_t seq_of(const std::string& json) {
+  const auto at = json.find("\"seq\":");
+  return at == std::string::npos ? 0 : std::stoull(json.substr(at + 6));
+}
+
+std::string alert_id(int n) {
+  char b[40];
+  std::snprintf(b, sizeof b, "0000000d-0000-4000-8000-%012x", n);
+  return b;
+}
+
+/// INSERTs an alert the way the bot does (the listener picks it up).
+void add_alert(const E2E& e, int n, int user_n, const char* type, const char* cond,
+               const char* target) {
+  e.exec("INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, target_price) "
+         "VALUES ('" + alert_id(n) + "', '" + user(user_n) + "', '" + kMarket + "', '" + type +
+         "', '" + cond + "', " + target + ")");
+}
+
+/// Reads events until `pred` holds for one of them (or `limit` passes). Returns what it read.
+std::vector<std::string> read_until(StreamClient& c,
+                                    const std::function<bool(const std::string&)>& pred,
+                                    std::chrono::milliseconds limit = 10s) {
+  std::vector<std::string> got;
+  const auto end = Clock::now() + limit;
+  while (Clock::now() < end) {
+    auto m = c.next(50ms);
+    if (c.closed()) break;
+    if (!m) continue;
+    got.push_back(*m);
+    if (pred(*m)) break;
+  }
+  return got;
+}
+
+std::vector<std::string> read_n(StreamClient& c, std::size_t n,
+                                std::chrono::milliseconds limit = 10s) {
+  std::size_t k = 0;
+  return read_until(c, [&](const std::string&) { return ++k >= n; }, limit);
+}
+
+bool has(const std::vector<std::string>& evs, const std::string& type, const std::string& id) {
+  for (const auto& e : evs)
+    if (sfield(e, "type") == type && (sfield(e, "alert_id") == id || sfield(e, "position_id") == id))
+      return true;
+  return false;
+}
+
+void expect_contiguous(const std::vector<std::string>& evs) {
+  for (std::size_t i = 1; i < evs.size(); ++i)
+    EXPECT_EQ(seq_of(evs[i]), seq_of(evs[i - 1]) + 1) << evs[i - 1] << "\n" << evs[i];
+}
+
+bool wait_for(const std::function<bool()>& f, std::chrono::milliseconds limit = 10s) {
+  const auto end = Clock::now() + limit;
+  while (Clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+/// Waits until the engine has applied at least `n` change-capture commands more than `before`.
+void wait_commands(const E2E& e, double before, double n = 1) {
+  ASSERT_TRUE(wait_for([&] { return e.metric("laminator_engine_commands_total") >= before + n; }))
+      << "listener never delivered the change";
+}
+
+TEST(EndToEnd, AlertsFireAtTheRightPricesRowsUpdatedSeqContiguous) {
+  E2E e("e2e_fire");
+  // A long position: entry 80000, margin 500, size 1 -> liquidated near 79900 (mmr 0.5%).
+  e.exec("INSERT INTO positions (id, user_id, wallet_id, market_id, side, size, entry_price, "
+         "leverage, margin) VALUES ('0000000b-0000-4000-8000-000000000001', '" + user(3) +
+         "', '0000000e-0000-4000-8000-000000000003', '" + kMarket +
+         "', 'long', 1, 80000, 100, 500)");
+  add_alert(e, 1, 1, "price_above", "greater_than", "80050");
+  add_alert(e, 2, 2, "price_below", "less_than", "79950");
+  add_alert(e, 3, 1, "price_above", "greater_than", "90000");
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  StreamClient sub(e.stream_url("?since=0"), kToken);
+
+  e.mock().pin_price("BTCUSDT", 8'010'000);  // 80100.00: alert 1
+  auto got = read_until(sub, [](const std::string& j) { return sfield(j, "alert_id") == alert_id(1); });
+  ASSERT_TRUE(has(got, "alert.triggered", alert_id(1))) << e.log_text();
+  EXPECT_EQ(sfield(got.back(), "price"), "80100");
+  EXPECT_EQ(sfield(got.back(), "user_id"), user(1));
+
+  e.mock().pin_price("BTCUSDT", 7'980'000);  // 79800.00: alert 2 and the liquidation
+  auto more = read_until(sub, [](const std::string&) { return false; }, 1500ms);
+  got.insert(got.end(), more.begin(), more.end());
+  ASSERT_TRUE(has(got, "alert.triggered", alert_id(2)));
+  ASSERT_TRUE(has(got, "position.liquidated", "0000000b-0000-4000-8000-000000000001"));
+  EXPECT_FALSE(has(got, "alert.triggered", alert_id(3)));
+  for (const auto& j : got) {
+    if (sfield(j, "alert_id") == alert_id(2)) {
+      EXPECT_EQ(sfield(j, "price"), "79800");
+    }
+  }
+  expect_contiguous(got);
+  EXPECT_EQ(seq_of(got.front()), 1u);
+
+  // A new alert inserted by SQL fires within 100 ms of the next crossing tick.
+  const double cmds = e.metric("laminator_engine_commands_total");
+  add_alert(e, 4, 4, "price_above", "greater_than", "80150");
+  wait_commands(e, cmds);
+  const auto t_cross = Clock::now();
+  e.mock().pin_price("BTCUSDT", 8'020'000);
+  auto last = read_until(sub, [](const std::string& j) { return sfield(j, "alert_id") == alert_id(4); }, 2s);
+  const auto dt = Clock::now() - t_cross;
+  ASSERT_TRUE(has(last, "alert.triggered", alert_id(4)));
+  // The mock sends a mark frame every ~5 ms; the rest is the daemon (and the sanitizers).
+  EXPECT_LT(dt, 100ms) << std::chrono::duration_cast<std::chrono::milliseconds>(dt).count();
+  got.insert(got.end(), last.begin(), last.end());
+  expect_contiguous(got);
+
+  // Rows: the transitions and the journal.
+  ASSERT_TRUE(wait_for([&] {
+    return e.query("SELECT count(*) FROM alerts WHERE status = 'triggered'")[0][0].as<int>() == 3;
+  }));
+  const auto a = e.query("SELECT id::text, status::text, triggered_at IS NOT NULL FROM alerts ORDER BY id");
+  EXPECT_EQ(a[2][1].as<std::string>(), "active");  // alert 3
+  EXPECT_TRUE(a[0][2].as<bool>());
+  const auto p = e.query("SELECT status::text, closed_at IS NOT NULL, current_price::text FROM positions");
+  EXPECT_EQ(p[0][0].as<std::string>(), "liquidated");
+  EXPECT_TRUE(p[0][1].as<bool>());
+  ASSERT_TRUE(wait_for([&] {
+    return e.query("SELECT count(*) FROM alert_events")[0][0].as<std::size_t>() == got.size();
+  }));
+  const auto j = e.query("SELECT min(seq), max(seq), count(*) FROM alert_events");
+  EXPECT_EQ(j[0][0].as<std::uint64_t>(), 1u);
+  EXPECT_EQ(j[0][1].as<std::uint64_t>(), j[0][2].as<std::uint64_t>());
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+}
+
+TEST(EndToEnd, WrongTokenRefusedAndScopesHold) {
+  E2E e("e2e_auth");
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  try {
+    StreamClient bad(e.stream_url(), "not-the-token");
+    ADD_FAILURE() << "a wrong token was accepted";
+  } catch (const StreamRefused& r) {
+    EXPECT_EQ(r.status, 401);
+  }
+  try {
+    StreamClient none(e.stream_url(), "");
+    ADD_FAILURE() << "a missing token was accepted";
+  } catch (const StreamRefused& r) {
+    EXPECT_EQ(r.status, 401);
+  }
+  try {
+    StreamClient other(e.stream_url("?user_id=" + user(2)), kScopedToken);
+    ADD_FAILURE() << "a scoped token was allowed another user's events";
+  } catch (const StreamRefused& r) {
+    EXPECT_EQ(r.status, 403);
+  }
+  StreamClient scoped(e.stream_url("?since=0"), kScopedToken);
+  StreamClient all(e.stream_url("?since=0"), kToken);
+  add_alert(e, 1, 1, "price_above", "greater_than", "80050");
+  add_alert(e, 2, 2, "price_above", "greater_than", "80050");
+  std::this_thread::sleep_for(300ms);
+  e.mock().pin_price("BTCUSDT", 8'010'000);
+  auto seen_all = read_until(all, [](const std::string&) { return false; }, 1500ms);
+  auto seen_scoped = read_until(scoped, [](const std::string&) { return false; }, 300ms);
+  EXPECT_TRUE(has(seen_all, "alert.triggered", alert_id(1)));
+  EXPECT_TRUE(has(seen_all, "alert.triggered", alert_id(2)));
+  EXPECT_TRUE(has(seen_scoped, "alert.triggered", alert_id(1)));
+  for (const auto& j : seen_scoped) EXPECT_EQ(sfield(j, "user_id"), user(1)) << j;
+  // A filter message cannot widen the scope either.
+  scoped.send("{\"user_id\":\"" + user(2) + "\"}");
+  read_until(scoped, [](const std::string&) { return false; }, 1s);
+  EXPECT_EQ(scoped.close_code(), 1008);
+  EXPECT_GE(e.metric("laminator_stream_auth_failures_total"), 2);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+}
+
+TEST(EndToEnd, ResumeAfterDisconnectAndAfterRestartLosesNothing) {
+  E2E e("e2e_resume");
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  for (int i = 1; i <= 40; ++i)
+    add_alert(e, i, 1 + i % 5, "price_above", "greater_than", std::to_string(80000 + 10 * i).c_str());
+  std::this_thread::sleep_for(400ms);
+  std::vector<std::string> all;
+  std::uint64_t last = 0;
+  {
+    StreamClient sub(e.stream_url("?since=0"), kToken);
+    e.mock().pin_price("BTCUSDT", 8'010'000);  // 80100 fires alerts 1..9 (targets 80010..80090)
+    auto got = read_n(sub, 9);
+    ASSERT_EQ(got.size(), 9u);
+    all.insert(all.end(), got.begin(), got.end());
+    last = seq_of(all.back());
+  }  // disconnect
+  e.mock().pin_price("BTCUSDT", 8'020'000);  // 10..19 fire while nobody listens
+  std::this_thread::sleep_for(500ms);
+  {
+    StreamClient sub(e.stream_url("?since=" + std::to_string(last)), kToken);
+    auto got = read_n(sub, 10);  // alerts 10..19
+    ASSERT_EQ(got.size(), 10u);
+    EXPECT_EQ(seq_of(got.front()), last + 1);
+    all.insert(all.end(), got.begin(), got.end());
+    last = seq_of(all.back());
+    // SIGTERM: the subscriber is told 1001, the daemon exits 0 within 5 s.
+    EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+    read_until(sub, [](const std::string&) { return false; }, 1s);
+    EXPECT_EQ(sub.close_code(), 1001);
+  }
+  // Restarted: everything so far is in the journal; new events continue the sequence.
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  e.mock().pin_price("BTCUSDT", 8'030'000);  // 20..29
+  {
+    StreamClient sub(e.stream_url("?since=0"), kToken);
+    auto got = read_n(sub, 29);
+    ASSERT_EQ(got.size(), 29u);
+    for (std::size_t i = 0; i < all.size(); ++i) EXPECT_EQ(got[i], all[i]);
+    expect_contiguous(got);
+    std::set<std::string> fired;
+    for (const auto& j : got) EXPECT_TRUE(fired.insert(sfield(j, "alert_id")).second) << "twice: " << j;
+    EXPECT_EQ(fired.size(), 29u);
+  }
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+}
+
+TEST(EndToEnd, SigkillLosesNoAlertAndFiresNoneTwice) {
+  // A long flush interval: when the daemon is killed, published events are not stored yet.
+  E2E e("e2e_kill", DaemonKnobs{.flush_interval_ms = 60'000});
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  for (int i = 1; i <= 10; ++i)
+    add_alert(e, i, 1, "price_above", "greater_than", std::to_string(80000 + 5 * i).c_str());
+  std::this_thread::sleep_for(400ms);
+  StreamClient sub(e.stream_url("?since=0"), kToken);
+  e.mock().pin_price("BTCUSDT", 8'010'000);
+  auto before = read_n(sub, 10);
+  ASSERT_TRUE(has(before, "alert.triggered", alert_id(10)));
+  EXPECT_EQ(e.query("SELECT count(*) FROM alerts WHERE status = 'triggered'")[0][0].as<int>(), 0)
+      << "the writer flushed early: the test does not exercise the crash ring";
+  EXPECT_EQ(e.signal_and_wait(SIGKILL), 128 + SIGKILL);
+
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  // The restart journaled the published events and applied their transitions before loading.
+  EXPECT_EQ(e.query("SELECT count(*) FROM alerts WHERE status = 'triggered'")[0][0].as<int>(), 10);
+  EXPECT_EQ(e.query("SELECT count(*) FROM alert_events WHERE recovered")[0][0].as<std::size_t>(),
+            before.size());
+  std::this_thread::sleep_for(500ms);  // ticks keep crossing every target: nothing may fire again
+  StreamClient again(e.stream_url("?since=0"), kToken);
+  auto after = read_until(again, [](const std::string&) { return false; }, 1s);
+  ASSERT_EQ(after.size(), before.size());
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    EXPECT_EQ(seq_of(after[i]), seq_of(before[i]));
+    EXPECT_EQ(sfield(after[i], "alert_id"), sfield(before[i], "alert_id"));
+    EXPECT_NE(after[i].find("\"redelivered\":true"), std::string::npos);
+  }
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+}
+
+TEST(EndToEnd, SlowSubscriberIsCutWithoutSlowingTheRest) {
+  E2E e("e2e_slow", DaemonKnobs{.client_queue = 1024});
+  e.exec("INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, target_price) "
+         "SELECT ('0000000d-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, '" + user(1) +
+         "', '" + kMarket + "', 'price_above', 'greater_than', 80000 + g * 0.001 "
+         "FROM generate_series(1, 30000) g");
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  StreamClient slow(e.stream_url(), kToken, 5s, 4096);  // tiny receive window, never read
+  StreamClient fast(e.stream_url(), kToken);
+  e.mock().pin_price("BTCUSDT", 8'010'000);  // all 30,000 fire at once
+  std::size_t n = 0;
+  const auto t0 = Clock::now();
+  while (n < 30000 && Clock::now() - t0 < 20s) {
+    if (fast.next(100ms)) ++n;
+    if (fast.closed()) break;
+  }
+  EXPECT_EQ(n, 30000u) << "the fast subscriber was held back or cut: " << fast.close_reason();
+  ASSERT_TRUE(wait_for([&] { return e.metric("laminator_stream_slow_cuts_total") >= 1; }));
+  // The slow one gets the close (after its buffered events) with the resume point.
+  while (slow.next(200ms) || slow.timed_out()) {
+    if (Clock::now() - t0 > 30s) break;
+  }
+  EXPECT_EQ(slow.close_code(), 1008);
+  EXPECT_NE(slow.close_reason().find("since="), std::string::npos) << slow.close_reason();
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+}
+
+TEST(EndToEnd, FeedStallHoldsAlertsUntilLiveAgain) {
+  // Stale after 300 ms without a frame; the idle watchdog reconnects after 1.5 s. The first two
+  // Binance connections (market and public routes) go silent after 200 frames; later ones are fine.
+  E2E e("e2e_stall", DaemonKnobs{.stale_budget_ms = 300, .idle_budget_ms = 1500});
+  mockex::Faults f;
+  f.connections = 2;
+  f.stall_after = 200;
+  e.mock().set_faults(feeds::Venue::binance, f);
+  e.start();
+  StreamClient* sub = nullptr;
+  ASSERT_TRUE(wait_for([&] { return e.metric("laminator_engine_held_instruments") == 1 &&
+                                    e.metric("laminator_engine_ticks_total") > 0; }))
+      << e.log_text();
+  EXPECT_EQ(e.health().first, 503);
+  EXPECT_NE(e.health().second.find("not live"), std::string::npos) << e.health().second;
+  StreamClient s(e.stream_url(), kToken);
+  sub = &s;
+  const double cmds = e.metric("laminator_engine_commands_total");
+  add_alert(e, 1, 1, "price_above", "greater_than", "79990");  // already crossed by the last price
+  wait_commands(e, cmds);
+  auto during = read_until(*sub, [](const std::string&) { return false; }, 500ms);
+  EXPECT_TRUE(during.empty()) << "fired on a stale price: " << during.front();
+  EXPECT_EQ(e.metric("laminator_feed_reconnects_total"), 0) << "recovered too early for the test";
+  auto after = read_until(*sub, [](const std::string& j) { return sfield(j, "alert_id") == alert_id(1); }, 10s);
+  ASSERT_TRUE(has(after, "alert.triggered", alert_id(1))) << e.log_text();
+  EXPECT_GE(e.metric("laminator_feed_reconnects_total"), 1);
+  EXPECT_TRUE(e.wait_healthy(5s));
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace lam::test
