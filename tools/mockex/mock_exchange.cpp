@@ -327,6 +327,7 @@ class Session : public std::enable_shared_from_this<Session> {
         frame.resize(frame.size() / 2);
       }
       ctr().frames.fetch_add(1, std::memory_order_relaxed);
+      if (ex_.opt.on_data_frame) ex_.opt.on_data_frame(frame);
       send(std::move(frame));
     }
   }

@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -50,6 +51,9 @@ struct Options {
   /// Replay instead of generating: "venue/route" -> data frames, pushed in order (looping).
   std::map<std::string, std::vector<std::string>> replay;
   std::uint64_t seed = 42;
+  /// Called on the mock's thread with every data frame as it is handed to the socket (benchmarks
+  /// time wire-to-subscriber latency with it). Must be cheap.
+  std::function<void(const std::string&)> on_data_frame;
 };
 
 struct VenueCounters {
