@@ -30,7 +30,9 @@ namespace {
 constexpr std::size_t kDrainBatch = 256;  ///< events fanned out before writes get a turn
 constexpr std::size_t kMaxMessageBytes = 256 * 1024;  ///< events coalesced into one message
 constexpr auto kFallbackPoll = std::chrono::milliseconds(20);
-constexpr auto kCloseGrace = std::chrono::seconds(1);
+/// A closing subscriber gets this long to take the write in flight and the close frame; then the
+/// socket is dropped.
+constexpr auto kCloseGrace = std::chrono::seconds(5);
 /// A subscriber more than half full whose writes completed this recently is keeping up: the
 /// server waits for it (the bus buffers) instead of filling its queue. One whose writes stalled
 /// longer is slow: its queue fills and it is cut.

