@@ -6,12 +6,13 @@
 //    subscriber's receive time - the time the mock handed the crossing frame to its socket.
 //    Reports p50/p99/p99.9 (us) and, as the in-run baseline, the daemon's own receive -> publish
 //    histogram (so the ratio shows what the sockets on both sides cost).
-//  * BM_E2E_MaxRate: both connections blast --frames frames each as fast as they go; reports the
-//    ticks/s the matcher evaluated and whether anything was lost (queue overflows, or ticks !=
-//    frames sent).
+//  * BM_E2E_MaxRate: both connections blast --frames frames each as fast as they go (frames
+//    generated before the run unless --generate; --frames-per-write pre-encoded WebSocket frames per
+//    socket write); reports the ticks/s the matcher evaluated and whether anything was lost
+//    (ticks != frames sent).
 //
 //   build/release/bench/e2e_bench [--rate=100000] [--probes=2000] [--frames=500000]
-//                                 [--warmup-ms=3000]
+//                                 [--warmup-ms=3000] [--frames-per-write=64] [--generate]
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -27,6 +28,7 @@
 #include "daemon/stream_client.h"
 #include "persistence/migrator.h"
 #include "tests/support/pg_cluster.h"
+#include "tools/mockex/frames.h"
 #include "tools/mockex/mock_exchange.h"
 
 namespace lam::bench {
@@ -39,6 +41,10 @@ double g_rate = 100'000;
 int g_probes = 2'000;
 std::uint64_t g_frames = 500'000;
 std::chrono::milliseconds g_warmup{3'000};
+std::uint32_t g_frames_per_write = 64;  ///< MaxRate: the mock's blaster batch
+bool g_pregen = true;  ///< MaxRate: frames generated before the run (the mock only copies them)
+
+
 constexpr int kMarkets = 50;
 constexpr long long kRows = 100'000;
 constexpr const char* kToken = "bench-token";
@@ -54,6 +60,27 @@ std::string symbol(int m) {
   char b[16];
   std::snprintf(b, sizeof b, "S%03dUSDT", m);
   return b;
+}
+
+/// `n` generated frames for a Binance route, round-robin over its topics and the 50 symbols, with
+/// increasing times and trade ids (no loop: nothing repeats, so no frame is dropped as out of order).
+std::vector<std::string> pregenerate(const std::string& route, std::uint64_t n) {
+  mockex::FrameGenerator gen(feeds::Venue::binance, 7);
+  std::vector<mockex::Topic> topics;
+  for (int m = 0; m < kMarkets; ++m) {
+    if (route == "market") {
+      topics.push_back({mockex::Stream::mark, symbol(m)});
+      topics.push_back({mockex::Stream::trade, symbol(m)});
+    } else {
+      topics.push_back({mockex::Stream::book, symbol(m)});
+    }
+  }
+  std::vector<std::string> out;
+  out.reserve(n);
+  const std::int64_t t0 = wall_ns() / 1'000'000;
+  for (std::uint64_t i = 0; i < n; ++i)
+    out.push_back(gen.next(topics[i % topics.size()], t0 + static_cast<std::int64_t>(i / 1000)));
+  return out;
 }
 
 /// A database with kMarkets Binance markets, 1000 users, 100k positions that never liquidate,
@@ -207,6 +234,13 @@ void BM_E2E_MaxRate(benchmark::State& state) {
     mo.rate = 0;
     mo.max_frames = g_frames;
     mo.binance_max_msgs_per_s = 1000;
+    mo.frames_per_write = g_frames_per_write;
+    if (g_pregen) {
+      state.PauseTiming();
+      mo.replay["binance/market"] = pregenerate("market", g_frames);
+      mo.replay["binance/public"] = pregenerate("public", g_frames);
+      state.ResumeTiming();
+    }
     mockex::MockExchange ex(mo);
     ex.start();
     daemon::Daemon d(daemon_config(ex));
@@ -261,6 +295,10 @@ int main(int argc, char** argv) {
       lam::bench::g_rate = std::stod(a.substr(7));
     } else if (a.rfind("--probes=", 0) == 0) {
       lam::bench::g_probes = std::stoi(a.substr(9));
+    } else if (a.rfind("--frames-per-write=", 0) == 0) {
+      lam::bench::g_frames_per_write = static_cast<std::uint32_t>(std::stoul(a.substr(19)));
+    } else if (a == "--generate") {
+      lam::bench::g_pregen = false;
     } else if (a.rfind("--warmup-ms=", 0) == 0) {
       lam::bench::g_warmup = std::chrono::milliseconds(std::stoll(a.substr(12)));
     } else if (a.rfind("--frames=", 0) == 0) {

@@ -294,8 +294,36 @@ class Session : public std::enable_shared_from_this<Session> {
            (ex_.opt.max_frames == 0 || sent_ < ex_.opt.max_frames) && !closing_;
   }
 
+  /// Appends `payload` as one unmasked, final WebSocket text frame (server to client).
+  static void append_ws_frame(std::string& out, const std::string& payload) {
+    const std::size_t n = payload.size();
+    out.push_back(static_cast<char>(0x81));
+    if (n < 126) {
+      out.push_back(static_cast<char>(n));
+    } else if (n < 65536) {
+      out.push_back(static_cast<char>(126));
+      out.push_back(static_cast<char>((n >> 8) & 0xff));
+      out.push_back(static_cast<char>(n & 0xff));
+    } else {
+      out.push_back(static_cast<char>(127));
+      for (int shift = 56; shift >= 0; shift -= 8)
+        out.push_back(static_cast<char>((static_cast<std::uint64_t>(n) >> shift) & 0xff));
+    }
+    out.append(payload);
+  }
+
+  void send_raw(std::string bytes) {
+    if (done_) return;
+    queue_.push_back(std::move(bytes));
+    raw_.push_back(true);
+    if (!writing_) write_next();
+  }
+
   void pump() {
-    // Keep at most one data frame queued behind the one being written.
+    const std::uint32_t per_write = ex_.opt.frames_per_write;
+    std::string raw;
+    std::uint32_t in_raw = 0;
+    // Keep at most one write queued behind the one being written.
     while (may_push() && budget_ >= 1 && queue_.size() < 2) {
       budget_ -= 1;
       const std::uint64_t n = ++sent_;
@@ -328,29 +356,48 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       ctr().frames.fetch_add(1, std::memory_order_relaxed);
       if (ex_.opt.on_data_frame) ex_.opt.on_data_frame(frame);
+      if (per_write > 1) {
+        append_ws_frame(raw, frame);
+        if (++in_raw == per_write) {
+          send_raw(std::move(raw));
+          raw.clear();
+          in_raw = 0;
+        }
+        continue;
+      }
       send(std::move(frame));
     }
+    if (!raw.empty()) send_raw(std::move(raw));
   }
 
   void send(std::string text) {
     if (done_) return;
     queue_.push_back(std::move(text));
+    raw_.push_back(false);
     if (!writing_) write_next();
   }
 
   void write_next() {
     writing_ = true;
-    ws_.async_write(net::buffer(queue_.front()),
-                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                      self->writing_ = false;
-                      if (ec) return self->finish();
-                      self->queue_.pop_front();
-                      if (!self->queue_.empty()) {
-                        self->write_next();
-                      } else {
-                        self->pump();
-                      }
-                    });
+    auto on_written = [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->writing_ = false;
+      if (ec) return self->finish();
+      self->queue_.pop_front();
+      self->raw_.pop_front();
+      if (!self->queue_.empty()) {
+        self->write_next();
+      } else {
+        self->pump();
+      }
+    };
+    if (raw_.front()) {
+      // Pre-encoded frames straight onto the socket; one write in flight, so never interleaved
+      // with Beast's own writes of this session.
+      net::async_write(beast::get_lowest_layer(ws_), net::buffer(queue_.front()),
+                       std::move(on_written));
+    } else {
+      ws_.async_write(net::buffer(queue_.front()), std::move(on_written));
+    }
   }
 
   void close(std::uint16_t code) {
@@ -388,6 +435,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<Topic> topics_;
   std::size_t rr_ = 0;
   std::deque<std::string> queue_;
+  std::deque<bool> raw_;  ///< per queue_ entry: pre-encoded WebSocket frames (blaster mode)
   std::uint64_t sent_ = 0;
   std::uint64_t pins_seen_ = 0;
   double budget_ = 0;

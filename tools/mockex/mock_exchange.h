@@ -51,6 +51,10 @@ struct Options {
   /// Replay instead of generating: "venue/route" -> data frames, pushed in order (looping).
   std::map<std::string, std::vector<std::string>> replay;
   std::uint64_t seed = 42;
+  /// Blaster mode for throughput benchmarks: > 1 pre-encodes this many data frames as raw
+  /// WebSocket frames and writes them with one socket write (the wire format is the same: one
+  /// WebSocket message per frame). 1: one Beast write per frame.
+  std::uint32_t frames_per_write = 1;
   /// Called on the mock's thread with every data frame as it is handed to the socket (benchmarks
   /// time wire-to-subscriber latency with it). Must be cheap.
   std::function<void(const std::string&)> on_data_frame;
