@@ -117,6 +117,7 @@ void Daemon::start() {
   if (!cfg_.engine.crash_ring.empty())
     p.ring = std::make_unique<CrashRing>(cfg_.engine.crash_ring, cfg_.engine.crash_ring_slots);
   const std::uint64_t first_seq = recover(p.url, p.ring.get(), log);
+  p.first_seq = first_seq;
 
   // 3. State.
   MatcherConfig mc;

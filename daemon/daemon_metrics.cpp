@@ -1,4 +1,5 @@
 // /metrics and /healthz for the daemon: every component's counters, read from atomics (any thread).
+#include <algorithm>
 #include <string>
 
 #include "daemon/daemon_parts.h"
@@ -107,10 +108,10 @@ void Daemon::render_metrics(std::string& out) const {
         w.last_flush_us.load());
   m.one("laminator_writer_pending_rows", "gauge", "Rows waiting for the next flush (lag)",
         w.pending_rows.load());
+  const std::uint64_t published = e.next_seq.load() - 1;  // next_seq >= first_seq >= 1
+  const std::uint64_t journaled = std::max(w.journaled_seq.load(), p.first_seq - 1);
   m.one("laminator_writer_journal_lag_events", "gauge", "Events published but not yet journaled",
-        e.next_seq.load() > 0 && e.next_seq.load() - 1 > w.journaled_seq.load()
-            ? e.next_seq.load() - 1 - w.journaled_seq.load()
-            : 0);
+        published > journaled ? published - journaled : 0);
   m.one("laminator_writer_failures_total", "counter", "Failed flush attempts (retried)",
         w.failures.load());
   m.one("laminator_writer_conflicts_total", "counter",

@@ -31,6 +31,7 @@ struct Connection {
 struct Daemon::Parts {
   std::shared_ptr<spdlog::logger> log = spdlog::default_logger()->clone("daemon");
   std::string url;
+  std::uint64_t first_seq = 1;  ///< the first seq of this run (events before it are journaled)
   InstrumentTable instruments;
   std::unique_ptr<Matcher> matcher;
   std::unique_ptr<CrashRing> ring;

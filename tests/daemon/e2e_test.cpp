@@ -151,6 +151,13 @@ TEST(EndToEnd, AlertsFireAtTheRightPricesRowsUpdatedSeqContiguous) {
   ASSERT_TRUE(wait_for([&] {
     return e.query("SELECT count(*) FROM alert_events")[0][0].as<std::size_t>() == got.size();
   }));
+  // Metrics agree with what happened.
+  EXPECT_TRUE(wait_for([&] { return e.metric("laminator_writer_journal_lag_events") == 0; }));
+  EXPECT_EQ(e.metric("laminator_engine_alerts_fired_total"), 3);
+  EXPECT_EQ(e.metric("laminator_engine_liquidations_total"), 1);
+  EXPECT_GE(e.metric("laminator_feed_frames_total"), 1);
+  EXPECT_EQ(e.metric("laminator_database_up"), 1);
+  EXPECT_GE(e.metric("laminator_tick_to_event_seconds_count"), 4);
   const auto j = e.query("SELECT min(seq), max(seq), count(*) FROM alert_events");
   EXPECT_EQ(j[0][0].as<std::uint64_t>(), 1u);
   EXPECT_EQ(j[0][1].as<std::uint64_t>(), j[0][2].as<std::uint64_t>());
