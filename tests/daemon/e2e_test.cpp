@@ -337,9 +337,9 @@ TEST(EndToEnd, SlowSubscriberIsCutWithoutSlowingTheRest) {
 }
 
 TEST(EndToEnd, FeedStallHoldsAlertsUntilLiveAgain) {
-  // Stale after 300 ms without a frame; the idle watchdog reconnects after 1.5 s. The first two
+  // Stale after 300 ms without a frame; the idle watchdog reconnects after 2.5 s. The first two
   // Binance connections (market and public routes) go silent after 200 frames; later ones are fine.
-  E2E e("e2e_stall", DaemonKnobs{.stale_budget_ms = 300, .idle_budget_ms = 1500});
+  E2E e("e2e_stall", DaemonKnobs{.stale_budget_ms = 300, .idle_budget_ms = 2500});
   mockex::Faults f;
   f.connections = 2;
   f.stall_after = 200;
