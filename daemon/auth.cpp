@@ -21,11 +21,10 @@ const TokenConfig* authenticate(const std::vector<TokenConfig>& tokens,
 }
 
 bool apply_scope(const TokenConfig& token, StreamFilter& filter) {
-  if (token.users.empty()) return true;
-  std::vector<Uuid> allowed;
-  for (const std::string& u : token.users) allowed.push_back(*Uuid::parse(u));
+  const std::vector<Uuid>& allowed = token.users;
+  if (allowed.empty()) return true;
   if (filter.users.empty()) {
-    filter.users = std::move(allowed);
+    filter.users = allowed;
     return true;
   }
   return std::all_of(filter.users.begin(), filter.users.end(), [&](const Uuid& u) {

@@ -137,7 +137,7 @@ void read_tokens(Section& stream, StreamConfig& out) {
     std::string hex, env;
     t.str("sha256", hex);
     t.str("token_env", env);
-    tc.users = t.strings("users");
+    const std::vector<std::string> users = t.strings("users");
     t.finish();
     if (tc.name.empty()) t.fail(n.source(), "stream.tokens: every token needs a name");
     if (hex.empty() == env.empty())
@@ -154,8 +154,11 @@ void read_tokens(Section& stream, StreamConfig& out) {
                                                   hex_digit(hex[2 * i + 1], ok));
       if (!ok) t.fail_key("sha256", "expected 64 hex digits (sha256sum of the token)");
     }
-    for (const std::string& u : tc.users)
-      if (!Uuid::parse(u)) t.fail_key("users", "'" + u + "' is not a UUID");
+    for (const std::string& u : users) {
+      const auto id = Uuid::parse(u);
+      if (!id) t.fail_key("users", "'" + u + "' is not a UUID");
+      tc.users.push_back(*id);
+    }
     for (const TokenConfig& other : out.tokens)
       if (other.name == tc.name) t.fail_key("name", "duplicate token name '" + tc.name + "'");
     out.tokens.push_back(std::move(tc));

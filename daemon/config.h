@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/uuid.h"
 #include "feeds/protocol.h"
 #include "feeds/venue.h"
 
@@ -64,7 +65,7 @@ struct ListenerSection {
 struct TokenConfig {
   std::string name;
   std::array<std::uint8_t, 32> sha256{};
-  std::vector<std::string> users;  ///< user_id UUIDs the token may see; empty: every user
+  std::vector<Uuid> users;  ///< users the token may see; empty: every user
 };
 
 struct StreamConfig {

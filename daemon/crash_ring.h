@@ -46,7 +46,6 @@ class CrashRing {
 
   /// Stores a record in slot seq % slots (after adopt()). Matcher thread only; no allocation, no syscall.
   void append(const RingRecord& r) noexcept;
-  [[nodiscard]] std::size_t slots() const noexcept { return slots_; }
 
  private:
   struct Slot;

@@ -3,30 +3,10 @@
 #include <string>
 
 #include "daemon/daemon_parts.h"
+#include "daemon/prometheus.h"
 
 namespace lam::daemon {
 namespace {
-
-class Prom {
- public:
-  explicit Prom(std::string& out) : out_(out) {}
-  void family(const char* name, const char* type, const char* help) {
-    out_.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
-    out_.append(name).append(" ").append(type).append("\n");
-  }
-  void sample(const char* name, std::uint64_t v, const std::string& labels = "") {
-    out_.append(name);
-    if (!labels.empty()) out_.append("{").append(labels).append("}");
-    out_.append(" ").append(std::to_string(v)).append("\n");
-  }
-  void one(const char* name, const char* type, const char* help, std::uint64_t v) {
-    family(name, type, help);
-    sample(name, v);
-  }
-
- private:
-  std::string& out_;
-};
 
 using CounterOf = std::uint64_t (*)(const feeds::ConnectionCounters&);
 
@@ -65,7 +45,7 @@ const FeedMetric kFeedMetrics[] = {
 
 void Daemon::render_metrics(std::string& out) const {
   const Parts& p = *p_;
-  Prom m(out);
+  PromWriter m(out);
   for (const FeedMetric& f : kFeedMetrics) {
     m.family(f.name, f.type, f.help);
     for (const Connection& c : p.connections) {
@@ -94,8 +74,13 @@ void Daemon::render_metrics(std::string& out) const {
         e.alerts_fired.load());
   m.one("laminator_engine_liquidations_total", "counter", "position.liquidated events",
         e.liquidations.load());
-  m.one("laminator_engine_commands_total", "counter", "Change-capture commands applied",
+  m.one("laminator_engine_commands_total", "counter", "Change-capture commands received",
         e.commands.load());
+  m.one("laminator_engine_commands_skipped_total", "counter",
+        "Commands skipped: unchanged rows, or rows read before the engine's own write",
+        e.commands_skipped.load());
+  m.one("laminator_engine_marks_total", "counter", "Position marks sent to the writer",
+        e.marks.load());
   m.one("laminator_engine_writer_parked", "gauge", "Writer ops waiting for queue room",
         e.writer_parked.load());
   m.one("laminator_engine_next_seq", "gauge", "Next event seq", e.next_seq.load());

@@ -59,12 +59,19 @@ EngineLoop::EngineLoop(const EngineConfig& cfg, EngineLoopDeps deps) : cfg_(cfg)
   buf_.resize(kTickBatch);
   cmd_buf_.resize(kCommandBatch);
   events_.reserve(1024);
-  live_.assign(d_.instruments->size(), 0);
+  grow_live(static_cast<InstrumentId>(d_.instruments->size()) - 1);
   stats_.next_seq.store(d_.matcher->next_seq());
 }
 
 EngineLoop::~EngineLoop() {
   stop();
+}
+
+void EngineLoop::grow_live(InstrumentId id) {
+  if (id == kNoInstrument || id < live_.size()) return;
+  held_count_ += static_cast<std::int64_t>(id + 1 - live_.size());  // held until its feed is live
+  live_.resize(id + 1, 0);
+  stats_.held_instruments.store(static_cast<std::uint32_t>(held_count_), std::memory_order_relaxed);
 }
 
 void EngineLoop::publish_initial(std::vector<Event> events) {
@@ -99,7 +106,6 @@ void EngineLoop::run() {
   for (;;) {
     const bool stopping = stopping_.load(std::memory_order_acquire);
     const bool worked = turn();
-    stats_.turns.fetch_add(1, std::memory_order_relaxed);
     if (stopping && !worked && (parked_.empty() || Clock::now() >= stop_deadline_)) {
       if (!parked_.empty())
         log->error("stopping with {} writer ops not queued (writer full)", parked_.size());
@@ -126,10 +132,16 @@ bool EngineLoop::turn() {
     for (std::size_t i = 0; i < m; ++i) on_command(cmd_buf_[i]);
     worked |= m > 0;
   }
-  if (worked) d_.bus->ring_doorbell();
-  if (!parked_.empty()) flush_parked();
-  if (!unconfirmed_fifo_.empty() || !finished_fifo_.empty()) confirm();
-  if (d_.writer != nullptr) sweep_marks();
+  if (published_) {  // wake the server only for events, not for every batch of ticks
+    published_ = false;
+    d_.bus->ring_doorbell();
+  }
+  if (d_.writer != nullptr) {
+    const auto now = Clock::now();  // one clock read per turn serves the housekeeping below
+    if (!parked_.empty()) flush_parked();
+    confirm(now);
+    sweep_marks(now);
+  }
   return worked;
 }
 
@@ -147,27 +159,22 @@ void EngineLoop::on_feed_event(const feeds::FeedEvent& fe) {
       return;
     }
     case feeds::FeedEventKind::state: {
-      stats_.feed_states.fetch_add(1, std::memory_order_relaxed);
       if (id == kNoInstrument) return;
-      if (id >= live_.size()) live_.resize(id + 1, 0);
-      const bool was_held = live_[id] == 0;
+      grow_live(id);
+      const std::uint8_t before = live_[id];
       if (fe.state == feeds::FeedState::live) {
         live_[id] |= fe.tick.flags;
       } else {
         live_[id] &= static_cast<std::uint8_t>(~fe.tick.flags);
       }
-      const bool now_held = live_[id] == 0;
-      if (was_held != now_held) {
-        if (now_held) {
-          stats_.held_instruments.fetch_add(1, std::memory_order_relaxed);
-        } else if (stats_.held_instruments.load(std::memory_order_relaxed) > 0) {
-          stats_.held_instruments.fetch_sub(1, std::memory_order_relaxed);
-        }
+      if ((before == 0) != (live_[id] == 0)) {
+        held_count_ += live_[id] == 0 ? 1 : -1;
+        stats_.held_instruments.store(static_cast<std::uint32_t>(held_count_),
+                                      std::memory_order_relaxed);
       }
       return;
     }
-    case feeds::FeedEventKind::gap:
-      stats_.feed_gaps.fetch_add(1, std::memory_order_relaxed);
+    case feeds::FeedEventKind::gap:  // the feeds count gaps per venue; nothing to hold here
       return;
   }
 }
@@ -201,7 +208,7 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
     case K::upsert_market: {
       MarketSpec spec = c.market.spec;
       spec.instrument = d_.instruments->intern(c.market.dex_name, c.market.symbol);
-      if (spec.instrument >= live_.size()) live_.resize(spec.instrument + 1, 0);
+      grow_live(spec.instrument);
       m.upsert_market(spec);
       return;
     }
@@ -257,6 +264,7 @@ void EngineLoop::publish(TimeNs recv_ts) {
       submit(Parked{db::WriteOp{}, e, true});
     }
     d_.bus->try_publish(Published{e, recv_ts});
+    published_ = true;
     stats_.alerts_fired.fetch_add(e.type == EventType::alert_triggered, std::memory_order_relaxed);
     stats_.liquidations.fetch_add(e.type == EventType::position_liquidated,
                                   std::memory_order_relaxed);
@@ -293,9 +301,7 @@ bool EngineLoop::stale_read(const Uuid& id, Clock::time_point noticed) const {
   return it != finished_.end() && noticed < it->second;
 }
 
-void EngineLoop::confirm() {
-  if (d_.writer == nullptr) return;
-  const auto now = Clock::now();
+void EngineLoop::confirm(Clock::time_point now) {
   const std::uint64_t journaled = d_.writer->stats().journaled_seq.load(std::memory_order_acquire);
   while (!unconfirmed_fifo_.empty() && unconfirmed_fifo_.front().first <= journaled) {
     const auto [seq, id] = unconfirmed_fifo_.front();
@@ -318,12 +324,12 @@ void EngineLoop::confirm() {
   }
 }
 
-void EngineLoop::sweep_marks() {
+void EngineLoop::sweep_marks(Clock::time_point now) {
   // One chunk per turn; a full sweep starts at most every mark_interval.
   const Matcher& m = *d_.matcher;
   if (mark_cursor_ == 0) {
-    if (Clock::now() - sweep_started_ < cfg_.mark_interval) return;
-    sweep_started_ = Clock::now();
+    if (now - sweep_started_ < cfg_.mark_interval) return;
+    sweep_started_ = now;
   }
   const std::size_t end = mark_cursor_ + kMarkChunk;
   m.for_each_position_in(mark_cursor_, end, [&](const PositionView& p) {

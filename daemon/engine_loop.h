@@ -34,15 +34,13 @@ namespace lam::daemon {
 struct EngineStats {
   std::atomic<std::uint64_t> ticks{0};       ///< ticks given to the matcher
   std::atomic<std::uint64_t> held_ticks{0};  ///< ticks not evaluated: their feed was not live
-  std::atomic<std::uint64_t> feed_states{0}, feed_gaps{0};
   std::atomic<std::uint64_t> events{0};
   std::atomic<std::uint64_t> alerts_fired{0}, liquidations{0};
   std::atomic<std::uint64_t> commands{0}, commands_skipped{0};
   std::atomic<std::uint64_t> marks{0};
   std::atomic<std::uint64_t> writer_parked{0};   ///< gauge: ops waiting for room in the writer queue
   std::atomic<std::uint64_t> next_seq{0};        ///< gauge
-  std::atomic<std::uint32_t> held_instruments{0};  ///< gauge: instruments with a non-live feed
-  std::atomic<std::uint64_t> turns{0};
+  std::atomic<std::uint32_t> held_instruments{0};  ///< gauge: instruments with no live feed
 };
 
 struct EngineLoopDeps {
@@ -83,8 +81,9 @@ class EngineLoop {
   void publish(TimeNs recv_ts);
   void submit(const Parked& p);
   void flush_parked();
-  void confirm();
-  void sweep_marks();
+  void confirm(std::chrono::steady_clock::time_point now);
+  void sweep_marks(std::chrono::steady_clock::time_point now);
+  void grow_live(InstrumentId id);  ///< new instruments start held
   [[nodiscard]] bool held(InstrumentId id, TickKind k) const noexcept {
     return id >= live_.size() || (live_[id] & feeds::kind_bit(k)) == 0;
   }
@@ -101,6 +100,8 @@ class EngineLoop {
   std::vector<db::EngineCommand> cmd_buf_;
   std::vector<Event> events_;
   std::vector<std::uint8_t> live_;  ///< per instrument: TickKinds whose feed is live
+  std::int64_t held_count_ = 0;      ///< instruments with live_ == 0
+  bool published_ = false;           ///< events went onto the bus since the last doorbell
   std::deque<Parked> parked_;
   /// Alerts and positions we finished (triggered, expired, liquidated). A listener row read before
   /// our write reached the database still shows them active/open and must not re-arm them:

@@ -47,12 +47,10 @@ class EventBus {
     return overflows_.load(std::memory_order_relaxed);
   }
   [[nodiscard]] std::size_t size_approx() const { return q_.size_approx(); }
-  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
 
  private:
   moodycamel::ConcurrentQueue<Published> q_;
   moodycamel::ProducerToken token_;
-  std::size_t capacity_;
   int fd_ = -1;
   std::atomic<bool> sleeping_{false};
   std::atomic<std::uint64_t> overflows_{0};

@@ -15,6 +15,7 @@
 
 #include "daemon/auth.h"
 #include "daemon/latency_histogram.h"
+#include "daemon/prometheus.h"
 #include "engine/event_json.h"
 
 namespace lam::daemon {
@@ -68,6 +69,8 @@ struct StreamServer::Impl {
   void wait_doorbell();
   void arm_poll();
   void drain();
+  /// Refreshes the percentiles the status line reads (from the poll timer, not per drain).
+  void publish_latency();
   bool pace();  ///< true when a keeping-up subscriber needs its writes to catch up first
   void publish(const Published& p);
   void cut_all(std::uint16_t code, const std::string& why);
@@ -445,6 +448,7 @@ void StreamServer::Impl::arm_poll() {
   poll_timer.async_wait([this](beast::error_code ec) {
     if (ec) return;
     drain();
+    publish_latency();
     arm_poll();
   });
 }
@@ -474,6 +478,9 @@ void StreamServer::Impl::drain() {
   // fill every queue before any socket is written). Otherwise announce sleep, or go again if
   // events slipped in.
   if (n == buf.size() || !bus.prepare_sleep()) net::post(io, [this] { drain(); });
+}
+
+void StreamServer::Impl::publish_latency() {
   stats.latency_count.store(latency.count(), std::memory_order_relaxed);
   stats.latency_p50_us.store(latency.quantile_us(0.50), std::memory_order_relaxed);
   stats.latency_p99_us.store(latency.quantile_us(0.99), std::memory_order_relaxed);
@@ -510,31 +517,26 @@ void StreamServer::Impl::cut_all(std::uint16_t code, const std::string& why) {
 std::string StreamServer::Impl::metrics() {
   std::string out;
   out.reserve(16 * 1024);
-  auto counter = [&](const char* name, const char* help, const char* type, std::uint64_t v) {
-    out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
-    out.append(name).append(" ").append(type).append("\n").append(name).append(" ");
-    out.append(std::to_string(v)).append("\n");
-  };
-  counter("laminator_stream_subscribers", "Connected alert-stream subscribers", "gauge",
-          stats.subscribers.load());
-  counter("laminator_stream_connections_total", "TCP connections accepted", "counter",
-          stats.connections.load());
-  counter("laminator_stream_auth_failures_total", "Requests refused with 401", "counter",
-          stats.auth_failures.load());
-  counter("laminator_stream_events_published_total", "Events published to the stream", "counter",
-          stats.events_published.load());
-  counter("laminator_stream_events_sent_total", "Event messages written to subscribers", "counter",
-          stats.events_sent.load());
-  counter("laminator_stream_slow_cuts_total", "Subscribers closed with 1008 for a full queue",
-          "counter", stats.slow_cuts.load());
-  counter("laminator_stream_resumes_total", "Subscriptions that resumed with since", "counter",
-          stats.resumes.load());
-  counter("laminator_stream_journal_reads_total", "Journal pages read for resumes", "counter",
-          stats.journal_reads.load());
-  counter("laminator_stream_bus_gaps_total", "Times the matcher-to-server queue overflowed",
-          "counter", stats.bus_gaps.load());
-  counter("laminator_stream_ring_events", "Events held in the in-memory ring", "gauge",
-          ring.size());
+  PromWriter m(out);
+  m.one("laminator_stream_subscribers", "gauge", "Connected alert-stream subscribers",
+        stats.subscribers.load());
+  m.one("laminator_stream_connections_total", "counter", "TCP connections accepted",
+        stats.connections.load());
+  m.one("laminator_stream_auth_failures_total", "counter", "Requests refused with 401",
+        stats.auth_failures.load());
+  m.one("laminator_stream_events_published_total", "counter", "Events published to the stream",
+        stats.events_published.load());
+  m.one("laminator_stream_events_sent_total", "counter", "Events written to subscribers",
+        stats.events_sent.load());
+  m.one("laminator_stream_slow_cuts_total", "counter",
+        "Subscribers closed with 1008 for a full queue", stats.slow_cuts.load());
+  m.one("laminator_stream_resumes_total", "counter", "Subscriptions that resumed with since",
+        stats.resumes.load());
+  m.one("laminator_stream_journal_reads_total", "counter", "Journal pages read for resumes",
+        stats.journal_reads.load());
+  m.one("laminator_stream_bus_gaps_total", "counter",
+        "Times the matcher-to-server queue overflowed", stats.bus_gaps.load());
+  m.one("laminator_stream_ring_events", "gauge", "Events held in the in-memory ring", ring.size());
   latency.render(out, "laminator_tick_to_event_seconds",
                  "Local receive of the tick to the event published to subscribers");
   if (hooks.metrics) hooks.metrics(out);

@@ -73,7 +73,7 @@ TEST(Auth, BearerTokensAreHashedAndScoped) {
   tokens[0].sha256 = token_hash("secret-a");
   tokens[1].name = "one";
   tokens[1].sha256 = token_hash("secret-b");
-  tokens[1].users = {"0000000c-0000-4000-8000-000000000001"};
+  tokens[1].users = {*Uuid::parse("0000000c-0000-4000-8000-000000000001")};
   EXPECT_EQ(authenticate(tokens, "Bearer secret-a"), &tokens[0]);
   EXPECT_EQ(authenticate(tokens, "Bearer secret-b"), &tokens[1]);
   EXPECT_EQ(authenticate(tokens, "Bearer secret-c"), nullptr);

@@ -345,21 +345,19 @@ TEST(EndToEnd, FeedStallHoldsAlertsUntilLiveAgain) {
   f.stall_after = 200;
   e.mock().set_faults(feeds::Venue::binance, f);
   e.start();
-  StreamClient* sub = nullptr;
   ASSERT_TRUE(wait_for([&] { return e.metric("laminator_engine_held_instruments") == 1 &&
                                     e.metric("laminator_engine_ticks_total") > 0; }))
       << e.log_text();
   EXPECT_EQ(e.health().first, 503);
   EXPECT_NE(e.health().second.find("not live"), std::string::npos) << e.health().second;
-  StreamClient s(e.stream_url(), kToken);
-  sub = &s;
+  StreamClient sub(e.stream_url(), kToken);
   const double cmds = e.metric("laminator_engine_commands_total");
   add_alert(e, 1, 1, "price_above", "greater_than", "79990");  // already crossed by the last price
   wait_commands(e, cmds);
-  auto during = read_until(*sub, [](const std::string&) { return false; }, 500ms);
+  auto during = read_until(sub, [](const std::string&) { return false; }, 500ms);
   EXPECT_TRUE(during.empty()) << "fired on a stale price: " << during.front();
   EXPECT_EQ(e.metric("laminator_feed_reconnects_total"), 0) << "recovered too early for the test";
-  auto after = read_until(*sub, [](const std::string& j) { return sfield(j, "alert_id") == alert_id(1); }, 10s);
+  auto after = read_until(sub, [](const std::string& j) { return sfield(j, "alert_id") == alert_id(1); }, 10s);
   ASSERT_TRUE(has(after, "alert.triggered", alert_id(1))) << e.log_text();
   EXPECT_GE(e.metric("laminator_feed_reconnects_total"), 1);
   EXPECT_TRUE(e.wait_healthy(5s));
