@@ -59,7 +59,8 @@ struct BatchResult {
   std::vector<std::string> conflicts;  ///< "table:id:found_status" per transition not applied
 };
 
-/// Prepares the batch statement on a connection (once per connection).
+/// Prepares the batch statement on a connection (once per connection) and makes the session plan
+/// it generically (per-row index lookups; see batch.cpp).
 void prepare_batch(pqxx::connection_base& c);
 /// Sends the batch as the one prepared statement: one round trip, one implicit transaction when
 /// `tx` is a nontransaction. Throws pqxx exceptions.

@@ -6,8 +6,10 @@
 
 #include <csignal>
 #include <pqxx/pqxx>
+#include <random>
 #include <thread>
 
+#include "persistence/batch.h"
 #include "persistence/migrator.h"
 #include "tests/support/pg_cluster.h"
 #include "tests/support/seed.h"
@@ -61,6 +63,40 @@ TEST(Writer, MarksCoalesceLatestWins) {
   EXPECT_EQ(r[1].as<std::string>(), "1.250000000000000000");
   EXPECT_EQ(w.stats().rows.load(), 1u) << "100 marks, one row";
   EXPECT_EQ(w.stats().batches.load(), 1u);
+}
+
+TEST(Writer, BatchSendsMarksInUuidOrderAndPlansThemAsIndexLookups) {
+  const std::string url = fresh("writer_plan", 2000);
+  Batch b;
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 2000; ++i) {
+    WriteOp op = mark(1 + static_cast<long long>(rng() % 2000), "1000.5", "1");
+    op.id.hi ^= static_cast<std::uint64_t>(i % 3) << 62;  // spread over the high bits too
+    b.add(op);
+  }
+  const std::string ids = b.parameters()[0];
+  pqxx::connection c(url);
+  pqxx::nontransaction(c).exec("ANALYZE positions");
+  prepare_batch(c);
+  c.prepare_now("laminator_batch");  // libpqxx 6.4 prepares lazily
+  pqxx::nontransaction n(c);
+  // The server agrees the ids are in its own uuid order.
+  EXPECT_TRUE(n.exec_params1("SELECT a = ARRAY(SELECT unnest(a) ORDER BY 1) FROM (SELECT "
+                             "$1::uuid[] AS a) s",
+                             ids)[0]
+                  .as<bool>());
+  // A fresh session uses the generic plan at once: the marks look positions up by id instead of
+  // merge-joining against a scan of the whole primary key.
+  std::string plan;
+  for (const auto& row : n.exec("EXPLAIN EXECUTE laminator_batch('" + ids +
+                                "', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', "
+                                "'{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')"))
+    plan += row[0].as<std::string>() + "\n";
+  const auto from = plan.find("CTE marked"), to = plan.find("CTE liquidated");
+  ASSERT_TRUE(from != std::string::npos && to != std::string::npos) << plan;
+  const std::string marked = plan.substr(from, to - from);
+  EXPECT_NE(marked.find("Nested Loop"), std::string::npos) << marked;
+  EXPECT_NE(marked.find("Index Scan using positions_pkey"), std::string::npos) << marked;
 }
 
 TEST(Writer, TransitionsAreWrittenWithTheirValues) {
