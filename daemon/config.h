@@ -39,7 +39,7 @@ struct DatabaseConfig {
 
 enum class IdlePolicy : std::uint8_t {
   spin,   ///< busy-poll the queues (lowest latency, burns a core)
-  sleep,  ///< spin briefly, then sleep ~10 us between polls
+  sleep,  ///< spin briefly, then sleep until a feed pushes a tick (futex; at most 1 ms)
 };
 
 struct EngineConfig {

@@ -16,8 +16,10 @@ using K = db::EngineCommand::Kind;
 constexpr std::size_t kTickBatch = 512;
 constexpr std::size_t kCommandBatch = 256;
 constexpr std::size_t kMarkChunk = 512;  ///< positions visited per sweep step
-constexpr int kSpinTurns = 2'000;        ///< empty turns before the sleep policy naps
-constexpr auto kNap = std::chrono::microseconds(10);
+constexpr int kSpinTurns = 256;  ///< empty turns before the sleep policy waits on the tick queue
+/// Longest wait on the tick queue: commands, the writer's free space and the timers are polled at
+/// least this often when nothing else wakes the matcher.
+constexpr std::int64_t kMaxWaitNs = 1'000'000;
 constexpr auto kFinishedMemory = std::chrono::minutes(10);  ///< far longer than any resync read
 
 std::optional<db::WriteOp> transition_op(const Event& e, const Matcher& m) {
@@ -93,7 +95,7 @@ void EngineLoop::stop(std::chrono::milliseconds deadline) {
 void EngineLoop::run() {
   auto log = spdlog::default_logger()->clone("engine");
   pthread_setname_np(pthread_self(), "lam-engine");
-  ::prctl(PR_SET_TIMERSLACK, 1UL);  // naps of ~10 us, not the default 50 us slack
+  ::prctl(PR_SET_TIMERSLACK, 1UL);  // the wait's timeout without the default 50 us slack
   if (cfg_.pin_cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -114,7 +116,9 @@ void EngineLoop::run() {
     if (worked) {
       empty = 0;
     } else if (++empty > kSpinTurns && cfg_.idle == IdlePolicy::sleep) {
-      std::this_thread::sleep_for(kNap);
+      // Until a feed pushes (its push wakes us) or the timers are due.
+      d_.ticks->wait(kMaxWaitNs);
+      empty = 0;
     }
   }
   d_.bus->ring_doorbell();
@@ -140,7 +144,7 @@ bool EngineLoop::turn() {
     const auto now = Clock::now();  // one clock read per turn serves the housekeeping below
     if (!parked_.empty()) flush_parked();
     confirm(now);
-    sweep_marks(now);
+    worked |= sweep_marks(now);  // a sweep in progress keeps the matcher awake
   }
   return worked;
 }
@@ -324,11 +328,11 @@ void EngineLoop::confirm(Clock::time_point now) {
   }
 }
 
-void EngineLoop::sweep_marks(Clock::time_point now) {
+bool EngineLoop::sweep_marks(Clock::time_point now) {
   // One chunk per turn; a full sweep starts at most every mark_interval.
   const Matcher& m = *d_.matcher;
   if (mark_cursor_ == 0) {
-    if (now - sweep_started_ < cfg_.mark_interval) return;
+    if (now - sweep_started_ < cfg_.mark_interval) return false;
     sweep_started_ = now;
   }
   const std::size_t end = mark_cursor_ + kMarkChunk;
@@ -345,6 +349,7 @@ void EngineLoop::sweep_marks(Clock::time_point now) {
       stats_.marks.fetch_add(1, std::memory_order_relaxed);
   });
   mark_cursor_ = end >= m.position_slots() ? 0 : end;
+  return true;
 }
 
 }  // namespace lam::daemon

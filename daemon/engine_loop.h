@@ -82,7 +82,7 @@ class EngineLoop {
   void submit(const Parked& p);
   void flush_parked();
   void confirm(std::chrono::steady_clock::time_point now);
-  void sweep_marks(std::chrono::steady_clock::time_point now);
+  bool sweep_marks(std::chrono::steady_clock::time_point now);  ///< true: visited a chunk
   void grow_live(InstrumentId id);  ///< new instruments start held
   [[nodiscard]] bool held(InstrumentId id, TickKind k) const noexcept {
     return id >= live_.size() || (live_[id] & feeds::kind_bit(k)) == 0;

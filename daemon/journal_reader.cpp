@@ -1,5 +1,6 @@
 #include "daemon/journal_reader.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -68,7 +69,10 @@ JournalPage read_page(pqxx::connection& c, std::uint64_t after, std::uint64_t be
 
 JournalReader::JournalReader(std::string conninfo, std::uint32_t retention_hours)
     : conninfo_(std::move(conninfo)), retention_hours_(retention_hours) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "lam-journal");
+    run();
+  });
 }
 
 JournalReader::~JournalReader() {

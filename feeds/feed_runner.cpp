@@ -1,5 +1,6 @@
 #include "feeds/feed_runner.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -396,7 +397,10 @@ void FeedRunner::start() {
   s.producer.emplace(s.queue);
   for (auto& c : s.conns) net::post(s.io, [conn = c.get()] { conn->connect(); });
   s.arm_timer();
-  s.thread = std::thread([&s] { s.io.run(); });
+  s.thread = std::thread([&s] {
+    pthread_setname_np(pthread_self(), "lam-feed");
+    s.io.run();
+  });
 }
 
 void FeedRunner::stop() {

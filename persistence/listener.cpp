@@ -1,5 +1,6 @@
 #include "persistence/listener.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <pqxx/pqxx>
@@ -96,7 +97,10 @@ std::optional<ChangeNote> parse_change_payload(std::string_view payload) {
 }
 
 Listener::Listener(ListenerConfig cfg) : cfg_(std::move(cfg)), queue_(cfg_.queue_capacity) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "lam-listener");
+    run();
+  });
 }
 
 Listener::~Listener() {

@@ -1,5 +1,6 @@
 #include "persistence/writer.h"
 
+#include <pthread.h>
 #include <concurrentqueue/concurrentqueue.h>
 #include <spdlog/spdlog.h>
 
@@ -29,7 +30,10 @@ struct Writer::Impl {
 
 Writer::Writer(WriterConfig cfg)
     : cfg_(std::move(cfg)), impl_(std::make_unique<Impl>(cfg_.queue_capacity)) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "lam-writer");  // visible in top -H / ps -L
+    run();
+  });
 }
 
 Writer::~Writer() {

@@ -2,12 +2,15 @@
 // parsing, capture files (and replaying a capture through the parsers gives the live ticks back).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "feeds/backoff.h"
 #include "feeds/capture.h"
 #include "feeds/health.h"
 #include "feeds/padded_buffer.h"
+#include "feeds/tick_queue.h"
 #include "feeds/ws_client.h"
 #include "tests/feeds/frames.h"
 #include "tests/feeds/harness.h"
@@ -34,6 +37,41 @@ TEST(Backoff, FirstRetryImmediateThenExponentialJitteredAndCapped) {
   int differ = 0;
   for (int i = 0; i < 10; ++i) differ += a.next() != c.next();
   EXPECT_GE(differ, 8);
+}
+
+TEST(TickQueueDoorbell, APushWakesTheWaitingConsumerAndAnIdleWaitTimesOut) {
+  using Clock = std::chrono::steady_clock;
+  TickQueue q(1024);
+  TickQueue::Producer producer(q);
+  FeedEvent e;
+  e.tick.instrument = 7;
+
+  // Something queued: no sleep at all.
+  ASSERT_TRUE(producer.try_push(e));
+  auto t0 = Clock::now();
+  q.wait(5'000'000'000);
+  EXPECT_LT(Clock::now() - t0, std::chrono::milliseconds(500));
+  FeedEvent out[4];
+  ASSERT_EQ(q.pop_bulk(out, 4), 1u);
+
+  // Nothing queued: the timeout ends the wait.
+  t0 = Clock::now();
+  q.wait(20'000'000);
+  const auto idle = Clock::now() - t0;
+  EXPECT_GE(idle, std::chrono::milliseconds(15));
+  EXPECT_LT(idle, std::chrono::seconds(2));
+
+  // A push from another thread ends a long wait, many times over (a lost wake-up would cost 5 s).
+  for (int round = 0; round < 50; ++round) {
+    std::thread feed([&] {
+      std::this_thread::sleep_for(std::chrono::microseconds(200 + round * 20));
+      EXPECT_TRUE(producer.try_push(e));
+    });
+    t0 = Clock::now();
+    while (q.pop_bulk(out, 4) == 0) q.wait(5'000'000'000);
+    EXPECT_LT(Clock::now() - t0, std::chrono::seconds(2)) << "round " << round;
+    feed.join();
+  }
 }
 
 TEST(ConnectionHealth, StatesFollowConnectSubscribeDataAndSilence) {

@@ -1,5 +1,6 @@
 #include "tools/mockex/mock_exchange.h"
 
+#include <pthread.h>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
@@ -476,7 +477,10 @@ void MockExchange::start() {
     throw std::runtime_error("mockex: cannot listen on " + s.opt.address + ": " + ec.message());
   port_ = s.acceptor.local_endpoint().port();
   s.accept();
-  s.thread = std::thread([&s] { s.io.run(); });
+  s.thread = std::thread([&s] {
+    pthread_setname_np(pthread_self(), "mockex");
+    s.io.run();
+  });
 }
 
 void MockExchange::stop() {
