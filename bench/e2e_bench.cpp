@@ -5,7 +5,9 @@
 //    symbols); every 3 ms a probe moves BTCUSDT's mark across exactly one alert. Latency = the
 //    subscriber's receive time - the time the mock handed the crossing frame to its socket.
 //    Reports p50/p99/p99.9 (us) and, as the in-run baseline, the daemon's own receive -> publish
-//    histogram (so the ratio shows what the sockets on both sides cost).
+//    histogram (so the ratio shows what the sockets on both sides cost). --wire-frames-per-write=N:
+//    the mock sends the frames due each millisecond N per socket write (default 1: one write per
+//    frame, which costs the load generator far more CPU than the daemon's feed).
 //  * BM_E2E_MaxRate: both connections blast --frames frames each as fast as they go (frames
 //    generated before the run unless --generate; --frames-per-write pre-encoded WebSocket frames per
 //    socket write); reports the ticks/s the matcher evaluated and whether anything was lost
@@ -13,6 +15,7 @@
 //
 //   build/release/bench/e2e_bench [--rate=100000] [--probes=2000] [--frames=500000]
 //                                 [--warmup-ms=3000] [--frames-per-write=64] [--generate]
+//                                 [--wire-frames-per-write=1] [--idle=sleep|spin]
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -42,6 +45,8 @@ int g_probes = 2'000;
 std::uint64_t g_frames = 500'000;
 std::chrono::milliseconds g_warmup{3'000};
 std::uint32_t g_frames_per_write = 64;  ///< MaxRate: the mock's blaster batch
+std::uint32_t g_wire_frames_per_write = 1;  ///< Wire: frames per socket write of the paced mock
+std::string g_idle = "sleep";  ///< the daemon's engine.idle
 bool g_pregen = true;  ///< MaxRate: frames generated before the run (the mock only copies them)
 
 
@@ -130,7 +135,7 @@ std::string make_db(const std::string& name, int probes) {
 daemon::Config daemon_config(const mockex::MockExchange& ex) {
   std::ostringstream t;
   t << "log_level = \"warn\"\n[database]\nurl_env = \"LAMINATOR_BENCH_DB\"\n"
-    << "[engine]\nidle = \"sleep\"\nmark_interval_ms = 5000\ncrash_ring = \"\"\n"
+    << "[engine]\nidle = \"" << g_idle << "\"\nmark_interval_ms = 5000\ncrash_ring = \"\"\n"
     << "[stream]\nport = 0\n[[stream.tokens]]\nname = \"bench\"\nsha256 = \"";
   for (std::uint8_t b : daemon::token_hash(kToken)) {
     char h[3];
@@ -157,6 +162,7 @@ void BM_E2E_WireToSubscriber(benchmark::State& state) {
   mockex::Options mo;
   mo.rate = g_rate / 2;  // per connection: market (mark + trade) and public (book)
   mo.binance_max_msgs_per_s = 1000;
+  mo.frames_per_write = g_wire_frames_per_write;
   mo.on_data_frame = [&](const std::string& f) {
     if (probe.load(std::memory_order_acquire) == 0 || sent_ns.load(std::memory_order_relaxed) != 0)
       return;
@@ -295,6 +301,10 @@ int main(int argc, char** argv) {
       lam::bench::g_probes = std::stoi(a.substr(9));
     } else if (a.rfind("--frames-per-write=", 0) == 0) {
       lam::bench::g_frames_per_write = static_cast<std::uint32_t>(std::stoul(a.substr(19)));
+    } else if (a.rfind("--wire-frames-per-write=", 0) == 0) {
+      lam::bench::g_wire_frames_per_write = static_cast<std::uint32_t>(std::stoul(a.substr(24)));
+    } else if (a.rfind("--idle=", 0) == 0) {
+      lam::bench::g_idle = a.substr(7);
     } else if (a == "--generate") {
       lam::bench::g_pregen = false;
     } else if (a.rfind("--warmup-ms=", 0) == 0) {
