@@ -154,6 +154,19 @@ class E2E {
     return -1;
   }
 
+  /// The sum of a metric over all its label sets (0 if absent).
+  double metric_sum(const std::string& name) const {
+    const std::string body = get("/metrics").second;
+    std::istringstream in(body);
+    std::string line;
+    double sum = 0;
+    while (std::getline(in, line)) {
+      if (line.rfind(name + " ", 0) == 0 || line.rfind(name + "{", 0) == 0)
+        sum += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+    return sum;
+  }
+
   /// Sends `sig`; returns the exit status if the process ends within `limit` (else -1).
   int signal_and_wait(int sig, std::chrono::milliseconds limit = 5s) {
     ::kill(pid_, sig);
