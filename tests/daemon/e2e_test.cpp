@@ -228,7 +228,7 @@ TEST(EndToEnd, ResumeAfterDisconnectAndAfterRestartLosesNothing) {
   {
     StreamClient sub(e.stream_url("?since=" + std::to_string(last)), kToken);
     auto got = read_n(sub, 10);  // alerts 10..19
-    ASSERT_EQ(got.size(), 10u);
+    ASSERT_EQ(got.size(), 10u) << e.log_text();
     EXPECT_EQ(seq_of(got.front()), last + 1);
     all.insert(all.end(), got.begin(), got.end());
     last = seq_of(all.back());
@@ -244,7 +244,8 @@ TEST(EndToEnd, ResumeAfterDisconnectAndAfterRestartLosesNothing) {
   {
     StreamClient sub(e.stream_url("?since=0"), kToken);
     auto got = read_n(sub, 29);
-    ASSERT_EQ(got.size(), 29u);
+    ASSERT_EQ(got.size(), 29u) << "closed " << sub.close_code() << " " << sub.close_reason() << "\n"
+                               << e.log_text();
     for (std::size_t i = 0; i < all.size(); ++i) EXPECT_EQ(got[i], all[i]);
     expect_contiguous(got);
     std::set<std::string> fired;
