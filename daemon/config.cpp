@@ -261,6 +261,7 @@ Config build(const toml::table& root, const std::string& file) {
     s.integer("port", c.stream.port, 0, 65535);
     s.integer("ring_events", c.stream.ring_events, 16, 1 << 24);
     s.integer("client_queue", c.stream.client_queue, 1024, 1 << 20);
+    s.integer("max_connections", c.stream.max_connections, 1, 1 << 20);
     s.integer("bus_capacity", c.stream.bus_capacity, 1024, 1 << 24);
     s.integer("journal_retention_hours", c.stream.journal_retention_hours, 1, 24 * 3650);
     read_tokens(s, c.stream);

@@ -73,6 +73,7 @@ struct StreamConfig {
   std::uint16_t port = 8700;
   std::size_t ring_events = 1 << 16;   ///< recent events kept in memory for `since`
   std::size_t client_queue = 4'096;    ///< events queued per subscriber before it is cut (1008)
+  std::size_t max_connections = 1'024;  ///< open HTTP + WebSocket connections; more get 503
   std::size_t bus_capacity = 1 << 16;  ///< matcher -> server queue
   std::uint32_t journal_retention_hours = 168;
   std::vector<TokenConfig> tokens;

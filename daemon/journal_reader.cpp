@@ -7,60 +7,36 @@
 #include <memory>
 #include <pqxx/pqxx>
 
+#include "persistence/database_url.h"
+#include "persistence/journal.h"
+
 namespace lam::daemon {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr auto kRetentionEvery = std::chrono::minutes(10);
 
-constexpr const char* kRead = R"SQL(
-SELECT seq, type, user_id, market_id, body, recovered, (SELECT COALESCE(max(seq), 0) FROM alert_events)
-FROM alert_events
-WHERE seq > $1 AND ($2 = 0 OR seq < $2) AND (cardinality($3::uuid[]) = 0 OR user_id = ANY($3::uuid[]))
-ORDER BY seq LIMIT $4
-)SQL";
-
-std::string uuid_array(const std::vector<Uuid>& ids) {
-  std::string s = "{";
-  for (const Uuid& u : ids) {
-    if (s.size() > 1) s.push_back(',');
-    u.append_to(s);
-  }
-  s.push_back('}');
-  return s;
-}
-
 JournalPage read_page(pqxx::connection& c, std::uint64_t after, std::uint64_t before,
-                      const std::vector<Uuid>& users) {
+                      std::size_t limit, const std::vector<Uuid>& users) {
   JournalPage page;
   pqxx::read_transaction tx(c);
-  const pqxx::result r = tx.exec_prepared("journal_read", after, before, uuid_array(users),
-                                          JournalReader::kPageRows);
-  page.rows.reserve(r.size());
-  for (const auto& row : r) {
-    JournalRow j;
-    j.meta.seq = row[0].as<std::uint64_t>();
-    const auto type = parse_event_type(row[1].c_str());
+  db::JournalSlice slice = db::read_journal(tx, after, before, limit, users);
+  page.max_journaled = slice.max_seq;
+  page.complete = slice.scanned < limit;
+  page.last_seq = slice.last_seq;
+  page.rows.reserve(slice.rows.size());
+  for (db::JournalRecord& r : slice.rows) {
+    const auto type = parse_event_type(r.type);
     if (!type) continue;  // a type this build does not know: skip it
-    j.meta.type = *type;
-    j.meta.user_id = Uuid::parse(row[2].c_str()).value_or(Uuid{});
-    if (!row[3].is_null()) {
-      j.meta.market_id = Uuid::parse(row[3].c_str()).value_or(Uuid{});
-      j.meta.has_market = true;
-    }
-    j.body = row[4].c_str();
-    if (row[5].as<bool>() && !j.body.empty() && j.body.back() == '}') {
+    JournalRow j;
+    j.meta = EventMeta{r.seq, *type, r.user_id, r.market_id, r.has_market};
+    j.body = std::move(r.body);
+    if (r.recovered && !j.body.empty() && j.body.back() == '}') {
       j.body.pop_back();
       j.body.append(",\"redelivered\":true}");
     }
-    page.max_journaled = row[6].as<std::uint64_t>();
     page.rows.push_back(std::move(j));
   }
-  if (r.empty()) {
-    page.max_journaled =
-        tx.exec1("SELECT COALESCE(max(seq), 0) FROM alert_events")[0].as<std::uint64_t>();
-  }
-  page.complete = r.size() < JournalReader::kPageRows;
   page.ok = true;
   return page;
 }
@@ -79,10 +55,10 @@ JournalReader::~JournalReader() {
   stop();
 }
 
-void JournalReader::read(std::uint64_t after, std::uint64_t before, std::vector<Uuid> users,
-                         std::function<void(JournalPage)> done) {
+void JournalReader::read(std::uint64_t after, std::uint64_t before, std::size_t limit,
+                         std::vector<Uuid> users, std::function<void(JournalPage)> done) {
   std::lock_guard lock(mu_);
-  requests_.push_back({after, before, std::move(users), std::move(done)});
+  requests_.push_back({after, before, limit == 0 ? kPageRows : limit, std::move(users), std::move(done)});
   cv_.notify_one();
 }
 
@@ -102,9 +78,7 @@ void JournalReader::run() {
   auto connect = [&] {
     if (conn) return;
     conn = std::make_unique<pqxx::connection>(conninfo_);
-    conn->prepare("journal_read", kRead);
-    conn->prepare("journal_retention",
-                  "DELETE FROM alert_events WHERE created_at < now() - make_interval(hours => $1)");
+    db::prepare_journal(*conn);
   };
   for (;;) {
     Request req;
@@ -121,7 +95,7 @@ void JournalReader::run() {
       JournalPage page;
       try {
         connect();
-        page = read_page(*conn, req.after, req.before, req.users);
+        page = read_page(*conn, req.after, req.before, req.limit, req.users);
       } catch (const std::exception& e) {
         conn.reset();
         page.ok = false;
@@ -134,8 +108,8 @@ void JournalReader::run() {
       try {
         connect();
         pqxx::nontransaction tx(*conn);
-        const auto r = tx.exec_prepared("journal_retention", static_cast<int>(retention_hours_));
-        if (r.affected_rows() > 0) log->info("journal retention: {} rows deleted", r.affected_rows());
+        const std::uint64_t n = db::delete_journal_older_than(tx, retention_hours_);
+        if (n > 0) log->info("journal retention: {} rows deleted", n);
       } catch (const std::exception& e) {
         conn.reset();
         log->warn("journal retention failed: {}", e.what());

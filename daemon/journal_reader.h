@@ -25,28 +25,30 @@ struct JournalPage {
   bool ok = false;
   std::string error;
   std::vector<JournalRow> rows;    ///< ascending seq
-  bool complete = false;           ///< false: more rows follow (ask again after the last)
+  bool complete = false;           ///< false: more rows follow (ask again after last_seq)
+  std::uint64_t last_seq = 0;      ///< highest seq read, rows skipped as unreadable included
   std::uint64_t max_journaled = 0;  ///< highest seq in the journal when read
 };
 
 class JournalReader {
  public:
-  static constexpr std::size_t kPageRows = 50'000;
+  static constexpr std::size_t kPageRows = 4'096;  ///< when a request gives no limit
 
   JournalReader(std::string conninfo, std::uint32_t retention_hours);
   ~JournalReader();  ///< stops and joins
   JournalReader(const JournalReader&) = delete;
   JournalReader& operator=(const JournalReader&) = delete;
 
-  /// Rows with seq > after (and < before unless before == 0) for `users` (empty: all). `done` runs
-  /// on the reader thread.
-  void read(std::uint64_t after, std::uint64_t before, std::vector<Uuid> users,
+  /// At most `limit` rows (0: kPageRows) with seq > after (and < before unless before == 0) for
+  /// `users` (empty: all). `done` runs on the reader thread.
+  void read(std::uint64_t after, std::uint64_t before, std::size_t limit, std::vector<Uuid> users,
             std::function<void(JournalPage)> done);
   void stop();
 
  private:
   struct Request {
     std::uint64_t after = 0, before = 0;
+    std::size_t limit = kPageRows;
     std::vector<Uuid> users;
     std::function<void(JournalPage)> done;
   };

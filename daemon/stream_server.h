@@ -11,7 +11,10 @@
 ///
 /// Each subscriber has a bounded queue; when it is full the subscriber is closed with 1008 and a
 /// reason naming the `since` to resume from. The matcher never waits for the server (event_bus.h).
-/// The Beast code stays in stream_server.cpp.
+/// A subscriber joins the fan-out only once its WebSocket handshake completed: before that it
+/// receives nothing and cannot be closed (a frame written while Beast's stream is still in its
+/// client role goes out masked). Resume logic lives in subscription.h; the Beast code in
+/// stream_server.cpp, http_session.cpp and ws_session.cpp.
 
 #include <atomic>
 #include <chrono>
@@ -28,11 +31,23 @@ namespace lam::daemon {
 
 struct ServerStats {
   std::atomic<std::uint64_t> subscribers{0};  ///< gauge
+  std::atomic<std::uint64_t> open_connections{0};  ///< gauge: HTTP and WebSocket
   std::atomic<std::uint64_t> connections{0}, auth_failures{0}, forbidden{0}, bad_requests{0},
       events_published{0}, events_sent{0}, slow_cuts{0}, resumes{0}, journal_reads{0},
-      bus_gaps{0};
+      bus_gaps{0}, accept_errors{0}, refused_connections{0}, ahead_refusals{0},
+      not_journaled_cuts{0};
   std::atomic<std::uint64_t> latency_count{0};
   std::atomic<double> latency_p50_us{0}, latency_p99_us{0}, latency_p999_us{0};
+};
+
+/// What a test may do on the server thread at a chosen moment (ServerHooks::before_accept).
+class ServerProbe {
+ public:
+  virtual ~ServerProbe() = default;
+  /// Publishes `p` now, as if drained from the bus.
+  virtual void publish(const Published& p) = 0;
+  /// What stop() does first: refuse new subscribers, close everyone with 1001.
+  virtual void begin_stop() = 0;
 };
 
 struct ServerHooks {
@@ -40,6 +55,9 @@ struct ServerHooks {
   std::function<void(std::string&)> metrics;
   /// Fills a JSON body for /healthz; returns true when healthy.
   std::function<bool(std::string&)> health;
+  /// Tests only: runs on the server thread after an upgrade request was authorised, before the
+  /// WebSocket accept starts (the window of the old masked-frame race).
+  std::function<void(ServerProbe&)> before_accept;
 };
 
 class StreamServer {
@@ -59,10 +77,8 @@ class StreamServer {
   [[nodiscard]] std::uint16_t port() const noexcept;
   [[nodiscard]] const ServerStats& stats() const noexcept;
 
-  struct Impl;
-
- private:
-  std::unique_ptr<Impl> impl_;
+  private:
+  std::unique_ptr<struct ServerCore> impl_;
 };
 
 }  // namespace lam::daemon

@@ -13,7 +13,13 @@ inline constexpr const char* kDatabaseUrlEnv = "LAMINATOR_DATABASE_URL";
 /// `explicit_url` if non-empty, else $LAMINATOR_DATABASE_URL, else nullopt.
 [[nodiscard]] std::optional<std::string> resolve_database_url(const std::string& explicit_url);
 
-/// The same connection string with any password replaced by "***" (safe to log).
+/// The same connection string with any password (and sslpassword) replaced by "***" (safe to log).
 [[nodiscard]] std::string redact_database_url(std::string_view url);
+
+/// `text` (typically a libpq or libpqxx error, which may quote a malformed connection string)
+/// with every secret of `url` replaced by "***": its password and sslpassword, raw and
+/// percent-decoded, wherever they appear, and anything shaped like one. Every database error is
+/// passed through this before it is logged or shown.
+[[nodiscard]] std::string redact_secrets(std::string_view text, std::string_view url);
 
 }  // namespace lam::db

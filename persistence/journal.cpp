@@ -1,0 +1,71 @@
+#include "persistence/journal.h"
+
+namespace lam::db {
+namespace {
+
+constexpr const char* kRead = R"SQL(
+SELECT seq, type, user_id, market_id, body, recovered, (SELECT COALESCE(max(seq), 0) FROM alert_events)
+FROM alert_events
+WHERE seq > $1 AND ($2 = 0 OR seq < $2) AND (cardinality($3::uuid[]) = 0 OR user_id = ANY($3::uuid[]))
+ORDER BY seq LIMIT $4
+)SQL";
+constexpr const char* kMax = "SELECT COALESCE(max(seq), 0) FROM alert_events";
+constexpr const char* kRetention =
+    "DELETE FROM alert_events WHERE created_at < now() - make_interval(hours => $1)";
+
+std::string uuid_array(const std::vector<Uuid>& ids) {
+  std::string s = "{";
+  for (const Uuid& u : ids) {
+    if (s.size() > 1) s.push_back(',');
+    u.append_to(s);
+  }
+  s.push_back('}');
+  return s;
+}
+
+}  // namespace
+
+void prepare_journal(pqxx::connection& c) {
+  c.prepare("journal_read", kRead);
+  c.prepare("journal_max", kMax);
+  c.prepare("journal_retention", kRetention);
+}
+
+JournalSlice read_journal(pqxx::transaction_base& tx, std::uint64_t after, std::uint64_t before,
+                          std::size_t limit, const std::vector<Uuid>& users) {
+  JournalSlice out;
+  const pqxx::result r = tx.exec_prepared("journal_read", after, before, uuid_array(users), limit);
+  out.rows.reserve(r.size());
+  out.scanned = r.size();
+  for (const auto& row : r) {
+    out.max_seq = row[6].as<std::uint64_t>();
+    JournalRecord j;
+    j.seq = row[0].as<std::uint64_t>();
+    out.last_seq = j.seq;
+    j.type = row[1].c_str();
+    const auto user = Uuid::parse(row[2].c_str());
+    if (!user) continue;
+    j.user_id = *user;
+    if (!row[3].is_null()) {
+      const auto market = Uuid::parse(row[3].c_str());
+      if (!market) continue;
+      j.market_id = *market;
+      j.has_market = true;
+    }
+    j.body = row[4].c_str();
+    j.recovered = row[5].as<bool>();
+    out.rows.push_back(std::move(j));
+  }
+  if (r.empty()) out.max_seq = journal_max_seq(tx);
+  return out;
+}
+
+std::uint64_t journal_max_seq(pqxx::transaction_base& tx) {
+  return tx.exec1(kMax)[0].as<std::uint64_t>();
+}
+
+std::uint64_t delete_journal_older_than(pqxx::transaction_base& tx, std::uint32_t hours) {
+  return tx.exec_prepared("journal_retention", static_cast<int>(hours)).affected_rows();
+}
+
+}  // namespace lam::db

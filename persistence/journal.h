@@ -1,0 +1,43 @@
+#pragma once
+/// Reads of the alert_events journal (the writer journals in its batch statement, batch.cpp): pages
+/// for subscribers that resume, the head, retention. Every statement on alert_events that is not a
+/// write of the batch lives here.
+
+#include <cstdint>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "engine/uuid.h"
+
+namespace lam::db {
+
+struct JournalRecord {
+  std::uint64_t seq = 0;
+  std::string type;  ///< wire name, e.g. "alert.triggered"
+  Uuid user_id;
+  Uuid market_id;
+  bool has_market = false;
+  std::string body;  ///< the event's JSON as first published
+  bool recovered = false;
+};
+
+struct JournalSlice {
+  std::vector<JournalRecord> rows;  ///< ascending seq
+  std::uint64_t max_seq = 0;         ///< the journal's head when read
+  std::size_t scanned = 0;           ///< rows read, kept or not (== limit: more may follow)
+  std::uint64_t last_seq = 0;        ///< highest seq read, kept or not (0: none)
+};
+
+/// Prepares the statements below on `c` (once per connection).
+void prepare_journal(pqxx::connection& c);
+/// Rows with seq > after (and < before unless before == 0) for `users` (empty: all), ascending,
+/// at most `limit`. A row whose ids do not parse is skipped.
+JournalSlice read_journal(pqxx::transaction_base& tx, std::uint64_t after, std::uint64_t before,
+                          std::size_t limit, const std::vector<Uuid>& users);
+/// Highest journaled seq (0: empty).
+std::uint64_t journal_max_seq(pqxx::transaction_base& tx);
+/// Deletes rows older than `hours`; returns how many.
+std::uint64_t delete_journal_older_than(pqxx::transaction_base& tx, std::uint32_t hours);
+
+}  // namespace lam::db
