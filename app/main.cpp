@@ -164,7 +164,11 @@ int main(int argc, char** argv) {
     }
     if (mig->parsed()) return run_migrate_command(database_url, status_only, dry_run, months_ahead);
   } catch (const std::exception& e) {
-    spdlog::error("{}", e.what());
+    // A database error may quote the connection string: never log its secrets.
+    const char* env = std::getenv(lam::db::kDatabaseUrlEnv);
+    std::string what = lam::db::redact_secrets(e.what(), database_url);
+    what = lam::db::redact_secrets(what, env != nullptr ? env : "");
+    spdlog::error("{}", what);
     return 2;
   }
   return 0;

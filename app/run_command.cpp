@@ -11,6 +11,7 @@
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/stream_client.h"
+#include "persistence/database_url.h"
 
 namespace lam::app {
 namespace {
@@ -51,8 +52,20 @@ int run_daemon(const RunOptions& opt) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGPIPE, SIG_IGN);
+  std::string url;
+  try {
+    url = daemon::database_url(cfg);
+  } catch (const daemon::ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  }
   daemon::Daemon d(std::move(cfg));
-  d.start();
+  try {
+    d.start();
+  } catch (const std::exception& e) {
+    spdlog::error("start-up failed: {}", lam::db::redact_secrets(e.what(), url));
+    return 2;
+  }
   auto next_status = std::chrono::steady_clock::now();
   const auto every = std::chrono::duration<double>(opt.status_every_s);
   while (!g_stop) {

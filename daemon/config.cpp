@@ -144,8 +144,10 @@ void read_tokens(Section& stream, StreamConfig& out) {
       t.fail(n.source(), "stream.tokens '" + tc.name + "': set exactly one of sha256, token_env");
     if (!env.empty()) {
       const char* v = std::getenv(env.c_str());
-      if (v == nullptr || *v == '\0')
+      if (v == nullptr)
         t.fail_key("token_env", "environment variable " + env + " is not set");
+      if (*v == '\0')
+        t.fail_key("token_env", "environment variable " + env + " is set but empty");
       tc.sha256 = token_hash(v);
     } else {
       bool ok = hex.size() == 64;
@@ -312,8 +314,10 @@ Config load_config(const std::string& path) {
 
 std::string database_url(const Config& c) {
   if (!c.database.url.empty()) return c.database.url;
-  if (const char* v = std::getenv(c.database.url_env.c_str()); v != nullptr && *v != '\0') return v;
-  throw ConfigError(c.path + ": no database: set database.url or $" + c.database.url_env);
+  const char* v = std::getenv(c.database.url_env.c_str());
+  if (v != nullptr && *v != '\0') return v;
+  throw ConfigError(c.path + ": no database: set database.url or $" + c.database.url_env +
+                    (v != nullptr ? " (it is set but empty)" : " (it is not set)"));
 }
 
 std::string redacted_summary(const Config& c) {

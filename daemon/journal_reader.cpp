@@ -99,8 +99,8 @@ void JournalReader::run() {
       } catch (const std::exception& e) {
         conn.reset();
         page.ok = false;
-        page.error = e.what();
-        log->warn("journal read failed: {}", e.what());
+        page.error = db::redact_secrets(e.what(), conninfo_);
+        log->warn("journal read failed: {}", page.error);
       }
       req.done(std::move(page));
     } else if (Clock::now() >= next_retention) {
@@ -112,7 +112,7 @@ void JournalReader::run() {
         if (n > 0) log->info("journal retention: {} rows deleted", n);
       } catch (const std::exception& e) {
         conn.reset();
-        log->warn("journal retention failed: {}", e.what());
+        log->warn("journal retention failed: {}", db::redact_secrets(e.what(), conninfo_));
       }
     }
   }

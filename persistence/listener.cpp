@@ -1,3 +1,4 @@
+#include "persistence/database_url.h"
 #include "persistence/listener.h"
 
 #include <pthread.h>
@@ -194,7 +195,8 @@ void Listener::run() {
     } catch (const std::exception& e) {
       // broken_connection and friends: 6.4 does not heal a connection; drop it (receiver first) and
       // start over with a full resync.
-      log->warn("listener connection lost ({}); reconnecting in {} ms", e.what(), backoff.count());
+      log->warn("listener connection lost ({}); reconnecting in {} ms",
+                redact_secrets(e.what(), cfg_.conninfo), backoff.count());
     }
     backend_pid_.store(0);
     receiver.reset();

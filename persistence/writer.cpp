@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "persistence/batch.h"
+#include "persistence/database_url.h"
 
 namespace lam::db {
 namespace {
@@ -86,7 +87,7 @@ void Writer::run() {
 
   // Keeps the batch, drops the connection, and schedules the next attempt with capped backoff.
   auto last_contact = Clock::time_point{};  // ping at once: health is known from the start
-  auto retry_later = [&](const char* why, const char* what) {
+  auto retry_later = [&](const char* why, const std::string& what) {
     stats_.failures.fetch_add(1, std::memory_order_relaxed);
     stats_.db_ok.store(0, std::memory_order_relaxed);
     log.warn("flush failed ({}: {}); keeping {} rows, retrying in {} ms", why, what, batch.rows(),
@@ -160,14 +161,14 @@ void Writer::run() {
         backoff = cfg_.backoff_min;
       } catch (const pqxx::broken_connection& e) {
         // Includes a failed connect. 6.4 does not heal a broken connection: build a new one.
-        retry_later("database unreachable", e.what());
+        retry_later("database unreachable", redact_secrets(e.what(), cfg_.conninfo));
       } catch (const pqxx::in_doubt_error& e) {
         // The statement may or may not have committed: re-sending is safe (absolute values,
         // conditional transitions recognised as our own).
-        retry_later("commit in doubt", e.what());
+        retry_later("commit in doubt", redact_secrets(e.what(), cfg_.conninfo));
       } catch (const pqxx::sql_error& e) {
         // Server-side error (restart in progress, deadlock, timeout): retry on a new connection.
-        retry_later(e.sqlstate().c_str(), e.what());
+        retry_later(e.sqlstate().c_str(), redact_secrets(e.what(), cfg_.conninfo));
       }
       continue;
     }
@@ -184,7 +185,7 @@ void Writer::run() {
       } catch (const std::exception& e) {
         stats_.db_ok.store(0, std::memory_order_relaxed);
         conn.reset();
-        log.warn("database check failed: {}", e.what());
+        log.warn("database check failed: {}", redact_secrets(e.what(), cfg_.conninfo));
       }
       continue;
     }

@@ -10,6 +10,9 @@
 #include "daemon/crash_ring.h"
 #include "daemon/latency_histogram.h"
 #include "daemon/stream_filter.h"
+#include "persistence/database_url.h"
+
+#include <pqxx/pqxx>
 
 namespace lam::daemon {
 namespace {
@@ -194,6 +197,56 @@ TEST(LatencyHistogram, QuantilesAreBucketUpperBounds) {
   h.render(out, "x_seconds", "help");
   EXPECT_NE(out.find("x_seconds_count 1000"), std::string::npos);
   EXPECT_NE(out.find("x_seconds_bucket{le=\"+Inf\"} 1000"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace lam::daemon
+
+namespace lam::daemon {
+namespace {
+
+/// libpq's own error for `url` (it quotes parts of a malformed URL), or "" when it connected.
+std::string libpq_error(const std::string& url) {
+  try {
+    pqxx::connection c(url);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Redaction, LibpqErrorsForMalformedUrlsNeverCarryThePassword) {
+  // Regression: libpq quotes the offending part of a malformed URL, password included.
+  const std::vector<std::string> urls = {
+      "postgresql://laminator:s3cr%ZZet-pw@/laminator",                 // bad % escape
+      "postgresql://laminator:s3cr%25et-pw@[::1/laminator",             // unclosed [
+      "postgresql://laminator:s3cr%2Aet-pw@/laminator?sslpassword=sslS3cret&bogus=1",
+      "host=/nonexistent-dir user=laminator password=s3cr%et-pw sslpassword='sslS3cret' bogus=1",
+  };
+  for (const std::string& url : urls) {
+    const std::string raw = libpq_error(url);
+    ASSERT_FALSE(raw.empty()) << url;
+    const std::string safe = db::redact_secrets(raw, url);
+    for (const char* secret : {"s3cr", "et-pw", "sslS3cret", "s3cr*et", "s3cr%et"})
+      EXPECT_EQ(safe.find(secret), std::string::npos) << "raw: " << raw << "\nsafe: " << safe;
+  }
+  EXPECT_EQ(db::redact_database_url("postgresql://u@h/db?sslpassword=abc&x=1"),
+            "postgresql://u@h/db?sslpassword=***&x=1");
+}
+
+TEST(Config, AnEmptyTokenVariableIsReportedAsEmptyNotUnset) {
+  ::setenv("LAM_TEST_EMPTY_TOKEN", "", 1);
+  ::unsetenv("LAM_TEST_UNSET_TOKEN");
+  const auto error_of = [](const std::string& var) {
+    try {
+      (void)parse_config("[[stream.tokens]]\nname = \"t\"\ntoken_env = \"" + var + "\"\n", "t.toml");
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error_of("LAM_TEST_EMPTY_TOKEN").find("set but empty"), std::string::npos);
+  EXPECT_NE(error_of("LAM_TEST_UNSET_TOKEN").find("is not set"), std::string::npos);
 }
 
 }  // namespace
