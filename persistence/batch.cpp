@@ -99,6 +99,76 @@ void Batch::clear() {
   alerts_.clear();
 }
 
+std::pair<Batch, Batch> Batch::split() const {
+  std::pair<Batch, Batch> out;
+  const std::size_t half = rows() / 2;
+  std::size_t i = 0;
+  auto side = [&]() -> Batch& { return i++ < half ? out.first : out.second; };
+  std::vector<const WriteOp*> sorted;
+  for (const auto& [id, op] : marks_) sorted.push_back(&op);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const WriteOp* a, const WriteOp* b) { return a->id < b->id; });
+  for (const WriteOp* op : sorted) side().marks_.emplace(op->id, *op);
+  for (const WriteOp& op : liquidations_) side().liquidations_.push_back(op);
+  for (const auto& [id, w] : alerts_) {
+    Batch& b = side();
+    b.alert_index_.emplace(id, b.alerts_.size());
+    b.alerts_.emplace_back(id, w);
+  }
+  for (const auto& ev : events_) {
+    Batch& b = side();
+    b.events_.push_back(ev);
+    b.max_seq_ = std::max(b.max_seq_, ev.first.seq);
+  }
+  return out;
+}
+
+Batch::RowDescription Batch::describe_single() const {
+  RowDescription d;
+  std::string id;
+  if (!marks_.empty()) {
+    const WriteOp& op = marks_.begin()->second;
+    op.id.append_to(d.row_id);
+    d.table = "positions";
+    d.kind = "mark";
+    d.detail = "current_price=";
+    append_fixed(d.detail, op.price, kScaleDigits);
+    d.detail += " unrealized_pnl=";
+    append_fixed(d.detail, op.amount, 18);
+  } else if (!liquidations_.empty()) {
+    const WriteOp& op = liquidations_.front();
+    op.id.append_to(d.row_id);
+    d.table = "positions";
+    d.kind = "liquidation";
+    d.detail = "current_price=";
+    append_fixed(d.detail, op.price, kScaleDigits);
+    d.detail += " realized_pnl=";
+    append_fixed(d.detail, op.amount, kScaleDigits);
+    d.detail += " closed_at=";
+    append_iso8601_ms(d.detail, op.ts);
+  } else if (!alerts_.empty()) {
+    const auto& [aid, w] = alerts_.front();
+    aid.append_to(d.row_id);
+    d.table = "alerts";
+    d.kind = w.transition == WriteKind::alert_triggered ? "alert_triggered"
+             : w.transition == WriteKind::alert_expired ? "alert_expired"
+                                                        : "alert_anchored";
+    d.detail = "anchor_price=";
+    append_fixed(d.detail, w.anchor, kScaleDigits);
+    if (w.transition != WriteKind::alert_anchored) {
+      d.detail += " at=";
+      append_iso8601_ms(d.detail, w.ts);
+    }
+  } else if (!events_.empty()) {
+    const Event& e = events_.front().first;
+    d.table = "alert_events";
+    d.row_id = std::to_string(e.seq);
+    d.kind = "event";
+    append_event_json(d.detail, e);
+  }
+  return d;
+}
+
 std::size_t Batch::transitions() const noexcept {
   std::size_t n = liquidations_.size();
   for (const auto& [id, w] : alerts_) n += w.transition != WriteKind::alert_anchored;

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "engine/event.h"
@@ -35,6 +36,20 @@ class Batch {
   [[nodiscard]] std::size_t events() const noexcept { return events_.size(); }
   /// Highest journaled seq in this batch (0: none).
   [[nodiscard]] std::uint64_t max_seq() const noexcept { return max_seq_; }
+
+  /// Splits in two halves of rows, in the order marks, liquidations, alert writes, events (so a
+  /// transition never lands after the event that describes it). Needs rows() >= 2.
+  [[nodiscard]] std::pair<Batch, Batch> split() const;
+  /// For a one-row batch: the table, the row's id, the kind of write and the values (dead letters).
+  struct RowDescription {
+    std::string table, row_id, kind, detail;
+  };
+  [[nodiscard]] RowDescription describe_single() const;
+  /// Drops the marks of these positions (their marks are known not to fit); returns how many.
+  template <class Pred>
+  std::size_t drop_marks_if(Pred&& pred) {
+    return std::erase_if(marks_, [&](const auto& kv) { return pred(kv.first); });
+  }
 
   /// Array literals for the batch statement's parameters ($1..$19, see batch_statement()).
   [[nodiscard]] std::vector<std::string> parameters() const;

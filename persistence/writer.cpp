@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <pqxx/pqxx>
+#include <unordered_map>
 #include <vector>
 
 #include "persistence/batch.h"
@@ -15,8 +16,48 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kDequeueBulk = 1024;
+/// A position whose mark did not fit its columns is not marked again for this long (each retry
+/// would cost a bisection of the batch); its transitions are still attempted.
+constexpr auto kPoisonedMarkQuarantine = std::chrono::seconds(60);
+constexpr std::size_t kMaxLoggedDeadLetters = 20;  ///< per flush; the rest are counted
+
+constexpr const char* kDeadLetter = R"SQL(
+INSERT INTO engine_dead_letters (table_name, row_id, kind, detail, sqlstate, error)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (table_name, row_id, kind) DO UPDATE
+  SET detail = EXCLUDED.detail, sqlstate = EXCLUDED.sqlstate, error = EXCLUDED.error,
+      occurrences = engine_dead_letters.occurrences + 1, last_seen = now()
+)SQL";
+
+/// Errors about the data, not the connection or the server: retrying the same rows cannot help.
+bool is_data_error(const pqxx::sql_error& e) {
+  const std::string& s = e.sqlstate();
+  if (s.size() != 5) return false;
+  return s.compare(0, 2, "22") == 0 ||  // data exception: numeric overflow, bad datetime, ...
+         s.compare(0, 2, "23") == 0 ||  // integrity constraint violation: a CHECK, NOT NULL, FK
+         s.compare(0, 2, "P0") == 0 ||  // raised by a trigger
+         s == "42804";                  // datatype mismatch
+}
+
+/// The first line of a server error (libpqxx appends the statement text on later lines).
+std::string first_line(const char* what) {
+  std::string s(what);
+  if (const auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
+  return s;
+}
 
 }  // namespace
+
+void configure_writer_session(pqxx::connection_base& c) {
+  prepare_batch(c);
+  c.prepare("dead_letter", kDeadLetter);
+  pqxx::nontransaction n(c);
+  n.exec("SET app.origin = 'engine'");  // our writes never come back as change notifications
+  n.exec("SET statement_timeout = '30s'");
+  // Whatever the server's default: a batch the writer counts as committed (journal rows included)
+  // must survive a PostgreSQL crash, or its alerts fire again after the next start.
+  n.exec("SET synchronous_commit = on");
+}
 
 struct Writer::Impl {
   explicit Impl(std::size_t capacity)
@@ -99,10 +140,65 @@ void Writer::run() {
 
   auto connect = [&] {
     conn = std::make_unique<pqxx::connection>(cfg_.conninfo);
-    prepare_batch(*conn);
-    pqxx::nontransaction n(*conn);
-    n.exec("SET app.origin = 'engine'");  // our writes never come back as change notifications
-    n.exec("SET statement_timeout = '30s'");
+    configure_writer_session(*conn);
+  };
+
+  std::unordered_map<Uuid, Clock::time_point, UuidHash> poisoned_marks;
+  std::size_t dead_logged = 0;
+  // Records one row that cannot be written; never throws for data (a dead letter that cannot be
+  // stored is logged and counted); throws for the connection.
+  auto dead_letter = [&](const Batch& one, const pqxx::sql_error& e) {
+    const Batch::RowDescription d = one.describe_single();
+    const std::string error = redact_secrets(first_line(e.what()), cfg_.conninfo);
+    stats_.dead_letters.fetch_add(1, std::memory_order_relaxed);
+    if (d.kind == "mark") {
+      if (const auto id = Uuid::parse(d.row_id))
+        poisoned_marks[*id] = Clock::now() + kPoisonedMarkQuarantine;
+    }
+    if (dead_logged++ < kMaxLoggedDeadLetters)
+      log.error("dead letter: {} {} ({}) not written: {} [{}]; values: {}", d.table, d.row_id,
+                d.kind, error, e.sqlstate(), d.detail);
+    try {
+      pqxx::nontransaction tx(*conn);
+      tx.exec_prepared("dead_letter", d.table, d.row_id, d.kind, d.detail, e.sqlstate(), error);
+    } catch (const pqxx::sql_error& again) {
+      if (!is_data_error(again)) throw;
+      log.error("dead letter for {} {} could not be stored: {}", d.table, d.row_id,
+                redact_secrets(first_line(again.what()), cfg_.conninfo));
+    }
+  };
+  // Applies `whole`; a batch that fails on data is split until the offending rows are isolated,
+  // everything else is written. Throws only what retrying on a new connection may fix (the whole
+  // batch is then retried: every write in it is idempotent).
+  auto apply_isolating = [&](const Batch& whole) {
+    BatchResult total;
+    std::vector<Batch> stack;
+    stack.push_back(whole);
+    dead_logged = 0;
+    while (!stack.empty()) {
+      Batch cur = std::move(stack.back());
+      stack.pop_back();
+      try {
+        pqxx::nontransaction tx(*conn);  // one statement = one implicit transaction
+        BatchResult r = apply_batch(tx, cur);
+        total.marks_applied += r.marks_applied;
+        for (auto& c : r.conflicts) total.conflicts.push_back(std::move(c));
+      } catch (const pqxx::sql_error& e) {
+        if (!is_data_error(e)) throw;
+        stats_.isolation_steps.fetch_add(1, std::memory_order_relaxed);
+        if (cur.rows() <= 1) {
+          dead_letter(cur, e);
+          continue;
+        }
+        auto [first, second] = cur.split();
+        stack.push_back(std::move(second));  // the first half (transitions first) runs first
+        stack.push_back(std::move(first));
+      }
+    }
+    if (dead_logged > kMaxLoggedDeadLetters)
+      log.error("{} more dead letters in this flush (engine_dead_letters has them all)",
+                dead_logged - kMaxLoggedDeadLetters);
+    return total;
   };
 
   for (;;) {
@@ -136,8 +232,14 @@ void Writer::run() {
           connect();
           stats_.reconnects.fetch_add(1, std::memory_order_relaxed);
         }
-        pqxx::nontransaction tx(*conn);  // one statement = one implicit transaction, one round trip
-        const BatchResult r = apply_batch(tx, batch);
+        if (!poisoned_marks.empty()) {
+          const auto t = Clock::now();
+          std::erase_if(poisoned_marks, [&](const auto& kv) { return kv.second <= t; });
+          stats_.quarantined_marks.fetch_add(
+              batch.drop_marks_if([&](const Uuid& id) { return poisoned_marks.contains(id); }),
+              std::memory_order_relaxed);
+        }
+        const BatchResult r = apply_isolating(batch);
         for (std::size_t i = 0; i < r.conflicts.size() && i < 20; ++i)
           log.warn("conflict: {} changed by someone else first; engine transition not applied",
                    r.conflicts[i]);

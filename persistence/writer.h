@@ -9,8 +9,10 @@
 /// a
 ///   trigger is not overwritten: such conflicts are counted and logged.
 /// * Database down or restarted: the batch is kept, retried with capped exponential backoff on a
-/// new
-///   connection; memory stays bounded because marks coalesce.
+///   new connection; memory stays bounded because marks coalesce.
+/// * A batch that fails on data (a value a column cannot hold, a CHECK, a trigger) is split until
+///   the offending rows are isolated; those go to engine_dead_letters (logged with table, id and
+///   error, counted) and everything else is written. One bad row never stalls the others.
 
 #include <atomic>
 #include <chrono>
@@ -21,6 +23,10 @@
 
 #include "engine/event.h"
 #include "persistence/write_op.h"
+
+namespace pqxx {
+class connection_base;
+}  // namespace pqxx
 
 namespace lam::db {
 
@@ -49,8 +55,16 @@ struct WriterStats {
   std::atomic<std::uint64_t> events_journaled{0};
   std::atomic<std::uint64_t> journaled_seq{0};  ///< highest event seq committed to alert_events
   std::atomic<std::uint64_t> last_batch_rows{0};
+  std::atomic<std::uint64_t> dead_letters{0};       ///< rows isolated as unwritable (engine_dead_letters)
+  std::atomic<std::uint64_t> isolation_steps{0};    ///< statements that failed on data and were split
+  std::atomic<std::uint64_t> quarantined_marks{0};  ///< marks skipped for positions that just failed
   std::atomic<std::uint8_t> db_ok{0};  ///< gauge: 1 after a successful flush or idle ping, 0 after a failure
 };
+
+/// Prepares the writer's statements on `c` and sets its session: app.origin = 'engine',
+/// statement_timeout, and synchronous_commit = on whatever the server's default (what the writer
+/// counts as committed must survive a PostgreSQL crash).
+void configure_writer_session(pqxx::connection_base& c);
 
 class Writer {
  public:

@@ -231,3 +231,72 @@ TEST(Writer, ServerCrashMidRunLosesNothingAndAppliesOnce) {
 
 }  // namespace
 }  // namespace lam::db
+
+namespace lam::db {
+namespace {
+
+TEST(Writer, APoisonedRowAmongThousandsIsDeadLetteredAndEverythingElseWritten) {
+  // Regression: a uPnL outside DECIMAL(36,18) made the writer retry the same batch forever;
+  // nothing was journaled or applied for anyone and the log did not say which row.
+  constexpr long long kRows = 3000, kBad = 1234;
+  const std::string url = fresh("writer_poison", kRows);
+  Writer w({.conninfo = url, .flush_interval = 50ms});
+  for (long long n = 1; n <= kRows; ++n) {
+    WriteOp op = mark(n, "1000.5", "2");
+    if (n == kBad) op.amount = static_cast<Wide>(10'000'000'000'000'000'000ULL) * 1'000'000'000'000'000'000LL;  // 1e19
+    ASSERT_TRUE(w.try_submit(op));
+  }
+  const TimeNs t = 1767225600123LL * kNsPerMs;
+  ASSERT_TRUE(w.try_submit({seq_id(kAlert, 3), 0, *parse_raw("1001"), t, WriteKind::alert_triggered}));
+  Event e;
+  e.seq = 1;
+  e.ts = t;
+  e.type = EventType::alert_triggered;
+  e.subject = seq_id(kAlert, 3);
+  e.user_id = seq_id(test::kUser, 1);
+  ASSERT_TRUE(w.try_journal(e));
+  ASSERT_TRUE(wait_idle(w)) << "the writer must not retry the poisoned batch forever";
+  EXPECT_EQ(one(url, "SELECT count(*) FROM positions WHERE current_price = 1000.5")[0].as<long>(),
+            kRows - 1);
+  EXPECT_EQ(one(url, "SELECT status FROM alerts WHERE id = '" + seq_uuid(kAlert, 3) + "'")[0]
+                .as<std::string>(),
+            "triggered");
+  EXPECT_EQ(one(url, "SELECT count(*) FROM alert_events")[0].as<long>(), 1);
+  const auto d = one(url, "SELECT table_name, row_id, kind, sqlstate, occurrences FROM engine_dead_letters");
+  EXPECT_EQ(d[0].as<std::string>(), "positions");
+  EXPECT_EQ(d[1].as<std::string>(), seq_uuid(kPosition, kBad));
+  EXPECT_EQ(d[2].as<std::string>(), "mark");
+  EXPECT_EQ(d[3].as<std::string>(), "22003");  // numeric field overflow
+  EXPECT_EQ(w.stats().dead_letters.load(), 1u);
+  EXPECT_EQ(w.stats().db_ok.load(), 1u) << "a bad row is not the database being down";
+  // Later writes go through, and the quarantined position is not retried on every sweep.
+  ASSERT_TRUE(w.try_submit(mark(1, "1200", "3")));
+  WriteOp again = mark(kBad, "1200", "3");
+  again.amount = static_cast<Wide>(10'000'000'000'000'000'000ULL) * 1'000'000'000'000'000'000LL;
+  ASSERT_TRUE(w.try_submit(again));
+  ASSERT_TRUE(wait_idle(w));
+  EXPECT_EQ(one(url, "SELECT current_price::text FROM positions WHERE id = '" +
+                         seq_uuid(kPosition, 1) + "'")[0]
+                .as<std::string>(),
+            "1200.000000000000000000");
+  EXPECT_EQ(w.stats().quarantined_marks.load(), 1u);
+  EXPECT_EQ(w.stats().dead_letters.load(), 1u);
+}
+
+TEST(Writer, SessionCommitsSynchronouslyWhateverTheServerDefault) {
+  // Regression: with synchronous_commit = off on the server (scripts/local-pg sets it), a
+  // PostgreSQL crash lost journal rows the writer had counted as committed.
+  const std::string url = fresh("writer_sync", 1);
+  {
+    pqxx::connection c(url);
+    pqxx::nontransaction(c).exec("ALTER DATABASE " + c.quote_name(c.dbname()) + " SET synchronous_commit = off");
+  }
+  pqxx::connection plain(url);
+  EXPECT_EQ(pqxx::nontransaction(plain).exec1("SHOW synchronous_commit")[0].as<std::string>(), "off");
+  pqxx::connection c(url);
+  configure_writer_session(c);
+  EXPECT_EQ(pqxx::nontransaction(c).exec1("SHOW synchronous_commit")[0].as<std::string>(), "on");
+}
+
+}  // namespace
+}  // namespace lam::db
