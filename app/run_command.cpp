@@ -103,6 +103,8 @@ int run_tail(const TailOptions& opt) {
         if (!msg) {
           std::fprintf(stderr, "tail: server closed the stream: %d %s\n", c.close_code(),
                        c.close_reason().c_str());
+          // A since beyond the stream's head will not get better by retrying (docs/events.md).
+          if (c.close_reason().rfind("since ahead", 0) == 0) return 3;
           break;
         }
         std::fwrite(msg->data(), 1, msg->size(), stdout);

@@ -37,6 +37,53 @@ struct CrashRing::Slot {
   std::uint64_t check;
 };
 
+namespace {
+constexpr std::size_t offsetof_check() {
+  return sizeof(RingRecord) + (alignof(std::uint64_t) - sizeof(RingRecord) % alignof(std::uint64_t)) %
+                                  alignof(std::uint64_t);
+}
+}  // namespace
+
+namespace {
+
+/// The records of a ring file of our layout but any slot count, read through a private mapping.
+bool read_foreign_slots(int fd, std::size_t file_bytes, std::vector<RingRecord>& out,
+                        std::uint64_t& owner, std::size_t record_size) {
+  if (file_bytes < sizeof(Header)) return false;
+  void* m = ::mmap(nullptr, file_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (m == MAP_FAILED) return false;
+  const auto* h = static_cast<const Header*>(m);
+  const bool ours = h->magic == kMagic && h->record_size == record_size && h->slots > 0 &&
+                    sizeof(Header) + h->slots * record_size == file_bytes;
+  if (ours) {
+    owner = h->owner;
+    const char* base = static_cast<const char*>(m) + sizeof(Header);
+    for (std::size_t i = 0; i < h->slots; ++i) {
+      RingRecord r;
+      std::uint64_t check = 0;
+      std::memcpy(&r, base + i * record_size, sizeof r);
+      std::memcpy(&check, base + i * record_size + offsetof_check(), sizeof check);
+      const std::uint64_t seq = r.event.seq;
+      if (seq != 0 && check == (seq ^ kMagic) && seq % h->slots == i) out.push_back(r);
+    }
+  }
+  ::munmap(m, file_bytes);
+  return ours;
+}
+
+/// True when the first `n` bytes of `fd` are all zero (a ring that never held a record).
+bool all_zero(int fd, std::size_t n) {
+  if (n == 0) return true;
+  void* m = ::mmap(nullptr, n, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (m == MAP_FAILED) return false;
+  const auto* p = static_cast<const unsigned char*>(m);
+  const bool zero = std::all_of(p, p + n, [](unsigned char c) { return c == 0; });
+  ::munmap(m, n);
+  return zero;
+}
+
+}  // namespace
+
 CrashRing::CrashRing(const std::string& path, std::size_t slots) : path_(path), slots_(slots) {
   bytes_ = sizeof(Header) + slots * sizeof(Slot);
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -46,7 +93,21 @@ CrashRing::CrashRing(const std::string& path, std::size_t slots) : path_(path), 
     ::close(fd);
     fail(path, "cannot stat crash ring");
   }
-  bool fresh = static_cast<std::size_t>(st.st_size) != bytes_;
+  const auto file_bytes = static_cast<std::size_t>(st.st_size);
+  std::uint64_t owner = 0;
+  bool fresh = file_bytes != bytes_;
+  if (fresh && file_bytes > 0) {
+    // Another size: another slot count (read its records and carry them over) or another layout
+    // (refuse: its events may not be journaled yet, and they are not ours to throw away).
+    if (!read_foreign_slots(fd, file_bytes, carried_, owner, sizeof(Slot)) &&
+        !all_zero(fd, file_bytes)) {
+      ::close(fd);
+      throw std::runtime_error(
+          path + ": the crash ring was written by a build with another record layout and may hold "
+                 "events not yet journaled; start that build once to drain it, or move the file "
+                 "away if its database was restored or replaced");
+    }
+  }
   if (fresh && ::ftruncate(fd, static_cast<off_t>(bytes_)) != 0) {
     ::close(fd);
     fail(path, "cannot size crash ring");
@@ -58,20 +119,41 @@ CrashRing::CrashRing(const std::string& path, std::size_t slots) : path_(path), 
     fail(path, "cannot map crash ring");
   }
   auto* h = static_cast<Header*>(map_);
-  if (!fresh && (h->magic != kMagic || h->slots != slots || h->record_size != sizeof(Slot)))
-    fresh = true;  // another layout: its records cannot be read
+  if (!fresh && (h->magic != kMagic || h->slots != slots || h->record_size != sizeof(Slot))) {
+    const bool empty = std::all_of(static_cast<const unsigned char*>(map_),
+                                   static_cast<const unsigned char*>(map_) + bytes_,
+                                   [](unsigned char c) { return c == 0; });
+    if (!empty) {
+      ::munmap(map_, bytes_);
+      map_ = nullptr;
+      throw std::runtime_error(path + ": the crash ring has an unknown layout and may hold events "
+                                      "not yet journaled; move it away only if you know its events "
+                                      "are journaled");
+    }
+    fresh = true;
+  }
   if (fresh) {
     std::memset(map_, 0, bytes_);
-    *h = Header{kMagic, slots, sizeof(Slot), 0};
+    *h = Header{kMagic, slots, sizeof(Slot), owner};
   }
   slot_ = reinterpret_cast<Slot*>(static_cast<char*>(map_) + sizeof(Header));
+  // Carried records go back into the new layout, oldest first (the newest win a shared slot);
+  // recover() also returns every carried record, so none is lost even when they do not all fit.
+  std::sort(carried_.begin(), carried_.end(),
+            [](const RingRecord& a, const RingRecord& b) { return a.event.seq < b.event.seq; });
+  for (const RingRecord& r : carried_) append(r);
 }
 
-bool CrashRing::adopt(std::uint64_t owner) {
+bool CrashRing::adopt(std::uint64_t owner, std::uint64_t legacy_owner) {
   auto* h = static_cast<Header*>(map_);
   if (h->owner == owner) return true;
+  if (legacy_owner != 0 && h->owner == legacy_owner) {  // same database, older binding: rebind
+    h->owner = owner;
+    return true;
+  }
   const bool had_records = max_seq() > 0;
   std::memset(static_cast<char*>(map_) + sizeof(Header), 0, bytes_ - sizeof(Header));
+  carried_.clear();
   h->owner = owner;
   return !had_records;
 }
@@ -88,8 +170,15 @@ std::vector<RingRecord> CrashRing::recover(std::uint64_t after) const {
     if (seq == 0 || s.check != (seq ^ kMagic) || seq % slots_ != i) continue;
     if (seq > after) out.push_back(s.record);
   }
+  for (const RingRecord& r : carried_)
+    if (r.event.seq > after) out.push_back(r);
   std::sort(out.begin(), out.end(),
             [](const RingRecord& a, const RingRecord& b) { return a.event.seq < b.event.seq; });
+  out.erase(std::unique(out.begin(), out.end(),
+                        [](const RingRecord& a, const RingRecord& b) {
+                          return a.event.seq == b.event.seq;
+                        }),
+            out.end());
   return out;
 }
 
@@ -100,6 +189,7 @@ std::uint64_t CrashRing::max_seq() const {
     const std::uint64_t seq = s.record.event.seq;
     if (seq != 0 && s.check == (seq ^ kMagic) && seq % slots_ == i) m = std::max(m, seq);
   }
+  for (const RingRecord& r : carried_) m = std::max(m, r.event.seq);
   return m;
 }
 

@@ -28,15 +28,19 @@ static_assert(std::is_trivially_copyable_v<RingRecord>);
 
 class CrashRing {
  public:
-  /// Opens (creating or resizing) `path` with room for `slots` records. Throws std::runtime_error.
+  /// Opens (creating or resizing) `path` with room for `slots` records. A ring written with another
+  /// slot count is read and its records carried over (recover() returns them all); a ring of an
+  /// unknown layout that holds data is refused (std::runtime_error), never thrown away.
   CrashRing(const std::string& path, std::size_t slots);
   ~CrashRing();
   CrashRing(const CrashRing&) = delete;
   CrashRing& operator=(const CrashRing&) = delete;
 
-  /// Binds the ring to a database identity. A ring written for another database (or another
-  /// cluster) is wiped: its events are not ours to recover. Returns false when it was wiped.
-  bool adopt(std::uint64_t owner);
+  /// Binds the ring to a database identity (engine_instance.instance_id, migration 0004). A ring
+  /// written for another database is wiped: its events are not ours to recover. A ring bound with
+  /// `legacy_owner` (the name-based binding of earlier versions) is rebound. Returns false when
+  /// records were wiped.
+  bool adopt(std::uint64_t owner, std::uint64_t legacy_owner = 0);
 
   /// Records written by an earlier process with seq > `after`, in seq order. Call before the first
   /// append(). Torn or foreign slots are skipped.
@@ -54,6 +58,7 @@ class CrashRing {
   std::size_t bytes_ = 0;
   void* map_ = nullptr;
   Slot* slot_ = nullptr;
+  std::vector<RingRecord> carried_;  ///< read from a ring of another slot count
 };
 
 }  // namespace lam::daemon

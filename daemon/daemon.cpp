@@ -37,12 +37,16 @@ std::uint64_t recover(const std::string& url, CrashRing* ring, spdlog::logger& l
       tx.exec1("SELECT COALESCE(max(seq), 0) FROM alert_events")[0].as<std::uint64_t>();
   std::uint64_t last = journal_max;
   if (ring != nullptr) {
-    // The ring's events belong to one database: the cluster's system identifier and the database.
+    // The ring's events belong to one database: its random instance id (migration 0004), not its
+    // name, so a database dropped and recreated under the same name never adopts them.
     const pqxx::row id = tx.exec1(
-        "SELECT (SELECT system_identifier FROM pg_control_system())::text, current_database()");
-    const std::uint64_t owner =
+        "SELECT (SELECT system_identifier FROM pg_control_system())::text, current_database(), "
+        "(SELECT instance_id::text FROM engine_instance)");
+    if (id[2].is_null()) throw std::runtime_error("engine_instance is empty: run laminator migrate");
+    const std::uint64_t owner = std::hash<std::string>{}(std::string("instance/") + id[2].c_str()) | 1;
+    const std::uint64_t legacy =
         std::hash<std::string>{}(std::string(id[0].c_str()) + "/" + id[1].c_str()) | 1;
-    if (!ring->adopt(owner))
+    if (!ring->adopt(owner, legacy))
       log.warn("crash ring held another database's events: discarded");
     const std::vector<RingRecord> recs = ring->recover(journal_max);
     if (!recs.empty()) {

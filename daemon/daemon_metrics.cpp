@@ -99,6 +99,13 @@ void Daemon::render_metrics(std::string& out) const {
         published > journaled ? published - journaled : 0);
   m.one("laminator_writer_failures_total", "counter", "Failed flush attempts (retried)",
         w.failures.load());
+  m.one("laminator_writer_dead_letters_total", "counter",
+        "Rows the writer could not write (isolated from their batch; see engine_dead_letters)",
+        w.dead_letters.load());
+  m.one("laminator_writer_isolation_steps_total", "counter",
+        "Batch statements that failed on data and were split", w.isolation_steps.load());
+  m.one("laminator_writer_quarantined_marks_total", "counter",
+        "Marks skipped for positions whose mark recently failed on data", w.quarantined_marks.load());
   m.one("laminator_writer_conflicts_total", "counter",
         "Transitions not applied: the row changed first", w.conflicts.load());
   m.one("laminator_database_up", "gauge", "1 when the writer's last contact succeeded",

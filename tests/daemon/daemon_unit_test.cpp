@@ -173,15 +173,55 @@ TEST_F(CrashRingTest, AnotherDatabasesRingIsWiped) {
   EXPECT_EQ(other.max_seq(), 0u);
 }
 
-TEST_F(CrashRingTest, ALayoutChangeStartsEmpty) {
+TEST_F(CrashRingTest, ARingOfAnotherSlotCountIsReadNotDiscarded) {
+  // Regression: restarting after a SIGKILL with another crash_ring_slots wiped the ring, so the
+  // next run reissued its seqs to other events and its alerts fired twice.
+  {
+    CrashRing ring(path, 4096);
+    ring.adopt(7);
+    for (std::uint64_t s = 1; s <= 3000; ++s) ring.append(record(s));
+  }
+  {
+    CrashRing smaller(path, 1024);  // shrunk: 3000 records do not fit, none may be lost
+    EXPECT_TRUE(smaller.adopt(7));
+    EXPECT_EQ(smaller.max_seq(), 3000u);
+    const auto recs = smaller.recover(0);
+    ASSERT_EQ(recs.size(), 3000u);
+    EXPECT_EQ(recs.front().event.seq, 1u);
+    EXPECT_EQ(recs.back().op.ts, 3000 * 1000);
+  }
+  CrashRing larger(path, 2048);  // grown again: the newest 1024 survived the shrink
+  EXPECT_TRUE(larger.adopt(7));
+  EXPECT_EQ(larger.max_seq(), 3000u);
+  EXPECT_EQ(larger.recover(0).size(), 1024u);
+}
+
+TEST_F(CrashRingTest, AnUnknownLayoutWithDataIsRefusedWithAClearMessage) {
+  {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    const std::string junk(100'000, 'x');
+    std::fwrite(junk.data(), 1, junk.size(), f);
+    std::fclose(f);
+  }
+  try {
+    CrashRing ring(path, 1024);
+    FAIL() << "an unreadable ring must not be thrown away";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("may hold events not yet journaled"), std::string::npos);
+  }
+  EXPECT_EQ(std::filesystem::file_size(path), 100'000u);  // untouched
+}
+
+TEST_F(CrashRingTest, ALegacyBindingIsRebound) {
   {
     CrashRing ring(path, 1024);
     ring.adopt(7);
     ring.append(record(5));
   }
-  CrashRing resized(path, 2048);
-  resized.adopt(7);
-  EXPECT_EQ(resized.max_seq(), 0u);
+  CrashRing again(path, 1024);
+  EXPECT_TRUE(again.adopt(9, 7));
+  EXPECT_EQ(again.max_seq(), 5u);
 }
 
 TEST(LatencyHistogram, QuantilesAreBucketUpperBounds) {
