@@ -21,7 +21,8 @@ struct Entry {
 class EventRing {
  public:
   /// `head`: the last seq published before this ring starts (the next push must be head + 1).
-  EventRing(std::size_t capacity, std::uint64_t head) : cap_(capacity == 0 ? 1 : capacity), head_(head) {}
+  EventRing(std::size_t capacity, std::uint64_t head)
+      : cap_(capacity == 0 ? 1 : capacity), head_(head) {}
 
   /// Appends the next event. False on a gap (seq != head + 1): the ring then holds only `e`, and
   /// whoever relied on contiguity (live subscribers) must be cut to resume from the journal.

@@ -25,10 +25,9 @@ void HttpSession::start() {
   parser_->body_limit(kMaxRequestBytes);
   parser_->header_limit(kMaxRequestBytes);
   stream_.expires_after(kRequestTimeout);
-  http::async_read(stream_, buf_, *parser_,
-                   [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                     self->on_read(ec);
-                   });
+  http::async_read(
+      stream_, buf_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
 }
 
 void HttpSession::refuse() {
@@ -71,8 +70,8 @@ void HttpSession::route(http::request<http::string_body> req) {
   if (path == "/healthz") {
     std::string body;
     const bool ok = srv_.hooks.health ? srv_.hooks.health(body) : true;
-    return respond(v, ok ? http::status::ok : http::status::service_unavailable,
-                   "application/json", body + "\n");
+    return respond(v, ok ? http::status::ok : http::status::service_unavailable, "application/json",
+                   body + "\n");
   }
   if (path != "/v1/stream") return respond(v, http::status::not_found, "text/plain", "not found\n");
   const auto auth = req[http::field::authorization];
@@ -94,7 +93,8 @@ void HttpSession::route(http::request<http::string_body> req) {
   }
   if (!apply_scope(*token, sq->filter)) {
     srv_.stats.forbidden.fetch_add(1, std::memory_order_relaxed);
-    return respond(v, http::status::forbidden, "text/plain", "user_id outside this token's scope\n");
+    return respond(v, http::status::forbidden, "text/plain",
+                   "user_id outside this token's scope\n");
   }
   if (srv_.stopping)
     return respond(v, http::status::service_unavailable, "text/plain", "shutting down\n");
@@ -115,10 +115,11 @@ void HttpSession::respond(unsigned version, http::status status, const char* typ
   res->body() = std::move(body);
   res->prepare_payload();
   stream_.expires_after(kRequestTimeout);
-  http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code, std::size_t) {
-    beast::error_code ec;
-    self->stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  });
+  http::async_write(stream_, *res,
+                    [self = shared_from_this(), res](beast::error_code, std::size_t) {
+                      beast::error_code ec;
+                      self->stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+                    });
 }
 
 }  // namespace lam::daemon

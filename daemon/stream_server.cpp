@@ -36,8 +36,16 @@ TimeNs wall_ns() {
 
 ServerCore::ServerCore(const StreamConfig& c, EventBus& b, JournalReader* j, ServerHooks h,
                        std::uint64_t last)
-    : cfg(c), bus(b), journal(j), hooks(std::move(h)), acceptor(io), doorbell(io), poll_timer(io),
-      pace_timer(io), accept_timer(io), ring(c.ring_events, last) {
+    : cfg(c),
+      bus(b),
+      journal(j),
+      hooks(std::move(h)),
+      acceptor(io),
+      doorbell(io),
+      poll_timer(io),
+      pace_timer(io),
+      accept_timer(io),
+      ring(c.ring_events, last) {
   buf.resize(kDrainBatch);
 }
 
@@ -46,12 +54,14 @@ void ServerCore::accept() {
     if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
     if (ec) {
       stats.accept_errors.fetch_add(1, std::memory_order_relaxed);
-      const bool exhausted = ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
-                             ec == net::error::no_memory;
+      const bool exhausted = ec == net::error::no_descriptors ||
+                             ec == net::error::no_buffer_space || ec == net::error::no_memory;
       // Rate-limited by the backoff itself: at most one line per pause.
-      log->warn("accept failed: {}{}", ec.message(),
-                exhausted ? "; pausing new connections (raise LimitNOFILE or lower stream.max_connections)"
-                          : "");
+      log->warn(
+          "accept failed: {}{}", ec.message(),
+          exhausted
+              ? "; pausing new connections (raise LimitNOFILE or lower stream.max_connections)"
+              : "");
       accept_timer.expires_after(kAcceptBackoff);
       accept_timer.async_wait([this](error_code e) {
         if (!e) accept();
@@ -179,8 +189,8 @@ std::string ServerCore::metrics() {
         stats.accept_errors.load());
   m.one("laminator_stream_auth_failures_total", "counter", "Requests refused with 401",
         stats.auth_failures.load());
-  m.one("laminator_stream_bad_requests_total", "counter",
-        "Requests answered 400/413/426/431", stats.bad_requests.load());
+  m.one("laminator_stream_bad_requests_total", "counter", "Requests answered 400/413/426/431",
+        stats.bad_requests.load());
   m.one("laminator_stream_events_published_total", "counter", "Events published to the stream",
         stats.events_published.load());
   m.one("laminator_stream_events_sent_total", "counter", "Events written to subscribers",

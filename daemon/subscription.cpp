@@ -8,7 +8,10 @@ namespace lam::daemon {
 Subscription::Subscription(const EventRing& ring, StreamFilter filter,
                            std::optional<std::uint64_t> since, std::size_t queue_cap,
                            bool have_journal)
-    : ring_(ring), filter_(std::move(filter)), since_(since), cap_(queue_cap == 0 ? 1 : queue_cap),
+    : ring_(ring),
+      filter_(std::move(filter)),
+      since_(since),
+      cap_(queue_cap == 0 ? 1 : queue_cap),
       have_journal_(have_journal) {}
 
 void Subscription::on_accepted() {
@@ -24,8 +27,8 @@ void Subscription::on_accepted() {
     // Serving it live would hand it events under seqs it already has.
     cursor_ = head;
     return close(1008, CloseKind::ahead,
-                 "since ahead: since=" + std::to_string(*since_) + " is beyond this stream's head " +
-                     std::to_string(head));
+                 "since ahead: since=" + std::to_string(*since_) +
+                     " is beyond this stream's head " + std::to_string(head));
   }
   resumed_ = true;
   cursor_ = *since_;
@@ -139,8 +142,7 @@ void Subscription::pump() {
     if (!have_journal_)
       return fail(1011, CloseKind::no_journal,
                   "resume point is older than the server's memory and there is no journal");
-    if (page_was_complete_)
-      return fail(1013, CloseKind::not_journaled, "events not journaled yet");
+    if (page_was_complete_) return fail(1013, CloseKind::not_journaled, "events not journaled yet");
     awaiting_page_ = true;
     request_ = JournalRequest{cursor_, cap_, ++generation_, filter_.users};
     return;

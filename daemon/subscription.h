@@ -27,7 +27,15 @@ class Subscription {
  public:
   enum class Phase : std::uint8_t { handshake, catch_up, live, closed };
   /// Why a subscriber is closed (for metrics; the reason text goes to the client).
-  enum class CloseKind : std::uint8_t { slow, gap, ahead, no_journal, journal_error, not_journaled, server };
+  enum class CloseKind : std::uint8_t {
+    slow,
+    gap,
+    ahead,
+    no_journal,
+    journal_error,
+    not_journaled,
+    server
+  };
   struct CloseOrder {
     std::uint16_t code = 1000;
     CloseKind kind = CloseKind::server;

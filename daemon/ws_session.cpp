@@ -23,9 +23,12 @@ constexpr auto kProgressWindow = std::chrono::milliseconds(100);
 
 WsSession::WsSession(ServerCore& srv, tcp::socket sock, ConnectionSlot slot, StreamFilter filter,
                      std::optional<std::uint64_t> since, const TokenConfig& token)
-    : srv_(srv), ws_(std::move(sock)), slot_(std::move(slot)),
+    : srv_(srv),
+      ws_(std::move(sock)),
+      slot_(std::move(slot)),
       sub_(srv.ring, std::move(filter), since, srv.cfg.client_queue, srv.journal != nullptr),
-      grace_(srv.io), token_(&token) {}
+      grace_(srv.io),
+      token_(&token) {}
 
 void WsSession::start(http::request<http::string_body> req) {
   ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
@@ -70,10 +73,17 @@ void WsSession::advance() {
     if (!grace_armed_) {
       grace_armed_ = true;
       switch (c->kind) {
-        case Subscription::CloseKind::slow: srv_.stats.slow_cuts.fetch_add(1); break;
-        case Subscription::CloseKind::ahead: srv_.stats.ahead_refusals.fetch_add(1); break;
-        case Subscription::CloseKind::not_journaled: srv_.stats.not_journaled_cuts.fetch_add(1); break;
-        default: break;
+        case Subscription::CloseKind::slow:
+          srv_.stats.slow_cuts.fetch_add(1);
+          break;
+        case Subscription::CloseKind::ahead:
+          srv_.stats.ahead_refusals.fetch_add(1);
+          break;
+        case Subscription::CloseKind::not_journaled:
+          srv_.stats.not_journaled_cuts.fetch_add(1);
+          break;
+        default:
+          break;
       }
       grace_.expires_after(kCloseGrace);
       grace_.async_wait([self = shared_from_this()](beast::error_code e) {
@@ -105,11 +115,11 @@ void WsSession::write_next() {
   const std::size_t n = sub_.compose(out_, kMaxMessageBytes);
   if (n == 0) return;
   writing_ = true;
-  ws_.async_write(net::buffer(out_), [self = shared_from_this(), n](beast::error_code ec,
-                                                                    std::size_t) {
-    if (!ec) self->srv_.stats.events_sent.fetch_add(n, std::memory_order_relaxed);
-    self->on_write(ec);
-  });
+  ws_.async_write(net::buffer(out_),
+                  [self = shared_from_this(), n](beast::error_code ec, std::size_t) {
+                    if (!ec) self->srv_.stats.events_sent.fetch_add(n, std::memory_order_relaxed);
+                    self->on_write(ec);
+                  });
 }
 
 void WsSession::on_write(beast::error_code ec) {
@@ -121,9 +131,8 @@ void WsSession::on_write(beast::error_code ec) {
 }
 
 void WsSession::read() {
-  ws_.async_read(in_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-    self->on_read(ec);
-  });
+  ws_.async_read(
+      in_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
 }
 
 void WsSession::on_read(beast::error_code ec) {

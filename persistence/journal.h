@@ -24,9 +24,9 @@ struct JournalRecord {
 
 struct JournalSlice {
   std::vector<JournalRecord> rows;  ///< ascending seq
-  std::uint64_t max_seq = 0;         ///< the journal's head when read
-  std::size_t scanned = 0;           ///< rows read, kept or not (== limit: more may follow)
-  std::uint64_t last_seq = 0;        ///< highest seq read, kept or not (0: none)
+  std::uint64_t max_seq = 0;        ///< the journal's head when read
+  std::size_t scanned = 0;          ///< rows read, kept or not (== limit: more may follow)
+  std::uint64_t last_seq = 0;       ///< highest seq read, kept or not (0: none)
 };
 
 /// Prepares the statements below on `c` (once per connection).

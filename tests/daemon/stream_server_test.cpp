@@ -65,13 +65,16 @@ struct Server {
   StreamServer srv;
 };
 
-std::vector<std::uint64_t> read_seqs(StreamClient& c, std::size_t n, std::chrono::milliseconds budget) {
+std::vector<std::uint64_t> read_seqs(StreamClient& c, std::size_t n,
+                                     std::chrono::milliseconds budget) {
   std::vector<std::uint64_t> out;
   const auto until = std::chrono::steady_clock::now() + budget;
   while (out.size() < n && std::chrono::steady_clock::now() < until) {
     auto m = c.next(100ms);
-    if (m) out.push_back(seq_of(*m));
-    else if (!c.timed_out()) break;
+    if (m)
+      out.push_back(seq_of(*m));
+    else if (!c.timed_out())
+      break;
   }
   return out;
 }
@@ -188,8 +191,8 @@ TEST(StreamServer, HundredsOfShortLivedSubscribersWhileEventsFireEachGetAContigu
           bool ok = seqs.size() == kRead;
           for (std::size_t k = 0; ok && k < seqs.size(); ++k) ok = seqs[k] == k + 1;
           if (!ok) {
-            ADD_FAILURE() << "subscriber got " << seqs.size() << " events; closed " << c.close_code()
-                          << " " << c.close_reason();
+            ADD_FAILURE() << "subscriber got " << seqs.size() << " events; closed "
+                          << c.close_code() << " " << c.close_reason();
             failures.fetch_add(1);
           }
         } catch (const std::exception& e) {
@@ -211,8 +214,8 @@ TEST(StreamServer, OversizedHeadersGet431AndGarbageGets400) {
   Server s;
   {
     const int fd = connect_raw(s.srv.port());
-    send_all(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(20'000, 'a') +
-                     "\r\n\r\n");
+    send_all(fd,
+             "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(20'000, 'a') + "\r\n\r\n");
     EXPECT_EQ(recv_some(fd, "\r\n").substr(0, 12), "HTTP/1.1 431");
     ::close(fd);
   }

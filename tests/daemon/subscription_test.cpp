@@ -70,7 +70,8 @@ std::vector<std::uint64_t> write_all(Subscription& s, std::size_t cap, std::uint
   return seqs;
 }
 
-void expect_contiguous(const std::vector<std::uint64_t>& seqs, std::uint64_t from, std::uint64_t to) {
+void expect_contiguous(const std::vector<std::uint64_t>& seqs, std::uint64_t from,
+                       std::uint64_t to) {
   ASSERT_EQ(seqs.size(), to - from + 1);
   for (std::size_t i = 0; i < seqs.size(); ++i) ASSERT_EQ(seqs[i], from + i) << "at " << i;
 }
