@@ -125,7 +125,6 @@ std::pair<Batch, Batch> Batch::split() const {
 
 Batch::RowDescription Batch::describe_single() const {
   RowDescription d;
-  std::string id;
   if (!marks_.empty()) {
     const WriteOp& op = marks_.begin()->second;
     op.id.append_to(d.row_id);
