@@ -207,7 +207,9 @@ TEST(StreamServer, HundredsOfShortLivedSubscribersWhileEventsFireEachGetAContigu
   publisher.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_GT(published.load(), kRead);
-  EXPECT_EQ(s.srv.stats().slow_cuts.load(), 0u);
+  // No assertion on slow_cuts: a subscriber that has read its 50 events stops reading while it
+  // closes, and under TSan events can fill its queue first; cutting it then is correct. What each
+  // subscriber received (contiguous 1..50) is the guarantee, checked above.
 }
 
 TEST(StreamServer, OversizedHeadersGet431AndGarbageGets400) {
