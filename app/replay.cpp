@@ -232,7 +232,7 @@ ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag) {
     m.spec.instrument = instruments.intern(m.dex_name, m.symbol);
     matcher.upsert_market(m.spec);
   }
-  for (const PositionSpec& p : st.positions) matcher.upsert_position(p);
+  for (const PositionSpec& p : st.positions) matcher.upsert_position(p, events);
   for (const AlertSpec& a : st.alerts) matcher.upsert_alert(a, events);
   drain();
 
@@ -341,7 +341,7 @@ std::string format_summary(const ReplaySummary& s) {
       "replay: %llu lines, %llu ticks, %llu bad lines, %llu bad state rows in %.3f s (%.0f "
       "ticks/s)\n"
       "events: %llu total: %llu alert.triggered, %llu position.liquidated, %llu alert.expired, "
-      "%llu alert.rejected, %llu alert.anchored\n",
+      "%llu alert.rejected, %llu alert.anchored, %llu position.rejected\n",
       static_cast<unsigned long long>(s.lines), static_cast<unsigned long long>(s.ticks),
       static_cast<unsigned long long>(s.bad_lines),
       static_cast<unsigned long long>(s.bad_state_rows), s.seconds,
@@ -351,7 +351,8 @@ std::string format_summary(const ReplaySummary& s) {
       static_cast<unsigned long long>(s.events_by_type[4]),
       static_cast<unsigned long long>(s.events_by_type[1]),
       static_cast<unsigned long long>(s.events_by_type[2]),
-      static_cast<unsigned long long>(s.events_by_type[3]));
+      static_cast<unsigned long long>(s.events_by_type[3]),
+      static_cast<unsigned long long>(s.events_by_type[5]));
   return buf;
 }
 

@@ -2,11 +2,15 @@
 
 #include <simdjson.h>
 
+#include <array>
 #include <charconv>
 #include <deque>
+#include <set>
 #include <stdexcept>
+#include <type_traits>
 
 #include "engine/fixed.h"
+#include "engine/row_reader.h"
 #include "engine/timefmt.h"
 #include "engine/uuid.h"
 
@@ -53,89 +57,6 @@ bool read_scalar(od::value v, Scalar& out) {
   }
 }
 
-// Field-by-field readers for one object of the state document; each failure appends an error.
-class RowReader {
- public:
-  RowReader(std::string where, std::vector<std::string>& errors)
-      : where_(std::move(where)), errors_(errors) {}
-
-  bool fail(std::string_view field, std::string_view what, std::string_view text = {}) {
-    std::string e = where_ + ": " + std::string(field) + ": " + std::string(what);
-    if (!text.empty()) e += " '" + std::string(text.substr(0, 64)) + "'";
-    errors_.push_back(std::move(e));
-    ok_ = false;
-    return false;
-  }
-  [[nodiscard]] bool ok() const { return ok_; }
-
-  void uuid(const Scalar& s, std::string_view field, Uuid& out) {
-    if (!s.present) {
-      fail(field, "missing");
-      return;
-    }
-    auto u = Uuid::parse(s.text);
-    if (!u) {
-      fail(field, "not a uuid", s.text);
-      return;
-    }
-    out = *u;
-  }
-  void opt_uuid(const Scalar& s, std::string_view field, std::optional<Uuid>& out) {
-    if (!s.present) return;
-    Uuid u;
-    uuid(s, field, u);
-    if (ok_) out = u;
-  }
-  void opt_decimal(const Scalar& s, std::string_view field, std::optional<Decimal>& out) {
-    if (!s.present || (s.is_string && s.text.empty())) return;
-    const DecimalParse p = parse_decimal(s.text);
-    if (!p.ok()) {
-      fail(field, "bad decimal", s.text);
-      return;
-    }
-    out = p.value;
-  }
-  void opt_raw(const Scalar& s, std::string_view field, std::optional<std::int64_t>& out) {
-    std::optional<Decimal> d;
-    opt_decimal(s, field, d);
-    if (!d) return;
-    auto r = to_raw(d->nearest());
-    if (!r) {
-      fail(field, "out of range", s.text);
-      return;
-    }
-    out = r;
-  }
-  void raw(const Scalar& s, std::string_view field, std::int64_t& out) {
-    std::optional<std::int64_t> r;
-    opt_raw(s, field, r);
-    if (r) {
-      out = *r;
-    } else if (ok_) {
-      fail(field, "missing");
-    }
-  }
-  void wide(const Scalar& s, std::string_view field, Wide& out) {
-    std::optional<Decimal> d;
-    opt_decimal(s, field, d);
-    if (d) out = d->nearest();
-  }
-  void opt_time(const Scalar& s, std::string_view field, std::optional<TimeNs>& out) {
-    if (!s.present || s.text.empty()) return;
-    auto t = parse_iso8601(s.text);
-    if (!t) {
-      fail(field, "bad timestamp", s.text);
-      return;
-    }
-    out = t;
-  }
-
- private:
-  std::string where_;
-  std::vector<std::string>& errors_;
-  bool ok_ = true;
-};
-
 // Collects the scalar fields of one object; nested objects are handed to `on_object`.
 template <class OnScalar, class OnObject>
 bool for_each_field(od::object obj, OnScalar&& on_scalar, OnObject&& on_object) {
@@ -171,127 +92,64 @@ struct Fields {
   }
 };
 
-bool collect(od::object obj, Fields& f, std::optional<std::int64_t>* window_seconds,
-             bool& window_bad) {
-  return for_each_field(
-      obj,
-      [&](std::string_view key, const Scalar& s) {
-        Scalar copy = s;
-        if (s.present) {
-          f.storage.emplace_back(s.text);
-          copy.text = f.storage.back();
-        }
-        f.items.emplace_back(std::string(key), copy);
-      },
-      [&](std::string_view key, od::value v) {
-        if (key != "metadata" || window_seconds == nullptr) return true;
-        od::object meta;
-        if (v.get_object().get(meta)) return false;
-        return for_each_field(
-            meta,
-            [&](std::string_view mk, const Scalar& s) {
-              if (mk != "window_seconds" || !s.present) return;
-              std::int64_t w = 0;
-              auto [p, ec] = std::from_chars(s.text.data(), s.text.data() + s.text.size(), w);
-              if (ec != std::errc() || p != s.text.data() + s.text.size()) {
-                window_bad = true;
-              } else {
-                *window_seconds = w;
-              }
-            },
-            [](std::string_view, od::value) { return true; });
-      });
+bool collect(od::object obj, Fields& f, bool want_window) {
+  auto keep = [&f](std::string_view key, const Scalar& s) {
+    Scalar copy = s;
+    if (s.present) {
+      f.storage.emplace_back(s.text);
+      copy.text = f.storage.back();
+    }
+    f.items.emplace_back(std::string(key), copy);
+  };
+  return for_each_field(obj, keep, [&](std::string_view key, od::value v) {
+    if (key != "metadata" || !want_window) return true;
+    od::object meta;
+    if (v.get_object().get(meta)) return false;
+    return for_each_field(
+        meta,
+        [&](std::string_view mk, const Scalar& s) {
+          if (mk == "window_seconds") keep("window_seconds", s);
+        },
+        [](std::string_view, od::value) { return true; });
+  });
 }
 
-void parse_market(const Fields& f, RowReader& r, StateInput& st) {
-  MarketRow m;
-  r.uuid(f.get("id"), "id", m.spec.id);
-  const Scalar& sym = f.get("symbol");
-  const Scalar& dex = f.get("dex_name");
-  if (!sym.present || sym.text.empty()) r.fail("symbol", "missing");
-  if (!dex.present || dex.text.empty()) r.fail("dex_name", "missing");
-  m.symbol = std::string(sym.text);
-  m.dex_name = std::string(dex.text);
-  if (const Scalar& t = f.get("market_type"); t.present) {
-    auto mt = parse_market_type(t.text);
-    if (!mt)
-      r.fail("market_type", "unknown", t.text);
-    else
-      m.spec.type = *mt;
+/// The shared row reader's view of one JSON object: columns looked up by name.
+template <class Col>
+class JsonCells final : public rows::CellSource {
+ public:
+  explicit JsonCells(const Fields& f) : f_(f) {}
+  [[nodiscard]] rows::Cell cell(std::size_t column) const override {
+    const Scalar& s = f_.get(rows::column_name(static_cast<Col>(column)));
+    if (s.is_string && s.text.empty()) return {};  // "" as in a CSV-ish export: no value
+    return {s.present, s.text};
   }
-  m.spec.source = default_price_source(m.spec.type);
-  if (const Scalar& s = f.get("price_source"); s.present) {
-    auto ps = parse_price_source(s.text);
-    if (!ps)
-      r.fail("price_source", "unknown", s.text);
-    else
-      m.spec.source = *ps;
-  }
-  std::optional<std::int64_t> mmr;
-  r.opt_raw(f.get("maintenance_margin_rate"), "maintenance_margin_rate", mmr);
-  if (mmr) {
-    if (*mmr < 0 || *mmr >= kScale) r.fail("maintenance_margin_rate", "must be in [0, 1)");
-    m.spec.mmr = *mmr;
-  }
-  if (r.ok()) st.markets.push_back(std::move(m));
-}
 
-void parse_position(const Fields& f, RowReader& r, StateInput& st) {
-  PositionSpec p;
-  r.uuid(f.get("id"), "id", p.id);
-  r.uuid(f.get("user_id"), "user_id", p.user_id);
-  r.uuid(f.get("market_id"), "market_id", p.market_id);
-  const Scalar& side = f.get("side");
-  if (auto s = parse_side(side.text); side.present && s)
-    p.side = *s;
-  else
-    r.fail("side", "must be 'long' or 'short'", side.text);
-  r.raw(f.get("size"), "size", p.size);
-  r.raw(f.get("entry_price"), "entry_price", p.entry_price);
-  r.raw(f.get("margin"), "margin", p.margin);
-  r.wide(f.get("realized_pnl"), "realized_pnl", p.realized_pnl);
-  r.wide(f.get("unrealized_pnl"), "unrealized_pnl", p.unrealized_pnl);
-  r.opt_raw(f.get("current_price"), "current_price", p.current_price);
-  r.opt_time(f.get("closed_at"), "closed_at", p.closed_at);
-  if (const Scalar& s = f.get("status"); s.present) {
-    auto ps = parse_position_status(s.text);
-    if (!ps)
-      r.fail("status", "unknown", s.text);
-    else
-      p.status = *ps;
-  }
-  if (r.ok() && p.status == PositionStatus::open) {
-    if (p.size <= 0) r.fail("size", "must be > 0");
-    if (p.entry_price <= 0) r.fail("entry_price", "must be > 0");
-    if (p.margin < 0) r.fail("margin", "must be >= 0");
-  }
-  if (r.ok()) st.positions.push_back(p);
-}
+ private:
+  const Fields& f_;
+};
 
-void parse_alert(const Fields& f, std::optional<std::int64_t> window, bool window_bad, RowReader& r,
-                 StateInput& st) {
-  AlertSpec a;
-  r.uuid(f.get("id"), "id", a.id);
-  r.uuid(f.get("user_id"), "user_id", a.user_id);
-  r.opt_uuid(f.get("market_id"), "market_id", a.market_id);
-  // Unknown types and conditions are not input errors: the matcher rejects them with an event.
-  a.type = parse_alert_type(f.get("alert_type").text);
-  a.condition = parse_condition_type(f.get("condition_type").text);
-  r.opt_decimal(f.get("target_price"), "target_price", a.target_price);
-  r.opt_decimal(f.get("target_percentage"), "target_percentage", a.target_percentage);
-  r.opt_decimal(f.get("target_value"), "target_value", a.target_value);
-  r.opt_raw(f.get("anchor_price"), "anchor_price", a.anchor_price);
-  r.opt_time(f.get("expires_at"), "expires_at", a.expires_at);
-  r.opt_time(f.get("triggered_at"), "triggered_at", a.triggered_at);
-  a.window_seconds = window_bad ? 0 : window.value_or(kDefaultVolumeWindowSec);
-  if (const Scalar& s = f.get("status"); s.present) {
-    auto as = parse_alert_status(s.text);
-    if (!as)
-      r.fail("status", "unknown", s.text);
-    else
-      a.status = *as;
+/// Reads one row with the shared reader; an unreadable row is an error and left out, a rejected
+/// one is an error too but kept, so that the matcher emits its rejection as the daemon would.
+template <class Col, class Row, class Read>
+void read_row(const Fields& f, const std::string& where, Read read, std::vector<Row>& out,
+              std::vector<std::string>& errors, std::set<Uuid>& seen) {
+  Row row;
+  const rows::RowReport rep = read(JsonCells<Col>(f), row);
+  if (!rep.ok()) errors.push_back(where + ": " + rep.detail);
+  if (rep.verdict == rows::Verdict::unreadable) return;
+  const Uuid& id = [&]() -> const Uuid& {
+    if constexpr (std::is_same_v<Row, MarketRow>) {
+      return row.spec.id;
+    } else {
+      return row.id;
+    }
+  }();
+  if (!seen.insert(id).second) {
+    errors.push_back(where + ": id: duplicate of an earlier row, skipped");
+    return;
   }
-  if (r.ok()) st.alerts.push_back(a);
+  out.push_back(std::move(row));
 }
 
 }  // namespace
@@ -310,6 +168,7 @@ StateInput load_state(const std::string& path) {
   if (doc.get_object().get(root))
     throw std::runtime_error(path + ": top level must be a JSON object");
   StateInput st;
+  std::array<std::set<Uuid>, 3> seen;  // ids per table, for duplicates
   for (auto field : root) {
     std::string_view key;
     if (field.unescaped_key().get(key)) throw std::runtime_error(path + ": malformed JSON");
@@ -322,24 +181,24 @@ StateInput load_state(const std::string& path) {
       throw std::runtime_error(path + ": '" + table + "' must be an array");
     std::size_t index = 0;
     for (auto elem : arr) {
-      RowReader r(path + ": " + table + "[" + std::to_string(index++) + "]", st.errors);
+      const std::string where = path + ": " + table + "[" + std::to_string(index++) + "]";
       od::object obj;
       if (elem.get_object().get(obj)) {
-        r.fail("(row)", "not a JSON object");
+        st.errors.push_back(where + ": not a JSON object");
         continue;
       }
       Fields f;
-      std::optional<std::int64_t> window;
-      bool window_bad = false;
-      if (!collect(obj, f, table == "alerts" ? &window : nullptr, window_bad)) {
-        throw std::runtime_error(r.ok() ? path + ": malformed JSON in " + table : path);
+      if (!collect(obj, f, table == "alerts")) {
+        throw std::runtime_error(path + ": malformed JSON in " + table);
       }
-      if (table == "markets")
-        parse_market(f, r, st);
-      else if (table == "positions")
-        parse_position(f, r, st);
-      else
-        parse_alert(f, window, window_bad, r, st);
+      if (table == "markets") {
+        read_row<rows::MarketCol>(f, where, rows::read_market, st.markets, st.errors, seen[0]);
+      } else if (table == "positions") {
+        read_row<rows::PositionCol>(f, where, rows::read_position, st.positions, st.errors,
+                                    seen[1]);
+      } else {
+        read_row<rows::AlertCol>(f, where, rows::read_alert, st.alerts, st.errors, seen[2]);
+      }
     }
   }
   return st;

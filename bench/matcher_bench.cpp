@@ -87,7 +87,7 @@ class FlatScan {
     const Keys k = price_keys(a.type, a.condition, *a.target_price);
     entries_.push_back({k.up ? *k.up : *k.down, market_of(*a.market_id), k.up.has_value()});
   }
-  void upsert_position(const PositionSpec& p) {
+  void upsert_position(const PositionSpec& p, std::vector<Event>&) {
     const auto k = liquidation_key(p.side, p.size, p.entry_price, p.margin, kDefaultMmrRaw);
     if (k) entries_.push_back({*k, market_of(p.market_id), p.side == Side::short_side});
   }
@@ -125,7 +125,7 @@ struct World {
     }
     generate(
         n, [&](const AlertSpec& a) { matcher.upsert_alert(a, sink); },
-        [&](const PositionSpec& p) { matcher.upsert_position(p); });
+        [&](const PositionSpec& p) { matcher.upsert_position(p, sink); });
     next_alert = n;
   }
 };

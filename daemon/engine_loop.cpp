@@ -50,7 +50,8 @@ std::optional<db::WriteOp> transition_op(const Event& e, const Matcher& m) {
       return op;
     }
     case EventType::alert_rejected:
-      return std::nullopt;
+    case EventType::position_rejected:
+      return std::nullopt;  // journaled and streamed; the row itself is left as the bot wrote it
   }
   return std::nullopt;
 }
@@ -222,7 +223,8 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
         stats_.commands_skipped.fetch_add(1, std::memory_order_relaxed);  // predates our write
         return;
       }
-      m.upsert_position(c.position);
+      m.upsert_position(c.position, events_);
+      if (!events_.empty()) publish(0);
       return;
     case K::remove_position:
       m.remove_position(c.id);

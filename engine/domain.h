@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/event.h"
 #include "engine/fixed.h"
 #include "engine/tick.h"
 #include "engine/timefmt.h"
@@ -83,6 +84,9 @@ struct PositionSpec {
   std::optional<std::int64_t> current_price;  ///< as loaded (used until the market has a price)
   Wide unrealized_pnl = 0;                    ///< as loaded, raw (same)
   std::optional<TimeNs> closed_at;
+  /// Set by the row reader when a column holds a value the engine cannot use (NaN, out of range,
+  /// unknown side): the matcher does not arm the position and emits position.rejected.
+  RejectReason invalid = RejectReason::none;
 };
 
 struct AlertSpec {
@@ -100,6 +104,8 @@ struct AlertSpec {
       kDefaultVolumeWindowSec;  ///< volume: metadata.window_seconds (<= 0: invalid)
   AlertStatus status = AlertStatus::active;
   std::optional<TimeNs> triggered_at;
+  /// Set by the row reader (NaN target, unknown status, ...): the matcher rejects it with this.
+  RejectReason invalid = RejectReason::none;
   friend bool operator==(const AlertSpec&, const AlertSpec&) = default;
 };
 

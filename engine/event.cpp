@@ -14,6 +14,8 @@ std::string_view to_string(EventType t) noexcept {
       return "alert.anchored";
     case EventType::position_liquidated:
       return "position.liquidated";
+    case EventType::position_rejected:
+      return "position.rejected";
   }
   return "unknown";
 }
@@ -33,7 +35,13 @@ std::string_view to_string(RejectReason r) noexcept {
     case RejectReason::invalid_target:
       return "target out of range";
     case RejectReason::invalid_window:
-      return "metadata.window_seconds must be a positive integer";
+      return "metadata.window_seconds must be a positive integer of at most 9223372036";
+    case RejectReason::not_a_number:
+      return "a numeric column is NaN";
+    case RejectReason::invalid_value:
+      return "a column holds a value the engine cannot read";
+    case RejectReason::out_of_range:
+      return "a value beyond what the engine or the positions columns can hold";
   }
   return "unknown";
 }

@@ -16,6 +16,7 @@ enum class EventType : std::uint8_t {
   alert_rejected,
   alert_anchored,
   position_liquidated,
+  position_rejected,  ///< an open position the engine cannot arm (its values; see `reason`)
 };
 
 enum class RejectReason : std::uint8_t {
@@ -25,7 +26,10 @@ enum class RejectReason : std::uint8_t {
   unknown_market,         ///< market_id names no loaded market
   missing_target,         ///< the field the condition needs is null
   invalid_target,         ///< target out of range, negative percentage, ...
-  invalid_window,         ///< volume metadata.window_seconds is not a positive integer
+  invalid_window,  ///< volume metadata.window_seconds is not a positive integer <= 9223372036
+  not_a_number,    ///< a numeric column holds NaN
+  invalid_value,   ///< a column holds what the engine cannot read (unknown enum value, bad uuid)
+  out_of_range,    ///< a value, or size x entry_price, beyond what the engine or its columns hold
 };
 
 [[nodiscard]] std::string_view to_string(EventType t) noexcept;

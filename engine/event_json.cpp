@@ -49,6 +49,12 @@ std::string_view reason_code(RejectReason r) noexcept {
       return "invalid_target";
     case RejectReason::invalid_window:
       return "invalid_window";
+    case RejectReason::not_a_number:
+      return "not_a_number";
+    case RejectReason::invalid_value:
+      return "invalid_value";
+    case RejectReason::out_of_range:
+      return "out_of_range";
   }
   return "unknown";
 }
@@ -59,7 +65,9 @@ void append_event_json(std::string& out, const Event& e) {
   out.append(",\"type\":\"").append(to_string(e.type)).append("\",\"ts\":");
   // ms, rounded toward -inf
   append_int(out, e.ts >= 0 ? e.ts / kNsPerMs : -((-e.ts + kNsPerMs - 1) / kNsPerMs));
-  append_id(out, e.type == EventType::position_liquidated ? "position_id" : "alert_id", e.subject);
+  const bool position =
+      e.type == EventType::position_liquidated || e.type == EventType::position_rejected;
+  append_id(out, position ? "position_id" : "alert_id", e.subject);
   append_id(out, "user_id", e.user_id);
   if (e.has_market) {
     append_id(out, "market_id", e.market_id);
@@ -68,7 +76,7 @@ void append_event_json(std::string& out, const Event& e) {
   }
   if (e.has_price)
     append_price(out, e.type == EventType::alert_anchored ? "anchor_price" : "price", e.price);
-  if (e.type == EventType::alert_rejected) {
+  if (e.type == EventType::alert_rejected || e.type == EventType::position_rejected) {
     out.append(",\"reason\":\"").append(reason_code(e.reason)).append("\",\"detail\":\"");
     out.append(to_string(e.reason)).push_back('"');
   }

@@ -138,7 +138,15 @@ void Matcher::detach_position(std::uint32_t slot) {
   rekey_group(ps.group);
 }
 
-void Matcher::upsert_position(const PositionSpec& p) {
+void Matcher::upsert_position(const PositionSpec& p, std::vector<Event>& out) {
+  if (p.invalid != RejectReason::none && p.status == PositionStatus::open) {
+    remove_position(p.id);
+    Event e = make_event(EventType::position_rejected, last_ts_, p.id, p.user_id, p.market_id);
+    e.reason = p.invalid;
+    out.push_back(e);
+    ++stats_.positions_rejected;
+    return;
+  }
   auto [it, inserted] = position_index_.try_emplace(p.id, kNone);
   if (inserted) {
     if (!free_positions_.empty()) {

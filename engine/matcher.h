@@ -39,8 +39,8 @@ struct MatcherStats {
   std::uint64_t alerts_expired = 0;
   std::uint64_t alerts_rejected = 0;
   std::uint64_t alerts_anchored = 0;
-  std::uint64_t positions_unarmed =
-      0;  ///< open positions on an unknown market or with invalid values
+  std::uint64_t positions_unarmed = 0;  ///< open positions on an unknown market
+  std::uint64_t positions_rejected = 0;  ///< open positions with values the engine cannot hold
 };
 
 /// A position as it stands now (materialized on demand).
@@ -75,8 +75,9 @@ class Matcher {
   /// Adds or updates a market. A changed maintenance margin rate re-keys its positions.
   void upsert_market(const MarketSpec& m);
   /// Adds or replaces a position (by id). Open ones are armed for liquidation and feed the owner's
-  /// position_pnl alerts.
-  void upsert_position(const PositionSpec& p);
+  /// position_pnl alerts. An open position whose values the row reader refused (`p.invalid`) is not
+  /// armed: it is forgotten, and position.rejected is emitted.
+  void upsert_position(const PositionSpec& p, std::vector<Event>& out);
   /// Forgets a position (deleted by the bot).
   void remove_position(const Uuid& id);
   /// Adds or replaces an alert (by id). An active alert that cannot be armed yields alert.rejected.

@@ -44,10 +44,23 @@ void NaiveMatcher::upsert_market(const MarketSpec& m) {
   instrument_index_[m.instrument] = it->second;
 }
 
-void NaiveMatcher::upsert_position(const PositionSpec& p) {
+void NaiveMatcher::upsert_position(const PositionSpec& p, std::vector<Event>& out) {
   auto [it, inserted] = position_index_.try_emplace(p.id, positions_.size());
   if (inserted) positions_.emplace_back();
   positions_[it->second] = Position{p, p.status};
+  if (p.invalid != RejectReason::none && p.status == PositionStatus::open) {
+    positions_[it->second].status = PositionStatus::closed;  // never marked, liquidated or summed
+    Event e;
+    e.seq = next_seq_++;
+    e.type = EventType::position_rejected;
+    e.ts = last_ts_;
+    e.subject = p.id;
+    e.user_id = p.user_id;
+    e.market_id = p.market_id;
+    e.has_market = true;
+    e.reason = p.invalid;
+    out.push_back(e);
+  }
 }
 
 void NaiveMatcher::upsert_alert(const AlertSpec& spec, std::vector<Event>& out) {

@@ -19,7 +19,7 @@ namespace lam {
 class NaiveMatcher {
  public:
   void upsert_market(const MarketSpec& m);
-  void upsert_position(const PositionSpec& p);
+  void upsert_position(const PositionSpec& p, std::vector<Event>& out);
   void upsert_alert(const AlertSpec& a, std::vector<Event>& out);
   void cancel_alert(const Uuid& id);
   void on_tick(const Tick& t, std::vector<Event>& out);

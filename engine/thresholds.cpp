@@ -82,6 +82,7 @@ void PnlAggregate::remove(Side side, std::int64_t size, std::int64_t entry,
 }
 
 RejectReason validate_alert(const AlertSpec& a) noexcept {
+  if (a.invalid != RejectReason::none) return a.invalid;
   if (!supported(a.type, a.condition)) return RejectReason::unsupported_condition;
   if (!a.market_id) return RejectReason::missing_market;
   switch (a.type) {
@@ -99,7 +100,9 @@ RejectReason validate_alert(const AlertSpec& a) noexcept {
     case AlertType::volume:
       if (!a.target_value) return RejectReason::missing_target;
       if (!fits(a.target_value)) return RejectReason::invalid_target;
-      if (a.window_seconds <= 0) return RejectReason::invalid_window;
+      // window_seconds * 1e9 must fit int64 nanoseconds, or the window would wrap to a tiny one
+      if (a.window_seconds <= 0 || a.window_seconds > kMaxWindowSec)
+        return RejectReason::invalid_window;
       break;
     case AlertType::position_pnl:
       if (!a.target_value && !a.target_percentage) return RejectReason::missing_target;

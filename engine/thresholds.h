@@ -39,6 +39,9 @@ struct PnlAggregate {
 /// Structural validation of an active alert (not whether its market exists).
 [[nodiscard]] RejectReason validate_alert(const AlertSpec& a) noexcept;
 
+/// The longest volume window: seconds whose nanoseconds still fit int64 (about 292 years).
+inline constexpr std::int64_t kMaxWindowSec = INT64_MAX / kNsPerSec;
+
 /// price_above / price_below keys.
 [[nodiscard]] Keys price_keys(AlertType type, ConditionType cond, const Decimal& target) noexcept;
 /// price_change keys for a known anchor (raw) and percentage.

@@ -24,7 +24,7 @@ constexpr unsigned days_in_month(int y, unsigned m) noexcept {
 
 }  // namespace
 
-std::optional<TimeNs> parse_iso8601(std::string_view s) noexcept {
+std::optional<TimeNs> parse_iso8601(std::string_view s, bool saturate) noexcept {
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
   if (!digits(s, 0, 4, y) || s.size() < 16 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
       !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
@@ -78,7 +78,8 @@ std::optional<TimeNs> parse_iso8601(std::string_view s) noexcept {
   const TimeNs secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_sec;
   // Nanoseconds since the epoch fit int64 only from 1677-09-21 to 2262-04-11.
   constexpr TimeNs kMinSecs = INT64_MIN / kNsPerSec + 1, kMaxSecs = INT64_MAX / kNsPerSec - 1;
-  if (secs < kMinSecs || secs > kMaxSecs) return std::nullopt;
+  if (secs < kMinSecs) return saturate ? std::optional<TimeNs>(kTimeMin) : std::nullopt;
+  if (secs > kMaxSecs) return saturate ? std::optional<TimeNs>(kTimeMax) : std::nullopt;
   return secs * kNsPerSec + frac_ns;
 }
 

@@ -14,8 +14,14 @@ inline constexpr TimeNs kNsPerSec = 1'000'000'000;
 
 /// Parses ISO-8601 / RFC 3339 as PostgreSQL prints `timestamptz`: `YYYY-MM-DD[T ]hh:mm[:ss[.frac]]`
 /// followed by `Z`, `+hh`, `+hh:mm` or `+hhmm` (no zone means UTC). Fractions beyond ns are
-/// truncated. Times outside int64 nanoseconds (before 1677-09-22 or after 2262-04-10) give nullopt.
-[[nodiscard]] std::optional<TimeNs> parse_iso8601(std::string_view text) noexcept;
+/// truncated. Times outside int64 nanoseconds (before 1677-09-22 or after 2262-04-10) give nullopt,
+/// or with `saturate` the nearest representable time (kTimeMin / kTimeMax): a bot's `9999-12-31`
+/// "never" stays far in the future instead of failing.
+[[nodiscard]] std::optional<TimeNs> parse_iso8601(std::string_view text,
+                                                  bool saturate = false) noexcept;
+
+inline constexpr TimeNs kTimeMin = INT64_MIN;
+inline constexpr TimeNs kTimeMax = INT64_MAX;
 
 /// `2026-01-01T00:00:00.000Z` (millisecond precision, truncated toward -inf).
 [[nodiscard]] std::string format_iso8601_ms(TimeNs t);

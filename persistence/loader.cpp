@@ -14,137 +14,70 @@
 #include <type_traits>
 
 #include "engine/fixed.h"
+#include "engine/row_reader.h"
 
 namespace lam::db {
 namespace {
 
 using Fields = std::vector<std::optional<std::string_view>>;
 
-// Columns selected for each table; the parsers below read them by position.
+// Columns selected for each table, in the order of the row reader's column enums. Timestamps are
+// epoch seconds (a decimal, or +-Infinity), which the reader saturates; never a cast that can fail.
 constexpr const char* kMarketCols =
     "id, symbol, dex_name, market_type, price_source, maintenance_margin_rate";
 constexpr const char* kPositionCols =
     "id, user_id, market_id, side, size, entry_price, margin, realized_pnl, status, current_price, "
-    "unrealized_pnl, floor(extract(epoch FROM closed_at) * 1000000)::bigint";
+    "unrealized_pnl, extract(epoch FROM closed_at)";
 constexpr const char* kAlertCols =
     "id, user_id, market_id, alert_type, condition_type, target_price, target_percentage, "
-    "target_value, "
-    "anchor_price, floor(extract(epoch FROM expires_at) * 1000000)::bigint, "
-    "metadata->>'window_seconds', status, "
-    "floor(extract(epoch FROM triggered_at) * 1000000)::bigint";
+    "target_value, anchor_price, extract(epoch FROM expires_at), metadata->>'window_seconds', "
+    "status, extract(epoch FROM triggered_at)";
 
-struct RowParser {
-  const Fields& f;
-  bool ok = true;
-  const char* bad = nullptr;
+/// The row reader's view of one COPY line or result row: columns by position.
+class PositionalCells final : public rows::CellSource {
+ public:
+  explicit PositionalCells(const Fields& f) : f_(f) {}
+  [[nodiscard]] rows::Cell cell(std::size_t i) const override {
+    if (i >= f_.size() || !f_[i]) return {};
+    return {true, *f_[i]};
+  }
 
-  const std::string_view* at(std::size_t i) { return i < f.size() && f[i] ? &*f[i] : nullptr; }
-  Uuid uuid(std::size_t i) {
-    const std::string_view* s = at(i);
-    auto u = s ? Uuid::parse(*s) : std::nullopt;
-    if (!u) fail("uuid");
-    return u.value_or(Uuid{});
-  }
-  std::optional<Decimal> opt_decimal(std::size_t i) {
-    const std::string_view* s = at(i);
-    if (!s) return std::nullopt;
-    const DecimalParse p = parse_decimal(*s);
-    if (!p.ok()) fail("decimal");
-    return p.value;
-  }
-  std::optional<std::int64_t> opt_raw(std::size_t i) {
-    auto d = opt_decimal(i);
-    if (!d) return std::nullopt;
-    auto r = to_raw(d->nearest());
-    if (!r) fail("out of range");
-    return r;
-  }
-  std::int64_t raw(std::size_t i) {
-    auto r = opt_raw(i);
-    if (!r) fail("null");
-    return r.value_or(0);
-  }
-  std::optional<std::int64_t> opt_int(std::size_t i) {
-    const std::string_view* s = at(i);
-    if (!s) return std::nullopt;
-    std::int64_t v = 0;
-    auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
-    if (ec != std::errc() || p != s->data() + s->size()) {
-      fail("integer");
-      return std::nullopt;
+ private:
+  const Fields& f_;
+};
+
+/// What the loader and the listener do with the reader's verdict: unreadable rows are counted and
+/// skipped, rejected ones are counted and passed on (the matcher emits their rejection).
+struct Verdicts {
+  std::size_t* bad = nullptr;
+  std::size_t* rejected = nullptr;
+  const char* table = "";
+  bool keep(const rows::RowReport& rep, const Uuid& id) {
+    if (rep.ok()) return true;
+    const bool unreadable = rep.verdict == rows::Verdict::unreadable;
+    std::size_t& n = unreadable ? *bad : *rejected;
+    if (n++ < 20) {
+      spdlog::warn("loader: {} {} row {}: {}", unreadable ? "skipping an unreadable" : "rejecting a",
+                   table, id.str(), rep.detail);
     }
-    return v;
-  }
-  std::optional<TimeNs> opt_time_us(std::size_t i) {
-    auto us = opt_int(i);
-    if (!us) return std::nullopt;
-    return *us * 1000;
-  }
-  void fail(const char* what) {
-    if (ok) bad = what;
-    ok = false;
+    return !unreadable;
   }
 };
 
-bool parse_market(const Fields& f, MarketRow& m) {
-  RowParser p{f};
-  m.spec.id = p.uuid(0);
-  m.symbol = p.at(1) ? std::string(*p.at(1)) : "";
-  m.dex_name = p.at(2) ? std::string(*p.at(2)) : "";
-  m.spec.type =
-      p.at(3) ? parse_market_type(*p.at(3)).value_or(MarketType::perpetual) : MarketType::perpetual;
-  m.spec.source = default_price_source(m.spec.type);
-  if (p.at(4)) m.spec.source = parse_price_source(*p.at(4)).value_or(m.spec.source);
-  m.spec.mmr = p.opt_raw(5).value_or(kDefaultMmrRaw);
-  return p.ok;
+bool parse_market(const Fields& f, MarketRow& m, Verdicts& v) {
+  return v.keep(rows::read_market(PositionalCells(f), m), m.spec.id);
 }
-
-bool parse_position(const Fields& f, PositionSpec& s) {
-  RowParser p{f};
-  s.id = p.uuid(0);
-  s.user_id = p.uuid(1);
-  s.market_id = p.uuid(2);
-  s.side = p.at(3) && *p.at(3) == "short" ? Side::short_side : Side::long_side;
-  s.size = p.raw(4);
-  s.entry_price = p.raw(5);
-  s.margin = p.raw(6);
-  if (auto d = p.opt_decimal(7)) s.realized_pnl = d->nearest();
-  s.status = p.at(8) ? parse_position_status(*p.at(8)).value_or(PositionStatus::open)
-                     : PositionStatus::open;
-  s.current_price = p.opt_raw(9);
-  if (auto d = p.opt_decimal(10)) s.unrealized_pnl = d->nearest();
-  s.closed_at = p.opt_time_us(11);
-  return p.ok;
+bool parse_position(const Fields& f, PositionSpec& p, Verdicts& v) {
+  return v.keep(rows::read_position(PositionalCells(f), p), p.id);
 }
-
-bool parse_alert(const Fields& f, AlertSpec& a) {
-  RowParser p{f};
-  a.id = p.uuid(0);
-  a.user_id = p.uuid(1);
-  if (p.at(2)) a.market_id = p.uuid(2);
-  a.type = p.at(3) ? parse_alert_type(*p.at(3)) : AlertType::unknown;
-  a.condition = p.at(4) ? parse_condition_type(*p.at(4)) : ConditionType::unknown;
-  a.target_price = p.opt_decimal(5);
-  a.target_percentage = p.opt_decimal(6);
-  a.target_value = p.opt_decimal(7);
-  a.anchor_price = p.opt_raw(8);
-  a.expires_at = p.opt_time_us(9);
-  if (p.at(10)) {
-    // a window that is not a positive integer is rejected by the matcher, not here
-    std::int64_t w = 0;
-    const std::string_view s = *p.at(10);
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), w);
-    a.window_seconds = ec == std::errc() && end == s.data() + s.size() ? w : 0;
-  }
-  a.status =
-      p.at(11) ? parse_alert_status(*p.at(11)).value_or(AlertStatus::active) : AlertStatus::active;
-  a.triggered_at = p.opt_time_us(12);
-  return p.ok;
+bool parse_alert(const Fields& f, AlertSpec& a, Verdicts& v) {
+  return v.keep(rows::read_alert(PositionalCells(f), a), a.id);
 }
 
 template <class Row, class Parse, class Emit>
 std::size_t stream(pqxx::transaction_base& tx, const std::string& query, Parse parse, Emit emit,
-                   std::size_t& bad, const char* table) {
+                   LoadCounts& counts, const char* table) {
+  Verdicts verdicts{&counts.bad_rows, &counts.rejected_rows, table};
   pqxx::stream_from s(tx, "(" + query + ")");  // 6.4: COPY <this> TO STDOUT
   std::string line;
   Fields fields;
@@ -153,12 +86,7 @@ std::size_t stream(pqxx::transaction_base& tx, const std::string& query, Parse p
   while (s.get_raw_line(line)) {
     split_copy_line(line, fields, scratch);
     Row row;
-    if (!parse(fields, row)) {
-      if (bad++ < 20)
-        spdlog::warn("loader: skipping a {} row that cannot be represented: {}", table,
-                     line.substr(0, 60));
-      continue;
-    }
+    if (!parse(fields, row, verdicts)) continue;
     emit(std::move(row));
     ++n;
   }
@@ -179,8 +107,10 @@ std::string uuid_array(const std::vector<Uuid>& ids) {
 
 template <class Row, class Parse>
 void fetch(pqxx::transaction_base& tx, const std::string& query, const std::vector<Uuid>& ids,
-           Parse parse, std::vector<Row>& out, std::vector<Uuid>* missing, const char* table) {
+           Parse parse, std::vector<Row>& out, std::vector<Uuid>* missing, const char* table,
+           LoadCounts& counts) {
   if (ids.empty()) return;
+  Verdicts verdicts{&counts.bad_rows, &counts.rejected_rows, table};
   const pqxx::result r = tx.exec_params(query, uuid_array(ids));
   Fields fields;
   for (const auto& row : r) {
@@ -191,12 +121,9 @@ void fetch(pqxx::transaction_base& tx, const std::string& query, const std::vect
                                                 std::string_view(field.c_str(), field.size())));
     }
     Row parsed;
-    if (parse(fields, parsed)) {
-      out.push_back(std::move(parsed));
-    } else {
-      spdlog::warn("loader: skipping a {} row that cannot be represented", table);
-    }
+    if (parse(fields, parsed, verdicts)) out.push_back(std::move(parsed));
   }
+  // An unreadable row counts as missing: the engine stops acting on a row it can no longer read.
   if (missing == nullptr) return;
   for (const Uuid& id : ids) {
     const bool found = std::any_of(out.begin(), out.end(), [&](const Row& x) {
@@ -348,7 +275,7 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
       };
       n.markets = stream<MarketRow>(
           tx, std::string("SELECT ") + kMarketCols + " FROM markets", parse_market,
-          [&](MarketRow&& m) { cur.markets.push_back(std::move(m)); }, n.bad_rows, "markets");
+          [&](MarketRow&& m) { cur.markets.push_back(std::move(m)); }, n, "markets");
       flush();
       n.positions = stream<PositionSpec>(
           tx, std::string("SELECT ") + kPositionCols + " FROM positions WHERE status = 'open'",
@@ -357,7 +284,7 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
             cur.positions.push_back(p);
             if (cur.positions.size() >= kChunkRows) flush();
           },
-          n.bad_rows, "positions");
+          n, "positions");
       flush();
       n.alerts = stream<AlertSpec>(
           tx, std::string("SELECT ") + kAlertCols + " FROM alerts WHERE status = 'active'",
@@ -366,7 +293,7 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
             cur.alerts.push_back(a);
             if (cur.alerts.size() >= kChunkRows) flush();
           },
-          n.bad_rows, "alerts");
+          n, "alerts");
       flush();
       tx.commit();
     } catch (const ChunkPipe::Closed&) {
@@ -412,7 +339,7 @@ LoadSink matcher_sink(Matcher& matcher, InstrumentTable& instruments, std::vecto
                     m.spec.instrument = instruments.intern(m.dex_name, m.symbol);
                     matcher.upsert_market(m.spec);
                   },
-                  [&matcher](PositionSpec&& p) { matcher.upsert_position(p); },
+                  [&matcher, &events](PositionSpec&& p) { matcher.upsert_position(p, events); },
                   [&matcher, &events](AlertSpec&& a) { matcher.upsert_alert(a, events); },
                   [&matcher](std::size_t, std::size_t positions, std::size_t alerts) {
                     matcher.reserve(alerts, positions);
@@ -447,11 +374,11 @@ void Loader::load_by_id_in(pqxx::transaction_base& tx, const std::vector<Uuid>& 
                            const std::vector<Uuid>& positions, const std::vector<Uuid>& alerts,
                            ById& out) {
   fetch(tx, std::string("SELECT ") + kMarketCols + " FROM markets WHERE id = ANY($1::uuid[])",
-        markets, parse_market, out.markets, nullptr, "markets");
+        markets, parse_market, out.markets, nullptr, "markets", out.counts);
   fetch(tx, std::string("SELECT ") + kPositionCols + " FROM positions WHERE id = ANY($1::uuid[])",
-        positions, parse_position, out.positions, &out.missing_positions, "positions");
+        positions, parse_position, out.positions, &out.missing_positions, "positions", out.counts);
   fetch(tx, std::string("SELECT ") + kAlertCols + " FROM alerts WHERE id = ANY($1::uuid[])", alerts,
-        parse_alert, out.alerts, &out.missing_alerts, "alerts");
+        parse_alert, out.alerts, &out.missing_alerts, "alerts", out.counts);
 }
 
 }  // namespace lam::db

@@ -25,12 +25,13 @@ struct LoadCounts {
   std::size_t markets = 0;
   std::size_t positions = 0;
   std::size_t alerts = 0;
-  std::size_t bad_rows = 0;  ///< rows that could not be represented (logged, skipped)
+  std::size_t bad_rows = 0;       ///< rows that cannot even be named (logged, skipped)
+  std::size_t rejected_rows = 0;  ///< rows with a value the engine refuses (passed on: rejected)
 };
 
 struct LoadSink {
   std::function<void(MarketRow&&)> market;
-  std::function<void(PositionSpec&&)> position;
+  std::function<void(PositionSpec&&)> position;  ///< `invalid` set: rejected by the matcher
   std::function<void(AlertSpec&&)> alert;
   /// Optional: called first with the row counts of the snapshot (markets, positions, alerts).
   std::function<void(std::size_t, std::size_t, std::size_t)> reserve;
@@ -62,6 +63,7 @@ class Loader {
     std::vector<AlertSpec> alerts;
     std::vector<Uuid> missing_positions;
     std::vector<Uuid> missing_alerts;
+    LoadCounts counts;  ///< bad and rejected rows of this fetch
   };
   ById load_by_id(const std::vector<Uuid>& markets, const std::vector<Uuid>& positions,
                   const std::vector<Uuid>& alerts);

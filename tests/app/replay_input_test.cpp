@@ -167,13 +167,54 @@ TEST_F(StateFile, BadRowsAreNamedAndSkipped) {
       << st.errors[0];
   EXPECT_NE(st.errors[1].find("markets[1]: price_source: unknown 'vwap'"), std::string::npos)
       << st.errors[1];
-  EXPECT_NE(st.errors[2].find("positions[0]: size: bad decimal 'x'"), std::string::npos)
+  EXPECT_NE(st.errors[2].find("positions[0]: size: not a decimal 'x'"), std::string::npos)
       << st.errors[2];
-  EXPECT_NE(st.errors[3].find("alerts[0]: expires_at: bad timestamp"), std::string::npos)
+  EXPECT_NE(st.errors[3].find("alerts[0]: expires_at: not a timestamp 'tomorrow'"),
+            std::string::npos)
       << st.errors[3];
-  // a bad window is not an input error but a rejection by the matcher
+  // Unreadable markets are left out; rows that can be named are kept, marked, so that the matcher
+  // rejects them with an event as the daemon does. A bad window is the matcher's invalid_window.
+  EXPECT_TRUE(st.markets.empty());
+  ASSERT_EQ(st.positions.size(), 1u);
+  EXPECT_EQ(st.positions[0].invalid, RejectReason::invalid_value);
+  ASSERT_EQ(st.alerts.size(), 2u);
+  EXPECT_EQ(st.alerts[0].invalid, RejectReason::invalid_value);
+  EXPECT_EQ(st.alerts[1].invalid, RejectReason::none);
+  EXPECT_EQ(st.alerts[1].window_seconds, 0);
+}
+
+TEST_F(StateFile, DuplicateIdsAreReportedAndTheLaterRowSkipped) {
+  const auto st = load_state(write(R"({
+    "markets":[{"id":"00000000-0000-0000-0000-0000000000a1","symbol":"S","dex_name":"d"},
+               {"id":"00000000-0000-0000-0000-0000000000a1","symbol":"T","dex_name":"d"}],
+    "alerts":[{"id":"00000000-0000-0000-0000-0000000000d1","user_id":"00000000-0000-0000-0000-0000000000c1",
+               "alert_type":"price_above","condition_type":"greater_than","target_price":"1"},
+              {"id":"00000000-0000-0000-0000-0000000000d1","user_id":"00000000-0000-0000-0000-0000000000c1",
+               "alert_type":"price_above","condition_type":"greater_than","target_price":"2"}]})"));
+  ASSERT_EQ(st.errors.size(), 2u);
+  EXPECT_NE(st.errors[0].find("markets[1]: id: duplicate"), std::string::npos) << st.errors[0];
+  EXPECT_NE(st.errors[1].find("alerts[1]: id: duplicate"), std::string::npos) << st.errors[1];
+  ASSERT_EQ(st.markets.size(), 1u);
+  EXPECT_EQ(st.markets[0].symbol, "S");
   ASSERT_EQ(st.alerts.size(), 1u);
-  EXPECT_EQ(st.alerts[0].window_seconds, 0);
+}
+
+TEST_F(StateFile, HostileValuesAreReadAsTheDaemonReadsThem) {
+  const auto st = load_state(write(R"({
+    "alerts":[{"id":"00000000-0000-0000-0000-0000000000d1","user_id":"00000000-0000-0000-0000-0000000000c1",
+               "alert_type":"price_above","condition_type":"greater_than","target_price":"NaN"},
+              {"id":"00000000-0000-0000-0000-0000000000d2","user_id":"00000000-0000-0000-0000-0000000000c1",
+               "alert_type":"price_above","condition_type":"greater_than","target_price":"1",
+               "expires_at":"9999-12-31T23:59:59Z"},
+              {"id":"00000000-0000-0000-0000-0000000000d3","user_id":"00000000-0000-0000-0000-0000000000c1",
+               "alert_type":"price_above","condition_type":"greater_than","target_price":"1",
+               "expires_at":"infinity"}]})"));
+  ASSERT_EQ(st.alerts.size(), 3u);
+  EXPECT_EQ(st.alerts[0].invalid, RejectReason::not_a_number);
+  ASSERT_EQ(st.errors.size(), 1u);
+  EXPECT_NE(st.errors[0].find("target_price: not a number 'NaN'"), std::string::npos);
+  EXPECT_EQ(st.alerts[1].expires_at, kTimeMax);  // saturated, not wrapped into the past
+  EXPECT_FALSE(st.alerts[2].expires_at.has_value());  // never
 }
 
 TEST_F(StateFile, UnreadableOrMalformedFilesThrow) {

@@ -8,6 +8,13 @@ namespace lam {
 namespace {
 using namespace lam::test;
 
+// Arms a position these tests expect the matcher to accept (no position.rejected).
+void arm_position(Matcher& m, const PositionSpec& p) {
+  std::vector<Event> rejected;
+  m.upsert_position(p, rejected);
+  EXPECT_TRUE(rejected.empty());
+}
+
 class AlertRules : public ::testing::Test {
  protected:
   void SetUp() override { m.upsert_market(market(1)); }
@@ -191,7 +198,7 @@ TEST_F(AlertRules, VolumeCountsTradesOnMarkSourcedMarkets) {
 }
 
 TEST_F(AlertRules, PositionPnlAbsoluteTargetBothDirections) {
-  m.upsert_position(position(1, Side::long_side, "2", "100", "100"));
+  arm_position(m, position(1, Side::long_side, "2", "100", "100"));
   AlertSpec up = alert(1, AlertType::position_pnl, ConditionType::greater_than);
   up.target_value = dec("50");  // 2(p-100) >= 50 <=> p >= 125
   AlertSpec down = alert(2, AlertType::position_pnl, ConditionType::less_than);
@@ -205,7 +212,7 @@ TEST_F(AlertRules, PositionPnlAbsoluteTargetBothDirections) {
 }
 
 TEST_F(AlertRules, PositionPnlRoePercentWhenTargetValueIsNull) {
-  m.upsert_position(position(1, Side::short_side, "1", "100", "10"));
+  arm_position(m, position(1, Side::short_side, "1", "100", "10"));
   AlertSpec a = alert(1, AlertType::position_pnl, ConditionType::greater_than);
   a.target_percentage = dec("50");  // (100-p)/10*100 >= 50 <=> p <= 95
   arm(a);
@@ -215,12 +222,12 @@ TEST_F(AlertRules, PositionPnlRoePercentWhenTargetValueIsNull) {
 
 TEST_F(AlertRules, PositionPnlSumsOnlyTheUsersOpenPositionsInThatMarket) {
   m.upsert_market(market(2));
-  m.upsert_position(position(1, Side::long_side, "1", "100", "10", 1, 1));
-  m.upsert_position(position(2, Side::long_side, "1", "100", "10", 1, 2));  // another user
-  m.upsert_position(position(3, Side::long_side, "5", "100", "10", 2, 1));  // another market
+  arm_position(m, position(1, Side::long_side, "1", "100", "10", 1, 1));
+  arm_position(m, position(2, Side::long_side, "1", "100", "10", 1, 2));  // another user
+  arm_position(m, position(3, Side::long_side, "5", "100", "10", 2, 1));  // another market
   PositionSpec closed = position(4, Side::long_side, "7", "100", "10");
   closed.status = PositionStatus::closed;
-  m.upsert_position(closed);
+  arm_position(m, closed);
   AlertSpec a = alert(1, AlertType::position_pnl, ConditionType::greater_than);
   a.target_value = dec("10");  // only position 1 counts: p >= 110
   arm(a);
@@ -233,7 +240,7 @@ TEST_F(AlertRules, PositionPnlWaitsForAnOpenPosition) {
   a.target_value = dec("100");  // with no position the total would be 0 <= 100: must not fire
   arm(a);
   EXPECT_TRUE(tick("100").empty());
-  m.upsert_position(position(1, Side::long_side, "1", "100", "10"));
+  arm_position(m, position(1, Side::long_side, "1", "100", "10"));
   EXPECT_EQ(tick("100"), std::vector<Uuid>{a.id});
 }
 

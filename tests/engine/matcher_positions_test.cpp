@@ -8,6 +8,13 @@ namespace lam {
 namespace {
 using namespace lam::test;
 
+// Arms a position these tests expect the matcher to accept (no position.rejected).
+void arm_position(Matcher& m, const PositionSpec& p) {
+  std::vector<Event> rejected;
+  m.upsert_position(p, rejected);
+  EXPECT_TRUE(rejected.empty());
+}
+
 class Positions : public ::testing::Test {
  protected:
   void SetUp() override { m.upsert_market(market(1)); }
@@ -20,8 +27,8 @@ class Positions : public ::testing::Test {
 };
 
 TEST_F(Positions, UnrealizedPnlForBothSidesIsMaterializedOnDemand) {
-  m.upsert_position(position(1, Side::long_side, "0.5", "64000", "3200"));
-  m.upsert_position(position(2, Side::short_side, "0.5", "64000", "3200"));
+  arm_position(m, position(1, Side::long_side, "0.5", "64000", "3200"));
+  arm_position(m, position(2, Side::short_side, "0.5", "64000", "3200"));
   tick("65000.123456789");
   const auto l = m.position(id(1, kPositionKind));
   const auto s = m.position(id(2, kPositionKind));
@@ -39,14 +46,14 @@ TEST_F(Positions, BeforeAnyPriceTheLoadedValuesStand) {
   PositionSpec p = position(1, Side::long_side, "1", "100", "10");
   p.current_price = raw("101");
   p.unrealized_pnl = raw("1");
-  m.upsert_position(p);
+  arm_position(m, p);
   EXPECT_EQ(m.position(p.id)->current_price, raw("101"));
   EXPECT_EQ(m.position(p.id)->unrealized_pnl, static_cast<Wide>(kScale) * kScale);
 }
 
 TEST_F(Positions, LongIsLiquidatedAtExactlyItsLiquidationPrice) {
   // LP = (110 - 10.5) / (1 - 0.005) = 100
-  m.upsert_position(position(1, Side::long_side, "1", "110", "10.5"));
+  arm_position(m, position(1, Side::long_side, "1", "110", "10.5"));
   tick("100.000000001");
   EXPECT_TRUE(ev.empty());
   tick("100", 7000);
@@ -70,7 +77,7 @@ TEST_F(Positions, ShortIsLiquidatedAtExactlyItsLiquidationPrice) {
   // LP = (90 + 10.5) / (1 + 0.005) = 100
   PositionSpec p = position(1, Side::short_side, "1", "90", "10.5");
   p.realized_pnl = raw("3");
-  m.upsert_position(p);
+  arm_position(m, p);
   tick("99.999999999");
   EXPECT_TRUE(ev.empty());
   tick("100");
@@ -79,7 +86,7 @@ TEST_F(Positions, ShortIsLiquidatedAtExactlyItsLiquidationPrice) {
 }
 
 TEST_F(Positions, LiquidationsComeBeforeAlertsInOneTick) {
-  m.upsert_position(position(1, Side::long_side, "1", "110", "10.5"));  // LP 100
+  arm_position(m, position(1, Side::long_side, "1", "110", "10.5"));  // LP 100
   AlertSpec a = alert(1, AlertType::price_below, ConditionType::equals);
   a.target_price = dec("105");
   m.upsert_alert(a, ev);
@@ -92,8 +99,8 @@ TEST_F(Positions, LiquidationsComeBeforeAlertsInOneTick) {
 
 TEST_F(Positions, LiquidationRekeysTheUsersPnlAlertsInTheSameTick) {
   // Long LP 100 and a short: after the long is liquidated only the short counts.
-  m.upsert_position(position(1, Side::long_side, "1", "110", "10.5"));
-  m.upsert_position(position(2, Side::short_side, "1", "120", "50"));
+  arm_position(m, position(1, Side::long_side, "1", "110", "10.5"));
+  arm_position(m, position(2, Side::short_side, "1", "120", "50"));
   AlertSpec a = alert(1, AlertType::position_pnl, ConditionType::greater_than);
   a.target_value =
       dec("20");  // before: (p-110)+(120-p) = 10 constant, never; after: 120-p >= 20 <=> p <= 100
@@ -108,10 +115,10 @@ TEST_F(Positions, LiquidationRekeysTheUsersPnlAlertsInTheSameTick) {
 }
 
 TEST_F(Positions, SeveralLiquidationsNearestFirst) {
-  m.upsert_position(position(1, Side::long_side, "1", "110", "10.5"));  // LP 100
-  m.upsert_position(
+  arm_position(m, position(1, Side::long_side, "1", "110", "10.5"));  // LP 100
+  arm_position(m, 
       position(2, Side::long_side, "2", "120", "20.5"));  // (240-20.5)/(2*.995)=110.301507537
-  m.upsert_position(position(3, Side::long_side, "1", "110", "10.5"));  // LP 100, ties with 1
+  arm_position(m, position(3, Side::long_side, "1", "110", "10.5"));  // LP 100, ties with 1
   tick("90");
   ASSERT_EQ(ev.size(), 3u);
   EXPECT_EQ(ev[0].subject, id(1, kPositionKind));
@@ -120,23 +127,23 @@ TEST_F(Positions, SeveralLiquidationsNearestFirst) {
 }
 
 TEST_F(Positions, FullyCollateralizedLongIsNeverLiquidated) {
-  m.upsert_position(position(1, Side::long_side, "1", "100", "100"));
+  arm_position(m, position(1, Side::long_side, "1", "100", "100"));
   tick("0.000000001");
   EXPECT_TRUE(ev.empty());
 }
 
 TEST_F(Positions, UpdatesAndRemovalsRekey) {
-  m.upsert_position(position(1, Side::long_side, "1", "110", "10.5"));  // LP 100
-  m.upsert_position(position(1, Side::long_side, "1", "110", "60"));    // margin added: LP 50/0.995
+  arm_position(m, position(1, Side::long_side, "1", "110", "10.5"));  // LP 100
+  arm_position(m, position(1, Side::long_side, "1", "110", "60"));    // margin added: LP 50/0.995
   tick("60");
   EXPECT_TRUE(ev.empty());
   PositionSpec closed = position(1, Side::long_side, "1", "110", "60");
   closed.status = PositionStatus::closed;
-  m.upsert_position(closed);
+  arm_position(m, closed);
   tick("1");
   EXPECT_TRUE(ev.empty());
   EXPECT_EQ(m.position(id(1, kPositionKind))->status, PositionStatus::closed);
-  m.upsert_position(position(2, Side::short_side, "1", "90", "10.5"));  // LP 100
+  arm_position(m, position(2, Side::short_side, "1", "90", "10.5"));  // LP 100
   m.remove_position(id(2, kPositionKind));
   tick("1000");
   EXPECT_TRUE(ev.empty());
@@ -144,7 +151,7 @@ TEST_F(Positions, UpdatesAndRemovalsRekey) {
 }
 
 TEST_F(Positions, MaintenanceMarginChangeRekeys) {
-  m.upsert_position(
+  arm_position(m, 
       position(1, Side::long_side, "1", "110", "10"));  // mmr 0.005: LP 100/0.995=100.50...
   m.upsert_market(market(1, PriceSource::mark, "0"));   // mmr 0: LP 100
   tick("100.1");
@@ -155,9 +162,9 @@ TEST_F(Positions, MaintenanceMarginChangeRekeys) {
 
 TEST_F(Positions, RemovedSlotsAreReused) {
   m.upsert_market(market(2));
-  m.upsert_position(position(1, Side::long_side, "1", "110", "10.5"));  // LP 100 on market 1
+  arm_position(m, position(1, Side::long_side, "1", "110", "10.5"));  // LP 100 on market 1
   m.remove_position(id(1, kPositionKind));
-  m.upsert_position(
+  arm_position(m, 
       position(2, Side::short_side, "1", "90", "10.5", 2));  // LP 100 on market 2, same slot
   EXPECT_EQ(m.position_count(), 1u);
   tick("50");
@@ -167,15 +174,15 @@ TEST_F(Positions, RemovedSlotsAreReused) {
   m.on_tick(test::mark(2, "100"), ev);
   EXPECT_EQ(subjects(ev, EventType::position_liquidated), std::vector<Uuid>{id(2, kPositionKind)});
   // moving a position to another market moves its membership
-  m.upsert_position(position(3, Side::long_side, "1", "110", "10.5", 1));
-  m.upsert_position(position(3, Side::long_side, "1", "110", "10.5", 2));
+  arm_position(m, position(3, Side::long_side, "1", "110", "10.5", 1));
+  arm_position(m, position(3, Side::long_side, "1", "110", "10.5", 2));
   m.upsert_market(market(1, PriceSource::mark, "0.005"));
   tick("1");
   EXPECT_TRUE(ev.empty()) << "no longer on market 1";
 }
 
 TEST_F(Positions, UnknownMarketIsCountedNotArmed) {
-  m.upsert_position(position(1, Side::long_side, "1", "110", "10.5", 42));
+  arm_position(m, position(1, Side::long_side, "1", "110", "10.5", 42));
   EXPECT_EQ(m.stats().positions_unarmed, 1u);
   EXPECT_EQ(m.position(id(1, kPositionKind))->status, PositionStatus::open);
 }

@@ -137,8 +137,8 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
   }
   for (int i = 0; i < 40; ++i) {
     const PositionSpec p = sc.make_position(next_position++);
-    fast.upsert_position(p);
-    naive.upsert_position(p);
+    fast.upsert_position(p, ef);
+    naive.upsert_position(p, en);
   }
   for (int i = 0; i < 120; ++i) {
     const AlertSpec a = sc.make_alert(next_alert++, now);
@@ -177,8 +177,8 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
           sc.coin() ? next_position++
                     : 1 + static_cast<std::uint64_t>(sc.pick(static_cast<int>(next_position)));
       const PositionSpec p = sc.make_position(n);
-      fast.upsert_position(p);
-      naive.upsert_position(p);
+      fast.upsert_position(p, ef);
+      naive.upsert_position(p, en);
     } else {
       const MarketSpec mk = market(1, PriceSource::mark, sc.coin() ? "0.005" : "0.01");
       fast.upsert_market(mk);

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <map>
 #include <pqxx/pqxx>
 #include <thread>
 
@@ -76,9 +77,15 @@ TEST(Loader, StreamsMarketsOpenPositionsAndActiveAlerts) {
                                         [&](PositionSpec&& p) { positions.push_back(p); },
                                         [&](AlertSpec&& a) { alerts.push_back(a); }, nullptr});
   EXPECT_EQ(n.markets, 4u);
-  EXPECT_EQ(n.positions, 18u);  // 20 - closed - out of range
+  EXPECT_EQ(n.positions, 19u);  // 20 - closed; the out-of-range one is passed on, marked
   EXPECT_EQ(n.alerts, 19u);
-  EXPECT_EQ(n.bad_rows, 1u);
+  EXPECT_EQ(n.bad_rows, 0u);
+  EXPECT_EQ(n.rejected_rows, 1u);
+  EXPECT_EQ(std::count_if(positions.begin(), positions.end(),
+                          [](const PositionSpec& p) {
+                            return p.invalid == RejectReason::out_of_range;
+                          }),
+            1);
   for (const MarketRow& m : markets) {
     if (m.symbol == "S1") {
       EXPECT_EQ(m.spec.source, PriceSource::mid);
@@ -136,6 +143,67 @@ TEST(Loader, DatabaseStateDrivesTheMatcher) {
     if (e.type == EventType::alert_triggered) fired.push_back(e.subject);
   }
   EXPECT_EQ(fired, (std::vector<Uuid>{seq_id(kAlert, 5), seq_id(kAlert, 1)}));
+}
+
+// Values the bot (or a hand-edited row) can store and the engine must survive: the load finishes,
+// every row that cannot be armed is rejected by id and reason, "never" stays never.
+TEST(Loader, HostileValuesAreReadSaturatedOrRejectedAndTheLoadCompletes) {
+  const std::string url = fresh("loader_hostile", 8);
+  const auto alert = [](int n) { return "'" + seq_uuid(kAlert, n) + "'"; };
+  const auto position = [](int n) { return "'" + seq_uuid(kPosition, n) + "'"; };
+  exec(url, "UPDATE alerts SET expires_at = 'infinity' WHERE id = " + alert(1) +
+                ";"
+                "UPDATE alerts SET expires_at = '-infinity' WHERE id = " +
+                alert(2) +
+                ";"
+                "UPDATE alerts SET expires_at = '9999-12-31 23:59:59+00' WHERE id = " +
+                alert(3) +
+                ";"
+                "UPDATE alerts SET target_price = 'NaN' WHERE id = " +
+                alert(4) +
+                ";"
+                "UPDATE alerts SET alert_type = 'volume', condition_type = 'greater_than', "
+                "target_value = 5, metadata = '{\"window_seconds\": 9223372037}' WHERE id = " +
+                alert(6) +
+                ";"
+                "UPDATE positions SET side = 'short', size = 8999999999, entry_price = 8999999999 "
+                "WHERE id = " +
+                position(1) +
+                ";"
+                "UPDATE positions SET closed_at = 'infinity' WHERE id = " +
+                position(2) + ";");
+  Matcher m;
+  InstrumentTable instruments;
+  std::vector<Event> ev;
+  std::map<Uuid, AlertSpec> alerts;
+  LoadSink sink = matcher_sink(m, instruments, ev);
+  auto to_matcher = sink.alert;
+  sink.alert = [&](AlertSpec&& a) {
+    alerts[a.id] = a;
+    to_matcher(std::move(a));
+  };
+  const LoadCounts n = Loader(url).load_all(sink);
+  EXPECT_EQ(n.alerts, 8u);
+  EXPECT_EQ(n.positions, 8u);
+  EXPECT_EQ(n.bad_rows, 0u);
+  EXPECT_EQ(n.rejected_rows, 2u);  // the NaN target, the position beyond DECIMAL(36,18)
+  const auto reason_of = [&](const Uuid& id, EventType type) {
+    for (const Event& e : ev) {
+      if (e.subject == id && e.type == type) return e.reason;
+    }
+    return RejectReason::none;
+  };
+  EXPECT_EQ(reason_of(seq_id(kAlert, 4), EventType::alert_rejected), RejectReason::not_a_number);
+  EXPECT_EQ(reason_of(seq_id(kAlert, 6), EventType::alert_rejected), RejectReason::invalid_window);
+  EXPECT_EQ(reason_of(seq_id(kPosition, 1), EventType::position_rejected),
+            RejectReason::out_of_range);
+  EXPECT_EQ(ev.size(), 3u);
+  EXPECT_FALSE(alerts.at(seq_id(kAlert, 1)).expires_at.has_value());  // infinity: never
+  EXPECT_EQ(alerts.at(seq_id(kAlert, 2)).expires_at, kTimeMin);
+  EXPECT_EQ(alerts.at(seq_id(kAlert, 3)).expires_at, kTimeMax);  // 9999: saturated, far future
+  EXPECT_TRUE(m.alert(seq_id(kAlert, 3))->armed);
+  EXPECT_FALSE(m.position(seq_id(kPosition, 1)).has_value());
+  EXPECT_TRUE(m.position(seq_id(kPosition, 2)).has_value());
 }
 
 struct Drain {
@@ -210,6 +278,32 @@ TEST(Listener, ResyncsThenFollowsTheBotsChanges) {
       },
       500ms));
   EXPECT_EQ(l.stats().bad_payloads.load(), 0u);
+}
+
+TEST(Listener, HostileValuesNeitherStallTheResyncNorTheChangesAfterThem) {
+  const std::string url = fresh("listener_hostile", 5);
+  // Present before the listener starts: its resync must get through them.
+  exec(url, "UPDATE alerts SET expires_at = 'infinity' WHERE id = '" + seq_uuid(kAlert, 1) + "'");
+  Listener l({.conninfo = url});
+  Drain d{l, {}};
+  ASSERT_TRUE(d.until([](const EngineCommand& c) { return c.kind == K::resync_end; }));
+  exec(url, "UPDATE alerts SET target_price = 'NaN' WHERE id = '" + seq_uuid(kAlert, 2) + "'");
+  ASSERT_TRUE(d.until([&](const EngineCommand& c) {
+    return c.kind == K::upsert_alert && c.alert.id == seq_id(kAlert, 2) &&
+           c.alert.invalid == RejectReason::not_a_number;
+  })) << "a NaN target reaches the engine marked, to be rejected";
+  exec(url, "UPDATE alerts SET expires_at = '-infinity' WHERE id = '" + seq_uuid(kAlert, 3) + "'");
+  ASSERT_TRUE(d.until([&](const EngineCommand& c) {
+    return c.kind == K::upsert_alert && c.alert.id == seq_id(kAlert, 3) &&
+           c.alert.expires_at == kTimeMin;
+  }));
+  // ... and an ordinary change after them still flows.
+  exec(url, "UPDATE alerts SET status = 'cancelled' WHERE id = '" + seq_uuid(kAlert, 4) + "'");
+  ASSERT_TRUE(d.until([&](const EngineCommand& c) {
+    return c.kind == K::upsert_alert && c.alert.id == seq_id(kAlert, 4) &&
+           c.alert.status == AlertStatus::cancelled;
+  }));
+  EXPECT_EQ(l.stats().resyncs.load(), 1u);  // never fell back to a resync loop
 }
 
 TEST(Listener, AKilledConnectionReconnectsAndResyncsWithoutMissingChanges) {

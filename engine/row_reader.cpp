@@ -1,0 +1,330 @@
+#include "engine/row_reader.h"
+
+#include <array>
+#include <charconv>
+#include <limits>
+
+#include "engine/fixed.h"
+#include "engine/timefmt.h"
+
+namespace lam::rows {
+namespace {
+
+constexpr std::array<std::string_view, static_cast<std::size_t>(MarketCol::count)> kMarketNames = {
+    "id", "symbol", "dex_name", "market_type", "price_source", "maintenance_margin_rate"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(PositionCol::count)>
+    kPositionNames = {"id",     "user_id",       "market_id",      "side",
+                      "size",   "entry_price",   "margin",         "realized_pnl",
+                      "status", "current_price", "unrealized_pnl", "closed_at"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(AlertCol::count)> kAlertNames = {
+    "id",
+    "user_id",
+    "market_id",
+    "alert_type",
+    "condition_type",
+    "target_price",
+    "target_percentage",
+    "target_value",
+    "anchor_price",
+    "expires_at",
+    "window_seconds",
+    "status",
+    "triggered_at"};
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+bool is_nan(std::string_view s) noexcept {
+  return iequals(s, "nan");
+}
+bool is_infinity(std::string_view s) noexcept {
+  if (!s.empty() && (s[0] == '+' || s[0] == '-')) s.remove_prefix(1);
+  return iequals(s, "infinity") || iequals(s, "inf");
+}
+
+/// Reads the cells of one row, keeping the first problem.
+template <class Col>
+class Reader {
+ public:
+  Reader(const CellSource& src, RowReport& rep) : src_(src), rep_(rep) {}
+
+  Cell cell(Col c) const { return src_.cell(static_cast<std::size_t>(c)); }
+
+  void fail(Verdict v, RejectReason r, Col c, std::string_view what, std::string_view text = {}) {
+    if (rep_.verdict == Verdict::unreadable) return;
+    if (rep_.verdict == Verdict::rejected && v != Verdict::unreadable) return;
+    rep_.verdict = v;
+    rep_.reason = r;
+    rep_.detail.assign(column_name(c)).append(": ").append(what);
+    if (!text.empty()) rep_.detail.append(" '").append(text.substr(0, 64)).append("'");
+  }
+  void reject(RejectReason r, Col c, std::string_view what, std::string_view text = {}) {
+    fail(Verdict::rejected, r, c, what, text);
+  }
+  void unreadable(Col c, std::string_view what, std::string_view text = {}) {
+    fail(Verdict::unreadable, RejectReason::invalid_value, c, what, text);
+  }
+
+  /// A uuid that names the row: unreadable when missing or malformed.
+  Uuid key(Col c) {
+    const Cell v = cell(c);
+    auto u = v.present ? Uuid::parse(v.text) : std::nullopt;
+    if (!u) unreadable(c, v.present ? "not a uuid" : "missing", v.text);
+    return u.value_or(Uuid{});
+  }
+  std::optional<Uuid> opt_uuid(Col c) {
+    const Cell v = cell(c);
+    if (!v.present) return std::nullopt;
+    auto u = Uuid::parse(v.text);
+    if (!u) reject(RejectReason::invalid_value, c, "not a uuid", v.text);
+    return u;
+  }
+  /// A decimal; NaN, infinities and malformed text are rejected with `range` for magnitudes the
+  /// engine cannot hold.
+  std::optional<Decimal> opt_decimal(Col c, RejectReason range) {
+    const Cell v = cell(c);
+    if (!v.present) return std::nullopt;
+    if (is_nan(v.text)) {
+      reject(RejectReason::not_a_number, c, "not a number", v.text);
+      return std::nullopt;
+    }
+    if (is_infinity(v.text)) {
+      reject(range, c, "infinite", v.text);
+      return std::nullopt;
+    }
+    const DecimalParse p = parse_decimal(v.text);
+    if (p.error == DecimalError::out_of_range) {
+      reject(range, c, "out of the engine's range", v.text);
+      return std::nullopt;
+    }
+    if (!p.ok()) {
+      reject(RejectReason::invalid_value, c, "not a decimal", v.text);
+      return std::nullopt;
+    }
+    return p.value;
+  }
+  /// A raw fixed-point value within +-9e9.
+  std::optional<std::int64_t> opt_raw(Col c, RejectReason range) {
+    auto d = opt_decimal(c, range);
+    if (!d) return std::nullopt;
+    auto r = to_raw(d->nearest());
+    if (!r) reject(range, c, "out of the engine's range (+-9e9)", cell(c).text);
+    return r;
+  }
+  std::int64_t raw(Col c, RejectReason range) {
+    if (!cell(c).present) {
+      reject(RejectReason::invalid_value, c, "missing");
+      return 0;
+    }
+    return opt_raw(c, range).value_or(0);
+  }
+  /// A timestamp: +infinity is "never" (nullopt), -infinity the earliest time, years past 2262
+  /// saturate.
+  std::optional<TimeNs> opt_time(Col c) {
+    const Cell v = cell(c);
+    if (!v.present || v.text.empty()) return std::nullopt;
+    const TimeCell t = parse_time_cell(v.text);
+    if (!t.ok) {
+      reject(RejectReason::invalid_value, c, "not a timestamp", v.text);
+      return std::nullopt;
+    }
+    if (t.never) return std::nullopt;
+    return t.value;
+  }
+
+ private:
+  const CellSource& src_;
+  RowReport& rep_;
+};
+
+}  // namespace
+
+std::string_view column_name(MarketCol c) noexcept {
+  return c < MarketCol::count ? kMarketNames[static_cast<std::size_t>(c)] : "?";
+}
+std::string_view column_name(PositionCol c) noexcept {
+  return c < PositionCol::count ? kPositionNames[static_cast<std::size_t>(c)] : "?";
+}
+std::string_view column_name(AlertCol c) noexcept {
+  return c < AlertCol::count ? kAlertNames[static_cast<std::size_t>(c)] : "?";
+}
+
+TimeCell parse_time_cell(std::string_view s) noexcept {
+  TimeCell t;
+  if (is_infinity(s)) {
+    t.ok = true;
+    if (s[0] == '-') {
+      t.value = kTimeMin;
+    } else {
+      t.never = true;
+      t.value = kTimeMax;
+    }
+    return t;
+  }
+  // Epoch seconds (extract(epoch FROM ts)): a decimal; its 1e-9 grid is nanoseconds.
+  const DecimalParse d = parse_decimal(s);
+  if (d.ok() || d.error == DecimalError::out_of_range) {
+    t.ok = true;
+    if (d.error == DecimalError::out_of_range) {
+      t.value = !s.empty() && s[0] == '-' ? kTimeMin : kTimeMax;
+    } else if (d.value.floor > static_cast<Wide>(kTimeMax)) {
+      t.value = kTimeMax;
+    } else if (d.value.floor < static_cast<Wide>(kTimeMin)) {
+      t.value = kTimeMin;
+    } else {
+      t.value = static_cast<TimeNs>(d.value.floor);
+    }
+    return t;
+  }
+  if (auto iso = parse_iso8601(s, /*saturate=*/true)) {
+    t.ok = true;
+    t.value = *iso;
+  }
+  return t;
+}
+
+RowReport read_market(const CellSource& src, MarketRow& m) {
+  RowReport rep;
+  Reader<MarketCol> r(src, rep);
+  using C = MarketCol;
+  m.spec.id = r.key(C::id);
+  const Cell sym = r.cell(C::symbol), dex = r.cell(C::dex_name);
+  if (!sym.present || sym.text.empty()) r.unreadable(C::symbol, "missing");
+  if (!dex.present || dex.text.empty()) r.unreadable(C::dex_name, "missing");
+  m.symbol = std::string(sym.text);
+  m.dex_name = std::string(dex.text);
+  m.spec.type = MarketType::perpetual;
+  if (const Cell t = r.cell(C::market_type); t.present) {
+    if (auto mt = parse_market_type(t.text)) {
+      m.spec.type = *mt;
+    } else {
+      r.unreadable(C::market_type, "unknown", t.text);
+    }
+  }
+  m.spec.source = default_price_source(m.spec.type);
+  if (const Cell s = r.cell(C::price_source); s.present) {
+    if (auto ps = parse_price_source(s.text)) {
+      m.spec.source = *ps;
+    } else {
+      r.unreadable(C::price_source, "unknown", s.text);
+    }
+  }
+  m.spec.mmr = kDefaultMmrRaw;
+  if (auto mmr = r.opt_raw(C::maintenance_margin_rate, RejectReason::out_of_range)) {
+    if (*mmr < 0 || *mmr >= kScale) {
+      r.unreadable(C::maintenance_margin_rate, "must be in [0, 1)",
+                   r.cell(C::maintenance_margin_rate).text);
+    }
+    m.spec.mmr = *mmr;
+  }
+  // A market has no rejection event: any problem makes it unreadable.
+  if (rep.verdict == Verdict::rejected) rep.verdict = Verdict::unreadable;
+  return rep;
+}
+
+RowReport read_position(const CellSource& src, PositionSpec& p) {
+  RowReport rep;
+  Reader<PositionCol> r(src, rep);
+  using C = PositionCol;
+  p = PositionSpec{};
+  p.id = r.key(C::id);
+  p.user_id = r.key(C::user_id);
+  const Cell mid = r.cell(C::market_id);
+  if (auto u = mid.present ? Uuid::parse(mid.text) : std::nullopt) {
+    p.market_id = *u;
+  } else {
+    r.reject(RejectReason::invalid_value, C::market_id, mid.present ? "not a uuid" : "missing",
+             mid.text);
+  }
+  if (const Cell s = r.cell(C::status); s.present) {
+    if (auto ps = parse_position_status(s.text)) {
+      p.status = *ps;
+    } else {
+      r.reject(RejectReason::invalid_value, C::status, "unknown", s.text);
+    }
+  }
+  const Cell side = r.cell(C::side);
+  if (auto sd = side.present ? parse_side(side.text) : std::nullopt) {
+    p.side = *sd;
+  } else {
+    r.reject(RejectReason::invalid_value, C::side, "must be 'long' or 'short'", side.text);
+  }
+  p.size = r.raw(C::size, RejectReason::out_of_range);
+  p.entry_price = r.raw(C::entry_price, RejectReason::out_of_range);
+  p.margin = r.raw(C::margin, RejectReason::out_of_range);
+  if (auto d = r.opt_decimal(C::realized_pnl, RejectReason::out_of_range)) {
+    p.realized_pnl = d->nearest();
+  }
+  p.closed_at = r.opt_time(C::closed_at);
+  {
+    // current_price and unrealized_pnl are the engine's own cache of a mark: a value it cannot
+    // read is recomputed at the next tick instead of refusing the position.
+    RowReport ignored;
+    Reader<PositionCol> cache(src, ignored);
+    p.current_price = cache.opt_raw(C::current_price, RejectReason::out_of_range);
+    if (auto d = cache.opt_decimal(C::unrealized_pnl, RejectReason::out_of_range);
+        d && ignored.ok()) {
+      p.unrealized_pnl = d->nearest();
+    }
+    if (!ignored.ok()) p.current_price.reset();
+  }
+  if (rep.ok() && p.status == PositionStatus::open) {
+    if (p.size <= 0) r.reject(RejectReason::invalid_value, C::size, "must be > 0");
+    if (p.entry_price <= 0) r.reject(RejectReason::invalid_value, C::entry_price, "must be > 0");
+    if (p.margin < 0) r.reject(RejectReason::invalid_value, C::margin, "must be >= 0");
+    // positions.unrealized_pnl is DECIMAL(36,18): its magnitude must stay below 1e18 at any price
+    // the position can see while open (down to zero for a long, its whole notional for a short).
+    const Wide notional = static_cast<Wide>(p.size) * p.entry_price;  // 1e-18 units
+    const Wide limit = static_cast<Wide>(kScale) * kScale * 1'000'000'000 * 1'000'000'000;
+    if (rep.ok() && notional >= limit) {
+      r.reject(RejectReason::out_of_range, C::size,
+               "size x entry_price reaches 1e18, beyond what positions.unrealized_pnl holds");
+    }
+  }
+  p.invalid = rep.verdict == Verdict::rejected ? rep.reason : RejectReason::none;
+  return rep;
+}
+
+RowReport read_alert(const CellSource& src, AlertSpec& a) {
+  RowReport rep;
+  Reader<AlertCol> r(src, rep);
+  using C = AlertCol;
+  a = AlertSpec{};
+  a.id = r.key(C::id);
+  a.user_id = r.key(C::user_id);
+  a.market_id = r.opt_uuid(C::market_id);
+  // Unknown types and conditions are not read errors: the matcher rejects them.
+  a.type = parse_alert_type(r.cell(C::alert_type).text);
+  a.condition = parse_condition_type(r.cell(C::condition_type).text);
+  if (const Cell s = r.cell(C::status); s.present) {
+    if (auto as = parse_alert_status(s.text)) {
+      a.status = *as;
+    } else {
+      r.reject(RejectReason::invalid_value, C::status, "unknown", s.text);
+    }
+  }
+  a.target_price = r.opt_decimal(C::target_price, RejectReason::invalid_target);
+  a.target_percentage = r.opt_decimal(C::target_percentage, RejectReason::invalid_target);
+  a.target_value = r.opt_decimal(C::target_value, RejectReason::invalid_target);
+  a.anchor_price = r.opt_raw(C::anchor_price, RejectReason::invalid_target);
+  a.expires_at = r.opt_time(C::expires_at);
+  a.triggered_at = r.opt_time(C::triggered_at);
+  if (const Cell w = r.cell(C::window_seconds); w.present) {
+    // Not a positive integer, or too large for nanoseconds: the matcher rejects invalid_window.
+    std::int64_t v = 0;
+    auto [end, ec] = std::from_chars(w.text.data(), w.text.data() + w.text.size(), v);
+    a.window_seconds = ec == std::errc() && end == w.text.data() + w.text.size() ? v : 0;
+  }
+  a.invalid = rep.verdict == Verdict::rejected ? rep.reason : RejectReason::none;
+  return rep;
+}
+
+}  // namespace lam::rows
