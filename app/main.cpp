@@ -144,7 +144,13 @@ int main(int argc, char** argv) {
   tl->add_option("--idle-timeout", tail.idle_timeout_s, "Exit after this many idle seconds");
   tl->add_flag("--no-resume", no_resume, "Exit when the server closes instead of resuming");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every usage error (a missing input file included) exits 2, as
+    // documented, not with CLI11's own codes (105 for a failed check).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   try {
     if (rep->parsed()) {
       replay.progress = !quiet;

@@ -82,13 +82,29 @@ TEST_F(Replay, BadLinesAreNamedCountedAndOnlyFatalWithStrict) {
 
 TEST_F(Replay, MissingInputIsAnErrorNotACrash) {
   std::string out, err;
-  EXPECT_NE(run("replay --state /nonexistent.json --ticks /nonexistent.ndjson", out, err), 0);
+  // a missing file is a usage error: exit 2 as documented (CLI11's own code was 105)
+  EXPECT_EQ(run("replay --state /nonexistent.json --ticks /nonexistent.ndjson", out, err), 2);
+  EXPECT_NE(err.find("/nonexistent.json"), std::string::npos) << err;
+  EXPECT_EQ(run("replay --help", out, err), 0);
   const fs::path bad = dir_ / "bad.json";
   std::ofstream(bad) << "{\"markets\": 5}";
   EXPECT_EQ(run("replay --state " + bad.string() + " --ticks " + (kData / "ticks.ndjson").string(),
                 out, err),
             2);
   EXPECT_NE(err.find("must be an array"), std::string::npos) << err;
+}
+
+TEST_F(Replay, DuplicateIdsAreReportedAndFailStrict) {
+  std::string out, err;
+  const fs::path state = dir_ / "dup.json";
+  std::ofstream(state) << R"({"markets":[
+    {"id":"00000000-0000-0000-0000-0000000000a1","symbol":"BTCUSDT","dex_name":"binance"},
+    {"id":"00000000-0000-0000-0000-0000000000a1","symbol":"ETHUSDT","dex_name":"binance"}]})";
+  const std::string args =
+      "replay --state " + state.string() + " --ticks " + (kData / "ticks.ndjson").string();
+  ASSERT_EQ(run(args, out, err), 0) << err;
+  EXPECT_NE(err.find("markets[1]: id: duplicate"), std::string::npos) << err;
+  EXPECT_EQ(run(args + " --strict", out, err), 3);
 }
 
 TEST_F(Replay, DemoScenarioShowsEveryEventTypeWithContiguousSeq) {
