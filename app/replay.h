@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/event.h"
+
 namespace lam::app {
 
 struct ReplayOptions {
@@ -29,7 +31,7 @@ struct ReplaySummary {
   std::uint64_t ticks = 0;
   std::uint64_t bad_lines = 0;
   std::uint64_t bad_state_rows = 0;
-  std::array<std::uint64_t, 6> events_by_type{};  ///< indexed by EventType
+  std::array<std::uint64_t, kEventTypeCount> events_by_type{};  ///< indexed by EventType
   std::uint64_t events = 0;
   double seconds = 0;
 };

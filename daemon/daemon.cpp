@@ -42,8 +42,10 @@ std::uint64_t recover(const std::string& url, CrashRing* ring, spdlog::logger& l
     const pqxx::row id = tx.exec1(
         "SELECT (SELECT system_identifier FROM pg_control_system())::text, current_database(), "
         "(SELECT instance_id::text FROM engine_instance)");
-    if (id[2].is_null()) throw std::runtime_error("engine_instance is empty: run laminator migrate");
-    const std::uint64_t owner = std::hash<std::string>{}(std::string("instance/") + id[2].c_str()) | 1;
+    if (id[2].is_null())
+      throw std::runtime_error("engine_instance is empty: run laminator migrate");
+    const std::uint64_t owner =
+        std::hash<std::string>{}(std::string("instance/") + id[2].c_str()) | 1;
     const std::uint64_t legacy =
         std::hash<std::string>{}(std::string(id[0].c_str()) + "/" + id[1].c_str()) | 1;
     if (!ring->adopt(owner, legacy))
@@ -61,12 +63,12 @@ std::uint64_t recover(const std::string& url, CrashRing* ring, spdlog::logger& l
       }
       db::prepare_batch(c);
       const db::BatchResult res = db::apply_batch(tx, b);
-      log.warn("crash recovery: journaled {} events the previous run published but had not stored "
-               "(seq {}..{}), {} transitions conflicted{}",
-               recs.size(), recs.front().event.seq, recs.back().event.seq, res.conflicts.size(),
-               missing > 0 ? fmt::format("; {} seqs were overwritten in the ring and are lost",
-                                         missing)
-                           : std::string());
+      log.warn(
+          "crash recovery: journaled {} events the previous run published but had not stored "
+          "(seq {}..{}), {} transitions conflicted{}",
+          recs.size(), recs.front().event.seq, recs.back().event.seq, res.conflicts.size(),
+          missing > 0 ? fmt::format("; {} seqs were overwritten in the ring and are lost", missing)
+                      : std::string());
       last = std::max(last, recs.back().event.seq);
     }
     last = std::max(last, ring->max_seq());
@@ -129,18 +131,26 @@ void Daemon::start() {
   p.matcher = std::make_unique<Matcher>(mc);
   std::vector<Event> initial;
   std::map<feeds::Venue, std::vector<std::string>> symbols;
+  struct LoadedMarket {
+    Uuid id;
+    std::string dex_name;
+    std::string symbol;
+  };
+  std::vector<LoadedMarket> loaded_markets;
   db::LoadSink sink = db::matcher_sink(*p.matcher, p.instruments, initial);
   auto load_market = std::move(sink.market);
   sink.market = [&](MarketRow&& m) {
     if (const auto v = feeds::parse_venue(m.dex_name)) symbols[*v].push_back(m.symbol);
+    loaded_markets.push_back({m.spec.id, m.dex_name, m.symbol});
     load_market(std::move(m));
   };
   const auto t0 = Clock::now();
   const db::LoadCounts counts = db::Loader(p.url).load_all(sink);
-  log.info("loaded {} markets, {} open positions, {} active alerts ({} bad rows) in {} ms; next seq {}",
-           counts.markets, counts.positions, counts.alerts, counts.bad_rows,
-           std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count(),
-           first_seq);
+  log.info(
+      "loaded {} markets, {} open positions, {} active alerts ({} unreadable rows skipped, {} "
+      "rejected) in {} ms; next seq {}",
+      counts.markets, counts.positions, counts.alerts, counts.bad_rows, counts.rejected_rows,
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count(), first_seq);
 
   // 4. Threads, from the back of the pipeline to the front.
   p.ticks = std::make_unique<feeds::TickQueue>(cfg_.engine.tick_queue_capacity);
@@ -157,12 +167,15 @@ void Daemon::start() {
   p.listener = std::make_unique<db::Listener>(lc);
 
   // Feeds: one connection per venue route, subscribed to the markets loaded for that venue.
+  std::vector<bool> served(p.instruments.size(), false);
+  std::vector<std::string> disabled_venues;
   feeds::RunnerOptions ro;
   ro.housekeeping = cfg_.feeds.housekeeping;
   ro.record_dir = cfg_.feeds.record_dir;
   p.runner = std::make_unique<feeds::FeedRunner>(ro, *p.ticks);
   for (feeds::Venue v : feeds::kAllVenues) {
     const VenueSection& vs = cfg_.feeds.venues[static_cast<std::size_t>(v)];
+    if (!vs.enabled) disabled_venues.emplace_back(feeds::venue_name(v));
     if (!vs.enabled || symbols[v].empty()) continue;
     for (const feeds::Route& r : feeds::venue_routes(v)) {
       feeds::ConnectionConfig c;
@@ -181,6 +194,10 @@ void Daemon::start() {
         map.add(p.instruments, s,
                 cs == vs.contract_sizes.end() ? kScale : parse_raw(cs->second).value_or(kScale));
       }
+      for (const InstrumentId id : map.instruments()) {
+        if (id >= served.size()) served.resize(id + 1, false);
+        served[id] = true;
+      }
       const std::size_t n = map.size();
       log.info("feed {}/{}: {} symbol(s) via {}", feeds::venue_name(v), r.name, n, c.url);
       p.connections.push_back({p.runner->add(std::move(c), std::move(map)), n});
@@ -196,6 +213,17 @@ void Daemon::start() {
   deps.writer = p.writer.get();
   deps.bus = p.bus.get();
   deps.ring = p.ring.get();
+  deps.coverage = MarketCoverage(std::move(served), std::move(disabled_venues));
+  std::size_t unserved = 0;
+  for (const LoadedMarket& lm : loaded_markets) {
+    const auto id = p.instruments.find(lm.dex_name, lm.symbol);
+    if (deps.coverage.update(lm.id, id.value_or(kNoInstrument), lm.dex_name) ==
+            MarketCoverage::Change::became_unserved &&
+        unserved++ < 20) {
+      log.warn("market {} ({}/{}) is not served by any feed (unknown venue)", lm.id.str(),
+               lm.dex_name, lm.symbol);
+    }
+  }
   p.engine = std::make_unique<EngineLoop>(cfg_.engine, deps);
   p.engine->publish_initial(std::move(initial));
 

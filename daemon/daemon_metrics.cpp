@@ -64,12 +64,18 @@ void Daemon::render_metrics(std::string& out) const {
   m.one("laminator_event_bus_overflows_total", "counter", "Events refused: bus full",
         p.bus->overflows());
   const EngineStats& e = p.engine->stats();
-  m.one("laminator_engine_ticks_total", "counter", "Ticks evaluated by the matcher", e.ticks.load());
+  m.one("laminator_engine_ticks_total", "counter", "Ticks evaluated by the matcher",
+        e.ticks.load());
   m.one("laminator_engine_held_ticks_total", "counter",
         "Ticks not evaluated because their feed was not live", e.held_ticks.load());
   m.one("laminator_engine_held_instruments", "gauge", "Instruments whose feed is not live",
         e.held_instruments.load());
   m.one("laminator_engine_events_total", "counter", "Events produced", e.events.load());
+  m.one("laminator_markets_unserved", "gauge",
+        "Markets no feed serves although their venue is enabled (renamed, added after start-up)",
+        e.unserved_markets.load());
+  m.one("laminator_markets_disabled", "gauge", "Markets of venues the config disables",
+        e.disabled_markets.load());
   m.one("laminator_engine_alerts_fired_total", "counter", "alert.triggered events",
         e.alerts_fired.load());
   m.one("laminator_engine_liquidations_total", "counter", "position.liquidated events",
@@ -105,7 +111,8 @@ void Daemon::render_metrics(std::string& out) const {
   m.one("laminator_writer_isolation_steps_total", "counter",
         "Batch statements that failed on data and were split", w.isolation_steps.load());
   m.one("laminator_writer_quarantined_marks_total", "counter",
-        "Marks skipped for positions whose mark recently failed on data", w.quarantined_marks.load());
+        "Marks skipped for positions whose mark recently failed on data",
+        w.quarantined_marks.load());
   m.one("laminator_writer_conflicts_total", "counter",
         "Transitions not applied: the row changed first", w.conflicts.load());
   m.one("laminator_database_up", "gauge", "1 when the writer's last contact succeeded",
@@ -113,8 +120,7 @@ void Daemon::render_metrics(std::string& out) const {
   const db::ListenerStats& l = p.listener->stats();
   m.one("laminator_listener_notifications_total", "counter", "Change notifications received",
         l.notifications.load());
-  m.one("laminator_listener_resyncs_total", "counter", "Full resynchronisations",
-        l.resyncs.load());
+  m.one("laminator_listener_resyncs_total", "counter", "Full resynchronisations", l.resyncs.load());
 }
 
 bool Daemon::health(std::string& out) const {
@@ -135,11 +141,13 @@ bool Daemon::health(std::string& out) const {
     if (!live) add("feed " + name + " not live");
   }
   feeds.append("}");
+  const std::uint32_t unserved = p.engine->stats().unserved_markets.load();
+  if (unserved > 0) add(std::to_string(unserved) + " market(s) not served by any feed");
   const bool db_up = p.writer->stats().db_ok.load() == 1;
   if (!db_up) add("database unreachable");
   out = "{\"status\":\"" + std::string(reasons.empty() ? "ok" : "degraded") +
         "\",\"database\":" + (db_up ? "true" : "false") + ",\"feeds\":" + feeds +
-        ",\"reasons\":[" + reasons + "]}";
+        ",\"unserved_markets\":" + std::to_string(unserved) + ",\"reasons\":[" + reasons + "]}";
   return reasons.empty();
 }
 

@@ -20,7 +20,6 @@ constexpr int kSpinTurns = 256;  ///< empty turns before the sleep policy waits 
 /// Longest wait on the tick queue: commands, the writer's free space and the timers are polled at
 /// least this often when nothing else wakes the matcher.
 constexpr std::int64_t kMaxWaitNs = 1'000'000;
-constexpr auto kFinishedMemory = std::chrono::minutes(10);  ///< far longer than any resync read
 
 std::optional<db::WriteOp> transition_op(const Event& e, const Matcher& m) {
   db::WriteOp op;
@@ -51,6 +50,7 @@ std::optional<db::WriteOp> transition_op(const Event& e, const Matcher& m) {
     }
     case EventType::alert_rejected:
     case EventType::position_rejected:
+    case EventType::market_unserved:
       return std::nullopt;  // journaled and streamed; the row itself is left as the bot wrote it
   }
   return std::nullopt;
@@ -58,7 +58,11 @@ std::optional<db::WriteOp> transition_op(const Event& e, const Matcher& m) {
 
 }  // namespace
 
-EngineLoop::EngineLoop(const EngineConfig& cfg, EngineLoopDeps deps) : cfg_(cfg), d_(deps) {
+EngineLoop::EngineLoop(const EngineConfig& cfg, EngineLoopDeps deps)
+    : cfg_(cfg), d_(deps), coverage_(std::move(deps.coverage)) {
+  d_.coverage = {};  // owned by coverage_ from here
+  stats_.unserved_markets.store(static_cast<std::uint32_t>(coverage_.unserved()));
+  stats_.disabled_markets.store(static_cast<std::uint32_t>(coverage_.disabled()));
   buf_.resize(kTickBatch);
   cmd_buf_.resize(kCommandBatch);
   events_.reserve(1024);
@@ -189,25 +193,23 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
   Matcher& m = *d_.matcher;
   switch (c.kind) {
     case K::resync_begin:
-      resyncing_ = true;
-      seen_alerts_.clear();
-      seen_positions_.clear();
+      resync_.begin();
       return;
     case K::resync_end: {
       // Whatever the snapshot lacked was deleted (or closed) while we were not listening.
-      std::vector<Uuid> gone_alerts, gone_positions;
-      m.for_each_alert([&](const AlertView& a) {
-        if (a.status == AlertStatus::active && !seen_alerts_.count(a.id)) gone_alerts.push_back(a.id);
-      });
-      m.for_each_position([&](const PositionView& p) {
-        if (p.status == PositionStatus::open && !seen_positions_.count(p.id))
-          gone_positions.push_back(p.id);
-      });
+      const auto [gone_alerts, gone_positions] = resync_.end(
+          [&](auto&& visit) {
+            m.for_each_alert([&](const AlertView& a) {
+              if (a.status == AlertStatus::active) visit(a.id);
+            });
+          },
+          [&](auto&& visit) {
+            m.for_each_position([&](const PositionView& p) {
+              if (p.status == PositionStatus::open) visit(p.id);
+            });
+          });
       for (const Uuid& id : gone_alerts) m.cancel_alert(id);
       for (const Uuid& id : gone_positions) m.remove_position(id);
-      resyncing_ = false;
-      seen_alerts_.clear();
-      seen_positions_.clear();
       return;
     }
     case K::upsert_market: {
@@ -215,11 +217,34 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
       spec.instrument = d_.instruments->intern(c.market.dex_name, c.market.symbol);
       grow_live(spec.instrument);
       m.upsert_market(spec);
+      // A renamed symbol (or a market added after start-up) may name a pair no feed subscribes
+      // to: its alerts and liquidations would stop without a word. Say so, once.
+      switch (coverage_.update(spec.id, spec.instrument, c.market.dex_name)) {
+        case MarketCoverage::Change::became_unserved:
+          spdlog::warn(
+              "market {} ({}/{}) is not served by any feed: its alerts and liquidations "
+              "are not evaluated until a restart subscribes it",
+              spec.id.str(), c.market.dex_name, c.market.symbol);
+          m.report_unserved_market(spec.id, events_);
+          publish(0);
+          break;
+        case MarketCoverage::Change::became_served:
+          spdlog::info("market {} ({}/{}) is served again", spec.id.str(), c.market.dex_name,
+                       c.market.symbol);
+          break;
+        case MarketCoverage::Change::none:
+          break;
+      }
+      stats_.unserved_markets.store(static_cast<std::uint32_t>(coverage_.unserved()),
+                                    std::memory_order_relaxed);
+      stats_.disabled_markets.store(static_cast<std::uint32_t>(coverage_.disabled()),
+                                    std::memory_order_relaxed);
       return;
     }
     case K::upsert_position:
-      if (resyncing_) seen_positions_.insert(c.position.id);
-      if (c.position.status == PositionStatus::open && stale_read(c.position.id, c.noticed)) {
+      resync_.saw_position(c.position.id);
+      if (c.position.status == PositionStatus::open &&
+          transitions_.stale_read(c.position.id, c.noticed)) {
         stats_.commands_skipped.fetch_add(1, std::memory_order_relaxed);  // predates our write
         return;
       }
@@ -230,10 +255,10 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
       m.remove_position(c.id);
       return;
     case K::upsert_alert: {
-      if (resyncing_) seen_alerts_.insert(c.alert.id);
+      resync_.saw_alert(c.alert.id);
       const AlertSpec* held_spec = m.alert_spec(c.alert.id);
       const bool stale =
-          c.alert.status == AlertStatus::active && stale_read(c.alert.id, c.noticed);
+          c.alert.status == AlertStatus::active && transitions_.stale_read(c.alert.id, c.noticed);
       if (stale || (held_spec != nullptr && *held_spec == c.alert)) {
         stats_.commands_skipped.fetch_add(1, std::memory_order_relaxed);
         return;
@@ -262,10 +287,7 @@ void EngineLoop::publish(TimeNs recv_ts) {
     if (d_.writer != nullptr) {
       if (rec.has_op) {
         submit(Parked{rec.op, Event{}, false});
-        if (e.type != EventType::alert_anchored) {
-          unconfirmed_fifo_.emplace_back(e.seq, e.subject);
-          unconfirmed_[e.subject] = e.seq;
-        }
+        if (e.type != EventType::alert_anchored) transitions_.published(e.subject, e.seq);
       }
       submit(Parked{db::WriteOp{}, e, true});
     }
@@ -301,32 +323,10 @@ void EngineLoop::flush_parked() {
   stats_.writer_parked.store(parked_.size(), std::memory_order_relaxed);
 }
 
-bool EngineLoop::stale_read(const Uuid& id, Clock::time_point noticed) const {
-  if (unconfirmed_.count(id) > 0) return true;
-  const auto it = finished_.find(id);
-  return it != finished_.end() && noticed < it->second;
-}
-
 void EngineLoop::confirm(Clock::time_point now) {
   const std::uint64_t journaled = d_.writer->stats().journaled_seq.load(std::memory_order_acquire);
-  while (!unconfirmed_fifo_.empty() && unconfirmed_fifo_.front().first <= journaled) {
-    const auto [seq, id] = unconfirmed_fifo_.front();
-    unconfirmed_fifo_.pop_front();
-    auto it = unconfirmed_.find(id);
-    if (it != unconfirmed_.end() && it->second == seq) {
-      unconfirmed_.erase(it);
-      finished_[id] = now;
-      finished_fifo_.emplace_back(now, id);
-    }
-  }
-  while (!finished_fifo_.empty() && now - finished_fifo_.front().first > kFinishedMemory) {
-    const Uuid id = finished_fifo_.front().second;
-    finished_fifo_.pop_front();
-    auto it = finished_.find(id);
-    if (it != finished_.end() && now - it->second > kFinishedMemory) {
-      finished_.erase(it);
-      d_.matcher->forget_alert(id);  // no-op for positions and for re-armed alerts
-    }
+  for (const Uuid& id : transitions_.confirm(journaled, now)) {
+    d_.matcher->forget_alert(id);  // no-op for positions and for re-armed alerts
   }
 }
 

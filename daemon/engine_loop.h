@@ -23,6 +23,7 @@
 #include "daemon/config.h"
 #include "daemon/crash_ring.h"
 #include "daemon/event_bus.h"
+#include "daemon/transition_book.h"
 #include "engine/instruments.h"
 #include "engine/matcher.h"
 #include "feeds/tick_queue.h"
@@ -38,9 +39,11 @@ struct EngineStats {
   std::atomic<std::uint64_t> alerts_fired{0}, liquidations{0};
   std::atomic<std::uint64_t> commands{0}, commands_skipped{0};
   std::atomic<std::uint64_t> marks{0};
-  std::atomic<std::uint64_t> writer_parked{0};   ///< gauge: ops waiting for room in the writer queue
-  std::atomic<std::uint64_t> next_seq{0};        ///< gauge
+  std::atomic<std::uint64_t> writer_parked{0};  ///< gauge: ops waiting for room in the writer queue
+  std::atomic<std::uint64_t> next_seq{0};       ///< gauge
   std::atomic<std::uint32_t> held_instruments{0};  ///< gauge: instruments with no live feed
+  std::atomic<std::uint32_t> unserved_markets{0};  ///< gauge: markets no feed serves (a fault)
+  std::atomic<std::uint32_t> disabled_markets{0};  ///< gauge: markets of disabled venues
 };
 
 struct EngineLoopDeps {
@@ -51,6 +54,7 @@ struct EngineLoopDeps {
   db::Writer* writer = nullptr;             ///< optional (tests and benchmarks without a database)
   EventBus* bus = nullptr;
   CrashRing* ring = nullptr;  ///< optional
+  MarketCoverage coverage;    ///< which instruments the feeds serve (default: none known)
 };
 
 class EngineLoop {
@@ -83,7 +87,7 @@ class EngineLoop {
   void flush_parked();
   void confirm(std::chrono::steady_clock::time_point now);
   bool sweep_marks(std::chrono::steady_clock::time_point now);  ///< true: visited a chunk
-  void grow_live(InstrumentId id);  ///< new instruments start held
+  void grow_live(InstrumentId id);                              ///< new instruments start held
   [[nodiscard]] bool held(InstrumentId id, TickKind k) const noexcept {
     return id >= live_.size() || (live_[id] & feeds::kind_bit(k)) == 0;
   }
@@ -100,21 +104,12 @@ class EngineLoop {
   std::vector<db::EngineCommand> cmd_buf_;
   std::vector<Event> events_;
   std::vector<std::uint8_t> live_;  ///< per instrument: TickKinds whose feed is live
-  std::int64_t held_count_ = 0;      ///< instruments with live_ == 0
-  bool published_ = false;           ///< events went onto the bus since the last doorbell
+  std::int64_t held_count_ = 0;     ///< instruments with live_ == 0
+  bool published_ = false;          ///< events went onto the bus since the last doorbell
   std::deque<Parked> parked_;
-  /// Alerts and positions we finished (triggered, expired, liquidated). A listener row read before
-  /// our write reached the database still shows them active/open and must not re-arm them:
-  /// `unconfirmed_` holds those whose transition is not journaled yet (seq), `finished_` when it
-  /// was seen journaled. A command noticed before that time is a stale read and is skipped; after
-  /// kFinishedMemory a finished alert is released (forget_alert).
-  std::deque<std::pair<std::uint64_t, Uuid>> unconfirmed_fifo_;
-  std::unordered_map<Uuid, std::uint64_t, UuidHash> unconfirmed_;
-  std::deque<std::pair<std::chrono::steady_clock::time_point, Uuid>> finished_fifo_;
-  std::unordered_map<Uuid, std::chrono::steady_clock::time_point, UuidHash> finished_;
-  [[nodiscard]] bool stale_read(const Uuid& id, std::chrono::steady_clock::time_point noticed) const;
-  bool resyncing_ = false;
-  std::unordered_set<Uuid, UuidHash> seen_alerts_, seen_positions_;
+  TransitionBook transitions_;  ///< our finished rows, against stale listener reads
+  ResyncBook resync_;           ///< rows a full resync delivered
+  MarketCoverage coverage_;     ///< markets no feed serves
   std::size_t mark_cursor_ = 0;
   std::chrono::steady_clock::time_point sweep_started_{};
 };

@@ -14,7 +14,8 @@ constexpr std::uint8_t bit(EventType t) noexcept {
 }
 constexpr EventType kAllTypes[] = {EventType::alert_triggered, EventType::alert_expired,
                                    EventType::alert_rejected, EventType::alert_anchored,
-                                   EventType::position_liquidated, EventType::position_rejected};
+                                   EventType::position_liquidated, EventType::position_rejected,
+                                   EventType::market_unserved};
 
 bool contains(const std::vector<Uuid>& v, const Uuid& u) {
   return std::find(v.begin(), v.end(), u) != v.end();

@@ -16,6 +16,8 @@ std::string_view to_string(EventType t) noexcept {
       return "position.liquidated";
     case EventType::position_rejected:
       return "position.rejected";
+    case EventType::market_unserved:
+      return "market.unserved";
   }
   return "unknown";
 }

@@ -1,6 +1,7 @@
 #pragma once
 /// Matcher output events. The JSON form (docs/events.md) is produced by `event_json`.
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <type_traits>
@@ -17,7 +18,9 @@ enum class EventType : std::uint8_t {
   alert_anchored,
   position_liquidated,
   position_rejected,  ///< an open position the engine cannot arm (its values; see `reason`)
+  market_unserved,    ///< a market no feed serves any more (renamed symbol, added after start-up)
 };
+inline constexpr std::size_t kEventTypeCount = 7;
 
 enum class RejectReason : std::uint8_t {
   none,

@@ -65,6 +65,11 @@ void append_event_json(std::string& out, const Event& e) {
   out.append(",\"type\":\"").append(to_string(e.type)).append("\",\"ts\":");
   // ms, rounded toward -inf
   append_int(out, e.ts >= 0 ? e.ts / kNsPerMs : -((-e.ts + kNsPerMs - 1) / kNsPerMs));
+  if (e.type == EventType::market_unserved) {  // an operator event: no alert, position or user
+    append_id(out, "market_id", e.market_id);
+    out.push_back('}');
+    return;
+  }
   const bool position =
       e.type == EventType::position_liquidated || e.type == EventType::position_rejected;
   append_id(out, position ? "position_id" : "alert_id", e.subject);

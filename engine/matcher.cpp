@@ -183,6 +183,10 @@ void Matcher::upsert_position(const PositionSpec& p, std::vector<Event>& out) {
   if (old_market != kNone && old_market != ps.market) refresh(old_market);
 }
 
+void Matcher::report_unserved_market(const Uuid& market, std::vector<Event>& out) {
+  out.push_back(make_event(EventType::market_unserved, last_ts_, market, Uuid{}, market));
+}
+
 void Matcher::remove_position(const Uuid& id) {
   auto it = position_index_.find(id);
   if (it == position_index_.end()) return;

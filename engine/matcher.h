@@ -78,6 +78,9 @@ class Matcher {
   /// position_pnl alerts. An open position whose values the row reader refused (`p.invalid`) is not
   /// armed: it is forgotten, and position.rejected is emitted.
   void upsert_position(const PositionSpec& p, std::vector<Event>& out);
+  /// Emits market.unserved for a market no feed serves (the caller knows the feeds; the matcher
+  /// numbers the event in the one sequence).
+  void report_unserved_market(const Uuid& market, std::vector<Event>& out);
   /// Forgets a position (deleted by the bot).
   void remove_position(const Uuid& id);
   /// Adds or replaces an alert (by id). An active alert that cannot be armed yields alert.rejected.

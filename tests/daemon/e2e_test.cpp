@@ -36,9 +36,11 @@ std::string alert_id(int n) {
 /// INSERTs an alert the way the bot does (the listener picks it up).
 void add_alert(const E2E& e, int n, int user_n, const char* type, const char* cond,
                const char* target) {
-  e.exec("INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, target_price) "
-         "VALUES ('" + alert_id(n) + "', '" + user(user_n) + "', '" + kMarket + "', '" + type +
-         "', '" + cond + "', " + target + ")");
+  e.exec(
+      "INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, target_price) "
+      "VALUES ('" +
+      alert_id(n) + "', '" + user(user_n) + "', '" + kMarket + "', '" + type + "', '" + cond +
+      "', " + target + ")");
 }
 
 /// Reads events until `pred` holds for one of them (or `limit` passes). Returns what it read.
@@ -60,12 +62,14 @@ std::vector<std::string> read_until(StreamClient& c,
 std::vector<std::string> read_n(StreamClient& c, std::size_t n,
                                 std::chrono::milliseconds limit = 10s) {
   std::size_t k = 0;
-  return read_until(c, [&](const std::string&) { return ++k >= n; }, limit);
+  return read_until(
+      c, [&](const std::string&) { return ++k >= n; }, limit);
 }
 
 bool has(const std::vector<std::string>& evs, const std::string& type, const std::string& id) {
   for (const auto& e : evs)
-    if (sfield(e, "type") == type && (sfield(e, "alert_id") == id || sfield(e, "position_id") == id))
+    if (sfield(e, "type") == type &&
+        (sfield(e, "alert_id") == id || sfield(e, "position_id") == id))
       return true;
   return false;
 }
@@ -93,10 +97,11 @@ void wait_commands(const E2E& e, double before, double n = 1) {
 TEST(EndToEnd, AlertsFireAtTheRightPricesRowsUpdatedSeqContiguous) {
   E2E e("e2e_fire");
   // A long position: entry 80000, margin 500, size 1 -> liquidated near 79900 (mmr 0.5%).
-  e.exec("INSERT INTO positions (id, user_id, wallet_id, market_id, side, size, entry_price, "
-         "leverage, margin) VALUES ('0000000b-0000-4000-8000-000000000001', '" + user(3) +
-         "', '0000000e-0000-4000-8000-000000000003', '" + kMarket +
-         "', 'long', 1, 80000, 100, 500)");
+  e.exec(
+      "INSERT INTO positions (id, user_id, wallet_id, market_id, side, size, entry_price, "
+      "leverage, margin) VALUES ('0000000b-0000-4000-8000-000000000001', '" +
+      user(3) + "', '0000000e-0000-4000-8000-000000000003', '" + kMarket +
+      "', 'long', 1, 80000, 100, 500)");
   add_alert(e, 1, 1, "price_above", "greater_than", "80050");
   add_alert(e, 2, 2, "price_below", "less_than", "79950");
   add_alert(e, 3, 1, "price_above", "greater_than", "90000");
@@ -105,13 +110,15 @@ TEST(EndToEnd, AlertsFireAtTheRightPricesRowsUpdatedSeqContiguous) {
   StreamClient sub(e.stream_url("?since=0"), kToken);
 
   e.mock().pin_price("BTCUSDT", 8'010'000);  // 80100.00: alert 1
-  auto got = read_until(sub, [](const std::string& j) { return sfield(j, "alert_id") == alert_id(1); });
+  auto got =
+      read_until(sub, [](const std::string& j) { return sfield(j, "alert_id") == alert_id(1); });
   ASSERT_TRUE(has(got, "alert.triggered", alert_id(1))) << e.log_text();
   EXPECT_EQ(sfield(got.back(), "price"), "80100");
   EXPECT_EQ(sfield(got.back(), "user_id"), user(1));
 
   e.mock().pin_price("BTCUSDT", 7'980'000);  // 79800.00: alert 2 and the liquidation
-  auto more = read_until(sub, [](const std::string&) { return false; }, 1500ms);
+  auto more = read_until(
+      sub, [](const std::string&) { return false; }, 1500ms);
   got.insert(got.end(), more.begin(), more.end());
   ASSERT_TRUE(has(got, "alert.triggered", alert_id(2)));
   ASSERT_TRUE(has(got, "position.liquidated", "0000000b-0000-4000-8000-000000000001"));
@@ -130,7 +137,8 @@ TEST(EndToEnd, AlertsFireAtTheRightPricesRowsUpdatedSeqContiguous) {
   wait_commands(e, cmds);
   const auto t_cross = Clock::now();
   e.mock().pin_price("BTCUSDT", 8'020'000);
-  auto last = read_until(sub, [](const std::string& j) { return sfield(j, "alert_id") == alert_id(4); }, 2s);
+  auto last = read_until(
+      sub, [](const std::string& j) { return sfield(j, "alert_id") == alert_id(4); }, 2s);
   const auto dt = Clock::now() - t_cross;
   ASSERT_TRUE(has(last, "alert.triggered", alert_id(4)));
   // The mock sends a mark frame every ~5 ms; the rest is the daemon (and the sanitizers).
@@ -142,10 +150,12 @@ TEST(EndToEnd, AlertsFireAtTheRightPricesRowsUpdatedSeqContiguous) {
   ASSERT_TRUE(wait_for([&] {
     return e.query("SELECT count(*) FROM alerts WHERE status = 'triggered'")[0][0].as<int>() == 3;
   }));
-  const auto a = e.query("SELECT id::text, status::text, triggered_at IS NOT NULL FROM alerts ORDER BY id");
+  const auto a =
+      e.query("SELECT id::text, status::text, triggered_at IS NOT NULL FROM alerts ORDER BY id");
   EXPECT_EQ(a[2][1].as<std::string>(), "active");  // alert 3
   EXPECT_TRUE(a[0][2].as<bool>());
-  const auto p = e.query("SELECT status::text, closed_at IS NOT NULL, current_price::text FROM positions");
+  const auto p =
+      e.query("SELECT status::text, closed_at IS NOT NULL, current_price::text FROM positions");
   EXPECT_EQ(p[0][0].as<std::string>(), "liquidated");
   EXPECT_TRUE(p[0][1].as<bool>());
   ASSERT_TRUE(wait_for([&] {
@@ -188,19 +198,25 @@ TEST(EndToEnd, WrongTokenRefusedAndScopesHold) {
   }
   StreamClient scoped(e.stream_url("?since=0"), kScopedToken);
   StreamClient all(e.stream_url("?since=0"), kToken);
+  const double cmds = e.metric("laminator_engine_commands_total");
   add_alert(e, 1, 1, "price_above", "greater_than", "80050");
   add_alert(e, 2, 2, "price_above", "greater_than", "80050");
-  std::this_thread::sleep_for(300ms);
+  wait_commands(e, cmds, 2);
   e.mock().pin_price("BTCUSDT", 8'010'000);
-  auto seen_all = read_until(all, [](const std::string&) { return false; }, 1500ms);
-  auto seen_scoped = read_until(scoped, [](const std::string&) { return false; }, 300ms);
+  auto seen_all = read_n(all, 2);
+  auto seen_scoped = read_n(scoped, 1);
+  // and nothing of user 2 follows for the scoped one
+  auto more = read_until(
+      scoped, [](const std::string&) { return false; }, 300ms);
+  seen_scoped.insert(seen_scoped.end(), more.begin(), more.end());
   EXPECT_TRUE(has(seen_all, "alert.triggered", alert_id(1)));
   EXPECT_TRUE(has(seen_all, "alert.triggered", alert_id(2)));
   EXPECT_TRUE(has(seen_scoped, "alert.triggered", alert_id(1)));
   for (const auto& j : seen_scoped) EXPECT_EQ(sfield(j, "user_id"), user(1)) << j;
   // A filter message cannot widen the scope either.
   scoped.send("{\"user_id\":\"" + user(2) + "\"}");
-  read_until(scoped, [](const std::string&) { return false; }, 1s);
+  read_until(
+      scoped, [](const std::string&) { return false; }, 1s);
   EXPECT_EQ(scoped.close_code(), 1008);
   EXPECT_GE(e.metric("laminator_stream_auth_failures_total"), 2);
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
@@ -210,9 +226,11 @@ TEST(EndToEnd, ResumeAfterDisconnectAndAfterRestartLosesNothing) {
   E2E e("e2e_resume");
   e.start();
   ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  const double cmds = e.metric("laminator_engine_commands_total");
   for (int i = 1; i <= 40; ++i)
-    add_alert(e, i, 1 + i % 5, "price_above", "greater_than", std::to_string(80000 + 10 * i).c_str());
-  std::this_thread::sleep_for(400ms);
+    add_alert(e, i, 1 + i % 5, "price_above", "greater_than",
+              std::to_string(80000 + 10 * i).c_str());
+  wait_commands(e, cmds, 40);
   std::vector<std::string> all;
   std::uint64_t last = 0;
   {
@@ -222,9 +240,9 @@ TEST(EndToEnd, ResumeAfterDisconnectAndAfterRestartLosesNothing) {
     ASSERT_EQ(got.size(), 9u);
     all.insert(all.end(), got.begin(), got.end());
     last = seq_of(all.back());
-  }  // disconnect
+  }                                          // disconnect
   e.mock().pin_price("BTCUSDT", 8'020'000);  // 10..19 fire while nobody listens
-  std::this_thread::sleep_for(500ms);
+  ASSERT_TRUE(wait_for([&] { return e.metric("laminator_engine_alerts_fired_total") >= 19; }));
   {
     StreamClient sub(e.stream_url("?since=" + std::to_string(last)), kToken);
     auto got = read_n(sub, 10);  // alerts 10..19
@@ -234,7 +252,8 @@ TEST(EndToEnd, ResumeAfterDisconnectAndAfterRestartLosesNothing) {
     last = seq_of(all.back());
     // SIGTERM: the subscriber is told 1001, the daemon exits 0 within 5 s.
     EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
-    read_until(sub, [](const std::string&) { return false; }, 1s);
+    read_until(
+        sub, [](const std::string&) { return false; }, 1s);
     EXPECT_EQ(sub.close_code(), 1001);
   }
   // Restarted: everything so far is in the journal; new events continue the sequence.
@@ -249,7 +268,8 @@ TEST(EndToEnd, ResumeAfterDisconnectAndAfterRestartLosesNothing) {
     for (std::size_t i = 0; i < all.size(); ++i) EXPECT_EQ(got[i], all[i]);
     expect_contiguous(got);
     std::set<std::string> fired;
-    for (const auto& j : got) EXPECT_TRUE(fired.insert(sfield(j, "alert_id")).second) << "twice: " << j;
+    for (const auto& j : got)
+      EXPECT_TRUE(fired.insert(sfield(j, "alert_id")).second) << "twice: " << j;
     EXPECT_EQ(fired.size(), 29u);
   }
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
@@ -260,9 +280,10 @@ TEST(EndToEnd, SigkillLosesNoAlertAndFiresNoneTwice) {
   E2E e("e2e_kill", DaemonKnobs{.flush_interval_ms = 60'000});
   e.start();
   ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  const double cmds = e.metric("laminator_engine_commands_total");
   for (int i = 1; i <= 10; ++i)
     add_alert(e, i, 1, "price_above", "greater_than", std::to_string(80000 + 5 * i).c_str());
-  std::this_thread::sleep_for(400ms);
+  wait_commands(e, cmds, 10);
   StreamClient sub(e.stream_url("?since=0"), kToken);
   e.mock().pin_price("BTCUSDT", 8'010'000);
   auto before = read_n(sub, 10);
@@ -277,9 +298,12 @@ TEST(EndToEnd, SigkillLosesNoAlertAndFiresNoneTwice) {
   EXPECT_EQ(e.query("SELECT count(*) FROM alerts WHERE status = 'triggered'")[0][0].as<int>(), 10);
   EXPECT_EQ(e.query("SELECT count(*) FROM alert_events WHERE recovered")[0][0].as<std::size_t>(),
             before.size());
-  std::this_thread::sleep_for(500ms);  // ticks keep crossing every target: nothing may fire again
+  // Ticks keep crossing every target: nothing may fire again. Wait for ticks, not for time.
+  const double ticks = e.metric("laminator_engine_ticks_total");
+  ASSERT_TRUE(wait_for([&] { return e.metric("laminator_engine_ticks_total") >= ticks + 100; }));
   StreamClient again(e.stream_url("?since=0"), kToken);
-  auto after = read_until(again, [](const std::string&) { return false; }, 1s);
+  auto after = read_until(
+      again, [](const std::string&) { return false; }, 1s);
   ASSERT_EQ(after.size(), before.size());
   for (std::size_t i = 0; i < after.size(); ++i) {
     EXPECT_EQ(seq_of(after[i]), seq_of(before[i]));
@@ -291,10 +315,12 @@ TEST(EndToEnd, SigkillLosesNoAlertAndFiresNoneTwice) {
 
 TEST(EndToEnd, SlowSubscriberIsCutWithoutSlowingTheRest) {
   E2E e("e2e_slow", DaemonKnobs{.client_queue = 1024});
-  e.exec("INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, target_price) "
-         "SELECT ('0000000d-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, '" + user(1) +
-         "', '" + kMarket + "', 'price_above', 'greater_than', 80000 + g * 0.001 "
-         "FROM generate_series(1, 30000) g");
+  e.exec(
+      "INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, target_price) "
+      "SELECT ('0000000d-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, '" +
+      user(1) + "', '" + kMarket +
+      "', 'price_above', 'greater_than', 80000 + g * 0.001 "
+      "FROM generate_series(1, 30000) g");
   e.start();
   ASSERT_TRUE(e.wait_healthy()) << e.log_text();
   // The slow one has a tiny receive window and takes ~200 events/s; the fast one reads flat out.
@@ -348,23 +374,70 @@ TEST(EndToEnd, FeedStallHoldsAlertsUntilLiveAgain) {
   e.start();
   // The stall itself, not the start-up moment when one route is live and the other not yet (the
   // instrument would be live then, and the alert below would fire on a fresh price).
-  ASSERT_TRUE(wait_for([&] { return e.metric("laminator_engine_held_instruments") == 1 &&
-                                    e.metric("laminator_engine_ticks_total") > 0 &&
-                                    e.metric_sum("laminator_feed_stale_symbols") >= 2; }))
-      << e.log_text();
+  ASSERT_TRUE(wait_for([&] {
+    return e.metric("laminator_engine_held_instruments") == 1 &&
+           e.metric("laminator_engine_ticks_total") > 0 &&
+           e.metric_sum("laminator_feed_stale_symbols") >= 2;
+  })) << e.log_text();
   EXPECT_EQ(e.health().first, 503);
   EXPECT_NE(e.health().second.find("not live"), std::string::npos) << e.health().second;
   StreamClient sub(e.stream_url(), kToken);
   const double cmds = e.metric("laminator_engine_commands_total");
   add_alert(e, 1, 1, "price_above", "greater_than", "79990");  // already crossed by the last price
   wait_commands(e, cmds);
-  auto during = read_until(sub, [](const std::string&) { return false; }, 500ms);
+  auto during = read_until(
+      sub, [](const std::string&) { return false; }, 500ms);
   EXPECT_TRUE(during.empty()) << "fired on a stale price: " << during.front();
   EXPECT_EQ(e.metric("laminator_feed_reconnects_total"), 0) << "recovered too early for the test";
-  auto after = read_until(sub, [](const std::string& j) { return sfield(j, "alert_id") == alert_id(1); }, 10s);
+  auto after = read_until(
+      sub, [](const std::string& j) { return sfield(j, "alert_id") == alert_id(1); }, 10s);
   ASSERT_TRUE(has(after, "alert.triggered", alert_id(1))) << e.log_text();
   EXPECT_GE(e.metric("laminator_feed_reconnects_total"), 1);
   EXPECT_TRUE(e.wait_healthy(5s));
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+}
+
+TEST(EndToEnd, HostileRowsAreRejectedByIdAndARenamedMarketIsReportedUnserved) {
+  E2E e("e2e_hostile");
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  StreamClient sub(e.stream_url("?since=0"), kToken);
+  // NaN passes the table's checks; the engine rejects it by id and reason.
+  add_alert(e, 1, 1, "price_above", "greater_than", "'NaN'");
+  auto got =
+      read_until(sub, [](const std::string& j) { return sfield(j, "alert_id") == alert_id(1); });
+  ASSERT_TRUE(has(got, "alert.rejected", alert_id(1))) << e.log_text();
+  EXPECT_EQ(sfield(got.back(), "reason"), "not_a_number") << got.back();
+  // A bot's "never" (9999-12-31) must not expire at once; 'infinity' neither.
+  const double cmds = e.metric("laminator_engine_commands_total");
+  add_alert(e, 2, 1, "price_above", "greater_than", "80050");
+  add_alert(e, 3, 1, "price_above", "greater_than", "80050");
+  e.exec("UPDATE alerts SET expires_at = '9999-12-31 23:59:59+00' WHERE id = '" + alert_id(2) +
+         "'; UPDATE alerts SET expires_at = 'infinity' WHERE id = '" + alert_id(3) + "'");
+  wait_commands(e, cmds, 4);  // two inserts and two updates
+  e.mock().pin_price("BTCUSDT", 8'010'000);
+  std::set<std::string> fired;
+  read_until(sub, [&](const std::string& j) {
+    EXPECT_NE(sfield(j, "type"), "alert.expired") << j;
+    if (sfield(j, "type") == "alert.triggered") fired.insert(sfield(j, "alert_id"));
+    return fired.size() == 2;
+  });
+  EXPECT_EQ(fired, (std::set<std::string>{alert_id(2), alert_id(3)}));
+  // Renaming the live market re-interns a pair no feed subscribes to: say so (event, health).
+  e.exec(std::string("UPDATE markets SET symbol = 'BTCUSDT-OLD' WHERE id = '") + kMarket + "'");
+  got =
+      read_until(sub, [](const std::string& j) { return sfield(j, "type") == "market.unserved"; });
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(sfield(got.back(), "type"), "market.unserved") << e.log_text();
+  EXPECT_EQ(sfield(got.back(), "market_id"), kMarket);
+  EXPECT_TRUE(wait_for([&] { return e.metric("laminator_markets_unserved") == 1; }));
+  EXPECT_EQ(e.health().first, 503);
+  EXPECT_NE(e.health().second.find("not served by any feed"), std::string::npos)
+      << e.health().second;
+  EXPECT_NE(e.log_text().find("is not served by any feed"), std::string::npos);
+  e.exec(std::string("UPDATE markets SET symbol = 'BTCUSDT' WHERE id = '") + kMarket + "'");
+  EXPECT_TRUE(e.wait_healthy(5s)) << e.health().second;
+  EXPECT_EQ(e.metric("laminator_markets_unserved"), 0);
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
 }
 
