@@ -204,4 +204,29 @@ void CrashRing::append(const RingRecord& r) noexcept {
   s.check = r.event.seq ^ kMagic;
 }
 
+RecoveryPlan plan_recovery(const std::vector<RingRecord>& ring, std::uint64_t journal_max,
+                           const std::vector<std::pair<std::uint64_t, std::uint64_t>>& holes) {
+  RecoveryPlan plan;
+  plan.last_seq = journal_max;
+  for (const auto& [first, last] : holes) plan.hole_seqs += last - first + 1;
+  std::size_t h = 0;
+  std::uint64_t expect = journal_max + 1;
+  for (const RingRecord& r : ring) {
+    const std::uint64_t seq = r.event.seq;
+    plan.last_seq = std::max(plan.last_seq, seq);
+    if (seq > journal_max) {
+      if (seq > expect) plan.lost_above_head += seq - expect;
+      expect = seq + 1;
+      plan.records.push_back(r);
+      continue;
+    }
+    while (h < holes.size() && holes[h].second < seq) ++h;
+    if (h < holes.size() && holes[h].first <= seq) {
+      plan.records.push_back(r);
+      ++plan.holes_filled;
+    }
+  }
+  return plan;
+}
+
 }  // namespace lam::daemon

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "engine/event.h"
@@ -60,5 +61,20 @@ class CrashRing {
   Slot* slot_ = nullptr;
   std::vector<RingRecord> carried_;  ///< read from a ring of another slot count
 };
+
+/// What start-up recovery journals: the ring's records newer than the journal's head, and those that
+/// fill a hole in it (lost rows below the head). Pure: the caller reads the ring and the journal.
+struct RecoveryPlan {
+  std::vector<RingRecord> records;     ///< to journal (as recovered) with their transitions, by seq
+  std::uint64_t hole_seqs = 0;         ///< seqs missing below the journal's head
+  std::uint64_t holes_filled = 0;      ///< of those, found in the ring
+  std::uint64_t lost_above_head = 0;   ///< seqs above the head the ring no longer holds
+  std::uint64_t last_seq = 0;          ///< the highest seq ever issued (journal or ring)
+};
+/// `ring`: CrashRing::recover(after) with `after` below the first hole; ascending seq.
+/// `holes`: [first, last] runs missing from the journal, ascending (journal_holes()).
+[[nodiscard]] RecoveryPlan plan_recovery(
+    const std::vector<RingRecord>& ring, std::uint64_t journal_max,
+    const std::vector<std::pair<std::uint64_t, std::uint64_t>>& holes);
 
 }  // namespace lam::daemon

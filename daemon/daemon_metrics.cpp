@@ -103,6 +103,9 @@ void Daemon::render_metrics(std::string& out) const {
   const std::uint64_t journaled = std::max(w.journaled_seq.load(), p.first_seq - 1);
   m.one("laminator_writer_journal_lag_events", "gauge", "Events published but not yet journaled",
         published > journaled ? published - journaled : 0);
+  m.one("laminator_journal_holes", "gauge",
+        "Seqs found missing below the journal's head at start-up and not in the crash ring",
+        p.journal_holes);
   m.one("laminator_writer_failures_total", "counter", "Failed flush attempts (retried)",
         w.failures.load());
   m.one("laminator_writer_dead_letters_total", "counter",

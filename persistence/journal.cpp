@@ -64,6 +64,20 @@ std::uint64_t journal_max_seq(pqxx::transaction_base& tx) {
   return tx.exec1(kMax)[0].as<std::uint64_t>();
 }
 
+std::vector<std::pair<std::uint64_t, std::uint64_t>> journal_holes(pqxx::transaction_base& tx,
+                                                                    std::uint64_t after,
+                                                                    std::size_t limit) {
+  // An index-only walk of the primary key; lead() pairs each seq with the next one.
+  const pqxx::result r = tx.exec_params(
+      "SELECT seq + 1, next - 1 FROM (SELECT seq, lead(seq) OVER (ORDER BY seq) AS next "
+      "FROM alert_events WHERE seq > $1) s WHERE next > seq + 1 ORDER BY seq LIMIT $2",
+      static_cast<std::int64_t>(after), static_cast<std::int64_t>(limit));
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> holes;
+  holes.reserve(r.size());
+  for (const auto& row : r) holes.emplace_back(row[0].as<std::uint64_t>(), row[1].as<std::uint64_t>());
+  return holes;
+}
+
 std::uint64_t delete_journal_older_than(pqxx::transaction_base& tx, std::uint32_t hours) {
   return tx.exec_prepared("journal_retention", static_cast<int>(hours)).affected_rows();
 }

@@ -224,6 +224,29 @@ TEST_F(CrashRingTest, ALegacyBindingIsRebound) {
   EXPECT_EQ(again.max_seq(), 5u);
 }
 
+TEST(RecoveryPlan, RecordsAboveTheHeadAndThoseFillingHolesAreJournaled) {
+  std::vector<RingRecord> ring;
+  for (std::uint64_t s : {3, 4, 5, 6, 7, 8, 10, 11, 14}) {
+    RingRecord r;
+    r.event.seq = s;
+    ring.push_back(r);
+  }
+  // journal head 10; 4..5 and 7 were lost below it (5 is in the ring, so all of 4..5 and 7 are)
+  const auto plan = plan_recovery(ring, 10, {{4, 5}, {7, 7}, {9, 9}});
+  std::vector<std::uint64_t> seqs;
+  for (const RingRecord& r : plan.records) seqs.push_back(r.event.seq);
+  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{4, 5, 7, 11, 14}));
+  EXPECT_EQ(plan.hole_seqs, 4u);       // 4, 5, 7, 9
+  EXPECT_EQ(plan.holes_filled, 3u);    // 9 is not in the ring
+  EXPECT_EQ(plan.lost_above_head, 2u);  // 12, 13 were overwritten
+  EXPECT_EQ(plan.last_seq, 14u);
+  // nothing in the ring: the head continues, every hole stays unfilled
+  const auto empty = plan_recovery({}, 10, {{2, 3}});
+  EXPECT_TRUE(empty.records.empty());
+  EXPECT_EQ(empty.hole_seqs - empty.holes_filled, 2u);
+  EXPECT_EQ(empty.last_seq, 10u);
+}
+
 TEST(LatencyHistogram, QuantilesAreBucketUpperBounds) {
   LatencyHistogram h;
   for (int i = 0; i < 990; ++i) h.record_ns(10'000);  // 10 us

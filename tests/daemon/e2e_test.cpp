@@ -397,6 +397,47 @@ TEST(EndToEnd, FeedStallHoldsAlertsUntilLiveAgain) {
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
 }
 
+TEST(EndToEnd, StartUpFillsJournalHolesFromTheRingAndReportsTheRest) {
+  E2E e("e2e_holes");
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  const double cmds = e.metric("laminator_engine_commands_total");
+  for (int i = 1; i <= 10; ++i)
+    add_alert(e, i, 1, "price_above", "greater_than", std::to_string(80000 + 5 * i).c_str());
+  wait_commands(e, cmds, 10);
+  e.mock().pin_price("BTCUSDT", 8'010'000);
+  ASSERT_TRUE(wait_for([&] {
+    return e.query("SELECT count(*) FROM alert_events")[0][0].as<int>() == 10;
+  })) << e.log_text();
+  ASSERT_EQ(e.signal_and_wait(SIGTERM), 0);
+  // Rows lost below the head, as a server crash with asynchronous commit loses them.
+  e.exec("DELETE FROM alert_events WHERE seq IN (3, 4, 5)");
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  EXPECT_EQ(e.query("SELECT count(*) FROM alert_events WHERE seq IN (3, 4, 5) AND recovered")[0][0]
+                .as<int>(),
+            3)
+      << e.log_text();
+  EXPECT_EQ(e.metric("laminator_journal_holes"), 0);
+  ASSERT_EQ(e.signal_and_wait(SIGTERM), 0);
+  // Without the ring (lost with the machine), the hole is reported, not papered over.
+  e.exec("DELETE FROM alert_events WHERE seq = 7");
+  std::filesystem::remove(std::filesystem::path(e.log_path()).parent_path() / "events.ring");
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  EXPECT_EQ(e.metric("laminator_journal_holes"), 1);
+  EXPECT_NE(e.log_text().find("journal check: 1 seq(s) below the journal's head are missing"),
+            std::string::npos)
+      << e.log_text();
+  // and seq is never reused: the next event continues after the head
+  StreamClient sub(e.stream_url(), kToken);
+  add_alert(e, 11, 1, "price_above", "greater_than", "80001");
+  auto got = read_n(sub, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(seq_of(got[0]), 11u);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+}
+
 TEST(EndToEnd, HostileRowsAreRejectedByIdAndARenamedMarketIsReportedUnserved) {
   E2E e("e2e_hostile");
   e.start();
