@@ -39,8 +39,9 @@ struct CrashRing::Slot {
 
 namespace {
 constexpr std::size_t offsetof_check() {
-  return sizeof(RingRecord) + (alignof(std::uint64_t) - sizeof(RingRecord) % alignof(std::uint64_t)) %
-                                  alignof(std::uint64_t);
+  return sizeof(RingRecord) +
+         (alignof(std::uint64_t) - sizeof(RingRecord) % alignof(std::uint64_t)) %
+             alignof(std::uint64_t);
 }
 }  // namespace
 
@@ -88,7 +89,7 @@ CrashRing::CrashRing(const std::string& path, std::size_t slots) : path_(path), 
   bytes_ = sizeof(Header) + slots * sizeof(Slot);
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) fail(path, "cannot open crash ring");
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0) {
     ::close(fd);
     fail(path, "cannot stat crash ring");
@@ -103,9 +104,10 @@ CrashRing::CrashRing(const std::string& path, std::size_t slots) : path_(path), 
         !all_zero(fd, file_bytes)) {
       ::close(fd);
       throw std::runtime_error(
-          path + ": the crash ring was written by a build with another record layout and may hold "
-                 "events not yet journaled; start that build once to drain it, or move the file "
-                 "away if its database was restored or replaced");
+          path +
+          ": the crash ring was written by a build with another record layout and may hold "
+          "events not yet journaled; start that build once to drain it, or move the file "
+          "away if its database was restored or replaced");
     }
   }
   if (fresh && ::ftruncate(fd, static_cast<off_t>(bytes_)) != 0) {
@@ -126,9 +128,10 @@ CrashRing::CrashRing(const std::string& path, std::size_t slots) : path_(path), 
     if (!empty) {
       ::munmap(map_, bytes_);
       map_ = nullptr;
-      throw std::runtime_error(path + ": the crash ring has an unknown layout and may hold events "
-                                      "not yet journaled; move it away only if you know its events "
-                                      "are journaled");
+      throw std::runtime_error(path +
+                               ": the crash ring has an unknown layout and may hold events "
+                               "not yet journaled; move it away only if you know its events "
+                               "are journaled");
     }
     fresh = true;
   }

@@ -3,9 +3,9 @@
 ///
 /// The matcher thread writes every event here (a memcpy into a MAP_SHARED page, no syscall) before
 /// anyone else sees it. The pages belong to the kernel's page cache, so they survive the process
-/// being killed (SIGKILL, OOM, a crash), though not a power loss. At start-up `recover()` returns the
-/// events newer than the last journaled seq, so `laminator run` can journal them and apply their
-/// transitions before loading state: no published alert fires again, and seq is never reused.
+/// being killed (SIGKILL, OOM, a crash), though not a power loss. At start-up `recover()` returns
+/// the events newer than the last journaled seq, so `laminator run` can journal them and apply
+/// their transitions before loading state: no published alert fires again, and seq is never reused.
 
 #include <cstddef>
 #include <cstdint>
@@ -49,7 +49,8 @@ class CrashRing {
   /// Highest seq found in the file (0: empty); like recover(), before the first append().
   [[nodiscard]] std::uint64_t max_seq() const;
 
-  /// Stores a record in slot seq % slots (after adopt()). Matcher thread only; no allocation, no syscall.
+  /// Stores a record in slot seq % slots (after adopt()). Matcher thread only; no allocation, no
+  /// syscall.
   void append(const RingRecord& r) noexcept;
 
  private:
@@ -62,14 +63,15 @@ class CrashRing {
   std::vector<RingRecord> carried_;  ///< read from a ring of another slot count
 };
 
-/// What start-up recovery journals: the ring's records newer than the journal's head, and those that
-/// fill a hole in it (lost rows below the head). Pure: the caller reads the ring and the journal.
+/// What start-up recovery journals: the ring's records newer than the journal's head, and those
+/// that fill a hole in it (lost rows below the head). Pure: the caller reads the ring and the
+/// journal.
 struct RecoveryPlan {
-  std::vector<RingRecord> records;     ///< to journal (as recovered) with their transitions, by seq
-  std::uint64_t hole_seqs = 0;         ///< seqs missing below the journal's head
-  std::uint64_t holes_filled = 0;      ///< of those, found in the ring
-  std::uint64_t lost_above_head = 0;   ///< seqs above the head the ring no longer holds
-  std::uint64_t last_seq = 0;          ///< the highest seq ever issued (journal or ring)
+  std::vector<RingRecord> records;    ///< to journal (as recovered) with their transitions, by seq
+  std::uint64_t hole_seqs = 0;        ///< seqs missing below the journal's head
+  std::uint64_t holes_filled = 0;     ///< of those, found in the ring
+  std::uint64_t lost_above_head = 0;  ///< seqs above the head the ring no longer holds
+  std::uint64_t last_seq = 0;         ///< the highest seq ever issued (journal or ring)
 };
 /// `ring`: CrashRing::recover(after) with `after` below the first hole; ascending seq.
 /// `holes`: [first, last] runs missing from the journal, ascending (journal_holes()).

@@ -82,7 +82,8 @@ Recovered recover(const std::string& url, CrashRing* ring, spdlog::logger& log) 
         plan.records.size(), plan.records.front().event.seq, plan.records.back().event.seq,
         plan.holes_filled, res.conflicts.size(),
         plan.lost_above_head > 0
-            ? fmt::format("; {} seqs were overwritten in the ring and are lost", plan.lost_above_head)
+            ? fmt::format("; {} seqs were overwritten in the ring and are lost",
+                          plan.lost_above_head)
             : std::string());
   }
   if (out.holes_unfilled > 0) {

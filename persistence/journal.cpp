@@ -65,8 +65,8 @@ std::uint64_t journal_max_seq(pqxx::transaction_base& tx) {
 }
 
 std::vector<std::pair<std::uint64_t, std::uint64_t>> journal_holes(pqxx::transaction_base& tx,
-                                                                    std::uint64_t after,
-                                                                    std::size_t limit) {
+                                                                   std::uint64_t after,
+                                                                   std::size_t limit) {
   // An index-only walk of the primary key; lead() pairs each seq with the next one.
   const pqxx::result r = tx.exec_params(
       "SELECT seq + 1, next - 1 FROM (SELECT seq, lead(seq) OVER (ORDER BY seq) AS next "
@@ -74,7 +74,8 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> journal_holes(pqxx::transac
       static_cast<std::int64_t>(after), static_cast<std::int64_t>(limit));
   std::vector<std::pair<std::uint64_t, std::uint64_t>> holes;
   holes.reserve(r.size());
-  for (const auto& row : r) holes.emplace_back(row[0].as<std::uint64_t>(), row[1].as<std::uint64_t>());
+  for (const auto& row : r)
+    holes.emplace_back(row[0].as<std::uint64_t>(), row[1].as<std::uint64_t>());
   return holes;
 }
 

@@ -38,12 +38,12 @@ JournalSlice read_journal(pqxx::transaction_base& tx, std::uint64_t after, std::
                           std::size_t limit, const std::vector<Uuid>& users);
 /// Highest journaled seq (0: empty).
 std::uint64_t journal_max_seq(pqxx::transaction_base& tx);
-/// Gaps in the journal's seqs above `after`: [first, last] of each run of missing seqs, ascending, at
-/// most `limit` of them. Retention only trims the bottom, so a gap means lost rows (a commit lost
-/// in a server crash with asynchronous commit, or events overwritten in a crash ring).
+/// Gaps in the journal's seqs above `after`: [first, last] of each run of missing seqs, ascending,
+/// at most `limit` of them. Retention only trims the bottom, so a gap means lost rows (a commit
+/// lost in a server crash with asynchronous commit, or events overwritten in a crash ring).
 std::vector<std::pair<std::uint64_t, std::uint64_t>> journal_holes(pqxx::transaction_base& tx,
-                                                                    std::uint64_t after,
-                                                                    std::size_t limit);
+                                                                   std::uint64_t after,
+                                                                   std::size_t limit);
 /// Deletes rows older than `hours`; returns how many.
 std::uint64_t delete_journal_older_than(pqxx::transaction_base& tx, std::uint32_t hours);
 

@@ -33,6 +33,12 @@ constexpr const char* kAlertCols =
     "target_value, anchor_price, extract(epoch FROM expires_at), metadata->>'window_seconds', "
     "status, extract(epoch FROM triggered_at)";
 
+// Active alerts to arm: not those the engine already finished but could not write (a dead letter of
+// their transition: the event is journaled, so arming them again would fire them twice).
+constexpr const char* kArmable =
+    "status = 'active' AND NOT EXISTS (SELECT 1 FROM engine_dead_letters d WHERE d.table_name = "
+    "'alerts' AND d.row_id = alerts.id::text AND d.kind IN ('alert_triggered', 'alert_expired'))";
+
 /// The row reader's view of one COPY line or result row: columns by position.
 class PositionalCells final : public rows::CellSource {
  public:
@@ -57,8 +63,9 @@ struct Verdicts {
     const bool unreadable = rep.verdict == rows::Verdict::unreadable;
     std::size_t& n = unreadable ? *bad : *rejected;
     if (n++ < 20) {
-      spdlog::warn("loader: {} {} row {}: {}", unreadable ? "skipping an unreadable" : "rejecting a",
-                   table, id.str(), rep.detail);
+      spdlog::warn("loader: {} {} row {}: {}",
+                   unreadable ? "skipping an unreadable" : "rejecting a", table, id.str(),
+                   rep.detail);
     }
     return !unreadable;
   }
@@ -263,7 +270,8 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
       if (want_reserve) {
         const pqxx::row r = tx.exec(
             "SELECT (SELECT count(*) FROM markets), (SELECT count(*) FROM positions WHERE status = "
-            "'open'), (SELECT count(*) FROM alerts WHERE status = 'active')")[0];
+            "'open'), (SELECT count(*) FROM alerts WHERE " +
+            std::string(kArmable) + ")")[0];
         Chunk counts;
         counts.reserve = {r[0].as<std::size_t>(), r[1].as<std::size_t>(), r[2].as<std::size_t>()};
         pipe.push(std::move(counts));
@@ -287,8 +295,7 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
           n, "positions");
       flush();
       n.alerts = stream<AlertSpec>(
-          tx, std::string("SELECT ") + kAlertCols + " FROM alerts WHERE status = 'active'",
-          parse_alert,
+          tx, std::string("SELECT ") + kAlertCols + " FROM alerts WHERE " + kArmable, parse_alert,
           [&](AlertSpec&& a) {
             cur.alerts.push_back(a);
             if (cur.alerts.size() >= kChunkRows) flush();

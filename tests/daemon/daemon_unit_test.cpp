@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <pqxx/pqxx>
 
 #include "daemon/auth.h"
 #include "daemon/config.h"
@@ -11,8 +12,6 @@
 #include "daemon/latency_histogram.h"
 #include "daemon/stream_filter.h"
 #include "persistence/database_url.h"
-
-#include <pqxx/pqxx>
 
 namespace lam::daemon {
 namespace {
@@ -40,7 +39,8 @@ TEST(Config, DefaultsAndShippedFilesAreValid) {
 
 TEST(Config, ErrorsNameFileAndLine) {
   EXPECT_EQ(error_of("log_level = \"info\"\nbogus = 1\n"), "t.toml:2: unknown key 'bogus'");
-  EXPECT_EQ(error_of("[engine]\n\npin_cpu = \"x\"\n"), "t.toml:3: engine.pin_cpu: expected an integer");
+  EXPECT_EQ(error_of("[engine]\n\npin_cpu = \"x\"\n"),
+            "t.toml:3: engine.pin_cpu: expected an integer");
   EXPECT_EQ(error_of("[stream]\nport = 70000\n"),
             "t.toml:2: stream.port: must be in [0, 65535], got 70000");
   EXPECT_EQ(error_of("[writer]\nflush_interval_ms = 0\n"),
@@ -96,7 +96,8 @@ TEST(Auth, BearerTokensAreHashedAndScoped) {
 TEST(StreamFilter, QueryAndJson) {
   std::string err;
   auto q = parse_stream_query(
-      "user_id=0000000c-0000-4000-8000-000000000001&type=alert.triggered,position.liquidated&since=42",
+      "user_id=0000000c-0000-4000-8000-000000000001&type=alert.triggered,position.liquidated&since="
+      "42",
       err);
   ASSERT_TRUE(q) << err;
   EXPECT_EQ(*q->since, 42u);
@@ -236,8 +237,8 @@ TEST(RecoveryPlan, RecordsAboveTheHeadAndThoseFillingHolesAreJournaled) {
   std::vector<std::uint64_t> seqs;
   for (const RingRecord& r : plan.records) seqs.push_back(r.event.seq);
   EXPECT_EQ(seqs, (std::vector<std::uint64_t>{4, 5, 7, 11, 14}));
-  EXPECT_EQ(plan.hole_seqs, 4u);       // 4, 5, 7, 9
-  EXPECT_EQ(plan.holes_filled, 3u);    // 9 is not in the ring
+  EXPECT_EQ(plan.hole_seqs, 4u);        // 4, 5, 7, 9
+  EXPECT_EQ(plan.holes_filled, 3u);     // 9 is not in the ring
   EXPECT_EQ(plan.lost_above_head, 2u);  // 12, 13 were overwritten
   EXPECT_EQ(plan.last_seq, 14u);
   // nothing in the ring: the head continues, every hole stays unfilled
@@ -249,7 +250,7 @@ TEST(RecoveryPlan, RecordsAboveTheHeadAndThoseFillingHolesAreJournaled) {
 
 TEST(LatencyHistogram, QuantilesAreBucketUpperBounds) {
   LatencyHistogram h;
-  for (int i = 0; i < 990; ++i) h.record_ns(10'000);  // 10 us
+  for (int i = 0; i < 990; ++i) h.record_ns(10'000);    // 10 us
   for (int i = 0; i < 10; ++i) h.record_ns(1'000'000);  // 1 ms
   EXPECT_EQ(h.count(), 1000u);
   EXPECT_GE(h.quantile_us(0.5), 10.0);
@@ -281,8 +282,8 @@ std::string libpq_error(const std::string& url) {
 TEST(Redaction, LibpqErrorsForMalformedUrlsNeverCarryThePassword) {
   // Regression: libpq quotes the offending part of a malformed URL, password included.
   const std::vector<std::string> urls = {
-      "postgresql://laminator:s3cr%ZZet-pw@/laminator",                 // bad % escape
-      "postgresql://laminator:s3cr%25et-pw@[::1/laminator",             // unclosed [
+      "postgresql://laminator:s3cr%ZZet-pw@/laminator",      // bad % escape
+      "postgresql://laminator:s3cr%25et-pw@[::1/laminator",  // unclosed [
       "postgresql://laminator:s3cr%2Aet-pw@/laminator?sslpassword=sslS3cret&bogus=1",
       "host=/nonexistent-dir user=laminator password=s3cr%et-pw sslpassword='sslS3cret' bogus=1",
   };
@@ -302,7 +303,8 @@ TEST(Config, AnEmptyTokenVariableIsReportedAsEmptyNotUnset) {
   ::unsetenv("LAM_TEST_UNSET_TOKEN");
   const auto error_of = [](const std::string& var) {
     try {
-      (void)parse_config("[[stream.tokens]]\nname = \"t\"\ntoken_env = \"" + var + "\"\n", "t.toml");
+      (void)parse_config("[[stream.tokens]]\nname = \"t\"\ntoken_env = \"" + var + "\"\n",
+                         "t.toml");
     } catch (const ConfigError& e) {
       return std::string(e.what());
     }

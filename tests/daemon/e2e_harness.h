@@ -1,22 +1,23 @@
 #pragma once
-// End-to-end harness: a real PostgreSQL database (the test cluster), the mock exchange in-process on
-// loopback, and the real `laminator run` binary as a child process with a generated config. Tests
-// talk to it only through its sockets (the alert stream, /metrics, /healthz) and the database.
-
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
+// End-to-end harness: a real PostgreSQL database (the test cluster), the mock exchange in-process
+// on loopback, and the real `laminator run` binary as a child process with a generated config.
+// Tests talk to it only through its sockets (the alert stream, /metrics, /healthz) and the
+// database.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <pqxx/pqxx>
 #include <sstream>
@@ -52,6 +53,9 @@ struct DaemonKnobs {
   int stale_budget_ms = 2000;
   int idle_budget_ms = 5000;
   bool crash_ring = true;
+  int crash_ring_slots = 0;      ///< 0: the config's default
+  int ring_events = 0;           ///< 0: the config's default
+  PgCluster* cluster = nullptr;  ///< nullptr: the shared test cluster
 };
 
 /// A free loopback port (bound then released: fine for tests on one machine).
@@ -71,7 +75,7 @@ inline int free_port() {
 class E2E {
  public:
   explicit E2E(const std::string& name, DaemonKnobs knobs = {}) : knobs_(knobs) {
-    url_ = shared_cluster().create_database(name);
+    url_ = (knobs.cluster != nullptr ? *knobs.cluster : shared_cluster()).create_database(name);
     db::Migrator(url_).migrate({});
     seed();
     mockex::Options mo;
@@ -94,6 +98,12 @@ class E2E {
   }
 
   const std::string& url() const { return url_; }
+  /// Rewrites the config for the next start().
+  void reconfigure(const DaemonKnobs& k) {
+    knobs_ = k;
+    write_config();
+  }
+  [[nodiscard]] std::string dir() const { return dir_; }
   mockex::MockExchange& mock() { return *mock_; }
   std::string stream_url(const std::string& query = "") const {
     return "ws://127.0.0.1:" + std::to_string(port_) + "/v1/stream" + query;
@@ -204,14 +214,17 @@ class E2E {
 
  private:
   void seed() {
-    exec("INSERT INTO markets (id, symbol, base_asset, quote_asset, dex_name, market_type, "
-         "price_source) VALUES ('" + std::string(kMarket) +
-         "', 'BTCUSDT', 'BTC', 'USDT', 'binance', 'perpetual', 'mark')");
-    exec("INSERT INTO users (id, telegram_id) SELECT ('0000000c-0000-4000-8000-' || "
-         "lpad(to_hex(g), 12, '0'))::uuid, 900000 + g FROM generate_series(1, 5) g");
-    exec("INSERT INTO wallets (id, user_id, wallet_address) SELECT ('0000000e-0000-4000-8000-' || "
-         "lpad(to_hex(g), 12, '0'))::uuid, ('0000000c-0000-4000-8000-' || lpad(to_hex(g), 12, "
-         "'0'))::uuid, 'W' || lpad(g::text, 40, '1') FROM generate_series(1, 5) g");
+    exec(
+        "INSERT INTO markets (id, symbol, base_asset, quote_asset, dex_name, market_type, "
+        "price_source) VALUES ('" +
+        std::string(kMarket) + "', 'BTCUSDT', 'BTC', 'USDT', 'binance', 'perpetual', 'mark')");
+    exec(
+        "INSERT INTO users (id, telegram_id) SELECT ('0000000c-0000-4000-8000-' || "
+        "lpad(to_hex(g), 12, '0'))::uuid, 900000 + g FROM generate_series(1, 5) g");
+    exec(
+        "INSERT INTO wallets (id, user_id, wallet_address) SELECT ('0000000e-0000-4000-8000-' || "
+        "lpad(to_hex(g), 12, '0'))::uuid, ('0000000c-0000-4000-8000-' || lpad(to_hex(g), 12, "
+        "'0'))::uuid, 'W' || lpad(g::text, 40, '1') FROM generate_series(1, 5) g");
   }
 
   void write_config() {
@@ -220,10 +233,15 @@ class E2E {
       << "[database]\nurl_env = \"LAMINATOR_DATABASE_URL\"\n"
       << "[engine]\nmark_interval_ms = 200\n"
       << "crash_ring = \"" << (knobs_.crash_ring ? dir_ + "/events.ring" : "") << "\"\n"
+      << (knobs_.crash_ring_slots > 0
+              ? "crash_ring_slots = " + std::to_string(knobs_.crash_ring_slots) + "\n"
+              : std::string())
       << "[writer]\nflush_interval_ms = " << knobs_.flush_interval_ms << "\n"
       << "[listener]\nbatch_window_ms = 1\n"
       << "[stream]\naddress = \"127.0.0.1\"\nport = " << port_ << "\n"
       << "client_queue = " << knobs_.client_queue << "\n"
+      << (knobs_.ring_events > 0 ? "ring_events = " + std::to_string(knobs_.ring_events) + "\n"
+                                 : std::string())
       << "[[stream.tokens]]\nname = \"all\"\ntoken_env = \"E2E_TOKEN\"\n"
       << "[[stream.tokens]]\nname = \"user1\"\ntoken_env = \"E2E_SCOPED_TOKEN\"\n"
       << "users = [\"" << user(1) << "\"]\n"
@@ -249,5 +267,90 @@ class E2E {
   int port_ = 0;
   pid_t pid_ = -1;
 };
+
+// ---- helpers shared by the end-to-end and fault tests ----
+
+using Clock = std::chrono::steady_clock;
+using daemon::StreamClient;
+
+inline std::string sfield(const std::string& json, const std::string& key) {
+  const std::string k = "\"" + key + "\":\"";
+  const auto at = json.find(k);
+  if (at == std::string::npos) return "";
+  const auto end = json.find('"', at + k.size());
+  return json.substr(at + k.size(), end - at - k.size());
+}
+inline std::uint64_t seq_of(const std::string& json) {
+  const auto at = json.find("\"seq\":");
+  return at == std::string::npos ? 0 : std::stoull(json.substr(at + 6));
+}
+
+inline std::string alert_id(int n) {
+  char b[40];
+  std::snprintf(b, sizeof b, "0000000d-0000-4000-8000-%012x", n);
+  return b;
+}
+
+/// INSERTs an alert the way the bot does (the listener picks it up).
+inline void add_alert(const E2E& e, int n, int user_n, const char* type, const char* cond,
+                      const char* target) {
+  e.exec(
+      "INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, target_price) "
+      "VALUES ('" +
+      alert_id(n) + "', '" + user(user_n) + "', '" + kMarket + "', '" + type + "', '" + cond +
+      "', " + target + ")");
+}
+
+/// Reads events until `pred` holds for one of them (or `limit` passes). Returns what it read.
+inline std::vector<std::string> read_until(StreamClient& c,
+                                           const std::function<bool(const std::string&)>& pred,
+                                           std::chrono::milliseconds limit = 10s) {
+  std::vector<std::string> got;
+  const auto end = Clock::now() + limit;
+  while (Clock::now() < end) {
+    auto m = c.next(50ms);
+    if (c.closed()) break;
+    if (!m) continue;
+    got.push_back(*m);
+    if (pred(*m)) break;
+  }
+  return got;
+}
+
+inline std::vector<std::string> read_n(StreamClient& c, std::size_t n,
+                                       std::chrono::milliseconds limit = 10s) {
+  std::size_t k = 0;
+  return read_until(
+      c, [&](const std::string&) { return ++k >= n; }, limit);
+}
+
+inline bool has(const std::vector<std::string>& evs, const std::string& type,
+                const std::string& id) {
+  for (const auto& e : evs)
+    if (sfield(e, "type") == type &&
+        (sfield(e, "alert_id") == id || sfield(e, "position_id") == id))
+      return true;
+  return false;
+}
+
+inline void expect_contiguous(const std::vector<std::string>& evs) {
+  for (std::size_t i = 1; i < evs.size(); ++i)
+    EXPECT_EQ(seq_of(evs[i]), seq_of(evs[i - 1]) + 1) << evs[i - 1] << "\n" << evs[i];
+}
+
+inline bool wait_for(const std::function<bool()>& f, std::chrono::milliseconds limit = 10s) {
+  const auto end = Clock::now() + limit;
+  while (Clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+/// Waits until the engine has applied at least `n` change-capture commands more than `before`.
+inline void wait_commands(const E2E& e, double before, double n = 1) {
+  ASSERT_TRUE(wait_for([&] { return e.metric("laminator_engine_commands_total") >= before + n; }))
+      << "listener never delivered the change";
+}
 
 }  // namespace lam::test
