@@ -2,7 +2,6 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
@@ -98,13 +97,15 @@ class Session final : public WsClient, public std::enable_shared_from_this<Sessi
   }
 
  private:
-  void fail(std::string_view stage, beast::error_code ec) {
+  void fail(std::string_view stage, beast::error_code ec, std::string detail = {}) {
     open_ = false;
     Handler* h = handler_;
     handler_ = nullptr;
     if (h == nullptr) return;
     const int code = ws_.reason().code;
-    h->on_closed(stage, ec.message(), ec == websocket::error::closed ? code : 0);
+    std::string what = ec.message();
+    if (!detail.empty()) what += ": " + detail;
+    h->on_closed(stage, what, ec == websocket::error::closed ? code : 0);
   }
 
   void on_resolve(beast::error_code ec, tcp::resolver::results_type results) {
@@ -121,15 +122,27 @@ class Session final : public WsClient, public std::enable_shared_from_this<Sessi
     if (ec) return fail("connect", ec);
     beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ec);
     if constexpr (kTls) {
-      // SNI, then verify the chain against the trust store and the name against the URL host.
-      // SSL_set_tlsext_host_name() is a macro with a C cast; this is its expansion.
-      if (SSL_ctrl(ws_.next_layer().native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME,
-                   TLSEXT_NAMETYPE_host_name, const_cast<char*>(url_.host.c_str())) != 1) {
+      // SNI (names only, RFC 6066), then OpenSSL verifies the chain against the trust store and
+      // the name (or IP address) against the URL's host, with the reason kept for the log.
+      SSL* ssl = ws_.next_layer().native_handle();
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      beast::error_code not_ip;
+      (void)net::ip::make_address(url_.host, not_ip);
+      int ok = 1;
+      if (not_ip) {
+        // SSL_set_tlsext_host_name() is a macro with a C cast; this is its expansion.
+        ok = static_cast<int>(SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                                       const_cast<char*>(url_.host.c_str())));
+        ok = ok == 1 ? X509_VERIFY_PARAM_set1_host(param, url_.host.c_str(), 0) : 0;
+      } else {
+        ok = X509_VERIFY_PARAM_set1_ip_asc(param, url_.host.c_str());
+      }
+      if (ok != 1) {
         return fail("tls", beast::error_code(static_cast<int>(::ERR_get_error()),
                                              net::error::get_ssl_category()));
       }
       ws_.next_layer().set_verify_mode(ssl::verify_peer);
-      ws_.next_layer().set_verify_callback(ssl::host_name_verification(url_.host));
       ws_.next_layer().async_handshake(
           ssl::stream_base::client,
           [self = this->shared_from_this()](beast::error_code e) { self->on_tls(e); });
@@ -140,7 +153,15 @@ class Session final : public WsClient, public std::enable_shared_from_this<Sessi
 
   void on_tls(beast::error_code ec) {
     if (handler_ == nullptr) return;
-    if (ec) return fail("tls", ec);
+    if (ec) {
+      std::string why;
+      if constexpr (kTls) {
+        // "certificate has expired", "hostname mismatch", "unable to get local issuer certificate"
+        const long v = SSL_get_verify_result(ws_.next_layer().native_handle());
+        if (v != X509_V_OK) why = X509_verify_cert_error_string(v);
+      }
+      return fail("tls", ec, why);
+    }
     beast::get_lowest_layer(ws_).expires_never();
     websocket::stream_base::timeout t{};
     t.handshake_timeout = opt_.connect_timeout;

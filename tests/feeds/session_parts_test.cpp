@@ -2,6 +2,7 @@
 // parsing, capture files (and replaying a capture through the parsers gives the live ticks back).
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -176,6 +177,119 @@ TEST(Tls, WssNeverFallsBackToPlaintext) {
   EXPECT_GE(runner.counters(0).disconnects.load(), 2u);
   EXPECT_EQ(runner.counters(0).opens.load(), 0u);
   EXPECT_EQ(runner.counters(0).frames.load(), 0u);
+}
+
+// Real TLS: the mock exchange serves wss:// with certificates from a test CA (tests/data/tls, made
+// by make-certs.sh). The client verifies the chain against the CA given as ca_file (as --ca-file
+// and feeds.ca_file do) and the name against the URL's host.
+struct TlsOutcome {
+  std::uint64_t opens = 0, frames = 0, disconnects = 0;
+};
+
+TlsOutcome run_tls(const std::string& cert, const std::string& ca_file) {
+  const std::string dir = std::string(LAMINATOR_SOURCE_DIR) + "/tests/data/tls/";
+  mockex::Options mo;
+  mo.tls_cert_file = dir + cert + ".pem";
+  mo.tls_key_file = dir + cert + ".key";
+  mockex::MockExchange ex(mo);
+  ex.start();
+  InstrumentTable table;
+  TickQueue q(1 << 14);
+  FeedRunner runner(test::fast_runner(), q);
+  ConnectionConfig c = test::fast_config(ex, Venue::okx, venue_routes(Venue::okx)[0]);
+  c.url = ex.url(Venue::okx, "public", true);  // wss://127.0.0.1:<tls port>/ws/v5/public
+  if (!ca_file.empty()) c.client.ca_file = dir + ca_file;
+  SymbolMap map(Venue::okx, nullptr);
+  map.add(table, "BTC-USDT-SWAP");
+  runner.add(c, std::move(map));
+  runner.start();
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  // Either it streams, or it has been refused at least twice (a retry, refused again).
+  while (std::chrono::steady_clock::now() < end && runner.counters(0).frames.load() < 20 &&
+         runner.counters(0).disconnects.load() < 2) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  runner.stop();
+  return {runner.counters(0).opens.load(), runner.counters(0).frames.load(),
+          runner.counters(0).disconnects.load()};
+}
+
+/// One session straight through WsClient: the message it ended with ("" if it opened).
+std::string tls_refusal(const std::string& cert, const std::string& ca_file, bool by_name = false) {
+  const std::string dir = std::string(LAMINATOR_SOURCE_DIR) + "/tests/data/tls/";
+  mockex::Options mo;
+  mo.tls_cert_file = dir + cert + ".pem";
+  mo.tls_key_file = dir + cert + ".key";
+  mockex::MockExchange ex(mo);
+  ex.start();
+  struct H final : WsClient::Handler {
+    bool done = false, opened = false;
+    std::string message;
+    void on_open() override { opened = done = true; }
+    void on_frame(const char*, std::size_t, std::size_t) override {}
+    void on_closed(std::string_view stage, const std::string& m, int) override {
+      message = std::string(stage) + ": " + m;
+      done = true;
+    }
+  } h;
+  boost::asio::io_context io;
+  WsClientOptions o;
+  o.ca_file = dir + ca_file;
+  std::string url = ex.url(Venue::okx, "public", true);
+  if (by_name) url.replace(url.find("127.0.0.1"), 9, "localhost");  // still loopback
+  auto c = make_ws_client(io, *WsUrl::parse(url), o, h);
+  c->start();
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!h.done && std::chrono::steady_clock::now() < end)
+    io.run_for(std::chrono::milliseconds(10));
+  c->abort();
+  return h.opened ? std::string() : h.message;
+}
+
+TEST(Tls, RefusalsNameTheirReason) {
+  EXPECT_EQ(tls_refusal("server", "ca.pem"), "");
+  EXPECT_NE(tls_refusal("expired", "ca.pem").find("tls: certificate verify failed"),
+            std::string::npos);
+  EXPECT_NE(tls_refusal("expired", "ca.pem").find("certificate has expired"), std::string::npos);
+  EXPECT_NE(tls_refusal("other-host", "ca.pem").find("IP address mismatch"), std::string::npos)
+      << tls_refusal("other-host", "ca.pem");
+  EXPECT_NE(tls_refusal("other-host", "ca.pem", true).find("hostname mismatch"), std::string::npos)
+      << tls_refusal("other-host", "ca.pem", true);
+  EXPECT_EQ(tls_refusal("server", "ca.pem", true), "");
+  EXPECT_NE(tls_refusal("unknown-ca", "ca.pem").find("unable to get local issuer certificate"),
+            std::string::npos)
+      << tls_refusal("unknown-ca", "ca.pem");
+}
+
+TEST(Tls, TheRightCaAndHostConnectAndStream) {
+  const TlsOutcome o = run_tls("server", "ca.pem");
+  EXPECT_GE(o.opens, 1u);
+  EXPECT_GE(o.frames, 20u);
+}
+
+TEST(Tls, ACertificateFromAnUnknownCaIsRefused) {
+  const TlsOutcome o = run_tls("unknown-ca", "ca.pem");
+  EXPECT_EQ(o.opens, 0u);
+  EXPECT_EQ(o.frames, 0u);
+  EXPECT_GE(o.disconnects, 2u);
+  // and the test CA itself is trusted only when given: not through the system store
+  const TlsOutcome untrusted = run_tls("server", "");
+  EXPECT_EQ(untrusted.opens, 0u);
+  EXPECT_EQ(untrusted.frames, 0u);
+}
+
+TEST(Tls, ACertificateForAnotherHostIsRefused) {
+  const TlsOutcome o = run_tls("other-host", "ca.pem");
+  EXPECT_EQ(o.opens, 0u);
+  EXPECT_EQ(o.frames, 0u);
+  EXPECT_GE(o.disconnects, 2u);
+}
+
+TEST(Tls, AnExpiredCertificateIsRefused) {
+  const TlsOutcome o = run_tls("expired", "ca.pem");
+  EXPECT_EQ(o.opens, 0u);
+  EXPECT_EQ(o.frames, 0u);
+  EXPECT_GE(o.disconnects, 2u);
 }
 
 TEST(Capture, RecordedFramesReplayToTheSameTicks) {

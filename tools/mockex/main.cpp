@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-frames", opt.max_frames, "data frames per connection (0: unlimited)");
   app.add_option("--seed", opt.seed, "generator seed")->capture_default_str();
   app.add_option("--replay", replay, "capture files to replay instead of generating");
+  app.add_option("--tls-cert", opt.tls_cert_file, "PEM certificate (chain): also serve wss://");
+  app.add_option("--tls-key", opt.tls_key_file, "PEM private key of --tls-cert");
   CLI11_PARSE(app, argc, argv);
   try {
     if (!replay.empty()) lam::mockex::load_replay(opt, replay);
@@ -35,6 +37,10 @@ int main(int argc, char** argv) {
     for (lam::feeds::Venue v : lam::feeds::kAllVenues) {
       std::printf("  %-12s %s\n", std::string(lam::feeds::venue_name(v)).c_str(),
                   ex.url(v, v == lam::feeds::Venue::binance ? "market" : "").c_str());
+      if (ex.tls_port() != 0) {
+        std::printf("  %-12s %s\n", "",
+                    ex.url(v, v == lam::feeds::Venue::binance ? "market" : "", true).c_str());
+      }
     }
     std::fflush(stdout);
     std::signal(SIGINT, on_signal);

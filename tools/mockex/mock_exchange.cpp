@@ -1,7 +1,9 @@
 #include "tools/mockex/mock_exchange.h"
 
 #include <pthread.h>
+
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -52,7 +54,7 @@ RouteOf route_of(std::string_view target) {
 
 struct MockExchange::Impl {
   Impl(Options o, std::array<VenueCounters, kVenueCount>& c)
-      : opt(std::move(o)), counters(c), acceptor(io) {}
+      : opt(std::move(o)), counters(c), acceptor(io), tls_acceptor(io) {}
 
   Faults faults_for(Venue v, std::uint64_t conn_index) {
     std::lock_guard lock(mu);
@@ -62,6 +64,7 @@ struct MockExchange::Impl {
   }
 
   void accept();
+  void accept_tls();
 
   Options opt;
   std::array<VenueCounters, kVenueCount>& counters;
@@ -70,6 +73,9 @@ struct MockExchange::Impl {
   std::atomic<std::uint64_t> pin_version{0};
   net::io_context io;
   tcp::acceptor acceptor;
+  tcp::acceptor tls_acceptor;
+  std::optional<net::ssl::context> tls;
+  std::uint16_t plain_port = 0;
   std::thread thread;
   std::uint64_t next_seed = 0;
 };
@@ -446,7 +452,65 @@ class Session : public std::enable_shared_from_this<Session> {
   bool writing_ = false, closing_ = false, done_ = false, heartbeats_ = false, mids_ = false;
 };
 
+/// One wss:// connection: the TLS handshake, then bytes relayed both ways to the plain server.
+class TlsRelay : public std::enable_shared_from_this<TlsRelay> {
+ public:
+  TlsRelay(tcp::socket sock, net::ssl::context& ctx, std::uint16_t plain_port)
+      : tls_(std::move(sock), ctx), plain_(tls_.get_executor()), port_(plain_port) {}
+
+  void start() {
+    tls_.async_handshake(net::ssl::stream_base::server, [self = shared_from_this()](auto ec) {
+      if (ec) return self->close();  // a client that refused our certificate ends here
+      self->plain_.async_connect(tcp::endpoint(net::ip::make_address_v4("127.0.0.1"), self->port_),
+                                 [self](auto e) {
+                                   if (e) return self->close();
+                                   self->pump_up();
+                                   self->pump_down();
+                                 });
+    });
+  }
+
+ private:
+  void pump_up() {  // client -> server
+    tls_.async_read_some(net::buffer(up_), [self = shared_from_this()](auto ec, std::size_t n) {
+      if (ec) return self->close();
+      net::async_write(self->plain_, net::buffer(self->up_, n), [self](auto e, std::size_t) {
+        if (e) return self->close();
+        self->pump_up();
+      });
+    });
+  }
+  void pump_down() {  // server -> client
+    plain_.async_read_some(net::buffer(down_), [self = shared_from_this()](auto ec, std::size_t n) {
+      if (ec) return self->close();
+      net::async_write(self->tls_, net::buffer(self->down_, n), [self](auto e, std::size_t) {
+        if (e) return self->close();
+        self->pump_down();
+      });
+    });
+  }
+  void close() {
+    beast::error_code ec;
+    plain_.close(ec);
+    tls_.lowest_layer().close(ec);
+  }
+
+  net::ssl::stream<tcp::socket> tls_;
+  tcp::socket plain_;
+  std::uint16_t port_;
+  std::array<char, 16384> up_{}, down_{};
+};
+
 }  // namespace
+
+void MockExchange::Impl::accept_tls() {
+  tls_acceptor.async_accept([this](beast::error_code ec, tcp::socket sock) {
+    if (ec) return;
+    sock.set_option(tcp::no_delay(true), ec);
+    std::make_shared<TlsRelay>(std::move(sock), *tls, plain_port)->start();
+    accept_tls();
+  });
+}
 
 void MockExchange::Impl::accept() {
   acceptor.async_accept([this](beast::error_code ec, tcp::socket sock) {
@@ -476,7 +540,20 @@ void MockExchange::start() {
   if (ec)
     throw std::runtime_error("mockex: cannot listen on " + s.opt.address + ": " + ec.message());
   port_ = s.acceptor.local_endpoint().port();
+  s.plain_port = port_;
   s.accept();
+  if (!s.opt.tls_cert_file.empty()) {
+    s.tls.emplace(net::ssl::context::tls_server);
+    s.tls->use_certificate_chain_file(s.opt.tls_cert_file);
+    s.tls->use_private_key_file(s.opt.tls_key_file, net::ssl::context::pem);
+    const tcp::endpoint tep(ep.address(), 0);
+    s.tls_acceptor.open(tep.protocol(), ec);
+    if (!ec) s.tls_acceptor.bind(tep, ec);
+    if (!ec) s.tls_acceptor.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) throw std::runtime_error("mockex: cannot listen for TLS: " + ec.message());
+    tls_port_ = s.tls_acceptor.local_endpoint().port();
+    s.accept_tls();
+  }
   s.thread = std::thread([&s] {
     pthread_setname_np(pthread_self(), "mockex");
     s.io.run();
@@ -490,8 +567,9 @@ void MockExchange::stop() {
   s.thread.join();
 }
 
-std::string MockExchange::url(Venue v, const std::string& route) const {
-  const std::string base = "ws://" + impl_->opt.address + ":" + std::to_string(port_);
+std::string MockExchange::url(Venue v, const std::string& route, bool tls) const {
+  const std::string base = (tls ? "wss://" : "ws://") + impl_->opt.address + ":" +
+                           std::to_string(tls ? tls_port_ : port_);
   switch (v) {
     case Venue::binance:
       return base + "/" + route + "/stream";

@@ -8,8 +8,8 @@
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -58,6 +58,11 @@ struct Options {
   /// Called on the mock's thread with every data frame as it is handed to the socket (benchmarks
   /// time wire-to-subscriber latency with it). Must be cheap.
   std::function<void(const std::string&)> on_data_frame;
+  /// TLS: when both are set, the server also listens on tls_port() for wss:// (PEM files; the
+  /// certificate file may hold the chain). TLS is terminated there and relayed to the plain server,
+  /// so every venue path behaves the same on both.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 struct VenueCounters {
@@ -76,8 +81,11 @@ class MockExchange {
   void start();
   void stop();
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
-  /// ws:// URL of a venue route on this server (routes as in feeds::venue_routes()).
-  [[nodiscard]] std::string url(Venue v, const std::string& route) const;
+  /// The wss:// port (0 without Options::tls_cert_file).
+  [[nodiscard]] std::uint16_t tls_port() const noexcept { return tls_port_; }
+  /// ws:// URL of a venue route on this server (routes as in feeds::venue_routes()); with `tls`,
+  /// the wss:// URL of the same route on tls_port().
+  [[nodiscard]] std::string url(Venue v, const std::string& route, bool tls = false) const;
   [[nodiscard]] const VenueCounters& counters(Venue v) const {
     return counters_[static_cast<std::size_t>(v)];
   }
@@ -92,6 +100,7 @@ class MockExchange {
  private:
   std::unique_ptr<Impl> impl_;
   std::uint16_t port_ = 0;
+  std::uint16_t tls_port_ = 0;
   std::array<VenueCounters, kVenueCount> counters_;
 };
 
