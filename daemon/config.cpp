@@ -272,11 +272,11 @@ Config build(const toml::table& root, const std::string& file) {
   }
   if (const toml::table* t = top.table("feeds")) {
     Section s(*t, "feeds", file);
-    s.millis("housekeeping_ms", c.feeds.housekeeping, 5, 10'000);
-    s.str("record_dir", c.feeds.record_dir);
-    s.str("ca_file", c.feeds.ca_file);
-    s.millis("backoff_initial_ms", c.feeds.backoff_initial, 0, 60'000);
-    s.millis("backoff_max_ms", c.feeds.backoff_max, 1, 3'600'000);
+    s.millis("housekeeping_ms", c.feeds.runner.housekeeping, 5, 10'000);
+    s.str("record_dir", c.feeds.runner.record_dir);
+    s.str("ca_file", c.feeds.connection.client.ca_file);
+    s.millis("backoff_initial_ms", c.feeds.connection.backoff_initial, 0, 60'000);
+    s.millis("backoff_max_ms", c.feeds.connection.backoff_max, 1, 3'600'000);
     for (feeds::Venue v : feeds::kAllVenues)
       read_venue(s, v, c.feeds.venues[static_cast<std::size_t>(v)]);
     s.finish();

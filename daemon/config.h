@@ -14,8 +14,11 @@
 #include <vector>
 
 #include "engine/uuid.h"
+#include "feeds/feed_runner.h"
 #include "feeds/protocol.h"
 #include "feeds/venue.h"
+#include "persistence/listener.h"
+#include "persistence/writer.h"
 
 namespace lam::daemon {
 
@@ -51,15 +54,6 @@ struct EngineConfig {
   std::size_t crash_ring_slots = 1 << 16;
 };
 
-struct WriterSection {
-  Millis flush_interval{50};
-  std::size_t max_batch_rows = 10'000;
-  std::size_t queue_capacity = 1 << 16;
-};
-
-struct ListenerSection {
-  Millis batch_window{2};
-};
 
 /// A subscriber credential: only the SHA-256 of the token is kept.
 struct TokenConfig {
@@ -86,12 +80,12 @@ struct VenueSection {
   std::map<std::string, std::string> contract_sizes;  ///< symbol -> decimal (OKX SWAP)
 };
 
+/// Each module's own config struct is held here, so its defaults live in one place (the module):
+/// the TOML keys override fields of these; the daemon fills in what is not configuration
+/// (connection strings, venue and route of each connection).
 struct FeedsSection {
-  Millis housekeeping{100};
-  std::string record_dir;
-  std::string ca_file;
-  Millis backoff_initial{250};
-  Millis backoff_max{30'000};
+  feeds::RunnerOptions runner;          ///< housekeeping_ms, record_dir
+  feeds::ConnectionConfig connection;   ///< template: backoff_*_ms, ca_file (client.ca_file)
   std::array<VenueSection, feeds::kVenueCount> venues;
 };
 
@@ -100,8 +94,8 @@ struct Config {
   std::string log_level = "info";
   DatabaseConfig database;
   EngineConfig engine;
-  WriterSection writer;
-  ListenerSection listener;
+  db::WriterConfig writer;      ///< flush_interval_ms, max_batch_rows, queue_capacity
+  db::ListenerConfig listener;  ///< batch_window_ms
   StreamConfig stream;
   FeedsSection feeds;
 };

@@ -181,37 +181,27 @@ void Daemon::start() {
   // 4. Threads, from the back of the pipeline to the front.
   p.ticks = std::make_unique<feeds::TickQueue>(cfg_.engine.tick_queue_capacity);
   p.bus = std::make_unique<EventBus>(cfg_.stream.bus_capacity);
-  db::WriterConfig wc;
+  db::WriterConfig wc = cfg_.writer;
   wc.conninfo = p.url;
-  wc.flush_interval = cfg_.writer.flush_interval;
-  wc.max_batch_rows = cfg_.writer.max_batch_rows;
-  wc.queue_capacity = cfg_.writer.queue_capacity;
   p.writer = std::make_unique<db::Writer>(wc);
-  db::ListenerConfig lc;
+  db::ListenerConfig lc = cfg_.listener;
   lc.conninfo = p.url;
-  lc.batch_window = cfg_.listener.batch_window;
   p.listener = std::make_unique<db::Listener>(lc);
 
   // Feeds: one connection per venue route, subscribed to the markets loaded for that venue.
   std::vector<bool> served(p.instruments.size(), false);
   std::vector<std::string> disabled_venues;
-  feeds::RunnerOptions ro;
-  ro.housekeeping = cfg_.feeds.housekeeping;
-  ro.record_dir = cfg_.feeds.record_dir;
-  p.runner = std::make_unique<feeds::FeedRunner>(ro, *p.ticks);
+  p.runner = std::make_unique<feeds::FeedRunner>(cfg_.feeds.runner, *p.ticks);
   for (feeds::Venue v : feeds::kAllVenues) {
     const VenueSection& vs = cfg_.feeds.venues[static_cast<std::size_t>(v)];
     if (!vs.enabled) disabled_venues.emplace_back(feeds::venue_name(v));
     if (!vs.enabled || symbols[v].empty()) continue;
     for (const feeds::Route& r : feeds::venue_routes(v)) {
-      feeds::ConnectionConfig c;
+      feeds::ConnectionConfig c = cfg_.feeds.connection;
       c.venue = v;
       c.route = r.name;
       c.kinds = r.kinds;
       c.rules = vs.rules;
-      c.backoff_initial = cfg_.feeds.backoff_initial;
-      c.backoff_max = cfg_.feeds.backoff_max;
-      c.client.ca_file = cfg_.feeds.ca_file;
       const auto url = vs.urls.find(r.name);
       c.url = url != vs.urls.end() ? url->second : r.default_url;
       feeds::SymbolMap map(v, nullptr);
