@@ -88,8 +88,9 @@ int run_tail(const TailOptions& opt) {
   auto last_event = std::chrono::steady_clock::now();
   while (!g_stop) {
     std::string url = opt.url;
-    if (since) url += std::string(url.find('?') == std::string::npos ? "?" : "&") +
-                      "since=" + std::to_string(*since);
+    if (since)
+      url += std::string(url.find('?') == std::string::npos ? "?" : "&") +
+             "since=" + std::to_string(*since);
     try {
       daemon::StreamClient c(url, opt.token);
       while (!g_stop) {

@@ -21,7 +21,7 @@ struct TailOptions {
   std::string url;  ///< ws://host:port/v1/stream[?filters]
   std::string token;
   std::optional<std::uint64_t> since;
-  std::uint64_t count = 0;  ///< stop after this many events (0: never)
+  std::uint64_t count = 0;    ///< stop after this many events (0: never)
   double idle_timeout_s = 0;  ///< stop after this long without an event (0: never)
   bool resume = true;  ///< reconnect with since=<last seq> after the server closes or cuts us
 };

@@ -9,8 +9,8 @@
 //    the mock sends the frames due each millisecond N per socket write (default 1: one write per
 //    frame, which costs the load generator far more CPU than the daemon's feed).
 //  * BM_E2E_MaxRate: both connections blast --frames frames each as fast as they go (frames
-//    generated before the run unless --generate; --frames-per-write pre-encoded WebSocket frames per
-//    socket write); reports the ticks/s the matcher evaluated and whether anything was lost
+//    generated before the run unless --generate; --frames-per-write pre-encoded WebSocket frames
+//    per socket write); reports the ticks/s the matcher evaluated and whether anything was lost
 //    (ticks != frames sent).
 //
 //   build/release/bench/e2e_bench [--rate=100000] [--probes=2000] [--frames=500000]
@@ -44,11 +44,10 @@ double g_rate = 100'000;
 int g_probes = 2'000;
 std::uint64_t g_frames = 500'000;
 std::chrono::milliseconds g_warmup{3'000};
-std::uint32_t g_frames_per_write = 64;  ///< MaxRate: the mock's blaster batch
+std::uint32_t g_frames_per_write = 64;      ///< MaxRate: the mock's blaster batch
 std::uint32_t g_wire_frames_per_write = 1;  ///< Wire: frames per socket write of the paced mock
-std::string g_idle = "sleep";  ///< the daemon's engine.idle
+std::string g_idle = "sleep";               ///< the daemon's engine.idle
 bool g_pregen = true;  ///< MaxRate: frames generated before the run (the mock only copies them)
-
 
 constexpr int kMarkets = 50;
 constexpr long long kRows = 100'000;
@@ -68,7 +67,8 @@ std::string symbol(int m) {
 }
 
 /// `n` generated frames for a Binance route, round-robin over its topics and the 50 symbols, with
-/// increasing times and trade ids (no loop: nothing repeats, so no frame is dropped as out of order).
+/// increasing times and trade ids (no loop: nothing repeats, so no frame is dropped as out of
+/// order).
 std::vector<std::string> pregenerate(const std::string& route, std::uint64_t n) {
   mockex::FrameGenerator gen(feeds::Venue::binance, 7);
   std::vector<mockex::Topic> topics;
@@ -97,36 +97,44 @@ std::string make_db(const std::string& name, int probes) {
   pqxx::work w(c);
   w.exec("SET LOCAL app.origin = 'engine'");
   w.exec("CREATE TEMP TABLE m (g int, sym text) ON COMMIT DROP");
-  for (int m = 0; m < kMarkets; ++m)
-    w.exec_params("INSERT INTO m VALUES ($1, $2)", m, symbol(m));
+  for (int m = 0; m < kMarkets; ++m) w.exec_params("INSERT INTO m VALUES ($1, $2)", m, symbol(m));
   const std::string mid = "('0000000a-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid";
   w.exec("INSERT INTO markets (id, symbol, base_asset, quote_asset, dex_name) SELECT " + mid +
          ", sym, 'B', 'USDT', 'binance' FROM m");
   const std::string uid = "('0000000c-0000-4000-8000-' || lpad(to_hex(g % 1000), 12, '0'))::uuid";
-  w.exec("INSERT INTO users (id, telegram_id) SELECT ('0000000c-0000-4000-8000-' || "
-         "lpad(to_hex(g), 12, '0'))::uuid, g + 1 FROM generate_series(0, 999) g");
-  w.exec("INSERT INTO wallets (id, user_id, wallet_address) SELECT ('0000000e-0000-4000-8000-' || "
-         "lpad(to_hex(g), 12, '0'))::uuid, ('0000000c-0000-4000-8000-' || lpad(to_hex(g), 12, "
-         "'0'))::uuid, 'W' || lpad(g::text, 40, 'z') FROM generate_series(0, 999) g");
+  w.exec(
+      "INSERT INTO users (id, telegram_id) SELECT ('0000000c-0000-4000-8000-' || "
+      "lpad(to_hex(g), 12, '0'))::uuid, g + 1 FROM generate_series(0, 999) g");
+  w.exec(
+      "INSERT INTO wallets (id, user_id, wallet_address) SELECT ('0000000e-0000-4000-8000-' || "
+      "lpad(to_hex(g), 12, '0'))::uuid, ('0000000c-0000-4000-8000-' || lpad(to_hex(g), 12, "
+      "'0'))::uuid, 'W' || lpad(g::text, 40, 'z') FROM generate_series(0, 999) g");
   // (user, market, side) is unique: 1000 users x 50 markets x 2 sides = 100k positions.
-  w.exec("INSERT INTO positions (id, user_id, wallet_id, market_id, side, size, entry_price, "
-         "margin) SELECT ('0000000b-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, " + uid +
-         ", ('0000000e-0000-4000-8000-' || lpad(to_hex(g % 1000), 12, '0'))::uuid, "
-         "('0000000a-0000-4000-8000-' || lpad(to_hex((g / 1000) % " + std::to_string(kMarkets) +
-         "), 12, '0'))::uuid, CASE WHEN g / 50000 = 0 THEN 'long' ELSE 'short' END::position_side, "
-         "0.01, 100, 1000000 FROM generate_series(0, " + std::to_string(kRows - 1) + ") g");
-  w.exec("INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, target_price) "
-         "SELECT ('0000000d-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, " + uid +
-         ", ('0000000a-0000-4000-8000-' || lpad(to_hex(1 + g % " + std::to_string(kMarkets - 1) +
-         "), 12, '0'))::uuid, CASE WHEN g % 2 = 0 THEN 'price_above' ELSE 'price_below' "
-         "END::alert_type, CASE WHEN g % 2 = 0 THEN 'greater_than' ELSE 'less_than' "
-         "END::condition_type, CASE WHEN g % 2 = 0 THEN 1000000 ELSE 1 END "
-         "FROM generate_series(1, " + std::to_string(kRows - probes) + ") g");
-  w.exec("INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, target_price) "
-         "SELECT ('0000000d-0000-4000-8000-' || lpad(to_hex(1000000 + g), 12, '0'))::uuid, "
-         "'0000000c-0000-4000-8000-000000000001', '0000000a-0000-4000-8000-000000000000', "
-         "'price_above', 'greater_than', 80000 + g FROM generate_series(1, " +
-         std::to_string(probes) + ") g");
+  w.exec(
+      "INSERT INTO positions (id, user_id, wallet_id, market_id, side, size, entry_price, "
+      "margin) SELECT ('0000000b-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, " +
+      uid +
+      ", ('0000000e-0000-4000-8000-' || lpad(to_hex(g % 1000), 12, '0'))::uuid, "
+      "('0000000a-0000-4000-8000-' || lpad(to_hex((g / 1000) % " +
+      std::to_string(kMarkets) +
+      "), 12, '0'))::uuid, CASE WHEN g / 50000 = 0 THEN 'long' ELSE 'short' END::position_side, "
+      "0.01, 100, 1000000 FROM generate_series(0, " +
+      std::to_string(kRows - 1) + ") g");
+  w.exec(
+      "INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, target_price) "
+      "SELECT ('0000000d-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, " +
+      uid + ", ('0000000a-0000-4000-8000-' || lpad(to_hex(1 + g % " + std::to_string(kMarkets - 1) +
+      "), 12, '0'))::uuid, CASE WHEN g % 2 = 0 THEN 'price_above' ELSE 'price_below' "
+      "END::alert_type, CASE WHEN g % 2 = 0 THEN 'greater_than' ELSE 'less_than' "
+      "END::condition_type, CASE WHEN g % 2 = 0 THEN 1000000 ELSE 1 END "
+      "FROM generate_series(1, " +
+      std::to_string(kRows - probes) + ") g");
+  w.exec(
+      "INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, target_price) "
+      "SELECT ('0000000d-0000-4000-8000-' || lpad(to_hex(1000000 + g), 12, '0'))::uuid, "
+      "'0000000c-0000-4000-8000-000000000001', '0000000a-0000-4000-8000-000000000000', "
+      "'price_above', 'greater_than', 80000 + g FROM generate_series(1, " +
+      std::to_string(probes) + ") g");
   w.commit();
   pqxx::nontransaction(c).exec("VACUUM ANALYZE");
   return url;
@@ -166,8 +174,8 @@ void BM_E2E_WireToSubscriber(benchmark::State& state) {
   mo.on_data_frame = [&](const std::string& f) {
     if (probe.load(std::memory_order_acquire) == 0 || sent_ns.load(std::memory_order_relaxed) != 0)
       return;
-    if (f.find("markPrice") != std::string::npos && f.find("\"s\":\"BTCUSDT\"") != std::string::npos &&
-        f.find(expect) != std::string::npos)
+    if (f.find("markPrice") != std::string::npos &&
+        f.find("\"s\":\"BTCUSDT\"") != std::string::npos && f.find(expect) != std::string::npos)
       sent_ns.store(wall_ns(), std::memory_order_release);
   };
   mockex::MockExchange ex(mo);

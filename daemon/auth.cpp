@@ -6,8 +6,7 @@
 
 namespace lam::daemon {
 
-const TokenConfig* authenticate(const std::vector<TokenConfig>& tokens,
-                                std::string_view header) {
+const TokenConfig* authenticate(const std::vector<TokenConfig>& tokens, std::string_view header) {
   constexpr std::string_view kScheme = "Bearer ";
   if (header.size() <= kScheme.size() || header.substr(0, kScheme.size()) != kScheme)
     return nullptr;

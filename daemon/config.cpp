@@ -2,11 +2,11 @@
 #include "daemon/config.h"
 
 #include <openssl/sha.h>
+#include <toml++/toml.h>
 
 #include <cstdlib>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "engine/fixed.h"
 #include "engine/uuid.h"
@@ -144,16 +144,14 @@ void read_tokens(Section& stream, StreamConfig& out) {
       t.fail(n.source(), "stream.tokens '" + tc.name + "': set exactly one of sha256, token_env");
     if (!env.empty()) {
       const char* v = std::getenv(env.c_str());
-      if (v == nullptr)
-        t.fail_key("token_env", "environment variable " + env + " is not set");
-      if (*v == '\0')
-        t.fail_key("token_env", "environment variable " + env + " is set but empty");
+      if (v == nullptr) t.fail_key("token_env", "environment variable " + env + " is not set");
+      if (*v == '\0') t.fail_key("token_env", "environment variable " + env + " is set but empty");
       tc.sha256 = token_hash(v);
     } else {
       bool ok = hex.size() == 64;
       for (std::size_t i = 0; ok && i < 32; ++i)
         tc.sha256[i] = static_cast<std::uint8_t>(hex_digit(hex[2 * i], ok) << 4 |
-                                                  hex_digit(hex[2 * i + 1], ok));
+                                                 hex_digit(hex[2 * i + 1], ok));
       if (!ok) t.fail_key("sha256", "expected 64 hex digits (sha256sum of the token)");
     }
     for (const std::string& u : users) {

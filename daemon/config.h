@@ -49,11 +49,10 @@ struct EngineConfig {
   std::size_t tick_queue_capacity = 1 << 16;
   int pin_cpu = -1;  ///< pin the matcher thread to this core (-1: no pinning)
   IdlePolicy idle = IdlePolicy::sleep;
-  Millis mark_interval{1'000};       ///< how often open positions' marks go to the writer
-  std::string crash_ring;            ///< file of the crash ring ("" disables SIGKILL recovery)
+  Millis mark_interval{1'000};  ///< how often open positions' marks go to the writer
+  std::string crash_ring;       ///< file of the crash ring ("" disables SIGKILL recovery)
   std::size_t crash_ring_slots = 1 << 16;
 };
-
 
 /// A subscriber credential: only the SHA-256 of the token is kept.
 struct TokenConfig {
@@ -65,18 +64,18 @@ struct TokenConfig {
 struct StreamConfig {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8700;
-  std::size_t ring_events = 1 << 16;   ///< recent events kept in memory for `since`
-  std::size_t client_queue = 4'096;    ///< events queued per subscriber before it is cut (1008)
+  std::size_t ring_events = 1 << 16;    ///< recent events kept in memory for `since`
+  std::size_t client_queue = 4'096;     ///< events queued per subscriber before it is cut (1008)
   std::size_t max_connections = 1'024;  ///< open HTTP + WebSocket connections; more get 503
-  std::size_t bus_capacity = 1 << 16;  ///< matcher -> server queue
+  std::size_t bus_capacity = 1 << 16;   ///< matcher -> server queue
   std::uint32_t journal_retention_hours = 168;
   std::vector<TokenConfig> tokens;
 };
 
 struct VenueSection {
   bool enabled = true;
-  std::map<std::string, std::string> urls;  ///< route name -> URL override
-  feeds::VenueRules rules;                  ///< defaults from feeds::default_rules()
+  std::map<std::string, std::string> urls;            ///< route name -> URL override
+  feeds::VenueRules rules;                            ///< defaults from feeds::default_rules()
   std::map<std::string, std::string> contract_sizes;  ///< symbol -> decimal (OKX SWAP)
 };
 
@@ -84,8 +83,8 @@ struct VenueSection {
 /// the TOML keys override fields of these; the daemon fills in what is not configuration
 /// (connection strings, venue and route of each connection).
 struct FeedsSection {
-  feeds::RunnerOptions runner;          ///< housekeeping_ms, record_dir
-  feeds::ConnectionConfig connection;   ///< template: backoff_*_ms, ca_file (client.ca_file)
+  feeds::RunnerOptions runner;         ///< housekeeping_ms, record_dir
+  feeds::ConnectionConfig connection;  ///< template: backoff_*_ms, ca_file (client.ca_file)
   std::array<VenueSection, feeds::kVenueCount> venues;
 };
 

@@ -31,7 +31,7 @@ struct Connection {
 struct Daemon::Parts {
   std::shared_ptr<spdlog::logger> log = spdlog::default_logger()->clone("daemon");
   std::string url;
-  std::uint64_t first_seq = 1;  ///< the first seq of this run (events before it are journaled)
+  std::uint64_t first_seq = 1;      ///< the first seq of this run (events before it are journaled)
   std::uint64_t journal_holes = 0;  ///< seqs missing from the journal at start-up, not recovered
   InstrumentTable instruments;
   std::unique_ptr<Matcher> matcher;

@@ -10,8 +10,7 @@
 
 namespace lam::daemon {
 
-EventBus::EventBus(std::size_t capacity)
-    : q_(capacity, 1, 0), token_(q_) {
+EventBus::EventBus(std::size_t capacity) : q_(capacity, 1, 0), token_(q_) {
   fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (fd_ < 0) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
 }

@@ -1,11 +1,12 @@
 #pragma once
-/// The queue from the matcher thread to the stream server thread: bounded (moodycamel, preallocated,
-/// try_enqueue only), single producer, single consumer, with an eventfd doorbell that is rung only
-/// when the consumer has said it is going to sleep, so a busy server costs the matcher no syscall.
+/// The queue from the matcher thread to the stream server thread: bounded (moodycamel,
+/// preallocated, try_enqueue only), single producer, single consumer, with an eventfd doorbell that
+/// is rung only when the consumer has said it is going to sleep, so a busy server costs the matcher
+/// no syscall.
 ///
-/// Overflow policy: a full bus refuses the event (counted). The server sees the hole in `seq`, drops
-/// its in-memory ring and cuts its subscribers with 1008; they resume with `since` from the journal,
-/// which the writer fills independently. The matcher never waits for the server.
+/// Overflow policy: a full bus refuses the event (counted). The server sees the hole in `seq`,
+/// drops its in-memory ring and cuts its subscribers with 1008; they resume with `since` from the
+/// journal, which the writer fills independently. The matcher never waits for the server.
 
 #include <concurrentqueue/concurrentqueue.h>
 

@@ -18,15 +18,16 @@ namespace lam::daemon {
 
 struct JournalRow {
   EventMeta meta;
-  std::string body;  ///< the event's JSON as first published (`"redelivered":true` added if recovered)
+  std::string
+      body;  ///< the event's JSON as first published (`"redelivered":true` added if recovered)
 };
 
 struct JournalPage {
   bool ok = false;
   std::string error;
-  std::vector<JournalRow> rows;    ///< ascending seq
-  bool complete = false;           ///< false: more rows follow (ask again after last_seq)
-  std::uint64_t last_seq = 0;      ///< highest seq read, rows skipped as unreadable included
+  std::vector<JournalRow> rows;     ///< ascending seq
+  bool complete = false;            ///< false: more rows follow (ask again after last_seq)
+  std::uint64_t last_seq = 0;       ///< highest seq read, rows skipped as unreadable included
   std::uint64_t max_journaled = 0;  ///< highest seq in the journal when read
 };
 

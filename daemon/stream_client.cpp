@@ -22,7 +22,7 @@ struct StreamClient::Impl {
   websocket::stream<beast::tcp_stream> ws{io};
   beast::flat_buffer buf;
   std::deque<std::string> lines;  ///< events of the last message not handed out yet
-  bool reading = false;  ///< an async_read is outstanding
+  bool reading = false;           ///< an async_read is outstanding
   bool done = false;
   beast::error_code result;
 };

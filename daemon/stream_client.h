@@ -29,8 +29,9 @@ class StreamClient {
   StreamClient(const StreamClient&) = delete;
   StreamClient& operator=(const StreamClient&) = delete;
 
-  /// The next event (a message may carry several, one per line); nullopt when the server closed (see close_code()) or `timeout` passed
-  /// (timed_out() is then true; the read stays outstanding and the next call continues it).
+  /// The next event (a message may carry several, one per line); nullopt when the server closed
+  /// (see close_code()) or `timeout` passed (timed_out() is then true; the read stays outstanding
+  /// and the next call continues it).
   std::optional<std::string> next(std::chrono::milliseconds timeout);
   void send(const std::string& text);
   /// Sends a close (1000) and waits briefly for the server's.

@@ -12,8 +12,8 @@ namespace {
 constexpr std::uint8_t bit(EventType t) noexcept {
   return static_cast<std::uint8_t>(1u << static_cast<unsigned>(t));
 }
-constexpr EventType kAllTypes[] = {EventType::alert_triggered, EventType::alert_expired,
-                                   EventType::alert_rejected, EventType::alert_anchored,
+constexpr EventType kAllTypes[] = {EventType::alert_triggered,     EventType::alert_expired,
+                                   EventType::alert_rejected,      EventType::alert_anchored,
                                    EventType::position_liquidated, EventType::position_rejected,
                                    EventType::market_unserved};
 

@@ -2,10 +2,10 @@
 /// The alert stream: one Boost.Beast server thread on the configured address.
 ///
 ///   GET /v1/stream   WebSocket upgrade. `Authorization: Bearer TOKEN` (401 before the upgrade when
-///                    missing or wrong; 403 when the filter names a user outside the token's scope).
-///                    Query: user_id, market_id, type (comma lists), since=SEQ. A JSON text message
-///                    from the client replaces the filter. Events newer than `since` come from the
-///                    in-memory ring or, beyond it, the alert_events journal; then live.
+///                    missing or wrong; 403 when the filter names a user outside the token's
+///                    scope). Query: user_id, market_id, type (comma lists), since=SEQ. A JSON text
+///                    message from the client replaces the filter. Events newer than `since` come
+///                    from the in-memory ring or, beyond it, the alert_events journal; then live.
 ///   GET /metrics     Prometheus text format.
 ///   GET /healthz     200 + JSON when feeds are live and the database reachable; 503 + reason.
 ///
@@ -30,12 +30,11 @@
 namespace lam::daemon {
 
 struct ServerStats {
-  std::atomic<std::uint64_t> subscribers{0};  ///< gauge
+  std::atomic<std::uint64_t> subscribers{0};       ///< gauge
   std::atomic<std::uint64_t> open_connections{0};  ///< gauge: HTTP and WebSocket
   std::atomic<std::uint64_t> connections{0}, auth_failures{0}, forbidden{0}, bad_requests{0},
-      events_published{0}, events_sent{0}, slow_cuts{0}, resumes{0}, journal_reads{0},
-      bus_gaps{0}, accept_errors{0}, refused_connections{0}, ahead_refusals{0},
-      not_journaled_cuts{0};
+      events_published{0}, events_sent{0}, slow_cuts{0}, resumes{0}, journal_reads{0}, bus_gaps{0},
+      accept_errors{0}, refused_connections{0}, ahead_refusals{0}, not_journaled_cuts{0};
   std::atomic<std::uint64_t> latency_count{0};
   std::atomic<double> latency_p50_us{0}, latency_p99_us{0}, latency_p999_us{0};
 };
@@ -77,7 +76,7 @@ class StreamServer {
   [[nodiscard]] std::uint16_t port() const noexcept;
   [[nodiscard]] const ServerStats& stats() const noexcept;
 
-  private:
+ private:
   std::unique_ptr<struct ServerCore> impl_;
 };
 

@@ -189,10 +189,9 @@ std::optional<std::int64_t> parse_raw(std::string_view text) noexcept {
           ++nfrac;
         }
         if (c == end && nfrac <= 9) {
-          static constexpr std::int64_t kPow[] = {1'000'000'000, 100'000'000, 10'000'000,
-                                                  1'000'000,     100'000,     10'000,
-                                                  1'000,         100,         10,
-                                                  1};
+          static constexpr std::int64_t kPow[] = {
+              1'000'000'000, 100'000'000, 10'000'000, 1'000'000, 100'000,
+              10'000,        1'000,       100,        10,        1};
           return ip * kScale + frac * kPow[nfrac];
         }
       }

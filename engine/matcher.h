@@ -39,7 +39,7 @@ struct MatcherStats {
   std::uint64_t alerts_expired = 0;
   std::uint64_t alerts_rejected = 0;
   std::uint64_t alerts_anchored = 0;
-  std::uint64_t positions_unarmed = 0;  ///< open positions on an unknown market
+  std::uint64_t positions_unarmed = 0;   ///< open positions on an unknown market
   std::uint64_t positions_rejected = 0;  ///< open positions with values the engine cannot hold
 };
 

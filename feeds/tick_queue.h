@@ -66,7 +66,8 @@ class TickQueue {
 
   moodycamel::ConcurrentQueue<FeedEvent> q_;
   std::size_t capacity_;
-  alignas(64) std::atomic<std::uint32_t> sleeping_{0};  // the futex word: 1 while the consumer waits
+  alignas(64) std::atomic<std::uint32_t> sleeping_{
+      0};  // the futex word: 1 while the consumer waits
   std::atomic<std::uint64_t> overflows_{0};
 };
 

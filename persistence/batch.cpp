@@ -230,10 +230,10 @@ std::vector<std::string> Batch::parameters() const {
     e_body.add_text(body);
     e_recovered.add_word(recovered ? "t" : "f");
   }
-  return {m_id.done(),      m_price.done(),   m_pnl.done(),    l_id.done(),     l_price.done(),
-          l_ts.done(),      l_realized.done(), a_id.done(),    a_status.done(), a_ts.done(),
-          a_anchor.done(),  e_seq.done(),     e_type.done(),   e_subject.done(), e_user.done(),
-          e_market.done(),  e_time.done(),    e_body.done(),   e_recovered.done()};
+  return {m_id.done(),     m_price.done(),    m_pnl.done(),  l_id.done(),       l_price.done(),
+          l_ts.done(),     l_realized.done(), a_id.done(),   a_status.done(),   a_ts.done(),
+          a_anchor.done(), e_seq.done(),      e_type.done(), e_subject.done(),  e_user.done(),
+          e_market.done(), e_time.done(),     e_body.done(), e_recovered.done()};
 }
 
 namespace {

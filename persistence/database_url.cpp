@@ -1,7 +1,7 @@
 #include "persistence/database_url.h"
 
-#include <cstdlib>
 #include <algorithm>
+#include <cstdlib>
 #include <regex>
 #include <vector>
 
@@ -20,8 +20,7 @@ std::string redact_database_url(std::string_view url) {
   static const std::regex url_pw(R"(^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@?#]*):[^@/?#]*@)");
   s = std::regex_replace(s, url_pw, "$1:***@");
   // query parameter or key=value form: password=... (quoted or not)
-  static const std::regex kv_pw(
-      R"((^|[\s?&])(ssl)?password\s*=\s*('([^'\\]|\\.)*'|[^\s&]*))");
+  static const std::regex kv_pw(R"((^|[\s?&])(ssl)?password\s*=\s*('([^'\\]|\\.)*'|[^\s&]*))");
   s = std::regex_replace(s, kv_pw, "$1$2password=***");
   return s;
 }
@@ -84,15 +83,13 @@ std::string redact_secrets(std::string_view text, std::string_view url) {
   std::string s(text);
   for (const std::string& secret : secrets) {
     if (secret.empty()) continue;
-    for (std::size_t pos = s.find(secret); pos != std::string::npos;
-         pos = s.find(secret, pos + 3))
+    for (std::size_t pos = s.find(secret); pos != std::string::npos; pos = s.find(secret, pos + 3))
       s.replace(pos, secret.size(), "***");
   }
   // Anything shaped like a credential that the URL did not spell the same way.
   static const std::regex any_url_pw(R"(([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@?#\s]*):[^@\s]*@)");
   s = std::regex_replace(s, any_url_pw, "$1:***@");
-  static const std::regex kv_pw(
-      R"((^|[\s?&"'])(ssl)?password\s*=\s*('([^'\\]|\\.)*'|[^\s&"]*))");
+  static const std::regex kv_pw(R"((^|[\s?&"'])(ssl)?password\s*=\s*('([^'\\]|\\.)*'|[^\s&"]*))");
   s = std::regex_replace(s, kv_pw, "$1$2password=***");
   return s;
 }

@@ -1,4 +1,3 @@
-#include "persistence/database_url.h"
 #include "persistence/listener.h"
 
 #include <pthread.h>
@@ -8,6 +7,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "persistence/database_url.h"
 #include "persistence/loader.h"
 
 namespace lam::db {

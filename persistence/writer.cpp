@@ -1,7 +1,7 @@
 #include "persistence/writer.h"
 
-#include <pthread.h>
 #include <concurrentqueue/concurrentqueue.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <pqxx/pqxx>
@@ -245,7 +245,8 @@ void Writer::run() {
                    r.conflicts[i]);
         stats_.conflicts.fetch_add(r.conflicts.size(), std::memory_order_relaxed);
         stats_.events_journaled.fetch_add(batch.events(), std::memory_order_relaxed);
-        if (batch.max_seq() > 0) stats_.journaled_seq.store(batch.max_seq(), std::memory_order_release);
+        if (batch.max_seq() > 0)
+          stats_.journaled_seq.store(batch.max_seq(), std::memory_order_release);
         stats_.last_batch_rows.store(batch.rows(), std::memory_order_relaxed);
         stats_.batches.fetch_add(1, std::memory_order_relaxed);
         stats_.rows.fetch_add(batch.rows(), std::memory_order_relaxed);

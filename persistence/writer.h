@@ -37,7 +37,8 @@ struct WriterConfig {
   std::size_t queue_capacity = 1 << 16;
   std::chrono::milliseconds backoff_min{20};
   std::chrono::milliseconds backoff_max{2'000};
-  std::chrono::milliseconds idle_ping{1'000};  ///< with nothing to flush, check the database this often
+  std::chrono::milliseconds idle_ping{
+      1'000};  ///< with nothing to flush, check the database this often
 };
 
 struct WriterStats {
@@ -55,10 +56,13 @@ struct WriterStats {
   std::atomic<std::uint64_t> events_journaled{0};
   std::atomic<std::uint64_t> journaled_seq{0};  ///< highest event seq committed to alert_events
   std::atomic<std::uint64_t> last_batch_rows{0};
-  std::atomic<std::uint64_t> dead_letters{0};       ///< rows isolated as unwritable (engine_dead_letters)
-  std::atomic<std::uint64_t> isolation_steps{0};    ///< statements that failed on data and were split
-  std::atomic<std::uint64_t> quarantined_marks{0};  ///< marks skipped for positions that just failed
-  std::atomic<std::uint8_t> db_ok{0};  ///< gauge: 1 after a successful flush or idle ping, 0 after a failure
+  std::atomic<std::uint64_t> dead_letters{
+      0};  ///< rows isolated as unwritable (engine_dead_letters)
+  std::atomic<std::uint64_t> isolation_steps{0};  ///< statements that failed on data and were split
+  std::atomic<std::uint64_t> quarantined_marks{
+      0};  ///< marks skipped for positions that just failed
+  std::atomic<std::uint8_t> db_ok{
+      0};  ///< gauge: 1 after a successful flush or idle ping, 0 after a failure
 };
 
 /// Prepares the writer's statements on `c` and sets its session: app.origin = 'engine',

@@ -213,7 +213,7 @@ TEST_F(StateFile, HostileValuesAreReadAsTheDaemonReadsThem) {
   EXPECT_EQ(st.alerts[0].invalid, RejectReason::not_a_number);
   ASSERT_EQ(st.errors.size(), 1u);
   EXPECT_NE(st.errors[0].find("target_price: not a number 'NaN'"), std::string::npos);
-  EXPECT_EQ(st.alerts[1].expires_at, kTimeMax);  // saturated, not wrapped into the past
+  EXPECT_EQ(st.alerts[1].expires_at, kTimeMax);       // saturated, not wrapped into the past
   EXPECT_FALSE(st.alerts[2].expires_at.has_value());  // never
 }
 

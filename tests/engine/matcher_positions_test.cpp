@@ -116,8 +116,8 @@ TEST_F(Positions, LiquidationRekeysTheUsersPnlAlertsInTheSameTick) {
 
 TEST_F(Positions, SeveralLiquidationsNearestFirst) {
   arm_position(m, position(1, Side::long_side, "1", "110", "10.5"));  // LP 100
-  arm_position(m, 
-      position(2, Side::long_side, "2", "120", "20.5"));  // (240-20.5)/(2*.995)=110.301507537
+  arm_position(
+      m, position(2, Side::long_side, "2", "120", "20.5"));  // (240-20.5)/(2*.995)=110.301507537
   arm_position(m, position(3, Side::long_side, "1", "110", "10.5"));  // LP 100, ties with 1
   tick("90");
   ASSERT_EQ(ev.size(), 3u);
@@ -151,9 +151,9 @@ TEST_F(Positions, UpdatesAndRemovalsRekey) {
 }
 
 TEST_F(Positions, MaintenanceMarginChangeRekeys) {
-  arm_position(m, 
-      position(1, Side::long_side, "1", "110", "10"));  // mmr 0.005: LP 100/0.995=100.50...
-  m.upsert_market(market(1, PriceSource::mark, "0"));   // mmr 0: LP 100
+  arm_position(
+      m, position(1, Side::long_side, "1", "110", "10"));  // mmr 0.005: LP 100/0.995=100.50...
+  m.upsert_market(market(1, PriceSource::mark, "0"));      // mmr 0: LP 100
   tick("100.1");
   EXPECT_TRUE(ev.empty());
   tick("100");
@@ -164,8 +164,8 @@ TEST_F(Positions, RemovedSlotsAreReused) {
   m.upsert_market(market(2));
   arm_position(m, position(1, Side::long_side, "1", "110", "10.5"));  // LP 100 on market 1
   m.remove_position(id(1, kPositionKind));
-  arm_position(m, 
-      position(2, Side::short_side, "1", "90", "10.5", 2));  // LP 100 on market 2, same slot
+  arm_position(
+      m, position(2, Side::short_side, "1", "90", "10.5", 2));  // LP 100 on market 2, same slot
   EXPECT_EQ(m.position_count(), 1u);
   tick("50");
   EXPECT_TRUE(ev.empty());

@@ -81,11 +81,10 @@ TEST(Loader, StreamsMarketsOpenPositionsAndActiveAlerts) {
   EXPECT_EQ(n.alerts, 19u);
   EXPECT_EQ(n.bad_rows, 0u);
   EXPECT_EQ(n.rejected_rows, 1u);
-  EXPECT_EQ(std::count_if(positions.begin(), positions.end(),
-                          [](const PositionSpec& p) {
-                            return p.invalid == RejectReason::out_of_range;
-                          }),
-            1);
+  EXPECT_EQ(
+      std::count_if(positions.begin(), positions.end(),
+                    [](const PositionSpec& p) { return p.invalid == RejectReason::out_of_range; }),
+      1);
   for (const MarketRow& m : markets) {
     if (m.symbol == "S1") {
       EXPECT_EQ(m.spec.source, PriceSource::mid);

@@ -243,11 +243,14 @@ TEST(Writer, APoisonedRowAmongThousandsIsDeadLetteredAndEverythingElseWritten) {
   Writer w({.conninfo = url, .flush_interval = 50ms});
   for (long long n = 1; n <= kRows; ++n) {
     WriteOp op = mark(n, "1000.5", "2");
-    if (n == kBad) op.amount = static_cast<Wide>(10'000'000'000'000'000'000ULL) * 1'000'000'000'000'000'000LL;  // 1e19
+    if (n == kBad)
+      op.amount =
+          static_cast<Wide>(10'000'000'000'000'000'000ULL) * 1'000'000'000'000'000'000LL;  // 1e19
     ASSERT_TRUE(w.try_submit(op));
   }
   const TimeNs t = 1767225600123LL * kNsPerMs;
-  ASSERT_TRUE(w.try_submit({seq_id(kAlert, 3), 0, *parse_raw("1001"), t, WriteKind::alert_triggered}));
+  ASSERT_TRUE(
+      w.try_submit({seq_id(kAlert, 3), 0, *parse_raw("1001"), t, WriteKind::alert_triggered}));
   Event e;
   e.seq = 1;
   e.ts = t;
@@ -262,7 +265,8 @@ TEST(Writer, APoisonedRowAmongThousandsIsDeadLetteredAndEverythingElseWritten) {
                 .as<std::string>(),
             "triggered");
   EXPECT_EQ(one(url, "SELECT count(*) FROM alert_events")[0].as<long>(), 1);
-  const auto d = one(url, "SELECT table_name, row_id, kind, sqlstate, occurrences FROM engine_dead_letters");
+  const auto d =
+      one(url, "SELECT table_name, row_id, kind, sqlstate, occurrences FROM engine_dead_letters");
   EXPECT_EQ(d[0].as<std::string>(), "positions");
   EXPECT_EQ(d[1].as<std::string>(), seq_uuid(kPosition, kBad));
   EXPECT_EQ(d[2].as<std::string>(), "mark");
@@ -289,10 +293,12 @@ TEST(Writer, SessionCommitsSynchronouslyWhateverTheServerDefault) {
   const std::string url = fresh("writer_sync", 1);
   {
     pqxx::connection c(url);
-    pqxx::nontransaction(c).exec("ALTER DATABASE " + c.quote_name(c.dbname()) + " SET synchronous_commit = off");
+    pqxx::nontransaction(c).exec("ALTER DATABASE " + c.quote_name(c.dbname()) +
+                                 " SET synchronous_commit = off");
   }
   pqxx::connection plain(url);
-  EXPECT_EQ(pqxx::nontransaction(plain).exec1("SHOW synchronous_commit")[0].as<std::string>(), "off");
+  EXPECT_EQ(pqxx::nontransaction(plain).exec1("SHOW synchronous_commit")[0].as<std::string>(),
+            "off");
   pqxx::connection c(url);
   configure_writer_session(c);
   EXPECT_EQ(pqxx::nontransaction(c).exec1("SHOW synchronous_commit")[0].as<std::string>(), "on");
