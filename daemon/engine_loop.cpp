@@ -51,6 +51,17 @@ std::optional<db::WriteOp> transition_op(const Event& e, const Matcher& m) {
     case EventType::alert_rejected:
     case EventType::position_rejected:
     case EventType::market_unserved:
+    // Order and fill events: the daemon does not load orders yet (the loader and the writer's fill
+    // statements come with the rest of the orders work), so the matcher cannot produce them here.
+    case EventType::order_triggered:
+    case EventType::order_filled:
+    case EventType::order_cancelled:
+    case EventType::order_expired:
+    case EventType::order_rejected:
+    case EventType::position_opened:
+    case EventType::position_increased:
+    case EventType::position_reduced:
+    case EventType::position_closed:
       return std::nullopt;  // journaled and streamed; the row itself is left as the bot wrote it
   }
   return std::nullopt;

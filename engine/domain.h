@@ -2,6 +2,7 @@
 /// Rows the matcher works on, as typed values: the engine's view of `markets`, `positions`,
 /// `alerts`. Text columns are parsed into these at the boundary (replay input, database loader).
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -56,12 +57,29 @@ inline constexpr std::int64_t kDefaultVolumeWindowSec = 86'400;
   return t == MarketType::spot ? PriceSource::last : PriceSource::mark;
 }
 
+/// A token symbol (wallet_balances.token_symbol, markets.quote_asset: VARCHAR(10)), inline.
+struct Asset {
+  std::array<char, 11> text{};
+  [[nodiscard]] static Asset of(std::string_view s) noexcept;
+  [[nodiscard]] std::string_view view() const noexcept;
+  friend bool operator==(const Asset&, const Asset&) = default;
+};
+
+/// The trading rules of a market (markets columns; all raw, absent = no rule).
+struct TradingRules {
+  std::int64_t maker_fee = 0;  ///< rate, raw (0.0002 = 200'000)
+  std::int64_t taker_fee = 0;
+  std::optional<std::int64_t> min_size, max_size, step_size, tick_size, max_leverage;
+  Asset quote;  ///< the asset margins, fees and PnL are paid in
+};
+
 struct MarketSpec {
   Uuid id;
   InstrumentId instrument = kNoInstrument;
   MarketType type = MarketType::perpetual;
   PriceSource source = PriceSource::mark;
   std::int64_t mmr = kDefaultMmrRaw;  ///< maintenance margin rate, raw, in [0, 1e9)
+  TradingRules rules;                 ///< for orders
 };
 
 /// A market as loaded: the engine's spec plus the names that identify its instrument.
@@ -84,6 +102,8 @@ struct PositionSpec {
   std::optional<std::int64_t> current_price;  ///< as loaded (used until the market has a price)
   Wide unrealized_pnl = 0;                    ///< as loaded, raw (same)
   std::optional<TimeNs> closed_at;
+  Uuid wallet_id;  ///< whose balance its margin and PnL move (engine-opened: the order's)
+  std::int64_t leverage = kScale;  ///< raw (as stored; the engine does not derive margin from it)
   /// Set by the row reader when a column holds a value the engine cannot use (NaN, out of range,
   /// unknown side): the matcher does not arm the position and emits position.rejected.
   RejectReason invalid = RejectReason::none;

@@ -18,6 +18,24 @@ std::string_view to_string(EventType t) noexcept {
       return "position.rejected";
     case EventType::market_unserved:
       return "market.unserved";
+    case EventType::order_triggered:
+      return "order.triggered";
+    case EventType::order_filled:
+      return "order.filled";
+    case EventType::order_cancelled:
+      return "order.cancelled";
+    case EventType::order_expired:
+      return "order.expired";
+    case EventType::order_rejected:
+      return "order.rejected";
+    case EventType::position_opened:
+      return "position.opened";
+    case EventType::position_increased:
+      return "position.increased";
+    case EventType::position_reduced:
+      return "position.reduced";
+    case EventType::position_closed:
+      return "position.closed";
   }
   return "unknown";
 }
@@ -44,6 +62,20 @@ std::string_view to_string(RejectReason r) noexcept {
       return "a column holds a value the engine cannot read";
     case RejectReason::out_of_range:
       return "a value beyond what the engine or the positions columns can hold";
+    case RejectReason::invalid_size:
+      return "size not positive, outside the market's order sizes, or off its step";
+    case RejectReason::invalid_price:
+      return "limit price missing, not positive, or off the market's tick";
+    case RejectReason::invalid_trigger:
+      return "trigger price missing, not positive, or off the market's tick";
+    case RejectReason::invalid_leverage:
+      return "leverage not positive or above the market's maximum";
+    case RejectReason::insufficient_margin:
+      return "available balance below the margin and fee";
+    case RejectReason::no_position:
+      return "no open position of that side to reduce";
+    case RejectReason::position_closed:
+      return "the position it reduced was closed";
   }
   return "unknown";
 }

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "engine/fixed.h"
 #include "engine/timefmt.h"
 #include "engine/uuid.h"
 
@@ -19,8 +20,17 @@ enum class EventType : std::uint8_t {
   position_liquidated,
   position_rejected,  ///< an open position the engine cannot arm (its values; see `reason`)
   market_unserved,    ///< a market no feed serves any more (renamed symbol, added after start-up)
+  order_triggered,    ///< a stop / stop_limit reached its trigger price
+  order_filled,       ///< a paper order filled (whole), `price` the fill price
+  order_cancelled,    ///< by the engine: no position to reduce, or the position closed
+  order_expired,
+  order_rejected,  ///< validation or insufficient margin: the order is `failed`
+  position_opened,
+  position_increased,
+  position_reduced,
+  position_closed,  ///< reduced to size 0 by a fill
 };
-inline constexpr std::size_t kEventTypeCount = 7;
+inline constexpr std::size_t kEventTypeCount = 16;
 
 enum class RejectReason : std::uint8_t {
   none,
@@ -33,6 +43,14 @@ enum class RejectReason : std::uint8_t {
   not_a_number,    ///< a numeric column holds NaN
   invalid_value,   ///< a column holds what the engine cannot read (unknown enum value, bad uuid)
   out_of_range,    ///< a value, or size x entry_price, beyond what the engine or its columns hold
+  // orders (order.rejected, order.cancelled)
+  invalid_size,         ///< size <= 0, outside min/max_order_size, or off step_size
+  invalid_price,        ///< limit price missing, not positive, or off tick_size
+  invalid_trigger,      ///< trigger_price missing, not positive, or off tick_size
+  invalid_leverage,     ///< leverage <= 0 or above the market's max_leverage
+  insufficient_margin,  ///< available balance < added margin + fee
+  no_position,          ///< a reduce order with no open position of that side
+  position_closed,      ///< the position it reduced was closed or liquidated
 };
 
 [[nodiscard]] std::string_view to_string(EventType t) noexcept;
@@ -50,8 +68,13 @@ struct Event {
   RejectReason reason = RejectReason::none;
   bool has_market = false;
   bool has_price = false;
+  bool taker = false;  ///< order.filled: the fill took liquidity
+  // Orders and engine-opened positions:
+  Uuid ref;               ///< order.filled: the position; position.*: the order that moved it
+  std::int64_t size = 0;  ///< order.filled: the fill's size; position.*: the position's size after
+  Wide amount = 0;        ///< order.filled: the fee; position.*: the fill's realized PnL (raw)
 };
 static_assert(std::is_trivially_copyable_v<Event>);
-static_assert(sizeof(Event) <= 96);
+static_assert(sizeof(Event) <= 128);
 
 }  // namespace lam

@@ -55,6 +55,20 @@ std::string_view reason_code(RejectReason r) noexcept {
       return "invalid_value";
     case RejectReason::out_of_range:
       return "out_of_range";
+    case RejectReason::invalid_size:
+      return "invalid_size";
+    case RejectReason::invalid_price:
+      return "invalid_price";
+    case RejectReason::invalid_trigger:
+      return "invalid_trigger";
+    case RejectReason::invalid_leverage:
+      return "invalid_leverage";
+    case RejectReason::insufficient_margin:
+      return "insufficient_margin";
+    case RejectReason::no_position:
+      return "no_position";
+    case RejectReason::position_closed:
+      return "position_closed";
   }
   return "unknown";
 }
@@ -70,9 +84,27 @@ void append_event_json(std::string& out, const Event& e) {
     out.push_back('}');
     return;
   }
-  const bool position =
-      e.type == EventType::position_liquidated || e.type == EventType::position_rejected;
-  append_id(out, position ? "position_id" : "alert_id", e.subject);
+  const char* subject = "alert_id";
+  switch (e.type) {
+    case EventType::position_liquidated:
+    case EventType::position_rejected:
+    case EventType::position_opened:
+    case EventType::position_increased:
+    case EventType::position_reduced:
+    case EventType::position_closed:
+      subject = "position_id";
+      break;
+    case EventType::order_triggered:
+    case EventType::order_filled:
+    case EventType::order_cancelled:
+    case EventType::order_expired:
+    case EventType::order_rejected:
+      subject = "order_id";
+      break;
+    default:
+      break;
+  }
+  append_id(out, subject, e.subject);
   append_id(out, "user_id", e.user_id);
   if (e.has_market) {
     append_id(out, "market_id", e.market_id);
@@ -81,7 +113,29 @@ void append_event_json(std::string& out, const Event& e) {
   }
   if (e.has_price)
     append_price(out, e.type == EventType::alert_anchored ? "anchor_price" : "price", e.price);
-  if (e.type == EventType::alert_rejected || e.type == EventType::position_rejected) {
+  switch (e.type) {
+    case EventType::order_filled:
+      append_id(out, "position_id", e.ref);
+      append_price(out, "size", e.size);
+      out.append(",\"fee\":\"");
+      append_fixed(out, e.amount);
+      out.append("\",\"liquidity\":\"").append(e.taker ? "taker" : "maker").push_back('"');
+      break;
+    case EventType::position_opened:
+    case EventType::position_increased:
+    case EventType::position_reduced:
+    case EventType::position_closed:
+      append_id(out, "order_id", e.ref);
+      append_price(out, "size", e.size);
+      out.append(",\"realized_pnl\":\"");
+      append_fixed(out, e.amount);
+      out.push_back('"');
+      break;
+    default:
+      break;
+  }
+  if (e.type == EventType::alert_rejected || e.type == EventType::position_rejected ||
+      e.type == EventType::order_rejected || e.type == EventType::order_cancelled) {
     out.append(",\"reason\":\"").append(reason_code(e.reason)).append("\",\"detail\":\"");
     out.append(to_string(e.reason)).push_back('"');
   }

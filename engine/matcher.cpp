@@ -43,6 +43,7 @@ void Matcher::refresh(std::uint32_t mi) {
   h.expiry_min = c.expiry.empty() ? std::numeric_limits<TimeNs>::max() : c.expiry.begin()->at;
   h.has_pending = !c.pending_anchor.empty();
   h.has_volume = c.volume && !c.volume->empty();
+  refresh_orders(mi);
 }
 
 void Matcher::reserve(std::size_t alerts, std::size_t positions) {
@@ -62,12 +63,35 @@ void Matcher::upsert_market(const MarketSpec& m) {
   if (inserted) {
     hot_.emplace_back();
     cold_.emplace_back(pool_.get());
+    ohot_.emplace_back();
+    quotes_.emplace_back();
   } else if (cold_[mi].spec.instrument != m.instrument &&
              cold_[mi].spec.instrument < instrument_to_market_.size()) {
     instrument_to_market_[cold_[mi].spec.instrument] = kNone;
   }
   const bool mmr_changed = !inserted && cold_[mi].spec.mmr != m.mmr;
+  const bool source_changed = !inserted && cold_[mi].spec.source != m.source;
   cold_[mi].spec = m;
+  if (source_changed) {
+    // Orders triggered by the market's reference price move to the new source's ladders.
+    for (std::uint32_t slot = 0; slot < orders_.size(); ++slot) {
+      OrderState& o = orders_[slot];
+      if (!o.live || o.market != mi || o.trig_source < 0 ||
+          o.spec.trigger_source != TriggerSource::reference)
+        continue;
+      const auto from = static_cast<std::size_t>(o.trig_source);
+      const std::size_t to = source_index(mi, TriggerSource::reference);
+      if (o.trig_up) {
+        cold_[mi].trig_up[from].erase(*o.spec.trigger_price, o.spec.id);
+        cold_[mi].trig_up[to].insert(*o.spec.trigger_price, o.spec.id, slot);
+      } else {
+        cold_[mi].trig_down[from].erase(*o.spec.trigger_price, o.spec.id);
+        cold_[mi].trig_down[to].insert(*o.spec.trigger_price, o.spec.id, slot);
+      }
+      o.trig_source = static_cast<std::int8_t>(to);
+    }
+    refresh(mi);
+  }
   hot_[mi].source = m.source;
   if (m.instrument != kNoInstrument) {
     if (m.instrument >= instrument_to_market_.size())
@@ -162,6 +186,11 @@ void Matcher::upsert_position(const PositionSpec& p, std::vector<Event>& out) {
   const std::uint32_t slot = it->second;
   PositionState& ps = positions_[slot];
   const std::uint32_t old_market = inserted ? kNone : ps.market;
+  if (old_market != kNone) {
+    const SideKey old_key{ps.spec.user_id, old_market, ps.spec.side};
+    if (auto o = open_positions_.find(old_key); o != open_positions_.end() && o->second == slot)
+      open_positions_.erase(o);
+  }
   ps = PositionState{};
   ps.removed = false;
   ps.spec = p;
@@ -179,6 +208,9 @@ void Matcher::upsert_position(const PositionSpec& p, std::vector<Event>& out) {
     ++stats_.positions_unarmed;
   }
   attach_position(slot);
+  // Hedge mode: the one open position per user, market and side that orders increase or reduce.
+  if (ps.market != kNone && ps.status == PositionStatus::open)
+    open_positions_[SideKey{p.user_id, ps.market, p.side}] = slot;
   if (ps.market != kNone) refresh(ps.market);
   if (old_market != kNone && old_market != ps.market) refresh(old_market);
 }
@@ -194,6 +226,9 @@ void Matcher::remove_position(const Uuid& id) {
   detach_position(slot);
   const std::uint32_t mi = positions_[slot].market;
   if (mi != kNone) {
+    const SideKey k{positions_[slot].spec.user_id, mi, positions_[slot].spec.side};
+    if (auto o = open_positions_.find(k); o != open_positions_.end() && o->second == slot)
+      open_positions_.erase(o);
     std::erase(cold_[mi].positions, slot);
     refresh(mi);
   }
@@ -361,7 +396,15 @@ PositionView Matcher::view(std::uint32_t slot) const {
   v.status = ps.status;
   v.realized_pnl = ps.realized;
   v.closed_at = ps.closed_at;
-  if (ps.status == PositionStatus::liquidated && ps.close_price) {
+  v.user_id = ps.spec.user_id;
+  v.wallet_id = ps.spec.wallet_id;
+  v.market_id = ps.spec.market_id;
+  v.side = ps.spec.side;
+  v.size = ps.spec.size;
+  v.entry_price = ps.spec.entry_price;
+  v.margin = ps.spec.margin;
+  v.leverage = ps.spec.leverage;
+  if (ps.status != PositionStatus::open && ps.close_price) {
     v.current_price = ps.close_price;
     v.unrealized_pnl = 0;
   } else if (ps.status == PositionStatus::open && ps.market != kNone && hot_[ps.market].has_p) {

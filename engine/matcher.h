@@ -6,6 +6,7 @@
 /// O(1) when nothing is crossed and O(log n + fired) otherwise (volume alerts: + the windows of the
 /// market). Per-position values (current price, uPnL) are computed on demand by `position()`.
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -13,12 +14,14 @@
 #include <memory_resource>
 #include <optional>
 #include <set>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "engine/domain.h"
 #include "engine/event.h"
 #include "engine/ladder.h"
+#include "engine/orders.h"
 #include "engine/thresholds.h"
 #include "engine/tick.h"
 #include "engine/volume_book.h"
@@ -41,6 +44,11 @@ struct MatcherStats {
   std::uint64_t alerts_anchored = 0;
   std::uint64_t positions_unarmed = 0;   ///< open positions on an unknown market
   std::uint64_t positions_rejected = 0;  ///< open positions with values the engine cannot hold
+  std::uint64_t orders_triggered = 0;
+  std::uint64_t orders_filled = 0;
+  std::uint64_t orders_cancelled = 0;  ///< by the engine (no_position, position_closed)
+  std::uint64_t orders_expired = 0;
+  std::uint64_t orders_rejected = 0;
 };
 
 /// A position as it stands now (materialized on demand).
@@ -51,6 +59,33 @@ struct PositionView {
   Wide unrealized_pnl = 0;                    ///< 1e-18 units (exact)
   Wide realized_pnl = 0;                      ///< raw (1e-9)
   std::optional<TimeNs> closed_at;
+  // As held now (engine-opened positions and fills change them):
+  Uuid user_id, wallet_id, market_id;
+  Side side = Side::long_side;
+  std::int64_t size = 0, entry_price = 0, margin = 0, leverage = 0;
+};
+
+/// An order as it stands now.
+struct OrderView {
+  Uuid id;
+  OrderStatus status = OrderStatus::pending;
+  RejectReason reason = RejectReason::none;  ///< why it was cancelled or failed (status_reason)
+  std::optional<TimeNs> triggered_at;
+  std::optional<TimeNs> filled_at;
+  std::int64_t filled_size = 0;
+  std::optional<std::int64_t> avg_fill_price;
+  Wide total_fees = 0;
+  std::optional<Uuid> position_id;
+  bool liquidity_taker = false;
+  Wide realized_pnl = 0;  ///< of its fill
+};
+
+/// A wallet's balance in one asset, as the engine holds it (raw).
+struct BalanceView {
+  Uuid wallet_id;
+  Asset token;
+  Wide balance = 0;
+  Wide locked = 0;
 };
 
 struct AlertView {
@@ -91,11 +126,30 @@ class Matcher {
   /// persisted; its memory is reused. Returns false (and keeps it) if it is armed or unknown.
   bool forget_alert(const Uuid& id);
 
+  /// Adds or replaces an order (by id). A paper order is validated against its market, then filled,
+  /// rested or armed on its trigger (docs/semantics.md, "Orders"); a live stop / stop_limit is
+  /// armed on its trigger only. Any other status disarms it (the bot cancelled it); no event.
+  void upsert_order(const OrderSpec& o, std::vector<Event>& out);
+  /// Forgets an order (deleted by the bot).
+  void remove_order(const Uuid& id);
+  /// Sets a wallet's balance in one asset (loaded or changed by the bot).
+  void upsert_balance(const BalanceSpec& b);
+  /// The clock: expires alerts and orders whose `expires_at` <= now on markets with no tick since.
+  void on_clock(TimeNs now, std::vector<Event>& out);
+
   /// Processes one tick; appends the events it causes to `out`.
   void on_tick(const Tick& t, std::vector<Event>& out);
 
   [[nodiscard]] std::optional<PositionView> position(const Uuid& id) const;
   [[nodiscard]] std::optional<AlertView> alert(const Uuid& id) const;
+  [[nodiscard]] std::optional<OrderView> order(const Uuid& id) const;
+  [[nodiscard]] const OrderSpec* order_spec(const Uuid& id) const;
+  [[nodiscard]] BalanceView balance(const Uuid& wallet, const Asset& token) const;
+  void for_each_order(const std::function<void(const OrderView&)>& f) const;
+  void for_each_balance(const std::function<void(const BalanceView&)>& f) const;
+  /// The id of the position an order opens (derived from the order's id, so a replay or a crash
+  /// recovery makes the same one).
+  [[nodiscard]] static Uuid position_id_for(const Uuid& order_id) noexcept;
   /// Visits every held position / alert in slot order (snapshots; not for the hot path).
   void for_each_position(const std::function<void(const PositionView&)>& f) const;
   void for_each_alert(const std::function<void(const AlertView&)>& f) const;
@@ -131,11 +185,29 @@ class Matcher {
     bool has_p = false;
     bool has_pending = false;
     bool has_volume = false;
+    bool has_orders = false;   // any order armed, resting or waiting here
+    bool has_waiting = false;  // orders waiting for a tradeable price
+  };
+  /// Fronts of a market's order ladders (one cache line, read only when the market has orders):
+  /// triggers by source (mark, last, mid) and direction, and resting limits.
+  struct alignas(64) OrderHot {
+    std::array<std::int64_t, 3> trig_up{kUpEmpty, kUpEmpty, kUpEmpty};
+    std::array<std::int64_t, 3> trig_down{kDownEmpty, kDownEmpty, kDownEmpty};
+    std::int64_t lim_buy_max = kDownEmpty;  ///< fills when ask <= key, or a trade < key
+    std::int64_t lim_sell_min = kUpEmpty;   ///< fills when bid >= key, or a trade > key
+  };
+  static constexpr std::int64_t kUpEmpty = Ladder<Direction::up>::kEmpty;
+  static constexpr std::int64_t kDownEmpty = Ladder<Direction::down>::kEmpty;
+  /// The tradeable prices and the mark of a market (every tick writes here).
+  struct Quotes {
+    std::int64_t bid = 0, ask = 0, last = 0, mark = 0;
+    bool has_bbo = false, has_last = false, has_mark = false;
   };
   struct ExpiryEntry {
     TimeNs at;
     Uuid id;
     std::uint32_t slot;
+    bool order = false;  // an order's expiry (else an alert's)
     bool operator<(const ExpiryEntry& o) const noexcept {
       return at != o.at ? at < o.at : id < o.id;
     }
@@ -143,7 +215,31 @@ class Matcher {
   struct MarketCold;
   struct PositionState;
   struct AlertState;
+  struct OrderState;
   struct Group;
+  struct SideKey {
+    Uuid user;
+    std::uint32_t market;
+    Side side;
+    bool operator==(const SideKey&) const = default;
+  };
+  struct SideKeyHash {
+    std::size_t operator()(const SideKey& k) const noexcept {
+      return UuidHash{}(k.user) ^ (k.market * 0x9E3779B1U) ^
+             (static_cast<std::size_t>(k.side) << 7);
+    }
+  };
+  struct BalanceKey {
+    Uuid wallet;
+    Asset token;
+    bool operator==(const BalanceKey&) const = default;
+  };
+  struct BalanceKeyHash {
+    std::size_t operator()(const BalanceKey& k) const noexcept {
+      return UuidHash{}(k.wallet) ^ std::hash<std::string_view>{}(k.token.view());
+    }
+  };
+  struct Due;
   struct GroupKey {
     Uuid user;
     std::uint32_t market;
@@ -161,6 +257,23 @@ class Matcher {
   void expire(std::uint32_t mi, const Tick& t, std::vector<Event>& out);
   void anchor_pending(std::uint32_t mi, const Tick& t, std::vector<Event>& out);
   void fire(std::uint32_t mi, const Tick& t, bool set_p, std::vector<Event>& out);
+  // orders (matcher_orders.cpp)
+  [[nodiscard]] bool orders_crossed(std::uint32_t mi, const Tick& t) const noexcept;
+  void update_quotes(std::uint32_t mi, const Tick& t) noexcept;
+  void run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& out);
+  void refresh_orders(std::uint32_t mi);
+  void arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out);
+  void disarm_order(std::uint32_t slot);
+  void expire_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out);
+  void cancel_order(std::uint32_t slot, RejectReason why, TimeNs ts, std::vector<Event>& out);
+  void reject_order(std::uint32_t slot, RejectReason why, TimeNs ts, std::vector<Event>& out);
+  /// Fills now, rests, or waits for a price (a paper order past its trigger, or a market/limit).
+  void execute(std::uint32_t slot, TimeNs ts, bool may_rest, std::vector<Event>& out);
+  void fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts, std::vector<Event>& out);
+  void cancel_reduce_orders(const SideKey& k, TimeNs ts, std::vector<Event>& out);
+  [[nodiscard]] std::optional<std::int64_t> tradeable(std::uint32_t mi, bool buy) const noexcept;
+  [[nodiscard]] std::size_t source_index(std::uint32_t mi, TriggerSource s) const noexcept;
+  void on_position_gone(std::uint32_t slot, TimeNs ts, std::vector<Event>& out);
   void trigger(std::uint32_t slot, const Tick& t, std::int64_t price, std::vector<Event>& out);
 
   void arm_alert(std::uint32_t slot, std::vector<Event>& out);
@@ -177,6 +290,7 @@ class Matcher {
 
   [[nodiscard]] PositionView view(std::uint32_t slot) const;
   [[nodiscard]] AlertView view_alert(std::uint32_t slot) const;
+  [[nodiscard]] OrderView view_order(std::uint32_t slot) const;
 
   MatcherConfig cfg_;
   std::uint64_t next_seq_;
@@ -196,10 +310,18 @@ class Matcher {
   std::vector<std::uint32_t> free_alerts_;     // forgotten slots, reused first
   std::vector<std::uint32_t> free_positions_;  // removed slots, reused first
   std::vector<Group> groups_;
+  std::vector<OrderHot> ohot_;  // per market
+  std::vector<Quotes> quotes_;  // per market
+  std::vector<OrderState> orders_;
+  std::unordered_map<Uuid, std::uint32_t, UuidHash> order_index_;
+  std::unordered_map<SideKey, std::uint32_t, SideKeyHash> open_positions_;  // open position slots
+  std::unordered_map<SideKey, std::vector<std::uint32_t>, SideKeyHash> reduce_orders_;
+  std::unordered_map<BalanceKey, BalanceView, BalanceKeyHash> balances_;
   std::unordered_map<GroupKey, std::uint32_t, GroupKeyHash> group_index_;
 
   // Scratch buffers reused by every tick (no allocation once warm).
   std::vector<Crossed> scratch_up_, scratch_down_, scratch_merged_;
+  std::vector<Due> scratch_due_;
 };
 
 }  // namespace lam

@@ -2,6 +2,7 @@
 // Internal to the matcher's translation units: the per-market, per-position and per-alert records.
 // Not part of the engine's interface; include engine/matcher.h instead.
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <set>
@@ -13,7 +14,16 @@ namespace lam {
 
 struct Matcher::MarketCold {
   explicit MarketCold(std::pmr::memory_resource* mem)
-      : up(mem), down(mem), liq_up(mem), liq_down(mem), expiry(mem) {}
+      : up(mem),
+        down(mem),
+        liq_up(mem),
+        liq_down(mem),
+        expiry(mem),
+        trig_up{Ladder<Direction::up>(mem), Ladder<Direction::up>(mem), Ladder<Direction::up>(mem)},
+        trig_down{Ladder<Direction::down>(mem), Ladder<Direction::down>(mem),
+                  Ladder<Direction::down>(mem)},
+        lim_buy(mem),
+        lim_sell(mem) {}
   MarketSpec spec;
   Ladder<Direction::up> up;
   Ladder<Direction::down> down;
@@ -23,6 +33,13 @@ struct Matcher::MarketCold {
   std::vector<std::uint32_t> pending_anchor;  // alert slots waiting for the next reference price
   std::vector<std::uint32_t> positions;       // every position slot ever on this market
   std::unique_ptr<VolumeBook> volume;
+  // orders: untriggered stops by source (mark, last, mid), resting limits, and those waiting for
+  // a tradeable price
+  std::array<Ladder<Direction::up>, 3> trig_up;      // buy direction: source >= trigger
+  std::array<Ladder<Direction::down>, 3> trig_down;  // sell direction: source <= trigger
+  Ladder<Direction::down> lim_buy;                   // key = limit price
+  Ladder<Direction::up> lim_sell;
+  std::vector<std::uint32_t> waiting;
 };
 
 struct Matcher::PositionState {
@@ -53,6 +70,39 @@ struct Matcher::AlertState {
   bool in_expiry = false;
   bool in_volume = false;
   bool live = false;  // false for a free (forgotten) slot
+};
+
+struct Matcher::OrderState {
+  OrderSpec spec;
+  std::uint32_t market = kNone;
+  OrderStatus status = OrderStatus::pending;
+  RejectReason reason = RejectReason::none;
+  std::optional<TimeNs> triggered_at;
+  std::optional<TimeNs> filled_at;
+  std::int64_t filled_size = 0;
+  std::optional<std::int64_t> fill_price;
+  Wide fees = 0;
+  Wide realized = 0;
+  std::optional<Uuid> position_id;
+  bool taker = false;
+  // Where it is filed while the engine watches it:
+  std::int8_t trig_source = -1;  // trigger ladder source index (0 mark, 1 last, 2 mid), -1 none
+  bool trig_up = false;          // in trig up ladder (else down)
+  bool resting = false;          // in a limit ladder
+  bool waiting = false;          // in the market's waiting list
+  bool in_expiry = false;
+  bool in_reduce = false;  // listed in reduce_orders_
+  bool live = false;       // false for a removed slot
+  [[nodiscard]] bool watched() const noexcept { return trig_source >= 0 || resting || waiting; }
+};
+
+struct Matcher::Due {
+  enum class What : std::uint8_t { trigger, limit, waiting };
+  unsigned __int128 distance = 0;
+  Uuid id;
+  std::uint32_t slot = 0;
+  What what = What::trigger;
+  std::int64_t price = 0;  // the source price (trigger) or the limit price (limit)
 };
 
 struct Matcher::Group {

@@ -40,8 +40,10 @@ void Matcher::on_tick(const Tick& t, std::vector<Event>& out) {
     m.p = p;
     m.has_p = true;
   }
-  const bool crossed = set_p && (p >= m.up_min || p <= m.down_max || p >= m.liq_up_min ||
-                                 p <= m.liq_down_max || m.has_pending);
+  update_quotes(mi, t);
+  const bool crossed = (set_p && (p >= m.up_min || p <= m.down_max || p >= m.liq_up_min ||
+                                  p <= m.liq_down_max || m.has_pending)) ||
+                       (m.has_orders && orders_crossed(mi, t));
   if (!crossed && t.exch_ts < m.expiry_min && !(t.kind == TickKind::trade && m.has_volume)) return;
   ++stats_.ticks_slow_path;
   slow_path(mi, t, set_p, out);
@@ -51,6 +53,7 @@ void Matcher::slow_path(std::uint32_t mi, const Tick& t, bool set_p, std::vector
   if (set_p) liquidate(mi, t, out);
   if (t.exch_ts >= hot_[mi].expiry_min) expire(mi, t, out);
   if (set_p && hot_[mi].has_pending) anchor_pending(mi, t, out);
+  if (hot_[mi].has_orders) run_orders(mi, t, out);
   fire(mi, t, set_p, out);
   refresh(mi);
 }
@@ -75,6 +78,7 @@ void Matcher::liquidate(std::uint32_t mi, const Tick& t, std::vector<Event>& out
     out.push_back(make_event(EventType::position_liquidated, t.exch_ts, ps.spec.id, ps.spec.user_id,
                              c.spec.id, p));
     ++stats_.liquidations;
+    on_position_gone(x.slot, t.exch_ts, out);
   }
 }
 
@@ -82,6 +86,10 @@ void Matcher::expire(std::uint32_t mi, const Tick& t, std::vector<Event>& out) {
   MarketCold& c = cold_[mi];
   while (!c.expiry.empty() && c.expiry.begin()->at <= t.exch_ts) {
     const std::uint32_t slot = c.expiry.begin()->slot;
+    if (c.expiry.begin()->order) {
+      expire_order(slot, t.exch_ts, out);  // also removes the expiry entry
+      continue;
+    }
     AlertState& a = alerts_[slot];
     disarm_alert(slot);  // also removes the expiry entry
     a.status = AlertStatus::expired;

@@ -1,0 +1,608 @@
+// Orders in the matcher (docs/semantics.md, "Orders"): armed like alerts, triggered from the same
+// kind of per-market ladders, paper-filled at tradeable prices, moving positions and balances.
+// A tick that crosses no order costs one more cache line (OrderHot) for markets with orders.
+#include <algorithm>
+
+#include "engine/matcher.h"
+#include "engine/matcher_state.h"
+
+namespace lam {
+
+namespace {
+
+constexpr std::size_t kMark = 0, kLast = 1, kMid = 2;
+
+std::size_t index_of(PriceSource s) noexcept {
+  switch (s) {
+    case PriceSource::mark:
+      return kMark;
+    case PriceSource::last:
+      return kLast;
+    case PriceSource::mid:
+      return kMid;
+  }
+  return kMark;
+}
+
+bool watching(OrderStatus s) noexcept {
+  return s == OrderStatus::pending || s == OrderStatus::open;
+}
+
+std::int64_t mid_of(const Tick& t) noexcept {
+  return static_cast<std::int64_t>(floor_div(static_cast<Wide>(t.price) + t.ask, 2));
+}
+
+}  // namespace
+
+Uuid Matcher::position_id_for(const Uuid& o) noexcept {
+  // A fixed, invertible scramble of the order's id: deterministic across replays and restarts,
+  // never the order's own id. Version/variant nibbles are set so it reads as a v4 UUID.
+  Uuid u{o.hi ^ 0x5bd1e9955bd1e995ULL, o.lo ^ 0xc2b2ae3d27d4eb4fULL};
+  u.hi = (u.hi & ~0xF000ULL) | 0x4000ULL;
+  u.lo = (u.lo & ~(0xC000ULL << 48)) | (0x8000ULL << 48);
+  return u;
+}
+
+std::size_t Matcher::source_index(std::uint32_t mi, TriggerSource s) const noexcept {
+  switch (s) {
+    case TriggerSource::mark:
+      return kMark;
+    case TriggerSource::last:
+      return kLast;
+    case TriggerSource::reference:
+      break;
+  }
+  return index_of(cold_[mi].spec.source);
+}
+
+void Matcher::update_quotes(std::uint32_t mi, const Tick& t) noexcept {
+  Quotes& q = quotes_[mi];
+  switch (t.kind) {
+    case TickKind::mark:
+      q.mark = t.price;
+      q.has_mark = true;
+      break;
+    case TickKind::trade:
+      q.last = t.price;
+      q.has_last = true;
+      break;
+    case TickKind::bbo:
+      q.bid = t.price;
+      q.ask = t.ask;
+      q.has_bbo = true;
+      break;
+  }
+}
+
+std::optional<std::int64_t> Matcher::tradeable(std::uint32_t mi, bool buy) const noexcept {
+  const Quotes& q = quotes_[mi];
+  if (q.has_bbo) return buy ? q.ask : q.bid;  // a mark is never tradeable
+  if (q.has_last) return q.last;
+  return std::nullopt;
+}
+
+bool Matcher::orders_crossed(std::uint32_t mi, const Tick& t) const noexcept {
+  const OrderHot& o = ohot_[mi];
+  switch (t.kind) {
+    case TickKind::mark:
+      return t.price >= o.trig_up[kMark] || t.price <= o.trig_down[kMark];
+    case TickKind::trade:
+      return hot_[mi].has_waiting || t.price >= o.trig_up[kLast] || t.price <= o.trig_down[kLast] ||
+             t.price < o.lim_buy_max || t.price > o.lim_sell_min;
+    case TickKind::bbo: {
+      const std::int64_t mid = mid_of(t);
+      return hot_[mi].has_waiting || mid >= o.trig_up[kMid] || mid <= o.trig_down[kMid] ||
+             t.ask <= o.lim_buy_max || t.price >= o.lim_sell_min;
+    }
+  }
+  return false;
+}
+
+void Matcher::refresh_orders(std::uint32_t mi) {
+  OrderHot& o = ohot_[mi];
+  MarketCold& c = cold_[mi];
+  bool any = !c.waiting.empty() || !c.lim_buy.empty() || !c.lim_sell.empty();
+  for (std::size_t s = 0; s < 3; ++s) {
+    o.trig_up[s] = c.trig_up[s].front_key();
+    o.trig_down[s] = c.trig_down[s].front_key();
+    any = any || !c.trig_up[s].empty() || !c.trig_down[s].empty();
+  }
+  o.lim_buy_max = c.lim_buy.front_key();
+  o.lim_sell_min = c.lim_sell.front_key();
+  hot_[mi].has_orders = any;
+  hot_[mi].has_waiting = !c.waiting.empty();
+}
+
+// ---- the order step of a tick ----------------------------------------------------------------
+
+void Matcher::run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& out) {
+  MarketCold& c = cold_[mi];
+  std::vector<Due>& due = scratch_due_;
+  due.clear();
+  std::size_t s = kMark;
+  std::int64_t x = t.price;
+  if (t.kind == TickKind::trade) s = kLast;
+  if (t.kind == TickKind::bbo) {
+    s = kMid;
+    x = mid_of(t);
+  }
+  auto take_triggers = [&](auto& ladder) {
+    if (!ladder.crosses(ladder.front_key(), x)) return;
+    scratch_up_.clear();
+    ladder.pop_crossed(x, scratch_up_);
+    for (const Crossed& cr : scratch_up_) {
+      orders_[cr.slot].trig_source = -1;
+      due.push_back({cr.distance, cr.id, cr.slot, Due::What::trigger, x});
+    }
+  };
+  take_triggers(c.trig_up[s]);
+  take_triggers(c.trig_down[s]);
+  // Resting limits: a buy fills when the ask reaches it or a trade prints strictly below it.
+  std::optional<std::int64_t> buy_at, sell_at;
+  if (t.kind == TickKind::bbo) {
+    buy_at = t.ask;
+    sell_at = t.price;
+  } else if (t.kind == TickKind::trade) {
+    buy_at = x + 1;  // key >= x + 1  <=>  x < key
+    sell_at = x - 1;
+  }
+  auto take_limits = [&](auto& ladder, std::int64_t p, std::int64_t quote) {
+    if (!ladder.crosses(ladder.front_key(), p)) return;
+    scratch_up_.clear();
+    ladder.pop_crossed(p, scratch_up_);
+    for (const Crossed& cr : scratch_up_) {
+      OrderState& o = orders_[cr.slot];
+      o.resting = false;
+      const std::int64_t lim = *o.spec.price;
+      const Wide d = static_cast<Wide>(lim) - quote;
+      due.push_back(
+          {static_cast<unsigned __int128>(d < 0 ? -d : d), cr.id, cr.slot, Due::What::limit, lim});
+    }
+  };
+  if (buy_at) take_limits(c.lim_buy, *buy_at, t.kind == TickKind::bbo ? t.ask : x);
+  if (sell_at) take_limits(c.lim_sell, *sell_at, t.kind == TickKind::bbo ? t.price : x);
+  // Orders waiting for a tradeable price: this tick brings one.
+  if (t.kind != TickKind::mark && !c.waiting.empty()) {
+    for (std::uint32_t slot : c.waiting) {
+      orders_[slot].waiting = false;
+      due.push_back({0, orders_[slot].spec.id, slot, Due::What::waiting, 0});
+    }
+    c.waiting.clear();
+  }
+  if (due.empty()) return;
+  std::sort(due.begin(), due.end(), [](const Due& a, const Due& b) {
+    return a.distance != b.distance ? a.distance < b.distance : a.id < b.id;
+  });
+  // The set is fixed: an order cancelled by an earlier fill in this step is skipped.
+  for (std::size_t i = 0; i < due.size(); ++i) {
+    const Due d = due[i];
+    OrderState& o = orders_[d.slot];
+    if (!o.live || o.spec.id != d.id || !watching(o.status)) continue;
+    switch (d.what) {
+      case Due::What::trigger:
+        o.status = OrderStatus::open;
+        o.triggered_at = t.exch_ts;
+        out.push_back(make_event(EventType::order_triggered, t.exch_ts, o.spec.id, o.spec.user_id,
+                                 c.spec.id, d.price));
+        ++stats_.orders_triggered;
+        if (o.spec.execution == Execution::live) {
+          disarm_order(d.slot);  // the bot's from here: no further expiry
+          break;
+        }
+        execute(d.slot, t.exch_ts, /*may_rest=*/true, out);
+        break;
+      case Due::What::limit:
+        fill(d.slot, d.price, /*taker=*/false, t.exch_ts, out);
+        break;
+      case Due::What::waiting:
+        execute(d.slot, t.exch_ts, /*may_rest=*/true, out);
+        break;
+    }
+  }
+}
+
+// ---- arming ----------------------------------------------------------------------------------
+
+void Matcher::upsert_order(const OrderSpec& o, std::vector<Event>& out) {
+  auto [it, inserted] = order_index_.try_emplace(o.id, static_cast<std::uint32_t>(orders_.size()));
+  if (inserted) {
+    orders_.emplace_back();
+  } else {
+    if (orders_[it->second].spec == o) return;  // an unchanged row (a resync re-reading it)
+    disarm_order(it->second);
+  }
+  const std::uint32_t slot = it->second;
+  OrderState& st = orders_[slot];
+  const std::uint32_t old_market = st.market;
+  st = OrderState{};
+  st.spec = o;
+  st.live = true;
+  st.status = o.status;
+  st.triggered_at = o.triggered_at;
+  const auto mit = market_index_.find(o.market_id);
+  st.market = mit == market_index_.end() ? kNone : mit->second;
+  arm_order(slot, last_ts_, out);
+  if (st.market != kNone) refresh(st.market);
+  if (old_market != kNone && old_market != st.market) refresh(old_market);
+}
+
+void Matcher::remove_order(const Uuid& id) {
+  auto it = order_index_.find(id);
+  if (it == order_index_.end()) return;
+  const std::uint32_t slot = it->second;
+  const std::uint32_t mi = orders_[slot].market;
+  disarm_order(slot);
+  orders_[slot].live = false;
+  order_index_.erase(it);
+  if (mi != kNone) refresh(mi);
+}
+
+void Matcher::upsert_balance(const BalanceSpec& b) {
+  BalanceView& v = balances_[BalanceKey{b.wallet_id, b.token}];
+  v.wallet_id = b.wallet_id;
+  v.token = b.token;
+  v.balance = b.balance;
+  v.locked = b.locked;
+}
+
+void Matcher::arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) {
+  OrderState& o = orders_[slot];
+  const OrderSpec& s = o.spec;
+  if (!watching(o.status)) return;  // filled, cancelled, expired, failed: not armed
+  const bool conditional = s.type == OrderType::stop || s.type == OrderType::stop_limit;
+  if (s.execution == Execution::live) {
+    // The venue's business, except the conditional orders it cannot hold for us, until triggered.
+    if (!conditional || o.status != OrderStatus::pending || o.triggered_at) return;
+  }
+  if (o.market == kNone) return reject_order(slot, RejectReason::unknown_market, ts, out);
+  MarketCold& c = cold_[o.market];
+  if (const RejectReason r = validate_order(s, c.spec.rules); r != RejectReason::none)
+    return reject_order(slot, r, ts, out);
+  const SideKey key{s.user_id, o.market, position_side(s.side)};
+  if (s.execution == Execution::paper && reduces(s.side)) {
+    if (!open_positions_.contains(key))
+      return cancel_order(slot, RejectReason::no_position, ts, out);
+    reduce_orders_[key].push_back(slot);
+    o.in_reduce = true;
+  }
+  if (s.expires_at) {
+    c.expiry.insert({*s.expires_at, s.id, slot, true});
+    o.in_expiry = true;
+  }
+  const bool buy = buys(s.side);
+  if (conditional && o.status == OrderStatus::pending && !o.triggered_at) {
+    const std::size_t src = source_index(o.market, s.trigger_source);
+    o.trig_source = static_cast<std::int8_t>(src);
+    o.trig_up = buy;
+    if (buy) {
+      c.trig_up[src].insert(*s.trigger_price, s.id, slot);
+    } else {
+      c.trig_down[src].insert(*s.trigger_price, s.id, slot);
+    }
+    return;
+  }
+  // A market order, a limit, or a conditional order already triggered: decide now.
+  const bool resting_limit = o.status == OrderStatus::open &&
+                             (s.type == OrderType::limit || s.type == OrderType::stop_limit) &&
+                             tradeable(o.market, buy).has_value();
+  if (resting_limit) {  // loaded resting: it rests again, a maker from the next tick on
+    o.resting = true;
+    if (buy) {
+      c.lim_buy.insert(*s.price, s.id, slot);
+    } else {
+      c.lim_sell.insert(*s.price, s.id, slot);
+    }
+    return;
+  }
+  execute(slot, ts, /*may_rest=*/true, out);
+}
+
+void Matcher::disarm_order(std::uint32_t slot) {
+  OrderState& o = orders_[slot];
+  if (o.market == kNone) return;
+  MarketCold& c = cold_[o.market];
+  const OrderSpec& s = o.spec;
+  if (o.trig_source >= 0) {
+    const auto src = static_cast<std::size_t>(o.trig_source);
+    if (o.trig_up) {
+      c.trig_up[src].erase(*s.trigger_price, s.id);
+    } else {
+      c.trig_down[src].erase(*s.trigger_price, s.id);
+    }
+    o.trig_source = -1;
+  }
+  if (o.resting) {
+    if (buys(s.side)) {
+      c.lim_buy.erase(*s.price, s.id);
+    } else {
+      c.lim_sell.erase(*s.price, s.id);
+    }
+    o.resting = false;
+  }
+  if (o.waiting) {
+    std::erase(c.waiting, slot);
+    o.waiting = false;
+  }
+  if (o.in_expiry) {
+    c.expiry.erase({*s.expires_at, s.id, slot, true});
+    o.in_expiry = false;
+  }
+  if (o.in_reduce) {
+    auto it = reduce_orders_.find(SideKey{s.user_id, o.market, position_side(s.side)});
+    if (it != reduce_orders_.end()) {
+      std::erase(it->second, slot);
+      if (it->second.empty()) reduce_orders_.erase(it);
+    }
+    o.in_reduce = false;
+  }
+}
+
+// ---- outcomes ----------------------------------------------------------------------------------
+
+void Matcher::cancel_order(std::uint32_t slot, RejectReason why, TimeNs ts,
+                           std::vector<Event>& out) {
+  OrderState& o = orders_[slot];
+  disarm_order(slot);
+  o.status = OrderStatus::cancelled;
+  o.reason = why;
+  Event e = make_event(EventType::order_cancelled, ts, o.spec.id, o.spec.user_id, o.spec.market_id);
+  e.reason = why;
+  out.push_back(e);
+  ++stats_.orders_cancelled;
+}
+
+void Matcher::reject_order(std::uint32_t slot, RejectReason why, TimeNs ts,
+                           std::vector<Event>& out) {
+  OrderState& o = orders_[slot];
+  disarm_order(slot);
+  o.status = OrderStatus::failed;
+  o.reason = why;
+  Event e = make_event(EventType::order_rejected, ts, o.spec.id, o.spec.user_id, o.spec.market_id);
+  e.reason = why;
+  out.push_back(e);
+  ++stats_.orders_rejected;
+}
+
+void Matcher::expire_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) {
+  OrderState& o = orders_[slot];
+  disarm_order(slot);
+  o.status = OrderStatus::expired;
+  out.push_back(
+      make_event(EventType::order_expired, ts, o.spec.id, o.spec.user_id, o.spec.market_id));
+  ++stats_.orders_expired;
+}
+
+void Matcher::execute(std::uint32_t slot, TimeNs ts, bool may_rest, std::vector<Event>& out) {
+  OrderState& o = orders_[slot];
+  const OrderSpec& s = o.spec;
+  const bool buy = buys(s.side);
+  const auto px = tradeable(o.market, buy);
+  MarketCold& c = cold_[o.market];
+  if (!px) {  // no tradeable price yet: decide at the first BBO or trade tick
+    o.waiting = true;
+    c.waiting.push_back(slot);
+    return;
+  }
+  if (s.type == OrderType::market || s.type == OrderType::stop)
+    return fill(slot, *px, true, ts, out);
+  const std::int64_t lim = *s.price;
+  if (buy ? *px <= lim : *px >= lim) return fill(slot, *px, true, ts, out);  // crosses: taker
+  if (!may_rest) return;
+  o.status = OrderStatus::open;  // rests; a maker from the next tick on
+  o.resting = true;
+  if (buy) {
+    c.lim_buy.insert(lim, s.id, slot);
+  } else {
+    c.lim_sell.insert(lim, s.id, slot);
+  }
+}
+
+void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
+                   std::vector<Event>& out) {
+  OrderState& o = orders_[slot];
+  const OrderSpec s = o.spec;
+  const std::uint32_t mi = o.market;
+  const MarketCold& c = cold_[mi];
+  const TradingRules& rules = c.spec.rules;
+  const Side side = position_side(s.side);
+  const SideKey key{s.user_id, mi, side};
+  const std::int64_t rate = taker ? rules.taker_fee : rules.maker_fee;
+  disarm_order(slot);
+  BalanceView& bal = balances_[BalanceKey{s.wallet_id, rules.quote}];
+  bal.wallet_id = s.wallet_id;
+  bal.token = rules.quote;
+  const auto pit = open_positions_.find(key);
+
+  Event pe;  // the position event
+  std::uint32_t ps_slot = kNone;
+  Wide fee = 0, realized = 0;
+  std::int64_t q = s.size;
+  bool closed = false;
+  if (reduces(s.side)) {
+    if (pit == open_positions_.end()) return cancel_order(slot, RejectReason::no_position, ts, out);
+    ps_slot = pit->second;
+    PositionState& ps = positions_[ps_slot];
+    q = std::min(q, ps.spec.size);
+    fee = FillMath::fee(q, px, rate);
+    realized = FillMath::pnl(side, ps.spec.entry_price, px, q) - fee;
+    const Wide released = FillMath::released(ps.spec.margin, q, ps.spec.size);
+    detach_position(ps_slot);
+    ps.spec.size -= q;
+    ps.spec.margin -= static_cast<std::int64_t>(released);
+    ps.realized += realized;
+    bal.balance += realized;
+    bal.locked -= released;
+    closed = ps.spec.size == 0;
+    if (closed) {
+      ps.status = PositionStatus::closed;
+      ps.closed_at = ts;
+      ps.close_price = px;
+      ps.spec.margin = 0;
+      open_positions_.erase(key);
+    } else {
+      attach_position(ps_slot);
+    }
+    pe = make_event(closed ? EventType::position_closed : EventType::position_reduced, ts,
+                    ps.spec.id, s.user_id, c.spec.id, px);
+    pe.size = ps.spec.size;
+  } else {
+    fee = FillMath::fee(q, px, rate);
+    const Wide add = FillMath::margin(q, px, s.leverage);
+    if (bal.balance - bal.locked < add + fee)
+      return reject_order(slot, RejectReason::insufficient_margin, ts, out);
+    PositionSpec next;
+    bool opened = pit == open_positions_.end();
+    if (opened) {
+      next.id = position_id_for(s.id);
+      next.user_id = s.user_id;
+      next.wallet_id = s.wallet_id;
+      next.market_id = c.spec.id;
+      next.side = side;
+      next.size = q;
+      next.entry_price = px;
+      next.leverage = s.leverage;
+      next.margin = 0;
+    } else {
+      next = positions_[pit->second].spec;
+      next.entry_price = FillMath::average(next.entry_price, next.size, px, q);
+      next.size += q;
+    }
+    const Wide margin = static_cast<Wide>(next.margin) + add;
+    if (next.size > kMaxRaw || margin > kMaxRaw ||
+        static_cast<Wide>(next.size) * next.entry_price >=
+            static_cast<Wide>(kScale) * kScale * kScale * kScale) {
+      return reject_order(slot, RejectReason::out_of_range, ts, out);
+    }
+    next.margin = static_cast<std::int64_t>(margin);
+    realized = -fee;
+    if (opened) {
+      next.realized_pnl = realized;
+      std::vector<Event> none;
+      upsert_position(next, none);  // armed for liquidation and position_pnl like loaded ones
+      ps_slot = position_index_.at(next.id);
+    } else {
+      ps_slot = pit->second;
+      PositionState& ps = positions_[ps_slot];
+      detach_position(ps_slot);
+      ps.spec.size = next.size;
+      ps.spec.entry_price = next.entry_price;
+      ps.spec.margin = next.margin;
+      ps.realized += realized;
+      attach_position(ps_slot);
+    }
+    bal.locked += add;
+    bal.balance -= fee;
+    pe = make_event(opened ? EventType::position_opened : EventType::position_increased, ts,
+                    next.id, s.user_id, c.spec.id, px);
+    pe.size = next.size;
+  }
+  o.status = OrderStatus::filled;
+  o.filled_size = q;
+  o.fill_price = px;
+  o.fees = fee;
+  o.realized = realized;
+  o.position_id = positions_[ps_slot].spec.id;
+  o.filled_at = ts;
+  o.taker = taker;
+  Event fe = make_event(EventType::order_filled, ts, s.id, s.user_id, c.spec.id, px);
+  fe.ref = positions_[ps_slot].spec.id;
+  fe.size = q;
+  fe.amount = fee;
+  fe.taker = taker;
+  out.push_back(fe);
+  pe.ref = s.id;
+  pe.amount = realized;
+  out.push_back(pe);
+  ++stats_.orders_filled;
+  if (closed) cancel_reduce_orders(key, ts, out);
+}
+
+void Matcher::cancel_reduce_orders(const SideKey& k, TimeNs ts, std::vector<Event>& out) {
+  auto it = reduce_orders_.find(k);
+  if (it == reduce_orders_.end()) return;
+  std::vector<std::uint32_t> slots = it->second;
+  std::sort(slots.begin(), slots.end(), [this](std::uint32_t a, std::uint32_t b) {
+    return orders_[a].spec.id < orders_[b].spec.id;
+  });
+  for (std::uint32_t slot : slots) {
+    if (watching(orders_[slot].status) && orders_[slot].spec.execution == Execution::paper)
+      cancel_order(slot, RejectReason::position_closed, ts, out);
+  }
+}
+
+void Matcher::on_position_gone(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) {
+  // A liquidation: margin released and lost from the position's wallet; its reduce orders end.
+  PositionState& ps = positions_[slot];
+  const SideKey k{ps.spec.user_id, ps.market, ps.spec.side};
+  if (auto it = open_positions_.find(k); it != open_positions_.end() && it->second == slot)
+    open_positions_.erase(it);
+  if (!ps.spec.wallet_id.is_nil()) {
+    BalanceView& bal = balances_[BalanceKey{ps.spec.wallet_id, cold_[ps.market].spec.rules.quote}];
+    bal.wallet_id = ps.spec.wallet_id;
+    bal.token = cold_[ps.market].spec.rules.quote;
+    bal.locked -= ps.spec.margin;
+    bal.balance -= ps.spec.margin;
+  }
+  cancel_reduce_orders(k, ts, out);
+}
+
+void Matcher::on_clock(TimeNs now, std::vector<Event>& out) {
+  for (std::uint32_t mi = 0; mi < hot_.size(); ++mi) {
+    if (hot_[mi].expiry_min > now) continue;
+    Tick t;
+    t.exch_ts = now;
+    expire(mi, t, out);
+    refresh(mi);
+  }
+}
+
+// ---- views -----------------------------------------------------------------------------------
+
+OrderView Matcher::view_order(std::uint32_t slot) const {
+  const OrderState& o = orders_[slot];
+  OrderView v;
+  v.id = o.spec.id;
+  v.status = o.status;
+  v.reason = o.reason;
+  v.triggered_at = o.triggered_at;
+  v.filled_at = o.filled_at;
+  v.filled_size = o.filled_size;
+  v.avg_fill_price = o.fill_price;
+  v.total_fees = o.fees;
+  v.position_id = o.position_id;
+  v.liquidity_taker = o.taker;
+  v.realized_pnl = o.realized;
+  return v;
+}
+
+std::optional<OrderView> Matcher::order(const Uuid& id) const {
+  auto it = order_index_.find(id);
+  if (it == order_index_.end()) return std::nullopt;
+  return view_order(it->second);
+}
+
+const OrderSpec* Matcher::order_spec(const Uuid& id) const {
+  auto it = order_index_.find(id);
+  return it == order_index_.end() ? nullptr : &orders_[it->second].spec;
+}
+
+BalanceView Matcher::balance(const Uuid& wallet, const Asset& token) const {
+  auto it = balances_.find(BalanceKey{wallet, token});
+  if (it != balances_.end()) return it->second;
+  BalanceView v;
+  v.wallet_id = wallet;
+  v.token = token;
+  return v;
+}
+
+void Matcher::for_each_order(const std::function<void(const OrderView&)>& f) const {
+  for (std::uint32_t i = 0; i < orders_.size(); ++i) {
+    if (orders_[i].live) f(view_order(i));
+  }
+}
+
+void Matcher::for_each_balance(const std::function<void(const BalanceView&)>& f) const {
+  for (const auto& [k, v] : balances_) f(v);
+}
+
+}  // namespace lam

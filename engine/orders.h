@@ -1,0 +1,106 @@
+#pragma once
+/// Orders as the engine sees them (docs/semantics.md, "Orders"; the product decisions are
+/// ../shared/orders.md): the bot's `orders` rows, the market's trading rules, wallet balances, and
+/// the pure arithmetic of paper fills. The matcher arms, triggers and fills them.
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "engine/domain.h"
+#include "engine/event.h"
+#include "engine/fixed.h"
+#include "engine/uuid.h"
+
+namespace lam {
+
+enum class OrderType : std::uint8_t { market, limit, stop, stop_limit };
+/// Hedge mode: `long`/`short` open or increase that side; `sell` reduces the long, `buy` the short.
+enum class OrderSide : std::uint8_t { long_side, short_side, sell, buy };
+enum class OrderStatus : std::uint8_t {
+  pending,
+  open,
+  filled,
+  partially_filled,
+  cancelled,
+  expired,
+  failed
+};
+enum class Execution : std::uint8_t { paper, live };
+/// `reference`: the market's own price source (orders.trigger_source NULL).
+enum class TriggerSource : std::uint8_t { reference, mark, last };
+enum class Liquidity : std::uint8_t { maker, taker };
+
+[[nodiscard]] std::optional<OrderType> parse_order_type(std::string_view) noexcept;
+[[nodiscard]] std::optional<OrderSide> parse_order_side(std::string_view) noexcept;
+[[nodiscard]] std::optional<OrderStatus> parse_order_status(std::string_view) noexcept;
+[[nodiscard]] std::optional<Execution> parse_execution(std::string_view) noexcept;
+[[nodiscard]] std::optional<TriggerSource> parse_trigger_source(std::string_view) noexcept;
+[[nodiscard]] std::string_view to_string(OrderType) noexcept;
+[[nodiscard]] std::string_view to_string(OrderSide) noexcept;
+[[nodiscard]] std::string_view to_string(OrderStatus) noexcept;
+[[nodiscard]] std::string_view to_string(Liquidity) noexcept;
+
+/// The position side an order acts on, and whether it opens (increases) or reduces it.
+[[nodiscard]] constexpr Side position_side(OrderSide s) noexcept {
+  return s == OrderSide::long_side || s == OrderSide::sell ? Side::long_side : Side::short_side;
+}
+[[nodiscard]] constexpr bool reduces(OrderSide s) noexcept {
+  return s == OrderSide::sell || s == OrderSide::buy;
+}
+/// Buy direction (pays the ask, triggers when the price rises): long and buy.
+[[nodiscard]] constexpr bool buys(OrderSide s) noexcept {
+  return s == OrderSide::long_side || s == OrderSide::buy;
+}
+
+struct OrderSpec {
+  Uuid id;
+  Uuid user_id;
+  Uuid wallet_id;
+  Uuid market_id;
+  OrderType type = OrderType::market;
+  OrderSide side = OrderSide::long_side;
+  Execution execution = Execution::paper;
+  std::int64_t size = 0;                      ///< raw
+  std::optional<std::int64_t> price;          ///< limit price, raw
+  std::optional<std::int64_t> trigger_price;  ///< raw
+  TriggerSource trigger_source = TriggerSource::reference;
+  std::int64_t leverage = kScale;  ///< raw (1x)
+  OrderStatus status = OrderStatus::pending;
+  std::optional<TimeNs> triggered_at;
+  std::optional<TimeNs> expires_at;
+  RejectReason invalid = RejectReason::none;  ///< set by the row reader
+  friend bool operator==(const OrderSpec&, const OrderSpec&) = default;
+};
+
+struct BalanceSpec {
+  Uuid wallet_id;
+  Asset token;
+  Wide balance = 0;  ///< raw
+  Wide locked = 0;   ///< raw
+};
+
+/// Checks an order against its market's rules when it is armed (docs/semantics.md): the reason it
+/// fails with, or none.
+[[nodiscard]] RejectReason validate_order(const OrderSpec& o, const TradingRules& r) noexcept;
+
+/// Paper-fill arithmetic on raw values (1e-9), exact on the grid; rounding in the exchange's favour
+/// (fees and required margin up, released margin down, realized PnL down).
+struct FillMath {
+  /// size x price x rate, rounded up.
+  [[nodiscard]] static Wide fee(std::int64_t size, std::int64_t price, std::int64_t rate) noexcept;
+  /// size x price / leverage, rounded up.
+  [[nodiscard]] static Wide margin(std::int64_t size, std::int64_t price,
+                                   std::int64_t leverage) noexcept;
+  /// (entry x size + price x q) / (size + q), rounded to nearest.
+  [[nodiscard]] static std::int64_t average(std::int64_t entry, std::int64_t size,
+                                            std::int64_t price, std::int64_t q) noexcept;
+  /// dir x (price - entry) x q, rounded down.
+  [[nodiscard]] static Wide pnl(Side side, std::int64_t entry, std::int64_t price,
+                                std::int64_t q) noexcept;
+  /// margin x q / size, rounded down (the rest is released when the position closes).
+  [[nodiscard]] static Wide released(Wide margin, std::int64_t q, std::int64_t size) noexcept;
+};
+
+}  // namespace lam

@@ -1,0 +1,382 @@
+// Orders in the matcher: triggers, paper fills, positions and balances (../shared/orders.md and
+// docs/semantics.md, "Orders"). Market 1: maker 0.02 %, taker 0.05 %, tick 0.01, step 0.001,
+// max leverage 50x, quoted in USDC; the wallet starts with 10,000 USDC.
+#include <gtest/gtest.h>
+
+#include "builders.h"
+#include "engine/matcher.h"
+
+namespace lam {
+namespace {
+using namespace lam::test;
+
+constexpr std::uint64_t kOrderKind = 0x0D0;
+constexpr std::uint64_t kWalletKind = 0xE;
+
+std::vector<EventType> types(const std::vector<Event>& ev) {
+  std::vector<EventType> t;
+  for (const Event& e : ev) t.push_back(e.type);
+  return t;
+}
+
+class Orders : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    MarketSpec m = market(1);
+    m.rules.maker_fee = raw("0.0002");
+    m.rules.taker_fee = raw("0.0005");
+    m.rules.tick_size = raw("0.01");
+    m.rules.step_size = raw("0.001");
+    m.rules.min_size = raw("0.001");
+    m.rules.max_size = raw("1000");
+    m.rules.max_leverage = raw("50");
+    m.rules.quote = Asset::of("USDC");
+    mk.upsert_market(m);
+    MarketSpec mid = m;  // market 2: its reference price is the mid of the BBO
+    mid.id = id(2, kMarketKind);
+    mid.instrument = 2;
+    mid.source = PriceSource::mid;
+    mk.upsert_market(mid);
+    set_balance("10000");
+  }
+  void set_balance(const std::string& b, const std::string& locked = "0") {
+    mk.upsert_balance({wallet(), Asset::of("USDC"), raw(b), raw(locked)});
+  }
+  static Uuid wallet() { return id(1, kWalletKind); }
+  OrderSpec order(std::uint64_t n, OrderType type, OrderSide side, const std::string& size,
+                  std::optional<std::string> price = std::nullopt,
+                  std::optional<std::string> trigger = std::nullopt, std::uint32_t mkt = 1) {
+    OrderSpec o;
+    o.id = id(n, kOrderKind);
+    o.user_id = id(1, kUserKind);
+    o.wallet_id = wallet();
+    o.market_id = id(mkt, kMarketKind);
+    o.type = type;
+    o.side = side;
+    o.size = raw(size);
+    if (price) o.price = raw(*price);
+    if (trigger) o.trigger_price = raw(*trigger);
+    o.leverage = raw("10");
+    return o;
+  }
+  std::vector<Event> place(const OrderSpec& o) {
+    ev.clear();
+    mk.upsert_order(o, ev);
+    return ev;
+  }
+  std::vector<Event> tick(const Tick& t) {
+    ev.clear();
+    mk.on_tick(t, ev);
+    return ev;
+  }
+  OrderStatus status(std::uint64_t n) { return mk.order(id(n, kOrderKind))->status; }
+  OrderView view(std::uint64_t n) { return *mk.order(id(n, kOrderKind)); }
+  BalanceView bal() { return mk.balance(wallet(), Asset::of("USDC")); }
+  std::optional<PositionView> pos(std::uint64_t opening_order) {
+    return mk.position(Matcher::position_id_for(id(opening_order, kOrderKind)));
+  }
+
+  Matcher mk;
+  std::vector<Event> ev;
+};
+
+// ---- the table of types x sides ------------------------------------------------------------
+
+TEST_F(Orders, AMarketOrderWaitsForATradeablePriceThenFillsAtTheAskAsTaker) {
+  place(order(1, OrderType::market, OrderSide::long_side, "1"));
+  EXPECT_EQ(status(1), OrderStatus::pending);
+  EXPECT_TRUE(tick(mark(1, "100")).empty()) << "a mark is never tradeable";
+  auto e = tick(bbo(1, "99.9", "100.1"));
+  ASSERT_EQ(types(e), (std::vector{EventType::order_filled, EventType::position_opened}));
+  const OrderView v = view(1);
+  EXPECT_EQ(v.status, OrderStatus::filled);
+  EXPECT_EQ(*v.avg_fill_price, raw("100.1"));
+  EXPECT_TRUE(v.liquidity_taker);
+  EXPECT_EQ(v.total_fees, raw("0.05005"));  // 100.1 x 0.0005
+  const auto p = pos(1);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->size, raw("1"));
+  EXPECT_EQ(p->entry_price, raw("100.1"));
+  EXPECT_EQ(p->margin, raw("10.01"));  // 100.1 / 10x
+  EXPECT_EQ(p->realized_pnl, -raw("0.05005"));
+  EXPECT_EQ(bal().locked, raw("10.01"));
+  EXPECT_EQ(bal().balance, raw("10000") - raw("0.05005"));
+  // once a price is known, a market order fills when it is placed
+  e = place(order(2, OrderType::market, OrderSide::short_side, "2"));
+  ASSERT_EQ(types(e), (std::vector{EventType::order_filled, EventType::position_opened}));
+  EXPECT_EQ(*view(2).avg_fill_price, raw("99.9"));  // sells at the bid
+}
+
+TEST_F(Orders, BeforeAnyBboTheLastTradeIsTheTradeablePrice) {
+  tick(trade(1, "101", "1", 1000));
+  place(order(1, OrderType::market, OrderSide::long_side, "1"));
+  EXPECT_EQ(*view(1).avg_fill_price, raw("101"));
+}
+
+TEST_F(Orders, ALimitThatCrossesWhenArmedFillsAtTheBestPriceAsTaker) {
+  tick(bbo(1, "99", "100"));
+  place(order(1, OrderType::limit, OrderSide::long_side, "1", "100.5"));
+  const OrderView v = view(1);
+  EXPECT_EQ(v.status, OrderStatus::filled);
+  EXPECT_EQ(*v.avg_fill_price, raw("100"));  // the ask, not the limit
+  EXPECT_TRUE(v.liquidity_taker);
+}
+
+TEST_F(Orders, ARestingLimitFillsAtItsPriceOnATouchOfTheQuoteOrATradeThroughNotAtATradeAtIt) {
+  tick(bbo(1, "99", "100"));
+  place(order(1, OrderType::limit, OrderSide::long_side, "1", "98"));    // buy: rests
+  place(order(2, OrderType::limit, OrderSide::short_side, "1", "102"));  // sell: rests
+  EXPECT_EQ(status(1), OrderStatus::open);
+  EXPECT_EQ(status(2), OrderStatus::open);
+  EXPECT_TRUE(tick(trade(1, "98", "5", 2000)).empty()) << "a trade at the limit is not through it";
+  EXPECT_TRUE(tick(trade(1, "102", "5", 2001)).empty());
+  auto e = tick(trade(1, "97.99", "1", 2002));  // strictly through the buy
+  ASSERT_FALSE(e.empty());
+  EXPECT_EQ(e[0].type, EventType::order_filled);
+  EXPECT_EQ(view(1).avg_fill_price, raw("98"));  // at its limit, maker
+  EXPECT_FALSE(view(1).liquidity_taker);
+  EXPECT_EQ(view(1).total_fees, raw("0.0196"));  // 98 x 0.0002
+  e = tick(bbo(1, "102", "102.5", 2003));        // the bid touches the sell
+  ASSERT_FALSE(e.empty());
+  EXPECT_EQ(status(2), OrderStatus::filled);
+  EXPECT_EQ(view(2).avg_fill_price, raw("102"));
+}
+
+TEST_F(Orders, ALimitThatStartsRestingOnATickDoesNotAlsoFillOnThatTick) {
+  // stop_limit: triggers on this tick, its limit does not cross the ask, so it rests; the same
+  // tick's quote would reach it only as a maker, which starts from the next tick
+  tick(bbo(2, "99", "100"));
+  place(order(1, OrderType::stop_limit, OrderSide::long_side, "1", "100.5", "101", 2));
+  auto e = tick(bbo(2, "100.9", "101.0", 2000));  // mid 100.95: not yet
+  EXPECT_TRUE(e.empty());
+  e = tick(bbo(2, "101.0", "101.2", 2001));  // mid 101.1 >= 101: triggers; ask 101.2 > 100.5: rests
+  ASSERT_EQ(types(e), (std::vector{EventType::order_triggered}));
+  EXPECT_EQ(status(1), OrderStatus::open);
+  e = tick(bbo(2, "100.4", "100.5", 2002));  // now the ask reaches the limit: maker fill at 100.5
+  ASSERT_FALSE(e.empty());
+  EXPECT_EQ(view(1).avg_fill_price, raw("100.5"));
+  EXPECT_FALSE(view(1).liquidity_taker);
+}
+
+TEST_F(Orders, StopsTriggerOnTheirSourceEqualityFiresAndFillAtTheBestPriceNotTheTrigger) {
+  tick(bbo(1, "99", "100"));
+  auto stop = order(1, OrderType::stop, OrderSide::short_side, "1", std::nullopt, "95");
+  stop.trigger_source = TriggerSource::mark;
+  place(stop);
+  EXPECT_TRUE(tick(mark(1, "95.01", 2000)).empty());
+  auto e = tick(mark(1, "95", 2001));  // equality fires
+  ASSERT_EQ(types(e), (std::vector{EventType::order_triggered, EventType::order_filled,
+                                   EventType::position_opened}));
+  EXPECT_EQ(e[0].price, raw("95"));
+  EXPECT_EQ(view(1).avg_fill_price, raw("99"));  // the bid: a mark is never a fill price
+  EXPECT_TRUE(view(1).liquidity_taker);
+  EXPECT_EQ(view(1).triggered_at, 2001 * kNsPerMs);
+}
+
+TEST_F(Orders, AStopLimitThatGapsPastItsLimitRests) {
+  tick(bbo(2, "100", "100.1"));
+  auto sl = order(1, OrderType::stop_limit, OrderSide::short_side, "1", "95", "96", 2);
+  place(sl);
+  auto e = tick(bbo(2, "90", "90.1", 2000));  // gaps through trigger 96 and limit 95
+  ASSERT_EQ(types(e), (std::vector{EventType::order_triggered}));
+  EXPECT_EQ(status(1), OrderStatus::open);  // resting at 95: the bid is below it
+  e = tick(bbo(2, "95", "95.1", 2001));
+  EXPECT_EQ(status(1), OrderStatus::filled);
+  EXPECT_EQ(view(1).avg_fill_price, raw("95"));
+}
+
+TEST_F(Orders, DueOrdersRunNearestFirstTiesById) {
+  tick(bbo(2, "100", "100.1"));
+  // sell stops (short) at 99 and 98 (two at 98), triggered by one tick to 97
+  place(order(3, OrderType::stop, OrderSide::short_side, "1", std::nullopt, "98", 2));
+  place(order(2, OrderType::stop, OrderSide::short_side, "1", std::nullopt, "98", 2));
+  place(order(1, OrderType::stop, OrderSide::short_side, "1", std::nullopt, "99", 2));
+  auto e = tick(bbo(2, "96.9", "97.1", 2000));  // mid 97
+  EXPECT_EQ(subjects(e, EventType::order_triggered),
+            (std::vector{id(2, kOrderKind), id(3, kOrderKind), id(1, kOrderKind)}));
+}
+
+// ---- positions and balances ------------------------------------------------------------------
+
+TEST_F(Orders, IncreasePartialReduceCloseAndReopen) {
+  tick(bbo(1, "100", "100"));
+  place(order(1, OrderType::market, OrderSide::long_side, "1"));  // 1 @ 100
+  tick(bbo(1, "110", "110", 2000));
+  auto e = place(order(2, OrderType::market, OrderSide::long_side, "1"));  // +1 @ 110
+  ASSERT_EQ(types(e), (std::vector{EventType::order_filled, EventType::position_increased}));
+  auto p = pos(1);
+  EXPECT_EQ(p->size, raw("2"));
+  EXPECT_EQ(p->entry_price, raw("105"));
+  EXPECT_EQ(p->margin, raw("21"));                                 // 10 + 11
+  e = place(order(3, OrderType::market, OrderSide::sell, "0.5"));  // reduce 0.5 @ 110
+  ASSERT_EQ(types(e), (std::vector{EventType::order_filled, EventType::position_reduced}));
+  p = pos(1);
+  EXPECT_EQ(p->size, raw("1.5"));
+  EXPECT_EQ(p->margin, raw("15.75"));                           // 21 x 0.75
+  EXPECT_EQ(view(3).realized_pnl, raw("2.5") - raw("0.0275"));  // (110-105) x 0.5 - fee
+  EXPECT_EQ(view(3).position_id, pos(1)->id);
+  // a reduce larger than the position fills the position's size and closes it
+  e = place(order(4, OrderType::market, OrderSide::sell, "5"));
+  ASSERT_EQ(types(e), (std::vector{EventType::order_filled, EventType::position_closed}));
+  EXPECT_EQ(view(4).filled_size, raw("1.5"));
+  p = pos(1);
+  EXPECT_EQ(p->status, PositionStatus::closed);
+  EXPECT_EQ(p->size, 0);
+  EXPECT_EQ(p->margin, 0);
+  EXPECT_EQ(bal().locked, 0);
+  // reopening the side makes a new position
+  e = place(order(5, OrderType::market, OrderSide::long_side, "1"));
+  ASSERT_EQ(types(e), (std::vector{EventType::order_filled, EventType::position_opened}));
+  EXPECT_NE(pos(5)->id, pos(1)->id);
+  EXPECT_EQ(pos(1)->status, PositionStatus::closed);
+}
+
+TEST_F(Orders, InsufficientMarginFailsExactlyEnoughPasses) {
+  tick(bbo(1, "100", "100"));
+  // 1 @ 100 at 10x: margin 10 + taker fee 0.05 = 10.05
+  set_balance("10.049999999");
+  auto e = place(order(1, OrderType::market, OrderSide::long_side, "1"));
+  ASSERT_EQ(types(e), (std::vector{EventType::order_rejected}));
+  EXPECT_EQ(e[0].reason, RejectReason::insufficient_margin);
+  EXPECT_EQ(view(1).status, OrderStatus::failed);
+  set_balance("10.05");
+  e = place(order(2, OrderType::market, OrderSide::long_side, "1"));
+  EXPECT_EQ(view(2).status, OrderStatus::filled);
+  EXPECT_EQ(bal().balance - bal().locked, 0);
+  // a wallet with no balance row has nothing available
+  auto other = order(3, OrderType::market, OrderSide::long_side, "1");
+  other.wallet_id = id(9, kWalletKind);
+  e = place(other);
+  EXPECT_EQ(e[0].reason, RejectReason::insufficient_margin);
+}
+
+TEST_F(Orders, AReduceWithNoPositionIsCancelled) {
+  tick(bbo(1, "100", "100"));
+  auto e = place(order(1, OrderType::stop, OrderSide::sell, "1", std::nullopt, "90"));
+  ASSERT_EQ(types(e), (std::vector{EventType::order_cancelled}));
+  EXPECT_EQ(e[0].reason, RejectReason::no_position);
+  EXPECT_EQ(view(1).reason, RejectReason::no_position);
+}
+
+TEST_F(Orders, ALiquidationCancelsTheReduceOrdersOfItsPositionAndTakesTheMargin) {
+  tick(bbo(1, "100", "100"));
+  place(order(1, OrderType::market, OrderSide::long_side, "1"));               // margin 10 at 10x
+  place(order(2, OrderType::stop, OrderSide::sell, "1", std::nullopt, "80"));  // stop-loss
+  place(order(3, OrderType::limit, OrderSide::sell, "1", "150"));              // take-profit
+  const Wide before = bal().balance;
+  auto e = tick(mark(1, "89", 2000));  // liquidation price ~90.45 for a long at 100, 10x
+  ASSERT_EQ(types(e), (std::vector{EventType::position_liquidated, EventType::order_cancelled,
+                                   EventType::order_cancelled}));
+  EXPECT_EQ(subjects(e, EventType::order_cancelled),
+            (std::vector{id(2, kOrderKind), id(3, kOrderKind)}));
+  EXPECT_EQ(e[1].reason, RejectReason::position_closed);
+  EXPECT_EQ(bal().locked, 0);
+  EXPECT_EQ(bal().balance, before - raw("10"));
+}
+
+TEST_F(Orders, ExpiryWinsOverAFillInTheSameTickAndTheClockExpiresQuietMarkets) {
+  tick(bbo(1, "100", "100.1"));
+  auto lim = order(1, OrderType::limit, OrderSide::long_side, "1", "99");
+  lim.expires_at = 2000 * kNsPerMs;
+  place(lim);
+  auto e = tick(bbo(1, "98", "99", 2000));  // would fill, but it expires first
+  ASSERT_EQ(types(e), (std::vector{EventType::order_expired}));
+  EXPECT_EQ(status(1), OrderStatus::expired);
+  auto stop = order(2, OrderType::stop, OrderSide::long_side, "1", std::nullopt, "200");
+  stop.expires_at = 3000 * kNsPerMs;
+  place(stop);
+  ev.clear();
+  mk.on_clock(2999 * kNsPerMs, ev);
+  EXPECT_TRUE(ev.empty());
+  mk.on_clock(3000 * kNsPerMs, ev);  // no tick of the market since: the clock expires it
+  ASSERT_EQ(types(ev), (std::vector{EventType::order_expired}));
+  EXPECT_EQ(ev[0].ts, 3000 * kNsPerMs);
+}
+
+TEST_F(Orders, ALiveStopIsTriggeredAndThenLeftToTheBot) {
+  tick(bbo(2, "100", "100.1"));
+  auto live = order(1, OrderType::stop, OrderSide::short_side, "1", std::nullopt, "95", 2);
+  live.execution = Execution::live;
+  live.expires_at = 5000 * kNsPerMs;
+  place(live);
+  auto e = tick(bbo(2, "94", "94.1", 2000));
+  ASSERT_EQ(types(e), (std::vector{EventType::order_triggered}));
+  EXPECT_EQ(status(1), OrderStatus::open);
+  EXPECT_TRUE(tick(bbo(2, "90", "90.1", 6000)).empty()) << "no fill, no expiry: the bot's now";
+  EXPECT_FALSE(pos(1).has_value());
+  // live market and limit rows are not touched at all
+  auto m = order(2, OrderType::market, OrderSide::long_side, "1");
+  m.execution = Execution::live;
+  EXPECT_TRUE(place(m).empty());
+  EXPECT_EQ(status(2), OrderStatus::pending);
+}
+
+TEST_F(Orders, ValidationRejectsWithAReason) {
+  tick(bbo(1, "100", "100"));
+  auto e = place(order(1, OrderType::market, OrderSide::long_side, "0.0005"));  // below min
+  EXPECT_EQ(e[0].reason, RejectReason::invalid_size);
+  e = place(order(2, OrderType::market, OrderSide::long_side, "1.0005"));  // off the step
+  EXPECT_EQ(e[0].reason, RejectReason::invalid_size);
+  e = place(order(3, OrderType::limit, OrderSide::long_side, "1", "100.005"));  // off the tick
+  EXPECT_EQ(e[0].reason, RejectReason::invalid_price);
+  e = place(order(4, OrderType::stop, OrderSide::long_side, "1"));  // no trigger
+  EXPECT_EQ(e[0].reason, RejectReason::invalid_trigger);
+  auto lev = order(5, OrderType::market, OrderSide::long_side, "1");
+  lev.leverage = raw("51");
+  e = place(lev);
+  EXPECT_EQ(e[0].reason, RejectReason::invalid_leverage);
+  EXPECT_EQ(status(5), OrderStatus::failed);
+}
+
+TEST_F(Orders, TheBotsCancelDisarmsAndAnEditRearms) {
+  tick(bbo(1, "100", "100.1"));
+  auto stop = order(1, OrderType::stop, OrderSide::long_side, "1", std::nullopt, "105");
+  place(stop);
+  stop.trigger_price = raw("110");  // edited
+  place(stop);
+  EXPECT_TRUE(tick(bbo(1, "106", "106.1", 2000)).empty());
+  stop.status = OrderStatus::cancelled;
+  EXPECT_TRUE(place(stop).empty());
+  EXPECT_TRUE(tick(bbo(1, "120", "120.1", 2001)).empty());
+  EXPECT_EQ(status(1), OrderStatus::cancelled);
+}
+
+TEST_F(Orders, BalancesAreConservedAcrossFills) {
+  // For the wallet: balance change = sum of the fills' realized PnL (fees included), and
+  // locked = the margin of its open positions.
+  const Wide start = bal().balance;
+  tick(bbo(1, "100", "100.1"));
+  std::uint64_t n = 1;
+  const char* prices[] = {"101", "99.5", "103", "97", "100"};
+  for (const char* px : prices) {
+    place(order(n++, OrderType::market, OrderSide::long_side, "0.5"));
+    place(order(n++, OrderType::market, OrderSide::short_side, "0.25"));
+    tick(bbo(1, px, px, 2000 + static_cast<TimeNs>(n)));
+    place(order(n++, OrderType::market, OrderSide::sell, "0.3"));
+    place(order(n++, OrderType::limit, OrderSide::buy, "0.1", "98"));
+  }
+  Wide realized = 0;
+  mk.for_each_order([&](const OrderView& o) {
+    if (o.status == OrderStatus::filled) realized += o.realized_pnl;
+  });
+  Wide margin = 0;
+  mk.for_each_position([&](const PositionView& p) {
+    if (p.status == PositionStatus::open) margin += p.margin;
+  });
+  EXPECT_EQ(bal().balance - start, realized);
+  EXPECT_EQ(bal().locked, margin);
+  EXPECT_GT(margin, 0);
+}
+
+TEST_F(Orders, EngineOpenedPositionsAreLiquidatedAndFeedPositionPnlAlerts) {
+  tick(bbo(1, "100", "100"));
+  AlertSpec a = alert(1, AlertType::position_pnl, ConditionType::less_than);
+  a.target_value = dec("-5");
+  mk.upsert_alert(a, ev);  // waits: no open position yet
+  place(order(1, OrderType::market, OrderSide::long_side, "1"));
+  auto e = tick(mark(1, "94.9", 2000));  // uPnL -5.1 < -5
+  EXPECT_EQ(subjects(e, EventType::alert_triggered), std::vector{id(1, kAlertKind)});
+}
+
+}  // namespace
+}  // namespace lam
