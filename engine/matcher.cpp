@@ -188,8 +188,7 @@ void Matcher::upsert_position(const PositionSpec& p, std::vector<Event>& out) {
   const std::uint32_t old_market = inserted ? kNone : ps.market;
   if (old_market != kNone) {
     const SideKey old_key{ps.spec.user_id, old_market, ps.spec.side};
-    if (auto o = open_positions_.find(old_key); o != open_positions_.end() && o->second == slot)
-      open_positions_.erase(o);
+    unlist_open(old_key, slot);
   }
   ps = PositionState{};
   ps.removed = false;
@@ -210,7 +209,7 @@ void Matcher::upsert_position(const PositionSpec& p, std::vector<Event>& out) {
   attach_position(slot);
   // Hedge mode: the one open position per user, market and side that orders increase or reduce.
   if (ps.market != kNone && ps.status == PositionStatus::open)
-    open_positions_[SideKey{p.user_id, ps.market, p.side}] = slot;
+    open_positions_[SideKey{p.user_id, ps.market, p.side}].push_back(slot);
   if (ps.market != kNone) refresh(ps.market);
   if (old_market != kNone && old_market != ps.market) refresh(old_market);
 }
@@ -227,8 +226,7 @@ void Matcher::remove_position(const Uuid& id) {
   const std::uint32_t mi = positions_[slot].market;
   if (mi != kNone) {
     const SideKey k{positions_[slot].spec.user_id, mi, positions_[slot].spec.side};
-    if (auto o = open_positions_.find(k); o != open_positions_.end() && o->second == slot)
-      open_positions_.erase(o);
+    unlist_open(k, slot);
     std::erase(cold_[mi].positions, slot);
     refresh(mi);
   }

@@ -65,29 +65,6 @@ struct PositionView {
   std::int64_t size = 0, entry_price = 0, margin = 0, leverage = 0;
 };
 
-/// An order as it stands now.
-struct OrderView {
-  Uuid id;
-  OrderStatus status = OrderStatus::pending;
-  RejectReason reason = RejectReason::none;  ///< why it was cancelled or failed (status_reason)
-  std::optional<TimeNs> triggered_at;
-  std::optional<TimeNs> filled_at;
-  std::int64_t filled_size = 0;
-  std::optional<std::int64_t> avg_fill_price;
-  Wide total_fees = 0;
-  std::optional<Uuid> position_id;
-  bool liquidity_taker = false;
-  Wide realized_pnl = 0;  ///< of its fill
-};
-
-/// A wallet's balance in one asset, as the engine holds it (raw).
-struct BalanceView {
-  Uuid wallet_id;
-  Asset token;
-  Wide balance = 0;
-  Wide locked = 0;
-};
-
 struct AlertView {
   Uuid id;
   AlertStatus status = AlertStatus::active;
@@ -314,7 +291,11 @@ class Matcher {
   std::vector<Quotes> quotes_;  // per market
   std::vector<OrderState> orders_;
   std::unordered_map<Uuid, std::uint32_t, UuidHash> order_index_;
-  std::unordered_map<SideKey, std::uint32_t, SideKeyHash> open_positions_;  // open position slots
+  /// Open position slots per (user, market, side), in upsert order: the last is the one orders act
+  /// on (hedge mode; the database's unique index on open positions keeps it to one).
+  std::unordered_map<SideKey, std::vector<std::uint32_t>, SideKeyHash> open_positions_;
+  [[nodiscard]] std::optional<std::uint32_t> open_slot(const SideKey& k) const;
+  void unlist_open(const SideKey& k, std::uint32_t slot);
   std::unordered_map<SideKey, std::vector<std::uint32_t>, SideKeyHash> reduce_orders_;
   std::unordered_map<BalanceKey, BalanceView, BalanceKeyHash> balances_;
   std::unordered_map<GroupKey, std::uint32_t, GroupKeyHash> group_index_;

@@ -260,8 +260,7 @@ void Matcher::arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) 
     return reject_order(slot, r, ts, out);
   const SideKey key{s.user_id, o.market, position_side(s.side)};
   if (s.execution == Execution::paper && reduces(s.side)) {
-    if (!open_positions_.contains(key))
-      return cancel_order(slot, RejectReason::no_position, ts, out);
+    if (!open_slot(key)) return cancel_order(slot, RejectReason::no_position, ts, out);
     reduce_orders_[key].push_back(slot);
     o.in_reduce = true;
   }
@@ -411,16 +410,16 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
   BalanceView& bal = balances_[BalanceKey{s.wallet_id, rules.quote}];
   bal.wallet_id = s.wallet_id;
   bal.token = rules.quote;
-  const auto pit = open_positions_.find(key);
+  const std::optional<std::uint32_t> open = open_slot(key);
 
-  Event pe;  // the position event
+  EventType pe_type = EventType::position_increased;  // the position event, after order.filled
   std::uint32_t ps_slot = kNone;
   Wide fee = 0, realized = 0;
   std::int64_t q = s.size;
   bool closed = false;
   if (reduces(s.side)) {
-    if (pit == open_positions_.end()) return cancel_order(slot, RejectReason::no_position, ts, out);
-    ps_slot = pit->second;
+    if (!open) return cancel_order(slot, RejectReason::no_position, ts, out);
+    ps_slot = *open;
     PositionState& ps = positions_[ps_slot];
     q = std::min(q, ps.spec.size);
     fee = FillMath::fee(q, px, rate);
@@ -438,20 +437,18 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
       ps.closed_at = ts;
       ps.close_price = px;
       ps.spec.margin = 0;
-      open_positions_.erase(key);
+      unlist_open(key, ps_slot);
     } else {
       attach_position(ps_slot);
     }
-    pe = make_event(closed ? EventType::position_closed : EventType::position_reduced, ts,
-                    ps.spec.id, s.user_id, c.spec.id, px);
-    pe.size = ps.spec.size;
+    pe_type = closed ? EventType::position_closed : EventType::position_reduced;
   } else {
     fee = FillMath::fee(q, px, rate);
     const Wide add = FillMath::margin(q, px, s.leverage);
     if (bal.balance - bal.locked < add + fee)
       return reject_order(slot, RejectReason::insufficient_margin, ts, out);
     PositionSpec next;
-    bool opened = pit == open_positions_.end();
+    const bool opened = !open;
     if (opened) {
       next.id = position_id_for(s.id);
       next.user_id = s.user_id;
@@ -463,7 +460,7 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
       next.leverage = s.leverage;
       next.margin = 0;
     } else {
-      next = positions_[pit->second].spec;
+      next = positions_[*open].spec;
       next.entry_price = FillMath::average(next.entry_price, next.size, px, q);
       next.size += q;
     }
@@ -481,7 +478,7 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
       upsert_position(next, none);  // armed for liquidation and position_pnl like loaded ones
       ps_slot = position_index_.at(next.id);
     } else {
-      ps_slot = pit->second;
+      ps_slot = *open;
       PositionState& ps = positions_[ps_slot];
       detach_position(ps_slot);
       ps.spec.size = next.size;
@@ -492,9 +489,7 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
     }
     bal.locked += add;
     bal.balance -= fee;
-    pe = make_event(opened ? EventType::position_opened : EventType::position_increased, ts,
-                    next.id, s.user_id, c.spec.id, px);
-    pe.size = next.size;
+    pe_type = opened ? EventType::position_opened : EventType::position_increased;
   }
   o.status = OrderStatus::filled;
   o.filled_size = q;
@@ -510,7 +505,10 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
   fe.amount = fee;
   fe.taker = taker;
   out.push_back(fe);
+  const PositionSpec& ps = positions_[ps_slot].spec;
+  Event pe = make_event(pe_type, ts, ps.id, s.user_id, c.spec.id, px);
   pe.ref = s.id;
+  pe.size = ps.size;
   pe.amount = realized;
   out.push_back(pe);
   ++stats_.orders_filled;
@@ -534,8 +532,7 @@ void Matcher::on_position_gone(std::uint32_t slot, TimeNs ts, std::vector<Event>
   // A liquidation: margin released and lost from the position's wallet; its reduce orders end.
   PositionState& ps = positions_[slot];
   const SideKey k{ps.spec.user_id, ps.market, ps.spec.side};
-  if (auto it = open_positions_.find(k); it != open_positions_.end() && it->second == slot)
-    open_positions_.erase(it);
+  unlist_open(k, slot);
   if (!ps.spec.wallet_id.is_nil()) {
     BalanceView& bal = balances_[BalanceKey{ps.spec.wallet_id, cold_[ps.market].spec.rules.quote}];
     bal.wallet_id = ps.spec.wallet_id;
@@ -544,6 +541,19 @@ void Matcher::on_position_gone(std::uint32_t slot, TimeNs ts, std::vector<Event>
     bal.balance -= ps.spec.margin;
   }
   cancel_reduce_orders(k, ts, out);
+}
+
+std::optional<std::uint32_t> Matcher::open_slot(const SideKey& k) const {
+  auto it = open_positions_.find(k);
+  if (it == open_positions_.end() || it->second.empty()) return std::nullopt;
+  return it->second.back();
+}
+
+void Matcher::unlist_open(const SideKey& k, std::uint32_t slot) {
+  auto it = open_positions_.find(k);
+  if (it == open_positions_.end()) return;
+  std::erase(it->second, slot);
+  if (it->second.empty()) open_positions_.erase(it);
 }
 
 void Matcher::on_clock(TimeNs now, std::vector<Event>& out) {

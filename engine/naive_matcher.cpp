@@ -47,7 +47,7 @@ void NaiveMatcher::upsert_market(const MarketSpec& m) {
 void NaiveMatcher::upsert_position(const PositionSpec& p, std::vector<Event>& out) {
   auto [it, inserted] = position_index_.try_emplace(p.id, positions_.size());
   if (inserted) positions_.emplace_back();
-  positions_[it->second] = Position{p, p.status};
+  positions_[it->second] = Position{p, p.status, ++upserts_};
   if (p.invalid != RejectReason::none && p.status == PositionStatus::open) {
     positions_[it->second].status = PositionStatus::closed;  // never marked, liquidated or summed
     Event e;
@@ -202,7 +202,16 @@ void NaiveMatcher::on_tick(const Tick& t, std::vector<Event>& out) {
   auto mit = instrument_index_.find(t.instrument);
   if (mit == instrument_index_.end()) return;
   last_ts_ = t.exch_ts;
+  ++ticks_;
   Market& m = markets_[mit->second];
+  if (t.kind == TickKind::bbo) {
+    m.bid = t.price;
+    m.ask = t.ask;
+    m.has_bbo = true;
+  } else if (t.kind == TickKind::trade) {
+    m.last = t.price;
+    m.has_last = true;
+  }
   bool set_p = false;
   if (t.kind == TickKind::mark && m.spec.source == PriceSource::mark) {
     m.p = t.price;
@@ -246,27 +255,19 @@ void NaiveMatcher::on_tick(const Tick& t, std::vector<Event>& out) {
       e.price = m.p;
       e.has_price = true;
       out.push_back(e);
+      // its margin is lost (realized) and leaves the wallet; its reduce orders end
+      PositionSpec& ps = positions_[f.index].spec;
+      ps.realized_pnl -= ps.margin;
+      if (!ps.wallet_id.is_nil()) {
+        BalanceView& b = balance_ref(ps.wallet_id, m.spec.rules.quote);
+        b.locked -= ps.margin;
+        b.balance -= ps.margin;
+      }
+      position_gone(f.index, t.exch_ts, out);
     }
   }
-  // 2. expiries, by (expires_at, id)
-  std::vector<std::size_t> expired;
-  for (std::size_t i = 0; i < alerts_.size(); ++i) {
-    const Alert& a = alerts_[i];
-    if (a.armed && a.spec.market_id == m.spec.id && a.spec.expires_at &&
-        *a.spec.expires_at <= t.exch_ts) {
-      expired.push_back(i);
-    }
-  }
-  std::sort(expired.begin(), expired.end(), [&](std::size_t x, std::size_t y) {
-    const auto& ax = alerts_[x].spec;
-    const auto& ay = alerts_[y].spec;
-    return *ax.expires_at != *ay.expires_at ? *ax.expires_at < *ay.expires_at : ax.id < ay.id;
-  });
-  for (std::size_t i : expired) {
-    alerts_[i].armed = false;
-    alerts_[i].status = AlertStatus::expired;
-    out.push_back(base_event(EventType::alert_expired, t.exch_ts, alerts_[i], m));
-  }
+  // 2. expiries of alerts and orders, by (expires_at, id)
+  expire(m, t.exch_ts, out);
   // 3. anchors, by id
   if (set_p) {
     std::vector<std::size_t> anchoring;
@@ -288,6 +289,8 @@ void NaiveMatcher::on_tick(const Tick& t, std::vector<Event>& out) {
       out.push_back(e);
     }
   }
+  // 3b. orders: triggers, resting limits, orders waiting for a price
+  run_orders(m, t, out);
   // 4. price alerts nearest first, then volume alerts
   std::vector<Fired> fired;
   std::vector<Fired> fired_volume;

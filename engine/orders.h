@@ -81,6 +81,29 @@ struct BalanceSpec {
   Wide locked = 0;   ///< raw
 };
 
+/// An order as it stands now.
+struct OrderView {
+  Uuid id;
+  OrderStatus status = OrderStatus::pending;
+  RejectReason reason = RejectReason::none;  ///< why it was cancelled or failed (status_reason)
+  std::optional<TimeNs> triggered_at;
+  std::optional<TimeNs> filled_at;
+  std::int64_t filled_size = 0;
+  std::optional<std::int64_t> avg_fill_price;
+  Wide total_fees = 0;
+  std::optional<Uuid> position_id;
+  bool liquidity_taker = false;
+  Wide realized_pnl = 0;  ///< of its fill
+};
+
+/// A wallet's balance in one asset, as the engine holds it (raw).
+struct BalanceView {
+  Uuid wallet_id;
+  Asset token;
+  Wide balance = 0;
+  Wide locked = 0;
+};
+
 /// Checks an order against its market's rules when it is armed (docs/semantics.md): the reason it
 /// fails with, or none.
 [[nodiscard]] RejectReason validate_order(const OrderSpec& o, const TradingRules& r) noexcept;

@@ -13,6 +13,19 @@ namespace {
 using namespace lam::test;
 
 constexpr std::uint32_t kMarkets = 3;
+constexpr std::uint64_t kOrderKind = 0x0D0;
+constexpr std::uint64_t kWalletKind = 0xE;
+
+MarketSpec traded_market(std::uint32_t mk, PriceSource src, const std::string& mmr = "0.005") {
+  MarketSpec m = market(mk, src, mmr);
+  m.rules.maker_fee = raw("0.0002");
+  m.rules.taker_fee = raw("0.0005");
+  m.rules.tick_size = raw("0.5");
+  m.rules.step_size = raw("0.25");
+  m.rules.max_leverage = raw("20");
+  m.rules.quote = Asset::of("USDC");
+  return m;
+}
 
 class Scenario {
  public:
@@ -75,6 +88,28 @@ class Scenario {
     return a;
   }
 
+  OrderSpec make_order(std::uint64_t n, TimeNs now) {
+    OrderSpec o;
+    o.id = id(n, kOrderKind);
+    o.user_id = id(user_no(), kUserKind);
+    o.wallet_id = id(o.user_id.lo, kWalletKind);
+    o.market_id = id(market_no(), kMarketKind);
+    o.type = static_cast<OrderType>(pick(4));
+    o.side = static_cast<OrderSide>(pick(4));
+    o.execution = pick(10) == 0 ? Execution::live : Execution::paper;
+    o.size = raw(amount(3));
+    if (o.type == OrderType::limit || o.type == OrderType::stop_limit || pick(8) == 0)
+      o.price = raw(price());
+    if (o.type == OrderType::stop || o.type == OrderType::stop_limit)
+      o.trigger_price = raw(price());
+    o.trigger_source = static_cast<TriggerSource>(pick(3));
+    static constexpr const char* kLeverage[] = {"1", "5", "10", "20", "25"};  // 25 > max: rejected
+    o.leverage = raw(kLeverage[pick(5)]);
+    if (pick(6) == 0) o.expires_at = now + pick(120) * kNsPerSec;
+    if (pick(30) == 0) o.size = raw("0.1");  // off the step: rejected
+    return o;
+  }
+
   Tick make_tick(TimeNs now) {
     const std::uint32_t mk = market_no();
     switch (pick(3)) {
@@ -110,6 +145,10 @@ void expect_same(const std::vector<Event>& a, const std::vector<Event>& b, int s
     if (a[i].has_price) {
       EXPECT_EQ(a[i].price, b[i].price);
     }
+    EXPECT_EQ(a[i].ref, b[i].ref);
+    EXPECT_EQ(a[i].size, b[i].size);
+    EXPECT_TRUE(a[i].amount == b[i].amount);
+    EXPECT_EQ(a[i].taker, b[i].taker);
   }
 }
 
@@ -126,8 +165,8 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
   for (std::uint32_t mk = 1; mk <= kMarkets; ++mk) {
     const PriceSource src =
         mk == 1 ? PriceSource::mark : (mk == 2 ? PriceSource::last : PriceSource::mid);
-    fast.upsert_market(market(mk, src));
-    naive.upsert_market(market(mk, src));
+    fast.upsert_market(traded_market(mk, src));
+    naive.upsert_market(traded_market(mk, src));
     // Keeps an hour of trade history in every market, so that later volume windows agree.
     AlertSpec keeper = alert(1'000'000 + mk, AlertType::volume, ConditionType::greater_than, mk);
     keeper.target_value = dec("1000000000");
@@ -145,13 +184,43 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
     fast.upsert_alert(a, ef);
     naive.upsert_alert(a, en);
   }
+  // Users 1 and 2 are well funded; user 3 runs out of margin now and then.
+  for (std::uint64_t u = 1; u <= 3; ++u) {
+    const BalanceSpec b{id(u, kWalletKind), Asset::of("USDC"), raw(u == 3 ? "60" : "100000"), 0};
+    fast.upsert_balance(b);
+    naive.upsert_balance(b);
+  }
+  std::uint64_t next_order = 1, filled = 0, triggered = 0, rejected = 0, cancelled = 0;
   expect_same(ef, en, -1);
   for (int step = 0; step < 3000; ++step) {
     ef.clear();
     en.clear();
     now += sc.pick(20'000) * kNsPerMs;
-    const int action = sc.pick(100);
-    if (action < 80) {
+    const int action = sc.pick(120);
+    if (action >= 100) {
+      // orders: new ones, edits, the bot's cancels, the clock
+      const int what = sc.pick(20);
+      if (what < 14) {
+        const std::uint64_t n =
+            what < 11 ? next_order++
+                      : 1 + static_cast<std::uint64_t>(sc.pick(static_cast<int>(next_order)));
+        const OrderSpec o = sc.make_order(n, now);
+        fast.upsert_order(o, ef);
+        naive.upsert_order(o, en);
+      } else if (what < 17 && next_order > 1) {
+        const Uuid victim = id(
+            1 + static_cast<std::uint64_t>(sc.pick(static_cast<int>(next_order - 1))), kOrderKind);
+        if (const OrderSpec* s = fast.order_spec(victim)) {
+          OrderSpec c = *s;
+          c.status = OrderStatus::cancelled;
+          fast.upsert_order(c, ef);
+          naive.upsert_order(c, en);
+        }
+      } else {
+        fast.on_clock(now, ef);
+        naive.on_clock(now, en);
+      }
+    } else if (action < 80) {
       const Tick t = sc.make_tick(now);
       fast.on_tick(t, ef);
       naive.on_tick(t, en);
@@ -180,7 +249,7 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
       fast.upsert_position(p, ef);
       naive.upsert_position(p, en);
     } else {
-      const MarketSpec mk = market(1, PriceSource::mark, sc.coin() ? "0.005" : "0.01");
+      const MarketSpec mk = traded_market(1, PriceSource::mark, sc.coin() ? "0.005" : "0.01");
       fast.upsert_market(mk);
       naive.upsert_market(mk);
     }
@@ -188,7 +257,43 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
     if (::testing::Test::HasFailure()) return;
     fired += subjects(ef, EventType::alert_triggered).size();
     liquidated += subjects(ef, EventType::position_liquidated).size();
+    filled += subjects(ef, EventType::order_filled).size();
+    triggered += subjects(ef, EventType::order_triggered).size();
+    rejected += subjects(ef, EventType::order_rejected).size();
+    cancelled += subjects(ef, EventType::order_cancelled).size();
   }
+  for (std::uint64_t n = 1; n < next_order; ++n) {
+    const auto fo = fast.order(id(n, kOrderKind));
+    const auto no = naive.order(id(n, kOrderKind));
+    ASSERT_EQ(fo.has_value(), no.has_value());
+    if (!fo) continue;
+    SCOPED_TRACE("order " + std::to_string(n));
+    EXPECT_EQ(fo->status, no->status);
+    EXPECT_EQ(fo->reason, no->reason);
+    EXPECT_EQ(fo->filled_size, no->filled_size);
+    EXPECT_EQ(fo->avg_fill_price, no->avg_fill_price);
+    EXPECT_TRUE(fo->total_fees == no->total_fees);
+    EXPECT_EQ(fo->position_id, no->position_id);
+    EXPECT_EQ(fo->triggered_at, no->triggered_at);
+    if (fo->position_id) {
+      const auto fp = fast.position(*fo->position_id);
+      const auto np = naive.position_spec(*fo->position_id);
+      ASSERT_TRUE(fp && np);
+      EXPECT_EQ(fp->size, np->size);
+      EXPECT_EQ(fp->entry_price, np->entry_price);
+      EXPECT_EQ(fp->margin, np->margin);
+      EXPECT_TRUE(fp->realized_pnl == np->realized_pnl);
+    }
+  }
+  for (std::uint64_t u = 1; u <= 3; ++u) {
+    const BalanceView fb = fast.balance(id(u, kWalletKind), Asset::of("USDC"));
+    const BalanceView nb = naive.balance(id(u, kWalletKind), Asset::of("USDC"));
+    EXPECT_TRUE(fb.balance == nb.balance) << "wallet " << u;
+    EXPECT_TRUE(fb.locked == nb.locked) << "wallet " << u;
+  }
+  EXPECT_GT(filled, 10u);
+  EXPECT_GT(triggered, 3u);
+  EXPECT_GT(rejected + cancelled, 3u);
   for (std::uint64_t n = 1; n < next_alert; ++n) {
     const auto fa = fast.alert(id(n, kAlertKind));
     const auto na = naive.alert_status(id(n, kAlertKind));
