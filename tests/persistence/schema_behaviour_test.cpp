@@ -79,6 +79,27 @@ class SchemaData : public ::testing::Test {
   static inline std::string url_;
 };
 
+TEST_F(SchemaData, OneOpenPositionPerSideButAClosedSideMayReopen) {
+  // Alice's ETH short is closed: a new one may open (0005 made the uniqueness open-only) ...
+  const std::string open_short =
+      std::string("INSERT INTO positions (user_id, wallet_id, market_id, side, size, entry_price, "
+                  "margin) VALUES ('") +
+      kAlice +
+      "', 'a2000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-000000000002', "
+      "'short', 1, 60, 6)";
+  pqxx::connection c(url_);
+  {
+    pqxx::work w(c);
+    EXPECT_NO_THROW(w.exec(open_short));
+    // ... but a second open one on the same side is refused
+    EXPECT_THROW(w.exec(open_short), pqxx::unique_violation);
+  }
+  {
+    pqxx::work w(c);
+    EXPECT_THROW(w.exec("UPDATE orders SET filled_size = size + 1"), pqxx::check_violation);
+  }
+}
+
 TEST_F(SchemaData, UserPortfolioDoesNotDoubleCount) {
   const auto r = query(
       "SELECT telegram_username, token_symbol, total_balance::text, open_positions, "

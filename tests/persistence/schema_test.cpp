@@ -37,14 +37,16 @@ TEST_F(Schema, EveryTableTypeIndexPolicyViewAndFunctionExists) {
   expect_all(names("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"),
              {"users", "wallets", "wallet_balances", "markets", "orders", "positions",
               "transactions_default", "transactions_y2024m01", "alerts", "user_settings",
-              "audit_logs_default", "audit_logs_y2024m01", "schema_migrations"});
+              "audit_logs_default", "audit_logs_y2024m01", "schema_migrations", "trades",
+              "engine_dead_letters", "engine_instance"});
   expect_all(names("SELECT relname FROM pg_class WHERE relkind = 'p'"),
              {"transactions", "audit_logs"});
   expect_all(names("SELECT typname FROM pg_type WHERE typtype = 'e'"),
              {"user_status", "wallet_type", "chain_type", "wallet_status", "market_type",
               "market_status", "order_type", "order_side", "order_status", "position_side",
               "position_status", "transaction_type", "transaction_status", "alert_type",
-              "condition_type", "alert_status", "price_source"});
+              "condition_type", "alert_status", "price_source", "order_execution",
+              "trigger_source", "trade_liquidity"});
   expect_all(
       names("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"),
       {"idx_wallet_balances_wallet_token", "idx_audit_logs_user_action",
@@ -52,10 +54,13 @@ TEST_F(Schema, EveryTableTypeIndexPolicyViewAndFunctionExists) {
        "idx_wallets_user_id", "idx_wallets_address", "idx_orders_user_status",
        "idx_orders_market_status", "idx_positions_user_market", "idx_wallet_balances_wallet",
        "idx_wallet_balances_updated", "idx_transactions_user_created",
-       "idx_transactions_wallet_type", "idx_alerts_active_market", "idx_positions_open_market"});
+       "idx_transactions_wallet_type", "idx_alerts_active_market", "idx_positions_open_market",
+       "uq_positions_open_side", "idx_trades_user_executed", "idx_trades_order",
+       "idx_trades_position", "idx_orders_active_market", "idx_orders_user_created",
+       "idx_orders_position", "idx_positions_user_status"});
   expect_all(names("SELECT policyname FROM pg_policies"),
              {"wallet_balances_user_policy", "orders_user_policy", "positions_user_policy",
-              "wallets_user_policy"});
+              "wallets_user_policy", "trades_user_policy"});
   expect_all(names("SELECT relname FROM pg_class WHERE relrowsecurity"),
              {"wallet_balances", "orders", "positions", "wallets"});
   expect_all(names("SELECT viewname FROM pg_views WHERE schemaname = 'public'"),
@@ -66,13 +71,17 @@ TEST_F(Schema, EveryTableTypeIndexPolicyViewAndFunctionExists) {
   expect_all(names("SELECT rolname FROM pg_roles"), {"authenticated_user"});
   expect_all(names("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"),
              {"users_updated_at", "positions_updated_at", "alerts_updated_at", "markets_notify",
-              "positions_notify", "alerts_notify", "orders_notify"});
+              "positions_notify", "alerts_notify", "orders_notify", "wallet_balances_notify"});
   expect_all(
       names("SELECT column_name FROM information_schema.columns WHERE table_name = 'alerts'"),
       {"target_value", "anchor_price", "expires_at", "metadata"});
   expect_all(
       names("SELECT column_name FROM information_schema.columns WHERE table_name = 'markets'"),
       {"price_source", "maintenance_margin_rate", "maker_fee_rate", "taker_fee_rate"});
+  expect_all(
+      names("SELECT column_name FROM information_schema.columns WHERE table_name = 'orders'"),
+      {"trigger_price", "trigger_source", "triggered_at", "execution", "status_reason",
+       "position_id", "filled_at"});
 }
 
 TEST_F(Schema, MonthsAheadArePartitioned) {
