@@ -128,7 +128,10 @@ void Subscription::pump() {
     if (awaiting_page_) return;
     if (backlog_covers_ > cursor_) cursor_ = backlog_covers_;
     if (cursor_ >= ring_.head()) {
-      phase_ = Phase::live;
+      // Caught up. Go live only with room in the queue: handing over with a full queue would cut a
+      // reader that is keeping pace as slow at the next live event. Until then later events are
+      // pulled from the ring as writes complete, like the rest of the catch-up.
+      if (queue_.size() <= cap_ / 2) phase_ = Phase::live;
       return;
     }
     if (const Entry* e = ring_.find(cursor_ + 1)) {

@@ -149,6 +149,27 @@ TEST(Subscription, LiveEventsDuringCatchUpComeOnceFromTheRing) {
   expect_contiguous(seqs, 101, next - 1);
 }
 
+TEST(Subscription, ACatchUpThatEndsWithAFullQueueIsNotCutByTheNextLiveEvent) {
+  // Regression (seen under ASan in the fault suite): the catch-up reached the head with the queue
+  // full, went live, and the next live event cut a reader that was keeping pace as slow.
+  EventRing ring(100'000, 0);
+  fill(ring, 1, 1'024);
+  Subscription s(ring, {}, 0, 1'024, true);
+  s.on_accepted();
+  EXPECT_EQ(s.queued(), 1'024u);
+  EXPECT_EQ(s.phase(), Subscription::Phase::catch_up);  // caught up, but no room for live events
+  for (std::uint64_t q = 1'025; q <= 1'100; ++q) {
+    const Entry e = entry(q);
+    ring.push(e);
+    s.on_live(e);
+  }
+  EXPECT_FALSE(s.close_order());
+  const auto seqs = write_all(s, 1'024, 0);
+  EXPECT_FALSE(s.close_order());
+  EXPECT_EQ(s.phase(), Subscription::Phase::live);
+  expect_contiguous(seqs, 1, 1'100);
+}
+
 TEST(Subscription, CatchUpFromTheJournalHandsOverToTheRing) {
   EventRing ring(1'000, 0);
   fill(ring, 1, 10'000);  // the ring holds 9001..10000
