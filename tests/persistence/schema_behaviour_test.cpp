@@ -82,8 +82,9 @@ class SchemaData : public ::testing::Test {
 TEST_F(SchemaData, OneOpenPositionPerSideButAClosedSideMayReopen) {
   // Alice's ETH short is closed: a new one may open (0005 made the uniqueness open-only) ...
   const std::string open_short =
-      std::string("INSERT INTO positions (user_id, wallet_id, market_id, side, size, entry_price, "
-                  "margin) VALUES ('") +
+      std::string(
+          "INSERT INTO positions (user_id, wallet_id, market_id, side, size, entry_price, "
+          "margin) VALUES ('") +
       kAlice +
       "', 'a2000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-000000000002', "
       "'short', 1, 60, 6)";
