@@ -1,5 +1,6 @@
 #include "app/replay.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -82,12 +83,31 @@ void write_state(const std::string& path, const Matcher& m) {
     append_fixed(s, *p);
     s.push_back('"');
   };
+  auto id_or_null = [&](const std::optional<Uuid>& u) {
+    if (!u) {
+      s.append("null");
+      return;
+    }
+    s.push_back('"');
+    u->append_to(s);
+    s.push_back('"');
+  };
+  auto wide = [&](const char* key, Wide v) {
+    s.append(",\"").append(key).append("\":\"");
+    append_fixed(s, v);
+    s.push_back('"');
+  };
   m.for_each_position([&](const PositionView& v) {
     s.append(first ? "\n" : ",\n");
     first = false;
     s.append("{\"id\":\"");
     v.id.append_to(s);
-    s.append("\",\"status\":\"").append(to_string(v.status)).append("\",\"current_price\":");
+    s.append("\",\"status\":\"").append(to_string(v.status)).append("\"");
+    s.append(",\"side\":\"").append(v.side == Side::long_side ? "long" : "short").append("\"");
+    wide("size", v.size);
+    wide("entry_price", v.entry_price);
+    wide("margin", v.margin);
+    s.append(",\"current_price\":");
     opt_price(v.current_price);
     s.append(",\"unrealized_pnl\":\"");
     append_fixed(s, v.unrealized_pnl, kPnlDigits);
@@ -110,6 +130,67 @@ void write_state(const std::string& path, const Matcher& m) {
     opt_price(v.anchor_price);
     s.push_back('}');
   });
+  s.append("\n],\"orders\":[");
+  first = true;
+  std::string trades;
+  m.for_each_order([&](const OrderView& v) {
+    s.append(first ? "\n" : ",\n");
+    first = false;
+    s.append("{\"id\":\"");
+    v.id.append_to(s);
+    s.append("\",\"status\":\"").append(to_string(v.status)).append("\",\"status_reason\":");
+    if (v.reason == RejectReason::none) {
+      s.append("null");
+    } else {
+      s.append("\"").append(reason_code(v.reason)).append("\"");
+    }
+    wide("filled_size", v.filled_size);
+    s.append(",\"avg_fill_price\":");
+    opt_price(v.avg_fill_price);
+    wide("total_fees", v.total_fees);
+    s.append(",\"position_id\":");
+    id_or_null(v.position_id);
+    s.append(",\"triggered_at\":");
+    opt_time(v.triggered_at);
+    s.append(",\"filled_at\":");
+    opt_time(v.filled_at);
+    s.push_back('}');
+    if (v.status == OrderStatus::filled && v.position_id) {  // one trade per (whole) fill
+      std::swap(s, trades);
+      s.append(trades.empty() ? "\n" : ",\n");
+      s.append("{\"order_id\":\"");
+      v.id.append_to(s);
+      s.append("\",\"position_id\":");
+      id_or_null(v.position_id);
+      wide("size", v.filled_size);
+      s.append(",\"price\":");
+      opt_price(v.avg_fill_price);
+      wide("fee", v.total_fees);
+      s.append(",\"liquidity\":\"").append(v.liquidity_taker ? "taker" : "maker").append("\"");
+      wide("realized_pnl", v.realized_pnl);
+      s.append(",\"executed_at\":");
+      opt_time(v.filled_at);
+      s.push_back('}');
+      std::swap(s, trades);
+    }
+  });
+  s.append("\n],\"trades\":[").append(trades).append("\n],\"wallet_balances\":[");
+  first = true;
+  std::vector<BalanceView> balances;
+  m.for_each_balance([&](const BalanceView& b) { balances.push_back(b); });
+  std::sort(balances.begin(), balances.end(), [](const BalanceView& a, const BalanceView& b) {
+    return a.wallet_id != b.wallet_id ? a.wallet_id < b.wallet_id : a.token.view() < b.token.view();
+  });
+  for (const BalanceView& b : balances) {
+    s.append(first ? "\n" : ",\n");
+    first = false;
+    s.append("{\"wallet_id\":\"");
+    b.wallet_id.append_to(s);
+    s.append("\",\"token_symbol\":\"").append(b.token.view()).append("\"");
+    wide("balance", b.balance);
+    wide("locked_balance", b.locked);
+    s.push_back('}');
+  }
   s.append("\n]}\n");
   std::FILE* fp = std::fopen(path.c_str(), "wb");
   if (fp == nullptr)
@@ -232,8 +313,10 @@ ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag) {
     m.spec.instrument = instruments.intern(m.dex_name, m.symbol);
     matcher.upsert_market(m.spec);
   }
+  for (const BalanceSpec& b : st.balances) matcher.upsert_balance(b);
   for (const PositionSpec& p : st.positions) matcher.upsert_position(p, events);
   for (const AlertSpec& a : st.alerts) matcher.upsert_alert(a, events);
+  for (const OrderSpec& o : st.orders) matcher.upsert_order(o, events);
   drain();
 
   if (!opt.raw_paths.empty()) {

@@ -141,6 +141,8 @@ void read_row(const Fields& f, const std::string& where, Read read, std::vector<
   const Uuid& id = [&]() -> const Uuid& {
     if constexpr (std::is_same_v<Row, MarketRow>) {
       return row.spec.id;
+    } else if constexpr (std::is_same_v<Row, BalanceSpec>) {
+      return row.wallet_id;
     } else {
       return row.id;
     }
@@ -168,12 +170,13 @@ StateInput load_state(const std::string& path) {
   if (doc.get_object().get(root))
     throw std::runtime_error(path + ": top level must be a JSON object");
   StateInput st;
-  std::array<std::set<Uuid>, 3> seen;  // ids per table, for duplicates
+  std::array<std::set<Uuid>, 4> seen;  // ids per table, for duplicates
   for (auto field : root) {
     std::string_view key;
     if (field.unescaped_key().get(key)) throw std::runtime_error(path + ": malformed JSON");
     std::string table(key);
-    if (table != "markets" && table != "positions" && table != "alerts") {
+    if (table != "markets" && table != "positions" && table != "alerts" && table != "orders" &&
+        table != "wallet_balances") {
       continue;  // other tables are ignored
     }
     od::array arr;
@@ -196,8 +199,18 @@ StateInput load_state(const std::string& path) {
       } else if (table == "positions") {
         read_row<rows::PositionCol>(f, where, rows::read_position, st.positions, st.errors,
                                     seen[1]);
-      } else {
+      } else if (table == "alerts") {
         read_row<rows::AlertCol>(f, where, rows::read_alert, st.alerts, st.errors, seen[2]);
+      } else if (table == "orders") {
+        read_row<rows::OrderCol>(f, where, rows::read_order, st.orders, st.errors, seen[3]);
+      } else {
+        BalanceSpec b;
+        const rows::RowReport rep = rows::read_balance(JsonCells<rows::BalanceCol>(f), b);
+        if (!rep.ok()) {
+          st.errors.push_back(where + ": " + rep.detail);
+        } else {
+          st.balances.push_back(b);
+        }
       }
     }
   }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/domain.h"
+#include "engine/orders.h"
 #include "engine/tick.h"
 
 namespace lam::app {
@@ -19,6 +20,8 @@ struct StateInput {
   std::vector<MarketRow> markets;
   std::vector<PositionSpec> positions;
   std::vector<AlertSpec> alerts;
+  std::vector<OrderSpec> orders;      ///< the `orders` table (0005 columns)
+  std::vector<BalanceSpec> balances;  ///< `wallet_balances`
   std::vector<std::string> errors;
 };
 

@@ -11,11 +11,31 @@ namespace lam::rows {
 namespace {
 
 constexpr std::array<std::string_view, static_cast<std::size_t>(MarketCol::count)> kMarketNames = {
-    "id", "symbol", "dex_name", "market_type", "price_source", "maintenance_margin_rate"};
+    "id",
+    "symbol",
+    "dex_name",
+    "market_type",
+    "price_source",
+    "maintenance_margin_rate",
+    "maker_fee_rate",
+    "taker_fee_rate",
+    "min_order_size",
+    "max_order_size",
+    "tick_size",
+    "step_size",
+    "max_leverage",
+    "quote_asset"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(OrderCol::count)> kOrderNames = {
+    "id",        "user_id",      "wallet_id", "market_id",     "order_type",     "side",
+    "execution", "size",         "price",     "trigger_price", "trigger_source", "leverage",
+    "status",    "triggered_at", "expires_at"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(BalanceCol::count)> kBalanceNames =
+    {"wallet_id", "token_symbol", "balance", "locked_balance"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(PositionCol::count)>
-    kPositionNames = {"id",     "user_id",       "market_id",      "side",
-                      "size",   "entry_price",   "margin",         "realized_pnl",
-                      "status", "current_price", "unrealized_pnl", "closed_at"};
+    kPositionNames = {"id",        "user_id",       "market_id",      "side",
+                      "size",      "entry_price",   "margin",         "realized_pnl",
+                      "status",    "current_price", "unrealized_pnl", "closed_at",
+                      "wallet_id", "leverage"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(AlertCol::count)> kAlertNames = {
     "id",
     "user_id",
@@ -147,6 +167,12 @@ class Reader {
 
 }  // namespace
 
+std::string_view column_name(OrderCol c) noexcept {
+  return c < OrderCol::count ? kOrderNames[static_cast<std::size_t>(c)] : "?";
+}
+std::string_view column_name(BalanceCol c) noexcept {
+  return c < BalanceCol::count ? kBalanceNames[static_cast<std::size_t>(c)] : "?";
+}
 std::string_view column_name(MarketCol c) noexcept {
   return c < MarketCol::count ? kMarketNames[static_cast<std::size_t>(c)] : "?";
 }
@@ -225,6 +251,17 @@ RowReport read_market(const CellSource& src, MarketRow& m) {
     }
     m.spec.mmr = *mmr;
   }
+  // Trading rules (orders): absent = no rule; the fee columns are NOT NULL in the schema.
+  TradingRules& tr = m.spec.rules;
+  tr = TradingRules{};
+  tr.maker_fee = r.opt_raw(C::maker_fee_rate, RejectReason::out_of_range).value_or(0);
+  tr.taker_fee = r.opt_raw(C::taker_fee_rate, RejectReason::out_of_range).value_or(0);
+  tr.min_size = r.opt_raw(C::min_order_size, RejectReason::out_of_range);
+  tr.max_size = r.opt_raw(C::max_order_size, RejectReason::out_of_range);
+  tr.tick_size = r.opt_raw(C::tick_size, RejectReason::out_of_range);
+  tr.step_size = r.opt_raw(C::step_size, RejectReason::out_of_range);
+  tr.max_leverage = r.opt_raw(C::max_leverage, RejectReason::out_of_range);
+  if (const Cell q = r.cell(C::quote_asset); q.present) tr.quote = Asset::of(q.text);
   // A market has no rejection event: any problem makes it unreadable.
   if (rep.verdict == Verdict::rejected) rep.verdict = Verdict::unreadable;
   return rep;
@@ -264,6 +301,14 @@ RowReport read_position(const CellSource& src, PositionSpec& p) {
     p.realized_pnl = d->nearest();
   }
   p.closed_at = r.opt_time(C::closed_at);
+  if (const Cell w = r.cell(C::wallet_id); w.present) {
+    if (auto u = Uuid::parse(w.text)) {
+      p.wallet_id = *u;
+    } else {
+      r.reject(RejectReason::invalid_value, C::wallet_id, "not a uuid", w.text);
+    }
+  }
+  if (auto lev = r.opt_raw(C::leverage, RejectReason::out_of_range)) p.leverage = *lev;
   {
     // current_price and unrealized_pnl are the engine's own cache of a mark: a value it cannot
     // read is recomputed at the next tick instead of refusing the position.
@@ -324,6 +369,59 @@ RowReport read_alert(const CellSource& src, AlertSpec& a) {
     a.window_seconds = ec == std::errc() && end == w.text.data() + w.text.size() ? v : 0;
   }
   a.invalid = rep.verdict == Verdict::rejected ? rep.reason : RejectReason::none;
+  return rep;
+}
+
+RowReport read_order(const CellSource& src, OrderSpec& o) {
+  RowReport rep;
+  Reader<OrderCol> r(src, rep);
+  using C = OrderCol;
+  o = OrderSpec{};
+  o.id = r.key(C::id);
+  o.user_id = r.key(C::user_id);
+  o.wallet_id = r.key(C::wallet_id);
+  o.market_id = r.key(C::market_id);
+  auto enum_cell = [&](C c, auto parse, auto& out, bool required) {
+    const Cell v = r.cell(c);
+    if (!v.present) {
+      if (required) r.reject(RejectReason::invalid_value, c, "missing");
+      return;
+    }
+    if (auto x = parse(v.text)) {
+      out = *x;
+    } else {
+      r.reject(RejectReason::invalid_value, c, "unknown", v.text);
+    }
+  };
+  enum_cell(C::order_type, parse_order_type, o.type, true);
+  enum_cell(C::side, parse_order_side, o.side, true);
+  enum_cell(C::execution, parse_execution, o.execution, false);
+  enum_cell(C::trigger_source, parse_trigger_source, o.trigger_source, false);
+  enum_cell(C::status, parse_order_status, o.status, false);
+  o.size = r.raw(C::size, RejectReason::invalid_size);
+  o.price = r.opt_raw(C::price, RejectReason::invalid_price);
+  o.trigger_price = r.opt_raw(C::trigger_price, RejectReason::invalid_trigger);
+  if (auto lev = r.opt_raw(C::leverage, RejectReason::invalid_leverage)) o.leverage = *lev;
+  o.triggered_at = r.opt_time(C::triggered_at);
+  o.expires_at = r.opt_time(C::expires_at);
+  o.invalid = rep.verdict == Verdict::rejected ? rep.reason : RejectReason::none;
+  return rep;
+}
+
+RowReport read_balance(const CellSource& src, BalanceSpec& b) {
+  RowReport rep;
+  Reader<BalanceCol> r(src, rep);
+  using C = BalanceCol;
+  b = BalanceSpec{};
+  b.wallet_id = r.key(C::wallet_id);
+  const Cell t = r.cell(C::token_symbol);
+  if (!t.present || t.text.empty()) r.unreadable(C::token_symbol, "missing");
+  b.token = Asset::of(t.text);
+  if (auto d = r.opt_decimal(C::balance, RejectReason::out_of_range)) b.balance = d->nearest();
+  if (auto d = r.opt_decimal(C::locked_balance, RejectReason::out_of_range))
+    b.locked = d->nearest();
+  // A balance has no rejection event: a value it cannot read makes the row unreadable.
+  if (rep.verdict == Verdict::rejected) rep.verdict = Verdict::unreadable;
   return rep;
 }
 

@@ -14,6 +14,7 @@
 
 #include "engine/domain.h"
 #include "engine/event.h"
+#include "engine/orders.h"
 
 namespace lam::rows {
 
@@ -31,6 +32,14 @@ enum class MarketCol : std::uint8_t {
   market_type,
   price_source,
   maintenance_margin_rate,
+  maker_fee_rate,
+  taker_fee_rate,
+  min_order_size,
+  max_order_size,
+  tick_size,
+  step_size,
+  max_leverage,
+  quote_asset,
   count
 };
 enum class PositionCol : std::uint8_t {
@@ -46,6 +55,8 @@ enum class PositionCol : std::uint8_t {
   current_price,
   unrealized_pnl,
   closed_at,
+  wallet_id,
+  leverage,
   count
 };
 enum class AlertCol : std::uint8_t {
@@ -65,7 +76,29 @@ enum class AlertCol : std::uint8_t {
   count
 };
 
+enum class OrderCol : std::uint8_t {
+  id,
+  user_id,
+  wallet_id,
+  market_id,
+  order_type,
+  side,
+  execution,
+  size,
+  price,
+  trigger_price,
+  trigger_source,
+  leverage,
+  status,
+  triggered_at,
+  expires_at,
+  count
+};
+enum class BalanceCol : std::uint8_t { wallet_id, token_symbol, balance, locked_balance, count };
+
 /// Column names, indexed by the enums above (for lookups by name and for messages).
+[[nodiscard]] std::string_view column_name(OrderCol c) noexcept;
+[[nodiscard]] std::string_view column_name(BalanceCol c) noexcept;
 [[nodiscard]] std::string_view column_name(MarketCol c) noexcept;
 [[nodiscard]] std::string_view column_name(PositionCol c) noexcept;
 [[nodiscard]] std::string_view column_name(AlertCol c) noexcept;
@@ -98,6 +131,11 @@ RowReport read_market(const CellSource& src, MarketRow& out);
 RowReport read_position(const CellSource& src, PositionSpec& out);
 /// A rejected alert carries its reason in `out.invalid`; the matcher rejects it with an event.
 RowReport read_alert(const CellSource& src, AlertSpec& out);
+
+/// A rejected order carries its reason in `out.invalid`: the matcher fails it (order.rejected).
+RowReport read_order(const CellSource& src, OrderSpec& out);
+/// A balance that cannot be read is unreadable (the wallet then has none: zero available).
+RowReport read_balance(const CellSource& src, BalanceSpec& out);
 
 /// A timestamp cell: `never` for +infinity, kTimeMin for -infinity, saturated beyond 1677..2262.
 struct TimeCell {

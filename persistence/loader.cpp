@@ -24,10 +24,12 @@ using Fields = std::vector<std::optional<std::string_view>>;
 // Columns selected for each table, in the order of the row reader's column enums. Timestamps are
 // epoch seconds (a decimal, or +-Infinity), which the reader saturates; never a cast that can fail.
 constexpr const char* kMarketCols =
-    "id, symbol, dex_name, market_type, price_source, maintenance_margin_rate";
+    "id, symbol, dex_name, market_type, price_source, maintenance_margin_rate, maker_fee_rate, "
+    "taker_fee_rate, min_order_size, max_order_size, tick_size, step_size, max_leverage, "
+    "quote_asset";
 constexpr const char* kPositionCols =
     "id, user_id, market_id, side, size, entry_price, margin, realized_pnl, status, current_price, "
-    "unrealized_pnl, extract(epoch FROM closed_at)";
+    "unrealized_pnl, extract(epoch FROM closed_at), wallet_id, leverage";
 constexpr const char* kAlertCols =
     "id, user_id, market_id, alert_type, condition_type, target_price, target_percentage, "
     "target_value, anchor_price, extract(epoch FROM expires_at), metadata->>'window_seconds', "

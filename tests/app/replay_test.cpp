@@ -107,6 +107,52 @@ TEST_F(Replay, DuplicateIdsAreReportedAndFailStrict) {
   EXPECT_EQ(run(args + " --strict", out, err), 3);
 }
 
+TEST_F(Replay, APaperTradingSessionReplaysOrdersPositionsTradesAndBalances) {
+  // A wallet with 1,000 USDC, a market long placed before any price and a short limit that rests;
+  // the first BBO fills the long at its ask, a trade through 105 fills the short at its limit.
+  const fs::path state = dir_ / "paper.json";
+  std::ofstream(state) << R"({
+  "markets":[{"id":"00000000-0000-0000-0000-0000000000a1","symbol":"BTCUSDT","dex_name":"binance",
+              "quote_asset":"USDC","maker_fee_rate":"0.0002","taker_fee_rate":"0.0005",
+              "tick_size":"0.1","step_size":"0.001","max_leverage":"50"}],
+  "wallet_balances":[{"wallet_id":"00000000-0000-0000-0000-0000000000e1","token_symbol":"USDC",
+                      "balance":"1000","locked_balance":"0"}],
+  "orders":[
+    {"id":"00000000-0000-0000-0000-000000000f01","user_id":"00000000-0000-0000-0000-0000000000c1",
+     "wallet_id":"00000000-0000-0000-0000-0000000000e1","market_id":"00000000-0000-0000-0000-0000000000a1",
+     "order_type":"market","side":"long","size":"1","leverage":"10"},
+    {"id":"00000000-0000-0000-0000-000000000f02","user_id":"00000000-0000-0000-0000-0000000000c1",
+     "wallet_id":"00000000-0000-0000-0000-0000000000e1","market_id":"00000000-0000-0000-0000-0000000000a1",
+     "order_type":"limit","side":"short","size":"0.5","price":"105","leverage":"5"}]})";
+  std::ofstream(dir_ / "ticks.ndjson")
+      << R"({"ts":1767225600000,"venue":"binance","symbol":"BTCUSDT","kind":"bbo","bid":"99.9","ask":"100"}
+{"ts":1767225601000,"venue":"binance","symbol":"BTCUSDT","kind":"mark","price":"100"}
+{"ts":1767225602000,"venue":"binance","symbol":"BTCUSDT","kind":"bbo","bid":"104","ask":"104.1"}
+{"ts":1767225603000,"venue":"binance","symbol":"BTCUSDT","kind":"trade","price":"105.5","size":"2"}
+)";
+  std::string out, err;
+  const std::string args = "replay --state " + state.string() + " --ticks " +
+                           (dir_ / "ticks.ndjson").string() + " --state-out " +
+                           (dir_ / "out.json").string();
+  ASSERT_EQ(run(args, out, err), 0) << err;
+  const std::string st = slurp(dir_ / "out.json");
+  // the market order waited for the first BBO and bought at its ask; the short limit rested and
+  // filled at its price (maker) on the trade through it
+  EXPECT_NE(out.find("\"type\":\"order.filled\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"type\":\"position.opened\""), std::string::npos) << out;
+  EXPECT_NE(st.find(R"("id":"00000000-0000-0000-0000-000000000f01","status":"filled")"),
+            std::string::npos)
+      << st;
+  EXPECT_NE(st.find(R"("id":"00000000-0000-0000-0000-000000000f02","status":"filled")"),
+            std::string::npos)
+      << st;
+  EXPECT_NE(st.find(R"("price":"105","fee":"0.0105","liquidity":"maker")"), std::string::npos)
+      << st;
+  EXPECT_NE(st.find(R"("price":"100","fee":"0.05","liquidity":"taker")"), std::string::npos) << st;
+  // 1000 - 0.05 - 0.0105 in fees; margins 10 (long) + 10.5 (short) locked
+  EXPECT_NE(st.find(R"("balance":"999.9395","locked_balance":"20.5")"), std::string::npos) << st;
+}
+
 TEST_F(Replay, DemoScenarioShowsEveryEventTypeWithContiguousSeq) {
   std::string out, err;
   const fs::path demo = kSource / "data" / "demo";
