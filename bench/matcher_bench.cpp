@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <type_traits>
 #include <vector>
 
@@ -60,6 +61,51 @@ void generate(std::size_t n, OnAlert&& on_alert, OnPosition&& on_position) {
   }
 }
 
+/// N resting orders over the same markets, none of which the quiet ticks reach: stops 2%..50% away
+/// (buy stops above, sell stops below), limits resting 2%..50% away (buys below, sells above).
+template <class OnOrder>
+void generate_orders(std::size_t n, OnOrder&& on_order) {
+  std::mt19937_64 rng(44);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto away = static_cast<std::int64_t>(kBasePrice / 50 +
+                                                rng() % static_cast<std::uint64_t>(kBasePrice / 2));
+    OrderSpec o;
+    o.id = make_id(0xF, i);
+    o.user_id = make_id(0xC, rng() % 100'000);
+    o.wallet_id = make_id(0xE, o.user_id.lo);
+    o.market_id = make_id(0xA, rng() % kMarkets);
+    o.side = (rng() & 1) != 0 ? OrderSide::long_side : OrderSide::short_side;
+    const bool buy = o.side == OrderSide::long_side;
+    o.size = kScale;
+    o.leverage = 10 * kScale;
+    if ((rng() & 1) != 0) {
+      o.type = OrderType::stop;
+      o.trigger_price = buy ? kBasePrice + away : kBasePrice - away;
+    } else {
+      o.type = OrderType::limit;
+      o.price = buy ? kBasePrice - away : kBasePrice + away;
+    }
+    on_order(o);
+  }
+}
+
+/// Quiet ticks of every kind (marks, trades, BBOs) within 0.5% of 1000.
+std::vector<Tick> mixed_quiet_ring() {
+  std::mt19937_64 rng(45);
+  std::vector<Tick> quiet(kTickRing);
+  for (std::size_t i = 0; i < kTickRing; ++i) {
+    Tick& t = quiet[i];
+    t.instrument = static_cast<InstrumentId>(rng() % kMarkets);
+    t.kind = static_cast<TickKind>(rng() % 3);
+    t.price = kBasePrice - kBasePrice / 200 +
+              static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(kBasePrice / 100));
+    t.ask = t.price + kScale / 100;
+    t.size = kScale;
+    t.exch_ts = static_cast<TimeNs>(1'767'225'600'000'000'000LL + static_cast<TimeNs>(i) * 1000);
+  }
+  return quiet;
+}
+
 std::vector<Tick> quiet_ring() {
   std::mt19937_64 rng(43);
   std::vector<Tick> quiet(kTickRing);
@@ -91,6 +137,15 @@ class FlatScan {
     const auto k = liquidation_key(p.side, p.size, p.entry_price, p.margin, kDefaultMmrRaw);
     if (k) entries_.push_back({*k, market_of(p.market_id), p.side == Side::short_side});
   }
+  void upsert_order(const OrderSpec& o, std::vector<Event>&) {
+    const bool buy = buys(o.side);
+    if (o.trigger_price) {
+      entries_.push_back({*o.trigger_price, market_of(o.market_id), buy});
+    } else {
+      entries_.push_back({*o.price, market_of(o.market_id), !buy});  // buy limit: price falls to it
+    }
+  }
+  void upsert_balance(const BalanceSpec&) {}
   void on_tick(const Tick& t, std::vector<Event>& out) {
     std::size_t crossed = 0;
     for (const Entry& e : entries_) {
@@ -112,35 +167,59 @@ class FlatScan {
 template <class M>
 struct World {
   M matcher;
-  std::vector<Tick> quiet = quiet_ring();
+  std::vector<Tick> quiet;
   std::uint64_t next_alert = 0;
+  std::uint64_t next_order = 0;
 
-  explicit World(std::size_t n) {
+  /// `orders`: also N resting orders (and a BBO on every market, so that limits rest), ticked by a
+  /// ring of every tick kind.
+  explicit World(std::size_t n, bool orders = false)
+      : quiet(orders ? mixed_quiet_ring() : quiet_ring()) {
     std::vector<Event> sink;
     for (std::uint32_t i = 0; i < kMarkets; ++i) {
       MarketSpec m;
       m.id = make_id(0xA, i);
       m.instrument = i;
+      m.rules.quote = Asset::of("USDC");
+      m.rules.maker_fee = 200'000;
+      m.rules.taker_fee = 500'000;
       matcher.upsert_market(m);
     }
     generate(
         n, [&](const AlertSpec& a) { matcher.upsert_alert(a, sink); },
         [&](const PositionSpec& p) { matcher.upsert_position(p, sink); });
     next_alert = n;
+    if (!orders) return;
+    for (std::uint64_t u = 0; u < 100'000; ++u)
+      matcher.upsert_balance({make_id(0xE, u), Asset::of("USDC"), Wide{1} << 100, 0});
+    for (std::uint32_t i = 0; i < kMarkets; ++i) {
+      Tick b{};
+      b.instrument = i;
+      b.kind = TickKind::bbo;
+      b.price = kBasePrice;
+      b.ask = kBasePrice + kScale / 100;
+      matcher.on_tick(b, sink);
+    }
+    generate_orders(n, [&](const OrderSpec& o) { matcher.upsert_order(o, sink); });
+    next_order = n;
+    if (!sink.empty()) throw std::runtime_error("the resting orders must not fill when armed");
   }
 };
 
 template <class M>
-World<M>& world(std::size_t n) {
-  static std::map<std::size_t, std::unique_ptr<World<M>>> cache;
-  auto& w = cache[n];
-  if (!w) w = std::make_unique<World<M>>(n);
-  return *w;
+World<M>& world(std::size_t n, bool orders = false) {
+  static std::map<std::pair<std::size_t, bool>, std::unique_ptr<World<M>>> cache;
+  const std::pair<std::size_t, bool> key{n, orders};
+  if (!cache.contains(key)) {
+    cache.clear();  // one world at a time: 1M of everything is ~1 GB
+    cache[key] = std::make_unique<World<M>>(n, orders);
+  }
+  return *cache[key];
 }
 
 template <class M>
-void quiet_ticks(benchmark::State& state) {
-  World<M>& w = world<M>(static_cast<std::size_t>(state.range(0)));
+void quiet_ticks(benchmark::State& state, bool orders = false) {
+  World<M>& w = world<M>(static_cast<std::size_t>(state.range(0)), orders);
   std::vector<Event> events;
   // Check first: the workload must really cross nothing (fewer ticks for the O(n) engines).
   const std::size_t check = std::is_same_v<M, Matcher> ? kTickRing : 64;
@@ -166,6 +245,74 @@ void BM_Naive_QuietTick(benchmark::State& state) {
 }
 void BM_FlatScan_QuietTick(benchmark::State& state) {
   quiet_ticks<FlatScan>(state);
+}
+/// N alerts + N positions + N resting orders; ticks of every kind.
+void BM_Matcher_QuietTickOrders(benchmark::State& state) {
+  quiet_ticks<Matcher>(state, true);
+}
+void BM_FlatScan_QuietTickOrders(benchmark::State& state) {
+  quiet_ticks<FlatScan>(state, true);
+}
+
+/// Ticks that each trigger and fill one stop order among N resting ones: per batch, a buy stop is
+/// armed just below the price of each of 1,000 mark ticks (one per market, untimed); each timed
+/// tick triggers it, fills it at the ask and opens a position (3 events).
+void BM_Matcher_OrderFillTick(benchmark::State& state) {
+  World<Matcher>& w = world<Matcher>(static_cast<std::size_t>(state.range(0)), true);
+  std::mt19937_64 rng(8);
+  std::vector<Event> events;
+  std::vector<Tick> batch(kMarkets);
+  std::vector<OrderSpec> arms(kMarkets);
+  std::size_t ticks = 0;
+  double timed_seconds = 0;
+  for (auto _ : state) {
+    events.clear();
+    for (std::uint32_t m = 0; m < kMarkets; ++m) {
+      Tick& t = batch[m];
+      t.instrument = m;
+      t.kind = TickKind::mark;
+      t.price = kBasePrice + static_cast<std::int64_t>(rng() % 1000) * 1000;
+      t.exch_ts += 1000;
+      OrderSpec& o = arms[m];
+      o.id = make_id(0x10, w.next_order++);
+      o.user_id = make_id(0xC, 7);
+      o.wallet_id = make_id(0xE, 7);
+      o.market_id = make_id(0xA, m);
+      o.type = OrderType::stop;
+      o.side = OrderSide::long_side;
+      o.trigger_source = TriggerSource::mark;
+      o.size = kScale;
+      o.leverage = 10 * kScale;
+      o.trigger_price = t.price - 500;
+      // settle the mark below the trigger first (untimed)
+      Tick settle{};
+      settle.instrument = m;
+      settle.price = kBasePrice - kBasePrice / 200;
+      w.matcher.on_tick(settle, events);
+      w.matcher.upsert_order(o, events);
+    }
+    std::shuffle(batch.begin(), batch.end(), rng);
+    events.clear();
+    const auto start = std::chrono::steady_clock::now();
+    for (const Tick& t : batch) w.matcher.on_tick(t, events);
+    const auto stop = std::chrono::steady_clock::now();
+    const double secs = std::chrono::duration<double>(stop - start).count();
+    state.SetIterationTime(secs);
+    timed_seconds += secs;
+    ticks += batch.size();
+    if (events.size() != 3 * batch.size()) {
+      state.SkipWithError("each tick must trigger, fill and open exactly once");
+      return;
+    }
+    // untimed: forget the positions and orders of this batch, so that the world stays at N
+    for (const OrderSpec& o : arms) {
+      w.matcher.remove_position(Matcher::position_id_for(o.id));
+      w.matcher.remove_order(o.id);
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(ticks));
+  state.counters["ns_per_tick"] =
+      ticks > 0 ? timed_seconds * 1e9 / static_cast<double>(ticks) : 0.0;
 }
 
 /// Ticks that each fire exactly one alert: per batch, one alert is armed just below the price of
@@ -231,6 +378,9 @@ BENCHMARK(BM_FlatScan_QuietTick)->Arg(1'000)->Arg(100'000)->Arg(1'000'000);
 // The full reference matcher costs ~50 ms per tick at 1M: measured up to 100k only.
 BENCHMARK(BM_Naive_QuietTick)->Arg(1'000)->Arg(100'000);
 BENCHMARK(BM_Matcher_FiringTick)->Arg(1'000)->Arg(100'000)->Arg(1'000'000)->UseManualTime();
+BENCHMARK(BM_Matcher_QuietTickOrders)->Arg(1'000)->Arg(1'000'000);
+BENCHMARK(BM_FlatScan_QuietTickOrders)->Arg(1'000)->Arg(1'000'000);
+BENCHMARK(BM_Matcher_OrderFillTick)->Arg(1'000)->Arg(1'000'000)->UseManualTime();
 
 }  // namespace
 }  // namespace lam::bench
@@ -254,5 +404,12 @@ int main(int argc, char** argv) {
            "BM_Matcher_QuietTick/100000", "-"},
           {"ladder firing batch 1M / 1k", "BM_Matcher_FiringTick/1000000/manual_time",
            "BM_Matcher_FiringTick/1000/manual_time", "O(log n)"},
+          {"quiet tick with 1M alerts+positions+orders / 1k", "BM_Matcher_QuietTickOrders/1000000",
+           "BM_Matcher_QuietTickOrders/1000", "<= 1.5"},
+          {"flat scan / ladder quiet tick with orders at 1M", "BM_FlatScan_QuietTickOrders/1000000",
+           "BM_Matcher_QuietTickOrders/1000000", ">= 1000"},
+          {"flat scan quiet tick / ladder trigger+fill tick at 1M orders",
+           "BM_FlatScan_QuietTickOrders/1000000", "BM_Matcher_OrderFillTick/1000000/manual_time",
+           ">= 1000"},
       });
 }
