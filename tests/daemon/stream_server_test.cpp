@@ -4,8 +4,10 @@
 #include "daemon/stream_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -280,6 +282,49 @@ TEST(StreamServer, ConnectionsOverTheCapGet503AndTheRestStillWork) {
   const auto [status, body] = http_get("127.0.0.1", std::to_string(s.srv.port()), "/healthz");
   EXPECT_EQ(status, 200);
   EXPECT_EQ(s.srv.stats().refused_connections.load(), 1u);
+}
+
+/// Descriptors this process has open now.
+int open_fds() {
+  int n = 0;
+  for (int fd = 0; fd < 65536; ++fd) n += ::fcntl(fd, F_GETFD) != -1 ? 1 : 0;
+  return n;
+}
+
+TEST(StreamServer, OutOfDescriptorsTheAcceptLoopBacksOffInsteadOfSpinningAndRecovers) {
+  // Regression: when accept() failed with EMFILE the loop retried at once, a full core, and
+  // /healthz timed out. Now it pauses 100 ms per failure, counts it, and accepts again after.
+  Server s;
+  std::vector<int> spare;
+  for (int i = 0; i < 8; ++i) spare.push_back(::socket(AF_INET, SOCK_STREAM, 0));
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  // The process may open nothing more: the server's accept() can only fail.
+  rlimit tight = old;
+  tight.rlim_cur = static_cast<rlim_t>(open_fds());
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(s.srv.port());
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int fd : spare) (void)::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  rusage before{}, after{};
+  ::getrusage(RUSAGE_SELF, &before);
+  std::this_thread::sleep_for(500ms);
+  ::getrusage(RUSAGE_SELF, &after);
+  const auto cpu_us = [](const rusage& r) {
+    return r.ru_utime.tv_sec * 1'000'000L + r.ru_utime.tv_usec + r.ru_stime.tv_sec * 1'000'000L +
+           r.ru_stime.tv_usec;
+  };
+  const long used = cpu_us(after) - cpu_us(before);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+  EXPECT_GT(s.srv.stats().accept_errors.load(), 0u);
+  EXPECT_LT(s.srv.stats().accept_errors.load(), 20u) << "retried without pausing";
+  EXPECT_LT(used, 250'000) << "the accept loop spun: " << used << " us of CPU in 500 ms";
+  for (int fd : spare) ::close(fd);
+  // Descriptors are back: the server accepts and answers again.
+  const auto [status, body] = http_get("127.0.0.1", std::to_string(s.srv.port()), "/healthz");
+  EXPECT_EQ(status, 200);
 }
 
 }  // namespace
