@@ -72,6 +72,33 @@ bool read_foreign_slots(int fd, std::size_t file_bytes, std::vector<RingRecord>&
   return ours;
 }
 
+/// The highest seq in a ring file of another record layout (an older or newer build), read from
+/// what every layout shares: the header, each slot's seq (the record's first field) and its check
+/// (seq ^ kMagic, in the slot's last 8 or 16 bytes). False when it is not a ring at all.
+bool foreign_max_seq(int fd, std::size_t file_bytes, std::uint64_t& max_seq) {
+  max_seq = 0;
+  if (file_bytes < sizeof(Header)) return false;
+  void* m = ::mmap(nullptr, file_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (m == MAP_FAILED) return false;
+  const auto* h = static_cast<const Header*>(m);
+  const std::size_t rs = h->record_size;
+  const bool ring = h->magic == kMagic && h->slots > 0 && rs >= 24 && rs % 8 == 0 &&
+                    sizeof(Header) + h->slots * rs == file_bytes;
+  if (ring) {
+    const char* base = static_cast<const char*>(m) + sizeof(Header);
+    for (std::size_t i = 0; i < h->slots; ++i) {
+      std::uint64_t seq = 0, c8 = 0, c16 = 0;
+      std::memcpy(&seq, base + i * rs, sizeof seq);
+      std::memcpy(&c8, base + i * rs + rs - 8, sizeof c8);
+      std::memcpy(&c16, base + i * rs + rs - 16, sizeof c16);
+      if (seq != 0 && (c8 == (seq ^ kMagic) || c16 == (seq ^ kMagic)) && seq % h->slots == i)
+        max_seq = std::max(max_seq, seq);
+    }
+  }
+  ::munmap(m, file_bytes);
+  return ring;
+}
+
 /// True when the first `n` bytes of `fd` are all zero (a ring that never held a record).
 bool all_zero(int fd, std::size_t n) {
   if (n == 0) return true;
@@ -85,7 +112,8 @@ bool all_zero(int fd, std::size_t n) {
 
 }  // namespace
 
-CrashRing::CrashRing(const std::string& path, std::size_t slots) : path_(path), slots_(slots) {
+CrashRing::CrashRing(const std::string& path, std::size_t slots, std::uint64_t journaled_through)
+    : path_(path), slots_(slots) {
   bytes_ = sizeof(Header) + slots * sizeof(Slot);
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) fail(path, "cannot open crash ring");
@@ -100,14 +128,25 @@ CrashRing::CrashRing(const std::string& path, std::size_t slots) : path_(path), 
   if (fresh && file_bytes > 0) {
     // Another size: another slot count (read its records and carry them over) or another layout
     // (refuse: its events may not be journaled yet, and they are not ours to throw away).
+    // Another layout whose every event is journaled already (the usual upgrade) is simply
+    // replaced; one that may hold unjournaled events is refused, never thrown away.
+    std::uint64_t foreign_max = 0;
     if (!read_foreign_slots(fd, file_bytes, carried_, owner, sizeof(Slot)) &&
         !all_zero(fd, file_bytes)) {
-      ::close(fd);
-      throw std::runtime_error(
-          path +
-          ": the crash ring was written by a build with another record layout and may hold "
-          "events not yet journaled; start that build once to drain it, or move the file "
-          "away if its database was restored or replaced");
+      const bool ring = foreign_max_seq(fd, file_bytes, foreign_max);
+      if (!ring || foreign_max > journaled_through) {
+        ::close(fd);
+        throw std::runtime_error(
+            path +
+            (ring ? ": the crash ring was written by a build with another record layout and "
+                    "holds events up to seq " +
+                        std::to_string(foreign_max) + ", beyond the journal's " +
+                        std::to_string(journaled_through) +
+                        "; start that build once to journal them, or move the file away if its "
+                        "database was restored or replaced"
+                  : std::string(": not a crash ring of any known layout, and it may hold events "
+                                "not yet journaled; move it away only if you know they are")));
+      }
     }
   }
   if (fresh && ::ftruncate(fd, static_cast<off_t>(bytes_)) != 0) {

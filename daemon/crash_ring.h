@@ -32,7 +32,10 @@ class CrashRing {
   /// Opens (creating or resizing) `path` with room for `slots` records. A ring written with another
   /// slot count is read and its records carried over (recover() returns them all); a ring of an
   /// unknown layout that holds data is refused (std::runtime_error), never thrown away.
-  CrashRing(const std::string& path, std::size_t slots);
+  /// `journaled_through`: the journal's highest seq; a ring of another record layout (another
+  /// build) whose events all lie at or below it is replaced (they are journaled), one that may hold
+  /// later events is refused.
+  CrashRing(const std::string& path, std::size_t slots, std::uint64_t journaled_through = 0);
   ~CrashRing();
   CrashRing(const CrashRing&) = delete;
   CrashRing& operator=(const CrashRing&) = delete;

@@ -40,11 +40,17 @@ struct Recovered {
 /// Journals what the previous process published but the writer had not stored yet, and applies
 /// those events' transitions, before anything is loaded; checks the journal for holes below its
 /// head and fills them from the ring where it still holds them. Returns the next seq to use.
-Recovered recover(const std::string& url, CrashRing* ring, spdlog::logger& log) {
+Recovered recover(const std::string& url, const EngineConfig& ec,
+                  std::unique_ptr<CrashRing>& ring_owner, spdlog::logger& log) {
   pqxx::connection c(url);
   pqxx::work tx(c);
   tx.exec("SET LOCAL app.origin = 'engine'");
   const std::uint64_t journal_max = db::journal_max_seq(tx);
+  // Opened knowing the journal's head: a ring written by another build (another record layout)
+  // is replaced when all its events are journaled, refused otherwise.
+  if (!ec.crash_ring.empty())
+    ring_owner = std::make_unique<CrashRing>(ec.crash_ring, ec.crash_ring_slots, journal_max);
+  CrashRing* ring = ring_owner.get();
   const auto holes =
       db::journal_holes(tx, journal_max > kHoleScanSeqs ? journal_max - kHoleScanSeqs : 0, 10'000);
   std::vector<RingRecord> recs;
@@ -144,9 +150,7 @@ void Daemon::start() {
   }
 
   // 2. Crash recovery, then the seq to continue from.
-  if (!cfg_.engine.crash_ring.empty())
-    p.ring = std::make_unique<CrashRing>(cfg_.engine.crash_ring, cfg_.engine.crash_ring_slots);
-  const Recovered rec = recover(p.url, p.ring.get(), log);
+  const Recovered rec = recover(p.url, cfg_.engine, p.ring, log);
   const std::uint64_t first_seq = rec.next_seq;
   p.first_seq = first_seq;
   p.journal_holes = rec.holes_unfilled;

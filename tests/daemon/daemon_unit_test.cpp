@@ -214,6 +214,41 @@ TEST_F(CrashRingTest, AnUnknownLayoutWithDataIsRefusedWithAClearMessage) {
   EXPECT_EQ(std::filesystem::file_size(path), 100'000u);  // untouched
 }
 
+TEST_F(CrashRingTest, ARingOfAnotherBuildsLayoutIsReplacedOnlyWhenAllItsEventsAreJournaled) {
+  // An upgrade changes the record layout. Its ring's seqs (and checks) are still readable: when
+  // every event in it is journaled it is replaced; otherwise the start is refused.
+  constexpr std::uint64_t kMagic = 0x4c414d52494e4731ULL;
+  constexpr std::uint64_t kSlots = 1024, kRecord = 96;  // a layout this build does not have
+  auto write_foreign = [&](std::uint64_t seq) {
+    std::vector<std::uint64_t> file((64 + kSlots * kRecord) / 8, 0);
+    file[0] = kMagic;
+    file[1] = kSlots;
+    file[2] = kRecord;
+    file[3] = 7;  // owner
+    const std::size_t slot = 64 / 8 + (seq % kSlots) * (kRecord / 8);
+    file[slot] = seq;                           // the record's first field: the event's seq
+    file[slot + kRecord / 8 - 1] = seq ^ kMagic;  // the check, last
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    std::fwrite(file.data(), 8, file.size(), f);
+    std::fclose(f);
+  };
+  write_foreign(5);
+  try {
+    CrashRing ring(path, 1024, 3);
+    FAIL() << "seq 5 is not journaled (the journal ends at 3): the ring must be refused";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("holds events up to seq 5, beyond the journal's 3"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(std::filesystem::file_size(path), 64 + kSlots * kRecord);  // untouched
+  CrashRing upgraded(path, 1024, 5);  // everything journaled: replaced by this build's layout
+  EXPECT_TRUE(upgraded.adopt(7));
+  EXPECT_EQ(upgraded.max_seq(), 0u);
+  upgraded.append(record(6));
+  EXPECT_EQ(upgraded.max_seq(), 6u);
+}
+
 TEST_F(CrashRingTest, ALegacyBindingIsRebound) {
   {
     CrashRing ring(path, 1024);
