@@ -282,6 +282,21 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
       m.cancel_alert(c.id);
       m.forget_alert(c.id);
       return;
+    // Orders and balances arrive only from a listener configured to follow them (not yet the
+    // daemon's: its writer does not persist fills yet).
+    case K::upsert_order:
+      m.upsert_order(c.order, events_);
+      if (!events_.empty()) publish(0);
+      return;
+    case K::remove_order:
+      m.remove_order(c.id);
+      return;
+    case K::upsert_balance:
+      m.upsert_balance(c.balance);
+      return;
+    case K::remove_balance:
+      m.remove_balance(c.id);
+      return;
   }
 }
 

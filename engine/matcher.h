@@ -111,6 +111,8 @@ class Matcher {
   void remove_order(const Uuid& id);
   /// Sets a wallet's balance in one asset (loaded or changed by the bot).
   void upsert_balance(const BalanceSpec& b);
+  /// The bot deleted a wallet_balances row (by its row id): that wallet has none of the asset.
+  void remove_balance(const Uuid& row_id);
   /// The clock: expires alerts and orders whose `expires_at` <= now on markets with no tick since.
   void on_clock(TimeNs now, std::vector<Event>& out);
 
@@ -298,6 +300,7 @@ class Matcher {
   void unlist_open(const SideKey& k, std::uint32_t slot);
   std::unordered_map<SideKey, std::vector<std::uint32_t>, SideKeyHash> reduce_orders_;
   std::unordered_map<BalanceKey, BalanceView, BalanceKeyHash> balances_;
+  std::unordered_map<Uuid, BalanceKey, UuidHash> balance_rows_;  // wallet_balances.id -> key
   std::unordered_map<GroupKey, std::uint32_t, GroupKeyHash> group_index_;
 
   // Scratch buffers reused by every tick (no allocation once warm).

@@ -237,7 +237,15 @@ void Matcher::remove_order(const Uuid& id) {
   if (mi != kNone) refresh(mi);
 }
 
+void Matcher::remove_balance(const Uuid& row_id) {
+  auto it = balance_rows_.find(row_id);
+  if (it == balance_rows_.end()) return;
+  balances_.erase(it->second);
+  balance_rows_.erase(it);
+}
+
 void Matcher::upsert_balance(const BalanceSpec& b) {
+  if (!b.row_id.is_nil()) balance_rows_[b.row_id] = BalanceKey{b.wallet_id, b.token};
   BalanceView& v = balances_[BalanceKey{b.wallet_id, b.token}];
   v.wallet_id = b.wallet_id;
   v.token = b.token;

@@ -79,6 +79,7 @@ struct BalanceSpec {
   Asset token;
   Wide balance = 0;  ///< raw
   Wide locked = 0;   ///< raw
+  Uuid row_id{};     ///< wallet_balances.id (nil when unknown, as in a replay's STATE.json)
 };
 
 /// An order as it stands now.

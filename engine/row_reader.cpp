@@ -30,7 +30,7 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(OrderCol::count)
     "execution", "size",         "price",     "trigger_price", "trigger_source", "leverage",
     "status",    "triggered_at", "expires_at"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(BalanceCol::count)> kBalanceNames =
-    {"wallet_id", "token_symbol", "balance", "locked_balance"};
+    {"wallet_id", "token_symbol", "balance", "locked_balance", "id"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(PositionCol::count)>
     kPositionNames = {"id",        "user_id",       "market_id",      "side",
                       "size",      "entry_price",   "margin",         "realized_pnl",
@@ -414,6 +414,7 @@ RowReport read_balance(const CellSource& src, BalanceSpec& b) {
   using C = BalanceCol;
   b = BalanceSpec{};
   b.wallet_id = r.key(C::wallet_id);
+  if (const Cell id = r.cell(C::id); id.present) b.row_id = r.key(C::id);
   const Cell t = r.cell(C::token_symbol);
   if (!t.present || t.text.empty()) r.unreadable(C::token_symbol, "missing");
   b.token = Asset::of(t.text);

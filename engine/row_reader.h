@@ -94,7 +94,14 @@ enum class OrderCol : std::uint8_t {
   expires_at,
   count
 };
-enum class BalanceCol : std::uint8_t { wallet_id, token_symbol, balance, locked_balance, count };
+enum class BalanceCol : std::uint8_t {
+  wallet_id,
+  token_symbol,
+  balance,
+  locked_balance,
+  id,  ///< wallet_balances.id (optional)
+  count
+};
 
 /// Column names, indexed by the enums above (for lookups by name and for messages).
 [[nodiscard]] std::string_view column_name(OrderCol c) noexcept;

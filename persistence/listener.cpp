@@ -34,23 +34,25 @@ std::optional<std::string_view> json_string_field(std::string_view s, std::strin
 }
 
 struct Pending {
-  std::unordered_set<Uuid, UuidHash> markets, positions, alerts;
+  std::unordered_set<Uuid, UuidHash> markets, positions, alerts, orders, balances;
   Clock::time_point first = Clock::time_point::max();
   [[nodiscard]] std::size_t size() const {
-    return markets.size() + positions.size() + alerts.size();
+    return markets.size() + positions.size() + alerts.size() + orders.size() + balances.size();
   }
   void clear() {
     markets.clear();
     positions.clear();
     alerts.clear();
+    orders.clear();
+    balances.clear();
     first = Clock::time_point::max();
   }
 };
 
 class Receiver final : public pqxx::notification_receiver {
  public:
-  Receiver(pqxx::connection_base& c, Pending& pending, ListenerStats& stats)
-      : notification_receiver(c, kChannel), pending_(pending), stats_(stats) {}
+  Receiver(pqxx::connection_base& c, Pending& pending, ListenerStats& stats, bool orders)
+      : notification_receiver(c, kChannel), pending_(pending), stats_(stats), orders_(orders) {}
   void operator()(const std::string& payload, int) override {
     stats_.notifications.fetch_add(1, std::memory_order_relaxed);
     const auto note = parse_change_payload(payload);
@@ -64,6 +66,10 @@ class Receiver final : public pqxx::notification_receiver {
       pending_.positions.insert(note->id);
     } else if (note->table == "alerts") {
       pending_.alerts.insert(note->id);
+    } else if (orders_ && note->table == "orders") {
+      pending_.orders.insert(note->id);
+    } else if (orders_ && note->table == "wallet_balances") {
+      pending_.balances.insert(note->id);
     } else {
       stats_.ignored.fetch_add(1, std::memory_order_relaxed);
       return;
@@ -74,6 +80,7 @@ class Receiver final : public pqxx::notification_receiver {
  private:
   Pending& pending_;
   ListenerStats& stats_;
+  bool orders_;
 };
 
 template <class Set>
@@ -134,7 +141,8 @@ void Listener::run() {
     std::unique_ptr<Receiver> receiver;
     try {
       conn = std::make_unique<pqxx::connection>(cfg_.conninfo);
-      receiver = std::make_unique<Receiver>(*conn, pending, stats_);  // LISTEN before the snapshot
+      // LISTEN before the snapshot
+      receiver = std::make_unique<Receiver>(*conn, pending, stats_, cfg_.orders);
       backend_pid_.store(conn->backendpid());
       stats_.reconnects.fetch_add(1, std::memory_order_relaxed);
       // Full resync: nothing that changed while we were away is missed.
@@ -153,6 +161,14 @@ void Listener::run() {
             push(command(K::upsert_alert, t0, [&](EngineCommand& c) { c.alert = a; }));
           },
           nullptr,
+          cfg_.orders ? std::function<void(BalanceSpec &&)>([&](BalanceSpec&& b) {
+            push(command(K::upsert_balance, t0, [&](EngineCommand& c) { c.balance = b; }));
+          })
+                      : nullptr,
+          cfg_.orders ? std::function<void(OrderSpec &&)>([&](OrderSpec&& o) {
+            push(command(K::upsert_order, t0, [&](EngineCommand& c) { c.order = o; }));
+          })
+                      : nullptr,
       });
       push(command(K::resync_end, Clock::now(), none));
       stats_.resyncs.fetch_add(1, std::memory_order_relaxed);
@@ -173,8 +189,10 @@ void Listener::run() {
         std::vector<Uuid> m(pending.markets.begin(), pending.markets.end());
         std::vector<Uuid> p(pending.positions.begin(), pending.positions.end());
         std::vector<Uuid> a(pending.alerts.begin(), pending.alerts.end());
+        std::vector<Uuid> o(pending.orders.begin(), pending.orders.end());
+        std::vector<Uuid> b(pending.balances.begin(), pending.balances.end());
         pending.clear();
-        Loader::ById rows = loader.load_by_id(m, p, a);
+        Loader::ById rows = loader.load_by_id(m, p, a, o, b);
         for (auto& row : rows.markets) {
           push(command(K::upsert_market, noticed,
                        [&](EngineCommand& c) { c.market = std::move(row); }));
@@ -190,6 +208,18 @@ void Listener::run() {
         }
         for (auto& id : rows.missing_alerts) {
           push(command(K::remove_alert, noticed, [&](EngineCommand& c) { c.id = id; }));
+        }
+        for (auto& row : rows.balances) {
+          push(command(K::upsert_balance, noticed, [&](EngineCommand& c) { c.balance = row; }));
+        }
+        for (auto& id : rows.missing_balances) {
+          push(command(K::remove_balance, noticed, [&](EngineCommand& c) { c.id = id; }));
+        }
+        for (auto& row : rows.orders) {
+          push(command(K::upsert_order, noticed, [&](EngineCommand& c) { c.order = row; }));
+        }
+        for (auto& id : rows.missing_orders) {
+          push(command(K::remove_order, noticed, [&](EngineCommand& c) { c.id = id; }));
         }
       }
     } catch (const std::exception& e) {

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "engine/domain.h"
+#include "engine/orders.h"
 
 namespace lam::db {
 
@@ -30,11 +31,17 @@ struct EngineCommand {
     remove_position,  ///< `id` was deleted
     upsert_alert,     ///< `alert` (any status: the matcher disarms what is not active)
     remove_alert,     ///< `id` was deleted
+    upsert_order,     ///< `order` (any status: the matcher disarms what is not pending/open)
+    remove_order,     ///< `id` was deleted
+    upsert_balance,   ///< `balance`
+    remove_balance,   ///< `id` (a wallet_balances row id) was deleted
   };
   Kind kind = Kind::resync_begin;
   MarketRow market;
   PositionSpec position;
   AlertSpec alert;
+  OrderSpec order;
+  BalanceSpec balance;
   Uuid id;
   std::chrono::steady_clock::time_point noticed;  ///< when the notification (or resync) was seen
 };
@@ -46,6 +53,9 @@ struct ListenerConfig {
   std::chrono::milliseconds backoff_min{50};
   std::chrono::milliseconds backoff_max{2'000};
   std::size_t queue_capacity = 1 << 16;
+  /// Follow `orders` and `wallet_balances` too (resync and changes). Off in the daemon until it
+  /// writes fills; replay and tests turn it on.
+  bool orders = false;
 };
 
 struct ListenerStats {

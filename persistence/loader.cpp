@@ -35,6 +35,13 @@ constexpr const char* kAlertCols =
     "target_value, anchor_price, extract(epoch FROM expires_at), metadata->>'window_seconds', "
     "status, extract(epoch FROM triggered_at)";
 
+constexpr const char* kOrderCols =
+    "id, user_id, wallet_id, market_id, order_type, side, execution, size, price, trigger_price, "
+    "trigger_source, leverage, status, extract(epoch FROM triggered_at), "
+    "extract(epoch FROM expires_at)";
+constexpr const char* kBalanceCols = "wallet_id, token_symbol, balance, locked_balance, id";
+constexpr const char* kOrdersWatched = "status IN ('pending', 'open')";
+
 // Active alerts to arm: not those the engine already finished but could not write (a dead letter of
 // their transition: the event is journaled, so arming them again would fire them twice).
 constexpr const char* kArmable =
@@ -81,6 +88,12 @@ bool parse_position(const Fields& f, PositionSpec& p, Verdicts& v) {
 }
 bool parse_alert(const Fields& f, AlertSpec& a, Verdicts& v) {
   return v.keep(rows::read_alert(PositionalCells(f), a), a.id);
+}
+bool parse_order(const Fields& f, OrderSpec& o, Verdicts& v) {
+  return v.keep(rows::read_order(PositionalCells(f), o), o.id);
+}
+bool parse_balance(const Fields& f, BalanceSpec& b, Verdicts& v) {
+  return v.keep(rows::read_balance(PositionalCells(f), b), b.row_id);
 }
 
 template <class Row, class Parse, class Emit>
@@ -138,6 +151,8 @@ void fetch(pqxx::transaction_base& tx, const std::string& query, const std::vect
     const bool found = std::any_of(out.begin(), out.end(), [&](const Row& x) {
       if constexpr (std::is_same_v<Row, MarketRow>) {
         return x.spec.id == id;
+      } else if constexpr (std::is_same_v<Row, BalanceSpec>) {
+        return x.row_id == id;
       } else {
         return x.id == id;
       }
@@ -214,11 +229,13 @@ struct Chunk {
   std::vector<MarketRow> markets;
   std::vector<PositionSpec> positions;
   std::vector<AlertSpec> alerts;
+  std::vector<BalanceSpec> balances;
+  std::vector<OrderSpec> orders;
   std::optional<std::array<std::size_t, 3>> reserve;
   std::exception_ptr error;
   bool end = false;
   [[nodiscard]] std::size_t size() const {
-    return markets.size() + positions.size() + alerts.size();
+    return markets.size() + positions.size() + alerts.size() + balances.size() + orders.size();
   }
 };
 
@@ -265,6 +282,7 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
   LoadCounts n;
   ChunkPipe pipe;
   const bool want_reserve = static_cast<bool>(sink.reserve);
+  const bool want_orders = static_cast<bool>(sink.order) && static_cast<bool>(sink.balance);
   std::thread parser([&] {
     try {
       pqxx::connection c(conninfo_);
@@ -304,6 +322,25 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
           },
           n, "alerts");
       flush();
+      if (want_orders) {  // balances first: an order's margin check needs its wallet's
+        n.balances = stream<BalanceSpec>(
+            tx, std::string("SELECT ") + kBalanceCols + " FROM wallet_balances", parse_balance,
+            [&](BalanceSpec&& b) {
+              cur.balances.push_back(b);
+              if (cur.balances.size() >= kChunkRows) flush();
+            },
+            n, "wallet_balances");
+        flush();
+        n.orders = stream<OrderSpec>(
+            tx, std::string("SELECT ") + kOrderCols + " FROM orders WHERE " + kOrdersWatched,
+            parse_order,
+            [&](OrderSpec&& o) {
+              cur.orders.push_back(o);
+              if (cur.orders.size() >= kChunkRows) flush();
+            },
+            n, "orders");
+        flush();
+      }
       tx.commit();
     } catch (const ChunkPipe::Closed&) {
       return;  // the consumer gave up
@@ -333,6 +370,8 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
       for (MarketRow& m : c.markets) sink.market(std::move(m));
       for (PositionSpec& p : c.positions) sink.position(std::move(p));
       for (AlertSpec& a : c.alerts) sink.alert(std::move(a));
+      for (BalanceSpec& b : c.balances) sink.balance(std::move(b));
+      for (OrderSpec& o : c.orders) sink.order(std::move(o));
     }
   } catch (...) {
     pipe.close();
@@ -343,16 +382,22 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
   return n;
 }
 
-LoadSink matcher_sink(Matcher& matcher, InstrumentTable& instruments, std::vector<Event>& events) {
-  return LoadSink{[&matcher, &instruments](MarketRow&& m) {
-                    m.spec.instrument = instruments.intern(m.dex_name, m.symbol);
-                    matcher.upsert_market(m.spec);
-                  },
-                  [&matcher, &events](PositionSpec&& p) { matcher.upsert_position(p, events); },
-                  [&matcher, &events](AlertSpec&& a) { matcher.upsert_alert(a, events); },
-                  [&matcher](std::size_t, std::size_t positions, std::size_t alerts) {
-                    matcher.reserve(alerts, positions);
-                  }};
+LoadSink matcher_sink(Matcher& matcher, InstrumentTable& instruments, std::vector<Event>& events,
+                      bool orders) {
+  LoadSink sink{[&matcher, &instruments](MarketRow&& m) {
+                  m.spec.instrument = instruments.intern(m.dex_name, m.symbol);
+                  matcher.upsert_market(m.spec);
+                },
+                [&matcher, &events](PositionSpec&& p) { matcher.upsert_position(p, events); },
+                [&matcher, &events](AlertSpec&& a) { matcher.upsert_alert(a, events); },
+                [&matcher](std::size_t, std::size_t positions, std::size_t alerts) {
+                  matcher.reserve(alerts, positions);
+                }};
+  if (orders) {
+    sink.balance = [&matcher](BalanceSpec&& b) { matcher.upsert_balance(b); };
+    sink.order = [&matcher, &events](OrderSpec&& o) { matcher.upsert_order(o, events); };
+  }
+  return sink;
 }
 
 struct Loader::Reader {
@@ -364,13 +409,14 @@ Loader::Loader(std::string conninfo) : conninfo_(std::move(conninfo)) {}
 Loader::~Loader() = default;
 
 Loader::ById Loader::load_by_id(const std::vector<Uuid>& markets,
-                                const std::vector<Uuid>& positions,
-                                const std::vector<Uuid>& alerts) {
+                                const std::vector<Uuid>& positions, const std::vector<Uuid>& alerts,
+                                const std::vector<Uuid>& orders,
+                                const std::vector<Uuid>& balances) {
   if (!reader_) reader_ = std::make_unique<Reader>(conninfo_);
   ById out;
   try {
     pqxx::read_transaction tx(reader_->conn);
-    load_by_id_in(tx, markets, positions, alerts, out);
+    load_by_id_in(tx, markets, positions, alerts, orders, balances, out);
     tx.commit();
   } catch (const pqxx::broken_connection&) {
     reader_.reset();
@@ -381,6 +427,7 @@ Loader::ById Loader::load_by_id(const std::vector<Uuid>& markets,
 
 void Loader::load_by_id_in(pqxx::transaction_base& tx, const std::vector<Uuid>& markets,
                            const std::vector<Uuid>& positions, const std::vector<Uuid>& alerts,
+                           const std::vector<Uuid>& orders, const std::vector<Uuid>& balances,
                            ById& out) {
   fetch(tx, std::string("SELECT ") + kMarketCols + " FROM markets WHERE id = ANY($1::uuid[])",
         markets, parse_market, out.markets, nullptr, "markets", out.counts);
@@ -388,6 +435,12 @@ void Loader::load_by_id_in(pqxx::transaction_base& tx, const std::vector<Uuid>& 
         positions, parse_position, out.positions, &out.missing_positions, "positions", out.counts);
   fetch(tx, std::string("SELECT ") + kAlertCols + " FROM alerts WHERE id = ANY($1::uuid[])", alerts,
         parse_alert, out.alerts, &out.missing_alerts, "alerts", out.counts);
+  fetch(tx, std::string("SELECT ") + kOrderCols + " FROM orders WHERE id = ANY($1::uuid[])", orders,
+        parse_order, out.orders, &out.missing_orders, "orders", out.counts);
+  fetch(tx,
+        std::string("SELECT ") + kBalanceCols + " FROM wallet_balances WHERE id = ANY($1::uuid[])",
+        balances, parse_balance, out.balances, &out.missing_balances, "wallet_balances",
+        out.counts);
 }
 
 }  // namespace lam::db

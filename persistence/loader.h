@@ -14,6 +14,7 @@
 #include "engine/domain.h"
 #include "engine/instruments.h"
 #include "engine/matcher.h"
+#include "engine/orders.h"
 
 namespace pqxx {
 class transaction_base;
@@ -25,6 +26,8 @@ struct LoadCounts {
   std::size_t markets = 0;
   std::size_t positions = 0;
   std::size_t alerts = 0;
+  std::size_t orders = 0;
+  std::size_t balances = 0;
   std::size_t bad_rows = 0;       ///< rows that cannot even be named (logged, skipped)
   std::size_t rejected_rows = 0;  ///< rows with a value the engine refuses (passed on: rejected)
 };
@@ -35,13 +38,18 @@ struct LoadSink {
   std::function<void(AlertSpec&&)> alert;
   /// Optional: called first with the row counts of the snapshot (markets, positions, alerts).
   std::function<void(std::size_t, std::size_t, std::size_t)> reserve;
+  /// Optional (orders): every wallet balance, then every pending or open order, after the alerts.
+  std::function<void(BalanceSpec&&)> balance = nullptr;
+  std::function<void(OrderSpec&&)> order = nullptr;
 };
 
 /// A sink that loads straight into a matcher: interns (dex_name, symbol) into `instruments`,
 /// reserves from the snapshot's counts, and collects the matcher's events (rejections) into
 /// `events`. All three must outlive the load.
+/// With `orders`, balances and orders are loaded into the matcher too (replay, tests); the daemon
+/// leaves them out until it writes fills.
 [[nodiscard]] LoadSink matcher_sink(Matcher& matcher, InstrumentTable& instruments,
-                                    std::vector<Event>& events);
+                                    std::vector<Event>& events, bool orders = false);
 
 /// Not thread-safe: one Loader per thread (it keeps a reader connection for load_by_id).
 class Loader {
@@ -61,16 +69,22 @@ class Loader {
     std::vector<MarketRow> markets;
     std::vector<PositionSpec> positions;
     std::vector<AlertSpec> alerts;
+    std::vector<OrderSpec> orders;
+    std::vector<BalanceSpec> balances;
     std::vector<Uuid> missing_positions;
     std::vector<Uuid> missing_alerts;
-    LoadCounts counts;  ///< bad and rejected rows of this fetch
+    std::vector<Uuid> missing_orders;
+    std::vector<Uuid> missing_balances;  ///< wallet_balances row ids
+    LoadCounts counts;                   ///< bad and rejected rows of this fetch
   };
   ById load_by_id(const std::vector<Uuid>& markets, const std::vector<Uuid>& positions,
-                  const std::vector<Uuid>& alerts);
+                  const std::vector<Uuid>& alerts, const std::vector<Uuid>& orders = {},
+                  const std::vector<Uuid>& balances = {});
 
  private:
   static void load_by_id_in(pqxx::transaction_base& tx, const std::vector<Uuid>& markets,
                             const std::vector<Uuid>& positions, const std::vector<Uuid>& alerts,
+                            const std::vector<Uuid>& orders, const std::vector<Uuid>& balances,
                             ById& out);
 
   std::string conninfo_;

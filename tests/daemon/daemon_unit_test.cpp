@@ -226,7 +226,7 @@ TEST_F(CrashRingTest, ARingOfAnotherBuildsLayoutIsReplacedOnlyWhenAllItsEventsAr
     file[2] = kRecord;
     file[3] = 7;  // owner
     const std::size_t slot = 64 / 8 + (seq % kSlots) * (kRecord / 8);
-    file[slot] = seq;                           // the record's first field: the event's seq
+    file[slot] = seq;                             // the record's first field: the event's seq
     file[slot + kRecord / 8 - 1] = seq ^ kMagic;  // the check, last
     std::FILE* f = std::fopen(path.c_str(), "wb");
     std::fwrite(file.data(), 8, file.size(), f);

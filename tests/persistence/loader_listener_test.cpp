@@ -205,6 +205,50 @@ TEST(Loader, HostileValuesAreReadSaturatedOrRejectedAndTheLoadCompletes) {
   EXPECT_TRUE(m.position(seq_id(kPosition, 2)).has_value());
 }
 
+// Orders and balances, read by the same reader (0005 columns), into a matcher: a stop armed, a
+// resting limit, a filled one left alone, a stop_limit past its trigger, a balance per wallet.
+TEST(Loader, PendingAndOpenOrdersAndEveryBalanceLoadIntoTheMatcher) {
+  const std::string url = fresh("loader_orders", 4);
+  const auto wallet = [](int n) {
+    return "'0000000e-0000-4000-8000-" + std::string(11, '0') + std::to_string(n) + "'";
+  };
+  const auto user = [](int n) {
+    return "'0000000c-0000-4000-8000-" + std::string(11, '0') + std::to_string(n) + "'";
+  };
+  const std::string market = "'" + seq_uuid(kMarket, 1) + "'";
+  exec(url,
+       "INSERT INTO wallet_balances (wallet_id, token_symbol, balance, locked_balance) VALUES (" +
+           wallet(1) + ", 'Q', 1000, 0), (" + wallet(2) +
+           ", 'Q', 'NaN', 0);"
+           "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, price, "
+           "trigger_price, trigger_source, status, leverage) VALUES "
+           "('00000000-0000-4000-8000-0000000f0001', " +
+           user(1) + ", " + wallet(1) + ", " + market +
+           ", 'stop', 'long', 1, NULL, 1500, 'mark', 'pending', 5),"
+           "('00000000-0000-4000-8000-0000000f0002', " +
+           user(1) + ", " + wallet(1) + ", " + market +
+           ", 'limit', 'short', 1, 2000, NULL, NULL, 'pending', 5),"
+           "('00000000-0000-4000-8000-0000000f0003', " +
+           user(1) + ", " + wallet(1) + ", " + market +
+           ", 'market', 'long', 1, NULL, NULL, NULL, 'filled', 5)");
+  Matcher m;
+  InstrumentTable instruments;
+  std::vector<Event> ev;
+  const LoadCounts n = Loader(url).load_all(matcher_sink(m, instruments, ev, /*orders=*/true));
+  EXPECT_EQ(n.orders, 2u);    // the filled one is not loaded
+  EXPECT_EQ(n.balances, 1u);  // the NaN balance is unreadable: that wallet has none
+  EXPECT_EQ(n.bad_rows, 1u);
+  ASSERT_TRUE(m.order(*Uuid::parse("00000000-0000-4000-8000-0000000f0001")));
+  EXPECT_EQ(m.order(*Uuid::parse("00000000-0000-4000-8000-0000000f0001"))->status,
+            OrderStatus::pending);
+  // no tradeable price yet: the limit waits, pending
+  EXPECT_EQ(m.order(*Uuid::parse("00000000-0000-4000-8000-0000000f0002"))->status,
+            OrderStatus::pending);
+  EXPECT_EQ(m.balance(*Uuid::parse(wallet(1).substr(1, 36)), Asset::of("Q")).balance,
+            1000 * kScale);
+  EXPECT_TRUE(ev.empty());
+}
+
 struct Drain {
   Listener& l;
   std::vector<EngineCommand> got;
@@ -303,6 +347,43 @@ TEST(Listener, HostileValuesNeitherStallTheResyncNorTheChangesAfterThem) {
            c.alert.status == AlertStatus::cancelled;
   }));
   EXPECT_EQ(l.stats().resyncs.load(), 1u);  // never fell back to a resync loop
+}
+
+TEST(Listener, FollowsOrdersAndBalancesWhenAskedTo) {
+  const std::string url = fresh("listener_orders", 3);
+  Listener l({.conninfo = url, .orders = true});
+  Drain d{l, {}};
+  ASSERT_TRUE(d.until([](const EngineCommand& c) { return c.kind == K::resync_end; }));
+  const std::string w1 = "0000000e-0000-4000-8000-000000000001";
+  const std::string order = "00000000-0000-4000-8000-0000000f0001";
+  exec(url, "INSERT INTO wallet_balances (wallet_id, token_symbol, balance) VALUES ('" + w1 +
+                "', 'Q', 250)");
+  ASSERT_TRUE(d.until([&](const EngineCommand& c) {
+    return c.kind == K::upsert_balance && c.balance.wallet_id.str() == w1 &&
+           c.balance.balance == 250 * kScale && !c.balance.row_id.is_nil();
+  })) << "balance insert";
+  exec(url,
+       "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, "
+       "trigger_price) VALUES ('" +
+           order + "', '" + seq_uuid(test::kUser, 1) + "', '" + w1 + "', '" + seq_uuid(kMarket, 1) +
+           "', 'stop', 'sell', 1, 900)");
+  ASSERT_TRUE(d.until([&](const EngineCommand& c) {
+    return c.kind == K::upsert_order && c.order.id.str() == order &&
+           c.order.type == OrderType::stop && c.order.side == OrderSide::sell &&
+           c.order.trigger_price == 900 * kScale && c.order.execution == Execution::paper;
+  })) << "order insert";
+  exec(url, "UPDATE orders SET status = 'cancelled' WHERE id = '" + order + "'");
+  ASSERT_TRUE(d.until([&](const EngineCommand& c) {
+    return c.kind == K::upsert_order && c.order.id.str() == order &&
+           c.order.status == OrderStatus::cancelled;
+  })) << "cancel";
+  exec(url, "DELETE FROM orders WHERE id = '" + order + "'");
+  ASSERT_TRUE(d.until([&](const EngineCommand& c) {
+    return c.kind == K::remove_order && c.id.str() == order;
+  })) << "delete";
+  exec(url, "DELETE FROM wallet_balances WHERE wallet_id = '" + w1 + "'");
+  ASSERT_TRUE(d.until([&](const EngineCommand& c) { return c.kind == K::remove_balance; }))
+      << "balance delete";
 }
 
 TEST(Listener, AKilledConnectionReconnectsAndResyncsWithoutMissingChanges) {
