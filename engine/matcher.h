@@ -243,6 +243,8 @@ class Matcher {
   void refresh_orders(std::uint32_t mi);
   void arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out);
   void disarm_order(std::uint32_t slot);
+  void end_order(std::uint32_t slot, OrderStatus status, EventType type, RejectReason why,
+                 TimeNs ts, std::vector<Event>& out);
   void expire_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out);
   void cancel_order(std::uint32_t slot, RejectReason why, TimeNs ts, std::vector<Event>& out);
   void reject_order(std::uint32_t slot, RejectReason why, TimeNs ts, std::vector<Event>& out);

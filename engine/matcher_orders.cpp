@@ -346,36 +346,31 @@ void Matcher::disarm_order(std::uint32_t slot) {
 
 // ---- outcomes ----------------------------------------------------------------------------------
 
-void Matcher::cancel_order(std::uint32_t slot, RejectReason why, TimeNs ts,
-                           std::vector<Event>& out) {
+void Matcher::end_order(std::uint32_t slot, OrderStatus status, EventType type, RejectReason why,
+                        TimeNs ts, std::vector<Event>& out) {
   OrderState& o = orders_[slot];
   disarm_order(slot);
-  o.status = OrderStatus::cancelled;
+  o.status = status;
   o.reason = why;
-  Event e = make_event(EventType::order_cancelled, ts, o.spec.id, o.spec.user_id, o.spec.market_id);
+  Event e = make_event(type, ts, o.spec.id, o.spec.user_id, o.spec.market_id);
   e.reason = why;
   out.push_back(e);
+}
+
+void Matcher::cancel_order(std::uint32_t slot, RejectReason why, TimeNs ts,
+                           std::vector<Event>& out) {
+  end_order(slot, OrderStatus::cancelled, EventType::order_cancelled, why, ts, out);
   ++stats_.orders_cancelled;
 }
 
 void Matcher::reject_order(std::uint32_t slot, RejectReason why, TimeNs ts,
                            std::vector<Event>& out) {
-  OrderState& o = orders_[slot];
-  disarm_order(slot);
-  o.status = OrderStatus::failed;
-  o.reason = why;
-  Event e = make_event(EventType::order_rejected, ts, o.spec.id, o.spec.user_id, o.spec.market_id);
-  e.reason = why;
-  out.push_back(e);
+  end_order(slot, OrderStatus::failed, EventType::order_rejected, why, ts, out);
   ++stats_.orders_rejected;
 }
 
 void Matcher::expire_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) {
-  OrderState& o = orders_[slot];
-  disarm_order(slot);
-  o.status = OrderStatus::expired;
-  out.push_back(
-      make_event(EventType::order_expired, ts, o.spec.id, o.spec.user_id, o.spec.market_id));
+  end_order(slot, OrderStatus::expired, EventType::order_expired, RejectReason::none, ts, out);
   ++stats_.orders_expired;
 }
 

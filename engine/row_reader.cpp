@@ -93,6 +93,22 @@ class Reader {
     fail(Verdict::unreadable, RejectReason::invalid_value, c, what, text);
   }
 
+  /// An enum column: absent keeps `out` (or is rejected when `required`); an unknown value is
+  /// rejected, never guessed.
+  template <class T, class Parse>
+  void enum_cell(Col c, Parse parse, T& out, bool required) {
+    const Cell v = cell(c);
+    if (!v.present) {
+      if (required) reject(RejectReason::invalid_value, c, "missing");
+      return;
+    }
+    if (auto x = parse(v.text)) {
+      out = *x;
+    } else {
+      reject(RejectReason::invalid_value, c, "unknown", v.text);
+    }
+  }
+
   /// A uuid that names the row: unreadable when missing or malformed.
   Uuid key(Col c) {
     const Cell v = cell(c);
@@ -281,13 +297,7 @@ RowReport read_position(const CellSource& src, PositionSpec& p) {
     r.reject(RejectReason::invalid_value, C::market_id, mid.present ? "not a uuid" : "missing",
              mid.text);
   }
-  if (const Cell s = r.cell(C::status); s.present) {
-    if (auto ps = parse_position_status(s.text)) {
-      p.status = *ps;
-    } else {
-      r.reject(RejectReason::invalid_value, C::status, "unknown", s.text);
-    }
-  }
+  r.enum_cell(C::status, parse_position_status, p.status, false);
   const Cell side = r.cell(C::side);
   if (auto sd = side.present ? parse_side(side.text) : std::nullopt) {
     p.side = *sd;
@@ -349,13 +359,7 @@ RowReport read_alert(const CellSource& src, AlertSpec& a) {
   // Unknown types and conditions are not read errors: the matcher rejects them.
   a.type = parse_alert_type(r.cell(C::alert_type).text);
   a.condition = parse_condition_type(r.cell(C::condition_type).text);
-  if (const Cell s = r.cell(C::status); s.present) {
-    if (auto as = parse_alert_status(s.text)) {
-      a.status = *as;
-    } else {
-      r.reject(RejectReason::invalid_value, C::status, "unknown", s.text);
-    }
-  }
+  r.enum_cell(C::status, parse_alert_status, a.status, false);
   a.target_price = r.opt_decimal(C::target_price, RejectReason::invalid_target);
   a.target_percentage = r.opt_decimal(C::target_percentage, RejectReason::invalid_target);
   a.target_value = r.opt_decimal(C::target_value, RejectReason::invalid_target);
@@ -381,23 +385,11 @@ RowReport read_order(const CellSource& src, OrderSpec& o) {
   o.user_id = r.key(C::user_id);
   o.wallet_id = r.key(C::wallet_id);
   o.market_id = r.key(C::market_id);
-  auto enum_cell = [&](C c, auto parse, auto& out, bool required) {
-    const Cell v = r.cell(c);
-    if (!v.present) {
-      if (required) r.reject(RejectReason::invalid_value, c, "missing");
-      return;
-    }
-    if (auto x = parse(v.text)) {
-      out = *x;
-    } else {
-      r.reject(RejectReason::invalid_value, c, "unknown", v.text);
-    }
-  };
-  enum_cell(C::order_type, parse_order_type, o.type, true);
-  enum_cell(C::side, parse_order_side, o.side, true);
-  enum_cell(C::execution, parse_execution, o.execution, false);
-  enum_cell(C::trigger_source, parse_trigger_source, o.trigger_source, false);
-  enum_cell(C::status, parse_order_status, o.status, false);
+  r.enum_cell(C::order_type, parse_order_type, o.type, true);
+  r.enum_cell(C::side, parse_order_side, o.side, true);
+  r.enum_cell(C::execution, parse_execution, o.execution, false);
+  r.enum_cell(C::trigger_source, parse_trigger_source, o.trigger_source, false);
+  r.enum_cell(C::status, parse_order_status, o.status, false);
   o.size = r.raw(C::size, RejectReason::invalid_size);
   o.price = r.opt_raw(C::price, RejectReason::invalid_price);
   o.trigger_price = r.opt_raw(C::trigger_price, RejectReason::invalid_trigger);
