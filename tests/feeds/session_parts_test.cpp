@@ -186,12 +186,19 @@ struct TlsOutcome {
   std::uint64_t opens = 0, frames = 0, disconnects = 0;
 };
 
-TlsOutcome run_tls(const std::string& cert, const std::string& ca_file) {
-  const std::string dir = std::string(LAMINATOR_SOURCE_DIR) + "/tests/data/tls/";
+const std::string kTlsDir = std::string(LAMINATOR_SOURCE_DIR) + "/tests/data/tls/";
+
+/// The mock exchange serving wss:// with tests/data/tls/<cert>.pem.
+mockex::Options tls_mock(const std::string& cert) {
   mockex::Options mo;
-  mo.tls_cert_file = dir + cert + ".pem";
-  mo.tls_key_file = dir + cert + ".key";
-  mockex::MockExchange ex(mo);
+  mo.tls_cert_file = kTlsDir + cert + ".pem";
+  mo.tls_key_file = kTlsDir + cert + ".key";
+  return mo;
+}
+
+TlsOutcome run_tls(const std::string& cert, const std::string& ca_file) {
+  const std::string& dir = kTlsDir;
+  mockex::MockExchange ex(tls_mock(cert));
   ex.start();
   InstrumentTable table;
   TickQueue q(1 << 14);
@@ -216,11 +223,8 @@ TlsOutcome run_tls(const std::string& cert, const std::string& ca_file) {
 
 /// One session straight through WsClient: the message it ended with ("" if it opened).
 std::string tls_refusal(const std::string& cert, const std::string& ca_file, bool by_name = false) {
-  const std::string dir = std::string(LAMINATOR_SOURCE_DIR) + "/tests/data/tls/";
-  mockex::Options mo;
-  mo.tls_cert_file = dir + cert + ".pem";
-  mo.tls_key_file = dir + cert + ".key";
-  mockex::MockExchange ex(mo);
+  const std::string& dir = kTlsDir;
+  mockex::MockExchange ex(tls_mock(cert));
   ex.start();
   struct H final : WsClient::Handler {
     bool done = false, opened = false;
