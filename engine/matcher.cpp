@@ -209,7 +209,7 @@ void Matcher::upsert_position(const PositionSpec& p, std::vector<Event>& out) {
   attach_position(slot);
   // Hedge mode: the one open position per user, market and side that orders increase or reduce.
   if (ps.market != kNone && ps.status == PositionStatus::open)
-    open_positions_[SideKey{p.user_id, ps.market, p.side}].push_back(slot);
+    list_open(SideKey{p.user_id, ps.market, p.side}, slot);
   if (ps.market != kNone) refresh(ps.market);
   if (old_market != kNone && old_market != ps.market) refresh(old_market);
 }

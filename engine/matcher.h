@@ -297,8 +297,14 @@ class Matcher {
   std::unordered_map<Uuid, std::uint32_t, UuidHash> order_index_;
   /// Open position slots per (user, market, side), in upsert order: the last is the one orders act
   /// on (hedge mode; the database's unique index on open positions keeps it to one).
-  std::unordered_map<SideKey, std::vector<std::uint32_t>, SideKeyHash> open_positions_;
+  struct OpenSide {
+    std::uint32_t slot;    // the one orders act on: the open position listed last
+    std::uint32_t others;  // further open positions of the side (only before 0005's unique index)
+  };
+  std::unordered_map<SideKey, OpenSide, SideKeyHash> open_positions_;
+  std::uint64_t list_seq_ = 0;
   [[nodiscard]] std::optional<std::uint32_t> open_slot(const SideKey& k) const;
+  void list_open(const SideKey& k, std::uint32_t slot);
   void unlist_open(const SideKey& k, std::uint32_t slot);
   std::unordered_map<SideKey, std::vector<std::uint32_t>, SideKeyHash> reduce_orders_;
   std::unordered_map<BalanceKey, BalanceView, BalanceKeyHash> balances_;

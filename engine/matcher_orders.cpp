@@ -548,15 +548,40 @@ void Matcher::on_position_gone(std::uint32_t slot, TimeNs ts, std::vector<Event>
 
 std::optional<std::uint32_t> Matcher::open_slot(const SideKey& k) const {
   auto it = open_positions_.find(k);
-  if (it == open_positions_.end() || it->second.empty()) return std::nullopt;
-  return it->second.back();
+  if (it == open_positions_.end()) return std::nullopt;
+  return it->second.slot;
+}
+
+void Matcher::list_open(const SideKey& k, std::uint32_t slot) {
+  positions_[slot].listed = ++list_seq_;
+  auto [it, inserted] = open_positions_.try_emplace(k, OpenSide{slot, 0});
+  if (!inserted) {
+    ++it->second.others;
+    it->second.slot = slot;
+  }
 }
 
 void Matcher::unlist_open(const SideKey& k, std::uint32_t slot) {
+  if (positions_[slot].listed == 0) return;
+  positions_[slot].listed = 0;
   auto it = open_positions_.find(k);
   if (it == open_positions_.end()) return;
-  std::erase(it->second, slot);
-  if (it->second.empty()) open_positions_.erase(it);
+  OpenSide& side = it->second;
+  if (side.others == 0) {
+    open_positions_.erase(it);
+    return;
+  }
+  --side.others;
+  if (side.slot != slot) return;
+  // Rare (several open positions of one side): the next is the one listed last among the rest.
+  std::uint32_t best = kNone;
+  for (std::uint32_t s : cold_[k.market].positions) {
+    const PositionState& p = positions_[s];
+    if (p.listed == 0 || p.spec.user_id != k.user || p.spec.side != k.side || p.market != k.market)
+      continue;
+    if (best == kNone || p.listed > positions_[best].listed) best = s;
+  }
+  side.slot = best;
 }
 
 void Matcher::on_clock(TimeNs now, std::vector<Event>& out) {

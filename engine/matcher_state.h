@@ -51,8 +51,9 @@ struct Matcher::PositionState {
   std::optional<TimeNs> closed_at;
   std::optional<std::int64_t> close_price;
   Wide realized = 0;
-  bool attached = false;  // counted in its group's aggregate
-  bool removed = true;    // a free slot until upsert_position fills it
+  std::uint64_t listed = 0;  // when it became its side's open position (0: not listed)
+  bool attached = false;     // counted in its group's aggregate
+  bool removed = true;       // a free slot until upsert_position fills it
 };
 
 struct Matcher::AlertState {
