@@ -177,10 +177,10 @@ class Matcher {
   };
   static constexpr std::int64_t kUpEmpty = Ladder<Direction::up>::kEmpty;
   static constexpr std::int64_t kDownEmpty = Ladder<Direction::down>::kEmpty;
-  /// The tradeable prices and the mark of a market (every tick writes here).
+  /// The tradeable prices of a market (its trades and BBOs write here; marks do not).
   struct Quotes {
-    std::int64_t bid = 0, ask = 0, last = 0, mark = 0;
-    bool has_bbo = false, has_last = false, has_mark = false;
+    std::int64_t bid = 0, ask = 0, last = 0;
+    bool has_bbo = false, has_last = false;
   };
   struct ExpiryEntry {
     TimeNs at;

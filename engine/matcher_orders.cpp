@@ -58,9 +58,8 @@ std::size_t Matcher::source_index(std::uint32_t mi, TriggerSource s) const noexc
 void Matcher::update_quotes(std::uint32_t mi, const Tick& t) noexcept {
   Quotes& q = quotes_[mi];
   switch (t.kind) {
-    case TickKind::mark:
-      q.mark = t.price;
-      q.has_mark = true;
+    case TickKind::mark:  // never a fill price: nothing to keep (and a mark-only feed writes
+                          // nothing)
       break;
     case TickKind::trade:
       q.last = t.price;
