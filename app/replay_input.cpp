@@ -141,8 +141,6 @@ void read_row(const Fields& f, const std::string& where, Read read, std::vector<
   const Uuid& id = [&]() -> const Uuid& {
     if constexpr (std::is_same_v<Row, MarketRow>) {
       return row.spec.id;
-    } else if constexpr (std::is_same_v<Row, BalanceSpec>) {
-      return row.wallet_id;
     } else {
       return row.id;
     }

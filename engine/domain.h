@@ -73,6 +73,12 @@ struct TradingRules {
   Asset quote;  ///< the asset margins, fees and PnL are paid in
 };
 
+/// size x price (raw x raw) below 10^18 units: the magnitude positions.unrealized_pnl
+/// (DECIMAL(36,18)) can hold for a position's whole notional.
+[[nodiscard]] constexpr bool notional_fits(std::int64_t size, std::int64_t price) noexcept {
+  return static_cast<Wide>(size) * price < static_cast<Wide>(kScale) * kScale * kScale * kScale;
+}
+
 struct MarketSpec {
   Uuid id;
   InstrumentId instrument = kNoInstrument;

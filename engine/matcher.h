@@ -249,7 +249,7 @@ class Matcher {
   void cancel_order(std::uint32_t slot, RejectReason why, TimeNs ts, std::vector<Event>& out);
   void reject_order(std::uint32_t slot, RejectReason why, TimeNs ts, std::vector<Event>& out);
   /// Fills now, rests, or waits for a price (a paper order past its trigger, or a market/limit).
-  void execute(std::uint32_t slot, TimeNs ts, bool may_rest, std::vector<Event>& out);
+  void execute(std::uint32_t slot, TimeNs ts, std::vector<Event>& out);
   void fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts, std::vector<Event>& out);
   void cancel_reduce_orders(const SideKey& k, TimeNs ts, std::vector<Event>& out);
   [[nodiscard]] std::optional<std::int64_t> tradeable(std::uint32_t mi, bool buy) const noexcept;

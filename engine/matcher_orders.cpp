@@ -188,13 +188,13 @@ void Matcher::run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& ou
           disarm_order(d.slot);  // the bot's from here: no further expiry
           break;
         }
-        execute(d.slot, t.exch_ts, /*may_rest=*/true, out);
+        execute(d.slot, t.exch_ts, out);
         break;
       case Due::What::limit:
         fill(d.slot, d.price, /*taker=*/false, t.exch_ts, out);
         break;
       case Due::What::waiting:
-        execute(d.slot, t.exch_ts, /*may_rest=*/true, out);
+        execute(d.slot, t.exch_ts, out);
         break;
     }
   }
@@ -300,7 +300,7 @@ void Matcher::arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) 
     }
     return;
   }
-  execute(slot, ts, /*may_rest=*/true, out);
+  execute(slot, ts, out);
 }
 
 void Matcher::disarm_order(std::uint32_t slot) {
@@ -373,7 +373,7 @@ void Matcher::expire_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& ou
   ++stats_.orders_expired;
 }
 
-void Matcher::execute(std::uint32_t slot, TimeNs ts, bool may_rest, std::vector<Event>& out) {
+void Matcher::execute(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) {
   OrderState& o = orders_[slot];
   const OrderSpec& s = o.spec;
   const bool buy = buys(s.side);
@@ -388,7 +388,6 @@ void Matcher::execute(std::uint32_t slot, TimeNs ts, bool may_rest, std::vector<
     return fill(slot, *px, true, ts, out);
   const std::int64_t lim = *s.price;
   if (buy ? *px <= lim : *px >= lim) return fill(slot, *px, true, ts, out);  // crosses: taker
-  if (!may_rest) return;
   o.status = OrderStatus::open;  // rests; a maker from the next tick on
   o.resting = true;
   if (buy) {
@@ -409,10 +408,14 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
   const SideKey key{s.user_id, mi, side};
   const std::int64_t rate = taker ? rules.taker_fee : rules.maker_fee;
   disarm_order(slot);
-  BalanceView& bal = balances_[BalanceKey{s.wallet_id, rules.quote}];
-  bal.wallet_id = s.wallet_id;
-  bal.token = rules.quote;
   const std::optional<std::uint32_t> open = open_slot(key);
+  // Looked up once the fill will happen: a cancelled reduce leaves no balance row behind.
+  auto wallet = [&]() -> BalanceView& {
+    BalanceView& b = balances_[BalanceKey{s.wallet_id, rules.quote}];
+    b.wallet_id = s.wallet_id;
+    b.token = rules.quote;
+    return b;
+  };
 
   EventType pe_type = EventType::position_increased;  // the position event, after order.filled
   std::uint32_t ps_slot = kNone;
@@ -431,6 +434,7 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
     ps.spec.size -= q;
     ps.spec.margin -= static_cast<std::int64_t>(released);
     ps.realized += realized;
+    BalanceView& bal = wallet();
     bal.balance += realized;
     bal.locked -= released;
     closed = ps.spec.size == 0;
@@ -447,6 +451,7 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
   } else {
     fee = FillMath::fee(q, px, rate);
     const Wide add = FillMath::margin(q, px, s.leverage);
+    BalanceView& bal = wallet();
     if (bal.balance - bal.locked < add + fee)
       return reject_order(slot, RejectReason::insufficient_margin, ts, out);
     PositionSpec next;
@@ -467,9 +472,7 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
       next.size += q;
     }
     const Wide margin = static_cast<Wide>(next.margin) + add;
-    if (next.size > kMaxRaw || margin > kMaxRaw ||
-        static_cast<Wide>(next.size) * next.entry_price >=
-            static_cast<Wide>(kScale) * kScale * kScale * kScale) {
+    if (!FillMath::position_fits(next.size, next.entry_price, margin)) {
       return reject_order(slot, RejectReason::out_of_range, ts, out);
     }
     next.margin = static_cast<std::int64_t>(margin);

@@ -190,7 +190,6 @@ void NaiveMatcher::fill(std::size_t i, std::int64_t px, bool taker, TimeNs ts,
   const std::int64_t rate = taker ? m.spec.rules.taker_fee : m.spec.rules.maker_fee;
   const auto open = open_position(s.user_id, s.market_id, side);
   o.armed = o.resting = o.waiting = false;
-  Event pe;
   std::size_t pos = 0;
   Wide fee = 0, realized = 0;
   std::int64_t q = s.size;
@@ -239,9 +238,7 @@ void NaiveMatcher::fill(std::size_t i, std::int64_t px, bool taker, TimeNs ts,
       next.size += q;
     }
     const Wide margin = static_cast<Wide>(next.margin) + add;
-    if (next.size > kMaxRaw || margin > kMaxRaw ||
-        static_cast<Wide>(next.size) * next.entry_price >=
-            static_cast<Wide>(kScale) * kScale * kScale * kScale)
+    if (!FillMath::position_fits(next.size, next.entry_price, margin))
       return finish(i, OrderStatus::failed, RejectReason::out_of_range, EventType::order_rejected,
                     ts, out);
     next.margin = static_cast<std::int64_t>(margin);
@@ -297,7 +294,6 @@ void NaiveMatcher::fill(std::size_t i, std::int64_t px, bool taker, TimeNs ts,
   pe2.size = p.size;
   pe2.amount = realized;
   out.push_back(pe2);
-  (void)pe;
   if (closed) position_gone(pos, ts, out);
 }
 

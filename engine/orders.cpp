@@ -132,8 +132,7 @@ RejectReason validate_order(const OrderSpec& o, const TradingRules& r) noexcept 
     return RejectReason::invalid_leverage;
   // Notional beyond what positions.unrealized_pnl (DECIMAL(36,18)) can hold, as for positions.
   const std::int64_t px = o.price.value_or(o.trigger_price.value_or(0));
-  if (static_cast<Wide>(o.size) * px >= static_cast<Wide>(kScale) * kScale * kScale * kScale)
-    return RejectReason::out_of_range;
+  if (!notional_fits(o.size, px)) return RejectReason::out_of_range;
   return RejectReason::none;
 }
 

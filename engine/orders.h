@@ -123,6 +123,11 @@ struct FillMath {
   /// dir x (price - entry) x q, rounded down.
   [[nodiscard]] static Wide pnl(Side side, std::int64_t entry, std::int64_t price,
                                 std::int64_t q) noexcept;
+  /// A position the engine can hold after a fill: size and margin within +-9e9, notional fits.
+  [[nodiscard]] static bool position_fits(std::int64_t size, std::int64_t entry,
+                                          Wide margin) noexcept {
+    return size <= kMaxRaw && margin <= kMaxRaw && notional_fits(size, entry);
+  }
   /// margin x q / size, rounded down (the rest is released when the position closes).
   [[nodiscard]] static Wide released(Wide margin, std::int64_t q, std::int64_t size) noexcept;
 };

@@ -337,9 +337,7 @@ RowReport read_position(const CellSource& src, PositionSpec& p) {
     if (p.margin < 0) r.reject(RejectReason::invalid_value, C::margin, "must be >= 0");
     // positions.unrealized_pnl is DECIMAL(36,18): its magnitude must stay below 1e18 at any price
     // the position can see while open (down to zero for a long, its whole notional for a short).
-    const Wide notional = static_cast<Wide>(p.size) * p.entry_price;  // 1e-18 units
-    const Wide limit = static_cast<Wide>(kScale) * kScale * 1'000'000'000 * 1'000'000'000;
-    if (rep.ok() && notional >= limit) {
+    if (rep.ok() && !notional_fits(p.size, p.entry_price)) {
       r.reject(RejectReason::out_of_range, C::size,
                "size x entry_price reaches 1e18, beyond what positions.unrealized_pnl holds");
     }

@@ -128,10 +128,6 @@ struct RowReport {
   [[nodiscard]] bool ok() const noexcept { return verdict == Verdict::ok; }
 };
 
-/// The largest magnitude DECIMAL(36,18) holds, in whole units (10^18): a position whose notional
-/// (size x entry_price) reaches it could be written back with an unrepresentable uPnL.
-inline constexpr long double kMaxColumnUnits = 1e18L;
-
 /// Unreadable markets are skipped (their positions and alerts then meet unknown_market).
 RowReport read_market(const CellSource& src, MarketRow& out);
 /// A rejected position carries its reason in `out.invalid`; the matcher does not arm it.

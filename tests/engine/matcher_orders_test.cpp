@@ -256,6 +256,12 @@ TEST_F(Orders, AReduceWithNoPositionIsCancelled) {
   ASSERT_EQ(types(e), (std::vector{EventType::order_cancelled}));
   EXPECT_EQ(e[0].reason, RejectReason::no_position);
   EXPECT_EQ(view(1).reason, RejectReason::no_position);
+  auto other = order(2, OrderType::market, OrderSide::buy, "1");
+  other.wallet_id = id(9, kWalletKind);  // a wallet with no balance row
+  place(other);
+  std::size_t rows = 0;
+  mk.for_each_balance([&](const BalanceView&) { ++rows; });
+  EXPECT_EQ(rows, 1u) << "a cancelled reduce must not leave a balance row behind";
 }
 
 TEST_F(Orders, ALiquidationCancelsTheReduceOrdersOfItsPositionAndTakesTheMargin) {
