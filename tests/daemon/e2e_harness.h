@@ -212,6 +212,18 @@ class E2E {
     return s.str();
   }
 
+  /// The daemon log's last lines: what a failed stop or check prints (the whole log buries it).
+  std::string log_tail(std::size_t lines = 60) const {
+    const std::string all = log_text();
+    std::size_t at = all.size();
+    for (std::size_t n = 0; n <= lines && at > 0;) {
+      at = all.rfind('\n', at - 1);
+      if (at == std::string::npos) return all;
+      ++n;
+    }
+    return all.substr(at + 1);
+  }
+
  private:
   void seed() {
     exec(

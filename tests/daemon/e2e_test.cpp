@@ -92,7 +92,7 @@ TEST(EndToEnd, AlertsFireAtTheRightPricesRowsUpdatedSeqContiguous) {
   const auto j = e.query("SELECT min(seq), max(seq), count(*) FROM alert_events");
   EXPECT_EQ(j[0][0].as<std::uint64_t>(), 1u);
   EXPECT_EQ(j[0][1].as<std::uint64_t>(), j[0][2].as<std::uint64_t>());
-  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
 TEST(EndToEnd, WrongTokenRefusedAndScopesHold) {
@@ -140,7 +140,7 @@ TEST(EndToEnd, WrongTokenRefusedAndScopesHold) {
       scoped, [](const std::string&) { return false; }, 1s);
   EXPECT_EQ(scoped.close_code(), 1008);
   EXPECT_GE(e.metric("laminator_stream_auth_failures_total"), 2);
-  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
 TEST(EndToEnd, ResumeAfterDisconnectAndAfterRestartLosesNothing) {
@@ -172,7 +172,7 @@ TEST(EndToEnd, ResumeAfterDisconnectAndAfterRestartLosesNothing) {
     all.insert(all.end(), got.begin(), got.end());
     last = seq_of(all.back());
     // SIGTERM: the subscriber is told 1001, the daemon exits 0 within 5 s.
-    EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+    EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
     read_until(
         sub, [](const std::string&) { return false; }, 1s);
     EXPECT_EQ(sub.close_code(), 1001);
@@ -193,7 +193,7 @@ TEST(EndToEnd, ResumeAfterDisconnectAndAfterRestartLosesNothing) {
       EXPECT_TRUE(fired.insert(sfield(j, "alert_id")).second) << "twice: " << j;
     EXPECT_EQ(fired.size(), 29u);
   }
-  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
 TEST(EndToEnd, SigkillLosesNoAlertAndFiresNoneTwice) {
@@ -231,7 +231,7 @@ TEST(EndToEnd, SigkillLosesNoAlertAndFiresNoneTwice) {
     EXPECT_EQ(sfield(after[i], "alert_id"), sfield(before[i], "alert_id"));
     EXPECT_NE(after[i].find("\"redelivered\":true"), std::string::npos);
   }
-  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
 TEST(EndToEnd, SlowSubscriberIsCutWithoutSlowingTheRest) {
@@ -281,7 +281,7 @@ TEST(EndToEnd, SlowSubscriberIsCutWithoutSlowingTheRest) {
     EXPECT_EQ(slow.close_code(), 1008);
     EXPECT_NE(slow.close_reason().find("since="), std::string::npos) << slow.close_reason();
   }
-  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
 TEST(EndToEnd, FeedStallHoldsAlertsUntilLiveAgain) {
@@ -315,7 +315,7 @@ TEST(EndToEnd, FeedStallHoldsAlertsUntilLiveAgain) {
   ASSERT_TRUE(has(after, "alert.triggered", alert_id(1))) << e.log_text();
   EXPECT_GE(e.metric("laminator_feed_reconnects_total"), 1);
   EXPECT_TRUE(e.wait_healthy(5s));
-  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
 TEST(EndToEnd, StartUpFillsJournalHolesFromTheRingAndReportsTheRest) {
@@ -330,7 +330,7 @@ TEST(EndToEnd, StartUpFillsJournalHolesFromTheRingAndReportsTheRest) {
   ASSERT_TRUE(wait_for([&] {
     return e.query("SELECT count(*) FROM alert_events")[0][0].as<int>() == 10;
   })) << e.log_text();
-  ASSERT_EQ(e.signal_and_wait(SIGTERM), 0);
+  ASSERT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
   // Rows lost below the head, as a server crash with asynchronous commit loses them.
   e.exec("DELETE FROM alert_events WHERE seq IN (3, 4, 5)");
   e.start();
@@ -340,7 +340,7 @@ TEST(EndToEnd, StartUpFillsJournalHolesFromTheRingAndReportsTheRest) {
             3)
       << e.log_text();
   EXPECT_EQ(e.metric("laminator_journal_holes"), 0);
-  ASSERT_EQ(e.signal_and_wait(SIGTERM), 0);
+  ASSERT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
   // Without the ring (lost with the machine), the hole is reported, not papered over.
   e.exec("DELETE FROM alert_events WHERE seq = 7");
   std::filesystem::remove(std::filesystem::path(e.log_path()).parent_path() / "events.ring");
@@ -356,7 +356,7 @@ TEST(EndToEnd, StartUpFillsJournalHolesFromTheRingAndReportsTheRest) {
   auto got = read_n(sub, 1);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(seq_of(got[0]), 11u);
-  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
 TEST(EndToEnd, HostileRowsAreRejectedByIdAndARenamedMarketIsReportedUnserved) {
@@ -400,7 +400,7 @@ TEST(EndToEnd, HostileRowsAreRejectedByIdAndARenamedMarketIsReportedUnserved) {
   e.exec(std::string("UPDATE markets SET symbol = 'BTCUSDT' WHERE id = '") + kMarket + "'");
   EXPECT_TRUE(e.wait_healthy(5s)) << e.health().second;
   EXPECT_EQ(e.metric("laminator_markets_unserved"), 0);
-  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
 }  // namespace

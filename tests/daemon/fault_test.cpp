@@ -111,13 +111,13 @@ TEST(Faults, PostgresKilledMidBurstWithAsynchronousCommitLosesAndRepeatsNothing)
   EXPECT_GE(e.metric("laminator_writer_failures_total"), 1);
   expect_quiet_for_ticks(e, 100);
   // A restart finds the journal whole and fires nothing again.
-  ASSERT_EQ(e.signal_and_wait(SIGTERM), 0);
+  ASSERT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
   e.start();
   ASSERT_TRUE(e.wait_healthy()) << e.log_text();
   EXPECT_EQ(e.metric("laminator_journal_holes"), 0);
   expect_quiet_for_ticks(e, 100);
   EXPECT_EQ(count(e, "SELECT count(*) FROM alert_events"), kN);
-  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
 TEST(Faults, SigkillUnderLoadWithARingResizeLosesAndRepeatsNothing) {
@@ -151,7 +151,7 @@ TEST(Faults, SigkillUnderLoadWithARingResizeLosesAndRepeatsNothing) {
   const auto next = read_n(*again, 1);
   ASSERT_EQ(next.size(), 1u);
   EXPECT_EQ(seq_of(next[0]), kN + 1u);
-  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
 TEST(Faults, ResumeFromTheJournalsFirstSeqWhileEventsKeepFiring) {
@@ -191,7 +191,7 @@ TEST(Faults, ResumeFromTheJournalsFirstSeqWhileEventsKeepFiring) {
   EXPECT_EQ(resumes, 0u) << "a reader keeping pace was cut: catch-up must be paced by its writes";
   EXPECT_FALSE(sub->closed()) << sub->close_code() << " " << sub->close_reason();
   EXPECT_EQ(e.metric("laminator_stream_slow_cuts_total"), 0);
-  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
 TEST(Faults, APoisonedRowAmongThousandsIsDeadLetteredAndEverythingElseWritten) {
@@ -224,12 +224,12 @@ TEST(Faults, APoisonedRowAmongThousandsIsDeadLetteredAndEverythingElseWritten) {
     return count(e, "SELECT count(*) FROM alerts WHERE status = 'triggered'") == kN;
   })) << e.log_text();
   // A restart does not fire the dead-lettered alert again (it is still 'active' in the table).
-  ASSERT_EQ(e.signal_and_wait(SIGTERM), 0);
+  ASSERT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
   e.start();
   ASSERT_TRUE(e.wait_healthy()) << e.log_text();
   expect_quiet_for_ticks(e, 100);
   EXPECT_EQ(count(e, "SELECT count(*) FROM alert_events"), kN + 1);
-  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
 }  // namespace
