@@ -158,6 +158,7 @@ void Daemon::start() {
   // 3. State.
   MatcherConfig mc;
   mc.first_seq = first_seq;
+  mc.report_rested = true;  // the writer persists a limit that starts resting (pending -> open)
   p.matcher = std::make_unique<Matcher>(mc);
   std::vector<Event> initial;
   std::map<feeds::Venue, std::vector<std::string>> symbols;
@@ -167,7 +168,7 @@ void Daemon::start() {
     std::string symbol;
   };
   std::vector<LoadedMarket> loaded_markets;
-  db::LoadSink sink = db::matcher_sink(*p.matcher, p.instruments, initial);
+  db::LoadSink sink = db::matcher_sink(*p.matcher, p.instruments, initial, /*orders=*/true);
   auto load_market = std::move(sink.market);
   sink.market = [&](MarketRow&& m) {
     if (const auto v = feeds::parse_venue(m.dex_name)) symbols[*v].push_back(m.symbol);
@@ -190,6 +191,7 @@ void Daemon::start() {
   p.writer = std::make_unique<db::Writer>(wc);
   db::ListenerConfig lc = cfg_.listener;
   lc.conninfo = p.url;
+  lc.orders = true;
   p.listener = std::make_unique<db::Listener>(lc);
 
   // Feeds: one connection per venue route, subscribed to the markets loaded for that venue.

@@ -48,16 +48,44 @@ std::optional<db::WriteOp> transition_op(const Event& e, const Matcher& m) {
       op.ts = p->closed_at.value_or(e.ts);
       return op;
     }
-    case EventType::alert_rejected:
-    case EventType::position_rejected:
-    case EventType::market_unserved:
-    // Order and fill events: the daemon does not load orders yet (the loader and the writer's fill
-    // statements come with the rest of the orders work), so the matcher cannot produce them here.
     case EventType::order_triggered:
-    case EventType::order_filled:
+      op.kind = db::WriteKind::order_triggered;
+      return op;
     case EventType::order_cancelled:
     case EventType::order_expired:
     case EventType::order_rejected:
+      op.kind = db::WriteKind::order_ended;
+      op.code =
+          static_cast<std::uint8_t>(e.type == EventType::order_cancelled ? OrderStatus::cancelled
+                                    : e.type == EventType::order_expired ? OrderStatus::expired
+                                                                         : OrderStatus::failed);
+      op.reason = static_cast<std::uint8_t>(e.reason);
+      return op;
+    case EventType::order_filled: {
+      // The order's fill as the matcher recorded it (an order fills once, whole): what it did to
+      // its position and wallet, as deltas, and the position's entry right after it.
+      const auto v = m.order(e.subject);
+      const OrderSpec* s = m.order_spec(e.subject);
+      if (!v || !s || !v->position_id || !v->avg_fill_price) return std::nullopt;
+      op.kind = db::WriteKind::order_filled;
+      op.ref = *v->position_id;
+      op.price = *v->avg_fill_price;
+      op.size = v->filled_size;
+      op.amount = v->total_fees;
+      op.realized = v->realized_pnl;
+      op.locked = v->locked_delta;
+      op.entry = v->entry_after;
+      op.ts = v->filled_at.value_or(e.ts);
+      op.flags = static_cast<std::uint8_t>(
+          (v->liquidity_taker ? db::WriteOp::kTaker : 0) |
+          (v->opened_position ? db::WriteOp::kOpened : 0) |
+          (s->side == OrderSide::sell || s->side == OrderSide::buy ? db::WriteOp::kReduce : 0));
+      return op;
+    }
+    case EventType::alert_rejected:
+    case EventType::position_rejected:
+    case EventType::market_unserved:
+    // A fill's position event: its position, trade and balance rows are written with the fill.
     case EventType::position_opened:
     case EventType::position_increased:
     case EventType::position_reduced:
@@ -151,6 +179,19 @@ bool EngineLoop::turn() {
     const std::size_t m = d_.commands->try_dequeue_bulk(cmd_buf_.begin(), cmd_buf_.size());
     for (std::size_t i = 0; i < m; ++i) on_command(cmd_buf_[i]);
     worked |= m > 0;
+  }
+  if (d_.matcher->has_rested()) persist_rested();
+  {
+    // The clock: orders and alerts expire on markets that have no tick (an input to the matcher,
+    // which reads no clock itself).
+    const auto now = Clock::now();
+    if (now - last_clock_ >= kClockEvery) {
+      last_clock_ = now;
+      const auto wall = std::chrono::system_clock::now().time_since_epoch();
+      d_.matcher->on_clock(std::chrono::duration_cast<std::chrono::nanoseconds>(wall).count(),
+                           events_);
+      if (!events_.empty()) publish(0);
+    }
   }
   if (published_) {  // wake the server only for events, not for every batch of ticks
     published_ = false;
@@ -282,9 +323,14 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
       m.cancel_alert(c.id);
       m.forget_alert(c.id);
       return;
-    // Orders and balances arrive only from a listener configured to follow them (not yet the
-    // daemon's: its writer does not persist fills yet).
     case K::upsert_order:
+      // A read of a pending / open row noticed before our transition of it was journaled shows
+      // the row as it was before our write: it must not re-arm (or re-fill) the order.
+      if ((c.order.status == OrderStatus::pending || c.order.status == OrderStatus::open) &&
+          transitions_.stale_read(c.order.id, c.noticed)) {
+        stats_.commands_skipped.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
       m.upsert_order(c.order, events_);
       if (!events_.empty()) publish(0);
       return;
@@ -328,6 +374,19 @@ void EngineLoop::publish(TimeNs recv_ts) {
   events_.clear();
 }
 
+void EngineLoop::persist_rested() {
+  // Limit orders that started resting: pending -> open, a transition without an event.
+  rested_.clear();
+  d_.matcher->drain_rested(rested_);
+  if (d_.writer == nullptr) return;
+  for (const Uuid& id : rested_) {
+    db::WriteOp op;
+    op.kind = db::WriteKind::order_rested;
+    op.id = id;
+    submit(Parked{op, Event{}, false});
+  }
+}
+
 void EngineLoop::submit(const Parked& p) {
   // Order matters (a journaled event's op must never trail it): once anything is parked,
   // everything after it parks too.
@@ -352,7 +411,8 @@ void EngineLoop::flush_parked() {
 void EngineLoop::confirm(Clock::time_point now) {
   const std::uint64_t journaled = d_.writer->stats().journaled_seq.load(std::memory_order_acquire);
   for (const Uuid& id : transitions_.confirm(journaled, now)) {
-    d_.matcher->forget_alert(id);  // no-op for positions and for re-armed alerts
+    // No-op for positions, re-armed alerts and orders still watched.
+    if (!d_.matcher->forget_alert(id)) d_.matcher->forget_order(id);
   }
 }
 

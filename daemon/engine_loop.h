@@ -84,6 +84,7 @@ class EngineLoop {
   void on_command(const db::EngineCommand& c);
   void publish(TimeNs recv_ts);
   void submit(const Parked& p);
+  void persist_rested();
   void flush_parked();
   void confirm(std::chrono::steady_clock::time_point now);
   bool sweep_marks(std::chrono::steady_clock::time_point now);  ///< true: visited a chunk
@@ -110,6 +111,9 @@ class EngineLoop {
   TransitionBook transitions_;  ///< our finished rows, against stale listener reads
   ResyncBook resync_;           ///< rows a full resync delivered
   MarketCoverage coverage_;     ///< markets no feed serves
+  std::vector<Uuid> rested_;    ///< scratch: limit orders that started resting
+  static constexpr std::chrono::milliseconds kClockEvery{100};
+  std::chrono::steady_clock::time_point last_clock_{};
   std::size_t mark_cursor_ = 0;
   std::chrono::steady_clock::time_point sweep_started_{};
 };

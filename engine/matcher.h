@@ -30,6 +30,9 @@ namespace lam {
 
 struct MatcherConfig {
   std::uint64_t first_seq = 1;  ///< seq of the first event (the daemon resumes from its journal)
+  /// Keep the ids of limit orders that start resting for drain_rested() (the daemon persists the
+  /// transition; replay and benchmarks do not, and must not accumulate them).
+  bool report_rested = false;
 };
 
 struct MatcherStats {
@@ -129,6 +132,15 @@ class Matcher {
   /// The id of the position an order opens (derived from the order's id, so a replay or a crash
   /// recovery makes the same one).
   [[nodiscard]] static Uuid position_id_for(const Uuid& order_id) noexcept;
+  /// The id of the trade row of an order's (whole) fill, derived the same way.
+  [[nodiscard]] static Uuid trade_id_for(const Uuid& order_id) noexcept;
+  /// Moves out the ids of the limit orders that started resting (status pending -> open) since the
+  /// last call: a transition with no event, which the writer persists.
+  void drain_rested(std::vector<Uuid>& out);
+  [[nodiscard]] bool has_rested() const noexcept { return !rested_.empty(); }
+  /// Releases a finished order (filled, cancelled, expired, failed) once it has been persisted.
+  /// Returns false (and keeps it) if it is still watched or unknown.
+  bool forget_order(const Uuid& id);
   /// Visits every held position / alert in slot order (snapshots; not for the hot path).
   void for_each_position(const std::function<void(const PositionView&)>& f) const;
   void for_each_alert(const std::function<void(const AlertView&)>& f) const;
@@ -310,6 +322,7 @@ class Matcher {
   std::unordered_map<BalanceKey, BalanceView, BalanceKeyHash> balances_;
   std::unordered_map<Uuid, BalanceKey, UuidHash> balance_rows_;  // wallet_balances.id -> key
   std::unordered_map<GroupKey, std::uint32_t, GroupKeyHash> group_index_;
+  std::vector<Uuid> rested_;  // limit orders that started resting, until drain_rested()
 
   // Scratch buffers reused by every tick (no allocation once warm).
   std::vector<Crossed> scratch_up_, scratch_down_, scratch_merged_;

@@ -34,6 +34,19 @@ std::int64_t mid_of(const Tick& t) noexcept {
 
 }  // namespace
 
+Uuid Matcher::trade_id_for(const Uuid& o) noexcept {
+  // Another scramble than the position's: one trade per (whole) fill of the order.
+  Uuid u{o.hi ^ 0x9e3779b97f4a7c15ULL, o.lo ^ 0xbf58476d1ce4e5b9ULL};
+  u.hi = (u.hi & ~0xF000ULL) | 0x4000ULL;
+  u.lo = (u.lo & ~(0xC000ULL << 48)) | (0x8000ULL << 48);
+  return u;
+}
+
+void Matcher::drain_rested(std::vector<Uuid>& out) {
+  out.insert(out.end(), rested_.begin(), rested_.end());
+  rested_.clear();
+}
+
 Uuid Matcher::position_id_for(const Uuid& o) noexcept {
   // A fixed, invertible scramble of the order's id: deterministic across replays and restarts,
   // never the order's own id. Version/variant nibbles are set so it reads as a v4 UUID.
@@ -236,6 +249,13 @@ void Matcher::remove_order(const Uuid& id) {
   if (mi != kNone) refresh(mi);
 }
 
+bool Matcher::forget_order(const Uuid& id) {
+  auto it = order_index_.find(id);
+  if (it == order_index_.end() || watching(orders_[it->second].status)) return false;
+  remove_order(id);
+  return true;
+}
+
 void Matcher::remove_balance(const Uuid& row_id) {
   auto it = balance_rows_.find(row_id);
   if (it == balance_rows_.end()) return;
@@ -390,6 +410,7 @@ void Matcher::execute(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) {
   if (buy ? *px <= lim : *px >= lim) return fill(slot, *px, true, ts, out);  // crosses: taker
   o.status = OrderStatus::open;  // rests; a maker from the next tick on
   o.resting = true;
+  if (cfg_.report_rested) rested_.push_back(s.id);
   if (buy) {
     c.lim_buy.insert(lim, s.id, slot);
   } else {
@@ -437,6 +458,7 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
     BalanceView& bal = wallet();
     bal.balance += realized;
     bal.locked -= released;
+    o.locked_delta = -released;
     closed = ps.spec.size == 0;
     if (closed) {
       ps.status = PositionStatus::closed;
@@ -494,6 +516,8 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
     }
     bal.locked += add;
     bal.balance -= fee;
+    o.locked_delta = add;
+    o.opened_position = opened;
     pe_type = opened ? EventType::position_opened : EventType::position_increased;
   }
   o.status = OrderStatus::filled;
@@ -502,6 +526,7 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
   o.fees = fee;
   o.realized = realized;
   o.position_id = positions_[ps_slot].spec.id;
+  o.entry_after = positions_[ps_slot].spec.entry_price;
   o.filled_at = ts;
   o.taker = taker;
   Event fe = make_event(EventType::order_filled, ts, s.id, s.user_id, c.spec.id, px);
@@ -612,6 +637,9 @@ OrderView Matcher::view_order(std::uint32_t slot) const {
   v.position_id = o.position_id;
   v.liquidity_taker = o.taker;
   v.realized_pnl = o.realized;
+  v.locked_delta = o.locked_delta;
+  v.entry_after = o.entry_after;
+  v.opened_position = o.opened_position;
   return v;
 }
 

@@ -85,7 +85,11 @@ struct Matcher::OrderState {
   Wide fees = 0;
   Wide realized = 0;
   std::optional<Uuid> position_id;
+  // What its fill did to the position and the wallet (the writer applies it as deltas):
+  Wide locked_delta = 0;         // margin added (> 0) or released (< 0)
+  std::int64_t entry_after = 0;  // the position's entry price right after this fill
   bool taker = false;
+  bool opened_position = false;  // its fill opened the position
   // Where it is filed while the engine watches it:
   std::int8_t trig_source = -1;  // trigger ladder source index (0 mark, 1 last, 2 mid), -1 none
   bool trig_up = false;          // in trig up ladder (else down)

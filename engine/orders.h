@@ -95,6 +95,11 @@ struct OrderView {
   std::optional<Uuid> position_id;
   bool liquidity_taker = false;
   Wide realized_pnl = 0;  ///< of its fill
+  // Its fill's effect, as the writer applies it (deltas, so that a fill lost to the bot's cancel
+  // leaves the later ones right):
+  Wide locked_delta = 0;  ///< margin added to the position and locked in the wallet (< 0: released)
+  std::int64_t entry_after = 0;  ///< the position's entry price right after the fill
+  bool opened_position = false;  ///< the fill opened the position
 };
 
 /// A wallet's balance in one asset, as the engine holds it (raw).

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <pqxx/pqxx>
+#include <utility>
 
 #include "engine/event_json.h"
+#include "engine/matcher.h"
 
 namespace lam::db {
 namespace {
@@ -82,6 +84,32 @@ void Batch::add(const WriteOp& op) {
       }
       break;
     }
+    case WriteKind::order_triggered:
+    case WriteKind::order_rested:
+    case WriteKind::order_ended:
+    case WriteKind::order_filled: {
+      auto [it, inserted] = order_index_.try_emplace(op.id, orders_.size());
+      if (inserted) orders_.push_back({op.id, OrderWrite{}});
+      OrderWrite& w = orders_[it->second].second;
+      const bool final = w.status != OrderStatus::open;
+      if (op.kind == WriteKind::order_triggered) {
+        w.triggered = true;
+        w.triggered_at = op.ts;
+        if (!final) w.at = op.ts;
+      } else if (op.kind == WriteKind::order_rested) {
+        if (!final) w.at = op.ts;
+      } else if (op.kind == WriteKind::order_ended) {
+        w.status = static_cast<OrderStatus>(op.code);
+        w.reason = static_cast<RejectReason>(op.reason);
+        w.at = op.ts;
+      } else {
+        w.status = OrderStatus::filled;
+        w.filled = true;
+        w.fill = op;
+        w.at = op.ts;
+      }
+      break;
+    }
   }
 }
 
@@ -97,6 +125,8 @@ void Batch::clear() {
   liquidations_.clear();
   alert_index_.clear();
   alerts_.clear();
+  order_index_.clear();
+  orders_.clear();
 }
 
 std::pair<Batch, Batch> Batch::split() const {
@@ -114,6 +144,11 @@ std::pair<Batch, Batch> Batch::split() const {
     Batch& b = side();
     b.alert_index_.emplace(id, b.alerts_.size());
     b.alerts_.emplace_back(id, w);
+  }
+  for (const auto& [id, w] : orders_) {
+    Batch& b = side();
+    b.order_index_.emplace(id, b.orders_.size());
+    b.orders_.emplace_back(id, w);
   }
   for (const auto& ev : events_) {
     Batch& b = side();
@@ -158,6 +193,40 @@ Batch::RowDescription Batch::describe_single() const {
       d.detail += " at=";
       append_iso8601_ms(d.detail, w.ts);
     }
+  } else if (!orders_.empty()) {
+    const auto& [oid, w] = orders_.front();
+    oid.append_to(d.row_id);
+    d.table = "orders";
+    d.kind = w.filled ? "order_filled" : "order_" + std::string(to_string(w.status));
+    d.detail = "status=";
+    d.detail += to_string(w.status);
+    if (w.reason != RejectReason::none) {
+      d.detail += " status_reason=";
+      d.detail += reason_code(w.reason);
+    }
+    if (w.triggered) {
+      d.detail += " triggered_at=";
+      append_iso8601_ms(d.detail, w.triggered_at);
+    }
+    if (w.filled) {
+      const WriteOp& f = w.fill;
+      d.detail += " position_id=";
+      f.ref.append_to(d.detail);
+      d.detail += " price=";
+      append_fixed(d.detail, f.price, kScaleDigits);
+      d.detail += " size=";
+      append_fixed(d.detail, f.size, kScaleDigits);
+      d.detail += " fee=";
+      append_fixed(d.detail, f.amount, kScaleDigits);
+      d.detail += " realized_pnl=";
+      append_fixed(d.detail, f.realized, kScaleDigits);
+      d.detail += " locked=";
+      append_fixed(d.detail, f.locked, kScaleDigits);
+      d.detail += " entry_after=";
+      append_fixed(d.detail, f.entry, kScaleDigits);
+    }
+    d.detail += " at=";
+    append_iso8601_ms(d.detail, w.at);
   } else if (!events_.empty()) {
     const Event& e = events_.front().first;
     d.table = "alert_events";
@@ -171,7 +240,7 @@ Batch::RowDescription Batch::describe_single() const {
 std::size_t Batch::transitions() const noexcept {
   std::size_t n = liquidations_.size();
   for (const auto& [id, w] : alerts_) n += w.transition != WriteKind::alert_anchored;
-  return n;
+  return n + orders_.size();
 }
 
 std::vector<std::string> Batch::parameters() const {
@@ -212,6 +281,39 @@ std::vector<std::string> Batch::parameters() const {
       a_anchor.add_null();
     }
   }
+  ArrayLiteral o_id, o_status, o_reason, o_triggered, o_position, o_price, o_size, o_fee,
+      o_realized, o_locked, o_entry, o_at, o_flags, o_trade;
+  for (const auto& [id, w] : orders_) {
+    o_id.add_uuid(id);
+    o_status.add_word(to_string(w.status));
+    if (w.reason != RejectReason::none) {
+      o_reason.add_word(reason_code(w.reason));
+    } else {
+      o_reason.add_null();
+    }
+    if (w.triggered) {
+      o_triggered.add_time(w.triggered_at);
+    } else {
+      o_triggered.add_null();
+    }
+    o_at.add_time(w.at);
+    if (w.filled) {
+      const WriteOp& f = w.fill;
+      o_position.add_uuid(f.ref);
+      o_price.add_fixed(f.price, kScaleDigits);
+      o_size.add_fixed(f.size, kScaleDigits);
+      o_fee.add_fixed(f.amount, kScaleDigits);
+      o_realized.add_fixed(f.realized, kScaleDigits);
+      o_locked.add_fixed(f.locked, kScaleDigits);
+      o_entry.add_fixed(f.entry, kScaleDigits);
+      o_flags.add_uint(f.flags);
+      o_trade.add_uuid(Matcher::trade_id_for(id));
+    } else {
+      for (ArrayLiteral* a : {&o_position, &o_price, &o_size, &o_fee, &o_realized, &o_locked,
+                              &o_entry, &o_flags, &o_trade})
+        a->add_null();
+    }
+  }
   ArrayLiteral e_seq, e_type, e_subject, e_user, e_market, e_time, e_body, e_recovered;
   std::string body;
   for (const auto& [e, recovered] : events_) {
@@ -230,10 +332,14 @@ std::vector<std::string> Batch::parameters() const {
     e_body.add_text(body);
     e_recovered.add_word(recovered ? "t" : "f");
   }
-  return {m_id.done(),     m_price.done(),    m_pnl.done(),  l_id.done(),       l_price.done(),
-          l_ts.done(),     l_realized.done(), a_id.done(),   a_status.done(),   a_ts.done(),
-          a_anchor.done(), e_seq.done(),      e_type.done(), e_subject.done(),  e_user.done(),
-          e_market.done(), e_time.done(),     e_body.done(), e_recovered.done()};
+  return {
+      m_id.done(),     m_price.done(),    m_pnl.done(),       l_id.done(),        l_price.done(),
+      l_ts.done(),     l_realized.done(), a_id.done(),        a_status.done(),    a_ts.done(),
+      a_anchor.done(), e_seq.done(),      e_type.done(),      e_subject.done(),   e_user.done(),
+      e_market.done(), e_time.done(),     e_body.done(),      e_recovered.done(), o_id.done(),
+      o_status.done(), o_reason.done(),   o_triggered.done(), o_position.done(),  o_price.done(),
+      o_size.done(),   o_fee.done(),      o_realized.done(),  o_locked.done(),    o_entry.done(),
+      o_at.done(),     o_flags.done(),    o_trade.done()};
 }
 
 namespace {
@@ -249,13 +355,21 @@ void prepare_batch(pqxx::connection_base& c) {
   c.set_variable("plan_cache_mode", "force_generic_plan");
 }
 
+namespace {
+constexpr std::size_t kParameters = 33;
+template <std::size_t... I>
+pqxx::result exec_batch(pqxx::transaction_base& tx, const std::vector<std::string>& p,
+                        std::index_sequence<I...>) {
+  return tx.exec_prepared(kBatchStatement, p[I]...);
+}
+}  // namespace
+
 BatchResult apply_batch(pqxx::transaction_base& tx, const Batch& b) {
   const std::vector<std::string> p = b.parameters();
-  const pqxx::result r =
-      tx.exec_prepared(kBatchStatement, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9],
-                       p[10], p[11], p[12], p[13], p[14], p[15], p[16], p[17], p[18]);
+  const pqxx::result r = exec_batch(tx, p, std::make_index_sequence<kParameters>{});
   BatchResult out;
   out.marks_applied = r[0][0].as<std::size_t>();
+  out.fills_applied = r[0][2].as<std::size_t>();
   auto parser = r[0][1].as_array();
   for (auto item = parser.get_next(); item.first != pqxx::array_parser::done;
        item = parser.get_next()) {
@@ -265,9 +379,16 @@ BatchResult apply_batch(pqxx::transaction_base& tx, const Batch& b) {
 }
 
 const char* batch_statement() noexcept {
-  // Transitions are conditional (status = 'active' / 'open'). A row that did not change is either
-  // ours already (a retried batch whose first attempt committed: same target status and time) or a
-  // conflict with the bot (it cancelled or closed the row first); only conflicts are reported.
+  // Transitions are conditional (status = 'active' / 'open', orders 'pending' / 'open'). A row that
+  // did not change is either ours already (a retried batch whose first attempt committed: same
+  // target status and time) or a conflict with the bot (it cancelled or closed the row first); only
+  // conflicts are reported. A fill moves its position, trade, balance and audit rows only through
+  // `ordered` (the order's own conditional update), so it lands whole or not at all, and once: a
+  // retried fill finds its order filled already. Positions and balances move by deltas, so a fill
+  // lost to the bot's cancel leaves the later ones right. Each row is modified once per statement
+  // (a second modification of one row in one statement would be lost): marks skip positions that a
+  // fill moves, a liquidation of a position that fills also moved is folded into its update, and a
+  // wallet's balance deltas are summed before the one upsert.
   return R"SQL(
 WITH m AS (
   SELECT * FROM unnest($1::uuid[], $2::numeric[], $3::numeric[]) AS t(id, price, pnl)
@@ -279,29 +400,199 @@ WITH m AS (
   SELECT * FROM unnest($12::bigint[], $13::text[], $14::uuid[], $15::uuid[], $16::uuid[],
                        $17::timestamptz[], $18::text[], $19::boolean[])
            AS t(seq, type, subject_id, user_id, market_id, event_time, body, recovered)
+), o AS (
+  SELECT * FROM unnest($20::uuid[], $21::order_status[], $22::text[], $23::timestamptz[], $24::uuid[],
+                       $25::numeric[], $26::numeric[], $27::numeric[], $28::numeric[], $29::numeric[],
+                       $30::numeric[], $31::timestamptz[], $32::int[], $33::uuid[]) WITH ORDINALITY
+           AS t(id, status, reason, triggered_at, position_id, price, size, fee, realized, locked,
+                entry, at, flags, trade_id, ord)
 ), journaled AS (
   INSERT INTO alert_events (seq, type, subject_id, user_id, market_id, event_time, body, recovered)
   SELECT * FROM e ON CONFLICT (seq) DO NOTHING
   RETURNING seq
+), order_prior AS (
+  SELECT x.id, x.status FROM orders x WHERE x.id IN (SELECT id FROM o)
+), ordered AS (
+  UPDATE orders x SET status = o.status,
+                      status_reason = COALESCE(o.reason, x.status_reason),
+                      triggered_at = COALESCE(o.triggered_at, x.triggered_at),
+                      filled_size = CASE WHEN o.status = 'filled' THEN o.size ELSE x.filled_size END,
+                      avg_fill_price = CASE WHEN o.status = 'filled' THEN o.price ELSE x.avg_fill_price END,
+                      total_fees = CASE WHEN o.status = 'filled' THEN o.fee ELSE x.total_fees END,
+                      position_id = COALESCE(o.position_id, x.position_id),
+                      filled_at = CASE WHEN o.status = 'filled' THEN o.at ELSE x.filled_at END,
+                      updated_at = now()
+  FROM o
+  WHERE x.id = o.id AND x.status IN ('pending', 'open')
+    AND (o.status <> 'filled' OR o.flags & 2 <> 0
+         OR EXISTS (SELECT 1 FROM positions p WHERE p.id = o.position_id AND p.status = 'open')
+         OR EXISTS (SELECT 1 FROM o o2 WHERE o2.position_id = o.position_id AND o2.flags & 2 <> 0
+                                          AND o2.ord < o.ord))
+  RETURNING x.id, x.user_id, x.wallet_id, x.market_id, x.side, x.leverage, x.status,
+            x.status_reason, x.triggered_at, x.filled_size, x.avg_fill_price, x.total_fees,
+            x.position_id, x.filled_at, o.triggered_at IS NOT NULL AS triggered
+), f AS (
+  SELECT o.*, r.user_id, r.wallet_id, r.market_id, r.leverage AS order_leverage,
+         CASE WHEN r.side IN ('long', 'sell') THEN 'long' ELSE 'short' END::position_side AS pside,
+         CASE WHEN o.flags & 4 <> 0 THEN -o.size ELSE o.size END AS dsize
+  FROM o JOIN ordered r ON r.id = o.id
+  WHERE o.status = 'filled'
+), traded AS (
+  INSERT INTO trades (id, order_id, position_id, user_id, wallet_id, market_id, side, size, price,
+                      fee, liquidity, realized_pnl, executed_at)
+  SELECT f.trade_id, f.id, f.position_id, f.user_id, f.wallet_id, f.market_id, x.side, f.size,
+         f.price, f.fee, CASE WHEN f.flags & 1 <> 0 THEN 'taker' ELSE 'maker' END::trade_liquidity,
+         f.realized, f.at
+  FROM f JOIN ordered x ON x.id = f.id
+  ON CONFLICT (id) DO NOTHING
+), fp AS (
+  SELECT f.position_id AS id,
+         (array_agg(f.user_id ORDER BY f.ord))[1] AS user_id,
+         (array_agg(f.wallet_id ORDER BY f.ord))[1] AS wallet_id,
+         (array_agg(f.market_id ORDER BY f.ord))[1] AS market_id,
+         (array_agg(f.pside ORDER BY f.ord))[1] AS side,
+         (array_agg(f.order_leverage ORDER BY f.ord))[1] AS leverage,
+         (array_agg(f.entry ORDER BY f.ord DESC))[1] AS entry,
+         (array_agg(f.price ORDER BY f.ord DESC))[1] AS last_price,
+         min(f.at) AS opened_at, max(f.at) AS at,
+         sum(f.dsize) AS dsize, sum(f.locked) AS dmargin, sum(f.realized) AS drealized
+  FROM f GROUP BY f.position_id
+), pos_prior AS (
+  SELECT p.id, p.size, p.entry_price, p.margin, p.realized_pnl, p.status
+  FROM positions p WHERE p.id IN (SELECT id FROM fp)
+), pos_new AS (
+  INSERT INTO positions (id, user_id, wallet_id, market_id, side, size, entry_price, current_price,
+                         leverage, margin, unrealized_pnl, realized_pnl, status, opened_at,
+                         closed_at, updated_at)
+  SELECT fp.id, fp.user_id, fp.wallet_id, fp.market_id, fp.side, fp.dsize, fp.entry,
+         COALESCE(l.price, fp.last_price), fp.leverage, fp.dmargin, 0,
+         COALESCE(l.realized, fp.drealized),
+         CASE WHEN l.id IS NOT NULL THEN 'liquidated' WHEN fp.dsize = 0 THEN 'closed'
+              ELSE 'open' END::position_status,
+         fp.opened_at, CASE WHEN l.id IS NOT NULL THEN l.ts WHEN fp.dsize = 0 THEN fp.at END, now()
+  FROM fp LEFT JOIN l ON l.id = fp.id
+  WHERE fp.id NOT IN (SELECT id FROM pos_prior)
+  RETURNING id, user_id, wallet_id, market_id, size, entry_price, margin, realized_pnl, status,
+            closed_at
+), pos_upd AS (
+  UPDATE positions p SET
+    size = p.size + fp.dsize,
+    entry_price = fp.entry,
+    current_price = COALESCE(l.price, fp.last_price),
+    margin = p.margin + fp.dmargin,
+    realized_pnl = COALESCE(l.realized, p.realized_pnl + fp.drealized),
+    unrealized_pnl = CASE WHEN l.id IS NOT NULL OR p.size + fp.dsize = 0 THEN 0 ELSE p.unrealized_pnl END,
+    status = CASE WHEN l.id IS NOT NULL THEN 'liquidated'
+                  WHEN p.size + fp.dsize = 0 THEN 'closed' ELSE p.status END::position_status,
+    closed_at = CASE WHEN l.id IS NOT NULL THEN l.ts WHEN p.size + fp.dsize = 0 THEN fp.at
+                     ELSE p.closed_at END,
+    leverage = CASE WHEN p.margin + fp.dmargin > 0
+                    THEN LEAST(round((p.size + fp.dsize) * fp.entry / (p.margin + fp.dmargin), 2), 999999.99)
+                    ELSE p.leverage END,
+    updated_at = now()
+  FROM fp LEFT JOIN l ON l.id = fp.id
+  WHERE p.id = fp.id
+  RETURNING p.id, p.user_id, p.wallet_id, p.market_id, p.size, p.entry_price, p.margin,
+            p.realized_pnl, p.status, p.closed_at
 ), marked AS (
   UPDATE positions p SET current_price = m.price, unrealized_pnl = m.pnl, updated_at = now()
-  FROM m WHERE p.id = m.id AND p.status = 'open'
+  FROM m WHERE p.id = m.id AND p.status = 'open' AND m.id NOT IN (SELECT id FROM fp)
   RETURNING p.id
 ), liquidated AS (
   UPDATE positions p SET status = 'liquidated', closed_at = l.ts, current_price = l.price,
                          unrealized_pnl = 0, realized_pnl = l.realized, updated_at = now()
-  FROM l WHERE p.id = l.id AND p.status = 'open'
-  RETURNING p.id
+  FROM l WHERE p.id = l.id AND p.status = 'open' AND l.id NOT IN (SELECT id FROM fp)
+  RETURNING p.id, p.user_id, p.wallet_id, p.market_id, p.margin, p.closed_at, p.current_price,
+            p.realized_pnl
+), liquidated_all AS (
+  SELECT id, wallet_id, market_id, margin FROM liquidated
+  UNION ALL SELECT id, wallet_id, market_id, margin FROM pos_new WHERE status = 'liquidated'
+  UNION ALL SELECT id, wallet_id, market_id, margin FROM pos_upd WHERE status = 'liquidated'
+), bd AS (
+  SELECT f.wallet_id, f.market_id, f.realized AS dbal, f.locked AS dlocked, true AS fill FROM f
+  UNION ALL
+  SELECT x.wallet_id, x.market_id, -x.margin, -x.margin, false FROM liquidated_all x
+), bg AS (
+  SELECT bd.wallet_id, mk.quote_asset AS token, sum(bd.dbal) AS dbal, sum(bd.dlocked) AS dlocked,
+         bool_or(bd.fill) AS from_fill
+  FROM bd JOIN markets mk ON mk.id = bd.market_id
+  GROUP BY bd.wallet_id, mk.quote_asset
+), bal_prior AS (
+  SELECT w.wallet_id, w.token_symbol, w.balance, w.locked_balance
+  FROM wallet_balances w JOIN bg ON bg.wallet_id = w.wallet_id AND bg.token = w.token_symbol
+), bal_ins AS (
+  -- Fills create the row (a wallet without one has a zero balance) ...
+  INSERT INTO wallet_balances AS w (wallet_id, token_symbol, balance, locked_balance, updated_at)
+  SELECT bg.wallet_id, bg.token, bg.dbal, bg.dlocked, now() FROM bg WHERE bg.from_fill
+  ON CONFLICT (wallet_id, token_symbol) DO UPDATE
+    SET balance = w.balance + EXCLUDED.balance,
+        locked_balance = w.locked_balance + EXCLUDED.locked_balance, updated_at = now()
+  RETURNING w.id, w.wallet_id, w.token_symbol, w.balance, w.locked_balance
+), bal_upd AS (
+  -- ... a liquidation alone only moves a row that exists.
+  UPDATE wallet_balances w SET balance = w.balance + bg.dbal,
+                               locked_balance = w.locked_balance + bg.dlocked, updated_at = now()
+  FROM bg WHERE NOT bg.from_fill AND w.wallet_id = bg.wallet_id AND w.token_symbol = bg.token
+  RETURNING w.id, w.wallet_id, w.token_symbol, w.balance, w.locked_balance
 ), alerted AS (
   UPDATE alerts x SET status = a.status,
                       triggered_at = CASE WHEN a.status = 'triggered' THEN a.ts ELSE x.triggered_at END,
                       anchor_price = COALESCE(a.anchor, x.anchor_price)
   FROM a WHERE x.id = a.id AND x.status = 'active'
-  RETURNING x.id
+  RETURNING x.id, x.user_id, x.status, x.triggered_at
+), audited AS (
+  -- Every transition the engine makes, with the columns it changed (docs/schema.md).
+  INSERT INTO audit_logs (user_id, action, resource_type, resource_id, old_values, new_values)
+  SELECT x.user_id, 'alert.' || x.status, 'alert', x.id, jsonb_build_object('status', 'active'),
+         jsonb_strip_nulls(jsonb_build_object('status', x.status, 'triggered_at', x.triggered_at))
+  FROM alerted x WHERE x.status <> 'active'
+  UNION ALL
+  SELECT x.user_id, 'position.liquidated', 'position', x.id, jsonb_build_object('status', 'open'),
+         jsonb_build_object('status', 'liquidated', 'closed_at', x.closed_at,
+                            'current_price', x.current_price, 'realized_pnl', x.realized_pnl)
+  FROM liquidated x
+  UNION ALL
+  SELECT x.user_id,
+         'order.' || CASE WHEN x.status = 'open' AND x.triggered THEN 'triggered'
+                          WHEN x.status = 'open' THEN 'rested' ELSE x.status::text END,
+         'order', x.id, jsonb_build_object('status', pr.status),
+         jsonb_strip_nulls(jsonb_build_object(
+           'status', x.status, 'status_reason', x.status_reason, 'triggered_at', x.triggered_at,
+           'filled_size', CASE WHEN x.status = 'filled' THEN x.filled_size END,
+           'avg_fill_price', CASE WHEN x.status = 'filled' THEN x.avg_fill_price END,
+           'total_fees', CASE WHEN x.status = 'filled' THEN x.total_fees END,
+           'position_id', CASE WHEN x.status = 'filled' THEN x.position_id END,
+           'filled_at', x.filled_at))
+  FROM ordered x JOIN order_prior pr ON pr.id = x.id
+  UNION ALL
+  SELECT x.user_id,
+         'position.' || CASE WHEN x.status = 'liquidated' THEN 'liquidated'
+                             WHEN x.status = 'closed' THEN 'closed'
+                             WHEN pr.id IS NULL THEN 'opened'
+                             WHEN x.size > pr.size THEN 'increased' ELSE 'reduced' END,
+         'position', x.id,
+         CASE WHEN pr.id IS NOT NULL THEN
+           jsonb_build_object('size', pr.size, 'entry_price', pr.entry_price, 'margin', pr.margin,
+                              'realized_pnl', pr.realized_pnl, 'status', pr.status) END,
+         jsonb_strip_nulls(jsonb_build_object(
+           'size', x.size, 'entry_price', x.entry_price, 'margin', x.margin,
+           'realized_pnl', x.realized_pnl, 'status', x.status, 'closed_at', x.closed_at))
+  FROM (SELECT * FROM pos_new UNION ALL SELECT * FROM pos_upd) x
+  LEFT JOIN pos_prior pr ON pr.id = x.id
+  UNION ALL
+  SELECT wl.user_id, 'balance.updated', 'wallet_balance', x.id,
+         CASE WHEN pr.wallet_id IS NOT NULL THEN
+           jsonb_build_object('token_symbol', x.token_symbol, 'balance', pr.balance,
+                              'locked_balance', pr.locked_balance) END,
+         jsonb_build_object('token_symbol', x.token_symbol, 'balance', x.balance,
+                            'locked_balance', x.locked_balance)
+  FROM (SELECT * FROM bal_ins UNION ALL SELECT * FROM bal_upd) x
+  JOIN wallets wl ON wl.id = x.wallet_id
+  LEFT JOIN bal_prior pr ON pr.wallet_id = x.wallet_id AND pr.token_symbol = x.token_symbol
 ), conflicts AS (
   SELECT 'positions:' || l.id || ':' || COALESCE(p.status::text, 'missing') AS c
   FROM l LEFT JOIN positions p ON p.id = l.id
-  WHERE l.id NOT IN (SELECT id FROM liquidated)
+  WHERE l.id NOT IN (SELECT id FROM liquidated_all)
     AND NOT (p.status IS NOT DISTINCT FROM 'liquidated' AND p.closed_at IS NOT DISTINCT FROM l.ts)
   UNION ALL
   SELECT 'alerts:' || a.id || ':' || COALESCE(x.status::text, 'missing')
@@ -310,8 +601,15 @@ WITH m AS (
     AND NOT (x.status IS NOT DISTINCT FROM a.status AND
              (a.status <> 'triggered' OR x.triggered_at IS NOT DISTINCT FROM a.ts))
     AND NOT (a.status = 'active' AND x.status IS NOT NULL)
+  UNION ALL
+  SELECT 'orders:' || o.id || ':' || COALESCE(x.status::text, 'missing')
+  FROM o LEFT JOIN orders x ON x.id = o.id
+  WHERE o.id NOT IN (SELECT id FROM ordered)
+    AND NOT (x.status IS NOT DISTINCT FROM o.status AND
+             (o.status <> 'filled' OR x.filled_at IS NOT DISTINCT FROM o.at))
 )
-SELECT (SELECT count(*) FROM marked), COALESCE((SELECT array_agg(c) FROM conflicts), '{}')
+SELECT (SELECT count(*) FROM marked), COALESCE((SELECT array_agg(c) FROM conflicts), '{}'),
+       (SELECT count(*) FROM f)
 )SQL";
 }
 

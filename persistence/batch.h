@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/event.h"
+#include "engine/orders.h"
 #include "persistence/write_op.h"
 
 namespace pqxx {
@@ -26,19 +27,21 @@ class Batch {
   void add_event(const Event& e, bool recovered = false);
   void clear();
   [[nodiscard]] bool empty() const noexcept {
-    return marks_.empty() && liquidations_.empty() && alerts_.empty() && events_.empty();
+    return marks_.empty() && liquidations_.empty() && alerts_.empty() && orders_.empty() &&
+           events_.empty();
   }
-  /// Rows this batch will write (updates and journal inserts).
+  /// Rows this batch will write (updates and journal inserts; an order's fill counts as one: its
+  /// order, position, trade, balance and audit rows are one unit).
   [[nodiscard]] std::size_t rows() const noexcept {
-    return marks_.size() + liquidations_.size() + alerts_.size() + events_.size();
+    return marks_.size() + liquidations_.size() + alerts_.size() + orders_.size() + events_.size();
   }
   [[nodiscard]] std::size_t transitions() const noexcept;
   [[nodiscard]] std::size_t events() const noexcept { return events_.size(); }
   /// Highest journaled seq in this batch (0: none).
   [[nodiscard]] std::uint64_t max_seq() const noexcept { return max_seq_; }
 
-  /// Splits in two halves of rows, in the order marks, liquidations, alert writes, events (so a
-  /// transition never lands after the event that describes it). Needs rows() >= 2.
+  /// Splits in two halves of rows, in the order marks, liquidations, alert writes, order writes,
+  /// events (so a transition never lands after the event that describes it). Needs rows() >= 2.
   [[nodiscard]] std::pair<Batch, Batch> split() const;
   /// For a one-row batch: the table, the row's id, the kind of write and the values (dead letters).
   struct RowDescription {
@@ -51,7 +54,7 @@ class Batch {
     return std::erase_if(marks_, [&](const auto& kv) { return pred(kv.first); });
   }
 
-  /// Array literals for the batch statement's parameters ($1..$19, see batch_statement()).
+  /// Array literals for the batch statement's parameters ($1..$33, see batch_statement()).
   [[nodiscard]] std::vector<std::string> parameters() const;
 
  private:
@@ -64,6 +67,19 @@ class Batch {
   std::vector<WriteOp> liquidations_;
   std::unordered_map<Uuid, std::size_t, UuidHash> alert_index_;
   std::vector<std::pair<Uuid, AlertWrite>> alerts_;
+  /// One order's transitions in this batch, coalesced (a stop triggered and filled in one flush is
+  /// one row update): the last status wins, a trigger time is kept.
+  struct OrderWrite {
+    OrderStatus status = OrderStatus::open;
+    RejectReason reason = RejectReason::none;
+    TimeNs triggered_at = 0;
+    bool triggered = false;
+    bool filled = false;
+    TimeNs at = 0;
+    WriteOp fill;  ///< when filled
+  };
+  std::unordered_map<Uuid, std::size_t, UuidHash> order_index_;
+  std::vector<std::pair<Uuid, OrderWrite>> orders_;
   std::vector<std::pair<Event, bool>> events_;
   std::uint64_t max_seq_ = 0;
 };
@@ -72,6 +88,7 @@ class Batch {
 struct BatchResult {
   std::size_t marks_applied = 0;
   std::vector<std::string> conflicts;  ///< "table:id:found_status" per transition not applied
+  std::size_t fills_applied = 0;       ///< order fills written (order, position, trade, balance)
 };
 
 /// Prepares the batch statement on a connection (once per connection) and makes the session plan
@@ -82,7 +99,8 @@ void prepare_batch(pqxx::connection_base& c);
 BatchResult apply_batch(pqxx::transaction_base& tx, const Batch& b);
 
 /// The single statement that applies a batch: data-modifying CTEs over unnest() of array literals.
-/// Result: one row (marks_applied, conflicts) where conflicts is a text array of "table:id:found".
+/// Result: one row (marks_applied, conflicts, fills_applied) where conflicts is a text array of
+/// "table:id:found".
 /// Journal rows are inserted with ON CONFLICT (seq) DO NOTHING, so a retried batch is harmless.
 [[nodiscard]] const char* batch_statement() noexcept;
 

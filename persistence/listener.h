@@ -53,8 +53,7 @@ struct ListenerConfig {
   std::chrono::milliseconds backoff_min{50};
   std::chrono::milliseconds backoff_max{2'000};
   std::size_t queue_capacity = 1 << 16;
-  /// Follow `orders` and `wallet_balances` too (resync and changes). Off in the daemon until it
-  /// writes fills; replay and tests turn it on.
+  /// Follow `orders` and `wallet_balances` too (resync and changes); the daemon does.
   bool orders = false;
 };
 

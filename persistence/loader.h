@@ -46,8 +46,7 @@ struct LoadSink {
 /// A sink that loads straight into a matcher: interns (dex_name, symbol) into `instruments`,
 /// reserves from the snapshot's counts, and collects the matcher's events (rejections) into
 /// `events`. All three must outlive the load.
-/// With `orders`, balances and orders are loaded into the matcher too (replay, tests); the daemon
-/// leaves them out until it writes fills.
+/// With `orders`, balances and orders are loaded into the matcher too (the daemon, replay, tests).
 [[nodiscard]] LoadSink matcher_sink(Matcher& matcher, InstrumentTable& instruments,
                                     std::vector<Event>& events, bool orders = false);
 

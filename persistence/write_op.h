@@ -17,16 +17,36 @@ enum class WriteKind : std::uint8_t {
   alert_triggered,      ///< ts = triggered_at, price = anchor (0: none)
   alert_expired,        ///< ts = tick time
   alert_anchored,       ///< price = anchor_price
+  // Orders (pending / open -> the next status, conditional like every transition):
+  order_triggered,  ///< a stop / stop_limit: status open, triggered_at = ts
+  order_rested,     ///< a limit that did not cross: status open
+  order_ended,      ///< code = the final OrderStatus (cancelled, expired, failed), reason = why
+  /// A paper fill, applied whole or not at all (order, position, trade, balance, audit rows):
+  /// id = order, ref = position, price = fill price, size = fill size, amount = fee,
+  /// realized = the fill's realized PnL (-fee when it opens or increases), locked = margin added
+  /// (< 0: released), entry = the position's entry after the fill, ts = filled_at,
+  /// flags: kTaker, kOpened (the fill opened the position), kReduce (sell / buy).
+  order_filled,
 };
 
 struct WriteOp {
+  static constexpr std::uint8_t kTaker = 1, kOpened = 2, kReduce = 4;
+  // The first five fields keep the layout (and aggregate order) alerts and positions use.
   Uuid id;
   Wide amount = 0;
   std::int64_t price = 0;
   TimeNs ts = 0;
   WriteKind kind = WriteKind::position_mark;
+  std::uint8_t code = 0;    ///< order_ended: the OrderStatus
+  std::uint8_t reason = 0;  ///< order_ended: the RejectReason (status_reason)
+  std::uint8_t flags = 0;
+  Uuid ref{};
+  Wide realized = 0;
+  Wide locked = 0;
+  std::int64_t size = 0;
+  std::int64_t entry = 0;
 };
 static_assert(std::is_trivially_copyable_v<WriteOp>);
-static_assert(sizeof(WriteOp) <= 64);
+static_assert(sizeof(WriteOp) <= 128);
 
 }  // namespace lam::db

@@ -1,0 +1,252 @@
+// The writer's order transitions against a real PostgreSQL: a fill lands whole (order, position,
+// trade, balance, audit rows) and once, loses to the bot's cancel, coalesces with a trigger, and
+// shares a batch with a liquidation and a mark of the same position without losing either.
+#include <gtest/gtest.h>
+
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "engine/matcher.h"
+#include "persistence/writer.h"
+#include "tests/support/pg_cluster.h"
+#include "tests/support/seed.h"
+
+namespace lam::db {
+namespace {
+using namespace std::chrono_literals;
+using test::seq_id;
+using test::seq_uuid;
+
+constexpr unsigned kOrder = 0xF;
+
+bool wait_idle(const Writer& w, std::chrono::milliseconds limit = 20s) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!w.idle()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+std::string text(const std::string& url, const std::string& sql) {
+  pqxx::connection c(url);
+  pqxx::read_transaction t(c);
+  const auto r = t.exec(sql);
+  std::string out;
+  for (const auto& row : r) {
+    for (const auto& f : row)
+      out += (f.is_null() ? std::string("NULL") : f.c_str()) + std::string("|");
+    out += "\n";
+  }
+  return out;
+}
+
+void exec(const std::string& url, const std::string& sql) {
+  pqxx::connection c(url);
+  pqxx::nontransaction(c).exec(sql);
+}
+
+/// An order of user/wallet `u` on market 1 (quote 'Q').
+void add_order(const std::string& url, long long n, int u, const char* type, const char* side,
+               const char* size, const char* status = "pending") {
+  exec(url,
+       "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, "
+       "price, trigger_price, leverage, status) VALUES ('" +
+           seq_uuid(kOrder, n) + "', '" + seq_uuid(test::kUser, u) + "', '" +
+           seq_uuid(test::kWallet, u) + "', '" + seq_uuid(test::kMarket, 1) + "', '" + type +
+           "', '" + side + "', " + size + ", 100, 100, 5, '" + status + "')");
+}
+
+Wide raw(const char* v) {
+  return *parse_raw(v);
+}
+
+/// A fill as the engine loop builds it from the matcher's order view.
+WriteOp fill(long long order, const Uuid& position, const char* price, const char* size,
+             const char* fee, const char* realized, const char* locked, const char* entry,
+             std::uint8_t flags, TimeNs ts) {
+  WriteOp op;
+  op.kind = WriteKind::order_filled;
+  op.id = seq_id(kOrder, order);
+  op.ref = position;
+  op.price = *parse_raw(price);
+  op.size = *parse_raw(size);
+  op.amount = raw(fee);
+  op.realized = raw(realized);
+  op.locked = raw(locked);
+  op.entry = *parse_raw(entry);
+  op.flags = flags;
+  op.ts = ts;
+  return op;
+}
+
+WriteOp order_op(long long order, WriteKind k, TimeNs ts, OrderStatus status = OrderStatus::open,
+                 RejectReason why = RejectReason::none) {
+  WriteOp op;
+  op.kind = k;
+  op.id = seq_id(kOrder, order);
+  op.ts = ts;
+  op.code = static_cast<std::uint8_t>(status);
+  op.reason = static_cast<std::uint8_t>(why);
+  return op;
+}
+
+constexpr TimeNs kT0 = 1'767'225'600'000'000'000;  // 2026-01-01T00:00:00Z
+
+TEST(WriterOrders, AFillLandsWholeAndOnceThenAClosingFillSettlesTheWallet) {
+  const std::string url = test::migrated_seeded_db("wo_fill", 4, 4);
+  exec(url, "INSERT INTO wallet_balances (wallet_id, token_symbol, balance) VALUES ('" +
+                seq_uuid(test::kWallet, 1) + "', 'Q', 1000)");
+  add_order(url, 1, 1, "market", "long", "2");
+  add_order(url, 2, 1, "stop", "sell", "2");
+  const Uuid pos = Matcher::position_id_for(seq_id(kOrder, 1));
+  Writer w({.conninfo = url, .flush_interval = 10ms});
+  const WriteOp open =
+      fill(1, pos, "100", "2", "0.1", "-0.1", "40", "100", WriteOp::kTaker | WriteOp::kOpened, kT0);
+  ASSERT_TRUE(w.try_submit(open));
+  ASSERT_TRUE(wait_idle(w));
+  EXPECT_EQ(text(url, "SELECT status, filled_size, avg_fill_price, total_fees, position_id = '" +
+                          pos.str() + "', filled_at = '2026-01-01Z' FROM orders WHERE id = '" +
+                          seq_uuid(kOrder, 1) + "'"),
+            "filled|2.000000000000000000|100.000000000000000000|0.100000000000000000|t|t|\n");
+  EXPECT_EQ(
+      text(url,
+           "SELECT side, status, size, entry_price, margin, realized_pnl, leverage, "
+           "wallet_id = '" +
+               seq_uuid(test::kWallet, 1) + "' FROM positions WHERE id = '" + pos.str() + "'"),
+      "long|open|2.000000000000000000|100.000000000000000000|40.000000000000000000|-0."
+      "100000000000000000|5.00|t|\n");
+  EXPECT_EQ(text(url, "SELECT id = '" + Matcher::trade_id_for(seq_id(kOrder, 1)).str() +
+                          "', side, size, price, fee, liquidity, realized_pnl FROM trades"),
+            "t|long|2.000000000000000000|100.000000000000000000|0.100000000000000000|taker|-0."
+            "100000000000000000|\n");
+  EXPECT_EQ(text(url, "SELECT balance, locked_balance FROM wallet_balances"),
+            "999.900000000000000000|40.000000000000000000|\n");
+  EXPECT_EQ(text(url,
+                 "SELECT action, resource_type, old_values->>'status', "
+                 "new_values->>'status' FROM audit_logs ORDER BY action"),
+            "balance.updated|wallet_balance|NULL|NULL|\n"
+            "order.filled|order|pending|filled|\n"
+            "position.opened|position|NULL|open|\n");
+
+  // The same fill again (a retried batch, a crash ring replayed): nothing moves twice, and it is
+  // recognised as ours, not as a conflict.
+  ASSERT_TRUE(w.try_submit(open));
+  ASSERT_TRUE(wait_idle(w));
+  EXPECT_EQ(w.stats().conflicts.load(), 0u);
+  EXPECT_EQ(text(url, "SELECT count(*) FROM trades"), "1|\n");
+  EXPECT_EQ(text(url, "SELECT count(*) FROM audit_logs"), "3|\n");
+  EXPECT_EQ(text(url, "SELECT balance, locked_balance FROM wallet_balances"),
+            "999.900000000000000000|40.000000000000000000|\n");
+
+  // A stop-loss triggers and fills in one flush: one row update, the trigger time kept.
+  ASSERT_TRUE(w.try_submit(order_op(2, WriteKind::order_triggered, kT0 + 5'000'000'000)));
+  ASSERT_TRUE(w.try_submit(fill(2, pos, "110", "2", "0.11", "19.89", "-40", "100",
+                                WriteOp::kTaker | WriteOp::kReduce, kT0 + 5'000'000'000)));
+  ASSERT_TRUE(wait_idle(w));
+  EXPECT_EQ(
+      text(url, "SELECT status, triggered_at = filled_at, filled_size FROM orders WHERE id = '" +
+                    seq_uuid(kOrder, 2) + "'"),
+      "filled|t|2.000000000000000000|\n");
+  EXPECT_EQ(text(url,
+                 "SELECT status, size, margin, realized_pnl, closed_at = '2026-01-01 "
+                 "00:00:05Z' FROM positions WHERE id = '" +
+                     pos.str() + "'"),
+            "closed|0.000000000000000000|0.000000000000000000|19.790000000000000000|t|\n");
+  // Conservation: the wallet moved by the fills' realized PnL (fees included), and nothing is
+  // locked once no position is open.
+  EXPECT_EQ(text(url,
+                 "SELECT b.balance - 1000 = (SELECT sum(realized_pnl) FROM trades), "
+                 "b.locked_balance FROM wallet_balances b"),
+            "t|0.000000000000000000|\n");
+  EXPECT_EQ(text(url, "SELECT action FROM audit_logs WHERE resource_id = '" + seq_uuid(kOrder, 2) +
+                          "' OR resource_id = '" + pos.str() + "' ORDER BY action"),
+            "order.filled|\nposition.closed|\nposition.opened|\n");
+  EXPECT_EQ(w.stats().conflicts.load(), 0u);
+}
+
+TEST(WriterOrders, TheBotsCancelWinsOverAFillNotYetStoredAndEndsAreConditional) {
+  const std::string url = test::migrated_seeded_db("wo_race", 4, 4);
+  exec(url, "INSERT INTO wallet_balances (wallet_id, token_symbol, balance) VALUES ('" +
+                seq_uuid(test::kWallet, 2) + "', 'Q', 500)");
+  add_order(url, 1, 2, "limit", "long", "1", "open");  // resting; the bot cancels it
+  add_order(url, 2, 2, "stop", "long", "1");           // triggers, then lacks margin
+  add_order(url, 3, 2, "limit", "short", "1");         // starts resting
+  add_order(url, 4, 2, "market", "short", "1");        // expires
+  add_order(url, 5, 2, "limit", "buy", "1");           // already filled by someone else
+  exec(url, "UPDATE orders SET status = 'cancelled' WHERE id = '" + seq_uuid(kOrder, 1) + "'");
+  exec(url, "UPDATE orders SET status = 'filled' WHERE id = '" + seq_uuid(kOrder, 5) + "'");
+  Writer w({.conninfo = url, .flush_interval = 50ms});
+  const Uuid pos = Matcher::position_id_for(seq_id(kOrder, 1));
+  ASSERT_TRUE(
+      w.try_submit(fill(1, pos, "100", "1", "0.02", "-0.02", "20", "100", WriteOp::kOpened, kT0)));
+  ASSERT_TRUE(w.try_submit(order_op(2, WriteKind::order_triggered, kT0)));
+  ASSERT_TRUE(w.try_submit(order_op(2, WriteKind::order_ended, kT0, OrderStatus::failed,
+                                    RejectReason::insufficient_margin)));
+  ASSERT_TRUE(w.try_submit(order_op(3, WriteKind::order_rested, kT0)));
+  ASSERT_TRUE(w.try_submit(order_op(4, WriteKind::order_ended, kT0, OrderStatus::expired)));
+  ASSERT_TRUE(w.try_submit(
+      order_op(5, WriteKind::order_ended, kT0, OrderStatus::cancelled, RejectReason::no_position)));
+  ASSERT_TRUE(wait_idle(w));
+  // The cancel won: no position, no trade, the wallet untouched, and the lost race is reported.
+  EXPECT_EQ(text(url,
+                 "SELECT id::text, status, status_reason, triggered_at IS NOT NULL FROM "
+                 "orders ORDER BY id"),
+            seq_uuid(kOrder, 1) + "|cancelled|NULL|f|\n" + seq_uuid(kOrder, 2) +
+                "|failed|insufficient_margin|t|\n" + seq_uuid(kOrder, 3) + "|open|NULL|f|\n" +
+                seq_uuid(kOrder, 4) + "|expired|NULL|f|\n" + seq_uuid(kOrder, 5) +
+                "|filled|NULL|f|\n");
+  EXPECT_EQ(text(url, "SELECT count(*) FROM positions WHERE id = '" + pos.str() + "'"), "0|\n");
+  EXPECT_EQ(text(url, "SELECT count(*) FROM trades"), "0|\n");
+  EXPECT_EQ(text(url, "SELECT balance, locked_balance FROM wallet_balances"),
+            "500.000000000000000000|0.000000000000000000|\n");
+  EXPECT_EQ(w.stats().conflicts.load(), 2u);  // order 1 (cancelled first), order 5 (filled)
+  EXPECT_EQ(text(url, "SELECT action FROM audit_logs ORDER BY action"),
+            "order.expired|\norder.failed|\norder.rested|\n");
+}
+
+TEST(WriterOrders, FillsALiquidationAndAMarkOfOnePositionInOneBatchAllLand) {
+  const std::string url = test::migrated_seeded_db("wo_liq", 4, 4);
+  exec(url, "INSERT INTO wallet_balances (wallet_id, token_symbol, balance) VALUES ('" +
+                seq_uuid(test::kWallet, 3) + "', 'Q', 100)");
+  add_order(url, 1, 3, "market", "long", "1");
+  add_order(url, 2, 3, "market", "long", "1");
+  const Uuid pos = Matcher::position_id_for(seq_id(kOrder, 1));
+  // One batch (a long flush interval): open, increase, a mark, then the liquidation.
+  Writer w({.conninfo = url, .flush_interval = 300ms});
+  ASSERT_TRUE(w.try_submit(fill(1, pos, "100", "1", "0.02", "-0.02", "20", "100",
+                                WriteOp::kTaker | WriteOp::kOpened, kT0)));
+  ASSERT_TRUE(w.try_submit(fill(2, pos, "110", "1", "0.022", "-0.022", "22", "105", WriteOp::kTaker,
+                                kT0 + 1'000'000'000)));
+  WriteOp mark;
+  mark.kind = WriteKind::position_mark;
+  mark.id = pos;
+  mark.price = *parse_raw("90");
+  mark.amount = 0;
+  ASSERT_TRUE(w.try_submit(mark));
+  WriteOp liq;
+  liq.kind = WriteKind::position_liquidated;
+  liq.id = pos;
+  liq.price = *parse_raw("84");
+  liq.amount = raw("-42.042");
+  liq.ts = kT0 + 2'000'000'000;
+  ASSERT_TRUE(w.try_submit(liq));
+  ASSERT_TRUE(wait_idle(w));
+  EXPECT_EQ(w.stats().batches.load(), 1u);
+  EXPECT_EQ(text(url,
+                 "SELECT status, size, entry_price, margin, realized_pnl, current_price "
+                 "FROM positions WHERE id = '" +
+                     pos.str() + "'"),
+            "liquidated|2.000000000000000000|105.000000000000000000|42.000000000000000000|-42."
+            "042000000000000000|84.000000000000000000|\n");
+  // Fees paid, the margin locked by the fills, then released and lost by the liquidation.
+  EXPECT_EQ(text(url, "SELECT balance, locked_balance FROM wallet_balances"),
+            "57.958000000000000000|0.000000000000000000|\n");
+  EXPECT_EQ(text(url, "SELECT count(*) FROM trades"), "2|\n");
+  EXPECT_EQ(text(url, "SELECT action FROM audit_logs WHERE resource_type = 'position'"),
+            "position.liquidated|\n");
+  EXPECT_EQ(w.stats().conflicts.load(), 0u);
+}
+
+}  // namespace
+}  // namespace lam::db
