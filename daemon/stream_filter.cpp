@@ -9,13 +9,10 @@
 namespace lam::daemon {
 namespace {
 
-constexpr std::uint8_t bit(EventType t) noexcept {
-  return static_cast<std::uint8_t>(1u << static_cast<unsigned>(t));
+static_assert(kEventTypeCount <= 32, "StreamFilter::types holds one bit per event type");
+constexpr std::uint32_t bit(EventType t) noexcept {
+  return 1u << static_cast<unsigned>(t);
 }
-constexpr EventType kAllTypes[] = {EventType::alert_triggered,     EventType::alert_expired,
-                                   EventType::alert_rejected,      EventType::alert_anchored,
-                                   EventType::position_liquidated, EventType::position_rejected,
-                                   EventType::market_unserved};
 
 bool contains(const std::vector<Uuid>& v, const Uuid& u) {
   return std::find(v.begin(), v.end(), u) != v.end();
@@ -70,8 +67,10 @@ bool add_values(std::string_view key, std::string_view list, StreamFilter& f, bo
 }  // namespace
 
 std::optional<EventType> parse_event_type(std::string_view name) noexcept {
-  for (EventType t : kAllTypes)
+  for (std::size_t i = 0; i < kEventTypeCount; ++i) {
+    const auto t = static_cast<EventType>(i);
     if (to_string(t) == name) return t;
+  }
   return std::nullopt;
 }
 

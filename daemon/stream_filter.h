@@ -25,7 +25,7 @@ struct EventMeta {
 struct StreamFilter {
   std::vector<Uuid> users;    ///< empty: every user (the token's scope still applies)
   std::vector<Uuid> markets;  ///< empty: every market
-  std::uint8_t types = 0xff;  ///< bit per EventType
+  std::uint32_t types = ~0u;  ///< bit per EventType (every type: no `type` filter)
   [[nodiscard]] bool matches(const EventMeta& m) const noexcept;
 };
 

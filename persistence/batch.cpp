@@ -555,7 +555,9 @@ WITH m AS (
   SELECT x.user_id,
          'order.' || CASE WHEN x.status = 'open' AND x.triggered THEN 'triggered'
                           WHEN x.status = 'open' THEN 'rested' ELSE x.status::text END,
-         'order', x.id, jsonb_build_object('status', pr.status),
+         'order', x.id,
+         jsonb_build_object('status', CASE WHEN x.triggered AND x.status <> 'open' THEN 'open'
+                                           ELSE pr.status::text END),
          jsonb_strip_nulls(jsonb_build_object(
            'status', x.status, 'status_reason', x.status_reason, 'triggered_at', x.triggered_at,
            'filled_size', CASE WHEN x.status = 'filled' THEN x.filled_size END,
@@ -564,6 +566,12 @@ WITH m AS (
            'position_id', CASE WHEN x.status = 'filled' THEN x.position_id END,
            'filled_at', x.filled_at))
   FROM ordered x JOIN order_prior pr ON pr.id = x.id
+  UNION ALL
+  -- A trigger coalesced with the fill or failure that followed it in the same flush: its own row.
+  SELECT x.user_id, 'order.triggered', 'order', x.id, jsonb_build_object('status', pr.status),
+         jsonb_build_object('status', 'open', 'triggered_at', x.triggered_at)
+  FROM ordered x JOIN order_prior pr ON pr.id = x.id
+  WHERE x.triggered AND x.status <> 'open'
   UNION ALL
   SELECT x.user_id,
          'position.' || CASE WHEN x.status = 'liquidated' THEN 'liquidated'

@@ -93,6 +93,24 @@ TEST(Auth, BearerTokensAreHashedAndScoped) {
   EXPECT_TRUE(apply_scope(tokens[0], other));
 }
 
+TEST(StreamFilter, EveryEventTypePassesTheDefaultFilterAndCanBeChosenByName) {
+  // The filter once held 8 type bits: order and position events (types 8..15) never reached a
+  // subscriber, with or without a `type` filter.
+  std::string err;
+  const auto all = parse_stream_query("", err);
+  ASSERT_TRUE(all) << err;
+  for (std::size_t i = 0; i < kEventTypeCount; ++i) {
+    EventMeta m;
+    m.type = static_cast<EventType>(i);
+    EXPECT_TRUE(all->filter.matches(m)) << to_string(m.type);
+    const auto one = parse_stream_query("type=" + std::string(to_string(m.type)), err);
+    ASSERT_TRUE(one) << err;
+    EXPECT_TRUE(one->filter.matches(m)) << to_string(m.type);
+    m.type = static_cast<EventType>((i + 1) % kEventTypeCount);
+    EXPECT_FALSE(one->filter.matches(m)) << to_string(m.type);
+  }
+}
+
 TEST(StreamFilter, QueryAndJson) {
   std::string err;
   auto q = parse_stream_query(

@@ -340,7 +340,8 @@ inline bool has(const std::vector<std::string>& evs, const std::string& type,
                 const std::string& id) {
   for (const auto& e : evs)
     if (sfield(e, "type") == type &&
-        (sfield(e, "alert_id") == id || sfield(e, "position_id") == id))
+        (sfield(e, "alert_id") == id || sfield(e, "position_id") == id ||
+         sfield(e, "order_id") == id))
       return true;
   return false;
 }
@@ -363,6 +364,18 @@ inline bool wait_for(const std::function<bool()>& f, std::chrono::milliseconds l
 inline void wait_commands(const E2E& e, double before, double n = 1) {
   ASSERT_TRUE(wait_for([&] { return e.metric("laminator_engine_commands_total") >= before + n; }))
       << "listener never delivered the change";
+}
+
+/// A count(*) query's result; retried while the database restarts (the fault tests kill it).
+inline int count(const E2E& e, const std::string& sql) {
+  for (int attempt = 0;; ++attempt) {
+    try {
+      return e.query(sql)[0][0].as<int>();
+    } catch (const std::exception&) {
+      if (attempt > 100) throw;
+      std::this_thread::sleep_for(50ms);  // the server is restarting
+    }
+  }
 }
 
 }  // namespace lam::test

@@ -403,5 +403,102 @@ TEST(EndToEnd, HostileRowsAreRejectedByIdAndARenamedMarketIsReportedUnserved) {
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
+TEST(EndToEnd, AStopLossInsertedBySqlTriggersFillsAndClosesThePositionWithEveryRow) {
+  E2E e("e2e_stoploss");
+  const std::string wallet = "0000000e-0000-4000-8000-000000000001";
+  const std::string entry_order = "0000000f-0000-4000-8000-000000000001";
+  const std::string stop_order = "0000000f-0000-4000-8000-000000000002";
+  e.exec("INSERT INTO wallet_balances (wallet_id, token_symbol, balance) VALUES ('" + wallet +
+         "', 'USDT', 10000)");
+  e.mock().pin_price("BTCUSDT", 8'000'000);  // 80000.00
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  StreamClient sub(e.stream_url("?since=0"), kToken);
+  auto order_sql = [&](const std::string& id, const char* type, const char* side,
+                       const char* trigger) {
+    e.exec(
+        "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, "
+        "trigger_price, leverage) VALUES ('" +
+        id + "', '" + user(1) + "', '" + wallet + "', '" + kMarket + "', '" + type + "', '" + side +
+        "', 0.01, " + trigger + ", 10)");
+  };
+
+  // The bot opens a long with a paper market order: it fills at the best ask, taker.
+  order_sql(entry_order, "market", "long", "NULL");
+  auto got =
+      read_until(sub, [](const std::string& j) { return sfield(j, "type") == "position.opened"; });
+  ASSERT_TRUE(has(got, "order.filled", entry_order))
+      << got.size() << " events, last: " << (got.empty() ? "" : got.back()) << "\n"
+      << "notes " << e.metric("laminator_listener_notifications_total") << " commands "
+      << e.metric("laminator_engine_commands_total") << " skipped "
+      << e.metric("laminator_engine_commands_skipped_total") << " order "
+      << e.query("SELECT status::text || coalesce(status_reason, '') FROM orders")[0][0].c_str()
+      << "\n"
+      << e.log_tail();
+  const std::string position = sfield(got.back(), "position_id");
+  ASSERT_FALSE(position.empty());
+
+  // Then a stop-loss at 79000; the price falls through it.
+  const double cmds = e.metric("laminator_engine_commands_total");
+  order_sql(stop_order, "stop", "sell", "79000");
+  wait_commands(e, cmds);
+  e.mock().pin_price("BTCUSDT", 7'890'000);  // 78900.00
+  auto more =
+      read_until(sub, [](const std::string& j) { return sfield(j, "type") == "position.closed"; });
+  got.insert(got.end(), more.begin(), more.end());
+  ASSERT_TRUE(has(got, "order.triggered", stop_order)) << e.log_tail();
+  ASSERT_TRUE(has(got, "order.filled", stop_order));
+  ASSERT_TRUE(has(got, "position.closed", position));
+  expect_contiguous(got);
+  std::string fill_price;
+  for (const auto& j : got)
+    if (sfield(j, "type") == "order.filled" && sfield(j, "order_id") == stop_order) {
+      fill_price = sfield(j, "price");
+      EXPECT_EQ(sfield(j, "liquidity"), "taker");
+      EXPECT_EQ(sfield(j, "position_id"), position);
+    }
+
+  // The rows: both orders filled, the position closed, two trades, the wallet settled, the audit.
+  ASSERT_TRUE(wait_for([&] {
+    return count(e, "SELECT count(*) FROM positions WHERE status = 'closed' AND id = '" + position +
+                        "'") == 1;
+  })) << e.log_tail();
+  EXPECT_EQ(count(e, "SELECT count(*) FROM orders WHERE status = 'filled' AND position_id = '" +
+                         position + "' AND filled_at IS NOT NULL"),
+            2);
+  EXPECT_EQ(count(e, "SELECT count(*) FROM orders WHERE id = '" + stop_order +
+                         "' AND triggered_at IS NOT NULL AND avg_fill_price = " + fill_price),
+            1);
+  EXPECT_EQ(count(e, "SELECT count(*) FROM positions WHERE id = '" + position +
+                         "' AND size = 0 AND margin = 0 AND closed_at IS NOT NULL"),
+            1);
+  EXPECT_EQ(count(e, "SELECT count(*) FROM trades WHERE position_id = '" + position + "'"), 2);
+  // The stop's trade: realized = (fill - entry) x size - fee, the fee at the taker rate.
+  EXPECT_EQ(count(e,
+                  "SELECT count(*) FROM trades t JOIN positions p ON p.id = t.position_id "
+                  "WHERE t.order_id = '" +
+                      stop_order +
+                      "' AND t.fee = t.size * t.price * 0.0005 AND t.realized_pnl = "
+                      "(t.price - p.entry_price) * t.size - t.fee AND t.price = " +
+                      fill_price + " AND t.price IN (79999.99, 78899.99)"),
+            1)  // the best bid when the mark crossed: the book's update may trail the mark's
+      << e.query(
+              "SELECT string_agg(t.price || ' ' || t.fee || ' ' || t.realized_pnl || ' ' || "
+              "p.entry_price, ', ') FROM trades t JOIN positions p ON p.id = t.position_id")[0][0]
+             .c_str();
+  // Conservation: the wallet moved by the trades' realized PnL; nothing stays locked.
+  EXPECT_EQ(count(e, "SELECT count(*) FROM wallet_balances WHERE wallet_id = '" + wallet +
+                         "' AND balance - 10000 = (SELECT sum(realized_pnl) FROM trades) AND "
+                         "locked_balance = 0 AND balance < 10000"),
+            1);
+  EXPECT_EQ(count(e, "SELECT count(*) FROM audit_logs WHERE resource_id IN ('" + entry_order +
+                         "', '" + stop_order + "', '" + position + "')"),
+            5)  // order.filled x2, order.triggered, position.opened, position.closed
+      << e.query("SELECT string_agg(action, ',') FROM audit_logs")[0][0].c_str();
+  EXPECT_EQ(count(e, "SELECT count(*) FROM audit_logs WHERE action = 'balance.updated'"), 2);
+  EXPECT_EQ(e.metric("laminator_writer_conflicts_total"), 0);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+}
+
 }  // namespace
 }  // namespace lam::test

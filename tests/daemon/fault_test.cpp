@@ -23,17 +23,6 @@ void bulk_alerts(const E2E& e, int n, int first = 1) {
       std::to_string(first) + ", " + std::to_string(first + n - 1) + ") g");
 }
 
-int count(const E2E& e, const std::string& sql) {
-  for (int attempt = 0;; ++attempt) {
-    try {
-      return e.query(sql)[0][0].as<int>();
-    } catch (const std::exception&) {
-      if (attempt > 100) throw;
-      std::this_thread::sleep_for(50ms);  // the server is restarting
-    }
-  }
-}
-
 /// Reads until `n` events arrived (or `limit`), as a real client does: a close that names a resume
 /// point ("slow consumer; resume with since=N") is followed by a reconnect from there. Checks every
 /// seq once, in order, across reconnects. Returns the events; `resumes` counts the reconnects.

@@ -161,7 +161,7 @@ TEST(WriterOrders, AFillLandsWholeAndOnceThenAClosingFillSettlesTheWallet) {
             "t|0.000000000000000000|\n");
   EXPECT_EQ(text(url, "SELECT action FROM audit_logs WHERE resource_id = '" + seq_uuid(kOrder, 2) +
                           "' OR resource_id = '" + pos.str() + "' ORDER BY action"),
-            "order.filled|\nposition.closed|\nposition.opened|\n");
+            "order.filled|\norder.triggered|\nposition.closed|\nposition.opened|\n");
   EXPECT_EQ(w.stats().conflicts.load(), 0u);
 }
 
@@ -202,7 +202,7 @@ TEST(WriterOrders, TheBotsCancelWinsOverAFillNotYetStoredAndEndsAreConditional) 
             "500.000000000000000000|0.000000000000000000|\n");
   EXPECT_EQ(w.stats().conflicts.load(), 2u);  // order 1 (cancelled first), order 5 (filled)
   EXPECT_EQ(text(url, "SELECT action FROM audit_logs ORDER BY action"),
-            "order.expired|\norder.failed|\norder.rested|\n");
+            "order.expired|\norder.failed|\norder.rested|\norder.triggered|\n");
 }
 
 TEST(WriterOrders, FillsALiquidationAndAMarkOfOnePositionInOneBatchAllLand) {
