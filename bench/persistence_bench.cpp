@@ -2,8 +2,11 @@
 //  * writer: rows/s applying a batch of N position marks (N = 1k, 10k): the engine's one-statement
 //    UNNEST batch, COPY into a temp table + UPDATE FROM, and one prepared UPDATE per row
 //    (baseline);
-//  * loader: seconds to stream 1M positions + 1M alerts into the matcher (--loader-rows=N to
-//  change).
+//  * fills: fills/s applying paper fills (order, new position, trade, balance, audit rows each)
+//    1k per batch statement, against the same statement once per fill (baseline: a transaction
+//    per fill);
+//  * loader: seconds to stream 1M positions + 1M alerts (+ 1M pending orders with
+//    --loader-orders) into the matcher (--loader-rows=N to change).
 //
 //   build/release/bench/persistence_bench --benchmark_repetitions=5
 //   --benchmark_report_aggregates_only=true
@@ -33,6 +36,7 @@ namespace {
 
 constexpr long long kWriterRows = 200'000;  // positions in the writer's table
 long long g_loader_rows = 1'000'000;
+bool g_loader_orders = false;
 
 test::PgCluster& cluster() {
   return test::shared_cluster();
@@ -161,11 +165,124 @@ void BM_Writer_UpdatePerRow(benchmark::State& state) {
   });
 }
 
+// ---- fills ----------------------------------------------------------------------------------
+constexpr long long kFillUsers = 10'000, kFillMarkets = 100, kFillOrders = 40'000;
+constexpr long long kFillPositions = 200'000;
+constexpr unsigned kOrderKind = 0xF;
+
+/// Users with a funded wallet each, and a pool of pending paper market orders; order n belongs to
+/// user u = 1 + n % 10k on market (u + 1 + n / 10k) % 100, so every fill opens its own (user,
+/// market) position, never on the market of the user's seeded one.
+const std::string& fills_db() {
+  static const std::string url = [] {
+    const std::string u = cluster().create_database("bench_fills");
+    db::Migrator(u).migrate({});
+    // A lived-in database: 200k users with a position and an alert each (user g's position on
+    // market g % 100), so the plans are those of real tables, not of empty ones.
+    test::seed(u, static_cast<int>(kFillMarkets), kFillPositions);
+    pqxx::connection c(u);
+    pqxx::nontransaction n(c);
+    const std::string series = " FROM generate_series(1, " + std::to_string(kFillUsers) + ") g";
+    n.exec(
+        "INSERT INTO wallet_balances (wallet_id, token_symbol, balance) SELECT "
+        "('0000000e-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, 'Q', 1e9" +
+        series);
+    n.exec(
+        "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, "
+        "leverage) SELECT ('0000000f-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, "
+        "('0000000c-0000-4000-8000-' || lpad(to_hex(1 + g % 10000), 12, '0'))::uuid, "
+        "('0000000e-0000-4000-8000-' || lpad(to_hex(1 + g % 10000), 12, '0'))::uuid, "
+        "('0000000a-0000-4000-8000-' || lpad(to_hex((1 + g % 10000 + 1 + g / 10000) % 100), 12, "
+        "'0'))::uuid, 'market', 'long', 1, 10 FROM generate_series(1, " +
+        std::to_string(kFillOrders) + ") g");
+    n.exec("VACUUM ANALYZE");
+    return u;
+  }();
+  return url;
+}
+
+long long g_next_order = 1;  // orders are consumed: each is filled once
+
+/// The fill of order n as the engine loop builds it: size 1 at 1000, taker fee 0.5, margin 100.
+db::WriteOp fill_op(long long n) {
+  db::WriteOp op;
+  op.kind = db::WriteKind::order_filled;
+  op.id = test::seq_id(kOrderKind, n);
+  op.ref = Matcher::position_id_for(op.id);
+  op.price = 1000 * kScale;
+  op.size = kScale;
+  op.amount = kScale / 2;
+  op.realized = -(kScale / 2);
+  op.locked = 100 * kScale;
+  op.entry = 1000 * kScale;
+  op.flags = db::WriteOp::kTaker | db::WriteOp::kOpened;
+  op.ts = 1'767'225'600'000'000'000;
+  return op;
+}
+
+/// Each iteration fills 1,000 orders: in one batch statement (`per_batch` = 1000) or one
+/// statement and transaction per fill (`per_batch` = 1). Every fill must land.
+void run_fills(benchmark::State& state, std::size_t per_batch) {
+  auto c = std::make_unique<pqxx::connection>(fills_db());
+  pqxx::nontransaction(*c).exec("SET app.origin = 'engine'");
+  db::prepare_batch(*c);
+  constexpr std::size_t kPerIteration = 1000;
+  for (auto _ : state) {
+    if (g_next_order + static_cast<long long>(kPerIteration) > kFillOrders + 1) {
+      state.SkipWithError("the order pool is used up: fewer iterations");
+      return;
+    }
+    std::size_t applied = 0;
+    for (std::size_t done = 0; done < kPerIteration; done += per_batch) {
+      db::Batch b;
+      for (std::size_t i = 0; i < per_batch; ++i) b.add(fill_op(g_next_order++));
+      pqxx::nontransaction tx(*c);
+      const db::BatchResult r = db::apply_batch(tx, b);
+      applied += r.fills_applied;
+      if (!r.conflicts.empty()) {
+        state.SkipWithError(("conflict: " + r.conflicts.front()).c_str());
+        return;
+      }
+    }
+    if (applied != kPerIteration) {
+      state.SkipWithError("not every fill landed");
+      return;
+    }
+  }
+  pqxx::read_transaction t(*c);
+  const auto trades = t.exec("SELECT count(*) FROM trades")[0][0].as<long long>();
+  if (trades != g_next_order - 1) state.SkipWithError("trades do not match the fills");
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(kPerIteration));
+}
+
+void BM_Writer_FillsBatch(benchmark::State& state) {
+  run_fills(state, 1000);
+}
+
+void BM_Writer_FillsPerTransaction(benchmark::State& state) {
+  run_fills(state, 1);
+}
+
 void BM_Loader_IntoMatcher(benchmark::State& state) {
   static const std::string url = [] {
     const std::string u = cluster().create_database("bench_loader");
     db::Migrator(u).migrate({});
     test::seed(u, 1000, g_loader_rows);
+    if (g_loader_orders) {
+      // As many pending paper orders: resting limits far from the price, spread over users and
+      // markets like the positions.
+      pqxx::connection c(u);
+      pqxx::nontransaction(c).exec(
+          "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, price, "
+          "leverage) SELECT ('0000000f-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, "
+          "('0000000c-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, "
+          "('0000000e-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, "
+          "('0000000a-0000-4000-8000-' || lpad(to_hex(g % 1000), 12, '0'))::uuid, 'limit', "
+          "CASE WHEN g % 2 = 0 THEN 'long' ELSE 'short' END::order_side, 1, "
+          "CASE WHEN g % 2 = 0 THEN 10 + g % 100 ELSE 100000 + g % 100 END, 5 "
+          "FROM generate_series(1, " +
+          std::to_string(g_loader_rows) + ") g");
+    }
     return u;
   }();
   db::LoadCounts n;
@@ -179,13 +296,16 @@ void BM_Loader_IntoMatcher(benchmark::State& state) {
     std::vector<Event> ev;
     InstrumentTable instruments;
     db::Loader loader(url);
-    n = loader.load_all(db::matcher_sink(m, instruments, ev));
-    if (m.alert_count() != static_cast<std::size_t>(g_loader_rows) || !ev.empty())
+    n = loader.load_all(db::matcher_sink(m, instruments, ev, g_loader_orders));
+    if (m.alert_count() != static_cast<std::size_t>(g_loader_rows) || !ev.empty() ||
+        (g_loader_orders && n.orders != static_cast<std::size_t>(g_loader_rows)))
       state.SkipWithError("load incomplete");
   }
   state.counters["positions"] = static_cast<double>(n.positions);
   state.counters["alerts"] = static_cast<double>(n.alerts);
-  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n.positions + n.alerts));
+  state.counters["orders"] = static_cast<double>(n.orders);
+  state.SetItemsProcessed(state.iterations() *
+                          static_cast<std::int64_t>(n.positions + n.alerts + n.orders));
 }
 
 /// Bot commit -> engine command: each iteration, a "bot" connection cancels an alert; the clock
@@ -262,6 +382,11 @@ BENCHMARK(BM_Writer_UpdatePerRow)
     ->Arg(10000)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+BENCHMARK(BM_Writer_FillsBatch)->Iterations(20)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Writer_FillsPerTransaction)
+    ->Iterations(5)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_Listener_Latency)->Iterations(300)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Loader_IntoMatcher)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
@@ -274,6 +399,8 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--loader-rows=", 14) == 0) {
       lam::bench::g_loader_rows = std::stoll(argv[i] + 14);
+    } else if (std::strcmp(argv[i], "--loader-orders") == 0) {
+      lam::bench::g_loader_orders = true;
     } else {
       argv[out++] = argv[i];
     }
@@ -286,6 +413,9 @@ int main(int argc, char** argv) {
         "BM_Writer_UnnestBatch/1000/real_time", ">= 10"},
        {"per-row / UNNEST batch at 10k", "BM_Writer_UpdatePerRow/10000/real_time",
         "BM_Writer_UnnestBatch/10000/real_time", ">= 10"},
+       {"fills: a transaction per fill / 1k per batch",
+        "BM_Writer_FillsPerTransaction/iterations:5/real_time",
+        "BM_Writer_FillsBatch/iterations:20/real_time", ">= 10"},
        {"COPY+UPDATE / UNNEST batch at 10k", "BM_Writer_CopyTempUpdate/10000/real_time",
         "BM_Writer_UnnestBatch/10000/real_time", "-"}});
 }

@@ -410,8 +410,8 @@ WITH m AS (
   INSERT INTO alert_events (seq, type, subject_id, user_id, market_id, event_time, body, recovered)
   SELECT * FROM e ON CONFLICT (seq) DO NOTHING
   RETURNING seq
-), order_prior AS (
-  SELECT x.id, x.status FROM orders x WHERE x.id IN (SELECT id FROM o)
+), order_prior AS MATERIALIZED (
+  SELECT x.id, x.status FROM o JOIN orders x ON x.id = o.id
 ), ordered AS (
   UPDATE orders x SET status = o.status,
                       status_reason = COALESCE(o.reason, x.status_reason),
@@ -457,9 +457,9 @@ WITH m AS (
          min(f.at) AS opened_at, max(f.at) AS at,
          sum(f.dsize) AS dsize, sum(f.locked) AS dmargin, sum(f.realized) AS drealized
   FROM f GROUP BY f.position_id
-), pos_prior AS (
+), pos_prior AS MATERIALIZED (
   SELECT p.id, p.size, p.entry_price, p.margin, p.realized_pnl, p.status
-  FROM positions p WHERE p.id IN (SELECT id FROM fp)
+  FROM fp JOIN positions p ON p.id = fp.id
 ), pos_new AS (
   INSERT INTO positions (id, user_id, wallet_id, market_id, side, size, entry_price, current_price,
                          leverage, margin, unrealized_pnl, realized_pnl, status, opened_at,
@@ -470,8 +470,8 @@ WITH m AS (
          CASE WHEN l.id IS NOT NULL THEN 'liquidated' WHEN fp.dsize = 0 THEN 'closed'
               ELSE 'open' END::position_status,
          fp.opened_at, CASE WHEN l.id IS NOT NULL THEN l.ts WHEN fp.dsize = 0 THEN fp.at END, now()
-  FROM fp LEFT JOIN l ON l.id = fp.id
-  WHERE fp.id NOT IN (SELECT id FROM pos_prior)
+  FROM fp LEFT JOIN l ON l.id = fp.id LEFT JOIN pos_prior pr ON pr.id = fp.id
+  WHERE pr.id IS NULL
   RETURNING id, user_id, wallet_id, market_id, size, entry_price, margin, realized_pnl, status,
             closed_at
 ), pos_upd AS (
@@ -490,8 +490,8 @@ WITH m AS (
                     THEN LEAST(round((p.size + fp.dsize) * fp.entry / (p.margin + fp.dmargin), 2), 999999.99)
                     ELSE p.leverage END,
     updated_at = now()
-  FROM fp LEFT JOIN l ON l.id = fp.id
-  WHERE p.id = fp.id
+  FROM fp JOIN pos_prior pr ON pr.id = fp.id LEFT JOIN l ON l.id = fp.id
+  WHERE p.id = pr.id
   RETURNING p.id, p.user_id, p.wallet_id, p.market_id, p.size, p.entry_price, p.margin,
             p.realized_pnl, p.status, p.closed_at
 ), marked AS (
@@ -512,28 +512,30 @@ WITH m AS (
   SELECT f.wallet_id, f.market_id, f.realized AS dbal, f.locked AS dlocked, true AS fill FROM f
   UNION ALL
   SELECT x.wallet_id, x.market_id, -x.margin, -x.margin, false FROM liquidated_all x
-), bg AS (
-  SELECT bd.wallet_id, mk.quote_asset AS token, sum(bd.dbal) AS dbal, sum(bd.dlocked) AS dlocked,
-         bool_or(bd.fill) AS from_fill
-  FROM bd JOIN markets mk ON mk.id = bd.market_id
-  GROUP BY bd.wallet_id, mk.quote_asset
-), bal_prior AS (
-  SELECT w.wallet_id, w.token_symbol, w.balance, w.locked_balance
-  FROM wallet_balances w JOIN bg ON bg.wallet_id = w.wallet_id AND bg.token = w.token_symbol
+), bg AS MATERIALIZED (
+  -- Per wallet and quote asset: the summed deltas, and the row as it was (looked up by index), so
+  -- the audit row needs no join between CTEs (their tiny estimates plan such joins as nested loops:
+  -- quadratic in the batch). A new row's id is chosen here.
+  SELECT d.wallet_id, d.token, d.dbal, d.dlocked, d.from_fill, w.id IS NOT NULL AS existed,
+         COALESCE(w.id, gen_random_uuid()) AS row_id, w.balance AS old_balance,
+         w.locked_balance AS old_locked
+  FROM (SELECT bd.wallet_id, mk.quote_asset AS token, sum(bd.dbal) AS dbal,
+               sum(bd.dlocked) AS dlocked, bool_or(bd.fill) AS from_fill
+        FROM bd JOIN markets mk ON mk.id = bd.market_id
+        GROUP BY bd.wallet_id, mk.quote_asset) d
+  LEFT JOIN wallet_balances w ON w.wallet_id = d.wallet_id AND w.token_symbol = d.token
 ), bal_ins AS (
   -- Fills create the row (a wallet without one has a zero balance) ...
-  INSERT INTO wallet_balances AS w (wallet_id, token_symbol, balance, locked_balance, updated_at)
-  SELECT bg.wallet_id, bg.token, bg.dbal, bg.dlocked, now() FROM bg WHERE bg.from_fill
+  INSERT INTO wallet_balances AS w (id, wallet_id, token_symbol, balance, locked_balance, updated_at)
+  SELECT bg.row_id, bg.wallet_id, bg.token, bg.dbal, bg.dlocked, now() FROM bg WHERE bg.from_fill
   ON CONFLICT (wallet_id, token_symbol) DO UPDATE
     SET balance = w.balance + EXCLUDED.balance,
         locked_balance = w.locked_balance + EXCLUDED.locked_balance, updated_at = now()
-  RETURNING w.id, w.wallet_id, w.token_symbol, w.balance, w.locked_balance
 ), bal_upd AS (
   -- ... a liquidation alone only moves a row that exists.
   UPDATE wallet_balances w SET balance = w.balance + bg.dbal,
                                locked_balance = w.locked_balance + bg.dlocked, updated_at = now()
-  FROM bg WHERE NOT bg.from_fill AND w.wallet_id = bg.wallet_id AND w.token_symbol = bg.token
-  RETURNING w.id, w.wallet_id, w.token_symbol, w.balance, w.locked_balance
+  FROM bg WHERE NOT bg.from_fill AND bg.existed AND w.id = bg.row_id
 ), alerted AS (
   UPDATE alerts x SET status = a.status,
                       triggered_at = CASE WHEN a.status = 'triggered' THEN a.ts ELSE x.triggered_at END,
@@ -588,15 +590,15 @@ WITH m AS (
   FROM (SELECT * FROM pos_new UNION ALL SELECT * FROM pos_upd) x
   LEFT JOIN pos_prior pr ON pr.id = x.id
   UNION ALL
-  SELECT wl.user_id, 'balance.updated', 'wallet_balance', x.id,
-         CASE WHEN pr.wallet_id IS NOT NULL THEN
-           jsonb_build_object('token_symbol', x.token_symbol, 'balance', pr.balance,
-                              'locked_balance', pr.locked_balance) END,
-         jsonb_build_object('token_symbol', x.token_symbol, 'balance', x.balance,
-                            'locked_balance', x.locked_balance)
-  FROM (SELECT * FROM bal_ins UNION ALL SELECT * FROM bal_upd) x
-  JOIN wallets wl ON wl.id = x.wallet_id
-  LEFT JOIN bal_prior pr ON pr.wallet_id = x.wallet_id AND pr.token_symbol = x.token_symbol
+  SELECT wl.user_id, 'balance.updated', 'wallet_balance', bg.row_id,
+         CASE WHEN bg.existed THEN
+           jsonb_build_object('token_symbol', bg.token, 'balance', bg.old_balance,
+                              'locked_balance', bg.old_locked) END,
+         jsonb_build_object('token_symbol', bg.token,
+                            'balance', COALESCE(bg.old_balance, 0) + bg.dbal,
+                            'locked_balance', COALESCE(bg.old_locked, 0) + bg.dlocked)
+  FROM bg JOIN wallets wl ON wl.id = bg.wallet_id
+  WHERE bg.from_fill OR bg.existed
 ), conflicts AS (
   SELECT 'positions:' || l.id || ':' || COALESCE(p.status::text, 'missing') AS c
   FROM l LEFT JOIN positions p ON p.id = l.id
@@ -611,8 +613,8 @@ WITH m AS (
     AND NOT (a.status = 'active' AND x.status IS NOT NULL)
   UNION ALL
   SELECT 'orders:' || o.id || ':' || COALESCE(x.status::text, 'missing')
-  FROM o LEFT JOIN orders x ON x.id = o.id
-  WHERE o.id NOT IN (SELECT id FROM ordered)
+  FROM o LEFT JOIN orders x ON x.id = o.id LEFT JOIN ordered r ON r.id = o.id
+  WHERE r.id IS NULL
     AND NOT (x.status IS NOT DISTINCT FROM o.status AND
              (o.status <> 'filled' OR x.filled_at IS NOT DISTINCT FROM o.at))
 )
