@@ -143,6 +143,67 @@ TEST(Faults, SigkillUnderLoadWithARingResizeLosesAndRepeatsNothing) {
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
+TEST(Faults, SigkillWithFillsOnlyInTheRingLeavesEveryFillInTheDatabaseOnce) {
+  constexpr int kOrders = 200;  // 40 per user: each user's first opens a long, the rest increase it
+  DaemonKnobs k{.flush_interval_ms = 60'000};  // nothing reaches the database before the kill
+  E2E e("fault_fills", k);
+  e.exec(
+      "INSERT INTO wallet_balances (wallet_id, token_symbol, balance) SELECT "
+      "('0000000e-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, 'USDT', 1000000 FROM "
+      "generate_series(1, 5) g");
+  e.mock().pin_price("BTCUSDT", 8'000'000);
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  auto sub = std::make_unique<StreamClient>(e.stream_url("?since=0"), kToken);
+  e.exec(
+      "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, leverage) "
+      "SELECT ('0000000f-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, "
+      "('0000000c-0000-4000-8000-' || lpad(to_hex(1 + g % 5), 12, '0'))::uuid, "
+      "('0000000e-0000-4000-8000-' || lpad(to_hex(1 + g % 5), 12, '0'))::uuid, '" +
+      std::string(kMarket) + "', 'market', 'long', 0.001, 10 FROM generate_series(1, " +
+      std::to_string(kOrders) + ") g");
+  // Every fill is two events (order.filled, then position.opened / increased).
+  const auto before = read_exactly(e, sub, 2 * kOrders, 1);
+  EXPECT_EQ(count(e, "SELECT count(*) FROM trades"), 0);
+  EXPECT_EQ(e.signal_and_wait(SIGKILL), 128 + SIGKILL);
+
+  k.flush_interval_ms = 20;
+  e.reconfigure(k);
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  // The ring's fills were applied at start-up: each once, whole.
+  EXPECT_EQ(count(e, "SELECT count(*) FROM trades"), kOrders);
+  EXPECT_EQ(count(e, "SELECT count(*) FROM orders WHERE status = 'filled'"), kOrders);
+  EXPECT_EQ(count(e,
+                  "SELECT count(*) FROM positions WHERE status = 'open' AND size = 0.04 AND "
+                  "side = 'long'"),
+            5);
+  EXPECT_EQ(count(e, "SELECT count(*) FROM alert_events WHERE recovered"), 2 * kOrders);
+  // Per wallet: the balance moved by its trades' realized PnL (the fees), and what is locked is
+  // the margin of its open position.
+  EXPECT_EQ(count(e,
+                  "SELECT count(*) FROM wallet_balances b WHERE b.balance - 1000000 = (SELECT "
+                  "sum(realized_pnl) FROM trades t WHERE t.wallet_id = b.wallet_id) AND "
+                  "b.locked_balance = (SELECT sum(margin) FROM positions p WHERE p.wallet_id = "
+                  "b.wallet_id AND p.status = 'open') AND b.balance < 1000000"),
+            5);
+  EXPECT_EQ(count(e, "SELECT count(*) FROM audit_logs WHERE action = 'order.filled'"), kOrders);
+  EXPECT_EQ(e.metric("laminator_writer_conflicts_total"), 0);
+  // The stream replays the same events from the journal; nothing fills again.
+  auto again = std::make_unique<StreamClient>(e.stream_url("?since=0"), kToken);
+  const auto after = read_exactly(e, again, 2 * kOrders, 1);
+  for (std::size_t i = 0; i < after.size() && i < before.size(); ++i)
+    EXPECT_EQ(sfield(after[i], "order_id"), sfield(before[i], "order_id"));
+  expect_quiet_for_ticks(e, 100);
+  ASSERT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  expect_quiet_for_ticks(e, 100);
+  EXPECT_EQ(count(e, "SELECT count(*) FROM trades"), kOrders);
+  EXPECT_EQ(count(e, "SELECT count(*) FROM alert_events"), 2 * kOrders);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+}
+
 TEST(Faults, ResumeFromTheJournalsFirstSeqWhileEventsKeepFiring) {
   constexpr int kN = 20'000;
   // A small in-memory ring: the catch-up comes from journal pages, paced by the socket.
