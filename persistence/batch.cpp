@@ -599,6 +599,24 @@ WITH m AS (
                             'locked_balance', COALESCE(bg.old_locked, 0) + bg.dlocked)
   FROM bg JOIN wallets wl ON wl.id = bg.wallet_id
   WHERE bg.from_fill OR bg.existed
+), lost AS (
+  -- Fills that lost to the bot (their order was cancelled or changed first; a retried fill of ours
+  -- is not one).
+  SELECT o.position_id, x.wallet_id, x.market_id
+  FROM o LEFT JOIN ordered r ON r.id = o.id JOIN orders x ON x.id = o.id
+  WHERE r.id IS NULL AND o.status = 'filled'
+    AND NOT (x.status = 'filled' AND x.filled_at IS NOT DISTINCT FROM o.at)
+), reconciled AS (
+  -- Such a fill moved the engine's position and wallet in memory, not in the database: the
+  -- listener re-reads both rows (as if the bot had written them), so the engine follows the
+  -- database again.
+  SELECT pg_notify('laminator_changes',
+                   json_build_object('t', n.t, 'op', 'UPDATE', 'id', n.id)::text)
+  FROM (SELECT 'positions' AS t, lost.position_id AS id FROM lost
+        UNION
+        SELECT 'wallet_balances', w.id
+        FROM lost JOIN markets mk ON mk.id = lost.market_id
+        JOIN wallet_balances w ON w.wallet_id = lost.wallet_id AND w.token_symbol = mk.quote_asset) n
 ), conflicts AS (
   SELECT 'positions:' || l.id || ':' || COALESCE(p.status::text, 'missing') AS c
   FROM l LEFT JOIN positions p ON p.id = l.id
@@ -619,7 +637,7 @@ WITH m AS (
              (o.status <> 'filled' OR x.filled_at IS NOT DISTINCT FROM o.at))
 )
 SELECT (SELECT count(*) FROM marked), COALESCE((SELECT array_agg(c) FROM conflicts), '{}'),
-       (SELECT count(*) FROM f)
+       (SELECT count(*) FROM f), (SELECT count(*) FROM reconciled)
 )SQL";
 }
 

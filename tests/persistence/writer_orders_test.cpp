@@ -3,6 +3,7 @@
 // shares a batch with a liquidation and a mark of the same position without losing either.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <pqxx/pqxx>
 #include <thread>
 
@@ -91,6 +92,14 @@ WriteOp order_op(long long order, WriteKind k, TimeNs ts, OrderStatus status = O
   return op;
 }
 
+/// Collects the change notifications the listener would receive.
+class Notes : public pqxx::notification_receiver {
+ public:
+  explicit Notes(pqxx::connection_base& c) : pqxx::notification_receiver(c, "laminator_changes") {}
+  void operator()(const std::string& payload, int) override { got.push_back(payload); }
+  std::vector<std::string> got;
+};
+
 constexpr TimeNs kT0 = 1'767'225'600'000'000'000;  // 2026-01-01T00:00:00Z
 
 TEST(WriterOrders, AFillLandsWholeAndOnceThenAClosingFillSettlesTheWallet) {
@@ -176,6 +185,10 @@ TEST(WriterOrders, TheBotsCancelWinsOverAFillNotYetStoredAndEndsAreConditional) 
   add_order(url, 5, 2, "limit", "buy", "1");           // already filled by someone else
   exec(url, "UPDATE orders SET status = 'cancelled' WHERE id = '" + seq_uuid(kOrder, 1) + "'");
   exec(url, "UPDATE orders SET status = 'filled' WHERE id = '" + seq_uuid(kOrder, 5) + "'");
+  pqxx::connection listen(url);
+  Notes notes(listen);
+  listen.get_notifs();
+  notes.got.clear();  // the bot's own changes above
   Writer w({.conninfo = url, .flush_interval = 50ms});
   const Uuid pos = Matcher::position_id_for(seq_id(kOrder, 1));
   ASSERT_TRUE(
@@ -201,6 +214,17 @@ TEST(WriterOrders, TheBotsCancelWinsOverAFillNotYetStoredAndEndsAreConditional) 
   EXPECT_EQ(text(url, "SELECT balance, locked_balance FROM wallet_balances"),
             "500.000000000000000000|0.000000000000000000|\n");
   EXPECT_EQ(w.stats().conflicts.load(), 2u);  // order 1 (cancelled first), order 5 (filled)
+  // The lost fill's position and wallet rows are handed to the listener to re-read: the engine
+  // moved them in memory, the database did not.
+  const std::string wallet_row = text(url, "SELECT id FROM wallet_balances");
+  for (int i = 0; i < 100 && notes.got.size() < 2; ++i) {
+    listen.await_notification(0, 50'000);
+  }
+  std::sort(notes.got.begin(), notes.got.end());
+  ASSERT_EQ(notes.got.size(), 2u);
+  EXPECT_EQ(notes.got[0], R"({"t" : "positions", "op" : "UPDATE", "id" : ")" + pos.str() + R"("})");
+  EXPECT_EQ(notes.got[1], R"({"t" : "wallet_balances", "op" : "UPDATE", "id" : ")" +
+                              wallet_row.substr(0, 36) + R"("})");
   EXPECT_EQ(text(url, "SELECT action FROM audit_logs ORDER BY action"),
             "order.expired|\norder.failed|\norder.rested|\norder.triggered|\n");
 }
