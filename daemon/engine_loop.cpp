@@ -295,7 +295,7 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
     }
     case K::upsert_position:
       resync_.saw_position(c.position.id);
-      if (c.position.status == PositionStatus::open &&
+      if (c.position.status == PositionStatus::open && !c.reconcile &&
           transitions_.stale_read(c.position.id, c.noticed)) {
         stats_.commands_skipped.fetch_add(1, std::memory_order_relaxed);  // predates our write
         return;
@@ -349,6 +349,8 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
 void EngineLoop::publish(TimeNs recv_ts) {
   const Matcher& m = *d_.matcher;
   for (const Event& e : events_) {
+    // A position a fill opens during a full resync is not in its snapshot: it is not gone.
+    if (e.type == EventType::position_opened) resync_.opened_position(e.subject);
     RingRecord rec;
     rec.event = e;
     if (const auto op = transition_op(e, m)) {
@@ -360,6 +362,9 @@ void EngineLoop::publish(TimeNs recv_ts) {
       if (rec.has_op) {
         submit(Parked{rec.op, Event{}, false});
         if (e.type != EventType::alert_anchored) transitions_.published(e.subject, e.seq);
+        // A fill moves its position too: a read of that row noticed before the fill is journaled
+        // (the start-up resync, say) shows it as it was and must not roll the engine's copy back.
+        if (rec.op.kind == db::WriteKind::order_filled) transitions_.published(rec.op.ref, e.seq);
       }
       submit(Parked{db::WriteOp{}, e, true});
     }

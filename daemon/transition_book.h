@@ -61,6 +61,9 @@ class ResyncBook {
   /// A row the resync (or a change during it) delivered.
   void saw_alert(const Uuid& id);
   void saw_position(const Uuid& id);
+  /// The engine opened this position itself (a fill) while the resync ran: the snapshot cannot
+  /// hold it, and it is not gone.
+  void opened_position(const Uuid& id) { saw_position(id); }
   [[nodiscard]] bool active() const noexcept { return active_; }
   /// Ends the resync; of `held` (the engine's active alerts / open positions), those not seen.
   template <class ForEachAlert, class ForEachPosition>

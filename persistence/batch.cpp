@@ -460,20 +460,6 @@ WITH m AS (
 ), pos_prior AS MATERIALIZED (
   SELECT p.id, p.size, p.entry_price, p.margin, p.realized_pnl, p.status
   FROM fp JOIN positions p ON p.id = fp.id
-), pos_new AS (
-  INSERT INTO positions (id, user_id, wallet_id, market_id, side, size, entry_price, current_price,
-                         leverage, margin, unrealized_pnl, realized_pnl, status, opened_at,
-                         closed_at, updated_at)
-  SELECT fp.id, fp.user_id, fp.wallet_id, fp.market_id, fp.side, fp.dsize, fp.entry,
-         COALESCE(l.price, fp.last_price), fp.leverage, fp.dmargin, 0,
-         COALESCE(l.realized, fp.drealized),
-         CASE WHEN l.id IS NOT NULL THEN 'liquidated' WHEN fp.dsize = 0 THEN 'closed'
-              ELSE 'open' END::position_status,
-         fp.opened_at, CASE WHEN l.id IS NOT NULL THEN l.ts WHEN fp.dsize = 0 THEN fp.at END, now()
-  FROM fp LEFT JOIN l ON l.id = fp.id LEFT JOIN pos_prior pr ON pr.id = fp.id
-  WHERE pr.id IS NULL
-  RETURNING id, user_id, wallet_id, market_id, size, entry_price, margin, realized_pnl, status,
-            closed_at
 ), pos_upd AS (
   UPDATE positions p SET
     size = p.size + fp.dsize,
@@ -504,6 +490,24 @@ WITH m AS (
   FROM l WHERE p.id = l.id AND p.status = 'open' AND l.id NOT IN (SELECT id FROM fp)
   RETURNING p.id, p.user_id, p.wallet_id, p.market_id, p.margin, p.closed_at, p.current_price,
             p.realized_pnl
+), pos_new AS (
+  INSERT INTO positions (id, user_id, wallet_id, market_id, side, size, entry_price, current_price,
+                         leverage, margin, unrealized_pnl, realized_pnl, status, opened_at,
+                         closed_at, updated_at)
+  SELECT fp.id, fp.user_id, fp.wallet_id, fp.market_id, fp.side, fp.dsize, fp.entry,
+         COALESCE(l.price, fp.last_price), fp.leverage, fp.dmargin, 0,
+         COALESCE(l.realized, fp.drealized),
+         CASE WHEN l.id IS NOT NULL THEN 'liquidated' WHEN fp.dsize = 0 THEN 'closed'
+              ELSE 'open' END::position_status,
+         fp.opened_at, CASE WHEN l.id IS NOT NULL THEN l.ts WHEN fp.dsize = 0 THEN fp.at END, now()
+  FROM fp LEFT JOIN l ON l.id = fp.id LEFT JOIN pos_prior pr ON pr.id = fp.id
+  WHERE pr.id IS NULL
+    -- After the positions this batch closes or liquidates: a side reopened in the same batch would
+    -- otherwise meet its old row still open in uq_positions_open_side (the sub-statements' order is
+    -- not defined; these uncorrelated sub-selects run first, once).
+    AND (SELECT count(*) FROM pos_upd) >= 0 AND (SELECT count(*) FROM liquidated) >= 0
+  RETURNING id, user_id, wallet_id, market_id, size, entry_price, margin, realized_pnl, status,
+            closed_at
 ), liquidated_all AS (
   SELECT id, wallet_id, market_id, margin FROM liquidated
   UNION ALL SELECT id, wallet_id, market_id, margin FROM pos_new WHERE status = 'liquidated'
@@ -611,7 +615,7 @@ WITH m AS (
   -- listener re-reads both rows (as if the bot had written them), so the engine follows the
   -- database again.
   SELECT pg_notify('laminator_changes',
-                   json_build_object('t', n.t, 'op', 'UPDATE', 'id', n.id)::text)
+                   json_build_object('t', n.t, 'op', 'RECONCILE', 'id', n.id)::text)
   FROM (SELECT 'positions' AS t, lost.position_id AS id FROM lost
         UNION
         SELECT 'wallet_balances', w.id

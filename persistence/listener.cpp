@@ -35,6 +35,7 @@ std::optional<std::string_view> json_string_field(std::string_view s, std::strin
 
 struct Pending {
   std::unordered_set<Uuid, UuidHash> markets, positions, alerts, orders, balances;
+  std::unordered_set<Uuid, UuidHash> reconcile;  ///< ids named by the writer (op RECONCILE)
   Clock::time_point first = Clock::time_point::max();
   [[nodiscard]] std::size_t size() const {
     return markets.size() + positions.size() + alerts.size() + orders.size() + balances.size();
@@ -45,6 +46,7 @@ struct Pending {
     alerts.clear();
     orders.clear();
     balances.clear();
+    reconcile.clear();
     first = Clock::time_point::max();
   }
 };
@@ -60,6 +62,7 @@ class Receiver final : public pqxx::notification_receiver {
       stats_.bad_payloads.fetch_add(1, std::memory_order_relaxed);
       return;
     }
+    if (note->op == "RECONCILE") pending_.reconcile.insert(note->id);
     if (note->table == "markets") {
       pending_.markets.insert(note->id);
     } else if (note->table == "positions") {
@@ -186,6 +189,7 @@ void Listener::run() {
         if (pending.size() < cfg_.max_batch && Clock::now() - pending.first < cfg_.batch_window)
           continue;
         const auto noticed = pending.first;
+        const auto reconcile = std::move(pending.reconcile);
         std::vector<Uuid> m(pending.markets.begin(), pending.markets.end());
         std::vector<Uuid> p(pending.positions.begin(), pending.positions.end());
         std::vector<Uuid> a(pending.alerts.begin(), pending.alerts.end());
@@ -198,7 +202,10 @@ void Listener::run() {
                        [&](EngineCommand& c) { c.market = std::move(row); }));
         }
         for (auto& row : rows.positions) {
-          push(command(K::upsert_position, noticed, [&](EngineCommand& c) { c.position = row; }));
+          push(command(K::upsert_position, noticed, [&](EngineCommand& c) {
+            c.position = row;
+            c.reconcile = reconcile.contains(row.id);
+          }));
         }
         for (auto& id : rows.missing_positions) {
           push(command(K::remove_position, noticed, [&](EngineCommand& c) { c.id = id; }));
@@ -210,7 +217,10 @@ void Listener::run() {
           push(command(K::remove_alert, noticed, [&](EngineCommand& c) { c.id = id; }));
         }
         for (auto& row : rows.balances) {
-          push(command(K::upsert_balance, noticed, [&](EngineCommand& c) { c.balance = row; }));
+          push(command(K::upsert_balance, noticed, [&](EngineCommand& c) {
+            c.balance = row;
+            c.reconcile = reconcile.contains(row.row_id);
+          }));
         }
         for (auto& id : rows.missing_balances) {
           push(command(K::remove_balance, noticed, [&](EngineCommand& c) { c.id = id; }));

@@ -44,6 +44,9 @@ struct EngineCommand {
   BalanceSpec balance;
   Uuid id;
   std::chrono::steady_clock::time_point noticed;  ///< when the notification (or resync) was seen
+  /// Read because the writer asked for it (op RECONCILE: a fill of the engine's lost to the bot):
+  /// newer than anything the engine wrote of this row, so never a stale read.
+  bool reconcile = false;
 };
 
 struct ListenerConfig {

@@ -1,8 +1,9 @@
 -- The demo dataset for `scripts/demo` (and the end-to-end benchmark's shape): the five markets the
 -- bundled captures (data/captures/*.lcap) quote, 2,000 users with 5 open positions each (10k) and 50
--- price alerts each (100k). Prices sit around each capture's price band, so a replay loop fires some
--- alerts and liquidates some positions while the rest stay armed. Deterministic ids:
--- users 0000000c-…-<n>, markets 0000000a-…-<m>, positions 0000000b-…, alerts 0000000d-….
+-- price alerts each (100k), wallets with 100,000 USD, and 2,000 paper orders of every type. Prices sit
+-- around each capture's price band, so a replay loop fires some alerts, liquidates some positions and
+-- fills some orders while the rest stay armed. Deterministic ids: users 0000000c-…-<n>, markets
+-- 0000000a-…-<m>, positions 0000000b-…, alerts 0000000d-…, orders 0000000f-….
 BEGIN;
 SET LOCAL app.origin = 'engine';  -- bulk load: no change notifications
 
@@ -55,5 +56,35 @@ SELECT ('0000000d-0000-4000-8000-' || lpad(to_hex(u * 100 + k), 12, '0'))::uuid,
        'demo alert'
 FROM generate_series(1, 2000) u CROSS JOIN generate_series(1, 50) k
 JOIN demo_market d ON d.m = 1 + (k % 5);
+
+-- Paper orders of every type for users 1..500 on one market each, and the wallets they draw on:
+-- a stop-loss on the seeded position (stop sell for longs, stop_limit buy for shorts), a limit
+-- entry on each side of the band (they rest, then fill as the replay crosses them; the short one
+-- expires after an hour), and a small market order that fills at the first quote.
+INSERT INTO wallet_balances (wallet_id, token_symbol, balance)
+SELECT ('0000000e-0000-4000-8000-' || lpad(to_hex(u), 12, '0'))::uuid, 'USD', 100000
+FROM generate_series(1, 2000) u;
+
+INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, price,
+                    trigger_price, leverage, expires_at)
+SELECT ('0000000f-0000-4000-8000-' || lpad(to_hex(u * 10 + k), 12, '0'))::uuid,
+       ('0000000c-0000-4000-8000-' || lpad(to_hex(u), 12, '0'))::uuid,
+       ('0000000e-0000-4000-8000-' || lpad(to_hex(u), 12, '0'))::uuid,
+       ('0000000a-0000-4000-8000-' || lpad(to_hex(d.m), 12, '0'))::uuid,
+       (ARRAY['stop', 'stop_limit', 'limit', 'limit', 'market'])[k]::order_type,
+       (CASE k WHEN 1 THEN 'sell' WHEN 2 THEN 'buy' WHEN 3 THEN 'long' WHEN 4 THEN 'short'
+               ELSE 'long' END)::order_side,
+       CASE WHEN k <= 2 THEN 1 WHEN k <= 4 THEN 0.1 ELSE 0.01 END,
+       CASE k WHEN 2 THEN round(d.center + d.band * ((u % 10) + 3) / 10, 2)
+              WHEN 3 THEN round(d.center - d.band * ((u % 10) + 1) / 10, 2)
+              WHEN 4 THEN round(d.center + d.band * ((u % 10) + 1) / 10, 2) END,
+       CASE k WHEN 1 THEN round(d.center - d.band * ((u % 10) + 1) / 10, 2)
+              WHEN 2 THEN round(d.center + d.band * ((u % 10) + 1) / 10, 2) END,
+       10,
+       CASE WHEN k = 4 THEN now() + interval '1 hour' END
+FROM generate_series(1, 500) u
+CROSS JOIN generate_series(1, 5) k
+JOIN demo_market d ON d.m = 1 + (u % 5)
+WHERE (k <> 1 OR u % 2 = 0) AND (k <> 2 OR u % 2 = 1);
 COMMIT;
 ANALYZE;

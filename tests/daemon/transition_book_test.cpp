@@ -60,6 +60,23 @@ TEST(TransitionBook, FinishedIdsAreReleasedAfterTheirMemoryOnlyOnce) {
   EXPECT_EQ(b.finished(), 0u);
 }
 
+TEST(ResyncBook, APositionTheEngineOpenedDuringTheResyncIsNotGone) {
+  // Seen in the demo: a fill opened a position while the listener's start-up resync ran; the
+  // snapshot lacked it, the engine dropped it, and the side's next order opened a second one.
+  ResyncBook r;
+  const std::vector<Uuid> held{id(7), id(9)};
+  r.opened_position(id(9));  // before a resync: nothing to remember
+  r.begin();
+  r.saw_position(id(7));
+  r.opened_position(id(9));
+  auto [alerts, positions] = r.end([](auto&&) {},
+                                   [&](auto&& visit) {
+                                     for (const Uuid& u : held) visit(u);
+                                   });
+  EXPECT_TRUE(alerts.empty());
+  EXPECT_TRUE(positions.empty());
+}
+
 TEST(ResyncBook, WhatTheSnapshotLackedIsGone) {
   ResyncBook r;
   const std::vector<Uuid> held_alerts{id(1), id(2), id(3)}, held_positions{id(7), id(8)};

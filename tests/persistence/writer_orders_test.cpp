@@ -222,8 +222,9 @@ TEST(WriterOrders, TheBotsCancelWinsOverAFillNotYetStoredAndEndsAreConditional) 
   }
   std::sort(notes.got.begin(), notes.got.end());
   ASSERT_EQ(notes.got.size(), 2u);
-  EXPECT_EQ(notes.got[0], R"({"t" : "positions", "op" : "UPDATE", "id" : ")" + pos.str() + R"("})");
-  EXPECT_EQ(notes.got[1], R"({"t" : "wallet_balances", "op" : "UPDATE", "id" : ")" +
+  EXPECT_EQ(notes.got[0],
+            R"({"t" : "positions", "op" : "RECONCILE", "id" : ")" + pos.str() + R"("})");
+  EXPECT_EQ(notes.got[1], R"({"t" : "wallet_balances", "op" : "RECONCILE", "id" : ")" +
                               wallet_row.substr(0, 36) + R"("})");
   EXPECT_EQ(text(url, "SELECT action FROM audit_logs ORDER BY action"),
             "order.expired|\norder.failed|\norder.rested|\norder.triggered|\n");
@@ -235,7 +236,14 @@ TEST(WriterOrders, FillsALiquidationAndAMarkOfOnePositionInOneBatchAllLand) {
                 seq_uuid(test::kWallet, 3) + "', 'Q', 100)");
   add_order(url, 1, 3, "market", "long", "1");
   add_order(url, 2, 3, "market", "long", "1");
+  add_order(url, 3, 3, "market", "long", "1");
+  add_order(url, 4, 3, "market", "short", "1");
+  add_order(url, 5, 3, "market", "buy", "1");
+  add_order(url, 6, 3, "market", "short", "1");
   const Uuid pos = Matcher::position_id_for(seq_id(kOrder, 1));
+  const Uuid reopened = Matcher::position_id_for(seq_id(kOrder, 3));
+  const Uuid short1 = Matcher::position_id_for(seq_id(kOrder, 4));
+  const Uuid short2 = Matcher::position_id_for(seq_id(kOrder, 6));
   // One batch (a long flush interval): open, increase, a mark, then the liquidation.
   Writer w({.conninfo = url, .flush_interval = 300ms});
   ASSERT_TRUE(w.try_submit(fill(1, pos, "100", "1", "0.02", "-0.02", "20", "100",
@@ -255,7 +263,25 @@ TEST(WriterOrders, FillsALiquidationAndAMarkOfOnePositionInOneBatchAllLand) {
   liq.amount = raw("-42.042");
   liq.ts = kT0 + 2'000'000'000;
   ASSERT_TRUE(w.try_submit(liq));
+  // The same side reopened after the liquidation, and a short opened, closed by a fill and
+  // reopened, all in the same batch: uq_positions_open_side must see the old rows closed first.
+  ASSERT_TRUE(w.try_submit(fill(3, reopened, "85", "1", "0.017", "-0.017", "17", "85",
+                                WriteOp::kTaker | WriteOp::kOpened, kT0 + 3'000'000'000)));
+  ASSERT_TRUE(w.try_submit(fill(4, short1, "85", "1", "0.017", "-0.017", "17", "85",
+                                WriteOp::kTaker | WriteOp::kOpened, kT0 + 3'000'000'000)));
+  ASSERT_TRUE(w.try_submit(fill(5, short1, "84", "1", "0.0168", "0.9832", "-17", "85",
+                                WriteOp::kTaker | WriteOp::kReduce, kT0 + 4'000'000'000)));
+  ASSERT_TRUE(w.try_submit(fill(6, short2, "84", "1", "0.0168", "-0.0168", "16.8", "84",
+                                WriteOp::kTaker | WriteOp::kOpened, kT0 + 5'000'000'000)));
   ASSERT_TRUE(wait_idle(w));
+  EXPECT_EQ(w.stats().dead_letters.load(), 0u);
+  EXPECT_EQ(text(url, "SELECT id = '" + reopened.str() + "' OR id = '" + short2.str() +
+                          "', side, status FROM positions WHERE user_id = '" +
+                          seq_uuid(test::kUser, 3) + "' AND market_id = '" +
+                          seq_uuid(test::kMarket, 1) + "' AND status = 'open' ORDER BY side"),
+            "t|long|open|\nt|short|open|\n");
+  EXPECT_EQ(text(url, "SELECT status, size FROM positions WHERE id = '" + short1.str() + "'"),
+            "closed|0.000000000000000000|\n");
   EXPECT_EQ(w.stats().batches.load(), 1u);
   EXPECT_EQ(text(url,
                  "SELECT status, size, entry_price, margin, realized_pnl, current_price "
@@ -263,12 +289,17 @@ TEST(WriterOrders, FillsALiquidationAndAMarkOfOnePositionInOneBatchAllLand) {
                      pos.str() + "'"),
             "liquidated|2.000000000000000000|105.000000000000000000|42.000000000000000000|-42."
             "042000000000000000|84.000000000000000000|\n");
-  // Fees paid, the margin locked by the fills, then released and lost by the liquidation.
-  EXPECT_EQ(text(url, "SELECT balance, locked_balance FROM wallet_balances"),
-            "57.958000000000000000|0.000000000000000000|\n");
-  EXPECT_EQ(text(url, "SELECT count(*) FROM trades"), "2|\n");
-  EXPECT_EQ(text(url, "SELECT action FROM audit_logs WHERE resource_type = 'position'"),
-            "position.liquidated|\n");
+  // Fees paid, the margin locked by the fills, released and lost by the liquidation; then the
+  // reopened long and the second short hold theirs.
+  EXPECT_EQ(text(url,
+                 "SELECT balance = 100 - 0.042 - 42 - 0.017 - 0.017 + 0.9832 - 0.0168, "
+                 "locked_balance FROM wallet_balances"),
+            "t|33.800000000000000000|\n");
+  EXPECT_EQ(text(url, "SELECT count(*) FROM trades"), "6|\n");
+  EXPECT_EQ(text(url,
+                 "SELECT action FROM audit_logs WHERE resource_type = 'position' ORDER BY "
+                 "action"),
+            "position.closed|\nposition.liquidated|\nposition.opened|\nposition.opened|\n");
   EXPECT_EQ(w.stats().conflicts.load(), 0u);
 }
 
