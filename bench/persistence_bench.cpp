@@ -166,7 +166,7 @@ void BM_Writer_UpdatePerRow(benchmark::State& state) {
 }
 
 // ---- fills ----------------------------------------------------------------------------------
-constexpr long long kFillUsers = 10'000, kFillMarkets = 100, kFillOrders = 40'000;
+constexpr long long kFillUsers = 10'000, kFillMarkets = 100, kFillOrders = 100'000;
 constexpr long long kFillPositions = 200'000;
 constexpr unsigned kOrderKind = 0xF;
 

@@ -212,18 +212,15 @@ Batch::RowDescription Batch::describe_single() const {
       const WriteOp& f = w.fill;
       d.detail += " position_id=";
       f.ref.append_to(d.detail);
-      d.detail += " price=";
-      append_fixed(d.detail, f.price, kScaleDigits);
-      d.detail += " size=";
-      append_fixed(d.detail, f.size, kScaleDigits);
-      d.detail += " fee=";
-      append_fixed(d.detail, f.amount, kScaleDigits);
-      d.detail += " realized_pnl=";
-      append_fixed(d.detail, f.realized, kScaleDigits);
-      d.detail += " locked=";
-      append_fixed(d.detail, f.locked, kScaleDigits);
-      d.detail += " entry_after=";
-      append_fixed(d.detail, f.entry, kScaleDigits);
+      for (const auto& [name, v] : {std::pair<const char*, Wide>{"price", f.price},
+                                    {"size", f.size},
+                                    {"fee", f.amount},
+                                    {"realized_pnl", f.realized},
+                                    {"locked", f.locked},
+                                    {"entry_after", f.entry}}) {
+        d.detail.append(" ").append(name).append("=");
+        append_fixed(d.detail, v, kScaleDigits);
+      }
     }
     d.detail += " at=";
     append_iso8601_ms(d.detail, w.at);

@@ -9,6 +9,7 @@
 
 #include "engine/matcher.h"
 #include "persistence/writer.h"
+#include "tests/persistence/writer_support.h"
 #include "tests/support/pg_cluster.h"
 #include "tests/support/seed.h"
 
@@ -19,15 +20,6 @@ using test::seq_id;
 using test::seq_uuid;
 
 constexpr unsigned kOrder = 0xF;
-
-bool wait_idle(const Writer& w, std::chrono::milliseconds limit = 20s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!w.idle()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
 
 std::string text(const std::string& url, const std::string& sql) {
   pqxx::connection c(url);

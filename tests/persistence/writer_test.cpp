@@ -11,6 +11,7 @@
 
 #include "persistence/batch.h"
 #include "persistence/migrator.h"
+#include "tests/persistence/writer_support.h"
 #include "tests/support/pg_cluster.h"
 #include "tests/support/seed.h"
 
@@ -24,15 +25,6 @@ using test::seq_uuid;
 
 std::string fresh(const std::string& name, long long n) {
   return test::migrated_seeded_db(name, 10, n);
-}
-
-bool wait_idle(const Writer& w, std::chrono::milliseconds limit = 20s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!w.idle()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
 }
 
 pqxx::row one(const std::string& url, const std::string& sql) {
