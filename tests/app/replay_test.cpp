@@ -173,10 +173,19 @@ TEST_F(Replay, DemoScenarioShowsEveryEventTypeWithContiguousSeq) {
     ASSERT_NE(t, std::string::npos);
     ++by_type[line.substr(t + 8, line.find('"', t + 8) - t - 8)];
   }
-  for (const char* type : {"alert.triggered", "position.liquidated", "alert.expired",
-                           "alert.rejected", "alert.anchored"}) {
+  for (const char* type :
+       {"alert.triggered", "position.liquidated", "alert.expired", "alert.rejected",
+        "alert.anchored", "order.triggered", "order.filled", "order.cancelled", "order.expired",
+        "order.rejected", "position.opened", "position.increased", "position.reduced"}) {
     EXPECT_GT(by_type[type], 0) << type;
   }
+  // The paper trading session's rows: one trade per fill.
+  const std::string st = slurp(dir_ / "s.json");
+  std::size_t trades = 0;
+  for (auto at = st.find("\"liquidity\""); at != std::string::npos;
+       at = st.find("\"liquidity\"", at + 1))
+    ++trades;
+  EXPECT_EQ(trades, static_cast<std::size_t>(by_type["order.filled"])) << st;
   // Same input, same output.
   std::string again;
   ASSERT_EQ(run("replay --state " + (demo / "state.json").string() + " --ticks " +
