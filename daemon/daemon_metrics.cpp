@@ -118,6 +118,8 @@ void Daemon::render_metrics(std::string& out) const {
         w.quarantined_marks.load());
   m.one("laminator_writer_conflicts_total", "counter",
         "Transitions not applied: the row changed first", w.conflicts.load());
+  m.one("laminator_writer_fills_total", "counter",
+        "Paper fills written (order, position, trade, balance and audit rows)", w.fills.load());
   m.one("laminator_database_up", "gauge", "1 when the writer's last contact succeeded",
         w.db_ok.load());
   const db::ListenerStats& l = p.listener->stats();

@@ -182,6 +182,7 @@ void Writer::run() {
         pqxx::nontransaction tx(*conn);  // one statement = one implicit transaction
         BatchResult r = apply_batch(tx, cur);
         total.marks_applied += r.marks_applied;
+        total.fills_applied += r.fills_applied;
         for (auto& c : r.conflicts) total.conflicts.push_back(std::move(c));
       } catch (const pqxx::sql_error& e) {
         if (!is_data_error(e)) throw;
@@ -244,6 +245,7 @@ void Writer::run() {
           log.warn("conflict: {} changed by someone else first; engine transition not applied",
                    r.conflicts[i]);
         stats_.conflicts.fetch_add(r.conflicts.size(), std::memory_order_relaxed);
+        stats_.fills.fetch_add(r.fills_applied, std::memory_order_relaxed);
         stats_.events_journaled.fetch_add(batch.events(), std::memory_order_relaxed);
         if (batch.max_seq() > 0)
           stats_.journaled_seq.store(batch.max_seq(), std::memory_order_release);

@@ -49,6 +49,7 @@ struct WriterStats {
   std::atomic<std::uint64_t> rows{0};
   std::atomic<std::uint64_t> transitions{0};
   std::atomic<std::uint64_t> conflicts{0};
+  std::atomic<std::uint64_t> fills{0};  ///< paper fills written (order, position, trade, balance)
   std::atomic<std::uint64_t> failures{0};  ///< failed flush attempts (each retried)
   std::atomic<std::uint64_t> reconnects{0};
   std::atomic<std::uint64_t> last_flush_us{0};

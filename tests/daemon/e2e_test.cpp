@@ -497,6 +497,7 @@ TEST(EndToEnd, AStopLossInsertedBySqlTriggersFillsAndClosesThePositionWithEveryR
       << e.query("SELECT string_agg(action, ',') FROM audit_logs")[0][0].c_str();
   EXPECT_EQ(count(e, "SELECT count(*) FROM audit_logs WHERE action = 'balance.updated'"), 2);
   EXPECT_EQ(e.metric("laminator_writer_conflicts_total"), 0);
+  EXPECT_EQ(e.metric("laminator_writer_fills_total"), 2);
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
