@@ -516,9 +516,11 @@ WITH m AS (
 ), bg AS MATERIALIZED (
   -- Per wallet and quote asset: the summed deltas, and the row as it was (looked up by index), so
   -- the audit row needs no join between CTEs (their tiny estimates plan such joins as nested loops:
-  -- quadratic in the batch). A new row's id is chosen here.
+  -- quadratic in the batch). A new row's id is derived from its wallet and asset (the audit rows
+  -- of each fill name it too).
   SELECT d.wallet_id, d.token, d.dbal, d.dlocked, d.from_fill, w.id IS NOT NULL AS existed,
-         COALESCE(w.id, gen_random_uuid()) AS row_id, w.balance AS old_balance,
+         COALESCE(w.id, md5(d.wallet_id::text || '/' || d.token)::uuid) AS row_id,
+         w.balance AS old_balance,
          w.locked_balance AS old_locked
   FROM (SELECT bd.wallet_id, mk.quote_asset AS token, sum(bd.dbal) AS dbal,
                sum(bd.dlocked) AS dlocked, bool_or(bd.fill) AS from_fill
@@ -543,6 +545,26 @@ WITH m AS (
                       anchor_price = COALESCE(a.anchor, x.anchor_price)
   FROM a WHERE x.id = a.id AND x.status = 'active'
   RETURNING x.id, x.user_id, x.status, x.triggered_at
+), fa AS MATERIALIZED (
+  -- Each fill's own transition of its position and wallet, as that fill left them: the batch's
+  -- fills in order, from the rows as they were (read by index), so that two fills of one position
+  -- in one flush are two audit rows, not one.
+  SELECT f.id, f.position_id, f.user_id, f.wallet_id, f.dsize, f.entry, f.realized AS dbal,
+         f.locked AS dlocked, f.ord, mk.quote_asset AS token,
+         COALESCE(pp.size, 0) + sum(f.dsize) OVER w AS size_after,
+         COALESCE(pp.margin, 0) + sum(f.locked) OVER w AS margin_after,
+         COALESCE(pp.realized_pnl, 0) + sum(f.realized) OVER w AS realized_after,
+         COALESCE(lag(f.entry) OVER w, pp.entry_price) AS entry_before
+  FROM f LEFT JOIN positions pp ON pp.id = f.position_id
+  JOIN markets mk ON mk.id = f.market_id
+  WINDOW w AS (PARTITION BY f.position_id ORDER BY f.ord)
+), fb AS MATERIALIZED (
+  SELECT fa.*, COALESCE(b.balance, 0) + sum(fa.dbal) OVER wb AS balance_after,
+         COALESCE(b.locked_balance, 0) + sum(fa.dlocked) OVER wb AS locked_after,
+         b.id IS NOT NULL OR row_number() OVER wb > 1 AS existed,
+         COALESCE(b.id, md5(fa.wallet_id::text || '/' || fa.token)::uuid) AS row_id
+  FROM fa LEFT JOIN wallet_balances b ON b.wallet_id = fa.wallet_id AND b.token_symbol = fa.token
+  WINDOW wb AS (PARTITION BY fa.wallet_id, fa.token ORDER BY fa.ord)
 ), audited AS (
   -- Every transition the engine makes, with the columns it changed (docs/schema.md).
   INSERT INTO audit_logs (user_id, action, resource_type, resource_id, old_values, new_values)
@@ -576,30 +598,43 @@ WITH m AS (
   FROM ordered x JOIN order_prior pr ON pr.id = x.id
   WHERE x.triggered AND x.status <> 'open'
   UNION ALL
-  SELECT x.user_id,
-         'position.' || CASE WHEN x.status = 'liquidated' THEN 'liquidated'
-                             WHEN x.status = 'closed' THEN 'closed'
-                             WHEN pr.id IS NULL THEN 'opened'
-                             WHEN x.size > pr.size THEN 'increased' ELSE 'reduced' END,
-         'position', x.id,
-         CASE WHEN pr.id IS NOT NULL THEN
-           jsonb_build_object('size', pr.size, 'entry_price', pr.entry_price, 'margin', pr.margin,
-                              'realized_pnl', pr.realized_pnl, 'status', pr.status) END,
-         jsonb_strip_nulls(jsonb_build_object(
-           'size', x.size, 'entry_price', x.entry_price, 'margin', x.margin,
-           'realized_pnl', x.realized_pnl, 'status', x.status, 'closed_at', x.closed_at))
-  FROM (SELECT * FROM pos_new UNION ALL SELECT * FROM pos_upd) x
-  LEFT JOIN pos_prior pr ON pr.id = x.id
+  SELECT fb.user_id,
+         'position.' || CASE WHEN fb.size_after = fb.dsize AND fb.dsize > 0 THEN 'opened'
+                             WHEN fb.size_after = 0 THEN 'closed'
+                             WHEN fb.dsize > 0 THEN 'increased' ELSE 'reduced' END,
+         'position', fb.position_id,
+         CASE WHEN fb.size_after <> fb.dsize THEN
+           jsonb_build_object('size', fb.size_after - fb.dsize, 'entry_price', fb.entry_before,
+                              'margin', fb.margin_after - fb.dlocked,
+                              'realized_pnl', fb.realized_after - fb.dbal) END,
+         jsonb_build_object('size', fb.size_after, 'entry_price', fb.entry,
+                            'margin', fb.margin_after, 'realized_pnl', fb.realized_after,
+                            'status', CASE WHEN fb.size_after = 0 THEN 'closed' ELSE 'open' END,
+                            'order_id', fb.id)
+  FROM fb
   UNION ALL
-  SELECT wl.user_id, 'balance.updated', 'wallet_balance', bg.row_id,
-         CASE WHEN bg.existed THEN
-           jsonb_build_object('token_symbol', bg.token, 'balance', bg.old_balance,
-                              'locked_balance', bg.old_locked) END,
-         jsonb_build_object('token_symbol', bg.token,
-                            'balance', COALESCE(bg.old_balance, 0) + bg.dbal,
-                            'locked_balance', COALESCE(bg.old_locked, 0) + bg.dlocked)
-  FROM bg JOIN wallets wl ON wl.id = bg.wallet_id
-  WHERE bg.from_fill OR bg.existed
+  -- A position that fills moved and that was liquidated in the same flush.
+  SELECT x.user_id, 'position.liquidated', 'position', x.id, jsonb_build_object('status', 'open'),
+         jsonb_build_object('status', 'liquidated', 'closed_at', x.closed_at,
+                            'realized_pnl', x.realized_pnl)
+  FROM (SELECT * FROM pos_new UNION ALL SELECT * FROM pos_upd) x
+  WHERE x.status = 'liquidated'
+  UNION ALL
+  SELECT fb.user_id, 'balance.updated', 'wallet_balance', fb.row_id,
+         CASE WHEN fb.existed THEN
+           jsonb_build_object('token_symbol', fb.token, 'balance', fb.balance_after - fb.dbal,
+                              'locked_balance', fb.locked_after - fb.dlocked) END,
+         jsonb_build_object('token_symbol', fb.token, 'balance', fb.balance_after,
+                            'locked_balance', fb.locked_after, 'order_id', fb.id)
+  FROM fb
+  UNION ALL
+  -- A liquidation releases its margin and takes it from the wallet (a row that exists).
+  SELECT wl.user_id, 'balance.updated', 'wallet_balance', b.id, NULL,
+         jsonb_build_object('token_symbol', b.token_symbol, 'balance_change', -x.margin,
+                            'locked_change', -x.margin, 'position_id', x.id)
+  FROM liquidated_all x JOIN markets mk ON mk.id = x.market_id
+  JOIN wallet_balances b ON b.wallet_id = x.wallet_id AND b.token_symbol = mk.quote_asset
+  JOIN wallets wl ON wl.id = x.wallet_id
 ), lost AS (
   -- Fills that lost to the bot (their order was cancelled or changed first; a retried fill of ours
   -- is not one).

@@ -291,7 +291,8 @@ TEST(WriterOrders, FillsALiquidationAndAMarkOfOnePositionInOneBatchAllLand) {
   EXPECT_EQ(text(url,
                  "SELECT action FROM audit_logs WHERE resource_type = 'position' ORDER BY "
                  "action"),
-            "position.closed|\nposition.liquidated|\nposition.opened|\nposition.opened|\n");
+            "position.closed|\nposition.increased|\nposition.liquidated|\nposition.opened|\n"
+            "position.opened|\nposition.opened|\nposition.opened|\n");
   EXPECT_EQ(w.stats().conflicts.load(), 0u);
 }
 
