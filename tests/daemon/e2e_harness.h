@@ -378,4 +378,37 @@ inline int count(const E2E& e, const std::string& sql) {
   }
 }
 
+/// Reads until `n` events arrived (or `limit`), as a real client does: a close that names a resume
+/// point ("slow consumer; resume with since=N") is followed by a reconnect from there. Checks every
+/// seq once, in order, across reconnects. Returns the events; `resumes` counts the reconnects.
+inline std::vector<std::string> read_exactly(const E2E& e, std::unique_ptr<StreamClient>& sub,
+                                             std::size_t n, std::uint64_t first_seq,
+                                             std::size_t* resumes = nullptr,
+                                             std::chrono::milliseconds limit = 60s) {
+  std::vector<std::string> got;
+  const auto end = Clock::now() + limit;
+  while (got.size() < n && Clock::now() < end) {
+    auto m = sub->next(50ms);
+    if (m) {
+      got.push_back(*m);
+      continue;
+    }
+    if (!sub->closed()) continue;
+    const std::string why = sub->close_reason();
+    const auto at = why.find("since=");
+    if (at == std::string::npos) break;  // a close without a resume point is a failure
+    if (resumes != nullptr) ++*resumes;
+    sub = std::make_unique<StreamClient>(e.stream_url("?since=" + why.substr(at + 6)), kToken);
+  }
+  EXPECT_EQ(got.size(), n) << "closed " << sub->close_code() << " " << sub->close_reason();
+  std::set<std::string> ids;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(seq_of(got[i]), first_seq + i) << got[i];
+    if (sfield(got[i], "type") == "alert.triggered") {
+      EXPECT_TRUE(ids.insert(sfield(got[i], "alert_id")).second) << "fired twice: " << got[i];
+    }
+  }
+  return got;
+}
+
 }  // namespace lam::test
