@@ -181,24 +181,21 @@ bool EngineLoop::turn() {
     worked |= m > 0;
   }
   if (d_.matcher->has_rested()) persist_rested();
-  {
+  const auto now = Clock::now();  // one clock read per turn serves the housekeeping below
+  if (now - last_clock_ >= kClockEvery) {
     // The clock: orders and alerts expire on markets that have no tick (an input to the matcher,
     // which reads no clock itself).
-    const auto now = Clock::now();
-    if (now - last_clock_ >= kClockEvery) {
-      last_clock_ = now;
-      const auto wall = std::chrono::system_clock::now().time_since_epoch();
-      d_.matcher->on_clock(std::chrono::duration_cast<std::chrono::nanoseconds>(wall).count(),
-                           events_);
-      if (!events_.empty()) publish(0);
-    }
+    last_clock_ = now;
+    const auto wall = std::chrono::system_clock::now().time_since_epoch();
+    d_.matcher->on_clock(std::chrono::duration_cast<std::chrono::nanoseconds>(wall).count(),
+                         events_);
+    if (!events_.empty()) publish(0);
   }
   if (published_) {  // wake the server only for events, not for every batch of ticks
     published_ = false;
     d_.bus->ring_doorbell();
   }
   if (d_.writer != nullptr) {
-    const auto now = Clock::now();  // one clock read per turn serves the housekeeping below
     if (!parked_.empty()) flush_parked();
     confirm(now);
     worked |= sweep_marks(now);  // a sweep in progress keeps the matcher awake

@@ -32,14 +32,20 @@ std::int64_t mid_of(const Tick& t) noexcept {
   return static_cast<std::int64_t>(floor_div(static_cast<Wide>(t.price) + t.ask, 2));
 }
 
+/// A fixed, invertible scramble of an order's id: deterministic across replays and restarts, never
+/// the order's own id. Version/variant nibbles are set so it reads as a v4 UUID.
+Uuid derived_id(const Uuid& o, std::uint64_t hi_mask, std::uint64_t lo_mask) noexcept {
+  Uuid u{o.hi ^ hi_mask, o.lo ^ lo_mask};
+  u.hi = (u.hi & ~0xF000ULL) | 0x4000ULL;
+  u.lo = (u.lo & ~(0xC000ULL << 48)) | (0x8000ULL << 48);
+  return u;
+}
+
 }  // namespace
 
 Uuid Matcher::trade_id_for(const Uuid& o) noexcept {
   // Another scramble than the position's: one trade per (whole) fill of the order.
-  Uuid u{o.hi ^ 0x9e3779b97f4a7c15ULL, o.lo ^ 0xbf58476d1ce4e5b9ULL};
-  u.hi = (u.hi & ~0xF000ULL) | 0x4000ULL;
-  u.lo = (u.lo & ~(0xC000ULL << 48)) | (0x8000ULL << 48);
-  return u;
+  return derived_id(o, 0x9e3779b97f4a7c15ULL, 0xbf58476d1ce4e5b9ULL);
 }
 
 void Matcher::drain_rested(std::vector<Uuid>& out) {
@@ -48,12 +54,7 @@ void Matcher::drain_rested(std::vector<Uuid>& out) {
 }
 
 Uuid Matcher::position_id_for(const Uuid& o) noexcept {
-  // A fixed, invertible scramble of the order's id: deterministic across replays and restarts,
-  // never the order's own id. Version/variant nibbles are set so it reads as a v4 UUID.
-  Uuid u{o.hi ^ 0x5bd1e9955bd1e995ULL, o.lo ^ 0xc2b2ae3d27d4eb4fULL};
-  u.hi = (u.hi & ~0xF000ULL) | 0x4000ULL;
-  u.lo = (u.lo & ~(0xC000ULL << 48)) | (0x8000ULL << 48);
-  return u;
+  return derived_id(o, 0x5bd1e9955bd1e995ULL, 0xc2b2ae3d27d4eb4fULL);
 }
 
 std::size_t Matcher::source_index(std::uint32_t mi, TriggerSource s) const noexcept {

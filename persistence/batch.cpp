@@ -455,8 +455,8 @@ WITH m AS (
          sum(f.dsize) AS dsize, sum(f.locked) AS dmargin, sum(f.realized) AS drealized
   FROM f GROUP BY f.position_id
 ), pos_prior AS MATERIALIZED (
-  SELECT p.id, p.size, p.entry_price, p.margin, p.realized_pnl, p.status
-  FROM fp JOIN positions p ON p.id = fp.id
+  -- Which of the batch's positions exist already (updated), the rest are inserted.
+  SELECT p.id FROM fp JOIN positions p ON p.id = fp.id
 ), pos_upd AS (
   UPDATE positions p SET
     size = p.size + fp.dsize,
@@ -475,8 +475,8 @@ WITH m AS (
     updated_at = now()
   FROM fp JOIN pos_prior pr ON pr.id = fp.id LEFT JOIN l ON l.id = fp.id
   WHERE p.id = pr.id
-  RETURNING p.id, p.user_id, p.wallet_id, p.market_id, p.size, p.entry_price, p.margin,
-            p.realized_pnl, p.status, p.closed_at
+  RETURNING p.id, p.user_id, p.wallet_id, p.market_id, p.margin, p.realized_pnl, p.status,
+            p.closed_at
 ), marked AS (
   UPDATE positions p SET current_price = m.price, unrealized_pnl = m.pnl, updated_at = now()
   FROM m WHERE p.id = m.id AND p.status = 'open' AND m.id NOT IN (SELECT id FROM fp)
@@ -503,8 +503,7 @@ WITH m AS (
     -- otherwise meet its old row still open in uq_positions_open_side (the sub-statements' order is
     -- not defined; these uncorrelated sub-selects run first, once).
     AND (SELECT count(*) FROM pos_upd) >= 0 AND (SELECT count(*) FROM liquidated) >= 0
-  RETURNING id, user_id, wallet_id, market_id, size, entry_price, margin, realized_pnl, status,
-            closed_at
+  RETURNING id, user_id, wallet_id, market_id, margin, realized_pnl, status, closed_at
 ), liquidated_all AS (
   SELECT id, wallet_id, market_id, margin FROM liquidated
   UNION ALL SELECT id, wallet_id, market_id, margin FROM pos_new WHERE status = 'liquidated'
@@ -514,14 +513,12 @@ WITH m AS (
   UNION ALL
   SELECT x.wallet_id, x.market_id, -x.margin, -x.margin, false FROM liquidated_all x
 ), bg AS MATERIALIZED (
-  -- Per wallet and quote asset: the summed deltas, and the row as it was (looked up by index), so
-  -- the audit row needs no join between CTEs (their tiny estimates plan such joins as nested loops:
-  -- quadratic in the batch). A new row's id is derived from its wallet and asset (the audit rows
-  -- of each fill name it too).
+  -- Per wallet and quote asset: the summed deltas and the row they move (looked up by index). A
+  -- new row's id is derived from its wallet and asset, so each fill's audit row (fb) names it
+  -- without a join between CTEs (their tiny estimates plan such joins as nested loops: quadratic
+  -- in the batch).
   SELECT d.wallet_id, d.token, d.dbal, d.dlocked, d.from_fill, w.id IS NOT NULL AS existed,
-         COALESCE(w.id, md5(d.wallet_id::text || '/' || d.token)::uuid) AS row_id,
-         w.balance AS old_balance,
-         w.locked_balance AS old_locked
+         COALESCE(w.id, md5(d.wallet_id::text || '/' || d.token)::uuid) AS row_id
   FROM (SELECT bd.wallet_id, mk.quote_asset AS token, sum(bd.dbal) AS dbal,
                sum(bd.dlocked) AS dlocked, bool_or(bd.fill) AS from_fill
         FROM bd JOIN markets mk ON mk.id = bd.market_id

@@ -217,10 +217,7 @@ void Listener::run() {
           push(command(K::remove_alert, noticed, [&](EngineCommand& c) { c.id = id; }));
         }
         for (auto& row : rows.balances) {
-          push(command(K::upsert_balance, noticed, [&](EngineCommand& c) {
-            c.balance = row;
-            c.reconcile = reconcile.contains(row.row_id);
-          }));
+          push(command(K::upsert_balance, noticed, [&](EngineCommand& c) { c.balance = row; }));
         }
         for (auto& id : rows.missing_balances) {
           push(command(K::remove_balance, noticed, [&](EngineCommand& c) { c.id = id; }));

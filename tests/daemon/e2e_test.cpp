@@ -428,11 +428,6 @@ TEST(EndToEnd, AStopLossInsertedBySqlTriggersFillsAndClosesThePositionWithEveryR
       read_until(sub, [](const std::string& j) { return sfield(j, "type") == "position.opened"; });
   ASSERT_TRUE(has(got, "order.filled", entry_order))
       << got.size() << " events, last: " << (got.empty() ? "" : got.back()) << "\n"
-      << "notes " << e.metric("laminator_listener_notifications_total") << " commands "
-      << e.metric("laminator_engine_commands_total") << " skipped "
-      << e.metric("laminator_engine_commands_skipped_total") << " order "
-      << e.query("SELECT status::text || coalesce(status_reason, '') FROM orders")[0][0].c_str()
-      << "\n"
       << e.log_tail();
   const std::string position = sfield(got.back(), "position_id");
   ASSERT_FALSE(position.empty());

@@ -349,6 +349,26 @@ TEST(Listener, HostileValuesNeitherStallTheResyncNorTheChangesAfterThem) {
   EXPECT_EQ(l.stats().resyncs.load(), 1u);  // never fell back to a resync loop
 }
 
+TEST(Listener, AReadTheWriterAsksForIsMarkedReconcileAndTheBotsAreNot) {
+  // The writer names the position of a fill the bot's cancel beat (op RECONCILE): the engine must
+  // take that read past its stale-read check; a change the bot made is not marked.
+  const std::string url = fresh("listener_reconcile", 3);
+  Listener l({.conninfo = url});
+  Drain d{l, {}};
+  ASSERT_TRUE(d.until([](const EngineCommand& c) { return c.kind == K::resync_end; }));
+  exec(url, "UPDATE positions SET size = 2 WHERE id = '" + seq_uuid(kPosition, 1) + "'");
+  ASSERT_TRUE(d.until([&](const EngineCommand& c) {
+    return c.kind == K::upsert_position && c.position.id == seq_id(kPosition, 1) && !c.reconcile;
+  })) << "the bot's change";
+  exec(url,
+       "SELECT pg_notify('laminator_changes', json_build_object('t', 'positions', 'op', "
+       "'RECONCILE', 'id', '" +
+           seq_uuid(kPosition, 2) + "')::text)");
+  ASSERT_TRUE(d.until([&](const EngineCommand& c) {
+    return c.kind == K::upsert_position && c.position.id == seq_id(kPosition, 2) && c.reconcile;
+  })) << "the writer's request";
+}
+
 TEST(Listener, FollowsOrdersAndBalancesWhenAskedTo) {
   const std::string url = fresh("listener_orders", 3);
   Listener l({.conninfo = url, .orders = true});
