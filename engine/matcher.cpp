@@ -35,15 +35,37 @@ Event Matcher::make_event(EventType type, TimeNs ts, const Uuid& subject, const 
 
 void Matcher::refresh(std::uint32_t mi) {
   MarketHot& h = hot_[mi];
-  MarketCold& c = cold_[mi];
-  h.up_min = c.up.front_key();
-  h.down_max = c.down.front_key();
-  h.liq_up_min = c.liq_up.front_key();
-  h.liq_down_max = c.liq_down.front_key();
+  const MarketCold& c = cold_[mi];
+  Quotes& q = quotes_[mi];
   h.expiry_min = c.expiry.empty() ? std::numeric_limits<TimeNs>::max() : c.expiry.begin()->at;
   h.has_pending = !c.pending_anchor.empty();
   h.has_volume = c.volume && !c.volume->empty();
-  refresh_orders(mi);
+  h.has_waiting = !c.waiting.empty();
+  bool any_orders = h.has_waiting || !c.lim_buy.empty() || !c.lim_sell.empty();
+  q.s[Quotes::kLimBuy] = c.lim_buy.front_key();
+  q.s[Quotes::kLimSell] = c.lim_sell.front_key();
+  constexpr std::int64_t kAlways = std::numeric_limits<std::int64_t>::min();  // x >= it: slow
+  const auto src = static_cast<std::size_t>(index_of(h.source));
+  for (std::size_t k = 0; k < 3; ++k) {  // tick kind k = trigger source k (mark, last, mid)
+    any_orders = any_orders || !c.trig_up[k].empty() || !c.trig_down[k].empty();
+    std::int64_t hi = c.trig_up[k].front_key();
+    std::int64_t lo = c.trig_down[k].front_key();
+    if (k == src) {
+      hi = std::min({hi, c.up.front_key(), c.liq_up.front_key()});
+      lo = std::max({lo, c.down.front_key(), c.liq_down.front_key()});
+      if (h.has_pending) hi = kAlways;
+    }
+    if (k == kLast) {
+      // a trade fills a resting buy below it (x < key <=> x <= key - 1) and a sell above it
+      if (!c.lim_sell.empty()) hi = std::min(hi, sat_add(q.s[Quotes::kLimSell], 1));
+      if (!c.lim_buy.empty()) lo = std::max(lo, sat_add(q.s[Quotes::kLimBuy], -1));
+      if (h.has_volume) hi = kAlways;
+    }
+    if (k != kMark && h.has_waiting) hi = kAlways;  // a trade or BBO brings a tradeable price
+    h.hi[k] = hi;
+    h.lo[k] = lo;
+  }
+  h.has_orders = any_orders;
 }
 
 void Matcher::reserve(std::size_t alerts, std::size_t positions) {
@@ -63,7 +85,6 @@ void Matcher::upsert_market(const MarketSpec& m) {
   if (inserted) {
     hot_.emplace_back();
     cold_.emplace_back(pool_.get());
-    ohot_.emplace_back();
     quotes_.emplace_back();
   } else if (cold_[mi].spec.instrument != m.instrument &&
              cold_[mi].spec.instrument < instrument_to_market_.size()) {
@@ -90,6 +111,7 @@ void Matcher::upsert_market(const MarketSpec& m) {
       }
       o.trig_source = static_cast<std::int8_t>(to);
     }
+    hot_[mi].source = m.source;  // the fences follow the source
     refresh(mi);
   }
   hot_[mi].source = m.source;
@@ -110,8 +132,8 @@ void Matcher::upsert_market(const MarketSpec& m) {
 
 std::optional<std::int64_t> Matcher::reference_price(const Uuid& market_id) const {
   auto it = market_index_.find(market_id);
-  if (it == market_index_.end() || !hot_[it->second].has_p) return std::nullopt;
-  return hot_[it->second].p;
+  if (it == market_index_.end() || !quotes_[it->second].has_p()) return std::nullopt;
+  return quotes_[it->second].p();
 }
 
 // ---- positions -------------------------------------------------------------------------------
@@ -405,8 +427,9 @@ PositionView Matcher::view(std::uint32_t slot) const {
   if (ps.status != PositionStatus::open && ps.close_price) {
     v.current_price = ps.close_price;
     v.unrealized_pnl = 0;
-  } else if (ps.status == PositionStatus::open && ps.market != kNone && hot_[ps.market].has_p) {
-    const std::int64_t p = hot_[ps.market].p;
+  } else if (ps.status == PositionStatus::open && ps.market != kNone &&
+             quotes_[ps.market].has_p()) {
+    const std::int64_t p = quotes_[ps.market].p();
     const Wide diff = static_cast<Wide>(p) - ps.spec.entry_price;
     v.current_price = p;
     v.unrealized_pnl = (ps.spec.side == Side::long_side ? diff : -diff) * ps.spec.size;

@@ -164,35 +164,38 @@ class Matcher {
  private:
   static constexpr std::uint32_t kNone = UINT32_MAX;
 
-  // Everything a tick touches when it crosses nothing: one cache line per market.
+  static constexpr std::int64_t kUpEmpty = Ladder<Direction::up>::kEmpty;
+  static constexpr std::int64_t kDownEmpty = Ladder<Direction::down>::kEmpty;
+  /// What a tick reads to learn that it crosses nothing: one cache line per market, written only
+  /// when a ladder's front changes (`refresh`). The fences are by tick kind (mark, trade, BBO mid):
+  /// a tick of kind k with price x is quiet when lo[k] < x < hi[k]; each fence folds every ladder
+  /// that kind can cross (alerts and liquidations on the market's source kind, order triggers by
+  /// their source, a trade printing through a resting limit) and the flags that make every tick
+  /// of a kind slow (alerts waiting for an anchor, volume alerts, orders waiting for a price).
   struct alignas(64) MarketHot {
-    std::int64_t p = 0;
-    std::int64_t up_min = Ladder<Direction::up>::kEmpty;
-    std::int64_t down_max = Ladder<Direction::down>::kEmpty;
-    std::int64_t liq_up_min = Ladder<Direction::up>::kEmpty;
-    std::int64_t liq_down_max = Ladder<Direction::down>::kEmpty;
+    std::array<std::int64_t, 3> hi{kUpEmpty, kUpEmpty, kUpEmpty};
+    std::array<std::int64_t, 3> lo{kDownEmpty, kDownEmpty, kDownEmpty};
     TimeNs expiry_min = std::numeric_limits<TimeNs>::max();
     PriceSource source = PriceSource::mark;
-    bool has_p = false;
     bool has_pending = false;
     bool has_volume = false;
     bool has_orders = false;   // any order armed, resting or waiting here
     bool has_waiting = false;  // orders waiting for a tradeable price
   };
-  /// Fronts of a market's order ladders (one cache line, read only when the market has orders):
-  /// triggers by source (mark, last, mid) and direction, and resting limits.
-  struct alignas(64) OrderHot {
-    std::array<std::int64_t, 3> trig_up{kUpEmpty, kUpEmpty, kUpEmpty};
-    std::array<std::int64_t, 3> trig_down{kDownEmpty, kDownEmpty, kDownEmpty};
-    std::int64_t lim_buy_max = kDownEmpty;  ///< fills when ask <= key, or a trade < key
-    std::int64_t lim_sell_min = kUpEmpty;   ///< fills when bid >= key, or a trade > key
-  };
-  static constexpr std::int64_t kUpEmpty = Ladder<Direction::up>::kEmpty;
-  static constexpr std::int64_t kDownEmpty = Ladder<Direction::down>::kEmpty;
-  /// The tradeable prices of a market (its trades and BBOs write here; marks do not).
-  struct Quotes {
-    std::int64_t bid = 0, ask = 0, last = 0;
-    bool has_bbo = false, has_last = false;
+  /// What every tick writes (one cache line per market): the reference price, the tradeable
+  /// prices (trades and BBOs; a mark is never a fill price), and the fronts of the resting limits
+  /// a BBO is checked against (beside the bid and ask they are compared with). An array, so that a
+  /// tick stores at indexes chosen by its kind instead of branching on it; slot 0 takes the
+  /// stores a kind does not keep.
+  struct alignas(64) Quotes {
+    enum Slot : std::size_t { kDump, kLastPx, kBid, kAsk, kRef, kLimBuy, kLimSell, kSeen };
+    /// kSeen: bit k for a tick of kind k seen, kRefBit for a reference price
+    static constexpr std::int64_t kRefBit = 8;
+    std::array<std::int64_t, 8> s{0, 0, 0, 0, 0, kDownEmpty, kUpEmpty, 0};
+    [[nodiscard]] bool has_p() const noexcept { return (s[kSeen] & kRefBit) != 0; }
+    [[nodiscard]] std::int64_t p() const noexcept { return s[kRef]; }
+    [[nodiscard]] bool has_last() const noexcept { return (s[kSeen] & 2) != 0; }
+    [[nodiscard]] bool has_bbo() const noexcept { return (s[kSeen] & 4) != 0; }
   };
   struct ExpiryEntry {
     TimeNs at;
@@ -249,10 +252,7 @@ class Matcher {
   void anchor_pending(std::uint32_t mi, const Tick& t, std::vector<Event>& out);
   void fire(std::uint32_t mi, const Tick& t, bool set_p, std::vector<Event>& out);
   // orders (matcher_orders.cpp)
-  [[nodiscard]] bool orders_crossed(std::uint32_t mi, const Tick& t) const noexcept;
-  void update_quotes(std::uint32_t mi, const Tick& t) noexcept;
   void run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& out);
-  void refresh_orders(std::uint32_t mi);
   void arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out);
   void disarm_order(std::uint32_t slot);
   void end_order(std::uint32_t slot, OrderStatus status, EventType type, RejectReason why,
@@ -303,7 +303,6 @@ class Matcher {
   std::vector<std::uint32_t> free_alerts_;     // forgotten slots, reused first
   std::vector<std::uint32_t> free_positions_;  // removed slots, reused first
   std::vector<Group> groups_;
-  std::vector<OrderHot> ohot_;  // per market
   std::vector<Quotes> quotes_;  // per market
   std::vector<OrderState> orders_;
   std::unordered_map<Uuid, std::uint32_t, UuidHash> order_index_;

@@ -1,6 +1,7 @@
 // Orders in the matcher (docs/semantics.md, "Orders"): armed like alerts, triggered from the same
 // kind of per-market ladders, paper-filled at tradeable prices, moving positions and balances.
-// A tick that crosses no order costs one more cache line (OrderHot) for markets with orders.
+// A tick that crosses no order reads nothing more than one without orders: the fences of MarketHot
+// fold the order ladders' fronts in.
 #include <algorithm>
 
 #include "engine/matcher.h"
@@ -9,20 +10,6 @@
 namespace lam {
 
 namespace {
-
-constexpr std::size_t kMark = 0, kLast = 1, kMid = 2;
-
-std::size_t index_of(PriceSource s) noexcept {
-  switch (s) {
-    case PriceSource::mark:
-      return kMark;
-    case PriceSource::last:
-      return kLast;
-    case PriceSource::mid:
-      return kMid;
-  }
-  return kMark;
-}
 
 bool watching(OrderStatus s) noexcept {
   return s == OrderStatus::pending || s == OrderStatus::open;
@@ -69,61 +56,11 @@ std::size_t Matcher::source_index(std::uint32_t mi, TriggerSource s) const noexc
   return index_of(cold_[mi].spec.source);
 }
 
-void Matcher::update_quotes(std::uint32_t mi, const Tick& t) noexcept {
-  Quotes& q = quotes_[mi];
-  switch (t.kind) {
-    case TickKind::mark:  // never a fill price: nothing to keep (and a mark-only feed writes
-                          // nothing)
-      break;
-    case TickKind::trade:
-      q.last = t.price;
-      q.has_last = true;
-      break;
-    case TickKind::bbo:
-      q.bid = t.price;
-      q.ask = t.ask;
-      q.has_bbo = true;
-      break;
-  }
-}
-
 std::optional<std::int64_t> Matcher::tradeable(std::uint32_t mi, bool buy) const noexcept {
   const Quotes& q = quotes_[mi];
-  if (q.has_bbo) return buy ? q.ask : q.bid;  // a mark is never tradeable
-  if (q.has_last) return q.last;
+  if (q.has_bbo()) return buy ? q.s[Quotes::kAsk] : q.s[Quotes::kBid];  // a mark is never tradeable
+  if (q.has_last()) return q.s[Quotes::kLastPx];
   return std::nullopt;
-}
-
-bool Matcher::orders_crossed(std::uint32_t mi, const Tick& t) const noexcept {
-  const OrderHot& o = ohot_[mi];
-  switch (t.kind) {
-    case TickKind::mark:
-      return t.price >= o.trig_up[kMark] || t.price <= o.trig_down[kMark];
-    case TickKind::trade:
-      return hot_[mi].has_waiting || t.price >= o.trig_up[kLast] || t.price <= o.trig_down[kLast] ||
-             t.price < o.lim_buy_max || t.price > o.lim_sell_min;
-    case TickKind::bbo: {
-      const std::int64_t mid = mid_of(t);
-      return hot_[mi].has_waiting || mid >= o.trig_up[kMid] || mid <= o.trig_down[kMid] ||
-             t.ask <= o.lim_buy_max || t.price >= o.lim_sell_min;
-    }
-  }
-  return false;
-}
-
-void Matcher::refresh_orders(std::uint32_t mi) {
-  OrderHot& o = ohot_[mi];
-  MarketCold& c = cold_[mi];
-  bool any = !c.waiting.empty() || !c.lim_buy.empty() || !c.lim_sell.empty();
-  for (std::size_t s = 0; s < 3; ++s) {
-    o.trig_up[s] = c.trig_up[s].front_key();
-    o.trig_down[s] = c.trig_down[s].front_key();
-    any = any || !c.trig_up[s].empty() || !c.trig_down[s].empty();
-  }
-  o.lim_buy_max = c.lim_buy.front_key();
-  o.lim_sell_min = c.lim_sell.front_key();
-  hot_[mi].has_orders = any;
-  hot_[mi].has_waiting = !c.waiting.empty();
 }
 
 // ---- the order step of a tick ----------------------------------------------------------------

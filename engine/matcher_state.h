@@ -12,6 +12,30 @@
 
 namespace lam {
 
+/// Ladders by source and tick kinds share one index: mark, last (trade), mid (BBO).
+inline constexpr std::size_t kMark = 0, kLast = 1, kMid = 2;
+
+inline std::size_t index_of(PriceSource s) noexcept {
+  switch (s) {
+    case PriceSource::mark:
+      return kMark;
+    case PriceSource::last:
+      return kLast;
+    case PriceSource::mid:
+      return kMid;
+  }
+  return kMark;
+}
+
+/// a + d, clamped to the int64 range
+inline std::int64_t sat_add(std::int64_t a, std::int64_t d) noexcept {
+  std::int64_t r = 0;
+  if (__builtin_add_overflow(a, d, &r))
+    return d > 0 ? std::numeric_limits<std::int64_t>::max()
+                 : std::numeric_limits<std::int64_t>::min();
+  return r;
+}
+
 struct Matcher::MarketCold {
   explicit MarketCold(std::pmr::memory_resource* mem)
       : up(mem),

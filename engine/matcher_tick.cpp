@@ -16,35 +16,30 @@ void Matcher::on_tick(const Tick& t, std::vector<Event>& out) {
     return;
   }
   const std::uint32_t mi = instrument_to_market_[t.instrument];
-  MarketHot& m = hot_[mi];
+  const MarketHot& m = hot_[mi];
+  Quotes& q = quotes_[mi];
   last_ts_ = t.exch_ts;
-
-  bool set_p = false;
-  std::int64_t p = 0;
-  switch (t.kind) {
-    case TickKind::mark:
-      set_p = m.source == PriceSource::mark;
-      p = t.price;
-      break;
-    case TickKind::trade:
-      set_p = m.source == PriceSource::last;
-      p = t.price;
-      break;
-    case TickKind::bbo:
-      set_p = m.source == PriceSource::mid;
-      // floor((bid + ask) / 2): exact whenever bid + ask is even on the 1e-9 grid
-      p = static_cast<std::int64_t>(floor_div(static_cast<Wide>(t.price) + t.ask, 2));
-      break;
-  }
-  if (set_p) {
-    m.p = p;
-    m.has_p = true;
-  }
-  update_quotes(mi, t);
-  const bool crossed = (set_p && (p >= m.up_min || p <= m.down_max || p >= m.liq_up_min ||
-                                  p <= m.liq_down_max || m.has_pending)) ||
-                       (m.has_orders && orders_crossed(mi, t));
-  if (!crossed && t.exch_ts < m.expiry_min && !(t.kind == TickKind::trade && m.has_volume)) return;
+  // No branch on the tick's kind (feeds interleave kinds at random, and a mispredicted branch
+  // costs more than the whole quiet check): selects are masks, and a kind's stores go to indexes
+  // chosen by the kind (g++ turns `a = c ? x : a` back into a branch).
+  const auto k = static_cast<std::size_t>(t.kind) % 3;  // mark, trade, BBO = kMark, kLast, kMid
+  const std::int64_t bbo = -static_cast<std::int64_t>(t.kind == TickKind::bbo);  // all ones
+  // floor((bid + ask) / 2) without overflow: exact whenever bid + ask is even on the 1e-9 grid
+  const std::int64_t mid = (t.price >> 1) + (t.ask >> 1) + (t.price & t.ask & 1);
+  const std::int64_t x = t.price ^ ((t.price ^ mid) & bbo);
+  const auto set_p = static_cast<std::size_t>(k == static_cast<std::size_t>(m.source));
+  q.s[k] = t.price;  // mark: dropped; trade: last; BBO: bid
+  q.s[Quotes::kAsk & static_cast<std::size_t>(bbo)] = t.ask;
+  q.s[Quotes::kRef * set_p] = x;
+  q.s[Quotes::kSeen] |= (std::int64_t{1} << k) | (static_cast<std::int64_t>(set_p) << 3);
+  const std::int64_t crossed =
+      static_cast<std::int64_t>(x >= m.hi[k]) | static_cast<std::int64_t>(x <= m.lo[k]) |
+      (bbo & (static_cast<std::int64_t>(t.ask <= q.s[Quotes::kLimBuy]) |
+              static_cast<std::int64_t>(t.price >= q.s[Quotes::kLimSell]))) |
+      static_cast<std::int64_t>(t.exch_ts >= m.expiry_min);
+  const bool quiet = crossed == 0;
+  if (quiet) [[likely]]
+    return;
   ++stats_.ticks_slow_path;
   slow_path(mi, t, set_p, out);
 }
@@ -59,7 +54,7 @@ void Matcher::slow_path(std::uint32_t mi, const Tick& t, bool set_p, std::vector
 }
 
 void Matcher::liquidate(std::uint32_t mi, const Tick& t, std::vector<Event>& out) {
-  const std::int64_t p = hot_[mi].p;
+  const std::int64_t p = quotes_[mi].p();
   MarketCold& c = cold_[mi];
   scratch_up_.clear();
   scratch_down_.clear();
@@ -101,7 +96,7 @@ void Matcher::expire(std::uint32_t mi, const Tick& t, std::vector<Event>& out) {
 
 void Matcher::anchor_pending(std::uint32_t mi, const Tick& t, std::vector<Event>& out) {
   MarketCold& c = cold_[mi];
-  const std::int64_t p = hot_[mi].p;
+  const std::int64_t p = quotes_[mi].p();
   std::vector<std::uint32_t> pending;
   pending.swap(c.pending_anchor);
   // Deterministic order: by alert id.
@@ -136,25 +131,25 @@ void Matcher::trigger(std::uint32_t slot, const Tick& t, std::int64_t price,
 
 void Matcher::fire(std::uint32_t mi, const Tick& t, bool set_p, std::vector<Event>& out) {
   MarketCold& c = cold_[mi];
-  const MarketHot& h = hot_[mi];
-  if (set_p && (h.p >= c.up.front_key() || h.p <= c.down.front_key())) {
+  const std::int64_t p = quotes_[mi].p();
+  if (set_p && (p >= c.up.front_key() || p <= c.down.front_key())) {
     scratch_up_.clear();
     scratch_down_.clear();
-    c.up.pop_crossed(h.p, scratch_up_);
-    c.down.pop_crossed(h.p, scratch_down_);
+    c.up.pop_crossed(p, scratch_up_);
+    c.down.pop_crossed(p, scratch_down_);
     // Popped entries are off their ladder already; forget those keys before disarming.
     for (const Crossed& x : scratch_up_) alerts_[x.slot].up_key.reset();
     for (const Crossed& x : scratch_down_) alerts_[x.slot].down_key.reset();
     merge_crossed(scratch_up_, scratch_down_, scratch_merged_);
     for (const Crossed& x : scratch_merged_) {
       if (alerts_[x.slot].status == AlertStatus::active && alerts_[x.slot].armed)
-        trigger(x.slot, t, h.p, out);
+        trigger(x.slot, t, p, out);
     }
   }
   if (t.kind == TickKind::trade && c.volume && !c.volume->empty()) {
     scratch_merged_.clear();
     c.volume->on_trade(t.exch_ts, t.size, scratch_merged_);
-    const std::int64_t price = h.has_p ? h.p : t.price;
+    const std::int64_t price = quotes_[mi].has_p() ? quotes_[mi].p() : t.price;
     for (const Crossed& x : scratch_merged_) {
       alerts_[x.slot].in_volume = false;  // already out of the book
       trigger(x.slot, t, price, out);
