@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <limits>
 #include <memory_resource>
-#include <set>
 #include <vector>
 
 #include "engine/fixed.h"
@@ -43,46 +42,147 @@ struct LadderOrder {
   }
 };
 
+/// Entries in blocks of contiguous sorted runs (a two-level B+tree): a block holds up to kMax
+/// entries, and `heads_` holds every block's first entry, so finding an entry is a binary search
+/// over one small array and then over one block, a handful of cache lines, where a node-based tree
+/// chased one pointer (one cache miss at a million entries) per level. An entry costs its 32 bytes
+/// plus the blocks' slack (half-full at worst, after a split), against 64 bytes per tree node.
 template <Direction D>
 class Ladder {
  public:
   static constexpr std::int64_t kEmpty = D == Direction::up
                                              ? std::numeric_limits<std::int64_t>::max()
                                              : std::numeric_limits<std::int64_t>::min();
+  static constexpr std::size_t kMax = 128;  ///< entries per block; a full block splits in two
 
-  /// `mem` must outlive the ladder; it is shared by the ladders of one matcher (one thread).
-  explicit Ladder(std::pmr::memory_resource* mem) : set_(mem) {}
+  /// Blocks come from `mem`, which must outlive the ladder; it is shared by the ladders of one
+  /// matcher (one thread).
+  explicit Ladder(std::pmr::memory_resource* mem) : heads_(mem), blocks_(mem) {}
 
   void insert(std::int64_t key, const Uuid& id, std::uint32_t slot) {
-    set_.insert({key, id, slot});
+    const LadderEntry x{key, id, slot};
+    if (blocks_.empty()) {
+      heads_.push_back(x);
+      blocks_.emplace_back().push_back(x);
+      ++size_;
+      front_ = key;
+      return;
+    }
+    const std::size_t b = block_of(x);
+    Block& blk = blocks_[b];
+    auto pos = std::lower_bound(blk.begin(), blk.end(), x, less_);
+    if (pos != blk.end() && !less_(x, *pos)) return;  // already there (same key and id)
+    if (blk.size() == blk.capacity()) {  // grow by doubling, never past one split's worth
+      const auto at = pos - blk.begin();
+      blk.reserve(std::min(kMax + 1, std::max<std::size_t>(4, 2 * blk.capacity())));
+      pos = blk.begin() + at;
+    }
+    pos = blk.insert(pos, x);
+    if (pos == blk.begin()) heads_[b] = x;
+    ++size_;
+    if (blk.size() > kMax) split(b);
+    if (b == 0) front_ = heads_.front().key;
   }
+
   /// Removes the entry filed under (key, id); returns whether it was there.
-  bool erase(std::int64_t key, const Uuid& id) { return set_.erase({key, id, 0}) != 0; }
+  bool erase(std::int64_t key, const Uuid& id) {
+    if (blocks_.empty()) return false;
+    const LadderEntry x{key, id, 0};
+    const std::size_t b = block_of(x);
+    Block& blk = blocks_[b];
+    auto pos = std::lower_bound(blk.begin(), blk.end(), x, less_);
+    if (pos == blk.end() || less_(x, *pos)) return false;
+    blk.erase(pos);
+    --size_;
+    settle(b);
+    if (b == 0) sync_front();
+    return true;
+  }
 
   [[nodiscard]] std::int64_t front_key() const noexcept {
-    return set_.empty() ? kEmpty : set_.begin()->key;
+    return front_;  // kept in the ladder itself: reading it touches no block
   }
   [[nodiscard]] static bool crosses(std::int64_t key, std::int64_t p) noexcept {
     return D == Direction::up ? p >= key : p <= key;
   }
-  [[nodiscard]] std::size_t size() const noexcept { return set_.size(); }
-  [[nodiscard]] bool empty() const noexcept { return set_.empty(); }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
 
   /// Removes every entry that price p crosses and appends them to `out`, nearest first, ties by id.
   void pop_crossed(std::int64_t p, std::vector<Crossed>& out) {
     const std::size_t first = out.size();
-    auto it = set_.begin();
-    while (it != set_.end() && crosses(it->key, p)) {
-      const Wide d =
-          D == Direction::up ? static_cast<Wide>(p) - it->key : static_cast<Wide>(it->key) - p;
-      out.push_back({static_cast<unsigned __int128>(d), it->id, it->slot});
-      it = set_.erase(it);
+    while (!blocks_.empty() && crosses(heads_.front().key, p)) {
+      Block& blk = blocks_.front();
+      std::size_t k = 0;
+      for (; k < blk.size() && crosses(blk[k].key, p); ++k) {
+        const LadderEntry& e = blk[k];
+        const Wide d =
+            D == Direction::up ? static_cast<Wide>(p) - e.key : static_cast<Wide>(e.key) - p;
+        out.push_back({static_cast<unsigned __int128>(d), e.id, e.slot});
+      }
+      blk.erase(blk.begin(), blk.begin() + static_cast<std::ptrdiff_t>(k));
+      size_ -= k;
+      settle(0);
+      if (k == 0) break;  // unreachable: the head crossed
     }
+    sync_front();
+    // Ties on key are ordered by id descending, so the run comes out nearest-first, ties by id.
     std::reverse(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
   }
 
  private:
-  std::pmr::set<LadderEntry, LadderOrder<D>> set_;
+  using Block = std::pmr::vector<LadderEntry>;
+
+  void sync_front() noexcept { front_ = heads_.empty() ? kEmpty : heads_.front().key; }
+
+  /// The block an entry belongs in: the last whose head is not after it (the first if none).
+  [[nodiscard]] std::size_t block_of(const LadderEntry& x) const {
+    const auto it = std::upper_bound(heads_.begin(), heads_.end(), x, less_);
+    return it == heads_.begin() ? 0 : static_cast<std::size_t>(it - heads_.begin()) - 1;
+  }
+
+  void split(std::size_t b) {
+    Block& blk = blocks_[b];
+    const auto half = static_cast<std::ptrdiff_t>(blk.size() / 2);
+    Block upper(blocks_.get_allocator());
+    upper.reserve(kMax + 1);
+    upper.assign(blk.begin() + half, blk.end());
+    blk.erase(blk.begin() + half, blk.end());
+    heads_.insert(heads_.begin() + static_cast<std::ptrdiff_t>(b) + 1, upper.front());
+    blocks_.insert(blocks_.begin() + static_cast<std::ptrdiff_t>(b) + 1, std::move(upper));
+  }
+
+  /// After entries left block b: drop it if empty, refresh its head, merge it into a neighbour
+  /// when both fit one block (so erasures never leave a trail of near-empty blocks).
+  void settle(std::size_t b) {
+    Block& blk = blocks_[b];
+    if (blk.empty()) {
+      heads_.erase(heads_.begin() + static_cast<std::ptrdiff_t>(b));
+      blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(b));
+      return;
+    }
+    heads_[b] = blk.front();
+    if (blk.size() >= kMax / 4) return;
+    if (b + 1 < blocks_.size() && blk.size() + blocks_[b + 1].size() <= kMax) {
+      Block& next = blocks_[b + 1];
+      blk.reserve(kMax + 1);
+      blk.insert(blk.end(), next.begin(), next.end());
+      heads_.erase(heads_.begin() + static_cast<std::ptrdiff_t>(b) + 1);
+      blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(b) + 1);
+    } else if (b > 0 && blk.size() + blocks_[b - 1].size() <= kMax) {
+      Block& prev = blocks_[b - 1];
+      prev.reserve(kMax + 1);
+      prev.insert(prev.end(), blk.begin(), blk.end());
+      heads_.erase(heads_.begin() + static_cast<std::ptrdiff_t>(b));
+      blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(b));
+    }
+  }
+
+  LadderOrder<D> less_;
+  std::pmr::vector<LadderEntry> heads_;  ///< heads_[i] == blocks_[i].front()
+  std::pmr::vector<Block> blocks_;       ///< in ladder order, none empty
+  std::size_t size_ = 0;
+  std::int64_t front_ = kEmpty;
 };
 
 /// Merges two nearest-first runs into `out` (nearest first, ties by id).

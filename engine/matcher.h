@@ -20,6 +20,7 @@
 
 #include "engine/domain.h"
 #include "engine/event.h"
+#include "engine/flat_map.h"
 #include "engine/ladder.h"
 #include "engine/orders.h"
 #include "engine/thresholds.h"
@@ -297,22 +298,22 @@ class Matcher {
   std::unordered_map<Uuid, std::uint32_t, UuidHash> market_index_;
 
   std::vector<PositionState> positions_;
-  std::unordered_map<Uuid, std::uint32_t, UuidHash> position_index_;
+  FlatMap<Uuid, std::uint32_t, UuidHash> position_index_;
   std::vector<AlertState> alerts_;
-  std::unordered_map<Uuid, std::uint32_t, UuidHash> alert_index_;
+  FlatMap<Uuid, std::uint32_t, UuidHash> alert_index_;
   std::vector<std::uint32_t> free_alerts_;     // forgotten slots, reused first
   std::vector<std::uint32_t> free_positions_;  // removed slots, reused first
   std::vector<Group> groups_;
   std::vector<Quotes> quotes_;  // per market
   std::vector<OrderState> orders_;
-  std::unordered_map<Uuid, std::uint32_t, UuidHash> order_index_;
+  FlatMap<Uuid, std::uint32_t, UuidHash> order_index_;
   /// Open position slots per (user, market, side), in upsert order: the last is the one orders act
   /// on (hedge mode; the database's unique index on open positions keeps it to one).
   struct OpenSide {
     std::uint32_t slot;    // the one orders act on: the open position listed last
     std::uint32_t others;  // further open positions of the side (only before 0005's unique index)
   };
-  std::unordered_map<SideKey, OpenSide, SideKeyHash> open_positions_;
+  FlatMap<SideKey, OpenSide, SideKeyHash> open_positions_;
   std::uint64_t list_seq_ = 0;
   [[nodiscard]] std::optional<std::uint32_t> open_slot(const SideKey& k) const;
   void list_open(const SideKey& k, std::uint32_t slot);
@@ -320,7 +321,7 @@ class Matcher {
   std::unordered_map<SideKey, std::vector<std::uint32_t>, SideKeyHash> reduce_orders_;
   std::unordered_map<BalanceKey, BalanceView, BalanceKeyHash> balances_;
   std::unordered_map<Uuid, BalanceKey, UuidHash> balance_rows_;  // wallet_balances.id -> key
-  std::unordered_map<GroupKey, std::uint32_t, GroupKeyHash> group_index_;
+  FlatMap<GroupKey, std::uint32_t, GroupKeyHash> group_index_;
   std::vector<Uuid> rested_;  // limit orders that started resting, until drain_rested()
 
   // Scratch buffers reused by every tick (no allocation once warm).

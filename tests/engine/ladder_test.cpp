@@ -1,0 +1,101 @@
+// The ladder against a std::set of the same order: random inserts, erasures and crossing ticks,
+// enough of them to split, merge and empty blocks many times over.
+#include "engine/ladder.h"
+
+#include <gtest/gtest.h>
+
+#include <memory_resource>
+#include <random>
+#include <set>
+
+namespace lam {
+namespace {
+
+template <Direction D>
+void run_against_reference(std::uint64_t seed, std::int64_t key_range) {
+  std::pmr::unsynchronized_pool_resource pool;
+  Ladder<D> ladder(&pool);
+  std::set<LadderEntry, LadderOrder<D>> ref;
+  std::mt19937_64 rng(seed);
+  std::vector<LadderEntry> live;  // what we may erase (or was popped since: erasing it fails)
+  std::vector<Crossed> got;
+  for (int step = 0; step < 60'000; ++step) {
+    const std::uint64_t r = rng() % 100;
+    if (r < 60) {  // insert (keys collide often: ties are ordered by id)
+      const LadderEntry e{static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(key_range)),
+                          Uuid{rng() % 64, rng()}, static_cast<std::uint32_t>(step)};
+      ladder.insert(e.key, e.id, e.slot);
+      if (ref.insert(e).second) live.push_back(e);
+    } else if (r < 95) {  // erase one that is there, or one that is not
+      if (!live.empty() && (rng() % 8) != 0) {
+        const std::size_t i = rng() % live.size();
+        const LadderEntry e = live[i];
+        live[i] = live.back();
+        live.pop_back();
+        const bool there = ref.erase(e) != 0;
+        ASSERT_EQ(ladder.erase(e.key, e.id), there);
+      } else {
+        ASSERT_FALSE(ladder.erase(-1, Uuid{1, 1}));
+      }
+    } else {  // a tick that crosses a few entries
+      if (ladder.empty()) continue;
+      const std::int64_t p = D == Direction::up
+                                 ? ladder.front_key() + static_cast<std::int64_t>(rng() % 3)
+                                 : ladder.front_key() - static_cast<std::int64_t>(rng() % 3);
+      got.clear();
+      ladder.pop_crossed(p, got);
+      std::vector<LadderEntry> want;
+      while (!ref.empty() && Ladder<D>::crosses(ref.begin()->key, p)) {
+        want.push_back(*ref.begin());
+        ref.erase(ref.begin());
+      }
+      // nearest first, ties by ascending id
+      std::sort(want.begin(), want.end(), [p](const LadderEntry& a, const LadderEntry& b) {
+        const auto da = D == Direction::up ? p - a.key : a.key - p;
+        const auto db = D == Direction::up ? p - b.key : b.key - p;
+        return da != db ? da < db : a.id < b.id;
+      });
+      ASSERT_EQ(got.size(), want.size());
+      for (std::size_t i = 0; i < got.size(); ++i) {
+        ASSERT_EQ(got[i].id, want[i].id) << i;
+        ASSERT_EQ(got[i].slot, want[i].slot);
+        const auto d = D == Direction::up ? p - want[i].key : want[i].key - p;
+        ASSERT_EQ(got[i].distance, static_cast<unsigned __int128>(d));
+      }
+    }
+    ASSERT_EQ(ladder.size(), ref.size());
+    ASSERT_EQ(ladder.front_key(), ref.empty() ? Ladder<D>::kEmpty : ref.begin()->key);
+  }
+  // Drain: everything comes out in order.
+  got.clear();
+  ladder.pop_crossed(
+      D == Direction::up ? Ladder<Direction::up>::kEmpty - 1 : Ladder<Direction::down>::kEmpty + 1,
+      got);
+  EXPECT_EQ(got.size(), ref.size());
+  EXPECT_TRUE(ladder.empty());
+  EXPECT_EQ(ladder.front_key(), Ladder<D>::kEmpty);
+}
+
+TEST(Ladder, UpMatchesAnOrderedSetThroughSplitsMergesAndCrossings) {
+  run_against_reference<Direction::up>(1, 5'000);
+  run_against_reference<Direction::up>(2, 50);  // long runs of equal keys
+}
+
+TEST(Ladder, DownMatchesAnOrderedSetThroughSplitsMergesAndCrossings) {
+  run_against_reference<Direction::down>(3, 5'000);
+  run_against_reference<Direction::down>(4, 50);
+}
+
+TEST(Ladder, AnEntryFiledTwiceIsKeptOnce) {
+  std::pmr::unsynchronized_pool_resource pool;
+  Ladder<Direction::up> l(&pool);
+  l.insert(10, Uuid{1, 2}, 7);
+  l.insert(10, Uuid{1, 2}, 8);
+  EXPECT_EQ(l.size(), 1U);
+  EXPECT_TRUE(l.erase(10, Uuid{1, 2}));
+  EXPECT_FALSE(l.erase(10, Uuid{1, 2}));
+  EXPECT_TRUE(l.empty());
+}
+
+}  // namespace
+}  // namespace lam
