@@ -47,13 +47,15 @@ struct LadderOrder {
 /// over one small array and then over one block, a handful of cache lines, where a node-based tree
 /// chased one pointer (one cache miss at a million entries) per level. An entry costs its 32 bytes
 /// plus the blocks' slack (half-full at worst, after a split), against 64 bytes per tree node.
+/// Stored back to front: the entry nearest to firing is the last of the last block, so arming
+/// near the price appends and a crossing tick truncates, with nothing to move.
 template <Direction D>
 class Ladder {
  public:
   static constexpr std::int64_t kEmpty = D == Direction::up
                                              ? std::numeric_limits<std::int64_t>::max()
                                              : std::numeric_limits<std::int64_t>::min();
-  static constexpr std::size_t kMax = 128;  ///< entries per block; a full block splits in two
+  static constexpr std::size_t kMax = 64;  ///< entries per block; a full block splits in two
 
   /// Blocks come from `mem`, which must outlive the ladder; it is shared by the ladders of one
   /// matcher (one thread).
@@ -70,8 +72,9 @@ class Ladder {
     }
     const std::size_t b = block_of(x);
     Block& blk = blocks_[b];
-    auto pos = std::lower_bound(blk.begin(), blk.end(), x, less_);
-    if (pos != blk.end() && !less_(x, *pos)) return;  // already there (same key and id)
+    prefetch_span(blk.data(), blk.size() * sizeof(LadderEntry));
+    auto pos = std::lower_bound(blk.begin(), blk.end(), x, before_);
+    if (pos != blk.end() && !before_(x, *pos)) return;  // already there (same key and id)
     if (blk.size() == blk.capacity()) {  // grow by doubling, never past one split's worth
       const auto at = pos - blk.begin();
       blk.reserve(std::min(kMax + 1, std::max<std::size_t>(4, 2 * blk.capacity())));
@@ -81,7 +84,7 @@ class Ladder {
     if (pos == blk.begin()) heads_[b] = x;
     ++size_;
     if (blk.size() > kMax) split(b);
-    if (b == 0) front_ = heads_.front().key;
+    if (D == Direction::up ? key < front_ : key > front_) front_ = key;
   }
 
   /// Removes the entry filed under (key, id); returns whether it was there.
@@ -90,12 +93,12 @@ class Ladder {
     const LadderEntry x{key, id, 0};
     const std::size_t b = block_of(x);
     Block& blk = blocks_[b];
-    auto pos = std::lower_bound(blk.begin(), blk.end(), x, less_);
-    if (pos == blk.end() || less_(x, *pos)) return false;
+    auto pos = std::lower_bound(blk.begin(), blk.end(), x, before_);
+    if (pos == blk.end() || before_(x, *pos)) return false;
     blk.erase(pos);
     --size_;
     settle(b);
-    if (b == 0) sync_front();
+    if (key == front_) sync_front();
     return true;
   }
 
@@ -105,39 +108,58 @@ class Ladder {
   [[nodiscard]] static bool crosses(std::int64_t key, std::int64_t p) noexcept {
     return D == Direction::up ? p >= key : p <= key;
   }
+  /// Starts loading what an insert or erase searches first (the block heads), for a caller that
+  /// knows it is about to.
+  void prefetch() const noexcept {
+    prefetch_span(heads_.data(), heads_.size() * sizeof(LadderEntry));
+    prefetch_span(blocks_.data(), blocks_.size() * sizeof(Block));
+  }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
 
   /// Removes every entry that price p crosses and appends them to `out`, nearest first, ties by id.
   void pop_crossed(std::int64_t p, std::vector<Crossed>& out) {
+    if (!crosses(front_, p) || blocks_.empty()) return;  // the usual case: one compare
     const std::size_t first = out.size();
-    while (!blocks_.empty() && crosses(heads_.front().key, p)) {
-      Block& blk = blocks_.front();
-      std::size_t k = 0;
-      for (; k < blk.size() && crosses(blk[k].key, p); ++k) {
-        const LadderEntry& e = blk[k];
+    while (!blocks_.empty()) {
+      Block& blk = blocks_.back();
+      std::size_t k = blk.size();
+      for (; k > 0 && crosses(blk[k - 1].key, p); --k) {
+        const LadderEntry& e = blk[k - 1];
         const Wide d =
             D == Direction::up ? static_cast<Wide>(p) - e.key : static_cast<Wide>(e.key) - p;
         out.push_back({static_cast<unsigned __int128>(d), e.id, e.slot});
       }
-      blk.erase(blk.begin(), blk.begin() + static_cast<std::ptrdiff_t>(k));
-      size_ -= k;
-      settle(0);
-      if (k == 0) break;  // unreachable: the head crossed
+      size_ -= blk.size() - k;
+      blk.resize(k);
+      if (k > 0) {
+        settle(blocks_.size() - 1);
+        break;
+      }
+      heads_.pop_back();
+      blocks_.pop_back();
     }
     sync_front();
-    // Ties on key are ordered by id descending, so the run comes out nearest-first, ties by id.
+    // Taken in firing order (ties by id descending); reversed, nearest first with ties by id.
     std::reverse(out.begin() + static_cast<std::ptrdiff_t>(first), out.end());
   }
 
  private:
   using Block = std::pmr::vector<LadderEntry>;
 
-  void sync_front() noexcept { front_ = heads_.empty() ? kEmpty : heads_.front().key; }
+  void sync_front() noexcept { front_ = blocks_.empty() ? kEmpty : blocks_.back().back().key; }
+
+  /// Asks for every cache line of [p, p + bytes) at once: a binary search then waits for one
+  /// memory round trip instead of one per probe.
+  static void prefetch_span(const void* p, std::size_t bytes) noexcept {
+    const char* c = static_cast<const char*>(p);
+    for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off);
+  }
 
   /// The block an entry belongs in: the last whose head is not after it (the first if none).
   [[nodiscard]] std::size_t block_of(const LadderEntry& x) const {
-    const auto it = std::upper_bound(heads_.begin(), heads_.end(), x, less_);
+    prefetch_span(heads_.data(), heads_.size() * sizeof(LadderEntry));
+    const auto it = std::upper_bound(heads_.begin(), heads_.end(), x, before_);
     return it == heads_.begin() ? 0 : static_cast<std::size_t>(it - heads_.begin()) - 1;
   }
 
@@ -178,9 +200,15 @@ class Ladder {
     }
   }
 
-  LadderOrder<D> less_;
+  /// Storage order: the reverse of the firing order.
+  struct Before {
+    bool operator()(const LadderEntry& a, const LadderEntry& b) const noexcept {
+      return LadderOrder<D>{}(b, a);
+    }
+  };
+  Before before_;
   std::pmr::vector<LadderEntry> heads_;  ///< heads_[i] == blocks_[i].front()
-  std::pmr::vector<Block> blocks_;       ///< in ladder order, none empty
+  std::pmr::vector<Block> blocks_;       ///< farthest from firing first, none empty
   std::size_t size_ = 0;
   std::int64_t front_ = kEmpty;
 };

@@ -371,6 +371,11 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
   if (!reduces(s.side)) {
     position_index_.prefetch(position_id_for(s.id));
     group_index_.prefetch(GroupKey{s.user_id, mi});
+    if (side == Side::long_side) {
+      c.liq_down.prefetch();
+    } else {
+      c.liq_up.prefetch();
+    }
   }
   disarm_order(slot);
   const std::optional<std::uint32_t> open = open_slot(key);
