@@ -48,8 +48,7 @@ TEST_F(Schema, EveryTableTypeIndexPolicyViewAndFunctionExists) {
               "transaction_status", "alert_type",      "condition_type",  "alert_status",
               "price_source",       "order_execution", "trigger_source",  "trade_liquidity"});
   expect_all(names("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"),
-             {"idx_wallet_balances_wallet_token",
-              "idx_audit_logs_user_action",
+             {"idx_audit_logs_user_action",
               "idx_audit_logs_created_at",
               "idx_users_telegram_id",
               "idx_users_privy_user_id",
@@ -58,7 +57,6 @@ TEST_F(Schema, EveryTableTypeIndexPolicyViewAndFunctionExists) {
               "idx_orders_user_status",
               "idx_orders_market_status",
               "idx_positions_user_market",
-              "idx_wallet_balances_wallet",
               "idx_wallet_balances_updated",
               "idx_transactions_user_created",
               "idx_transactions_wallet_type",
@@ -96,6 +94,36 @@ TEST_F(Schema, EveryTableTypeIndexPolicyViewAndFunctionExists) {
       names("SELECT column_name FROM information_schema.columns WHERE table_name = 'orders'"),
       {"trigger_price", "trigger_source", "triggered_at", "execution", "status_reason",
        "position_id", "filled_at"});
+}
+
+// 0006: a fill's rows check only what nothing else guards (docs/schema.md, "0006").
+TEST_F(Schema, AFillsRowsCheckOnlyTheKeysNothingElseGuards) {
+  const std::string fks =
+      "SELECT c.conrelid::regclass::text || '.' || a.attname FROM pg_constraint c "
+      "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey) "
+      "WHERE c.contype = 'f' AND c.conrelid IN ('trades'::regclass, 'audit_logs'::regclass)";
+  EXPECT_EQ(names(fks), (std::set<std::string>{"trades.order_id", "trades.position_id"}));
+  // wallet_balances (wallet_id, token_symbol): the UNIQUE constraint's index only
+  const std::set<std::string> idx = names(
+      "SELECT indexname FROM pg_indexes WHERE tablename = 'wallet_balances' AND indexdef LIKE "
+      "'%(wallet_id%'");
+  EXPECT_EQ(idx.size(), 1U);
+  EXPECT_FALSE(idx.contains("idx_wallet_balances_wallet_token"));
+  // Deleting a user keeps the audit rows about them: history is not rewritten.
+  pqxx::connection c(url_);
+  pqxx::work w(c);
+  w.exec(
+      "INSERT INTO users (id, telegram_id, telegram_username) VALUES "
+      "('00000000-0000-4000-8000-0000000000aa', 990001, 'gone')");
+  w.exec(
+      "INSERT INTO audit_logs (user_id, action, resource_type) VALUES "
+      "('00000000-0000-4000-8000-0000000000aa', 'order.filled', 'order')");
+  w.exec("DELETE FROM users WHERE id = '00000000-0000-4000-8000-0000000000aa'");
+  EXPECT_EQ(w.exec("SELECT count(*) FROM audit_logs WHERE user_id = "
+                   "'00000000-0000-4000-8000-0000000000aa'")[0][0]
+                .as<int>(),
+            1);
+  w.abort();
 }
 
 TEST_F(Schema, MonthsAheadArePartitioned) {
