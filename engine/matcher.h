@@ -150,6 +150,8 @@ class Matcher {
   void for_each_position_in(std::size_t begin, std::size_t end,
                             const std::function<void(const PositionView&)>& f) const;
   [[nodiscard]] std::size_t position_slots() const noexcept;
+  /// Order records held, live or free for reuse: bounded by the most orders ever held at once.
+  [[nodiscard]] std::size_t order_slots() const noexcept;
   /// The spec an alert was last upserted with (nullptr if unknown): lets a caller skip an upsert
   /// that changes nothing (a resync re-reading unchanged rows).
   [[nodiscard]] const AlertSpec* alert_spec(const Uuid& id) const;
@@ -303,6 +305,7 @@ class Matcher {
   FlatMap<Uuid, std::uint32_t, UuidHash> alert_index_;
   std::vector<std::uint32_t> free_alerts_;     // forgotten slots, reused first
   std::vector<std::uint32_t> free_positions_;  // removed slots, reused first
+  std::vector<std::uint32_t> free_orders_;     // removed slots, reused first
   std::vector<Group> groups_;
   std::vector<Quotes> quotes_;  // per market
   std::vector<OrderState> orders_;

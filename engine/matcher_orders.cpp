@@ -154,9 +154,15 @@ void Matcher::run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& ou
 // ---- arming ----------------------------------------------------------------------------------
 
 void Matcher::upsert_order(const OrderSpec& o, std::vector<Event>& out) {
-  auto [it, inserted] = order_index_.try_emplace(o.id, static_cast<std::uint32_t>(orders_.size()));
+  auto [it, inserted] = order_index_.try_emplace(o.id, kNone);
   if (inserted) {
-    orders_.emplace_back();
+    if (!free_orders_.empty()) {  // a removed order's slot: memory stays bounded by live orders
+      it->second = free_orders_.back();
+      free_orders_.pop_back();
+    } else {
+      it->second = static_cast<std::uint32_t>(orders_.size());
+      orders_.emplace_back();
+    }
   } else {
     if (orders_[it->second].spec == o) return;  // an unchanged row (a resync re-reading it)
     disarm_order(it->second);
@@ -182,9 +188,14 @@ void Matcher::remove_order(const Uuid& id) {
   const std::uint32_t slot = it->second;
   const std::uint32_t mi = orders_[slot].market;
   disarm_order(slot);
-  orders_[slot].live = false;
   order_index_.erase(it);
+  orders_[slot] = OrderState{};  // live = false; a tick's due list checks the id before acting
+  free_orders_.push_back(slot);
   if (mi != kNone) refresh(mi);
+}
+
+std::size_t Matcher::order_slots() const noexcept {
+  return orders_.size();
 }
 
 bool Matcher::forget_order(const Uuid& id) {

@@ -386,3 +386,34 @@ TEST_F(Orders, EngineOpenedPositionsAreLiquidatedAndFeedPositionPnlAlerts) {
 
 }  // namespace
 }  // namespace lam
+
+namespace lam {
+namespace {
+
+// A daemon runs for months: orders come and go, and the records of removed ones are reused, so the
+// matcher's memory follows the orders it holds, not every order it ever saw. A reused record
+// carries nothing of its previous order.
+TEST_F(Orders, RemovedOrdersLeaveTheirRecordsForTheNextNotForever) {
+  tick(bbo(1, "99", "101", 1000));
+  for (std::uint64_t round = 0; round < 20; ++round) {
+    for (std::uint64_t i = 0; i < 500; ++i) {
+      place(order(round * 1000 + i + 1, OrderType::limit, OrderSide::long_side, "1", "90"));
+    }
+    for (std::uint64_t i = 0; i < 500; ++i) mk.remove_order(id(round * 1000 + i + 1, kOrderKind));
+  }
+  EXPECT_EQ(mk.order_slots(), 500U);
+  EXPECT_FALSE(mk.order(id(1, kOrderKind)).has_value());
+  // The last one placed in a reused record rests and fills like any other.
+  place(order(99'999, OrderType::limit, OrderSide::long_side, "1", "100"));
+  EXPECT_EQ(status(99'999), OrderStatus::open);
+  const auto e = tick(bbo(1, "99", "100", 2000));
+  ASSERT_FALSE(e.empty());
+  EXPECT_EQ(e.front().type, EventType::order_filled);
+  EXPECT_EQ(status(99'999), OrderStatus::filled);
+  std::size_t live = 0;
+  mk.for_each_order([&](const OrderView&) { ++live; });
+  EXPECT_EQ(live, 1U);
+}
+
+}  // namespace
+}  // namespace lam
