@@ -232,8 +232,9 @@ void Matcher::upsert_position(const PositionSpec& p, std::vector<Event>& out) {
   // Hedge mode: the one open position per user, market and side that orders increase or reduce.
   if (ps.market != kNone && ps.status == PositionStatus::open)
     list_open(SideKey{p.user_id, ps.market, p.side}, slot);
-  if (ps.market != kNone) refresh(ps.market);
-  if (old_market != kNone && old_market != ps.market) refresh(old_market);
+  if (ps.market != kNone && ps.market != refreshing_) refresh(ps.market);
+  if (old_market != kNone && old_market != ps.market && old_market != refreshing_)
+    refresh(old_market);
 }
 
 void Matcher::report_unserved_market(const Uuid& market, std::vector<Event>& out) {

@@ -291,6 +291,7 @@ class Matcher {
   MatcherConfig cfg_;
   std::uint64_t next_seq_;
   TimeNs last_ts_ = 0;
+  std::uint32_t refreshing_ = kNone;  ///< the market a tick's slow path refreshes when it ends
   MatcherStats stats_;
   std::unique_ptr<std::pmr::unsynchronized_pool_resource> pool_;
 

@@ -370,7 +370,7 @@ void Matcher::execute(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) {
 void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
                    std::vector<Event>& out) {
   OrderState& o = orders_[slot];
-  const OrderSpec s = o.spec;
+  const OrderSpec& s = o.spec;  // a fill never changes the spec, nor moves orders_
   const std::uint32_t mi = o.market;
   const MarketCold& c = cold_[mi];
   const TradingRules& rules = c.spec.rules;

@@ -45,11 +45,13 @@ void Matcher::on_tick(const Tick& t, std::vector<Event>& out) {
 }
 
 void Matcher::slow_path(std::uint32_t mi, const Tick& t, bool set_p, std::vector<Event>& out) {
+  refreshing_ = mi;  // refreshed once, at the end, however many changes the tick makes here
   if (set_p) liquidate(mi, t, out);
   if (t.exch_ts >= hot_[mi].expiry_min) expire(mi, t, out);
   if (set_p && hot_[mi].has_pending) anchor_pending(mi, t, out);
   if (hot_[mi].has_orders) run_orders(mi, t, out);
   fire(mi, t, set_p, out);
+  refreshing_ = kNone;
   refresh(mi);
 }
 
