@@ -50,16 +50,16 @@ struct LadderOrder {
 /// Stored back to front: the entry nearest to firing is the last of the last block, so arming
 /// near the price appends and a crossing tick truncates, with nothing to move.
 template <Direction D>
-class Ladder {
+class alignas(64) Ladder {
  public:
   static constexpr std::int64_t kEmpty = D == Direction::up
                                              ? std::numeric_limits<std::int64_t>::max()
                                              : std::numeric_limits<std::int64_t>::min();
   static constexpr std::size_t kMax = 64;  ///< entries per block; a full block splits in two
 
-  /// Blocks come from `mem`, which must outlive the ladder; it is shared by the ladders of one
-  /// matcher (one thread).
-  explicit Ladder(std::pmr::memory_resource* mem) : heads_(mem), blocks_(mem) {}
+  /// `mem` is accepted for the callers that pool small allocations; blocks are 2 KiB and come from
+  /// the heap.
+  explicit Ladder(std::pmr::memory_resource* /*mem*/ = nullptr) {}
 
   void insert(std::int64_t key, const Uuid& id, std::uint32_t slot) {
     const LadderEntry x{key, id, slot};
@@ -145,7 +145,7 @@ class Ladder {
   }
 
  private:
-  using Block = std::pmr::vector<LadderEntry>;
+  using Block = std::vector<LadderEntry>;
 
   void sync_front() noexcept { front_ = blocks_.empty() ? kEmpty : blocks_.back().back().key; }
 
@@ -166,7 +166,7 @@ class Ladder {
   void split(std::size_t b) {
     Block& blk = blocks_[b];
     const auto half = static_cast<std::ptrdiff_t>(blk.size() / 2);
-    Block upper(blocks_.get_allocator());
+    Block upper;
     upper.reserve(kMax + 1);
     upper.assign(blk.begin() + half, blk.end());
     blk.erase(blk.begin() + half, blk.end());
@@ -206,12 +206,14 @@ class Ladder {
       return LadderOrder<D>{}(b, a);
     }
   };
-  Before before_;
-  std::pmr::vector<LadderEntry> heads_;  ///< heads_[i] == blocks_[i].front()
-  std::pmr::vector<Block> blocks_;       ///< farthest from firing first, none empty
-  std::size_t size_ = 0;
+  // One cache line: what a refresh reads (front_, size_) first, then the two arrays.
   std::int64_t front_ = kEmpty;
+  std::size_t size_ = 0;
+  std::vector<LadderEntry> heads_;  ///< heads_[i] == blocks_[i].front()
+  std::vector<Block> blocks_;       ///< farthest from firing first, none empty
+  [[no_unique_address]] Before before_;
 };
+static_assert(sizeof(Ladder<Direction::up>) == 64);
 
 /// Merges two nearest-first runs into `out` (nearest first, ties by id).
 void merge_crossed(const std::vector<Crossed>& a, const std::vector<Crossed>& b,
