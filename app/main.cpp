@@ -80,6 +80,10 @@ int main(int argc, char** argv) {
                   "Write events (NDJSON) here instead of stdout");
   rep->add_option("--state-out", replay.state_out,
                   "Write positions and alerts as they stand after the last tick");
+  rep->add_option("--slippage-bps", replay.slippage_bps,
+                  "Move taker paper fills this many basis points against the trader, as the "
+                  "daemon's [paper] slippage_bps does")
+      ->check(CLI::Range(0, 1000));
   rep->add_flag("--strict", replay.strict,
                 "Exit with status 3 if any input line or state row was bad");
   rep->add_flag("--quiet", quiet, "No progress lines and no summary");

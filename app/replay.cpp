@@ -291,7 +291,9 @@ ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag) {
   sum.bad_state_rows = st.errors.size();
 
   InstrumentTable instruments;
-  Matcher matcher;
+  MatcherConfig mc;
+  mc.slippage_bps = opt.slippage_bps;
+  Matcher matcher(mc);
   std::vector<Event> events;
   events.reserve(1024);
   Output out(opt.write_events ? opt.events_out : std::string());

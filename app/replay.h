@@ -24,6 +24,7 @@ struct ReplayOptions {
   bool write_events = true;
   bool validate_only = false;        ///< parse and check every line, but do not run the matcher
   std::size_t max_error_lines = 50;  ///< diagnostics printed per kind before they are only counted
+  std::uint32_t slippage_bps = 0;    ///< [paper] slippage_bps of the daemon being replayed
 };
 
 struct ReplaySummary {

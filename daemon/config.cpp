@@ -243,6 +243,11 @@ Config build(const toml::table& root, const std::string& file) {
     s.integer("crash_ring_slots", c.engine.crash_ring_slots, 1024, 1 << 24);
     s.finish();
   }
+  if (const toml::table* t = top.table("paper")) {
+    Section s(*t, "paper", file);
+    s.integer("slippage_bps", c.paper.slippage_bps, 0, 1'000);
+    s.finish();
+  }
   if (const toml::table* t = top.table("writer")) {
     Section s(*t, "writer", file);
     s.millis("flush_interval_ms", c.writer.flush_interval, 1, 60'000);

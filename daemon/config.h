@@ -88,6 +88,11 @@ struct FeedsSection {
   std::array<VenueSection, feeds::kVenueCount> venues;
 };
 
+/// How paper orders fill (docs/semantics.md, "Orders").
+struct PaperConfig {
+  std::uint32_t slippage_bps = 0;  ///< a taker fill moves this many basis points against the trader
+};
+
 struct Config {
   std::string path;  ///< where it was loaded from
   std::string log_level = "info";
@@ -97,6 +102,7 @@ struct Config {
   db::ListenerConfig listener;  ///< batch_window_ms
   StreamConfig stream;
   FeedsSection feeds;
+  PaperConfig paper;
 };
 
 /// Parses and validates; throws ConfigError("file:line: ...").

@@ -159,6 +159,7 @@ void Daemon::start() {
   MatcherConfig mc;
   mc.first_seq = first_seq;
   mc.report_rested = true;  // the writer persists a limit that starts resting (pending -> open)
+  mc.slippage_bps = cfg_.paper.slippage_bps;
   p.matcher = std::make_unique<Matcher>(mc);
   std::vector<Event> initial;
   std::map<feeds::Venue, std::vector<std::string>> symbols;

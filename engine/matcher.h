@@ -34,6 +34,8 @@ struct MatcherConfig {
   /// Keep the ids of limit orders that start resting for drain_rested() (the daemon persists the
   /// transition; replay and benchmarks do not, and must not accumulate them).
   bool report_rested = false;
+  /// Basis points a paper taker fill moves against the trader (docs/semantics.md); at most 1000.
+  std::uint32_t slippage_bps = 0;
 };
 
 struct MatcherStats {

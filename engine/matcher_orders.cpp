@@ -377,6 +377,7 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
   const Side side = position_side(s.side);
   const SideKey key{s.user_id, mi, side};
   const std::int64_t rate = taker ? rules.taker_fee : rules.maker_fee;
+  if (taker) px = FillMath::slipped(px, buys(s.side), cfg_.slippage_bps);
   // At a million positions each of these lookups is a cache miss: start them all at once.
   open_positions_.prefetch(key);
   if (!reduces(s.side)) {

@@ -19,6 +19,7 @@ namespace lam {
 
 class NaiveMatcher {
  public:
+  explicit NaiveMatcher(std::uint32_t slippage_bps = 0) : slippage_bps_(slippage_bps) {}
   void upsert_market(const MarketSpec& m);
   void upsert_position(const PositionSpec& p, std::vector<Event>& out);
   void upsert_alert(const AlertSpec& a, std::vector<Event>& out);
@@ -37,6 +38,7 @@ class NaiveMatcher {
   [[nodiscard]] std::optional<PositionStatus> position_status(const Uuid& id) const;
 
  private:
+  std::uint32_t slippage_bps_ = 0;
   struct Market {
     MarketSpec spec;
     std::int64_t p = 0;

@@ -188,6 +188,7 @@ void NaiveMatcher::fill(std::size_t i, std::int64_t px, bool taker, TimeNs ts,
   const Market& m = markets_[market_index_.at(s.market_id)];
   const Side side = position_side(s.side);
   const std::int64_t rate = taker ? m.spec.rules.taker_fee : m.spec.rules.maker_fee;
+  if (taker) px = FillMath::slipped(px, buys(s.side), slippage_bps_);
   const auto open = open_position(s.user_id, s.market_id, side);
   o.armed = o.resting = o.waiting = false;
   std::size_t pos = 0;

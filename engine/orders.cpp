@@ -1,6 +1,7 @@
 #include "engine/orders.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace lam {
 
@@ -161,6 +162,15 @@ Wide FillMath::pnl(Side side, std::int64_t entry, std::int64_t price, std::int64
   const Wide d =
       side == Side::long_side ? static_cast<Wide>(price) - entry : static_cast<Wide>(entry) - price;
   return floor_div(d * q, kScale);
+}
+
+std::int64_t FillMath::slipped(std::int64_t price, bool buy, std::uint32_t bps) noexcept {
+  if (bps == 0) return price;
+  const Wide p = static_cast<Wide>(price);
+  const Wide r = buy ? -floor_div(-p * (10'000 + static_cast<Wide>(bps)), 10'000)
+                     : floor_div(p * (10'000 - static_cast<Wide>(bps)), 10'000);
+  if (r > std::numeric_limits<std::int64_t>::max()) return std::numeric_limits<std::int64_t>::max();
+  return static_cast<std::int64_t>(std::max<Wide>(r, 1));
 }
 
 Wide FillMath::released(Wide margin, std::int64_t q, std::int64_t size) noexcept {

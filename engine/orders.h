@@ -133,6 +133,11 @@ struct FillMath {
                                           Wide margin) noexcept {
     return size <= kMaxRaw && margin <= kMaxRaw && notional_fits(size, entry);
   }
+  /// A taker's fill price moved `bps` basis points against the trader ([paper] slippage_bps):
+  /// up for a buy (rounded up), down for a sell (rounded down, never below one unit), clamped to
+  /// the int64 range (a price past it then fails position_fits).
+  [[nodiscard]] static std::int64_t slipped(std::int64_t price, bool buy,
+                                            std::uint32_t bps) noexcept;
   /// margin x q / size, rounded down (the rest is released when the position closes).
   [[nodiscard]] static Wide released(Wide margin, std::int64_t q, std::int64_t size) noexcept;
 };

@@ -29,6 +29,8 @@ TEST(Config, DefaultsAndShippedFilesAreValid) {
   const Config c = parse_config("", "empty.toml");
   EXPECT_EQ(c.stream.port, 8700);
   EXPECT_EQ(c.writer.flush_interval.count(), 50);
+  EXPECT_EQ(c.paper.slippage_bps, 0U);
+  EXPECT_EQ(parse_config("[paper]\nslippage_bps = 25\n", "t.toml").paper.slippage_bps, 25U);
   EXPECT_EQ(c.feeds.venues[0].rules.stale_budget.count(),
             feeds::default_rules(feeds::Venue::binance).stale_budget.count());
   ::setenv("LAMINATOR_DEMO_TOKEN", "x", 1);
@@ -49,6 +51,8 @@ TEST(Config, ErrorsNameFileAndLine) {
             "t.toml:2: unknown key 'feeds.binance.stale_budgt_ms'");
   EXPECT_EQ(error_of("[feeds.binance.urls]\nmarket = \"http://x\"\n"),
             "t.toml:2: feeds.binance.urls.market: not a ws:// or wss:// URL");
+  EXPECT_EQ(error_of("[paper]\nslippage_bps = 5000\n"),
+            "t.toml:2: paper.slippage_bps: must be in [0, 1000], got 5000");
   EXPECT_EQ(error_of("[database]\nmigrate = \"maybe\"\n"),
             "t.toml:2: database.migrate: \"check\" or \"apply\", got \"maybe\"");
   EXPECT_NE(error_of("[x\n").find("t.toml:1:"), std::string::npos);

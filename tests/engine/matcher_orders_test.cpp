@@ -21,7 +21,9 @@ std::vector<EventType> types(const std::vector<Event>& ev) {
 
 class Orders : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { setup_world(mk); }
+  /// Market 1 (reference: mark) and market 2 (reference: BBO mid), USDC, fees 2/5 bp; 10,000 USDC.
+  static void setup_world(Matcher& mk) {
     MarketSpec m = market(1);
     m.rules.maker_fee = raw("0.0002");
     m.rules.taker_fee = raw("0.0005");
@@ -37,7 +39,7 @@ class Orders : public ::testing::Test {
     mid.instrument = 2;
     mid.source = PriceSource::mid;
     mk.upsert_market(mid);
-    set_balance("10000");
+    mk.upsert_balance({wallet(), Asset::of("USDC"), raw("10000"), 0});
   }
   void set_balance(const std::string& b, const std::string& locked = "0") {
     mk.upsert_balance({wallet(), Asset::of("USDC"), raw(b), raw(locked)});
@@ -389,6 +391,41 @@ TEST_F(Orders, EngineOpenedPositionsAreLiquidatedAndFeedPositionPnlAlerts) {
 
 namespace lam {
 namespace {
+
+// [paper] slippage_bps: a taker's fill moves against the trader (a buy pays more, a sell gets less,
+// rounded against the trader on the 1e-9 grid), fees and margin follow the slipped price, and a
+// maker's fill stays at its limit.
+TEST_F(Orders, SlippageMovesTakerFillsAgainstTheTraderAndLeavesMakersAtTheirLimit) {
+  MatcherConfig cfg;
+  cfg.slippage_bps = 30;  // 0.3%
+  Matcher slip(cfg);
+  setup_world(slip);
+  std::vector<Event> e;
+  slip.on_tick(bbo(1, "99.9", "100.1"), e);
+  slip.upsert_order(order(1, OrderType::market, OrderSide::long_side, "1"), e);
+  const OrderView buy = *slip.order(id(1, kOrderKind));
+  EXPECT_EQ(*buy.avg_fill_price, raw("100.4003"));  // 100.1 x 1.003
+  EXPECT_EQ(buy.total_fees, raw("0.05020015"));     // 100.4003 x 0.0005
+  const auto p = slip.position(Matcher::position_id_for(id(1, kOrderKind)));
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->margin, raw("10.04003"));  // 100.4003 / 10x
+  slip.upsert_order(order(2, OrderType::market, OrderSide::short_side, "1"), e);
+  EXPECT_EQ(*slip.order(id(2, kOrderKind))->avg_fill_price, raw("99.6003"));  // 99.9 x 0.997
+  // Rounding is against the trader: 0.000000001 x 1.003 is paid as 0.000000002 ...
+  EXPECT_EQ(FillMath::slipped(1, true, 30), 2);
+  // ... and a sell never fills at zero.
+  EXPECT_EQ(FillMath::slipped(1, false, 30), 1);
+  EXPECT_EQ(FillMath::slipped(raw("100"), false, 0), raw("100"));
+  // A resting limit is a maker: it fills at its price, unslipped.
+  slip.upsert_order(order(3, OrderType::limit, OrderSide::long_side, "1", "99"), e);
+  EXPECT_EQ(slip.order(id(3, kOrderKind))->status, OrderStatus::open);
+  e.clear();
+  slip.on_tick(bbo(1, "98.5", "99", 2000), e);
+  const OrderView maker = *slip.order(id(3, kOrderKind));
+  EXPECT_EQ(maker.status, OrderStatus::filled);
+  EXPECT_EQ(*maker.avg_fill_price, raw("99"));
+  EXPECT_FALSE(maker.liquidity_taker);
+}
 
 // A daemon runs for months: orders come and go, and the records of removed ones are reused, so the
 // matcher's memory follows the orders it holds, not every order it ever saw. A reused record
