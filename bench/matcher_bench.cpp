@@ -4,9 +4,12 @@
 //   build/release/bench/matcher_bench --benchmark_repetitions=5
 //   --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
+#include <malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <random>
@@ -377,6 +380,77 @@ BENCHMARK(BM_Matcher_QuietTick)->Arg(1'000)->Arg(100'000)->Arg(1'000'000);
 BENCHMARK(BM_FlatScan_QuietTick)->Arg(1'000)->Arg(100'000)->Arg(1'000'000);
 // The full reference matcher costs ~50 ms per tick at 1M: measured up to 100k only.
 BENCHMARK(BM_Naive_QuietTick)->Arg(1'000)->Arg(100'000);
+/// Heap bytes in use (malloc's arenas and its mmapped chunks) and resident bytes of the process.
+struct MemoryUse {
+  double heap = 0;
+  double rss = 0;
+  static MemoryUse now() {
+    const struct mallinfo2 mi = mallinfo2();
+    MemoryUse m;
+    m.heap = static_cast<double>(mi.uordblks + mi.hblkhd);
+    std::ifstream statm("/proc/self/statm");
+    long long pages = 0, resident = 0;
+    statm >> pages >> resident;
+    m.rss = static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE));
+    return m;
+  }
+};
+
+/// Memory per armed object (issue 17): a fresh matcher with 1,000 markets takes N alerts, then N
+/// positions, then N resting orders; each phase's heap and RSS growth is divided by N. Run it alone
+/// (`--benchmark_filter=Memory`): RSS only grows, so a world freed earlier in the process would be
+/// reused and hide the growth; the heap figure does not have that problem.
+void BM_Matcher_MemoryPerObject(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  for (auto _ : state) {
+    std::vector<Event> sink;
+    auto m = std::make_unique<Matcher>();
+    for (std::uint32_t i = 0; i < kMarkets; ++i) {
+      MarketSpec spec;
+      spec.id = make_id(0xA, i);
+      spec.instrument = i;
+      spec.rules.quote = Asset::of("USDC");
+      m->upsert_market(spec);
+      Tick b{};
+      b.instrument = i;
+      b.kind = TickKind::bbo;
+      b.price = kBasePrice;
+      b.ask = kBasePrice + kScale / 100;
+      m->on_tick(b, sink);
+    }
+    for (std::uint64_t u = 0; u < 100'000; ++u)
+      m->upsert_balance({make_id(0xE, u), Asset::of("USDC"), Wide{1} << 100, 0});
+    std::vector<AlertSpec> alerts;
+    std::vector<PositionSpec> positions;
+    alerts.reserve(n);
+    positions.reserve(n);
+    generate(
+        n, [&](const AlertSpec& a) { alerts.push_back(a); },
+        [&](const PositionSpec& p) { positions.push_back(p); });
+    const MemoryUse m0 = MemoryUse::now();
+    for (const AlertSpec& a : alerts) m->upsert_alert(a, sink);
+    const MemoryUse m1 = MemoryUse::now();
+    for (const PositionSpec& p : positions) m->upsert_position(p, sink);
+    const MemoryUse m2 = MemoryUse::now();
+    generate_orders(n, [&](const OrderSpec& o) { m->upsert_order(o, sink); });
+    const MemoryUse m3 = MemoryUse::now();
+    if (!sink.empty() || m->alert_count() != n || m->position_count() != n) {
+      state.SkipWithError("every object must be armed, and nothing may fire");
+      return;
+    }
+    const auto per = [n](double bytes) {
+      return benchmark::Counter(bytes / static_cast<double>(n));
+    };
+    state.counters["alert_heap_B"] = per(m1.heap - m0.heap);
+    state.counters["position_heap_B"] = per(m2.heap - m1.heap);
+    state.counters["order_heap_B"] = per(m3.heap - m2.heap);
+    state.counters["alert_rss_B"] = per(m1.rss - m0.rss);
+    state.counters["position_rss_B"] = per(m2.rss - m1.rss);
+    state.counters["order_rss_B"] = per(m3.rss - m2.rss);
+  }
+}
+
+BENCHMARK(BM_Matcher_MemoryPerObject)->Arg(1'000'000)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Matcher_FiringTick)->Arg(1'000)->Arg(100'000)->Arg(1'000'000)->UseManualTime();
 BENCHMARK(BM_Matcher_QuietTickOrders)->Arg(1'000)->Arg(1'000'000);
 BENCHMARK(BM_FlatScan_QuietTickOrders)->Arg(1'000)->Arg(1'000'000);
