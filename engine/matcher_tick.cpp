@@ -45,14 +45,22 @@ void Matcher::on_tick(const Tick& t, std::vector<Event>& out) {
 }
 
 void Matcher::slow_path(std::uint32_t mi, const Tick& t, bool set_p, std::vector<Event>& out) {
-  refreshing_ = mi;  // refreshed once, at the end, however many changes the tick makes here
+  // Refreshed once, at the end, however many changes the tick makes here; also if a step throws
+  // (std::bad_alloc), so that no later change skips the market's refresh.
+  struct RefreshAtEnd {
+    Matcher& m;
+    std::uint32_t mi;
+    ~RefreshAtEnd() {
+      m.refreshing_ = kNone;
+      m.refresh(mi);
+    }
+  } at_end{*this, mi};
+  refreshing_ = mi;
   if (set_p) liquidate(mi, t, out);
   if (t.exch_ts >= hot_[mi].expiry_min) expire(mi, t, out);
   if (set_p && hot_[mi].has_pending) anchor_pending(mi, t, out);
   if (hot_[mi].has_orders) run_orders(mi, t, out);
   fire(mi, t, set_p, out);
-  refreshing_ = kNone;
-  refresh(mi);
 }
 
 void Matcher::liquidate(std::uint32_t mi, const Tick& t, std::vector<Event>& out) {
