@@ -450,7 +450,12 @@ void BM_Matcher_MemoryPerObject(benchmark::State& state) {
   }
 }
 
-BENCHMARK(BM_Matcher_MemoryPerObject)->Arg(1'000'000)->Iterations(1)->Unit(benchmark::kMillisecond);
+// 1k: the smoke test's run of the code path; the figure is the 1M one.
+BENCHMARK(BM_Matcher_MemoryPerObject)
+    ->Arg(1'000)
+    ->Arg(1'000'000)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Matcher_FiringTick)->Arg(1'000)->Arg(100'000)->Arg(1'000'000)->UseManualTime();
 BENCHMARK(BM_Matcher_QuietTickOrders)->Arg(1'000)->Arg(1'000'000);
 BENCHMARK(BM_FlatScan_QuietTickOrders)->Arg(1'000)->Arg(1'000'000);
