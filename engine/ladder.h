@@ -149,12 +149,16 @@ class alignas(64) Ladder {
 
   void sync_front() noexcept { front_ = blocks_.empty() ? kEmpty : blocks_.back().back().key; }
 
-  /// Asks for every cache line of [p, p + bytes) at once: a binary search then waits for one
-  /// memory round trip instead of one per probe.
+  /// Asks for every cache line of [p, p + bytes) at once, so that a binary search waits for one
+  /// memory round trip instead of one per probe. Only for spans of a few lines (a block, or the
+  /// heads of a ladder of up to ~1,500 entries): past that, the prefetches would cost more than the
+  /// probes they save, and a huge ladder's search is left to the hardware.
   static void prefetch_span(const void* p, std::size_t bytes) noexcept {
+    if (bytes > kPrefetchMax) return;
     const char* c = static_cast<const char*>(p);
     for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off);
   }
+  static constexpr std::size_t kPrefetchMax = 32 * 64;  // 32 cache lines: one full block
 
   /// The block an entry belongs in: the last whose head is not after it (the first if none).
   [[nodiscard]] std::size_t block_of(const LadderEntry& x) const {
