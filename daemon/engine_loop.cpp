@@ -7,6 +7,8 @@
 
 #include <optional>
 
+#include "engine/tsan_sync.h"
+
 namespace lam::daemon {
 namespace {
 
@@ -176,7 +178,9 @@ bool EngineLoop::turn() {
   for (std::size_t i = 0; i < n; ++i) on_feed_event(buf_[i]);
   worked |= n > 0;
   if (d_.commands != nullptr) {
+    tsan_acquire(d_.commands);
     const std::size_t m = d_.commands->try_dequeue_bulk(cmd_buf_.begin(), cmd_buf_.size());
+    tsan_release(d_.commands);
     for (std::size_t i = 0; i < m; ++i) on_command(cmd_buf_[i]);
     worked |= m > 0;
   }

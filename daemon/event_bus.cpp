@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/tsan_sync.h"
+
 namespace lam::daemon {
 
 EventBus::EventBus(std::size_t capacity) : q_(capacity, 1, 0), token_(q_) {
@@ -20,7 +22,11 @@ EventBus::~EventBus() {
 }
 
 bool EventBus::try_publish(const Published& p) {
-  if (q_.try_enqueue(token_, p)) return true;
+  tsan_acquire(&q_);
+  if (q_.try_enqueue(token_, p)) {
+    tsan_release(&q_);
+    return true;
+  }
   overflows_.fetch_add(1, std::memory_order_relaxed);
   return false;
 }
@@ -36,7 +42,10 @@ void EventBus::ring_doorbell() {
 }
 
 std::size_t EventBus::drain(Published* out, std::size_t max) {
-  return q_.try_dequeue_bulk(out, max);
+  tsan_acquire(&q_);
+  const std::size_t n = q_.try_dequeue_bulk(out, max);
+  tsan_release(&q_);
+  return n;
 }
 
 bool EventBus::prepare_sleep() {

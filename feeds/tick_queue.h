@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "engine/tsan_sync.h"
 #include "feeds/feed_event.h"
 
 namespace lam::feeds {
@@ -33,7 +34,9 @@ class TickQueue {
     explicit Producer(TickQueue& q) : q_(q), token_(q.q_) {}
     /// False (and counted) when the queue is full.
     bool try_push(const FeedEvent& e) {
+      tsan_acquire(&q_.q_);
       if (q_.q_.try_enqueue(token_, e)) {
+        tsan_release(&q_.q_);
         // Pairs with the fence in wait(): either the consumer sees this event before it sleeps,
         // or this thread sees it sleeping and wakes it.
         std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -50,7 +53,12 @@ class TickQueue {
   };
 
   /// Consumer side: up to `max` events into `out`; returns how many.
-  std::size_t pop_bulk(FeedEvent* out, std::size_t max) { return q_.try_dequeue_bulk(out, max); }
+  std::size_t pop_bulk(FeedEvent* out, std::size_t max) {
+    tsan_acquire(&q_);
+    const std::size_t n = q_.try_dequeue_bulk(out, max);
+    tsan_release(&q_);
+    return n;
+  }
   /// Consumer side: sleeps until a producer pushes or `max_wait` passes (or spuriously); returns
   /// at once if something is queued. The consumer must poll its other inputs after it returns.
   void wait(std::int64_t max_wait_ns);

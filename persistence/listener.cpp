@@ -7,6 +7,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "engine/tsan_sync.h"
 #include "persistence/database_url.h"
 #include "persistence/loader.h"
 
@@ -131,11 +132,13 @@ void Listener::run() {
   // Bounded queue: when the engine falls behind, the listener waits (and counts it) rather than
   // drop.
   auto push = [&](EngineCommand&& cmd) {
+    tsan_acquire(&queue_);
     while (!queue_.try_enqueue(std::move(cmd))) {
       stats_.queue_waits.fetch_add(1, std::memory_order_relaxed);
       if (stopping_.load()) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
+    tsan_release(&queue_);
     stats_.commands.fetch_add(1, std::memory_order_relaxed);
   };
 

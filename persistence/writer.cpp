@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/tsan_sync.h"
 #include "persistence/batch.h"
 #include "persistence/database_url.h"
 
@@ -83,21 +84,25 @@ Writer::~Writer() {
 }
 
 bool Writer::try_submit(const WriteOp& op) {
+  tsan_acquire(&impl_->queue);
   if (stopping_.load(std::memory_order_relaxed) || !impl_->queue.try_enqueue(impl_->token, op)) {
     stats_.rejected_full.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
+  tsan_release(&impl_->queue);
   impl_->in_flight.fetch_add(1, std::memory_order_release);
   stats_.submitted.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
 bool Writer::try_journal(const Event& e) {
+  tsan_acquire(&impl_->events);
   if (stopping_.load(std::memory_order_relaxed) ||
       !impl_->events.try_enqueue(impl_->event_token, e)) {
     stats_.rejected_full.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
+  tsan_release(&impl_->events);
   impl_->in_flight.fetch_add(1, std::memory_order_release);
   stats_.submitted.fetch_add(1, std::memory_order_relaxed);
   return true;
@@ -209,13 +214,17 @@ void Writer::run() {
     std::size_t n = 0;
     bool took_events = false;
     while (batch.rows() < cfg_.max_batch_rows &&
-           (n = impl_->events.try_dequeue_bulk(ebuf.data(), ebuf.size())) > 0) {
+           (tsan_acquire(&impl_->events),
+            n = impl_->events.try_dequeue_bulk(ebuf.data(), ebuf.size())) > 0) {
+      tsan_release(&impl_->events);
       took_events = true;
       for (std::size_t i = 0; i < n; ++i) batch.add_event(ebuf[i]);
       batch_ops += static_cast<std::int64_t>(n);
       if (first_pending == Clock::time_point::max()) first_pending = Clock::now();
     }
-    while ((n = impl_->queue.try_dequeue_bulk(buf.data(), buf.size())) > 0) {
+    while ((tsan_acquire(&impl_->queue),
+            n = impl_->queue.try_dequeue_bulk(buf.data(), buf.size())) > 0) {
+      tsan_release(&impl_->queue);
       for (std::size_t i = 0; i < n; ++i) batch.add(buf[i]);
       batch_ops += static_cast<std::int64_t>(n);
       if (first_pending == Clock::time_point::max()) first_pending = Clock::now();
