@@ -115,7 +115,7 @@ class FlatMap {
       if (s.used) f(s.first, s.second);
   }
 
-  /// Bytes held by the table (for the memory benchmark).
+  /// Bytes held by the table.
   [[nodiscard]] std::size_t bytes() const noexcept { return slots_.capacity() * sizeof(Slot); }
 
  private:

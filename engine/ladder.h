@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <memory_resource>
 #include <vector>
 
 #include "engine/fixed.h"
@@ -56,10 +55,6 @@ class alignas(64) Ladder {
                                              ? std::numeric_limits<std::int64_t>::max()
                                              : std::numeric_limits<std::int64_t>::min();
   static constexpr std::size_t kMax = 64;  ///< entries per block; a full block splits in two
-
-  /// `mem` is accepted for the callers that pool small allocations; blocks are 2 KiB and come from
-  /// the heap.
-  explicit Ladder(std::pmr::memory_resource* /*mem*/ = nullptr) {}
 
   void insert(std::int64_t key, const Uuid& id, std::uint32_t slot) {
     const LadderEntry x{key, id, slot};

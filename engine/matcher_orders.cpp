@@ -15,10 +15,6 @@ bool watching(OrderStatus s) noexcept {
   return s == OrderStatus::pending || s == OrderStatus::open;
 }
 
-std::int64_t mid_of(const Tick& t) noexcept {
-  return static_cast<std::int64_t>(floor_div(static_cast<Wide>(t.price) + t.ask, 2));
-}
-
 /// A fixed, invertible scramble of an order's id: deterministic across replays and restarts, never
 /// the order's own id. Version/variant nibbles are set so it reads as a v4 UUID.
 Uuid derived_id(const Uuid& o, std::uint64_t hi_mask, std::uint64_t lo_mask) noexcept {
@@ -74,7 +70,7 @@ void Matcher::run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& ou
   if (t.kind == TickKind::trade) s = kLast;
   if (t.kind == TickKind::bbo) {
     s = kMid;
-    x = mid_of(t);
+    x = mid_price(t.price, t.ask);
   }
   auto take_triggers = [&](auto& ladder) {
     if (!ladder.crosses(ladder.front_key(), x)) return;

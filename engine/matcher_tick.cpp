@@ -24,8 +24,7 @@ void Matcher::on_tick(const Tick& t, std::vector<Event>& out) {
   // chosen by the kind (g++ turns `a = c ? x : a` back into a branch).
   const auto k = static_cast<std::size_t>(t.kind) % 3;  // mark, trade, BBO = kMark, kLast, kMid
   const std::int64_t bbo = -static_cast<std::int64_t>(t.kind == TickKind::bbo);  // all ones
-  // floor((bid + ask) / 2) without overflow: exact whenever bid + ask is even on the 1e-9 grid
-  const std::int64_t mid = (t.price >> 1) + (t.ask >> 1) + (t.price & t.ask & 1);
+  const std::int64_t mid = mid_price(t.price, t.ask);
   const std::int64_t x = t.price ^ ((t.price ^ mid) & bbo);
   const auto set_p = static_cast<std::size_t>(k == static_cast<std::size_t>(m.source));
   q.s[k] = t.price;  // mark: dropped; trade: last; BBO: bid

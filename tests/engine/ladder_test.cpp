@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include <memory_resource>
 #include <random>
 #include <set>
 
@@ -13,8 +12,7 @@ namespace {
 
 template <Direction D>
 void run_against_reference(std::uint64_t seed, std::int64_t key_range) {
-  std::pmr::unsynchronized_pool_resource pool;
-  Ladder<D> ladder(&pool);
+  Ladder<D> ladder;
   std::set<LadderEntry, LadderOrder<D>> ref;
   std::mt19937_64 rng(seed);
   std::vector<LadderEntry> live;  // what we may erase (or was popped since: erasing it fails)
@@ -87,8 +85,7 @@ TEST(Ladder, DownMatchesAnOrderedSetThroughSplitsMergesAndCrossings) {
 }
 
 TEST(Ladder, AnEntryFiledTwiceIsKeptOnce) {
-  std::pmr::unsynchronized_pool_resource pool;
-  Ladder<Direction::up> l(&pool);
+  Ladder<Direction::up> l;
   l.insert(10, Uuid{1, 2}, 7);
   l.insert(10, Uuid{1, 2}, 8);
   EXPECT_EQ(l.size(), 1U);
