@@ -238,7 +238,15 @@ Config build(const toml::table& root, const std::string& file) {
     } else if (idle != "sleep") {
       s.fail_key("idle", "\"spin\" or \"sleep\"");
     }
-    s.millis("mark_interval_ms", c.engine.mark_interval, 10);
+    s.millis("market_mark_interval_ms", c.engine.marks.market_interval, 1, 60'000);
+    s.millis("position_refresh_interval_ms", c.engine.marks.refresh_interval, 100);
+    s.integer("position_refresh_rows_per_s", c.engine.marks.refresh_rows_per_s, 0, 10'000'000);
+    if (t->contains("mark_interval_ms"))
+      s.fail_key(
+          "mark_interval_ms",
+          "replaced: marks are per market (market_mark_interval_ms); positions' stored columns "
+          "are refreshed by position_refresh_interval_ms and position_refresh_rows_per_s "
+          "(docs/schema.md, \"Marks\")");
     s.str("crash_ring", c.engine.crash_ring);
     s.integer("crash_ring_slots", c.engine.crash_ring_slots, 1024, 1 << 24);
     s.finish();

@@ -18,6 +18,7 @@
 #include "feeds/protocol.h"
 #include "feeds/venue.h"
 #include "persistence/listener.h"
+#include "persistence/marks.h"
 #include "persistence/writer.h"
 
 namespace lam::daemon {
@@ -49,8 +50,8 @@ struct EngineConfig {
   std::size_t tick_queue_capacity = 1 << 16;
   int pin_cpu = -1;  ///< pin the matcher thread to this core (-1: no pinning)
   IdlePolicy idle = IdlePolicy::sleep;
-  Millis mark_interval{1'000};  ///< how often open positions' marks go to the writer
-  std::string crash_ring;       ///< file of the crash ring ("" disables SIGKILL recovery)
+  db::MarksConfig marks;   ///< market marks and the background refresh of positions' columns
+  std::string crash_ring;  ///< file of the crash ring ("" disables SIGKILL recovery)
   std::size_t crash_ring_slots = 1 << 16;
 };
 

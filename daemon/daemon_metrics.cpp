@@ -85,8 +85,16 @@ void Daemon::render_metrics(std::string& out) const {
   m.one("laminator_engine_commands_skipped_total", "counter",
         "Commands skipped: unchanged rows, or rows read before the engine's own write",
         e.commands_skipped.load());
-  m.one("laminator_engine_marks_total", "counter", "Position marks sent to the writer",
-        e.marks.load());
+  m.one("laminator_engine_marks_total", "counter",
+        "Positions' stored marks sent to the writer (background refresh)", e.marks.load());
+  m.one("laminator_engine_market_marks_total", "counter", "Market marks sent to the writer",
+        e.market_marks.load());
+  m.one("laminator_engine_refresh_passes_total", "counter",
+        "Complete background refresh passes over the open positions", e.refresh_passes.load());
+  m.one("laminator_engine_refresh_pass_ms", "gauge",
+        "How long the last complete refresh pass took, ms (a stored mark is at most about two "
+        "passes old)",
+        e.refresh_pass_ms.load());
   m.one("laminator_engine_writer_parked", "gauge", "Writer ops waiting for queue room",
         e.writer_parked.load());
   m.one("laminator_engine_next_seq", "gauge", "Next event seq", e.next_seq.load());

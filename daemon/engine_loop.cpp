@@ -17,7 +17,6 @@ using K = db::EngineCommand::Kind;
 
 constexpr std::size_t kTickBatch = 512;
 constexpr std::size_t kCommandBatch = 256;
-constexpr std::size_t kMarkChunk = 512;  ///< positions visited per sweep step
 constexpr int kSpinTurns = 256;  ///< empty turns before the sleep policy waits on the tick queue
 /// Longest wait on the tick queue: commands, the writer's free space and the timers are polled at
 /// least this often when nothing else wakes the matcher.
@@ -100,7 +99,7 @@ std::optional<db::WriteOp> transition_op(const Event& e, const Matcher& m) {
 }  // namespace
 
 EngineLoop::EngineLoop(const EngineConfig& cfg, EngineLoopDeps deps)
-    : cfg_(cfg), d_(deps), coverage_(std::move(deps.coverage)) {
+    : cfg_(cfg), d_(deps), coverage_(std::move(deps.coverage)), marks_(cfg.marks) {
   d_.coverage = {};  // owned by coverage_ from here
   stats_.unserved_markets.store(static_cast<std::uint32_t>(coverage_.unserved()));
   stats_.disabled_markets.store(static_cast<std::uint32_t>(coverage_.disabled()));
@@ -149,7 +148,6 @@ void EngineLoop::run() {
     if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
       log->warn("cannot pin the matcher thread to cpu {}", cfg_.pin_cpu);
   }
-  sweep_started_ = Clock::now();
   int empty = 0;
   for (;;) {
     const bool stopping = stopping_.load(std::memory_order_acquire);
@@ -202,7 +200,7 @@ bool EngineLoop::turn() {
   if (d_.writer != nullptr) {
     if (!parked_.empty()) flush_parked();
     confirm(now);
-    worked |= sweep_marks(now);  // a sweep in progress keeps the matcher awake
+    worked |= publish_marks(now);  // a refresh pass in progress keeps the matcher awake
   }
   return worked;
 }
@@ -422,28 +420,21 @@ void EngineLoop::confirm(Clock::time_point now) {
   }
 }
 
-bool EngineLoop::sweep_marks(Clock::time_point now) {
-  // One chunk per turn; a full sweep starts at most every mark_interval.
-  const Matcher& m = *d_.matcher;
-  if (mark_cursor_ == 0) {
-    if (now - sweep_started_ < cfg_.mark_interval) return false;
-    sweep_started_ = now;
-  }
-  const std::size_t end = mark_cursor_ + kMarkChunk;
-  m.for_each_position_in(mark_cursor_, end, [&](const PositionView& p) {
-    if (p.status != PositionStatus::open || !p.current_price) return;
-    db::WriteOp op;
-    op.kind = db::WriteKind::position_mark;
-    op.id = p.id;
-    op.price = *p.current_price;
-    op.amount = p.unrealized_pnl;
-    // Marks are coalesced state, not transitions: a full writer queue skips this one (the next
-    // sweep sends a newer value) instead of parking it.
-    if (parked_.empty() && d_.writer->try_submit(op))
-      stats_.marks.fetch_add(1, std::memory_order_relaxed);
+bool EngineLoop::publish_marks(Clock::time_point now) {
+  const auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+  // Marks are coalesced state, not transitions: with the writer's queue full (or transitions
+  // parked for room) one is skipped, and a newer value follows.
+  const bool worked = marks_.step(*d_.matcher, now, wall, [&](const db::WriteOp& op) {
+    return parked_.empty() && d_.writer->try_submit(op);
   });
-  mark_cursor_ = end >= m.position_slots() ? 0 : end;
-  return true;
+  stats_.marks.store(marks_.positions_sent(), std::memory_order_relaxed);
+  stats_.market_marks.store(marks_.market_marks_sent(), std::memory_order_relaxed);
+  stats_.refresh_passes.store(marks_.passes(), std::memory_order_relaxed);
+  stats_.refresh_pass_ms.store(static_cast<std::uint64_t>(marks_.pass_seconds() * 1e3),
+                               std::memory_order_relaxed);
+  return worked;
 }
 
 }  // namespace lam::daemon

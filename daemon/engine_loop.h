@@ -28,6 +28,7 @@
 #include "engine/matcher.h"
 #include "feeds/tick_queue.h"
 #include "persistence/listener.h"
+#include "persistence/marks.h"
 #include "persistence/writer.h"
 
 namespace lam::daemon {
@@ -38,7 +39,10 @@ struct EngineStats {
   std::atomic<std::uint64_t> events{0};
   std::atomic<std::uint64_t> alerts_fired{0}, liquidations{0};
   std::atomic<std::uint64_t> commands{0}, commands_skipped{0};
-  std::atomic<std::uint64_t> marks{0};
+  std::atomic<std::uint64_t> marks{0};         ///< position refreshes sent to the writer
+  std::atomic<std::uint64_t> market_marks{0};  ///< market marks sent to the writer
+  std::atomic<std::uint64_t> refresh_passes{0};
+  std::atomic<std::uint64_t> refresh_pass_ms{0};  ///< gauge: the last complete refresh pass
   std::atomic<std::uint64_t> writer_parked{0};  ///< gauge: ops waiting for room in the writer queue
   std::atomic<std::uint64_t> next_seq{0};       ///< gauge
   std::atomic<std::uint32_t> held_instruments{0};  ///< gauge: instruments with no live feed
@@ -87,8 +91,8 @@ class EngineLoop {
   void persist_rested();
   void flush_parked();
   void confirm(std::chrono::steady_clock::time_point now);
-  bool sweep_marks(std::chrono::steady_clock::time_point now);  ///< true: visited a chunk
-  void grow_live(InstrumentId id);                              ///< new instruments start held
+  bool publish_marks(std::chrono::steady_clock::time_point now);  ///< true: visited something
+  void grow_live(InstrumentId id);                                ///< new instruments start held
   [[nodiscard]] bool held(InstrumentId id, TickKind k) const noexcept {
     return id >= live_.size() || (live_[id] & feeds::kind_bit(k)) == 0;
   }
@@ -114,8 +118,7 @@ class EngineLoop {
   std::vector<Uuid> rested_;    ///< scratch: limit orders that started resting
   static constexpr std::chrono::milliseconds kClockEvery{100};
   std::chrono::steady_clock::time_point last_clock_{};
-  std::size_t mark_cursor_ = 0;
-  std::chrono::steady_clock::time_point sweep_started_{};
+  db::MarkPublisher marks_;
 };
 
 }  // namespace lam::daemon

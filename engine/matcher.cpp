@@ -136,6 +136,24 @@ std::optional<std::int64_t> Matcher::reference_price(const Uuid& market_id) cons
   return quotes_[it->second].p();
 }
 
+std::optional<MarketPrice> Matcher::market_price(std::size_t slot) const {
+  if (slot >= quotes_.size() || !quotes_[slot].has_p()) return std::nullopt;
+  return MarketPrice{cold_[slot].spec.id, quotes_[slot].p()};
+}
+
+std::optional<Wide> roe_percent(Wide unrealized_pnl, std::int64_t margin) noexcept {
+  if (margin <= 0) return std::nullopt;
+  // trunc(u * 100 / m) without overflowing u * 100 (|u| reaches ~1e38 with a huge price): with
+  // u = q m + r (truncated), 100 r / m has the sign of q and |.| < 100, so the result is
+  // 100 q + trunc(100 r / m).
+  // |ROE%| >= 1e29 (raw 1e38, near the 128-bit limit) is not represented: nullopt, as in SQL.
+  const Wide q = unrealized_pnl / margin;
+  const Wide r = unrealized_pnl % margin;
+  constexpr Wide kLimit = static_cast<Wide>(1'000'000'000'000'000'000) * 1'000'000'000'000'000'000;
+  if (q >= kLimit || q <= -kLimit) return std::nullopt;  // 100 q + t would reach 1e38
+  return q * 100 + r * 100 / margin;
+}
+
 // ---- positions -------------------------------------------------------------------------------
 
 std::uint32_t Matcher::group_for(const Uuid& user, std::uint32_t market) {

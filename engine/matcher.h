@@ -81,6 +81,16 @@ struct AlertView {
 
 inline constexpr int kPnlDigits = 18;  ///< digits of PositionView::unrealized_pnl
 
+/// ROE% (docs/semantics.md): unrealized_pnl x 100 / margin, truncated toward zero to 1e-9 (raw);
+/// nullopt without margin or when |ROE%| >= 1e29. The positions_live view computes the same value.
+[[nodiscard]] std::optional<Wide> roe_percent(Wide unrealized_pnl, std::int64_t margin) noexcept;
+
+/// A market's reference price as the matcher holds it (for the marks the writer publishes).
+struct MarketPrice {
+  Uuid market_id;
+  std::int64_t price = 0;  ///< raw
+};
+
 class Matcher {
  public:
   explicit Matcher(MatcherConfig cfg = {});
@@ -159,6 +169,10 @@ class Matcher {
   [[nodiscard]] const AlertSpec* alert_spec(const Uuid& id) const;
   /// Reference price of a market, if a source tick has set it.
   [[nodiscard]] std::optional<std::int64_t> reference_price(const Uuid& market_id) const;
+  /// Markets are held in slots [0, market_slots()); the reference price of the one in `slot`, if
+  /// a source tick has set it (a sweep over markets; not for the hot path).
+  [[nodiscard]] std::size_t market_slots() const noexcept { return quotes_.size(); }
+  [[nodiscard]] std::optional<MarketPrice> market_price(std::size_t slot) const;
 
   [[nodiscard]] const MatcherStats& stats() const noexcept { return stats_; }
   [[nodiscard]] std::uint64_t next_seq() const noexcept { return next_seq_; }

@@ -65,6 +65,11 @@ void Batch::add(const WriteOp& op) {
     case WriteKind::position_mark:
       marks_[op.id] = op;
       break;
+    case WriteKind::market_mark: {
+      auto [it, inserted] = market_marks_.try_emplace(op.id, op);
+      if (!inserted && op.ts >= it->second.ts) it->second = op;
+      break;
+    }
     case WriteKind::position_liquidated:
       marks_.erase(op.id);  // the liquidation sets the final price and pnl
       liquidations_.push_back(op);
@@ -122,6 +127,7 @@ void Batch::clear() {
   events_.clear();
   max_seq_ = 0;
   marks_.clear();
+  market_marks_.clear();
   liquidations_.clear();
   alert_index_.clear();
   alerts_.clear();
@@ -135,6 +141,11 @@ std::pair<Batch, Batch> Batch::split() const {
   std::size_t i = 0;
   auto side = [&]() -> Batch& { return i++ < half ? out.first : out.second; };
   std::vector<const WriteOp*> sorted;
+  for (const auto& [id, op] : market_marks_) sorted.push_back(&op);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const WriteOp* a, const WriteOp* b) { return a->id < b->id; });
+  for (const WriteOp* op : sorted) side().market_marks_.emplace(op->id, *op);
+  sorted.clear();
   for (const auto& [id, op] : marks_) sorted.push_back(&op);
   std::sort(sorted.begin(), sorted.end(),
             [](const WriteOp* a, const WriteOp* b) { return a->id < b->id; });
@@ -160,7 +171,16 @@ std::pair<Batch, Batch> Batch::split() const {
 
 Batch::RowDescription Batch::describe_single() const {
   RowDescription d;
-  if (!marks_.empty()) {
+  if (!market_marks_.empty()) {
+    const WriteOp& op = market_marks_.begin()->second;
+    op.id.append_to(d.row_id);
+    d.table = "market_marks";
+    d.kind = "market_mark";
+    d.detail = "price=";
+    append_fixed(d.detail, op.price, kScaleDigits);
+    d.detail += " marked_at=";
+    append_iso8601_ms(d.detail, op.ts);
+  } else if (!marks_.empty()) {
     const WriteOp& op = marks_.begin()->second;
     op.id.append_to(d.row_id);
     d.table = "positions";
@@ -254,6 +274,16 @@ std::vector<std::string> Batch::parameters() const {
     m_price.add_fixed(op->price, kScaleDigits);
     m_pnl.add_fixed(op->amount, 18);
   }
+  sorted.clear();
+  for (const auto& [id, op] : market_marks_) sorted.push_back(&op);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const WriteOp* a, const WriteOp* b) { return a->id < b->id; });
+  ArrayLiteral k_id, k_price, k_ts;
+  for (const WriteOp* op : sorted) {
+    k_id.add_uuid(op->id);
+    k_price.add_fixed(op->price, kScaleDigits);
+    k_ts.add_time(op->ts);
+  }
   ArrayLiteral l_id, l_price, l_ts, l_realized;
   for (const WriteOp& op : liquidations_) {
     l_id.add_uuid(op.id);
@@ -329,14 +359,15 @@ std::vector<std::string> Batch::parameters() const {
     e_body.add_text(body);
     e_recovered.add_word(recovered ? "t" : "f");
   }
-  return {
-      m_id.done(),     m_price.done(),    m_pnl.done(),       l_id.done(),        l_price.done(),
-      l_ts.done(),     l_realized.done(), a_id.done(),        a_status.done(),    a_ts.done(),
-      a_anchor.done(), e_seq.done(),      e_type.done(),      e_subject.done(),   e_user.done(),
-      e_market.done(), e_time.done(),     e_body.done(),      e_recovered.done(), o_id.done(),
-      o_status.done(), o_reason.done(),   o_triggered.done(), o_position.done(),  o_price.done(),
-      o_size.done(),   o_fee.done(),      o_realized.done(),  o_locked.done(),    o_entry.done(),
-      o_at.done(),     o_flags.done(),    o_trade.done()};
+  return {m_id.done(),     m_price.done(),   m_pnl.done(),       l_id.done(),
+          l_price.done(),  l_ts.done(),      l_realized.done(),  a_id.done(),
+          a_status.done(), a_ts.done(),      a_anchor.done(),    e_seq.done(),
+          e_type.done(),   e_subject.done(), e_user.done(),      e_market.done(),
+          e_time.done(),   e_body.done(),    e_recovered.done(), o_id.done(),
+          o_status.done(), o_reason.done(),  o_triggered.done(), o_position.done(),
+          o_price.done(),  o_size.done(),    o_fee.done(),       o_realized.done(),
+          o_locked.done(), o_entry.done(),   o_at.done(),        o_flags.done(),
+          o_trade.done(),  k_id.done(),      k_price.done(),     k_ts.done()};
 }
 
 namespace {
@@ -353,7 +384,7 @@ void prepare_batch(pqxx::connection_base& c) {
 }
 
 namespace {
-constexpr std::size_t kParameters = 33;
+constexpr std::size_t kParameters = 36;
 template <std::size_t... I>
 pqxx::result exec_batch(pqxx::transaction_base& tx, const std::vector<std::string>& p,
                         std::index_sequence<I...>) {
@@ -367,6 +398,7 @@ BatchResult apply_batch(pqxx::transaction_base& tx, const Batch& b) {
   BatchResult out;
   out.marks_applied = r[0][0].as<std::size_t>();
   out.fills_applied = r[0][2].as<std::size_t>();
+  out.market_marks_applied = r[0][4].as<std::size_t>();
   auto parser = r[0][1].as_array();
   for (auto item = parser.get_next(); item.first != pqxx::array_parser::done;
        item = parser.get_next()) {
@@ -403,6 +435,17 @@ WITH m AS (
                        $30::numeric[], $31::timestamptz[], $32::int[], $33::uuid[]) WITH ORDINALITY
            AS t(id, status, reason, triggered_at, position_id, price, size, fee, realized, locked,
                 entry, at, flags, trade_id, ord)
+), k AS (
+  SELECT * FROM unnest($34::uuid[], $35::numeric[], $36::timestamptz[]) AS t(market_id, price, marked_at)
+), market_marked AS (
+  -- One row per market (docs/schema.md, "Marks"); never moved back to an older price. A market the
+  -- bot deleted meanwhile is skipped, not a foreign-key failure.
+  INSERT INTO market_marks AS x (market_id, price, marked_at, written_at)
+  SELECT k.market_id, k.price, k.marked_at, now() FROM k JOIN markets mk ON mk.id = k.market_id
+  ON CONFLICT (market_id) DO UPDATE
+    SET price = EXCLUDED.price, marked_at = EXCLUDED.marked_at, written_at = EXCLUDED.written_at
+    WHERE x.marked_at <= EXCLUDED.marked_at
+  RETURNING 1
 ), journaled AS (
   INSERT INTO alert_events (seq, type, subject_id, user_id, market_id, event_time, body, recovered)
   SELECT * FROM e ON CONFLICT (seq) DO NOTHING
@@ -670,7 +713,8 @@ WITH m AS (
              (o.status <> 'filled' OR x.filled_at IS NOT DISTINCT FROM o.at))
 )
 SELECT (SELECT count(*) FROM marked), COALESCE((SELECT array_agg(c) FROM conflicts), '{}'),
-       (SELECT count(*) FROM f), (SELECT count(*) FROM reconciled)
+       (SELECT count(*) FROM f), (SELECT count(*) FROM reconciled),
+       (SELECT count(*) FROM market_marked)
 )SQL";
 }
 

@@ -28,20 +28,22 @@ class Batch {
   void clear();
   [[nodiscard]] bool empty() const noexcept {
     return marks_.empty() && liquidations_.empty() && alerts_.empty() && orders_.empty() &&
-           events_.empty();
+           events_.empty() && market_marks_.empty();
   }
   /// Rows this batch will write (updates and journal inserts; an order's fill counts as one: its
   /// order, position, trade, balance and audit rows are one unit).
   [[nodiscard]] std::size_t rows() const noexcept {
-    return marks_.size() + liquidations_.size() + alerts_.size() + orders_.size() + events_.size();
+    return marks_.size() + liquidations_.size() + alerts_.size() + orders_.size() + events_.size() +
+           market_marks_.size();
   }
   [[nodiscard]] std::size_t transitions() const noexcept;
   [[nodiscard]] std::size_t events() const noexcept { return events_.size(); }
   /// Highest journaled seq in this batch (0: none).
   [[nodiscard]] std::uint64_t max_seq() const noexcept { return max_seq_; }
 
-  /// Splits in two halves of rows, in the order marks, liquidations, alert writes, order writes,
-  /// events (so a transition never lands after the event that describes it). Needs rows() >= 2.
+  /// Splits in two halves of rows, in the order market marks, marks, liquidations, alert writes,
+  /// order writes, events (so a transition never lands after the event that describes it). Needs
+  /// rows() >= 2.
   [[nodiscard]] std::pair<Batch, Batch> split() const;
   /// For a one-row batch: the table, the row's id, the kind of write and the values (dead letters).
   struct RowDescription {
@@ -54,7 +56,7 @@ class Batch {
     return std::erase_if(marks_, [&](const auto& kv) { return pred(kv.first); });
   }
 
-  /// Array literals for the batch statement's parameters ($1..$33, see batch_statement()).
+  /// Array literals for the batch statement's parameters ($1..$36, see batch_statement()).
   [[nodiscard]] std::vector<std::string> parameters() const;
 
  private:
@@ -64,6 +66,7 @@ class Batch {
     std::int64_t anchor = 0;  ///< 0: leave anchor_price as it is
   };
   std::unordered_map<Uuid, WriteOp, UuidHash> marks_;
+  std::unordered_map<Uuid, WriteOp, UuidHash> market_marks_;  // by market
   std::vector<WriteOp> liquidations_;
   std::unordered_map<Uuid, std::size_t, UuidHash> alert_index_;
   std::vector<std::pair<Uuid, AlertWrite>> alerts_;
@@ -87,6 +90,7 @@ class Batch {
 /// What one batch did.
 struct BatchResult {
   std::size_t marks_applied = 0;
+  std::size_t market_marks_applied = 0;
   std::vector<std::string> conflicts;  ///< "table:id:found_status" per transition not applied
   std::size_t fills_applied = 0;       ///< order fills written (order, position, trade, balance)
 };
@@ -99,9 +103,9 @@ void prepare_batch(pqxx::connection_base& c);
 BatchResult apply_batch(pqxx::transaction_base& tx, const Batch& b);
 
 /// The single statement that applies a batch: data-modifying CTEs over unnest() of array literals.
-/// Result: one row (marks_applied, conflicts, fills_applied) where conflicts is a text array of
-/// "table:id:found".
-/// Journal rows are inserted with ON CONFLICT (seq) DO NOTHING, so a retried batch is harmless.
+/// Result: one row (marks_applied, conflicts, fills_applied, reconciled, market_marks_applied)
+/// where conflicts is a text array of "table:id:found". Journal rows are inserted with ON CONFLICT
+/// (seq) DO NOTHING, so a retried batch is harmless.
 [[nodiscard]] const char* batch_statement() noexcept;
 
 }  // namespace lam::db

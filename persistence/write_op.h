@@ -27,6 +27,9 @@ enum class WriteKind : std::uint8_t {
   /// (< 0: released), entry = the position's entry after the fill, ts = filled_at,
   /// flags: kTaker, kOpened (the fill opened the position), kReduce (sell / buy).
   order_filled,
+  /// A market's reference price (market_marks): id = market, price, ts = when the engine took it;
+  /// coalesced per market, latest wins.
+  market_mark,
 };
 
 struct WriteOp {

@@ -31,6 +31,16 @@ TEST(Config, DefaultsAndShippedFilesAreValid) {
   EXPECT_EQ(c.writer.flush_interval.count(), 50);
   EXPECT_EQ(c.paper.slippage_bps, 0U);
   EXPECT_EQ(parse_config("[paper]\nslippage_bps = 25\n", "t.toml").paper.slippage_bps, 25U);
+  EXPECT_EQ(c.engine.marks.market_interval.count(), 10);
+  EXPECT_EQ(c.engine.marks.refresh_interval.count(), 10'000);
+  EXPECT_EQ(c.engine.marks.refresh_rows_per_s, 5'000U);
+  const Config m = parse_config(
+      "[engine]\nmarket_mark_interval_ms = 25\nposition_refresh_interval_ms = 60000\n"
+      "position_refresh_rows_per_s = 0\n",
+      "t.toml");
+  EXPECT_EQ(m.engine.marks.market_interval.count(), 25);
+  EXPECT_EQ(m.engine.marks.refresh_interval.count(), 60'000);
+  EXPECT_EQ(m.engine.marks.refresh_rows_per_s, 0U);
   EXPECT_EQ(c.feeds.venues[0].rules.stale_budget.count(),
             feeds::default_rules(feeds::Venue::binance).stale_budget.count());
   ::setenv("LAMINATOR_DEMO_TOKEN", "x", 1);
@@ -53,6 +63,10 @@ TEST(Config, ErrorsNameFileAndLine) {
             "t.toml:2: feeds.binance.urls.market: not a ws:// or wss:// URL");
   EXPECT_EQ(error_of("[paper]\nslippage_bps = 5000\n"),
             "t.toml:2: paper.slippage_bps: must be in [0, 1000], got 5000");
+  EXPECT_NE(error_of("[engine]\nmark_interval_ms = 1000\n")
+                .find("t.toml:2: engine.mark_interval_ms: replaced: marks are per market"),
+            std::string::npos)
+      << "a config of the per-position sweep says what replaced it";
   EXPECT_EQ(error_of("[database]\nmigrate = \"maybe\"\n"),
             "t.toml:2: database.migrate: \"check\" or \"apply\", got \"maybe\"");
   EXPECT_NE(error_of("[x\n").find("t.toml:1:"), std::string::npos);

@@ -243,7 +243,7 @@ class E2E {
     std::ofstream f(dir_ + "/laminator.toml");
     f << "log_level = \"info\"\n"
       << "[database]\nurl_env = \"LAMINATOR_DATABASE_URL\"\n"
-      << "[engine]\nmark_interval_ms = 200\n"
+      << "[engine]\nposition_refresh_interval_ms = 200\n"
       << "crash_ring = \"" << (knobs_.crash_ring ? dir_ + "/events.ring" : "") << "\"\n"
       << (knobs_.crash_ring_slots > 0
               ? "crash_ring_slots = " + std::to_string(knobs_.crash_ring_slots) + "\n"
