@@ -143,7 +143,8 @@ std::string make_db(const std::string& name, int probes) {
 daemon::Config daemon_config(const mockex::MockExchange& ex) {
   std::ostringstream t;
   t << "log_level = \"warn\"\n[database]\nurl_env = \"LAMINATOR_BENCH_DB\"\n"
-    << "[engine]\nidle = \"" << g_idle << "\"\nposition_refresh_interval_ms = 5000\ncrash_ring = \"\"\n"
+    << "[engine]\nidle = \"" << g_idle
+    << "\"\nposition_refresh_interval_ms = 5000\ncrash_ring = \"\"\n"
     << "[stream]\nport = 0\n[[stream.tokens]]\nname = \"bench\"\nsha256 = \"";
   for (std::uint8_t b : daemon::token_hash(kToken)) {
     char h[3];
