@@ -5,18 +5,27 @@
 //  * fills: fills/s applying paper fills (order, new position, trade, balance, audit rows each)
 //    1k per batch statement, against the same statement once per fill (baseline: a transaction
 //    per fill);
+//  * marks: PostgreSQL's CPU and the writer's rows/s for marks at 1M positions over 1,000 markets,
+//    per position (the old way) against per market (+ the paced refresh) in the same run, the
+//    staleness of positions_fresh and its latency for one user's positions (--marks-seconds=N);
 //  * loader: seconds to stream 1M positions + 1M alerts (+ 1M pending orders with
 //    --loader-orders) into the matcher (--loader-rows=N to change).
 //
 //   build/release/bench/persistence_bench --benchmark_repetitions=5
 //   --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <pqxx/pqxx>
 #include <random>
 #include <set>
@@ -27,7 +36,9 @@
 #include "persistence/batch.h"
 #include "persistence/listener.h"
 #include "persistence/loader.h"
+#include "persistence/marks.h"
 #include "persistence/migrator.h"
+#include "persistence/writer.h"
 #include "tests/support/pg_cluster.h"
 #include "tests/support/seed.h"
 
@@ -387,6 +398,279 @@ BENCHMARK(BM_Writer_FillsPerTransaction)
     ->Iterations(5)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+/// CPU seconds (user + system) of each process of the PostgreSQL cluster `c` is connected to: its
+/// postmaster and every process it forked (backends, WAL writer, checkpointer, autovacuum), by pid,
+/// read from /proc.
+std::map<long, double> postgres_cpu(pqxx::connection& c) {
+  auto stat = [](long pid, long& ppid) -> double {
+    std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+    if (f == nullptr) return -1;
+    char buf[1024];
+    const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    buf[n] = 0;
+    const char* p = std::strrchr(buf, ')');  // the command name may hold spaces
+    if (p == nullptr) return -1;
+    char state = 0;
+    unsigned long utime = 0, stime = 0;
+    // fields after the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt
+    // cmajflt utime stime
+    if (std::sscanf(p + 2, "%c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &state, &ppid,
+                    &utime, &stime) != 4)
+      return -1;
+    return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  };
+  static long postmaster = 0;
+  if (postmaster == 0) {
+    long ppid = 0;
+    const long backend = pqxx::nontransaction(c).exec1("SELECT pg_backend_pid()")[0].as<long>();
+    if (stat(backend, ppid) >= 0) postmaster = ppid;
+  }
+  std::map<long, double> out;
+  long ppid = 0;
+  if (double own = stat(postmaster, ppid); own >= 0) out[postmaster] = own;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const long pid = std::stol(name);
+    const double t = stat(pid, ppid);
+    if (t >= 0 && ppid == postmaster) out[pid] = t;
+  }
+  return out;
+}
+
+/// CPU seconds the cluster's processes spent between two readings: those alive at the second (a
+/// backend that started in between counts from zero; one that ended, e.g. an earlier phase's
+/// writer still exiting at the first reading, is not charged).
+double cpu_between(const std::map<long, double>& before, const std::map<long, double>& after) {
+  double total = 0;
+  for (const auto& [pid, t] : after) {
+    auto it = before.find(pid);
+    total += t - (it == before.end() ? 0.0 : it->second);
+  }
+  return total;
+}
+
+double g_marks_seconds = 10;  // --marks-seconds: each phase's length
+int g_marks_tick_ms = 100;    // --marks-tick-ms: how often each market's price changes
+
+/// Marks at scale (docs/schema.md, "Marks"): N open positions over 1,000 markets, every market's
+/// reference price moving every --marks-tick-ms (a random walk that liquidates nothing), driven
+/// through the daemon's own MarkPublisher into a real Writer, in phases of the same run:
+///  * idle: nothing to write (PostgreSQL's own background work);
+///  * per_position: the old way, every open position's mark every second (uncapped passes);
+///  * per_market: market marks only (the fresh view's input);
+///  * default: market marks plus the paced background refresh at the shipped defaults;
+///  * per_market_every_flush: every market's price moving every 10 ms, so that every market is
+///    written on every flush (the most market marks can cost);
+///  * staleness: the default configuration while a bot's connection measures tick -> visible: a
+///    probe market's price moves and the bot polls positions_fresh (every 1 ms) for the
+///    position's new uPnL (p50/p99/max).
+/// For each cost phase: PostgreSQL's CPU (every process of the cluster, from /proc) as % of one
+/// core and the writer's rows/s. Then the fresh view's latency for one user's positions.
+void BM_Marks_PerMarketVsPerPosition(benchmark::State& state) {
+  const auto n = static_cast<long long>(state.range(0));
+  constexpr int kMarkets = 1000;
+  static std::map<long long, std::string> dbs;
+  std::string& url = dbs[n];
+  if (url.empty()) {
+    url = cluster().create_database("bench_marks_" + std::to_string(n));
+    db::Migrator(url).migrate({});
+    test::seed(url, kMarkets, n);
+    pqxx::connection c(url);
+    pqxx::nontransaction(c).exec("DELETE FROM alerts");
+    pqxx::nontransaction(c).exec("VACUUM ANALYZE");
+  }
+  auto matcher = std::make_unique<Matcher>();
+  InstrumentTable instruments;
+  std::vector<Event> ev;
+  db::Loader(url).load_all(db::matcher_sink(*matcher, instruments, ev));
+  if (matcher->position_count() != static_cast<std::size_t>(n)) {
+    state.SkipWithError("load incomplete");
+    return;
+  }
+  std::vector<InstrumentId> instrument(kMarkets);
+  for (int i = 0; i < kMarkets; ++i)
+    instrument[i] = *instruments.find("binance", std::string("S").append(std::to_string(i)));
+  // The probe: position 1 on market S1, which only the probe moves.
+  const Uuid probe_id = test::seq_id(test::kPosition, 1);
+  std::mt19937_64 rng(42);
+  std::vector<std::int64_t> price(kMarkets, 1000 * kScale);
+  auto tick = [&](int mi, std::int64_t p) {
+    Tick t;
+    t.instrument = instrument[mi];
+    t.kind = TickKind::mark;
+    t.price = p;
+    t.exch_ts = 1'700'000'000'000'000'000;
+    matcher->on_tick(t, ev);
+  };
+  for (int i = 0; i < kMarkets; ++i) tick(i, price[i]);
+  pqxx::connection meter(url);
+
+  struct Phase {
+    const char* name;
+    db::MarksConfig cfg;
+    int tick_ms;  // each market's reference price changes this often
+    bool probe;   // the staleness probe (its own queries are PostgreSQL CPU too: not a cost figure)
+  };
+  const db::MarksConfig defaults{};
+  const db::MarksConfig no_refresh{.market_interval = defaults.market_interval,
+                                   .refresh_interval = std::chrono::hours(1),
+                                   .refresh_rows_per_s = 1};
+  const db::MarksConfig nothing{.market_interval = std::chrono::hours(1),
+                                .refresh_interval = std::chrono::hours(1),
+                                .refresh_rows_per_s = 1};
+  const std::vector<Phase> phases = {
+      // PostgreSQL's own background work, and the writer's idle pings.
+      {"idle", nothing, g_marks_tick_ms, false},
+      // The old way: every open position's mark every second (uncapped passes).
+      {"per_position",
+       {.market_interval = std::chrono::hours(1),
+        .refresh_interval = std::chrono::seconds(1),
+        .refresh_rows_per_s = 0},
+       g_marks_tick_ms,
+       false},
+      {"per_market", no_refresh, g_marks_tick_ms, false},
+      {"default", defaults, g_marks_tick_ms, false},
+      // Every market's price changes on every flush: the most market marks can cost.
+      {"per_market_every_flush", no_refresh, 10, false},
+      {"staleness", defaults, g_marks_tick_ms, true},
+  };
+  std::vector<double> staleness_ms;
+  for (auto _ : state) {
+    for (const Phase& ph : phases) {
+      db::Writer writer({.conninfo = url});
+      db::MarkPublisher pub(ph.cfg);
+      // Probe hand-off with the bot's thread: it asks, the engine moves the probe market.
+      std::atomic<bool> want_probe{false}, stop{false};
+      std::mutex mu;
+      std::string expected;
+      std::chrono::steady_clock::time_point probed_at;
+      std::thread bot;
+      if (ph.probe) {
+        bot = std::thread([&] {
+          pqxx::connection c(url);
+          c.prepare("pnl",
+                    "SELECT unrealized_pnl = $2::numeric FROM positions_fresh WHERE id = $1");
+          const std::string id = probe_id.str();
+          while (!stop.load()) {
+            want_probe.store(true);
+            std::string want;
+            std::chrono::steady_clock::time_point t0;
+            while (!stop.load()) {
+              std::this_thread::sleep_for(std::chrono::microseconds(200));
+              std::lock_guard lock(mu);
+              if (!want_probe.load() && !expected.empty()) {
+                want = expected;
+                t0 = probed_at;
+                break;
+              }
+            }
+            while (!stop.load()) {
+              pqxx::nontransaction q(c);
+              if (q.exec_prepared1("pnl", id, want)[0].as<bool>()) {
+                staleness_ms.push_back(
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                        .count());
+                break;
+              }
+              std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 20));
+          }
+        });
+      }
+      const std::uint64_t rows0 = writer.stats().rows.load();
+      const std::map<long, double> cpu0 = postgres_cpu(meter);
+      const auto start = std::chrono::steady_clock::now();
+      const auto end = start + std::chrono::duration<double>(g_marks_seconds);
+      auto next_round = start;
+      std::int64_t probe_px = 1000 * kScale;
+      for (auto now = start; now < end; now = std::chrono::steady_clock::now()) {
+        bool worked = false;
+        if (now >= next_round) {  // every market but the probe's moves by up to +-0.1
+          next_round += std::chrono::milliseconds(ph.tick_ms);
+          for (int i = 0; i < kMarkets; ++i) {
+            if (i == 1) continue;
+            price[i] = std::clamp<std::int64_t>(
+                price[i] + static_cast<std::int64_t>(rng() % 200'000'001) - 100'000'000,
+                995 * kScale, 1005 * kScale);
+            tick(i, price[i]);
+          }
+          worked = true;
+        }
+        if (ph.probe && want_probe.load()) {
+          probe_px = probe_px == 1001 * kScale ? 1000 * kScale : 1001 * kScale;
+          tick(1, probe_px);
+          std::lock_guard lock(mu);
+          expected = format_fixed(matcher->position(probe_id)->unrealized_pnl, kPnlDigits);
+          probed_at = std::chrono::steady_clock::now();
+          want_probe.store(false);
+        }
+        const auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+        worked |= pub.step(*matcher, now, wall,
+                           [&](const db::WriteOp& op) { return writer.try_submit(op); });
+        if (!worked) std::this_thread::sleep_for(std::chrono::microseconds(200));
+        ev.clear();
+      }
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double cpu = cpu_between(cpu0, postgres_cpu(meter));
+      const std::uint64_t rows = writer.stats().rows.load() - rows0;
+      stop.store(true);
+      if (bot.joinable()) bot.join();
+      const std::string k = ph.name;
+      if (!ph.probe) state.counters[k + "_pg_cpu_pct"] = 100.0 * cpu / secs;
+      state.counters[k + "_rows_per_s"] = static_cast<double>(rows) / secs;
+      state.counters[k + "_market_marks"] = static_cast<double>(pub.market_marks_sent());
+      state.counters[k + "_positions_sent"] = static_cast<double>(pub.positions_sent());
+      if (writer.stats().dead_letters.load() != 0 || writer.stats().failures.load() != 0)
+        state.SkipWithError("the writer failed");
+    }
+  }
+  state.counters["cpu_ratio_per_position_over_default"] =
+      state.counters["per_position_pg_cpu_pct"] /
+      std::max(0.01, static_cast<double>(state.counters["default_pg_cpu_pct"]));
+  auto pct = [](std::vector<double>& v, double q) {
+    if (v.empty()) return -1.0;
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))];
+  };
+  state.counters["staleness_samples"] = static_cast<double>(staleness_ms.size());
+  state.counters["staleness_p50_ms"] = pct(staleness_ms, 0.50);
+  state.counters["staleness_p99_ms"] = pct(staleness_ms, 0.99);
+  state.counters["staleness_max_ms"] = pct(staleness_ms, 1.0);
+  if (staleness_ms.empty()) state.SkipWithError("no staleness sample");
+  // A user's positions through the fresh view (the bot's query), by user id.
+  {
+    pqxx::connection c(url);
+    c.prepare("mine", "SELECT * FROM positions_live WHERE user_id = $1");
+    std::vector<double> ms;
+    for (int i = 0; i < 2000; ++i) {
+      const std::string user = test::seq_uuid(test::kUser, 1 + static_cast<long long>(rng() % n));
+      const auto t0 = std::chrono::steady_clock::now();
+      pqxx::nontransaction q(c);
+      const pqxx::result r = q.exec_prepared("mine", user);
+      ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      if (r.size() != 1 || r[0]["marked_at"].is_null()) {
+        state.SkipWithError("a user's position is not fresh");
+        break;
+      }
+    }
+    state.counters["view_user_p50_ms"] = pct(ms, 0.50);
+    state.counters["view_user_p99_ms"] = pct(ms, 0.99);
+  }
+}
+
+BENCHMARK(BM_Marks_PerMarketVsPerPosition)
+    ->Arg(1000)
+    ->Arg(1'000'000)
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime();
 BENCHMARK(BM_Listener_Latency)->Iterations(300)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Loader_IntoMatcher)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
@@ -399,6 +683,10 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--loader-rows=", 14) == 0) {
       lam::bench::g_loader_rows = std::stoll(argv[i] + 14);
+    } else if (std::strncmp(argv[i], "--marks-tick-ms=", 16) == 0) {
+      lam::bench::g_marks_tick_ms = std::stoi(argv[i] + 16);
+    } else if (std::strncmp(argv[i], "--marks-seconds=", 16) == 0) {
+      lam::bench::g_marks_seconds = std::stod(argv[i] + 16);
     } else if (std::strcmp(argv[i], "--loader-orders") == 0) {
       lam::bench::g_loader_orders = true;
     } else {

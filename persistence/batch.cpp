@@ -438,13 +438,18 @@ WITH m AS (
 ), k AS (
   SELECT * FROM unnest($34::uuid[], $35::numeric[], $36::timestamptz[]) AS t(market_id, price, marked_at)
 ), market_marked AS (
-  -- One row per market (docs/schema.md, "Marks"); never moved back to an older price. A market the
-  -- bot deleted meanwhile is skipped, not a foreign-key failure.
-  INSERT INTO market_marks AS x (market_id, price, marked_at, written_at)
+  -- One row per market (docs/schema.md, "Marks"), never moved back to an older price: an update by
+  -- primary key (HOT: no index covers the columns it sets), ...
+  UPDATE market_marks x SET price = k.price, marked_at = k.marked_at, written_at = now()
+  FROM k WHERE x.market_id = k.market_id AND x.marked_at <= k.marked_at
+  RETURNING 1
+), market_mark_new AS (
+  -- ... and a market's first mark. A market the bot deleted meanwhile is skipped, not a foreign-key
+  -- failure.
+  INSERT INTO market_marks (market_id, price, marked_at, written_at)
   SELECT k.market_id, k.price, k.marked_at, now() FROM k JOIN markets mk ON mk.id = k.market_id
-  ON CONFLICT (market_id) DO UPDATE
-    SET price = EXCLUDED.price, marked_at = EXCLUDED.marked_at, written_at = EXCLUDED.written_at
-    WHERE x.marked_at <= EXCLUDED.marked_at
+  WHERE NOT EXISTS (SELECT 1 FROM market_marks x WHERE x.market_id = k.market_id)
+  ON CONFLICT (market_id) DO NOTHING
   RETURNING 1
 ), journaled AS (
   INSERT INTO alert_events (seq, type, subject_id, user_id, market_id, event_time, body, recovered)
@@ -714,7 +719,7 @@ WITH m AS (
 )
 SELECT (SELECT count(*) FROM marked), COALESCE((SELECT array_agg(c) FROM conflicts), '{}'),
        (SELECT count(*) FROM f), (SELECT count(*) FROM reconciled),
-       (SELECT count(*) FROM market_marked)
+       (SELECT count(*) FROM market_marked) + (SELECT count(*) FROM market_mark_new)
 )SQL";
 }
 
