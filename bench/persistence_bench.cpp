@@ -452,7 +452,8 @@ double cpu_between(const std::map<long, double>& before, const std::map<long, do
 }
 
 double g_marks_seconds = 10;  // --marks-seconds: each phase's length
-int g_marks_tick_ms = 100;    // --marks-tick-ms: how often each market's price changes
+int g_marks_tick_ms = 1000;   // --marks-tick-ms: how often each market's price changes (Binance
+                              // pushes marks every 1 s, Bybit's tickers every 100 ms)
 
 /// Marks at scale (docs/schema.md, "Marks"): N open positions over 1,000 markets, every market's
 /// reference price moving every --marks-tick-ms (a random walk that liquidates nothing), driven

@@ -32,7 +32,7 @@ namespace lam::db {
 struct MarksConfig {
   std::chrono::milliseconds market_interval{10};       ///< how often changed prices are sent
   std::chrono::milliseconds refresh_interval{10'000};  ///< a refresh pass starts at most this often
-  std::size_t refresh_rows_per_s = 1'000;  ///< positions refreshed per second at most (0: no cap)
+  std::size_t refresh_rows_per_s = 500;  ///< positions refreshed per second at most (0: no cap)
 };
 
 class MarkPublisher {

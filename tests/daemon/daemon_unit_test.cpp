@@ -33,7 +33,7 @@ TEST(Config, DefaultsAndShippedFilesAreValid) {
   EXPECT_EQ(parse_config("[paper]\nslippage_bps = 25\n", "t.toml").paper.slippage_bps, 25U);
   EXPECT_EQ(c.engine.marks.market_interval.count(), 10);
   EXPECT_EQ(c.engine.marks.refresh_interval.count(), 10'000);
-  EXPECT_EQ(c.engine.marks.refresh_rows_per_s, 1'000U);
+  EXPECT_EQ(c.engine.marks.refresh_rows_per_s, 500U);
   const Config m = parse_config(
       "[engine]\nmarket_mark_interval_ms = 25\nposition_refresh_interval_ms = 60000\n"
       "position_refresh_rows_per_s = 0\n",
