@@ -275,6 +275,7 @@ void BM_Writer_FillsPerTransaction(benchmark::State& state) {
 }
 
 void BM_Loader_IntoMatcher(benchmark::State& state) {
+  const bool bulk = state.range(0) != 0;  // 0: one insert at a time (the old path); 1: sorted runs
   static const std::string url = [] {
     const std::string u = cluster().create_database("bench_loader");
     db::Migrator(u).migrate({});
@@ -307,7 +308,7 @@ void BM_Loader_IntoMatcher(benchmark::State& state) {
     std::vector<Event> ev;
     InstrumentTable instruments;
     db::Loader loader(url);
-    n = loader.load_all(db::matcher_sink(m, instruments, ev, g_loader_orders));
+    n = loader.load_all(db::matcher_sink(m, instruments, ev, g_loader_orders, bulk));
     if (m.alert_count() != static_cast<std::size_t>(g_loader_rows) || !ev.empty() ||
         (g_loader_orders && n.orders != static_cast<std::size_t>(g_loader_rows)))
       state.SkipWithError("load incomplete");
@@ -673,7 +674,12 @@ BENCHMARK(BM_Marks_PerMarketVsPerPosition)
     ->Unit(benchmark::kSecond)
     ->UseRealTime();
 BENCHMARK(BM_Listener_Latency)->Iterations(300)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_Loader_IntoMatcher)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_Loader_IntoMatcher)
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(1);
 
 }  // namespace
 }  // namespace lam::bench
@@ -705,6 +711,9 @@ int main(int argc, char** argv) {
        {"fills: a transaction per fill / 1k per batch",
         "BM_Writer_FillsPerTransaction/iterations:5/real_time",
         "BM_Writer_FillsBatch/iterations:20/real_time", ">= 10"},
+       {"cold start: one insert at a time / sorted runs",
+        "BM_Loader_IntoMatcher/0/iterations:1/real_time",
+        "BM_Loader_IntoMatcher/1/iterations:1/real_time", "-"},
        {"COPY+UPDATE / UNNEST batch at 10k", "BM_Writer_CopyTempUpdate/10000/real_time",
         "BM_Writer_UnnestBatch/10000/real_time", "-"}});
 }

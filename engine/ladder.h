@@ -58,6 +58,7 @@ class alignas(64) Ladder {
 
   void insert(std::int64_t key, const Uuid& id, std::uint32_t slot) {
     const LadderEntry x{key, id, slot};
+    if (staged()) unstage();
     if (blocks_.empty()) {
       heads_.push_back(x);
       blocks_.emplace_back().push_back(x);
@@ -84,6 +85,7 @@ class alignas(64) Ladder {
 
   /// Removes the entry filed under (key, id); returns whether it was there.
   bool erase(std::int64_t key, const Uuid& id) {
+    if (staged()) unstage();
     if (blocks_.empty()) return false;
     const LadderEntry x{key, id, 0};
     const std::size_t b = block_of(x);
@@ -106,15 +108,60 @@ class alignas(64) Ladder {
   /// Starts loading what an insert or erase searches first (the block heads), for a caller that
   /// knows it is about to.
   void prefetch() const noexcept {
+    if (staged()) return;
     prefetch_span(heads_.data(), heads_.size() * sizeof(LadderEntry));
     prefetch_span(blocks_.data(), blocks_.size() * sizeof(Block));
   }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+  /// Bulk loading (a cold start): stage() appends in any order in O(1); the ladder is sorted once,
+  /// into blocks three quarters full, by unstage() (or by the first insert, erase or crossing that
+  /// needs it), O(n log n) for the run instead of a search and a shift per entry. front_key() stays
+  /// exact while staged; an entry staged twice (same key and id) is kept once when built, and
+  /// size() counts it twice until then.
+  void stage(std::int64_t key, const Uuid& id, std::uint32_t slot) {
+    if (!staged()) {  // flatten what is there into the staging run (a ladder is staged when its
+      Block run;      // blocks outnumber its heads: all entries in blocks_[0], unsorted)
+      run.reserve(size_ + 1);
+      for (const Block& b : blocks_) run.insert(run.end(), b.begin(), b.end());
+      blocks_.clear();
+      blocks_.push_back(std::move(run));
+      heads_.clear();
+    }
+    blocks_[0].push_back({key, id, slot});
+    ++size_;
+    if (D == Direction::up ? key < front_ : key > front_) front_ = key;
+  }
+  [[nodiscard]] bool staged() const noexcept { return blocks_.size() != heads_.size(); }
+  void unstage() {
+    if (!staged()) return;
+    Block run = std::move(blocks_[0]);
+    blocks_.clear();
+    std::sort(run.begin(), run.end(), before_);
+    run.erase(std::unique(run.begin(), run.end(),
+                          [&](const LadderEntry& a, const LadderEntry& b) {
+                            return !before_(a, b) && !before_(b, a);
+                          }),
+              run.end());
+    size_ = run.size();
+    const std::size_t per = kMax * 3 / 4;
+    const std::size_t blocks = (run.size() + per - 1) / per;
+    heads_.reserve(blocks);
+    blocks_.reserve(blocks);
+    for (std::size_t i = 0; i < run.size(); i += per) {
+      Block& b = blocks_.emplace_back();  // room to grow comes with the first insert
+      b.assign(run.begin() + static_cast<std::ptrdiff_t>(i),
+               run.begin() + static_cast<std::ptrdiff_t>(std::min(run.size(), i + per)));
+      heads_.push_back(b.front());
+    }
+    sync_front();
+  }
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
 
   /// Removes every entry that price p crosses and appends them to `out`, nearest first, ties by id.
   void pop_crossed(std::int64_t p, std::vector<Crossed>& out) {
     if (!crosses(front_, p) || blocks_.empty()) return;  // the usual case: one compare
+    if (staged()) unstage();
     const std::size_t first = out.size();
     while (!blocks_.empty()) {
       Block& blk = blocks_.back();

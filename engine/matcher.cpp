@@ -77,6 +77,22 @@ void Matcher::reserve(std::size_t alerts, std::size_t positions) {
   groups_.reserve(positions);
 }
 
+void Matcher::end_load() {
+  loading_ = false;
+  for (std::uint32_t mi = 0; mi < cold_.size(); ++mi) {
+    MarketCold& c = cold_[mi];
+    c.up.unstage();
+    c.down.unstage();
+    c.liq_up.unstage();
+    c.liq_down.unstage();
+    c.lim_buy.unstage();
+    c.lim_sell.unstage();
+    for (auto& l : c.trig_up) l.unstage();
+    for (auto& l : c.trig_down) l.unstage();
+    refresh(mi);
+  }
+}
+
 // ---- markets ---------------------------------------------------------------------------------
 
 void Matcher::upsert_market(const MarketSpec& m) {
@@ -177,9 +193,9 @@ void Matcher::attach_position(std::uint32_t slot) {
   ps.liq_key = liquidation_key(s.side, s.size, s.entry_price, s.margin, cold_[ps.market].spec.mmr);
   if (ps.liq_key) {
     if (s.side == Side::long_side) {
-      cold_[ps.market].liq_down.insert(*ps.liq_key, s.id, slot);
+      file(cold_[ps.market].liq_down, *ps.liq_key, s.id, slot);
     } else {
-      cold_[ps.market].liq_up.insert(*ps.liq_key, s.id, slot);
+      file(cold_[ps.market].liq_up, *ps.liq_key, s.id, slot);
     }
   }
   rekey_group(ps.group);
@@ -283,8 +299,8 @@ void Matcher::arm_keys(std::uint32_t slot, const Keys& k) {
   MarketCold& c = cold_[a.market];
   a.up_key = k.up;
   a.down_key = k.down;
-  if (k.up) c.up.insert(*k.up, a.spec.id, slot);
-  if (k.down) c.down.insert(*k.down, a.spec.id, slot);
+  if (k.up) file(c.up, *k.up, a.spec.id, slot);
+  if (k.down) file(c.down, *k.down, a.spec.id, slot);
 }
 
 void Matcher::rekey_group(std::uint32_t group) {

@@ -246,9 +246,9 @@ void Matcher::arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) 
     o.trig_source = static_cast<std::int8_t>(src);
     o.trig_up = buy;
     if (buy) {
-      c.trig_up[src].insert(*s.trigger_price, s.id, slot);
+      file(c.trig_up[src], *s.trigger_price, s.id, slot);
     } else {
-      c.trig_down[src].insert(*s.trigger_price, s.id, slot);
+      file(c.trig_down[src], *s.trigger_price, s.id, slot);
     }
     return;
   }
@@ -259,9 +259,9 @@ void Matcher::arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) 
   if (resting_limit) {  // loaded resting: it rests again, a maker from the next tick on
     o.resting = true;
     if (buy) {
-      c.lim_buy.insert(*s.price, s.id, slot);
+      file(c.lim_buy, *s.price, s.id, slot);
     } else {
-      c.lim_sell.insert(*s.price, s.id, slot);
+      file(c.lim_sell, *s.price, s.id, slot);
     }
     return;
   }
@@ -357,9 +357,9 @@ void Matcher::execute(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) {
   o.resting = true;
   if (cfg_.report_rested) rested_.push_back(s.id);
   if (buy) {
-    c.lim_buy.insert(lim, s.id, slot);
+    file(c.lim_buy, lim, s.id, slot);
   } else {
-    c.lim_sell.insert(lim, s.id, slot);
+    file(c.lim_sell, lim, s.id, slot);
   }
 }
 

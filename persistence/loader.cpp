@@ -379,20 +379,23 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
     throw;
   }
   parser.join();
+  if (sink.done) sink.done();
   return n;
 }
 
 LoadSink matcher_sink(Matcher& matcher, InstrumentTable& instruments, std::vector<Event>& events,
-                      bool orders) {
+                      bool orders, bool bulk) {
   LoadSink sink{[&matcher, &instruments](MarketRow&& m) {
                   m.spec.instrument = instruments.intern(m.dex_name, m.symbol);
                   matcher.upsert_market(m.spec);
                 },
                 [&matcher, &events](PositionSpec&& p) { matcher.upsert_position(p, events); },
                 [&matcher, &events](AlertSpec&& a) { matcher.upsert_alert(a, events); },
-                [&matcher](std::size_t, std::size_t positions, std::size_t alerts) {
+                [&matcher, bulk](std::size_t, std::size_t positions, std::size_t alerts) {
                   matcher.reserve(alerts, positions);
+                  if (bulk) matcher.begin_load();
                 }};
+  if (bulk) sink.done = [&matcher] { matcher.end_load(); };
   if (orders) {
     sink.balance = [&matcher](BalanceSpec&& b) { matcher.upsert_balance(b); };
     sink.order = [&matcher, &events](OrderSpec&& o) { matcher.upsert_order(o, events); };

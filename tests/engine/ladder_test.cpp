@@ -10,20 +10,29 @@
 namespace lam {
 namespace {
 
+/// `staging`: runs of 500 staged inserts (a bulk load's path) alternate with runs of everything
+/// else, whose first operation builds the ladder.
 template <Direction D>
-void run_against_reference(std::uint64_t seed, std::int64_t key_range) {
+void run_against_reference(std::uint64_t seed, std::int64_t key_range, bool staging = false) {
   Ladder<D> ladder;
   std::set<LadderEntry, LadderOrder<D>> ref;
   std::mt19937_64 rng(seed);
   std::vector<LadderEntry> live;  // what we may erase (or was popped since: erasing it fails)
   std::vector<Crossed> got;
+  bool stage = false;
   for (int step = 0; step < 60'000; ++step) {
+    if (staging && step % 500 == 0) stage = !stage;
     const std::uint64_t r = rng() % 100;
-    if (r < 60) {  // insert (keys collide often: ties are ordered by id)
+    if (r < 60 || stage) {  // insert (keys collide often: ties are ordered by id)
       const LadderEntry e{static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(key_range)),
                           Uuid{rng() % 64, rng()}, static_cast<std::uint32_t>(step)};
-      ladder.insert(e.key, e.id, e.slot);
-      if (ref.insert(e).second) live.push_back(e);
+      const bool fresh = ref.insert(e).second;
+      if (!stage) {
+        ladder.insert(e.key, e.id, e.slot);
+      } else if (fresh) {  // a bulk load stages each entry once (a duplicate: see below)
+        ladder.stage(e.key, e.id, e.slot);
+      }
+      if (fresh) live.push_back(e);
     } else if (r < 95) {  // erase one that is there, or one that is not
       if (!live.empty() && (rng() % 8) != 0) {
         const std::size_t i = rng() % live.size();
@@ -82,6 +91,45 @@ TEST(Ladder, UpMatchesAnOrderedSetThroughSplitsMergesAndCrossings) {
 TEST(Ladder, DownMatchesAnOrderedSetThroughSplitsMergesAndCrossings) {
   run_against_reference<Direction::down>(3, 5'000);
   run_against_reference<Direction::down>(4, 50);
+}
+
+TEST(Ladder, StagedRunsMatchAnOrderedSetWhateverComesBetween) {
+  run_against_reference<Direction::up>(5, 5'000, true);
+  run_against_reference<Direction::up>(6, 50, true);
+  run_against_reference<Direction::down>(7, 5'000, true);
+  run_against_reference<Direction::down>(8, 50, true);
+}
+
+TEST(Ladder, AStagedMillionIsBuiltSortedInBlocksThreeQuartersFull) {
+  Ladder<Direction::down> l;
+  std::mt19937_64 rng(9);
+  for (std::uint32_t i = 0; i < 1'000'000; ++i)
+    l.stage(static_cast<std::int64_t>(rng() % 100'000'000), Uuid{i, rng()}, i);
+  EXPECT_TRUE(l.staged());
+  EXPECT_EQ(l.size(), 1'000'000U);
+  const std::int64_t front = l.front_key();
+  l.unstage();
+  EXPECT_FALSE(l.staged());
+  EXPECT_EQ(l.front_key(), front);
+  std::vector<Crossed> got;
+  l.pop_crossed(Ladder<Direction::down>::kEmpty + 1, got);  // everything, in firing order
+  ASSERT_EQ(got.size(), 1'000'000U);
+  for (std::size_t i = 1; i < got.size(); ++i) ASSERT_LE(got[i - 1].distance, got[i].distance) << i;
+}
+
+TEST(Ladder, AnEntryStagedTwiceIsKeptOnceWhenBuilt) {
+  Ladder<Direction::up> l;
+  l.insert(5, Uuid{1, 1}, 1);
+  l.stage(10, Uuid{1, 2}, 7);
+  l.stage(10, Uuid{1, 2}, 7);
+  l.stage(3, Uuid{1, 3}, 9);
+  EXPECT_EQ(l.front_key(), 3);
+  l.unstage();
+  EXPECT_EQ(l.size(), 3U);
+  EXPECT_TRUE(l.erase(10, Uuid{1, 2}));
+  EXPECT_FALSE(l.erase(10, Uuid{1, 2}));
+  EXPECT_TRUE(l.erase(5, Uuid{1, 1}));
+  EXPECT_EQ(l.front_key(), 3);
 }
 
 TEST(Ladder, AnEntryFiledTwiceIsKeptOnce) {
