@@ -274,8 +274,15 @@ void BM_Writer_FillsPerTransaction(benchmark::State& state) {
   run_fills(state, 1);
 }
 
+/// The cold start: 1M open positions + 1M active alerts (+ 1M pending orders with --loader-orders)
+/// over 1,000 markets into a matcher. Modes (the argument), in the same run:
+///  0: every row filed one insert at a time (the old path);
+///  1: the daemon's path, ladders built from sorted runs (Matcher::begin_load / end_load);
+///  2: the same COPY streams parsed into specs and dropped (the load without the matcher);
+///  3: the same COPY streams alone, unparsed (what PostgreSQL and libpq cost: the floor).
 void BM_Loader_IntoMatcher(benchmark::State& state) {
-  const bool bulk = state.range(0) != 0;  // 0: one insert at a time (the old path); 1: sorted runs
+  const std::int64_t mode = state.range(0);
+  const bool bulk = mode != 0;
   static const std::string url = [] {
     const std::string u = cluster().create_database("bench_loader");
     db::Migrator(u).migrate({});
@@ -298,6 +305,7 @@ void BM_Loader_IntoMatcher(benchmark::State& state) {
     return u;
   }();
   db::LoadCounts n;
+  double build_ms = 0;
   std::unique_ptr<Matcher> keep;  // destroyed after timing: loading is not charged for teardown
   for (auto _ : state) {
     state.PauseTiming();
@@ -308,7 +316,42 @@ void BM_Loader_IntoMatcher(benchmark::State& state) {
     std::vector<Event> ev;
     InstrumentTable instruments;
     db::Loader loader(url);
-    n = loader.load_all(db::matcher_sink(m, instruments, ev, g_loader_orders, bulk));
+    if (mode == 3) {
+      pqxx::connection c(url);
+      pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c, "copy");
+      std::string line;
+      std::size_t rows = 0;
+      for (const std::string& q : db::Loader::snapshot_queries(g_loader_orders)) {
+        pqxx::stream_from s(tx, "(" + q + ")");
+        while (s.get_raw_line(line)) ++rows;
+        s.complete();
+      }
+      tx.commit();
+      state.counters["rows"] = static_cast<double>(rows);
+      continue;
+    }
+    db::LoadSink sink = db::matcher_sink(m, instruments, ev, g_loader_orders, bulk);
+    if (mode == 2) {
+      std::size_t alerts = 0;
+      sink = db::LoadSink{[](MarketRow&&) {}, [](PositionSpec&&) {},
+                          [&alerts](AlertSpec&&) { ++alerts; }, nullptr};
+      if (g_loader_orders) {
+        sink.balance = [](BalanceSpec&&) {};
+        sink.order = [](OrderSpec&&) {};
+      }
+      n = loader.load_all(sink);
+      if (alerts != static_cast<std::size_t>(g_loader_rows)) state.SkipWithError("load incomplete");
+      continue;
+    }
+    if (sink.done) {  // how much of the load is building the ladders at its end
+      sink.done = [&m, &build_ms] {
+        const auto t0 = std::chrono::steady_clock::now();
+        m.end_load();
+        build_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                       .count();
+      };
+    }
+    n = loader.load_all(sink);
     if (m.alert_count() != static_cast<std::size_t>(g_loader_rows) || !ev.empty() ||
         (g_loader_orders && n.orders != static_cast<std::size_t>(g_loader_rows)))
       state.SkipWithError("load incomplete");
@@ -316,6 +359,7 @@ void BM_Loader_IntoMatcher(benchmark::State& state) {
   state.counters["positions"] = static_cast<double>(n.positions);
   state.counters["alerts"] = static_cast<double>(n.alerts);
   state.counters["orders"] = static_cast<double>(n.orders);
+  state.counters["ladder_build_ms"] = build_ms;
   state.SetItemsProcessed(state.iterations() *
                           static_cast<std::int64_t>(n.positions + n.alerts + n.orders));
 }
@@ -677,6 +721,8 @@ BENCHMARK(BM_Listener_Latency)->Iterations(300)->Unit(benchmark::kMillisecond)->
 BENCHMARK(BM_Loader_IntoMatcher)
     ->Arg(0)
     ->Arg(1)
+    ->Arg(2)
+    ->Arg(3)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(1);

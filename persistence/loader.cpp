@@ -276,6 +276,18 @@ constexpr std::size_t kChunkRows = 4096;
 
 }  // namespace
 
+std::vector<std::string> Loader::snapshot_queries(bool orders) {
+  std::vector<std::string> q = {
+      std::string("SELECT ") + kMarketCols + " FROM markets",
+      std::string("SELECT ") + kPositionCols + " FROM positions WHERE status = 'open'",
+      std::string("SELECT ") + kAlertCols + " FROM alerts WHERE " + kArmable};
+  if (orders) {
+    q.push_back(std::string("SELECT ") + kBalanceCols + " FROM wallet_balances");
+    q.push_back(std::string("SELECT ") + kOrderCols + " FROM orders WHERE " + kOrdersWatched);
+  }
+  return q;
+}
+
 LoadCounts Loader::load_all(const LoadSink& sink) const {
   // Two stages on two cores: a parser thread owns the connection and turns COPY lines into specs;
   // this thread applies them to the sink (the matcher). One snapshot, rows delivered in order.
@@ -296,18 +308,18 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
         counts.reserve = {r[0].as<std::size_t>(), r[1].as<std::size_t>(), r[2].as<std::size_t>()};
         pipe.push(std::move(counts));
       }
+      const std::vector<std::string> queries = snapshot_queries(want_orders);
       Chunk cur;
       auto flush = [&] {
         if (cur.size() > 0) pipe.push(std::move(cur));
         cur = Chunk{};
       };
       n.markets = stream<MarketRow>(
-          tx, std::string("SELECT ") + kMarketCols + " FROM markets", parse_market,
-          [&](MarketRow&& m) { cur.markets.push_back(std::move(m)); }, n, "markets");
+          tx, queries[0], parse_market, [&](MarketRow&& m) { cur.markets.push_back(std::move(m)); },
+          n, "markets");
       flush();
       n.positions = stream<PositionSpec>(
-          tx, std::string("SELECT ") + kPositionCols + " FROM positions WHERE status = 'open'",
-          parse_position,
+          tx, queries[1], parse_position,
           [&](PositionSpec&& p) {
             cur.positions.push_back(p);
             if (cur.positions.size() >= kChunkRows) flush();
@@ -315,7 +327,7 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
           n, "positions");
       flush();
       n.alerts = stream<AlertSpec>(
-          tx, std::string("SELECT ") + kAlertCols + " FROM alerts WHERE " + kArmable, parse_alert,
+          tx, queries[2], parse_alert,
           [&](AlertSpec&& a) {
             cur.alerts.push_back(a);
             if (cur.alerts.size() >= kChunkRows) flush();
@@ -324,7 +336,7 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
       flush();
       if (want_orders) {  // balances first: an order's margin check needs its wallet's
         n.balances = stream<BalanceSpec>(
-            tx, std::string("SELECT ") + kBalanceCols + " FROM wallet_balances", parse_balance,
+            tx, queries[3], parse_balance,
             [&](BalanceSpec&& b) {
               cur.balances.push_back(b);
               if (cur.balances.size() >= kChunkRows) flush();
@@ -332,8 +344,7 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
             n, "wallet_balances");
         flush();
         n.orders = stream<OrderSpec>(
-            tx, std::string("SELECT ") + kOrderCols + " FROM orders WHERE " + kOrdersWatched,
-            parse_order,
+            tx, queries[4], parse_order,
             [&](OrderSpec&& o) {
               cur.orders.push_back(o);
               if (cur.orders.size() >= kChunkRows) flush();

@@ -68,6 +68,11 @@ class Loader {
   /// snapshot. Throws pqxx exceptions when the database cannot be read.
   LoadCounts load_all(const LoadSink& sink) const;
 
+  /// The SELECTs load_all() streams with COPY, in order: markets, positions, alerts, then with
+  /// `orders` balances and orders (what the database serves at a cold start; the loader benchmark
+  /// times them alone, unparsed, as the floor a load cannot go under).
+  [[nodiscard]] static std::vector<std::string> snapshot_queries(bool orders);
+
   /// The current rows with these ids, whatever their status (for change notifications). Ids that no
   /// longer exist are returned in `missing`.
   struct ById {

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cctype>
+
 #include "engine/event_json.h"
 #include "engine/instruments.h"
 #include "engine/timefmt.h"
@@ -21,6 +23,31 @@ TEST(Uuid, ParsesAndFormatsCanonicalText) {
             *Uuid::parse("00000000-0000-0000-0000-000000000100"));
   EXPECT_LT(*Uuid::parse("0fffffff-ffff-ffff-ffff-ffffffffffff"),
             *Uuid::parse("10000000-0000-0000-0000-000000000000"));
+}
+
+TEST(Uuid, EveryPositionRefusesEveryNonDigitAndRandomIdsRoundTrip) {
+  const std::string good = "0123abcd-EF45-6789-aBcD-ef0123456789";
+  ASSERT_TRUE(Uuid::parse(good));
+  for (std::size_t i = 0; i < good.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    for (int c = 0; c < 256; ++c) {
+      std::string t = good;
+      t[i] = static_cast<char>(c);
+      const bool ok = dash ? c == '-' : std::isxdigit(c) != 0;
+      ASSERT_EQ(Uuid::parse(t).has_value(), ok) << i << " " << c;
+    }
+  }
+  std::uint64_t x = 0x9E3779B97F4A7C15ULL;
+  for (int i = 0; i < 10'000; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    const Uuid u{x, x * 0x2545F4914F6CDD1DULL};
+    EXPECT_EQ(Uuid::parse(u.str()), u);
+    std::string plain = u.str();
+    std::erase(plain, '-');
+    EXPECT_EQ(Uuid::parse(plain), u);
+  }
 }
 
 TEST(Iso8601, ParsesPostgresAndRfc3339Forms) {
