@@ -58,6 +58,18 @@ class ArrayLiteral {
   std::string s_ = "{";
 };
 
+/// Marks (per position or per market) in id order, PostgreSQL's uuid order: the lookups walk the
+/// primary key and, for rows inserted in id order, the heap in order, and every batch locks its
+/// rows in the same order.
+std::vector<const WriteOp*> by_id(const std::unordered_map<Uuid, WriteOp, UuidHash>& marks) {
+  std::vector<const WriteOp*> sorted;
+  sorted.reserve(marks.size());
+  for (const auto& [id, op] : marks) sorted.push_back(&op);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const WriteOp* a, const WriteOp* b) { return a->id < b->id; });
+  return sorted;
+}
+
 }  // namespace
 
 void Batch::add(const WriteOp& op) {
@@ -140,16 +152,8 @@ std::pair<Batch, Batch> Batch::split() const {
   const std::size_t half = rows() / 2;
   std::size_t i = 0;
   auto side = [&]() -> Batch& { return i++ < half ? out.first : out.second; };
-  std::vector<const WriteOp*> sorted;
-  for (const auto& [id, op] : market_marks_) sorted.push_back(&op);
-  std::sort(sorted.begin(), sorted.end(),
-            [](const WriteOp* a, const WriteOp* b) { return a->id < b->id; });
-  for (const WriteOp* op : sorted) side().market_marks_.emplace(op->id, *op);
-  sorted.clear();
-  for (const auto& [id, op] : marks_) sorted.push_back(&op);
-  std::sort(sorted.begin(), sorted.end(),
-            [](const WriteOp* a, const WriteOp* b) { return a->id < b->id; });
-  for (const WriteOp* op : sorted) side().marks_.emplace(op->id, *op);
+  for (const WriteOp* op : by_id(market_marks_)) side().market_marks_.emplace(op->id, *op);
+  for (const WriteOp* op : by_id(marks_)) side().marks_.emplace(op->id, *op);
   for (const WriteOp& op : liquidations_) side().liquidations_.push_back(op);
   for (const auto& [id, w] : alerts_) {
     Batch& b = side();
@@ -261,25 +265,14 @@ std::size_t Batch::transitions() const noexcept {
 }
 
 std::vector<std::string> Batch::parameters() const {
-  // Marks in id order (PostgreSQL's uuid order): the lookups walk the primary key and, for rows
-  // inserted in id order, the heap in order, and every batch locks its rows in the same order.
-  std::vector<const WriteOp*> sorted;
-  sorted.reserve(marks_.size());
-  for (const auto& [id, op] : marks_) sorted.push_back(&op);
-  std::sort(sorted.begin(), sorted.end(),
-            [](const WriteOp* a, const WriteOp* b) { return a->id < b->id; });
   ArrayLiteral m_id, m_price, m_pnl;
-  for (const WriteOp* op : sorted) {
+  for (const WriteOp* op : by_id(marks_)) {
     m_id.add_uuid(op->id);
     m_price.add_fixed(op->price, kScaleDigits);
     m_pnl.add_fixed(op->amount, 18);
   }
-  sorted.clear();
-  for (const auto& [id, op] : market_marks_) sorted.push_back(&op);
-  std::sort(sorted.begin(), sorted.end(),
-            [](const WriteOp* a, const WriteOp* b) { return a->id < b->id; });
   ArrayLiteral k_id, k_price, k_ts;
-  for (const WriteOp* op : sorted) {
+  for (const WriteOp* op : by_id(market_marks_)) {
     k_id.add_uuid(op->id);
     k_price.add_fixed(op->price, kScaleDigits);
     k_ts.add_time(op->ts);
