@@ -82,6 +82,15 @@ TEST(EndToEnd, AlertsFireAtTheRightPricesRowsUpdatedSeqContiguous) {
   ASSERT_TRUE(wait_for([&] {
     return e.query("SELECT count(*) FROM alert_events")[0][0].as<std::size_t>() == got.size();
   }));
+  // The market's mark row follows the price (docs/schema.md, "0007").
+  EXPECT_TRUE(wait_for([&] {
+    const auto m = e.query(
+        "SELECT count(*) FROM market_marks mm JOIN markets m ON m.id = mm.market_id "
+        "WHERE m.symbol = 'BTCUSDT' AND mm.price = 80200 AND mm.marked_at > now() - interval '1 "
+        "minute'");
+    return m[0][0].as<int>() == 1;
+  }));
+  EXPECT_GE(e.metric("laminator_engine_market_marks_total"), 3);
   // Metrics agree with what happened.
   EXPECT_TRUE(wait_for([&] { return e.metric("laminator_writer_journal_lag_events") == 0; }));
   EXPECT_EQ(e.metric("laminator_engine_alerts_fired_total"), 3);
