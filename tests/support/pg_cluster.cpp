@@ -27,6 +27,17 @@ std::string find_bin() {
   throw std::runtime_error("PostgreSQL server binaries not found (apt-get install postgresql-15)");
 }
 
+/// LAMINATOR_TEST_PG_SHARED_BUFFERS (e.g. "1GB"), when set to digits and a unit; else 128MB.
+std::string shared_buffers() {
+  const char* v = std::getenv("LAMINATOR_TEST_PG_SHARED_BUFFERS");
+  if (v == nullptr) return "128MB";
+  const std::string s(v);
+  const std::size_t digits = s.find_first_not_of("0123456789");
+  const std::string unit = digits == std::string::npos ? "" : s.substr(digits);
+  if (digits == 0 || (unit != "MB" && unit != "GB")) return "128MB";
+  return s;
+}
+
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);
   std::stringstream ss;
@@ -59,7 +70,9 @@ PgCluster::PgCluster() : bin_(find_bin()) {
        << "port = " << port_ << "\n"
        << "fsync = off\n"  // a crash-stop of the server is recovered from WAL; the OS never crashes
                            // here
-       << "shared_buffers = 128MB\n"
+       // PostgreSQL's default; benchmarks may size it as a production server would (the marks
+       // benchmark at 1M positions: docs/performance.md).
+       << "shared_buffers = " << shared_buffers() << "\n"
        << "max_connections = 50\n";
   conf.close();
   start();
