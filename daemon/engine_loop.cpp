@@ -421,14 +421,18 @@ void EngineLoop::confirm(Clock::time_point now) {
 }
 
 bool EngineLoop::publish_marks(Clock::time_point now) {
-  const auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
+  // The wall clock only when the markets are taken (every market_mark_interval), not every turn.
+  const TimeNs wall = marks_.markets_due(now)
+                          ? std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count()
+                          : 0;
   // Marks are coalesced state, not transitions: with the writer's queue full (or transitions
   // parked for room) one is skipped, and a newer value follows.
   const bool worked = marks_.step(*d_.matcher, now, wall, [&](const db::WriteOp& op) {
     return parked_.empty() && d_.writer->try_submit(op);
   });
+  if (!worked) return false;
   stats_.marks.store(marks_.positions_sent(), std::memory_order_relaxed);
   stats_.market_marks.store(marks_.market_marks_sent(), std::memory_order_relaxed);
   stats_.refresh_passes.store(marks_.passes(), std::memory_order_relaxed);

@@ -9,7 +9,7 @@ namespace lam::db {
 bool MarkPublisher::step(const Matcher& m, Clock::time_point now, TimeNs wall,
                          const Submit& submit) {
   bool worked = false;
-  if (now - markets_at_ >= cfg_.market_interval) {
+  if (markets_due(now)) {
     markets_at_ = now;
     worked |= step_markets(m, wall, submit);
   }
@@ -23,6 +23,7 @@ bool MarkPublisher::step_markets(const Matcher& m, TimeNs wall, const Submit& su
     sent_.resize(n, false);
     sent_price_.resize(n, 0);
   }
+  bool sent = false;
   for (std::size_t i = 0; i < n; ++i) {
     const std::optional<MarketPrice> p = m.market_price(i);
     if (!p || (sent_[i] && sent_price_[i] == p->price)) continue;
@@ -35,8 +36,9 @@ bool MarkPublisher::step_markets(const Matcher& m, TimeNs wall, const Submit& su
     sent_[i] = true;
     sent_price_[i] = p->price;
     ++markets_sent_;
+    sent = true;
   }
-  return n != 0;
+  return sent;
 }
 
 bool MarkPublisher::step_refresh(const Matcher& m, Clock::time_point now, const Submit& submit) {
@@ -57,7 +59,8 @@ bool MarkPublisher::step_refresh(const Matcher& m, Clock::time_point now, const 
     if (allowed <= visited_) return false;
     budget = std::min(budget, allowed - visited_);
   }
-  const std::size_t end = cursor_ + budget;
+  const std::size_t end = std::min(cursor_ + budget, m.position_slots());
+  const bool visits = end > cursor_;
   m.for_each_position_in(cursor_, end, [&](const PositionView& p) {
     if (p.status != PositionStatus::open || !p.current_price) return;
     WriteOp op;
@@ -74,7 +77,7 @@ bool MarkPublisher::step_refresh(const Matcher& m, Clock::time_point now, const 
     ++passes_;
     pass_seconds_ = std::chrono::duration<double>(now - pass_started_).count();
   }
-  return true;
+  return visits;
 }
 
 }  // namespace lam::db

@@ -43,9 +43,14 @@ class MarkPublisher {
   explicit MarkPublisher(MarksConfig cfg) : cfg_(cfg) {}
 
   /// One step: the changed markets when `market_interval` has passed, and the next paced share of
-  /// the refresh pass (at most kChunk position slots). `wall` stamps market marks (marked_at).
-  /// Returns true when it visited anything (the caller's loop stays awake).
+  /// the refresh pass (at most kChunk position slots). `wall` stamps market marks (marked_at); it
+  /// is only read when markets_due(now). Returns true when it sent a market mark or visited
+  /// position slots (the caller's loop stays awake).
   bool step(const Matcher& m, Clock::time_point now, TimeNs wall, const Submit& submit);
+  /// Whether this step takes the markets (a caller reads its wall clock only then).
+  [[nodiscard]] bool markets_due(Clock::time_point now) const noexcept {
+    return now - markets_at_ >= cfg_.market_interval;
+  }
 
   /// Position slots visited per step at most: a step never holds the engine thread for long.
   static constexpr std::size_t kChunk = 512;

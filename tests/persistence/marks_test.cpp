@@ -8,6 +8,7 @@
 #include <pqxx/pqxx>
 
 #include "engine/matcher.h"
+#include "persistence/batch.h"
 #include "persistence/loader.h"
 #include "persistence/writer.h"
 #include "tests/persistence/writer_support.h"
@@ -89,18 +90,19 @@ TEST(MarkPublisher, SendsAMarketOnlyWhenItsPriceMovedAndRetriesWhatTheQueueRefus
   Published out;
   std::vector<Event> ev;
   const Clock::time_point t0{};
-  pub.step(m, t0 + 1h, 1, out.submit());
+  EXPECT_FALSE(pub.step(m, t0 + 1h, 1, out.submit())) << "nothing sent: the loop may sleep";
   EXPECT_TRUE(out.ops.empty()) << "no market has a price yet";
   m.on_tick(mark_tick(instruments, "M0", "101"), ev);
   pub.step(m, t0 + 1h + 5ms, 2, out.submit());
   EXPECT_TRUE(out.ops.empty()) << "before market_interval";
-  pub.step(m, t0 + 1h + 10ms, 3, out.submit());
+  EXPECT_TRUE(pub.markets_due(t0 + 1h + 10ms));
+  EXPECT_TRUE(pub.step(m, t0 + 1h + 10ms, 3, out.submit()));
   ASSERT_EQ(out.ops.size(), 1u);
   EXPECT_EQ(out.ops[0].kind, WriteKind::market_mark);
   EXPECT_EQ(out.ops[0].id, seq_id(kMarket, 0));
   EXPECT_EQ(out.ops[0].price, 101 * kScale);
   EXPECT_EQ(out.ops[0].ts, 3);
-  pub.step(m, t0 + 1h + 20ms, 4, out.submit());
+  EXPECT_FALSE(pub.step(m, t0 + 1h + 20ms, 4, out.submit()));
   EXPECT_EQ(out.ops.size(), 1u) << "unchanged: not sent again";
   m.on_tick(mark_tick(instruments, "M0", "102"), ev);
   m.on_tick(mark_tick(instruments, "M1", "7"), ev);
@@ -186,12 +188,24 @@ TEST(MarketMarks, AMarkNeverMovesBackAndADeletedMarketIsSkipped) {
     EXPECT_EQ(w.stats().dead_letters.load(), 0u);
     EXPECT_EQ(w.stats().failures.load(), 0u);
   }
+  {  // The statement reports what it applied: an older mark nothing, the deleted market nothing.
+    pqxx::connection c(url);
+    prepare_batch(c);
+    Batch b;
+    b.add(op(0, "98", kT));
+    b.add(op(-1, "1", kT));
+    pqxx::nontransaction n(c);
+    EXPECT_EQ(apply_batch(n, b).market_marks_applied, 0u);
+    b.clear();
+    b.add(op(2, "3", kT));  // a market's first mark
+    EXPECT_EQ(apply_batch(n, b).market_marks_applied, 1u);
+  }
   pqxx::connection c(url);
   pqxx::read_transaction t(c);
   const pqxx::result r = t.exec(
       "SELECT market_id::text, price::text, marked_at = to_timestamp(1700000000.001) "
       "FROM market_marks ORDER BY market_id");
-  ASSERT_EQ(r.size(), 2u);
+  ASSERT_EQ(r.size(), 3u);
   EXPECT_EQ(r[0][0].as<std::string>(), seq_uuid(kMarket, 0));
   EXPECT_EQ(r[0][1].as<std::string>(), "101.250000000000000000");
   EXPECT_TRUE(r[0][2].as<bool>());
