@@ -18,11 +18,19 @@ namespace lam {
 
 enum class Direction : std::uint8_t { up, down };
 
+/// 16 bytes: the key, the owner's slot, and the top 32 bits of its id. Ties on key are ordered by
+/// id; the tag decides almost all of them, and the rest read the owner's id through the caller's
+/// `id_of(slot)`, so the ladder does not keep a copy of each 16-byte id.
 struct LadderEntry {
   std::int64_t key = 0;
-  Uuid id;
   std::uint32_t slot = 0;
+  std::uint32_t tag = 0;  ///< id.hi >> 32: the id's order, up to ties
 };
+static_assert(sizeof(LadderEntry) == 16);
+
+[[nodiscard]] constexpr std::uint32_t ladder_tag(const Uuid& id) noexcept {
+  return static_cast<std::uint32_t>(id.hi >> 32);
+}
 
 /// An entry taken off a ladder by a tick, with its distance from the price that crossed it.
 struct Crossed {
@@ -31,23 +39,17 @@ struct Crossed {
   std::uint32_t slot = 0;
 };
 
-template <Direction D>
-struct LadderOrder {
-  // Front = nearest to firing. Ties on key are ordered by id descending, so that the crossed run,
-  // once reversed, comes out nearest-first with ties by ascending id.
-  bool operator()(const LadderEntry& a, const LadderEntry& b) const noexcept {
-    if (a.key != b.key) return D == Direction::up ? a.key < b.key : a.key > b.key;
-    return a.id > b.id;
-  }
-};
-
 /// Entries in blocks of contiguous sorted runs (a two-level B+tree): a block holds up to kMax
 /// entries, and `heads_` holds every block's first entry, so finding an entry is a binary search
 /// over one small array and then over one block, a handful of cache lines, where a node-based tree
-/// chased one pointer (one cache miss at a million entries) per level. An entry costs its 32 bytes
+/// chased one pointer (one cache miss at a million entries) per level. An entry costs its 16 bytes
 /// plus the blocks' slack (half-full at worst, after a split), against 64 bytes per tree node.
 /// Stored back to front: the entry nearest to firing is the last of the last block, so arming
 /// near the price appends and a crossing tick truncates, with nothing to move.
+///
+/// Every entry is its owner's slot; `id_of(slot)` (any callable returning the owner's `Uuid`) is
+/// how the ladder breaks ties and names what a tick crosses. An owner's id must not change while
+/// it is filed, and one slot is filed at most once per ladder.
 template <Direction D>
 class alignas(64) Ladder {
  public:
@@ -56,9 +58,11 @@ class alignas(64) Ladder {
                                              : std::numeric_limits<std::int64_t>::min();
   static constexpr std::size_t kMax = 64;  ///< entries per block; a full block splits in two
 
-  void insert(std::int64_t key, const Uuid& id, std::uint32_t slot) {
-    const LadderEntry x{key, id, slot};
-    if (staged()) unstage();
+  template <class IdOf>
+  void insert(std::int64_t key, const Uuid& id, std::uint32_t slot, const IdOf& id_of) {
+    const LadderEntry x{key, slot, ladder_tag(id)};
+    const Before<IdOf> before{id_of};
+    if (staged()) unstage(id_of);
     if (blocks_.empty()) {
       heads_.push_back(x);
       blocks_.emplace_back().push_back(x);
@@ -66,11 +70,11 @@ class alignas(64) Ladder {
       front_ = key;
       return;
     }
-    const std::size_t b = block_of(x);
+    const std::size_t b = block_of(x, before);
     Block& blk = blocks_[b];
     prefetch_span(blk.data(), blk.size() * sizeof(LadderEntry));
-    auto pos = std::lower_bound(blk.begin(), blk.end(), x, before_);
-    if (pos != blk.end() && !before_(x, *pos)) return;  // already there (same key and id)
+    auto pos = std::lower_bound(blk.begin(), blk.end(), x, before);
+    if (pos != blk.end() && pos->key == key && pos->slot == slot) return;  // already there
     if (blk.size() == blk.capacity()) {  // grow by doubling, never past one split's worth
       const auto at = pos - blk.begin();
       blk.reserve(std::min(kMax + 1, std::max<std::size_t>(4, 2 * blk.capacity())));
@@ -83,15 +87,17 @@ class alignas(64) Ladder {
     if (D == Direction::up ? key < front_ : key > front_) front_ = key;
   }
 
-  /// Removes the entry filed under (key, id); returns whether it was there.
-  bool erase(std::int64_t key, const Uuid& id) {
-    if (staged()) unstage();
+  /// Removes slot's entry filed under key (id: the slot's); returns whether it was there.
+  template <class IdOf>
+  bool erase(std::int64_t key, const Uuid& id, std::uint32_t slot, const IdOf& id_of) {
+    if (staged()) unstage(id_of);
     if (blocks_.empty()) return false;
-    const LadderEntry x{key, id, 0};
-    const std::size_t b = block_of(x);
+    const LadderEntry x{key, slot, ladder_tag(id)};
+    const Before<IdOf> before{id_of};
+    const std::size_t b = block_of(x, before);
     Block& blk = blocks_[b];
-    auto pos = std::lower_bound(blk.begin(), blk.end(), x, before_);
-    if (pos == blk.end() || before_(x, *pos)) return false;
+    auto pos = std::lower_bound(blk.begin(), blk.end(), x, before);
+    if (pos == blk.end() || pos->key != key || pos->slot != slot) return false;
     blk.erase(pos);
     --size_;
     settle(b);
@@ -128,19 +134,20 @@ class alignas(64) Ladder {
       blocks_.push_back(std::move(run));
       heads_.clear();
     }
-    blocks_[0].push_back({key, id, slot});
+    blocks_[0].push_back({key, slot, ladder_tag(id)});
     ++size_;
     if (D == Direction::up ? key < front_ : key > front_) front_ = key;
   }
   [[nodiscard]] bool staged() const noexcept { return blocks_.size() != heads_.size(); }
-  void unstage() {
+  template <class IdOf>
+  void unstage(const IdOf& id_of) {
     if (!staged()) return;
     Block run = std::move(blocks_[0]);
     blocks_.clear();
-    std::sort(run.begin(), run.end(), before_);
+    std::sort(run.begin(), run.end(), Before<IdOf>{id_of});
     run.erase(std::unique(run.begin(), run.end(),
-                          [&](const LadderEntry& a, const LadderEntry& b) {
-                            return !before_(a, b) && !before_(b, a);
+                          [](const LadderEntry& a, const LadderEntry& b) {
+                            return a.key == b.key && a.slot == b.slot;
                           }),
               run.end());
     size_ = run.size();
@@ -159,9 +166,10 @@ class alignas(64) Ladder {
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
 
   /// Removes every entry that price p crosses and appends them to `out`, nearest first, ties by id.
-  void pop_crossed(std::int64_t p, std::vector<Crossed>& out) {
+  template <class IdOf>
+  void pop_crossed(std::int64_t p, std::vector<Crossed>& out, const IdOf& id_of) {
     if (!crosses(front_, p) || blocks_.empty()) return;  // the usual case: one compare
-    if (staged()) unstage();
+    if (staged()) unstage(id_of);
     const std::size_t first = out.size();
     while (!blocks_.empty()) {
       Block& blk = blocks_.back();
@@ -170,7 +178,7 @@ class alignas(64) Ladder {
         const LadderEntry& e = blk[k - 1];
         const Wide d =
             D == Direction::up ? static_cast<Wide>(p) - e.key : static_cast<Wide>(e.key) - p;
-        out.push_back({static_cast<unsigned __int128>(d), e.id, e.slot});
+        out.push_back({static_cast<unsigned __int128>(d), id_of(e.slot), e.slot});
       }
       size_ -= blk.size() - k;
       blk.resize(k);
@@ -203,9 +211,10 @@ class alignas(64) Ladder {
   static constexpr std::size_t kPrefetchMax = 32 * 64;  // 32 cache lines: one full block
 
   /// The block an entry belongs in: the last whose head is not after it (the first if none).
-  [[nodiscard]] std::size_t block_of(const LadderEntry& x) const {
+  template <class Cmp>
+  [[nodiscard]] std::size_t block_of(const LadderEntry& x, const Cmp& before) const {
     prefetch_span(heads_.data(), heads_.size() * sizeof(LadderEntry));
-    const auto it = std::upper_bound(heads_.begin(), heads_.end(), x, before_);
+    const auto it = std::upper_bound(heads_.begin(), heads_.end(), x, before);
     return it == heads_.begin() ? 0 : static_cast<std::size_t>(it - heads_.begin()) - 1;
   }
 
@@ -246,10 +255,16 @@ class alignas(64) Ladder {
     }
   }
 
-  /// Storage order: the reverse of the firing order.
+  /// Storage order: the reverse of the firing order. Firing order: nearest to firing first, ties
+  /// on key by id descending, so that a crossed run, once reversed, comes out nearest-first with
+  /// ties by ascending id.
+  template <class IdOf>
   struct Before {
-    bool operator()(const LadderEntry& a, const LadderEntry& b) const noexcept {
-      return LadderOrder<D>{}(b, a);
+    const IdOf& id_of;
+    bool operator()(const LadderEntry& a, const LadderEntry& b) const {
+      if (a.key != b.key) return D == Direction::up ? a.key > b.key : a.key < b.key;
+      if (a.tag != b.tag) return a.tag < b.tag;
+      return a.slot != b.slot && id_of(a.slot) < id_of(b.slot);
     }
   };
   // One cache line: what a refresh reads (front_, size_) first, then the two arrays.
@@ -257,7 +272,6 @@ class alignas(64) Ladder {
   std::size_t size_ = 0;
   std::vector<LadderEntry> heads_;  ///< heads_[i] == blocks_[i].front()
   std::vector<Block> blocks_;       ///< farthest from firing first, none empty
-  [[no_unique_address]] Before before_;
 };
 static_assert(sizeof(Ladder<Direction::up>) == 64);
 

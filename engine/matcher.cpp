@@ -81,14 +81,17 @@ void Matcher::end_load() {
   loading_ = false;
   for (std::uint32_t mi = 0; mi < cold_.size(); ++mi) {
     MarketCold& c = cold_[mi];
-    c.up.unstage();
-    c.down.unstage();
-    c.liq_up.unstage();
-    c.liq_down.unstage();
-    c.lim_buy.unstage();
-    c.lim_sell.unstage();
-    for (auto& l : c.trig_up) l.unstage();
-    for (auto& l : c.trig_down) l.unstage();
+    const AlertIds alert_ids{alerts_};
+    const PositionIds position_ids{positions_};
+    const OrderIds order_ids{orders_};
+    c.up.unstage(alert_ids);
+    c.down.unstage(alert_ids);
+    c.liq_up.unstage(position_ids);
+    c.liq_down.unstage(position_ids);
+    c.lim_buy.unstage(order_ids);
+    c.lim_sell.unstage(order_ids);
+    for (auto& l : c.trig_up) l.unstage(order_ids);
+    for (auto& l : c.trig_down) l.unstage(order_ids);
     refresh(mi);
   }
 }
@@ -119,11 +122,11 @@ void Matcher::upsert_market(const MarketSpec& m) {
       const auto from = static_cast<std::size_t>(o.trig_source);
       const std::size_t to = source_index(mi, TriggerSource::reference);
       if (o.trig_up) {
-        cold_[mi].trig_up[from].erase(*o.spec.trigger_price, o.spec.id);
-        cold_[mi].trig_up[to].insert(*o.spec.trigger_price, o.spec.id, slot);
+        cold_[mi].trig_up[from].erase(*o.spec.trigger_price, o.spec.id, slot, OrderIds{orders_});
+        cold_[mi].trig_up[to].insert(*o.spec.trigger_price, o.spec.id, slot, OrderIds{orders_});
       } else {
-        cold_[mi].trig_down[from].erase(*o.spec.trigger_price, o.spec.id);
-        cold_[mi].trig_down[to].insert(*o.spec.trigger_price, o.spec.id, slot);
+        cold_[mi].trig_down[from].erase(*o.spec.trigger_price, o.spec.id, slot, OrderIds{orders_});
+        cold_[mi].trig_down[to].insert(*o.spec.trigger_price, o.spec.id, slot, OrderIds{orders_});
       }
       o.trig_source = static_cast<std::int8_t>(to);
     }
@@ -193,9 +196,9 @@ void Matcher::attach_position(std::uint32_t slot) {
   ps.liq_key = liquidation_key(s.side, s.size, s.entry_price, s.margin, cold_[ps.market].spec.mmr);
   if (ps.liq_key) {
     if (s.side == Side::long_side) {
-      file(cold_[ps.market].liq_down, *ps.liq_key, s.id, slot);
+      file(cold_[ps.market].liq_down, *ps.liq_key, s.id, slot, PositionIds{positions_});
     } else {
-      file(cold_[ps.market].liq_up, *ps.liq_key, s.id, slot);
+      file(cold_[ps.market].liq_up, *ps.liq_key, s.id, slot, PositionIds{positions_});
     }
   }
   rekey_group(ps.group);
@@ -207,9 +210,9 @@ void Matcher::detach_position(std::uint32_t slot) {
   const PositionSpec& s = ps.spec;
   if (ps.liq_key) {
     if (s.side == Side::long_side) {
-      cold_[ps.market].liq_down.erase(*ps.liq_key, s.id);
+      cold_[ps.market].liq_down.erase(*ps.liq_key, s.id, slot, PositionIds{positions_});
     } else {
-      cold_[ps.market].liq_up.erase(*ps.liq_key, s.id);
+      cold_[ps.market].liq_up.erase(*ps.liq_key, s.id, slot, PositionIds{positions_});
     }
     ps.liq_key.reset();
   }
@@ -299,8 +302,8 @@ void Matcher::arm_keys(std::uint32_t slot, const Keys& k) {
   MarketCold& c = cold_[a.market];
   a.up_key = k.up;
   a.down_key = k.down;
-  if (k.up) file(c.up, *k.up, a.spec.id, slot);
-  if (k.down) file(c.down, *k.down, a.spec.id, slot);
+  if (k.up) file(c.up, *k.up, a.spec.id, slot, AlertIds{alerts_});
+  if (k.down) file(c.down, *k.down, a.spec.id, slot, AlertIds{alerts_});
 }
 
 void Matcher::rekey_group(std::uint32_t group) {
@@ -308,8 +311,8 @@ void Matcher::rekey_group(std::uint32_t group) {
   for (std::uint32_t slot : g.alerts) {
     AlertState& a = alerts_[slot];
     MarketCold& c = cold_[a.market];
-    if (a.up_key) c.up.erase(*a.up_key, a.spec.id);
-    if (a.down_key) c.down.erase(*a.down_key, a.spec.id);
+    if (a.up_key) c.up.erase(*a.up_key, a.spec.id, slot, AlertIds{alerts_});
+    if (a.down_key) c.down.erase(*a.down_key, a.spec.id, slot, AlertIds{alerts_});
     arm_keys(slot,
              pnl_keys(a.spec.condition, g.agg, a.spec.target_value, a.spec.target_percentage));
   }
@@ -319,8 +322,8 @@ void Matcher::disarm_alert(std::uint32_t slot) {
   AlertState& a = alerts_[slot];
   if (!a.armed) return;
   MarketCold& c = cold_[a.market];
-  if (a.up_key) c.up.erase(*a.up_key, a.spec.id);
-  if (a.down_key) c.down.erase(*a.down_key, a.spec.id);
+  if (a.up_key) c.up.erase(*a.up_key, a.spec.id, slot, AlertIds{alerts_});
+  if (a.down_key) c.down.erase(*a.down_key, a.spec.id, slot, AlertIds{alerts_});
   a.up_key.reset();
   a.down_key.reset();
   if (a.in_expiry) c.expiry.erase({*a.spec.expires_at, a.spec.id, slot});

@@ -272,14 +272,18 @@ class Matcher {
 
   void refresh(std::uint32_t mi);
   /// Files a ladder entry: inserted, or staged during a bulk load.
-  template <class L>
-  void file(L& ladder, std::int64_t key, const Uuid& id, std::uint32_t slot) {
+  template <class L, class IdOf>
+  void file(L& ladder, std::int64_t key, const Uuid& id, std::uint32_t slot, const IdOf& id_of) {
     if (loading_) {
       ladder.stage(key, id, slot);
     } else {
-      ladder.insert(key, id, slot);
+      ladder.insert(key, id, slot, id_of);
     }
   }
+  // What each kind of ladder calls to read its owners' ids (engine/matcher_state.h).
+  struct AlertIds;
+  struct PositionIds;
+  struct OrderIds;
   void slow_path(std::uint32_t mi, const Tick& t, bool set_p, std::vector<Event>& out);
   void liquidate(std::uint32_t mi, const Tick& t, std::vector<Event>& out);
   void expire(std::uint32_t mi, const Tick& t, std::vector<Event>& out);

@@ -75,7 +75,7 @@ void Matcher::run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& ou
   auto take_triggers = [&](auto& ladder) {
     if (!ladder.crosses(ladder.front_key(), x)) return;
     scratch_up_.clear();
-    ladder.pop_crossed(x, scratch_up_);
+    ladder.pop_crossed(x, scratch_up_, OrderIds{orders_});
     for (const Crossed& cr : scratch_up_) {
       orders_[cr.slot].trig_source = -1;
       due.push_back({cr.distance, cr.id, cr.slot, Due::What::trigger, x});
@@ -95,7 +95,7 @@ void Matcher::run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& ou
   auto take_limits = [&](auto& ladder, std::int64_t p, std::int64_t quote) {
     if (!ladder.crosses(ladder.front_key(), p)) return;
     scratch_up_.clear();
-    ladder.pop_crossed(p, scratch_up_);
+    ladder.pop_crossed(p, scratch_up_, OrderIds{orders_});
     for (const Crossed& cr : scratch_up_) {
       OrderState& o = orders_[cr.slot];
       o.resting = false;
@@ -246,9 +246,9 @@ void Matcher::arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) 
     o.trig_source = static_cast<std::int8_t>(src);
     o.trig_up = buy;
     if (buy) {
-      file(c.trig_up[src], *s.trigger_price, s.id, slot);
+      file(c.trig_up[src], *s.trigger_price, s.id, slot, OrderIds{orders_});
     } else {
-      file(c.trig_down[src], *s.trigger_price, s.id, slot);
+      file(c.trig_down[src], *s.trigger_price, s.id, slot, OrderIds{orders_});
     }
     return;
   }
@@ -259,9 +259,9 @@ void Matcher::arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) 
   if (resting_limit) {  // loaded resting: it rests again, a maker from the next tick on
     o.resting = true;
     if (buy) {
-      file(c.lim_buy, *s.price, s.id, slot);
+      file(c.lim_buy, *s.price, s.id, slot, OrderIds{orders_});
     } else {
-      file(c.lim_sell, *s.price, s.id, slot);
+      file(c.lim_sell, *s.price, s.id, slot, OrderIds{orders_});
     }
     return;
   }
@@ -276,17 +276,17 @@ void Matcher::disarm_order(std::uint32_t slot) {
   if (o.trig_source >= 0) {
     const auto src = static_cast<std::size_t>(o.trig_source);
     if (o.trig_up) {
-      c.trig_up[src].erase(*s.trigger_price, s.id);
+      c.trig_up[src].erase(*s.trigger_price, s.id, slot, OrderIds{orders_});
     } else {
-      c.trig_down[src].erase(*s.trigger_price, s.id);
+      c.trig_down[src].erase(*s.trigger_price, s.id, slot, OrderIds{orders_});
     }
     o.trig_source = -1;
   }
   if (o.resting) {
     if (buys(s.side)) {
-      c.lim_buy.erase(*s.price, s.id);
+      c.lim_buy.erase(*s.price, s.id, slot, OrderIds{orders_});
     } else {
-      c.lim_sell.erase(*s.price, s.id);
+      c.lim_sell.erase(*s.price, s.id, slot, OrderIds{orders_});
     }
     o.resting = false;
   }
@@ -357,9 +357,9 @@ void Matcher::execute(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) {
   o.resting = true;
   if (cfg_.report_rested) rested_.push_back(s.id);
   if (buy) {
-    file(c.lim_buy, lim, s.id, slot);
+    file(c.lim_buy, lim, s.id, slot, OrderIds{orders_});
   } else {
-    file(c.lim_sell, lim, s.id, slot);
+    file(c.lim_sell, lim, s.id, slot, OrderIds{orders_});
   }
 }
 

@@ -121,6 +121,19 @@ struct Matcher::OrderState {
   [[nodiscard]] bool watched() const noexcept { return trig_source >= 0 || resting || waiting; }
 };
 
+struct Matcher::AlertIds {
+  const std::vector<AlertState>& v;
+  const Uuid& operator()(std::uint32_t slot) const noexcept { return v[slot].spec.id; }
+};
+struct Matcher::PositionIds {
+  const std::vector<PositionState>& v;
+  const Uuid& operator()(std::uint32_t slot) const noexcept { return v[slot].spec.id; }
+};
+struct Matcher::OrderIds {
+  const std::vector<OrderState>& v;
+  const Uuid& operator()(std::uint32_t slot) const noexcept { return v[slot].spec.id; }
+};
+
 struct Matcher::Due {
   enum class What : std::uint8_t { trigger, limit, waiting };
   unsigned __int128 distance = 0;

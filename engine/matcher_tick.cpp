@@ -67,8 +67,8 @@ void Matcher::liquidate(std::uint32_t mi, const Tick& t, std::vector<Event>& out
   MarketCold& c = cold_[mi];
   scratch_up_.clear();
   scratch_down_.clear();
-  c.liq_up.pop_crossed(p, scratch_up_);
-  c.liq_down.pop_crossed(p, scratch_down_);
+  c.liq_up.pop_crossed(p, scratch_up_, PositionIds{positions_});
+  c.liq_down.pop_crossed(p, scratch_down_, PositionIds{positions_});
   if (scratch_up_.empty() && scratch_down_.empty()) return;
   merge_crossed(scratch_up_, scratch_down_, scratch_merged_);
   for (const Crossed& x : scratch_merged_) {
@@ -144,8 +144,8 @@ void Matcher::fire(std::uint32_t mi, const Tick& t, bool set_p, std::vector<Even
   if (set_p && (p >= c.up.front_key() || p <= c.down.front_key())) {
     scratch_up_.clear();
     scratch_down_.clear();
-    c.up.pop_crossed(p, scratch_up_);
-    c.down.pop_crossed(p, scratch_down_);
+    c.up.pop_crossed(p, scratch_up_, AlertIds{alerts_});
+    c.down.pop_crossed(p, scratch_down_, AlertIds{alerts_});
     // Popped entries are off their ladder already; forget those keys before disarming.
     for (const Crossed& x : scratch_up_) alerts_[x.slot].up_key.reset();
     for (const Crossed& x : scratch_down_) alerts_[x.slot].down_key.reset();
