@@ -175,6 +175,16 @@ std::optional<Wide> roe_percent(Wide unrealized_pnl, std::int64_t margin) noexce
 
 // ---- positions -------------------------------------------------------------------------------
 
+std::uint32_t Matcher::alert_slot(const Uuid& id) const {
+  return alert_index_.find(id, AlertIds{alerts_});
+}
+std::uint32_t Matcher::position_slot(const Uuid& id) const {
+  return position_index_.find(id, PositionIds{positions_});
+}
+std::uint32_t Matcher::order_slot(const Uuid& id) const {
+  return order_index_.find(id, OrderIds{orders_});
+}
+
 std::uint32_t Matcher::group_for(const Uuid& user, std::uint32_t market) {
   auto [it, inserted] =
       group_index_.try_emplace(GroupKey{user, market}, static_cast<std::uint32_t>(groups_.size()));
@@ -230,19 +240,20 @@ void Matcher::upsert_position(const PositionSpec& p, std::vector<Event>& out) {
     ++stats_.positions_rejected;
     return;
   }
-  auto [it, inserted] = position_index_.try_emplace(p.id, kNone);
+  std::uint32_t slot = position_slot(p.id);
+  const bool inserted = slot == kNone;
   if (inserted) {
     if (!free_positions_.empty()) {
-      it->second = free_positions_.back();
+      slot = free_positions_.back();
       free_positions_.pop_back();
     } else {
-      it->second = static_cast<std::uint32_t>(positions_.size());
+      slot = static_cast<std::uint32_t>(positions_.size());
       positions_.emplace_back();
     }
+    position_index_.insert(p.id, slot);  // the record takes p.id below, before any lookup
   } else {
-    detach_position(it->second);
+    detach_position(slot);
   }
-  const std::uint32_t slot = it->second;
   PositionState& ps = positions_[slot];
   const std::uint32_t old_market = inserted ? kNone : ps.market;
   if (old_market != kNone) {
@@ -279,9 +290,8 @@ void Matcher::report_unserved_market(const Uuid& market, std::vector<Event>& out
 }
 
 void Matcher::remove_position(const Uuid& id) {
-  auto it = position_index_.find(id);
-  if (it == position_index_.end()) return;
-  const std::uint32_t slot = it->second;
+  const std::uint32_t slot = position_slot(id);
+  if (slot == kNone) return;
   detach_position(slot);
   const std::uint32_t mi = positions_[slot].market;
   if (mi != kNone) {
@@ -290,8 +300,8 @@ void Matcher::remove_position(const Uuid& id) {
     std::erase(cold_[mi].positions, slot);
     refresh(mi);
   }
+  position_index_.erase(id, PositionIds{positions_});
   positions_[slot] = PositionState{};
-  position_index_.erase(it);
   free_positions_.push_back(slot);
 }
 
@@ -398,21 +408,21 @@ void Matcher::arm_alert(std::uint32_t slot, std::vector<Event>& out) {
 }
 
 void Matcher::upsert_alert(const AlertSpec& spec, std::vector<Event>& out) {
-  auto [it, inserted] = alert_index_.try_emplace(spec.id, kNone);
+  std::uint32_t slot = alert_slot(spec.id);
   std::uint32_t old_market = kNone;
-  if (inserted) {
+  if (slot == kNone) {
     if (!free_alerts_.empty()) {
-      it->second = free_alerts_.back();
+      slot = free_alerts_.back();
       free_alerts_.pop_back();
     } else {
-      it->second = static_cast<std::uint32_t>(alerts_.size());
+      slot = static_cast<std::uint32_t>(alerts_.size());
       alerts_.emplace_back();
     }
+    alert_index_.insert(spec.id, slot);  // the record takes spec.id below, before any lookup
   } else {
-    old_market = alerts_[it->second].market;
-    disarm_alert(it->second);
+    old_market = alerts_[slot].market;
+    disarm_alert(slot);
   }
-  const std::uint32_t slot = it->second;
   AlertState& a = alerts_[slot];
   a = AlertState{};
   a.live = true;
@@ -426,9 +436,8 @@ void Matcher::upsert_alert(const AlertSpec& spec, std::vector<Event>& out) {
 }
 
 void Matcher::cancel_alert(const Uuid& id) {
-  auto it = alert_index_.find(id);
-  if (it == alert_index_.end()) return;
-  const std::uint32_t slot = it->second;
+  const std::uint32_t slot = alert_slot(id);
+  if (slot == kNone) return;
   const std::uint32_t mi = alerts_[slot].market;
   disarm_alert(slot);
   alerts_[slot].status = AlertStatus::cancelled;
@@ -436,11 +445,10 @@ void Matcher::cancel_alert(const Uuid& id) {
 }
 
 bool Matcher::forget_alert(const Uuid& id) {
-  auto it = alert_index_.find(id);
-  if (it == alert_index_.end() || alerts_[it->second].armed) return false;
-  const std::uint32_t slot = it->second;
+  const std::uint32_t slot = alert_slot(id);
+  if (slot == kNone || alerts_[slot].armed) return false;
+  alert_index_.erase(id, AlertIds{alerts_});
   alerts_[slot] = AlertState{};  // a stale pending-anchor entry, if any, sees !pending_anchor
-  alert_index_.erase(it);
   free_alerts_.push_back(slot);
   return true;
 }
@@ -484,15 +492,15 @@ AlertView Matcher::view_alert(std::uint32_t slot) const {
 }
 
 std::optional<PositionView> Matcher::position(const Uuid& id) const {
-  auto it = position_index_.find(id);
-  if (it == position_index_.end()) return std::nullopt;
-  return view(it->second);
+  const std::uint32_t slot = position_slot(id);
+  if (slot == kNone) return std::nullopt;
+  return view(slot);
 }
 
 std::optional<AlertView> Matcher::alert(const Uuid& id) const {
-  auto it = alert_index_.find(id);
-  if (it == alert_index_.end()) return std::nullopt;
-  return view_alert(it->second);
+  const std::uint32_t slot = alert_slot(id);
+  if (slot == kNone) return std::nullopt;
+  return view_alert(slot);
 }
 
 void Matcher::for_each_position(const std::function<void(const PositionView&)>& f) const {
@@ -514,8 +522,8 @@ std::size_t Matcher::position_slots() const noexcept {
 }
 
 const AlertSpec* Matcher::alert_spec(const Uuid& id) const {
-  auto it = alert_index_.find(id);
-  return it == alert_index_.end() ? nullptr : &alerts_[it->second].spec;
+  const std::uint32_t slot = alert_slot(id);
+  return slot == kNone ? nullptr : &alerts_[slot].spec;
 }
 
 void Matcher::for_each_alert(const std::function<void(const AlertView&)>& f) const {

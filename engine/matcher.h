@@ -336,17 +336,21 @@ class Matcher {
   std::vector<std::uint32_t> instrument_to_market_;
   std::unordered_map<Uuid, std::uint32_t, UuidHash> market_index_;
 
+  // Id indexes: 8 bytes a slot, the ids themselves read from the records (AlertIds, ...).
   std::vector<PositionState> positions_;
-  FlatMap<Uuid, std::uint32_t, UuidHash> position_index_;
+  SlotIndex<Uuid, UuidHash> position_index_;
   std::vector<AlertState> alerts_;
-  FlatMap<Uuid, std::uint32_t, UuidHash> alert_index_;
+  SlotIndex<Uuid, UuidHash> alert_index_;
   std::vector<std::uint32_t> free_alerts_;     // forgotten slots, reused first
   std::vector<std::uint32_t> free_positions_;  // removed slots, reused first
   std::vector<std::uint32_t> free_orders_;     // removed slots, reused first
   std::vector<Group> groups_;
   std::vector<Quotes> quotes_;  // per market
   std::vector<OrderState> orders_;
-  FlatMap<Uuid, std::uint32_t, UuidHash> order_index_;
+  SlotIndex<Uuid, UuidHash> order_index_;
+  [[nodiscard]] std::uint32_t alert_slot(const Uuid& id) const;  ///< kNone when not held
+  [[nodiscard]] std::uint32_t position_slot(const Uuid& id) const;
+  [[nodiscard]] std::uint32_t order_slot(const Uuid& id) const;
   /// Open position slots per (user, market, side), in upsert order: the last is the one orders act
   /// on (hedge mode; the database's unique index on open positions keeps it to one).
   struct OpenSide {

@@ -150,20 +150,20 @@ void Matcher::run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& ou
 // ---- arming ----------------------------------------------------------------------------------
 
 void Matcher::upsert_order(const OrderSpec& o, std::vector<Event>& out) {
-  auto [it, inserted] = order_index_.try_emplace(o.id, kNone);
-  if (inserted) {
+  std::uint32_t slot = order_slot(o.id);
+  if (slot == kNone) {
     if (!free_orders_.empty()) {  // a removed order's slot: memory stays bounded by live orders
-      it->second = free_orders_.back();
+      slot = free_orders_.back();
       free_orders_.pop_back();
     } else {
-      it->second = static_cast<std::uint32_t>(orders_.size());
+      slot = static_cast<std::uint32_t>(orders_.size());
       orders_.emplace_back();
     }
+    order_index_.insert(o.id, slot);  // the record takes o.id below, before any lookup
   } else {
-    if (orders_[it->second].spec == o) return;  // an unchanged row (a resync re-reading it)
-    disarm_order(it->second);
+    if (orders_[slot].spec == o) return;  // an unchanged row (a resync re-reading it)
+    disarm_order(slot);
   }
-  const std::uint32_t slot = it->second;
   OrderState& st = orders_[slot];
   const std::uint32_t old_market = st.market;
   st = OrderState{};
@@ -179,12 +179,11 @@ void Matcher::upsert_order(const OrderSpec& o, std::vector<Event>& out) {
 }
 
 void Matcher::remove_order(const Uuid& id) {
-  auto it = order_index_.find(id);
-  if (it == order_index_.end()) return;
-  const std::uint32_t slot = it->second;
+  const std::uint32_t slot = order_slot(id);
+  if (slot == kNone) return;
   const std::uint32_t mi = orders_[slot].market;
   disarm_order(slot);
-  order_index_.erase(it);
+  order_index_.erase(id, OrderIds{orders_});
   orders_[slot] = OrderState{};  // live = false; a tick's due list checks the id before acting
   free_orders_.push_back(slot);
   if (mi != kNone) refresh(mi);
@@ -195,8 +194,8 @@ std::size_t Matcher::order_slots() const noexcept {
 }
 
 bool Matcher::forget_order(const Uuid& id) {
-  auto it = order_index_.find(id);
-  if (it == order_index_.end() || watching(orders_[it->second].status)) return false;
+  const std::uint32_t slot = order_slot(id);
+  if (slot == kNone || watching(orders_[slot].status)) return false;
   remove_order(id);
   return true;
 }
@@ -460,7 +459,7 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
       next.realized_pnl = realized;
       std::vector<Event> none;
       upsert_position(next, none);  // armed for liquidation and position_pnl like loaded ones
-      ps_slot = position_index_.at(next.id);
+      ps_slot = position_slot(next.id);
     } else {
       ps_slot = *open;
       PositionState& ps = positions_[ps_slot];
@@ -601,14 +600,14 @@ OrderView Matcher::view_order(std::uint32_t slot) const {
 }
 
 std::optional<OrderView> Matcher::order(const Uuid& id) const {
-  auto it = order_index_.find(id);
-  if (it == order_index_.end()) return std::nullopt;
-  return view_order(it->second);
+  const std::uint32_t slot = order_slot(id);
+  if (slot == kNone) return std::nullopt;
+  return view_order(slot);
 }
 
 const OrderSpec* Matcher::order_spec(const Uuid& id) const {
-  auto it = order_index_.find(id);
-  return it == order_index_.end() ? nullptr : &orders_[it->second].spec;
+  const std::uint32_t slot = order_slot(id);
+  return slot == kNone ? nullptr : &orders_[slot].spec;
 }
 
 BalanceView Matcher::balance(const Uuid& wallet, const Asset& token) const {

@@ -1,6 +1,6 @@
-// FlatMap against std::unordered_map: random inserts, lookups and erasures, with a well-spread
-// hash and with one that puts every key in a handful of runs (erasure's backward shift under
-// long probe sequences that wrap around the table's end).
+// FlatMap and SlotIndex against std::unordered_map: random inserts, lookups and erasures, with a
+// well-spread hash and with one that puts every key in a handful of runs (erasure's backward shift
+// under long probe sequences that wrap around the table's end).
 #include "engine/flat_map.h"
 
 #include <gtest/gtest.h>
@@ -69,6 +69,84 @@ TEST(FlatMap, ReserveHoldsWithoutRehashingAndAtThrowsForAMissingKey) {
   for (std::uint64_t k = 0; k < 1000; ++k) m.try_emplace(k, 1);
   EXPECT_EQ(m.bytes(), bytes);
   EXPECT_THROW((void)m.at(5000), std::out_of_range);
+}
+
+/// SlotIndex against std::unordered_map: the keys live with their owners (a slot array, as the
+/// matcher's records), freed slots are reused, and an owner's key is cleared once it is erased, so
+/// an index that still read a departed owner would find the wrong key.
+template <class Hash>
+void run_slot_index(std::uint64_t seed, std::uint64_t key_range, int steps) {
+  using Index = SlotIndex<std::uint64_t, Hash>;
+  Index index;
+  std::unordered_map<std::uint64_t, std::uint32_t> ref;
+  std::vector<std::uint64_t> owners;  // slot -> key (~0: free)
+  std::vector<std::uint32_t> free_slots;
+  const auto key_of = [&](std::uint32_t slot) { return owners.at(slot); };
+  std::mt19937_64 rng(seed);
+  for (int step = 0; step < steps; ++step) {
+    const std::uint64_t k = rng() % key_range;
+    const std::uint64_t r = rng() % 10;
+    const std::uint32_t found = index.find(k, key_of);
+    const auto rit = ref.find(k);
+    ASSERT_EQ(found == Index::kNone, rit == ref.end());
+    if (rit != ref.end()) {
+      ASSERT_EQ(found, rit->second);
+    }
+    if (r < 5 && rit == ref.end()) {
+      std::uint32_t slot = 0;
+      if (!free_slots.empty()) {
+        slot = free_slots.back();
+        free_slots.pop_back();
+      } else {
+        slot = static_cast<std::uint32_t>(owners.size());
+        owners.push_back(~0ULL);
+      }
+      owners[slot] = k;
+      index.insert(k, slot);
+      ref.emplace(k, slot);
+    } else if (r >= 5 && r < 8) {
+      const std::uint32_t slot = index.erase(k, key_of);
+      ASSERT_EQ(slot, rit == ref.end() ? Index::kNone : rit->second);
+      if (rit != ref.end()) {
+        owners[slot] = ~0ULL;
+        free_slots.push_back(slot);
+        ref.erase(rit);
+      }
+    }
+    ASSERT_EQ(index.size(), ref.size());
+  }
+  for (const auto& [k, v] : ref) ASSERT_EQ(index.find(k, key_of), v);
+  std::size_t seen = 0;
+  index.for_each([&](std::uint32_t slot) {
+    ++seen;
+    ASSERT_EQ(ref.at(owners.at(slot)), slot);
+  });
+  EXPECT_EQ(seen, ref.size());
+}
+
+TEST(SlotIndex, MatchesUnorderedMapWithASpreadHash) {
+  run_slot_index<Spread>(3, 20'000, 200'000);
+}
+
+TEST(SlotIndex, MatchesUnorderedMapWhenEveryKeySharesEightHomesAndTags) {
+  run_slot_index<Clumped>(4, 600, 40'000);
+}
+
+TEST(SlotIndex, TakesEightBytesASlotAndReserveHoldsWithoutRehashing) {
+  SlotIndex<std::uint64_t, Spread> index;
+  index.reserve(1000);
+  const std::size_t bytes = index.bytes();
+  EXPECT_EQ(bytes, 2048U * 8U);  // 1000 keys at most 3/4 full: 2048 slots
+  std::vector<std::uint64_t> owners;
+  for (std::uint64_t k = 0; k < 1000; ++k) {
+    owners.push_back(k * 7);
+    index.insert(k * 7, static_cast<std::uint32_t>(k));
+  }
+  EXPECT_EQ(index.bytes(), bytes);
+  const auto key_of = [&](std::uint32_t slot) { return owners.at(slot); };
+  EXPECT_EQ(index.find(7 * 999, key_of), 999U);
+  constexpr std::uint32_t kNone = SlotIndex<std::uint64_t, Spread>::kNone;
+  EXPECT_EQ(index.find(5, key_of), kNone);
 }
 
 }  // namespace
