@@ -66,8 +66,7 @@ std::optional<db::WriteOp> transition_op(const Event& e, const Matcher& m) {
       // The order's fill as the matcher recorded it (an order fills once, whole): what it did to
       // its position and wallet, as deltas, and the position's entry right after it.
       const auto v = m.order(e.subject);
-      const OrderSpec* s = m.order_spec(e.subject);
-      if (!v || !s || !v->position_id || !v->avg_fill_price) return std::nullopt;
+      if (!v || !v->position_id || !v->avg_fill_price) return std::nullopt;
       op.kind = db::WriteKind::order_filled;
       op.ref = *v->position_id;
       op.price = *v->avg_fill_price;
@@ -77,10 +76,9 @@ std::optional<db::WriteOp> transition_op(const Event& e, const Matcher& m) {
       op.locked = v->locked_delta;
       op.entry = v->entry_after;
       op.ts = v->filled_at.value_or(e.ts);
-      op.flags = static_cast<std::uint8_t>(
-          (v->liquidity_taker ? db::WriteOp::kTaker : 0) |
-          (v->opened_position ? db::WriteOp::kOpened : 0) |
-          (s->side == OrderSide::sell || s->side == OrderSide::buy ? db::WriteOp::kReduce : 0));
+      op.flags = static_cast<std::uint8_t>((v->liquidity_taker ? db::WriteOp::kTaker : 0) |
+                                           (v->opened_position ? db::WriteOp::kOpened : 0) |
+                                           (reduces(v->side) ? db::WriteOp::kReduce : 0));
       return op;
     }
     case EventType::alert_rejected:
@@ -307,10 +305,9 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
       return;
     case K::upsert_alert: {
       resync_.saw_alert(c.alert.id);
-      const AlertSpec* held_spec = m.alert_spec(c.alert.id);
       const bool stale =
           c.alert.status == AlertStatus::active && transitions_.stale_read(c.alert.id, c.noticed);
-      if (stale || (held_spec != nullptr && *held_spec == c.alert)) {
+      if (stale || m.alert_unchanged(c.alert)) {
         stats_.commands_skipped.fetch_add(1, std::memory_order_relaxed);
         return;
       }

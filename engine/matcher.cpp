@@ -9,7 +9,11 @@ namespace lam {
 Matcher::Matcher(MatcherConfig cfg)
     : cfg_(cfg),
       next_seq_(cfg.first_seq),
-      pool_(std::make_unique<std::pmr::unsynchronized_pool_resource>()) {}
+      pool_(std::make_unique<std::pmr::unsynchronized_pool_resource>()) {
+  // The records' sizes are the memory budget of issue 17 (docs/performance.md).
+  static_assert(sizeof(AlertState) <= 56);
+  static_assert(sizeof(OrderState) <= 72);
+}
 
 Matcher::~Matcher() = default;
 
@@ -117,16 +121,16 @@ void Matcher::upsert_market(const MarketSpec& m) {
     for (std::uint32_t slot = 0; slot < orders_.size(); ++slot) {
       OrderState& o = orders_[slot];
       if (!o.live || o.market != mi || o.trig_source < 0 ||
-          o.spec.trigger_source != TriggerSource::reference)
+          o.trigger_source != TriggerSource::reference)
         continue;
       const auto from = static_cast<std::size_t>(o.trig_source);
       const std::size_t to = source_index(mi, TriggerSource::reference);
       if (o.trig_up) {
-        cold_[mi].trig_up[from].erase(*o.spec.trigger_price, o.spec.id, slot, OrderIds{orders_});
-        cold_[mi].trig_up[to].insert(*o.spec.trigger_price, o.spec.id, slot, OrderIds{orders_});
+        cold_[mi].trig_up[from].erase(o.trigger_price, o.id, slot, OrderIds{orders_});
+        cold_[mi].trig_up[to].insert(o.trigger_price, o.id, slot, OrderIds{orders_});
       } else {
-        cold_[mi].trig_down[from].erase(*o.spec.trigger_price, o.spec.id, slot, OrderIds{orders_});
-        cold_[mi].trig_down[to].insert(*o.spec.trigger_price, o.spec.id, slot, OrderIds{orders_});
+        cold_[mi].trig_down[from].erase(o.trigger_price, o.id, slot, OrderIds{orders_});
+        cold_[mi].trig_down[to].insert(o.trigger_price, o.id, slot, OrderIds{orders_});
       }
       o.trig_source = static_cast<std::int8_t>(to);
     }
@@ -307,13 +311,106 @@ void Matcher::remove_position(const Uuid& id) {
 
 // ---- alerts ----------------------------------------------------------------------------------
 
+namespace {
+
+/// A 64-bit digest of every field of an alert row (splitmix64's finalizer over each word).
+class Digest {
+ public:
+  void add(std::uint64_t w) noexcept {
+    h_ ^= w + 0x9E3779B97F4A7C15ULL + (h_ << 6) + (h_ >> 2);
+    h_ = mix(h_);
+  }
+  void add(const Uuid& u) noexcept {
+    add(u.hi);
+    add(u.lo);
+  }
+  void add(Wide w) noexcept {
+    add(static_cast<std::uint64_t>(static_cast<unsigned __int128>(w)));
+    add(static_cast<std::uint64_t>(static_cast<unsigned __int128>(w) >> 64));
+  }
+  template <class T>
+  void add(const std::optional<T>& v) noexcept {
+    add(std::uint64_t{v.has_value()});
+    if (v) add(*v);
+  }
+  void add(const Decimal& d) noexcept {
+    add(d.floor);
+    add(static_cast<std::uint64_t>(d.rem));
+  }
+  void add(std::int64_t v) noexcept { add(static_cast<std::uint64_t>(v)); }
+  [[nodiscard]] std::uint64_t value() const noexcept { return h_; }
+
+ private:
+  static std::uint64_t mix(std::uint64_t z) noexcept {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  std::uint64_t h_ = 0x6C616D696E61746FULL;
+};
+
+std::uint64_t fingerprint(const AlertSpec& s) noexcept {
+  Digest d;
+  d.add(s.id);
+  d.add(s.user_id);
+  d.add(s.market_id);
+  d.add(static_cast<std::uint64_t>(s.type));
+  d.add(static_cast<std::uint64_t>(s.condition));
+  d.add(s.target_price);
+  d.add(s.target_percentage);
+  d.add(s.target_value);
+  d.add(s.anchor_price);
+  d.add(s.expires_at);
+  d.add(s.window_seconds);
+  d.add(static_cast<std::uint64_t>(s.status));
+  d.add(s.triggered_at);
+  d.add(static_cast<std::uint64_t>(s.invalid));
+  return d.value();
+}
+
+/// Whether an alert of this row needs an AlertExtra.
+bool needs_extra(const AlertSpec& s) noexcept {
+  return s.expires_at || s.anchor_price || s.triggered_at || s.type == AlertType::price_change ||
+         s.type == AlertType::volume || s.type == AlertType::position_pnl;
+}
+
+}  // namespace
+
+Matcher::AlertExtra& Matcher::extra_of(std::uint32_t slot) {
+  AlertState& a = alerts_[slot];
+  if (a.extra == kNone) {
+    if (!free_alert_extra_.empty()) {
+      a.extra = free_alert_extra_.back();
+      free_alert_extra_.pop_back();
+      alert_extra_[a.extra] = AlertExtra{};
+    } else {
+      a.extra = static_cast<std::uint32_t>(alert_extra_.size());
+      alert_extra_.emplace_back();
+    }
+  }
+  return alert_extra_[a.extra];
+}
+
+const Matcher::AlertExtra* Matcher::extra_if(const AlertState& a) const noexcept {
+  return a.extra == kNone ? nullptr : &alert_extra_[a.extra];
+}
+
+void Matcher::clear_alert(std::uint32_t slot) {
+  AlertState& a = alerts_[slot];
+  ids_.release(a.user);
+  if (a.extra != kNone) free_alert_extra_.push_back(a.extra);
+  a = AlertState{};  // a stale pending-anchor entry, if any, sees !pending_anchor
+}
+
 void Matcher::arm_keys(std::uint32_t slot, const Keys& k) {
   AlertState& a = alerts_[slot];
   MarketCold& c = cold_[a.market];
-  a.up_key = k.up;
-  a.down_key = k.down;
-  if (k.up) file(c.up, *k.up, a.spec.id, slot, AlertIds{alerts_});
-  if (k.down) file(c.down, *k.down, a.spec.id, slot, AlertIds{alerts_});
+  a.has_up = k.up.has_value();
+  a.has_down = k.down.has_value();
+  a.up_key = k.up.value_or(0);
+  a.down_key = k.down.value_or(0);
+  if (k.up) file(c.up, *k.up, a.id, slot, AlertIds{alerts_});
+  if (k.down) file(c.down, *k.down, a.id, slot, AlertIds{alerts_});
 }
 
 void Matcher::rekey_group(std::uint32_t group) {
@@ -321,10 +418,10 @@ void Matcher::rekey_group(std::uint32_t group) {
   for (std::uint32_t slot : g.alerts) {
     AlertState& a = alerts_[slot];
     MarketCold& c = cold_[a.market];
-    if (a.up_key) c.up.erase(*a.up_key, a.spec.id, slot, AlertIds{alerts_});
-    if (a.down_key) c.down.erase(*a.down_key, a.spec.id, slot, AlertIds{alerts_});
-    arm_keys(slot,
-             pnl_keys(a.spec.condition, g.agg, a.spec.target_value, a.spec.target_percentage));
+    if (a.has_up) c.up.erase(a.up_key, a.id, slot, AlertIds{alerts_});
+    if (a.has_down) c.down.erase(a.down_key, a.id, slot, AlertIds{alerts_});
+    const AlertExtra& x = alert_extra_[a.extra];
+    arm_keys(slot, pnl_keys(a.condition, g.agg, x.target_value, x.target_percentage));
   }
 }
 
@@ -332,26 +429,24 @@ void Matcher::disarm_alert(std::uint32_t slot) {
   AlertState& a = alerts_[slot];
   if (!a.armed) return;
   MarketCold& c = cold_[a.market];
-  if (a.up_key) c.up.erase(*a.up_key, a.spec.id, slot, AlertIds{alerts_});
-  if (a.down_key) c.down.erase(*a.down_key, a.spec.id, slot, AlertIds{alerts_});
-  a.up_key.reset();
-  a.down_key.reset();
-  if (a.in_expiry) c.expiry.erase({*a.spec.expires_at, a.spec.id, slot});
-  if (a.in_volume) {
-    c.volume->remove(a.spec.window_seconds * kNsPerSec, a.volume_target, a.spec.id);
+  if (a.has_up) c.up.erase(a.up_key, a.id, slot, AlertIds{alerts_});
+  if (a.has_down) c.down.erase(a.down_key, a.id, slot, AlertIds{alerts_});
+  a.has_up = false;
+  a.has_down = false;
+  if (AlertExtra* x = a.extra == kNone ? nullptr : &alert_extra_[a.extra]) {
+    if (a.in_expiry) c.expiry.erase({*x->expires_at, a.id, slot});
+    if (a.in_volume) c.volume->remove(x->window_seconds * kNsPerSec, x->volume_target, a.id);
+    if (x->group != kNone) std::erase(groups_[x->group].alerts, slot);
+    x->group = kNone;
   }
-  if (a.group != kNone) std::erase(groups_[a.group].alerts, slot);
   // pending_anchor entries are dropped lazily by anchor_pending()
   a.pending_anchor = false;
   a.in_expiry = false;
   a.in_volume = false;
-  a.group = kNone;
   a.armed = false;
 }
 
-void Matcher::arm_alert(std::uint32_t slot, std::vector<Event>& out) {
-  AlertState& a = alerts_[slot];
-  const AlertSpec& s = a.spec;
+void Matcher::arm_alert(std::uint32_t slot, const AlertSpec& s, std::vector<Event>& out) {
   RejectReason reason = validate_alert(s);
   std::uint32_t mi = kNone;
   if (reason == RejectReason::none) {
@@ -369,6 +464,7 @@ void Matcher::arm_alert(std::uint32_t slot, std::vector<Event>& out) {
     ++stats_.alerts_rejected;
     return;
   }
+  AlertState& a = alerts_[slot];
   a.market = mi;
   a.armed = true;
   MarketCold& c = cold_[mi];
@@ -382,22 +478,25 @@ void Matcher::arm_alert(std::uint32_t slot, std::vector<Event>& out) {
       arm_keys(slot, price_keys(s.type, s.condition, *s.target_price));
       break;
     case AlertType::price_change:
-      if (a.anchor) {
-        arm_keys(slot, change_keys(s.condition, *a.anchor, *s.target_percentage));
+      if (const std::optional<std::int64_t> anchor = alert_extra_[a.extra].anchor) {
+        arm_keys(slot, change_keys(s.condition, *anchor, *s.target_percentage));
       } else {
         a.pending_anchor = true;
         c.pending_anchor.push_back(slot);
       }
       break;
-    case AlertType::volume:
+    case AlertType::volume: {
       if (!c.volume) c.volume = std::make_unique<VolumeBook>(pool_.get());
-      a.volume_target = volume_key(*s.target_value);
-      c.volume->add(s.window_seconds * kNsPerSec, a.volume_target, s.id, slot);
+      AlertExtra& x = alert_extra_[a.extra];
+      x.volume_target = volume_key(*s.target_value);
+      c.volume->add(s.window_seconds * kNsPerSec, x.volume_target, s.id, slot);
       a.in_volume = true;
       break;
+    }
     case AlertType::position_pnl: {
-      a.group = group_for(s.user_id, mi);
-      Group& g = groups_[a.group];
+      const std::uint32_t group = group_for(s.user_id, mi);
+      alert_extra_[a.extra].group = group;
+      Group& g = groups_[group];
       g.alerts.push_back(slot);
       arm_keys(slot, pnl_keys(s.condition, g.agg, s.target_value, s.target_percentage));
       break;
@@ -422,17 +521,37 @@ void Matcher::upsert_alert(const AlertSpec& spec, std::vector<Event>& out) {
   } else {
     old_market = alerts_[slot].market;
     disarm_alert(slot);
+    clear_alert(slot);
   }
   AlertState& a = alerts_[slot];
-  a = AlertState{};
+  a.id = spec.id;
+  a.user = ids_.acquire(spec.user_id);
   a.live = true;
-  a.spec = spec;
+  a.fingerprint = fingerprint(spec);
+  a.type = spec.type;
+  a.condition = spec.condition;
   a.status = spec.status;
-  a.anchor = spec.anchor_price;
-  a.triggered_at = spec.triggered_at;
-  if (a.status == AlertStatus::active) arm_alert(slot, out);
+  if (needs_extra(spec)) {
+    AlertExtra& x = extra_of(slot);
+    x.expires_at = spec.expires_at;
+    x.anchor = spec.anchor_price;
+    x.triggered_at = spec.triggered_at;
+    x.target_percentage = spec.target_percentage;
+    x.target_value = spec.target_value;
+    x.window_seconds = spec.window_seconds;
+  }
+  if (a.status == AlertStatus::active) arm_alert(slot, spec, out);
+  const std::uint32_t mi = alerts_[slot].market;
   if (old_market != kNone) refresh(old_market);
-  if (a.market != kNone && a.market != old_market) refresh(a.market);
+  if (mi != kNone && mi != old_market) refresh(mi);
+}
+
+bool Matcher::alert_unchanged(const AlertSpec& spec) const {
+  const std::uint32_t slot = alert_slot(spec.id);
+  if (slot == kNone) return false;
+  const AlertState& a = alerts_[slot];
+  return ids_[a.user] == spec.user_id && a.type == spec.type && a.condition == spec.condition &&
+         a.fingerprint == fingerprint(spec);
 }
 
 void Matcher::cancel_alert(const Uuid& id) {
@@ -448,7 +567,7 @@ bool Matcher::forget_alert(const Uuid& id) {
   const std::uint32_t slot = alert_slot(id);
   if (slot == kNone || alerts_[slot].armed) return false;
   alert_index_.erase(id, AlertIds{alerts_});
-  alerts_[slot] = AlertState{};  // a stale pending-anchor entry, if any, sees !pending_anchor
+  clear_alert(slot);
   free_alerts_.push_back(slot);
   return true;
 }
@@ -488,7 +607,9 @@ PositionView Matcher::view(std::uint32_t slot) const {
 
 AlertView Matcher::view_alert(std::uint32_t slot) const {
   const AlertState& a = alerts_[slot];
-  return AlertView{a.spec.id, a.status, a.triggered_at, a.anchor, a.armed};
+  const AlertExtra* x = extra_if(a);
+  return AlertView{a.id, a.status, x ? x->triggered_at : std::nullopt, x ? x->anchor : std::nullopt,
+                   a.armed};
 }
 
 std::optional<PositionView> Matcher::position(const Uuid& id) const {
@@ -519,11 +640,6 @@ void Matcher::for_each_position_in(std::size_t begin, std::size_t end,
 
 std::size_t Matcher::position_slots() const noexcept {
   return positions_.size();
-}
-
-const AlertSpec* Matcher::alert_spec(const Uuid& id) const {
-  const std::uint32_t slot = alert_slot(id);
-  return slot == kNone ? nullptr : &alerts_[slot].spec;
 }
 
 void Matcher::for_each_alert(const std::function<void(const AlertView&)>& f) const {

@@ -21,6 +21,7 @@
 #include "engine/domain.h"
 #include "engine/event.h"
 #include "engine/flat_map.h"
+#include "engine/id_table.h"
 #include "engine/ladder.h"
 #include "engine/orders.h"
 #include "engine/thresholds.h"
@@ -144,7 +145,8 @@ class Matcher {
   [[nodiscard]] std::optional<PositionView> position(const Uuid& id) const;
   [[nodiscard]] std::optional<AlertView> alert(const Uuid& id) const;
   [[nodiscard]] std::optional<OrderView> order(const Uuid& id) const;
-  [[nodiscard]] const OrderSpec* order_spec(const Uuid& id) const;
+  /// The row an order was last upserted with.
+  [[nodiscard]] std::optional<OrderSpec> order_spec(const Uuid& id) const;
   [[nodiscard]] BalanceView balance(const Uuid& wallet, const Asset& token) const;
   void for_each_order(const std::function<void(const OrderView&)>& f) const;
   void for_each_balance(const std::function<void(const BalanceView&)>& f) const;
@@ -170,9 +172,11 @@ class Matcher {
   [[nodiscard]] std::size_t position_slots() const noexcept;
   /// Order records held, live or free for reuse: bounded by the most orders ever held at once.
   [[nodiscard]] std::size_t order_slots() const noexcept;
-  /// The spec an alert was last upserted with (nullptr if unknown): lets a caller skip an upsert
-  /// that changes nothing (a resync re-reading unchanged rows).
-  [[nodiscard]] const AlertSpec* alert_spec(const Uuid& id) const;
+  /// Whether `spec` is what its alert was last upserted with (false if the alert is unknown): lets
+  /// a caller skip an upsert that changes nothing (a resync re-reading unchanged rows). Compared by
+  /// the alert's identity, type and status and a 64-bit fingerprint of the rest: the matcher keeps
+  /// what it needs to arm an alert, not the whole row.
+  [[nodiscard]] bool alert_unchanged(const AlertSpec& spec) const;
   /// Reference price of a market, if a source tick has set it.
   [[nodiscard]] std::optional<std::int64_t> reference_price(const Uuid& market_id) const;
   /// Markets are held in slots [0, market_slots()); the reference price of the one in `slot`, if
@@ -234,7 +238,9 @@ class Matcher {
   struct MarketCold;
   struct PositionState;
   struct AlertState;
+  struct AlertExtra;
   struct OrderState;
+  struct OrderExtra;
   struct Group;
   struct SideKey {
     Uuid user;
@@ -292,6 +298,10 @@ class Matcher {
   // orders (matcher_orders.cpp)
   void run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& out);
   void arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out);
+  [[nodiscard]] OrderSpec spec_of(std::uint32_t slot) const;
+  OrderExtra& order_extra_of(std::uint32_t slot);  ///< allocated on first use
+  [[nodiscard]] const OrderExtra* order_extra_if(std::uint32_t slot) const noexcept;
+  void clear_order(std::uint32_t slot);  ///< back to a free record, its ids and extra released
   void disarm_order(std::uint32_t slot);
   void end_order(std::uint32_t slot, OrderStatus status, EventType type, RejectReason why,
                  TimeNs ts, std::vector<Event>& out);
@@ -307,7 +317,10 @@ class Matcher {
   void on_position_gone(std::uint32_t slot, TimeNs ts, std::vector<Event>& out);
   void trigger(std::uint32_t slot, const Tick& t, std::int64_t price, std::vector<Event>& out);
 
-  void arm_alert(std::uint32_t slot, std::vector<Event>& out);
+  void arm_alert(std::uint32_t slot, const AlertSpec& s, std::vector<Event>& out);
+  AlertExtra& extra_of(std::uint32_t slot);  ///< allocated on first use
+  [[nodiscard]] const AlertExtra* extra_if(const AlertState& a) const noexcept;
+  void clear_alert(std::uint32_t slot);  ///< back to a free record, its user and extra released
   void arm_keys(std::uint32_t slot, const Keys& k);
   void disarm_alert(std::uint32_t slot);
   void attach_position(std::uint32_t slot);
@@ -341,13 +354,18 @@ class Matcher {
   SlotIndex<Uuid, UuidHash> position_index_;
   std::vector<AlertState> alerts_;
   SlotIndex<Uuid, UuidHash> alert_index_;
-  std::vector<std::uint32_t> free_alerts_;     // forgotten slots, reused first
+  std::vector<std::uint32_t> free_alerts_;  // forgotten slots, reused first
+  std::vector<AlertExtra> alert_extra_;
+  std::vector<std::uint32_t> free_alert_extra_;
+  IdTable ids_;  // users and wallets, interned: records hold 4-byte handles
   std::vector<std::uint32_t> free_positions_;  // removed slots, reused first
   std::vector<std::uint32_t> free_orders_;     // removed slots, reused first
   std::vector<Group> groups_;
   std::vector<Quotes> quotes_;  // per market
   std::vector<OrderState> orders_;
   SlotIndex<Uuid, UuidHash> order_index_;
+  std::vector<OrderExtra> order_extra_;
+  std::vector<std::uint32_t> free_order_extra_;
   [[nodiscard]] std::uint32_t alert_slot(const Uuid& id) const;  ///< kNone when not held
   [[nodiscard]] std::uint32_t position_slot(const Uuid& id) const;
   [[nodiscard]] std::uint32_t order_slot(const Uuid& id) const;

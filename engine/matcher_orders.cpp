@@ -99,7 +99,7 @@ void Matcher::run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& ou
     for (const Crossed& cr : scratch_up_) {
       OrderState& o = orders_[cr.slot];
       o.resting = false;
-      const std::int64_t lim = *o.spec.price;
+      const std::int64_t lim = o.price;
       const Wide d = static_cast<Wide>(lim) - quote;
       due.push_back(
           {static_cast<unsigned __int128>(d < 0 ? -d : d), cr.id, cr.slot, Due::What::limit, lim});
@@ -111,7 +111,7 @@ void Matcher::run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& ou
   if (t.kind != TickKind::mark && !c.waiting.empty()) {
     for (std::uint32_t slot : c.waiting) {
       orders_[slot].waiting = false;
-      due.push_back({0, orders_[slot].spec.id, slot, Due::What::waiting, 0});
+      due.push_back({0, orders_[slot].id, slot, Due::What::waiting, 0});
     }
     c.waiting.clear();
   }
@@ -123,15 +123,16 @@ void Matcher::run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& ou
   for (std::size_t i = 0; i < due.size(); ++i) {
     const Due d = due[i];
     OrderState& o = orders_[d.slot];
-    if (!o.live || o.spec.id != d.id || !watching(o.status)) continue;
+    if (!o.live || o.id != d.id || !watching(o.status)) continue;
     switch (d.what) {
       case Due::What::trigger:
         o.status = OrderStatus::open;
-        o.triggered_at = t.exch_ts;
-        out.push_back(make_event(EventType::order_triggered, t.exch_ts, o.spec.id, o.spec.user_id,
+        o.triggered = true;
+        order_extra_of(d.slot).triggered_at = t.exch_ts;
+        out.push_back(make_event(EventType::order_triggered, t.exch_ts, o.id, ids_[o.user],
                                  c.spec.id, d.price));
         ++stats_.orders_triggered;
-        if (o.spec.execution == Execution::live) {
+        if (o.execution == Execution::live) {
           disarm_order(d.slot);  // the bot's from here: no further expiry
           break;
         }
@@ -161,18 +162,39 @@ void Matcher::upsert_order(const OrderSpec& o, std::vector<Event>& out) {
     }
     order_index_.insert(o.id, slot);  // the record takes o.id below, before any lookup
   } else {
-    if (orders_[slot].spec == o) return;  // an unchanged row (a resync re-reading it)
+    if (spec_of(slot) == o) return;  // an unchanged row (a resync re-reading it)
     disarm_order(slot);
   }
+  const std::uint32_t old_market = orders_[slot].market;
+  clear_order(slot);
   OrderState& st = orders_[slot];
-  const std::uint32_t old_market = st.market;
-  st = OrderState{};
-  st.spec = o;
+  st.id = o.id;
   st.live = true;
+  st.user = ids_.acquire(o.user_id);
+  st.wallet = ids_.acquire(o.wallet_id);
+  st.size = o.size;
+  st.has_price = o.price.has_value();
+  st.price = o.price.value_or(0);
+  st.has_trigger = o.trigger_price.has_value();
+  st.trigger_price = o.trigger_price.value_or(0);
+  st.leverage = o.leverage;
+  st.type = o.type;
+  st.side = o.side;
+  st.execution = o.execution;
+  st.trigger_source = o.trigger_source;
+  st.row_status = o.status;
   st.status = o.status;
-  st.triggered_at = o.triggered_at;
+  st.triggered = o.triggered_at.has_value();
   const auto mit = market_index_.find(o.market_id);
   st.market = mit == market_index_.end() ? kNone : mit->second;
+  if (o.triggered_at || o.expires_at || st.market == kNone || o.invalid != RejectReason::none) {
+    OrderExtra& x = order_extra_of(slot);
+    x.invalid = o.invalid;
+    x.row_triggered_at = o.triggered_at;
+    x.triggered_at = o.triggered_at;
+    x.expires_at = o.expires_at;
+    if (st.market == kNone) x.market_id = o.market_id;
+  }
   arm_order(slot, last_ts_, out);
   if (st.market != kNone) refresh(st.market);
   if (old_market != kNone && old_market != st.market) refresh(old_market);
@@ -184,7 +206,7 @@ void Matcher::remove_order(const Uuid& id) {
   const std::uint32_t mi = orders_[slot].market;
   disarm_order(slot);
   order_index_.erase(id, OrderIds{orders_});
-  orders_[slot] = OrderState{};  // live = false; a tick's due list checks the id before acting
+  clear_order(slot);  // live = false; a tick's due list checks the id before acting
   free_orders_.push_back(slot);
   if (mi != kNone) refresh(mi);
 }
@@ -216,14 +238,71 @@ void Matcher::upsert_balance(const BalanceSpec& b) {
   v.locked = b.locked;
 }
 
+OrderSpec Matcher::spec_of(std::uint32_t slot) const {
+  const OrderState& o = orders_[slot];
+  const OrderExtra* x = order_extra_if(slot);
+  OrderSpec s;
+  s.id = o.id;
+  s.user_id = ids_[o.user];
+  s.wallet_id = ids_[o.wallet];
+  if (o.market != kNone) {
+    s.market_id = cold_[o.market].spec.id;
+  } else if (x != nullptr && x->market_id) {
+    s.market_id = *x->market_id;
+  }
+  s.type = o.type;
+  s.side = o.side;
+  s.execution = o.execution;
+  s.size = o.size;
+  if (o.has_price) s.price = o.price;
+  if (o.has_trigger) s.trigger_price = o.trigger_price;
+  s.trigger_source = o.trigger_source;
+  s.leverage = o.leverage;
+  s.status = o.row_status;
+  if (x != nullptr) {
+    s.triggered_at = x->row_triggered_at;
+    s.expires_at = x->expires_at;
+    s.invalid = x->invalid;
+  }
+  return s;
+}
+
+Matcher::OrderExtra& Matcher::order_extra_of(std::uint32_t slot) {
+  OrderState& o = orders_[slot];
+  if (o.extra == kNone) {
+    if (!free_order_extra_.empty()) {
+      o.extra = free_order_extra_.back();
+      free_order_extra_.pop_back();
+      order_extra_[o.extra] = OrderExtra{};
+    } else {
+      o.extra = static_cast<std::uint32_t>(order_extra_.size());
+      order_extra_.emplace_back();
+    }
+  }
+  return order_extra_[o.extra];
+}
+
+const Matcher::OrderExtra* Matcher::order_extra_if(std::uint32_t slot) const noexcept {
+  const std::uint32_t x = orders_[slot].extra;
+  return x == kNone ? nullptr : &order_extra_[x];
+}
+
+void Matcher::clear_order(std::uint32_t slot) {
+  OrderState& o = orders_[slot];
+  ids_.release(o.user);
+  ids_.release(o.wallet);
+  if (o.extra != kNone) free_order_extra_.push_back(o.extra);
+  o = OrderState{};
+}
+
 void Matcher::arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) {
   OrderState& o = orders_[slot];
-  const OrderSpec& s = o.spec;
   if (!watching(o.status)) return;  // filled, cancelled, expired, failed: not armed
+  const OrderSpec s = spec_of(slot);
   const bool conditional = s.type == OrderType::stop || s.type == OrderType::stop_limit;
   if (s.execution == Execution::live) {
     // The venue's business, except the conditional orders it cannot hold for us, until triggered.
-    if (!conditional || o.status != OrderStatus::pending || o.triggered_at) return;
+    if (!conditional || o.status != OrderStatus::pending || o.triggered) return;
   }
   if (o.market == kNone) return reject_order(slot, RejectReason::unknown_market, ts, out);
   MarketCold& c = cold_[o.market];
@@ -240,7 +319,7 @@ void Matcher::arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) 
     o.in_expiry = true;
   }
   const bool buy = buys(s.side);
-  if (conditional && o.status == OrderStatus::pending && !o.triggered_at) {
+  if (conditional && o.status == OrderStatus::pending && !o.triggered) {
     const std::size_t src = source_index(o.market, s.trigger_source);
     o.trig_source = static_cast<std::int8_t>(src);
     o.trig_up = buy;
@@ -271,21 +350,20 @@ void Matcher::disarm_order(std::uint32_t slot) {
   OrderState& o = orders_[slot];
   if (o.market == kNone) return;
   MarketCold& c = cold_[o.market];
-  const OrderSpec& s = o.spec;
   if (o.trig_source >= 0) {
     const auto src = static_cast<std::size_t>(o.trig_source);
     if (o.trig_up) {
-      c.trig_up[src].erase(*s.trigger_price, s.id, slot, OrderIds{orders_});
+      c.trig_up[src].erase(o.trigger_price, o.id, slot, OrderIds{orders_});
     } else {
-      c.trig_down[src].erase(*s.trigger_price, s.id, slot, OrderIds{orders_});
+      c.trig_down[src].erase(o.trigger_price, o.id, slot, OrderIds{orders_});
     }
     o.trig_source = -1;
   }
   if (o.resting) {
-    if (buys(s.side)) {
-      c.lim_buy.erase(*s.price, s.id, slot, OrderIds{orders_});
+    if (buys(o.side)) {
+      c.lim_buy.erase(o.price, o.id, slot, OrderIds{orders_});
     } else {
-      c.lim_sell.erase(*s.price, s.id, slot, OrderIds{orders_});
+      c.lim_sell.erase(o.price, o.id, slot, OrderIds{orders_});
     }
     o.resting = false;
   }
@@ -294,11 +372,11 @@ void Matcher::disarm_order(std::uint32_t slot) {
     o.waiting = false;
   }
   if (o.in_expiry) {
-    c.expiry.erase({*s.expires_at, s.id, slot, true});
+    c.expiry.erase({*order_extra_[o.extra].expires_at, o.id, slot, true});
     o.in_expiry = false;
   }
   if (o.in_reduce) {
-    auto it = reduce_orders_.find(SideKey{s.user_id, o.market, position_side(s.side)});
+    auto it = reduce_orders_.find(SideKey{ids_[o.user], o.market, position_side(o.side)});
     if (it != reduce_orders_.end()) {
       std::erase(it->second, slot);
       if (it->second.empty()) reduce_orders_.erase(it);
@@ -314,8 +392,10 @@ void Matcher::end_order(std::uint32_t slot, OrderStatus status, EventType type, 
   OrderState& o = orders_[slot];
   disarm_order(slot);
   o.status = status;
-  o.reason = why;
-  Event e = make_event(type, ts, o.spec.id, o.spec.user_id, o.spec.market_id);
+  if (why != RejectReason::none) order_extra_of(slot).reason = why;
+  const Uuid market_id = o.market != kNone ? cold_[o.market].spec.id
+                                           : order_extra_[o.extra].market_id.value_or(Uuid{});
+  Event e = make_event(type, ts, o.id, ids_[o.user], market_id);
   e.reason = why;
   out.push_back(e);
 }
@@ -339,8 +419,7 @@ void Matcher::expire_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& ou
 
 void Matcher::execute(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) {
   OrderState& o = orders_[slot];
-  const OrderSpec& s = o.spec;
-  const bool buy = buys(s.side);
+  const bool buy = buys(o.side);
   const auto px = tradeable(o.market, buy);
   MarketCold& c = cold_[o.market];
   if (!px) {  // no tradeable price yet: decide at the first BBO or trade tick
@@ -348,36 +427,37 @@ void Matcher::execute(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) {
     c.waiting.push_back(slot);
     return;
   }
-  if (s.type == OrderType::market || s.type == OrderType::stop)
+  if (o.type == OrderType::market || o.type == OrderType::stop)
     return fill(slot, *px, true, ts, out);
-  const std::int64_t lim = *s.price;
+  const std::int64_t lim = o.price;
   if (buy ? *px <= lim : *px >= lim) return fill(slot, *px, true, ts, out);  // crosses: taker
   o.status = OrderStatus::open;  // rests; a maker from the next tick on
   o.resting = true;
-  if (cfg_.report_rested) rested_.push_back(s.id);
+  if (cfg_.report_rested) rested_.push_back(o.id);
   if (buy) {
-    file(c.lim_buy, lim, s.id, slot, OrderIds{orders_});
+    file(c.lim_buy, lim, o.id, slot, OrderIds{orders_});
   } else {
-    file(c.lim_sell, lim, s.id, slot, OrderIds{orders_});
+    file(c.lim_sell, lim, o.id, slot, OrderIds{orders_});
   }
 }
 
 void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
                    std::vector<Event>& out) {
-  OrderState& o = orders_[slot];
-  const OrderSpec& s = o.spec;  // a fill never changes the spec, nor moves orders_
+  OrderState& o = orders_[slot];  // a fill never changes the row, nor moves orders_
+  const Uuid user_id = ids_[o.user];
+  const Uuid wallet_id = ids_[o.wallet];
   const std::uint32_t mi = o.market;
   const MarketCold& c = cold_[mi];
   const TradingRules& rules = c.spec.rules;
-  const Side side = position_side(s.side);
-  const SideKey key{s.user_id, mi, side};
+  const Side side = position_side(o.side);
+  const SideKey key{user_id, mi, side};
   const std::int64_t rate = taker ? rules.taker_fee : rules.maker_fee;
-  if (taker) px = FillMath::slipped(px, buys(s.side), cfg_.slippage_bps);
+  if (taker) px = FillMath::slipped(px, buys(o.side), cfg_.slippage_bps);
   // At a million positions each of these lookups is a cache miss: start them all at once.
   open_positions_.prefetch(key);
-  if (!reduces(s.side)) {
-    position_index_.prefetch(position_id_for(s.id));
-    group_index_.prefetch(GroupKey{s.user_id, mi});
+  if (!reduces(o.side)) {
+    position_index_.prefetch(position_id_for(o.id));
+    group_index_.prefetch(GroupKey{user_id, mi});
     if (side == Side::long_side) {
       c.liq_down.prefetch();
     } else {
@@ -388,18 +468,19 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
   const std::optional<std::uint32_t> open = open_slot(key);
   // Looked up once the fill will happen: a cancelled reduce leaves no balance row behind.
   auto wallet = [&]() -> BalanceView& {
-    BalanceView& b = balances_[BalanceKey{s.wallet_id, rules.quote}];
-    b.wallet_id = s.wallet_id;
+    BalanceView& b = balances_[BalanceKey{wallet_id, rules.quote}];
+    b.wallet_id = wallet_id;
     b.token = rules.quote;
     return b;
   };
 
   EventType pe_type = EventType::position_increased;  // the position event, after order.filled
   std::uint32_t ps_slot = kNone;
-  Wide fee = 0, realized = 0;
-  std::int64_t q = s.size;
+  Wide fee = 0, realized = 0, locked_delta = 0;
+  bool opened_position = false;
+  std::int64_t q = o.size;
   bool closed = false;
-  if (reduces(s.side)) {
+  if (reduces(o.side)) {
     if (!open) return cancel_order(slot, RejectReason::no_position, ts, out);
     ps_slot = *open;
     PositionState& ps = positions_[ps_slot];
@@ -414,7 +495,7 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
     BalanceView& bal = wallet();
     bal.balance += realized;
     bal.locked -= released;
-    o.locked_delta = -released;
+    locked_delta = -released;
     closed = ps.spec.size == 0;
     if (closed) {
       ps.status = PositionStatus::closed;
@@ -428,21 +509,21 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
     pe_type = closed ? EventType::position_closed : EventType::position_reduced;
   } else {
     fee = FillMath::fee(q, px, rate);
-    const Wide add = FillMath::margin(q, px, s.leverage);
+    const Wide add = FillMath::margin(q, px, o.leverage);
     BalanceView& bal = wallet();
     if (bal.balance - bal.locked < add + fee)
       return reject_order(slot, RejectReason::insufficient_margin, ts, out);
     PositionSpec next;
     const bool opened = !open;
     if (opened) {
-      next.id = position_id_for(s.id);
-      next.user_id = s.user_id;
-      next.wallet_id = s.wallet_id;
+      next.id = position_id_for(o.id);
+      next.user_id = user_id;
+      next.wallet_id = wallet_id;
       next.market_id = c.spec.id;
       next.side = side;
       next.size = q;
       next.entry_price = px;
-      next.leverage = s.leverage;
+      next.leverage = o.leverage;
       next.margin = 0;
     } else {
       next = positions_[*open].spec;
@@ -472,28 +553,31 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
     }
     bal.locked += add;
     bal.balance -= fee;
-    o.locked_delta = add;
-    o.opened_position = opened;
+    locked_delta = add;
+    opened_position = opened;
     pe_type = opened ? EventType::position_opened : EventType::position_increased;
   }
   o.status = OrderStatus::filled;
-  o.filled_size = q;
-  o.fill_price = px;
-  o.fees = fee;
-  o.realized = realized;
-  o.position_id = positions_[ps_slot].spec.id;
-  o.entry_after = positions_[ps_slot].spec.entry_price;
-  o.filled_at = ts;
-  o.taker = taker;
-  Event fe = make_event(EventType::order_filled, ts, s.id, s.user_id, c.spec.id, px);
+  OrderExtra& x = order_extra_of(slot);
+  x.filled_size = q;
+  x.fill_price = px;
+  x.fees = fee;
+  x.realized = realized;
+  x.position_id = positions_[ps_slot].spec.id;
+  x.entry_after = positions_[ps_slot].spec.entry_price;
+  x.filled_at = ts;
+  x.taker = taker;
+  x.locked_delta = locked_delta;
+  x.opened_position = opened_position;
+  Event fe = make_event(EventType::order_filled, ts, o.id, user_id, c.spec.id, px);
   fe.ref = positions_[ps_slot].spec.id;
   fe.size = q;
   fe.amount = fee;
   fe.taker = taker;
   out.push_back(fe);
   const PositionSpec& ps = positions_[ps_slot].spec;
-  Event pe = make_event(pe_type, ts, ps.id, s.user_id, c.spec.id, px);
-  pe.ref = s.id;
+  Event pe = make_event(pe_type, ts, ps.id, user_id, c.spec.id, px);
+  pe.ref = o.id;
   pe.size = ps.size;
   pe.amount = realized;
   out.push_back(pe);
@@ -505,11 +589,10 @@ void Matcher::cancel_reduce_orders(const SideKey& k, TimeNs ts, std::vector<Even
   auto it = reduce_orders_.find(k);
   if (it == reduce_orders_.end()) return;
   std::vector<std::uint32_t> slots = it->second;
-  std::sort(slots.begin(), slots.end(), [this](std::uint32_t a, std::uint32_t b) {
-    return orders_[a].spec.id < orders_[b].spec.id;
-  });
+  std::sort(slots.begin(), slots.end(),
+            [this](std::uint32_t a, std::uint32_t b) { return orders_[a].id < orders_[b].id; });
   for (std::uint32_t slot : slots) {
-    if (watching(orders_[slot].status) && orders_[slot].spec.execution == Execution::paper)
+    if (watching(orders_[slot].status) && orders_[slot].execution == Execution::paper)
       cancel_order(slot, RejectReason::position_closed, ts, out);
   }
 }
@@ -582,20 +665,23 @@ void Matcher::on_clock(TimeNs now, std::vector<Event>& out) {
 OrderView Matcher::view_order(std::uint32_t slot) const {
   const OrderState& o = orders_[slot];
   OrderView v;
-  v.id = o.spec.id;
+  v.id = o.id;
+  v.side = o.side;
   v.status = o.status;
-  v.reason = o.reason;
-  v.triggered_at = o.triggered_at;
-  v.filled_at = o.filled_at;
-  v.filled_size = o.filled_size;
-  v.avg_fill_price = o.fill_price;
-  v.total_fees = o.fees;
-  v.position_id = o.position_id;
-  v.liquidity_taker = o.taker;
-  v.realized_pnl = o.realized;
-  v.locked_delta = o.locked_delta;
-  v.entry_after = o.entry_after;
-  v.opened_position = o.opened_position;
+  if (const OrderExtra* x = order_extra_if(slot)) {
+    v.reason = x->reason;
+    v.triggered_at = x->triggered_at;
+    v.filled_at = x->filled_at;
+    v.filled_size = x->filled_size;
+    v.avg_fill_price = x->fill_price;
+    v.total_fees = x->fees;
+    v.position_id = x->position_id;
+    v.liquidity_taker = x->taker;
+    v.realized_pnl = x->realized;
+    v.locked_delta = x->locked_delta;
+    v.entry_after = x->entry_after;
+    v.opened_position = x->opened_position;
+  }
   return v;
 }
 
@@ -605,9 +691,10 @@ std::optional<OrderView> Matcher::order(const Uuid& id) const {
   return view_order(slot);
 }
 
-const OrderSpec* Matcher::order_spec(const Uuid& id) const {
+std::optional<OrderSpec> Matcher::order_spec(const Uuid& id) const {
   const std::uint32_t slot = order_slot(id);
-  return slot == kNone ? nullptr : &orders_[slot].spec;
+  if (slot == kNone) return std::nullopt;
+  return spec_of(slot);
 }
 
 BalanceView Matcher::balance(const Uuid& wallet, const Asset& token) const {

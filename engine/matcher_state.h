@@ -76,54 +76,98 @@ struct Matcher::PositionState {
   bool removed = true;       // a free slot until upsert_position fills it
 };
 
+/// 56 bytes: what every armed alert needs. What only some alerts need (an expiry, an anchor, a
+/// percentage or value target, a volume window, a position group, the time it fired) is in an
+/// AlertExtra, allocated for those alerts alone. A price alert without expiry has none.
 struct Matcher::AlertState {
-  AlertSpec spec;
+  Uuid id;
+  std::int64_t up_key = 0;        // filed under this key in its market's up ladder (has_up)
+  std::int64_t down_key = 0;      // (has_down)
+  std::uint64_t fingerprint = 0;  // of the spec it was last upserted with: alert_unchanged()
+  std::uint32_t user = kNone;     // ids_ handle
   std::uint32_t market = kNone;
-  std::uint32_t group = kNone;
-  std::optional<std::int64_t> up_key;
-  std::optional<std::int64_t> down_key;
-  std::optional<std::int64_t> anchor;
-  std::optional<TimeNs> triggered_at;
-  Wide volume_target = 0;
+  std::uint32_t extra = kNone;  // alert_extra_ slot
+  AlertType type = AlertType::unknown;
+  ConditionType condition = ConditionType::unknown;
   AlertStatus status = AlertStatus::active;
-  bool armed = false;
-  bool pending_anchor = false;
-  bool in_expiry = false;
-  bool in_volume = false;
-  bool live = false;  // false for a free (forgotten) slot
+  bool has_up : 1 = false;
+  bool has_down : 1 = false;
+  bool armed : 1 = false;
+  bool pending_anchor : 1 = false;
+  bool in_expiry : 1 = false;
+  bool in_volume : 1 = false;
+  bool live : 1 = false;  // false for a free (forgotten) slot
 };
 
-struct Matcher::OrderState {
-  OrderSpec spec;
-  std::uint32_t market = kNone;
-  OrderStatus status = OrderStatus::pending;
-  RejectReason reason = RejectReason::none;
+struct Matcher::AlertExtra {
+  std::optional<TimeNs> expires_at;
+  std::optional<std::int64_t> anchor;
   std::optional<TimeNs> triggered_at;
+  std::optional<Decimal> target_percentage;
+  std::optional<Decimal> target_value;
+  Wide volume_target = 0;
+  std::int64_t window_seconds = kDefaultVolumeWindowSec;
+  std::uint32_t group = kNone;  // position_pnl: its (user, market) group
+};
+
+/// 72 bytes: the order row with its user and wallet interned and its times set aside, its state,
+/// and where it is filed. What only some orders need (times, the id of a market the engine does
+/// not know, a fill's outcome) is in an OrderExtra. spec_of() gives the row back, exactly.
+struct Matcher::OrderState {
+  Uuid id;
+  std::int64_t size = 0;           // raw
+  std::int64_t price = 0;          // limit price, raw (has_price)
+  std::int64_t trigger_price = 0;  // raw (has_trigger)
+  std::int64_t leverage = kScale;  // raw
+  std::uint32_t user = kNone;      // ids_ handles
+  std::uint32_t wallet = kNone;
+  std::uint32_t market = kNone;
+  std::uint32_t extra = kNone;  // order_extra_ slot
+  OrderType type = OrderType::market;
+  OrderSide side = OrderSide::long_side;
+  Execution execution = Execution::paper;
+  TriggerSource trigger_source = TriggerSource::reference;
+  OrderStatus row_status = OrderStatus::pending;  // the row's, as upserted
+  OrderStatus status = OrderStatus::pending;
+  // trigger ladder source index (0 mark, 1 last, 2 mid), -1 none
+  std::int8_t trig_source : 3 = -1;
+  bool has_price : 1 = false;
+  bool has_trigger : 1 = false;
+  bool triggered : 1 = false;  // triggered_at is set (the row's or the engine's)
+  // Where it is filed while the engine watches it:
+  bool trig_up : 1 = false;  // in trig up ladder (else down)
+  bool resting : 1 = false;  // in a limit ladder
+  bool waiting : 1 = false;  // in the market's waiting list
+  bool in_expiry : 1 = false;
+  bool in_reduce : 1 = false;  // listed in reduce_orders_
+  bool live : 1 = false;       // false for a removed slot
+  [[nodiscard]] bool watched() const noexcept { return trig_source >= 0 || resting || waiting; }
+};
+
+struct Matcher::OrderExtra {
+  RejectReason invalid = RejectReason::none;  // the row reader's
+  RejectReason reason = RejectReason::none;   // why the engine cancelled or failed it
+  std::optional<TimeNs> row_triggered_at;     // the row's, as upserted
+  std::optional<TimeNs> triggered_at;         // the row's, then the engine's
+  std::optional<TimeNs> expires_at;
+  std::optional<Uuid> market_id;  // a market the engine does not know (else its market's id)
+  // Its fill, and what the fill did to the position and the wallet (the writer applies it as
+  // deltas):
   std::optional<TimeNs> filled_at;
   std::int64_t filled_size = 0;
   std::optional<std::int64_t> fill_price;
   Wide fees = 0;
   Wide realized = 0;
   std::optional<Uuid> position_id;
-  // What its fill did to the position and the wallet (the writer applies it as deltas):
   Wide locked_delta = 0;         // margin added (> 0) or released (< 0)
   std::int64_t entry_after = 0;  // the position's entry price right after this fill
   bool taker = false;
   bool opened_position = false;  // its fill opened the position
-  // Where it is filed while the engine watches it:
-  std::int8_t trig_source = -1;  // trigger ladder source index (0 mark, 1 last, 2 mid), -1 none
-  bool trig_up = false;          // in trig up ladder (else down)
-  bool resting = false;          // in a limit ladder
-  bool waiting = false;          // in the market's waiting list
-  bool in_expiry = false;
-  bool in_reduce = false;  // listed in reduce_orders_
-  bool live = false;       // false for a removed slot
-  [[nodiscard]] bool watched() const noexcept { return trig_source >= 0 || resting || waiting; }
 };
 
 struct Matcher::AlertIds {
   const std::vector<AlertState>& v;
-  const Uuid& operator()(std::uint32_t slot) const noexcept { return v[slot].spec.id; }
+  const Uuid& operator()(std::uint32_t slot) const noexcept { return v[slot].id; }
 };
 struct Matcher::PositionIds {
   const std::vector<PositionState>& v;
@@ -131,7 +175,7 @@ struct Matcher::PositionIds {
 };
 struct Matcher::OrderIds {
   const std::vector<OrderState>& v;
-  const Uuid& operator()(std::uint32_t slot) const noexcept { return v[slot].spec.id; }
+  const Uuid& operator()(std::uint32_t slot) const noexcept { return v[slot].id; }
 };
 
 struct Matcher::Due {

@@ -97,8 +97,7 @@ void Matcher::expire(std::uint32_t mi, const Tick& t, std::vector<Event>& out) {
     AlertState& a = alerts_[slot];
     disarm_alert(slot);  // also removes the expiry entry
     a.status = AlertStatus::expired;
-    out.push_back(
-        make_event(EventType::alert_expired, t.exch_ts, a.spec.id, a.spec.user_id, c.spec.id));
+    out.push_back(make_event(EventType::alert_expired, t.exch_ts, a.id, ids_[a.user], c.spec.id));
     ++stats_.alerts_expired;
   }
 }
@@ -109,17 +108,17 @@ void Matcher::anchor_pending(std::uint32_t mi, const Tick& t, std::vector<Event>
   std::vector<std::uint32_t> pending;
   pending.swap(c.pending_anchor);
   // Deterministic order: by alert id.
-  std::sort(pending.begin(), pending.end(), [this](std::uint32_t x, std::uint32_t y) {
-    return alerts_[x].spec.id < alerts_[y].spec.id;
-  });
+  std::sort(pending.begin(), pending.end(),
+            [this](std::uint32_t x, std::uint32_t y) { return alerts_[x].id < alerts_[y].id; });
   for (std::uint32_t slot : pending) {
     AlertState& a = alerts_[slot];
     if (!a.pending_anchor || a.market != mi) continue;  // disarmed or re-armed since
     a.pending_anchor = false;
-    a.anchor = p;
-    arm_keys(slot, change_keys(a.spec.condition, p, *a.spec.target_percentage));
+    AlertExtra& x = alert_extra_[a.extra];  // a price_change alert has one
+    x.anchor = p;
+    arm_keys(slot, change_keys(a.condition, p, *x.target_percentage));
     out.push_back(
-        make_event(EventType::alert_anchored, t.exch_ts, a.spec.id, a.spec.user_id, c.spec.id, p));
+        make_event(EventType::alert_anchored, t.exch_ts, a.id, ids_[a.user], c.spec.id, p));
     ++stats_.alerts_anchored;
   }
   pending.clear();
@@ -128,13 +127,13 @@ void Matcher::anchor_pending(std::uint32_t mi, const Tick& t, std::vector<Event>
 
 void Matcher::trigger(std::uint32_t slot, const Tick& t, std::int64_t price,
                       std::vector<Event>& out) {
-  AlertState& a = alerts_[slot];
-  const Uuid market_id = cold_[a.market].spec.id;
+  const Uuid market_id = cold_[alerts_[slot].market].spec.id;
   disarm_alert(slot);
+  extra_of(slot).triggered_at = t.exch_ts;
+  AlertState& a = alerts_[slot];
   a.status = AlertStatus::triggered;
-  a.triggered_at = t.exch_ts;
-  out.push_back(make_event(EventType::alert_triggered, t.exch_ts, a.spec.id, a.spec.user_id,
-                           market_id, price));
+  out.push_back(
+      make_event(EventType::alert_triggered, t.exch_ts, a.id, ids_[a.user], market_id, price));
   ++stats_.alerts_triggered;
 }
 
@@ -147,8 +146,8 @@ void Matcher::fire(std::uint32_t mi, const Tick& t, bool set_p, std::vector<Even
     c.up.pop_crossed(p, scratch_up_, AlertIds{alerts_});
     c.down.pop_crossed(p, scratch_down_, AlertIds{alerts_});
     // Popped entries are off their ladder already; forget those keys before disarming.
-    for (const Crossed& x : scratch_up_) alerts_[x.slot].up_key.reset();
-    for (const Crossed& x : scratch_down_) alerts_[x.slot].down_key.reset();
+    for (const Crossed& x : scratch_up_) alerts_[x.slot].has_up = false;
+    for (const Crossed& x : scratch_down_) alerts_[x.slot].has_down = false;
     merge_crossed(scratch_up_, scratch_down_, scratch_merged_);
     for (const Crossed& x : scratch_merged_) {
       if (alerts_[x.slot].status == AlertStatus::active && alerts_[x.slot].armed)

@@ -85,6 +85,7 @@ struct BalanceSpec {
 /// An order as it stands now.
 struct OrderView {
   Uuid id;
+  OrderSide side = OrderSide::long_side;
   OrderStatus status = OrderStatus::pending;
   RejectReason reason = RejectReason::none;  ///< why it was cancelled or failed (status_reason)
   std::optional<TimeNs> triggered_at;

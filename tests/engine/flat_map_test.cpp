@@ -5,8 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <unordered_map>
+
+#include "engine/id_table.h"
 
 namespace lam {
 namespace {
@@ -147,6 +150,46 @@ TEST(SlotIndex, TakesEightBytesASlotAndReserveHoldsWithoutRehashing) {
   EXPECT_EQ(index.find(7 * 999, key_of), 999U);
   constexpr std::uint32_t kNone = SlotIndex<std::uint64_t, Spread>::kNone;
   EXPECT_EQ(index.find(5, key_of), kNone);
+}
+
+TEST(IdTable, InternsEachIdOnceCountsItsHoldersAndReusesAForgottenHandle) {
+  IdTable t;
+  const Uuid a{1, 2}, b{3, 4}, c{5, 6};
+  const std::uint32_t ha = t.acquire(a);
+  EXPECT_EQ(t.acquire(a), ha);
+  const std::uint32_t hb = t.acquire(b);
+  EXPECT_NE(ha, hb);
+  EXPECT_EQ(t[ha], a);
+  EXPECT_EQ(t[hb], b);
+  EXPECT_EQ(t.size(), 2U);
+  EXPECT_EQ(t.holders(ha), 2U);
+  t.release(ha);
+  EXPECT_EQ(t.find(a), ha);  // one holder left
+  t.release(ha);
+  EXPECT_EQ(t.find(a), IdTable::kNone);
+  EXPECT_EQ(t.size(), 1U);
+  EXPECT_EQ(t.acquire(c), ha);  // the forgotten handle, reused
+  EXPECT_EQ(t[ha], c);
+  EXPECT_EQ(t.find(b), hb);
+  t.release(IdTable::kNone);  // no-op
+}
+
+TEST(IdTable, AThousandHoldersOfAHundredIdsLeaveNothingBehind) {
+  IdTable t;
+  std::mt19937_64 rng(7);
+  std::vector<std::pair<Uuid, std::uint32_t>> held;
+  for (int i = 0; i < 1000; ++i) {
+    const Uuid id{rng() % 100, 42};
+    held.emplace_back(id, t.acquire(id));
+  }
+  for (const auto& [id, h] : held) ASSERT_EQ(t[h], id);
+  EXPECT_LE(t.size(), 100U);
+  std::shuffle(held.begin(), held.end(), rng);
+  for (const auto& [id, h] : held) {
+    ASSERT_EQ(t.find(id), h);
+    t.release(h);
+  }
+  EXPECT_EQ(t.size(), 0U);
 }
 
 }  // namespace

@@ -218,7 +218,7 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
       } else if (what < 17 && next_order > 1) {
         const Uuid victim = id(
             1 + static_cast<std::uint64_t>(sc.pick(static_cast<int>(next_order - 1))), kOrderKind);
-        if (const OrderSpec* s = fast.order_spec(victim)) {
+        if (const std::optional<OrderSpec> s = fast.order_spec(victim)) {
           OrderSpec c = *s;
           c.status = OrderStatus::cancelled;
           fast.upsert_order(c, ef);
