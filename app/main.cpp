@@ -10,6 +10,7 @@
 #include "app/feeds_command.h"
 #include "app/replay.h"
 #include "app/run_command.h"
+#include "engine/matcher.h"
 #include "persistence/database_url.h"
 #include "persistence/migrator.h"
 
@@ -55,6 +56,7 @@ int run_migrate_command(const std::string& url_opt, bool status_only, bool dry_r
 }  // namespace
 
 int main(int argc, char** argv) {
+  lam::map_large_tables();  // before any thread allocates
   // stdout carries data (events); every log line goes to stderr.
   spdlog::set_default_logger(spdlog::stderr_color_mt("laminator"));
   CLI::App app{"laminator: market-data and alert engine for crypto trading bots"};

@@ -60,6 +60,10 @@ void generate(std::size_t n, OnAlert&& on_alert, OnPosition&& on_position) {
     p.size = static_cast<std::int64_t>(1 + rng() % 10) * kScale;
     p.entry_price = kBasePrice;
     p.margin = p.size / kScale * kBasePrice / static_cast<std::int64_t>(2 + rng() % 19);
+    // As the bot's rows look: the user's wallet, a leverage, and the fees or closes booked so far.
+    p.wallet_id = make_id(0xE, p.user_id.lo);
+    p.leverage = static_cast<std::int64_t>(1 + rng() % 20) * kScale;
+    p.realized_pnl = -static_cast<Wide>(rng() % (10 * static_cast<std::uint64_t>(kScale)));
     on_position(p);
   }
 }
@@ -466,6 +470,7 @@ BENCHMARK(BM_Matcher_OrderFillTick)->Arg(1'000)->Arg(1'000'000)->UseManualTime()
 }  // namespace lam::bench
 
 int main(int argc, char** argv) {
+  lam::map_large_tables();  // as laminator does
   using lam::bench::Ratio;
   return lam::bench::run_with_ratios(
       argc, argv,

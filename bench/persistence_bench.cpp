@@ -732,6 +732,7 @@ BENCHMARK(BM_Loader_IntoMatcher)
 }  // namespace lam::bench
 
 int main(int argc, char** argv) {
+  lam::map_large_tables();  // as laminator does
   std::signal(SIGPIPE, SIG_IGN);
   int out = 1;
   for (int i = 1; i < argc; ++i) {

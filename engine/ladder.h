@@ -83,7 +83,7 @@ class alignas(64) Ladder {
     pos = blk.insert(pos, x);
     if (pos == blk.begin()) heads_[b] = x;
     ++size_;
-    if (blk.size() > kMax) split(b);
+    if (blk.size() > kMax) overflow(b);
     if (D == Direction::up ? key < front_ : key > front_) front_ = key;
   }
 
@@ -218,8 +218,32 @@ class alignas(64) Ladder {
     return it == heads_.begin() ? 0 : static_cast<std::size_t>(it - heads_.begin()) - 1;
   }
 
-  void split(std::size_t b) {
+  /// A block one past full: one entry moves to a neighbour with room, as a B*-tree does, and the
+  /// block splits only when neither has any. Blocks then run about four fifths full instead of
+  /// two thirds, so an entry costs about 20 bytes instead of 23.
+  void overflow(std::size_t b) {
     Block& blk = blocks_[b];
+    if (b > 0 && blocks_[b - 1].size() < kMax) {  // its first entry becomes the previous one's last
+      Block& prev = blocks_[b - 1];
+      if (prev.size() == prev.capacity()) prev.reserve(kMax + 1);
+      prev.push_back(blk.front());
+      blk.erase(blk.begin());
+      heads_[b] = blk.front();
+      return;
+    }
+    if (b + 1 < blocks_.size() && blocks_[b + 1].size() < kMax) {  // its last, the next's first
+      Block& next = blocks_[b + 1];
+      if (next.size() == next.capacity()) next.reserve(kMax + 1);
+      next.insert(next.begin(), blk.back());
+      blk.pop_back();
+      heads_[b + 1] = next.front();
+      return;
+    }
+    split(b);
+  }
+
+  void split(std::size_t b) {
+    Block& blk = blocks_[b];  // kMax + 1 entries: two halves
     const auto half = static_cast<std::ptrdiff_t>(blk.size() / 2);
     Block upper;
     upper.reserve(kMax + 1);

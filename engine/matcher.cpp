@@ -1,5 +1,7 @@
 #include "engine/matcher.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 
 #include "engine/matcher_state.h"
@@ -13,9 +15,24 @@ Matcher::Matcher(MatcherConfig cfg)
   // The records' sizes are the memory budget of issue 17 (docs/performance.md).
   static_assert(sizeof(AlertState) <= 56);
   static_assert(sizeof(OrderState) <= 72);
+  static_assert(sizeof(PositionState) <= 64);
 }
 
 Matcher::~Matcher() = default;
+
+MatcherFootprint Matcher::footprint() const noexcept {
+  MatcherFootprint f;
+  f.alert_extras = alert_extra_.size() - free_alert_extra_.size();
+  f.position_extras = position_extra_.size() - free_position_extra_.size();
+  f.order_extras = order_extra_.size() - free_order_extra_.size();
+  f.interned_ids = ids_.size();
+  f.groups = groups_.size();
+  return f;
+}
+
+void map_large_tables() noexcept {
+  mallopt(M_MMAP_THRESHOLD, 8 << 20);  // a fixed threshold also ends the dynamic raising
+}
 
 Event Matcher::make_event(EventType type, TimeNs ts, const Uuid& subject, const Uuid& user,
                           const std::optional<Uuid>& market,
@@ -57,7 +74,8 @@ void Matcher::refresh(std::uint32_t mi) {
     if (k == src) {
       hi = std::min({hi, c.up.front_key(), c.liq_up.front_key()});
       lo = std::max({lo, c.down.front_key(), c.liq_down.front_key()});
-      if (h.has_pending) hi = kAlways;
+      // an anchor to take, or loaded prices to let go of, at the next reference price
+      if (h.has_pending || !c.loaded.empty()) hi = kAlways;
     }
     if (k == kLast) {
       // a trade fills a resting buy below it (x < key <=> x <= key - 1) and a sell above it
@@ -77,8 +95,7 @@ void Matcher::reserve(std::size_t alerts, std::size_t positions) {
   alert_index_.reserve(alerts);
   positions_.reserve(positions);
   position_index_.reserve(positions);
-  group_index_.reserve(positions);
-  groups_.reserve(positions);
+  open_positions_.reserve(positions);
 }
 
 void Matcher::end_load() {
@@ -115,7 +132,18 @@ void Matcher::upsert_market(const MarketSpec& m) {
   }
   const bool mmr_changed = !inserted && cold_[mi].spec.mmr != m.mmr;
   const bool source_changed = !inserted && cold_[mi].spec.source != m.source;
+  // A new maintenance rate moves every armed position's liquidation key: detached under the old
+  // rate (their keys are recomputed from it), attached again under the new one.
+  std::vector<std::uint32_t> rekeyed;
+  if (mmr_changed) {
+    for (std::uint32_t ps = 0; ps < positions_.size(); ++ps) {
+      if (positions_[ps].market != mi || !positions_[ps].attached) continue;
+      detach_position(ps);
+      rekeyed.push_back(ps);
+    }
+  }
   cold_[mi].spec = m;
+  for (const std::uint32_t ps : rekeyed) attach_position(ps);
   if (source_changed) {
     // Orders triggered by the market's reference price move to the new source's ladders.
     for (std::uint32_t slot = 0; slot < orders_.size(); ++slot) {
@@ -143,14 +171,7 @@ void Matcher::upsert_market(const MarketSpec& m) {
       instrument_to_market_.resize(m.instrument + 1, kNone);
     instrument_to_market_[m.instrument] = mi;
   }
-  if (mmr_changed) {
-    for (std::uint32_t ps : cold_[mi].positions) {  // detach/attach never change this list
-      if (positions_[ps].market != mi) continue;
-      detach_position(ps);
-      attach_position(ps);
-    }
-    refresh(mi);
-  }
+  if (mmr_changed) refresh(mi);
 }
 
 std::optional<std::int64_t> Matcher::reference_price(const Uuid& market_id) const {
@@ -189,50 +210,174 @@ std::uint32_t Matcher::order_slot(const Uuid& id) const {
   return order_index_.find(id, OrderIds{orders_});
 }
 
-std::uint32_t Matcher::group_for(const Uuid& user, std::uint32_t market) {
-  auto [it, inserted] =
+std::uint32_t Matcher::group_for(std::uint32_t user, std::uint32_t market) {
+  const auto [it, inserted] =
       group_index_.try_emplace(GroupKey{user, market}, static_cast<std::uint32_t>(groups_.size()));
-  if (inserted) groups_.emplace_back();
-  return it->second;
+  const std::uint32_t g = it->second;
+  if (!inserted) return g;
+  // Groups exist for position_pnl alerts alone: a new one starts from the (user, market)'s
+  // positions armed so far (every armed position is listed).
+  groups_.emplace_back();
+  groups_[g].user = user;
+  ids_.acquire(ids_[user]);  // the handle stays this user's while the group exists
+  for (const Side side : {Side::long_side, Side::short_side}) {
+    for_each_listed(SideKey{user, market, side}, [&](std::uint32_t slot) {
+      PositionState& ps = positions_[slot];
+      if (!ps.attached) return;
+      groups_[g].agg.add(ps.side(), ps.size, ps.entry_price, ps.margin);
+      ps.in_group = true;
+    });
+  }
+  return g;
+}
+
+Matcher::PositionExtra& Matcher::position_extra_of(std::uint32_t slot) {
+  PositionState& ps = positions_[slot];
+  if (ps.has_extra) return position_extra_[position_extra_at_.at(slot)];
+  std::uint32_t x = 0;
+  if (!free_position_extra_.empty()) {
+    x = free_position_extra_.back();
+    free_position_extra_.pop_back();
+    position_extra_[x] = PositionExtra{};
+  } else {
+    x = static_cast<std::uint32_t>(position_extra_.size());
+    position_extra_.emplace_back();
+  }
+  position_extra_at_.try_emplace(slot, x);
+  ps.has_extra = true;
+  return position_extra_[x];
+}
+
+const Matcher::PositionExtra* Matcher::position_extra_if(std::uint32_t slot) const {
+  if (!positions_[slot].has_extra) return nullptr;
+  return &position_extra_[position_extra_at_.at(slot)];
+}
+
+void Matcher::trim_position_extra(std::uint32_t slot) {
+  PositionState& ps = positions_[slot];
+  if (!ps.has_extra) return;
+  const std::uint32_t x = position_extra_at_.at(slot);
+  if (!position_extra_[x].holds_nothing(ps)) return;
+  free_position_extra_.push_back(x);
+  position_extra_at_.erase(slot);
+  ps.has_extra = false;
+  if (free_position_extra_.size() == position_extra_.size()) {  // none left: give the memory back
+    std::vector<PositionExtra>().swap(position_extra_);
+    std::vector<std::uint32_t>().swap(free_position_extra_);
+    position_extra_at_ = decltype(position_extra_at_){};
+  }
+}
+
+Wide Matcher::realized_of(std::uint32_t slot) const {
+  const PositionState& ps = positions_[slot];
+  if (ps.realized != PositionState::kRealizedInExtra) return ps.realized;
+  return position_extra_[position_extra_at_.at(slot)].realized;
+}
+
+void Matcher::set_realized(std::uint32_t slot, Wide realized) {
+  PositionState& ps = positions_[slot];
+  if (realized > std::numeric_limits<std::int64_t>::min() &&
+      realized <= std::numeric_limits<std::int64_t>::max()) {
+    ps.realized = static_cast<std::int64_t>(realized);
+    trim_position_extra(slot);
+  } else {
+    position_extra_of(slot).realized = realized;
+    ps.realized = PositionState::kRealizedInExtra;
+  }
+}
+
+std::int64_t Matcher::leverage_of(std::uint32_t slot) const {
+  const PositionState& ps = positions_[slot];
+  if (ps.leverage_centi != 0) return static_cast<std::int64_t>(ps.leverage_centi) * (kScale / 100);
+  return position_extra_[position_extra_at_.at(slot)].leverage;
+}
+
+void Matcher::set_leverage(std::uint32_t slot, std::int64_t leverage) {
+  PositionState& ps = positions_[slot];
+  constexpr std::int64_t kCenti = kScale / 100;
+  // Whole hundredths from 0.01x to 655.35x (the column is DECIMAL(8, 2)) fit the record.
+  if (leverage > 0 && leverage % kCenti == 0 && leverage / kCenti <= 0xFFFF) {
+    ps.leverage_centi = static_cast<std::uint16_t>(leverage / kCenti);
+    trim_position_extra(slot);
+  } else {
+    position_extra_of(slot).leverage = leverage;
+    ps.leverage_centi = 0;
+  }
+}
+
+void Matcher::clear_position(std::uint32_t slot) {
+  PositionState& ps = positions_[slot];
+  ids_.release(ps.user);
+  ids_.release(ps.wallet);
+  if (ps.has_extra) {
+    free_position_extra_.push_back(position_extra_at_.at(slot));
+    position_extra_at_.erase(slot);
+  }
+  ps = PositionState{};
+}
+
+void Matcher::release_loaded(std::uint32_t mi) {
+  MarketCold& c = cold_[mi];
+  for (const std::uint32_t slot : c.loaded) {
+    PositionState& ps = positions_[slot];
+    if (ps.removed() || ps.market != mi || ps.status != PositionStatus::open || !ps.has_extra)
+      continue;
+    PositionExtra& x = position_extra_[position_extra_at_.at(slot)];
+    x.loaded_price.reset();
+    x.loaded_upnl = 0;
+    trim_position_extra(slot);
+  }
+  std::vector<std::uint32_t>().swap(c.loaded);
+  c.loaded_compacted = 0;
 }
 
 void Matcher::attach_position(std::uint32_t slot) {
   PositionState& ps = positions_[slot];
-  const PositionSpec& s = ps.spec;
-  if (ps.removed || ps.status != PositionStatus::open || ps.market == kNone) return;
-  if (s.size <= 0 || s.entry_price <= 0 || s.margin < 0) {
+  if (ps.removed() || ps.status != PositionStatus::open || ps.market == kNone) return;
+  if (ps.size <= 0 || ps.entry_price <= 0 || ps.margin < 0) {
     ++stats_.positions_unarmed;
     return;
   }
-  ps.group = group_for(s.user_id, ps.market);
-  groups_[ps.group].agg.add(s.side, s.size, s.entry_price, s.margin);
   ps.attached = true;
-  ps.liq_key = liquidation_key(s.side, s.size, s.entry_price, s.margin, cold_[ps.market].spec.mmr);
-  if (ps.liq_key) {
-    if (s.side == Side::long_side) {
-      file(cold_[ps.market].liq_down, *ps.liq_key, s.id, slot, PositionIds{positions_});
+  const std::optional<std::int64_t> key =
+      liquidation_key(ps.side(), ps.size, ps.entry_price, ps.margin, cold_[ps.market].spec.mmr);
+  ps.has_liq = key.has_value();
+  if (key) {
+    if (!ps.is_short) {
+      file(cold_[ps.market].liq_down, *key, ps.id, slot, PositionIds{positions_});
     } else {
-      file(cold_[ps.market].liq_up, *ps.liq_key, s.id, slot, PositionIds{positions_});
+      file(cold_[ps.market].liq_up, *key, ps.id, slot, PositionIds{positions_});
     }
   }
-  rekey_group(ps.group);
+  if (groups_.empty()) return;
+  const auto g = group_index_.find(GroupKey{ps.user, ps.market});
+  if (g == group_index_.end()) return;  // no position_pnl alert watches this (user, market)
+  const std::uint32_t group = g->second;
+  groups_[group].agg.add(ps.side(), ps.size, ps.entry_price, ps.margin);
+  ps.in_group = true;
+  rekey_group(group);
 }
 
 void Matcher::detach_position(std::uint32_t slot) {
   PositionState& ps = positions_[slot];
   if (!ps.attached) return;
-  const PositionSpec& s = ps.spec;
-  if (ps.liq_key) {
-    if (s.side == Side::long_side) {
-      cold_[ps.market].liq_down.erase(*ps.liq_key, s.id, slot, PositionIds{positions_});
+  if (ps.has_liq) {
+    // The key it was filed under: the same fields and rate, unchanged since it was attached.
+    const std::int64_t key =
+        *liquidation_key(ps.side(), ps.size, ps.entry_price, ps.margin, cold_[ps.market].spec.mmr);
+    if (!ps.is_short) {
+      cold_[ps.market].liq_down.erase(key, ps.id, slot, PositionIds{positions_});
     } else {
-      cold_[ps.market].liq_up.erase(*ps.liq_key, s.id, slot, PositionIds{positions_});
+      cold_[ps.market].liq_up.erase(key, ps.id, slot, PositionIds{positions_});
     }
-    ps.liq_key.reset();
+    ps.has_liq = false;
   }
-  groups_[ps.group].agg.remove(s.side, s.size, s.entry_price, s.margin);
   ps.attached = false;
-  rekey_group(ps.group);
+  if (!ps.in_group) return;
+  const std::uint32_t group = group_index_.at(GroupKey{ps.user, ps.market});
+  groups_[group].agg.remove(ps.side(), ps.size, ps.entry_price, ps.margin);
+  ps.in_group = false;
+  rekey_group(group);
 }
 
 void Matcher::upsert_position(const PositionSpec& p, std::vector<Event>& out) {
@@ -258,32 +403,57 @@ void Matcher::upsert_position(const PositionSpec& p, std::vector<Event>& out) {
   } else {
     detach_position(slot);
   }
-  PositionState& ps = positions_[slot];
-  const std::uint32_t old_market = inserted ? kNone : ps.market;
+  const std::uint32_t old_market = inserted ? kNone : positions_[slot].market;
   if (old_market != kNone) {
-    const SideKey old_key{ps.spec.user_id, old_market, ps.spec.side};
-    unlist_open(old_key, slot);
+    const PositionState& old = positions_[slot];
+    unlist_open(SideKey{old.user, old_market, old.side()}, slot);
   }
-  ps = PositionState{};
-  ps.removed = false;
-  ps.spec = p;
+  clear_position(slot);
+  PositionState& ps = positions_[slot];
+  ps.id = p.id;
+  ps.user = ids_.acquire(p.user_id);
+  ps.wallet = ids_.acquire(p.wallet_id);
+  ps.size = p.size;
+  ps.entry_price = p.entry_price;
+  ps.margin = p.margin;
+  ps.is_short = p.side == Side::short_side;
   ps.status = p.status;
-  ps.closed_at = p.closed_at;
-  ps.realized = p.realized_pnl;
+  set_realized(slot, p.realized_pnl);
+  set_leverage(slot, p.leverage);
+  if (p.closed_at) position_extra_of(slot).closed_at = p.closed_at;
   auto mit = market_index_.find(p.market_id);
-  if (old_market != kNone && (mit == market_index_.end() || mit->second != old_market)) {
-    std::erase(cold_[old_market].positions, slot);
-  }
   if (mit != market_index_.end()) {
     ps.market = mit->second;
-    if (old_market != ps.market) cold_[ps.market].positions.push_back(slot);
-  } else if (p.status == PositionStatus::open) {
-    ++stats_.positions_unarmed;
+  } else {
+    position_extra_of(slot).market_id = p.market_id;
+    if (p.status == PositionStatus::open) ++stats_.positions_unarmed;
+  }
+  // The loaded price and uPnL stand until the market has a price (for good if it is not open).
+  const bool priced = ps.market != kNone && quotes_[ps.market].has_p();
+  if ((p.current_price || p.unrealized_pnl != 0) && (p.status != PositionStatus::open || !priced)) {
+    PositionExtra& x = position_extra_of(slot);
+    x.loaded_price = p.current_price;
+    x.loaded_upnl = p.unrealized_pnl;
+    if (p.status == PositionStatus::open && ps.market != kNone) {
+      MarketCold& c = cold_[ps.market];
+      c.loaded.push_back(slot);
+      if (c.loaded.size() > 1024 && c.loaded.size() > 2 * c.loaded_compacted) {
+        // Upserts of the same positions repeat slots, and moved or removed ones leave stale ones.
+        const std::uint32_t mi = ps.market;
+        std::erase_if(c.loaded, [&](std::uint32_t s) {
+          const PositionState& q = positions_[s];
+          return q.removed() || q.market != mi || !q.has_extra;
+        });
+        std::sort(c.loaded.begin(), c.loaded.end());
+        c.loaded.erase(std::unique(c.loaded.begin(), c.loaded.end()), c.loaded.end());
+        c.loaded_compacted = c.loaded.size();
+      }
+    }
   }
   attach_position(slot);
   // Hedge mode: the one open position per user, market and side that orders increase or reduce.
   if (ps.market != kNone && ps.status == PositionStatus::open)
-    list_open(SideKey{p.user_id, ps.market, p.side}, slot);
+    list_open(SideKey{ps.user, ps.market, ps.side()}, slot);
   if (ps.market != kNone && ps.market != refreshing_) refresh(ps.market);
   if (old_market != kNone && old_market != ps.market && old_market != refreshing_)
     refresh(old_market);
@@ -297,15 +467,14 @@ void Matcher::remove_position(const Uuid& id) {
   const std::uint32_t slot = position_slot(id);
   if (slot == kNone) return;
   detach_position(slot);
-  const std::uint32_t mi = positions_[slot].market;
+  const PositionState& ps = positions_[slot];
+  const std::uint32_t mi = ps.market;
   if (mi != kNone) {
-    const SideKey k{positions_[slot].spec.user_id, mi, positions_[slot].spec.side};
-    unlist_open(k, slot);
-    std::erase(cold_[mi].positions, slot);
+    unlist_open(SideKey{ps.user, mi, ps.side()}, slot);
     refresh(mi);
   }
   position_index_.erase(id, PositionIds{positions_});
-  positions_[slot] = PositionState{};
+  clear_position(slot);
   free_positions_.push_back(slot);
 }
 
@@ -494,7 +663,7 @@ void Matcher::arm_alert(std::uint32_t slot, const AlertSpec& s, std::vector<Even
       break;
     }
     case AlertType::position_pnl: {
-      const std::uint32_t group = group_for(s.user_id, mi);
+      const std::uint32_t group = group_for(a.user, mi);
       alert_extra_[a.extra].group = group;
       Group& g = groups_[group];
       g.alerts.push_back(slot);
@@ -576,31 +745,36 @@ bool Matcher::forget_alert(const Uuid& id) {
 
 PositionView Matcher::view(std::uint32_t slot) const {
   const PositionState& ps = positions_[slot];
+  const PositionExtra* x = position_extra_if(slot);
   PositionView v;
-  v.id = ps.spec.id;
+  v.id = ps.id;
   v.status = ps.status;
-  v.realized_pnl = ps.realized;
-  v.closed_at = ps.closed_at;
-  v.user_id = ps.spec.user_id;
-  v.wallet_id = ps.spec.wallet_id;
-  v.market_id = ps.spec.market_id;
-  v.side = ps.spec.side;
-  v.size = ps.spec.size;
-  v.entry_price = ps.spec.entry_price;
-  v.margin = ps.spec.margin;
-  v.leverage = ps.spec.leverage;
-  if (ps.status != PositionStatus::open && ps.close_price) {
-    v.current_price = ps.close_price;
+  v.realized_pnl = realized_of(slot);
+  if (x != nullptr) v.closed_at = x->closed_at;
+  v.user_id = ids_[ps.user];
+  v.wallet_id = ids_[ps.wallet];
+  if (ps.market != kNone) {
+    v.market_id = cold_[ps.market].spec.id;
+  } else if (x != nullptr && x->market_id) {
+    v.market_id = *x->market_id;
+  }
+  v.side = ps.side();
+  v.size = ps.size;
+  v.entry_price = ps.entry_price;
+  v.margin = ps.margin;
+  v.leverage = leverage_of(slot);
+  if (ps.status != PositionStatus::open && x != nullptr && x->close_price) {
+    v.current_price = x->close_price;
     v.unrealized_pnl = 0;
   } else if (ps.status == PositionStatus::open && ps.market != kNone &&
              quotes_[ps.market].has_p()) {
     const std::int64_t p = quotes_[ps.market].p();
-    const Wide diff = static_cast<Wide>(p) - ps.spec.entry_price;
+    const Wide diff = static_cast<Wide>(p) - ps.entry_price;
     v.current_price = p;
-    v.unrealized_pnl = (ps.spec.side == Side::long_side ? diff : -diff) * ps.spec.size;
-  } else {
-    v.current_price = ps.spec.current_price;
-    v.unrealized_pnl = ps.spec.unrealized_pnl * kScale;
+    v.unrealized_pnl = (ps.is_short ? -diff : diff) * ps.size;
+  } else if (x != nullptr) {
+    v.current_price = x->loaded_price;
+    v.unrealized_pnl = x->loaded_upnl * kScale;
   }
   return v;
 }
@@ -626,7 +800,7 @@ std::optional<AlertView> Matcher::alert(const Uuid& id) const {
 
 void Matcher::for_each_position(const std::function<void(const PositionView&)>& f) const {
   for (std::uint32_t i = 0; i < positions_.size(); ++i) {
-    if (!positions_[i].removed) f(view(i));
+    if (!positions_[i].removed()) f(view(i));
   }
 }
 
@@ -634,7 +808,7 @@ void Matcher::for_each_position_in(std::size_t begin, std::size_t end,
                                    const std::function<void(const PositionView&)>& f) const {
   end = std::min(end, positions_.size());
   for (std::size_t i = begin; i < end; ++i) {
-    if (!positions_[i].removed) f(view(static_cast<std::uint32_t>(i)));
+    if (!positions_[i].removed()) f(view(static_cast<std::uint32_t>(i)));
   }
 }
 

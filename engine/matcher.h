@@ -39,6 +39,16 @@ struct MatcherConfig {
   std::uint32_t slippage_bps = 0;
 };
 
+/// What the matcher holds beyond one fixed-size record per alert, position and order
+/// (docs/performance.md, "Memory per armed object").
+struct MatcherFootprint {
+  std::size_t alert_extras = 0;     ///< expiries, anchors, targets, volume windows, fire times
+  std::size_t position_extras = 0;  ///< wide PnL or leverage, closes, loaded prices
+  std::size_t order_extras = 0;     ///< times, fills
+  std::size_t interned_ids = 0;     ///< distinct users and wallets
+  std::size_t groups = 0;           ///< (user, market) pairs a position_pnl alert watches
+};
+
 struct MatcherStats {
   std::uint64_t ticks = 0;
   std::uint64_t ticks_unknown_instrument = 0;
@@ -81,6 +91,14 @@ struct AlertView {
 };
 
 inline constexpr int kPnlDigits = 18;  ///< digits of PositionView::unrealized_pnl
+
+/// Process-wide malloc setting for the matcher's large tables (slot arrays, id indexes): blocks of
+/// 8 MiB and more are mapped on their own at any time. By default glibc raises that threshold as
+/// large blocks are freed, so that a table which grows by doubling ends up in the heap, and the
+/// block it outgrew stays resident as a hole. Mapped, a table's outgrown block goes back to the
+/// system, and capacity it has not used yet is never touched. Call once at start-up, before any
+/// thread allocates (`laminator` does; the memory benchmark too, to measure the same thing).
+void map_large_tables() noexcept;
 
 /// ROE% (docs/semantics.md): unrealized_pnl x 100 / margin, truncated toward zero to 1e-9 (raw);
 /// nullopt without margin or when |ROE%| >= 1e29. The positions_live view computes the same value.
@@ -188,6 +206,7 @@ class Matcher {
   [[nodiscard]] std::uint64_t next_seq() const noexcept { return next_seq_; }
   /// Alerts / positions currently held (armed or not, not yet forgotten / removed).
   [[nodiscard]] std::size_t alert_count() const noexcept { return alert_index_.size(); }
+  [[nodiscard]] MatcherFootprint footprint() const noexcept;
   [[nodiscard]] std::size_t position_count() const noexcept { return position_index_.size(); }
 
  private:
@@ -237,21 +256,25 @@ class Matcher {
   };
   struct MarketCold;
   struct PositionState;
+  struct PositionExtra;
+  struct OpenKeys;
   struct AlertState;
   struct AlertExtra;
   struct OrderState;
   struct OrderExtra;
   struct Group;
+  /// (user, market, side), the user by its ids_ handle.
   struct SideKey {
-    Uuid user;
+    std::uint32_t user;
     std::uint32_t market;
     Side side;
     bool operator==(const SideKey&) const = default;
   };
   struct SideKeyHash {
     std::size_t operator()(const SideKey& k) const noexcept {
-      return UuidHash{}(k.user) ^ (k.market * 0x9E3779B1U) ^
-             (static_cast<std::size_t>(k.side) << 7);
+      const std::uint64_t x = (static_cast<std::uint64_t>(k.user) << 32 | k.market) ^
+                              (static_cast<std::uint64_t>(k.side) << 63);
+      return static_cast<std::size_t>((x ^ (x >> 29)) * 0xBF58476D1CE4E5B9ULL);
     }
   };
   struct BalanceKey {
@@ -265,14 +288,16 @@ class Matcher {
     }
   };
   struct Due;
+  /// (user, market), the user by its ids_ handle.
   struct GroupKey {
-    Uuid user;
+    std::uint32_t user;
     std::uint32_t market;
     bool operator==(const GroupKey&) const = default;
   };
   struct GroupKeyHash {
     std::size_t operator()(const GroupKey& k) const noexcept {
-      return UuidHash{}(k.user) ^ (k.market * 0x9E3779B1U);
+      const std::uint64_t x = static_cast<std::uint64_t>(k.user) << 32 | k.market;
+      return static_cast<std::size_t>((x ^ (x >> 29)) * 0xBF58476D1CE4E5B9ULL);
     }
   };
 
@@ -326,7 +351,18 @@ class Matcher {
   void attach_position(std::uint32_t slot);
   void detach_position(std::uint32_t slot);
   void rekey_group(std::uint32_t group);
-  std::uint32_t group_for(const Uuid& user, std::uint32_t market);
+  /// The (user, market) group, created with what its open positions add up to.
+  std::uint32_t group_for(std::uint32_t user, std::uint32_t market);
+  // positions' records (matcher.cpp)
+  PositionExtra& position_extra_of(std::uint32_t slot);  ///< allocated on first use
+  [[nodiscard]] const PositionExtra* position_extra_if(std::uint32_t slot) const;
+  void trim_position_extra(std::uint32_t slot);  ///< released when it holds nothing
+  [[nodiscard]] Wide realized_of(std::uint32_t slot) const;
+  void set_realized(std::uint32_t slot, Wide realized);
+  [[nodiscard]] std::int64_t leverage_of(std::uint32_t slot) const;
+  void set_leverage(std::uint32_t slot, std::int64_t leverage);
+  void clear_position(std::uint32_t slot);  ///< back to a free record, its ids and extra released
+  void release_loaded(std::uint32_t mi);    ///< its positions' loaded prices, once it has its own
   /// Next event in sequence, with the fields every event shares.
   Event make_event(EventType type, TimeNs ts, const Uuid& subject, const Uuid& user,
                    const std::optional<Uuid>& market,
@@ -352,6 +388,9 @@ class Matcher {
   // Id indexes: 8 bytes a slot, the ids themselves read from the records (AlertIds, ...).
   std::vector<PositionState> positions_;
   SlotIndex<Uuid, UuidHash> position_index_;
+  std::vector<PositionExtra> position_extra_;
+  std::vector<std::uint32_t> free_position_extra_;
+  FlatMap<std::uint32_t, std::uint32_t, std::hash<std::uint32_t>> position_extra_at_;  // slot ->
   std::vector<AlertState> alerts_;
   SlotIndex<Uuid, UuidHash> alert_index_;
   std::vector<std::uint32_t> free_alerts_;  // forgotten slots, reused first
@@ -369,15 +408,15 @@ class Matcher {
   [[nodiscard]] std::uint32_t alert_slot(const Uuid& id) const;  ///< kNone when not held
   [[nodiscard]] std::uint32_t position_slot(const Uuid& id) const;
   [[nodiscard]] std::uint32_t order_slot(const Uuid& id) const;
-  /// Open position slots per (user, market, side), in upsert order: the last is the one orders act
-  /// on (hedge mode; the database's unique index on open positions keeps it to one).
-  struct OpenSide {
-    std::uint32_t slot;    // the one orders act on: the open position listed last
-    std::uint32_t others;  // further open positions of the side (only before 0005's unique index)
-  };
-  FlatMap<SideKey, OpenSide, SideKeyHash> open_positions_;
-  std::uint64_t list_seq_ = 0;
+  /// The open position per (user, market, side) that orders act on (hedge mode): the one listed
+  /// last. The database's unique index on open positions (0005) keeps it to one; rows from before
+  /// it may hold more, and those listed earlier wait in open_stacks_, in listing order.
+  SlotIndex<SideKey, SideKeyHash> open_positions_;
+  std::unordered_map<SideKey, std::vector<std::uint32_t>, SideKeyHash> open_stacks_;
   [[nodiscard]] std::optional<std::uint32_t> open_slot(const SideKey& k) const;
+  /// Every listed open position of the side: the one orders act on, then those before it.
+  template <class F>
+  void for_each_listed(const SideKey& k, F&& f) const;
   void list_open(const SideKey& k, std::uint32_t slot);
   void unlist_open(const SideKey& k, std::uint32_t slot);
   std::unordered_map<SideKey, std::vector<std::uint32_t>, SideKeyHash> reduce_orders_;

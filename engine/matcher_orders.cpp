@@ -308,7 +308,7 @@ void Matcher::arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) 
   MarketCold& c = cold_[o.market];
   if (const RejectReason r = validate_order(s, c.spec.rules); r != RejectReason::none)
     return reject_order(slot, r, ts, out);
-  const SideKey key{s.user_id, o.market, position_side(s.side)};
+  const SideKey key{o.user, o.market, position_side(s.side)};
   if (s.execution == Execution::paper && reduces(s.side)) {
     if (!open_slot(key)) return cancel_order(slot, RejectReason::no_position, ts, out);
     reduce_orders_[key].push_back(slot);
@@ -376,7 +376,7 @@ void Matcher::disarm_order(std::uint32_t slot) {
     o.in_expiry = false;
   }
   if (o.in_reduce) {
-    auto it = reduce_orders_.find(SideKey{ids_[o.user], o.market, position_side(o.side)});
+    auto it = reduce_orders_.find(SideKey{o.user, o.market, position_side(o.side)});
     if (it != reduce_orders_.end()) {
       std::erase(it->second, slot);
       if (it->second.empty()) reduce_orders_.erase(it);
@@ -450,14 +450,14 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
   const MarketCold& c = cold_[mi];
   const TradingRules& rules = c.spec.rules;
   const Side side = position_side(o.side);
-  const SideKey key{user_id, mi, side};
+  const SideKey key{o.user, mi, side};
   const std::int64_t rate = taker ? rules.taker_fee : rules.maker_fee;
   if (taker) px = FillMath::slipped(px, buys(o.side), cfg_.slippage_bps);
   // At a million positions each of these lookups is a cache miss: start them all at once.
   open_positions_.prefetch(key);
   if (!reduces(o.side)) {
     position_index_.prefetch(position_id_for(o.id));
-    group_index_.prefetch(GroupKey{user_id, mi});
+    if (!groups_.empty()) group_index_.prefetch(GroupKey{o.user, mi});
     if (side == Side::long_side) {
       c.liq_down.prefetch();
     } else {
@@ -484,24 +484,25 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
     if (!open) return cancel_order(slot, RejectReason::no_position, ts, out);
     ps_slot = *open;
     PositionState& ps = positions_[ps_slot];
-    q = std::min(q, ps.spec.size);
+    q = std::min(q, ps.size);
     fee = FillMath::fee(q, px, rate);
-    realized = FillMath::pnl(side, ps.spec.entry_price, px, q) - fee;
-    const Wide released = FillMath::released(ps.spec.margin, q, ps.spec.size);
+    realized = FillMath::pnl(side, ps.entry_price, px, q) - fee;
+    const Wide released = FillMath::released(ps.margin, q, ps.size);
     detach_position(ps_slot);
-    ps.spec.size -= q;
-    ps.spec.margin -= static_cast<std::int64_t>(released);
-    ps.realized += realized;
+    ps.size -= q;
+    ps.margin -= static_cast<std::int64_t>(released);
+    set_realized(ps_slot, realized_of(ps_slot) + realized);
     BalanceView& bal = wallet();
     bal.balance += realized;
     bal.locked -= released;
     locked_delta = -released;
-    closed = ps.spec.size == 0;
+    closed = ps.size == 0;
     if (closed) {
+      PositionExtra& x = position_extra_of(ps_slot);
+      x.closed_at = ts;
+      x.close_price = px;
       ps.status = PositionStatus::closed;
-      ps.closed_at = ts;
-      ps.close_price = px;
-      ps.spec.margin = 0;
+      ps.margin = 0;
       unlist_open(key, ps_slot);
     } else {
       attach_position(ps_slot);
@@ -526,8 +527,10 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
       next.leverage = o.leverage;
       next.margin = 0;
     } else {
-      next = positions_[*open].spec;
-      next.entry_price = FillMath::average(next.entry_price, next.size, px, q);
+      const PositionState& held = positions_[*open];
+      next.size = held.size;
+      next.margin = held.margin;
+      next.entry_price = FillMath::average(held.entry_price, held.size, px, q);
       next.size += q;
     }
     const Wide margin = static_cast<Wide>(next.margin) + add;
@@ -545,10 +548,10 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
       ps_slot = *open;
       PositionState& ps = positions_[ps_slot];
       detach_position(ps_slot);
-      ps.spec.size = next.size;
-      ps.spec.entry_price = next.entry_price;
-      ps.spec.margin = next.margin;
-      ps.realized += realized;
+      ps.size = next.size;
+      ps.entry_price = next.entry_price;
+      ps.margin = next.margin;
+      set_realized(ps_slot, realized_of(ps_slot) + realized);
       attach_position(ps_slot);
     }
     bal.locked += add;
@@ -563,19 +566,19 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
   x.fill_price = px;
   x.fees = fee;
   x.realized = realized;
-  x.position_id = positions_[ps_slot].spec.id;
-  x.entry_after = positions_[ps_slot].spec.entry_price;
+  x.position_id = positions_[ps_slot].id;
+  x.entry_after = positions_[ps_slot].entry_price;
   x.filled_at = ts;
   x.taker = taker;
   x.locked_delta = locked_delta;
   x.opened_position = opened_position;
   Event fe = make_event(EventType::order_filled, ts, o.id, user_id, c.spec.id, px);
-  fe.ref = positions_[ps_slot].spec.id;
+  fe.ref = positions_[ps_slot].id;
   fe.size = q;
   fe.amount = fee;
   fe.taker = taker;
   out.push_back(fe);
-  const PositionSpec& ps = positions_[ps_slot].spec;
+  const PositionState& ps = positions_[ps_slot];
   Event pe = make_event(pe_type, ts, ps.id, user_id, c.spec.id, px);
   pe.ref = o.id;
   pe.size = ps.size;
@@ -599,55 +602,56 @@ void Matcher::cancel_reduce_orders(const SideKey& k, TimeNs ts, std::vector<Even
 
 void Matcher::on_position_gone(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) {
   // A liquidation: margin released and lost from the position's wallet; its reduce orders end.
-  PositionState& ps = positions_[slot];
-  const SideKey k{ps.spec.user_id, ps.market, ps.spec.side};
+  const PositionState& ps = positions_[slot];
+  const SideKey k{ps.user, ps.market, ps.side()};
   unlist_open(k, slot);
-  if (!ps.spec.wallet_id.is_nil()) {
-    BalanceView& bal = balances_[BalanceKey{ps.spec.wallet_id, cold_[ps.market].spec.rules.quote}];
-    bal.wallet_id = ps.spec.wallet_id;
+  const Uuid& wallet_id = ids_[ps.wallet];
+  if (!wallet_id.is_nil()) {
+    BalanceView& bal = balances_[BalanceKey{wallet_id, cold_[ps.market].spec.rules.quote}];
+    bal.wallet_id = wallet_id;
     bal.token = cold_[ps.market].spec.rules.quote;
-    bal.locked -= ps.spec.margin;
-    bal.balance -= ps.spec.margin;
+    bal.locked -= ps.margin;
+    bal.balance -= ps.margin;
   }
   cancel_reduce_orders(k, ts, out);
 }
 
 std::optional<std::uint32_t> Matcher::open_slot(const SideKey& k) const {
-  auto it = open_positions_.find(k);
-  if (it == open_positions_.end()) return std::nullopt;
-  return it->second.slot;
+  const std::uint32_t slot = open_positions_.find(k, OpenKeys{positions_});
+  if (slot == kNone) return std::nullopt;
+  return slot;
 }
 
 void Matcher::list_open(const SideKey& k, std::uint32_t slot) {
-  positions_[slot].listed = ++list_seq_;
-  auto [it, inserted] = open_positions_.try_emplace(k, OpenSide{slot, 0});
-  if (!inserted) {
-    ++it->second.others;
-    it->second.slot = slot;
+  positions_[slot].listed = true;
+  const std::uint32_t held = open_positions_.find(k, OpenKeys{positions_});
+  if (held == kNone) {
+    open_positions_.insert(k, slot);
+    return;
   }
+  // Several open positions of one side (rows from before 0005): the new one is acted on, and the
+  // one before it waits.
+  open_positions_.erase(k, OpenKeys{positions_});
+  open_positions_.insert(k, slot);
+  open_stacks_[k].push_back(held);
 }
 
 void Matcher::unlist_open(const SideKey& k, std::uint32_t slot) {
-  if (positions_[slot].listed == 0) return;
-  positions_[slot].listed = 0;
-  auto it = open_positions_.find(k);
-  if (it == open_positions_.end()) return;
-  OpenSide& side = it->second;
-  if (side.others == 0) {
-    open_positions_.erase(it);
+  if (!positions_[slot].listed) return;
+  positions_[slot].listed = false;
+  const auto stack = open_stacks_.find(k);
+  if (open_positions_.find(k, OpenKeys{positions_}) != slot) {  // one listed before
+    if (stack != open_stacks_.end()) {
+      std::erase(stack->second, slot);
+      if (stack->second.empty()) open_stacks_.erase(stack);
+    }
     return;
   }
-  --side.others;
-  if (side.slot != slot) return;
-  // Rare (several open positions of one side): the next is the one listed last among the rest.
-  std::uint32_t best = kNone;
-  for (std::uint32_t s : cold_[k.market].positions) {
-    const PositionState& p = positions_[s];
-    if (p.listed == 0 || p.spec.user_id != k.user || p.spec.side != k.side || p.market != k.market)
-      continue;
-    if (best == kNone || p.listed > positions_[best].listed) best = s;
-  }
-  side.slot = best;
+  open_positions_.erase(k, OpenKeys{positions_});
+  if (stack == open_stacks_.end()) return;
+  open_positions_.insert(k, stack->second.back());  // the one listed last among the rest
+  stack->second.pop_back();
+  if (stack->second.empty()) open_stacks_.erase(stack);
 }
 
 void Matcher::on_clock(TimeNs now, std::vector<Event>& out) {

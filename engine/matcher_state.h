@@ -3,6 +3,7 @@
 // Not part of the engine's interface; include engine/matcher.h instead.
 
 #include <array>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <set>
@@ -51,7 +52,10 @@ struct Matcher::MarketCold {
   Ladder<Direction::down> liq_down;  // longs
   std::pmr::set<ExpiryEntry> expiry;
   std::vector<std::uint32_t> pending_anchor;  // alert slots waiting for the next reference price
-  std::vector<std::uint32_t> positions;       // every position slot ever on this market
+  // Open position slots showing their loaded price until the market has one (release_loaded);
+  // may hold slots since reused or moved, which release_loaded skips.
+  std::vector<std::uint32_t> loaded;
+  std::size_t loaded_compacted = 0;  // loaded.size() after its last compaction
   std::unique_ptr<VolumeBook> volume;
   // orders: untriggered stops by source (mark, last, mid), resting limits, and those waiting for
   // a tradeable price
@@ -62,18 +66,46 @@ struct Matcher::MarketCold {
   std::vector<std::uint32_t> waiting;
 };
 
+/// 64 bytes, one cache line: the position as it stands, its user and wallet interned, and its
+/// state. Its liquidation key is not kept: it is recomputed from these fields, which change only
+/// while it is detached. What only some positions need (a realized PnL or a leverage that does
+/// not fit here, a close, a loaded price shown until the market has one, the id of a market the
+/// engine does not know) is in a PositionExtra.
 struct Matcher::PositionState {
-  PositionSpec spec;
+  static constexpr std::int64_t kRealizedInExtra = std::numeric_limits<std::int64_t>::min();
+  Uuid id;
+  std::int64_t size = 0;         // raw, > 0 while open
+  std::int64_t entry_price = 0;  // raw
+  std::int64_t margin = 0;       // raw
+  std::int64_t realized = 0;     // raw; kRealizedInExtra: the extra's (beyond int64)
+  std::uint32_t user = kNone;    // ids_ handles; kNone: a free slot
+  std::uint32_t wallet = kNone;
   std::uint32_t market = kNone;
-  std::uint32_t group = kNone;
-  std::optional<std::int64_t> liq_key;  // filed under this key while armed
+  std::uint16_t leverage_centi = 100;  // leverage in hundredths; 0: the extra's
   PositionStatus status = PositionStatus::open;
+  bool is_short : 1 = false;
+  bool has_liq : 1 = false;    // filed in its market's liquidation ladder
+  bool attached : 1 = false;   // armed: valid, open, its market known
+  bool listed : 1 = false;     // its side's open position (open_positions_ / open_stacks_)
+  bool in_group : 1 = false;   // counted in its (user, market) group's aggregate
+  bool has_extra : 1 = false;  // position_extra_at_ holds its PositionExtra
+  [[nodiscard]] Side side() const noexcept { return is_short ? Side::short_side : Side::long_side; }
+  [[nodiscard]] bool removed() const noexcept { return user == kNone; }
+};
+
+struct Matcher::PositionExtra {
+  Wide realized = 0;          // when the record says kRealizedInExtra
+  std::int64_t leverage = 0;  // when the record's leverage_centi is 0
   std::optional<TimeNs> closed_at;
   std::optional<std::int64_t> close_price;
-  Wide realized = 0;
-  std::uint64_t listed = 0;  // when it became its side's open position (0: not listed)
-  bool attached = false;     // counted in its group's aggregate
-  bool removed = true;       // a free slot until upsert_position fills it
+  // As loaded, shown until the market has a price (open) or for good (closed before loading):
+  std::optional<std::int64_t> loaded_price;
+  Wide loaded_upnl = 0;           // raw
+  std::optional<Uuid> market_id;  // a market the engine does not know
+  [[nodiscard]] bool holds_nothing(const PositionState& ps) const noexcept {
+    return ps.realized != PositionState::kRealizedInExtra && ps.leverage_centi != 0 && !closed_at &&
+           !close_price && !loaded_price && loaded_upnl == 0 && !market_id;
+  }
 };
 
 /// 56 bytes: what every armed alert needs. What only some alerts need (an expiry, an anchor, a
@@ -171,8 +203,23 @@ struct Matcher::AlertIds {
 };
 struct Matcher::PositionIds {
   const std::vector<PositionState>& v;
-  const Uuid& operator()(std::uint32_t slot) const noexcept { return v[slot].spec.id; }
+  const Uuid& operator()(std::uint32_t slot) const noexcept { return v[slot].id; }
 };
+struct Matcher::OpenKeys {
+  const std::vector<PositionState>& v;
+  SideKey operator()(std::uint32_t slot) const noexcept {
+    return SideKey{v[slot].user, v[slot].market, v[slot].side()};
+  }
+};
+
+template <class F>
+void Matcher::for_each_listed(const SideKey& k, F&& f) const {
+  const std::uint32_t primary = open_positions_.find(k, OpenKeys{positions_});
+  if (primary == kNone) return;
+  f(primary);
+  if (const auto it = open_stacks_.find(k); it != open_stacks_.end())
+    for (std::uint32_t s : it->second) f(s);
+}
 struct Matcher::OrderIds {
   const std::vector<OrderState>& v;
   const Uuid& operator()(std::uint32_t slot) const noexcept { return v[slot].id; }
@@ -188,6 +235,7 @@ struct Matcher::Due {
 };
 
 struct Matcher::Group {
+  std::uint32_t user = kNone;  // ids_ handle, held while the group exists
   PnlAggregate agg;
   std::vector<std::uint32_t> alerts;  // armed position_pnl alert slots
 };

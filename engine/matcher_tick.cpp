@@ -55,6 +55,7 @@ void Matcher::slow_path(std::uint32_t mi, const Tick& t, bool set_p, std::vector
     }
   } at_end{*this, mi};
   refreshing_ = mi;
+  if (set_p && !cold_[mi].loaded.empty()) release_loaded(mi);
   if (set_p) liquidate(mi, t, out);
   if (t.exch_ts >= hot_[mi].expiry_min) expire(mi, t, out);
   if (set_p && hot_[mi].has_pending) anchor_pending(mi, t, out);
@@ -72,15 +73,16 @@ void Matcher::liquidate(std::uint32_t mi, const Tick& t, std::vector<Event>& out
   if (scratch_up_.empty() && scratch_down_.empty()) return;
   merge_crossed(scratch_up_, scratch_down_, scratch_merged_);
   for (const Crossed& x : scratch_merged_) {
-    PositionState& ps = positions_[x.slot];
-    ps.liq_key.reset();  // already off its ladder
+    positions_[x.slot].has_liq = false;  // already off its ladder
     detach_position(x.slot);
+    PositionExtra& closed = position_extra_of(x.slot);
+    closed.closed_at = t.exch_ts;
+    closed.close_price = p;
+    PositionState& ps = positions_[x.slot];
     ps.status = PositionStatus::liquidated;
-    ps.closed_at = t.exch_ts;
-    ps.close_price = p;
-    ps.realized -= ps.spec.margin;
-    out.push_back(make_event(EventType::position_liquidated, t.exch_ts, ps.spec.id, ps.spec.user_id,
-                             c.spec.id, p));
+    set_realized(x.slot, realized_of(x.slot) - ps.margin);
+    out.push_back(
+        make_event(EventType::position_liquidated, t.exch_ts, ps.id, ids_[ps.user], c.spec.id, p));
     ++stats_.liquidations;
     on_position_gone(x.slot, t.exch_ts, out);
   }
