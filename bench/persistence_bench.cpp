@@ -276,10 +276,12 @@ void BM_Writer_FillsPerTransaction(benchmark::State& state) {
 
 /// The cold start: 1M open positions + 1M active alerts (+ 1M pending orders with --loader-orders)
 /// over 1,000 markets into a matcher. Modes (the argument), in the same run:
-///  0: every row filed one insert at a time (the old path);
-///  1: the daemon's path, ladders built from sorted runs (Matcher::begin_load / end_load);
+///  0: the old path: one connection reads the tables in turn, every row filed one insert at a time;
+///  1: the daemon's path: three connections in one exported snapshot, ladders built from sorted
+///     runs (Matcher::begin_load / end_load);
 ///  2: the same COPY streams parsed into specs and dropped (the load without the matcher);
-///  3: the same COPY streams alone, unparsed (what PostgreSQL and libpq cost: the floor).
+///  3: the same COPY streams alone, unparsed, on one connection (what PostgreSQL and libpq cost);
+///  4: sorted runs, the tables read in turn on one connection (mode 1 without the parallel read).
 void BM_Loader_IntoMatcher(benchmark::State& state) {
   const std::int64_t mode = state.range(0);
   const bool bulk = mode != 0;
@@ -315,7 +317,7 @@ void BM_Loader_IntoMatcher(benchmark::State& state) {
     Matcher& m = *keep;
     std::vector<Event> ev;
     InstrumentTable instruments;
-    db::Loader loader(url);
+    db::Loader loader(url, /*parallel=*/mode != 0 && mode != 4);
     if (mode == 3) {
       pqxx::connection c(url);
       pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c, "copy");
@@ -722,6 +724,7 @@ BENCHMARK(BM_Listener_Latency)->Iterations(300)->Unit(benchmark::kMillisecond)->
 BENCHMARK(BM_Loader_IntoMatcher)
     ->Arg(0)
     ->Arg(1)
+    ->Arg(4)
     ->Arg(2)
     ->Arg(3)
     ->Unit(benchmark::kMillisecond)

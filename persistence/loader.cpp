@@ -21,32 +21,42 @@ namespace {
 
 using Fields = std::vector<std::optional<std::string_view>>;
 
-// Columns selected for each table, in the order of the row reader's column enums. Timestamps are
-// epoch seconds (a decimal, or +-Infinity), which the reader saturates; never a cast that can fail.
+// Columns selected for each table, in the order of the row reader's column
+// enums. Timestamps are epoch seconds (a decimal, or +-Infinity), which the
+// reader saturates; never a cast that can fail.
 constexpr const char* kMarketCols =
-    "id, symbol, dex_name, market_type, price_source, maintenance_margin_rate, maker_fee_rate, "
-    "taker_fee_rate, min_order_size, max_order_size, tick_size, step_size, max_leverage, "
+    "id, symbol, dex_name, market_type, price_source, maintenance_margin_rate, "
+    "maker_fee_rate, "
+    "taker_fee_rate, min_order_size, max_order_size, tick_size, step_size, "
+    "max_leverage, "
     "quote_asset";
 constexpr const char* kPositionCols =
-    "id, user_id, market_id, side, size, entry_price, margin, realized_pnl, status, current_price, "
+    "id, user_id, market_id, side, size, entry_price, margin, realized_pnl, "
+    "status, current_price, "
     "unrealized_pnl, extract(epoch FROM closed_at), wallet_id, leverage";
 constexpr const char* kAlertCols =
-    "id, user_id, market_id, alert_type, condition_type, target_price, target_percentage, "
-    "target_value, anchor_price, extract(epoch FROM expires_at), metadata->>'window_seconds', "
+    "id, user_id, market_id, alert_type, condition_type, target_price, "
+    "target_percentage, "
+    "target_value, anchor_price, extract(epoch FROM expires_at), "
+    "metadata->>'window_seconds', "
     "status, extract(epoch FROM triggered_at)";
 
 constexpr const char* kOrderCols =
-    "id, user_id, wallet_id, market_id, order_type, side, execution, size, price, trigger_price, "
+    "id, user_id, wallet_id, market_id, order_type, side, execution, size, "
+    "price, trigger_price, "
     "trigger_source, leverage, status, extract(epoch FROM triggered_at), "
     "extract(epoch FROM expires_at)";
 constexpr const char* kBalanceCols = "wallet_id, token_symbol, balance, locked_balance, id";
 constexpr const char* kOrdersWatched = "status IN ('pending', 'open')";
 
-// Active alerts to arm: not those the engine already finished but could not write (a dead letter of
-// their transition: the event is journaled, so arming them again would fire them twice).
+// Active alerts to arm: not those the engine already finished but could not
+// write (a dead letter of their transition: the event is journaled, so arming
+// them again would fire them twice).
 constexpr const char* kArmable =
-    "status = 'active' AND NOT EXISTS (SELECT 1 FROM engine_dead_letters d WHERE d.table_name = "
-    "'alerts' AND d.row_id = alerts.id::text AND d.kind IN ('alert_triggered', 'alert_expired'))";
+    "status = 'active' AND NOT EXISTS (SELECT 1 FROM engine_dead_letters d "
+    "WHERE d.table_name = "
+    "'alerts' AND d.row_id = alerts.id::text AND d.kind IN ('alert_triggered', "
+    "'alert_expired'))";
 
 /// The row reader's view of one COPY line or result row: columns by position.
 class PositionalCells final : public rows::CellSource {
@@ -61,8 +71,9 @@ class PositionalCells final : public rows::CellSource {
   const Fields& f_;
 };
 
-/// What the loader and the listener do with the reader's verdict: unreadable rows are counted and
-/// skipped, rejected ones are counted and passed on (the matcher emits their rejection).
+/// What the loader and the listener do with the reader's verdict: unreadable
+/// rows are counted and skipped, rejected ones are counted and passed on (the
+/// matcher emits their rejection).
 struct Verdicts {
   std::size_t* bad = nullptr;
   std::size_t* rejected = nullptr;
@@ -145,7 +156,8 @@ void fetch(pqxx::transaction_base& tx, const std::string& query, const std::vect
     Row parsed;
     if (parse(fields, parsed, verdicts)) out.push_back(std::move(parsed));
   }
-  // An unreadable row counts as missing: the engine stops acting on a row it can no longer read.
+  // An unreadable row counts as missing: the engine stops acting on a row it
+  // can no longer read.
   if (missing == nullptr) return;
   for (const Uuid& id : ids) {
     const bool found = std::any_of(out.begin(), out.end(), [&](const Row& x) {
@@ -224,7 +236,7 @@ void split_copy_line(const std::string& line, Fields& out, std::deque<std::strin
 
 namespace {
 
-/// Parsed rows handed from the parser thread to the caller's thread, in order.
+/// Parsed rows handed from a parser thread to the caller's thread, in order.
 struct Chunk {
   std::vector<MarketRow> markets;
   std::vector<PositionSpec> positions;
@@ -233,30 +245,45 @@ struct Chunk {
   std::vector<OrderSpec> orders;
   std::optional<std::array<std::size_t, 3>> reserve;
   std::exception_ptr error;
-  bool end = false;
+  std::size_t origin = 0;       // the stream it belongs to
+  bool first_part_end = false;  // the stream's first table is complete (markets, balances)
+  bool end = false;             // the stream is complete
   [[nodiscard]] std::size_t size() const {
     return markets.size() + positions.size() + alerts.size() + balances.size() + orders.size();
   }
 };
 
-/// A bounded blocking hand-off (a few chunks in flight); close() makes further pushes throw.
-class ChunkPipe {
+/// Bounded hand-offs from the parser threads to the one thread that applies
+/// their rows: a queue per stream, one lock. The consumer takes from whichever
+/// of the queues it may take from has a chunk; a producer whose queue is full
+/// waits (a few chunks in flight per stream). close() makes further pushes
+/// throw.
+class ChunkHub {
  public:
   struct Closed {};
-  void push(Chunk&& c) {
+  explicit ChunkHub(std::size_t streams) : q_(streams) {}
+  void push(std::size_t s, Chunk&& c) {
     std::unique_lock lock(mu_);
-    not_full_.wait(lock, [&] { return closed_ || q_.size() < kCapacity; });
+    not_full_.wait(lock, [&] { return closed_ || q_[s].size() < kCapacity; });
     if (closed_) throw Closed{};
-    q_.push_back(std::move(c));
+    q_[s].push_back(std::move(c));
     not_empty_.notify_one();
   }
-  Chunk pop() {
+  /// A chunk from one of the streams in `mask` (bit i: stream i), waiting for
+  /// one.
+  Chunk pop_any(unsigned mask, std::size_t& from) {
     std::unique_lock lock(mu_);
-    not_empty_.wait(lock, [&] { return !q_.empty(); });
-    Chunk c = std::move(q_.front());
-    q_.pop_front();
-    not_full_.notify_one();
-    return c;
+    for (;;) {
+      for (std::size_t i = 0; i < q_.size(); ++i) {
+        if ((mask & (1U << i)) == 0 || q_[i].empty()) continue;
+        Chunk c = std::move(q_[i].front());
+        q_[i].pop_front();
+        not_full_.notify_all();  // producers wait on different queues
+        from = i;
+        return c;
+      }
+      not_empty_.wait(lock);
+    }
   }
   void close() {
     std::lock_guard lock(mu_);
@@ -268,9 +295,58 @@ class ChunkPipe {
   static constexpr std::size_t kCapacity = 8;
   std::mutex mu_;
   std::condition_variable not_full_, not_empty_;
-  std::deque<Chunk> q_;
+  std::vector<std::deque<Chunk>> q_;
   bool closed_ = false;
 };
+
+/// The load's snapshot, exported by the first connection and imported by the
+/// others, so that every stream reads the same database state. The exporting
+/// transaction stays open until every other has imported it (or given up).
+class SharedSnapshot {
+ public:
+  explicit SharedSnapshot(int importers) : waiting_(importers) {}
+  void publish(std::string id) {
+    std::lock_guard lock(mu_);
+    id_ = std::move(id);
+    cv_.notify_all();
+  }
+  void fail() {  // the exporter gave up: importers stop waiting
+    std::lock_guard lock(mu_);
+    failed_ = true;
+    cv_.notify_all();
+  }
+  /// The snapshot's id, or nullopt if the exporter failed.
+  std::optional<std::string> await_id() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return id_.has_value() || failed_; });
+    return id_;
+  }
+  void imported() {  // or failed before importing: either way, not to be waited for
+    std::lock_guard lock(mu_);
+    --waiting_;
+    cv_.notify_all();
+  }
+  void await_imports() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return waiting_ <= 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<std::string> id_;
+  bool failed_ = false;
+  int waiting_ = 0;
+};
+
+/// pg_export_snapshot()'s ids are hex digits and dashes
+/// ("00000003-0000001B-1"); anything else is refused rather than spliced into
+/// SET TRANSACTION SNAPSHOT (which takes no parameters).
+bool snapshot_id_ok(const std::string& id) {
+  return !id.empty() && id.size() < 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return c == '-' || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
+  });
+}
 
 constexpr std::size_t kChunkRows = 4096;
 
@@ -289,93 +365,163 @@ std::vector<std::string> Loader::snapshot_queries(bool orders) {
 }
 
 LoadCounts Loader::load_all(const LoadSink& sink) const {
-  // Two stages on two cores: a parser thread owns the connection and turns COPY lines into specs;
-  // this thread applies them to the sink (the matcher). One snapshot, rows delivered in order.
-  LoadCounts n;
-  ChunkPipe pipe;
+  // Three streams: markets then positions; alerts; balances then orders. In
+  // parallel (the default), each has a parser thread and a connection, all
+  // reading one exported snapshot; else one thread reads them in turn on one
+  // connection. This thread applies their rows to the sink (the matcher) in an
+  // order the rows allow: every market first; then positions and balances as
+  // they come; then, once every position is in, alerts and orders as they come
+  // (an order may reduce a position and spends its wallet's balance; a
+  // position_pnl alert starts from its positions).
+  enum Stream : std::size_t { kMain, kAlerts, kOrders, kStreams };
   const bool want_reserve = static_cast<bool>(sink.reserve);
   const bool want_orders = static_cast<bool>(sink.order) && static_cast<bool>(sink.balance);
-  std::thread parser([&] {
+  const std::vector<std::string> queries = snapshot_queries(want_orders);
+  ChunkHub hub(kStreams);
+  SharedSnapshot snapshot(!parallel_ ? 0 : want_orders ? 2 : 1);
+  std::array<LoadCounts, kStreams> counts{};
+
+  // A chunk of stream `origin`, on its own queue (or, read in turn, all on the
+  // first).
+  auto push = [&](Stream origin, Chunk&& c) {
+    c.origin = origin;
+    hub.push(parallel_ ? origin : kMain, std::move(c));
+  };
+  // Runs one stream's body, handing its end, its failure or the consumer's
+  // going away on; returns whether it completed.
+  auto run = [&](Stream out, auto&& body) {
     try {
-      pqxx::connection c(conninfo_);
-      pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c, "load");
-      if (want_reserve) {
-        const pqxx::row r = tx.exec(
-            "SELECT (SELECT count(*) FROM markets), (SELECT count(*) FROM positions WHERE status = "
-            "'open'), (SELECT count(*) FROM alerts WHERE " +
-            std::string(kArmable) + ")")[0];
-        Chunk counts;
-        counts.reserve = {r[0].as<std::size_t>(), r[1].as<std::size_t>(), r[2].as<std::size_t>()};
-        pipe.push(std::move(counts));
-      }
-      const std::vector<std::string> queries = snapshot_queries(want_orders);
-      Chunk cur;
-      auto flush = [&] {
-        if (cur.size() > 0) pipe.push(std::move(cur));
-        cur = Chunk{};
-      };
-      n.markets = stream<MarketRow>(
-          tx, queries[0], parse_market, [&](MarketRow&& m) { cur.markets.push_back(std::move(m)); },
-          n, "markets");
-      flush();
-      n.positions = stream<PositionSpec>(
-          tx, queries[1], parse_position,
-          [&](PositionSpec&& p) {
-            cur.positions.push_back(p);
-            if (cur.positions.size() >= kChunkRows) flush();
-          },
-          n, "positions");
-      flush();
-      n.alerts = stream<AlertSpec>(
-          tx, queries[2], parse_alert,
-          [&](AlertSpec&& a) {
-            cur.alerts.push_back(a);
-            if (cur.alerts.size() >= kChunkRows) flush();
-          },
-          n, "alerts");
-      flush();
-      if (want_orders) {  // balances first: an order's margin check needs its wallet's
-        n.balances = stream<BalanceSpec>(
-            tx, queries[3], parse_balance,
-            [&](BalanceSpec&& b) {
-              cur.balances.push_back(b);
-              if (cur.balances.size() >= kChunkRows) flush();
-            },
-            n, "wallet_balances");
-        flush();
-        n.orders = stream<OrderSpec>(
-            tx, queries[4], parse_order,
-            [&](OrderSpec&& o) {
-              cur.orders.push_back(o);
-              if (cur.orders.size() >= kChunkRows) flush();
-            },
-            n, "orders");
-        flush();
-      }
-      tx.commit();
-    } catch (const ChunkPipe::Closed&) {
-      return;  // the consumer gave up
+      body();
+      Chunk end;
+      end.end = true;
+      push(out, std::move(end));
+      return true;
+    } catch (const ChunkHub::Closed&) {
+      return false;  // the consumer gave up
     } catch (...) {
       Chunk failed;
       failed.error = std::current_exception();
       try {
-        pipe.push(std::move(failed));
-      } catch (const ChunkPipe::Closed&) {
+        push(out, std::move(failed));
+      } catch (const ChunkHub::Closed&) {
       }
-      return;
+      return false;
     }
-    Chunk end;
-    end.end = true;
+  };
+  // Streams one table into chunks of `stream`.
+  auto chunked = [&](Stream out, pqxx::transaction_base& tx, const std::string& query, auto parse,
+                     auto member, std::size_t& n, const char* table) {
+    using Row = typename std::remove_reference_t<decltype(Chunk{}.*member)>::value_type;
+    Chunk cur;
+    n = stream<Row>(
+        tx, query, parse,
+        [&](Row&& row) {
+          (cur.*member).push_back(std::move(row));
+          if (cur.size() >= kChunkRows) {
+            push(out, std::move(cur));
+            cur = Chunk{};
+          }
+        },
+        counts[out], table);
+    if (cur.size() > 0) push(out, std::move(cur));
+  };
+  auto alerts_body = [&](pqxx::transaction_base& tx) {
+    chunked(kAlerts, tx, queries[2], parse_alert, &Chunk::alerts, counts[kAlerts].alerts, "alerts");
+  };
+  auto orders_body = [&](pqxx::transaction_base& tx) {
+    chunked(kOrders, tx, queries[3], parse_balance, &Chunk::balances, counts[kOrders].balances,
+            "wallet_balances");
+    Chunk balances_end;
+    balances_end.first_part_end = true;
+    push(kOrders, std::move(balances_end));
+    chunked(kOrders, tx, queries[4], parse_order, &Chunk::orders, counts[kOrders].orders, "orders");
+  };
+
+  std::thread main_parser([&] {
+    bool exported = false;
+    std::unique_ptr<pqxx::connection> c;
+    std::unique_ptr<pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>> tx;
+    const bool read = run(kMain, [&] {
+      c = std::make_unique<pqxx::connection>(conninfo_);
+      tx = std::make_unique<pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>>(*c, "load");
+      if (parallel_) {
+        snapshot.publish(tx->exec1("SELECT pg_export_snapshot()")[0].as<std::string>());
+        exported = true;
+      }
+      if (want_reserve) {
+        const pqxx::row r = tx->exec1(
+            "SELECT (SELECT count(*) FROM markets), (SELECT count(*) "
+            "FROM positions WHERE status = "
+            "'open'), (SELECT count(*) FROM alerts WHERE " +
+            std::string(kArmable) + ")");
+        Chunk reserve;
+        reserve.reserve = {r[0].as<std::size_t>(), r[1].as<std::size_t>(), r[2].as<std::size_t>()};
+        push(kMain, std::move(reserve));
+      }
+      chunked(kMain, *tx, queries[0], parse_market, &Chunk::markets, counts[kMain].markets,
+              "markets");
+      Chunk markets_end;
+      markets_end.first_part_end = true;
+      push(kMain, std::move(markets_end));
+      chunked(kMain, *tx, queries[1], parse_position, &Chunk::positions, counts[kMain].positions,
+              "positions");
+    });
+    if (parallel_ && !exported) snapshot.fail();
+    if (!parallel_ && read && run(kAlerts, [&] { alerts_body(*tx); }) && want_orders)
+      run(kOrders, [&] { orders_body(*tx); });
+    // The exported snapshot lives as long as this transaction: never end it
+    // while another stream may still import it. Then end it (read only: a
+    // failure to commit loses nothing).
+    snapshot.await_imports();
     try {
-      pipe.push(std::move(end));
-    } catch (const ChunkPipe::Closed&) {
+      if (tx) tx->commit();
+    } catch (const std::exception&) {
     }
   });
+  // A stream of its own connection, in the exported snapshot.
+  auto imported_stream = [&](Stream out, auto&& body) {
+    return std::thread([&, out, body] {
+      bool told = false;
+      const auto tell = [&] {
+        if (!told) snapshot.imported();
+        told = true;
+      };
+      run(out, [&] {
+        pqxx::connection c(conninfo_);
+        const std::optional<std::string> id = snapshot.await_id();
+        if (!id) throw std::runtime_error("loader: the snapshot was not exported");
+        if (!snapshot_id_ok(*id)) throw std::runtime_error("loader: unexpected snapshot id");
+        pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c, "load");
+        // Checked above to be hex digits and dashes: a literal needs no escaping.
+        tx.exec0(std::string("SET TRANSACTION SNAPSHOT '").append(*id).append("'"));
+        tell();
+        body(tx);
+        tx.commit();
+      });
+      tell();
+    });
+  };
+  std::thread alerts_parser, orders_parser;
+  if (parallel_) alerts_parser = imported_stream(kAlerts, alerts_body);
+  if (parallel_ && want_orders) orders_parser = imported_stream(kOrders, orders_body);
+  auto join_all = [&] {
+    main_parser.join();
+    if (alerts_parser.joinable()) alerts_parser.join();
+    if (orders_parser.joinable()) orders_parser.join();
+  };
+
   try {
-    for (;;) {
-      Chunk c = pipe.pop();
+    bool markets_done = false, positions_done = false, alerts_done = false;
+    bool balances_done = !want_orders, orders_done = !want_orders;
+    while (!positions_done || !alerts_done || !orders_done) {
+      unsigned mask = 0;
+      if (!positions_done) mask |= 1U << kMain;
+      if (markets_done && positions_done && !alerts_done) mask |= 1U << kAlerts;
+      if (markets_done && !orders_done && (!balances_done || positions_done)) mask |= 1U << kOrders;
+      if (!parallel_) mask = 1U << kMain;  // one stream after another, in that order
+      std::size_t queue = kMain;
+      Chunk c = hub.pop_any(mask, queue);
       if (c.error) std::rethrow_exception(c.error);
-      if (c.end) break;
       if (c.reserve && sink.reserve)
         sink.reserve((*c.reserve)[0], (*c.reserve)[1], (*c.reserve)[2]);
       for (MarketRow& m : c.markets) sink.market(std::move(m));
@@ -383,14 +529,33 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
       for (AlertSpec& a : c.alerts) sink.alert(std::move(a));
       for (BalanceSpec& b : c.balances) sink.balance(std::move(b));
       for (OrderSpec& o : c.orders) sink.order(std::move(o));
+      if (c.origin == kMain) {
+        markets_done = markets_done || c.first_part_end;
+        positions_done = c.end;
+      } else if (c.origin == kAlerts) {
+        alerts_done = c.end;
+      } else {
+        balances_done = balances_done || c.first_part_end;
+        orders_done = c.end;
+      }
     }
   } catch (...) {
-    pipe.close();
-    parser.join();
+    hub.close();
+    join_all();
     throw;
   }
-  parser.join();
+  join_all();
   if (sink.done) sink.done();
+  LoadCounts n;
+  for (const LoadCounts& k : counts) {
+    n.markets += k.markets;
+    n.positions += k.positions;
+    n.alerts += k.alerts;
+    n.orders += k.orders;
+    n.balances += k.balances;
+    n.bad_rows += k.bad_rows;
+    n.rejected_rows += k.rejected_rows;
+  }
   return n;
 }
 
@@ -419,7 +584,8 @@ struct Loader::Reader {
   pqxx::connection conn;
 };
 
-Loader::Loader(std::string conninfo) : conninfo_(std::move(conninfo)) {}
+Loader::Loader(std::string conninfo, bool parallel)
+    : conninfo_(std::move(conninfo)), parallel_(parallel) {}
 Loader::~Loader() = default;
 
 Loader::ById Loader::load_by_id(const std::vector<Uuid>& markets,

@@ -1,6 +1,7 @@
 #pragma once
-/// Start-up (and resync) loading: markets, open positions and active alerts, streamed with
-/// COPY ... TO STDOUT from one consistent snapshot and parsed straight into engine specs.
+/// Start-up (and resync) loading: markets, open positions and active alerts (and balances and
+/// orders), streamed with COPY ... TO STDOUT over up to three connections that share one exported
+/// snapshot, and parsed straight into engine specs.
 
 #include <cstddef>
 #include <deque>
@@ -38,7 +39,8 @@ struct LoadSink {
   std::function<void(AlertSpec&&)> alert;
   /// Optional: called first with the row counts of the snapshot (markets, positions, alerts).
   std::function<void(std::size_t, std::size_t, std::size_t)> reserve;
-  /// Optional (orders): every wallet balance, then every pending or open order, after the alerts.
+  /// Optional (orders): every wallet balance (among the positions), then every pending or open
+  /// order (after the last position, among the alerts).
   std::function<void(BalanceSpec&&)> balance = nullptr;
   std::function<void(OrderSpec&&)> order = nullptr;
   /// Optional: called once after the last row (not when the load fails).
@@ -59,13 +61,20 @@ struct LoadSink {
 /// Not thread-safe: one Loader per thread (it keeps a reader connection for load_by_id).
 class Loader {
  public:
-  explicit Loader(std::string conninfo);
+  /// `parallel`: load_all() reads its three streams on three connections at once (one exported
+  /// snapshot); without it, on one connection in turn.
+  explicit Loader(std::string conninfo, bool parallel = true);
   ~Loader();
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
-  /// Every market, every open position, every active alert, in that order, from one REPEATABLE READ
-  /// snapshot. Throws pqxx exceptions when the database cannot be read.
+  /// Every market, open position and active alert (and with the sink's `order`, every balance and
+  /// watched order) of one REPEATABLE READ snapshot, exported by the first of up to three
+  /// connections and imported by the others, each parsing its tables on a thread of its own. The
+  /// sink is called on this thread alone, in an order the rows allow: every market first; then the
+  /// positions and the balances, interleaved as they arrive; then, after the last position, the
+  /// alerts and the orders, interleaved (a balance always before any order). Throws pqxx
+  /// exceptions when the database cannot be read.
   LoadCounts load_all(const LoadSink& sink) const;
 
   /// The SELECTs load_all() streams with COPY, in order: markets, positions, alerts, then with
@@ -98,6 +107,7 @@ class Loader {
                             ById& out);
 
   std::string conninfo_;
+  bool parallel_ = true;
   struct Reader;  // owns the pqxx::connection (its concrete type stays in loader.cpp)
   std::unique_ptr<Reader> reader_;  // reused by load_by_id; rebuilt after a failure
 };

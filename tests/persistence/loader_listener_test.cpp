@@ -1,6 +1,8 @@
 // Start-up loading and live change capture against a real PostgreSQL.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <map>
 #include <pqxx/pqxx>
@@ -247,6 +249,142 @@ TEST(Loader, PendingAndOpenOrdersAndEveryBalanceLoadIntoTheMatcher) {
   EXPECT_EQ(m.balance(*Uuid::parse(wallet(1).substr(1, 36)), Asset::of("Q")).balance,
             1000 * kScale);
   EXPECT_TRUE(ev.empty());
+}
+
+/// What a sink saw, in the order it saw it.
+struct Recorded {
+  std::vector<char> kinds;  // 'm'arket, 'p'osition, 'a'lert, 'b'alance, 'o'rder
+  std::vector<Uuid> positions, alerts, orders;
+  LoadSink sink() {
+    LoadSink s{[this](MarketRow&&) { kinds.push_back('m'); },
+               [this](PositionSpec&& p) {
+                 kinds.push_back('p');
+                 positions.push_back(p.id);
+               },
+               [this](AlertSpec&& a) {
+                 kinds.push_back('a');
+                 alerts.push_back(a.id);
+               },
+               nullptr};
+    s.balance = [this](BalanceSpec&&) { kinds.push_back('b'); };
+    s.order = [this](OrderSpec&& o) {
+      kinds.push_back('o');
+      orders.push_back(o.id);
+    };
+    return s;
+  }
+  /// Every market first; every position before any alert or order; every balance before any
+  /// order.
+  void expect_an_order_the_rows_allow() const {
+    const auto first = [&](char k) {
+      return std::find(kinds.begin(), kinds.end(), k) - kinds.begin();
+    };
+    const auto last = [&](char k) {
+      const auto it = std::find(kinds.rbegin(), kinds.rend(), k);
+      return it == kinds.rend() ? -1 : kinds.rend() - it - 1;
+    };
+    EXPECT_LT(last('m'), first('p'));
+    EXPECT_LT(last('m'), first('b'));
+    EXPECT_LT(last('p'), first('a'));
+    EXPECT_LT(last('p'), first('o'));
+    EXPECT_LT(last('b'), first('o'));
+  }
+};
+
+// The three streams read one snapshot: a writer commits a position and an alert together, over and
+// over, while the tables load; every load sees as many of the pairs' positions as of their alerts.
+// In parallel and in turn, the rows reach the sink in an order they allow.
+TEST(Loader, ParallelStreamsShareOneSnapshotAndDeliverInAnOrderTheRowsAllow) {
+  constexpr long long kRows = 20000;
+  const std::string url = fresh("loader_parallel", kRows);
+  exec(url,
+       "INSERT INTO wallet_balances (wallet_id, token_symbol, balance, locked_balance) SELECT "
+       "('0000000e-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, 'Q', 1000, 0 "
+       "FROM generate_series(1, " +
+           std::to_string(kRows) +
+           ") g;"
+           "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, price, "
+           "leverage) SELECT ('0000000f-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, "
+           "('0000000c-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, "
+           "('0000000e-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, "
+           "('0000000a-0000-4000-8000-' || lpad(to_hex(g % 4), 12, '0'))::uuid, 'limit', "
+           "'long', 1, 10, 5 FROM generate_series(1, " +
+           std::to_string(kRows) + ") g");
+  std::atomic<bool> stop{false};
+  std::atomic<long long> pairs{0};
+  std::thread writer([&] {
+    pqxx::connection c(url);
+    for (long long k = 1; k <= kRows && !stop.load(); ++k) {
+      // user k's other side in market k % 4: the open-position index allows it
+      const std::string user = std::string("'").append(seq_uuid(test::kUser, k)).append("'");
+      pqxx::work w(c);
+      w.exec(
+          "INSERT INTO positions (id, user_id, wallet_id, market_id, side, size, entry_price, "
+          "margin) VALUES ('" +
+          seq_uuid(0x1B, k) + "', " + user + ", '" + seq_uuid(test::kWallet, k) + "', '" +
+          seq_uuid(kMarket, k % 4) + "', '" + (k % 2 == 0 ? "short" : "long") +
+          "', 1, 1000, 100);"
+          "INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, "
+          "target_price) VALUES ('" +
+          seq_uuid(0x1D, k) + "', " + user + ", '" + seq_uuid(kMarket, k % 4) +
+          "', 'price_above', 'greater_than', 2000)");
+      w.commit();
+      pairs.store(k);
+    }
+  });
+  const auto prefix = [](const std::vector<Uuid>& ids, unsigned kind) {
+    return std::count_if(ids.begin(), ids.end(), [kind](const Uuid& id) {
+      return static_cast<unsigned>(id.hi >> 32) == kind;
+    });
+  };
+  long long seen_pairs = 0;
+  for (int round = 0; round < 6; ++round) {
+    const bool parallel = round % 2 == 0;
+    SCOPED_TRACE(parallel ? "parallel" : "in turn");
+    Recorded got;
+    const LoadCounts n = Loader(url, parallel).load_all(got.sink());
+    EXPECT_EQ(n.markets, 4u);
+    EXPECT_EQ(n.orders, static_cast<std::size_t>(kRows));
+    EXPECT_EQ(n.balances, static_cast<std::size_t>(kRows));
+    EXPECT_EQ(n.positions, got.positions.size());
+    EXPECT_EQ(n.alerts, got.alerts.size());
+    EXPECT_EQ(prefix(got.positions, 0x1B), prefix(got.alerts, 0x1D)) << "one snapshot";
+    seen_pairs = std::max<long long>(seen_pairs, prefix(got.positions, 0x1B));
+    got.expect_an_order_the_rows_allow();
+  }
+  stop.store(true);
+  writer.join();
+  EXPECT_GT(seen_pairs, 0) << "the writer ran while the tables loaded";
+  EXPECT_GT(pairs.load(), 0);
+}
+
+TEST(Loader, AFailureAnywhereReachesTheCallerAndEveryStreamStops) {
+  const std::string url = fresh("loader_parallel_fail", 20000);
+  exec(url,
+       "INSERT INTO wallet_balances (wallet_id, token_symbol, balance, locked_balance) SELECT "
+       "('0000000e-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, 'Q', 1000, 0 "
+       "FROM generate_series(1, 20000) g");
+  for (const char kind : {'p', 'a', 'b'}) {
+    Recorded got;
+    LoadSink sink = got.sink();
+    const auto boom = [](auto&&) { throw std::runtime_error("engine refused"); };
+    if (kind == 'p') sink.position = boom;
+    if (kind == 'a') sink.alert = boom;
+    if (kind == 'b') sink.balance = boom;
+    EXPECT_THROW(Loader(url).load_all(sink), std::runtime_error) << kind;
+  }
+  // Nothing left behind: every connection of the failed loads is gone.
+  pqxx::connection c(url);
+  const auto others = [&] {
+    return pqxx::nontransaction(c)
+        .exec1(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid "
+            "<> pg_backend_pid()")[0]
+        .as<int>();
+  };
+  const auto end = std::chrono::steady_clock::now() + 10s;
+  while (others() > 0 && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(others(), 0);
 }
 
 struct Drain {
