@@ -22,9 +22,9 @@ Matcher::~Matcher() = default;
 
 MatcherFootprint Matcher::footprint() const noexcept {
   MatcherFootprint f;
-  f.alert_extras = alert_extra_.size() - free_alert_extra_.size();
-  f.position_extras = position_extra_.size() - free_position_extra_.size();
-  f.order_extras = order_extra_.size() - free_order_extra_.size();
+  f.alert_extras = alert_extra_.live();
+  f.position_extras = position_extra_.live();
+  f.order_extras = order_extra_.live();
   f.interned_ids = ids_.size();
   f.groups = groups_.size();
   return f;
@@ -234,15 +234,7 @@ std::uint32_t Matcher::group_for(std::uint32_t user, std::uint32_t market) {
 Matcher::PositionExtra& Matcher::position_extra_of(std::uint32_t slot) {
   PositionState& ps = positions_[slot];
   if (ps.has_extra) return position_extra_[position_extra_at_.at(slot)];
-  std::uint32_t x = 0;
-  if (!free_position_extra_.empty()) {
-    x = free_position_extra_.back();
-    free_position_extra_.pop_back();
-    position_extra_[x] = PositionExtra{};
-  } else {
-    x = static_cast<std::uint32_t>(position_extra_.size());
-    position_extra_.emplace_back();
-  }
+  const std::uint32_t x = position_extra_.acquire();
   position_extra_at_.try_emplace(slot, x);
   ps.has_extra = true;
   return position_extra_[x];
@@ -258,14 +250,10 @@ void Matcher::trim_position_extra(std::uint32_t slot) {
   if (!ps.has_extra) return;
   const std::uint32_t x = position_extra_at_.at(slot);
   if (!position_extra_[x].holds_nothing(ps)) return;
-  free_position_extra_.push_back(x);
+  position_extra_.release(x);
   position_extra_at_.erase(slot);
   ps.has_extra = false;
-  if (free_position_extra_.size() == position_extra_.size()) {  // none left: give the memory back
-    std::vector<PositionExtra>().swap(position_extra_);
-    std::vector<std::uint32_t>().swap(free_position_extra_);
-    position_extra_at_ = decltype(position_extra_at_){};
-  }
+  if (position_extra_.live() == 0) position_extra_at_ = decltype(position_extra_at_){};
 }
 
 Wide Matcher::realized_of(std::uint32_t slot) const {
@@ -310,8 +298,9 @@ void Matcher::clear_position(std::uint32_t slot) {
   ids_.release(ps.user);
   ids_.release(ps.wallet);
   if (ps.has_extra) {
-    free_position_extra_.push_back(position_extra_at_.at(slot));
+    position_extra_.release(position_extra_at_.at(slot));
     position_extra_at_.erase(slot);
+    if (position_extra_.live() == 0) position_extra_at_ = decltype(position_extra_at_){};
   }
   ps = PositionState{};
 }
@@ -547,16 +536,7 @@ bool needs_extra(const AlertSpec& s) noexcept {
 
 Matcher::AlertExtra& Matcher::extra_of(std::uint32_t slot) {
   AlertState& a = alerts_[slot];
-  if (a.extra == kNone) {
-    if (!free_alert_extra_.empty()) {
-      a.extra = free_alert_extra_.back();
-      free_alert_extra_.pop_back();
-      alert_extra_[a.extra] = AlertExtra{};
-    } else {
-      a.extra = static_cast<std::uint32_t>(alert_extra_.size());
-      alert_extra_.emplace_back();
-    }
-  }
+  if (a.extra == kNone) a.extra = alert_extra_.acquire();
   return alert_extra_[a.extra];
 }
 
@@ -567,7 +547,7 @@ const Matcher::AlertExtra* Matcher::extra_if(const AlertState& a) const noexcept
 void Matcher::clear_alert(std::uint32_t slot) {
   AlertState& a = alerts_[slot];
   ids_.release(a.user);
-  if (a.extra != kNone) free_alert_extra_.push_back(a.extra);
+  if (a.extra != kNone) alert_extra_.release(a.extra);
   a = AlertState{};  // a stale pending-anchor entry, if any, sees !pending_anchor
 }
 

@@ -24,6 +24,7 @@
 #include "engine/id_table.h"
 #include "engine/ladder.h"
 #include "engine/orders.h"
+#include "engine/pool.h"
 #include "engine/thresholds.h"
 #include "engine/tick.h"
 #include "engine/volume_book.h"
@@ -388,14 +389,12 @@ class Matcher {
   // Id indexes: 8 bytes a slot, the ids themselves read from the records (AlertIds, ...).
   std::vector<PositionState> positions_;
   SlotIndex<Uuid, UuidHash> position_index_;
-  std::vector<PositionExtra> position_extra_;
-  std::vector<std::uint32_t> free_position_extra_;
+  Pool<PositionExtra> position_extra_;
   FlatMap<std::uint32_t, std::uint32_t, std::hash<std::uint32_t>> position_extra_at_;  // slot ->
   std::vector<AlertState> alerts_;
   SlotIndex<Uuid, UuidHash> alert_index_;
   std::vector<std::uint32_t> free_alerts_;  // forgotten slots, reused first
-  std::vector<AlertExtra> alert_extra_;
-  std::vector<std::uint32_t> free_alert_extra_;
+  Pool<AlertExtra> alert_extra_;
   IdTable ids_;  // users and wallets, interned: records hold 4-byte handles
   std::vector<std::uint32_t> free_positions_;  // removed slots, reused first
   std::vector<std::uint32_t> free_orders_;     // removed slots, reused first
@@ -403,8 +402,7 @@ class Matcher {
   std::vector<Quotes> quotes_;  // per market
   std::vector<OrderState> orders_;
   SlotIndex<Uuid, UuidHash> order_index_;
-  std::vector<OrderExtra> order_extra_;
-  std::vector<std::uint32_t> free_order_extra_;
+  Pool<OrderExtra> order_extra_;
   [[nodiscard]] std::uint32_t alert_slot(const Uuid& id) const;  ///< kNone when not held
   [[nodiscard]] std::uint32_t position_slot(const Uuid& id) const;
   [[nodiscard]] std::uint32_t order_slot(const Uuid& id) const;

@@ -269,16 +269,7 @@ OrderSpec Matcher::spec_of(std::uint32_t slot) const {
 
 Matcher::OrderExtra& Matcher::order_extra_of(std::uint32_t slot) {
   OrderState& o = orders_[slot];
-  if (o.extra == kNone) {
-    if (!free_order_extra_.empty()) {
-      o.extra = free_order_extra_.back();
-      free_order_extra_.pop_back();
-      order_extra_[o.extra] = OrderExtra{};
-    } else {
-      o.extra = static_cast<std::uint32_t>(order_extra_.size());
-      order_extra_.emplace_back();
-    }
-  }
+  if (o.extra == kNone) o.extra = order_extra_.acquire();
   return order_extra_[o.extra];
 }
 
@@ -291,7 +282,7 @@ void Matcher::clear_order(std::uint32_t slot) {
   OrderState& o = orders_[slot];
   ids_.release(o.user);
   ids_.release(o.wallet);
-  if (o.extra != kNone) free_order_extra_.push_back(o.extra);
+  if (o.extra != kNone) order_extra_.release(o.extra);
   o = OrderState{};
 }
 
