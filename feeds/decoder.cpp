@@ -14,14 +14,19 @@ DecodeResult Decoder::decode(const char* data, std::size_t len, std::size_t capa
     return {FrameClass::malformed, 0};
   }
   const std::size_t before = out.size();
+  const DecoderStats counted = stats_;
   DecodeResult r = do_decode(data, len, capacity, recv_ts, out);
   if (r.cls == FrameClass::malformed) {
-    // A frame is all or nothing: never act on half of a broken frame.
+    // A frame is all or nothing: never act on half of a broken frame, nor remember any of it (a
+    // trade id it advanced past would hide the lost trade from the gap check).
     out.resize(before);
     r.ticks = 0;
+    seq_.rollback();
+    stats_ = counted;
     ++stats_.malformed;
-  } else if (r.cls == FrameClass::rejected) {
-    ++stats_.rejected;
+  } else {
+    seq_.commit();
+    if (r.cls == FrameClass::rejected) ++stats_.rejected;
   }
   stats_.ticks += r.ticks;
   return r;

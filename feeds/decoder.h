@@ -2,14 +2,19 @@
 /// Venue decoders: one frame of venue JSON in, normalized `FeedEvent`s out.
 ///
 /// Deterministic: a decoder never reads the clock (the receive time is a parameter) and holds only
-/// per-connection protocol state (last sequence ids, Bybit's merged tickers), cleared by `reset()`
-/// when a new connection starts. One decoder per connection; not thread-safe. simdjson stays inside
-/// the venue .cpp files.
+/// protocol state (last sequence ids, Bybit's merged tickers), which `reset()` clears when a new
+/// connection starts where the venue's ids restart (OKX's trade ids do not: they are kept, so the
+/// trade a subscribe re-sends is not emitted twice). A frame is all or nothing: a frame that fails
+/// to parse changes no state and no counter but `malformed`. One decoder per connection; not
+/// thread-safe. simdjson stays inside the venue .cpp files.
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "feeds/feed_event.h"
@@ -37,6 +42,34 @@ enum class FrameClass : std::uint8_t {
 struct DecodeResult {
   FrameClass cls = FrameClass::ignored;
   std::uint32_t ticks = 0;  ///< ticks appended to the output
+};
+
+/// Last-seen sequence ids by key, changed by a frame only once the frame has parsed whole: reads
+/// see the frame's own changes, and Decoder::decode keeps them with the frame or drops them with
+/// it.
+class SeqBook {
+ public:
+  [[nodiscard]] std::optional<std::uint64_t> get(std::uint64_t key) const {
+    for (auto it = pending_.rbegin(); it != pending_.rend(); ++it)
+      if (it->first == key) return it->second;
+    const auto it = committed_.find(key);
+    if (it == committed_.end()) return std::nullopt;
+    return it->second;
+  }
+  void set(std::uint64_t key, std::uint64_t id) { pending_.emplace_back(key, id); }
+  void commit() {
+    for (const auto& [key, id] : pending_) committed_[key] = id;
+    pending_.clear();
+  }
+  void rollback() noexcept { pending_.clear(); }
+  void clear() noexcept {
+    committed_.clear();
+    pending_.clear();
+  }
+
+ private:
+  std::unordered_map<std::uint64_t, std::uint64_t> committed_;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> pending_;  // this frame's, oldest first
 };
 
 /// Per-decoder counters of bad or surprising input (all monotonic).
@@ -101,9 +134,11 @@ class Decoder {
   /// Appends a gap event for `id` with `missing` ids (saturated).
   void emit_gap(std::vector<FeedEvent>& out, InstrumentId id, TimeNs recv_ts,
                 std::uint64_t missing);
-
   SymbolMap symbols_;
   DecoderStats stats_;
+  /// Sequence ids: kept or dropped with each frame by decode(). Other state (Bybit's merged
+  /// tickers) is changed only after its frame has parsed whole (Bybit reads the envelope first).
+  SeqBook seq_;
 };
 
 /// The decoder for `venue`, with its own JSON parser.

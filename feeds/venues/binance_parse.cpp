@@ -166,13 +166,13 @@ class BinanceDecoder final : public Decoder {
         auto id = json::u64(f.a);
         if (!px || !qty || !ts || !id) return skip_bad();
         // Aggregate trade ids are contiguous per symbol.
-        std::uint64_t& last = seq_[sym->id];
-        if (last != 0 && *id <= last) {
+        const std::optional<std::uint64_t> last = seq_.get(sym->id);
+        if (last && *id <= *last) {
           ++stats_.out_of_order;
           return true;
         }
-        if (last != 0 && *id != last + 1) emit_gap(out, sym->id, recv_ts, *id - last - 1);
-        last = *id;
+        if (last && *id != *last + 1) emit_gap(out, sym->id, recv_ts, *id - *last - 1);
+        seq_.set(sym->id, *id);
         t.kind = TickKind::trade;
         t.price = *px;
         t.size = *qty;
@@ -188,12 +188,12 @@ class BinanceDecoder final : public Decoder {
         auto id = json::u64(f.u);
         if (!bid || !ask || !ts || !id) return skip_bad();
         // `u` is shared with depth updates: monotonic, not contiguous. Drop stale frames only.
-        std::uint64_t& last = seq_[sym->id | kBookKey];
-        if (*id <= last) {
+        const std::optional<std::uint64_t> last = seq_.get(sym->id | kBookKey);
+        if (last && *id <= *last) {
           ++stats_.out_of_order;
           return true;
         }
-        last = *id;
+        seq_.set(sym->id | kBookKey, *id);
         t.kind = TickKind::bbo;
         t.price = *bid;
         t.ask = *ask;
@@ -208,9 +208,8 @@ class BinanceDecoder final : public Decoder {
     return true;
   }
 
-  static constexpr std::uint64_t kBookKey = std::uint64_t{1} << 32;
+  static constexpr std::uint64_t kBookKey = std::uint64_t{1} << 32;  // seq_: instrument | this
   od::parser parser_;
-  std::unordered_map<std::uint64_t, std::uint64_t> seq_;  // instrument (| kBookKey) -> last id
 };
 
 }  // namespace

@@ -13,7 +13,7 @@ namespace od = json::od;
 class CoinbaseDecoder final : public Decoder {
  public:
   using Decoder::Decoder;
-  void reset() override { last_seq_.reset(); }
+  void reset() override { seq_.clear(); }
 
  protected:
   DecodeResult do_decode(const char* data, std::size_t len, std::size_t capacity, TimeNs recv_ts,
@@ -44,16 +44,17 @@ class CoinbaseDecoder final : public Decoder {
 
     // Sequence check first: every message of the connection counts, whatever its channel.
     if (auto s = json::u64(seq)) {
-      if (last_seq_ && *s <= *last_seq_) {
+      const std::optional<std::uint64_t> last = seq_.get(0);  // one sequence per connection
+      if (last && *s <= *last) {
         ++stats_.out_of_order;
         return {FrameClass::ignored, 0};
       }
-      if (last_seq_ && *s != *last_seq_ + 1) {
+      if (last && *s != *last + 1) {
         for (InstrumentId id : symbols_.instruments()) {
-          emit_gap(out, id, recv_ts, *s - *last_seq_ - 1);
+          emit_gap(out, id, recv_ts, *s - *last - 1);
         }
       }
-      last_seq_ = *s;
+      seq_.set(0, *s);
     }
     if (channel.text == "subscriptions") return {FrameClass::ack, 0};
     if (channel.text == "heartbeats") return {FrameClass::heartbeat, 0};
@@ -137,7 +138,6 @@ class CoinbaseDecoder final : public Decoder {
   }
 
   od::parser parser_;
-  std::optional<std::uint64_t> last_seq_;
 };
 
 }  // namespace

@@ -23,7 +23,10 @@ Channel channel_of(std::string_view c) noexcept {
 class OkxDecoder final : public Decoder {
  public:
   using Decoder::Decoder;
-  void reset() override { last_trade_.clear(); }
+  /// Trade ids are the venue's, per instrument, across connections: they are kept, so the latest
+  /// trade OKX re-sends on every subscribe is dropped as a duplicate, and trades missed while
+  /// disconnected are reported as a gap.
+  void reset() override {}
 
  protected:
   DecodeResult do_decode(const char* data, std::size_t len, std::size_t capacity, TimeNs recv_ts,
@@ -145,14 +148,14 @@ class OkxDecoder final : public Decoder {
         if (!base) return skip_bad();
         // `tradeId` is the last id of the aggregation and `count` its length: consecutive
         // messages satisfy tradeId - count == previous tradeId.
-        std::uint64_t& last = last_trade_[sym->id];
-        if (last != 0 && *id <= last) {
+        const std::optional<std::uint64_t> last = seq_.get(sym->id);
+        if (last && *id <= *last) {
           ++stats_.out_of_order;
           return true;
         }
         const std::uint64_t first = *id - *n + 1;
-        if (last != 0 && first > last + 1) emit_gap(out, sym->id, recv_ts, first - last - 1);
-        last = *id;
+        if (last && first > *last + 1) emit_gap(out, sym->id, recv_ts, first - *last - 1);
+        seq_.set(sym->id, *id);
         t.kind = TickKind::trade;
         t.price = *p;
         t.size = *base;
@@ -168,7 +171,6 @@ class OkxDecoder final : public Decoder {
   }
 
   od::parser parser_;
-  std::unordered_map<InstrumentId, std::uint64_t> last_trade_;
 };
 
 }  // namespace

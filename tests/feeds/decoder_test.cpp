@@ -304,6 +304,82 @@ TEST(CoinbaseDecoder, SequenceGapReportedForEverySymbol) {
   EXPECT_EQ(f.dec->stats().out_of_order, 1u);
 }
 
+// Issue 16: a frame that fails to parse changes no state. Before, a Binance trade broken at its end
+// advanced the trade-id tracking before it was dropped, so the lost trade was never reported.
+TEST(BinanceDecoder, ATradeFrameBrokenAtItsEndIsReportedAsAGapNotRemembered) {
+  Fixture f(Venue::binance, {"BTCUSDT"});
+  auto trade = [](std::uint64_t id) {
+    return R"({"e":"aggTrade","E":2,"a":)" + std::to_string(id) +
+           R"(,"s":"BTCUSDT","p":"10","q":"1","T":1,"m":true})";
+  };
+  f.run(trade(100));
+  const DecoderStats before = f.dec->stats();
+  EXPECT_EQ(f.run(trade(101) + "}").cls, FrameClass::malformed);  // broken after the payload
+  EXPECT_EQ(f.run(R"({"stream":"btcusdt@aggTrade","data":)" + trade(101)).cls,
+            FrameClass::malformed);  // the wrapper cut short
+  EXPECT_EQ(f.dec->stats().malformed, before.malformed + 2);
+  EXPECT_EQ(f.dec->stats().out_of_order, before.out_of_order);
+  f.run(trade(102));
+  ASSERT_EQ(f.out.size(), 3u);  // 100, the gap of 101, 102
+  EXPECT_EQ(f.out[1].kind, FeedEventKind::gap);
+  EXPECT_EQ(f.out[1].count, 1u);
+  EXPECT_EQ(f.out[2].tick.venue_seq, 102u);
+}
+
+// Issue 16: OKX re-sends its latest trade on every subscribe; it is emitted once per trade id
+// across reconnects, and trades missed while disconnected are reported as a gap.
+TEST(OkxDecoder, TheTradeResentOnResubscribeIsEmittedOnceAndAnOutageIsAGap) {
+  Fixture f(Venue::okx, {"BTC-USDT-SWAP"});
+  auto trade = [](int id) {
+    return R"({"arg":{"channel":"trades","instId":"BTC-USDT-SWAP"},"data":[{"instId":"BTC-USDT-SWAP","tradeId":")" +
+           std::to_string(id) + R"(","px":"1","sz":"1","side":"buy","ts":"1","count":"1"}]})";
+  };
+  f.run(trade(500));
+  f.dec->reset();     // a new connection
+  f.run(trade(500));  // the subscribe's re-send
+  EXPECT_EQ(ticks_of(f.out).size(), 1u);
+  EXPECT_EQ(f.dec->stats().out_of_order, 1u);
+  f.dec->reset();
+  f.run(trade(500));
+  f.run(trade(504));  // 501..503 traded while we were away
+  ASSERT_EQ(f.out.size(), 3u);
+  EXPECT_EQ(f.out[1].kind, FeedEventKind::gap);
+  EXPECT_EQ(f.out[1].count, 3u);
+  EXPECT_EQ(f.out[2].tick.venue_seq, 504u);
+}
+
+// Bybit reads the envelope whole before it merges a ticker: a broken delta changes nothing.
+TEST(BybitDecoder, ADeltaBrokenAtItsEndLeavesTheMergedTickerAsItWas) {
+  Fixture f(Venue::bybit, {"BTCUSDT"});
+  f.run(
+      R"({"topic":"tickers.BTCUSDT","type":"snapshot","data":{"symbol":"BTCUSDT","bid1Price":"10","ask1Price":"11"},"cs":1,"ts":1})");
+  EXPECT_EQ(
+      f.run(
+           R"({"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","bid1Price":"9"},"cs":2,"ts":2}})")
+          .cls,
+      FrameClass::malformed);
+  f.run(
+      R"({"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","ask1Price":"12"},"cs":3,"ts":3})");
+  const auto t = ticks_of(f.out);
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[1].price, raw("10")) << "the broken frame's bid was not merged";
+  EXPECT_EQ(t[1].ask, raw("12"));
+}
+
+TEST(CoinbaseDecoder, ABrokenFramesSequenceNumberIsNotRemembered) {
+  Fixture f(Venue::coinbase, {"BTC-USD"});
+  auto hb = [](int seq) {
+    return R"({"channel":"heartbeats","timestamp":"2026-09-06T01:30:01Z","sequence_num":)" +
+           std::to_string(seq) + R"(,"events":[{"heartbeat_counter":1}]})";
+  };
+  f.run(hb(1));
+  EXPECT_EQ(f.run(hb(2) + "]").cls, FrameClass::malformed);
+  f.run(hb(3));
+  ASSERT_EQ(f.out.size(), 1u);  // 2 was lost: a gap
+  EXPECT_EQ(f.out[0].kind, FeedEventKind::gap);
+  EXPECT_EQ(f.out[0].count, 1u);
+}
+
 TEST(Decoders, MalformedFramesAreCountedAndYieldNothing) {
   for (Venue v : kAllVenues) {
     Fixture f(v, {"BTCUSDT", "BTC-USDT-SWAP", "BTC", "BTC-USD"});
