@@ -5,6 +5,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <vector>
 
@@ -237,6 +238,7 @@ void replay_raw(const ReplayOptions& opt, InstrumentTable& instruments, Matcher&
   std::map<std::string, std::unique_ptr<feeds::Decoder>> decoders;
   std::vector<feeds::FeedEvent> out;
   std::string padded;
+  std::set<InstrumentId> unknown;  // symbols already reported
   for (;;) {
     Source* next = nullptr;
     for (Source& s : sources) {
@@ -264,9 +266,30 @@ void replay_raw(const ReplayOptions& opt, InstrumentTable& instruments, Matcher&
           diags.report(rec.venue + "/" + rec.route + " frame " + std::to_string(sum.lines),
                        "malformed frame skipped");
         }
+        const std::string where =
+            rec.venue + "/" + rec.route + " frame " + std::to_string(sum.lines);
         for (const feeds::FeedEvent& e : out) {
-          // Ticks of instruments no market trades on are not input errors, just not ours.
-          if (e.kind != feeds::FeedEventKind::tick || e.tick.instrument >= market_instruments) {
+          const InstrumentId id = e.tick.instrument;
+          const bool ours = id < market_instruments;
+          if (e.kind == feeds::FeedEventKind::gap) {
+            // The capture missed venue data here: fires around it may differ from live (a volume
+            // window short of trades); counted and reported, the replay goes on.
+            ++sum.gaps;
+            sum.gap_ids += e.count;
+            diags.report(where, "sequence gap: " + std::to_string(e.count) + " id(s) missed on " +
+                                    (id < instruments.size() ? instruments.symbol(id) : "?"));
+            continue;
+          }
+          if (e.kind != feeds::FeedEventKind::tick) continue;
+          if (!ours) {
+            // Ticks of symbols no market trades on are not input errors, just not ours: counted,
+            // and each symbol named once.
+            ++sum.unknown_symbol_ticks;
+            if (unknown.insert(id).second) {
+              ++sum.unknown_symbols;
+              diags.report(where, "no market trades " + rec.venue + "/" + instruments.symbol(id) +
+                                      " (its ticks are counted, not replayed)");
+            }
             continue;
           }
           if (!opt.validate_only) matcher.on_tick(e.tick, events);
@@ -420,7 +443,7 @@ ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag) {
 }
 
 std::string format_summary(const ReplaySummary& s) {
-  char buf[512];
+  char buf[768];
   std::snprintf(
       buf, sizeof buf,
       "replay: %llu lines, %llu ticks, %llu bad lines, %llu bad state rows in %.3f s (%.0f "
@@ -438,7 +461,18 @@ std::string format_summary(const ReplaySummary& s) {
       static_cast<unsigned long long>(s.events_by_type[2]),
       static_cast<unsigned long long>(s.events_by_type[3]),
       static_cast<unsigned long long>(s.events_by_type[5]));
-  return buf;
+  std::string text = buf;
+  if (s.unknown_symbol_ticks > 0 || s.gaps > 0) {
+    std::snprintf(buf, sizeof buf,
+                  "captures: %llu ticks of %llu symbol(s) no market trades, %llu sequence gap(s) "
+                  "missing %llu id(s)\n",
+                  static_cast<unsigned long long>(s.unknown_symbol_ticks),
+                  static_cast<unsigned long long>(s.unknown_symbols),
+                  static_cast<unsigned long long>(s.gaps),
+                  static_cast<unsigned long long>(s.gap_ids));
+    text += buf;
+  }
+  return text;
 }
 
 }  // namespace lam::app

@@ -34,6 +34,11 @@ struct ReplaySummary {
   std::uint64_t bad_state_rows = 0;
   std::array<std::uint64_t, kEventTypeCount> events_by_type{};  ///< indexed by EventType
   std::uint64_t events = 0;
+  // Raw captures (--raw) only:
+  std::uint64_t unknown_symbol_ticks = 0;  ///< ticks of symbols no market in the state trades on
+  std::uint64_t unknown_symbols = 0;       ///< distinct such symbols (each reported once)
+  std::uint64_t gaps = 0;                  ///< venue sequence gaps the parsers reported
+  std::uint64_t gap_ids = 0;               ///< ids those gaps missed
   double seconds = 0;
 };
 

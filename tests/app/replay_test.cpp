@@ -12,6 +12,8 @@
 #include <sstream>
 #include <string>
 
+#include "feeds/capture.h"
+
 namespace lam::app {
 namespace {
 
@@ -253,6 +255,55 @@ TEST(ReplayRaw, BundledCapturesReplayDeterministicallyThroughTheParsers) {
   }
   EXPECT_FALSE(outputs[0].empty());
   EXPECT_EQ(outputs[0], outputs[1]);
+}
+
+// Issue 16: a raw replay counts and names the symbols no market trades on, and reports the venue's
+// sequence gaps, instead of dropping both silently.
+TEST(ReplayRaw, UnknownSymbolsAndSequenceGapsAreCountedAndReported) {
+  const fs::path dir = fs::temp_directory_path() / ("lam_raw_gaps_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  std::vector<std::string> files;
+  {
+    feeds::CaptureWriter w(dir.string(), 1 << 20);
+    const TimeNs t0 = 1'767'225'600'000'000'000;
+    const auto trade = [](const std::string& symbol, int id) {
+      return R"({"e":"aggTrade","E":1767225600000,"a":)" + std::to_string(id) + R"(,"s":")" +
+             symbol + R"(","p":"100","q":"1","T":1767225600000,"m":false})";
+    };
+    w.opened(t0, "binance", "market");
+    w.frame(t0 + 1, "binance", "market", trade("BTCUSDT", 1));
+    w.frame(t0 + 2, "binance", "market", trade("BTCUSDT", 2));
+    w.frame(t0 + 3, "binance", "market", trade("BTCUSDT", 6));  // 3..5 missed
+    w.frame(t0 + 4, "binance", "market", trade("DOGEUSDT", 1));
+    w.frame(t0 + 5, "binance", "market", trade("DOGEUSDT", 2));
+    w.flush();
+    files = w.files();
+  }
+  ReplayOptions opt;
+  opt.state_path = (kData / "state.json").string();
+  opt.raw_paths = files;
+  opt.write_events = false;
+  opt.progress = false;
+  std::FILE* diag = std::tmpfile();
+  const ReplaySummary s = run_replay(opt, diag);
+  std::rewind(diag);
+  std::string text;
+  for (int c = std::fgetc(diag); c != EOF; c = std::fgetc(diag))
+    text.push_back(static_cast<char>(c));
+  std::fclose(diag);
+  fs::remove_all(dir);
+  EXPECT_EQ(s.ticks, 3u);
+  EXPECT_EQ(s.bad_lines, 0u);
+  EXPECT_EQ(s.gaps, 1u);
+  EXPECT_EQ(s.gap_ids, 3u);
+  EXPECT_EQ(s.unknown_symbol_ticks, 2u);
+  EXPECT_EQ(s.unknown_symbols, 1u);
+  EXPECT_NE(text.find("sequence gap: 3 id(s) missed on BTCUSDT"), std::string::npos) << text;
+  EXPECT_NE(text.find("no market trades binance/DOGEUSDT"), std::string::npos) << text;
+  EXPECT_NE(format_summary(s).find("captures: 2 ticks of 1 symbol(s) no market trades, 1 "
+                                   "sequence gap(s) missing 3 id(s)"),
+            std::string::npos)
+      << format_summary(s);
 }
 
 }  // namespace
