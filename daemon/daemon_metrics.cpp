@@ -29,6 +29,9 @@ const FeedMetric kFeedMetrics[] = {
        const auto o = c.opens.load();
        return o > 0 ? o - 1 : 0;
      }},
+    {"laminator_feed_unexpected_frames_total", "counter",
+     "Well-formed frames of a shape the protocol version spoken never sends (an older version's)",
+     [](const feeds::ConnectionCounters& c) { return c.unexpected.load(); }},
     {"laminator_feed_gaps_total", "counter", "Venue sequence gaps",
      [](const feeds::ConnectionCounters& c) { return c.gaps.load(); }},
     {"laminator_feed_queue_drops_total", "counter", "Ticks dropped: tick queue full",

@@ -27,6 +27,7 @@ DecodeResult Decoder::decode(const char* data, std::size_t len, std::size_t capa
   } else {
     seq_.commit();
     if (r.cls == FrameClass::rejected) ++stats_.rejected;
+    if (r.cls == FrameClass::unexpected) ++stats_.unexpected;
   }
   stats_.ticks += r.ticks;
   return r;

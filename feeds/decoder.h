@@ -35,7 +35,10 @@ enum class FrameClass : std::uint8_t {
   pong,       ///< answer to our ping
   heartbeat,  ///< venue heartbeat (Coinbase `heartbeats`)
   notice,     ///< the venue will close this connection soon (OKX 64008)
-  ignored,    ///< well-formed but of no interest (banner, other channels)
+  ignored,    ///< well-formed but of no interest (a banner, a duplicate, an event we do not act on)
+  /// well-formed, but of a shape the protocol version we speak never sends: a frame of the venue's
+  /// older protocol, or of a channel we never subscribed to (counted and logged, never silent)
+  unexpected,
   malformed,  ///< not parseable, truncated, oversized or of an unexpected shape
 };
 
@@ -82,6 +85,7 @@ struct DecoderStats {
   std::uint64_t out_of_order = 0;    ///< stale or duplicate sequence ids, dropped
   std::uint64_t gaps = 0;            ///< sequence gaps reported
   std::uint64_t rejected = 0;        ///< error acks
+  std::uint64_t unexpected = 0;      ///< frames of FrameClass::unexpected
 };
 
 class Decoder {

@@ -202,6 +202,10 @@ void FeedConnection::on_frame(const char* data, std::size_t len, std::size_t cap
     case FrameClass::malformed:
       warn_bad_input(now, "malformed frame skipped", {});
       break;
+    case FrameClass::unexpected:
+      warn_bad_input(now, "a frame this protocol version never sends (an older one's?) skipped",
+                     {data, len < 200 ? len : 200});
+      break;
     default:
       break;
   }
@@ -361,6 +365,7 @@ void FeedConnection::sync_counters() {
   ctr.out_of_order.store(s.out_of_order, std::memory_order_relaxed);
   ctr.gaps.store(s.gaps, std::memory_order_relaxed);
   ctr.rejected.store(s.rejected, std::memory_order_relaxed);
+  ctr.unexpected.store(s.unexpected, std::memory_order_relaxed);
 }
 
 void FeedConnection::warn_bad_input(std::int64_t now, std::string_view what,
@@ -368,8 +373,9 @@ void FeedConnection::warn_bad_input(std::int64_t now, std::string_view what,
   if (now - last_warn_ < kLogEveryNs) return;
   last_warn_ = now;
   const DecoderStats& s = dec_->stats();
-  log_->warn("{}: {}{}{} (so far: {} malformed, {} bad values, {} rejected)", cfg.route, what,
-             frame.empty() ? "" : ": ", frame, s.malformed, s.bad_values, s.rejected);
+  log_->warn("{}: {}{}{} (so far: {} malformed, {} bad values, {} rejected, {} unexpected)",
+             cfg.route, what, frame.empty() ? "" : ": ", frame, s.malformed, s.bad_values,
+             s.rejected, s.unexpected);
 }
 
 FeedRunner::FeedRunner(RunnerOptions opt, TickQueue& queue)

@@ -72,7 +72,7 @@ class BinanceDecoder final : public Decoder {
     if (wrapped) return r;
     if (has_error) return {FrameClass::rejected, 0};
     if (has_result) return {FrameClass::ack, 0};
-    if (!f.e.present) return {FrameClass::ignored, 0};
+    if (!f.e.present) return {FrameClass::unexpected, 0};
     if (!apply(f, recv_ts, out, r)) return {FrameClass::malformed, 0};
     return r;
   }

@@ -57,7 +57,7 @@ class BybitDecoder final : public Decoder {
       if (success.present) {
         return {success.text == "true" ? FrameClass::ack : FrameClass::rejected, 0};
       }
-      return {FrameClass::ignored, 0};
+      return {FrameClass::unexpected, 0};
     }
     if (!has_data || topic.bad) return {FrameClass::malformed, 0};
     od::value dv;
@@ -83,7 +83,7 @@ class BybitDecoder final : public Decoder {
         }
       }
     } else {
-      return {FrameClass::ignored, 0};
+      return {FrameClass::unexpected, 0};  // a topic we never subscribe (v3's instrument_info...)
     }
     return r;
   }

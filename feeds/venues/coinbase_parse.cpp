@@ -40,7 +40,8 @@ class CoinbaseDecoder final : public Decoder {
     });
     if (!good || !json::at_end(doc)) return {FrameClass::malformed, 0};
     if (type.text == "error") return {FrameClass::rejected, 0};
-    if (!channel.has_value()) return {FrameClass::ignored, 0};
+    // The Exchange (Pro) protocol's frames have a "type" and no "channel".
+    if (!channel.has_value()) return {FrameClass::unexpected, 0};
 
     // Sequence check first: every message of the connection counts, whatever its channel.
     if (auto s = json::u64(seq)) {
@@ -58,7 +59,7 @@ class CoinbaseDecoder final : public Decoder {
     }
     if (channel.text == "subscriptions") return {FrameClass::ack, 0};
     if (channel.text == "heartbeats") return {FrameClass::heartbeat, 0};
-    if (channel.text != "ticker") return {FrameClass::ignored, 0};
+    if (channel.text != "ticker") return {FrameClass::unexpected, 0};
     if (!has_events) return {FrameClass::malformed, 0};
     const auto exch = timestamp.has_value() ? parse_iso8601(timestamp.text) : std::nullopt;
     if (!exch) {

@@ -58,7 +58,7 @@ class HyperliquidDecoder final : public Decoder {
       case Channel::error:
         return {FrameClass::rejected, 0};
       case Channel::other:
-        return {FrameClass::ignored, 0};
+        return {FrameClass::unexpected, 0};
       default:
         break;
     }

@@ -66,8 +66,9 @@ class OkxDecoder final : public Decoder {
       if (event.text == "notice" && code.text == "64008") return {FrameClass::notice, 0};
       return {FrameClass::ignored, 0};
     }
-    if (!has_arg || !has_data) return {FrameClass::ignored, 0};
-    if (channel == Channel::other) return {FrameClass::ignored, 0};
+    // v3's frames name a "table", not an "arg"; a channel of ours always comes with both.
+    if (!has_arg || !has_data) return {FrameClass::unexpected, 0};
+    if (channel == Channel::other) return {FrameClass::unexpected, 0};
     od::value dv;
     od::array arr;
     doc.rewind();

@@ -96,6 +96,8 @@ TEST(EndToEnd, AlertsFireAtTheRightPricesRowsUpdatedSeqContiguous) {
   EXPECT_EQ(e.metric("laminator_engine_alerts_fired_total"), 3);
   EXPECT_EQ(e.metric("laminator_engine_liquidations_total"), 1);
   EXPECT_GE(e.metric("laminator_feed_frames_total"), 1);
+  // The mock exchange speaks each venue's current protocol: nothing it sends is unexpected.
+  EXPECT_EQ(e.metric_sum("laminator_feed_unexpected_frames_total"), 0);
   EXPECT_EQ(e.metric("laminator_database_up"), 1);
   EXPECT_GE(e.metric("laminator_tick_to_event_seconds_count"), 4);
   const auto j = e.query("SELECT min(seq), max(seq), count(*) FROM alert_events");

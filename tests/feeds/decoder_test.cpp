@@ -380,6 +380,35 @@ TEST(CoinbaseDecoder, ABrokenFramesSequenceNumberIsNotRemembered) {
   EXPECT_EQ(f.out[0].count, 1u);
 }
 
+// Issue 16: frames of a venue's older protocol (the captures of other feed handlers have them) are
+// counted as unexpected, not silently ignored.
+TEST(Decoders, FramesOfAnOlderProtocolAreCountedAsUnexpected) {
+  const std::pair<Venue, const char*> older[] = {
+      // Binance spot's bookTicker: no event type
+      {Venue::binance,
+       R"({"u":400900217,"s":"BTCUSDT","b":"25.35","B":"31.21","a":"25.36","A":"40.66"})"},
+      // Bybit v3 / contract v2
+      {Venue::bybit,
+       R"({"topic":"instrument_info.100ms.BTCUSDT","type":"snapshot","data":{"symbol":"BTCUSDT","last_price":"10"},"cross_seq":1,"timestamp_e6":1})"},
+      // OKX v3
+      {Venue::okx,
+       R"({"table":"swap/ticker","data":[{"instrument_id":"BTC-USD-SWAP","last":"10","best_bid":"9","best_ask":"11"}]})"},
+      // Coinbase Exchange (Pro)
+      {Venue::coinbase,
+       R"({"type":"ticker","sequence":1,"product_id":"BTC-USD","price":"10","best_bid":"9","best_ask":"11"})"},
+      // a Hyperliquid channel we never subscribe
+      {Venue::hyperliquid, R"({"channel":"webData2","data":{"user":"0x0"}})"},
+  };
+  for (const auto& [venue, frame] : older) {
+    SCOPED_TRACE(std::string(venue_name(venue)));
+    Fixture f(venue, {"BTCUSDT", "BTC-USDT-SWAP", "BTC", "BTC-USD"});
+    EXPECT_EQ(f.run(frame).cls, FrameClass::unexpected);
+    EXPECT_EQ(f.dec->stats().unexpected, 1u);
+    EXPECT_EQ(f.dec->stats().malformed, 0u);
+    EXPECT_TRUE(f.out.empty());
+  }
+}
+
 TEST(Decoders, MalformedFramesAreCountedAndYieldNothing) {
   for (Venue v : kAllVenues) {
     Fixture f(v, {"BTCUSDT", "BTC-USDT-SWAP", "BTC", "BTC-USD"});
