@@ -123,7 +123,7 @@ class alignas(64) Ladder {
   /// Bulk loading (a cold start): stage() appends in any order in O(1); the ladder is sorted once,
   /// into blocks three quarters full, by unstage() (or by the first insert, erase or crossing that
   /// needs it), O(n log n) for the run instead of a search and a shift per entry. front_key() stays
-  /// exact while staged; an entry staged twice (same key and id) is kept once when built, and
+  /// exact while staged; an entry staged twice (same key and slot) is kept once when built, and
   /// size() counts it twice until then.
   void stage(std::int64_t key, const Uuid& id, std::uint32_t slot) {
     if (!staged()) {  // flatten what is there into the staging run (a ladder is staged when its

@@ -27,6 +27,7 @@ MatcherFootprint Matcher::footprint() const noexcept {
   f.order_extras = order_extra_.live();
   f.interned_ids = ids_.size();
   f.groups = groups_.size();
+  for (const MarketCold& c : cold_) f.loaded_notes += c.loaded.size();
   return f;
 }
 
@@ -218,8 +219,8 @@ std::uint32_t Matcher::group_for(std::uint32_t user, std::uint32_t market) {
   // Groups exist for position_pnl alerts alone: a new one starts from the (user, market)'s
   // positions armed so far (every armed position is listed).
   groups_.emplace_back();
-  groups_[g].user = user;
-  ids_.acquire(ids_[user]);  // the handle stays this user's while the group exists
+  // The group holds the user's handle: while it exists, the handle is this user's (never reused).
+  ids_.acquire(ids_[user]);
   for (const Side side : {Side::long_side, Side::short_side}) {
     for_each_listed(SideKey{user, market, side}, [&](std::uint32_t slot) {
       PositionState& ps = positions_[slot];
@@ -303,6 +304,20 @@ void Matcher::clear_position(std::uint32_t slot) {
     if (position_extra_.live() == 0) position_extra_at_ = decltype(position_extra_at_){};
   }
   ps = PositionState{};
+}
+
+void Matcher::note_loaded(std::uint32_t mi, std::uint32_t slot) {
+  MarketCold& c = cold_[mi];
+  c.loaded.push_back(slot);
+  if (c.loaded.size() <= 1024 || c.loaded.size() <= 2 * c.loaded_compacted) return;
+  // Upserts of the same positions repeat slots, and moved or removed ones leave stale ones.
+  std::erase_if(c.loaded, [&](std::uint32_t s) {
+    const PositionState& q = positions_[s];
+    return q.removed() || q.market != mi || !q.has_extra;
+  });
+  std::sort(c.loaded.begin(), c.loaded.end());
+  c.loaded.erase(std::unique(c.loaded.begin(), c.loaded.end()), c.loaded.end());
+  c.loaded_compacted = c.loaded.size();
 }
 
 void Matcher::release_loaded(std::uint32_t mi) {
@@ -423,21 +438,7 @@ void Matcher::upsert_position(const PositionSpec& p, std::vector<Event>& out) {
     PositionExtra& x = position_extra_of(slot);
     x.loaded_price = p.current_price;
     x.loaded_upnl = p.unrealized_pnl;
-    if (p.status == PositionStatus::open && ps.market != kNone) {
-      MarketCold& c = cold_[ps.market];
-      c.loaded.push_back(slot);
-      if (c.loaded.size() > 1024 && c.loaded.size() > 2 * c.loaded_compacted) {
-        // Upserts of the same positions repeat slots, and moved or removed ones leave stale ones.
-        const std::uint32_t mi = ps.market;
-        std::erase_if(c.loaded, [&](std::uint32_t s) {
-          const PositionState& q = positions_[s];
-          return q.removed() || q.market != mi || !q.has_extra;
-        });
-        std::sort(c.loaded.begin(), c.loaded.end());
-        c.loaded.erase(std::unique(c.loaded.begin(), c.loaded.end()), c.loaded.end());
-        c.loaded_compacted = c.loaded.size();
-      }
-    }
+    if (p.status == PositionStatus::open && ps.market != kNone) note_loaded(ps.market, slot);
   }
   attach_position(slot);
   // Hedge mode: the one open position per user, market and side that orders increase or reduce.

@@ -48,6 +48,7 @@ struct MatcherFootprint {
   std::size_t order_extras = 0;     ///< times, fills
   std::size_t interned_ids = 0;     ///< distinct users and wallets
   std::size_t groups = 0;           ///< (user, market) pairs a position_pnl alert watches
+  std::size_t loaded_notes = 0;     ///< notes of positions showing a loaded price, by market
 };
 
 struct MatcherStats {
@@ -363,7 +364,8 @@ class Matcher {
   [[nodiscard]] std::int64_t leverage_of(std::uint32_t slot) const;
   void set_leverage(std::uint32_t slot, std::int64_t leverage);
   void clear_position(std::uint32_t slot);  ///< back to a free record, its ids and extra released
-  void release_loaded(std::uint32_t mi);    ///< its positions' loaded prices, once it has its own
+  void note_loaded(std::uint32_t mi, std::uint32_t slot);  ///< shows a loaded price until mi's
+  void release_loaded(std::uint32_t mi);  ///< its positions' loaded prices, once it has its own
   /// Next event in sequence, with the fields every event shares.
   Event make_event(EventType type, TimeNs ts, const Uuid& subject, const Uuid& user,
                    const std::optional<Uuid>& market,

@@ -205,6 +205,10 @@ struct Matcher::PositionIds {
   const std::vector<PositionState>& v;
   const Uuid& operator()(std::uint32_t slot) const noexcept { return v[slot].id; }
 };
+struct Matcher::OrderIds {
+  const std::vector<OrderState>& v;
+  const Uuid& operator()(std::uint32_t slot) const noexcept { return v[slot].id; }
+};
 struct Matcher::OpenKeys {
   const std::vector<PositionState>& v;
   SideKey operator()(std::uint32_t slot) const noexcept {
@@ -220,10 +224,6 @@ void Matcher::for_each_listed(const SideKey& k, F&& f) const {
   if (const auto it = open_stacks_.find(k); it != open_stacks_.end())
     for (std::uint32_t s : it->second) f(s);
 }
-struct Matcher::OrderIds {
-  const std::vector<OrderState>& v;
-  const Uuid& operator()(std::uint32_t slot) const noexcept { return v[slot].id; }
-};
 
 struct Matcher::Due {
   enum class What : std::uint8_t { trigger, limit, waiting };
@@ -235,7 +235,6 @@ struct Matcher::Due {
 };
 
 struct Matcher::Group {
-  std::uint32_t user = kNone;  // ids_ handle, held while the group exists
   PnlAggregate agg;
   std::vector<std::uint32_t> alerts;  // armed position_pnl alert slots
 };

@@ -21,42 +21,32 @@ namespace {
 
 using Fields = std::vector<std::optional<std::string_view>>;
 
-// Columns selected for each table, in the order of the row reader's column
-// enums. Timestamps are epoch seconds (a decimal, or +-Infinity), which the
-// reader saturates; never a cast that can fail.
+// Columns selected for each table, in the order of the row reader's column enums. Timestamps are
+// epoch seconds (a decimal, or +-Infinity), which the reader saturates; never a cast that can fail.
 constexpr const char* kMarketCols =
-    "id, symbol, dex_name, market_type, price_source, maintenance_margin_rate, "
-    "maker_fee_rate, "
-    "taker_fee_rate, min_order_size, max_order_size, tick_size, step_size, "
-    "max_leverage, "
+    "id, symbol, dex_name, market_type, price_source, maintenance_margin_rate, maker_fee_rate, "
+    "taker_fee_rate, min_order_size, max_order_size, tick_size, step_size, max_leverage, "
     "quote_asset";
 constexpr const char* kPositionCols =
-    "id, user_id, market_id, side, size, entry_price, margin, realized_pnl, "
-    "status, current_price, "
+    "id, user_id, market_id, side, size, entry_price, margin, realized_pnl, status, current_price, "
     "unrealized_pnl, extract(epoch FROM closed_at), wallet_id, leverage";
 constexpr const char* kAlertCols =
-    "id, user_id, market_id, alert_type, condition_type, target_price, "
-    "target_percentage, "
-    "target_value, anchor_price, extract(epoch FROM expires_at), "
-    "metadata->>'window_seconds', "
+    "id, user_id, market_id, alert_type, condition_type, target_price, target_percentage, "
+    "target_value, anchor_price, extract(epoch FROM expires_at), metadata->>'window_seconds', "
     "status, extract(epoch FROM triggered_at)";
 
 constexpr const char* kOrderCols =
-    "id, user_id, wallet_id, market_id, order_type, side, execution, size, "
-    "price, trigger_price, "
+    "id, user_id, wallet_id, market_id, order_type, side, execution, size, price, trigger_price, "
     "trigger_source, leverage, status, extract(epoch FROM triggered_at), "
     "extract(epoch FROM expires_at)";
 constexpr const char* kBalanceCols = "wallet_id, token_symbol, balance, locked_balance, id";
 constexpr const char* kOrdersWatched = "status IN ('pending', 'open')";
 
-// Active alerts to arm: not those the engine already finished but could not
-// write (a dead letter of their transition: the event is journaled, so arming
-// them again would fire them twice).
+// Active alerts to arm: not those the engine already finished but could not write (a dead letter of
+// their transition: the event is journaled, so arming them again would fire them twice).
 constexpr const char* kArmable =
-    "status = 'active' AND NOT EXISTS (SELECT 1 FROM engine_dead_letters d "
-    "WHERE d.table_name = "
-    "'alerts' AND d.row_id = alerts.id::text AND d.kind IN ('alert_triggered', "
-    "'alert_expired'))";
+    "status = 'active' AND NOT EXISTS (SELECT 1 FROM engine_dead_letters d WHERE d.table_name = "
+    "'alerts' AND d.row_id = alerts.id::text AND d.kind IN ('alert_triggered', 'alert_expired'))";
 
 /// The row reader's view of one COPY line or result row: columns by position.
 class PositionalCells final : public rows::CellSource {
@@ -71,9 +61,8 @@ class PositionalCells final : public rows::CellSource {
   const Fields& f_;
 };
 
-/// What the loader and the listener do with the reader's verdict: unreadable
-/// rows are counted and skipped, rejected ones are counted and passed on (the
-/// matcher emits their rejection).
+/// What the loader and the listener do with the reader's verdict: unreadable rows are counted and
+/// skipped, rejected ones are counted and passed on (the matcher emits their rejection).
 struct Verdicts {
   std::size_t* bad = nullptr;
   std::size_t* rejected = nullptr;
@@ -156,8 +145,7 @@ void fetch(pqxx::transaction_base& tx, const std::string& query, const std::vect
     Row parsed;
     if (parse(fields, parsed, verdicts)) out.push_back(std::move(parsed));
   }
-  // An unreadable row counts as missing: the engine stops acting on a row it
-  // can no longer read.
+  // An unreadable row counts as missing: the engine stops acting on a row it can no longer read.
   if (missing == nullptr) return;
   for (const Uuid& id : ids) {
     const bool found = std::any_of(out.begin(), out.end(), [&](const Row& x) {
@@ -253,11 +241,10 @@ struct Chunk {
   }
 };
 
-/// Bounded hand-offs from the parser threads to the one thread that applies
-/// their rows: a queue per stream, one lock. The consumer takes from whichever
-/// of the queues it may take from has a chunk; a producer whose queue is full
-/// waits (a few chunks in flight per stream). close() makes further pushes
-/// throw.
+/// Bounded hand-offs from the parser threads to the one thread that applies their rows: a queue per
+/// stream, one lock. The consumer takes from whichever of the queues it may take from has a chunk;
+/// a producer whose queue is full waits (a few chunks in flight per stream). close() makes further
+/// pushes throw.
 class ChunkHub {
  public:
   struct Closed {};
@@ -269,8 +256,7 @@ class ChunkHub {
     q_[s].push_back(std::move(c));
     not_empty_.notify_one();
   }
-  /// A chunk from one of the streams in `mask` (bit i: stream i), waiting for
-  /// one.
+  /// A chunk from one of the streams in `mask` (bit i: stream i), waiting for one.
   Chunk pop_any(unsigned mask, std::size_t& from) {
     std::unique_lock lock(mu_);
     for (;;) {
@@ -299,9 +285,9 @@ class ChunkHub {
   bool closed_ = false;
 };
 
-/// The load's snapshot, exported by the first connection and imported by the
-/// others, so that every stream reads the same database state. The exporting
-/// transaction stays open until every other has imported it (or given up).
+/// The load's snapshot, exported by the first connection and imported by the others, so that every
+/// stream reads the same database state. The exporting transaction stays open until every other has
+/// imported it (or given up).
 class SharedSnapshot {
  public:
   explicit SharedSnapshot(int importers) : waiting_(importers) {}
@@ -339,9 +325,8 @@ class SharedSnapshot {
   int waiting_ = 0;
 };
 
-/// pg_export_snapshot()'s ids are hex digits and dashes
-/// ("00000003-0000001B-1"); anything else is refused rather than spliced into
-/// SET TRANSACTION SNAPSHOT (which takes no parameters).
+/// pg_export_snapshot()'s ids are hex digits and dashes ("00000003-0000001B-1"); anything else is
+/// refused rather than spliced into SET TRANSACTION SNAPSHOT (which takes no parameters).
 bool snapshot_id_ok(const std::string& id) {
   return !id.empty() && id.size() < 64 && std::all_of(id.begin(), id.end(), [](char c) {
     return c == '-' || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
@@ -365,14 +350,12 @@ std::vector<std::string> Loader::snapshot_queries(bool orders) {
 }
 
 LoadCounts Loader::load_all(const LoadSink& sink) const {
-  // Three streams: markets then positions; alerts; balances then orders. In
-  // parallel (the default), each has a parser thread and a connection, all
-  // reading one exported snapshot; else one thread reads them in turn on one
-  // connection. This thread applies their rows to the sink (the matcher) in an
-  // order the rows allow: every market first; then positions and balances as
-  // they come; then, once every position is in, alerts and orders as they come
-  // (an order may reduce a position and spends its wallet's balance; a
-  // position_pnl alert starts from its positions).
+  // Three streams: markets then positions; alerts; balances then orders. In parallel (the default),
+  // each has a parser thread and a connection, all reading one exported snapshot; else one thread
+  // reads them in turn on one connection. This thread applies their rows to the sink (the matcher)
+  // in an order the rows allow: every market first; then positions and balances as they come; then,
+  // once every position is in, alerts and orders as they come (an order may reduce a position and
+  // spends its wallet's balance; a position_pnl alert starts from its positions).
   enum Stream : std::size_t { kMain, kAlerts, kOrders, kStreams };
   const bool want_reserve = static_cast<bool>(sink.reserve);
   const bool want_orders = static_cast<bool>(sink.order) && static_cast<bool>(sink.balance);
@@ -381,14 +364,13 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
   SharedSnapshot snapshot(!parallel_ ? 0 : want_orders ? 2 : 1);
   std::array<LoadCounts, kStreams> counts{};
 
-  // A chunk of stream `origin`, on its own queue (or, read in turn, all on the
-  // first).
+  // A chunk of stream `origin`, on its own queue (or, read in turn, all on the first).
   auto push = [&](Stream origin, Chunk&& c) {
     c.origin = origin;
     hub.push(parallel_ ? origin : kMain, std::move(c));
   };
-  // Runs one stream's body, handing its end, its failure or the consumer's
-  // going away on; returns whether it completed.
+  // Runs one stream's body, handing its end, its failure or the consumer's going away on; returns
+  // whether it completed.
   auto run = [&](Stream out, auto&& body) {
     try {
       body();
@@ -408,7 +390,7 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
       return false;
     }
   };
-  // Streams one table into chunks of `stream`.
+  // Streams one table into chunks of stream `out`.
   auto chunked = [&](Stream out, pqxx::transaction_base& tx, const std::string& query, auto parse,
                      auto member, std::size_t& n, const char* table) {
     using Row = typename std::remove_reference_t<decltype(Chunk{}.*member)>::value_type;
@@ -450,8 +432,7 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
       }
       if (want_reserve) {
         const pqxx::row r = tx->exec1(
-            "SELECT (SELECT count(*) FROM markets), (SELECT count(*) "
-            "FROM positions WHERE status = "
+            "SELECT (SELECT count(*) FROM markets), (SELECT count(*) FROM positions WHERE status = "
             "'open'), (SELECT count(*) FROM alerts WHERE " +
             std::string(kArmable) + ")");
         Chunk reserve;
@@ -469,9 +450,8 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
     if (parallel_ && !exported) snapshot.fail();
     if (!parallel_ && read && run(kAlerts, [&] { alerts_body(*tx); }) && want_orders)
       run(kOrders, [&] { orders_body(*tx); });
-    // The exported snapshot lives as long as this transaction: never end it
-    // while another stream may still import it. Then end it (read only: a
-    // failure to commit loses nothing).
+    // The exported snapshot lives as long as this transaction: never end it while another stream
+    // may still import it. Then end it (read only: a failure to commit loses nothing).
     snapshot.await_imports();
     try {
       if (tx) tx->commit();

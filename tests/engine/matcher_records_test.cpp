@@ -91,8 +91,12 @@ TEST_F(Records, ManyEditsOfAnUnpricedMarketsPositionsKeepItsListBounded) {
     }
   }
   EXPECT_EQ(m.footprint().position_extras, 100U);
+  // 5,000 notes of 100 positions, compacted: never more than twice what survived the last
+  // compaction, past the first 1,024.
+  EXPECT_LE(m.footprint().loaded_notes, 1025U);
   tick(2, "120");
   EXPECT_EQ(m.footprint().position_extras, 0U);
+  EXPECT_EQ(m.footprint().loaded_notes, 0U);
   EXPECT_EQ(m.position(id(7, kPositionKind))->current_price, raw("120"));
 }
 
