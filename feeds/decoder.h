@@ -60,6 +60,11 @@ class SeqBook {
     return it->second;
   }
   void set(std::uint64_t key, std::uint64_t id) { pending_.emplace_back(key, id); }
+  /// Forgets one key (reset() of a per-connection sequence beside ids kept across connections).
+  void erase(std::uint64_t key) {
+    committed_.erase(key);
+    std::erase_if(pending_, [key](const auto& p) { return p.first == key; });
+  }
   void commit() {
     for (const auto& [key, id] : pending_) committed_[key] = id;
     pending_.clear();
@@ -102,6 +107,9 @@ class Decoder {
 
   /// Forgets per-connection protocol state; called when a new connection starts.
   virtual void reset() = 0;
+  /// Forgets every sequence id, the venue's too (OKX's and Coinbase's trade ids survive reset()):
+  /// for benchmarks decoding one frame over and over, never for a live feed.
+  void forget_sequences() noexcept { seq_.clear(); }
 
   [[nodiscard]] const DecoderStats& stats() const noexcept { return stats_; }
   [[nodiscard]] SymbolMap& symbols() noexcept { return symbols_; }

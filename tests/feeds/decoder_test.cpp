@@ -276,15 +276,71 @@ TEST(CoinbaseDecoder, TickerHeartbeatAckAndNanosecondTime) {
   EXPECT_EQ(f.run(frames[1]).cls, FrameClass::data);
   EXPECT_EQ(f.run(frames[2]).cls, FrameClass::heartbeat);
   const auto t = ticks_of(f.out);
-  ASSERT_EQ(t.size(), 2u);
-  EXPECT_EQ(t[0].kind, TickKind::trade);
-  EXPECT_EQ(t[0].price, raw("79912.01"));
+  ASSERT_EQ(t.size(), 1u);  // the ticker's last price is a trade market_trades delivers
+  EXPECT_EQ(t[0].kind, TickKind::bbo);
+  EXPECT_EQ(t[0].price, raw("79912.00"));
+  EXPECT_EQ(t[0].ask, raw("79912.01"));
   EXPECT_EQ(t[0].exch_ts, *parse_iso8601("2026-09-06T01:30:00.512093114Z"));
   EXPECT_EQ(t[0].exch_ts % 1000, 114);  // nanoseconds kept
-  EXPECT_EQ(t[1].kind, TickKind::bbo);
-  EXPECT_EQ(t[1].price, raw("79912.00"));
-  EXPECT_EQ(t[1].ask, raw("79912.01"));
   EXPECT_EQ(f.dec->stats().gaps, 0u);
+}
+
+// Issue 16: Coinbase volume alerts could never fire: trades came from `ticker`, which has no size.
+// `market_trades` carries each trade with its size; the snapshot a subscribe is answered with sets
+// the baseline on first sight and is deduplicated by trade id after a reconnect.
+TEST(CoinbaseDecoder, MarketTradesCarrySizesOnceEachAcrossReconnects) {
+  Fixture f(Venue::coinbase, {"BTC-USD"});
+  const auto frames = load_frames("coinbase");
+  EXPECT_EQ(f.run(frames[3]).cls, FrameClass::data);  // snapshot: before we were watching
+  EXPECT_TRUE(f.out.empty());
+  EXPECT_EQ(f.run(frames[4]).cls, FrameClass::data);  // update, listed newest first
+  auto t = ticks_of(f.out);
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0].kind, TickKind::trade);
+  EXPECT_EQ(t[0].venue_seq, 910204282u);
+  EXPECT_EQ(t[0].price, raw("79913.01"));
+  EXPECT_EQ(t[0].size, raw("0.04811522"));
+  EXPECT_EQ(t[0].flags & kTickTakerSell, 0);
+  EXPECT_EQ(t[0].exch_ts, *parse_iso8601("2026-09-06T01:30:01.391007Z"));
+  EXPECT_EQ(t[1].venue_seq, 910204283u);
+  EXPECT_EQ(t[1].size, raw("0.2"));
+  EXPECT_NE(t[1].flags & kTickTakerSell, 0);
+  EXPECT_EQ(f.dec->stats().gaps, 0u);
+
+  // A new connection: its sequence_num restarts, its snapshot re-sends trades already emitted.
+  f.dec->reset();
+  f.out.clear();
+  auto msg = [](int seq, const char* type, std::initializer_list<int> ids) {
+    std::string items;
+    for (int id : ids) {
+      if (!items.empty()) items += ',';
+      items += R"({"trade_id":")" + std::to_string(id) +
+               R"(","product_id":"BTC-USD","price":"79900","size":"1","side":"BUY","time":"2026-09-06T01:31:00Z"})";
+    }
+    return R"({"channel":"market_trades","timestamp":"2026-09-06T01:31:00Z","sequence_num":)" +
+           std::to_string(seq) + R"(,"events":[{"type":")" + type + R"(","trades":[)" + items +
+           "]}]}";
+  };
+  f.run(msg(1, "snapshot", {910204283, 910204282}));
+  EXPECT_TRUE(f.out.empty());
+  EXPECT_EQ(f.dec->stats().out_of_order, 2u);
+  EXPECT_EQ(f.dec->stats().gaps, 0u) << "sequence_num restarting is not a gap";
+  // After an outage the snapshot holds trades we missed: emitted, and the older ones a gap.
+  f.dec->reset();
+  f.run(msg(1, "snapshot", {910204290, 910204289}));
+  ASSERT_EQ(f.out.size(), 3u);
+  EXPECT_EQ(f.out[0].kind, FeedEventKind::gap);
+  EXPECT_EQ(f.out[0].count, 5u);  // 284..288
+  EXPECT_EQ(f.out[1].tick.venue_seq, 910204289u);
+  EXPECT_EQ(f.out[2].tick.venue_seq, 910204290u);
+  // A broken trade inside a good frame is skipped and counted; the rest of the frame stands.
+  f.out.clear();
+  f.run(
+      R"({"channel":"market_trades","sequence_num":2,"events":[{"type":"update","trades":[{"trade_id":"910204291","product_id":"BTC-USD","price":"x","size":"1","time":"2026-09-06T01:31:00Z"},{"trade_id":"910204292","product_id":"BTC-USD","price":"1","size":"1","time":"2026-09-06T01:31:00Z"}]}]})");
+  EXPECT_EQ(f.dec->stats().bad_values, 1u);
+  ASSERT_EQ(f.out.size(), 2u);  // the skipped trade is a gap of one
+  EXPECT_EQ(f.out[0].kind, FeedEventKind::gap);
+  EXPECT_EQ(f.out[1].tick.venue_seq, 910204292u);
 }
 
 TEST(CoinbaseDecoder, SequenceGapReportedForEverySymbol) {

@@ -4,6 +4,8 @@
 // block on a full queue.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "tests/feeds/harness.h"
 
 namespace lam::feeds {
@@ -184,6 +186,37 @@ TEST(CoinbaseFeed, SequenceGapIsAnEventForEverySymbol) {
       EXPECT_EQ(e.count, 1u);
     }
   }
+}
+
+// Issue 16: Coinbase trades come from `market_trades` with their sizes; the snapshot each subscribe
+// is answered with re-sends the latest trades, and across reconnects no trade is emitted twice.
+TEST(CoinbaseFeed, TradesHaveSizesAndAreEmittedOnceAcrossReconnects) {
+  mockex::Options o = mock_options();
+  Faults fl;
+  fl.drop_after = 150;
+  fl.connections = 3;
+  o.faults[static_cast<std::size_t>(Venue::coinbase)] = fl;
+  MockExchange ex(o);
+  ex.start();
+  // Subscribes paced fast enough that each connection gets its market_trades snapshot.
+  VenueFeed f(ex, Venue::coinbase, 1 << 16,
+              [](ConnectionConfig& c) { c.rules.max_msgs_per_s = 100; });
+  f.runner.start();
+  EXPECT_TRUE(f.drain_until([&] {
+    return f.sum([](auto& c) { return c.opens.load(); }) >= 4 && f.ticks(TickKind::trade) >= 60;
+  }));
+  f.runner.stop();
+  std::map<std::pair<InstrumentId, std::uint32_t>, int> seen;
+  for (const FeedEvent& e : f.events) {
+    if (e.kind != FeedEventKind::tick || e.tick.kind != TickKind::trade) continue;
+    EXPECT_GT(e.tick.size, 0);
+    const auto key = std::make_pair(e.tick.instrument, e.tick.venue_seq);
+    EXPECT_EQ(++seen[key], 1)
+        << "trade " << e.tick.venue_seq << " emitted twice";
+  }
+  EXPECT_GE(seen.size(), 60u);
+  EXPECT_GE(f.sum([](auto& c) { return c.out_of_order.load(); }), 3u)
+      << "the reconnects' snapshots were recognized";
 }
 
 TEST(BinanceFeed, AggTradeGapsAreReported) {

@@ -53,6 +53,31 @@ FrameGenerator::SymbolState& FrameGenerator::state(const std::string& symbol) {
   return it->second;
 }
 
+std::uint64_t& FrameGenerator::trade_id(SymbolState& s, const std::string& symbol) {
+  if (shared_ids_ == nullptr) return s.trade_id;
+  return shared_ids_->try_emplace(symbol, s.trade_id).first->second;
+}
+
+std::string FrameGenerator::trades_snapshot(const std::vector<std::string>& products,
+                                            std::int64_t now_ms) {
+  std::string items;
+  for (const std::string& p : products) {
+    SymbolState& s = state(p);
+    const std::uint64_t last = trade_id(s, p);
+    constexpr std::uint64_t kSnapshotTrades = 5;
+    for (std::uint64_t id = last; id + kSnapshotTrades > last && id > 0; --id) {
+      if (!items.empty()) items += ',';
+      items += R"({"trade_id":")" + std::to_string(id) + R"(","product_id":")" + p +
+               R"(","price":")" + price(s) + R"(","size":"0.01000000","side":"BUY","time":")" +
+               rfc3339(now_ms - 1000, 0) + R"("})";
+    }
+  }
+  const std::uint64_t seq = ++seq_;
+  return R"({"channel":"market_trades","client_id":"","timestamp":")" + rfc3339(now_ms, seq) +
+         R"(","sequence_num":)" + std::to_string(seq) +
+         R"(,"events":[{"type":"snapshot","trades":[)" + items + "]}]}";
+}
+
 std::string FrameGenerator::price(const SymbolState& s, int offset_cents) const {
   const std::int64_t v = s.px + offset_cents;
   char buf[64];
@@ -96,9 +121,10 @@ std::string FrameGenerator::next(const Topic& t, std::int64_t now_ms, bool skip_
                px + R"(000000","r":"0.00004532","T":1788681600000}})";
       }
       if (t.stream == Stream::trade) {
-        s.trade_id += skip_seq ? 2 : 1;
+        std::uint64_t& tid = trade_id(s, t.symbol);
+        tid += skip_seq ? 2 : 1;
         return R"({"stream":")" + l + R"(@aggTrade","data":{"e":"aggTrade","E":)" + ms +
-               R"(,"a":)" + std::to_string(s.trade_id) + R"(,"s":")" + u + R"(","p":")" + px +
+               R"(,"a":)" + std::to_string(tid) + R"(,"s":")" + u + R"(","p":")" + px +
                R"(","q":")" + qty + R"(","nq":")" + qty +
                R"(","f":7297376181,"l":7297376185,"T":)" + ms + R"(,"m":)" +
                (sell ? "true" : "false") + "}}";
@@ -153,9 +179,10 @@ std::string FrameGenerator::next(const Topic& t, std::int64_t now_ms, bool skip_
                R"(","askSz":"318","bidPx":")" + bid + R"(","bidSz":"94","ts":")" + ms + R"("}]})";
       }
       const std::uint64_t count = 1 + rng_() % 3;
-      s.trade_id += count + (skip_seq ? 1 : 0);
+      std::uint64_t& tid = trade_id(s, t.symbol);
+      tid += count + (skip_seq ? 1 : 0);
       return arg + "trades" + inst + R"("instId":")" + t.symbol + R"(","tradeId":")" +
-             std::to_string(s.trade_id) + R"(","px":")" + px + R"(","sz":")" +
+             std::to_string(tid) + R"(","px":")" + px + R"(","sz":")" +
              std::to_string(1 + rng_() % 50) + R"(","side":")" + (sell ? "sell" : "buy") +
              R"(","ts":")" + ms + R"(","count":")" + std::to_string(count) +
              R"(","source":"0","seqId":)" + std::to_string(++s.book_id) + "}]}";
@@ -172,7 +199,7 @@ std::string FrameGenerator::next(const Topic& t, std::int64_t now_ms, bool skip_
         return R"({"channel":"trades","data":[{"coin":")" + t.symbol + R"(","side":")" +
                (sell ? "A" : "B") + R"(","px":")" + px + R"(","sz":")" + qty +
                R"(","hash":"0x176d4acec02dfa3c18e70443c6e66601ac0062b45b21190ebb35f6217f21d426","time":)" +
-               ms + R"(,"tid":)" + std::to_string(++s.trade_id) +
+               ms + R"(,"tid":)" + std::to_string(++trade_id(s, t.symbol)) +
                R"(,"users":["0xecb63caa47c7c4e77f60f1ce858cf28dc2b82b00","0x4d2a7e458a9091cf678b3a4a21d4be019870ebaa"]}]})";
       }
       return R"({"channel":"allMids","data":{"mids":{")" + t.symbol + R"(":")" + px +
@@ -181,6 +208,15 @@ std::string FrameGenerator::next(const Topic& t, std::int64_t now_ms, bool skip_
     case Venue::coinbase: {
       ++seq_;
       if (skip_seq) ++seq_;
+      if (t.stream == Stream::trade) {
+        const std::uint64_t id = ++trade_id(s, t.symbol);
+        return R"({"channel":"market_trades","client_id":"","timestamp":")" +
+               rfc3339(now_ms, seq_) + R"(","sequence_num":)" + std::to_string(seq_) +
+               R"(,"events":[{"type":"update","trades":[{"trade_id":")" + std::to_string(id) +
+               R"(","product_id":")" + t.symbol + R"(","price":")" + px + R"(","size":")" + qty +
+               R"(","side":")" + (sell ? "SELL" : "BUY") + R"(","time":")" + rfc3339(now_ms, id) +
+               R"("}]}]})";
+      }
       return R"({"channel":"ticker","client_id":"","timestamp":")" + rfc3339(now_ms, seq_) +
              R"(","sequence_num":)" + std::to_string(seq_) +
              R"(,"events":[{"type":"update","tickers":[{"type":"ticker","product_id":")" +
@@ -307,10 +343,14 @@ SubscribeRequest parse_subscribe(Venue venue, std::string_view route, std::strin
         return r;
       }
       dom::array products;
-      if (channel != "ticker" || doc["product_ids"].get_array().get(products)) return r;
+      if ((channel != "ticker" && channel != "market_trades") ||
+          doc["product_ids"].get_array().get(products)) {
+        return r;
+      }
+      const Stream st = channel == "ticker" ? Stream::book : Stream::trade;
       for (dom::element p : products) {
         std::string_view s;
-        if (!p.get_string().get(s)) r.topics.push_back({Stream::mark, std::string(s)});
+        if (!p.get_string().get(s)) r.topics.push_back({st, std::string(s)});
       }
       return r;
     }

@@ -39,6 +39,14 @@ class FrameGenerator {
   [[nodiscard]] std::uint64_t sequence() const noexcept { return seq_; }
   /// Coinbase: takes the next sequence_num for a non-data message (acks).
   std::uint64_t bump_sequence() noexcept { return ++seq_; }
+  /// Coinbase: the `market_trades` snapshot a subscribe is answered with: the latest five trades of
+  /// each product (already sent, or before any connection), newest first, as the venue re-sends
+  /// them.
+  std::string trades_snapshot(const std::vector<std::string>& products, std::int64_t now_ms);
+  /// Trade ids are the venue's, not the connection's: generators sharing `ids` (symbol -> last id)
+  /// continue each other's sequences across reconnects. The map must outlive the generator and be
+  /// used from one thread.
+  void share_trade_ids(std::unordered_map<std::string, std::uint64_t>* ids) { shared_ids_ = ids; }
 
  private:
   struct SymbolState {
@@ -49,6 +57,7 @@ class FrameGenerator {
     bool pinned = false;
   };
   SymbolState& state(const std::string& symbol);
+  std::uint64_t& trade_id(SymbolState& s, const std::string& symbol);
   std::string price(const SymbolState& s, int offset_cents = 0) const;
 
   Venue venue_;
@@ -57,6 +66,7 @@ class FrameGenerator {
   std::uint32_t snapshot_every_ = 100;
   std::uint64_t seq_ = 0;
   std::uint64_t heartbeat_ = 0;
+  std::unordered_map<std::string, std::uint64_t>* shared_ids_ = nullptr;
 };
 
 /// Topics a client asked for in one subscribe message (venue syntax), empty when `msg` is not a

@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <unordered_map>
 
 #include "feeds/capture.h"
 #include "feeds/decoder.h"
@@ -70,6 +71,8 @@ struct MockExchange::Impl {
   std::array<VenueCounters, kVenueCount>& counters;
   std::mutex mu;  // guards opt.faults (set_faults from other threads) and pins
   std::map<std::string, std::int64_t> pins;
+  /// Venue-wide trade ids (symbol -> last id), continued by every connection (mock thread only).
+  std::array<std::unordered_map<std::string, std::uint64_t>, kVenueCount> trade_ids;
   std::atomic<std::uint64_t> pin_version{0};
   net::io_context io;
   tcp::acceptor acceptor;
@@ -110,6 +113,7 @@ class Session : public std::enable_shared_from_this<Session> {
     faults_ = ex_.faults_for(route_.venue, index);
     gen_.emplace(route_.venue, ex_.opt.seed + 7919 * (++ex_.next_seed));
     gen_->set_snapshot_every(ex_.opt.bybit_snapshot_every);
+    gen_->share_trade_ids(&ex_.trade_ids[vi]);
     auto it =
         ex_.opt.replay.find(std::string(feeds::venue_name(route_.venue)) + "/" + route_.route);
     if (it != ex_.opt.replay.end() && !it->second.empty()) replay_ = &it->second;
@@ -200,7 +204,15 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!r.is_subscribe) return;
     ctr().subscribes.fetch_add(1);
     ack(r, msg);
-    if (!faults_.reject_subscribe) add_topics(std::move(r));
+    if (faults_.reject_subscribe) return;
+    if (v == Venue::coinbase && replay_ == nullptr && !faults_.silent_after_ack) {
+      // The venue answers a market_trades subscribe with its latest trades, seen or not.
+      std::vector<std::string> products;
+      for (const Topic& t : r.topics)
+        if (t.stream == Stream::trade) products.push_back(t.symbol);
+      if (!products.empty()) send(gen_->trades_snapshot(products, now_ms()));
+    }
+    add_topics(std::move(r));
   }
 
   void ack(const SubscribeRequest& r, const std::string& msg) {
