@@ -71,7 +71,14 @@ int run_feeds(const FeedsOptions& opt) {
       const std::string key = std::string(feeds::venue_name(v)) + "/" + r.name;
       c.url = urls.count(key) ? urls[key] : mock ? mock->url(v, r.name) : r.default_url;
       feeds::SymbolMap map(v, nullptr);
-      for (const std::string& s : syms) map.add(table, s);
+      for (const std::string& s : syms) {
+        const auto cs = opt.contract_sizes.find(std::string(feeds::venue_name(v)) + ":" + s);
+        if (cs != opt.contract_sizes.end()) {
+          map.add(table, s, cs->second);
+        } else {
+          map.add(table, s);
+        }
+      }
       runner.add(std::move(c), std::move(map));
     }
   }

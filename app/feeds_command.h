@@ -4,6 +4,7 @@
 /// it points every venue at an in-process mock exchange.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,8 @@ struct FeedsOptions {
   std::string record_dir;
   double duration_s = 0;  ///< 0: until SIGINT/SIGTERM
   std::string ca_file;
+  /// "venue:SYMBOL" -> contract size (raw): sizes in contracts (OKX SWAP) are unknown without it
+  std::map<std::string, std::int64_t> contract_sizes;
 };
 
 /// Returns the process exit status.

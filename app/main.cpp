@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <map>
 
 #include "app/feeds_command.h"
 #include "app/replay.h"
@@ -90,6 +91,10 @@ int main(int argc, char** argv) {
                 "Exit with status 3 if any input line or state row was bad");
   rep->add_flag("--quiet", quiet, "No progress lines and no summary");
   rep->add_flag("--no-events", no_events, "Do not write events (benchmarking)");
+  std::vector<std::string> replay_contract_sizes;
+  rep->add_option("--contract-size", replay_contract_sizes,
+                  "VENUE:SYMBOL=SIZE base units per contract, for captures recorded without them "
+                  "(OKX SWAP sizes are in contracts; repeatable)");
   rep->add_flag("--validate-only", replay.validate_only,
                 "Parse and check the inputs without running the matcher (with --strict: a lint)");
 
@@ -122,6 +127,10 @@ int main(int argc, char** argv) {
   fd->add_option("--record", feeds.record_dir, "Capture every received frame into DIR");
   fd->add_option("--duration", feeds.duration_s, "Seconds to run (default: until Ctrl-C)");
   fd->add_option("--ca-file", feeds.ca_file, "Extra trusted CA certificates (PEM)");
+  std::vector<std::string> feeds_contract_sizes;
+  fd->add_option("--contract-size", feeds_contract_sizes,
+                 "VENUE:SYMBOL=SIZE base units per contract (OKX SWAP; without it their trades "
+                 "carry no size; repeatable)");
 
   lam::app::RunOptions run;
   CLI::App* rn = app.add_subcommand(
@@ -156,6 +165,24 @@ int main(int argc, char** argv) {
     // --help and --version exit 0; every usage error (a missing input file included) exits 2, as
     // documented, not with CLI11's own codes (105 for a failed check).
     return app.exit(e) == 0 ? 0 : 2;
+  }
+  // VENUE:SYMBOL=SIZE options: a usage error (2) when one is not that shape.
+  auto contract_sizes = [](const std::vector<std::string>& specs,
+                           std::map<std::string, std::int64_t>& into) {
+    for (const std::string& spec : specs) {
+      const auto cs = lam::app::parse_contract_size(spec);
+      if (!cs) {
+        std::fprintf(stderr, "--contract-size %s: expected VENUE:SYMBOL=SIZE, SIZE > 0\n",
+                     spec.c_str());
+        return false;
+      }
+      into[cs->first] = cs->second;
+    }
+    return true;
+  };
+  if (!contract_sizes(replay_contract_sizes, replay.contract_sizes) ||
+      !contract_sizes(feeds_contract_sizes, feeds.contract_sizes)) {
+    return 2;
   }
   try {
     if (rep->parsed()) {

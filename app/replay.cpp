@@ -252,9 +252,22 @@ void replay_raw(const ReplayOptions& opt, InstrumentTable& instruments, Matcher&
       ++sum.bad_lines;
     } else {
       auto& dec = decoders[rec.venue + "/" + rec.route];
-      if (!dec) dec = feeds::make_decoder(*venue, feeds::SymbolMap(*venue, &instruments));
+      if (!dec) {
+        feeds::SymbolMap map(*venue, &instruments);
+        for (const auto& [key, size] : opt.contract_sizes) {
+          if (key.starts_with(rec.venue + ":")) {
+            map.add(instruments, std::string_view(key).substr(rec.venue.size() + 1), size);
+          }
+        }
+        dec = feeds::make_decoder(*venue, std::move(map));
+      }
       if (rec.type == feeds::CaptureRecord::Type::opened) {
         dec->reset();
+      } else if (rec.type == feeds::CaptureRecord::Type::symbol) {
+        // The contract size the live daemon had (the command line wins: it corrects captures).
+        if (!opt.contract_sizes.contains(rec.venue + ":" + rec.data)) {
+          dec->symbols().add(instruments, rec.data, rec.contract_size);
+        }
       } else {
         ++sum.lines;
         padded.assign(rec.data);
@@ -292,6 +305,12 @@ void replay_raw(const ReplayOptions& opt, InstrumentTable& instruments, Matcher&
             }
             continue;
           }
+          if ((e.tick.flags & feeds::kTickNoSize) != 0 && sum.unsized_trades++ == 0) {
+            diags.report(where, "trades of " + rec.venue + "/" + instruments.symbol(id) +
+                                    " are in contracts of an unknown size: replayed without "
+                                    "sizes (record with this version, or pass --contract-size " +
+                                    rec.venue + ":" + instruments.symbol(id) + "=SIZE)");
+          }
           if (!opt.validate_only) matcher.on_tick(e.tick, events);
           ++sum.ticks;
           if (!events.empty()) drain();
@@ -303,6 +322,18 @@ void replay_raw(const ReplayOptions& opt, InstrumentTable& instruments, Matcher&
 }
 
 }  // namespace
+
+std::optional<std::pair<std::string, std::int64_t>> parse_contract_size(std::string_view spec) {
+  const std::size_t colon = spec.find(':');
+  const std::size_t eq = spec.rfind('=');
+  if (colon == std::string_view::npos || eq == std::string_view::npos || colon == 0 ||
+      eq <= colon + 1 || !feeds::parse_venue(spec.substr(0, colon))) {
+    return std::nullopt;
+  }
+  const auto size = parse_raw(spec.substr(eq + 1));
+  if (!size || *size <= 0) return std::nullopt;
+  return std::make_pair(std::string(spec.substr(0, eq)), *size);
+}
 
 ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag) {
   const auto start = Clock::now();
@@ -462,14 +493,15 @@ std::string format_summary(const ReplaySummary& s) {
       static_cast<unsigned long long>(s.events_by_type[3]),
       static_cast<unsigned long long>(s.events_by_type[5]));
   std::string text = buf;
-  if (s.unknown_symbol_ticks > 0 || s.gaps > 0) {
+  if (s.unknown_symbol_ticks > 0 || s.gaps > 0 || s.unsized_trades > 0) {
     std::snprintf(buf, sizeof buf,
                   "captures: %llu ticks of %llu symbol(s) no market trades, %llu sequence gap(s) "
-                  "missing %llu id(s)\n",
+                  "missing %llu id(s), %llu trade(s) without a size (contract size unknown)\n",
                   static_cast<unsigned long long>(s.unknown_symbol_ticks),
                   static_cast<unsigned long long>(s.unknown_symbols),
                   static_cast<unsigned long long>(s.gaps),
-                  static_cast<unsigned long long>(s.gap_ids));
+                  static_cast<unsigned long long>(s.gap_ids),
+                  static_cast<unsigned long long>(s.unsized_trades));
     text += buf;
   }
   return text;

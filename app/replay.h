@@ -4,7 +4,11 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <map>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/event.h"
@@ -25,6 +29,9 @@ struct ReplayOptions {
   bool validate_only = false;        ///< parse and check every line, but do not run the matcher
   std::size_t max_error_lines = 50;  ///< diagnostics printed per kind before they are only counted
   std::uint32_t slippage_bps = 0;    ///< [paper] slippage_bps of the daemon being replayed
+  /// --contract-size VENUE:SYMBOL=SIZE: contract sizes (raw fixed-point) for captures recorded
+  /// before they carried them; they win over the capture's own `S` records.
+  std::map<std::string, std::int64_t> contract_sizes;
 };
 
 struct ReplaySummary {
@@ -39,11 +46,17 @@ struct ReplaySummary {
   std::uint64_t unknown_symbols = 0;       ///< distinct such symbols (each reported once)
   std::uint64_t gaps = 0;                  ///< venue sequence gaps the parsers reported
   std::uint64_t gap_ids = 0;               ///< ids those gaps missed
+  std::uint64_t unsized_trades = 0;  ///< trades replayed without a size (contract size unknown)
   double seconds = 0;
 };
 
 /// Runs a replay; diagnostics and the summary go to `diag`. Throws std::runtime_error when an input
 /// cannot be read or an output cannot be written.
+/// Parses "VENUE:SYMBOL=SIZE" (e.g. okx:BTC-USDT-SWAP=0.01) into contract_sizes' key and raw
+/// size; nullopt when it is not that shape or SIZE is not a positive decimal.
+[[nodiscard]] std::optional<std::pair<std::string, std::int64_t>> parse_contract_size(
+    std::string_view spec);
+
 ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag);
 
 /// The summary as the lines printed at the end of a replay.

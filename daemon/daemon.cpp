@@ -213,10 +213,28 @@ void Daemon::start() {
       c.url = url != vs.urls.end() ? url->second : r.default_url;
       feeds::SymbolMap map(v, nullptr);
       for (const std::string& s : symbols[v]) {
-        const auto cs = vs.contract_sizes.find(s);
-        map.add(p.instruments, s,
-                cs == vs.contract_sizes.end() ? kScale : parse_raw(cs->second).value_or(kScale));
+        const feeds::SizeUnit unit = feeds::size_unit(v, s);
+        if (unit == feeds::SizeUnit::inverse) {
+          // Each contract is worth a fixed quote amount: base size = contracts x value / price,
+          // not exact in fixed point. Refused rather than sized wrongly.
+          log.error(
+              "market {}/{}: an inverse contract (sizes in contracts of a quote value) is not "
+              "supported; not subscribed, its alerts and positions hold",
+              feeds::venue_name(v), s);
+          continue;
+        }
+        std::int64_t size = feeds::default_contract_size(v, s);
+        if (const auto cs = vs.contract_sizes.find(s); cs != vs.contract_sizes.end()) {
+          size = parse_raw(cs->second).value_or(size);  // validated by load_config
+        } else if (unit == feeds::SizeUnit::contracts) {
+          log.warn(
+              "market {}/{}: sizes are in contracts and [feeds.{}.contract_sizes] has no entry "
+              "for it: its trades carry no size (volume alerts on it cannot fire)",
+              feeds::venue_name(v), s, feeds::venue_name(v));
+        }
+        map.add(p.instruments, s, size);
       }
+      if (map.size() == 0) continue;  // every market of the venue refused
       for (const InstrumentId id : map.instruments()) {
         if (id >= served.size()) served.resize(id + 1, false);
         served[id] = true;

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "engine/fixed.h"
+
 namespace lam::feeds {
 
 CaptureWriter::CaptureWriter(std::string dir, std::uint64_t rotate_bytes)
@@ -35,6 +37,35 @@ void CaptureWriter::ensure_file(TimeNs now) {
     return;
   }
   files_.push_back(std::move(path));
+  for (const auto& [key, size] : symbols_) put_symbol(now, key, size);
+}
+
+void CaptureWriter::put_symbol(TimeNs recv, const std::string& key_and_symbol,
+                               std::int64_t contract_size) {
+  std::string line = "S ";
+  line += std::to_string(recv);
+  line += ' ';
+  line += key_and_symbol;
+  line += ' ';
+  line += format_fixed(contract_size);
+  line += '\n';
+  put(line);
+}
+
+void CaptureWriter::symbol(TimeNs recv, std::string_view venue, std::string_view route,
+                           std::string_view symbol, std::int64_t contract_size) {
+  // Names with blanks or newlines would break the line format; no venue spells symbols so.
+  for (std::string_view part : {venue, route, symbol}) {
+    if (part.empty() || part.size() > 63 || part.find_first_of(" \n\r\t") != part.npos) return;
+  }
+  std::string key(venue);
+  key += ' ';
+  key.append(route);
+  key += ' ';
+  key.append(symbol);
+  ensure_file(recv);
+  put_symbol(recv, key, contract_size);
+  symbols_[std::move(key)] = contract_size;
 }
 
 void CaptureWriter::put(std::string_view s) {
@@ -88,10 +119,19 @@ bool CaptureReader::next(CaptureRecord& rec) {
     return std::runtime_error(path_ + ": corrupt capture at byte " + std::to_string(at) + ": " +
                               what);
   };
-  char venue[64], route[64];
+  char venue[64], route[64], symbol[64], size[64];
   long long recv = 0;
   std::size_t len = 0;
-  if (line[0] == 'O') {
+  if (line[0] == 'S') {
+    if (std::sscanf(line, "S %lld %63s %63s %63s %63s", &recv, venue, route, symbol, size) != 5) {
+      throw corrupt("header");
+    }
+    const auto cs = parse_raw(size);
+    if (!cs || *cs < 0) throw corrupt("contract size");
+    rec.type = CaptureRecord::Type::symbol;
+    rec.data = symbol;
+    rec.contract_size = *cs;
+  } else if (line[0] == 'O') {
     if (std::sscanf(line, "O %lld %63s %63s", &recv, venue, route) != 3) throw corrupt("header");
     rec.type = CaptureRecord::Type::opened;
     rec.data.clear();

@@ -91,6 +91,7 @@ struct DecoderStats {
   std::uint64_t gaps = 0;            ///< sequence gaps reported
   std::uint64_t rejected = 0;        ///< error acks
   std::uint64_t unexpected = 0;      ///< frames of FrameClass::unexpected
+  std::uint64_t unsized = 0;         ///< trades emitted without a size (contract size unknown)
 };
 
 class Decoder {

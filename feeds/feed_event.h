@@ -48,6 +48,8 @@ enum class FeedEventKind : std::uint8_t {
 inline constexpr std::uint8_t kTickTakerSell = 1;   ///< trade: the taker sold
 inline constexpr std::uint8_t kTickNoExchTime = 2;  ///< the venue sent no time: exch_ts = recv_ts
 inline constexpr std::uint8_t kTickMidOnly = 4;     ///< bbo carries a mid price (bid = ask = mid)
+/// trade: its size is unknown (size = 0): an OKX contract whose contract size is not configured
+inline constexpr std::uint8_t kTickNoSize = 8;
 
 [[nodiscard]] constexpr std::uint8_t kind_bit(TickKind k) noexcept {
   return static_cast<std::uint8_t>(1u << static_cast<unsigned>(k));

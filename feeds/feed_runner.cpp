@@ -159,7 +159,20 @@ void FeedConnection::on_open() {
   ctr.connected.store(1, std::memory_order_relaxed);
   dec_->reset();
   opened_at_ = last_frame_ = last_ping_ = next_send_ = now;
-  if (rt_.capture) rt_.capture->opened(wall, venue_name(cfg.venue), cfg.route);
+  if (rt_.capture) {
+    rt_.capture->opened(wall, venue_name(cfg.venue), cfg.route);
+    // Sizes in contracts: the contract size travels with the capture, so replay sizes trades as
+    // live did.
+    const SymbolMap& map = dec_->symbols();
+    for (std::size_t i = 0; i < map.size(); ++i) {
+      const std::string& name = map.names()[i];
+      if (size_unit(cfg.venue, name) == SizeUnit::base) continue;
+      const SymbolInfo* info = dec_->symbols().find(name);
+      if (info != nullptr) {
+        rt_.capture->symbol(wall, venue_name(cfg.venue), cfg.route, name, info->contract_size);
+      }
+    }
+  }
   for (std::string& m : subscribe_messages(cfg.venue, cfg.route, dec_->symbols().names(),
                                            cfg.rules.topics_per_msg)) {
     outbox_.push_back(std::move(m));
@@ -366,6 +379,7 @@ void FeedConnection::sync_counters() {
   ctr.gaps.store(s.gaps, std::memory_order_relaxed);
   ctr.rejected.store(s.rejected, std::memory_order_relaxed);
   ctr.unexpected.store(s.unexpected, std::memory_order_relaxed);
+  ctr.unsized.store(s.unsized, std::memory_order_relaxed);
 }
 
 void FeedConnection::warn_bad_input(std::int64_t now, std::string_view what,

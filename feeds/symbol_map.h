@@ -14,12 +14,27 @@
 
 namespace lam::feeds {
 
+/// SymbolInfo::contract_size when it is not known: trades keep their price, carry no size
+/// (`kTickNoSize`) and are counted (`unsized`), never sized wrongly.
+inline constexpr std::int64_t kUnknownContractSize = 0;
+
 struct SymbolInfo {
   InstrumentId id = kNoInstrument;
   /// Base units per contract as raw fixed-point: sizes on the wire are multiplied by it
-  /// (OKX SWAP sizes are in contracts; 1.0 everywhere else).
+  /// (OKX SWAP and FUTURES sizes are in contracts; 1.0 everywhere else), or kUnknownContractSize.
   std::int64_t contract_size = kScale;
 };
+
+/// How a venue's sizes for a symbol are counted.
+enum class SizeUnit : std::uint8_t {
+  base,       ///< in the base asset (every venue's spot and linear perps but OKX's derivatives)
+  contracts,  ///< in contracts of a fixed base amount (OKX linear SWAP / FUTURES): x contract size
+  inverse,    ///< in contracts worth a fixed quote amount (OKX `BTC-USD-SWAP`): not supported
+};
+[[nodiscard]] SizeUnit size_unit(Venue venue, std::string_view symbol) noexcept;
+/// The contract size a symbol has without configuration: 1.0 when sizes are in base units, else
+/// kUnknownContractSize.
+[[nodiscard]] std::int64_t default_contract_size(Venue venue, std::string_view symbol) noexcept;
 
 class SymbolMap {
  public:
@@ -31,8 +46,11 @@ class SymbolMap {
   /// Adds (or replaces) a symbol.
   void add(std::string_view symbol, SymbolInfo info);
   /// Interns (venue, symbol) in `table` and adds it.
-  InstrumentId add(InstrumentTable& table, std::string_view symbol,
-                   std::int64_t contract_size = kScale);
+  InstrumentId add(InstrumentTable& table, std::string_view symbol, std::int64_t contract_size);
+  /// The same with default_contract_size().
+  InstrumentId add(InstrumentTable& table, std::string_view symbol) {
+    return add(table, symbol, default_contract_size(venue_, symbol));
+  }
 
   /// Null when the symbol is unknown (and cannot be interned).
   [[nodiscard]] const SymbolInfo* find(std::string_view symbol);

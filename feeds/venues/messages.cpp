@@ -124,8 +124,7 @@ std::vector<std::string> coinbase_subscribe(const std::vector<std::string>& symb
   }
   // Trades with their sizes (the ticker has none); one channel per message.
   for (std::string& m : chunked(products, per_msg, [](const std::string&list, std::size_t) {
-         return R"({"type":"subscribe","product_ids":[)" + list +
-                R"(],"channel":"market_trades"})";
+         return R"({"type":"subscribe","product_ids":[)" + list + R"(],"channel":"market_trades"})";
        })) {
     msgs.push_back(std::move(m));
   }

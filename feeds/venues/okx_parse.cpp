@@ -145,8 +145,11 @@ class OkxDecoder final : public Decoder {
         auto id = json::u64(trade_id);
         auto n = count.present ? json::u64(count) : std::optional<std::uint64_t>(1);
         if (!p || !q || !id || !n || *n == 0 || *n > *id) return skip_bad();
-        auto base = json::scale_size(*q, sym->contract_size);
-        if (!base) return skip_bad();
+        std::optional<std::int64_t> base;
+        if (sym->contract_size != kUnknownContractSize) {
+          base = json::scale_size(*q, sym->contract_size);
+          if (!base) return skip_bad();
+        }
         // `tradeId` is the last id of the aggregation and `count` its length: consecutive
         // messages satisfy tradeId - count == previous tradeId.
         const std::optional<std::uint64_t> last = seq_.get(sym->id);
@@ -159,8 +162,15 @@ class OkxDecoder final : public Decoder {
         seq_.set(sym->id, *id);
         t.kind = TickKind::trade;
         t.price = *p;
-        t.size = *base;
         t.venue_seq = static_cast<std::uint32_t>(*id);
+        if (base) {
+          t.size = *base;
+        } else {
+          // Contracts of an unknown size: the price stands, the size would be off by the
+          // contract size (100x for BTC-USDT-SWAP), so there is none.
+          t.flags |= kTickNoSize;
+          ++stats_.unsized;
+        }
         if (side.text == "sell") t.flags |= kTickTakerSell;
         break;
       }

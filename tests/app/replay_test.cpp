@@ -306,5 +306,72 @@ TEST(ReplayRaw, UnknownSymbolsAndSequenceGapsAreCountedAndReported) {
       << format_summary(s);
 }
 
+// Issue 16: OKX SWAP sizes are in contracts. The capture carries the contract size live had (`S`
+// records), so replay sizes trades as live did; a capture without them replays trades without a
+// size (counted, named, with the fix in the message) unless --contract-size gives it.
+TEST(ReplayRaw, ContractSizesTravelWithTheCaptureOrTheCommandLine) {
+  const fs::path dir = fs::temp_directory_path() / ("lam_raw_cs_" + std::to_string(::getpid()));
+  const TimeNs t0 = 1'767'225'600'000'000'000;
+  const auto trade = [](int id, const char* sz) {
+    return R"({"arg":{"channel":"trades","instId":"SOL-USDT-SWAP"},"data":[{"instId":"SOL-USDT-SWAP","tradeId":")" +
+           std::to_string(id) + R"(","px":"180","sz":")" + sz +
+           R"(","side":"buy","ts":"1767225600000","count":"1"}]})";
+  };
+  auto capture = [&](bool with_sizes) {
+    fs::remove_all(dir);
+    feeds::CaptureWriter w(dir.string(), 1 << 20);
+    w.opened(t0, "okx", "public");
+    if (with_sizes) w.symbol(t0, "okx", "public", "SOL-USDT-SWAP", *parse_raw("0.1"));
+    w.frame(t0 + 1, "okx", "public", trade(1, "30"));
+    w.frame(t0 + 2, "okx", "public", trade(2, "5"));
+    w.flush();
+    return w.files();
+  };
+  auto run = [&](const std::vector<std::string>& files, std::map<std::string, std::int64_t> cs,
+                 std::string& text) {
+    ReplayOptions opt;
+    opt.state_path = (kSource / "data" / "demo" / "state.json").string();
+    opt.raw_paths = files;
+    opt.events_out = (dir / "events.ndjson").string();
+    opt.state_out = (dir / "state-out.json").string();
+    opt.progress = false;
+    opt.contract_sizes = std::move(cs);
+    std::FILE* diag = std::tmpfile();
+    const ReplaySummary s = run_replay(opt, diag);
+    std::rewind(diag);
+    text.clear();
+    for (int c = std::fgetc(diag); c != EOF; c = std::fgetc(diag))
+      text.push_back(static_cast<char>(c));
+    std::fclose(diag);
+    return s;
+  };
+  std::string text;
+  const ReplaySummary sized = run(capture(true), {}, text);
+  EXPECT_EQ(sized.ticks, 2u);
+  EXPECT_EQ(sized.unsized_trades, 0u) << text;
+
+  const ReplaySummary unsized = run(capture(false), {}, text);
+  EXPECT_EQ(unsized.ticks, 2u);
+  EXPECT_EQ(unsized.unsized_trades, 2u);
+  EXPECT_NE(text.find("--contract-size okx:SOL-USDT-SWAP=SIZE"), std::string::npos) << text;
+  EXPECT_NE(format_summary(unsized).find("2 trade(s) without a size"), std::string::npos);
+
+  const auto cs = parse_contract_size("okx:SOL-USDT-SWAP=0.1");
+  ASSERT_TRUE(cs.has_value());
+  EXPECT_EQ(cs->first, "okx:SOL-USDT-SWAP");
+  const ReplaySummary given = run(capture(false), {*cs}, text);
+  EXPECT_EQ(given.unsized_trades, 0u) << text;
+  // The command line wins over the capture (it corrects a capture recorded with a wrong size).
+  const ReplaySummary corrected = run(capture(true), {{"okx:SOL-USDT-SWAP", kScale}}, text);
+  EXPECT_EQ(corrected.unsized_trades, 0u);
+  fs::remove_all(dir);
+
+  EXPECT_FALSE(parse_contract_size("okx:SOL-USDT-SWAP=0").has_value());
+  EXPECT_FALSE(parse_contract_size("okx:SOL-USDT-SWAP=-1").has_value());
+  EXPECT_FALSE(parse_contract_size("nowhere:X=1").has_value());
+  EXPECT_FALSE(parse_contract_size("okx=1").has_value());
+  EXPECT_FALSE(parse_contract_size("okx:=1").has_value());
+}
+
 }  // namespace
 }  // namespace lam::app

@@ -423,6 +423,28 @@ TEST(EndToEnd, HostileRowsAreRejectedByIdAndARenamedMarketIsReportedUnserved) {
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
+// Issue 16: an OKX inverse contract (sizes in contracts worth 100 USD each) cannot be sized
+// exactly; it is refused by name, not subscribed, and reported unserved, while the other markets
+// run.
+TEST(EndToEnd, AnInverseOkxContractIsRefusedByNameAndReportedUnserved) {
+  E2E e("e2e_inverse");
+  e.exec(
+      "INSERT INTO markets (id, symbol, base_asset, quote_asset, dex_name, market_type, "
+      "price_source) VALUES ('0000000a-0000-4000-8000-0000000000f1', 'BTC-USD-SWAP', 'BTC', "
+      "'USD', 'okx', 'perpetual', 'mark')");
+  e.start();
+  ASSERT_TRUE(wait_for([&] {
+    return e.metric("laminator_markets_unserved") == 1 &&
+           e.metric("laminator_engine_ticks_total") > 0;
+  })) << e.log_text();
+  EXPECT_NE(e.log_text().find("market okx/BTC-USD-SWAP: an inverse contract"), std::string::npos)
+      << e.log_text();
+  EXPECT_EQ(e.metric_sum("laminator_feed_connected"), 2) << "binance's two routes, no okx";
+  EXPECT_NE(e.health().second.find("not served by any feed"), std::string::npos)
+      << e.health().second;
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+}
+
 TEST(EndToEnd, AStopLossInsertedBySqlTriggersFillsAndClosesThePositionWithEveryRow) {
   E2E e("e2e_stoploss");
   const std::string wallet = "0000000e-0000-4000-8000-000000000001";

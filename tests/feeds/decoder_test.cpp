@@ -314,8 +314,9 @@ TEST(CoinbaseDecoder, MarketTradesCarrySizesOnceEachAcrossReconnects) {
     std::string items;
     for (int id : ids) {
       if (!items.empty()) items += ',';
-      items += R"({"trade_id":")" + std::to_string(id) +
-               R"(","product_id":"BTC-USD","price":"79900","size":"1","side":"BUY","time":"2026-09-06T01:31:00Z"})";
+      items +=
+          R"({"trade_id":")" + std::to_string(id) +
+          R"(","product_id":"BTC-USD","price":"79900","size":"1","side":"BUY","time":"2026-09-06T01:31:00Z"})";
     }
     return R"({"channel":"market_trades","timestamp":"2026-09-06T01:31:00Z","sequence_num":)" +
            std::to_string(seq) + R"(,"events":[{"type":")" + type + R"(","trades":[)" + items +
@@ -402,6 +403,45 @@ TEST(OkxDecoder, TheTradeResentOnResubscribeIsEmittedOnceAndAnOutageIsAGap) {
   EXPECT_EQ(f.out[1].kind, FeedEventKind::gap);
   EXPECT_EQ(f.out[1].count, 3u);
   EXPECT_EQ(f.out[2].tick.venue_seq, 504u);
+}
+
+// Issue 16: OKX SWAP sizes are in contracts. Without a known contract size a trade keeps its price
+// and carries no size (flagged, counted) instead of being sized 100x wrong; inverse contracts are
+// told apart (the daemon refuses them).
+TEST(OkxDecoder, ContractsOfAnUnknownSizeGiveTradesWithoutASize) {
+  EXPECT_EQ(size_unit(Venue::okx, "BTC-USDT-SWAP"), SizeUnit::contracts);
+  EXPECT_EQ(size_unit(Venue::okx, "BTC-USDT-250926"), SizeUnit::contracts);
+  EXPECT_EQ(size_unit(Venue::okx, "BTC-USD-SWAP"), SizeUnit::inverse);
+  EXPECT_EQ(size_unit(Venue::okx, "BTC-USDT"), SizeUnit::base);
+  EXPECT_EQ(size_unit(Venue::binance, "BTCUSDT"), SizeUnit::base);
+  EXPECT_EQ(default_contract_size(Venue::okx, "BTC-USDT-SWAP"), kUnknownContractSize);
+  EXPECT_EQ(default_contract_size(Venue::okx, "BTC-USDT"), kScale);
+
+  const std::string frame =
+      R"({"arg":{"channel":"trades","instId":"BTC-USDT-SWAP"},"data":[{"instId":"BTC-USDT-SWAP","tradeId":"7","px":"80000","sz":"12","side":"buy","ts":"1","count":"1"}]})";
+  Fixture known(Venue::okx, {"BTC-USDT-SWAP"}, raw("0.01"));
+  known.run(frame);
+  Fixture unknown(Venue::okx, {"BTC-USDT-SWAP"}, kUnknownContractSize);
+  unknown.run(frame);
+  // Interned on first sight, as replay does: the default is unknown, not 1.0.
+  InstrumentTable table;
+  auto interned = make_decoder(Venue::okx, SymbolMap(Venue::okx, &table));
+  std::vector<FeedEvent> out;
+  decode(*interned, frame, kRecv, out);
+  const auto k = ticks_of(known.out), u = ticks_of(unknown.out), i = ticks_of(out);
+  ASSERT_EQ(k.size(), 1u);
+  ASSERT_EQ(u.size(), 1u);
+  ASSERT_EQ(i.size(), 1u);
+  EXPECT_EQ(k[0].size, raw("0.12"));
+  EXPECT_EQ(k[0].flags & kTickNoSize, 0);
+  for (const Tick& t : {u[0], i[0]}) {
+    EXPECT_EQ(t.price, raw("80000"));
+    EXPECT_EQ(t.size, 0);
+    EXPECT_NE(t.flags & kTickNoSize, 0);
+  }
+  EXPECT_EQ(unknown.dec->stats().unsized, 1u);
+  EXPECT_EQ(interned->stats().unsized, 1u);
+  EXPECT_EQ(known.dec->stats().unsized, 0u);
 }
 
 // Bybit reads the envelope whole before it merges a ticker: a broken delta changes nothing.

@@ -43,6 +43,8 @@ struct VenueFeed {
   FeedRunner runner;
   std::vector<FeedEvent> events;
 
+  static constexpr std::int64_t kTestContractSize = kScale / 100;
+
   VenueFeed(const mockex::MockExchange& ex, Venue v, std::size_t queue_capacity = 1 << 16,
             const std::function<void(ConnectionConfig&)>& tweak = {},
             RunnerOptions ro = fast_runner())
@@ -51,7 +53,10 @@ struct VenueFeed {
       ConnectionConfig c = fast_config(ex, v, r);
       if (tweak) tweak(c);
       SymbolMap map(v, nullptr);
-      for (const std::string& s : sample_symbols(v)) map.add(table, s);
+      for (const std::string& s : sample_symbols(v)) {
+        // OKX SWAP sizes are in contracts: as configured live (0.01 base units each).
+        map.add(table, s, size_unit(v, s) == SizeUnit::contracts ? kTestContractSize : kScale);
+      }
       runner.add(std::move(c), std::move(map));
     }
   }

@@ -211,8 +211,7 @@ TEST(CoinbaseFeed, TradesHaveSizesAndAreEmittedOnceAcrossReconnects) {
     if (e.kind != FeedEventKind::tick || e.tick.kind != TickKind::trade) continue;
     EXPECT_GT(e.tick.size, 0);
     const auto key = std::make_pair(e.tick.instrument, e.tick.venue_seq);
-    EXPECT_EQ(++seen[key], 1)
-        << "trade " << e.tick.venue_seq << " emitted twice";
+    EXPECT_EQ(++seen[key], 1) << "trade " << e.tick.venue_seq << " emitted twice";
   }
   EXPECT_GE(seen.size(), 60u);
   EXPECT_GE(f.sum([](auto& c) { return c.out_of_order.load(); }), 3u)

@@ -319,28 +319,48 @@ TEST(Capture, RecordedFramesReplayToTheSameTicks) {
     return std::stoll(a.substr(a.rfind('-') + 1)) < std::stoll(b.substr(b.rfind('-') + 1));
   });
   EXPECT_GE(files.size(), 2u);
-  // Same symbol map (same instrument ids) and a fresh decoder.
-  SymbolMap map(Venue::okx, nullptr);
+  // Replayed as `laminator replay --raw` does: a map that interns symbols on first sight, in a
+  // table of the same instruments, and the contract sizes only from the capture (issue 16: replay
+  // had no way to know them and emitted contracts where live emitted base units).
   InstrumentTable table;
-  for (const std::string& s : sample_symbols(Venue::okx)) map.add(table, s);
-  auto dec = make_decoder(Venue::okx, std::move(map));
+  for (const std::string& s : sample_symbols(Venue::okx)) table.intern("okx", s);
+  auto dec = make_decoder(Venue::okx, SymbolMap(Venue::okx, &table));
   std::vector<FeedEvent> out;
   CaptureRecord rec;
+  std::size_t symbol_records = 0;
   for (const std::string& path : files) {
     CaptureReader r(path);
+    std::size_t sizes_before_data = 0;
+    bool data_seen = false;
     while (r.next(rec)) {
-      if (rec.type == CaptureRecord::Type::opened) {
+      if (rec.type == CaptureRecord::Type::symbol) {
+        ++symbol_records;
+        if (!data_seen) ++sizes_before_data;
+        EXPECT_EQ(rec.contract_size, test::VenueFeed::kTestContractSize);
+        dec->symbols().add(table, rec.data, rec.contract_size);
+      } else if (rec.type == CaptureRecord::Type::opened) {
         dec->reset();
-        continue;
+      } else {
+        data_seen = true;
+        test::decode(*dec, rec.data, rec.recv, out);
       }
-      test::decode(*dec, rec.data, rec.recv, out);
     }
+    // Every file, rotated ones too, starts with the sizes, so each one replays alone.
+    EXPECT_EQ(sizes_before_data, 2u) << path;
   }
+  EXPECT_GE(symbol_records, 2u * files.size());
   const auto replayed = test::ticks_of(out);
   ASSERT_EQ(replayed.size(), live.size());
+  std::size_t trades = 0;
   for (std::size_t i = 0; i < live.size(); ++i) {
     EXPECT_EQ(std::memcmp(&replayed[i], &live[i], sizeof(Tick)), 0) << i;
+    if (live[i].kind == TickKind::trade) {
+      ++trades;
+      EXPECT_EQ(live[i].size % test::VenueFeed::kTestContractSize, 0) << "sized in base units";
+      EXPECT_EQ(live[i].flags & kTickNoSize, 0);
+    }
   }
+  EXPECT_GT(trades, 0u);
   std::filesystem::remove_all(dir);
 }
 
