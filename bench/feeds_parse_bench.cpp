@@ -43,6 +43,7 @@ const Case kCases[] = {
     {"hyperliquid/allMids", Venue::hyperliquid, 2},
     {"coinbase/ticker", Venue::coinbase, 1},
     {"coinbase/market_trades", Venue::coinbase, 4},
+    {"pyth/price_update", Venue::pyth, 2},
 };
 
 std::string fixture(Venue v, int line) {
@@ -55,7 +56,8 @@ std::string fixture(Venue v, int line) {
 
 feeds::SymbolMap symbols(Venue v, InstrumentTable& table) {
   feeds::SymbolMap m(v, nullptr);
-  for (const char* s : {"BTCUSDT", "BTC-USDT-SWAP", "BTC", "ETH", "BTC-USD"}) m.add(table, s);
+  for (const char* s : {"BTCUSDT", "BTC-USDT-SWAP", "BTC", "ETH", "BTC-USD"}) m.add(table, s, kScale);
+  m.add(table, feeds::kPythBtcUsd, kScale);
   return m;
 }
 
@@ -160,6 +162,17 @@ class RapidDecoder {
             emit(coin, TickKind::bbo, px, px, recv);
           }
         }
+        break;
+      }
+      case Venue::pyth: {
+        if (rj_sv(doc_["type"]) != "price_update") break;
+        const rj::Value& f = doc_["price_feed"];
+        const rj::Value& p = f["price"];
+        // price x 10^expo on the 1e-9 grid, integers only (as ours; expo >= -9 here).
+        std::int64_t v = std::strtoll(p["price"].GetString(), nullptr, 10);
+        for (int k = p["expo"].GetInt() + 9; k > 0; --k) v *= 10;
+        const std::int64_t pub = p["publish_time"].GetInt64();
+        emit(rj_sv(f["id"]), TickKind::mark, v, 0, pub * 1'000'000'000);
         break;
       }
       case Venue::coinbase: {

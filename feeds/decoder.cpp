@@ -61,6 +61,8 @@ std::unique_ptr<Decoder> make_decoder(Venue venue, SymbolMap symbols) {
       return make_hyperliquid_decoder(std::move(symbols));
     case Venue::coinbase:
       return make_coinbase_decoder(std::move(symbols));
+    case Venue::pyth:
+      return make_pyth_decoder(std::move(symbols));
   }
   return nullptr;
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "feeds/feed_event.h"
+#include "feeds/protocol.h"
 #include "feeds/symbol_map.h"
 
 namespace lam::feeds {
@@ -92,6 +93,9 @@ struct DecoderStats {
   std::uint64_t rejected = 0;        ///< error acks
   std::uint64_t unexpected = 0;      ///< frames of FrameClass::unexpected
   std::uint64_t unsized = 0;         ///< trades emitted without a size (contract size unknown)
+  std::uint64_t rounded = 0;  ///< prices finer than the engine's 1e-9 grid, rounded (Pyth expo < -9)
+  std::uint64_t oracle_stale = 0;      ///< oracle updates older than OracleLimits::max_age
+  std::uint64_t oracle_uncertain = 0;  ///< oracle updates wider than OracleLimits::max_conf_bps
 };
 
 class Decoder {
@@ -108,6 +112,9 @@ class Decoder {
 
   /// Forgets per-connection protocol state; called when a new connection starts.
   virtual void reset() = 0;
+  /// Oracle sources only (Pyth): updates beyond these limits hold their market instead of
+  /// pricing it. Others ignore it.
+  virtual void set_oracle_limits(const OracleLimits& limits) { (void)limits; }
   /// Forgets every sequence id, the venue's too (OKX's and Coinbase's trade ids survive reset()):
   /// for benchmarks decoding one frame over and over, never for a live feed.
   void forget_sequences() noexcept { seq_.clear(); }

@@ -42,6 +42,10 @@ std::string_view reason_name(FeedReason r) noexcept {
       return "queue_overflow";
     case FeedReason::lifetime:
       return "lifetime";
+    case FeedReason::oracle_stale:
+      return "oracle_stale";
+    case FeedReason::oracle_uncertain:
+      return "oracle_uncertain";
   }
   return "?";
 }

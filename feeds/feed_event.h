@@ -34,6 +34,8 @@ enum class FeedReason : std::uint8_t {
   sequence_gap,    ///< venue sequence skipped (`count` = ids missing, saturated)
   queue_overflow,  ///< ticks of this feed were dropped because the queue was full
   lifetime,        ///< proactive reconnect before the venue's maximum connection lifetime
+  oracle_stale,      ///< an oracle update published longer ago than its limit: price held
+  oracle_uncertain,  ///< an oracle update whose confidence interval is wider than its limit
 };
 [[nodiscard]] std::string_view reason_name(FeedReason r) noexcept;
 

@@ -133,6 +133,7 @@ FeedConnection::FeedConnection(FeedRunner::Impl& rt, ConnectionConfig c, SymbolM
     throw std::invalid_argument("feed " + std::string(venue_name(cfg.venue)) + "/" + cfg.route +
                                 ": bad url '" + cfg.url + "'");
   url_ = *u;
+  dec_->set_oracle_limits(cfg.oracle);
   log_ = spdlog::default_logger()->clone("feeds." + std::string(venue_name(cfg.venue)));
 }
 
@@ -196,6 +197,12 @@ void FeedConnection::on_frame(const char* data, std::size_t len, std::size_t cap
   decoded_.clear();
   const DecodeResult r = dec_->decode(data, len, capacity, wall, decoded_);
   for (const FeedEvent& e : decoded_) {
+    if (e.kind == FeedEventKind::state) {
+      // A decoder's verdict on the data itself (an oracle update too old or too uncertain): the
+      // symbol is held through the health book, which emits the state change once.
+      health_.hold(e.tick.instrument, e.reason, wall, out_);
+      continue;
+    }
     if (e.kind == FeedEventKind::tick) health_.on_data(e.tick.instrument, now, wall, out_);
     out_.push_back(e);
   }
@@ -380,6 +387,9 @@ void FeedConnection::sync_counters() {
   ctr.rejected.store(s.rejected, std::memory_order_relaxed);
   ctr.unexpected.store(s.unexpected, std::memory_order_relaxed);
   ctr.unsized.store(s.unsized, std::memory_order_relaxed);
+  ctr.rounded.store(s.rounded, std::memory_order_relaxed);
+  ctr.oracle_stale.store(s.oracle_stale, std::memory_order_relaxed);
+  ctr.oracle_uncertain.store(s.oracle_uncertain, std::memory_order_relaxed);
 }
 
 void FeedConnection::warn_bad_input(std::int64_t now, std::string_view what,

@@ -30,12 +30,14 @@ struct ConnectionConfig {
   Millis backoff_max{30'000};
   Millis stable_after{10'000};  ///< connected this long: the next drop retries immediately again
   WsClientOptions client;
+  OracleLimits oracle;  ///< oracle sources (Pyth): updates beyond these hold the market
 };
 
 /// A connection's counters (monotonic unless noted).
 struct ConnectionCounters {
   std::atomic<std::uint64_t> frames{0}, bytes{0}, ticks{0}, malformed{0}, bad_values{0},
       unknown_symbol{0}, out_of_order{0}, gaps{0}, rejected{0}, unexpected{0}, unsized{0},
+      rounded{0}, oracle_stale{0}, oracle_uncertain{0},
       connects{0}, opens{0}, disconnects{0}, idle_timeouts{0}, notices{0}, pings{0}, pongs{0},
       queue_drops{0};
   std::atomic<std::uint8_t> connected{0};       ///< gauge: 1 while the socket is open

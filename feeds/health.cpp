@@ -62,6 +62,15 @@ void ConnectionHealth::on_data(InstrumentId id, std::int64_t steady_ns, TimeNs w
   }
 }
 
+void ConnectionHealth::hold(InstrumentId id, FeedReason why, TimeNs wall,
+                            std::vector<FeedEvent>& out) {
+  const std::size_t i = index(id);
+  if (i == npos) return;
+  if (state_[i] == FeedState::live || state_[i] == FeedState::resyncing) {
+    change(i, FeedState::stale, why, wall, out);
+  }
+}
+
 void ConnectionHealth::check_stale(std::int64_t steady_ns, TimeNs wall,
                                    std::vector<FeedEvent>& out) {
   for (std::size_t i = 0; i < ids_.size(); ++i) {

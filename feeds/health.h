@@ -19,6 +19,10 @@ class ConnectionHealth {
   void set_all(FeedState s, FeedReason why, TimeNs wall, std::vector<FeedEvent>& out);
   /// A tick for `id` arrived: resyncing/stale/connecting -> live.
   void on_data(InstrumentId id, std::int64_t steady_ns, TimeNs wall, std::vector<FeedEvent>& out);
+  /// The data for `id` arrived but may not price anything (an oracle update too old or too
+  /// uncertain: `why`): live/resyncing -> stale until good data comes (on_data). Its staleness
+  /// clock is not reset: data that cannot be used is no data.
+  void hold(InstrumentId id, FeedReason why, TimeNs wall, std::vector<FeedEvent>& out);
   /// Live symbols without data for longer than the budget -> stale; resyncing symbols that never
   /// got data within the budget after subscribing -> stale too.
   void check_stale(std::int64_t steady_ns, TimeNs wall, std::vector<FeedEvent>& out);

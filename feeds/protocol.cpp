@@ -27,6 +27,10 @@ std::vector<Route> venue_routes(Venue v) {
     case Venue::coinbase:
       return {{"advanced", "wss://advanced-trade-ws.coinbase.com",
                static_cast<std::uint8_t>(trade | bbo)}};
+    case Venue::pyth:
+      // Hermes (Pyth Core): oracle prices only. Since 2026-08-18 it wants an API key
+      // (`[feeds.pyth] api_key_env`), sent as `Authorization: Bearer`, never in the URL.
+      return {{"hermes", "wss://hermes.pyth.network/ws", mark}};
   }
   return {};
 }
@@ -42,6 +46,8 @@ std::vector<std::string> sample_symbols(Venue v) {
       return {"BTC", "ETH"};
     case Venue::coinbase:
       return {"BTC-USD", "ETH-USD"};
+    case Venue::pyth:
+      return {std::string(kPythBtcUsd), std::string(kPythEthUsd)};
   }
   return {};
 }
@@ -90,6 +96,15 @@ VenueRules default_rules(Venue v) {
       r.max_msgs_per_s = 4;             // 8 unauthenticated msgs/s per IP
       r.topics_per_msg = 100;
       break;
+    case Venue::pyth:
+      // The server pings every 30 s (Beast answers) and pushes a feed only when it updates
+      // (~400 ms for crypto); it closes after 24 h, so we reconnect 10 min earlier.
+      r.idle_budget = Millis{30'000};
+      r.stale_budget = Millis{10'000};
+      r.max_msgs_per_s = 2;
+      r.topics_per_msg = 100;
+      r.max_lifetime = Millis{23LL * 3600 * 1000 + 50 * 60 * 1000};
+      break;
   }
   return r;
 }
@@ -109,6 +124,8 @@ std::vector<std::string> subscribe_messages(Venue v, std::string_view route,
       return hyperliquid_subscribe(symbols);
     case Venue::coinbase:
       return coinbase_subscribe(symbols, per);
+    case Venue::pyth:
+      return pyth_subscribe(symbols, per);
   }
   return {};
 }

@@ -33,6 +33,22 @@ struct VenueRules {
   Millis max_lifetime{0};  ///< reconnect proactively after this long (0: never)
 };
 
+/// Pyth feed ids (Hermes spells them without 0x, lower case): BTC/USD, ETH/USD, SOL/USD.
+inline constexpr std::string_view kPythBtcUsd =
+    "e62df6c8b4a85fe1a67db44dc12de5db330f7ac66b72dc658afedf0f4a415b43";
+inline constexpr std::string_view kPythEthUsd =
+    "ff61491a931112ddf1bd8147cd1b641375f79f5825126d665480874634fd0ace";
+inline constexpr std::string_view kPythSolUsd =
+    "ef0d8b6fda2ceba41da15d4095d1da392a0d2f8ed0c6c7bc0f4cfac8c280b56d";
+
+/// How far an oracle price may be trusted: an update older than `max_age` (publish time to
+/// receive time) or with a confidence interval wider than `max_conf_bps` of the price holds its
+/// market, as a stale feed does.
+struct OracleLimits {
+  Millis max_age{10'000};
+  std::uint32_t max_conf_bps = 100;  ///< 1 %
+};
+
 [[nodiscard]] std::vector<Route> venue_routes(Venue v);
 /// BTC and ETH perpetuals in the venue's spelling: `laminator feeds`' default, tests, benchmarks.
 [[nodiscard]] std::vector<std::string> sample_symbols(Venue v);

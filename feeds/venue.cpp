@@ -14,6 +14,8 @@ std::string_view venue_name(Venue v) noexcept {
       return "hyperliquid";
     case Venue::coinbase:
       return "coinbase";
+    case Venue::pyth:
+      return "pyth";
   }
   return "?";
 }

@@ -174,9 +174,11 @@ class Session final : public WsClient, public std::enable_shared_from_this<Sessi
     ws_.read_message_max(opt_.max_message_bytes);
     ws_.auto_fragment(false);
     ws_.text(true);
-    ws_.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
-      req.set(beast::http::field::user_agent, "laminator");
-    }));
+    ws_.set_option(websocket::stream_base::decorator(
+        [auth = opt_.authorization](websocket::request_type& req) {
+          req.set(beast::http::field::user_agent, "laminator");
+          if (!auth.empty()) req.set(beast::http::field::authorization, auth);
+        }));
     std::string host = url_.host;
     if (url_.port != (kTls ? "443" : "80")) host += ":" + url_.port;
     ws_.async_handshake(host, url_.target, [self = this->shared_from_this()](beast::error_code e) {

@@ -33,6 +33,9 @@ struct WsClientOptions {
   std::chrono::milliseconds connect_timeout{10'000};  ///< resolve + connect + TLS + upgrade
   std::string ca_file;  ///< extra trusted CA (PEM); the system store is always used
   std::size_t max_message_bytes = std::size_t{16} << 20;
+  /// Sent as the handshake's `Authorization` header when not empty ("Bearer <key>": Pyth Hermes).
+  /// A secret: never logged, never put in the URL.
+  std::string authorization;
 };
 
 class WsClient {

@@ -131,4 +131,15 @@ std::vector<std::string> coinbase_subscribe(const std::vector<std::string>& symb
   return msgs;
 }
 
+std::vector<std::string> pyth_subscribe(const std::vector<std::string>& ids, std::size_t per_msg) {
+  // `verbose` for `metadata.prev_publish_time` (the gap check); no `binary` (the VAA is kilobytes
+  // we never read). One unknown id fails the whole request (the venue's rule), so ids go in
+  // batches and a rejected batch does not take the others with it.
+  std::vector<std::string> quoted_ids;
+  for (const std::string& id : ids) quoted_ids.push_back(quoted(id));
+  return chunked(quoted_ids, per_msg, [](const std::string& list, std::size_t) {
+    return R"({"type":"subscribe","ids":[)" + list + R"(],"verbose":true})";
+  });
+}
+
 }  // namespace lam::feeds

@@ -476,6 +476,153 @@ TEST(CoinbaseDecoder, ABrokenFramesSequenceNumberIsNotRemembered) {
   EXPECT_EQ(f.out[0].count, 1u);
 }
 
+// ---- Pyth Hermes (issue 16): an oracle, priced exactly for any expo, held when stale or wide ----
+
+const std::string kSol(kPythSolUsd);
+const std::string kBtc(kPythBtcUsd);
+
+std::string pyth_update(const std::string& id, const std::string& price, int expo,
+                        std::int64_t publish, const std::string& conf = "0",
+                        const std::string& metadata = "") {
+  return R"({"type":"price_update","price_feed":{"id":")" + id + R"(","price":{"price":")" + price +
+         R"(","conf":")" + conf + R"(","expo":)" + std::to_string(expo) +
+         R"(,"publish_time":)" + std::to_string(publish) +
+         R"(},"ema_price":{"price":"1","conf":"1","expo":-8,"publish_time":1})" +
+         (metadata.empty() ? "" : R"(,"metadata":)" + metadata) + "}}";
+}
+
+TEST(PythDecoder, FixtureFramesAcksErrorsAndExactOraclePrices) {
+  Fixture f(Venue::pyth, {kSol, kBtc});
+  const auto frames = load_frames("pyth");
+  EXPECT_EQ(f.run(frames[0]).cls, FrameClass::ack);
+  // Received a second after publication, within the default 10 s limit.
+  f.out.clear();
+  EXPECT_EQ(decode(*f.dec, frames[1], 1'783'268'434'000'000'000, f.out).cls, FrameClass::data);
+  EXPECT_EQ(decode(*f.dec, frames[2], 1'788'658'200'900'000'000, f.out).cls, FrameClass::data);
+  const auto t = ticks_of(f.out);
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0].kind, TickKind::mark);
+  EXPECT_EQ(t[0].price, raw("81.12233012"));  // "8112233012" x 10^-8
+  EXPECT_EQ(t[0].size, raw("0.004184"));      // the confidence interval rides along
+  EXPECT_EQ(t[0].exch_ts, 1'783'268'433 * 1'000'000'000LL);
+  EXPECT_EQ(t[0].venue_seq, 256310442u);
+  EXPECT_EQ(t[1].price, raw("79893.418125"));
+  EXPECT_EQ(f.run(frames[3]).cls, FrameClass::rejected);  // rate limit: no `type`, then a close
+  EXPECT_EQ(f.run(frames[4]).cls, FrameClass::notice);    // the 24 h cut-off: reconnect now
+  EXPECT_EQ(f.run(frames[5]).cls, FrameClass::rejected);  // unknown id (escaped quotes inside)
+  EXPECT_EQ(f.dec->stats().malformed, 0u);
+  EXPECT_EQ(f.dec->stats().bad_values, 0u);
+}
+
+TEST(PythDecoder, EveryExpoConvertsExactlyOrRoundsCountedNeverThroughDouble) {
+  struct Case {
+    const char* mantissa;
+    int expo;
+    const char* want;  // decimal on the 1e-9 grid; nullptr: skipped as a bad value
+    bool rounded;
+  };
+  const Case cases[] = {
+      {"12276250", -5, "122.7625", false},  // Pyth's own AAPL example
+      {"7989341812500", -8, "79893.418125", false},
+      {"123456789", -9, "0.123456789", false},
+      {"5", 0, "5", false},
+      {"42", 3, "42000", false},
+      {"9000000000", 0, "9000000000", false},   // the engine's largest price (kMaxRaw)
+      {"9000000001", 0, nullptr, false},        // beyond the engine's range
+      {"1", 12, nullptr, false},                // 10^12 x 10^9 overflows int64
+      {"1234567891234", -12, "1.234567891", true},   // finer than 1e-9: rounded down
+      {"1234567891500", -12, "1.234567892", true},   // half: away from zero
+      {"9223372036854775807", -18, "9.223372037", true},  // int64's largest mantissa
+      {"1", -30, nullptr, false},               // rounds to 0: no price, a bad value
+      {"0", -8, nullptr, false},
+      {"-123", -5, nullptr, false},             // negative: valid for Pyth, not a market price
+      {"12.5", -1, nullptr, false},             // not an integer string
+      {"1e5", 0, nullptr, false},
+  };
+  std::int64_t publish = 1'800'000'000;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.mantissa) + "e" + std::to_string(c.expo));
+    Fixture f(Venue::pyth, {kSol});
+    ++publish;
+    f.out.clear();
+    decode(*f.dec, pyth_update(kSol, c.mantissa, c.expo, publish), publish * 1'000'000'000LL,
+           f.out);
+    const auto t = ticks_of(f.out);
+    if (c.want == nullptr) {
+      EXPECT_TRUE(t.empty());
+      EXPECT_EQ(f.dec->stats().bad_values, 1u);
+    } else {
+      ASSERT_EQ(t.size(), 1u);
+      EXPECT_EQ(t[0].price, raw(c.want));
+    }
+    EXPECT_EQ(f.dec->stats().rounded, c.rounded ? 1u : 0u);
+  }
+}
+
+TEST(PythDecoder, StaleOrUncertainUpdatesHoldTheMarketInsteadOfPricingIt) {
+  Fixture f(Venue::pyth, {kSol});
+  f.dec->set_oracle_limits(OracleLimits{Millis{5'000}, 50});  // 5 s, 0.5 %
+  const std::int64_t pub = 1'800'000'000;
+  const TimeNs at = pub * 1'000'000'000LL;
+  std::vector<FeedEvent> out;
+  // 100.00 +- 0.40: 40 bps, fresh
+  decode(*f.dec, pyth_update(kSol, "10000000000", -8, pub, "40000000"), at + 4'000'000'000, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].kind, FeedEventKind::tick);
+  // published 6 s before it arrived: too old
+  decode(*f.dec, pyth_update(kSol, "10100000000", -8, pub + 1, "1"), at + 7'000'000'001, out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].kind, FeedEventKind::state);
+  EXPECT_EQ(out[1].state, FeedState::stale);
+  EXPECT_EQ(out[1].reason, FeedReason::oracle_stale);
+  EXPECT_EQ(out[1].tick.instrument, f.id);
+  // fresh, but +- 0.51 on 100: wider than 50 bps
+  decode(*f.dec, pyth_update(kSol, "10000000000", -8, pub + 2, "51000000"), at + 2'000'000'000,
+         out);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[2].reason, FeedReason::oracle_uncertain);
+  EXPECT_EQ(f.dec->stats().oracle_stale, 1u);
+  EXPECT_EQ(f.dec->stats().oracle_uncertain, 1u);
+  EXPECT_EQ(ticks_of(out).size(), 1u) << "a held update prices nothing";
+}
+
+TEST(PythDecoder, SlotsDropDuplicatesAndPrevPublishTimeRevealsGapsAcrossReconnects) {
+  Fixture f(Venue::pyth, {kSol});
+  const std::int64_t pub = 1'800'000'000;
+  auto meta = [](std::uint64_t slot, const std::string& prev) {
+    return R"({"slot":)" + std::to_string(slot) +
+           R"(,"emitter_chain":26,"price_service_receive_time":1,"prev_publish_time":)" + prev +
+           "}";
+  };
+  auto run = [&](std::int64_t p, std::uint64_t slot, const std::string& prev) {
+    return decode(*f.dec, pyth_update(kSol, "100", 0, p, "0", meta(slot, prev)),
+                  p * 1'000'000'000LL, f.out);
+  };
+  run(pub, 10, std::to_string(pub - 1));
+  run(pub, 11, std::to_string(pub));  // same second, next slot: a new update
+  run(pub, 11, std::to_string(pub));  // the same slot again: a duplicate
+  EXPECT_EQ(ticks_of(f.out).size(), 2u);
+  EXPECT_EQ(f.dec->stats().out_of_order, 1u);
+  f.dec->reset();  // a reconnect keeps the network's publish times
+  run(pub + 3, 20, std::to_string(pub + 2));  // pub+2 was published while we were away
+  ASSERT_EQ(f.out.size(), 4u);
+  EXPECT_EQ(f.out[2].kind, FeedEventKind::gap);
+  EXPECT_EQ(f.out[2].count, 1u);
+  // Metadata is made of Options: nulls (or none at all) are read as absent.
+  run(pub + 4, 0, "null");
+  f.out.clear();
+  decode(*f.dec,
+         pyth_update(kSol, "100", 0, pub + 5, "0",
+                     R"({"slot":null,"emitter_chain":null,"price_service_receive_time":null,"prev_publish_time":null})"),
+         (pub + 5) * 1'000'000'000LL, f.out);
+  decode(*f.dec, pyth_update(kSol, "100", 0, pub + 6, "0", "null"), (pub + 6) * 1'000'000'000LL,
+         f.out);
+  decode(*f.dec, pyth_update("0x" + kSol, "100", 0, pub + 7), (pub + 7) * 1'000'000'000LL, f.out);
+  EXPECT_EQ(ticks_of(f.out).size(), 3u);
+  EXPECT_EQ(f.dec->stats().bad_values, 0u);
+  EXPECT_EQ(f.dec->stats().malformed, 0u);
+}
+
 // Issue 16: frames of a venue's older protocol (the captures of other feed handlers have them) are
 // counted as unexpected, not silently ignored.
 TEST(Decoders, FramesOfAnOlderProtocolAreCountedAsUnexpected) {

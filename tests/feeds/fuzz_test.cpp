@@ -92,7 +92,7 @@ TEST_P(FuzzVenue, MutatedFramesNeverCrashAndYieldOnlySaneTicks) {
 
 INSTANTIATE_TEST_SUITE_P(Feeds, FuzzVenue,
                          ::testing::Values(Venue::binance, Venue::bybit, Venue::okx,
-                                           Venue::hyperliquid, Venue::coinbase),
+                                           Venue::hyperliquid, Venue::coinbase, Venue::pyth),
                          [](const ::testing::TestParamInfo<Venue>& p) {
                            return std::string(venue_name(p.param));
                          });

@@ -139,7 +139,7 @@ TEST_P(EveryVenue, SurvivesGarbageAndTruncatedFrames) {
 
 INSTANTIATE_TEST_SUITE_P(Feeds, EveryVenue,
                          ::testing::Values(Venue::binance, Venue::bybit, Venue::okx,
-                                           Venue::hyperliquid, Venue::coinbase),
+                                           Venue::hyperliquid, Venue::coinbase, Venue::pyth),
                          [](const ::testing::TestParamInfo<Venue>& p) {
                            return std::string(venue_name(p.param));
                          });

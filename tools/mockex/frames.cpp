@@ -2,10 +2,12 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 
 #include "engine/timefmt.h"
+#include "feeds/protocol.h"
 
 namespace lam::mockex {
 
@@ -24,6 +26,10 @@ std::string upper(std::string_view s) {
 }
 
 std::int64_t start_price(std::string_view symbol) {
+  // Pyth feeds are named by id.
+  if (symbol == feeds::kPythBtcUsd) return 7'989'341;
+  if (symbol == feeds::kPythEthUsd) return 315'285;
+  if (symbol == feeds::kPythSolUsd) return 18'341;
   if (symbol.starts_with("BTC") || symbol.starts_with("btc")) return 7'989'341;
   if (symbol.starts_with("ETH") || symbol.starts_with("eth")) return 315'285;
   if (symbol.starts_with("SOL") || symbol.starts_with("sol")) return 18'341;
@@ -205,6 +211,32 @@ std::string FrameGenerator::next(const Topic& t, std::int64_t now_ms, bool skip_
       return R"({"channel":"allMids","data":{"mids":{")" + t.symbol + R"(":")" + px +
              R"(","@1":"12.503","PURR/USDC":"0.18422"}}})";
     }
+    case Venue::pyth: {
+      // Hermes verbose price_update: price and conf as integer strings with expo -8, publish
+      // times in seconds, a slot per update (venue-wide, like trade ids). `skip_seq` makes the
+      // update's prev_publish_time name an update this connection never sent (a gap).
+      const std::int64_t now_s = now_ms / 1000;
+      std::int64_t prev = s.last_publish == 0 ? now_s : s.last_publish;
+      std::int64_t pub = std::max(now_s, s.last_publish);
+      if (skip_seq && s.last_publish != 0) {
+        prev = s.last_publish + 1;
+        pub = std::max(pub, prev + 1);
+      }
+      s.last_publish = pub;
+      const std::uint64_t slot = ++trade_id(s, t.symbol);
+      const std::string mantissa = std::to_string(s.px) + "000000";
+      const std::string conf = std::to_string(s.px * 1'000'000 / 2'000);  // 5 bps
+      const bool null_meta = slot % 97 == 0;  // metadata fields are Options: sometimes null
+      return R"({"type":"price_update","price_feed":{"id":")" + t.symbol +
+             R"(","price":{"price":")" + mantissa + R"(","conf":")" + conf +
+             R"(","expo":-8,"publish_time":)" + std::to_string(pub) + R"(},"ema_price":{"price":")" +
+             mantissa + R"(","conf":")" + conf + R"(","expo":-8,"publish_time":)" +
+             std::to_string(pub) + R"(},"metadata":{"slot":)" +
+             (null_meta ? std::string("null") : std::to_string(slot)) +
+             R"(,"emitter_chain":26,"price_service_receive_time":)" + std::to_string(pub) +
+             R"(,"prev_publish_time":)" + (null_meta ? std::string("null") : std::to_string(prev)) +
+             "}}}";
+    }
     case Venue::coinbase: {
       ++seq_;
       if (skip_seq) ++seq_;
@@ -330,6 +362,20 @@ SubscribeRequest parse_subscribe(Venue venue, std::string_view route, std::strin
         r.topics.push_back({Stream::mids, ""});
       } else if (!sub["coin"].get_string().get(coin)) {
         r.topics.push_back({type == "trades" ? Stream::trade : Stream::mark, std::string(coin)});
+      }
+      return r;
+    }
+    case Venue::pyth: {
+      std::string_view type;
+      dom::array ids;
+      if (doc["type"].get_string().get(type) || type != "subscribe") return r;
+      r.is_subscribe = true;
+      if (doc["ids"].get_array().get(ids)) return r;
+      for (dom::element id : ids) {
+        std::string_view s;
+        if (id.get_string().get(s)) continue;
+        if (s.starts_with("0x")) s.remove_prefix(2);
+        r.topics.push_back({Stream::mark, std::string(s)});
       }
       return r;
     }

@@ -54,6 +54,7 @@ class FrameGenerator {
     std::uint64_t trade_id = 1'000'000;
     std::uint64_t book_id = 9'000'000'000'000;
     std::uint32_t tickers = 0;
+    std::int64_t last_publish = 0;  ///< Pyth: publish_time (s) of the last update
     bool pinned = false;
   };
   SymbolState& state(const std::string& symbol);

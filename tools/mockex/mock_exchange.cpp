@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "feeds/capture.h"
 #include "feeds/decoder.h"
@@ -47,6 +48,7 @@ RouteOf route_of(std::string_view target) {
   if (path == "/v5/public/linear") return {Venue::bybit, "linear", true};
   if (path == "/ws/v5/public") return {Venue::okx, "public", true};
   if (path == "/ws") return {Venue::hyperliquid, "ws", true};
+  if (path == "/hermes/ws") return {Venue::pyth, "hermes", true};
   if (path == "/" || path.empty()) return {Venue::coinbase, "advanced", true};
   return {};
 }
@@ -109,6 +111,23 @@ class Session : public std::enable_shared_from_this<Session> {
     route_ = route_of(req_.target());
     if (!route_.ok || !websocket::is_upgrade(req_)) return;  // dropped: not a venue path
     const auto vi = static_cast<std::size_t>(route_.venue);
+    if (route_.venue == Venue::pyth && !ex_.opt.pyth_api_key.empty() &&
+        req_[http::field::authorization] != "Bearer " + ex_.opt.pyth_api_key) {
+      // Hermes without (or with a wrong) API key: 401, no upgrade.
+      ex_.counters[vi].unauthorized.fetch_add(1);
+      auto res = std::make_shared<http::response<http::string_body>>(http::status::unauthorized,
+                                                                      req_.version());
+      res->set(http::field::content_type, "text/plain");
+      res->body() = "Unauthorized";
+      res->prepare_payload();
+      http::async_write(beast::get_lowest_layer(ws_), *res,
+                        [self = shared_from_this(), res](beast::error_code, std::size_t) {
+                          beast::error_code ignored;
+                          beast::get_lowest_layer(self->ws_).socket().shutdown(
+                              tcp::socket::shutdown_both, ignored);
+                        });
+      return;
+    }
     const std::uint64_t index = ex_.counters[vi].connections.fetch_add(1);
     faults_ = ex_.faults_for(route_.venue, index);
     gen_.emplace(route_.venue, ex_.opt.seed + 7919 * (++ex_.next_seed));
@@ -149,6 +168,13 @@ class Session : public std::enable_shared_from_this<Session> {
     ctr().open.fetch_add(1);
     ws_.text(true);
     if (route_.venue == Venue::hyperliquid) send("Websocket connection established.");
+    if (route_.venue == Venue::pyth) {
+      // Hermes pings every 30 s and counts the pongs (Beast's client answers them).
+      ws_.control_callback([self = shared_from_this()](websocket::frame_type kind, auto) {
+        if (kind == websocket::frame_type::pong) self->ctr().pongs.fetch_add(1);
+      });
+      arm_ping();
+    }
     if (route_.venue == Venue::coinbase) {
       deadline_.expires_after(ex_.opt.coinbase_subscribe_deadline);
       deadline_.async_wait([self = shared_from_this()](beast::error_code e) {
@@ -249,6 +275,13 @@ class Session : public std::enable_shared_from_this<Session> {
             R"({"channel":"subscriptionResponse","data":{"method":"subscribe","subscription":)" +
             sub + "}}");
       }
+      case Venue::pyth: {
+        if (!bad) return send(R"({"type":"response","status":"success"})");
+        std::string ids;
+        for (const Topic& t : r.topics) ids += (ids.empty() ? "" : ", ") + t.symbol;
+        return send(R"({"type":"response","status":"error","error":"Price feed(s) with id(s) [)" +
+                    ids + R"(] not found"})");
+      }
       case Venue::coinbase:
         if (bad) return send(R"({"type":"error","message":"Failed to subscribe"})");
         return send(
@@ -276,6 +309,17 @@ class Session : public std::enable_shared_from_this<Session> {
       topics_.push_back(std::move(t));
     }
     pump();
+  }
+
+  void arm_ping() {
+    hb_timer_.expires_after(ex_.opt.pyth_ping_every);
+    hb_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->done_ || self->closing_) return;
+      self->ctr().pings.fetch_add(1);
+      self->ws_.async_ping({}, [self](beast::error_code e) {
+        if (!e) self->arm_ping();
+      });
+    });
   }
 
   void arm_heartbeat() {
@@ -347,7 +391,16 @@ class Session : public std::enable_shared_from_this<Session> {
       budget_ -= 1;
       const std::uint64_t n = ++sent_;
       if (faults_.drop_after != 0 && n > faults_.drop_after) return drop();
+      if (faults_.rate_limit_after != 0 && n > faults_.rate_limit_after &&
+          route_.venue == Venue::pyth) {
+        send(R"({"status":"error","error":"Rate limit exceeded"})");
+        return close(1008);
+      }
       if (faults_.close_after != 0 && n > faults_.close_after) {
+        if (faults_.notice_before_close && route_.venue == Venue::pyth) {
+          send(R"x({"type":"response","status":"error","error":"Connection timeout reached (24h)"})x");
+          return close(1000);
+        }
         if (faults_.notice_before_close && route_.venue == Venue::okx) {
           closing_ = true;  // the venue warns, then keeps quiet until the client goes
           return send(
@@ -405,6 +458,8 @@ class Session : public std::enable_shared_from_this<Session> {
       self->raw_.pop_front();
       if (!self->queue_.empty()) {
         self->write_next();
+      } else if (self->pending_close_ != 0) {
+        self->do_close(std::exchange(self->pending_close_, 0));
       } else {
         self->pump();
       }
@@ -419,9 +474,19 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  /// The close handshake, after what is queued (a venue's last words, Hermes' rate-limit frame)
+  /// has been written.
   void close(std::uint16_t code) {
     if (closing_ || done_) return;  // one close handshake per session
     closing_ = true;
+    if (writing_) {
+      pending_close_ = code;
+      return;
+    }
+    do_close(code);
+  }
+
+  void do_close(std::uint16_t code) {
     ws_.async_close(websocket::close_code{code},
                     [self = shared_from_this()](beast::error_code) { self->finish(); });
   }
@@ -461,6 +526,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::chrono::steady_clock::time_point last_tick_;
   std::int64_t rate_sec_ = 0;
   std::uint64_t rate_count_ = 0;
+  std::uint16_t pending_close_ = 0;  ///< close code waiting for the queue to drain
   bool writing_ = false, closing_ = false, done_ = false, heartbeats_ = false, mids_ = false;
 };
 
@@ -593,6 +659,8 @@ std::string MockExchange::url(Venue v, const std::string& route, bool tls) const
       return base + "/ws";
     case Venue::coinbase:
       return base + "/";
+    case Venue::pyth:
+      return base + "/hermes/ws";
   }
   return base;
 }

@@ -1,7 +1,8 @@
 #pragma once
 /// A local mock exchange: one WebSocket server on loopback that speaks each venue's protocol on the
 /// venue's own path (Binance /market/stream and /public/stream, Bybit /v5/public/linear, OKX
-/// /ws/v5/public, Hyperliquid /ws, Coinbase /): subscribe acks and error acks, the venue's ping
+/// /ws/v5/public, Hyperliquid /ws, Coinbase /, Pyth Hermes /hermes/ws): subscribe acks and error
+/// acks, the venue's ping
 /// rules, generated or replayed pushes at a set rate (or as fast as the socket takes them), and
 /// fault modes. Runs its own thread; counters are atomics.
 
@@ -36,6 +37,8 @@ struct Faults {
   std::uint32_t skip_seq_every = 0;  ///< every Nth data frame skips a sequence id
   bool reject_subscribe = false;     ///< answer subscribes with the venue's error ack
   std::uint64_t stall_after = 0;     ///< after N data frames push nothing (connection stays open)
+  /// Pyth: after N data frames send Hermes' rate-limit frame (it has no `type`) and close
+  std::uint64_t rate_limit_after = 0;
 };
 
 struct Options {
@@ -47,6 +50,10 @@ struct Options {
   std::uint64_t binance_max_msgs_per_s = 10;  ///< more client messages in a second: disconnect
   std::chrono::milliseconds coinbase_subscribe_deadline{5'000};
   std::chrono::milliseconds heartbeat_every{1'000};  ///< Coinbase heartbeats
+  std::chrono::milliseconds pyth_ping_every{30'000};  ///< Hermes' WebSocket pings
+  /// Pyth: when set, the handshake must carry `Authorization: Bearer <key>` (else HTTP 401), as
+  /// Hermes has required since 2026-08-18.
+  std::string pyth_api_key;
   std::array<Faults, kVenueCount> faults{};
   /// Replay instead of generating: "venue/route" -> data frames, pushed in order (looping).
   std::map<std::string, std::vector<std::string>> replay;
@@ -67,7 +74,7 @@ struct Options {
 
 struct VenueCounters {
   std::atomic<std::uint64_t> connections{0}, open{0}, subscribes{0}, frames{0}, pings{0},
-      rejected_for_rate{0};
+      rejected_for_rate{0}, unauthorized{0}, pongs{0};
 };
 
 class MockExchange {
