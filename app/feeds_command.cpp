@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -30,7 +31,15 @@ int run_feeds(const FeedsOptions& opt) {
     if (!v) throw std::invalid_argument("unknown venue '" + name + "'");
     venues.push_back(*v);
   }
-  if (venues.empty()) venues.assign(feeds::kAllVenues.begin(), feeds::kAllVenues.end());
+  if (venues.empty()) {
+    // Every venue; public Hermes refuses connections without an API key (401), so Pyth joins the
+    // default list only with one, or with the mock.
+    const char* key = std::getenv("PYTH_API_KEY");
+    for (feeds::Venue v : feeds::kAllVenues) {
+      if (v != feeds::Venue::pyth || opt.mock || (key != nullptr && *key != '\0'))
+        venues.push_back(v);
+    }
+  }
   std::map<feeds::Venue, std::vector<std::string>> symbols;
   for (const std::string& vs : opt.symbols) {
     const auto colon = vs.find(':');
@@ -68,6 +77,9 @@ int run_feeds(const FeedsOptions& opt) {
       c.kinds = r.kinds;
       c.rules = feeds::default_rules(v);
       c.client.ca_file = opt.ca_file;
+      // Hermes' API key, as the daemon's [feeds.pyth] api_key_env would give it (never logged).
+      if (const char* key = std::getenv("PYTH_API_KEY"); v == feeds::Venue::pyth && key && *key)
+        c.client.authorization = std::string("Bearer ") + key;
       const std::string key = std::string(feeds::venue_name(v)) + "/" + r.name;
       c.url = urls.count(key) ? urls[key] : mock ? mock->url(v, r.name) : r.default_url;
       feeds::SymbolMap map(v, nullptr);

@@ -117,7 +117,8 @@ int main(int argc, char** argv) {
   CLI::App* fd = app.add_subcommand(
       "feeds", "Run the venue feeds alone: health, counters, and optional raw capture");
   fd->add_option("--venue", feeds.venues,
-                 "binance, bybit, okx, hyperliquid, coinbase (default: all)");
+                 "binance, bybit, okx, hyperliquid, coinbase, pyth (default: all; pyth reads its "
+                 "API key from $PYTH_API_KEY)");
   fd->add_option("--symbol", feeds.symbols, "venue:SYMBOL in the venue's spelling (repeatable)");
   fd->add_option("--url", feeds.urls, "venue/route=URL endpoint override (repeatable)");
   fd->add_flag("--mock", feeds.mock,

@@ -366,7 +366,8 @@ ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag) {
   };
 
   for (MarketRow& m : st.markets) {
-    m.spec.instrument = instruments.intern(m.dex_name, m.symbol);
+    const PriceFeed f = price_feed(m);
+    m.spec.instrument = instruments.intern(f.venue, f.symbol);
     matcher.upsert_market(m.spec);
   }
   for (const BalanceSpec& b : st.balances) matcher.upsert_balance(b);

@@ -56,7 +56,8 @@ std::string fixture(Venue v, int line) {
 
 feeds::SymbolMap symbols(Venue v, InstrumentTable& table) {
   feeds::SymbolMap m(v, nullptr);
-  for (const char* s : {"BTCUSDT", "BTC-USDT-SWAP", "BTC", "ETH", "BTC-USD"}) m.add(table, s, kScale);
+  for (const char* s : {"BTCUSDT", "BTC-USDT-SWAP", "BTC", "ETH", "BTC-USD"})
+    m.add(table, s, kScale);
   m.add(table, feeds::kPythBtcUsd, kScale);
   return m;
 }

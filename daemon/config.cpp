@@ -190,6 +190,17 @@ void read_venue(Section& feeds, feeds::Venue v, VenueSection& out) {
   s.millis("max_lifetime_ms", out.rules.max_lifetime, 0, 7 * kMaxMillis);
   s.number("max_msgs_per_s", out.rules.max_msgs_per_s, 0.1, 1e6);
   s.integer("topics_per_msg", out.rules.topics_per_msg, 1, 1000);
+  if (v == feeds::Venue::pyth) {
+    s.millis("max_age_ms", out.oracle.max_age, 100, kMaxMillis);
+    s.integer("max_conf_bps", out.oracle.max_conf_bps, 1, 10'000);
+    s.str("api_key_env", out.api_key_env);
+    if (!out.api_key_env.empty()) {
+      const char* key = std::getenv(out.api_key_env.c_str());
+      if (key == nullptr || *key == '\0')
+        s.fail_key("api_key_env", "environment variable " + out.api_key_env + " is not set");
+      out.api_key = key;
+    }
+  }
   if (const toml::table* cs = s.table("contract_sizes")) {
     for (auto&& [k, val] : *cs) {
       if (!val.is_string()) s.fail(val.source(), "contract sizes are decimal strings");

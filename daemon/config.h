@@ -78,6 +78,12 @@ struct VenueSection {
   std::map<std::string, std::string> urls;            ///< route name -> URL override
   feeds::VenueRules rules;                            ///< defaults from feeds::default_rules()
   std::map<std::string, std::string> contract_sizes;  ///< symbol -> decimal (OKX SWAP)
+  /// Oracle sources (Pyth): how old and how wide an update may be before it holds its markets.
+  feeds::OracleLimits oracle;
+  /// The environment variable holding the API key (Pyth Hermes), sent as `Authorization: Bearer`.
+  /// The key itself is never in the config file nor in any log line.
+  std::string api_key_env;
+  std::string api_key;  ///< read from api_key_env at load time; empty: none
 };
 
 /// Each module's own config struct is held here, so its defaults live in one place (the module):

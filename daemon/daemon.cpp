@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 #include <pqxx/pqxx>
+#include <unordered_map>
 
 #include "daemon/daemon_parts.h"
 #include "daemon/engine_loop.h"
@@ -169,11 +170,26 @@ void Daemon::start() {
     std::string symbol;
   };
   std::vector<LoadedMarket> loaded_markets;
+  std::unordered_map<std::string, Uuid> subscribed;  // "venue/symbol" -> its first market
   db::LoadSink sink = db::matcher_sink(*p.matcher, p.instruments, initial, /*orders=*/true);
   auto load_market = std::move(sink.market);
   sink.market = [&](MarketRow&& m) {
-    if (const auto v = feeds::parse_venue(m.dex_name)) symbols[*v].push_back(m.symbol);
-    loaded_markets.push_back({m.spec.id, m.dex_name, m.symbol});
+    // Oracle-priced markets subscribe their Pyth feed, not their venue's book.
+    const PriceFeed f = price_feed(m);
+    // One market per price feed: the matcher maps an instrument to one market, so a second
+    // market on the same feed (one oracle for two venues' SOL-PERP, a pair listed twice) takes
+    // its ticks from the first. Said loudly rather than found out.
+    auto [owner, fresh] =
+        subscribed.try_emplace(std::string(f.venue).append(1, '/').append(f.symbol), m.spec.id);
+    if (fresh) {
+      if (const auto v = feeds::parse_venue(f.venue)) symbols[*v].emplace_back(f.symbol);
+    } else {
+      log.error(
+          "markets {} and {} are both priced by {}: only the one loaded last is evaluated "
+          "(one market per price feed)",
+          owner->second.str(), m.spec.id.str(), owner->first);
+    }
+    loaded_markets.push_back({m.spec.id, std::string(f.venue), std::string(f.symbol)});
     load_market(std::move(m));
   };
   const auto t0 = Clock::now();
@@ -209,8 +225,16 @@ void Daemon::start() {
       c.route = r.name;
       c.kinds = r.kinds;
       c.rules = vs.rules;
+      c.oracle = vs.oracle;
       const auto url = vs.urls.find(r.name);
       c.url = url != vs.urls.end() ? url->second : r.default_url;
+      if (!vs.api_key.empty()) c.client.authorization = "Bearer " + vs.api_key;
+      if (v == feeds::Venue::pyth && vs.api_key.empty() && url == vs.urls.end()) {
+        log.warn(
+            "feed pyth/{}: public Hermes requires an API key since 2026-08-18; set [feeds.pyth] "
+            "api_key_env",
+            r.name);
+      }
       feeds::SymbolMap map(v, nullptr);
       for (const std::string& s : symbols[v]) {
         const feeds::SizeUnit unit = feeds::size_unit(v, s);

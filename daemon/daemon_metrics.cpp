@@ -35,6 +35,15 @@ const FeedMetric kFeedMetrics[] = {
     {"laminator_feed_unsized_trades_total", "counter",
      "Trades without a size: contracts whose contract size is not configured",
      [](const feeds::ConnectionCounters& c) { return c.unsized.load(); }},
+    {"laminator_feed_oracle_stale_updates_total", "counter",
+     "Oracle updates published longer ago than max_age_ms: their markets held",
+     [](const feeds::ConnectionCounters& c) { return c.oracle_stale.load(); }},
+    {"laminator_feed_oracle_uncertain_updates_total", "counter",
+     "Oracle updates whose confidence interval is wider than max_conf_bps: their markets held",
+     [](const feeds::ConnectionCounters& c) { return c.oracle_uncertain.load(); }},
+    {"laminator_feed_rounded_prices_total", "counter",
+     "Prices finer than the engine's 1e-9 grid, rounded (Pyth feeds with expo below -9)",
+     [](const feeds::ConnectionCounters& c) { return c.rounded.load(); }},
     {"laminator_feed_gaps_total", "counter", "Venue sequence gaps",
      [](const feeds::ConnectionCounters& c) { return c.gaps.load(); }},
     {"laminator_feed_queue_drops_total", "counter", "Ticks dropped: tick queue full",
@@ -45,6 +54,9 @@ const FeedMetric kFeedMetrics[] = {
      [](const feeds::ConnectionCounters& c) { return std::uint64_t{c.live_symbols.load()}; }},
     {"laminator_feed_stale_symbols", "gauge", "Symbols whose feed is stale",
      [](const feeds::ConnectionCounters& c) { return std::uint64_t{c.stale_symbols.load()}; }},
+    {"laminator_feed_oracle_held_symbols", "gauge",
+     "Oracle symbols held: their last update was too old or too uncertain",
+     [](const feeds::ConnectionCounters& c) { return std::uint64_t{c.oracle_held.load()}; }},
 };
 
 }  // namespace
@@ -158,6 +170,10 @@ bool Daemon::health(std::string& out) const {
     if (feeds.size() > 1) feeds.append(",");
     feeds.append("\"").append(name).append("\":\"").append(live ? "live" : "not_live").append("\"");
     if (!live) add("feed " + name + " not live");
+    if (const std::uint32_t held = k.oracle_held.load(); held > 0) {
+      add("feed " + name + ": " + std::to_string(held) +
+          " oracle price(s) held (update too old or too uncertain)");
+    }
   }
   feeds.append("}");
   const std::uint32_t unserved = p.engine->stats().unserved_markets.load();

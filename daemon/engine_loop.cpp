@@ -263,17 +263,18 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
     }
     case K::upsert_market: {
       MarketSpec spec = c.market.spec;
-      spec.instrument = d_.instruments->intern(c.market.dex_name, c.market.symbol);
+      const PriceFeed feed = price_feed(c.market);
+      spec.instrument = d_.instruments->intern(feed.venue, feed.symbol);
       grow_live(spec.instrument);
       m.upsert_market(spec);
       // A renamed symbol (or a market added after start-up) may name a pair no feed subscribes
       // to: its alerts and liquidations would stop without a word. Say so, once.
-      switch (coverage_.update(spec.id, spec.instrument, c.market.dex_name)) {
+      switch (coverage_.update(spec.id, spec.instrument, feed.venue)) {
         case MarketCoverage::Change::became_unserved:
           spdlog::warn(
               "market {} ({}/{}) is not served by any feed: its alerts and liquidations "
               "are not evaluated until a restart subscribes it",
-              spec.id.str(), c.market.dex_name, c.market.symbol);
+              spec.id.str(), feed.venue, feed.symbol);
           m.report_unserved_market(spec.id, events_);
           publish(0);
           break;

@@ -90,10 +90,24 @@ struct MarketSpec {
 
 /// A market as loaded: the engine's spec plus the names that identify its instrument.
 struct MarketRow {
-  MarketSpec spec;  ///< `instrument` is left unset; the caller interns (dex_name, symbol)
+  MarketSpec spec;  ///< `instrument` is left unset; the caller interns price_feed()
   std::string symbol;
   std::string dex_name;
+  /// price_source 'oracle': the Pyth feed id (64 lower-case hex digits) that prices the market;
+  /// spec.source is then `mark` (the oracle's updates are its marks). Empty otherwise.
+  std::string oracle_feed_id;
 };
+
+/// The (venue, symbol) whose ticks price the market: its own, or ("pyth", feed id) when it is
+/// priced by an oracle. The one place that decides which instrument a market is.
+struct PriceFeed {
+  std::string_view venue;
+  std::string_view symbol;
+};
+[[nodiscard]] inline PriceFeed price_feed(const MarketRow& m) noexcept {
+  if (!m.oracle_feed_id.empty()) return {"pyth", m.oracle_feed_id};
+  return {m.dex_name, m.symbol};
+}
 
 struct PositionSpec {
   Uuid id;

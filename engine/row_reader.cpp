@@ -24,7 +24,8 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(MarketCol::count
     "tick_size",
     "step_size",
     "max_leverage",
-    "quote_asset"};
+    "quote_asset",
+    "oracle_feed_id"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(OrderCol::count)> kOrderNames = {
     "id",        "user_id",      "wallet_id", "market_id",     "order_type",     "side",
     "execution", "size",         "price",     "trigger_price", "trigger_source", "leverage",
@@ -252,8 +253,27 @@ RowReport read_market(const CellSource& src, MarketRow& m) {
     }
   }
   m.spec.source = default_price_source(m.spec.type);
+  m.oracle_feed_id.clear();
   if (const Cell s = r.cell(C::price_source); s.present) {
-    if (auto ps = parse_price_source(s.text)) {
+    if (s.text == "oracle") {
+      // Priced by a Pyth feed: its updates are the market's mark (feeds/, instrument "pyth/<id>").
+      m.spec.source = PriceSource::mark;
+      const Cell f = r.cell(C::oracle_feed_id);
+      std::string_view id = f.present ? f.text : std::string_view{};
+      if (id.starts_with("0x") || id.starts_with("0X")) id.remove_prefix(2);
+      bool hex = id.size() == 64;
+      for (std::size_t i = 0; hex && i < id.size(); ++i) {
+        const char c = id[i];
+        hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+      }
+      if (!hex) {
+        r.unreadable(C::oracle_feed_id, "must be a Pyth feed id (64 hex digits)", f.text);
+      } else {
+        m.oracle_feed_id.assign(id);
+        for (char& c : m.oracle_feed_id)
+          if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+      }
+    } else if (auto ps = parse_price_source(s.text)) {
       m.spec.source = *ps;
     } else {
       r.unreadable(C::price_source, "unknown", s.text);

@@ -40,6 +40,7 @@ enum class MarketCol : std::uint8_t {
   step_size,
   max_leverage,
   quote_asset,
+  oracle_feed_id,
   count
 };
 enum class PositionCol : std::uint8_t {

@@ -93,7 +93,8 @@ struct DecoderStats {
   std::uint64_t rejected = 0;        ///< error acks
   std::uint64_t unexpected = 0;      ///< frames of FrameClass::unexpected
   std::uint64_t unsized = 0;         ///< trades emitted without a size (contract size unknown)
-  std::uint64_t rounded = 0;  ///< prices finer than the engine's 1e-9 grid, rounded (Pyth expo < -9)
+  std::uint64_t rounded =
+      0;  ///< prices finer than the engine's 1e-9 grid, rounded (Pyth expo < -9)
   std::uint64_t oracle_stale = 0;      ///< oracle updates older than OracleLimits::max_age
   std::uint64_t oracle_uncertain = 0;  ///< oracle updates wider than OracleLimits::max_conf_bps
 };

@@ -23,17 +23,17 @@ enum class FeedState : std::uint8_t {
 /// Why a state changed or a gap was reported.
 enum class FeedReason : std::uint8_t {
   none,
-  connect,         ///< a connection attempt started
-  subscribed,      ///< subscriptions sent on a new connection
-  first_data,      ///< first frame for the symbol since (re)subscribing
-  data_resumed,    ///< a stale symbol got data again
-  no_data,         ///< no frame for the symbol within its staleness budget
-  disconnected,    ///< the socket closed or failed
-  idle_timeout,    ///< no frame at all within the venue's idle budget: reconnecting
-  venue_notice,    ///< the venue announced a disconnect (OKX 64008): reconnecting early
-  sequence_gap,    ///< venue sequence skipped (`count` = ids missing, saturated)
-  queue_overflow,  ///< ticks of this feed were dropped because the queue was full
-  lifetime,        ///< proactive reconnect before the venue's maximum connection lifetime
+  connect,           ///< a connection attempt started
+  subscribed,        ///< subscriptions sent on a new connection
+  first_data,        ///< first frame for the symbol since (re)subscribing
+  data_resumed,      ///< a stale symbol got data again
+  no_data,           ///< no frame for the symbol within its staleness budget
+  disconnected,      ///< the socket closed or failed
+  idle_timeout,      ///< no frame at all within the venue's idle budget: reconnecting
+  venue_notice,      ///< the venue announced a disconnect (OKX 64008): reconnecting early
+  sequence_gap,      ///< venue sequence skipped (`count` = ids missing, saturated)
+  queue_overflow,    ///< ticks of this feed were dropped because the queue was full
+  lifetime,          ///< proactive reconnect before the venue's maximum connection lifetime
   oracle_stale,      ///< an oracle update published longer ago than its limit: price held
   oracle_uncertain,  ///< an oracle update whose confidence interval is wider than its limit
 };

@@ -308,6 +308,10 @@ void FeedConnection::housekeeping(std::int64_t now) {
                          std::memory_order_relaxed);
   ctr.stale_symbols.store(static_cast<std::uint32_t>(health_.count(FeedState::stale)),
                           std::memory_order_relaxed);
+  ctr.oracle_held.store(
+      static_cast<std::uint32_t>(health_.count(FeedState::stale, FeedReason::oracle_stale) +
+                                 health_.count(FeedState::stale, FeedReason::oracle_uncertain)),
+      std::memory_order_relaxed);
 }
 
 void FeedConnection::pump_outbox(std::int64_t now) {

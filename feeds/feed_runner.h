@@ -37,13 +37,13 @@ struct ConnectionConfig {
 struct ConnectionCounters {
   std::atomic<std::uint64_t> frames{0}, bytes{0}, ticks{0}, malformed{0}, bad_values{0},
       unknown_symbol{0}, out_of_order{0}, gaps{0}, rejected{0}, unexpected{0}, unsized{0},
-      rounded{0}, oracle_stale{0}, oracle_uncertain{0},
-      connects{0}, opens{0}, disconnects{0}, idle_timeouts{0}, notices{0}, pings{0}, pongs{0},
-      queue_drops{0};
+      rounded{0}, oracle_stale{0}, oracle_uncertain{0}, connects{0}, opens{0}, disconnects{0},
+      idle_timeouts{0}, notices{0}, pings{0}, pongs{0}, queue_drops{0};
   std::atomic<std::uint8_t> connected{0};       ///< gauge: 1 while the socket is open
   std::atomic<std::uint32_t> live_symbols{0};   ///< gauge
   std::atomic<std::uint32_t> stale_symbols{0};  ///< gauge
-  std::atomic<std::int64_t> last_frame_ns{0};   ///< wall clock of the last frame
+  std::atomic<std::uint32_t> oracle_held{0};  ///< gauge: stale for an oracle update too old or wide
+  std::atomic<std::int64_t> last_frame_ns{0};  ///< wall clock of the last frame
 };
 
 struct RunnerOptions {

@@ -17,6 +17,7 @@ ConnectionHealth::ConnectionHealth(Venue venue, std::vector<InstrumentId> instru
   std::sort(ids_.begin(), ids_.end());
   ids_.erase(std::unique(ids_.begin(), ids_.end()), ids_.end());
   state_.assign(ids_.size(), FeedState::connecting);
+  why_.assign(ids_.size(), FeedReason::none);
   last_ns_.assign(ids_.size(), 0);
 }
 
@@ -29,6 +30,7 @@ void ConnectionHealth::change(std::size_t i, FeedState s, FeedReason why, TimeNs
                               std::vector<FeedEvent>& out) {
   if (state_[i] == s) return;
   state_[i] = s;
+  why_[i] = why;
   FeedEvent e;
   e.kind = FeedEventKind::state;
   e.venue = venue_;
@@ -85,6 +87,12 @@ void ConnectionHealth::check_stale(std::int64_t steady_ns, TimeNs wall,
 FeedState ConnectionHealth::state(InstrumentId id) const {
   const std::size_t i = index(id);
   return i == npos ? FeedState::connecting : state_[i];
+}
+
+std::size_t ConnectionHealth::count(FeedState s, FeedReason why) const {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < ids_.size(); ++i) n += state_[i] == s && why_[i] == why ? 1 : 0;
+  return n;
 }
 
 std::size_t ConnectionHealth::count(FeedState s) const {

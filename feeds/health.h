@@ -31,6 +31,8 @@ class ConnectionHealth {
 
   [[nodiscard]] FeedState state(InstrumentId id) const;
   [[nodiscard]] std::size_t count(FeedState s) const;
+  /// Symbols in `s` that got there for `why`.
+  [[nodiscard]] std::size_t count(FeedState s, FeedReason why) const;
   [[nodiscard]] const std::vector<InstrumentId>& instruments() const noexcept { return ids_; }
 
  private:
@@ -42,6 +44,7 @@ class ConnectionHealth {
   std::int64_t stale_budget_ns_;
   std::vector<InstrumentId> ids_;      // sorted
   std::vector<FeedState> state_;       // by index into ids_
+  std::vector<FeedReason> why_;        // the reason of each symbol's last change
   std::vector<std::int64_t> last_ns_;  // steady time of the last data (or of the subscribe)
 };
 

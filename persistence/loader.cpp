@@ -26,7 +26,7 @@ using Fields = std::vector<std::optional<std::string_view>>;
 constexpr const char* kMarketCols =
     "id, symbol, dex_name, market_type, price_source, maintenance_margin_rate, maker_fee_rate, "
     "taker_fee_rate, min_order_size, max_order_size, tick_size, step_size, max_leverage, "
-    "quote_asset";
+    "quote_asset, oracle_feed_id";
 constexpr const char* kPositionCols =
     "id, user_id, market_id, side, size, entry_price, margin, realized_pnl, status, current_price, "
     "unrealized_pnl, extract(epoch FROM closed_at), wallet_id, leverage";
@@ -542,7 +542,8 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
 LoadSink matcher_sink(Matcher& matcher, InstrumentTable& instruments, std::vector<Event>& events,
                       bool orders, bool bulk) {
   LoadSink sink{[&matcher, &instruments](MarketRow&& m) {
-                  m.spec.instrument = instruments.intern(m.dex_name, m.symbol);
+                  const PriceFeed f = price_feed(m);
+                  m.spec.instrument = instruments.intern(f.venue, f.symbol);
                   matcher.upsert_market(m.spec);
                 },
                 [&matcher, &events](PositionSpec&& p) { matcher.upsert_position(p, events); },

@@ -212,12 +212,11 @@ class PythDecoder final : public Decoder {
     t.size = *conf;  // an oracle mark carries its confidence interval (same units as the price)
     if (sl) t.venue_seq = static_cast<std::uint32_t>(*sl);
     // Quality: too old, or too uncertain, to price anything.
-    const FeedReason hold = recv_ts - t.exch_ts > limits_.max_age.count() * 1'000'000
-                                ? FeedReason::oracle_stale
-                            : static_cast<Wide>(*conf) * 10'000 >
-                                    static_cast<Wide>(*price) * limits_.max_conf_bps
-                                ? FeedReason::oracle_uncertain
-                                : FeedReason::none;
+    const FeedReason hold =
+        recv_ts - t.exch_ts > limits_.max_age.count() * 1'000'000 ? FeedReason::oracle_stale
+        : static_cast<Wide>(*conf) * 10'000 > static_cast<Wide>(*price) * limits_.max_conf_bps
+            ? FeedReason::oracle_uncertain
+            : FeedReason::none;
     if (hold != FeedReason::none) {
       ++(hold == FeedReason::oracle_stale ? stats_.oracle_stale : stats_.oracle_uncertain);
       FeedEvent e;

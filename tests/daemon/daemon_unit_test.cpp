@@ -45,8 +45,31 @@ TEST(Config, DefaultsAndShippedFilesAreValid) {
             feeds::default_rules(feeds::Venue::binance).stale_budget.count());
   ::setenv("LAMINATOR_DEMO_TOKEN", "x", 1);
   ::setenv("LAMINATOR_BOT_TOKEN", "y", 1);
+  ::setenv("PYTH_API_KEY", "pyth-secret-key", 1);
   for (const char* f : {"laminator.toml", "demo.toml", "live.toml"})
     EXPECT_NO_THROW((void)load_config(std::string(LAMINATOR_SOURCE_DIR) + "/configs/" + f)) << f;
+}
+
+// Issue 16: the Pyth API key comes from the environment, is required once named, and never appears
+// in the config summary; the oracle limits are validated.
+TEST(Config, PythApiKeyFromTheEnvironmentAndOracleLimits) {
+  ::unsetenv("LAM_TEST_PYTH_KEY");
+  EXPECT_EQ(error_of("[feeds.pyth]\napi_key_env = \"LAM_TEST_PYTH_KEY\"\n"),
+            "t.toml:2: feeds.pyth.api_key_env: environment variable LAM_TEST_PYTH_KEY is not set");
+  ::setenv("LAM_TEST_PYTH_KEY", "hermes-key-123", 1);
+  const Config c = parse_config(
+      "[feeds.pyth]\napi_key_env = \"LAM_TEST_PYTH_KEY\"\nmax_age_ms = 3000\nmax_conf_bps = 25\n",
+      "t.toml");
+  const VenueSection& p = c.feeds.venues[static_cast<std::size_t>(feeds::Venue::pyth)];
+  EXPECT_EQ(p.api_key, "hermes-key-123");
+  EXPECT_EQ(p.oracle.max_age.count(), 3000);
+  EXPECT_EQ(p.oracle.max_conf_bps, 25u);
+  EXPECT_EQ(redacted_summary(c).find("hermes-key-123"), std::string::npos);
+  EXPECT_EQ(error_of("[feeds.pyth]\nmax_conf_bps = 0\n"),
+            "t.toml:2: feeds.pyth.max_conf_bps: must be in [1, 10000], got 0");
+  EXPECT_EQ(error_of("[feeds.binance]\nmax_age_ms = 5\n"),
+            "t.toml:2: unknown key 'feeds.binance.max_age_ms'");
+  ::unsetenv("LAM_TEST_PYTH_KEY");
 }
 
 TEST(Config, ErrorsNameFileAndLine) {

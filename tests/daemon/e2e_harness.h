@@ -52,6 +52,7 @@ struct DaemonKnobs {
   int client_queue = 4096;
   int stale_budget_ms = 2000;
   int idle_budget_ms = 5000;
+  int oracle_max_age_ms = 0;  ///< [feeds.pyth] max_age_ms; 0: the default
   bool crash_ring = true;
   int crash_ring_slots = 0;      ///< 0: the config's default
   int ring_events = 0;           ///< 0: the config's default
@@ -265,6 +266,8 @@ class E2E {
         f << "stale_budget_ms = " << knobs_.stale_budget_ms << "\n"
           << "idle_budget_ms = " << knobs_.idle_budget_ms << "\n";
       }
+      if (v == feeds::Venue::pyth && knobs_.oracle_max_age_ms > 0)
+        f << "max_age_ms = " << knobs_.oracle_max_age_ms << "\n";
       f << "[feeds." << n << ".urls]\n";
       for (const feeds::Route& r : feeds::venue_routes(v))
         f << r.name << " = \"" << mock_->url(v, r.name) << "\"\n";

@@ -445,6 +445,74 @@ TEST(EndToEnd, AnInverseOkxContractIsRefusedByNameAndReportedUnserved) {
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
+// Issue 16: a market priced by a Pyth oracle (price_source 'oracle', oracle_feed_id) is alerted on
+// and liquidated at the oracle's price; while the oracle's updates are older than max_age_ms it is
+// held exactly as for a stale feed (nothing fires on an old price, health and metrics say why),
+// and it resumes when fresh updates come.
+TEST(EndToEnd, AnOraclePricedMarketFiresLiquidatesAndHoldsWhileTheOracleIsStale) {
+  E2E e("e2e_oracle", DaemonKnobs{.oracle_max_age_ms = 2000});
+  const std::string market = "0000000a-0000-4000-8000-0000000000d1";
+  const std::string sol(feeds::kPythSolUsd);
+  e.exec(
+      "INSERT INTO markets (id, symbol, base_asset, quote_asset, dex_name, market_type, "
+      "price_source, oracle_feed_id) VALUES ('" +
+      market + "', 'SOL-PERP', 'SOL', 'USDC', 'drift', 'perpetual', 'oracle', '" + sol + "')");
+  e.mock().pin_price(sol, 18'000);  // 180.00
+  // Long 10 SOL from 180 with 100 margin: liquidated at or below ~170.85 (mmr 0.5 %).
+  e.exec(
+      "INSERT INTO positions (id, user_id, wallet_id, market_id, side, size, entry_price, "
+      "leverage, margin) VALUES ('0000000b-0000-4000-8000-0000000000d1', '" +
+      user(2) + "', '0000000e-0000-4000-8000-000000000002', '" + market +
+      "', 'long', 10, 180, 18, 100)");
+  e.exec(
+      "INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, target_price) "
+      "VALUES ('" +
+      alert_id(1) + "', '" + user(1) + "', '" + market + "', 'price_below', 'less_than', 175)");
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  EXPECT_EQ(e.metric("laminator_markets_unserved"), 0);
+  StreamClient sub(e.stream_url(), kToken);
+
+  // The oracle network lags: updates keep coming, but their publish time stops moving.
+  e.mock().set_pyth_publish_lag(std::chrono::seconds(600));
+  ASSERT_TRUE(wait_for([&] { return e.metric_sum("laminator_feed_oracle_held_symbols") == 1; }))
+      << e.log_text();
+  EXPECT_EQ(e.health().first, 503);
+  EXPECT_NE(e.health().second.find("oracle price(s) held"), std::string::npos) << e.health().second;
+  EXPECT_GT(e.metric_sum("laminator_feed_oracle_stale_updates_total"), 0);
+  e.mock().pin_price(sol, 17'000);  // 170.00, but only in updates too old to use
+  auto during = read_until(
+      sub, [](const std::string&) { return false; }, 1500ms);
+  for (const auto& j : during) {
+    EXPECT_NE(sfield(j, "type"), "alert.triggered") << "fired on a stale oracle price: " << j;
+    EXPECT_NE(sfield(j, "type"), "position.liquidated") << j;
+  }
+  // Fresh again: the market resumes at 170, the alert fires and the position is liquidated.
+  e.mock().set_pyth_publish_lag(std::chrono::seconds(0));
+  bool fired = false, liquidated = false;
+  auto got = read_until(sub, [&](const std::string& j) {
+    fired = fired || sfield(j, "type") == "alert.triggered";
+    liquidated = liquidated || sfield(j, "type") == "position.liquidated";
+    return fired && liquidated;
+  });
+  ASSERT_TRUE(has(got, "alert.triggered", alert_id(1))) << e.log_text();
+  ASSERT_TRUE(has(got, "position.liquidated", "0000000b-0000-4000-8000-0000000000d1"))
+      << e.log_text();
+  for (const auto& j : got) {
+    if (sfield(j, "type") == "alert.triggered") {
+      EXPECT_EQ(sfield(j, "price"), "170");
+      EXPECT_EQ(sfield(j, "market_id"), market);
+    }
+  }
+  EXPECT_TRUE(e.wait_healthy(5s)) << e.health().second;
+  EXPECT_EQ(e.metric_sum("laminator_feed_oracle_held_symbols"), 0);
+  EXPECT_TRUE(wait_for([&] {
+    return count(e, "SELECT count(*) FROM positions WHERE status = 'liquidated' AND market_id = '" +
+                        market + "'") == 1;
+  }));
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+}
+
 TEST(EndToEnd, AStopLossInsertedBySqlTriggersFillsAndClosesThePositionWithEveryRow) {
   E2E e("e2e_stoploss");
   const std::string wallet = "0000000e-0000-4000-8000-000000000001";

@@ -485,8 +485,8 @@ std::string pyth_update(const std::string& id, const std::string& price, int exp
                         std::int64_t publish, const std::string& conf = "0",
                         const std::string& metadata = "") {
   return R"({"type":"price_update","price_feed":{"id":")" + id + R"(","price":{"price":")" + price +
-         R"(","conf":")" + conf + R"(","expo":)" + std::to_string(expo) +
-         R"(,"publish_time":)" + std::to_string(publish) +
+         R"(","conf":")" + conf + R"(","expo":)" + std::to_string(expo) + R"(,"publish_time":)" +
+         std::to_string(publish) +
          R"(},"ema_price":{"price":"1","conf":"1","expo":-8,"publish_time":1})" +
          (metadata.empty() ? "" : R"(,"metadata":)" + metadata) + "}}";
 }
@@ -527,16 +527,16 @@ TEST(PythDecoder, EveryExpoConvertsExactlyOrRoundsCountedNeverThroughDouble) {
       {"123456789", -9, "0.123456789", false},
       {"5", 0, "5", false},
       {"42", 3, "42000", false},
-      {"9000000000", 0, "9000000000", false},   // the engine's largest price (kMaxRaw)
-      {"9000000001", 0, nullptr, false},        // beyond the engine's range
-      {"1", 12, nullptr, false},                // 10^12 x 10^9 overflows int64
-      {"1234567891234", -12, "1.234567891", true},   // finer than 1e-9: rounded down
-      {"1234567891500", -12, "1.234567892", true},   // half: away from zero
+      {"9000000000", 0, "9000000000", false},             // the engine's largest price (kMaxRaw)
+      {"9000000001", 0, nullptr, false},                  // beyond the engine's range
+      {"1", 12, nullptr, false},                          // 10^12 x 10^9 overflows int64
+      {"1234567891234", -12, "1.234567891", true},        // finer than 1e-9: rounded down
+      {"1234567891500", -12, "1.234567892", true},        // half: away from zero
       {"9223372036854775807", -18, "9.223372037", true},  // int64's largest mantissa
-      {"1", -30, nullptr, false},               // rounds to 0: no price, a bad value
+      {"1", -30, nullptr, false},                         // rounds to 0: no price, a bad value
       {"0", -8, nullptr, false},
-      {"-123", -5, nullptr, false},             // negative: valid for Pyth, not a market price
-      {"12.5", -1, nullptr, false},             // not an integer string
+      {"-123", -5, nullptr, false},  // negative: valid for Pyth, not a market price
+      {"12.5", -1, nullptr, false},  // not an integer string
       {"1e5", 0, nullptr, false},
   };
   std::int64_t publish = 1'800'000'000;
@@ -603,7 +603,7 @@ TEST(PythDecoder, SlotsDropDuplicatesAndPrevPublishTimeRevealsGapsAcrossReconnec
   run(pub, 11, std::to_string(pub));  // the same slot again: a duplicate
   EXPECT_EQ(ticks_of(f.out).size(), 2u);
   EXPECT_EQ(f.dec->stats().out_of_order, 1u);
-  f.dec->reset();  // a reconnect keeps the network's publish times
+  f.dec->reset();                             // a reconnect keeps the network's publish times
   run(pub + 3, 20, std::to_string(pub + 2));  // pub+2 was published while we were away
   ASSERT_EQ(f.out.size(), 4u);
   EXPECT_EQ(f.out[2].kind, FeedEventKind::gap);
@@ -611,10 +611,12 @@ TEST(PythDecoder, SlotsDropDuplicatesAndPrevPublishTimeRevealsGapsAcrossReconnec
   // Metadata is made of Options: nulls (or none at all) are read as absent.
   run(pub + 4, 0, "null");
   f.out.clear();
-  decode(*f.dec,
-         pyth_update(kSol, "100", 0, pub + 5, "0",
-                     R"({"slot":null,"emitter_chain":null,"price_service_receive_time":null,"prev_publish_time":null})"),
-         (pub + 5) * 1'000'000'000LL, f.out);
+  decode(
+      *f.dec,
+      pyth_update(
+          kSol, "100", 0, pub + 5, "0",
+          R"({"slot":null,"emitter_chain":null,"price_service_receive_time":null,"prev_publish_time":null})"),
+      (pub + 5) * 1'000'000'000LL, f.out);
   decode(*f.dec, pyth_update(kSol, "100", 0, pub + 6, "0", "null"), (pub + 6) * 1'000'000'000LL,
          f.out);
   decode(*f.dec, pyth_update("0x" + kSol, "100", 0, pub + 7), (pub + 7) * 1'000'000'000LL, f.out);

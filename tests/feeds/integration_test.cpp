@@ -259,6 +259,97 @@ TEST(OkxFeed, CloseCode4004AndTheUpgradeNoticeBothReconnect) {
   EXPECT_GE(g.sum([](auto& c) { return c.notices.load(); }), 1u);
 }
 
+// ---- Pyth Hermes (issue 16) ----
+
+// Hermes has wanted an API key since 2026-08-18: without it (or with a wrong one) the handshake is
+// refused with 401 and we back off and retry; with it, the feed runs. The key travels only in the
+// Authorization header.
+TEST(PythFeed, TheApiKeyGoesInTheHandshakeAndAWrongOneIsRefused) {
+  mockex::Options o = mock_options();
+  o.pyth_api_key = "k3y-for-tests";
+  MockExchange ex(o);
+  ex.start();
+  {
+    VenueFeed f(ex, Venue::pyth, 1 << 16,
+                [](ConnectionConfig& c) { c.client.authorization = "Bearer wrong"; });
+    f.runner.start();
+    EXPECT_TRUE(f.drain_until([&] { return ex.counters(Venue::pyth).unauthorized.load() >= 2; }));
+    f.runner.stop();
+    EXPECT_EQ(f.sum([](auto& c) { return c.opens.load(); }), 0u);
+    EXPECT_EQ(f.count(FeedEventKind::tick), 0u);
+  }
+  VenueFeed f(ex, Venue::pyth, 1 << 16,
+              [](ConnectionConfig& c) { c.client.authorization = "Bearer k3y-for-tests"; });
+  f.runner.start();
+  EXPECT_TRUE(f.drain_until([&] { return f.ticks(TickKind::mark) >= 50; }));
+  f.runner.stop();
+  EXPECT_EQ(f.sum([](auto& c) { return c.opens.load(); }), 1u);
+}
+
+// The rate-limit frame (no `type`) is counted as a rejection and the server's close is followed by
+// a reconnect; the 24 h cut-off message reconnects at once as a venue notice; the server's pings
+// are answered.
+TEST(PythFeed, RateLimitAndTheDailyCutOffReconnectAndPingsAreAnswered) {
+  mockex::Options o = mock_options();
+  o.pyth_ping_every = std::chrono::milliseconds(50);
+  Faults fl;
+  fl.rate_limit_after = 40;
+  fl.connections = 1;
+  o.faults[static_cast<std::size_t>(Venue::pyth)] = fl;
+  MockExchange ex(o);
+  ex.start();
+  VenueFeed f(ex, Venue::pyth);
+  f.runner.start();
+  EXPECT_TRUE(f.drain_until([&] {
+    return f.sum([](auto& c) { return c.opens.load(); }) >= 2 &&
+           f.sum([](auto& c) { return c.rejected.load(); }) >= 1 &&
+           ex.counters(Venue::pyth).pongs.load() >= 3;
+  }));
+  f.runner.stop();
+  Faults cut;
+  cut.close_after = 40;
+  cut.notice_before_close = true;
+  cut.connections = 0;  // connections are numbered per venue: these are past the first
+  ex.set_faults(Venue::pyth, cut);
+  VenueFeed g(ex, Venue::pyth);
+  g.runner.start();
+  EXPECT_TRUE(g.drain_until([&] {
+    return g.states(FeedState::connecting, FeedReason::venue_notice) >= 2 &&
+           g.sum([](auto& c) { return c.opens.load(); }) >= 2 && g.ticks(TickKind::mark) >= 60;
+  }));
+  g.runner.stop();
+  EXPECT_EQ(g.sum([](auto& c) { return c.malformed.load() + c.bad_values.load(); }), 0u);
+}
+
+// A missed update (prev_publish_time names one never received) is a gap; an update wider than the
+// confidence limit holds its symbol (stale, oracle_uncertain) rather than pricing it.
+TEST(PythFeed, MissedUpdatesAreGapsAndUncertainPricesHoldTheSymbol) {
+  mockex::Options o = mock_options();
+  Faults fl;
+  fl.skip_seq_every = 20;
+  fl.connections = 0;
+  o.faults[static_cast<std::size_t>(Venue::pyth)] = fl;
+  MockExchange ex(o);
+  ex.start();
+  {
+    VenueFeed f(ex, Venue::pyth);
+    f.runner.start();
+    EXPECT_TRUE(f.drain_until([&] { return f.count(FeedEventKind::gap) >= 3; }));
+    f.runner.stop();
+  }
+  ex.set_faults(Venue::pyth, Faults{});
+  // The mock quotes +-5 bps; a 4 bps limit makes every update too uncertain to use.
+  VenueFeed f(ex, Venue::pyth, 1 << 16, [](ConnectionConfig& c) { c.oracle.max_conf_bps = 4; });
+  f.runner.start();
+  EXPECT_TRUE(f.drain_until([&] {
+    return f.states(FeedState::stale, FeedReason::oracle_uncertain) >= 2 &&
+           f.sum([](auto& c) { return c.oracle_uncertain.load(); }) >= 20;
+  }));
+  f.runner.stop();
+  EXPECT_EQ(f.count(FeedEventKind::tick), 0u) << "an uncertain update priced something";
+  EXPECT_EQ(f.states(FeedState::live), 0u);
+}
+
 TEST(Feeds, RejectedSubscriptionsAreCountedAndSymbolsGoStale) {
   mockex::Options o = mock_options();
   Faults fl;

@@ -215,7 +215,7 @@ std::string FrameGenerator::next(const Topic& t, std::int64_t now_ms, bool skip_
       // Hermes verbose price_update: price and conf as integer strings with expo -8, publish
       // times in seconds, a slot per update (venue-wide, like trade ids). `skip_seq` makes the
       // update's prev_publish_time name an update this connection never sent (a gap).
-      const std::int64_t now_s = now_ms / 1000;
+      const std::int64_t now_s = now_ms / 1000 - publish_lag_s_;
       std::int64_t prev = s.last_publish == 0 ? now_s : s.last_publish;
       std::int64_t pub = std::max(now_s, s.last_publish);
       if (skip_seq && s.last_publish != 0) {
@@ -229,9 +229,9 @@ std::string FrameGenerator::next(const Topic& t, std::int64_t now_ms, bool skip_
       const bool null_meta = slot % 97 == 0;  // metadata fields are Options: sometimes null
       return R"({"type":"price_update","price_feed":{"id":")" + t.symbol +
              R"(","price":{"price":")" + mantissa + R"(","conf":")" + conf +
-             R"(","expo":-8,"publish_time":)" + std::to_string(pub) + R"(},"ema_price":{"price":")" +
-             mantissa + R"(","conf":")" + conf + R"(","expo":-8,"publish_time":)" +
-             std::to_string(pub) + R"(},"metadata":{"slot":)" +
+             R"(","expo":-8,"publish_time":)" + std::to_string(pub) +
+             R"(},"ema_price":{"price":")" + mantissa + R"(","conf":")" + conf +
+             R"(","expo":-8,"publish_time":)" + std::to_string(pub) + R"(},"metadata":{"slot":)" +
              (null_meta ? std::string("null") : std::to_string(slot)) +
              R"(,"emitter_chain":26,"price_service_receive_time":)" + std::to_string(pub) +
              R"(,"prev_publish_time":)" + (null_meta ? std::string("null") : std::to_string(prev)) +

@@ -32,6 +32,9 @@ class FrameGenerator {
   std::string next(const Topic& t, std::int64_t now_ms, bool skip_seq = false);
   /// Bybit: send a full ticker snapshot every `n` ticker frames per symbol (0: only the first).
   void set_snapshot_every(std::uint32_t n) { snapshot_every_ = n; }
+  /// Pyth: publish times this many seconds behind the clock (a lagging oracle network); they
+  /// never go back, so a lag freezes them until the clock catches up.
+  void set_publish_lag_s(std::int64_t s) { publish_lag_s_ = s; }
   /// Fixes a symbol's price (in 1e-2 units) from the next frame on; the random walk stops while a
   /// price is pinned. `cents` <= 0 releases the pin. (Tests drive exact prices with it.)
   void pin_price(const std::string& symbol, std::int64_t cents);
@@ -68,6 +71,7 @@ class FrameGenerator {
   std::uint64_t seq_ = 0;
   std::uint64_t heartbeat_ = 0;
   std::unordered_map<std::string, std::uint64_t>* shared_ids_ = nullptr;
+  std::int64_t publish_lag_s_ = 0;
 };
 
 /// Topics a client asked for in one subscribe message (venue syntax), empty when `msg` is not a

@@ -76,6 +76,7 @@ struct MockExchange::Impl {
   /// Venue-wide trade ids (symbol -> last id), continued by every connection (mock thread only).
   std::array<std::unordered_map<std::string, std::uint64_t>, kVenueCount> trade_ids;
   std::atomic<std::uint64_t> pin_version{0};
+  std::atomic<std::int64_t> pyth_lag_s{0};
   net::io_context io;
   tcp::acceptor acceptor;
   tcp::acceptor tls_acceptor;
@@ -116,7 +117,7 @@ class Session : public std::enable_shared_from_this<Session> {
       // Hermes without (or with a wrong) API key: 401, no upgrade.
       ex_.counters[vi].unauthorized.fetch_add(1);
       auto res = std::make_shared<http::response<http::string_body>>(http::status::unauthorized,
-                                                                      req_.version());
+                                                                     req_.version());
       res->set(http::field::content_type, "text/plain");
       res->body() = "Unauthorized";
       res->prepare_payload();
@@ -398,7 +399,8 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       if (faults_.close_after != 0 && n > faults_.close_after) {
         if (faults_.notice_before_close && route_.venue == Venue::pyth) {
-          send(R"x({"type":"response","status":"error","error":"Connection timeout reached (24h)"})x");
+          send(
+              R"x({"type":"response","status":"error","error":"Connection timeout reached (24h)"})x");
           return close(1000);
         }
         if (faults_.notice_before_close && route_.venue == Venue::okx) {
@@ -418,6 +420,7 @@ class Session : public std::enable_shared_from_this<Session> {
           for (const auto& [sym, cents] : ex_.pins) gen_->pin_price(sym, cents);
         }
         const bool skip = faults_.skip_seq_every != 0 && n % faults_.skip_seq_every == 0;
+        gen_->set_publish_lag_s(ex_.pyth_lag_s.load(std::memory_order_relaxed));
         frame = gen_->next(topics_[rr_++ % topics_.size()], now_ms(), skip);
       }
       if (faults_.garbage_every != 0 && n % faults_.garbage_every == 0) {
@@ -668,6 +671,10 @@ std::string MockExchange::url(Venue v, const std::string& route, bool tls) const
 void MockExchange::set_faults(Venue v, const Faults& f) {
   std::lock_guard lock(impl_->mu);
   impl_->opt.faults[static_cast<std::size_t>(v)] = f;
+}
+
+void MockExchange::set_pyth_publish_lag(std::chrono::seconds lag) {
+  impl_->pyth_lag_s.store(lag.count(), std::memory_order_relaxed);
 }
 
 void MockExchange::pin_price(const std::string& symbol, std::int64_t cents) {

@@ -49,7 +49,7 @@ struct Options {
   std::uint32_t bybit_snapshot_every = 100;
   std::uint64_t binance_max_msgs_per_s = 10;  ///< more client messages in a second: disconnect
   std::chrono::milliseconds coinbase_subscribe_deadline{5'000};
-  std::chrono::milliseconds heartbeat_every{1'000};  ///< Coinbase heartbeats
+  std::chrono::milliseconds heartbeat_every{1'000};   ///< Coinbase heartbeats
   std::chrono::milliseconds pyth_ping_every{30'000};  ///< Hermes' WebSocket pings
   /// Pyth: when set, the handshake must carry `Authorization: Bearer <key>` (else HTTP 401), as
   /// Hermes has required since 2026-08-18.
@@ -101,6 +101,9 @@ class MockExchange {
   /// Pins `symbol`'s generated price (1e-2 units; <= 0 releases) on every connection, from the next
   /// frame on (thread-safe; generated frames only).
   void pin_price(const std::string& symbol, std::int64_t cents);
+  /// Pyth: publish times `lag` behind the clock from the next frame on (thread-safe): updates
+  /// arrive but age, as when the oracle network stalls.
+  void set_pyth_publish_lag(std::chrono::seconds lag);
 
   struct Impl;
 
