@@ -54,6 +54,11 @@ class FlatMap {
     return const_cast<FlatMap*>(this)->find(k);
   }
   [[nodiscard]] bool contains(const K& k) const noexcept { return find(k) != nullptr; }
+  /// Empties the map, keeping its capacity (no allocation when it fills again).
+  void clear() noexcept {
+    for (Slot& s : slots_) s.used = false;
+    size_ = 0;
+  }
 
   /// Starts loading k's home slot, so that independent lookups that follow overlap their cache
   /// misses instead of taking them one after another.

@@ -13,10 +13,10 @@
 #include <memory>
 #include <optional>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "engine/flat_map.h"
 #include "feeds/feed_event.h"
 #include "feeds/protocol.h"
 #include "feeds/symbol_map.h"
@@ -63,11 +63,11 @@ class SeqBook {
   void set(std::uint64_t key, std::uint64_t id) { pending_.emplace_back(key, id); }
   /// Forgets one key (reset() of a per-connection sequence beside ids kept across connections).
   void erase(std::uint64_t key) {
-    committed_.erase(key);
+    (void)committed_.erase(key);
     std::erase_if(pending_, [key](const auto& p) { return p.first == key; });
   }
   void commit() {
-    for (const auto& [key, id] : pending_) committed_[key] = id;
+    for (const auto& [key, id] : pending_) committed_.try_emplace(key, id).first->second = id;
     pending_.clear();
   }
   void rollback() noexcept { pending_.clear(); }
@@ -77,7 +77,11 @@ class SeqBook {
   }
 
  private:
-  std::unordered_map<std::uint64_t, std::uint64_t> committed_;
+  struct Same {  // FlatMap spreads the bits itself (Fibonacci hashing)
+    std::size_t operator()(std::uint64_t k) const noexcept { return static_cast<std::size_t>(k); }
+  };
+  // Open addressing: no node to allocate per key, none freed by clear().
+  FlatMap<std::uint64_t, std::uint64_t, Same> committed_;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> pending_;  // this frame's, oldest first
 };
 

@@ -3,6 +3,7 @@
 /// Owned by one decoder, read on every frame; built before the connection starts.
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -64,8 +65,15 @@ class SymbolMap {
  private:
   struct Hash {
     using is_transparent = void;
+    /// Long names (Pyth's 64-hex feed ids) by their two ends: hashing all 64 bytes cost more
+    /// than the rest of the lookup, and a collision only costs a compare.
     std::size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
+      if (s.size() < 16) return std::hash<std::string_view>{}(s);
+      std::uint64_t a = 0, b = 0;
+      std::memcpy(&a, s.data(), 8);
+      std::memcpy(&b, s.data() + s.size() - 8, 8);
+      const std::uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ULL) ^ s.size()) * 0xFF51AFD7ED558CCDULL;
+      return static_cast<std::size_t>(h ^ (h >> 32));
     }
   };
   Venue venue_ = Venue::binance;
