@@ -1,0 +1,156 @@
+// The events of docs/events.md, as they arrive on the alert stream. Decimals stay strings: a price
+// is never parsed through binary floating point (use a decimal library, or BigInt on scaled text).
+
+/** A decimal as Laminator writes it: no exponent, no trailing zeros ("65000.5", "-0.25"). */
+export type Decimal = string;
+/** Lower-case canonical UUID text. */
+export type Uuid = string;
+
+interface Base<T extends string> {
+  /** Global sequence number: +1 per event across all types, within a run and across restarts. */
+  seq: number;
+  type: T;
+  /** Tick time, ms since the Unix epoch. */
+  ts: number;
+  /** Replayed from the journal after a crash: the subscriber may have seen it before. */
+  redelivered?: true;
+}
+
+interface UserBase<T extends string> extends Base<T> {
+  user_id: Uuid;
+  market_id: Uuid | null;
+}
+
+export type AlertRejectReason =
+  | "unsupported_condition"
+  | "missing_market"
+  | "unknown_market"
+  | "missing_target"
+  | "invalid_target"
+  | "invalid_window"
+  | "not_a_number"
+  | "invalid_value"
+  | "out_of_range";
+
+export interface AlertTriggered extends UserBase<"alert.triggered"> {
+  alert_id: Uuid;
+  price: Decimal;
+}
+export interface AlertExpired extends UserBase<"alert.expired"> {
+  alert_id: Uuid;
+}
+export interface AlertRejected extends UserBase<"alert.rejected"> {
+  alert_id: Uuid;
+  reason: AlertRejectReason;
+  detail: string;
+}
+export interface AlertAnchored extends UserBase<"alert.anchored"> {
+  alert_id: Uuid;
+  anchor_price: Decimal;
+}
+export interface PositionLiquidated extends UserBase<"position.liquidated"> {
+  position_id: Uuid;
+  price: Decimal;
+}
+export interface PositionRejected extends UserBase<"position.rejected"> {
+  position_id: Uuid;
+  reason: AlertRejectReason;
+  detail: string;
+}
+export interface MarketUnserved extends Base<"market.unserved"> {
+  market_id: Uuid;
+}
+export interface OrderTriggered extends UserBase<"order.triggered"> {
+  order_id: Uuid;
+  price: Decimal;
+}
+export interface OrderFilled extends UserBase<"order.filled"> {
+  order_id: Uuid;
+  price: Decimal;
+  position_id: Uuid;
+  size: Decimal;
+  fee: Decimal;
+  liquidity: "maker" | "taker";
+}
+export interface OrderCancelled extends UserBase<"order.cancelled"> {
+  order_id: Uuid;
+  reason: string;
+  detail?: string;
+}
+export interface OrderExpired extends UserBase<"order.expired"> {
+  order_id: Uuid;
+}
+export interface OrderRejected extends UserBase<"order.rejected"> {
+  order_id: Uuid;
+  reason: string;
+  detail?: string;
+}
+type PositionMove = "position.opened" | "position.increased" | "position.reduced" | "position.closed";
+export interface PositionMoved<T extends PositionMove = PositionMove> extends UserBase<T> {
+  position_id: Uuid;
+  price: Decimal;
+  order_id: Uuid;
+  size: Decimal;
+  realized_pnl: Decimal;
+}
+
+export type LaminatorEvent =
+  | AlertTriggered
+  | AlertExpired
+  | AlertRejected
+  | AlertAnchored
+  | PositionLiquidated
+  | PositionRejected
+  | MarketUnserved
+  | OrderTriggered
+  | OrderFilled
+  | OrderCancelled
+  | OrderExpired
+  | OrderRejected
+  | PositionMoved<"position.opened">
+  | PositionMoved<"position.increased">
+  | PositionMoved<"position.reduced">
+  | PositionMoved<"position.closed">;
+
+export type EventType = LaminatorEvent["type"];
+
+/** Every event type, for filters and exhaustiveness checks. */
+export const EVENT_TYPES: readonly EventType[] = [
+  "alert.triggered",
+  "alert.expired",
+  "alert.rejected",
+  "alert.anchored",
+  "position.liquidated",
+  "position.rejected",
+  "market.unserved",
+  "order.triggered",
+  "order.filled",
+  "order.cancelled",
+  "order.expired",
+  "order.rejected",
+  "position.opened",
+  "position.increased",
+  "position.reduced",
+  "position.closed",
+];
+
+/** Narrows an event by type: `if (is(ev, "alert.triggered")) ev.alert_id`. */
+export function is<T extends EventType>(
+  ev: LaminatorEvent,
+  type: T,
+): ev is Extract<LaminatorEvent, { type: T }> {
+  return ev.type === type;
+}
+
+/**
+ * Parses one line of the stream. Throws on a line that is not an event object (the server never
+ * sends one; a proxy or a bug might). Unknown types from a newer server are passed through.
+ */
+export function parseEvent(line: string): LaminatorEvent {
+  const v: unknown = JSON.parse(line);
+  if (typeof v !== "object" || v === null) throw new Error("not an event object");
+  const o = v as Record<string, unknown>;
+  if (!Number.isSafeInteger(o.seq) || (o.seq as number) < 1) throw new Error("event without a valid seq");
+  if (typeof o.type !== "string") throw new Error("event without a type");
+  return v as LaminatorEvent;
+}
