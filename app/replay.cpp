@@ -1,8 +1,11 @@
 #include "app/replay.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <set>
@@ -200,6 +203,80 @@ void write_state(const std::string& path, const Matcher& m) {
   if (std::fclose(fp) != 0 || !ok) throw std::runtime_error(path + ": write failed");
 }
 
+/// `replay: 41.7%  1.1 GiB / 2.6 GiB  2.9M ticks/s  18,204 events  ETA 0:42`, redrawn in place
+/// (`\r`) at most 4 times a second, only when `out` is a terminal: a log or a pipe gets nothing.
+class ProgressLine {
+ public:
+  ProgressLine(std::FILE* out, bool wanted, std::uint64_t total_bytes)
+      : out_(out),
+        on_(wanted && out != nullptr && ::isatty(::fileno(out)) == 1),
+        total_(total_bytes),
+        start_(Clock::now()) {}
+
+  [[nodiscard]] bool on() const noexcept { return on_; }
+
+  void update(std::uint64_t done, std::uint64_t ticks, std::uint64_t events, bool last = false) {
+    if (!on_) return;
+    const auto now = Clock::now();
+    if (!last && drawn_ && now - last_ < std::chrono::milliseconds(250)) return;
+    last_ = now;
+    drawn_ = true;
+    const double secs = std::max(1e-3, std::chrono::duration<double>(now - start_).count());
+    const double frac =
+        total_ == 0 ? 1.0 : std::min(1.0, static_cast<double>(done) / static_cast<double>(total_));
+    char eta[32] = "--:--";
+    if (frac > 0.001 && !last) {
+      const auto left = static_cast<long long>(secs * (1.0 - frac) / frac);
+      std::snprintf(eta, sizeof eta, "%lld:%02lld", left / 60, left % 60);
+    } else if (last) {
+      std::snprintf(eta, sizeof eta, "done in %.1f s", secs);
+    }
+    std::fprintf(out_, "\rreplay: %5.1f%%  %s / %s  %s ticks/s  %llu events  %s%s\x1b[K",
+                 100.0 * frac, bytes(done).c_str(), bytes(total_).c_str(),
+                 rate(static_cast<double>(ticks) / secs).c_str(),
+                 static_cast<unsigned long long>(events), last ? "" : "ETA ", eta);
+    if (last) std::fputc('\n', out_);
+    std::fflush(out_);
+  }
+
+ private:
+  static std::string bytes(std::uint64_t b) {
+    char buf[32];
+    const double v = static_cast<double>(b);
+    if (b >= (1ULL << 30)) {
+      std::snprintf(buf, sizeof buf, "%.1f GiB", v / (1ULL << 30));
+    } else if (b >= (1ULL << 20)) {
+      std::snprintf(buf, sizeof buf, "%.1f MiB", v / (1ULL << 20));
+    } else {
+      std::snprintf(buf, sizeof buf, "%.0f KiB", v / 1024);
+    }
+    return buf;
+  }
+  static std::string rate(double r) {
+    char buf[32];
+    if (r >= 1e6) {
+      std::snprintf(buf, sizeof buf, "%.1fM", r / 1e6);
+    } else if (r >= 1e3) {
+      std::snprintf(buf, sizeof buf, "%.0fk", r / 1e3);
+    } else {
+      std::snprintf(buf, sizeof buf, "%.0f", r);
+    }
+    return buf;
+  }
+
+  std::FILE* out_;
+  bool on_;
+  std::uint64_t total_;
+  Clock::time_point start_, last_{};
+  bool drawn_ = false;
+};
+
+std::uint64_t file_bytes(const std::string& path) {
+  std::error_code ec;
+  const auto n = std::filesystem::file_size(path, ec);
+  return ec ? 0 : static_cast<std::uint64_t>(n);
+}
+
 class Diagnostics {
  public:
   Diagnostics(std::FILE* fp, std::size_t limit) : fp_(fp), limit_(limit) {}
@@ -221,7 +298,11 @@ class Diagnostics {
 /// order). Decoders are per (venue, route) and reset where the capture says a connection opened.
 template <class Drain>
 void replay_raw(const ReplayOptions& opt, InstrumentTable& instruments, Matcher& matcher,
-                std::vector<Event>& events, ReplaySummary& sum, Diagnostics& diags, Drain& drain) {
+                std::vector<Event>& events, ReplaySummary& sum, Diagnostics& diags, Drain& drain,
+                std::FILE* diag) {
+  std::uint64_t total = 0;
+  for (const std::string& path : opt.raw_paths) total += file_bytes(path);
+  ProgressLine progress(diag, opt.progress, total);
   const std::size_t market_instruments = instruments.size();
   struct Source {
     std::unique_ptr<feeds::CaptureReader> reader;
@@ -318,7 +399,13 @@ void replay_raw(const ReplayOptions& opt, InstrumentTable& instruments, Matcher&
       }
     }
     next->has = next->reader->next(next->rec);
+    if (progress.on() && (sum.lines & 0x3FF) == 0) {
+      std::uint64_t done = 0;
+      for (const Source& s : sources) done += s.reader->offset();
+      progress.update(done, sum.ticks, sum.events);
+    }
   }
+  progress.update(total, sum.ticks, sum.events, /*last=*/true);
 }
 
 }  // namespace
@@ -377,7 +464,7 @@ ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag) {
   drain();
 
   if (!opt.raw_paths.empty()) {
-    replay_raw(opt, instruments, matcher, events, sum, diags, drain);
+    replay_raw(opt, instruments, matcher, events, sum, diags, drain, diag);
     if (opt.write_events) out.flush();
     if (!opt.state_out.empty()) write_state(opt.state_out, matcher);
     sum.seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -394,7 +481,8 @@ ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag) {
   bool eof = false;
   std::string error;
   TickLine line;
-  auto last_progress = start;
+  ProgressLine progress(diag, opt.progress, file_bytes(opt.ticks_path));
+  std::uint64_t consumed = 0;  // bytes of the file before buf[0]
 
   while (!eof || have > 0) {
     if (!eof) {
@@ -445,16 +533,8 @@ ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag) {
       if (!opt.validate_only) matcher.on_tick(t, events);
       ++sum.ticks;
       if (!events.empty()) drain();
-      if (opt.progress && (sum.lines & 0xFFFF) == 0) {
-        const auto now = Clock::now();
-        if (now - last_progress > std::chrono::seconds(2)) {
-          last_progress = now;
-          const double secs = std::chrono::duration<double>(now - start).count();
-          std::fprintf(diag, "replay: %llu lines, %llu events, %.0f ticks/s\n",
-                       static_cast<unsigned long long>(sum.lines),
-                       static_cast<unsigned long long>(sum.events),
-                       static_cast<double>(sum.ticks) / secs);
-        }
+      if (progress.on() && (sum.lines & 0x3FFF) == 0) {
+        progress.update(consumed + pos, sum.ticks, sum.events);
       }
     }
     if (pos < have) {
@@ -466,8 +546,10 @@ ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag) {
       std::memmove(buf.data(), buf.data() + pos, have - pos);
     }
     have -= pos;
+    consumed += pos;
   }
   std::fclose(in);
+  progress.update(consumed, sum.ticks, sum.events, /*last=*/true);
   if (opt.write_events) out.flush();
   if (!opt.state_out.empty()) write_state(opt.state_out, matcher);
   sum.seconds = std::chrono::duration<double>(Clock::now() - start).count();

@@ -24,7 +24,9 @@ struct ReplayOptions {
   std::string events_out;  ///< empty: stdout
   std::string state_out;   ///< empty: not written
   bool strict = false;     ///< exit non-zero when any input was bad
-  bool progress = true;    ///< progress line on stderr every 2 s
+  /// A progress line (bytes, ticks/s, ETA) redrawn in place on the diagnostics stream when it is a
+  /// terminal; nothing when it is not (a log, a pipe, a test)
+  bool progress = true;
   bool write_events = true;
   bool validate_only = false;        ///< parse and check every line, but do not run the matcher
   std::size_t max_error_lines = 50;  ///< diagnostics printed per kind before they are only counted

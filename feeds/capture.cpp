@@ -111,6 +111,11 @@ CaptureReader::~CaptureReader() {
   if (fp_ != nullptr) std::fclose(fp_);
 }
 
+std::uint64_t CaptureReader::offset() const {
+  const long at = std::ftell(fp_);
+  return at < 0 ? 0 : static_cast<std::uint64_t>(at);
+}
+
 bool CaptureReader::next(CaptureRecord& rec) {
   char line[256];
   const long at = std::ftell(fp_);

@@ -79,6 +79,8 @@ class CaptureReader {
 
   /// False at the end; throws std::runtime_error on a corrupt record (with the byte offset).
   bool next(CaptureRecord& rec);
+  /// Bytes read so far (progress).
+  [[nodiscard]] std::uint64_t offset() const;
 
  private:
   std::string path_;

@@ -1,8 +1,11 @@
 // laminator replay end to end: the library entry point and the real binary.
 #include "app/replay.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <pty.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -406,6 +409,42 @@ TEST(ReplayRaw, AnOraclePricedMarketReplaysOnItsPythFeed) {
   const std::string events = slurp(opt.events_out);
   EXPECT_NE(events.find(R"("price":"183.4)"), std::string::npos) << events;
   fs::remove_all(dir);
+}
+
+// Issue 12: on a terminal, replay shows a progress line (bytes, ticks/s, ETA) redrawn in place; to
+// a file or a pipe it writes none.
+TEST(ReplayProgress, ALineOnATerminalNothingElsewhere) {
+  ReplayOptions opt;
+  opt.state_path = (kData / "state.json").string();
+  opt.ticks_path = (kData / "ticks.ndjson").string();
+  opt.write_events = false;
+  opt.progress = true;
+  int master = -1, slave = -1;
+  ASSERT_EQ(::openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
+  std::FILE* tty = ::fdopen(slave, "w");
+  ASSERT_NE(tty, nullptr);
+  (void)run_replay(opt, tty);
+  std::fflush(tty);
+  std::string shown;
+  char buf[4096];
+  ::fcntl(master, F_SETFL, O_NONBLOCK);
+  for (ssize_t n; (n = ::read(master, buf, sizeof buf)) > 0;)
+    shown.append(buf, static_cast<std::size_t>(n));
+  std::fclose(tty);
+  ::close(master);
+  EXPECT_NE(shown.find("\rreplay: 100.0%"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("ticks/s"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("done in"), std::string::npos) << shown;
+
+  std::FILE* file = std::tmpfile();
+  (void)run_replay(opt, file);
+  std::rewind(file);
+  std::string logged;
+  for (int c = std::fgetc(file); c != EOF; c = std::fgetc(file))
+    logged.push_back(static_cast<char>(c));
+  std::fclose(file);
+  EXPECT_EQ(logged.find('\r'), std::string::npos) << logged;
+  EXPECT_EQ(logged.find("ticks/s"), std::string::npos) << "a file got a progress line: " << logged;
 }
 
 }  // namespace
