@@ -113,10 +113,10 @@ Recovered recover(const std::string& url, const EngineConfig& ec,
 std::string StatusLine::format() const {
   char line[320];
   std::snprintf(line, sizeof line,
-                "%.0f ticks/s | %llu ticks (%llu held) | %llu events: %llu alerts fired, %llu "
-                "liquidations | tick->event p50 %.0f us p99 %.0f us | %llu subscribers | writer "
-                "pending %llu",
-                ticks_per_s, static_cast<unsigned long long>(ticks),
+                "%.0f ticks/s, %.0f events/s, %.0f changes/s | %llu ticks (%llu held) | %llu "
+                "events: %llu alerts fired, %llu liquidations | tick->event p50 %.0f us p99 %.0f "
+                "us | %llu subscribers | writer pending %llu",
+                ticks_per_s, events_per_s, commands_per_s, static_cast<unsigned long long>(ticks),
                 static_cast<unsigned long long>(held), static_cast<unsigned long long>(events),
                 static_cast<unsigned long long>(fired),
                 static_cast<unsigned long long>(liquidations), p50_us, p99_us,
@@ -345,9 +345,16 @@ StatusLine Daemon::status() {
   s.writer_pending = p.writer->stats().pending_rows.load() + e.writer_parked.load();
   const auto now = Clock::now();
   const double dt = std::chrono::duration<double>(now - p.last_status).count();
-  if (dt > 0) s.ticks_per_s = static_cast<double>(s.ticks - p.last_ticks) / dt;
+  const std::uint64_t commands = e.commands.load();
+  if (dt > 0) {
+    s.ticks_per_s = static_cast<double>(s.ticks - p.last_ticks) / dt;
+    s.events_per_s = static_cast<double>(s.events - p.last_events) / dt;
+    s.commands_per_s = static_cast<double>(commands - p.last_commands) / dt;
+  }
   p.last_status = now;
   p.last_ticks = s.ticks;
+  p.last_events = s.events;
+  p.last_commands = commands;
   return s;
 }
 

@@ -18,6 +18,8 @@ namespace lam::daemon {
 /// One line for people: ticks/s, events, alerts fired, p99 latency, subscribers, writer lag.
 struct StatusLine {
   double ticks_per_s = 0;
+  double events_per_s = 0;    ///< since the previous status line
+  double commands_per_s = 0;  ///< the bot's changes applied (listener commands)
   std::uint64_t ticks = 0, held = 0, events = 0, fired = 0, liquidations = 0, subscribers = 0;
   double p50_us = 0, p99_us = 0;
   std::uint64_t writer_pending = 0;

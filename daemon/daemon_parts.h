@@ -48,7 +48,7 @@ struct Daemon::Parts {
   bool started = false;
   bool stopped = false;
   std::chrono::steady_clock::time_point last_status = std::chrono::steady_clock::now();
-  std::uint64_t last_ticks = 0;
+  std::uint64_t last_ticks = 0, last_events = 0, last_commands = 0;
 };
 
 }  // namespace lam::daemon

@@ -50,6 +50,14 @@ class FrameGenerator {
   /// continue each other's sequences across reconnects. The map must outlive the generator and be
   /// used from one thread.
   void share_trade_ids(std::unordered_map<std::string, std::uint64_t>* ids) { shared_ids_ = ids; }
+  /// Random-walk mode: each frame moves the price by up to `bps` basis points either way, in the
+  /// symbol's tick size (BTC 0.1, others 0.01), around a price shared through `prices` (symbol ->
+  /// cents) by every connection of the venue, so routes and reconnects quote one market.
+  /// 0 (default): the quiet walk of +-2 cents per frame, per connection.
+  void set_walk(double bps, std::unordered_map<std::string, std::int64_t>* prices) {
+    walk_bps_ = bps;
+    shared_px_ = prices;
+  }
 
  private:
   struct SymbolState {
@@ -72,6 +80,8 @@ class FrameGenerator {
   std::uint64_t heartbeat_ = 0;
   std::unordered_map<std::string, std::uint64_t>* shared_ids_ = nullptr;
   std::int64_t publish_lag_s_ = 0;
+  double walk_bps_ = 0;
+  std::unordered_map<std::string, std::int64_t>* shared_px_ = nullptr;
 };
 
 /// Topics a client asked for in one subscribe message (venue syntax), empty when `msg` is not a

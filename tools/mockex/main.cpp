@@ -18,13 +18,18 @@ int main(int argc, char** argv) {
   lam::mockex::Options opt;
   std::vector<std::string> replay;
   CLI::App app{
-      "Laminator mock exchange: Binance, Bybit, OKX, Hyperliquid and Coinbase on loopback"};
+      "Laminator mock exchange: Binance, Bybit, OKX, Hyperliquid, Coinbase and Pyth Hermes on "
+      "loopback"};
   app.add_option("--address", opt.address, "listen address (loopback)")->capture_default_str();
   app.add_option("--port", opt.port, "listen port (0: ephemeral)")->capture_default_str();
   app.add_option("--rate", opt.rate, "data frames/s per connection (0: as fast as possible)")
       ->capture_default_str();
   app.add_option("--max-frames", opt.max_frames, "data frames per connection (0: unlimited)");
   app.add_option("--seed", opt.seed, "generator seed")->capture_default_str();
+  app.add_option("--walk-bps", opt.walk_bps,
+                 "random-walk mode: each frame moves its symbol's venue-wide price by up to this "
+                 "many basis points, in the symbol's tick size (0: a quiet +-2 cent walk)")
+      ->check(CLI::Range(0.0, 100.0));
   app.add_option("--replay", replay, "capture files to replay instead of generating");
   app.add_option("--tls-cert", opt.tls_cert_file, "PEM certificate (chain): also serve wss://");
   app.add_option("--tls-key", opt.tls_key_file, "PEM private key of --tls-cert");

@@ -75,6 +75,8 @@ struct MockExchange::Impl {
   std::map<std::string, std::int64_t> pins;
   /// Venue-wide trade ids (symbol -> last id), continued by every connection (mock thread only).
   std::array<std::unordered_map<std::string, std::uint64_t>, kVenueCount> trade_ids;
+  /// Venue-wide prices in random-walk mode (symbol -> cents; mock thread only).
+  std::array<std::unordered_map<std::string, std::int64_t>, kVenueCount> prices;
   std::atomic<std::uint64_t> pin_version{0};
   std::atomic<std::int64_t> pyth_lag_s{0};
   net::io_context io;
@@ -134,6 +136,7 @@ class Session : public std::enable_shared_from_this<Session> {
     gen_.emplace(route_.venue, ex_.opt.seed + 7919 * (++ex_.next_seed));
     gen_->set_snapshot_every(ex_.opt.bybit_snapshot_every);
     gen_->share_trade_ids(&ex_.trade_ids[vi]);
+    if (ex_.opt.walk_bps > 0) gen_->set_walk(ex_.opt.walk_bps, &ex_.prices[vi]);
     auto it =
         ex_.opt.replay.find(std::string(feeds::venue_name(route_.venue)) + "/" + route_.route);
     if (it != ex_.opt.replay.end() && !it->second.empty()) replay_ = &it->second;
@@ -171,9 +174,12 @@ class Session : public std::enable_shared_from_this<Session> {
     if (route_.venue == Venue::hyperliquid) send("Websocket connection established.");
     if (route_.venue == Venue::pyth) {
       // Hermes pings every 30 s and counts the pongs (Beast's client answers them).
-      ws_.control_callback([self = shared_from_this()](websocket::frame_type kind, auto) {
-        if (kind == websocket::frame_type::pong) self->ctr().pongs.fetch_add(1);
-      });
+      // A weak reference: the stream owns the callback, and the session owns the stream.
+      ws_.control_callback(
+          [weak = weak_from_this()](websocket::frame_type kind, beast::string_view) {
+            if (kind != websocket::frame_type::pong) return;
+            if (auto self = weak.lock()) self->ctr().pongs.fetch_add(1);
+          });
       arm_ping();
     }
     if (route_.venue == Venue::coinbase) {

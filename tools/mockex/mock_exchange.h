@@ -58,6 +58,9 @@ struct Options {
   /// Replay instead of generating: "venue/route" -> data frames, pushed in order (looping).
   std::map<std::string, std::vector<std::string>> replay;
   std::uint64_t seed = 42;
+  /// Random-walk mode (the demo): each generated frame moves its symbol's venue-wide price by up
+  /// to this many basis points (0: the quiet +-2 cent walk per connection the tests pin against).
+  double walk_bps = 0;
   /// Blaster mode for throughput benchmarks: > 1 pre-encodes this many data frames as raw
   /// WebSocket frames and writes them with one socket write (the wire format is the same: one
   /// WebSocket message per frame). 1: one Beast write per frame.
