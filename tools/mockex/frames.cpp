@@ -116,10 +116,8 @@ std::string FrameGenerator::next(const Topic& t, std::int64_t now_ms, bool skip_
     const auto [it, fresh] = shared_px_->try_emplace(t.symbol, s.px);
     if (!s.pinned) s.px = it->second;
     // BTC quotes in 0.1 on the venues we mimic; the rest in 0.01.
-    const std::int64_t tick = t.symbol.find("BTC") != std::string::npos ||
-                                      t.symbol == feeds::kPythBtcUsd
-                                  ? 10
-                                  : 1;
+    const std::int64_t tick =
+        t.symbol.find("BTC") != std::string::npos || t.symbol == feeds::kPythBtcUsd ? 10 : 1;
     const double u = static_cast<double>(rng_() % 2001) / 1000.0 - 1.0;  // [-1, 1]
     const double amp = static_cast<double>(s.px) * walk_bps_ / 10'000.0;
     const std::int64_t step = static_cast<std::int64_t>(amp * u / static_cast<double>(tick)) * tick;
