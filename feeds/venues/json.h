@@ -93,6 +93,16 @@ inline std::optional<std::uint64_t> u64(const Tok& t) noexcept {
   return v;
 }
 
+/// A signed integer sent as a number or a string of digits (Pyth's prices).
+inline std::optional<std::int64_t> i64(const Tok& t) noexcept {
+  if (!t.has_value()) return std::nullopt;
+  std::int64_t v = 0;
+  const char* end = t.text.data() + t.text.size();
+  auto [p, ec] = std::from_chars(t.text.data(), end, v);
+  if (ec != std::errc() || p != end) return std::nullopt;
+  return v;
+}
+
 /// Milliseconds since the epoch (number or string) to ns.
 inline std::optional<TimeNs> ms_time(const Tok& t) noexcept {
   auto v = u64(t);

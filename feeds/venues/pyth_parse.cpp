@@ -46,15 +46,6 @@ std::optional<std::int64_t> scaled(std::int64_t mantissa, int expo, bool& rounde
   return static_cast<std::int64_t>(q);
 }
 
-std::optional<std::int64_t> i64(const Tok& t) noexcept {
-  if (!t.has_value()) return std::nullopt;
-  std::int64_t v = 0;
-  const char* end = t.text.data() + t.text.size();
-  auto [p, ec] = std::from_chars(t.text.data(), end, v);
-  if (ec != std::errc() || p != end) return std::nullopt;
-  return v;
-}
-
 class PythDecoder final : public Decoder {
  public:
   using Decoder::Decoder;
@@ -169,10 +160,10 @@ class PythDecoder final : public Decoder {
     if (feed.starts_with("0x")) feed.remove_prefix(2);
     const SymbolInfo* sym = lookup(feed);
     if (sym == nullptr) return true;
-    const auto mantissa = i64(q.price);
+    const auto mantissa = json::i64(q.price);
     const auto conf_m = json::u64(q.conf);
-    const auto expo = i64(q.expo);
-    const auto published = i64(q.publish_time);
+    const auto expo = json::i64(q.expo);
+    const auto published = json::i64(q.publish_time);
     if (!has_price || !mantissa || !conf_m || !expo || !published || *expo < -64 || *expo > 64 ||
         *published <= 0 || *published > kMaxPublishTimeS ||
         *conf_m > static_cast<std::uint64_t>(INT64_MAX)) {

@@ -31,6 +31,21 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
+/// Runs a replay with its diagnostics captured; returns the summary and, in `diag_text`, what it
+/// reported.
+ReplaySummary replay_captured(const ReplayOptions& opt, std::string* diag_text = nullptr) {
+  std::FILE* diag = std::tmpfile();
+  const ReplaySummary s = run_replay(opt, diag);
+  if (diag_text != nullptr) {
+    diag_text->clear();
+    std::rewind(diag);
+    for (int c = std::fgetc(diag); c != EOF; c = std::fgetc(diag))
+      diag_text->push_back(static_cast<char>(c));
+  }
+  std::fclose(diag);
+  return s;
+}
+
 class Replay : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -287,13 +302,8 @@ TEST(ReplayRaw, UnknownSymbolsAndSequenceGapsAreCountedAndReported) {
   opt.raw_paths = files;
   opt.write_events = false;
   opt.progress = false;
-  std::FILE* diag = std::tmpfile();
-  const ReplaySummary s = run_replay(opt, diag);
-  std::rewind(diag);
   std::string text;
-  for (int c = std::fgetc(diag); c != EOF; c = std::fgetc(diag))
-    text.push_back(static_cast<char>(c));
-  std::fclose(diag);
+  const ReplaySummary s = replay_captured(opt, &text);
   fs::remove_all(dir);
   EXPECT_EQ(s.ticks, 3u);
   EXPECT_EQ(s.bad_lines, 0u);
@@ -339,14 +349,7 @@ TEST(ReplayRaw, ContractSizesTravelWithTheCaptureOrTheCommandLine) {
     opt.state_out = (dir / "state-out.json").string();
     opt.progress = false;
     opt.contract_sizes = std::move(cs);
-    std::FILE* diag = std::tmpfile();
-    const ReplaySummary s = run_replay(opt, diag);
-    std::rewind(diag);
-    text.clear();
-    for (int c = std::fgetc(diag); c != EOF; c = std::fgetc(diag))
-      text.push_back(static_cast<char>(c));
-    std::fclose(diag);
-    return s;
+    return replay_captured(opt, &text);
   };
   std::string text;
   const ReplaySummary sized = run(capture(true), {}, text);
@@ -398,9 +401,7 @@ TEST(ReplayRaw, AnOraclePricedMarketReplaysOnItsPythFeed) {
   opt.raw_paths = {(kSource / "data" / "captures" / "pyth.lcap").string()};
   opt.events_out = (dir / "events.ndjson").string();
   opt.progress = false;
-  std::FILE* diag = std::tmpfile();
-  const ReplaySummary s = run_replay(opt, diag);
-  std::fclose(diag);
+  const ReplaySummary s = replay_captured(opt);
   EXPECT_EQ(s.bad_state_rows, 0u);
   EXPECT_EQ(s.bad_lines, 0u);
   EXPECT_GT(s.ticks, 300u);
