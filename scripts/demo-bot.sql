@@ -2,7 +2,8 @@
 -- `SELECT demo_bot_step(n)`). Each step, for every market with a price: two users set alerts a few
 -- basis points either side of it (they fire within seconds as the mock's prices walk); one of the
 -- bot's alerts is edited and one cancelled; every third step a user sends a market order (paper fill:
--- it opens, grows, shrinks or closes a position). Everything goes through plain SQL, so the change
+-- it opens, grows, shrinks or closes a position); every fifth, a resting limit order, which is moved
+-- and, after 20 s, cancelled. Everything goes through plain SQL, so the change
 -- listener carries it to the engine as it would the real bot's writes.
 CREATE OR REPLACE FUNCTION demo_bot_step(step int) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -21,6 +22,12 @@ BEGIN
             round(mk.price * 1.0004, 2), 'demo bot'),
            (gen_random_uuid(), uid, mk.id, 'price_below', 'less_than',
             round(mk.price * 0.9996, 2), 'demo bot');
+    -- A resting limit order 2 % away from the price, moved and later cancelled by its user.
+    IF step % 5 = 0 THEN
+      INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, price, leverage)
+      VALUES (gen_random_uuid(), uid, ('0000000e-0000-4000-8000-' || lpad(to_hex(u), 12, '0'))::uuid,
+              mk.id, 'limit', 'long', 0.01, round(mk.price * 0.98, 2), 10);
+    END IF;
     IF step % 3 = 0 THEN
       INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, leverage)
       VALUES (gen_random_uuid(), uid, ('0000000e-0000-4000-8000-' || lpad(to_hex(u), 12, '0'))::uuid,
@@ -28,7 +35,14 @@ BEGIN
               0.01, 10);
     END IF;
   END LOOP;
-  -- Users change their minds: one of the bot's armed alerts moves, one is cancelled.
+  -- Users change their minds: one of the bot's resting limit orders moves closer, the oldest is
+-- cancelled; one of the bot's armed alerts moves, one is cancelled.
+  UPDATE orders o SET price = round(o.price * 1.001, 2)
+  WHERE o.id = (SELECT id FROM orders WHERE order_type = 'limit' AND status IN ('pending', 'open')
+                AND created_at > now() - interval '1 hour' ORDER BY created_at DESC LIMIT 1);
+  UPDATE orders o SET status = 'cancelled'
+  WHERE o.id = (SELECT id FROM orders WHERE order_type = 'limit' AND status IN ('pending', 'open')
+                AND created_at < now() - interval '20 seconds' ORDER BY created_at LIMIT 1);
   UPDATE alerts a SET target_price = round(a.target_price * 0.9998, 2)
   WHERE a.id = (SELECT id FROM alerts WHERE status = 'active' AND message = 'demo bot'
                 ORDER BY created_at DESC OFFSET 3 LIMIT 1);
