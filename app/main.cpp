@@ -8,6 +8,7 @@
 #include <exception>
 #include <map>
 
+#include "app/bench_command.h"
 #include "app/feeds_command.h"
 #include "app/replay.h"
 #include "app/run_command.h"
@@ -143,6 +144,26 @@ int main(int argc, char** argv) {
                  "Seconds between one-line status reports on stderr (0: off)")
       ->capture_default_str();
 
+  lam::app::BenchOptions bench;
+  CLI::App* bn = app.add_subcommand(
+      "bench", "Benchmark on this machine: same workload as bench/, medians, same-run baseline");
+  bn->add_option("scenario", bench.scenario, "matcher")
+      ->required()
+      ->check(CLI::IsMember({"matcher"}));
+  bn->add_option("--objects", bench.objects, "alerts and positions armed, each")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1'000}, std::size_t{10'000'000}));
+  bn->add_flag("--orders", bench.orders, "also as many resting orders (ticks of every kind)");
+  bn->add_option("--repetitions", bench.repetitions, "repetitions of each measurement")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  bn->add_option("--seconds", bench.seconds, "timed seconds in all")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  bn->add_option("--json", bench.json_path, "also write the results (schema laminator-bench/1)");
+  bool bench_quiet = false;
+  bn->add_flag("--quiet", bench_quiet, "no progress line");
+
   std::string check_path;
   CLI::App* cfg = app.add_subcommand("config", "Configuration tools");
   CLI::App* chk = cfg->add_subcommand("check", "Validate a config file without running");
@@ -192,6 +213,10 @@ int main(int argc, char** argv) {
       return run_replay_command(replay, quiet);
     }
     if (fd->parsed()) return lam::app::run_feeds(feeds);
+    if (bn->parsed()) {
+      bench.progress = !bench_quiet;
+      return lam::app::run_bench_command(bench);
+    }
     if (rn->parsed()) return lam::app::run_daemon(run);
     if (chk->parsed()) return lam::app::check_config(check_path);
     if (tl->parsed()) {

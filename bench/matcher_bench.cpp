@@ -17,6 +17,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "bench/matcher_workload.h"
 #include "bench/ratio_report.h"
 #include "engine/matcher.h"
 #include "engine/naive_matcher.h"
@@ -24,194 +25,6 @@
 
 namespace lam::bench {
 namespace {
-
-constexpr std::uint32_t kMarkets = 1000;
-constexpr std::size_t kTickRing = 1 << 16;
-constexpr std::int64_t kBasePrice = 1000 * kScale;  // every market trades around 1000
-
-Uuid make_id(std::uint64_t kind, std::uint64_t n) {
-  return Uuid{kind << 48 | 0x4000, n};
-}
-
-/// The workload: N alerts and N open positions over 1,000 markets, none of which the quiet ticks
-/// cross (alerts 2%..50% away from 1000, positions at 2x..20x leverage), generated
-/// deterministically.
-template <class OnAlert, class OnPosition>
-void generate(std::size_t n, OnAlert&& on_alert, OnPosition&& on_position) {
-  std::mt19937_64 rng(42);
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto away = static_cast<std::int64_t>(kBasePrice / 50 +
-                                                rng() % static_cast<std::uint64_t>(kBasePrice / 2));
-    const bool above = (rng() & 1) != 0;
-    AlertSpec a;
-    a.id = make_id(0xD, i);
-    a.user_id = make_id(0xC, rng() % 100'000);
-    a.market_id = make_id(0xA, rng() % kMarkets);
-    a.type = above ? AlertType::price_above : AlertType::price_below;
-    a.condition = above ? ConditionType::greater_than : ConditionType::less_than;
-    a.target_price = Decimal{above ? kBasePrice + away : kBasePrice - away, Remainder::zero};
-    on_alert(a);
-
-    PositionSpec p;
-    p.id = make_id(0xB, i);
-    p.user_id = a.user_id;
-    p.market_id = make_id(0xA, rng() % kMarkets);
-    p.side = (rng() & 1) != 0 ? Side::long_side : Side::short_side;
-    p.size = static_cast<std::int64_t>(1 + rng() % 10) * kScale;
-    p.entry_price = kBasePrice;
-    p.margin = p.size / kScale * kBasePrice / static_cast<std::int64_t>(2 + rng() % 19);
-    // As the bot's rows look: the user's wallet, a leverage, and the fees or closes booked so far.
-    p.wallet_id = make_id(0xE, p.user_id.lo);
-    p.leverage = static_cast<std::int64_t>(1 + rng() % 20) * kScale;
-    p.realized_pnl = -static_cast<Wide>(rng() % (10 * static_cast<std::uint64_t>(kScale)));
-    on_position(p);
-  }
-}
-
-/// N resting orders over the same markets, none of which the quiet ticks reach: stops 2%..50% away
-/// (buy stops above, sell stops below), limits resting 2%..50% away (buys below, sells above).
-template <class OnOrder>
-void generate_orders(std::size_t n, OnOrder&& on_order) {
-  std::mt19937_64 rng(44);
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto away = static_cast<std::int64_t>(kBasePrice / 50 +
-                                                rng() % static_cast<std::uint64_t>(kBasePrice / 2));
-    OrderSpec o;
-    o.id = make_id(0xF, i);
-    o.user_id = make_id(0xC, rng() % 100'000);
-    o.wallet_id = make_id(0xE, o.user_id.lo);
-    o.market_id = make_id(0xA, rng() % kMarkets);
-    o.side = (rng() & 1) != 0 ? OrderSide::long_side : OrderSide::short_side;
-    const bool buy = o.side == OrderSide::long_side;
-    o.size = kScale;
-    o.leverage = 10 * kScale;
-    if ((rng() & 1) != 0) {
-      o.type = OrderType::stop;
-      o.trigger_price = buy ? kBasePrice + away : kBasePrice - away;
-    } else {
-      o.type = OrderType::limit;
-      o.price = buy ? kBasePrice - away : kBasePrice + away;
-    }
-    on_order(o);
-  }
-}
-
-/// Quiet ticks of every kind (marks, trades, BBOs) within 0.5% of 1000.
-std::vector<Tick> mixed_quiet_ring() {
-  std::mt19937_64 rng(45);
-  std::vector<Tick> quiet(kTickRing);
-  for (std::size_t i = 0; i < kTickRing; ++i) {
-    Tick& t = quiet[i];
-    t.instrument = static_cast<InstrumentId>(rng() % kMarkets);
-    t.kind = static_cast<TickKind>(rng() % 3);
-    t.price = kBasePrice - kBasePrice / 200 +
-              static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(kBasePrice / 100));
-    t.ask = t.price + kScale / 100;
-    t.size = kScale;
-    t.exch_ts = static_cast<TimeNs>(1'767'225'600'000'000'000LL + static_cast<TimeNs>(i) * 1000);
-  }
-  return quiet;
-}
-
-std::vector<Tick> quiet_ring() {
-  std::mt19937_64 rng(43);
-  std::vector<Tick> quiet(kTickRing);
-  for (std::size_t i = 0; i < kTickRing; ++i) {
-    Tick& t = quiet[i];
-    t.instrument = static_cast<InstrumentId>(rng() % kMarkets);
-    t.kind = TickKind::mark;
-    t.price = kBasePrice - kBasePrice / 200 +
-              static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(kBasePrice / 100));
-    t.exch_ts = static_cast<TimeNs>(1'767'225'600'000'000'000LL + static_cast<TimeNs>(i) * 1000);
-  }
-  return quiet;
-}
-
-std::uint32_t market_of(const Uuid& market_id) {
-  return static_cast<std::uint32_t>(market_id.lo & 0xFFFFFFFF);
-}
-
-/// The best case for a scan-everything engine: every alert and position precompiled to one compact
-/// {market, key, direction} record, and a tick is one tight loop over all of them.
-class FlatScan {
- public:
-  void upsert_market(const MarketSpec&) {}
-  void upsert_alert(const AlertSpec& a, std::vector<Event>&) {
-    const Keys k = price_keys(a.type, a.condition, *a.target_price);
-    entries_.push_back({k.up ? *k.up : *k.down, market_of(*a.market_id), k.up.has_value()});
-  }
-  void upsert_position(const PositionSpec& p, std::vector<Event>&) {
-    const auto k = liquidation_key(p.side, p.size, p.entry_price, p.margin, kDefaultMmrRaw);
-    if (k) entries_.push_back({*k, market_of(p.market_id), p.side == Side::short_side});
-  }
-  void upsert_order(const OrderSpec& o, std::vector<Event>&) {
-    const bool buy = buys(o.side);
-    if (o.trigger_price) {
-      entries_.push_back({*o.trigger_price, market_of(o.market_id), buy});
-    } else {
-      entries_.push_back({*o.price, market_of(o.market_id), !buy});  // buy limit: price falls to it
-    }
-  }
-  void upsert_balance(const BalanceSpec&) {}
-  void on_tick(const Tick& t, std::vector<Event>& out) {
-    std::size_t crossed = 0;
-    for (const Entry& e : entries_) {
-      crossed += static_cast<std::size_t>(e.market == t.instrument &&
-                                          (e.up ? t.price >= e.key : t.price <= e.key));
-    }
-    if (crossed != 0) out.emplace_back();  // the quiet workload never gets here
-  }
-
- private:
-  struct Entry {  // 16 bytes
-    std::int64_t key;
-    std::uint32_t market;
-    bool up;
-  };
-  std::vector<Entry> entries_;
-};
-
-template <class M>
-struct World {
-  M matcher;
-  std::vector<Tick> quiet;
-  std::uint64_t next_alert = 0;
-  std::uint64_t next_order = 0;
-
-  /// `orders`: also N resting orders (and a BBO on every market, so that limits rest), ticked by a
-  /// ring of every tick kind.
-  explicit World(std::size_t n, bool orders = false)
-      : quiet(orders ? mixed_quiet_ring() : quiet_ring()) {
-    std::vector<Event> sink;
-    for (std::uint32_t i = 0; i < kMarkets; ++i) {
-      MarketSpec m;
-      m.id = make_id(0xA, i);
-      m.instrument = i;
-      m.rules.quote = Asset::of("USDC");
-      m.rules.maker_fee = 200'000;
-      m.rules.taker_fee = 500'000;
-      matcher.upsert_market(m);
-    }
-    generate(
-        n, [&](const AlertSpec& a) { matcher.upsert_alert(a, sink); },
-        [&](const PositionSpec& p) { matcher.upsert_position(p, sink); });
-    next_alert = n;
-    if (!orders) return;
-    for (std::uint64_t u = 0; u < 100'000; ++u)
-      matcher.upsert_balance({make_id(0xE, u), Asset::of("USDC"), Wide{1} << 100, 0});
-    for (std::uint32_t i = 0; i < kMarkets; ++i) {
-      Tick b{};
-      b.instrument = i;
-      b.kind = TickKind::bbo;
-      b.price = kBasePrice;
-      b.ask = kBasePrice + kScale / 100;
-      matcher.on_tick(b, sink);
-    }
-    generate_orders(n, [&](const OrderSpec& o) { matcher.upsert_order(o, sink); });
-    next_order = n;
-    if (!sink.empty()) throw std::runtime_error("the resting orders must not fill when armed");
-  }
-};
 
 template <class M>
 World<M>& world(std::size_t n, bool orders = false) {
@@ -237,7 +50,7 @@ void quiet_ticks(benchmark::State& state, bool orders = false) {
   }
   std::size_t i = 0;
   for (auto _ : state) {
-    w.matcher.on_tick(w.quiet[i++ & (kTickRing - 1)], events);
+    run_quiet(w, i++, 1, events);
     benchmark::DoNotOptimize(events.data());
   }
   if (!events.empty()) state.SkipWithError("quiet ticks fired events");
@@ -322,62 +135,27 @@ void BM_Matcher_OrderFillTick(benchmark::State& state) {
       ticks > 0 ? timed_seconds * 1e9 / static_cast<double>(ticks) : 0.0;
 }
 
-/// Ticks that each fire exactly one alert: per batch, one alert is armed just below the price of
-/// each of 1,000 ticks (one per market, untimed), then the 1,000 ticks are timed.
+/// Ticks that each fire exactly one alert (FiringBatch): 1,000 per timed batch.
 void BM_Matcher_FiringTick(benchmark::State& state) {
   World<Matcher>& w = world<Matcher>(static_cast<std::size_t>(state.range(0)));
-  std::mt19937_64 rng(7);
+  FiringBatch firing;
   std::vector<Event> events;
-  std::vector<Tick> batch(kMarkets);
-  std::vector<AlertSpec> arms(kMarkets);
-  std::size_t fired = 0;
   std::size_t ticks = 0;
   double timed_seconds = 0;
   for (auto _ : state) {
-    for (std::uint32_t m = 0; m < kMarkets; ++m) {
-      Tick& t = batch[m];
-      t.instrument = m;
-      t.kind = TickKind::mark;
-      t.price = kBasePrice + static_cast<std::int64_t>(rng() % 1000) * 1000;
-      t.exch_ts += 1000;
-      AlertSpec& a = arms[m];
-      a.id = make_id(0xE, w.next_alert++);
-      a.user_id = make_id(0xC, 1);
-      a.market_id = make_id(0xA, m);
-      a.type = AlertType::price_above;
-      a.condition = ConditionType::equals;
-      a.target_price = Decimal{t.price - 500, Remainder::zero};
-    }
-    std::shuffle(batch.begin(), batch.end(), rng);
-    events.clear();
-    for (const AlertSpec& a : arms) w.matcher.upsert_alert(a, events);
-    // Settle every market below its new alert first (untimed), so each timed tick crosses one.
-    for (std::uint32_t m = 0; m < kMarkets; ++m) {
-      Tick settle{};
-      settle.instrument = m;
-      settle.price = kBasePrice - kBasePrice / 200;
-      w.matcher.on_tick(settle, events);
-    }
-    events.clear();
-    const auto start = std::chrono::steady_clock::now();
-    for (const Tick& t : batch) w.matcher.on_tick(t, events);
-    const auto stop = std::chrono::steady_clock::now();
-    const double secs = std::chrono::duration<double>(stop - start).count();
-    state.SetIterationTime(secs);
-    timed_seconds += secs;
-    fired += events.size();
-    ticks += batch.size();
-    for (const AlertSpec& a : arms)
-      w.matcher.forget_alert(a.id);  // untimed (manual time); keeps memory flat
-    if (events.size() != batch.size()) {
+    const double secs = firing.run(w, events);
+    if (secs < 0) {
       state.SkipWithError("each firing tick must fire exactly one alert");
       return;
     }
+    state.SetIterationTime(secs);
+    timed_seconds += secs;
+    ticks += firing.batch.size();
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(ticks));
   state.counters["ns_per_tick"] =
       ticks > 0 ? timed_seconds * 1e9 / static_cast<double>(ticks) : 0.0;
-  state.counters["fired"] = static_cast<double>(fired);
+  state.counters["fired"] = static_cast<double>(ticks);
 }
 
 BENCHMARK(BM_Matcher_QuietTick)->Arg(1'000)->Arg(100'000)->Arg(1'000'000);
