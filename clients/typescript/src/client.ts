@@ -73,6 +73,8 @@ export interface ClientEvents {
   reconnecting: [{ attempt: number; delayMs: number }];
   /** The client stopped for good: `error` says why. */
   fatal: [StreamError];
+  /** The cursor store's `save` failed (the stream goes on; the next save retries). */
+  cursorError: [unknown];
 }
 
 const RESUME_RE = /resume with since=(\d+)/;
@@ -257,11 +259,22 @@ export class LaminatorClient extends EventEmitter<ClientEvents> {
     this.pendingSave = seq;
   }
 
-  private async flushSave(): Promise<void> {
+  private saving: Promise<void> = Promise.resolve();
+
+  /** Saves the last delivered seq; saves run one after another, so the store ends at the newest. */
+  private flushSave(): Promise<void> {
     const seq = this.pendingSave;
-    if (seq === undefined) return;
+    if (seq === undefined) return this.saving;
     this.pendingSave = undefined;
-    if (this.opts.cursor) await this.opts.cursor.save(seq);
+    const cursor = this.opts.cursor;
+    if (!cursor) return this.saving;
+    // A store that fails is reported (`cursorError`), and the next save tries again.
+    this.saving = this.saving
+      .then(() => cursor.save(seq))
+      .catch((e: unknown) => {
+        this.emit("cursorError", e);
+      });
+    return this.saving;
   }
 
   private connect(): void {
