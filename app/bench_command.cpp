@@ -1,5 +1,6 @@
 #include "app/bench_command.h"
 
+#include <simdjson.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 #include <chrono>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -251,7 +253,87 @@ std::string bench_json(const BenchResult& r) {
   return j;
 }
 
+bool BenchComparison::regressed() const {
+  return !problems.empty() || std::any_of(changes.begin(), changes.end(),
+                                          [](const BenchChange& c) { return c.regression; });
+}
+
+BenchComparison compare_bench(const BenchResult& now, const std::string& old_json) {
+  BenchComparison c;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::string_view schema, scenario;
+  if (parser.parse(old_json).get(doc) || doc["schema"].get(schema) ||
+      schema != "laminator-bench/1") {
+    c.problems.emplace_back("not a laminator-bench/1 document");
+    return c;
+  }
+  if (doc["scenario"].get(scenario) || scenario != now.options.scenario) {
+    c.problems.emplace_back(std::string("another scenario: ").append(scenario));
+    return c;
+  }
+  simdjson::dom::array results;
+  if (doc["results"].get(results)) {
+    c.problems.emplace_back("no results");
+    return c;
+  }
+  for (const BenchMeasurement& m : now.measurements) {
+    bool found = false;
+    for (simdjson::dom::element o : results) {
+      std::string_view name;
+      double med = 0, lo = 0, hi = 0;
+      if (o["name"].get(name) || name != m.name || o["median"].get(med) || o["min"].get(lo) ||
+          o["max"].get(hi) || med <= 0) {
+        continue;
+      }
+      found = true;
+      BenchChange ch;
+      ch.name = m.name;
+      ch.old_median = med;
+      ch.new_median = m.median();
+      ch.change = ch.new_median / med - 1;
+      const double spread_old = (hi - lo) / med;
+      const double spread_new = ch.new_median > 0 ? (m.max() - m.min()) / ch.new_median : 0;
+      ch.noise = std::max({spread_old, spread_new, 0.02});
+      ch.regression = ch.change > ch.noise;
+      ch.improvement = ch.change < -ch.noise;
+      c.changes.push_back(ch);
+    }
+    if (!found) c.problems.push_back(std::string("no '").append(m.name).append("' in the old run"));
+  }
+  return c;
+}
+
+std::string format_comparison(const BenchComparison& c) {
+  std::string out = "\ncompared with the earlier run:\n";
+  char line[256];
+  std::snprintf(line, sizeof line, "%-22s %12s %12s %9s %9s  %s\n", "measurement", "old ns",
+                "new ns", "change", "noise", "verdict");
+  out += line;
+  for (const BenchChange& ch : c.changes) {
+    std::snprintf(line, sizeof line, "%-22s %12.1f %12.1f %+8.1f%% %8.1f%%  %s\n", ch.name.c_str(),
+                  ch.old_median, ch.new_median, 100 * ch.change, 100 * ch.noise,
+                  ch.regression    ? "REGRESSION"
+                  : ch.improvement ? "faster"
+                                   : "within noise");
+    out += line;
+  }
+  for (const std::string& p : c.problems) out.append("cannot compare: ").append(p).append("\n");
+  return out;
+}
+
 int run_bench_command(const BenchOptions& opt) {
+  std::string old_json;
+  if (!opt.compare_path.empty()) {
+    std::ifstream in(opt.compare_path);
+    if (!in) {
+      std::fprintf(stderr, "bench: cannot read %s\n", opt.compare_path.c_str());
+      return 2;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    old_json = text.str();
+  }
   const BenchResult r = run_bench(opt, stderr);
   std::fputs(format_bench_table(r).c_str(), stdout);
   if (!opt.json_path.empty()) {
@@ -261,6 +343,11 @@ int run_bench_command(const BenchOptions& opt) {
       std::fprintf(stderr, "bench: cannot write %s\n", opt.json_path.c_str());
       return 2;
     }
+  }
+  if (!opt.compare_path.empty()) {
+    const BenchComparison c = compare_bench(r, old_json);
+    std::fputs(format_comparison(c).c_str(), stdout);
+    if (c.regressed()) return 3;
   }
   return 0;
 }

@@ -161,6 +161,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0.1, 3600.0));
   bn->add_option("--json", bench.json_path, "also write the results (schema laminator-bench/1)");
+  bn->add_option("--compare", bench.compare_path,
+                 "compare with an earlier --json run; exit 3 on a regression beyond the noise")
+      ->check(CLI::ExistingFile);
   bool bench_quiet = false;
   bn->add_flag("--quiet", bench_quiet, "no progress line");
 

@@ -66,5 +66,43 @@ TEST(BenchMatcher, BadOptionsAreRefused) {
   EXPECT_THROW((void)run_bench(opt, nullptr), std::invalid_argument);
 }
 
+// --compare: a change counts only beyond the noise the repetitions measured; a regression exits 3.
+TEST(BenchMatcher, CompareFlagsOnlyChangesBeyondTheMeasuredNoise) {
+  BenchResult now;
+  now.options.scenario = "matcher";
+  now.measurements = {{"quiet_tick", "q", {10.0, 10.2, 9.9}},
+                      {"quiet_tick_flat_scan", "f", {1000, 1010, 990}},
+                      {"firing_tick", "x", {250, 240, 260}}};
+  // The old run: quiet 10 +- 1 %, flat scan 800 (now 25 % slower), firing 350 (now 29 % faster).
+  const std::string old = R"({"schema":"laminator-bench/1","scenario":"matcher","results":[
+    {"name":"quiet_tick","unit":"ns/tick","median":10.05,"min":9.95,"max":10.1,"samples":[]},
+    {"name":"quiet_tick_flat_scan","unit":"ns/tick","median":800,"min":795,"max":805,"samples":[]},
+    {"name":"firing_tick","unit":"ns/tick","median":350,"min":340,"max":360,"samples":[]}]})";
+  const BenchComparison c = compare_bench(now, old);
+  ASSERT_TRUE(c.problems.empty());
+  ASSERT_EQ(c.changes.size(), 3u);
+  EXPECT_FALSE(c.changes[0].regression);
+  EXPECT_FALSE(c.changes[0].improvement);
+  EXPECT_TRUE(c.changes[1].regression);
+  EXPECT_NEAR(c.changes[1].change, 0.25, 1e-9);
+  EXPECT_TRUE(c.changes[2].improvement);
+  EXPECT_TRUE(c.regressed());
+  const std::string text = format_comparison(c);
+  EXPECT_NE(text.find("REGRESSION"), std::string::npos) << text;
+  EXPECT_NE(text.find("within noise"), std::string::npos) << text;
+
+  // A noisy old run hides the same 25 %: its spread was 40 %.
+  const std::string noisy = R"({"schema":"laminator-bench/1","scenario":"matcher","results":[
+    {"name":"quiet_tick","median":10,"min":9,"max":11},
+    {"name":"quiet_tick_flat_scan","median":800,"min":640,"max":960},
+    {"name":"firing_tick","median":250,"min":240,"max":260}]})";
+  EXPECT_FALSE(compare_bench(now, noisy).regressed());
+  // Not a comparison at all: said, and counted as a failure.
+  EXPECT_TRUE(compare_bench(now, "{}").regressed());
+  EXPECT_FALSE(
+      compare_bench(now, R"({"schema":"laminator-bench/1","scenario":"replay","results":[]})")
+          .problems.empty());
+}
+
 }  // namespace
 }  // namespace lam::app
