@@ -91,14 +91,13 @@ struct DecoderStats {
   std::uint64_t ticks = 0;
   std::uint64_t malformed = 0;   ///< whole frames skipped
   std::uint64_t bad_values = 0;  ///< items skipped inside a good frame (bad number, missing field)
-  std::uint64_t unknown_symbol = 0;  ///< items for symbols not in the map
-  std::uint64_t out_of_order = 0;    ///< stale or duplicate sequence ids, dropped
-  std::uint64_t gaps = 0;            ///< sequence gaps reported
-  std::uint64_t rejected = 0;        ///< error acks
-  std::uint64_t unexpected = 0;      ///< frames of FrameClass::unexpected
-  std::uint64_t unsized = 0;         ///< trades emitted without a size (contract size unknown)
-  std::uint64_t rounded =
-      0;  ///< prices finer than the engine's 1e-9 grid, rounded (Pyth expo < -9)
+  std::uint64_t unknown_symbol = 0;    ///< items for symbols not in the map
+  std::uint64_t out_of_order = 0;      ///< stale or duplicate sequence ids, dropped
+  std::uint64_t gaps = 0;              ///< sequence gaps reported
+  std::uint64_t rejected = 0;          ///< error acks
+  std::uint64_t unexpected = 0;        ///< frames of FrameClass::unexpected
+  std::uint64_t unsized = 0;           ///< trades emitted without a size (contract size unknown)
+  std::uint64_t rounded = 0;           ///< prices finer than 1e-9, rounded (Pyth expo < -9)
   std::uint64_t oracle_stale = 0;      ///< oracle updates older than OracleLimits::max_age
   std::uint64_t oracle_uncertain = 0;  ///< oracle updates wider than OracleLimits::max_conf_bps
 };

@@ -164,11 +164,10 @@ void FeedConnection::on_open() {
     rt_.capture->opened(wall, venue_name(cfg.venue), cfg.route);
     // Sizes in contracts: the contract size travels with the capture, so replay sizes trades as
     // live did.
-    const SymbolMap& map = dec_->symbols();
-    for (std::size_t i = 0; i < map.size(); ++i) {
-      const std::string& name = map.names()[i];
+    SymbolMap& map = dec_->symbols();
+    for (const std::string& name : map.names()) {
       if (size_unit(cfg.venue, name) == SizeUnit::base) continue;
-      const SymbolInfo* info = dec_->symbols().find(name);
+      const SymbolInfo* info = map.find(name);
       if (info != nullptr) {
         rt_.capture->symbol(wall, venue_name(cfg.venue), cfg.route, name, info->contract_size);
       }
