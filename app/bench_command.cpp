@@ -2,86 +2,28 @@
 
 #include <simdjson.h>
 #include <sys/utsname.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fstream>
-#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
 
-#include "bench/matcher_workload.h"
-#include "engine/matcher.h"
+#include "app/bench_scenarios.h"
 
 namespace lam::app {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double sorted_at(std::vector<double> v, double q) {
+/// The median; of an even count, the mean of the middle two.
+double median_of(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5)];
-}
-
-/// `bench matcher: quiet tick (ladder) 3/5`, redrawn in place on a terminal only.
-class Progress {
- public:
-  Progress(std::FILE* out, bool wanted)
-      : out_(out), on_(wanted && out != nullptr && ::isatty(::fileno(out)) == 1) {}
-  void show(const std::string& what, int rep, int reps) {
-    if (!on_) return;
-    std::fprintf(out_, "\rbench matcher: %s %d/%d\x1b[K", what.c_str(), rep, reps);
-    std::fflush(out_);
-  }
-  void done() {
-    if (!on_) return;
-    std::fprintf(out_, "\r\x1b[K");
-    std::fflush(out_);
-  }
-
- private:
-  std::FILE* out_;
-  bool on_;
-};
-
-/// ns per quiet tick over `seconds`, in chunks of the ring; throws if a quiet tick fired.
-template <class M>
-double time_quiet(bench::World<M>& w, double seconds, std::size_t& cursor) {
-  std::vector<Event> events;
-  // Chunks grow while they take under 1 ms: a clock read per 4,096 ladder ticks, but a scan at 1M
-  // (~0.2 ms a tick) is not overshot by seconds.
-  std::size_t chunk = 1;
-  std::size_t ticks = 0;
-  const auto start = Clock::now();
-  const auto end = start + std::chrono::duration<double>(seconds);
-  auto now = start;
-  do {
-    const auto before = now;
-    bench::run_quiet(w, cursor, chunk, events);
-    cursor += chunk;
-    ticks += chunk;
-    now = Clock::now();
-    if (chunk < 4096 && now - before < std::chrono::milliseconds(1)) chunk *= 2;
-  } while (now < end);
-  if (!events.empty()) throw std::runtime_error("bench matcher: a quiet tick fired events");
-  return std::chrono::duration<double, std::nano>(now - start).count() / static_cast<double>(ticks);
-}
-
-/// ns per firing tick over `seconds` of timed batches (arming between batches is not timed).
-double time_firing(bench::World<Matcher>& w, bench::FiringBatch& firing, double seconds) {
-  std::vector<Event> events;
-  double timed = 0;
-  std::size_t ticks = 0;
-  while (timed < seconds || ticks == 0) {
-    const double s = firing.run(w, events);
-    if (s < 0) throw std::runtime_error("bench matcher: a firing tick did not fire exactly once");
-    timed += s;
-    ticks += firing.batch.size();
-  }
-  return timed * 1e9 / static_cast<double>(ticks);
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 std::string cpu_model() {
@@ -113,101 +55,120 @@ std::string json_string(const std::string& s) {
   return out;
 }
 
-std::string num(double v) {
+/// For the table: 12.3, 1,234, 1.23M.
+std::string human(double v) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
+  const double a = std::fabs(v);
+  if (a >= 1e7) {
+    std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+  } else if (a >= 1e4) {
+    return group_digits(static_cast<std::uint64_t>(std::llround(v)));
+  } else if (a >= 100) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f", v);
+  }
   return buf;
 }
 
-std::string group(std::uint64_t v) {
-  const std::string digits = std::to_string(v);
-  std::string s;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) s.push_back(',');
-    s.push_back(digits[i]);
+void append_curves(std::string& j, const char* key, const std::vector<BenchCurve>& curves) {
+  j.append(",\"").append(key).append("\":[");
+  for (std::size_t i = 0; i < curves.size(); ++i) {
+    const BenchCurve& c = curves[i];
+    if (i > 0) j.push_back(',');
+    j.append("{\"name\":").append(json_string(c.name));
+    j.append(",\"label\":").append(json_string(c.label));
+    j.append(",\"unit\":").append(json_string(c.unit)).append(",\"points\":[");
+    for (std::size_t k = 0; k < c.points.size(); ++k) {
+      if (k > 0) j.push_back(',');
+      j.append("[").append(json_number(c.points[k].first)).append(",");
+      j.append(json_number(c.points[k].second)).append("]");
+    }
+    j.append("]}");
   }
-  return s;
+  j.append("]");
 }
 
 }  // namespace
 
 double BenchMeasurement::median() const {
-  return sorted_at(ns_per_tick, 0.5);
+  return median_of(samples);
 }
 double BenchMeasurement::min() const {
-  return ns_per_tick.empty() ? 0 : *std::min_element(ns_per_tick.begin(), ns_per_tick.end());
+  return samples.empty() ? 0 : *std::min_element(samples.begin(), samples.end());
 }
 double BenchMeasurement::max() const {
-  return ns_per_tick.empty() ? 0 : *std::max_element(ns_per_tick.begin(), ns_per_tick.end());
+  return samples.empty() ? 0 : *std::max_element(samples.begin(), samples.end());
+}
+
+const BenchMeasurement* BenchResult::find(const std::string& name) const {
+  for (const BenchMeasurement& m : measurements)
+    if (m.name == name) return &m;
+  return nullptr;
 }
 
 BenchResult run_bench(const BenchOptions& opt, std::FILE* progress_out) {
-  if (opt.scenario != "matcher")
-    throw std::invalid_argument("unknown scenario '" + opt.scenario + "' (matcher)");
-  if (opt.objects < 1'000 || opt.objects > 10'000'000)
-    throw std::invalid_argument("--objects must be in [1000, 10000000]");
-  if (opt.repetitions < 1 || opt.repetitions > 100)
+  if (opt.repetitions < 0 || opt.repetitions > 100)
     throw std::invalid_argument("--repetitions must be in [1, 100]");
-  if (opt.seconds <= 0 || opt.seconds > 3600)
+  if (opt.seconds < 0 || opt.seconds > 3600)
     throw std::invalid_argument("--seconds must be in (0, 3600]");
-  map_large_tables();  // as `laminator run` does
   const auto t0 = Clock::now();
+  BenchProgress progress(progress_out, opt.progress, opt.scenario);
   BenchResult r;
-  r.options = opt;
-  Progress progress(progress_out, opt.progress);
-  const double each = opt.seconds / (3.0 * opt.repetitions);
-  BenchMeasurement quiet{"quiet_tick", "quiet tick (ladders)", {}};
-  BenchMeasurement flat{"quiet_tick_flat_scan", "quiet tick (flat scan baseline)", {}};
-  BenchMeasurement firing{"firing_tick", "firing tick (one alert each)", {}};
-  {
-    progress.show(std::string("arming ").append(group(opt.objects)).append(" of each"), 0,
-                  opt.repetitions);
-    auto ladder = std::make_unique<bench::World<Matcher>>(opt.objects, opt.orders);
-    auto scan = std::make_unique<bench::World<bench::FlatScan>>(opt.objects, opt.orders);
-    bench::FiringBatch batch;
-    std::size_t cursor = 0, scan_cursor = 0;
-    // Interleaved repetitions: a noisy neighbour slows all three alike, not one of them.
-    for (int rep = 1; rep <= opt.repetitions; ++rep) {
-      progress.show(quiet.label, rep, opt.repetitions);
-      quiet.ns_per_tick.push_back(time_quiet(*ladder, each, cursor));
-      progress.show(flat.label, rep, opt.repetitions);
-      flat.ns_per_tick.push_back(time_quiet(*scan, each, scan_cursor));
-      progress.show(firing.label, rep, opt.repetitions);
-      firing.ns_per_tick.push_back(time_firing(*ladder, batch, each));
-    }
+  if (opt.scenario == "matcher") {
+    r = bench_matcher(opt, progress);
+  } else if (opt.scenario == "replay") {
+    r = bench_replay(opt, progress);
+  } else if (opt.scenario == "pipeline") {
+    r = bench_pipeline(opt, progress);
+  } else if (opt.scenario == "writer") {
+    r = bench_writer(opt, progress);
+  } else {
+    throw std::invalid_argument("unknown scenario '" + opt.scenario +
+                                "' (matcher, replay, pipeline, writer)");
   }
   progress.done();
-  r.measurements = {quiet, flat, firing};
-  r.ratio = quiet.median() > 0 ? flat.median() / quiet.median() : 0;
+  r.options = opt;
   r.wall_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return r;
 }
 
 std::string format_bench_table(const BenchResult& r) {
-  std::string out;
-  const std::string orders =
-      r.options.orders
-          ? std::string(" + ").append(group(r.options.objects)).append(" resting orders")
-          : std::string();
-  char line[256];
-  std::snprintf(line, sizeof line,
-                "laminator bench matcher: %s alerts + %s positions%s over %s markets, %d "
-                "repetitions, %.1f s\n\n",
-                group(r.options.objects).c_str(), group(r.options.objects).c_str(), orders.c_str(),
-                group(bench::kMarkets).c_str(), r.options.repetitions, r.wall_seconds);
-  out += line;
-  std::snprintf(line, sizeof line, "%-34s %12s %12s %10s %10s\n", "measurement", "median ns",
-                "ticks/s", "min ns", "max ns");
+  std::string out = r.title;
+  char line[320];
+  std::snprintf(line, sizeof line, " (%.1f s)\n\n%-52s %12s %12s %12s  %s\n", r.wall_seconds,
+                "measurement (median of repetitions)", "median", "min", "max", "unit");
   out += line;
   for (const BenchMeasurement& m : r.measurements) {
-    const double med = m.median();
-    std::snprintf(line, sizeof line, "%-34s %12.1f %11.2fM %10.1f %10.1f\n", m.label.c_str(), med,
-                  med > 0 ? 1e3 / med : 0.0, m.min(), m.max());
+    std::snprintf(line, sizeof line, "%-52s %12s %12s %12s  %s\n", m.label.c_str(),
+                  human(m.median()).c_str(), human(m.min()).c_str(), human(m.max()).c_str(),
+                  m.unit.c_str());
     out += line;
   }
-  std::snprintf(line, sizeof line, "\nflat scan / ladders, quiet tick (same run): %.0fx\n",
-                r.ratio);
-  out += line;
+  if (!r.latency.empty()) {
+    std::snprintf(line, sizeof line, "\n%-52s %9s %9s %9s %9s %9s\n", "latency", "p50", "p90",
+                  "p99", "p99.9", "max");
+    out += line;
+    for (const BenchCurve& c : r.latency) {
+      auto at = [&](double q) -> std::string {
+        for (const auto& [x, y] : c.points)
+          if (std::fabs(x - q) < 1e-9) return human(y);
+        return "-";
+      };
+      std::string label = c.label.substr(0, 44);
+      label.append(" (").append(c.unit).append(")");
+      std::snprintf(line, sizeof line, "%-52s %9s %9s %9s %9s %9s\n", label.c_str(),
+                    at(0.5).c_str(), at(0.9).c_str(), at(0.99).c_str(), at(0.999).c_str(),
+                    at(1.0).c_str());
+      out += line;
+    }
+  }
+  out += "\n";
+  for (const BenchRatio& q : r.ratios) {
+    std::snprintf(line, sizeof line, "%s (same run): %.2fx\n", q.label.c_str(), q.value);
+    out += line;
+  }
+  for (const std::string& n : r.notes) out.append("note: ").append(n).append("\n");
   return out;
 }
 
@@ -223,33 +184,54 @@ std::string bench_json(const BenchResult& r) {
   std::string j;
   j.append("{\"schema\":\"laminator-bench/1\",\"scenario\":")
       .append(json_string(r.options.scenario));
+  j.append(",\"title\":").append(json_string(r.title));
   j.append(",\"machine\":{\"cpu\":").append(json_string(cpu_model()));
   j.append(",\"cores\":").append(std::to_string(std::thread::hardware_concurrency()));
   j.append(",\"kernel\":")
       .append(json_string(std::string(u.sysname).append(" ").append(u.release)));
   j.append("},\"build\":{\"version\":\"0.1.0\",\"compiler\":").append(json_string(__VERSION__));
   j.append(",\"type\":\"").append(build_type).append("\"}");
-  j.append(",\"config\":{\"objects\":").append(std::to_string(r.options.objects));
-  j.append(",\"orders\":").append(r.options.orders ? "true" : "false");
-  j.append(",\"markets\":").append(std::to_string(bench::kMarkets));
-  j.append(",\"repetitions\":").append(std::to_string(r.options.repetitions));
-  j.append(",\"seconds\":").append(num(r.options.seconds)).append("}");
-  j.append(",\"results\":[");
+  j.append(",\"config\":{");
+  for (std::size_t i = 0; i < r.config.size(); ++i) {
+    if (i > 0) j.push_back(',');
+    j.append(json_string(r.config[i].first)).append(":").append(r.config[i].second);
+  }
+  j.append("},\"results\":[");
   for (std::size_t i = 0; i < r.measurements.size(); ++i) {
     const BenchMeasurement& m = r.measurements[i];
     if (i > 0) j.push_back(',');
     j.append("{\"name\":").append(json_string(m.name));
-    j.append(",\"unit\":\"ns/tick\",\"median\":").append(num(m.median()));
-    j.append(",\"min\":").append(num(m.min())).append(",\"max\":").append(num(m.max()));
+    j.append(",\"label\":").append(json_string(m.label));
+    j.append(",\"unit\":").append(json_string(m.unit));
+    j.append(",\"better\":\"").append(m.higher_is_better ? "higher" : "lower").append("\"");
+    j.append(",\"baseline\":").append(m.baseline ? "true" : "false");
+    j.append(",\"median\":").append(json_number(m.median()));
+    j.append(",\"min\":").append(json_number(m.min()));
+    j.append(",\"max\":").append(json_number(m.max()));
     j.append(",\"samples\":[");
-    for (std::size_t k = 0; k < m.ns_per_tick.size(); ++k) {
+    for (std::size_t k = 0; k < m.samples.size(); ++k) {
       if (k > 0) j.push_back(',');
-      j.append(num(m.ns_per_tick[k]));
+      j.append(json_number(m.samples[k]));
     }
     j.append("]}");
   }
-  j.append("],\"ratios\":[{\"name\":\"quiet_tick_flat_scan/quiet_tick\",\"value\":");
-  j.append(num(r.ratio)).append("}],\"wall_seconds\":").append(num(r.wall_seconds)).append("}\n");
+  j.append("],\"ratios\":[");
+  for (std::size_t i = 0; i < r.ratios.size(); ++i) {
+    if (i > 0) j.push_back(',');
+    j.append("{\"name\":").append(json_string(r.ratios[i].name));
+    j.append(",\"label\":").append(json_string(r.ratios[i].label));
+    j.append(",\"value\":").append(json_number(r.ratios[i].value)).append("}");
+  }
+  j.append("]");
+  append_curves(j, "latency", r.latency);
+  append_curves(j, "throughput", r.throughput);
+  j.append(",\"notes\":[");
+  for (std::size_t i = 0; i < r.notes.size(); ++i) {
+    if (i > 0) j.push_back(',');
+    j.append(json_string(r.notes[i]));
+  }
+  j.append("],\"lossy\":").append(r.lossy ? "true" : "false");
+  j.append(",\"wall_seconds\":").append(json_number(r.wall_seconds)).append("}\n");
   return j;
 }
 
@@ -279,6 +261,7 @@ BenchComparison compare_bench(const BenchResult& now, const std::string& old_jso
   }
   for (const BenchMeasurement& m : now.measurements) {
     bool found = false;
+    if (m.samples.empty()) continue;
     for (simdjson::dom::element o : results) {
       std::string_view name;
       double med = 0, lo = 0, hi = 0;
@@ -292,11 +275,14 @@ BenchComparison compare_bench(const BenchResult& now, const std::string& old_jso
       ch.old_median = med;
       ch.new_median = m.median();
       ch.change = ch.new_median / med - 1;
+      // Positive is worse: a longer time, or a lower rate.
+      ch.worse = m.higher_is_better ? (ch.new_median > 0 ? med / ch.new_median - 1 : 1e9)
+                                    : ch.change;
       const double spread_old = (hi - lo) / med;
       const double spread_new = ch.new_median > 0 ? (m.max() - m.min()) / ch.new_median : 0;
       ch.noise = std::max({spread_old, spread_new, 0.02});
-      ch.regression = ch.change > ch.noise;
-      ch.improvement = ch.change < -ch.noise;
+      ch.regression = ch.worse > ch.noise;
+      ch.improvement = ch.worse < -ch.noise;
       c.changes.push_back(ch);
     }
     if (!found) c.problems.push_back(std::string("no '").append(m.name).append("' in the old run"));
@@ -307,12 +293,13 @@ BenchComparison compare_bench(const BenchResult& now, const std::string& old_jso
 std::string format_comparison(const BenchComparison& c) {
   std::string out = "\ncompared with the earlier run:\n";
   char line[256];
-  std::snprintf(line, sizeof line, "%-22s %12s %12s %9s %9s  %s\n", "measurement", "old ns",
-                "new ns", "change", "noise", "verdict");
+  std::snprintf(line, sizeof line, "%-24s %12s %12s %9s %9s  %s\n", "measurement", "old", "new",
+                "change", "noise", "verdict");
   out += line;
   for (const BenchChange& ch : c.changes) {
-    std::snprintf(line, sizeof line, "%-22s %12.1f %12.1f %+8.1f%% %8.1f%%  %s\n", ch.name.c_str(),
-                  ch.old_median, ch.new_median, 100 * ch.change, 100 * ch.noise,
+    std::snprintf(line, sizeof line, "%-24s %12s %12s %+8.1f%% %8.1f%%  %s\n", ch.name.c_str(),
+                  human(ch.old_median).c_str(), human(ch.new_median).c_str(), 100 * ch.change,
+                  100 * ch.noise,
                   ch.regression    ? "REGRESSION"
                   : ch.improvement ? "faster"
                                    : "within noise");
@@ -336,11 +323,14 @@ int run_bench_command(const BenchOptions& opt) {
   }
   const BenchResult r = run_bench(opt, stderr);
   std::fputs(format_bench_table(r).c_str(), stdout);
-  if (!opt.json_path.empty()) {
-    std::ofstream f(opt.json_path);
-    f << bench_json(r);
+  for (const auto& [path, text] : {std::pair{opt.json_path, &bench_json},
+                                    std::pair{opt.html_path, &bench_html}}) {
+    if (path.empty()) continue;
+    std::ofstream f(path);
+    f << text(r);
+    f.close();
     if (!f) {
-      std::fprintf(stderr, "bench: cannot write %s\n", opt.json_path.c_str());
+      std::fprintf(stderr, "bench: cannot write %s\n", path.c_str());
       return 2;
     }
   }
@@ -349,7 +339,7 @@ int run_bench_command(const BenchOptions& opt) {
     std::fputs(format_comparison(c).c_str(), stdout);
     if (c.regressed()) return 3;
   }
-  return 0;
+  return r.lossy ? 4 : 0;
 }
 
 }  // namespace lam::app

@@ -147,20 +147,51 @@ int main(int argc, char** argv) {
   lam::app::BenchOptions bench;
   CLI::App* bn = app.add_subcommand(
       "bench", "Benchmark on this machine: same workload as bench/, medians, same-run baseline");
-  bn->add_option("scenario", bench.scenario, "matcher")
+  bn->add_option("scenario", bench.scenario,
+                 "matcher: ns per tick vs a flat scan; replay: ticks/s vs parsing alone; "
+                 "pipeline: the daemon on loopback (PostgreSQL, mock exchange, subscriber); "
+                 "writer: batch vs per-row UPDATE")
       ->required()
-      ->check(CLI::IsMember({"matcher"}));
-  bn->add_option("--objects", bench.objects, "alerts and positions armed, each")
+      ->check(CLI::IsMember({"matcher", "replay", "pipeline", "writer"}));
+  bn->add_option("--repetitions", bench.repetitions,
+                 "repetitions of each measurement (default: 5; pipeline 3)")
+      ->check(CLI::Range(1, 100));
+  bn->add_option("--seconds", bench.seconds,
+                 "matcher, writer: timed seconds in all (default: 15; writer 10)")
+      ->check(CLI::Range(0.1, 3600.0));
+  bn->add_option("--seed", bench.seed, "replay, writer: the generator's seed")
+      ->capture_default_str();
+  bn->add_option("--objects", bench.objects, "matcher: alerts and positions armed, each")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1'000}, std::size_t{10'000'000}));
-  bn->add_flag("--orders", bench.orders, "also as many resting orders (ticks of every kind)");
-  bn->add_option("--repetitions", bench.repetitions, "repetitions of each measurement")
+  bn->add_flag("--orders", bench.orders,
+               "matcher: also as many resting orders (ticks of every kind)");
+  bn->add_option("--ticks", bench.ticks, "replay: lines of the generated tick file")
       ->capture_default_str()
-      ->check(CLI::Range(1, 100));
-  bn->add_option("--seconds", bench.seconds, "timed seconds in all")
+      ->check(CLI::Range(std::size_t{10'000}, std::size_t{1'000'000'000}));
+  bn->add_option("--rate", bench.rate, "pipeline: background ticks/s while latency is probed")
       ->capture_default_str()
-      ->check(CLI::Range(0.1, 3600.0));
+      ->check(CLI::Range(0.0, 10'000'000.0));
+  bn->add_option("--probes", bench.probes, "pipeline: alerts crossed one at a time (latency)")
+      ->capture_default_str()
+      ->check(CLI::Range(20, 50'000));
+  bn->add_option("--frames", bench.frames,
+                 "pipeline: frames per connection of each flat-out run")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{10'000}, std::uint64_t{100'000'000}));
+  bn->add_option("--warmup", bench.warmup_s,
+                 "pipeline: seconds of each flat-out run not counted (the first resync)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 600.0));
+  bn->add_option("--batch", bench.batch_sizes, "writer: batch sizes (repeatable)")
+      ->delimiter(',')
+      ->capture_default_str();
+  bn->add_option("--rows", bench.rows, "writer: open positions in the written table")
+      ->capture_default_str()
+      ->check(CLI::Range(1'000LL, 10'000'000LL));
   bn->add_option("--json", bench.json_path, "also write the results (schema laminator-bench/1)");
+  bn->add_option("--html", bench.html_path,
+                 "also write a self-contained HTML report (inline SVG charts)");
   bn->add_option("--compare", bench.compare_path,
                  "compare with an earlier --json run; exit 3 on a regression beyond the noise")
       ->check(CLI::ExistingFile);

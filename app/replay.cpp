@@ -462,6 +462,7 @@ ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag) {
   for (const AlertSpec& a : st.alerts) matcher.upsert_alert(a, events);
   for (const OrderSpec& o : st.orders) matcher.upsert_order(o, events);
   drain();
+  sum.state_seconds = std::chrono::duration<double>(Clock::now() - start).count();
 
   if (!opt.raw_paths.empty()) {
     replay_raw(opt, instruments, matcher, events, sum, diags, drain, diag);

@@ -32,6 +32,7 @@
 #include <thread>
 
 #include "bench/ratio_report.h"
+#include "bench/writer_workload.h"
 #include "engine/matcher.h"
 #include "persistence/batch.h"
 #include "persistence/listener.h"
@@ -56,124 +57,48 @@ test::PgCluster& cluster() {
 const std::string& writer_db() {
   static const std::string url = [] {
     const std::string u = cluster().create_database("bench_writer");
-    db::Migrator(u).migrate({});
-    test::seed(u, 1000, kWriterRows);
-    pqxx::connection c(u);
-    pqxx::nontransaction n(c);
-    n.exec("VACUUM ANALYZE positions");
+    prepare_writer_db(u, kWriterRows);
     return u;
   }();
   return url;
 }
 
-/// N distinct random positions with fresh marks, sorted by id (deterministic lock order).
-std::vector<db::WriteOp> marks(std::size_t n, std::mt19937_64& rng) {
-  std::set<long long> unique;
-  while (unique.size() < n) unique.insert(1 + static_cast<long long>(rng() % kWriterRows));
-  const std::vector<long long> ids(unique.begin(), unique.end());
-  std::vector<db::WriteOp> ops;
-  for (long long id : ids) {
-    db::WriteOp op;
-    op.kind = db::WriteKind::position_mark;
-    op.id = test::seq_id(test::kPosition, id);
-    op.price = static_cast<std::int64_t>(1000 + rng() % 1000) * kScale +
-               static_cast<std::int64_t>(rng() % kScale);
-    op.amount =
-        static_cast<Wide>(static_cast<std::int64_t>(rng() % 100'000'000'000)) * 1'000'000'000 + 123;
-    ops.push_back(op);
-  }
-  return ops;
-}
-
-void verify_applied(benchmark::State& state, pqxx::connection& c, const db::WriteOp& last) {
-  pqxx::read_transaction t(c);
-  const auto r =
-      t.exec_params("SELECT current_price::text FROM positions WHERE id = $1::uuid", last.id.str());
-  if (r.empty() || r[0][0].is_null() ||
-      r[0][0].as<std::string>().rfind(format_fixed(last.price / kScale, 0), 0) != 0) {
-    state.SkipWithError("the batch was not applied");
-  }
-}
-
-/// A connection that writes as the engine does (its writes do not notify).
-std::unique_ptr<pqxx::connection> engine_connection() {
-  auto c = std::make_unique<pqxx::connection>(writer_db());
-  pqxx::nontransaction(*c).exec("SET app.origin = 'engine'");
-  return c;
-}
-
-/// The measurement shared by the write methods: each iteration applies N fresh marks (generated
-/// untimed) with `apply`, which returns the rows it updated; every batch is checked, and the last
-/// row is read back at the end.
-template <class Apply>
-void run_writer(benchmark::State& state, pqxx::connection& c, std::uint64_t seed, Apply apply) {
+/// The measurement shared by the write methods (bench/writer_workload.h, also `laminator bench
+/// writer`): each iteration applies N fresh marks (generated untimed); every batch is checked, and
+/// the last row is read back at the end.
+void run_writer(benchmark::State& state, WriteMethod m, std::uint64_t seed) {
+  MarkWriter writer(writer_db(), m);
   std::mt19937_64 rng(seed);
   const auto n = static_cast<std::size_t>(state.range(0));
   db::WriteOp last;
   for (auto _ : state) {
     state.PauseTiming();
-    const auto ops = marks(n, rng);
+    const auto ops = writer_marks(n, kWriterRows, rng);
     state.ResumeTiming();
-    if (apply(ops) != n) {
+    if (writer.apply(ops) != n) {
       state.SkipWithError("not every row was updated");
       return;
     }
     last = ops.back();
   }
-  verify_applied(state, c, last);
+  try {
+    writer.verify(last);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 
 void BM_Writer_UnnestBatch(benchmark::State& state) {
-  auto c = engine_connection();
-  db::prepare_batch(*c);
-  run_writer(state, *c, 1, [&](const std::vector<db::WriteOp>& ops) {
-    db::Batch b;
-    for (const auto& op : ops) b.add(op);  // coalescing and SQL building are part of the cost
-    pqxx::nontransaction tx(*c);
-    return db::apply_batch(tx, b).marks_applied;
-  });
+  run_writer(state, WriteMethod::unnest_batch, 1);
 }
 
 void BM_Writer_CopyTempUpdate(benchmark::State& state) {
-  auto c = engine_connection();
-  pqxx::nontransaction(*c).exec(
-      "CREATE TEMP TABLE tmp_marks (id uuid, price numeric(36,18), pnl numeric(36,18)) ON COMMIT "
-      "DELETE ROWS");
-  run_writer(state, *c, 2, [&](const std::vector<db::WriteOp>& ops) {
-    pqxx::work w(*c);
-    {
-      pqxx::stream_to s(w, "tmp_marks", std::vector<std::string>{"id", "price", "pnl"});
-      for (const auto& op : ops) {
-        s << std::make_tuple(op.id.str(), format_fixed(op.price), format_fixed(op.amount, 18));
-      }
-      s.complete();
-    }
-    const auto r = w.exec(
-        "UPDATE positions p SET current_price = t.price, unrealized_pnl = t.pnl, updated_at = "
-        "now() "
-        "FROM tmp_marks t WHERE p.id = t.id AND p.status = 'open'");
-    w.commit();
-    return static_cast<std::size_t>(r.affected_rows());
-  });
+  run_writer(state, WriteMethod::copy_temp_update, 2);
 }
 
 void BM_Writer_UpdatePerRow(benchmark::State& state) {
-  auto c = engine_connection();
-  c->prepare("one",
-             "UPDATE positions SET current_price = $2, unrealized_pnl = $3, updated_at = now() "
-             "WHERE id = $1 AND status = 'open'");
-  run_writer(state, *c, 3, [&](const std::vector<db::WriteOp>& ops) {
-    pqxx::work w(*c);
-    std::size_t rows = 0;
-    for (const auto& op : ops) {
-      rows +=
-          w.exec_prepared("one", op.id.str(), format_fixed(op.price), format_fixed(op.amount, 18))
-              .affected_rows();
-    }
-    w.commit();
-    return rows;
-  });
+  run_writer(state, WriteMethod::update_per_row, 3);
 }
 
 // ---- fills ----------------------------------------------------------------------------------

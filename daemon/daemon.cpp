@@ -341,7 +341,10 @@ StatusLine Daemon::status() {
   s.liquidations = e.liquidations.load();
   s.subscribers = v.subscribers.load();
   s.p50_us = v.latency_p50_us.load();
+  s.p90_us = v.latency_p90_us.load();
   s.p99_us = v.latency_p99_us.load();
+  s.p999_us = v.latency_p999_us.load();
+  s.max_us = v.latency_max_us.load();
   s.writer_pending = p.writer->stats().pending_rows.load() + e.writer_parked.load();
   const auto now = Clock::now();
   const double dt = std::chrono::duration<double>(now - p.last_status).count();

@@ -21,7 +21,8 @@ struct StatusLine {
   double events_per_s = 0;    ///< since the previous status line
   double commands_per_s = 0;  ///< the bot's changes applied (listener commands)
   std::uint64_t ticks = 0, held = 0, events = 0, fired = 0, liquidations = 0, subscribers = 0;
-  double p50_us = 0, p99_us = 0;
+  /// The stream server's receive -> publish histogram since start (bucket upper bounds, us).
+  double p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
   std::uint64_t writer_pending = 0;
   [[nodiscard]] std::string format() const;
 };

@@ -130,8 +130,10 @@ void ServerCore::drain() {
 void ServerCore::publish_latency() {
   stats.latency_count.store(latency.count(), std::memory_order_relaxed);
   stats.latency_p50_us.store(latency.quantile_us(0.50), std::memory_order_relaxed);
+  stats.latency_p90_us.store(latency.quantile_us(0.90), std::memory_order_relaxed);
   stats.latency_p99_us.store(latency.quantile_us(0.99), std::memory_order_relaxed);
   stats.latency_p999_us.store(latency.quantile_us(0.999), std::memory_order_relaxed);
+  stats.latency_max_us.store(latency.quantile_us(1.0), std::memory_order_relaxed);
 }
 
 void ServerCore::publish(const Published& p) {

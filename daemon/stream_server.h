@@ -36,7 +36,8 @@ struct ServerStats {
       events_published{0}, events_sent{0}, slow_cuts{0}, resumes{0}, journal_reads{0}, bus_gaps{0},
       accept_errors{0}, refused_connections{0}, ahead_refusals{0}, not_journaled_cuts{0};
   std::atomic<std::uint64_t> latency_count{0};
-  std::atomic<double> latency_p50_us{0}, latency_p99_us{0}, latency_p999_us{0};
+  std::atomic<double> latency_p50_us{0}, latency_p90_us{0}, latency_p99_us{0}, latency_p999_us{0},
+      latency_max_us{0};  ///< bucket upper bounds
 };
 
 /// What a test may do on the server thread at a chosen moment (ServerHooks::before_accept).

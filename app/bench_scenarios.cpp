@@ -1,0 +1,472 @@
+#include "app/bench_scenarios.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <random>
+#include <stdexcept>
+
+#include "bench/matcher_workload.h"
+#include "bench/pipeline_workload.h"
+#include "bench/replay_workload.h"
+#include "bench/writer_workload.h"
+#include "engine/matcher.h"
+#include "persistence/local_cluster.h"
+
+namespace lam::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+/// ns per quiet tick over `seconds`, in chunks of the ring; throws if a quiet tick fired.
+template <class M>
+double time_quiet(bench::World<M>& w, double seconds, std::size_t& cursor) {
+  std::vector<Event> events;
+  // Chunks grow while they take under 1 ms: a clock read per 4,096 ladder ticks, but a scan at 1M
+  // (~0.2 ms a tick) is not overshot by seconds.
+  std::size_t chunk = 1;
+  std::size_t ticks = 0;
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration<double>(seconds);
+  auto now = start;
+  do {
+    const auto before = now;
+    bench::run_quiet(w, cursor, chunk, events);
+    cursor += chunk;
+    ticks += chunk;
+    now = Clock::now();
+    if (chunk < 4096 && now - before < std::chrono::milliseconds(1)) chunk *= 2;
+  } while (now < end);
+  if (!events.empty()) throw std::runtime_error("bench matcher: a quiet tick fired events");
+  return std::chrono::duration<double, std::nano>(now - start).count() / static_cast<double>(ticks);
+}
+
+/// ns per firing tick over `seconds` of timed batches (arming between batches is not timed).
+double time_firing(bench::World<Matcher>& w, bench::FiringBatch& firing, double seconds) {
+  std::vector<Event> events;
+  double timed = 0;
+  std::size_t ticks = 0;
+  while (timed < seconds || ticks == 0) {
+    const double s = firing.run(w, events);
+    if (s < 0) throw std::runtime_error("bench matcher: a firing tick did not fire exactly once");
+    timed += s;
+    ticks += firing.batch.size();
+  }
+  return timed * 1e9 / static_cast<double>(ticks);
+}
+
+BenchCurve per_repetition_curve(const BenchMeasurement& m, const std::vector<double>& at,
+                                bool as_rate) {
+  BenchCurve c{m.name, m.label, as_rate ? "ticks/s" : m.unit, {}};
+  for (std::size_t i = 0; i < m.samples.size() && i < at.size(); ++i) {
+    c.points.emplace_back(at[i], as_rate ? 1e9 / m.samples[i] : m.samples[i]);
+  }
+  return c;
+}
+
+/// The quantiles the latency charts draw, from sorted samples (1 = the maximum).
+BenchCurve percentile_curve(std::string name, std::string label,
+                            const std::vector<double>& sorted) {
+  BenchCurve c{std::move(name), std::move(label), "us", {}};
+  if (sorted.empty()) return c;
+  for (const double q : {0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9999}) {
+    // A quantile finer than the sample count resolves is the maximum: not drawn twice.
+    if ((1 - q) * static_cast<double>(sorted.size()) < 1) break;
+    c.points.emplace_back(q, bench::sorted_quantile(sorted, q));
+  }
+  c.points.emplace_back(1.0, sorted.back());
+  return c;
+}
+
+int reps_or(const BenchOptions& opt, int fallback) {
+  return opt.repetitions > 0 ? opt.repetitions : fallback;
+}
+
+}  // namespace
+
+BenchProgress::BenchProgress(std::FILE* out, bool wanted, std::string scenario)
+    : out_(out),
+      on_(wanted && out != nullptr && ::isatty(::fileno(out)) == 1),
+      scenario_(std::move(scenario)) {}
+
+void BenchProgress::show(const std::string& what, int rep, int reps) {
+  if (!on_) return;
+  if (reps > 0) {
+    std::fprintf(out_, "\rbench %s: %s %d/%d\x1b[K", scenario_.c_str(), what.c_str(), rep, reps);
+  } else {
+    std::fprintf(out_, "\rbench %s: %s\x1b[K", scenario_.c_str(), what.c_str());
+  }
+  std::fflush(out_);
+}
+
+void BenchProgress::done() {
+  if (!on_) return;
+  std::fprintf(out_, "\r\x1b[K");
+  std::fflush(out_);
+}
+
+std::string group_digits(std::uint64_t v) {
+  const std::string digits = std::to_string(v);
+  std::string s;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) s.push_back(',');
+    s.push_back(digits[i]);
+  }
+  return s;
+}
+
+std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+// ---- matcher ---------------------------------------------------------------------------------
+
+BenchResult bench_matcher(const BenchOptions& opt, BenchProgress& progress) {
+  if (opt.objects < 1'000 || opt.objects > 10'000'000)
+    throw std::invalid_argument("--objects must be in [1000, 10000000]");
+  map_large_tables();  // as `laminator run` does
+  const int reps = reps_or(opt, 5);
+  const double seconds = opt.seconds > 0 ? opt.seconds : 15;
+  BenchResult r;
+  std::string orders;
+  if (opt.orders) orders.append(" + ").append(group_digits(opt.objects)).append(" resting orders");
+  r.title = std::string("laminator bench matcher: ")
+                .append(group_digits(opt.objects))
+                .append(" alerts + ")
+                .append(group_digits(opt.objects))
+                .append(" positions")
+                .append(orders)
+                .append(" over ")
+                .append(group_digits(bench::kMarkets))
+                .append(" markets");
+  r.config = {{"objects", std::to_string(opt.objects)},
+              {"orders", opt.orders ? "true" : "false"},
+              {"markets", std::to_string(bench::kMarkets)},
+              {"repetitions", std::to_string(reps)},
+              {"seconds", json_number(seconds)}};
+  const double each = seconds / (3.0 * reps);
+  BenchMeasurement quiet{"quiet_tick", "quiet tick (ladders)", "ns/tick", false, false, {}};
+  BenchMeasurement flat{
+      "quiet_tick_flat_scan", "quiet tick (flat scan baseline)", "ns/tick", false, true, {}};
+  BenchMeasurement firing{"firing_tick", "firing tick (one alert each)", "ns/tick", false, false, {}};
+  std::vector<double> at_quiet, at_flat, at_firing;
+  {
+    progress.show(std::string("arming ").append(group_digits(opt.objects)).append(" of each"));
+    auto ladder = std::make_unique<bench::World<Matcher>>(opt.objects, opt.orders);
+    auto scan = std::make_unique<bench::World<bench::FlatScan>>(opt.objects, opt.orders);
+    bench::FiringBatch batch;
+    std::size_t cursor = 0, scan_cursor = 0;
+    const auto t0 = Clock::now();
+    // Interleaved repetitions: a noisy neighbour slows all three alike, not one of them.
+    for (int rep = 1; rep <= reps; ++rep) {
+      progress.show(quiet.label, rep, reps);
+      quiet.samples.push_back(time_quiet(*ladder, each, cursor));
+      at_quiet.push_back(since(t0));
+      progress.show(flat.label, rep, reps);
+      flat.samples.push_back(time_quiet(*scan, each, scan_cursor));
+      at_flat.push_back(since(t0));
+      progress.show(firing.label, rep, reps);
+      firing.samples.push_back(time_firing(*ladder, batch, each));
+      at_firing.push_back(since(t0));
+    }
+  }
+  r.measurements = {quiet, flat, firing};
+  r.ratios.push_back({"quiet_tick_flat_scan/quiet_tick", "flat scan / ladders, quiet tick",
+                      quiet.median() > 0 ? flat.median() / quiet.median() : 0});
+  r.throughput = {per_repetition_curve(quiet, at_quiet, true),
+                  per_repetition_curve(flat, at_flat, true),
+                  per_repetition_curve(firing, at_firing, true)};
+  return r;
+}
+
+// ---- replay ----------------------------------------------------------------------------------
+
+BenchResult bench_replay(const BenchOptions& opt, BenchProgress& progress) {
+  if (opt.ticks < 10'000 || opt.ticks > 1'000'000'000)
+    throw std::invalid_argument("--ticks must be in [10000, 1000000000]");
+  const int reps = reps_or(opt, 5);
+  progress.show(std::string("generating ").append(group_digits(opt.ticks)).append(" ticks"));
+  const bench::ReplayFiles files = bench::make_replay_files(opt.ticks, opt.seed);
+  BenchResult r;
+  r.title = std::string("laminator bench replay: ")
+                .append(group_digits(opt.ticks))
+                .append(" ticks (")
+                .append(group_digits(files.tick_bytes / 1'000'000))
+                .append(" MB) over 1,000 markets, 100,000 alerts + 10,000 positions");
+  BenchMeasurement full{"replay_full", "replay (parse + match + events)", "ticks/s", true, false,
+                        {}};
+  BenchMeasurement parse{"replay_parse_only", "parse and check only (baseline)", "ticks/s", true,
+                         true, {}};
+  std::vector<double> at_full, at_parse;
+  std::uint64_t events = 0;
+  const auto t0 = Clock::now();
+  for (int rep = 1; rep <= reps; ++rep) {
+    progress.show(parse.label, rep, reps);
+    auto s = bench::run_replay_once(files, opt.ticks, true);
+    parse.samples.push_back(s.tick_rate());
+    at_parse.push_back(since(t0));
+    progress.show(full.label, rep, reps);
+    s = bench::run_replay_once(files, opt.ticks, false);
+    full.samples.push_back(s.tick_rate());
+    at_full.push_back(since(t0));
+    events = s.events;
+  }
+  r.config = {{"ticks", std::to_string(opt.ticks)},
+              {"tick_file_bytes", std::to_string(files.tick_bytes)},
+              {"markets", "1000"},
+              {"alerts", "100000"},
+              {"positions", "10000"},
+              {"seed", std::to_string(opt.seed)},
+              {"repetitions", std::to_string(reps)},
+              {"events_per_replay", std::to_string(events)}};
+  r.measurements = {full, parse};
+  // Time of a full replay over time of parsing alone: what matching and events add.
+  const double ratio = full.median() > 0 ? parse.median() / full.median() : 0;
+  r.ratios.push_back({"replay_full/replay_parse_only", "full replay time / parsing time", ratio});
+  char note[160];
+  std::snprintf(note, sizeof note,
+                "parsing is %.0f %% of a full replay's time; matching, events and the rest %.0f %%",
+                ratio > 0 ? 100 / ratio : 0.0, ratio > 0 ? 100 - 100 / ratio : 0.0);
+  r.notes.emplace_back(note);
+  r.notes.emplace_back(
+      "rates are of the tick phase: reading the state file and arming the matcher are not counted");
+  r.throughput = {{full.name, full.label, "ticks/s", {}}, {parse.name, parse.label, "ticks/s", {}}};
+  for (std::size_t i = 0; i < full.samples.size(); ++i)
+    r.throughput[0].points.emplace_back(at_full[i], full.samples[i]);
+  for (std::size_t i = 0; i < parse.samples.size(); ++i)
+    r.throughput[1].points.emplace_back(at_parse[i], parse.samples[i]);
+  return r;
+}
+
+// ---- pipeline --------------------------------------------------------------------------------
+
+BenchResult bench_pipeline(const BenchOptions& opt, BenchProgress& progress) {
+  if (opt.probes < 20 || opt.probes > 50'000)
+    throw std::invalid_argument("--probes must be in [20, 50000]");
+  if (opt.rate < 0 || opt.rate > 10'000'000)
+    throw std::invalid_argument("--rate must be in [0, 10000000]");
+  if (opt.warmup_s < 0 || opt.warmup_s > 600)
+    throw std::invalid_argument("--warmup must be in [0, 600] seconds");
+  if (opt.frames < 10'000 || opt.frames > 100'000'000)
+    throw std::invalid_argument("--frames must be in [10000, 100000000]");
+  const int reps = reps_or(opt, 3);
+  bench::PipelineOptions po;
+  po.rate = opt.rate;
+  po.probes = opt.probes;
+  po.frames = opt.frames;
+  po.warmup = std::chrono::milliseconds(static_cast<std::int64_t>(opt.warmup_s * 1000));
+  po.progress = [&progress](const std::string& what) { progress.show(what); };
+  progress.show("starting PostgreSQL");
+  db::LocalCluster cluster;
+  BenchResult r;
+  r.title = std::string("laminator bench pipeline: mock exchange -> daemon -> subscriber on "
+                        "loopback, 100,000 alerts + 100,000 positions over 50 markets, PostgreSQL ")
+                .append(cluster.version());
+  progress.show("loading the latency database");
+  const std::string lat_url = bench::make_pipeline_db(cluster, "bench_pipeline_latency", opt.probes);
+  progress.show("loading the flat-out database");
+  const std::string rate_url = bench::make_pipeline_db(cluster, "bench_pipeline_rate", 10);
+
+  BenchMeasurement rate{"flat_out", "flat out, zero loss", "ticks/s", true, false, {}};
+  for (int rep = 1; rep <= reps; ++rep) {
+    po.progress = [&progress, rep, reps](const std::string& what) {
+      progress.show(what, rep, reps);
+    };
+    const bench::RateRun run = bench::run_max_rate(rate_url, po);
+    rate.samples.push_back(run.ticks_per_s);
+    BenchCurve c{"flat_out_" + std::to_string(rep), "flat out, run " + std::to_string(rep),
+                 "ticks/s", {}};
+    // From the warm-up mark: what the counted rate is made of.
+    for (const auto& [t, v] : run.series)
+      if (t >= run.warm_at_s) c.points.emplace_back(t - run.warm_at_s, v);
+    r.throughput.push_back(std::move(c));
+    if (run.lost > 0) {
+      r.lossy = true;
+      r.notes.push_back(std::string("flat-out run ")
+                            .append(std::to_string(rep))
+                            .append(" lost ")
+                            .append(group_digits(run.lost))
+                            .append(" of ")
+                            .append(group_digits(run.frames_sent))
+                            .append(" frames"));
+    }
+  }
+  po.progress = [&progress](const std::string& what) { progress.show(what); };
+  const bench::LatencyRun lat = bench::run_wire_latency(lat_url, po);
+  if (lat.wire_us.empty()) throw std::runtime_error("bench pipeline: no latency probe came back");
+  if (lat.lost > 0) {
+    r.lossy = true;
+    r.notes.push_back(std::to_string(lat.lost).append(" latency probe(s) never reached the "
+                                                      "subscriber"));
+  }
+  // Samples for the noise estimate: the probes in `reps` consecutive groups, each group's quantile.
+  BenchMeasurement p50{"wire_p50", "wire -> subscriber p50", "us", false, false, {}};
+  BenchMeasurement p99{"wire_p99", "wire -> subscriber p99", "us", false, false, {}};
+  const std::size_t per_group = lat.wire_us.size() / static_cast<std::size_t>(reps);
+  for (int g = 0; g < reps && per_group > 0; ++g) {
+    // Consecutive probes: a group is a stretch of the run, so the spread is the run's own.
+    const auto first = lat.wire_us.begin() + static_cast<std::ptrdiff_t>(per_group * g);
+    std::vector<double> group(first, first + static_cast<std::ptrdiff_t>(per_group));
+    std::sort(group.begin(), group.end());
+    p50.samples.push_back(bench::sorted_quantile(group, 0.5));
+    p99.samples.push_back(bench::sorted_quantile(group, 0.99));
+  }
+  std::vector<double> sorted = lat.wire_us;
+  std::sort(sorted.begin(), sorted.end());
+  BenchMeasurement d50{"daemon_p50", "daemon receive -> publish p50 (baseline)", "us", false, true,
+                       {lat.after.p50_us}};
+  BenchMeasurement d99{"daemon_p99", "daemon receive -> publish p99 (baseline)", "us", false, true,
+                       {lat.after.p99_us}};
+  r.measurements = {rate, p50, p99, d50, d99};
+  r.ratios.push_back({"wire_p99/daemon_p99", "wire p99 / daemon p99 (what the sockets add)",
+                      d99.median() > 0 ? p99.median() / d99.median() : 0});
+  r.latency.push_back(percentile_curve(
+      "wire", "mock's socket write -> subscriber's receive (" +
+                  std::to_string(sorted.size()) + " probes)",
+      sorted));
+  r.latency.push_back({"daemon",
+                       "daemon receive -> publish (its histogram, bucket bounds)",
+                       "us",
+                       {{0.5, lat.after.p50_us},
+                        {0.9, lat.after.p90_us},
+                        {0.99, lat.after.p99_us},
+                        {0.999, lat.after.p999_us},
+                        {1.0, lat.after.max_us}}});
+  r.config = {{"rate", json_number(opt.rate)},
+              {"probes", std::to_string(opt.probes)},
+              {"frames_per_connection", std::to_string(opt.frames)},
+              {"warmup_seconds", json_number(opt.warmup_s)},
+              {"connections", "2"},
+              {"markets", "50"},
+              {"alerts", "100000"},
+              {"positions", "100000"},
+              {"repetitions", std::to_string(reps)},
+              {"postgresql", std::string("\"").append(cluster.version()).append("\"")},
+              {"background_ticks", std::to_string(lat.after.ticks - lat.before.ticks)}};
+  return r;
+}
+
+// ---- writer ----------------------------------------------------------------------------------
+
+BenchResult bench_writer(const BenchOptions& opt, BenchProgress& progress) {
+  if (opt.batch_sizes.empty()) throw std::invalid_argument("--batch needs at least one size");
+  if (opt.rows < 1'000 || opt.rows > 10'000'000)
+    throw std::invalid_argument("--rows must be in [1000, 10000000]");
+  for (const std::size_t b : opt.batch_sizes) {
+    if (b < 1 || static_cast<long long>(b) > opt.rows / 2)
+      throw std::invalid_argument("each --batch must be in [1, rows / 2]");
+  }
+  const int reps = reps_or(opt, 5);
+  const double seconds = opt.seconds > 0 ? opt.seconds : 10;
+  progress.show("starting PostgreSQL");
+  db::LocalCluster cluster;
+  progress.show(std::string("seeding ").append(group_digits(opt.rows)).append(" positions"));
+  const std::string url = cluster.create_database("bench_writer");
+  bench::prepare_writer_db(url, opt.rows);
+  BenchResult r;
+  r.title = std::string("laminator bench writer: marks on ")
+                .append(group_digits(opt.rows))
+                .append(" open positions, PostgreSQL ")
+                .append(cluster.version())
+                .append(" (local, fsync off)");
+  std::string sizes = "[";
+  for (const std::size_t b : opt.batch_sizes) {
+    if (sizes.size() > 1) sizes.push_back(',');
+    sizes.append(std::to_string(b));
+  }
+  sizes.push_back(']');
+  r.config = {{"rows", std::to_string(opt.rows)},
+              {"batch_sizes", sizes},
+              {"repetitions", std::to_string(reps)},
+              {"seconds", json_number(seconds)},
+              {"seed", std::to_string(opt.seed)},
+              {"postgresql", std::string("\"").append(cluster.version()).append("\"")},
+              {"fsync", "false"}};
+
+  struct Cell {
+    bench::WriteMethod method;
+    std::size_t batch;
+    std::unique_ptr<bench::MarkWriter> writer;
+    BenchMeasurement m;
+    std::vector<double> batch_ms;  ///< every batch's apply time
+    BenchCurve over_time;
+  };
+  std::vector<Cell> cells;
+  for (const std::size_t b : opt.batch_sizes) {
+    for (const bench::WriteMethod m : bench::kWriteMethods) {
+      Cell c{m, b, std::make_unique<bench::MarkWriter>(url, m), {}, {}, {}};
+      const std::string size = group_digits(b);
+      c.m = {std::string(bench::method_name(m)).append("_").append(std::to_string(b)),
+             std::string(bench::method_label(m)).append(", batches of ").append(size),
+             "rows/s",
+             true,
+             m == bench::WriteMethod::update_per_row,
+             {}};
+      c.over_time = {c.m.name, c.m.label, "rows/s", {}};
+      cells.push_back(std::move(c));
+    }
+  }
+  std::mt19937_64 rng(opt.seed);
+  const double each = seconds / (static_cast<double>(reps) * static_cast<double>(cells.size()));
+  const auto t0 = Clock::now();
+  // Interleaved: each repetition runs every (method, size) in turn, so a busy neighbour or a
+  // checkpoint slows all of them alike.
+  for (int rep = 1; rep <= reps; ++rep) {
+    for (Cell& c : cells) {
+      progress.show(c.m.label, rep, reps);
+      double timed = 0;
+      std::size_t rows = 0;
+      db::WriteOp last;
+      while (timed < each || rows == 0) {
+        const auto ops = bench::writer_marks(c.batch, opt.rows, rng);  // untimed
+        const auto start = Clock::now();
+        const std::size_t applied = c.writer->apply(ops);
+        const double s = since(start);
+        if (applied != ops.size())
+          throw std::runtime_error("bench writer: not every row of a batch was updated");
+        timed += s;
+        rows += applied;
+        last = ops.back();
+        c.batch_ms.push_back(s * 1e3);
+        c.over_time.points.emplace_back(since(t0), static_cast<double>(applied) / s);
+      }
+      c.writer->verify(last);
+      c.m.samples.push_back(static_cast<double>(rows) / timed);
+    }
+  }
+  for (Cell& c : cells) r.measurements.push_back(c.m);
+  for (const std::size_t b : opt.batch_sizes) {
+    const std::string base = std::string("update_per_row_").append(std::to_string(b));
+    const BenchMeasurement* per_row = r.find(base);
+    for (const char* name : {"unnest_batch_", "copy_temp_update_"}) {
+      const BenchMeasurement* m = r.find(std::string(name).append(std::to_string(b)));
+      if (m == nullptr || per_row == nullptr || per_row->median() <= 0) continue;
+      r.ratios.push_back({m->name + "/" + base,
+                          std::string(name == std::string("unnest_batch_") ? "UNNEST batch"
+                                                                           : "COPY + UPDATE")
+                              .append(" / per row, batches of ")
+                              .append(group_digits(b)),
+                          m->median() / per_row->median()});
+    }
+  }
+  for (Cell& c : cells) {
+    std::sort(c.batch_ms.begin(), c.batch_ms.end());
+    BenchCurve curve = percentile_curve(c.m.name, c.m.label, c.batch_ms);
+    curve.unit = "ms";
+    r.latency.push_back(std::move(curve));
+    r.throughput.push_back(std::move(c.over_time));
+  }
+  return r;
+}
+
+}  // namespace lam::app
