@@ -276,8 +276,8 @@ BenchComparison compare_bench(const BenchResult& now, const std::string& old_jso
       ch.new_median = m.median();
       ch.change = ch.new_median / med - 1;
       // Positive is worse: a longer time, or a lower rate.
-      ch.worse = m.higher_is_better ? (ch.new_median > 0 ? med / ch.new_median - 1 : 1e9)
-                                    : ch.change;
+      ch.worse =
+          m.higher_is_better ? (ch.new_median > 0 ? med / ch.new_median - 1 : 1e9) : ch.change;
       const double spread_old = (hi - lo) / med;
       const double spread_new = ch.new_median > 0 ? (m.max() - m.min()) / ch.new_median : 0;
       ch.noise = std::max({spread_old, spread_new, 0.02});
@@ -323,8 +323,8 @@ int run_bench_command(const BenchOptions& opt) {
   }
   const BenchResult r = run_bench(opt, stderr);
   std::fputs(format_bench_table(r).c_str(), stdout);
-  for (const auto& [path, text] : {std::pair{opt.json_path, &bench_json},
-                                    std::pair{opt.html_path, &bench_html}}) {
+  for (const auto& [path, text] :
+       {std::pair{opt.json_path, &bench_json}, std::pair{opt.html_path, &bench_html}}) {
     if (path.empty()) continue;
     std::ofstream f(path);
     f << text(r);

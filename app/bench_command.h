@@ -29,10 +29,10 @@ struct BenchOptions {
   // replay
   std::size_t ticks = 2'000'000;  ///< lines of the generated tick file
   // pipeline
-  double rate = 100'000;            ///< background ticks/s of the latency run
-  int probes = 2'000;               ///< alerts crossed one at a time by the latency run
-  std::uint64_t frames = 500'000;   ///< frames per connection of each flat-out run
-  double warmup_s = 3;  ///< flat-out runs: seconds not counted (the listener's first resync)
+  double rate = 100'000;             ///< background ticks/s of the latency run
+  int probes = 1'000;                ///< alerts crossed one at a time by the latency run
+  std::uint64_t frames = 1'000'000;  ///< frames per connection of each flat-out run
+  double warmup_s = 1.5;  ///< flat-out runs: seconds not counted (the listener's first resync)
   // writer
   std::vector<std::size_t> batch_sizes{1'000, 10'000};
   long long rows = 200'000;  ///< positions in the written table

@@ -1,7 +1,7 @@
-// `laminator bench --html FILE`: one self-contained page (inline SVG and CSS; no script, no font, no
-// image, no link to fetch) that any browser renders offline: the same-run comparison as bars with
-// their min-max range, latency percentiles on a log scale, throughput over time, the figures and
-// the configuration. Each chart's plot area has its own tint (kBarsTint, kLatencyTint,
+// `laminator bench --html FILE`: one self-contained page (inline SVG and CSS; no script, no font,
+// no image, no link to fetch) that any browser renders offline: the same-run comparison as bars
+// with their min-max range, latency percentiles on a log scale, throughput over time, the figures
+// and the configuration. Each chart's plot area has its own tint (kBarsTint, kLatencyTint,
 // kThroughputTint) so a screenshot test can find it (scripts/check-bench-report.mjs).
 #include <sys/utsname.h>
 
@@ -24,6 +24,8 @@ constexpr const char* kLatencyTint = "#fff4f4";
 constexpr const char* kThroughputTint = "#f1fbf3";
 
 constexpr double kWidth = 900, kLeft = 80, kRight = 24, kTop = 16, kBottom = 44;
+constexpr double kLegend = 250;  ///< right of line charts
+constexpr std::size_t kLegendChars = 38;
 
 std::string esc(const std::string& s) {
   std::string out;
@@ -87,25 +89,29 @@ struct Axis {
     }
     return (v - lo) / (hi - lo);
   }
-  [[nodiscard]] std::vector<double> ticks() const {
-    std::vector<double> t;
-    if (log) {
-      for (double d = lo; d <= hi * 1.0001; d *= 10) t.push_back(d);
-    } else {
-      const double raw = (hi - lo) / 5;
-      const double mag = std::pow(10, std::floor(std::log10(raw)));
-      double step = mag;
-      for (const double m : {1.0, 2.0, 5.0, 10.0}) {
-        if (m * mag >= raw) {
-          step = m * mag;
-          break;
-        }
-      }
-      for (double v = lo; v <= hi * 1.0001; v += step) t.push_back(v);
-    }
-    return t;
-  }
+  [[nodiscard]] std::vector<double> ticks() const;
 };
+
+/// 1, 2 or 5 times a power of ten, at least `raw`.
+double nice_step(double raw) {
+  if (raw <= 0) return 1;
+  const double mag = std::pow(10, std::floor(std::log10(raw)));
+  for (const double m : {1.0, 2.0, 5.0}) {
+    if (m * mag >= raw * 0.999) return m * mag;
+  }
+  return 10 * mag;
+}
+
+std::vector<double> Axis::ticks() const {
+  std::vector<double> t;
+  if (log) {
+    for (double d = lo; d <= hi * 1.0001; d *= 10) t.push_back(d);
+  } else {
+    const double step = nice_step((hi - lo) / 5);
+    for (double v = lo; v <= hi * 1.0001; v += step) t.push_back(v);
+  }
+  return t;
+}
 
 Axis value_axis(double min_v, double max_v, bool allow_log) {
   Axis a;
@@ -118,8 +124,8 @@ Axis value_axis(double min_v, double max_v, bool allow_log) {
     return a;
   }
   a.lo = 0;
-  const double mag = std::pow(10, std::floor(std::log10(max_v * 1.1)));
-  a.hi = std::ceil(max_v * 1.1 / mag) * mag;
+  const double step = nice_step(max_v / 5);
+  a.hi = std::ceil(max_v * 1.02 / step) * step;
   return a;
 }
 
@@ -163,10 +169,10 @@ void bars_chart(std::string& h, const BenchResult& r, const std::string& unit,
     hi = std::max(hi, m.max());
   }
   if (ms.empty()) return;
-  const double label_w = 300, row = 34;
+  const double row = 34;
   const double height = kTop + kBottom + row * static_cast<double>(ms.size());
   const Axis ax = value_axis(lo, hi, true);
-  const double x0 = kLeft + label_w, x1 = kWidth - kRight;
+  const double x0 = 380, x1 = kWidth - kRight - 50;  // labels left of x0, values right of x1
   const std::string caption = std::string("Median ").append(unit).append(
       ms.front()->higher_is_better ? " (higher is better)" : " (lower is better)");
   svg_open(h, id.c_str(), height, kBarsTint,
@@ -189,7 +195,7 @@ void bars_chart(std::string& h, const BenchResult& r, const std::string& unit,
     line(h, wl, y + 11, wh, y + 11, "#111827", 1.5);
     line(h, wl, y + 5, wl, y + 17, "#111827", 1.5);
     line(h, wh, y + 5, wh, y + 17, "#111827", 1.5);
-    text(h, std::min(x0 + w, wh) + 6, y + 16, human(m.median()), "start", "val");
+    text(h, std::max(x0 + w, wh) + 6, y + 16, human(m.median()), "start", "val");
   }
   svg_close(h, caption);
 }
@@ -213,7 +219,7 @@ void latency_chart(std::string& h, const std::vector<BenchCurve>& curves) {
   ay.lo = std::pow(10, std::floor(std::log10(lo)));
   ay.hi = std::pow(10, std::ceil(std::log10(hi)));
   if (ay.hi <= ay.lo) ay.hi = ay.lo * 10;
-  const double height = 360, x0 = kLeft, x1 = kWidth - kRight - 220;
+  const double height = 360, x0 = kLeft, x1 = kWidth - kRight - kLegend;
   const double y0 = height - kBottom, y1 = kTop;
   const auto px = [&](double q) {
     const double x = q >= 1 ? max_x : -std::log10(1 - q);
@@ -225,13 +231,12 @@ void latency_chart(std::string& h, const std::vector<BenchCurve>& curves) {
     line(h, x0, py(t), x1, py(t), "#d1d5db");
     text(h, x0 - 6, py(t) + 4, human(t), "end");
   }
-  for (const auto& [q, name] :
-       std::vector<std::pair<double, const char*>>{{0.5, "p50"},
-                                                   {0.9, "p90"},
-                                                   {0.99, "p99"},
-                                                   {0.999, "p99.9"},
-                                                   {0.9999, "p99.99"},
-                                                   {1.0, "max"}}) {
+  for (const auto& [q, name] : std::vector<std::pair<double, const char*>>{{0.5, "p50"},
+                                                                           {0.9, "p90"},
+                                                                           {0.99, "p99"},
+                                                                           {0.999, "p99.9"},
+                                                                           {0.9999, "p99.99"},
+                                                                           {1.0, "max"}}) {
     if (q < 1 && -std::log10(1 - q) > finest + 1e-9) continue;
     line(h, px(q), y0, px(q), y1, "#e5e7eb");
     text(h, px(q), y0 + 16, name);
@@ -241,7 +246,8 @@ void latency_chart(std::string& h, const std::vector<BenchCurve>& curves) {
   for (std::size_t i = 0; i < curves.size(); ++i) {
     const BenchCurve& c = curves[i];
     std::string pts;
-    for (const auto& [q, v] : c.points) pts.append(f1(px(q))).append(",").append(f1(py(v))).append(" ");
+    for (const auto& [q, v] : c.points)
+      pts.append(f1(px(q))).append(",").append(f1(py(v))).append(" ");
     h.append("<polyline class=\"curve\" fill=\"none\" stroke-width=\"2.5\" stroke=\"");
     h.append(color(i)).append("\" points=\"").append(pts).append("\"/>");
     for (const auto& [q, v] : c.points) {
@@ -252,7 +258,7 @@ void latency_chart(std::string& h, const std::vector<BenchCurve>& curves) {
     }
     const double ly = kTop + 14 + 18 * static_cast<double>(i);
     line(h, x1 + 14, ly - 4, x1 + 34, ly - 4, color(i), 3);
-    text(h, x1 + 40, ly, c.label.substr(0, 30), "start", "lg");
+    text(h, x1 + 40, ly, c.label.substr(0, kLegendChars), "start", "lg");
   }
   svg_close(h, std::string("Latency percentiles (").append(unit).append(", log scale)"));
 }
@@ -276,7 +282,7 @@ void throughput_chart(std::string& h, const std::vector<BenchCurve>& curves) {
       if (p.second > 0) v_min = std::min(v_min, p.second);
   const Axis ay = value_axis(v_min, v_max, true);
   Axis ax = value_axis(0, t_max, false);
-  const double height = 340, x0 = kLeft, x1 = kWidth - kRight - 220;
+  const double height = 340, x0 = kLeft, x1 = kWidth - kRight - kLegend;
   const double y0 = height - kBottom, y1 = kTop;
   svg_open(h, "throughput", height, kThroughputTint, "throughput over time");
   for (const double t : ay.ticks()) {
@@ -291,13 +297,27 @@ void throughput_chart(std::string& h, const std::vector<BenchCurve>& curves) {
   text(h, (x0 + x1) / 2, height - 8, "seconds");
   for (std::size_t i = 0; i < curves.size(); ++i) {
     const BenchCurve& c = curves[i];
+    // A curve measured in stretches (interleaved repetitions) is drawn as one line per stretch:
+    // a gap over 5x the usual spacing between points ends the line.
+    std::vector<double> gaps;
+    for (std::size_t k = 1; k < c.points.size(); ++k)
+      gaps.push_back(c.points[k].first - c.points[k - 1].first);
+    std::sort(gaps.begin(), gaps.end());
+    const double usual = gaps.empty() ? 0 : gaps[gaps.size() / 2];
     std::string pts;
-    for (const auto& [t, v] : c.points) {
+    const auto flush = [&] {
+      if (pts.empty()) return;
+      h.append("<polyline class=\"curve\" fill=\"none\" stroke-width=\"2\" stroke=\"");
+      h.append(color(i)).append("\" points=\"").append(pts).append("\"/>");
+      pts.clear();
+    };
+    for (std::size_t k = 0; k < c.points.size(); ++k) {
+      const auto& [t, v] = c.points[k];
+      if (k > 0 && usual > 0 && t - c.points[k - 1].first > 5 * usual) flush();
       pts.append(f1(x0 + ax.frac(t) * (x1 - x0))).append(",");
       pts.append(f1(y0 - ay.frac(v) * (y0 - y1))).append(" ");
     }
-    h.append("<polyline class=\"curve\" fill=\"none\" stroke-width=\"2\" stroke=\"");
-    h.append(color(i)).append("\" points=\"").append(pts).append("\"/>");
+    flush();
     if (c.points.size() <= 40) {
       for (const auto& [t, v] : c.points) {
         h.append("<circle cx=\"").append(f1(x0 + ax.frac(t) * (x1 - x0))).append("\" cy=\"");
@@ -308,7 +328,7 @@ void throughput_chart(std::string& h, const std::vector<BenchCurve>& curves) {
     if (i < 16) {
       const double ly = kTop + 14 + 18 * static_cast<double>(i);
       line(h, x1 + 14, ly - 4, x1 + 34, ly - 4, color(i), 3);
-      text(h, x1 + 40, ly, c.label.substr(0, 30), "start", "lg");
+      text(h, x1 + 40, ly, c.label.substr(0, kLegendChars), "start", "lg");
     }
   }
   svg_close(h, std::string("Throughput over time (")
@@ -354,7 +374,7 @@ std::string bench_html(const BenchResult& r) {
       ".meta{color:#4b5563;margin:2px 0}figure{margin:0 0 8px}figcaption{color:#4b5563;"
       "font-size:12px}svg{max-width:100%;height:auto;display:block}"
       "svg text{font:12px sans-serif;fill:#374151}svg text.lb{font-size:13px;fill:#111827}"
-      "svg text.val{font-weight:bold;fill:#111827}svg text.lg{font-size:12px;fill:#111827}"
+      "svg text.val{font-weight:bold;fill:#111827}svg text.lg{font-size:11px;fill:#111827}"
       "table{border-collapse:collapse;margin:6px 0}td,th{padding:3px 10px;border-bottom:1px "
       "solid #e5e7eb;text-align:right}td:first-child,th:first-child{text-align:left}"
       ".note{background:#fef3c7;padding:6px 10px;border-radius:4px}"
@@ -399,7 +419,10 @@ std::string bench_html(const BenchResult& r) {
   h.append("<h2>Figures</h2>\n<table><tr><th>measurement</th><th>median</th><th>min</th>");
   h.append("<th>max</th><th>unit</th><th>samples</th></tr>");
   for (const BenchMeasurement& m : r.measurements) {
-    h.append("<tr><td>").append(esc(m.label)).append(m.baseline ? " <i>(baseline)</i>" : "");
+    const bool said = m.label.find("baseline") != std::string::npos;
+    h.append("<tr><td>")
+        .append(esc(m.label))
+        .append(m.baseline && !said ? " <i>(baseline)</i>" : "");
     h.append("</td><td>").append(human(m.median())).append("</td><td>").append(human(m.min()));
     h.append("</td><td>").append(human(m.max())).append("</td><td>").append(esc(m.unit));
     h.append("</td><td>").append(std::to_string(m.samples.size())).append("</td></tr>");

@@ -158,7 +158,8 @@ BenchResult bench_matcher(const BenchOptions& opt, BenchProgress& progress) {
   BenchMeasurement quiet{"quiet_tick", "quiet tick (ladders)", "ns/tick", false, false, {}};
   BenchMeasurement flat{
       "quiet_tick_flat_scan", "quiet tick (flat scan baseline)", "ns/tick", false, true, {}};
-  BenchMeasurement firing{"firing_tick", "firing tick (one alert each)", "ns/tick", false, false, {}};
+  BenchMeasurement firing{
+      "firing_tick", "firing tick (one alert each)", "ns/tick", false, false, {}};
   std::vector<double> at_quiet, at_flat, at_firing;
   {
     progress.show(std::string("arming ").append(group_digits(opt.objects)).append(" of each"));
@@ -203,10 +204,10 @@ BenchResult bench_replay(const BenchOptions& opt, BenchProgress& progress) {
                 .append(" ticks (")
                 .append(group_digits(files.tick_bytes / 1'000'000))
                 .append(" MB) over 1,000 markets, 100,000 alerts + 10,000 positions");
-  BenchMeasurement full{"replay_full", "replay (parse + match + events)", "ticks/s", true, false,
-                        {}};
-  BenchMeasurement parse{"replay_parse_only", "parse and check only (baseline)", "ticks/s", true,
-                         true, {}};
+  BenchMeasurement full{
+      "replay_full", "replay (parse + match + events)", "ticks/s", true, false, {}};
+  BenchMeasurement parse{
+      "replay_parse_only", "parse and check only (baseline)", "ticks/s", true, true, {}};
   std::vector<double> at_full, at_parse;
   std::uint64_t events = 0;
   const auto t0 = Clock::now();
@@ -269,11 +270,13 @@ BenchResult bench_pipeline(const BenchOptions& opt, BenchProgress& progress) {
   progress.show("starting PostgreSQL");
   db::LocalCluster cluster;
   BenchResult r;
-  r.title = std::string("laminator bench pipeline: mock exchange -> daemon -> subscriber on "
-                        "loopback, 100,000 alerts + 100,000 positions over 50 markets, PostgreSQL ")
+  r.title = std::string(
+                "laminator bench pipeline: mock exchange -> daemon -> subscriber on "
+                "loopback, 100,000 alerts + 100,000 positions over 50 markets, PostgreSQL ")
                 .append(cluster.version());
   progress.show("loading the latency database");
-  const std::string lat_url = bench::make_pipeline_db(cluster, "bench_pipeline_latency", opt.probes);
+  const std::string lat_url =
+      bench::make_pipeline_db(cluster, "bench_pipeline_latency", opt.probes);
   progress.show("loading the flat-out database");
   const std::string rate_url = bench::make_pipeline_db(cluster, "bench_pipeline_rate", 10);
 
@@ -284,8 +287,8 @@ BenchResult bench_pipeline(const BenchOptions& opt, BenchProgress& progress) {
     };
     const bench::RateRun run = bench::run_max_rate(rate_url, po);
     rate.samples.push_back(run.ticks_per_s);
-    BenchCurve c{"flat_out_" + std::to_string(rep), "flat out, run " + std::to_string(rep),
-                 "ticks/s", {}};
+    BenchCurve c{
+        "flat_out_" + std::to_string(rep), "flat out, run " + std::to_string(rep), "ticks/s", {}};
     // From the warm-up mark: what the counted rate is made of.
     for (const auto& [t, v] : run.series)
       if (t >= run.warm_at_s) c.points.emplace_back(t - run.warm_at_s, v);
@@ -306,8 +309,9 @@ BenchResult bench_pipeline(const BenchOptions& opt, BenchProgress& progress) {
   if (lat.wire_us.empty()) throw std::runtime_error("bench pipeline: no latency probe came back");
   if (lat.lost > 0) {
     r.lossy = true;
-    r.notes.push_back(std::to_string(lat.lost).append(" latency probe(s) never reached the "
-                                                      "subscriber"));
+    r.notes.push_back(
+        std::to_string(lat.lost).append(" latency probe(s) never reached the "
+                                        "subscriber"));
   }
   // Samples for the noise estimate: the probes in `reps` consecutive groups, each group's quantile.
   BenchMeasurement p50{"wire_p50", "wire -> subscriber p50", "us", false, false, {}};
@@ -323,19 +327,20 @@ BenchResult bench_pipeline(const BenchOptions& opt, BenchProgress& progress) {
   }
   std::vector<double> sorted = lat.wire_us;
   std::sort(sorted.begin(), sorted.end());
-  BenchMeasurement d50{"daemon_p50", "daemon receive -> publish p50 (baseline)", "us", false, true,
-                       {lat.after.p50_us}};
-  BenchMeasurement d99{"daemon_p99", "daemon receive -> publish p99 (baseline)", "us", false, true,
-                       {lat.after.p99_us}};
+  BenchMeasurement d50{"daemon_p50", "daemon receive -> publish p50 (baseline)",
+                       "us",         false,
+                       true,         {lat.after.p50_us}};
+  BenchMeasurement d99{"daemon_p99", "daemon receive -> publish p99 (baseline)",
+                       "us",         false,
+                       true,         {lat.after.p99_us}};
   r.measurements = {rate, p50, p99, d50, d99};
   r.ratios.push_back({"wire_p99/daemon_p99", "wire p99 / daemon p99 (what the sockets add)",
                       d99.median() > 0 ? p99.median() / d99.median() : 0});
   r.latency.push_back(percentile_curve(
-      "wire", "mock's socket write -> subscriber's receive (" +
-                  std::to_string(sorted.size()) + " probes)",
+      "wire", "wire: mock write -> subscriber (" + std::to_string(sorted.size()) + " probes)",
       sorted));
   r.latency.push_back({"daemon",
-                       "daemon receive -> publish (its histogram, bucket bounds)",
+                       "daemon: receive -> publish (histogram)",
                        "us",
                        {{0.5, lat.after.p50_us},
                         {0.9, lat.after.p90_us},
@@ -398,21 +403,26 @@ BenchResult bench_writer(const BenchOptions& opt, BenchProgress& progress) {
     std::size_t batch;
     std::unique_ptr<bench::MarkWriter> writer;
     BenchMeasurement m;
+    std::string short_label;       ///< for chart legends
     std::vector<double> batch_ms;  ///< every batch's apply time
     BenchCurve over_time;
   };
   std::vector<Cell> cells;
   for (const std::size_t b : opt.batch_sizes) {
     for (const bench::WriteMethod m : bench::kWriteMethods) {
-      Cell c{m, b, std::make_unique<bench::MarkWriter>(url, m), {}, {}, {}};
+      Cell c{m, b, std::make_unique<bench::MarkWriter>(url, m), {}, {}, {}, {}};
       const std::string size = group_digits(b);
       c.m = {std::string(bench::method_name(m)).append("_").append(std::to_string(b)),
-             std::string(bench::method_label(m)).append(", batches of ").append(size),
+             std::string(bench::method_label(m)).append(", ").append(size).append(" a batch"),
              "rows/s",
              true,
              m == bench::WriteMethod::update_per_row,
              {}};
-      c.over_time = {c.m.name, c.m.label, "rows/s", {}};
+      const char* shorter = m == bench::WriteMethod::unnest_batch       ? "UNNEST"
+                            : m == bench::WriteMethod::copy_temp_update ? "COPY + UPDATE"
+                                                                        : "per row";
+      c.short_label = std::string(shorter).append(", ").append(size).append(" rows a batch");
+      c.over_time = {c.m.name, c.short_label, "rows/s", {}};
       cells.push_back(std::move(c));
     }
   }
@@ -451,17 +461,17 @@ BenchResult bench_writer(const BenchOptions& opt, BenchProgress& progress) {
     for (const char* name : {"unnest_batch_", "copy_temp_update_"}) {
       const BenchMeasurement* m = r.find(std::string(name).append(std::to_string(b)));
       if (m == nullptr || per_row == nullptr || per_row->median() <= 0) continue;
-      r.ratios.push_back({m->name + "/" + base,
-                          std::string(name == std::string("unnest_batch_") ? "UNNEST batch"
-                                                                           : "COPY + UPDATE")
-                              .append(" / per row, batches of ")
-                              .append(group_digits(b)),
-                          m->median() / per_row->median()});
+      r.ratios.push_back(
+          {m->name + "/" + base,
+           std::string(name == std::string("unnest_batch_") ? "UNNEST batch" : "COPY + UPDATE")
+               .append(" / per row, batches of ")
+               .append(group_digits(b)),
+           m->median() / per_row->median()});
     }
   }
   for (Cell& c : cells) {
     std::sort(c.batch_ms.begin(), c.batch_ms.end());
-    BenchCurve curve = percentile_curve(c.m.name, c.m.label, c.batch_ms);
+    BenchCurve curve = percentile_curve(c.m.name, c.short_label, c.batch_ms);
     curve.unit = "ms";
     r.latency.push_back(std::move(curve));
     r.throughput.push_back(std::move(c.over_time));

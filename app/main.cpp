@@ -175,8 +175,7 @@ int main(int argc, char** argv) {
   bn->add_option("--probes", bench.probes, "pipeline: alerts crossed one at a time (latency)")
       ->capture_default_str()
       ->check(CLI::Range(20, 50'000));
-  bn->add_option("--frames", bench.frames,
-                 "pipeline: frames per connection of each flat-out run")
+  bn->add_option("--frames", bench.frames, "pipeline: frames per connection of each flat-out run")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{10'000}, std::uint64_t{100'000'000}));
   bn->add_option("--warmup", bench.warmup_s,
@@ -249,6 +248,9 @@ int main(int argc, char** argv) {
     if (fd->parsed()) return lam::app::run_feeds(feeds);
     if (bn->parsed()) {
       bench.progress = !bench_quiet;
+      // The daemon, the migrator and the mock log at info; a benchmark prints its table and
+      // warnings only.
+      spdlog::set_level(spdlog::level::warn);
       return lam::app::run_bench_command(bench);
     }
     if (rn->parsed()) return lam::app::run_daemon(run);

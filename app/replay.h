@@ -49,8 +49,8 @@ struct ReplaySummary {
   std::uint64_t gaps = 0;                  ///< venue sequence gaps the parsers reported
   std::uint64_t gap_ids = 0;               ///< ids those gaps missed
   std::uint64_t unsized_trades = 0;  ///< trades replayed without a size (contract size unknown)
-  double seconds = 0;        ///< the whole run
-  double state_seconds = 0;  ///< of which reading the state and arming the matcher
+  double seconds = 0;                ///< the whole run
+  double state_seconds = 0;          ///< of which reading the state and arming the matcher
   /// Ticks per second of the tick phase (after the state is armed); 0 when there was none.
   [[nodiscard]] double tick_rate() const {
     return seconds > state_seconds ? static_cast<double>(ticks) / (seconds - state_seconds) : 0;

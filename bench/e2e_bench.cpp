@@ -94,7 +94,8 @@ int main(int argc, char** argv) {
     } else if (a.rfind("--frames-per-write=", 0) == 0) {
       lam::bench::g_opt.frames_per_write = static_cast<std::uint32_t>(std::stoul(a.substr(19)));
     } else if (a.rfind("--wire-frames-per-write=", 0) == 0) {
-      lam::bench::g_opt.wire_frames_per_write = static_cast<std::uint32_t>(std::stoul(a.substr(24)));
+      lam::bench::g_opt.wire_frames_per_write =
+          static_cast<std::uint32_t>(std::stoul(a.substr(24)));
     } else if (a.rfind("--idle=", 0) == 0) {
       lam::bench::g_opt.idle = a.substr(7);
     } else if (a == "--generate") {

@@ -106,10 +106,9 @@ std::string make_pipeline_db(db::LocalCluster& cluster, const std::string& name,
   w.exec("CREATE TEMP TABLE m (g int, sym text) ON COMMIT DROP");
   for (int m = 0; m < kMarkets; ++m) w.exec_params("INSERT INTO m VALUES ($1, $2)", m, symbol(m));
   const std::string mid = "('0000000a-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid";
-  w.exec(
-      std::string("INSERT INTO markets (id, symbol, base_asset, quote_asset, dex_name) SELECT ")
-          .append(mid)
-          .append(", sym, 'B', 'USDT', 'binance' FROM m"));
+  w.exec(std::string("INSERT INTO markets (id, symbol, base_asset, quote_asset, dex_name) SELECT ")
+             .append(mid)
+             .append(", sym, 'B', 'USDT', 'binance' FROM m"));
   const std::string uid = "('0000000c-0000-4000-8000-' || lpad(to_hex(g % 1000), 12, '0'))::uuid";
   w.exec(
       "INSERT INTO users (id, telegram_id) SELECT ('0000000c-0000-4000-8000-' || "
@@ -185,7 +184,8 @@ LatencyRun run_wire_latency(const std::string& url, const PipelineOptions& opt) 
   LatencyRun r;
   r.before = d.status();
   for (int k = 1; k <= opt.probes; ++k) {
-    if (k % 100 == 1) say(opt, "latency probe " + std::to_string(k) + "/" + std::to_string(opt.probes));
+    if (k % 100 == 1)
+      say(opt, "latency probe " + std::to_string(k) + "/" + std::to_string(opt.probes));
     expect = "\"p\":\"" + probe_price(k);
     sent_ns.store(0, std::memory_order_relaxed);
     probe.store(k, std::memory_order_release);

@@ -1,8 +1,8 @@
 #include "bench/replay_workload.h"
 
 #include <cstdio>
-#include <random>
 #include <fstream>
+#include <random>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -60,16 +60,15 @@ void write_state(const fs::path& path, std::mt19937_64& rng) {
   std::fprintf(f, "],\"alerts\":[");
   for (int a = 0; a < kAlerts; ++a) {
     const bool above = a % 2 == 0;
-    std::fprintf(
-        f,
-        "%s{\"id\":\"%s\",\"user_id\":\"%s\",\"market_id\":\"%s\",\"alert_type\":\"%s\","
-        "\"condition_type\":\"%s\",\"target_price\":\"%d.%02d\"}",
-        a ? "," : "", id(0xD, static_cast<unsigned>(a)).c_str(),
-        id(0xC, static_cast<unsigned>(a % 5000)).c_str(),
-        id(0xA, static_cast<unsigned>(a % kMarkets)).c_str(), above ? "price_above" : "price_below",
-        above ? "greater_than" : "less_than",
-        above ? 1010 + static_cast<int>(rng() % 300) : 690 + static_cast<int>(rng() % 300),
-        static_cast<int>(rng() % 100));
+    std::fprintf(f,
+                 "%s{\"id\":\"%s\",\"user_id\":\"%s\",\"market_id\":\"%s\",\"alert_type\":\"%s\","
+                 "\"condition_type\":\"%s\",\"target_price\":\"%d.%02d\"}",
+                 a ? "," : "", id(0xD, static_cast<unsigned>(a)).c_str(),
+                 id(0xC, static_cast<unsigned>(a % 5000)).c_str(),
+                 id(0xA, static_cast<unsigned>(a % kMarkets)).c_str(),
+                 above ? "price_above" : "price_below", above ? "greater_than" : "less_than",
+                 above ? 1010 + static_cast<int>(rng() % 300) : 690 + static_cast<int>(rng() % 300),
+                 static_cast<int>(rng() % 100));
   }
   std::fprintf(f, "]}\n");
   file.close();
@@ -140,7 +139,8 @@ app::ReplaySummary run_replay_once(const ReplayFiles& f, std::size_t ticks, bool
   std::fclose(diag);
   if (s.ticks != ticks || s.bad_lines != 0 || s.bad_state_rows != 0)
     throw std::runtime_error("replay did not accept every line of the generated workload");
-  if (!validate_only && s.events == 0) throw std::runtime_error("the replay workload fired nothing");
+  if (!validate_only && s.events == 0)
+    throw std::runtime_error("the replay workload fired nothing");
   return s;
 }
 

@@ -1,8 +1,9 @@
 #pragma once
 /// The replay workload shared by bench/replay_bench and `laminator bench replay`: a state file of
 /// 1,000 Binance markets, 10,000 positions and 100,000 alerts, and a generated tick file (random
-/// walks per market, a trade every tenth line) that fires some alerts and liquidates some positions.
-/// Files are generated once per size and seed into a directory and reused (a `complete` marker).
+/// walks per market, a trade every tenth line) that fires some alerts and liquidates some
+/// positions. Files are generated once per size and seed into a directory and reused (a `complete`
+/// marker).
 
 #include <cstdint>
 #include <filesystem>

@@ -25,9 +25,9 @@ const char* method_name(WriteMethod m) {
 const char* method_label(WriteMethod m) {
   switch (m) {
     case WriteMethod::unnest_batch:
-      return "one UNNEST statement (the engine's)";
+      return "UNNEST statement (the engine's)";
     case WriteMethod::copy_temp_update:
-      return "COPY to a temp table + UPDATE FROM";
+      return "COPY to a temp table + UPDATE";
     case WriteMethod::update_per_row:
       return "UPDATE per row (baseline)";
   }
@@ -43,7 +43,8 @@ void prepare_writer_db(const std::string& url, long long rows) {
 }
 
 std::vector<db::WriteOp> writer_marks(std::size_t n, long long rows, std::mt19937_64& rng) {
-  if (static_cast<long long>(n) > rows) throw std::invalid_argument("a batch larger than the table");
+  if (static_cast<long long>(n) > rows)
+    throw std::invalid_argument("a batch larger than the table");
   std::set<long long> unique;
   while (unique.size() < n) unique.insert(1 + static_cast<long long>(rng() % rows));
   std::vector<db::WriteOp> ops;
@@ -108,9 +109,9 @@ std::size_t MarkWriter::apply(const std::vector<db::WriteOp>& ops) {
       pqxx::work w(*c_);
       std::size_t rows = 0;
       for (const auto& op : ops) {
-        rows += w.exec_prepared("one", op.id.str(), format_fixed(op.price),
-                                format_fixed(op.amount, 18))
-                    .affected_rows();
+        rows +=
+            w.exec_prepared("one", op.id.str(), format_fixed(op.price), format_fixed(op.amount, 18))
+                .affected_rows();
       }
       w.commit();
       return rows;

@@ -19,7 +19,7 @@ enum class WriteMethod : std::uint8_t { unnest_batch, copy_temp_update, update_p
 inline constexpr WriteMethod kWriteMethods[] = {
     WriteMethod::unnest_batch, WriteMethod::copy_temp_update, WriteMethod::update_per_row};
 [[nodiscard]] const char* method_name(WriteMethod m);   ///< "unnest_batch", ...
-[[nodiscard]] const char* method_label(WriteMethod m);  ///< "one UNNEST statement (the engine's)"
+[[nodiscard]] const char* method_label(WriteMethod m);  ///< "UNNEST statement (the engine's)"
 
 /// Migrates the (empty) database at `url` and seeds 1,000 markets and `rows` open positions (with
 /// their users, wallets and an alert each), then VACUUM ANALYZE.

@@ -1,7 +1,7 @@
 #pragma once
-/// Bulk synthetic rows for tests and benchmarks (`laminator bench writer`): users, wallets, markets,
-/// open positions, active alerts, with deterministic ids (kind prefix + sequence number) so callers
-/// can address rows.
+/// Bulk synthetic rows for tests and benchmarks (`laminator bench writer`): users, wallets,
+/// markets, open positions, active alerts, with deterministic ids (kind prefix + sequence number)
+/// so callers can address rows.
 
 #include <pqxx/pqxx>
 #include <string>
