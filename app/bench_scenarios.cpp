@@ -48,16 +48,18 @@ double time_quiet(bench::World<M>& w, double seconds, std::size_t& cursor) {
   return std::chrono::duration<double, std::nano>(now - start).count() / static_cast<double>(ticks);
 }
 
-/// ns per firing tick over `seconds` of timed batches (arming between batches is not timed).
-double time_firing(bench::World<Matcher>& w, bench::FiringBatch& firing, double seconds) {
+/// ns per tick of a batch workload (FiringBatch, OrderFillBatch) over `seconds` of timed batches
+/// (arming between batches is not timed).
+template <class Batch>
+double time_batches(bench::World<Matcher>& w, Batch& batch, double seconds, const char* what) {
   std::vector<Event> events;
   double timed = 0;
   std::size_t ticks = 0;
   while (timed < seconds || ticks == 0) {
-    const double s = firing.run(w, events);
-    if (s < 0) throw std::runtime_error("bench matcher: a firing tick did not fire exactly once");
+    const double s = batch.run(w, events);
+    if (s < 0) throw std::runtime_error(std::string("bench matcher: ").append(what));
     timed += s;
-    ticks += firing.batch.size();
+    ticks += batch.batch.size();
   }
   return timed * 1e9 / static_cast<double>(ticks);
 }
@@ -154,18 +156,21 @@ BenchResult bench_matcher(const BenchOptions& opt, BenchProgress& progress) {
               {"markets", std::to_string(bench::kMarkets)},
               {"repetitions", std::to_string(reps)},
               {"seconds", json_number(seconds)}};
-  const double each = seconds / (3.0 * reps);
+  const double each = seconds / ((opt.orders ? 4.0 : 3.0) * reps);
   BenchMeasurement quiet{"quiet_tick", "quiet tick (ladders)", "ns/tick", false, false, {}};
   BenchMeasurement flat{
       "quiet_tick_flat_scan", "quiet tick (flat scan baseline)", "ns/tick", false, true, {}};
   BenchMeasurement firing{
       "firing_tick", "firing tick (one alert each)", "ns/tick", false, false, {}};
-  std::vector<double> at_quiet, at_flat, at_firing;
+  BenchMeasurement fill{
+      "order_fill_tick", "order tick (triggers, fills, opens one)", "ns/tick", false, false, {}};
+  std::vector<double> at_quiet, at_flat, at_firing, at_fill;
   {
     progress.show(std::string("arming ").append(group_digits(opt.objects)).append(" of each"));
     auto ladder = std::make_unique<bench::World<Matcher>>(opt.objects, opt.orders);
     auto scan = std::make_unique<bench::World<bench::FlatScan>>(opt.objects, opt.orders);
     bench::FiringBatch batch;
+    bench::OrderFillBatch fills;
     std::size_t cursor = 0, scan_cursor = 0;
     const auto t0 = Clock::now();
     // Interleaved repetitions: a noisy neighbour slows all three alike, not one of them.
@@ -177,16 +182,25 @@ BenchResult bench_matcher(const BenchOptions& opt, BenchProgress& progress) {
       flat.samples.push_back(time_quiet(*scan, each, scan_cursor));
       at_flat.push_back(since(t0));
       progress.show(firing.label, rep, reps);
-      firing.samples.push_back(time_firing(*ladder, batch, each));
+      firing.samples.push_back(
+          time_batches(*ladder, batch, each, "a firing tick did not fire exactly once"));
       at_firing.push_back(since(t0));
+      if (opt.orders) {
+        progress.show(fill.label, rep, reps);
+        fill.samples.push_back(time_batches(
+            *ladder, fills, each, "an order tick did not trigger, fill and open exactly once"));
+        at_fill.push_back(since(t0));
+      }
     }
   }
   r.measurements = {quiet, flat, firing};
+  if (opt.orders) r.measurements.push_back(fill);
   r.ratios.push_back({"quiet_tick_flat_scan/quiet_tick", "flat scan / ladders, quiet tick",
                       quiet.median() > 0 ? flat.median() / quiet.median() : 0});
   r.throughput = {per_repetition_curve(quiet, at_quiet, true),
                   per_repetition_curve(flat, at_flat, true),
                   per_repetition_curve(firing, at_firing, true)};
+  if (opt.orders) r.throughput.push_back(per_repetition_curve(fill, at_fill, true));
   return r;
 }
 

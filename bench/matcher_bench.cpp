@@ -74,61 +74,22 @@ void BM_FlatScan_QuietTickOrders(benchmark::State& state) {
   quiet_ticks<FlatScan>(state, true);
 }
 
-/// Ticks that each trigger and fill one stop order among N resting ones: per batch, a buy stop is
-/// armed just below the price of each of 1,000 mark ticks (one per market, untimed); each timed
-/// tick triggers it, fills it at the ask and opens a position (3 events). Time is per tick.
+/// Ticks that each trigger and fill one stop order among N resting ones (OrderFillBatch).
 void BM_Matcher_OrderFillTick(benchmark::State& state) {
   World<Matcher>& w = world<Matcher>(static_cast<std::size_t>(state.range(0)), true);
-  std::mt19937_64 rng(8);
+  OrderFillBatch fills;
   std::vector<Event> events;
-  std::vector<Tick> batch(kMarkets);
-  std::vector<OrderSpec> arms(kMarkets);
   std::size_t ticks = 0;
   double timed_seconds = 0;
   for (auto _ : state) {
-    events.clear();
-    for (std::uint32_t m = 0; m < kMarkets; ++m) {
-      Tick& t = batch[m];
-      t.instrument = m;
-      t.kind = TickKind::mark;
-      t.price = kBasePrice + static_cast<std::int64_t>(rng() % 1000) * 1000;
-      t.exch_ts += 1000;
-      OrderSpec& o = arms[m];
-      o.id = make_id(0x10, w.next_order++);
-      o.user_id = make_id(0xC, 7);
-      o.wallet_id = make_id(0xE, 7);
-      o.market_id = make_id(0xA, m);
-      o.type = OrderType::stop;
-      o.side = OrderSide::long_side;
-      o.trigger_source = TriggerSource::mark;
-      o.size = kScale;
-      o.leverage = 10 * kScale;
-      o.trigger_price = t.price - 500;
-      // settle the mark below the trigger first (untimed)
-      Tick settle{};
-      settle.instrument = m;
-      settle.price = kBasePrice - kBasePrice / 200;
-      w.matcher.on_tick(settle, events);
-      w.matcher.upsert_order(o, events);
-    }
-    std::shuffle(batch.begin(), batch.end(), rng);
-    events.clear();
-    const auto start = std::chrono::steady_clock::now();
-    for (const Tick& t : batch) w.matcher.on_tick(t, events);
-    const auto stop = std::chrono::steady_clock::now();
-    const double secs = std::chrono::duration<double>(stop - start).count();
-    state.SetIterationTime(secs / static_cast<double>(batch.size()));  // per tick
-    timed_seconds += secs;
-    ticks += batch.size();
-    if (events.size() != 3 * batch.size()) {
+    const double secs = fills.run(w, events);
+    if (secs < 0) {
       state.SkipWithError("each tick must trigger, fill and open exactly once");
       return;
     }
-    // untimed: forget the positions and orders of this batch, so that the world stays at N
-    for (const OrderSpec& o : arms) {
-      w.matcher.remove_position(Matcher::position_id_for(o.id));
-      w.matcher.remove_order(o.id);
-    }
+    state.SetIterationTime(secs / static_cast<double>(fills.batch.size()));  // per tick
+    timed_seconds += secs;
+    ticks += fills.batch.size();
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(ticks));
   state.counters["ns_per_tick"] =

@@ -255,4 +255,54 @@ struct FiringBatch {
   }
 };
 
+/// One batch of ticks that each trigger and fill one stop order among the N resting ones: a buy
+/// stop is armed just above a settled mark of each of 1,000 markets (untimed); each timed tick
+/// triggers it, fills it at the ask and opens a position (3 events). The positions and orders are
+/// forgotten afterwards so the world stays at N. Returns the timed seconds, or a negative value
+/// when a tick did not trigger, fill and open exactly once.
+struct OrderFillBatch {
+  std::mt19937_64 rng{8};
+  std::vector<Tick> batch = std::vector<Tick>(kMarkets);
+  std::vector<OrderSpec> arms = std::vector<OrderSpec>(kMarkets);
+
+  double run(World<Matcher>& w, std::vector<Event>& events) {
+    events.clear();
+    for (std::uint32_t m = 0; m < kMarkets; ++m) {
+      Tick& t = batch[m];
+      t.instrument = m;
+      t.kind = TickKind::mark;
+      t.price = kBasePrice + static_cast<std::int64_t>(rng() % 1000) * 1000;
+      t.exch_ts += 1000;
+      OrderSpec& o = arms[m];
+      o.id = make_id(0x10, w.next_order++);
+      o.user_id = make_id(0xC, 7);
+      o.wallet_id = make_id(0xE, 7);
+      o.market_id = make_id(0xA, m);
+      o.type = OrderType::stop;
+      o.side = OrderSide::long_side;
+      o.trigger_source = TriggerSource::mark;
+      o.size = kScale;
+      o.leverage = 10 * kScale;
+      o.trigger_price = t.price - 500;
+      Tick settle{};  // the mark below the trigger first
+      settle.instrument = m;
+      settle.price = kBasePrice - kBasePrice / 200;
+      w.matcher.on_tick(settle, events);
+      w.matcher.upsert_order(o, events);
+    }
+    std::shuffle(batch.begin(), batch.end(), rng);
+    events.clear();
+    const auto start = std::chrono::steady_clock::now();
+    for (const Tick& t : batch) w.matcher.on_tick(t, events);
+    const auto stop = std::chrono::steady_clock::now();
+    const bool once_each = events.size() == 3 * batch.size();
+    for (const OrderSpec& o : arms) {
+      w.matcher.remove_position(Matcher::position_id_for(o.id));
+      w.matcher.remove_order(o.id);
+    }
+    if (!once_each) return -1;
+    return std::chrono::duration<double>(stop - start).count();
+  }
+};
+
 }  // namespace lam::bench

@@ -119,6 +119,26 @@ TEST(BenchMatcher, MeasuresTheSameRunBaselineAndWritesSchemaOne) {
   check_html(bench_html(r), r);
 }
 
+// With --orders: N resting orders too, and ticks that trigger and fill one each (bench/'s
+// OrderFillTick, the same OrderFillBatch).
+TEST(BenchMatcher, WithOrdersTimesTheTriggerAndFillTick) {
+  BenchOptions opt;
+  opt.scenario = "matcher";
+  opt.objects = 2'000;
+  opt.orders = true;
+  opt.repetitions = 2;
+  opt.seconds = 0.4;
+  opt.progress = false;
+  const BenchResult r = run_bench(opt, nullptr);
+  ASSERT_EQ(r.measurements.size(), 4u);
+  const BenchMeasurement* fill = r.find("order_fill_tick");
+  ASSERT_NE(fill, nullptr);
+  EXPECT_EQ(fill->samples.size(), 2u);
+  EXPECT_GT(fill->min(), 0);
+  EXPECT_EQ(r.throughput.size(), 4u);
+  EXPECT_NE(format_bench_table(r).find("resting orders"), std::string::npos);
+}
+
 TEST(BenchReplay, ParsingAndFullReplayOnAGeneratedFile) {
   BenchOptions opt;
   opt.scenario = "replay";
