@@ -55,20 +55,8 @@ std::string json_string(const std::string& s) {
   return out;
 }
 
-/// For the table: 12.3, 1,234, 1.23M.
 std::string human(double v) {
-  char buf[64];
-  const double a = std::fabs(v);
-  if (a >= 1e7) {
-    std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
-  } else if (a >= 1e4) {
-    return group_digits(static_cast<std::uint64_t>(std::llround(v)));
-  } else if (a >= 100) {
-    std::snprintf(buf, sizeof buf, "%.0f", v);
-  } else {
-    std::snprintf(buf, sizeof buf, "%.1f", v);
-  }
-  return buf;
+  return human_figure(v, false);
 }
 
 void append_curves(std::string& j, const char* key, const std::vector<BenchCurve>& curves) {

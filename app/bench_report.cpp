@@ -56,22 +56,9 @@ std::string f1(double v) {
   return b;
 }
 
-/// 12.3, 1,234, 1.23M: axis labels and values.
+/// 12.3, 74.6k, 1.23M: axis labels and values.
 std::string human(double v) {
-  char b[32];
-  const double a = std::fabs(v);
-  if (a >= 1e6) {
-    std::snprintf(b, sizeof b, "%.3gM", v / 1e6);
-  } else if (a >= 1e4) {
-    std::snprintf(b, sizeof b, "%.3gk", v / 1e3);
-  } else if (a >= 100 || v == std::floor(v)) {
-    std::snprintf(b, sizeof b, "%.0f", v);
-  } else if (a >= 1) {
-    std::snprintf(b, sizeof b, "%.1f", v);
-  } else {
-    std::snprintf(b, sizeof b, "%.2g", v);
-  }
-  return b;
+  return human_figure(v, true);
 }
 
 const char* color(std::size_t i) {

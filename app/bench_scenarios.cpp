@@ -124,6 +124,24 @@ std::string group_digits(std::uint64_t v) {
   return s;
 }
 
+std::string human_figure(double v, bool compact) {
+  char buf[64];
+  const double a = std::fabs(v);
+  if (a >= 1e7 || (compact && a >= 1e6)) {
+    std::snprintf(buf, sizeof buf, compact ? "%.3gM" : "%.2fM", v / 1e6);
+  } else if (a >= 1e4) {
+    if (!compact) return group_digits(static_cast<std::uint64_t>(std::llround(v)));
+    std::snprintf(buf, sizeof buf, "%.3gk", v / 1e3);
+  } else if (a >= 100 || (compact && v == std::floor(v))) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  } else if (a >= 1 || !compact) {
+    std::snprintf(buf, sizeof buf, "%.1f", v);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.2g", v);
+  }
+  return buf;
+}
+
 std::string json_number(double v) {
   if (!std::isfinite(v)) return "null";
   char buf[64];

@@ -29,6 +29,8 @@ BenchResult bench_writer(const BenchOptions& opt, BenchProgress& progress);
 
 /// "1,234,567"
 [[nodiscard]] std::string group_digits(std::uint64_t v);
+/// A figure for people: 12.3, 1,234, 74,562 (grouped) or, `compact`, 74.6k and 1.23M (charts).
+[[nodiscard]] std::string human_figure(double v, bool compact);
 /// A JSON number, "%.6g".
 [[nodiscard]] std::string json_number(double v);
 

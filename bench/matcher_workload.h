@@ -211,6 +211,22 @@ inline void run_quiet(World<M>& w, std::size_t i, std::size_t n, std::vector<Eve
   for (std::size_t k = 0; k < n; ++k) w.matcher.on_tick(w.quiet[(i + k) & (kTickRing - 1)], events);
 }
 
+/// The next timed tick of a batch for market m: a mark a little above the base price.
+inline void next_batch_tick(Tick& t, std::uint32_t m, std::mt19937_64& rng) {
+  t.instrument = m;
+  t.kind = TickKind::mark;
+  t.price = kBasePrice + static_cast<std::int64_t>(rng() % 1000) * 1000;
+  t.exch_ts += 1000;
+}
+
+/// Settles market m's mark below every batch tick's price (untimed), so each timed tick crosses.
+inline void settle_below(World<Matcher>& w, std::uint32_t m, std::vector<Event>& events) {
+  Tick settle{};
+  settle.instrument = m;
+  settle.price = kBasePrice - kBasePrice / 200;
+  w.matcher.on_tick(settle, events);
+}
+
 /// One batch of firing ticks: one alert is armed just below the price of each of 1,000 ticks (one
 /// per market) and every market settled below it (untimed), then the 1,000 ticks are timed; the
 /// alerts are forgotten afterwards so the world stays at N. Returns the timed seconds, or a
@@ -223,10 +239,7 @@ struct FiringBatch {
   double run(World<Matcher>& w, std::vector<Event>& events) {
     for (std::uint32_t m = 0; m < kMarkets; ++m) {
       Tick& t = batch[m];
-      t.instrument = m;
-      t.kind = TickKind::mark;
-      t.price = kBasePrice + static_cast<std::int64_t>(rng() % 1000) * 1000;
-      t.exch_ts += 1000;
+      next_batch_tick(t, m, rng);
       AlertSpec& a = arms[m];
       a.id = make_id(0xE, w.next_alert++);
       a.user_id = make_id(0xC, 1);
@@ -239,12 +252,7 @@ struct FiringBatch {
     events.clear();
     for (const AlertSpec& a : arms) w.matcher.upsert_alert(a, events);
     // Settle every market below its new alert first (untimed), so each timed tick crosses one.
-    for (std::uint32_t m = 0; m < kMarkets; ++m) {
-      Tick settle{};
-      settle.instrument = m;
-      settle.price = kBasePrice - kBasePrice / 200;
-      w.matcher.on_tick(settle, events);
-    }
+    for (std::uint32_t m = 0; m < kMarkets; ++m) settle_below(w, m, events);
     events.clear();
     const auto start = std::chrono::steady_clock::now();
     for (const Tick& t : batch) w.matcher.on_tick(t, events);
@@ -269,10 +277,7 @@ struct OrderFillBatch {
     events.clear();
     for (std::uint32_t m = 0; m < kMarkets; ++m) {
       Tick& t = batch[m];
-      t.instrument = m;
-      t.kind = TickKind::mark;
-      t.price = kBasePrice + static_cast<std::int64_t>(rng() % 1000) * 1000;
-      t.exch_ts += 1000;
+      next_batch_tick(t, m, rng);
       OrderSpec& o = arms[m];
       o.id = make_id(0x10, w.next_order++);
       o.user_id = make_id(0xC, 7);
@@ -284,10 +289,7 @@ struct OrderFillBatch {
       o.size = kScale;
       o.leverage = 10 * kScale;
       o.trigger_price = t.price - 500;
-      Tick settle{};  // the mark below the trigger first
-      settle.instrument = m;
-      settle.price = kBasePrice - kBasePrice / 200;
-      w.matcher.on_tick(settle, events);
+      settle_below(w, m, events);  // the mark below the trigger first
       w.matcher.upsert_order(o, events);
     }
     std::shuffle(batch.begin(), batch.end(), rng);
