@@ -153,7 +153,9 @@ std::string format_bench_table(const BenchResult& r) {
   }
   out += "\n";
   for (const BenchRatio& q : r.ratios) {
-    std::snprintf(line, sizeof line, "%s (same run): %.2fx\n", q.label.c_str(), q.value);
+    std::snprintf(line, sizeof line,
+                  q.value >= 100 ? "%s (same run): %.0fx\n" : "%s (same run): %.2fx\n",
+                  q.label.c_str(), q.value);
     out += line;
   }
   for (const std::string& n : r.notes) out.append("note: ").append(n).append("\n");

@@ -390,7 +390,7 @@ std::string bench_html(const BenchResult& r) {
     h.append("<ul>");
     for (const BenchRatio& q : r.ratios) {
       char v[32];
-      std::snprintf(v, sizeof v, "%.2fx", q.value);
+      std::snprintf(v, sizeof v, q.value >= 100 ? "%.0fx" : "%.2fx", q.value);
       h.append("<li>").append(esc(q.label)).append(": <b>").append(v).append("</b></li>");
     }
     h.append("</ul>\n");

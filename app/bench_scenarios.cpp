@@ -79,8 +79,8 @@ BenchCurve percentile_curve(std::string name, std::string label,
   BenchCurve c{std::move(name), std::move(label), "us", {}};
   if (sorted.empty()) return c;
   for (const double q : {0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9999}) {
-    // A quantile finer than the sample count resolves is the maximum: not drawn twice.
-    if ((1 - q) * static_cast<double>(sorted.size()) < 1) break;
+    // A quantile with fewer than two samples beyond it is the maximum's: not drawn twice.
+    if ((1 - q) * static_cast<double>(sorted.size()) < 2) break;
     c.points.emplace_back(q, bench::sorted_quantile(sorted, q));
   }
   c.points.emplace_back(1.0, sorted.back());
@@ -312,7 +312,7 @@ BenchResult bench_pipeline(const BenchOptions& opt, BenchProgress& progress) {
   progress.show("loading the flat-out database");
   const std::string rate_url = bench::make_pipeline_db(cluster, "bench_pipeline_rate", 10);
 
-  BenchMeasurement rate{"flat_out", "flat out, zero loss", "ticks/s", true, false, {}};
+  BenchMeasurement rate{"flat_out", "flat out (no loss allowed)", "ticks/s", true, false, {}};
   for (int rep = 1; rep <= reps; ++rep) {
     po.progress = [&progress, rep, reps](const std::string& what) {
       progress.show(what, rep, reps);
@@ -369,10 +369,9 @@ BenchResult bench_pipeline(const BenchOptions& opt, BenchProgress& progress) {
   r.ratios.push_back({"wire_p99/daemon_p99", "wire p99 / daemon p99 (what the sockets add)",
                       d99.median() > 0 ? p99.median() / d99.median() : 0});
   r.latency.push_back(percentile_curve(
-      "wire", "wire: mock write -> subscriber (" + std::to_string(sorted.size()) + " probes)",
-      sorted));
+      "wire", "wire -> subscriber, " + group_digits(sorted.size()) + " probes", sorted));
   r.latency.push_back({"daemon",
-                       "daemon: receive -> publish (histogram)",
+                       "daemon receive -> publish",
                        "us",
                        {{0.5, lat.after.p50_us},
                         {0.9, lat.after.p90_us},
