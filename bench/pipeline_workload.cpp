@@ -160,16 +160,21 @@ LatencyRun run_wire_latency(const std::string& url, const PipelineOptions& opt) 
   ::setenv(kUrlEnv, url.c_str(), 1);
   std::atomic<int> probe{0};
   std::atomic<std::int64_t> sent_ns{0};
-  std::string expect;  // guarded by `probe` (written before the probe number is published)
+  // What probe k's crossing frame carries, made before the mock starts and never written after:
+  // the mock's thread reads it while this one moves on to the next probe.
+  std::vector<std::string> expect(static_cast<std::size_t>(opt.probes) + 1);
+  for (int k = 1; k <= opt.probes; ++k)
+    expect[static_cast<std::size_t>(k)] = "\"p\":\"" + probe_price(k);
   mockex::Options mo;
   mo.rate = opt.rate / 2;  // per connection: market (mark + trade) and public (book)
   mo.binance_max_msgs_per_s = 1000;
   mo.frames_per_write = opt.wire_frames_per_write;
   mo.on_data_frame = [&](const std::string& f) {
-    if (probe.load(std::memory_order_acquire) == 0 || sent_ns.load(std::memory_order_relaxed) != 0)
-      return;
+    const int k = probe.load(std::memory_order_acquire);
+    if (k == 0 || sent_ns.load(std::memory_order_relaxed) != 0) return;
     if (f.find("markPrice") != std::string::npos &&
-        f.find("\"s\":\"BTCUSDT\"") != std::string::npos && f.find(expect) != std::string::npos)
+        f.find("\"s\":\"BTCUSDT\"") != std::string::npos &&
+        f.find(expect[static_cast<std::size_t>(k)]) != std::string::npos)
       sent_ns.store(wall_ns(), std::memory_order_release);
   };
   mockex::MockExchange ex(mo);
@@ -186,7 +191,6 @@ LatencyRun run_wire_latency(const std::string& url, const PipelineOptions& opt) 
   for (int k = 1; k <= opt.probes; ++k) {
     if (k % 100 == 1)
       say(opt, "latency probe " + std::to_string(k) + "/" + std::to_string(opt.probes));
-    expect = "\"p\":\"" + probe_price(k);
     sent_ns.store(0, std::memory_order_relaxed);
     probe.store(k, std::memory_order_release);
     ex.pin_price("BTCUSDT", (80000LL + k) * 100 + 50);
