@@ -187,6 +187,9 @@ MigrateReport Migrator::migrate(const MigrateOptions& opt) const {
   // Monthly partitions for the months ahead (idempotent).
   {
     pqxx::work w(c, "partitions");
+    // Bounds are dates: read in UTC, as the daemon's partition keeper does, so that partitions
+    // made by either meet without a gap or an overlap whatever the server's TimeZone.
+    w.exec("SET LOCAL TIME ZONE 'UTC'");
     if (!w.exec("SELECT to_regprocedure('create_monthly_partitions(regclass,integer,date)')")[0][0]
              .is_null()) {
       for (const char* table : {"transactions", "audit_logs"}) {

@@ -1,0 +1,197 @@
+// Monthly partitions kept by the daemon (issue 13): the plan (pure) and the keeper against a real
+// PostgreSQL: months created ahead, rows stranded in the default partition moved out, retention by
+// detach + drop or archive, hostile rows (infinity) left alone and counted, a held lock reported
+// and retried, a second run idempotent.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "persistence/migrator.h"
+#include "persistence/partition_keeper.h"
+#include "persistence/partition_plan.h"
+#include "tests/support/pg_cluster.h"
+
+namespace lam::db {
+namespace {
+
+TEST(YearMonth, ArithmeticAcrossYearsAndFromUnixTime) {
+  EXPECT_EQ((YearMonth{2026, 12}.plus(1)), (YearMonth{2027, 1}));
+  EXPECT_EQ((YearMonth{2026, 1}.plus(-1)), (YearMonth{2025, 12}));
+  EXPECT_EQ((YearMonth{2026, 3}.plus(-27)), (YearMonth{2023, 12}));
+  EXPECT_EQ((YearMonth{2027, 2}.months_since({2025, 11})), 15);
+  EXPECT_EQ((YearMonth{2025, 11}.months_since({2027, 2})), -15);
+  EXPECT_EQ((YearMonth{2026, 7}.first_day()), "2026-07-01");
+  EXPECT_EQ(YearMonth::of(0), (YearMonth{1970, 1}));
+  EXPECT_EQ(YearMonth::of(1'764'547'200), (YearMonth{2025, 12}));  // 2025-12-01T00:00:00Z
+  EXPECT_EQ(YearMonth::of(1'764'547'199), (YearMonth{2025, 11}));
+  EXPECT_EQ(YearMonth::of(951'782'400), (YearMonth{2000, 2}));  // 2000-02-29
+  EXPECT_EQ(YearMonth::of(-1), (YearMonth{1969, 12}));
+}
+
+TEST(PartitionPlan, NamesAreParsedStrictly) {
+  EXPECT_EQ(partition_month("transactions", "transactions_y2026m12"), (YearMonth{2026, 12}));
+  EXPECT_EQ(partition_name("audit_logs", {2024, 1}), "audit_logs_y2024m01");
+  for (const char* bad : {"transactions_default", "transactions_y2026m13", "transactions_y2026m00",
+                          "transactions_y20a6m01", "audit_logs_y2026m01", "transactions_y2026m1",
+                          "transactions_y2026m012", "transactions_x2026m01"}) {
+    EXPECT_FALSE(partition_month("transactions", bad).has_value()) << bad;
+  }
+}
+
+TEST(PartitionPlan, CreatesAheadAndForStrandedMonthsAndExpiresPastRetention) {
+  PartitionPolicy p;
+  p.table = "transactions";
+  p.months_ahead = 3;
+  const YearMonth now{2026, 12};
+  // Nothing yet: this month and three more.
+  PartitionPlan plan = plan_partitions(p, now, {"transactions_default"}, {});
+  ASSERT_EQ(plan.create.size(), 4u);
+  EXPECT_EQ(plan.create.front(), now);
+  EXPECT_EQ(plan.create.back(), (YearMonth{2027, 3}));
+  EXPECT_EQ(plan.months_ahead, 3);
+  EXPECT_TRUE(plan.expire.empty());
+  // Some exist, one by hand under another name (ignored), a past month stranded in the default.
+  plan = plan_partitions(p, now,
+                         {"transactions_y2026m12", "transactions_y2027m01", "transactions_manual"},
+                         {{2026, 6}, {2026, 12}});
+  EXPECT_EQ(plan.create, (std::vector<YearMonth>{{2026, 6}, {2027, 2}, {2027, 3}}));
+  EXPECT_EQ(plan.months_ahead, 3);
+  // Retention of 12 months: 2025-12 is kept, 2025-11 and older go, oldest first.
+  p.retain_months = 12;
+  plan = plan_partitions(p, now,
+                         {"transactions_y2025m10", "transactions_y2025m11", "transactions_y2025m12",
+                          "transactions_y2026m12", "transactions_y2027m01", "transactions_y2027m02",
+                          "transactions_y2027m03"},
+                         {{2024, 2}});
+  EXPECT_EQ(plan.create, (std::vector<YearMonth>{{2024, 2}}));
+  EXPECT_EQ(plan.expire, (std::vector<std::string>{"transactions_y2024m02", "transactions_y2025m10",
+                                                   "transactions_y2025m11"}));
+  // A gap two months ahead: covered is one month ahead before the plan, three after.
+  EXPECT_EQ(
+      months_covered("transactions", now,
+                     {"transactions_y2026m12", "transactions_y2027m01", "transactions_y2027m03"}),
+      1);
+  EXPECT_EQ(months_covered("transactions", now, {"transactions_y2027m01"}), -1);
+}
+
+class PartitionKeeper : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    url_ = test::shared_cluster().create_database("partition_keeper");
+    Migrator(url_).migrate({});
+    c_ = std::make_unique<pqxx::connection>(url_);
+    pqxx::nontransaction(*c_).exec("SET TIME ZONE 'UTC'");
+    pqxx::work w(*c_);
+    w.exec(
+        "INSERT INTO users (id, telegram_id) VALUES ('0000000c-0000-4000-8000-000000000001', 1)");
+    w.exec(
+        "INSERT INTO wallets (id, user_id, wallet_address) VALUES "
+        "('0000000e-0000-4000-8000-000000000001', '0000000c-0000-4000-8000-000000000001', 'W' || "
+        "repeat('1', 40))");
+    w.commit();
+  }
+  void insert_tx(const std::string& created_at) {
+    pqxx::work w(*c_);
+    w.exec_params(
+        "INSERT INTO transactions (user_id, wallet_id, tx_type, created_at) VALUES "
+        "('0000000c-0000-4000-8000-000000000001', '0000000e-0000-4000-8000-000000000001', "
+        "'deposit', $1::timestamptz)",
+        created_at);
+    w.commit();
+  }
+  std::int64_t count(const std::string& sql) {
+    pqxx::work w(*c_);
+    return w.exec(sql)[0][0].as<std::int64_t>();
+  }
+  std::string url_;
+  std::unique_ptr<pqxx::connection> c_;
+};
+
+TEST_F(PartitionKeeper, CreatesAheadMovesStrandedRowsAndExpiresByPolicy) {
+  const YearMonth now = YearMonth::of(std::chrono::duration_cast<std::chrono::seconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+  // Rows no partition holds: a past month, a month far ahead, and `infinity`.
+  const YearMonth past{2023, 5}, far = now.plus(9);
+  insert_tx("2023-05-17 10:00:00+00");
+  insert_tx("2023-05-31 23:59:59+00");
+  insert_tx(far.first_day() + " 12:00:00+00");
+  insert_tx("infinity");
+  EXPECT_EQ(count("SELECT count(*) FROM transactions_default"), 4);
+
+  PartitionPolicy p;
+  p.table = "transactions";
+  p.months_ahead = 4;
+  PartitionReport r = keep_partitions(*c_, p, now);
+  EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+  // Migrate made now..now+3; the keeper adds now+4, the stranded past month and the far one.
+  EXPECT_EQ(r.created, (std::vector<std::string>{partition_name("transactions", past),
+                                                 partition_name("transactions", now.plus(4)),
+                                                 partition_name("transactions", far)}));
+  EXPECT_EQ(r.months_ahead, 4);
+  EXPECT_EQ(r.default_rows, 1);  // infinity stays, counted
+  EXPECT_EQ(count("SELECT count(*) FROM transactions_y2023m05"), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM transactions"), 4);  // nothing lost
+
+  // The same again: nothing to do.
+  r = keep_partitions(*c_, p, now);
+  EXPECT_TRUE(r.created.empty());
+  EXPECT_TRUE(r.expired.empty());
+  EXPECT_TRUE(r.errors.empty());
+
+  // Retention of 12 months, archived: 2023-05 and the migration's 2024-01 leave the table with
+  // their rows, into the archive schema.
+  p.retain_months = 12;
+  p.expiry = Expiry::archive;
+  r = keep_partitions(*c_, p, now);
+  EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_EQ(r.expired,
+            (std::vector<std::string>{"transactions_y2023m05", "transactions_y2024m01"}));
+  EXPECT_EQ(count("SELECT count(*) FROM transactions"), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM archive.transactions_y2023m05"), 2);
+
+  // audit_logs, dropped.
+  {
+    pqxx::work w(*c_);
+    w.exec(
+        "INSERT INTO audit_logs (action, resource_type, created_at) VALUES "
+        "('x', 'y', '2022-03-03 00:00:00+00')");
+    w.commit();
+  }
+  PartitionPolicy a;
+  a.table = "audit_logs";
+  a.retain_months = 6;
+  r = keep_partitions(*c_, a, now);
+  EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_EQ(r.expired, (std::vector<std::string>{"audit_logs_y2022m03", "audit_logs_y2024m01"}));
+  EXPECT_EQ(count("SELECT count(*) FROM audit_logs"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM pg_class WHERE relname = 'audit_logs_y2022m03'"), 0);
+}
+
+// A reader holding the parent: the expiry waits no longer than the lock timeout, is reported, and
+// the next run (lock released) does it.
+TEST_F(PartitionKeeper, AHeldLockIsReportedAndTheNextRunCatchesUp) {
+  const YearMonth now{2026, 12};
+  PartitionPolicy p;
+  p.table = "transactions";
+  p.months_ahead = 0;
+  p.retain_months = 12;
+  p.lock_timeout_ms = 200;
+  pqxx::connection other(url_);
+  pqxx::work hold(other);
+  hold.exec("LOCK TABLE transactions IN ACCESS SHARE MODE");
+  PartitionReport r = keep_partitions(*c_, p, now);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].find("expire transactions_y2024m01"), std::string::npos) << r.errors[0];
+  EXPECT_NE(r.errors[0].find("lock timeout"), std::string::npos) << r.errors[0];
+  EXPECT_TRUE(r.expired.empty());
+  hold.abort();
+  r = keep_partitions(*c_, p, now);
+  EXPECT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.expired, (std::vector<std::string>{"transactions_y2024m01"}));
+}
+
+}  // namespace
+}  // namespace lam::db
