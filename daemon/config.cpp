@@ -262,6 +262,36 @@ Config build(const toml::table& root, const std::string& file) {
     s.integer("crash_ring_slots", c.engine.crash_ring_slots, 1024, 1 << 24);
     s.finish();
   }
+  if (const toml::table* t = top.table("maintenance")) {
+    Section s(*t, "maintenance", file);
+    s.millis("health_interval_ms", c.maintenance.health_interval, 1'000, 3'600'000);
+    s.millis("partition_interval_ms", c.maintenance.partition_interval, 60'000, 86'400'000);
+    for (db::PartitionPolicy& p : c.maintenance.partitions) {
+      const toml::table* pt = s.table(p.table);
+      if (pt == nullptr) continue;
+      Section ps(*pt, "maintenance." + p.table, file);
+      ps.integer("months_ahead", p.months_ahead, 1, 24);
+      ps.integer("retain_months", p.retain_months, 0, 1'200);
+      std::string expiry = p.expiry == db::Expiry::drop ? "drop" : "archive";
+      ps.str("expiry", expiry);
+      if (expiry == "archive") {
+        p.expiry = db::Expiry::archive;
+      } else if (expiry == "drop") {
+        p.expiry = db::Expiry::drop;
+      } else {
+        ps.fail_key("expiry", "\"drop\" or \"archive\"");
+      }
+      ps.str("archive_schema", p.archive_schema);
+      if (p.archive_schema.empty() ||
+          p.archive_schema.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") !=
+              std::string::npos ||
+          p.archive_schema.size() > 63)
+        ps.fail_key("archive_schema", "a lower-case identifier of letters, digits and _");
+      ps.integer("lock_timeout_ms", p.lock_timeout_ms, 10, 600'000);
+      ps.finish();
+    }
+    s.finish();
+  }
   if (const toml::table* t = top.table("paper")) {
     Section s(*t, "paper", file);
     s.integer("slippage_bps", c.paper.slippage_bps, 0, 1'000);

@@ -19,6 +19,7 @@
 #include "feeds/venue.h"
 #include "persistence/listener.h"
 #include "persistence/marks.h"
+#include "persistence/partition_plan.h"
 #include "persistence/writer.h"
 
 namespace lam::daemon {
@@ -95,6 +96,16 @@ struct FeedsSection {
   std::array<VenueSection, feeds::kVenueCount> venues;
 };
 
+/// The maintenance thread (daemon/maintenance.h): database health for /metrics, and the monthly
+/// partitions of transactions and audit_logs kept ahead and expired (docs/operations.md).
+struct MaintenanceConfig {
+  Millis health_interval{15'000};
+  Millis partition_interval{3'600'000};  ///< also once at start-up
+  std::vector<db::PartitionPolicy> partitions{
+      db::PartitionPolicy{"transactions", 3, 0, db::Expiry::drop, "archive", 5'000},
+      db::PartitionPolicy{"audit_logs", 3, 0, db::Expiry::drop, "archive", 5'000}};
+};
+
 /// How paper orders fill (docs/semantics.md, "Orders").
 struct PaperConfig {
   std::uint32_t slippage_bps = 0;  ///< a taker fill moves this many basis points against the trader
@@ -110,6 +121,7 @@ struct Config {
   StreamConfig stream;
   FeedsSection feeds;
   PaperConfig paper;
+  MaintenanceConfig maintenance;
 };
 
 /// Parses and validates; throws ConfigError("file:line: ...").

@@ -293,6 +293,7 @@ void Daemon::start() {
   p.engine->publish_initial(std::move(initial));
 
   p.journal = std::make_unique<JournalReader>(p.url, cfg_.stream.journal_retention_hours);
+  p.maintenance = std::make_unique<Maintenance>(p.url, cfg_.maintenance);
   ServerHooks hooks;
   hooks.metrics = [this](std::string& out) { render_metrics(out); };
   hooks.health = [this](std::string& out) { return health(out); };
@@ -301,6 +302,7 @@ void Daemon::start() {
   p.server->start();
   p.engine->start();
   p.runner->start();
+  p.maintenance->start();
   p.started = true;
   log.info("running: {} feed connection(s), alert stream on {}:{}", p.connections.size(),
            cfg_.stream.address, p.server->port());
@@ -319,6 +321,7 @@ void Daemon::stop() {
   p.listener->stop();
   p.writer->stop(std::chrono::seconds(2));
   p.journal->stop();
+  p.maintenance->stop();
   log.info("stopped in {} ms: {} events, writer {} batches, {} conflicts",
            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count(),
            p.engine->stats().events.load(), p.writer->stats().batches.load(),

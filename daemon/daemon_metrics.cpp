@@ -1,5 +1,6 @@
 // /metrics and /healthz for the daemon: every component's counters, read from atomics (any thread).
 #include <algorithm>
+#include <cstdio>
 #include <string>
 
 #include "daemon/daemon_parts.h"
@@ -109,10 +110,10 @@ void Daemon::render_metrics(std::string& out) const {
         e.market_marks.load());
   m.one("laminator_engine_refresh_passes_total", "counter",
         "Complete background refresh passes over the open positions", e.refresh_passes.load());
-  m.one("laminator_engine_refresh_pass_ms", "gauge",
-        "How long the last complete refresh pass took, ms (a stored mark is at most about two "
-        "passes old)",
-        e.refresh_pass_ms.load());
+  m.seconds("laminator_engine_refresh_pass_seconds",
+            "How long the last complete refresh pass took (a stored mark is at most about two "
+            "passes old)",
+            static_cast<double>(e.refresh_pass_ms.load()) / 1e3);
   m.one("laminator_engine_writer_parked", "gauge", "Writer ops waiting for queue room",
         e.writer_parked.load());
   m.one("laminator_engine_next_seq", "gauge", "Next event seq", e.next_seq.load());
@@ -121,8 +122,8 @@ void Daemon::render_metrics(std::string& out) const {
   m.one("laminator_writer_rows_total", "counter", "Rows written", w.rows.load());
   m.one("laminator_writer_last_batch_rows", "gauge", "Rows in the last batch",
         w.last_batch_rows.load());
-  m.one("laminator_writer_last_flush_microseconds", "gauge", "Duration of the last flush",
-        w.last_flush_us.load());
+  m.seconds("laminator_writer_last_flush_seconds", "Duration of the last flush",
+            static_cast<double>(w.last_flush_us.load()) / 1e6);
   m.one("laminator_writer_pending_rows", "gauge", "Rows waiting for the next flush (lag)",
         w.pending_rows.load());
   const std::uint64_t published = e.next_seq.load() - 1;  // next_seq >= first_seq >= 1
@@ -134,6 +135,28 @@ void Daemon::render_metrics(std::string& out) const {
         p.journal_holes);
   m.one("laminator_writer_failures_total", "counter", "Failed flush attempts (retried)",
         w.failures.load());
+  {
+    // Each committed flush (build, send, commit), as a Prometheus histogram.
+    const char* name = "laminator_writer_flush_seconds";
+    m.family(name, "histogram", "Duration of each committed writer flush");
+    std::uint64_t cum = 0;
+    char line[128];
+    for (std::size_t i = 0; i <= db::AtomicHistogram::kBounds.size(); ++i) {
+      cum += w.flush_seconds.bucket(i);
+      if (i < db::AtomicHistogram::kBounds.size()) {
+        std::snprintf(line, sizeof line, "%s_bucket{le=\"%g\"} %llu\n", name,
+                      db::AtomicHistogram::kBounds[i], static_cast<unsigned long long>(cum));
+      } else {
+        std::snprintf(line, sizeof line, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+                      static_cast<unsigned long long>(cum));
+      }
+      out += line;
+    }
+    std::snprintf(line, sizeof line, "%s_sum %.6f\n%s_count %llu\n", name,
+                  w.flush_seconds.sum_seconds(), name, static_cast<unsigned long long>(cum));
+    out += line;
+  }
+  if (p.maintenance) p.maintenance->render(out);  // database health and partitions
   m.one("laminator_writer_dead_letters_total", "counter",
         "Rows the writer could not write (isolated from their batch; see engine_dead_letters)",
         w.dead_letters.load());

@@ -13,6 +13,7 @@
 #include "daemon/engine_loop.h"
 #include "daemon/event_bus.h"
 #include "daemon/journal_reader.h"
+#include "daemon/maintenance.h"
 #include "daemon/stream_server.h"
 #include "engine/instruments.h"
 #include "engine/matcher.h"
@@ -42,6 +43,7 @@ struct Daemon::Parts {
   std::unique_ptr<db::Listener> listener;
   std::unique_ptr<EngineLoop> engine;
   std::unique_ptr<JournalReader> journal;
+  std::unique_ptr<Maintenance> maintenance;
   std::unique_ptr<StreamServer> server;
   std::unique_ptr<feeds::FeedRunner> runner;
   std::vector<Connection> connections;

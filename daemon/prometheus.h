@@ -3,6 +3,7 @@
 /// component metrics share it).
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 
 namespace lam::daemon {
@@ -20,6 +21,13 @@ class PromWriter {
     out_.append(name);
     if (!labels.empty()) out_.append("{").append(labels).append("}");
     out_.append(" ").append(std::to_string(v)).append("\n");
+  }
+  /// A gauge family with one unlabelled sample in seconds (Prometheus's base unit).
+  void seconds(const char* name, const char* help, double v) {
+    family(name, "gauge", help);
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%.6f", v);
+    out_.append(name).append(" ").append(buf).append("\n");
   }
   /// A family with one unlabelled sample.
   void one(const char* name, const char* type, const char* help, std::uint64_t v) {

@@ -262,10 +262,12 @@ void Writer::run() {
         stats_.batches.fetch_add(1, std::memory_order_relaxed);
         stats_.rows.fetch_add(batch.rows(), std::memory_order_relaxed);
         stats_.transitions.fetch_add(batch.transitions(), std::memory_order_relaxed);
+        const auto flush_time = Clock::now() - t0;
         stats_.last_flush_us.store(
             static_cast<std::uint64_t>(
-                std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count()),
+                std::chrono::duration_cast<std::chrono::microseconds>(flush_time).count()),
             std::memory_order_relaxed);
+        stats_.flush_seconds.record(std::chrono::duration<double>(flush_time).count());
         batch.clear();
         stats_.db_ok.store(1, std::memory_order_relaxed);
         last_contact = Clock::now();

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "engine/event.h"
+#include "persistence/atomic_histogram.h"
 #include "persistence/write_op.h"
 
 namespace pqxx {
@@ -64,6 +65,7 @@ struct WriterStats {
       0};  ///< marks skipped for positions that just failed
   std::atomic<std::uint8_t> db_ok{
       0};  ///< gauge: 1 after a successful flush or idle ping, 0 after a failure
+  AtomicHistogram flush_seconds;  ///< each committed flush: build, send, commit
 };
 
 /// Prepares the writer's statements on `c` and sets its session: app.origin = 'engine',

@@ -1,0 +1,238 @@
+#include "daemon/maintenance.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <pqxx/pqxx>
+
+#include "persistence/database_url.h"
+
+namespace lam::daemon {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// A Prometheus label value: backslash, double quote and newline escaped (replica names come from
+/// the database, where any text may stand).
+std::string label_value(const std::string& v) {
+  std::string out;
+  for (const char c : v) {
+    if (c == '\\' || c == '"') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+void family(std::string& out, const char* name, const char* type, const char* help) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
+  out.append(name).append(" ").append(type).append("\n");
+}
+
+void sample(std::string& out, const char* name, double v, const std::string& labels = "") {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  out.append(name);
+  if (!labels.empty()) out.append("{").append(labels).append("}");
+  out.append(" ").append(buf).append("\n");
+}
+
+db::YearMonth this_month() {
+  return db::YearMonth::of(std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count());
+}
+
+}  // namespace
+
+Maintenance::Maintenance(std::string conninfo, MaintenanceConfig cfg)
+    : conninfo_(std::move(conninfo)), cfg_(std::move(cfg)) {}
+
+Maintenance::~Maintenance() {
+  stop();
+}
+
+void Maintenance::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void Maintenance::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Maintenance::wake_partitions() {
+  {
+    std::lock_guard lock(mu_);
+    partitions_now_ = true;
+  }
+  cv_.notify_one();
+}
+
+MaintenanceSnapshot Maintenance::snapshot() const {
+  std::lock_guard lock(mu_);
+  return snap_;
+}
+
+void Maintenance::run() {
+  auto log = spdlog::default_logger()->clone("maintenance");
+  std::unique_ptr<pqxx::connection> conn;
+  auto next_health = Clock::now();
+  auto next_partitions = Clock::now();
+  const auto failed = [&](const char* what, const std::exception& e) {
+    log->warn("{} failed: {}", what, db::redact_secrets(e.what(), conninfo_));
+    std::lock_guard lock(mu_);
+    ++snap_.errors;
+  };
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_until(lock, std::min(next_health, next_partitions),
+                     [&] { return stopping_ || partitions_now_; });
+      if (stopping_) break;
+      if (partitions_now_) {
+        partitions_now_ = false;
+        next_partitions = Clock::now();
+      }
+    }
+    try {
+      if (!conn) {
+        conn = std::make_unique<pqxx::connection>(conninfo_);
+        pqxx::nontransaction n(*conn);
+        n.exec("SET TIME ZONE 'UTC'");
+        n.exec("SET application_name = 'laminator-maintenance'");
+        n.exec("SET statement_timeout = '60s'");
+      }
+      if (Clock::now() >= next_health) {
+        next_health = Clock::now() + cfg_.health_interval;
+        db::DbHealth h = db::collect_db_health(*conn);
+        if (!h.ok) {
+          log->warn("database health: {}", db::redact_secrets(h.error, conninfo_));
+          h.error = db::redact_secrets(h.error, conninfo_);
+        }
+        std::lock_guard lock(mu_);
+        if (!h.ok) ++snap_.errors;
+        snap_.health = std::move(h);
+        snap_.have_health = true;
+        ++snap_.health_runs;
+      }
+      if (Clock::now() >= next_partitions) {
+        next_partitions = Clock::now() + cfg_.partition_interval;
+        std::vector<db::PartitionReport> reports;
+        const db::YearMonth now = this_month();
+        std::uint64_t errors = 0;
+        for (const db::PartitionPolicy& p : cfg_.partitions) {
+          db::PartitionReport r = db::keep_partitions(*conn, p, now);
+          for (const std::string& c : r.created) log->info("partition {} created", c);
+          for (const std::string& x : r.expired) {
+            log->info("partition {} expired ({})", x,
+                      p.expiry == db::Expiry::drop ? "dropped" : "archived in " + p.archive_schema);
+          }
+          for (std::string& e : r.errors) {
+            e = db::redact_secrets(e, conninfo_);
+            log->warn(
+                "partitions of {}: {} (tried again in {} s)", p.table, e,
+                std::chrono::duration_cast<std::chrono::seconds>(cfg_.partition_interval).count());
+          }
+          if (r.default_rows > 0) {
+            log->warn(
+                "{}_default holds {} row(s) no monthly partition can take (far dates or "
+                "infinity)",
+                p.table, r.default_rows);
+          }
+          errors += r.errors.size();
+          reports.push_back(std::move(r));
+        }
+        std::lock_guard lock(mu_);
+        snap_.partitions = std::move(reports);
+        snap_.errors += errors;
+        ++snap_.partition_runs;
+      }
+    } catch (const std::exception& e) {
+      conn.reset();  // lost or unusable: reopened at the next interval
+      failed("maintenance", e);
+      next_health = std::max(next_health, Clock::now() + std::chrono::seconds(5));
+    }
+  }
+}
+
+void Maintenance::render(std::string& out) const {
+  const MaintenanceSnapshot s = snapshot();
+  family(out, "laminator_maintenance_errors_total", "counter",
+         "Failed health collections, partition steps and lost maintenance connections");
+  sample(out, "laminator_maintenance_errors_total", static_cast<double>(s.errors));
+  if (s.have_health) {
+    const db::DbHealth& h = s.health;
+    family(out, "laminator_db_up", "gauge", "1 when the last health collection succeeded");
+    sample(out, "laminator_db_up", h.ok ? 1 : 0);
+    if (h.ok) {
+      family(out, "laminator_db_connections", "gauge", "Client connections open on the server");
+      sample(out, "laminator_db_connections", static_cast<double>(h.connections));
+      family(out, "laminator_db_max_connections", "gauge", "The server's max_connections");
+      sample(out, "laminator_db_max_connections", static_cast<double>(h.max_connections));
+      family(out, "laminator_db_longest_transaction_seconds", "gauge",
+             "Age of the oldest open transaction of any other session");
+      sample(out, "laminator_db_longest_transaction_seconds", h.longest_transaction_s);
+      family(out, "laminator_db_xid_age", "gauge",
+             "Transaction-id age of the database (wraparound protection forces at 2^31)");
+      sample(out, "laminator_db_xid_age", static_cast<double>(h.xid_age));
+      struct Col {
+        const char* name;
+        const char* help;
+        double (*get)(const db::TableHealth&);
+      };
+      static const Col cols[] = {
+          {"laminator_db_table_live_tuples", "Live rows (statistics estimate)",
+           [](const db::TableHealth& t) { return static_cast<double>(t.live_tuples); }},
+          {"laminator_db_table_dead_tuples", "Dead rows waiting for vacuum",
+           [](const db::TableHealth& t) { return static_cast<double>(t.dead_tuples); }},
+          {"laminator_db_table_seconds_since_vacuum", "Seconds since the last (auto)vacuum",
+           [](const db::TableHealth& t) { return t.seconds_since_autovacuum; }},
+          {"laminator_db_table_bytes", "Size with indexes and TOAST (partitions summed)",
+           [](const db::TableHealth& t) { return static_cast<double>(t.bytes); }},
+      };
+      for (const Col& col : cols) {
+        family(out, col.name, "gauge", col.help);
+        for (const db::TableHealth& t : h.tables) {
+          const double v = col.get(t);
+          if (v >= 0) sample(out, col.name, v, "table=\"" + t.table + "\"");  // unknown: omitted
+        }
+      }
+      family(out, "laminator_db_replication_lag_seconds", "gauge",
+             "Replay lag of each streaming replica");
+      for (const db::ReplicaLag& r : h.replicas) {
+        if (r.seconds >= 0) {
+          sample(out, "laminator_db_replication_lag_seconds", r.seconds,
+                 "replica=\"" + label_value(r.name) + "\"");
+        }
+      }
+      family(out, "laminator_db_health_collect_seconds", "gauge",
+             "How long the last health collection took");
+      sample(out, "laminator_db_health_collect_seconds", h.collect_seconds);
+    }
+  }
+  if (!s.partitions.empty()) {
+    family(out, "laminator_db_partition_months_ahead", "gauge",
+           "Months ahead of the current one with a partition, without a gap (-1: none this month)");
+    for (const db::PartitionReport& r : s.partitions)
+      sample(out, "laminator_db_partition_months_ahead", r.months_ahead,
+             "table=\"" + r.table + "\"");
+    family(out, "laminator_db_partition_default_rows", "gauge",
+           "Rows in the default partition (no monthly partition can take them)");
+    for (const db::PartitionReport& r : s.partitions)
+      sample(out, "laminator_db_partition_default_rows", static_cast<double>(r.default_rows),
+             "table=\"" + r.table + "\"");
+  }
+}
+
+}  // namespace lam::daemon
