@@ -95,7 +95,7 @@ TEST(Operations, MetricsCarryDatabaseHealthAndPartitionsAndPassPromtool) {
   }
   const std::regex name("laminator_[a-z0-9_]+");
   for (const std::string& path : {kSource + "/configs/prometheus/laminator-rules.yml",
-                                 kSource + "/configs/grafana/laminator-dashboard.json"}) {
+                                  kSource + "/configs/grafana/laminator-dashboard.json"}) {
     const std::string text = slurp(path);
     ASSERT_FALSE(text.empty()) << path;
     for (auto it = std::sregex_iterator(text.begin(), text.end(), name);
