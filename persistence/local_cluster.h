@@ -29,7 +29,8 @@ class LocalCluster {
   std::string create_database(const std::string& name);
   /// Connection string for an existing database.
   [[nodiscard]] std::string conninfo(const std::string& db) const;
-  [[nodiscard]] const std::string& directory() const { return dir_; }
+  [[nodiscard]] const std::string& directory() const { return dir_; }  ///< also the socket's
+  [[nodiscard]] int port() const { return port_; }
   /// "15.14": the server binaries' version, from `postgres --version`.
   [[nodiscard]] std::string version() const;
 
