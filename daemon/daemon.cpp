@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -47,13 +48,24 @@ Recovered recover(const std::string& url, const EngineConfig& ec,
   pqxx::work tx(c);
   tx.exec("SET LOCAL app.origin = 'engine'");
   const std::uint64_t journal_max = db::journal_max_seq(tx);
+  // Seq gaps a restore declared (migration 0009): the new history starts above the last one, and
+  // a gap is not a hole.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> gaps;
+  for (const auto& g : tx.exec("SELECT seq_from, seq_to FROM engine_seq_gaps ORDER BY seq_to"))
+    gaps.emplace_back(g[0].as<std::uint64_t>(), g[1].as<std::uint64_t>());
+  const std::uint64_t seq_floor = gaps.empty() ? 0 : gaps.back().second;
   // Opened knowing the journal's head: a ring written by another build (another record layout)
   // is replaced when all its events are journaled, refused otherwise.
   if (!ec.crash_ring.empty())
     ring_owner = std::make_unique<CrashRing>(ec.crash_ring, ec.crash_ring_slots, journal_max);
   CrashRing* ring = ring_owner.get();
-  const auto holes =
+  auto holes =
       db::journal_holes(tx, journal_max > kHoleScanSeqs ? journal_max - kHoleScanSeqs : 0, 10'000);
+  std::erase_if(holes, [&](const std::pair<std::uint64_t, std::uint64_t>& h) {
+    return std::any_of(gaps.begin(), gaps.end(), [&](const auto& g) {
+      return h.first > g.first && h.second <= g.second;
+    });
+  });
   std::vector<RingRecord> recs;
   if (ring != nullptr) {
     // The ring's events belong to one database: its random instance id (migration 0004), not its
@@ -67,13 +79,21 @@ Recovered recover(const std::string& url, const EngineConfig& ec,
         std::hash<std::string>{}(std::string("instance/") + id[2].c_str()) | 1;
     const std::uint64_t legacy =
         std::hash<std::string>{}(std::string(id[0].c_str()) + "/" + id[1].c_str()) | 1;
-    if (!ring->adopt(owner, legacy))
-      log.warn("crash ring held another database's events: discarded");
+    if (!ring->adopt(owner, legacy)) {
+      log.warn(
+          "crash ring held events of another database (or of this one before a restore): "
+          "discarded, not replayed");
+    }
     recs = ring->recover(holes.empty() ? journal_max : holes.front().first - 1);
   }
   const RecoveryPlan plan = plan_recovery(recs, journal_max, holes);
   Recovered out;
-  out.next_seq = std::max(plan.last_seq, ring != nullptr ? ring->max_seq() : 0) + 1;
+  out.next_seq = std::max({plan.last_seq, ring != nullptr ? ring->max_seq() : 0, seq_floor}) + 1;
+  if (seq_floor >= journal_max && seq_floor > 0 && plan.records.empty()) {
+    log.info("restored database: events continue from seq {} (seqs {}..{} belong to the history "
+             "the restore went back from)",
+             seq_floor + 1, gaps.back().first + 1, seq_floor);
+  }
   out.holes_unfilled = plan.hole_seqs - plan.holes_filled;
   if (!plan.records.empty()) {
     db::Batch b;

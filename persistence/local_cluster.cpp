@@ -76,7 +76,8 @@ LocalCluster::LocalCluster(LocalClusterOptions opt) : bin_(find_binaries()) {
        << "port = " << port_ << "\n"
        << "fsync = " << (opt.fsync ? "on" : "off") << "\n"
        << "shared_buffers = " << opt.shared_buffers << "\n"
-       << "max_connections = " << opt.max_connections << "\n";
+       << "max_connections = " << opt.max_connections << "\n"
+       << opt.extra_conf;
   conf.close();
   start();
 }

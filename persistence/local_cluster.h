@@ -15,6 +15,8 @@ struct LocalClusterOptions {
   /// recovered from WAL (only an OS crash could lose data, and nothing here outlives the run).
   bool fsync = false;
   int max_connections = 50;
+  /// More postgresql.conf lines (WAL archiving for a backup test, ...), appended as they are.
+  std::string extra_conf;
 };
 
 class LocalCluster {

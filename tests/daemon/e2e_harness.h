@@ -99,6 +99,8 @@ class E2E {
   }
 
   const std::string& url() const { return url_; }
+  /// The database the next start() uses (a restored copy, say); the config and the crash ring stay.
+  void set_url(std::string url) { url_ = std::move(url); }
   /// Rewrites the config for the next start().
   void reconfigure(const DaemonKnobs& k) {
     knobs_ = k;

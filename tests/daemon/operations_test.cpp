@@ -10,11 +10,17 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <tuple>
+#include <utility>
 
 #include "daemon/config.h"
+#include "persistence/local_cluster.h"
 #include "tests/daemon/e2e_harness.h"
 
 namespace lam::test {
+
+std::string migrated_seeded_db(const std::string& name, int markets, long long n);  // seed.h
+
 namespace {
 
 /// Runs a shell command; returns its exit status and its output (stdout and stderr).
@@ -133,6 +139,209 @@ TEST(Operations, AlertingRulesPassPromtoolAndTheirUnitTests) {
   }
   std::tie(rc, out) = shell("promtool test rules " + broken);
   EXPECT_NE(rc, 0) << out;
+}
+
+/// A PostgreSQL server on a restored data directory, started as the tests' clusters are (as the
+/// `postgres` user under root, socket only) and stopped at the end.
+class RestoredServer {
+ public:
+  RestoredServer(std::string pgdata, int port) : pgdata_(std::move(pgdata)), port_(port) {
+    sock_ = pgdata_ + ".sock";
+    std::filesystem::create_directories(sock_);
+    shell("chown postgres: " + sock_ + " 2>/dev/null; chmod 777 " + sock_);
+    const auto [rc, out] =
+        as_postgres(bin() + "/pg_ctl -D " + pgdata_ + " -l " + pgdata_ +
+                    ".log -w -t 120 -o \"-c port=" + std::to_string(port_) +
+                    " -c unix_socket_directories=" + sock_ + " -c listen_addresses=''\" start");
+    if (rc != 0)
+      throw std::runtime_error("restored server did not start: " + out + slurp(pgdata_ + ".log"));
+  }
+  ~RestoredServer() {
+    as_postgres(bin() + "/pg_ctl -D " + pgdata_ + " -m immediate -w stop");
+    std::error_code ec;
+    std::filesystem::remove_all(sock_, ec);
+  }
+  [[nodiscard]] std::string conninfo(const std::string& db) const {
+    return "host=" + sock_ + " port=" + std::to_string(port_) + " user=postgres dbname=" + db;
+  }
+  static std::string bin() { return db::LocalCluster::find_binaries(); }
+  static std::pair<int, std::string> as_postgres(const std::string& cmd) {
+    return shell(::geteuid() == 0 ? "runuser -u postgres -- sh -c '" + cmd + "'" : cmd);
+  }
+
+ private:
+  std::string pgdata_, sock_;
+  int port_;
+};
+
+// Backup while the daemon runs and fires, restore to a point in time between two bursts of events
+// into a fresh data directory, and run the daemon against it with the crash ring of the lost
+// history still on disk: nothing of the lost history is replayed, the alerts that fired after the
+// restore point are active again and fire again under new seqs above the declared gap, and a
+// subscriber resumes across the restore with one cursor, whichever history it came from.
+TEST(Operations, PointInTimeRestoreResumesWithoutStaleOrSkippedEvents) {
+  const std::string work = ::testing::TempDir() + "laminator-backup-" + std::to_string(::getpid());
+  std::filesystem::remove_all(work);
+  std::filesystem::create_directories(work + "/archive");
+  shell("chown -R postgres: " + work + " 2>/dev/null; chmod -R 777 " + work);
+  db::LocalClusterOptions o;
+  {
+    const auto [rc, conf] =
+        shell(kSource + "/scripts/backup archive-setup --archive " + work + "/archive");
+    ASSERT_EQ(rc, 0) << conf;
+    o.extra_conf = conf;
+  }
+  PgCluster cluster(o);
+  DaemonKnobs k;
+  k.cluster = &cluster;
+  E2E e("ops_backup", k);
+  add_alert(e, 1, 1, "price_above", "greater_than", "80101");  // the burst before the restore point
+  add_alert(e, 2, 2, "price_above", "greater_than", "80102");
+  add_alert(e, 3, 1, "price_above", "greater_than", "80201");  // the burst after it
+  add_alert(e, 4, 2, "price_above", "greater_than", "80202");
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_tail();
+  const auto journaled = [&](const std::string& db_url) {
+    pqxx::connection c(db_url);
+    pqxx::read_transaction t(c);
+    return t.exec("SELECT count(*) FROM alert_events")[0][0].as<int>();
+  };
+  const auto wait_journal = [&](int n) {
+    const auto end = Clock::now() + 20s;
+    while (Clock::now() < end && journaled(e.url()) < n) std::this_thread::sleep_for(50ms);
+    return journaled(e.url());
+  };
+
+  // A base backup while the daemon runs.
+  const auto [brc, bout] =
+      shell(kSource + "/scripts/backup base --url '" + e.url() + "' --out " + work + "/base");
+  ASSERT_EQ(brc, 0) << bout;
+  const std::string base =
+      bout.substr(0, bout.find_last_not_of("\n") + 1).substr(bout.rfind('\n', bout.size() - 2) + 1);
+
+  e.mock().pin_price("BTCUSDT", 8'015'000);  // 80150: alerts 1 and 2 fire (seqs 1, 2)
+  ASSERT_EQ(wait_journal(2), 2) << e.log_tail();
+  std::string target;
+  {
+    pqxx::connection c(e.url());
+    pqxx::nontransaction n(c);
+    target = n.exec("SELECT now()::text")[0][0].as<std::string>();
+  }
+  std::this_thread::sleep_for(1200ms);
+  e.mock().pin_price("BTCUSDT", 8'025'000);  // 80250: alerts 3 and 4 fire (seqs 3, 4): lost below
+  ASSERT_EQ(wait_journal(4), 4) << e.log_tail();
+  {
+    // Everything up to here into the archive.
+    pqxx::connection c(e.url());
+    pqxx::nontransaction n(c);
+    const std::string wal =
+        n.exec("SELECT pg_walfile_name(pg_switch_wal())")[0][0].as<std::string>();
+    const auto end = Clock::now() + 30s;
+    while (Clock::now() < end &&
+           n.exec("SELECT COALESCE(last_archived_wal, '') FROM pg_stat_archiver")[0][0]
+                   .as<std::string>() < wal)
+      std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(e.signal_and_wait(SIGKILL), 128 + SIGKILL);
+  ASSERT_TRUE(std::filesystem::exists(e.dir() + "/events.ring"));
+
+  // Restore to the point between the bursts, into a new data directory, and mark it restored.
+  const std::string pgdata = work + "/restored";
+  {
+    const auto [rc, out] =
+        shell(kSource + "/scripts/restore pitr --base " + base + " --archive " + work +
+              "/archive --pgdata " + pgdata + " --target-time '" + target + "'");
+    ASSERT_EQ(rc, 0) << out;
+  }
+  RestoredServer restored(pgdata, 20000 + static_cast<int>((::getpid() + 7) % 20000));
+  const std::string db_name = e.url().substr(e.url().rfind("dbname=") + 7);
+  const std::string rurl = restored.conninfo(db_name);
+  {
+    const auto [rc, out] = shell(kSource + "/scripts/restore finish --url '" + rurl + "'");
+    ASSERT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("its journal ends at seq 2; new events start at seq 1000000000003"),
+              std::string::npos)
+        << out;
+  }
+  {
+    pqxx::connection c(rurl);
+    pqxx::read_transaction t(c);
+    EXPECT_EQ(t.exec("SELECT count(*) FROM alert_events")[0][0].as<int>(), 2);
+    EXPECT_EQ(t.exec("SELECT count(*) FROM alerts WHERE status = 'active'")[0][0].as<int>(), 2);
+  }
+
+  // The daemon on the restored database, the lost history's crash ring (seqs 1-4) still there.
+  e.set_url(rurl);
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_tail();
+  const std::string log = slurp(e.log_path());
+  EXPECT_NE(log.find("discarded, not replayed"), std::string::npos) << e.log_tail();
+  EXPECT_EQ(log.find("journal check"), std::string::npos) << e.log_tail();
+  // Alerts 3 and 4 are active again and the price is above them: they fire again, above the gap.
+  {
+    const auto end = Clock::now() + 20s;
+    while (Clock::now() < end && journaled(rurl) < 4) std::this_thread::sleep_for(50ms);
+    pqxx::connection c(rurl);
+    pqxx::read_transaction t(c);
+    const pqxx::result rows = t.exec("SELECT seq, subject_id::text FROM alert_events ORDER BY seq");
+    ASSERT_EQ(rows.size(), 4u) << e.log_tail();
+    EXPECT_EQ(rows[0][0].as<std::uint64_t>(), 1u);
+    EXPECT_EQ(rows[1][0].as<std::uint64_t>(), 2u);
+    EXPECT_EQ(rows[2][0].as<std::uint64_t>(), 1'000'000'000'003u);
+    EXPECT_EQ(rows[3][0].as<std::uint64_t>(), 1'000'000'000'004u);
+    EXPECT_EQ(std::set<std::string>({rows[2][1].as<std::string>(), rows[3][1].as<std::string>()}),
+              std::set<std::string>({alert_id(3), alert_id(4)}));
+  }
+  // A subscriber whose cursor is in the lost history (it saw seq 4) and one from before it (seq 1)
+  // both get every new event once, and nothing of the lost history.
+  for (const std::uint64_t since : {4u, 1u}) {
+    StreamClient sub(e.stream_url("?since=" + std::to_string(since)), kToken);
+    std::vector<std::uint64_t> seqs;
+    read_until(sub, [&](const std::string& ev) {
+      seqs.push_back(seq_of(ev));
+      return seq_of(ev) == 1'000'000'000'004u;
+    });
+    std::vector<std::uint64_t> want;
+    if (since == 1) want.push_back(2);
+    want.push_back(1'000'000'000'003u);
+    want.push_back(1'000'000'000'004u);
+    EXPECT_EQ(seqs, want) << "since " << since;
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(work, ec);
+}
+
+// The small-setup path: a logical dump restored into an empty database is marked restored too.
+TEST(Operations, LogicalDumpRestoresIntoAnEmptyDatabaseMarkedRestored) {
+  const std::string src = migrated_seeded_db("ops_dump_src", 5, 300);
+  {
+    pqxx::connection c(src);
+    pqxx::work w(c);
+    w.exec(
+        "INSERT INTO alert_events (seq, type, subject_id, user_id, event_time, body) SELECT g, "
+        "'alert.triggered', gen_random_uuid(), gen_random_uuid(), now(), '{}' FROM "
+        "generate_series(1, 7) g");
+    w.commit();
+  }
+  const std::string file = ::testing::TempDir() + "laminator-dump-" + std::to_string(::getpid());
+  auto [rc, out] = shell(kSource + "/scripts/backup logical --url '" + src + "' --out " + file);
+  ASSERT_EQ(rc, 0) << out;
+  const std::string dst = shared_cluster().create_database("ops_dump_dst");
+  std::tie(rc, out) = shell(kSource + "/scripts/restore logical --file " + file + " --url '" + dst +
+                            "' --gap 1000");
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("its journal ends at seq 7; new events start at seq 1008"), std::string::npos)
+      << out;
+  pqxx::connection a(src), b(dst);
+  pqxx::read_transaction ta(a), tb(b);
+  for (const char* table : {"users", "wallets", "markets", "positions", "alerts", "alert_events"}) {
+    const std::string q = std::string("SELECT count(*) FROM ") + table;
+    EXPECT_EQ(ta.exec(q)[0][0].as<int>(), tb.exec(q)[0][0].as<int>()) << table;
+  }
+  EXPECT_NE(ta.exec("SELECT instance_id::text FROM engine_instance")[0][0].as<std::string>(),
+            tb.exec("SELECT instance_id::text FROM engine_instance")[0][0].as<std::string>());
+  EXPECT_EQ(tb.exec("SELECT seq_to FROM engine_seq_gaps")[0][0].as<long long>(), 1007);
+  std::filesystem::remove(file);
 }
 
 TEST(Operations, MaintenanceConfigIsValidated) {

@@ -38,7 +38,7 @@ TEST_F(Schema, EveryTableTypeIndexPolicyViewAndFunctionExists) {
              {"users", "wallets", "wallet_balances", "markets", "orders", "positions",
               "transactions_default", "transactions_y2024m01", "alerts", "user_settings",
               "audit_logs_default", "audit_logs_y2024m01", "schema_migrations", "trades",
-              "engine_dead_letters", "engine_instance"});
+              "engine_dead_letters", "engine_instance", "engine_seq_gaps"});
   expect_all(names("SELECT relname FROM pg_class WHERE relkind = 'p'"),
              {"transactions", "audit_logs"});
   expect_all(names("SELECT typname FROM pg_type WHERE typtype = 'e'"),
@@ -79,7 +79,8 @@ TEST_F(Schema, EveryTableTypeIndexPolicyViewAndFunctionExists) {
              {"user_portfolio", "trading_stats"});
   expect_all(names("SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace"),
              {"current_user_id", "encrypt_sensitive_data", "decrypt_sensitive_data",
-              "create_monthly_partitions", "set_updated_at", "notify_change"});
+              "create_monthly_partitions", "set_updated_at", "notify_change",
+              "engine_mark_restored"});
   expect_all(names("SELECT rolname FROM pg_roles"), {"authenticated_user"});
   expect_all(names("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"),
              {"users_updated_at", "positions_updated_at", "alerts_updated_at", "markets_notify",

@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <memory>
+#include <utility>
 
 #include "persistence/migrator.h"
 #include "tests/support/seed.h"
@@ -10,8 +11,7 @@
 namespace lam::test {
 namespace {
 
-db::LocalClusterOptions test_options() {
-  db::LocalClusterOptions o;
+db::LocalClusterOptions test_options(db::LocalClusterOptions o = {}) {
   // PostgreSQL's default; benchmarks may size it as a production server would (the marks
   // benchmark at 1M positions: docs/performance.md). A malformed value keeps the default.
   if (const char* v = std::getenv("LAMINATOR_TEST_PG_SHARED_BUFFERS")) {
@@ -26,6 +26,8 @@ db::LocalClusterOptions test_options() {
 }  // namespace
 
 PgCluster::PgCluster() : db::LocalCluster(test_options()) {}
+PgCluster::PgCluster(db::LocalClusterOptions opt)
+    : db::LocalCluster(test_options(std::move(opt))) {}
 
 std::string migrated_seeded_db(const std::string& name, int markets, long long n) {
   std::signal(SIGPIPE, SIG_IGN);  // a broken connection must be an exception, not a signal

@@ -11,6 +11,8 @@ namespace lam::test {
 class PgCluster : public db::LocalCluster {
  public:
   PgCluster();  ///< initdb + start; throws std::runtime_error with the server log on failure
+  /// With more settings (shared_buffers still from the environment when it is set).
+  explicit PgCluster(db::LocalClusterOptions opt);
 };
 
 /// The process-wide cluster, started on first use and stopped at exit.
