@@ -62,9 +62,8 @@ Recovered recover(const std::string& url, const EngineConfig& ec,
   auto holes =
       db::journal_holes(tx, journal_max > kHoleScanSeqs ? journal_max - kHoleScanSeqs : 0, 10'000);
   std::erase_if(holes, [&](const std::pair<std::uint64_t, std::uint64_t>& h) {
-    return std::any_of(gaps.begin(), gaps.end(), [&](const auto& g) {
-      return h.first > g.first && h.second <= g.second;
-    });
+    return std::any_of(gaps.begin(), gaps.end(),
+                       [&](const auto& g) { return h.first > g.first && h.second <= g.second; });
   });
   std::vector<RingRecord> recs;
   if (ring != nullptr) {
@@ -90,9 +89,10 @@ Recovered recover(const std::string& url, const EngineConfig& ec,
   Recovered out;
   out.next_seq = std::max({plan.last_seq, ring != nullptr ? ring->max_seq() : 0, seq_floor}) + 1;
   if (seq_floor >= journal_max && seq_floor > 0 && plan.records.empty()) {
-    log.info("restored database: events continue from seq {} (seqs {}..{} belong to the history "
-             "the restore went back from)",
-             seq_floor + 1, gaps.back().first + 1, seq_floor);
+    log.info(
+        "restored database: events continue from seq {} (seqs {}..{} belong to the history "
+        "the restore went back from)",
+        seq_floor + 1, gaps.back().first + 1, seq_floor);
   }
   out.holes_unfilled = plan.hole_seqs - plan.holes_filled;
   if (!plan.records.empty()) {

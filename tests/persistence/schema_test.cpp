@@ -77,10 +77,10 @@ TEST_F(Schema, EveryTableTypeIndexPolicyViewAndFunctionExists) {
              {"wallet_balances", "orders", "positions", "wallets"});
   expect_all(names("SELECT viewname FROM pg_views WHERE schemaname = 'public'"),
              {"user_portfolio", "trading_stats"});
-  expect_all(names("SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace"),
-             {"current_user_id", "encrypt_sensitive_data", "decrypt_sensitive_data",
-              "create_monthly_partitions", "set_updated_at", "notify_change",
-              "engine_mark_restored"});
+  expect_all(
+      names("SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace"),
+      {"current_user_id", "encrypt_sensitive_data", "decrypt_sensitive_data",
+       "create_monthly_partitions", "set_updated_at", "notify_change", "engine_mark_restored"});
   expect_all(names("SELECT rolname FROM pg_roles"), {"authenticated_user"});
   expect_all(names("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"),
              {"users_updated_at", "positions_updated_at", "alerts_updated_at", "markets_notify",
