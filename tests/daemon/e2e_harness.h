@@ -56,6 +56,7 @@ struct DaemonKnobs {
   bool crash_ring = true;
   int crash_ring_slots = 0;      ///< 0: the config's default
   int ring_events = 0;           ///< 0: the config's default
+  int health_interval_ms = 0;    ///< [maintenance] health_interval_ms; 0: the config's default
   PgCluster* cluster = nullptr;  ///< nullptr: the shared test cluster
 };
 
@@ -253,6 +254,9 @@ class E2E {
               : std::string())
       << "[writer]\nflush_interval_ms = " << knobs_.flush_interval_ms << "\n"
       << "[listener]\nbatch_window_ms = 1\n"
+      << (knobs_.health_interval_ms > 0 ? "[maintenance]\nhealth_interval_ms = " +
+                                              std::to_string(knobs_.health_interval_ms) + "\n"
+                                        : std::string())
       << "[stream]\naddress = \"127.0.0.1\"\nport = " << port_ << "\n"
       << "client_queue = " << knobs_.client_queue << "\n"
       << (knobs_.ring_events > 0 ? "ring_events = " + std::to_string(knobs_.ring_events) + "\n"

@@ -344,6 +344,43 @@ TEST(Operations, LogicalDumpRestoresIntoAnEmptyDatabaseMarkedRestored) {
   std::filesystem::remove(file);
 }
 
+// With a streaming replica attached, its replay lag is on /metrics under its name.
+TEST(Operations, AStreamingReplicasLagIsReported) {
+  PgCluster cluster;
+  DaemonKnobs k;
+  k.cluster = &cluster;
+  k.health_interval_ms = 1000;
+  E2E e("ops_replica", k);
+  const std::string standby =
+      ::testing::TempDir() + "laminator-standby-" + std::to_string(::getpid());
+  std::filesystem::remove_all(standby);
+  {
+    const auto [rc, out] = RestoredServer::as_postgres(
+        RestoredServer::bin() + "/pg_basebackup -d \"host=" + cluster.directory() + " port=" +
+        std::to_string(cluster.port()) + " user=postgres application_name=standby1\" -D " +
+        standby + " -R -X stream --checkpoint=fast");
+    ASSERT_EQ(rc, 0) << out;
+  }
+  RestoredServer replica(standby, 20000 + static_cast<int>((::getpid() + 13) % 20000));
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_tail();
+  e.mock().pin_price("BTCUSDT", 8'010'000);  // writes: marks, so there is WAL to replay
+  const auto end = Clock::now() + 30s;
+  std::string body;
+  while (Clock::now() < end) {
+    body = e.get("/metrics").second;
+    if (body.find("laminator_db_replication_lag_seconds{replica=\"standby1\"}") !=
+        std::string::npos)
+      break;
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_NE(body.find("laminator_db_replication_lag_seconds{replica=\"standby1\"}"),
+            std::string::npos)
+      << body;
+  std::error_code ec;
+  std::filesystem::remove_all(standby, ec);
+}
+
 TEST(Operations, MaintenanceConfigIsValidated) {
   const daemon::Config c = daemon::parse_config(
       "[maintenance]\nhealth_interval_ms = 5000\npartition_interval_ms = 600000\n"
