@@ -214,6 +214,24 @@ void read_venue(Section& feeds, feeds::Venue v, VenueSection& out) {
   s.finish();
 }
 
+/// `expiry`, `archive_schema`, `lock_timeout_ms` of a [maintenance.*] table.
+void read_expiry(Section& s, db::Expiry& expiry, std::string& schema, int& lock_timeout_ms) {
+  std::string e = expiry == db::Expiry::drop ? "drop" : "archive";
+  s.str("expiry", e);
+  if (e == "archive") {
+    expiry = db::Expiry::archive;
+  } else if (e == "drop") {
+    expiry = db::Expiry::drop;
+  } else {
+    s.fail_key("expiry", "\"drop\" or \"archive\"");
+  }
+  s.str("archive_schema", schema);
+  if (schema.empty() || schema.size() > 63 ||
+      schema.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
+    s.fail_key("archive_schema", "a lower-case identifier of letters, digits and _");
+  s.integer("lock_timeout_ms", lock_timeout_ms, 10, 600'000);
+}
+
 Config build(const toml::table& root, const std::string& file) {
   Config c;
   c.path = file;
@@ -266,28 +284,20 @@ Config build(const toml::table& root, const std::string& file) {
     Section s(*t, "maintenance", file);
     s.millis("health_interval_ms", c.maintenance.health_interval, 1'000, 3'600'000);
     s.millis("partition_interval_ms", c.maintenance.partition_interval, 60'000, 86'400'000);
+    if (const toml::table* jt = s.table("alert_events")) {
+      db::JournalPolicy& j = c.maintenance.journal;
+      Section js(*jt, "maintenance.alert_events", file);
+      js.integer("partition_seqs", j.partition_seqs, 1'000, 1'000'000'000);
+      read_expiry(js, j.expiry, j.archive_schema, j.lock_timeout_ms);
+      js.finish();
+    }
     for (db::PartitionPolicy& p : c.maintenance.partitions) {
       const toml::table* pt = s.table(p.table);
       if (pt == nullptr) continue;
       Section ps(*pt, "maintenance." + p.table, file);
       ps.integer("months_ahead", p.months_ahead, 1, 24);
       ps.integer("retain_months", p.retain_months, 0, 1'200);
-      std::string expiry = p.expiry == db::Expiry::drop ? "drop" : "archive";
-      ps.str("expiry", expiry);
-      if (expiry == "archive") {
-        p.expiry = db::Expiry::archive;
-      } else if (expiry == "drop") {
-        p.expiry = db::Expiry::drop;
-      } else {
-        ps.fail_key("expiry", "\"drop\" or \"archive\"");
-      }
-      ps.str("archive_schema", p.archive_schema);
-      if (p.archive_schema.empty() ||
-          p.archive_schema.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") !=
-              std::string::npos ||
-          p.archive_schema.size() > 63)
-        ps.fail_key("archive_schema", "a lower-case identifier of letters, digits and _");
-      ps.integer("lock_timeout_ms", p.lock_timeout_ms, 10, 600'000);
+      read_expiry(ps, p.expiry, p.archive_schema, p.lock_timeout_ms);
       ps.finish();
     }
     s.finish();
@@ -337,6 +347,7 @@ Config build(const toml::table& root, const std::string& file) {
       c.feeds.venues[static_cast<std::size_t>(v)].rules = feeds::default_rules(v);
   }
   top.finish();
+  c.maintenance.journal.retain_hours = c.stream.journal_retention_hours;
   return c;
 }
 

@@ -17,6 +17,7 @@
 #include "feeds/feed_runner.h"
 #include "feeds/protocol.h"
 #include "feeds/venue.h"
+#include "persistence/journal_partitions.h"
 #include "persistence/listener.h"
 #include "persistence/marks.h"
 #include "persistence/partition_plan.h"
@@ -101,6 +102,7 @@ struct FeedsSection {
 struct MaintenanceConfig {
   Millis health_interval{15'000};
   Millis partition_interval{3'600'000};  ///< also once at start-up
+  db::JournalPolicy journal;  ///< alert_events (retain_hours: [stream] journal_retention_hours)
   std::vector<db::PartitionPolicy> partitions{
       db::PartitionPolicy{"transactions", 3, 0, db::Expiry::drop, "archive", 5'000},
       db::PartitionPolicy{"audit_logs", 3, 0, db::Expiry::drop, "archive", 5'000}};

@@ -110,7 +110,7 @@ void JournalReader::run() {
         connect();
         pqxx::nontransaction tx(*conn);
         const std::uint64_t n = db::delete_journal_older_than(tx, retention_hours_);
-        if (n > 0) log->info("journal retention: {} rows deleted", n);
+        if (n > 0) log->info("journal retention: {} rows deleted from alert_events_default", n);
       } catch (const std::exception& e) {
         conn.reset();
         log->warn("journal retention failed: {}", db::redact_secrets(e.what(), conninfo_));

@@ -153,8 +153,17 @@ void Maintenance::run() {
           errors += r.errors.size();
           reports.push_back(std::move(r));
         }
+        db::JournalReport j = db::keep_journal_partitions(*conn, cfg_.journal);
+        for (const std::string& c : j.created) log->info("journal partition {} created", c);
+        for (const std::string& x : j.expired) log->info("journal partition {} expired", x);
+        for (std::string& e : j.errors) {
+          e = db::redact_secrets(e, conninfo_);
+          log->warn("journal partitions: {}", e);
+        }
+        errors += j.errors.size();
         std::lock_guard lock(mu_);
         snap_.partitions = std::move(reports);
+        snap_.journal = std::move(j);
         snap_.errors += errors;
         ++snap_.partition_runs;
       }
@@ -228,10 +237,15 @@ void Maintenance::render(std::string& out) const {
       sample(out, "laminator_db_partition_months_ahead", r.months_ahead,
              "table=\"" + r.table + "\"");
     family(out, "laminator_db_partition_default_rows", "gauge",
-           "Rows in the default partition (no monthly partition can take them)");
+           "Rows in the default partition (no monthly partition or seq range can take them)");
     for (const db::PartitionReport& r : s.partitions)
       sample(out, "laminator_db_partition_default_rows", static_cast<double>(r.default_rows),
              "table=\"" + r.table + "\"");
+    sample(out, "laminator_db_partition_default_rows", static_cast<double>(s.journal.default_rows),
+           "table=\"alert_events\"");
+    family(out, "laminator_db_journal_seqs_ahead", "gauge",
+           "Event seqs above the journal's head a partition is ready for");
+    sample(out, "laminator_db_journal_seqs_ahead", static_cast<double>(s.journal.seqs_ahead));
   }
 }
 

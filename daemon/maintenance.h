@@ -15,6 +15,7 @@
 
 #include "daemon/config.h"
 #include "persistence/db_health.h"
+#include "persistence/journal_partitions.h"
 #include "persistence/partition_keeper.h"
 
 namespace lam::daemon {
@@ -23,6 +24,7 @@ struct MaintenanceSnapshot {
   bool have_health = false;
   db::DbHealth health;
   std::vector<db::PartitionReport> partitions;  ///< the last run, one per policy
+  db::JournalReport journal;                    ///< alert_events' seq ranges, the last run
   std::uint64_t health_runs = 0, partition_runs = 0;
   std::uint64_t errors = 0;  ///< failed collections, failed partition steps, lost connections
 };

@@ -11,7 +11,7 @@ ORDER BY seq LIMIT $4
 )SQL";
 constexpr const char* kMax = "SELECT COALESCE(max(seq), 0) FROM alert_events";
 constexpr const char* kRetention =
-    "DELETE FROM alert_events WHERE created_at < now() - make_interval(hours => $1)";
+    "DELETE FROM alert_events_default WHERE created_at < now() - make_interval(hours => $1)";
 
 std::string uuid_array(const std::vector<Uuid>& ids) {
   std::string s = "{";

@@ -44,7 +44,9 @@ std::uint64_t journal_max_seq(pqxx::transaction_base& tx);
 std::vector<std::pair<std::uint64_t, std::uint64_t>> journal_holes(pqxx::transaction_base& tx,
                                                                    std::uint64_t after,
                                                                    std::size_t limit);
-/// Deletes rows older than `hours`; returns how many.
+/// Deletes rows older than `hours` from the journal's default partition (rows no seq range holds,
+/// migration 0010); the ranges themselves expire whole (persistence/journal_partitions.h). Returns
+/// how many.
 std::uint64_t delete_journal_older_than(pqxx::transaction_base& tx, std::uint32_t hours);
 
 }  // namespace lam::db

@@ -71,6 +71,9 @@ TEST(Operations, MetricsCarryDatabaseHealthAndPartitionsAndPassPromtool) {
   EXPECT_EQ(e.metric("laminator_db_up"), 1) << body;
   EXPECT_EQ(e.metric("laminator_db_partition_months_ahead"), 3);  // transactions: the first
   EXPECT_EQ(e.metric("laminator_db_partition_default_rows"), 1);  // infinity
+  EXPECT_NE(body.find("laminator_db_partition_default_rows{table=\"alert_events\"} 0"),
+            std::string::npos);
+  EXPECT_GE(e.metric("laminator_db_journal_seqs_ahead"), 500'000);  // half a range at least
   EXPECT_GT(e.metric("laminator_db_max_connections"), 0);
   EXPECT_GE(e.metric("laminator_db_connections"), 3);  // writer, listener, maintenance at least
   EXPECT_GE(e.metric("laminator_db_xid_age"), 0);

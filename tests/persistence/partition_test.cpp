@@ -8,6 +8,7 @@
 #include <pqxx/pqxx>
 #include <thread>
 
+#include "persistence/journal_partitions.h"
 #include "persistence/migrator.h"
 #include "persistence/partition_keeper.h"
 #include "persistence/partition_plan.h"
@@ -191,6 +192,116 @@ TEST_F(PartitionKeeper, AHeldLockIsReportedAndTheNextRunCatchesUp) {
   r = keep_partitions(*c_, p, now);
   EXPECT_TRUE(r.errors.empty());
   EXPECT_EQ(r.expired, (std::vector<std::string>{"transactions_y2024m01"}));
+}
+
+}  // namespace
+}  // namespace lam::db
+
+namespace lam::db {
+namespace {
+
+TEST(JournalPartitions, BoundsAreParsedFromTheCatalogsText) {
+  EXPECT_EQ(parse_seq_bound("FOR VALUES FROM ('1') TO ('1000001')"),
+            (std::pair<std::int64_t, std::int64_t>{1, 1'000'001}));
+  EXPECT_EQ(parse_seq_bound("FOR VALUES FROM (5) TO (9)"),
+            (std::pair<std::int64_t, std::int64_t>{5, 9}));
+  EXPECT_FALSE(parse_seq_bound("DEFAULT").has_value());
+  EXPECT_FALSE(parse_seq_bound("FOR VALUES FROM (MINVALUE) TO ('5')").has_value());
+  EXPECT_FALSE(parse_seq_bound("FOR VALUES FROM ('9') TO ('5')").has_value());
+}
+
+TEST(JournalPartitions, ARangeIsAlwaysReadyAheadOfTheHead) {
+  using Ranges = std::vector<std::pair<std::int64_t, std::int64_t>>;
+  JournalPolicy p;
+  p.partition_seqs = 1000;
+  // The migrated empty journal [1, 2): continue after it, to the grid.
+  JournalPlan plan = plan_journal_partitions(p, 0, {{"alert_events_s1", 1, 2}});
+  EXPECT_EQ(plan.create, (Ranges{{2, 1001}}));
+  EXPECT_EQ(plan.seqs_ahead, 1000);
+  EXPECT_TRUE(plan.candidates.empty());  // [1, 2) is not closed until seq 1 exists
+  // Half a cell ahead is still held at 400; at 700 the next cell is added.
+  plan = plan_journal_partitions(p, 400, {{"a", 1, 2}, {"b", 2, 1001}});
+  EXPECT_TRUE(plan.create.empty());
+  EXPECT_EQ(plan.candidates, (std::vector<std::string>{"a"}));
+  plan = plan_journal_partitions(p, 700, {{"a", 1, 2}, {"b", 2, 1001}});
+  EXPECT_EQ(plan.create, (Ranges{{1001, 2001}}));
+  // Rows stranded in the default partition get their cells; a restore's gap costs one range.
+  plan = plan_journal_partitions(p, 1'000'000'007, {{"a", 1, 2}, {"b", 2, 1001}},
+                                 {{1001, 2500}, {1'000'000'003, 1'000'000'007}});
+  EXPECT_EQ(plan.create, (Ranges{{1001, 2001}, {2001, 3001}, {1'000'000'001, 1'000'001'001}}));
+  EXPECT_EQ(plan.candidates, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(plan.seqs_ahead, 993);
+}
+
+class JournalKeeper : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    url_ = test::shared_cluster().create_database("journal_keeper");
+    Migrator(url_).migrate({});
+    c_ = std::make_unique<pqxx::connection>(url_);
+  }
+  void journal(std::int64_t from, std::int64_t to, const std::string& created_at = "now()") {
+    pqxx::work w(*c_);
+    w.exec(
+        "INSERT INTO alert_events (seq, type, subject_id, user_id, event_time, body, "
+        "created_at) SELECT g, 'alert.triggered', gen_random_uuid(), gen_random_uuid(), now(), "
+        "'{}', " +
+        created_at + " FROM generate_series(" + std::to_string(from) + ", " + std::to_string(to) +
+        ") g ON CONFLICT (seq) DO NOTHING");
+    w.commit();
+  }
+  std::int64_t count(const std::string& sql) {
+    pqxx::work w(*c_);
+    return w.exec(sql)[0][0].as<std::int64_t>();
+  }
+  std::string url_;
+  std::unique_ptr<pqxx::connection> c_;
+};
+
+TEST_F(JournalKeeper, RangesAheadStrayRowsMovedOldRangesExpiredWhole) {
+  JournalPolicy p;
+  p.partition_seqs = 1000;
+  p.retain_hours = 24 * 365;
+  JournalReport r = keep_journal_partitions(*c_, p);
+  EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_EQ(r.created, (std::vector<std::string>{"alert_events_s2"}));
+  // Events beyond every range land in the default partition; the next run moves them out.
+  journal(1, 2500, "now() - interval '3 days'");
+  EXPECT_EQ(count("SELECT count(*) FROM alert_events_default"), 1500);
+  r = keep_journal_partitions(*c_, p);
+  EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_EQ(r.created, (std::vector<std::string>{"alert_events_s1001", "alert_events_s2001",
+                                                 "alert_events_s3001"}));
+  EXPECT_TRUE(r.expired.empty());
+  EXPECT_EQ(r.default_rows, 0);
+  EXPECT_EQ(count("SELECT count(*) FROM alert_events"), 2500);  // nothing lost
+  EXPECT_GE(r.seqs_ahead, 500);
+
+  // A day's retention: the closed ranges, all three days old, expire whole ([1,2), [2,1001),
+  // [1001,2001)); the range holding the head stays whatever its age (resumes read from it).
+  p.retain_hours = 24;
+  r = keep_journal_partitions(*c_, p);
+  EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_EQ(r.expired,
+            (std::vector<std::string>{"alert_events_s1", "alert_events_s2", "alert_events_s1001"}));
+  EXPECT_EQ(count("SELECT count(*) FROM alert_events"), 500);
+  EXPECT_EQ(count("SELECT min(seq) FROM alert_events"), 2001);
+  // ON CONFLICT (seq) still works on the partitioned journal (the recovery path relies on it).
+  journal(2400, 2600);
+  EXPECT_EQ(count("SELECT count(*) FROM alert_events"), 600);
+  // Fresh rows keep their range; archive mode moves an expired one aside instead of dropping it.
+  p.expiry = Expiry::archive;
+  journal(2601, 4200);
+  {
+    pqxx::work w(*c_);
+    w.exec("UPDATE alert_events SET created_at = now() - interval '2 days' WHERE seq < 3001");
+    w.commit();
+  }
+  r = keep_journal_partitions(*c_, p);
+  EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_EQ(r.expired, (std::vector<std::string>{"alert_events_s2001"}));
+  EXPECT_EQ(count("SELECT count(*) FROM archive.alert_events_s2001"), 1000);
+  EXPECT_EQ(count("SELECT min(seq) FROM alert_events"), 3001);
 }
 
 }  // namespace

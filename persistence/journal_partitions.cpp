@@ -1,0 +1,180 @@
+#include "persistence/journal_partitions.h"
+
+#include <algorithm>
+#include <charconv>
+#include <pqxx/pqxx>
+
+namespace lam::db {
+namespace {
+
+std::optional<std::int64_t> number_after(std::string_view s, std::string_view key,
+                                         std::size_t& pos) {
+  const std::size_t at = s.find(key, pos);
+  if (at == std::string_view::npos) return {};
+  std::size_t i = at + key.size();
+  if (i < s.size() && s[i] == '\'') ++i;
+  std::int64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data() + i, s.data() + s.size(), v);
+  if (ec != std::errc{}) return {};
+  pos = static_cast<std::size_t>(end - s.data());
+  return v;
+}
+
+template <class Step>
+bool step(pqxx::connection& c, const JournalPolicy& p, JournalReport& r, const std::string& what,
+          Step&& body) {
+  try {
+    pqxx::work w(c);
+    w.exec("SET LOCAL lock_timeout = " + std::to_string(p.lock_timeout_ms));
+    body(w);
+    w.commit();
+    return true;
+  } catch (const pqxx::broken_connection&) {
+    throw;
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    r.errors.push_back(what + ": " + msg);
+    return false;
+  }
+}
+
+std::vector<SeqRange> read_ranges(pqxx::work& w) {
+  std::vector<SeqRange> out;
+  for (const auto& row : w.exec(
+           "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+           "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'alert_events'::regclass")) {
+    if (const auto b = parse_seq_bound(row[1].c_str()))
+      out.push_back({row[0].as<std::string>(), b->first, b->second});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const SeqRange& a, const SeqRange& b) { return a.lo < b.lo; });
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::pair<std::int64_t, std::int64_t>> parse_seq_bound(std::string_view expr) {
+  std::size_t pos = 0;
+  const auto lo = number_after(expr, "FROM (", pos);
+  if (!lo) return {};
+  const auto hi = number_after(expr, "TO (", pos);
+  if (!hi || *hi <= *lo) return {};
+  return std::make_pair(*lo, *hi);
+}
+
+JournalPlan plan_journal_partitions(
+    const JournalPolicy& policy, std::int64_t head, const std::vector<SeqRange>& existing,
+    const std::vector<std::pair<std::int64_t, std::int64_t>>& strays) {
+  JournalPlan plan;
+  const std::int64_t size = std::max<std::int64_t>(policy.partition_seqs, 2);
+  std::vector<std::pair<std::int64_t, std::int64_t>> have;  // [lo, hi), existing and planned
+  for (const SeqRange& r : existing) have.emplace_back(r.lo, r.hi);
+  const auto covering = [&](std::int64_t s) -> std::int64_t {  // hi of the range holding s, or 0
+    for (const auto& [lo, hi] : have)
+      if (lo <= s && s < hi) return hi;
+    return 0;
+  };
+  // A range for seq s: on the grid of `size`, but starting where the range below it ends when that
+  // is inside s's grid cell, and ending where the range above begins.
+  const auto add_for = [&](std::int64_t s) {
+    std::int64_t lo = (s - 1) / size * size + 1;
+    std::int64_t hi = lo + size;
+    for (const auto& [l, h] : have) {
+      if (h <= s) lo = std::max(lo, h);
+      if (l > s) hi = std::min(hi, l);
+    }
+    have.emplace_back(lo, hi);
+    plan.create.emplace_back(lo, hi);
+    return hi;
+  };
+  // Every seq in [from, to] held by some range (a bounded number of steps: ranges are cells).
+  const auto cover = [&](std::int64_t from, std::int64_t to) {
+    for (std::int64_t s = from, guard = 0; s <= to && guard < 4096; ++guard) {
+      const std::int64_t hi = covering(s);
+      s = hi != 0 ? hi : add_for(s);
+    }
+  };
+  for (const auto& [lo, hi] : strays) cover(lo, hi);
+  const std::int64_t next = head + 1;
+  cover(next, next + size / 2);
+  std::sort(plan.create.begin(), plan.create.end());
+  for (const SeqRange& r : existing)
+    if (r.hi <= next) plan.candidates.push_back(r.name);
+  std::sort(plan.candidates.begin(), plan.candidates.end(),
+            [&](const std::string& x, const std::string& y) {
+              const auto lo_of = [&](const std::string& n) {
+                for (const SeqRange& r : existing)
+                  if (r.name == n) return r.lo;
+                return std::int64_t{0};
+              };
+              return lo_of(x) < lo_of(y);
+            });
+  std::int64_t top = next;
+  for (std::int64_t hi = covering(top); hi != 0; hi = covering(top)) top = hi;
+  plan.seqs_ahead = top - next;
+  return plan;
+}
+
+JournalReport keep_journal_partitions(pqxx::connection& c, const JournalPolicy& policy) {
+  JournalReport r;
+  std::vector<SeqRange> ranges;
+  std::vector<std::pair<std::int64_t, std::int64_t>> strays;
+  if (!step(c, policy, r, "read the journal's partitions", [&](pqxx::work& w) {
+        ranges = read_ranges(w);
+        r.head = w.exec("SELECT COALESCE(max(seq), 0) FROM alert_events")[0][0].as<std::int64_t>();
+        // The default partition's rows, per cell of the grid: creating their ranges moves them out.
+        for (const auto& row : w.exec_params(
+                 "SELECT min(seq), max(seq) FROM alert_events_default GROUP BY (seq - 1) / $1",
+                 std::max<std::int64_t>(policy.partition_seqs, 2)))
+          strays.emplace_back(row[0].as<std::int64_t>(), row[1].as<std::int64_t>());
+      }))
+    return r;
+  const JournalPlan plan = plan_journal_partitions(policy, r.head, ranges, strays);
+  for (const auto& [lo, hi] : plan.create) {
+    const std::string name = "alert_events_s" + std::to_string(lo);
+    if (step(c, policy, r, "create " + name, [&](pqxx::work& w) {
+          w.exec_params("SELECT create_journal_partition($1, $2)", lo, hi);
+        }))
+      r.created.push_back(name);
+  }
+  for (const std::string& name : plan.candidates) {
+    bool expired = false;
+    const bool ok = step(c, policy, r, "expire " + name, [&](pqxx::work& w) {
+      const std::string part = w.quote_name(name);
+      // Its newest row; an empty closed range is expired too.
+      const bool old = w.exec_params(
+                            "SELECT COALESCE(max(created_at) < now() - make_interval(hours => $1), "
+                            "true) FROM " +
+                                part,
+                            static_cast<int>(policy.retain_hours))[0][0]
+                           .as<bool>();
+      if (!old) return;
+      w.exec("ALTER TABLE alert_events DETACH PARTITION " + part);
+      if (policy.expiry == Expiry::drop) {
+        w.exec("DROP TABLE " + part);
+      } else {
+        const std::string schema = w.quote_name(policy.archive_schema);
+        w.exec("CREATE SCHEMA IF NOT EXISTS " + schema);
+        w.exec("ALTER TABLE " + part + " SET SCHEMA " + schema);
+      }
+      expired = true;
+    });
+    if (!ok || !expired) break;  // ranges expire oldest first: a newer one is not older
+    r.expired.push_back(name);
+  }
+  step(c, policy, r, "count", [&](pqxx::work& w) {
+    ranges = read_ranges(w);
+    std::int64_t top = r.head + 1;
+    for (bool moved = true; moved;) {
+      moved = false;
+      for (const SeqRange& s : ranges)
+        if (s.lo <= top && top < s.hi) top = s.hi, moved = true;
+    }
+    r.seqs_ahead = top - (r.head + 1);
+    r.default_rows = w.exec("SELECT count(*) FROM alert_events_default")[0][0].as<std::int64_t>();
+  });
+  return r;
+}
+
+}  // namespace lam::db
