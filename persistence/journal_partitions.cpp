@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <functional>
 #include <pqxx/pqxx>
+
+#include "persistence/partition_steps.h"
 
 namespace lam::db {
 namespace {
@@ -20,23 +23,9 @@ std::optional<std::int64_t> number_after(std::string_view s, std::string_view ke
   return v;
 }
 
-template <class Step>
 bool step(pqxx::connection& c, const JournalPolicy& p, JournalReport& r, const std::string& what,
-          Step&& body) {
-  try {
-    pqxx::work w(c);
-    w.exec("SET LOCAL lock_timeout = " + std::to_string(p.lock_timeout_ms));
-    body(w);
-    w.commit();
-    return true;
-  } catch (const pqxx::broken_connection&) {
-    throw;
-  } catch (const std::exception& e) {
-    std::string msg = e.what();
-    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-    r.errors.push_back(what + ": " + msg);
-    return false;
-  }
+          const std::function<void(pqxx::work&)>& body) {
+  return detail::partition_step(c, p.lock_timeout_ms, r.errors, what, body);
 }
 
 std::vector<SeqRange> read_ranges(pqxx::work& w) {
@@ -150,14 +139,7 @@ JournalReport keep_journal_partitions(pqxx::connection& c, const JournalPolicy& 
                             static_cast<int>(policy.retain_hours))[0][0]
                            .as<bool>();
       if (!old) return;
-      w.exec("ALTER TABLE alert_events DETACH PARTITION " + part);
-      if (policy.expiry == Expiry::drop) {
-        w.exec("DROP TABLE " + part);
-      } else {
-        const std::string schema = w.quote_name(policy.archive_schema);
-        w.exec("CREATE SCHEMA IF NOT EXISTS " + schema);
-        w.exec("ALTER TABLE " + part + " SET SCHEMA " + schema);
-      }
+      detail::expire_partition(w, "alert_events", name, policy.expiry, policy.archive_schema);
       expired = true;
     });
     if (!ok || !expired) break;  // ranges expire oldest first: a newer one is not older

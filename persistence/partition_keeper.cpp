@@ -1,28 +1,16 @@
 #include "persistence/partition_keeper.h"
 
+#include <functional>
 #include <pqxx/pqxx>
+
+#include "persistence/partition_steps.h"
 
 namespace lam::db {
 namespace {
 
-/// One step in its own transaction; a failure other than a lost connection is reported.
-template <class Step>
 bool step(pqxx::connection& c, const PartitionPolicy& p, PartitionReport& r,
-          const std::string& what, Step&& body) {
-  try {
-    pqxx::work w(c);
-    w.exec("SET LOCAL lock_timeout = " + std::to_string(p.lock_timeout_ms));
-    body(w);
-    w.commit();
-    return true;
-  } catch (const pqxx::broken_connection&) {
-    throw;
-  } catch (const std::exception& e) {
-    std::string msg = e.what();
-    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-    r.errors.push_back(what + ": " + msg);
-    return false;
-  }
+          const std::string& what, const std::function<void(pqxx::work&)>& body) {
+  return detail::partition_step(c, p.lock_timeout_ms, r.errors, what, body);
 }
 
 }  // namespace
@@ -60,15 +48,7 @@ PartitionReport keep_partitions(pqxx::connection& c, const PartitionPolicy& poli
   }
   for (const std::string& name : plan.expire) {
     if (step(c, policy, r, "expire " + name, [&](pqxx::work& w) {
-          const std::string parent = w.quote_name(policy.table), part = w.quote_name(name);
-          w.exec("ALTER TABLE " + parent + " DETACH PARTITION " + part);
-          if (policy.expiry == Expiry::drop) {
-            w.exec("DROP TABLE " + part);
-          } else {
-            const std::string schema = w.quote_name(policy.archive_schema);
-            w.exec("CREATE SCHEMA IF NOT EXISTS " + schema);
-            w.exec("ALTER TABLE " + part + " SET SCHEMA " + schema);
-          }
+          detail::expire_partition(w, policy.table, name, policy.expiry, policy.archive_schema);
         })) {
       r.expired.push_back(name);
     }

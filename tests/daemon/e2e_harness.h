@@ -28,6 +28,7 @@
 #include "daemon/stream_client.h"
 #include "feeds/protocol.h"
 #include "persistence/migrator.h"
+#include "tests/support/net.h"
 #include "tests/support/pg_cluster.h"
 #include "tools/mockex/mock_exchange.h"
 
@@ -59,20 +60,6 @@ struct DaemonKnobs {
   int health_interval_ms = 0;    ///< [maintenance] health_interval_ms; 0: the config's default
   PgCluster* cluster = nullptr;  ///< nullptr: the shared test cluster
 };
-
-/// A free loopback port (bound then released: fine for tests on one machine).
-inline int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
-  ::close(fd);
-  if (!ok) throw std::runtime_error("no free loopback port");
-  return ntohs(a.sin_port);
-}
 
 class E2E {
  public:

@@ -19,36 +19,11 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/net.h"
+
 extern char** environ;
 
 namespace lam::test {
-namespace {
-
-int free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
-  ::close(fd);
-  if (!ok) throw std::runtime_error("no free loopback port");
-  return ntohs(a.sin_port);
-}
-
-bool accepts(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
-}  // namespace
 
 PgBouncer::PgBouncer(const std::string& shipped_ini, const std::string& socket_dir, int server_port,
                      const std::string& dbname)
@@ -57,7 +32,7 @@ PgBouncer::PgBouncer(const std::string& shipped_ini, const std::string& socket_d
   if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
   ::chmod(dir_.c_str(), 0777);  // the postgres user writes its log here
-  port_ = free_loopback_port();
+  port_ = free_port();
   {
     // The shipped file line by line, with the addresses, authentication and files replaced (a
     // second [pgbouncer] section after an %include would reset every setting to its default).
@@ -116,7 +91,7 @@ PgBouncer::PgBouncer(const std::string& shipped_ini, const std::string& socket_d
   if (rc != 0)
     throw std::runtime_error("cannot run /usr/sbin/pgbouncer (apt-get install pgbouncer)");
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!accepts(port_)) {
+  while (!loopback_accepts(port_)) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
