@@ -327,20 +327,8 @@ void throughput_chart(std::string& h, const std::vector<BenchCurve>& curves) {
 std::string machine_line() {
   utsname u{};
   ::uname(&u);
-  std::string cpu = "unknown";
-  if (std::FILE* f = std::fopen("/proc/cpuinfo", "r")) {
-    char buf[512];
-    while (std::fgets(buf, sizeof buf, f) != nullptr) {
-      const std::string l(buf);
-      if (l.rfind("model name", 0) == 0 && l.find(':') != std::string::npos) {
-        cpu = l.substr(l.find(':') + 2);
-        if (!cpu.empty() && cpu.back() == '\n') cpu.pop_back();
-        break;
-      }
-    }
-    std::fclose(f);
-  }
-  return cpu.append(", ")
+  return cpu_model()
+      .append(", ")
       .append(std::to_string(std::thread::hardware_concurrency()))
       .append(" cores, ")
       .append(u.sysname)

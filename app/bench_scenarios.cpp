@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -64,11 +65,12 @@ double time_batches(bench::World<Matcher>& w, Batch& batch, double seconds, cons
   return timed * 1e9 / static_cast<double>(ticks);
 }
 
-BenchCurve per_repetition_curve(const BenchMeasurement& m, const std::vector<double>& at,
-                                bool as_rate) {
-  BenchCurve c{m.name, m.label, as_rate ? "ticks/s" : m.unit, {}};
+/// One point per repetition at the time it ended, as a rate (ns/tick samples become ticks/s).
+BenchCurve per_repetition_curve(const BenchMeasurement& m, const std::vector<double>& at) {
+  const bool per_tick = m.unit == "ns/tick";
+  BenchCurve c{m.name, m.label, per_tick ? "ticks/s" : m.unit, {}};
   for (std::size_t i = 0; i < m.samples.size() && i < at.size(); ++i) {
-    c.points.emplace_back(at[i], as_rate ? 1e9 / m.samples[i] : m.samples[i]);
+    c.points.emplace_back(at[i], per_tick ? 1e9 / m.samples[i] : m.samples[i]);
   }
   return c;
 }
@@ -140,6 +142,17 @@ std::string human_figure(double v, bool compact) {
     std::snprintf(buf, sizeof buf, "%.2g", v);
   }
   return buf;
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  }
+  return "unknown";
 }
 
 std::string json_number(double v) {
@@ -215,10 +228,9 @@ BenchResult bench_matcher(const BenchOptions& opt, BenchProgress& progress) {
   if (opt.orders) r.measurements.push_back(fill);
   r.ratios.push_back({"quiet_tick_flat_scan/quiet_tick", "flat scan / ladders, quiet tick",
                       quiet.median() > 0 ? flat.median() / quiet.median() : 0});
-  r.throughput = {per_repetition_curve(quiet, at_quiet, true),
-                  per_repetition_curve(flat, at_flat, true),
-                  per_repetition_curve(firing, at_firing, true)};
-  if (opt.orders) r.throughput.push_back(per_repetition_curve(fill, at_fill, true));
+  r.throughput = {per_repetition_curve(quiet, at_quiet), per_repetition_curve(flat, at_flat),
+                  per_repetition_curve(firing, at_firing)};
+  if (opt.orders) r.throughput.push_back(per_repetition_curve(fill, at_fill));
   return r;
 }
 
@@ -273,11 +285,7 @@ BenchResult bench_replay(const BenchOptions& opt, BenchProgress& progress) {
   r.notes.emplace_back(note);
   r.notes.emplace_back(
       "rates are of the tick phase: reading the state file and arming the matcher are not counted");
-  r.throughput = {{full.name, full.label, "ticks/s", {}}, {parse.name, parse.label, "ticks/s", {}}};
-  for (std::size_t i = 0; i < full.samples.size(); ++i)
-    r.throughput[0].points.emplace_back(at_full[i], full.samples[i]);
-  for (std::size_t i = 0; i < parse.samples.size(); ++i)
-    r.throughput[1].points.emplace_back(at_parse[i], parse.samples[i]);
+  r.throughput = {per_repetition_curve(full, at_full), per_repetition_curve(parse, at_parse)};
   return r;
 }
 

@@ -31,6 +31,8 @@ BenchResult bench_writer(const BenchOptions& opt, BenchProgress& progress);
 [[nodiscard]] std::string group_digits(std::uint64_t v);
 /// A figure for people: 12.3, 1,234, 74,562 (grouped) or, `compact`, 74.6k and 1.23M (charts).
 [[nodiscard]] std::string human_figure(double v, bool compact);
+/// The CPU's model name from /proc/cpuinfo ("unknown" when it has none).
+[[nodiscard]] std::string cpu_model();
 /// A JSON number, "%.6g".
 [[nodiscard]] std::string json_number(double v);
 

@@ -3,9 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <cstdio>
 #include <pqxx/pqxx>
 
+#include "daemon/prometheus.h"
 #include "persistence/database_url.h"
 
 namespace lam::daemon {
@@ -28,19 +28,6 @@ std::string label_value(const std::string& v) {
     }
   }
   return out;
-}
-
-void family(std::string& out, const char* name, const char* type, const char* help) {
-  out.append("# HELP ").append(name).append(" ").append(help).append("\n# TYPE ");
-  out.append(name).append(" ").append(type).append("\n");
-}
-
-void sample(std::string& out, const char* name, double v, const std::string& labels = "") {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
-  out.append(name);
-  if (!labels.empty()) out.append("{").append(labels).append("}");
-  out.append(" ").append(buf).append("\n");
 }
 
 db::YearMonth this_month() {
@@ -177,24 +164,25 @@ void Maintenance::run() {
 
 void Maintenance::render(std::string& out) const {
   const MaintenanceSnapshot s = snapshot();
-  family(out, "laminator_maintenance_errors_total", "counter",
-         "Failed health collections, partition steps and lost maintenance connections");
-  sample(out, "laminator_maintenance_errors_total", static_cast<double>(s.errors));
+  PromWriter m(out);
+  m.family("laminator_maintenance_errors_total", "counter",
+           "Failed health collections, partition steps and lost maintenance connections");
+  m.sample_double("laminator_maintenance_errors_total", static_cast<double>(s.errors));
   if (s.have_health) {
     const db::DbHealth& h = s.health;
-    family(out, "laminator_db_up", "gauge", "1 when the last health collection succeeded");
-    sample(out, "laminator_db_up", h.ok ? 1 : 0);
+    m.family("laminator_db_up", "gauge", "1 when the last health collection succeeded");
+    m.sample_double("laminator_db_up", h.ok ? 1 : 0);
     if (h.ok) {
-      family(out, "laminator_db_connections", "gauge", "Client connections open on the server");
-      sample(out, "laminator_db_connections", static_cast<double>(h.connections));
-      family(out, "laminator_db_max_connections", "gauge", "The server's max_connections");
-      sample(out, "laminator_db_max_connections", static_cast<double>(h.max_connections));
-      family(out, "laminator_db_longest_transaction_seconds", "gauge",
-             "Age of the oldest open transaction of any other session");
-      sample(out, "laminator_db_longest_transaction_seconds", h.longest_transaction_s);
-      family(out, "laminator_db_xid_age", "gauge",
-             "Transaction-id age of the database (wraparound protection forces at 2^31)");
-      sample(out, "laminator_db_xid_age", static_cast<double>(h.xid_age));
+      m.family("laminator_db_connections", "gauge", "Client connections open on the server");
+      m.sample_double("laminator_db_connections", static_cast<double>(h.connections));
+      m.family("laminator_db_max_connections", "gauge", "The server's max_connections");
+      m.sample_double("laminator_db_max_connections", static_cast<double>(h.max_connections));
+      m.family("laminator_db_longest_transaction_seconds", "gauge",
+               "Age of the oldest open transaction of any other session");
+      m.sample_double("laminator_db_longest_transaction_seconds", h.longest_transaction_s);
+      m.family("laminator_db_xid_age", "gauge",
+               "Transaction-id age of the database (wraparound protection forces at 2^31)");
+      m.sample_double("laminator_db_xid_age", static_cast<double>(h.xid_age));
       struct Col {
         const char* name;
         const char* help;
@@ -211,41 +199,43 @@ void Maintenance::render(std::string& out) const {
            [](const db::TableHealth& t) { return static_cast<double>(t.bytes); }},
       };
       for (const Col& col : cols) {
-        family(out, col.name, "gauge", col.help);
+        m.family(col.name, "gauge", col.help);
         for (const db::TableHealth& t : h.tables) {
           const double v = col.get(t);
-          if (v >= 0) sample(out, col.name, v, "table=\"" + t.table + "\"");  // unknown: omitted
+          if (v >= 0)
+            m.sample_double(col.name, v, "table=\"" + t.table + "\"");  // unknown: omitted
         }
       }
-      family(out, "laminator_db_replication_lag_seconds", "gauge",
-             "Replay lag of each streaming replica");
+      m.family("laminator_db_replication_lag_seconds", "gauge",
+               "Replay lag of each streaming replica");
       for (const db::ReplicaLag& r : h.replicas) {
         if (r.seconds >= 0) {
-          sample(out, "laminator_db_replication_lag_seconds", r.seconds,
-                 "replica=\"" + label_value(r.name) + "\"");
+          m.sample_double("laminator_db_replication_lag_seconds", r.seconds,
+                          "replica=\"" + label_value(r.name) + "\"");
         }
       }
-      family(out, "laminator_db_health_collect_seconds", "gauge",
-             "How long the last health collection took");
-      sample(out, "laminator_db_health_collect_seconds", h.collect_seconds);
+      m.family("laminator_db_health_collect_seconds", "gauge",
+               "How long the last health collection took");
+      m.sample_double("laminator_db_health_collect_seconds", h.collect_seconds);
     }
   }
   if (!s.partitions.empty()) {
-    family(out, "laminator_db_partition_months_ahead", "gauge",
-           "Months ahead of the current one with a partition, without a gap (-1: none this month)");
+    m.family(
+        "laminator_db_partition_months_ahead", "gauge",
+        "Months ahead of the current one with a partition, without a gap (-1: none this month)");
     for (const db::PartitionReport& r : s.partitions)
-      sample(out, "laminator_db_partition_months_ahead", r.months_ahead,
-             "table=\"" + r.table + "\"");
-    family(out, "laminator_db_partition_default_rows", "gauge",
-           "Rows in the default partition (no monthly partition or seq range can take them)");
+      m.sample_double("laminator_db_partition_months_ahead", r.months_ahead,
+                      "table=\"" + r.table + "\"");
+    m.family("laminator_db_partition_default_rows", "gauge",
+             "Rows in the default partition (no monthly partition or seq range can take them)");
     for (const db::PartitionReport& r : s.partitions)
-      sample(out, "laminator_db_partition_default_rows", static_cast<double>(r.default_rows),
-             "table=\"" + r.table + "\"");
-    sample(out, "laminator_db_partition_default_rows", static_cast<double>(s.journal.default_rows),
-           "table=\"alert_events\"");
-    family(out, "laminator_db_journal_seqs_ahead", "gauge",
-           "Event seqs above the journal's head a partition is ready for");
-    sample(out, "laminator_db_journal_seqs_ahead", static_cast<double>(s.journal.seqs_ahead));
+      m.sample_double("laminator_db_partition_default_rows", static_cast<double>(r.default_rows),
+                      "table=\"" + r.table + "\"");
+    m.sample_double("laminator_db_partition_default_rows",
+                    static_cast<double>(s.journal.default_rows), "table=\"alert_events\"");
+    m.family("laminator_db_journal_seqs_ahead", "gauge",
+             "Event seqs above the journal's head a partition is ready for");
+    m.sample_double("laminator_db_journal_seqs_ahead", static_cast<double>(s.journal.seqs_ahead));
   }
 }
 

@@ -22,12 +22,18 @@ class PromWriter {
     if (!labels.empty()) out_.append("{").append(labels).append("}");
     out_.append(" ").append(std::to_string(v)).append("\n");
   }
+  /// One sample of a value that is not a count (seconds, ratios, sizes read as numbers).
+  void sample_double(const char* name, double v, const std::string& labels = "") {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%.9g", v);
+    out_.append(name);
+    if (!labels.empty()) out_.append("{").append(labels).append("}");
+    out_.append(" ").append(buf).append("\n");
+  }
   /// A gauge family with one unlabelled sample in seconds (Prometheus's base unit).
   void seconds(const char* name, const char* help, double v) {
     family(name, "gauge", help);
-    char buf[48];
-    std::snprintf(buf, sizeof buf, "%.6f", v);
-    out_.append(name).append(" ").append(buf).append("\n");
+    sample_double(name, v);
   }
   /// A family with one unlabelled sample.
   void one(const char* name, const char* type, const char* help, std::uint64_t v) {

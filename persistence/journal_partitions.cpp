@@ -36,8 +36,27 @@ std::vector<SeqRange> read_ranges(pqxx::work& w) {
     if (const auto b = parse_seq_bound(row[1].c_str()))
       out.push_back({row[0].as<std::string>(), b->first, b->second});
   }
-  std::sort(out.begin(), out.end(),
-            [](const SeqRange& a, const SeqRange& b) { return a.lo < b.lo; });
+  return out;
+}
+
+/// The end of the run of ranges holding `from` contiguously (`from` itself when none holds it).
+std::int64_t cover_top(const std::vector<std::pair<std::int64_t, std::int64_t>>& have,
+                       std::int64_t from) {
+  for (bool moved = true; moved;) {
+    moved = false;
+    for (const auto& [lo, hi] : have) {
+      if (lo <= from && from < hi) {
+        from = hi;
+        moved = true;
+      }
+    }
+  }
+  return from;
+}
+
+std::vector<std::pair<std::int64_t, std::int64_t>> bounds_of(const std::vector<SeqRange>& ranges) {
+  std::vector<std::pair<std::int64_t, std::int64_t>> out;
+  for (const SeqRange& r : ranges) out.emplace_back(r.lo, r.hi);
   return out;
 }
 
@@ -57,8 +76,7 @@ JournalPlan plan_journal_partitions(
     const std::vector<std::pair<std::int64_t, std::int64_t>>& strays) {
   JournalPlan plan;
   const std::int64_t size = std::max<std::int64_t>(policy.partition_seqs, 2);
-  std::vector<std::pair<std::int64_t, std::int64_t>> have;  // [lo, hi), existing and planned
-  for (const SeqRange& r : existing) have.emplace_back(r.lo, r.hi);
+  std::vector<std::pair<std::int64_t, std::int64_t>> have = bounds_of(existing);  // and planned
   const auto covering = [&](std::int64_t s) -> std::int64_t {  // hi of the range holding s, or 0
     for (const auto& [lo, hi] : have)
       if (lo <= s && s < hi) return hi;
@@ -88,20 +106,12 @@ JournalPlan plan_journal_partitions(
   const std::int64_t next = head + 1;
   cover(next, next + size / 2);
   std::sort(plan.create.begin(), plan.create.end());
-  for (const SeqRange& r : existing)
+  std::vector<SeqRange> oldest_first = existing;
+  std::sort(oldest_first.begin(), oldest_first.end(),
+            [](const SeqRange& a, const SeqRange& b) { return a.lo < b.lo; });
+  for (const SeqRange& r : oldest_first)
     if (r.hi <= next) plan.candidates.push_back(r.name);
-  std::sort(plan.candidates.begin(), plan.candidates.end(),
-            [&](const std::string& x, const std::string& y) {
-              const auto lo_of = [&](const std::string& n) {
-                for (const SeqRange& r : existing)
-                  if (r.name == n) return r.lo;
-                return std::int64_t{0};
-              };
-              return lo_of(x) < lo_of(y);
-            });
-  std::int64_t top = next;
-  for (std::int64_t hi = covering(top); hi != 0; hi = covering(top)) top = hi;
-  plan.seqs_ahead = top - next;
+  plan.seqs_ahead = cover_top(have, next) - next;
   return plan;
 }
 
@@ -147,13 +157,7 @@ JournalReport keep_journal_partitions(pqxx::connection& c, const JournalPolicy& 
   }
   step(c, policy, r, "count", [&](pqxx::work& w) {
     ranges = read_ranges(w);
-    std::int64_t top = r.head + 1;
-    for (bool moved = true; moved;) {
-      moved = false;
-      for (const SeqRange& s : ranges)
-        if (s.lo <= top && top < s.hi) top = s.hi, moved = true;
-    }
-    r.seqs_ahead = top - (r.head + 1);
+    r.seqs_ahead = cover_top(bounds_of(ranges), r.head + 1) - (r.head + 1);
     r.default_rows = w.exec("SELECT count(*) FROM alert_events_default")[0][0].as<std::int64_t>();
   });
   return r;

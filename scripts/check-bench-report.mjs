@@ -65,21 +65,29 @@ const tints = { bars: hex('#f0f6ff'), latency: hex('#fff4f4'), throughput: hex('
 const series = ['#2563eb', '#dc2626', '#16a34a'].map(hex);
 
 const img = decodePng(readFileSync(file));
-// For each tint: its pixels and their bounding box; inside it, pixels of the series colours.
-const found = {};
-for (const name of Object.keys(tints)) found[name] = { n: 0, x0: 1e9, y0: 1e9, x1: -1, y1: -1 };
+// For each tint: its pixels, and the box of the rows where it runs wide (a plot area is hundreds of
+// pixels across; a stray pixel of a similar colour elsewhere must not stretch the box over another
+// chart, whose series would then be counted for this one).
 const near = (p, c, tol) => Math.abs(p[0] - c[0]) <= tol && Math.abs(p[1] - c[1]) <= tol && Math.abs(p[2] - c[2]) <= tol;
-for (let y = 0; y < img.height; y++) {
-  for (let x = 0; x < img.width; x++) {
-    const p = img.at(x, y);
-    for (const [name, t] of Object.entries(tints)) {
-      if (!near(p, t, 1)) continue;
-      const f = found[name];
-      f.n++;
-      f.x0 = Math.min(f.x0, x); f.y0 = Math.min(f.y0, y);
-      f.x1 = Math.max(f.x1, x); f.y1 = Math.max(f.y1, y);
+const found = {};
+for (const [name, t] of Object.entries(tints)) {
+  const rows = new Array(img.height).fill(0);
+  let n = 0;
+  for (let y = 0; y < img.height; y++) {
+    for (let x = 0; x < img.width; x++) {
+      if (near(img.at(x, y), t, 1)) rows[y]++;
+    }
+    n += rows[y];
+  }
+  const f = { n, x0: 1e9, y0: 1e9, x1: -1, y1: -1 };
+  for (let y = 0; y < img.height; y++) {
+    if (rows[y] < 200) continue;
+    f.y0 = Math.min(f.y0, y); f.y1 = Math.max(f.y1, y);
+    for (let x = 0; x < img.width; x++) {
+      if (near(img.at(x, y), t, 1)) { f.x0 = Math.min(f.x0, x); f.x1 = Math.max(f.x1, x); }
     }
   }
+  found[name] = f;
 }
 let failed = 0;
 for (const name of charts) {

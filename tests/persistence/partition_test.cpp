@@ -77,13 +77,28 @@ TEST(PartitionPlan, CreatesAheadAndForStrandedMonthsAndExpiresPastRetention) {
   EXPECT_EQ(months_covered("transactions", now, {"transactions_y2027m01"}), -1);
 }
 
-class PartitionKeeper : public ::testing::Test {
+/// A fresh migrated database in the tests' cluster and a connection to it (TimeZone UTC, as the
+/// maintenance thread's).
+class MigratedDatabase : public ::testing::Test {
  protected:
-  void SetUp() override {
-    url_ = test::shared_cluster().create_database("partition_keeper");
+  void open(const std::string& name) {
+    url_ = test::shared_cluster().create_database(name);
     Migrator(url_).migrate({});
     c_ = std::make_unique<pqxx::connection>(url_);
     pqxx::nontransaction(*c_).exec("SET TIME ZONE 'UTC'");
+  }
+  std::int64_t count(const std::string& sql) {
+    pqxx::work w(*c_);
+    return w.exec(sql)[0][0].as<std::int64_t>();
+  }
+  std::string url_;
+  std::unique_ptr<pqxx::connection> c_;
+};
+
+class PartitionKeeper : public MigratedDatabase {
+ protected:
+  void SetUp() override {
+    open("partition_keeper");
     pqxx::work w(*c_);
     w.exec(
         "INSERT INTO users (id, telegram_id) VALUES ('0000000c-0000-4000-8000-000000000001', 1)");
@@ -102,12 +117,6 @@ class PartitionKeeper : public ::testing::Test {
         created_at);
     w.commit();
   }
-  std::int64_t count(const std::string& sql) {
-    pqxx::work w(*c_);
-    return w.exec(sql)[0][0].as<std::int64_t>();
-  }
-  std::string url_;
-  std::unique_ptr<pqxx::connection> c_;
 };
 
 TEST_F(PartitionKeeper, CreatesAheadMovesStrandedRowsAndExpiresByPolicy) {
@@ -233,13 +242,9 @@ TEST(JournalPartitions, ARangeIsAlwaysReadyAheadOfTheHead) {
   EXPECT_EQ(plan.seqs_ahead, 993);
 }
 
-class JournalKeeper : public ::testing::Test {
+class JournalKeeper : public MigratedDatabase {
  protected:
-  void SetUp() override {
-    url_ = test::shared_cluster().create_database("journal_keeper");
-    Migrator(url_).migrate({});
-    c_ = std::make_unique<pqxx::connection>(url_);
-  }
+  void SetUp() override { open("journal_keeper"); }
   void journal(std::int64_t from, std::int64_t to, const std::string& created_at = "now()") {
     pqxx::work w(*c_);
     w.exec(
@@ -250,12 +255,6 @@ class JournalKeeper : public ::testing::Test {
         ") g ON CONFLICT (seq) DO NOTHING");
     w.commit();
   }
-  std::int64_t count(const std::string& sql) {
-    pqxx::work w(*c_);
-    return w.exec(sql)[0][0].as<std::int64_t>();
-  }
-  std::string url_;
-  std::unique_ptr<pqxx::connection> c_;
 };
 
 TEST_F(JournalKeeper, RangesAheadStrayRowsMovedOldRangesExpiredWhole) {
