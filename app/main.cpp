@@ -144,6 +144,17 @@ int main(int argc, char** argv) {
                  "Seconds between one-line status reports on stderr (0: off)")
       ->capture_default_str();
 
+  lam::app::RunOptions gateway;
+  CLI::App* gw = app.add_subcommand(
+      "gateway",
+      "Serve every shard's events from NATS JetStream on one alert stream, until SIGTERM");
+  gw->add_option("--config", gateway.config_path, "TOML config: [stream], [nats], [gateway]")
+      ->required()
+      ->check(CLI::ExistingFile);
+  gw->add_option("--status-every", gateway.status_every_s,
+                 "Seconds between one-line status reports on stderr (0: off)")
+      ->capture_default_str();
+
   lam::app::BenchOptions bench;
   CLI::App* bn = app.add_subcommand(
       "bench", "Benchmark on this machine: same workload as bench/, medians, same-run baseline");
@@ -254,6 +265,7 @@ int main(int argc, char** argv) {
       return lam::app::run_bench_command(bench);
     }
     if (rn->parsed()) return lam::app::run_daemon(run);
+    if (gw->parsed()) return lam::app::run_gateway(gateway);
     if (chk->parsed()) return lam::app::check_config(check_path);
     if (tl->parsed()) {
       if (since_opt->count() > 0) tail.since = since;

@@ -10,6 +10,7 @@
 
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "daemon/gateway.h"
 #include "daemon/stream_client.h"
 #include "persistence/database_url.h"
 
@@ -77,6 +78,41 @@ int run_daemon(const RunOptions& opt) {
   }
   spdlog::info("signal received: shutting down");
   d.stop();
+  return 0;
+}
+
+int run_gateway(const RunOptions& opt) {
+  daemon::Config cfg;
+  try {
+    cfg = daemon::load_config(opt.config_path);
+    (void)daemon::nats_url(cfg);
+  } catch (const daemon::ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGPIPE, SIG_IGN);
+  spdlog::info("{}", daemon::redacted_summary(cfg));
+  daemon::Gateway g(std::move(cfg));
+  try {
+    g.start();
+  } catch (const std::exception& e) {
+    spdlog::error("start-up failed: {}", e.what());  // nats.c's texts never quote credentials here
+    return 2;
+  }
+  auto next_status = std::chrono::steady_clock::now();
+  const auto every = std::chrono::duration<double>(opt.status_every_s);
+  while (!g_stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (opt.status_every_s > 0 && std::chrono::steady_clock::now() >= next_status) {
+      next_status += std::chrono::duration_cast<std::chrono::steady_clock::duration>(every);
+      spdlog::info("status: {}", g.status().format());
+    }
+  }
+  spdlog::info("signal received: shutting down");
+  g.stop();
   return 0;
 }
 

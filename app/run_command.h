@@ -14,6 +14,9 @@ struct RunOptions {
 /// Runs the daemon until SIGTERM/SIGINT; returns the exit status.
 int run_daemon(const RunOptions& opt);
 
+/// Runs `laminator gateway` until SIGTERM/SIGINT; returns the exit status.
+int run_gateway(const RunOptions& opt);
+
 /// Validates a config file; prints `file:line: what is wrong` or a summary. Exit status.
 int check_config(const std::string& path);
 

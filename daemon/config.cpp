@@ -346,6 +346,73 @@ Config build(const toml::table& root, const std::string& file) {
     for (feeds::Venue v : feeds::kAllVenues)
       c.feeds.venues[static_cast<std::size_t>(v)].rules = feeds::default_rules(v);
   }
+  if (const toml::table* t = top.table("shard")) {
+    Section s(*t, "shard", file);
+    ShardConfig sc;
+    s.str("id", sc.id);
+    if (!valid_shard_id(sc.id))
+      s.fail_key("id", "1 to 32 of a-z, 0-9 and _ (it names a schema and a NATS subject)");
+    sc.venues = s.strings("venues");
+    for (const std::string& v : sc.venues)
+      if (!feeds::parse_venue(v)) s.fail_key("venues", "unknown venue '" + v + "'");
+    for (const std::string& m : s.strings("markets")) {
+      const auto id = Uuid::parse(m);
+      if (!id) s.fail_key("markets", "'" + m + "' is not a UUID");
+      sc.markets.push_back(*id);
+    }
+    s.integer("hash_count", sc.hash_count, 0, 4096);
+    s.integer("hash_index", sc.hash_index, 0, 4095);
+    if (sc.hash_count > 0 && sc.hash_index >= sc.hash_count)
+      s.fail_key("hash_index", "must be below hash_count");
+    s.boolean("orphans", sc.orphans);
+    s.finish();
+    if (sc.venues.empty() && sc.markets.empty() && sc.hash_count == 0)
+      s.fail(t->source(), "shard: set venues, markets or hash_count (it owns no market)");
+    c.shard = std::move(sc);
+  }
+  if (const toml::table* t = top.table("nats")) {
+    Section s(*t, "nats", file);
+    NatsConfig n;
+    s.str("url", n.url);
+    s.str("url_env", n.url_env);
+    s.str("ca_file", n.ca_file);
+    s.str("stream", n.stream);
+    if (n.stream.empty() || n.stream.find_first_of(" .*>\t/") != std::string::npos)
+      s.fail_key("stream", "a JetStream stream name (no spaces, '.', '*', '>')");
+    s.str("subject_prefix", n.subject_prefix);
+    if (n.subject_prefix.empty() || n.subject_prefix.find_first_of(" *>") != std::string::npos ||
+        n.subject_prefix.front() == '.' || n.subject_prefix.back() == '.')
+      s.fail_key("subject_prefix", "dot-separated subject tokens without wildcards");
+    std::string storage = "file";
+    s.str("storage", storage);
+    if (storage == "memory") {
+      n.storage = NatsConfig::Storage::memory;
+    } else if (storage != "file") {
+      s.fail_key("storage", "\"file\" or \"memory\"");
+    }
+    s.integer("replicas", n.replicas, 1, 5);
+    s.integer("max_age_hours", n.max_age_hours, 1, 24 * 3650);
+    s.integer("max_bytes", n.max_bytes, -1, INT64_MAX);
+    s.millis("duplicate_window_ms", n.duplicate_window, 1'000, 7 * kMaxMillis);
+    s.integer("max_pending", n.max_pending, 1, 1 << 20);
+    s.millis("ack_wait_ms", n.ack_wait, 10, 600'000);
+    s.integer("queue_capacity", n.queue_capacity, 1024, 1 << 24);
+    s.millis("reconnect_wait_ms", n.reconnect_wait, 10, 60'000);
+    s.finish();
+    c.nats = std::move(n);
+  }
+  if (const toml::table* t = top.table("gateway")) {
+    Section s(*t, "gateway", file);
+    s.str("durable", c.gateway.durable);
+    if (c.gateway.durable.empty() ||
+        c.gateway.durable.find_first_of(" .*>\t/") != std::string::npos)
+      s.fail_key("durable", "a consumer name (no spaces, '.', '*', '>')");
+    s.integer("fetch_batch", c.gateway.fetch_batch, 1, 100'000);
+    s.millis("ack_wait_ms", c.gateway.ack_wait, 1'000, kMaxMillis);
+    s.finish();
+  }
+  if (c.shard && !c.nats)
+    top.fail_key("shard", "a shard publishes to JetStream: add a [nats] section");
   top.finish();
   c.maintenance.journal.retain_hours = c.stream.journal_retention_hours;
   return c;
@@ -383,6 +450,33 @@ std::string database_url(const Config& c) {
                     (v != nullptr ? " (it is set but empty)" : " (it is not set)"));
 }
 
+std::string redact_nats_url(std::string_view url) {
+  std::string out;
+  // Every URL of a comma-separated list: user:password@ or token@ becomes ***@.
+  std::size_t start = 0;
+  while (start <= url.size()) {
+    const std::size_t comma = std::min(url.find(',', start), url.size());
+    std::string_view one = url.substr(start, comma - start);
+    const std::size_t scheme = one.find("://");
+    const std::size_t at = one.rfind('@');
+    if (!out.empty()) out.push_back(',');
+    if (scheme != std::string_view::npos && at != std::string_view::npos && at > scheme)
+      out.append(one.substr(0, scheme + 3)).append("***").append(one.substr(at));
+    else
+      out.append(one);
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string nats_url(const Config& c) {
+  if (!c.nats) throw ConfigError(c.path + ": no [nats] section");
+  if (!c.nats->url.empty()) return c.nats->url;
+  const char* v = std::getenv(c.nats->url_env.c_str());
+  if (v != nullptr && *v != '\0') return v;
+  throw ConfigError(c.path + ": no NATS server: set nats.url or $" + c.nats->url_env);
+}
+
 std::string redacted_summary(const Config& c) {
   std::ostringstream s;
   std::string url = "(from $" + c.database.url_env + ")";
@@ -393,6 +487,17 @@ std::string redacted_summary(const Config& c) {
     << " token(s); writer flush " << c.writer.flush_interval.count() << " ms; venues:";
   for (feeds::Venue v : feeds::kAllVenues)
     if (c.feeds.venues[static_cast<std::size_t>(v)].enabled) s << ' ' << feeds::venue_name(v);
+  if (c.shard) {
+    s << "; shard " << c.shard->id << " (venues:";
+    for (const std::string& v : c.shard->venues) s << ' ' << v;
+    s << "; " << c.shard->markets.size() << " listed market(s)";
+    if (c.shard->hash_count > 0) s << "; hash " << c.shard->hash_index << '/' << c.shard->hash_count;
+    s << (c.shard->orphans ? "; orphans" : "") << ')';
+  }
+  if (c.nats) {
+    s << "; JetStream stream " << c.nats->stream << " on "
+      << (c.nats->url.empty() ? "$" + c.nats->url_env : redact_nats_url(c.nats->url));
+  }
   return s.str();
 }
 

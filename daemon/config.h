@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/shard.h"
 #include "engine/uuid.h"
 #include "feeds/feed_runner.h"
 #include "feeds/protocol.h"
@@ -113,6 +114,31 @@ struct PaperConfig {
   std::uint32_t slippage_bps = 0;  ///< a taker fill moves this many basis points against the trader
 };
 
+/// JetStream (docs/operations.md, "Scale out"): where a shard publishes and the gateway consumes.
+struct NatsConfig {
+  std::string url;  ///< nats:// or tls:// (credentials allowed); from `url_env` when empty
+  std::string url_env = "LAMINATOR_NATS_URL";
+  std::string ca_file;  ///< tls://: the CA bundle that verifies the server (default: system's)
+  std::string stream = "LAMINATOR";
+  std::string subject_prefix = "laminator.events";  ///< a shard publishes to <prefix>.<shard id>
+  enum class Storage : std::uint8_t { file, memory } storage = Storage::file;
+  int replicas = 1;
+  std::uint32_t max_age_hours = 168;          ///< the stream's retention (the gateway's journal)
+  std::int64_t max_bytes = -1;                ///< -1: unlimited
+  Millis duplicate_window{120'000};           ///< Nats-Msg-Id de-duplication window
+  std::size_t max_pending = 4'096;            ///< async publishes in flight per shard
+  Millis ack_wait{5'000};                     ///< a publish not acknowledged by then is retried
+  std::size_t queue_capacity = 1 << 16;       ///< server thread -> publisher
+  Millis reconnect_wait{250};                 ///< between connection attempts
+};
+
+/// `laminator gateway`: the durable consumer it reads all shards through.
+struct GatewayConfig {
+  std::string durable = "laminator-gateway";
+  std::size_t fetch_batch = 512;
+  Millis ack_wait{30'000};  ///< the consumer's AckWait (redelivery after a gateway dies)
+};
+
 struct Config {
   std::string path;  ///< where it was loaded from
   std::string log_level = "info";
@@ -124,6 +150,9 @@ struct Config {
   FeedsSection feeds;
   PaperConfig paper;
   MaintenanceConfig maintenance;
+  std::optional<ShardConfig> shard;  ///< [shard]: this daemon owns some markets only
+  std::optional<NatsConfig> nats;    ///< [nats]: publish every event to JetStream
+  GatewayConfig gateway;             ///< [gateway]: `laminator gateway` only
 };
 
 /// Parses and validates; throws ConfigError("file:line: ...").
@@ -133,6 +162,12 @@ struct Config {
 
 /// The database URL from config or its environment variable; ConfigError when neither is set.
 [[nodiscard]] std::string database_url(const Config& c);
+
+/// The NATS URL from config or its environment variable; ConfigError when neither is set.
+[[nodiscard]] std::string nats_url(const Config& c);
+
+/// A NATS URL (or comma-separated list) with credentials replaced by ***.
+[[nodiscard]] std::string redact_nats_url(std::string_view url);
 
 /// Multi-line description with secrets redacted (database password, token hashes omitted).
 [[nodiscard]] std::string redacted_summary(const Config& c);

@@ -42,7 +42,7 @@ struct Recovered {
 /// Journals what the previous process published but the writer had not stored yet, and applies
 /// those events' transitions, before anything is loaded; checks the journal for holes below its
 /// head and fills them from the ring where it still holds them. Returns the next seq to use.
-Recovered recover(const std::string& url, const EngineConfig& ec,
+Recovered recover(const std::string& url, const EngineConfig& ec, const std::string& shard,
                   std::unique_ptr<CrashRing>& ring_owner, spdlog::logger& log) {
   pqxx::connection c(url);
   pqxx::work tx(c);
@@ -74,8 +74,11 @@ Recovered recover(const std::string& url, const EngineConfig& ec,
         "(SELECT instance_id::text FROM engine_instance)");
     if (id[2].is_null())
       throw std::runtime_error("engine_instance is empty: run laminator migrate");
+    // A shard's ring belongs to its journal (its seqs): the shard id is part of the owner.
     const std::uint64_t owner =
-        std::hash<std::string>{}(std::string("instance/") + id[2].c_str()) | 1;
+        std::hash<std::string>{}(std::string("instance/") + id[2].c_str() +
+                                 (shard.empty() ? std::string() : "/shard/" + shard)) |
+        1;
     const std::uint64_t legacy =
         std::hash<std::string>{}(std::string(id[0].c_str()) + "/" + id[1].c_str()) | 1;
     if (!ring->adopt(owner, legacy)) {
@@ -155,10 +158,11 @@ void Daemon::start() {
   Parts& p = *p_;
   auto& log = *p.log;
   log.info("{}", redacted_summary(cfg_));
-  p.url = database_url(cfg_);
+  const std::string base_url = database_url(cfg_);
+  p.url = base_url;
 
   // 1. Schema.
-  db::Migrator migrator(p.url);
+  db::Migrator migrator(base_url);
   if (cfg_.database.migrate == MigratePolicy::apply) {
     const auto rep = migrator.migrate({});
     if (!rep.applied.empty()) log.info("applied {} migration(s)", rep.applied.size());
@@ -170,8 +174,21 @@ void Daemon::start() {
     }
   }
 
+  // A shard's journal lives in its own schema (migration 0011); its connections name it first.
+  if (cfg_.shard) {
+    pqxx::connection c(base_url);
+    pqxx::work tx(c);
+    const std::string schema =
+        tx.exec_params1("SELECT engine_shard_schema($1)", cfg_.shard->id)[0].as<std::string>();
+    tx.commit();
+    p.url = db::with_search_path(base_url, schema);
+    p.shard = ShardMap(*cfg_.shard);
+    log.info("shard {}: journal in schema {}", cfg_.shard->id, schema);
+  }
+
   // 2. Crash recovery, then the seq to continue from.
-  const Recovered rec = recover(p.url, cfg_.engine, p.ring, log);
+  const Recovered rec =
+      recover(p.url, cfg_.engine, cfg_.shard ? cfg_.shard->id : std::string(), p.ring, log);
   const std::uint64_t first_seq = rec.next_seq;
   p.first_seq = first_seq;
   p.journal_holes = rec.holes_unfilled;
@@ -193,9 +210,34 @@ void Daemon::start() {
   std::unordered_map<std::string, Uuid> subscribed;  // "venue/symbol" -> its first market
   db::LoadSink sink = db::matcher_sink(*p.matcher, p.instruments, initial, /*orders=*/true);
   auto load_market = std::move(sink.market);
+  if (p.shard.sharded()) {
+    // Rows of other shards' markets are skipped before the matcher sees them.
+    auto position = std::move(sink.position);
+    sink.position = [&p, position = std::move(position)](PositionSpec&& s) {
+      if (p.shard.owns(s.market_id)) return position(std::move(s));
+      ++p.foreign_rows;
+    };
+    auto alert = std::move(sink.alert);
+    sink.alert = [&p, alert = std::move(alert)](AlertSpec&& s) {
+      if (s.market_id ? p.shard.owns(*s.market_id) : p.shard.owns_marketless())
+        return alert(std::move(s));
+      ++p.foreign_rows;
+    };
+    if (sink.order) {
+      auto order = std::move(sink.order);
+      sink.order = [&p, order = std::move(order)](OrderSpec&& s) {
+        if (p.shard.owns(s.market_id)) return order(std::move(s));
+        ++p.foreign_rows;
+      };
+    }
+  }
   sink.market = [&](MarketRow&& m) {
     // Oracle-priced markets subscribe their Pyth feed, not their venue's book.
     const PriceFeed f = price_feed(m);
+    if (!p.shard.market(m.spec.id, f.venue)) {
+      ++p.foreign_rows;
+      return;
+    }
     // One market per price feed: the matcher maps an instrument to one market, so a second
     // market on the same feed (one oracle for two venues' SOL-PERP, a pair listed twice) takes
     // its ticks from the first. Said loudly rather than found out.
@@ -219,6 +261,10 @@ void Daemon::start() {
       "rejected) in {} ms; next seq {}",
       counts.markets, counts.positions, counts.alerts, counts.bad_rows, counts.rejected_rows,
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count(), first_seq);
+  if (p.shard.sharded()) {
+    log.info("shard {}: owns {} market(s); {} rows of other shards' markets skipped",
+             cfg_.shard->id, p.shard.owned_markets(), p.foreign_rows);
+  }
 
   // 4. Threads, from the back of the pipeline to the front.
   p.ticks = std::make_unique<feeds::TickQueue>(cfg_.engine.tick_queue_capacity);
@@ -298,6 +344,7 @@ void Daemon::start() {
   deps.writer = p.writer.get();
   deps.bus = p.bus.get();
   deps.ring = p.ring.get();
+  deps.shard = p.shard.sharded() ? &p.shard : nullptr;
   deps.coverage = MarketCoverage(std::move(served), std::move(disabled_venues));
   std::size_t unserved = 0;
   for (const LoadedMarket& lm : loaded_markets) {
@@ -312,14 +359,25 @@ void Daemon::start() {
   p.engine = std::make_unique<EngineLoop>(cfg_.engine, deps);
   p.engine->publish_initial(std::move(initial));
 
-  p.journal = std::make_unique<JournalReader>(p.url, cfg_.stream.journal_retention_hours);
-  p.maintenance = std::make_unique<Maintenance>(p.url, cfg_.maintenance);
+  p.journal = std::make_unique<PgJournalReader>(p.url, cfg_.stream.journal_retention_hours);
+  MaintenanceConfig mcfg = cfg_.maintenance;
+  if (cfg_.shard && mcfg.journal.archive_schema == "archive")
+    mcfg.journal.archive_schema = shard_schema(cfg_.shard->id) + "_archive";  // names per shard
+  p.maintenance = std::make_unique<Maintenance>(p.url, std::move(mcfg));
   ServerHooks hooks;
   hooks.metrics = [this](std::string& out) { render_metrics(out); };
   hooks.health = [this](std::string& out) { return health(out); };
+  if (cfg_.nats) {
+    // Every event of this daemon into JetStream, in seq order, from the seq the stream lacks.
+    p.publisher = std::make_unique<JetStreamPublisher>(
+        *cfg_.nats, nats_url(cfg_), cfg_.shard ? cfg_.shard->id : std::string("main"), p.url,
+        first_seq - 1);
+    hooks.on_publish = [pub = p.publisher.get()](const Entry& e) { pub->offer(e); };
+  }
   p.server = std::make_unique<StreamServer>(cfg_.stream, *p.bus, p.journal.get(), std::move(hooks),
                                             first_seq - 1);
   p.server->start();
+  if (p.publisher) p.publisher->start();
   p.engine->start();
   p.runner->start();
   p.maintenance->start();
@@ -338,6 +396,7 @@ void Daemon::stop() {
   p.runner->stop();
   p.engine->stop(std::chrono::seconds(1));  // drains the tick queue and parked writer ops
   p.server->stop(std::chrono::milliseconds(1500));
+  if (p.publisher) p.publisher->stop(std::chrono::milliseconds(2000));
   p.listener->stop();
   p.writer->stop(std::chrono::seconds(2));
   p.journal->stop();

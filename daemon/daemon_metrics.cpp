@@ -104,6 +104,10 @@ void Daemon::render_metrics(std::string& out) const {
   m.one("laminator_engine_commands_skipped_total", "counter",
         "Commands skipped: unchanged rows, or rows read before the engine's own write",
         e.commands_skipped.load());
+  m.one("laminator_shard_foreign_commands_total", "counter",
+        "Changes to rows of other shards' markets, dropped before the matcher",
+        e.foreign_commands.load());
+  if (p.publisher) p.publisher->render(out);
   m.one("laminator_engine_marks_total", "counter",
         "Positions' stored marks sent to the writer (background refresh)", e.marks.load());
   m.one("laminator_engine_market_marks_total", "counter", "Market marks sent to the writer",
@@ -203,6 +207,8 @@ bool Daemon::health(std::string& out) const {
   if (unserved > 0) add(std::to_string(unserved) + " market(s) not served by any feed");
   const bool db_up = p.writer->stats().db_ok.load() == 1;
   if (!db_up) add("database unreachable");
+  if (p.publisher && p.publisher->stats().connected.load() == 0)
+    add("JetStream unreachable (events wait in the journal)");
   out = "{\"status\":\"" + std::string(reasons.empty() ? "ok" : "degraded") +
         "\",\"database\":" + (db_up ? "true" : "false") + ",\"feeds\":" + feeds +
         ",\"unserved_markets\":" + std::to_string(unserved) + ",\"reasons\":[" + reasons + "]}";

@@ -264,6 +264,10 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
     case K::upsert_market: {
       MarketSpec spec = c.market.spec;
       const PriceFeed feed = price_feed(c.market);
+      if (d_.shard != nullptr && !d_.shard->market(spec.id, feed.venue)) {
+        stats_.foreign_commands.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
       spec.instrument = d_.instruments->intern(feed.venue, feed.symbol);
       grow_live(spec.instrument);
       m.upsert_market(spec);
@@ -292,6 +296,10 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
       return;
     }
     case K::upsert_position:
+      if (d_.shard != nullptr && !d_.shard->owns(c.position.market_id)) {
+        stats_.foreign_commands.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
       resync_.saw_position(c.position.id);
       if (c.position.status == PositionStatus::open && !c.reconcile &&
           transitions_.stale_read(c.position.id, c.noticed)) {
@@ -305,6 +313,11 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
       m.remove_position(c.id);
       return;
     case K::upsert_alert: {
+      if (d_.shard != nullptr && !(c.alert.market_id ? d_.shard->owns(*c.alert.market_id)
+                                                     : d_.shard->owns_marketless())) {
+        stats_.foreign_commands.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
       resync_.saw_alert(c.alert.id);
       const bool stale =
           c.alert.status == AlertStatus::active && transitions_.stale_read(c.alert.id, c.noticed);
@@ -321,6 +334,10 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
       m.forget_alert(c.id);
       return;
     case K::upsert_order:
+      if (d_.shard != nullptr && !d_.shard->owns(c.order.market_id)) {
+        stats_.foreign_commands.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
       // A read of a pending / open row noticed before our transition of it was journaled shows
       // the row as it was before our write: it must not re-arm (or re-fill) the order.
       if ((c.order.status == OrderStatus::pending || c.order.status == OrderStatus::open) &&

@@ -23,6 +23,7 @@
 #include "daemon/config.h"
 #include "daemon/crash_ring.h"
 #include "daemon/event_bus.h"
+#include "daemon/shard.h"
 #include "daemon/transition_book.h"
 #include "engine/instruments.h"
 #include "engine/matcher.h"
@@ -39,6 +40,7 @@ struct EngineStats {
   std::atomic<std::uint64_t> events{0};
   std::atomic<std::uint64_t> alerts_fired{0}, liquidations{0};
   std::atomic<std::uint64_t> commands{0}, commands_skipped{0};
+  std::atomic<std::uint64_t> foreign_commands{0};  ///< rows of other shards' markets, dropped
   std::atomic<std::uint64_t> marks{0};         ///< position refreshes sent to the writer
   std::atomic<std::uint64_t> market_marks{0};  ///< market marks sent to the writer
   std::atomic<std::uint64_t> refresh_passes{0};
@@ -58,6 +60,9 @@ struct EngineLoopDeps {
   db::Writer* writer = nullptr;             ///< optional (tests and benchmarks without a database)
   EventBus* bus = nullptr;
   CrashRing* ring = nullptr;  ///< optional
+  /// Which markets are this shard's (optional: everything). Owned by the matcher thread once
+  /// started.
+  ShardMap* shard = nullptr;
   MarketCoverage coverage;    ///< which instruments the feeds serve (default: none known)
 };
 

@@ -1,12 +1,14 @@
 #pragma once
-/// The queue from the matcher thread to the stream server thread: bounded (moodycamel,
-/// preallocated, try_enqueue only), single producer, single consumer, with an eventfd doorbell that
-/// is rung only when the consumer has said it is going to sleep, so a busy server costs the matcher
-/// no syscall.
+/// The queues into the stream server thread: bounded (moodycamel, preallocated, try_enqueue only),
+/// single producer, single consumer, with an eventfd doorbell that is rung only when the consumer
+/// has said it is going to sleep, so a busy consumer costs the producer no syscall.
 ///
-/// Overflow policy: a full bus refuses the event (counted). The server sees the hole in `seq`,
+/// `EventBus` carries the matcher's events (`laminator run`); `EntryBus` carries events that are
+/// already JSON (`laminator gateway`, fed from JetStream; the shard's JetStream publisher).
+///
+/// Overflow policy: a full bus refuses the item (counted). The server sees the hole in `seq`,
 /// drops its in-memory ring and cuts its subscribers with 1008; they resume with `since` from the
-/// journal, which the writer fills independently. The matcher never waits for the server.
+/// journal, which the writer fills independently. The producer never waits for the consumer.
 
 #include <concurrentqueue/concurrentqueue.h>
 
@@ -14,7 +16,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "daemon/event_ring.h"
 #include "engine/event.h"
+#include "engine/tsan_sync.h"
 
 namespace lam::daemon {
 
@@ -25,24 +29,73 @@ struct Published {
   TimeNs recv_ts = 0;
 };
 
-class EventBus {
+/// An event already rendered (the gateway's input): `recv_ts` is when its source produced it.
+struct Rendered {
+  Entry entry;
+  TimeNs recv_ts = 0;
+};
+
+/// The eventfd and the sleep handshake, shared by every bus.
+class Doorbell {
  public:
-  explicit EventBus(std::size_t capacity);
-  ~EventBus();
-  EventBus(const EventBus&) = delete;
-  EventBus& operator=(const EventBus&) = delete;
+  Doorbell();
+  ~Doorbell();
+  Doorbell(const Doorbell&) = delete;
+  Doorbell& operator=(const Doorbell&) = delete;
 
-  /// Matcher thread. False (counted in overflows()) when full.
-  bool try_publish(const Published& p);
-  /// Matcher thread, after a burst: wakes the consumer if it announced sleep.
-  void ring_doorbell();
-
-  /// Consumer: up to `max` events.
-  std::size_t drain(Published* out, std::size_t max);
-  /// Consumer: announce sleep; returns false if events arrived meanwhile (drain again instead).
-  bool prepare_sleep();
-  /// Consumer: the eventfd to wait on (readable after ring_doorbell()); read it to reset.
+  /// Producer, after a burst: wakes the consumer if it announced sleep.
+  void ring();
+  /// Consumer: announce sleep; `empty` re-checks the queue after the announcement.
+  template <class Empty>
+  bool prepare_sleep(Empty empty) {
+    sleeping_.store(true, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!empty()) {
+      sleeping_.store(false, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
   [[nodiscard]] int fd() const noexcept { return fd_; }
+
+ private:
+  int fd_ = -1;
+  std::atomic<bool> sleeping_{false};
+};
+
+template <class T>
+class BoundedBus {
+ public:
+  explicit BoundedBus(std::size_t capacity) : q_(capacity, 1, 0), token_(q_) {}
+  BoundedBus(const BoundedBus&) = delete;
+  BoundedBus& operator=(const BoundedBus&) = delete;
+
+  /// Producer. False (counted in overflows()) when full.
+  bool try_publish(const T& p) {
+    tsan_acquire(&q_);
+    if (q_.try_enqueue(token_, p)) {
+      tsan_release(&q_);
+      return true;
+    }
+    overflows_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  /// Producer, after a burst: wakes the consumer if it announced sleep.
+  void ring_doorbell() { bell_.ring(); }
+
+  /// Consumer: up to `max` items.
+  std::size_t drain(T* out, std::size_t max) {
+    tsan_acquire(&q_);
+    const std::size_t n = q_.try_dequeue_bulk(out, max);
+    tsan_release(&q_);
+    return n;
+  }
+  /// Consumer: announce sleep; returns false if items arrived meanwhile (drain again instead).
+  bool prepare_sleep() {
+    return bell_.prepare_sleep([this] { return q_.size_approx() == 0; });
+  }
+  /// Consumer: the eventfd to wait on (readable after ring_doorbell()); read it to reset.
+  [[nodiscard]] int fd() const noexcept { return bell_.fd(); }
 
   [[nodiscard]] std::uint64_t overflows() const noexcept {
     return overflows_.load(std::memory_order_relaxed);
@@ -50,11 +103,13 @@ class EventBus {
   [[nodiscard]] std::size_t size_approx() const { return q_.size_approx(); }
 
  private:
-  moodycamel::ConcurrentQueue<Published> q_;
+  moodycamel::ConcurrentQueue<T> q_;
   moodycamel::ProducerToken token_;
-  int fd_ = -1;
-  std::atomic<bool> sleeping_{false};
+  Doorbell bell_;
   std::atomic<std::uint64_t> overflows_{0};
 };
+
+using EventBus = BoundedBus<Published>;
+using EntryBus = BoundedBus<Rendered>;
 
 }  // namespace lam::daemon

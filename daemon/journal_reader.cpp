@@ -43,7 +43,7 @@ JournalPage read_page(pqxx::connection& c, std::uint64_t after, std::uint64_t be
 
 }  // namespace
 
-JournalReader::JournalReader(std::string conninfo, std::uint32_t retention_hours)
+PgJournalReader::PgJournalReader(std::string conninfo, std::uint32_t retention_hours)
     : conninfo_(std::move(conninfo)), retention_hours_(retention_hours) {
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "lam-journal");
@@ -51,11 +51,11 @@ JournalReader::JournalReader(std::string conninfo, std::uint32_t retention_hours
   });
 }
 
-JournalReader::~JournalReader() {
+PgJournalReader::~PgJournalReader() {
   stop();
 }
 
-void JournalReader::read(std::uint64_t after, std::uint64_t before, std::size_t limit,
+void PgJournalReader::read(std::uint64_t after, std::uint64_t before, std::size_t limit,
                          std::vector<Uuid> users, std::function<void(JournalPage)> done) {
   std::lock_guard lock(mu_);
   requests_.push_back(
@@ -63,7 +63,7 @@ void JournalReader::read(std::uint64_t after, std::uint64_t before, std::size_t 
   cv_.notify_one();
 }
 
-void JournalReader::stop() {
+void PgJournalReader::stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -72,7 +72,7 @@ void JournalReader::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void JournalReader::run() {
+void PgJournalReader::run() {
   auto log = spdlog::default_logger()->clone("journal");
   std::unique_ptr<pqxx::connection> conn;
   auto next_retention = Clock::now();

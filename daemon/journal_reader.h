@@ -1,7 +1,8 @@
 #pragma once
-/// Reads the alert_events journal for subscribers that resume beyond the server's in-memory ring,
-/// and applies the journal's retention. Its own thread and its own connection, so the stream server
-/// thread never blocks on PostgreSQL; requests are rare, so a mutex-guarded request list is fine.
+/// Where subscribers that resume beyond the server's in-memory ring read from: `PgJournalReader`
+/// (the daemon: the alert_events journal, whose retention it also applies) or the gateway's
+/// JetStream reader (daemon/jetstream.h). Each has its own thread and connection, so the stream
+/// server thread never blocks; requests are rare, so a mutex-guarded request list is fine.
 
 #include <condition_variable>
 #include <cstdint>
@@ -35,16 +36,27 @@ class JournalReader {
  public:
   static constexpr std::size_t kPageRows = 4'096;  ///< when a request gives no limit
 
-  JournalReader(std::string conninfo, std::uint32_t retention_hours);
-  ~JournalReader();  ///< stops and joins
+  JournalReader() = default;
+  virtual ~JournalReader() = default;
   JournalReader(const JournalReader&) = delete;
   JournalReader& operator=(const JournalReader&) = delete;
 
   /// At most `limit` rows (0: kPageRows) with seq > after (and < before unless before == 0) for
-  /// `users` (empty: all). `done` runs on the reader thread.
+  /// `users` (empty: all). `done` runs on the reader's thread.
+  virtual void read(std::uint64_t after, std::uint64_t before, std::size_t limit,
+                    std::vector<Uuid> users, std::function<void(JournalPage)> done) = 0;
+  virtual void stop() = 0;
+};
+
+/// The daemon's: reads alert_events and applies its retention (rows of the default partition).
+class PgJournalReader final : public JournalReader {
+ public:
+  PgJournalReader(std::string conninfo, std::uint32_t retention_hours);
+  ~PgJournalReader() override;  ///< stops and joins
+
   void read(std::uint64_t after, std::uint64_t before, std::size_t limit, std::vector<Uuid> users,
-            std::function<void(JournalPage)> done);
-  void stop();
+            std::function<void(JournalPage)> done) override;
+  void stop() override;
 
  private:
   struct Request {

@@ -118,6 +118,9 @@ void Maintenance::run() {
         std::vector<db::PartitionReport> reports;
         const db::YearMonth now = this_month();
         std::uint64_t errors = 0;
+        // The bot's tables are public's; a shard's connection names its journal schema first, and
+        // a new month's partition must not land there.
+        pqxx::nontransaction(*conn).exec("SET search_path TO public");
         for (const db::PartitionPolicy& p : cfg_.partitions) {
           db::PartitionReport r = db::keep_partitions(*conn, p, now);
           for (const std::string& c : r.created) log->info("partition {} created", c);
@@ -140,6 +143,7 @@ void Maintenance::run() {
           errors += r.errors.size();
           reports.push_back(std::move(r));
         }
+        pqxx::nontransaction(*conn).exec("RESET search_path");  // the journal's (shard: its own)
         db::JournalReport j = db::keep_journal_partitions(*conn, cfg_.journal);
         for (const std::string& c : j.created) log->info("journal partition {} created", c);
         for (const std::string& x : j.expired) log->info("journal partition {} expired", x);

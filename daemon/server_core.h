@@ -25,7 +25,8 @@ namespace lam::daemon {
 class WsSession;
 
 struct ServerCore final : ServerProbe {
-  ServerCore(const StreamConfig& c, EventBus& b, JournalReader* j, ServerHooks h,
+  /// Exactly one of `b` (the matcher's events) and `e` (rendered events: the gateway) is set.
+  ServerCore(const StreamConfig& c, EventBus* b, EntryBus* e, JournalReader* j, ServerHooks h,
              std::uint64_t last);
 
   void accept();
@@ -36,6 +37,10 @@ struct ServerCore final : ServerProbe {
   void publish_latency();
   bool pace();  ///< true when a keeping-up subscriber needs its writes to catch up first
   void publish(const Published& p) override;
+  void publish_entry(Entry entry, TimeNs recv_ts);
+  /// Drains up to one batch from whichever bus feeds the server; returns how many.
+  std::size_t drain_batch();
+  [[nodiscard]] bool prepare_sleep() { return bus ? bus->prepare_sleep() : entries->prepare_sleep(); }
   void begin_stop() override;
   void cut_all(std::uint16_t code, const std::string& why);
   std::string metrics();
@@ -45,7 +50,8 @@ struct ServerCore final : ServerProbe {
   void leave(const std::shared_ptr<WsSession>& s) { sessions.erase(s); }
 
   StreamConfig cfg;
-  EventBus& bus;
+  EventBus* bus;
+  EntryBus* entries;
   JournalReader* journal;
   ServerHooks hooks;
   ServerStats stats;
@@ -64,6 +70,7 @@ struct ServerCore final : ServerProbe {
   EventRing ring;
   std::unordered_set<std::shared_ptr<WsSession>> sessions;  ///< accepted subscribers only
   std::vector<Published> buf;
+  std::vector<Rendered> rendered;
   LatencyHistogram latency;
   std::string scratch;
 };

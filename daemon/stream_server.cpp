@@ -34,10 +34,11 @@ TimeNs wall_ns() {
 
 }  // namespace
 
-ServerCore::ServerCore(const StreamConfig& c, EventBus& b, JournalReader* j, ServerHooks h,
-                       std::uint64_t last)
+ServerCore::ServerCore(const StreamConfig& c, EventBus* b, EntryBus* e, JournalReader* j,
+                       ServerHooks h, std::uint64_t last)
     : cfg(c),
       bus(b),
+      entries(e),
       journal(j),
       hooks(std::move(h)),
       acceptor(io),
@@ -46,7 +47,24 @@ ServerCore::ServerCore(const StreamConfig& c, EventBus& b, JournalReader* j, Ser
       pace_timer(io),
       accept_timer(io),
       ring(c.ring_events, last) {
-  buf.resize(kDrainBatch);
+  if (bus != nullptr)
+    buf.resize(kDrainBatch);
+  else
+    rendered.resize(kDrainBatch);
+}
+
+std::size_t ServerCore::drain_batch() {
+  if (bus != nullptr) {
+    const std::size_t n = bus->drain(buf.data(), buf.size());
+    for (std::size_t i = 0; i < n; ++i) publish(buf[i]);
+    return n;
+  }
+  const std::size_t n = entries->drain(rendered.data(), rendered.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    publish_entry(std::move(rendered[i].entry), rendered[i].recv_ts);
+    rendered[i].entry.json.reset();
+  }
+  return n;
 }
 
 void ServerCore::accept() {
@@ -119,12 +137,11 @@ void ServerCore::drain() {
     }
     return;
   }
-  const std::size_t n = bus.drain(buf.data(), buf.size());
-  for (std::size_t i = 0; i < n; ++i) publish(buf[i]);
+  const std::size_t n = drain_batch();
   // A full batch: let the subscribers' writes run before the next one (a burst of fires must not
   // fill every queue before any socket is written). Otherwise announce sleep, or go again if
   // events slipped in.
-  if (n == buf.size() || !bus.prepare_sleep()) net::post(io, [this] { drain(); });
+  if (n == kDrainBatch || !prepare_sleep()) net::post(io, [this] { drain(); });
 }
 
 void ServerCore::publish_latency() {
@@ -140,21 +157,32 @@ void ServerCore::publish(const Published& p) {
   const Event& e = p.event;
   scratch.clear();
   append_event_json(scratch, e);
-  Entry entry{EventMeta{e.seq, e.type, e.user_id, e.market_id, e.has_market},
-              std::make_shared<const std::string>(scratch)};
+  publish_entry(Entry{EventMeta{e.seq, e.type, e.user_id, e.market_id, e.has_market},
+                      std::make_shared<const std::string>(scratch)},
+                p.recv_ts);
+}
+
+void ServerCore::publish_entry(Entry entry, TimeNs recv_ts) {
+  const std::uint64_t seq = entry.meta.seq;
+  if (seq <= ring.head() && ring.head() > 0 && entries != nullptr) {
+    // The gateway's source re-delivered what was already published (a consumer redelivery).
+    stats.duplicates.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   const std::uint64_t before = ring.head();
   if (!ring.push(entry)) {
     // The bus overflowed: live subscribers missed events. They resume from the journal.
     stats.bus_gaps.fetch_add(1, std::memory_order_relaxed);
     log->warn("event bus gap: seq {} after {}; cutting subscribers so they resume from the journal",
-              e.seq, before);
+              seq, before);
     cut_all(1008, "server fell behind; resume with since");
   }
+  if (hooks.on_publish) hooks.on_publish(entry);
   // on_event never leaves the set synchronously (finish() runs only from completion handlers), so
   // no per-event copy of the set.
   for (const auto& s : sessions) s->on_event(entry);
   stats.events_published.fetch_add(1, std::memory_order_relaxed);
-  if (p.recv_ts > 0) latency.record_ns(wall_ns() - p.recv_ts);
+  if (recv_ts > 0) latency.record_ns(wall_ns() - recv_ts);
 }
 
 void ServerCore::begin_stop() {
@@ -162,9 +190,8 @@ void ServerCore::begin_stop() {
   error_code ec;
   acceptor.close(ec);
   accept_timer.cancel();
-  std::size_t n = 0;
-  while ((n = bus.drain(buf.data(), buf.size())) > 0)
-    for (std::size_t i = 0; i < n; ++i) publish(buf[i]);
+  while (drain_batch() > 0) {
+  }
   cut_all(1001, "server shutting down");
 }
 
@@ -210,7 +237,7 @@ std::string ServerCore::metrics() {
   m.one("laminator_stream_journal_reads_total", "counter", "Journal pages read for resumes",
         stats.journal_reads.load());
   m.one("laminator_stream_bus_gaps_total", "counter",
-        "Times the matcher-to-server queue overflowed", stats.bus_gaps.load());
+        "Times the queue into the server overflowed (events skipped seqs)", stats.bus_gaps.load());
   m.one("laminator_stream_ring_events", "gauge", "Events held in the in-memory ring", ring.size());
   latency.render(out, "laminator_tick_to_event_seconds",
                  "Local receive of the tick to the event published to subscribers");
@@ -220,7 +247,13 @@ std::string ServerCore::metrics() {
 
 StreamServer::StreamServer(const StreamConfig& cfg, EventBus& bus, JournalReader* journal,
                            ServerHooks hooks, std::uint64_t last_seq)
-    : impl_(std::make_unique<ServerCore>(cfg, bus, journal, std::move(hooks), last_seq)) {}
+    : impl_(std::make_unique<ServerCore>(cfg, &bus, nullptr, journal, std::move(hooks), last_seq)) {
+}
+
+StreamServer::StreamServer(const StreamConfig& cfg, EntryBus& entries, JournalReader* journal,
+                           ServerHooks hooks, std::uint64_t last_seq)
+    : impl_(std::make_unique<ServerCore>(cfg, nullptr, &entries, journal, std::move(hooks),
+                                         last_seq)) {}
 
 StreamServer::~StreamServer() {
   stop();
@@ -240,7 +273,7 @@ void StreamServer::start() {
     throw std::runtime_error("cannot listen on " + s.cfg.address + ":" +
                              std::to_string(s.cfg.port) + ": " + ec.message());
   s.port.store(s.acceptor.local_endpoint().port());
-  s.doorbell.assign(::dup(s.bus.fd()));
+  s.doorbell.assign(::dup(s.bus != nullptr ? s.bus->fd() : s.entries->fd()));
   s.accept();
   s.wait_doorbell();
   s.arm_poll();

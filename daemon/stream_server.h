@@ -34,7 +34,8 @@ struct ServerStats {
   std::atomic<std::uint64_t> open_connections{0};  ///< gauge: HTTP and WebSocket
   std::atomic<std::uint64_t> connections{0}, auth_failures{0}, forbidden{0}, bad_requests{0},
       events_published{0}, events_sent{0}, slow_cuts{0}, resumes{0}, journal_reads{0}, bus_gaps{0},
-      accept_errors{0}, refused_connections{0}, ahead_refusals{0}, not_journaled_cuts{0};
+      accept_errors{0}, refused_connections{0}, ahead_refusals{0}, not_journaled_cuts{0},
+      duplicates{0};  ///< the gateway's source delivered a seq already published (skipped)
   std::atomic<std::uint64_t> latency_count{0};
   std::atomic<double> latency_p50_us{0}, latency_p90_us{0}, latency_p99_us{0}, latency_p999_us{0},
       latency_max_us{0};  ///< bucket upper bounds
@@ -58,6 +59,9 @@ struct ServerHooks {
   /// Tests only: runs on the server thread after an upgrade request was authorised, before the
   /// WebSocket accept starts (the window of the old masked-frame race).
   std::function<void(ServerProbe&)> before_accept;
+  /// Runs on the server thread for every event as it enters the ring (the shard's JetStream
+  /// publisher taps the stream here). Must be cheap and never block.
+  std::function<void(const Entry&)> on_publish;
 };
 
 class StreamServer {
@@ -66,6 +70,9 @@ class StreamServer {
   /// `journal` may be null (no resume beyond the ring).
   StreamServer(const StreamConfig& cfg, EventBus& bus, JournalReader* journal, ServerHooks hooks,
                std::uint64_t last_seq);
+  /// The gateway's: events arrive rendered (their seq is the JetStream stream sequence).
+  StreamServer(const StreamConfig& cfg, EntryBus& entries, JournalReader* journal,
+               ServerHooks hooks, std::uint64_t last_seq);
   ~StreamServer();
   StreamServer(const StreamServer&) = delete;
   StreamServer& operator=(const StreamServer&) = delete;

@@ -94,4 +94,19 @@ std::string redact_secrets(std::string_view text, std::string_view url) {
   return s;
 }
 
+std::string with_search_path(std::string_view url, std::string_view schema) {
+  std::string out(url);
+  const bool uri = url.starts_with("postgresql://") || url.starts_with("postgres://");
+  if (uri) {
+    // "-c search_path=S,public", percent-encoded (space %20, '=' %3D, ',' %2C).
+    out.append(out.find('?') == std::string::npos ? "?" : "&")
+        .append("options=-c%20search_path%3D")
+        .append(schema)
+        .append("%2Cpublic");
+  } else {
+    out.append(" options='-c search_path=").append(schema).append(",public'");
+  }
+  return out;
+}
+
 }  // namespace lam::db

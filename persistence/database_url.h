@@ -22,4 +22,10 @@ inline constexpr const char* kDatabaseUrlEnv = "LAMINATOR_DATABASE_URL";
 /// passed through this before it is logged or shown.
 [[nodiscard]] std::string redact_secrets(std::string_view text, std::string_view url);
 
+/// The same connection with `schema` first on its search_path (then public): a shard's connections
+/// (migration 0011). `schema` must be a plain identifier ([a-z0-9_]). URLs get an `options` query
+/// parameter, key=value lists an `options` key (appended: libpq takes the last, so an `options`
+/// the string had is overridden).
+[[nodiscard]] std::string with_search_path(std::string_view url, std::string_view schema);
+
 }  // namespace lam::db

@@ -1,0 +1,66 @@
+#pragma once
+/// How an event travels through JetStream, and how the gateway renders it (docs/events.md,
+/// "Through JetStream"). Pure string work, shared by the shard's publisher, the gateway and tests.
+///
+/// A shard publishes each event's JSON, unchanged, on `<prefix>.<shard>` with headers:
+///   Nats-Msg-Id: <shard>:<seq>   (the server drops a re-publication inside its duplicate window)
+///   Lam-Type: alert.triggered    Lam-User: <uuid>    Lam-Market: <uuid> (when the event has one)
+/// The gateway's subscribers see `"seq"` become the JetStream stream sequence, followed by
+/// `"shard"` and `"shard_seq"` (the shard's own seq): {"seq":S,"shard":"a","shard_seq":N,...}.
+
+#include <charconv>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace lam::daemon {
+
+inline constexpr const char* kMsgIdHeader = "Nats-Msg-Id";
+inline constexpr const char* kTypeHeader = "Lam-Type";
+inline constexpr const char* kUserHeader = "Lam-User";
+inline constexpr const char* kMarketHeader = "Lam-Market";
+
+/// "<shard>:<seq>".
+[[nodiscard]] inline std::string msg_id(std::string_view shard, std::uint64_t seq) {
+  std::string out(shard);
+  out.push_back(':');
+  out.append(std::to_string(seq));
+  return out;
+}
+
+struct ShardSeq {
+  std::string_view shard;
+  std::uint64_t seq = 0;
+};
+/// Parses "<shard>:<seq>"; nullopt when malformed.
+[[nodiscard]] inline std::optional<ShardSeq> parse_msg_id(std::string_view id) noexcept {
+  const std::size_t colon = id.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 >= id.size()) return std::nullopt;
+  std::uint64_t seq = 0;
+  const char* end = id.data() + id.size();
+  const auto [p, ec] = std::from_chars(id.data() + colon + 1, end, seq);
+  if (ec != std::errc() || p != end || seq == 0) return std::nullopt;
+  return ShardSeq{id.substr(0, colon), seq};
+}
+
+/// The shard's event JSON with its seq replaced by the stream sequence and the shard's own kept:
+/// `{"seq":N,REST` -> `{"seq":S,"shard":"<shard>","shard_seq":N,REST`. False (and `out`
+/// untouched) when `json` does not start with a seq.
+[[nodiscard]] inline bool render_gateway_event(std::string& out, std::string_view json,
+                                               std::uint64_t stream_seq, std::string_view shard) {
+  constexpr std::string_view kHead = "{\"seq\":";
+  if (!json.starts_with(kHead)) return false;
+  std::size_t i = kHead.size();
+  while (i < json.size() && json[i] >= '0' && json[i] <= '9') ++i;
+  if (i == kHead.size() || i >= json.size() || (json[i] != ',' && json[i] != '}')) return false;
+  const std::string_view shard_seq = json.substr(kHead.size(), i - kHead.size());
+  out.clear();
+  out.reserve(json.size() + shard.size() + 48);
+  out.append(kHead).append(std::to_string(stream_seq)).append(",\"shard\":\"");
+  out.append(shard).append("\",\"shard_seq\":").append(shard_seq);
+  out.append(json.substr(i));
+  return true;
+}
+
+}  // namespace lam::daemon

@@ -1,0 +1,1005 @@
+// The one translation unit that includes nats.c (daemon/jetstream.h).
+#include "daemon/jetstream.h"
+
+#include <nats/nats.h>
+#include <poll.h>
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <thread>
+#include <vector>
+
+#include "daemon/gateway_event.h"
+#include "daemon/prometheus.h"
+#include "daemon/publish_window.h"
+#include "persistence/database_url.h"
+#include "persistence/journal.h"
+
+namespace lam::daemon {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::int64_t kNsPerMs = 1'000'000;
+
+/// A status as text. Never nats_GetLastError(): its text may quote the URL (and its credentials).
+std::string why(natsStatus s, jsErrCode e = static_cast<jsErrCode>(0)) {
+  std::string out = natsStatus_GetText(s);
+  if (e != 0) out.append(" (JetStream error ").append(std::to_string(static_cast<int>(e))).append(")");
+  return out;
+}
+
+/// One connection and its JetStream context. No automatic reconnection: the owner reconnects, so
+/// that nothing published while disconnected is buffered and flushed out of order later.
+struct Conn {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+
+  Conn() = default;
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+  ~Conn() { close(); }
+
+  void close() {
+    if (js != nullptr) jsCtx_Destroy(js);
+    js = nullptr;
+    if (nc != nullptr) natsConnection_Destroy(nc);
+    nc = nullptr;
+  }
+  [[nodiscard]] bool ok() const {
+    return nc != nullptr && natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
+  }
+
+  /// Connects; on failure returns the reason (and stays closed).
+  std::optional<std::string> open(const NatsConfig& cfg, const std::string& url, const char* name,
+                                  jsOptions* jo) {
+    close();
+    natsOptions* o = nullptr;
+    natsStatus s = natsOptions_Create(&o);
+    if (s == NATS_OK) s = natsOptions_SetURL(o, url.c_str());
+    if (s == NATS_OK) s = natsOptions_SetName(o, name);
+    if (s == NATS_OK) s = natsOptions_SetAllowReconnect(o, false);
+    if (s == NATS_OK) s = natsOptions_SetTimeout(o, 2'000);
+    if (s == NATS_OK && (url.rfind("tls://", 0) == 0 || !cfg.ca_file.empty()))
+      s = natsOptions_SetSecure(o, true);  // verifies the server's certificate
+    if (s == NATS_OK && !cfg.ca_file.empty())
+      s = natsOptions_LoadCATrustedCertificates(o, cfg.ca_file.c_str());
+    if (s == NATS_OK) s = natsConnection_Connect(&nc, o);
+    natsOptions_Destroy(o);
+    if (s == NATS_OK) s = natsConnection_JetStream(&js, nc, jo);
+    if (s != NATS_OK) {
+      close();
+      return "cannot connect to NATS (" + redact_nats_url(url) + "): " + why(s);
+    }
+    return std::nullopt;
+  }
+};
+
+std::string subjects_of(const NatsConfig& cfg) {
+  return cfg.subject_prefix + ".>";
+}
+
+/// Creates the stream, or brings an existing one to the configured limits. Throws.
+std::string ensure_stream_on(jsCtx* js, const NatsConfig& cfg) {
+  const std::string subject = subjects_of(cfg);
+  const char* subjects[] = {subject.c_str()};
+  jsStreamConfig sc;
+  jsStreamConfig_Init(&sc);
+  sc.Name = cfg.stream.c_str();
+  sc.Subjects = subjects;
+  sc.SubjectsLen = 1;
+  sc.Retention = js_LimitsPolicy;
+  sc.Discard = js_DiscardOld;
+  sc.MaxAge = static_cast<std::int64_t>(cfg.max_age_hours) * 3600 * 1'000'000'000LL;
+  sc.MaxBytes = cfg.max_bytes;
+  sc.Storage = cfg.storage == NatsConfig::Storage::memory ? js_MemoryStorage : js_FileStorage;
+  sc.Replicas = cfg.replicas;
+  sc.Duplicates = cfg.duplicate_window.count() * kNsPerMs;  // nanoseconds
+  jsStreamInfo* si = nullptr;
+  jsErrCode e{};
+  natsStatus s = js_GetStreamInfo(&si, js, cfg.stream.c_str(), nullptr, &e);
+  std::string what;
+  if (s == NATS_NOT_FOUND) {
+    s = js_AddStream(&si, js, &sc, nullptr, &e);
+    if (s != NATS_OK) throw std::runtime_error("cannot create stream " + cfg.stream + ": " + why(s, e));
+    what = "created";
+  } else if (s != NATS_OK) {
+    throw std::runtime_error("cannot read stream " + cfg.stream + ": " + why(s, e));
+  } else {
+    const bool same = si->Config->Storage == sc.Storage && si->Config->Duplicates == sc.Duplicates &&
+                      si->Config->MaxAge == sc.MaxAge && si->Config->MaxBytes == sc.MaxBytes &&
+                      si->Config->SubjectsLen == 1 && subject == si->Config->Subjects[0] &&
+                      si->Config->Replicas == sc.Replicas;
+    if (si->Config->Storage != sc.Storage) {
+      jsStreamInfo_Destroy(si);
+      throw std::runtime_error("stream " + cfg.stream + " exists with another storage type than " +
+                               "nats.storage (JetStream cannot change it; recreate the stream)");
+    }
+    jsStreamInfo_Destroy(si);
+    si = nullptr;
+    if (!same) {
+      s = js_UpdateStream(&si, js, &sc, nullptr, &e);
+      if (s != NATS_OK)
+        throw std::runtime_error("cannot update stream " + cfg.stream + ": " + why(s, e));
+      what = "updated to the configured limits";
+    } else {
+      s = js_GetStreamInfo(&si, js, cfg.stream.c_str(), nullptr, &e);
+      if (s != NATS_OK) throw std::runtime_error("cannot read stream " + cfg.stream + ": " + why(s, e));
+      what = "checked";
+    }
+  }
+  const std::string line = "stream " + cfg.stream + " (" + subject + ") " + what + ": " +
+                           std::to_string(si->State.Msgs) + " messages, seqs " +
+                           std::to_string(si->State.FirstSeq) + ".." +
+                           std::to_string(si->State.LastSeq);
+  jsStreamInfo_Destroy(si);
+  return line;
+}
+
+/// The stream's first and last seq (0, 0 when unknown).
+std::pair<std::uint64_t, std::uint64_t> stream_bounds(jsCtx* js, const NatsConfig& cfg) {
+  jsStreamInfo* si = nullptr;
+  jsErrCode e{};
+  if (js_GetStreamInfo(&si, js, cfg.stream.c_str(), nullptr, &e) != NATS_OK) return {0, 0};
+  const std::pair<std::uint64_t, std::uint64_t> out{si->State.FirstSeq, si->State.LastSeq};
+  jsStreamInfo_Destroy(si);
+  return out;
+}
+
+const char* header(natsMsg* m, const char* key) {
+  const char* v = nullptr;
+  return natsMsgHeader_Get(m, key, &v) == NATS_OK ? v : nullptr;
+}
+
+/// A message of the stream as the gateway serves it: its JSON re-rendered with `stream_seq`, its
+/// filter fields from the headers. Null (counted by the caller) when it is not one of ours.
+struct Decoded {
+  Entry entry;
+  std::string shard;
+  std::uint64_t shard_seq = 0;
+};
+std::optional<Decoded> decode(natsMsg* m, std::uint64_t stream_seq, std::string& scratch) {
+  const char* id = header(m, kMsgIdHeader);
+  const char* type = header(m, kTypeHeader);
+  const char* user = header(m, kUserHeader);
+  if (id == nullptr || type == nullptr || user == nullptr) return std::nullopt;
+  const auto ss = parse_msg_id(id);
+  const auto t = parse_event_type(type);
+  const auto u = Uuid::parse(user);
+  if (!ss || !t || !u) return std::nullopt;
+  Decoded d;
+  d.entry.meta = EventMeta{stream_seq, *t, *u, Uuid{}, false};
+  if (const char* market = header(m, kMarketHeader)) {
+    const auto mk = Uuid::parse(market);
+    if (!mk) return std::nullopt;
+    d.entry.meta.market_id = *mk;
+    d.entry.meta.has_market = true;
+  }
+  const std::string_view body(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
+  if (!render_gateway_event(scratch, body, stream_seq, ss->shard)) return std::nullopt;
+  d.entry.json = std::make_shared<const std::string>(scratch);
+  d.shard = std::string(ss->shard);
+  d.shard_seq = ss->seq;
+  return d;
+}
+
+void sleep_unless(const std::atomic<bool>& stop, std::chrono::milliseconds d) {
+  const auto until = Clock::now() + d;
+  while (!stop.load(std::memory_order_relaxed) && Clock::now() < until)
+    std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(10),
+                                                          until - Clock::now()));
+}
+
+}  // namespace
+
+std::string ensure_stream(const NatsConfig& cfg, const std::string& url) {
+  Conn c;
+  if (auto err = c.open(cfg, url, "laminator-setup", nullptr)) throw std::runtime_error(*err);
+  return ensure_stream_on(c.js, cfg);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shard's publisher.
+
+struct JetStreamPublisher::Impl {
+  struct Ack {
+    std::uint64_t seq;
+    bool ok;
+    bool duplicate;
+    jsCtx* js;
+    natsStatus status;
+    jsErrCode code;
+  };
+
+  Impl(NatsConfig c, std::string u, std::string s, std::string j, std::uint64_t h)
+      : cfg(std::move(c)),
+        url(std::move(u)),
+        shard(std::move(s)),
+        subject(cfg.subject_prefix + "." + shard),
+        journal_url(std::move(j)),
+        bus(cfg.queue_capacity) {
+    stats.head.store(h);
+  }
+
+  static void on_ack(jsCtx* js, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
+    auto* self = static_cast<Impl*>(closure);
+    const char* id = header(msg, kMsgIdHeader);
+    const auto ss = id != nullptr ? parse_msg_id(id) : std::nullopt;
+    if (ss) {
+      Ack a{ss->seq, pa != nullptr, pa != nullptr && pa->Duplicate, js,
+            pae != nullptr ? pae->Err : NATS_OK, pae != nullptr ? pae->ErrCode : jsErrCode{}};
+      std::lock_guard lock(self->ack_mu);
+      self->acks.push_back(a);
+    }
+    natsMsg_Destroy(msg);
+  }
+
+  bool connect() {
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 5'000;
+    jo.PublishAsync.MaxPending = static_cast<std::int64_t>(cfg.max_pending);
+    jo.PublishAsync.AckHandler = &Impl::on_ack;
+    jo.PublishAsync.AckHandlerClosure = this;
+    jo.PublishAsync.StallWait = 5;
+    const std::string name = "laminator-shard-" + shard;
+    if (auto err = conn.open(cfg, url, name.c_str(), &jo)) {
+      if (Clock::now() >= next_complaint) {
+        log->warn("{}; retrying every {} ms (events wait in the journal)", *err,
+                  cfg.reconnect_wait.count());
+        next_complaint = Clock::now() + std::chrono::seconds(10);
+      }
+      return false;
+    }
+    try {
+      const std::string line = ensure_stream_on(conn.js, cfg);
+      if (first_connect) log->info("{}", line);
+    } catch (const std::exception& e) {
+      log->error("{}", e.what());
+      conn.close();
+      return false;
+    }
+    // Where the stream stands for this shard: the last message it holds on our subject.
+    natsMsg* last = nullptr;
+    jsErrCode e{};
+    std::uint64_t stored = 0;
+    const natsStatus s = js_GetLastMsg(&last, conn.js, cfg.stream.c_str(), subject.c_str(), nullptr, &e);
+    if (s == NATS_OK) {
+      const char* id = header(last, kMsgIdHeader);
+      const auto ss = id != nullptr ? parse_msg_id(id) : std::nullopt;
+      natsMsg_Destroy(last);
+      if (!ss || ss->shard != shard) {
+        log->error("the last message on {} is not this shard's (Nats-Msg-Id {}): not publishing",
+                   subject, id != nullptr ? id : "missing");
+        conn.close();
+        return false;
+      }
+      stored = ss->seq;
+    } else if (s != NATS_NOT_FOUND) {
+      log->warn("cannot read the last message on {}: {}", subject, why(s, e));
+      conn.close();
+      return false;
+    }
+    {
+      std::lock_guard lock(ack_mu);
+      acks.clear();
+    }
+    current_js = conn.js;
+    window.reset(stored);
+    stats.acked_through.store(stored);
+    stats.connected.store(1);
+    const std::uint64_t head = stats.head.load();
+    if (first_connect) {
+      log->info("publishing to {} from seq {} (the stream holds up to {}; head {})", subject,
+                stored + 1, stored, head);
+    } else {
+      stats.rewinds.fetch_add(1, std::memory_order_relaxed);
+      log->info("reconnected to NATS: publishing to {} resumes at seq {} (head {})", subject,
+                stored + 1, head);
+    }
+    first_connect = false;
+    return true;
+  }
+
+  void drop_connection(const std::string& reason) {
+    if (conn.nc != nullptr) log->warn("NATS publishing interrupted ({}); reconnecting", reason);
+    current_js = nullptr;
+    conn.close();
+    stats.connected.store(0);
+  }
+
+  void process_acks() {
+    std::vector<Ack> got;
+    {
+      std::lock_guard lock(ack_mu);
+      got.swap(acks);
+    }
+    for (const Ack& a : got) {
+      if (a.js != current_js) continue;  // the previous connection's
+      if (a.ok) {
+        window.acked(a.seq);
+        if (a.duplicate) stats.duplicates.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        stats.failures.fetch_add(1, std::memory_order_relaxed);
+        if (!window.needs_rewind()) {
+          log->warn("publish of {}:{} failed: {}", shard, a.seq, why(a.status, a.code));
+        }
+        window.failed(a.seq);
+      }
+    }
+    stats.acked_through.store(window.acked_through(), std::memory_order_relaxed);
+  }
+
+  void pull_live() {
+    Rendered buf[256];
+    std::size_t n = 0;
+    while ((n = bus.drain(buf, std::size(buf))) > 0) {
+      for (std::size_t i = 0; i < n; ++i) {
+        if (buf[i].entry.meta.seq < window.next()) continue;
+        if (live.size() >= cfg.queue_capacity) {
+          live.pop_front();  // read back from the journal
+          stats.live_overflows.fetch_add(1, std::memory_order_relaxed);
+        }
+        live.push_back(std::move(buf[i].entry));
+      }
+    }
+  }
+
+  /// Reads journal rows from `from` on into the backlog. False when none are there yet.
+  bool refill(std::uint64_t from) {
+    if (Clock::now() < next_journal_try) return false;
+    backlog.clear();
+    try {
+      if (!db) {
+        db = std::make_unique<pqxx::connection>(journal_url);
+        db::prepare_journal(*db);
+      }
+      pqxx::read_transaction tx(*db);
+      db::JournalSlice slice = db::read_journal(tx, from - 1, 0, JournalReader::kPageRows, {});
+      journal_max = slice.max_seq;
+      for (db::JournalRecord& r : slice.rows) {
+        const auto type = parse_event_type(r.type);
+        if (!type) continue;
+        if (r.recovered && !r.body.empty() && r.body.back() == '}') {
+          r.body.pop_back();
+          r.body.append(",\"redelivered\":true}");
+        }
+        backlog.push_back(Entry{EventMeta{r.seq, *type, r.user_id, r.market_id, r.has_market},
+                                std::make_shared<const std::string>(std::move(r.body))});
+      }
+    } catch (const std::exception& e) {
+      db.reset();
+      log->warn("journal read for publishing failed: {}", db::redact_secrets(e.what(), journal_url));
+      next_journal_try = Clock::now() + std::chrono::milliseconds(500);
+      return false;
+    }
+    if (backlog.empty()) {
+      next_journal_try = Clock::now() + std::chrono::milliseconds(5);  // the writer has not yet
+      return false;
+    }
+    return true;
+  }
+
+  natsStatus send(const Entry& e) {
+    natsMsg* m = nullptr;
+    natsStatus s = natsMsg_Create(&m, subject.c_str(), nullptr, e.json->data(),
+                                  static_cast<int>(e.json->size()));
+    const std::string id = msg_id(shard, e.meta.seq);
+    if (s == NATS_OK) s = natsMsgHeader_Set(m, kMsgIdHeader, id.c_str());
+    if (s == NATS_OK) s = natsMsgHeader_Set(m, kTypeHeader, std::string(to_string(e.meta.type)).c_str());
+    if (s == NATS_OK) s = natsMsgHeader_Set(m, kUserHeader, e.meta.user_id.str().c_str());
+    if (s == NATS_OK && e.meta.has_market)
+      s = natsMsgHeader_Set(m, kMarketHeader, e.meta.market_id.str().c_str());
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = cfg.ack_wait.count();  // milliseconds: without it a lost ack is never reported
+    if (s == NATS_OK) s = js_PublishMsgAsync(conn.js, &m, &po);
+    natsMsg_Destroy(m);  // no-op when the library took it
+    return s;
+  }
+
+  /// Publishes what it can; true when it did anything.
+  bool pump() {
+    bool progress = false;
+    const std::uint64_t head = stats.head.load(std::memory_order_relaxed);
+    while (window.in_flight() < cfg.max_pending && window.next() <= head) {
+      const std::uint64_t s = window.next();
+      while (!live.empty() && live.front().meta.seq < s) live.pop_front();
+      const Entry* e = nullptr;
+      bool from_live = false;
+      if (!live.empty() && live.front().meta.seq == s) {
+        e = &live.front();
+        from_live = true;
+      } else {
+        while (!backlog.empty() && backlog.front().meta.seq < s) backlog.pop_front();
+        if (backlog.empty() && !refill(s)) break;
+        if (backlog.front().meta.seq > s) {
+          // The journal holds later events but not this one: it is not coming (start-up's
+          // journal check reported it). Skipped, loudly, rather than stalling the shard.
+          log->error("seq {} of shard {} is in neither the live stream nor the journal: skipped",
+                     s, shard);
+          stats.lost.fetch_add(1, std::memory_order_relaxed);
+          window.skip();
+          progress = true;
+          continue;
+        }
+        e = &backlog.front();
+      }
+      const natsStatus st = send(*e);
+      if (st == NATS_TIMEOUT) break;  // too many acks outstanding: retry shortly, not a failure
+      if (st != NATS_OK) {
+        drop_connection("publish: " + why(st));
+        return progress;
+      }
+      window.sent();
+      stats.published.fetch_add(1, std::memory_order_relaxed);
+      if (!from_live) stats.journal_reads.fetch_add(1, std::memory_order_relaxed);
+      if (from_live)
+        live.pop_front();
+      else
+        backlog.pop_front();
+      progress = true;
+    }
+    return progress;
+  }
+
+  void wait(std::chrono::milliseconds d) {
+    if (!bus.prepare_sleep()) return;
+    pollfd p{bus.fd(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(d.count())) > 0) {
+      std::uint64_t v = 0;
+      [[maybe_unused]] const ssize_t n = ::read(bus.fd(), &v, sizeof v);
+    }
+  }
+
+  void run() {
+    pthread_setname_np(pthread_self(), "lam-nats-pub");
+    while (true) {
+      if (stopping.load()) {
+        const bool done = conn.ok() && window.acked_through() >= stats.head.load() &&
+                          window.in_flight() == 0;
+        if (done || Clock::now() >= stop_by) break;
+      }
+      if (conn.nc == nullptr && !connect()) {
+        pull_live();
+        sleep_unless(stopping, cfg.reconnect_wait);
+        continue;
+      }
+      process_acks();
+      if (window.needs_rewind()) {
+        drop_connection("a publish was not acknowledged");
+        continue;
+      }
+      if (!conn.ok()) {
+        drop_connection("connection lost");
+        continue;
+      }
+      pull_live();
+      if (!pump() && conn.nc != nullptr) {
+        wait(window.in_flight() > 0 ? std::chrono::milliseconds(1)
+                                    : std::chrono::milliseconds(50));
+      }
+    }
+    if (window.acked_through() < stats.head.load()) {
+      log->warn("stopping with seqs {}..{} not acknowledged by JetStream: the next start publishes "
+                "them from the journal",
+                window.acked_through() + 1, stats.head.load());
+    }
+    current_js = nullptr;
+    conn.close();
+    stats.connected.store(0);
+  }
+
+  NatsConfig cfg;
+  std::string url, shard, subject, journal_url;
+  PublisherStats stats;
+  EntryBus bus;
+  std::atomic<bool> stopping{false};
+  Clock::time_point stop_by{};
+  std::thread thread;
+  std::mutex ack_mu;
+  std::vector<Ack> acks;
+  std::atomic<jsCtx*> current_js{nullptr};
+  std::shared_ptr<spdlog::logger> log = spdlog::default_logger()->clone("nats");
+
+  // Publisher thread only.
+  Conn conn;
+  PublishWindow window;
+  std::deque<Entry> live, backlog;
+  std::unique_ptr<pqxx::connection> db;
+  std::uint64_t journal_max = 0;
+  Clock::time_point next_journal_try{}, next_complaint{};
+  bool first_connect = true;
+};
+
+JetStreamPublisher::JetStreamPublisher(NatsConfig cfg, std::string url, std::string shard,
+                                       std::string journal_url, std::uint64_t head)
+    : impl_(std::make_unique<Impl>(std::move(cfg), std::move(url), std::move(shard),
+                                   std::move(journal_url), head)) {}
+
+JetStreamPublisher::~JetStreamPublisher() {
+  stop(std::chrono::milliseconds(0));
+}
+
+void JetStreamPublisher::start() {
+  impl_->thread = std::thread([this] { impl_->run(); });
+}
+
+void JetStreamPublisher::stop(std::chrono::milliseconds deadline) {
+  Impl& i = *impl_;
+  if (!i.thread.joinable()) return;
+  i.stop_by = Clock::now() + deadline;
+  i.stopping.store(true);
+  i.bus.ring_doorbell();
+  i.thread.join();
+}
+
+void JetStreamPublisher::offer(const Entry& e) {
+  Impl& i = *impl_;
+  i.stats.head.store(e.meta.seq, std::memory_order_relaxed);
+  if (!i.bus.try_publish(Rendered{e, 0}))
+    i.stats.live_overflows.fetch_add(1, std::memory_order_relaxed);
+  i.bus.ring_doorbell();
+}
+
+const PublisherStats& JetStreamPublisher::stats() const noexcept {
+  return impl_->stats;
+}
+
+void JetStreamPublisher::render(std::string& out) const {
+  const PublisherStats& s = impl_->stats;
+  PromWriter m(out);
+  m.one("laminator_nats_connected", "gauge", "1 while the shard's JetStream connection is up",
+        s.connected.load());
+  m.one("laminator_nats_published_total", "counter", "Events handed to JetStream (async)",
+        s.published.load());
+  m.one("laminator_nats_acked_seq", "gauge", "Every event up to this shard seq is stored in JetStream",
+        s.acked_through.load());
+  m.one("laminator_nats_unacked_events", "gauge",
+        "Events of this shard published locally and not yet stored in JetStream",
+        s.head.load() - std::min(s.head.load(), s.acked_through.load()));
+  m.one("laminator_nats_duplicates_total", "counter",
+        "Publishes JetStream de-duplicated (republished after a reconnect or restart)",
+        s.duplicates.load());
+  m.one("laminator_nats_failures_total", "counter", "Publishes failed or not acknowledged in time",
+        s.failures.load());
+  m.one("laminator_nats_rewinds_total", "counter",
+        "Reconnections after which publishing resumed from the stream's last stored seq",
+        s.rewinds.load());
+  m.one("laminator_nats_journal_events_total", "counter",
+        "Events published from the journal (after an outage, a restart or a full live queue)",
+        s.journal_reads.load());
+  m.one("laminator_nats_live_overflows_total", "counter",
+        "Live events the publisher had no room for (read back from the journal)",
+        s.live_overflows.load());
+  m.one("laminator_nats_lost_total", "counter", "Seqs in neither the live stream nor the journal",
+        s.lost.load());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gateway's source.
+
+struct GatewaySource::Impl {
+  Impl(NatsConfig c, GatewayConfig g, std::string u, EntryBus& o,
+       const std::atomic<std::uint64_t>& p)
+      : cfg(std::move(c)), gw(std::move(g)), url(std::move(u)), out(o), published(p) {}
+
+  ~Impl() { close(); }
+
+  void close() {
+    for (auto& [seq, m] : unacked) natsMsg_Destroy(m);
+    unacked.clear();
+    if (sub != nullptr) natsSubscription_Destroy(sub);  // not Unsubscribe: that deletes a durable
+    sub = nullptr;
+    conn.close();
+    stats.connected.store(0);
+  }
+
+  /// (Re)opens everything; throws with the reason.
+  Start open() {
+    close();
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 5'000;
+    if (auto err = conn.open(cfg, url, "laminator-gateway", &jo)) throw std::runtime_error(*err);
+    ensure_stream_on(conn.js, cfg);
+    const auto [first, last] = stream_bounds(conn.js, cfg);
+    jsConsumerInfo* ci = nullptr;
+    jsErrCode e{};
+    natsStatus s = js_GetConsumerInfo(&ci, conn.js, cfg.stream.c_str(), gw.durable.c_str(), nullptr, &e);
+    std::uint64_t acked = 0;
+    bool create = false;
+    if (s == NATS_NOT_FOUND) {
+      create = true;
+    } else if (s != NATS_OK) {
+      throw std::runtime_error("cannot read consumer " + gw.durable + ": " + why(s, e));
+    } else {
+      acked = ci->AckFloor.Stream;
+      // Delivered but unacknowledged messages would come back only after AckWait, behind newer
+      // ones: start the consumer again right after what was acknowledged, so they come first.
+      create = ci->Delivered.Stream > ci->AckFloor.Stream;
+      jsConsumerInfo_Destroy(ci);
+      ci = nullptr;
+      if (create) {
+        s = js_DeleteConsumer(conn.js, cfg.stream.c_str(), gw.durable.c_str(), nullptr, &e);
+        if (s != NATS_OK && s != NATS_NOT_FOUND)
+          throw std::runtime_error("cannot reset consumer " + gw.durable + ": " + why(s, e));
+      }
+    }
+    if (first > acked + 1 && last > 0) {
+      log->error(
+          "the stream's first seq is {}: seqs {}..{} expired before the gateway read them "
+          "(nats.max_age_hours or max_bytes too small for the gateway's downtime)",
+          first, acked + 1, first - 1);
+      acked = first - 1;
+    }
+    if (create) {
+      const std::string filter = subjects_of(cfg);
+      jsConsumerConfig cc;
+      jsConsumerConfig_Init(&cc);
+      cc.Durable = gw.durable.c_str();
+      cc.AckPolicy = js_AckAll;
+      cc.AckWait = gw.ack_wait.count() * kNsPerMs;  // nanoseconds
+      cc.MaxAckPending = 1 << 20;
+      cc.FilterSubject = filter.c_str();
+      if (acked > 0) {
+        cc.DeliverPolicy = js_DeliverByStartSequence;
+        cc.OptStartSeq = acked + 1;
+      } else {
+        cc.DeliverPolicy = js_DeliverAll;
+      }
+      s = js_AddConsumer(&ci, conn.js, cfg.stream.c_str(), &cc, nullptr, &e);
+      if (s != NATS_OK)
+        throw std::runtime_error("cannot create consumer " + gw.durable + ": " + why(s, e));
+      jsConsumerInfo_Destroy(ci);
+    }
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = cfg.stream.c_str();
+    so.Consumer = gw.durable.c_str();  // bind: never let the library create (or delete) it
+    const std::string filter = subjects_of(cfg);
+    s = js_PullSubscribe(&sub, conn.js, filter.c_str(), gw.durable.c_str(), nullptr, &so, &e);
+    if (s != NATS_OK) throw std::runtime_error("cannot bind to consumer " + gw.durable + ": " + why(s, e));
+    handed = acked;
+    stats.acked.store(acked);
+    stats.stream_last.store(last);
+    stats.connected.store(1);
+    return Start{acked, last};
+  }
+
+  void ack_published() {
+    const std::uint64_t p = published.load(std::memory_order_acquire);
+    natsMsg* newest = nullptr;
+    std::uint64_t newest_seq = 0;
+    while (!unacked.empty() && unacked.front().first <= p) {
+      if (newest != nullptr) natsMsg_Destroy(newest);
+      newest = unacked.front().second;
+      newest_seq = unacked.front().first;
+      unacked.pop_front();
+    }
+    if (newest == nullptr) return;
+    // AckAll: acknowledges every message of the consumer up to this one.
+    const natsStatus s = natsMsg_Ack(newest, nullptr);
+    natsMsg_Destroy(newest);
+    if (s == NATS_OK) stats.acked.store(newest_seq, std::memory_order_relaxed);
+  }
+
+  void hand(Rendered&& r) {
+    while (!out.try_publish(r)) {  // the server is behind: wait (JetStream holds the rest)
+      if (stopping.load()) return;
+      out.ring_doorbell();
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+
+  void run() {
+    pthread_setname_np(pthread_self(), "lam-nats-src");
+    std::string scratch;
+    while (!stopping.load()) {
+      if (sub == nullptr || !conn.ok()) {
+        try {
+          const std::uint64_t before = handed;
+          open();
+          // A reconnect resumes after what was acknowledged, which may be below what was already
+          // handed to the server: the server skips those (counted).
+          handed = std::max(handed, before);
+          stats.reconnects.fetch_add(1, std::memory_order_relaxed);
+          log->info("consumer {} reconnected", gw.durable);
+        } catch (const std::exception& e) {
+          if (Clock::now() >= next_complaint) {
+            log->warn("{}; retrying", e.what());
+            next_complaint = Clock::now() + std::chrono::seconds(10);
+          }
+          close();
+          sleep_unless(stopping, cfg.reconnect_wait);
+          continue;
+        }
+      }
+      natsMsgList list{nullptr, 0};
+      jsErrCode e{};
+      const natsStatus s = natsSubscription_Fetch(&list, sub, static_cast<int>(gw.fetch_batch), 100, &e);
+      if (s != NATS_OK && s != NATS_TIMEOUT) {
+        natsMsgList_Destroy(&list);
+        log->warn("fetch failed: {}; reconnecting", why(s, e));
+        close();
+        continue;
+      }
+      for (int i = 0; i < list.Count; ++i) {
+        natsMsg* m = list.Msgs[i];
+        jsMsgMetaData* meta = nullptr;
+        if (natsMsg_GetMetaData(&meta, m) != NATS_OK) {
+          stats.malformed.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        const std::uint64_t seq = meta->Sequence.Stream;
+        stats.pending.store(meta->NumPending, std::memory_order_relaxed);
+        stats.stream_last.store(seq + meta->NumPending, std::memory_order_relaxed);
+        jsMsgMetaData_Destroy(meta);
+        stats.received.fetch_add(1, std::memory_order_relaxed);
+        if (seq <= handed) continue;  // a redelivery
+        auto d = decode(m, seq, scratch);
+        if (!d) {
+          // Not an event of ours: the seq still advances for subscribers (a gap they are told of
+          // by the ring), counted here.
+          stats.malformed.fetch_add(1, std::memory_order_relaxed);
+          log->warn("stream seq {}: not a Laminator event (headers or body): skipped", seq);
+          handed = seq;
+          continue;
+        }
+        auto& last = shard_last[d->shard];
+        if (last != 0 && d->shard_seq <= last) {
+          stats.shard_repeats.fetch_add(1, std::memory_order_relaxed);
+          log->warn("shard {} seq {} at stream seq {} repeats (last {}): a republication outside "
+                    "the duplicate window",
+                    d->shard, d->shard_seq, seq, last);
+        } else if (last != 0 && d->shard_seq > last + 1) {
+          stats.shard_gaps.fetch_add(1, std::memory_order_relaxed);
+          log->warn("shard {} jumped from seq {} to {} at stream seq {}", d->shard, last,
+                    d->shard_seq, seq);
+        }
+        last = std::max(last, d->shard_seq);
+        hand(Rendered{std::move(d->entry), 0});
+        handed = seq;
+      }
+      if (list.Count > 0) {
+        out.ring_doorbell();
+        // Keep the batch's last message to acknowledge it (and everything before) once published.
+        natsMsg* keep = list.Msgs[list.Count - 1];
+        list.Msgs[list.Count - 1] = nullptr;
+        jsMsgMetaData* meta = nullptr;
+        if (natsMsg_GetMetaData(&meta, keep) == NATS_OK) {
+          unacked.emplace_back(meta->Sequence.Stream, keep);
+          jsMsgMetaData_Destroy(meta);
+        } else {
+          natsMsg_Destroy(keep);
+        }
+      }
+      natsMsgList_Destroy(&list);
+      ack_published();
+    }
+    close();
+  }
+
+  NatsConfig cfg;
+  GatewayConfig gw;
+  std::string url;
+  EntryBus& out;
+  const std::atomic<std::uint64_t>& published;
+  SourceStats stats;
+  std::atomic<bool> stopping{false};
+  std::thread thread;
+  std::shared_ptr<spdlog::logger> log = spdlog::default_logger()->clone("gateway");
+
+  // Source thread only (and open() before start()).
+  Conn conn;
+  natsSubscription* sub = nullptr;
+  std::uint64_t handed = 0;  ///< highest stream seq handed to the server
+  std::deque<std::pair<std::uint64_t, natsMsg*>> unacked;
+  std::map<std::string, std::uint64_t> shard_last;
+  Clock::time_point next_complaint{};
+};
+
+GatewaySource::GatewaySource(NatsConfig cfg, GatewayConfig gw, std::string url, EntryBus& out,
+                             const std::atomic<std::uint64_t>& published)
+    : impl_(std::make_unique<Impl>(std::move(cfg), std::move(gw), std::move(url), out, published)) {}
+
+GatewaySource::~GatewaySource() {
+  stop();
+}
+
+GatewaySource::Start GatewaySource::open() {
+  return impl_->open();
+}
+
+void GatewaySource::start() {
+  impl_->thread = std::thread([this] { impl_->run(); });
+}
+
+void GatewaySource::stop() {
+  impl_->stopping.store(true);
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+const SourceStats& GatewaySource::stats() const noexcept {
+  return impl_->stats;
+}
+
+void GatewaySource::render(std::string& out) const {
+  const SourceStats& s = impl_->stats;
+  PromWriter m(out);
+  m.one("laminator_gateway_nats_connected", "gauge", "1 while the consumer's connection is up",
+        s.connected.load());
+  m.one("laminator_gateway_received_total", "counter", "Messages fetched from the durable consumer",
+        s.received.load());
+  m.one("laminator_gateway_malformed_total", "counter",
+        "Messages without Laminator headers or body (skipped)", s.malformed.load());
+  m.one("laminator_gateway_shard_repeats_total", "counter",
+        "Events whose shard seq repeats one already served", s.shard_repeats.load());
+  m.one("laminator_gateway_shard_gaps_total", "counter",
+        "Events whose shard seq skipped past the next expected", s.shard_gaps.load());
+  m.one("laminator_gateway_consumer_pending", "gauge",
+        "Messages of the stream the consumer has not delivered yet", s.pending.load());
+  m.one("laminator_gateway_acked_seq", "gauge", "The stream seq acknowledged (published to the ring)",
+        s.acked.load());
+  m.one("laminator_gateway_stream_last_seq", "gauge", "The stream's last seq when last seen",
+        s.stream_last.load());
+  m.one("laminator_gateway_reconnects_total", "counter", "Consumer reconnections",
+        s.reconnects.load());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gateway's journal: the stream itself.
+
+struct JetStreamJournal::Impl {
+  struct Request {
+    std::uint64_t after = 0, before = 0;
+    std::size_t limit = 0;
+    std::vector<Uuid> users;
+    std::function<void(JournalPage)> done;
+  };
+
+  JournalPage read_page(const Request& r) {
+    JournalPage page;
+    if (!conn.ok()) {
+      jsOptions jo;
+      jsOptions_Init(&jo);
+      jo.Wait = 5'000;
+      if (auto err = conn.open(cfg, url, "laminator-gateway-journal", &jo)) {
+        page.error = *err;
+        return page;
+      }
+    }
+    const auto [first, last] = stream_bounds(conn.js, cfg);
+    page.max_journaled = last;
+    page.last_seq = r.after;
+    if (r.after >= last) {
+      page.ok = true;
+      page.complete = true;
+      return page;
+    }
+    const std::string filter = subjects_of(cfg);
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = cfg.stream.c_str();
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = std::max(r.after + 1, first);
+    so.Config.AckPolicy = js_AckNone;
+    so.Config.InactiveThreshold = 30'000 * kNsPerMs;
+    natsSubscription* sub = nullptr;
+    jsErrCode e{};
+    natsStatus s = js_PullSubscribe(&sub, conn.js, filter.c_str(), nullptr, nullptr, &so, &e);
+    if (s != NATS_OK) {
+      page.error = "cannot read the stream: " + why(s, e);
+      conn.close();
+      return page;
+    }
+    std::string scratch;
+    std::size_t scanned = 0;
+    bool end = false;
+    while (!end && scanned < r.limit) {
+      natsMsgList list{nullptr, 0};
+      const int want = static_cast<int>(std::min<std::size_t>(r.limit - scanned, 512));
+      s = natsSubscription_Fetch(&list, sub, want, 1'000, &e);
+      if (s == NATS_TIMEOUT) break;
+      if (s != NATS_OK) {
+        natsMsgList_Destroy(&list);
+        page.error = "stream read failed: " + why(s, e);
+        natsSubscription_Unsubscribe(sub);
+        natsSubscription_Destroy(sub);
+        return page;
+      }
+      for (int i = 0; i < list.Count && !end; ++i) {
+        jsMsgMetaData* meta = nullptr;
+        if (natsMsg_GetMetaData(&meta, list.Msgs[i]) != NATS_OK) continue;
+        const std::uint64_t seq = meta->Sequence.Stream;
+        const bool at_end = meta->NumPending == 0;
+        jsMsgMetaData_Destroy(meta);
+        if (r.before != 0 && seq >= r.before) {
+          end = true;
+          break;
+        }
+        ++scanned;
+        page.last_seq = seq;
+        if (at_end || seq >= last) end = true;
+        auto d = decode(list.Msgs[i], seq, scratch);
+        if (!d) continue;
+        if (!r.users.empty() &&
+            std::find(r.users.begin(), r.users.end(), d->entry.meta.user_id) == r.users.end())
+          continue;
+        page.rows.push_back(JournalRow{d->entry.meta, *d->entry.json});
+      }
+      natsMsgList_Destroy(&list);
+    }
+    natsSubscription_Unsubscribe(sub);  // deletes the ephemeral consumer
+    natsSubscription_Destroy(sub);
+    page.ok = true;
+    page.complete = end || scanned < r.limit;
+    page.max_journaled = std::max(page.max_journaled, page.last_seq);
+    return page;
+  }
+
+  void run() {
+    pthread_setname_np(pthread_self(), "lam-nats-jrnl");
+    for (;;) {
+      Request req;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return stopping || !requests.empty(); });
+        if (stopping) break;
+        req = std::move(requests.front());
+        requests.pop_front();
+      }
+      JournalPage page = read_page(req);
+      if (!page.ok) log->warn("journal read from JetStream failed: {}", page.error);
+      req.done(std::move(page));
+    }
+    conn.close();
+  }
+
+  NatsConfig cfg;
+  std::string url;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Request> requests;
+  bool stopping = false;
+  std::thread thread;
+  Conn conn;
+  std::shared_ptr<spdlog::logger> log = spdlog::default_logger()->clone("gateway");
+};
+
+JetStreamJournal::JetStreamJournal(NatsConfig cfg, std::string url)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->cfg = std::move(cfg);
+  impl_->url = std::move(url);
+  impl_->thread = std::thread([this] { impl_->run(); });
+}
+
+JetStreamJournal::~JetStreamJournal() {
+  stop();
+}
+
+void JetStreamJournal::read(std::uint64_t after, std::uint64_t before, std::size_t limit,
+                            std::vector<Uuid> users, std::function<void(JournalPage)> done) {
+  std::lock_guard lock(impl_->mu);
+  impl_->requests.push_back(
+      {after, before, limit == 0 ? kPageRows : limit, std::move(users), std::move(done)});
+  impl_->cv.notify_one();
+}
+
+void JetStreamJournal::stop() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_one();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+}  // namespace lam::daemon
