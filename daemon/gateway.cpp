@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -58,6 +59,9 @@ void Gateway::start() {
   ServerHooks hooks;
   hooks.on_publish = [&p](const Entry& e) {
     p.published.store(e.meta.seq, std::memory_order_release);
+  };
+  hooks.known_head = [&p] {
+    return std::max(p.start_last, p.source->stats().stream_last.load(std::memory_order_relaxed));
   };
   hooks.metrics = [&p](std::string& out) {
     p.source->render(out);

@@ -940,7 +940,9 @@ struct JetStreamJournal::Impl {
     natsSubscription_Unsubscribe(sub);  // deletes the ephemeral consumer
     natsSubscription_Destroy(sub);
     page.ok = true;
-    page.complete = end || scanned < r.limit;
+    // Complete only when the stream's end (or `before`) was reached: a fetch that timed out says
+    // nothing about what follows, and a complete page lets the subscriber skip to max_journaled.
+    page.complete = end;
     page.max_journaled = std::max(page.max_journaled, page.last_seq);
     return page;
   }

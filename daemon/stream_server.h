@@ -62,6 +62,9 @@ struct ServerHooks {
   /// Runs on the server thread for every event as it enters the ring (the shard's JetStream
   /// publisher taps the stream here). Must be cheap and never block.
   std::function<void(const Entry&)> on_publish;
+  /// The highest seq that exists beyond the ring (Subscription's `known_head`; the gateway's:
+  /// the stream's last seq). Unset: the ring's head.
+  std::function<std::uint64_t()> known_head;
 };
 
 class StreamServer {

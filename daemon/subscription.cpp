@@ -7,18 +7,27 @@ namespace lam::daemon {
 
 Subscription::Subscription(const EventRing& ring, StreamFilter filter,
                            std::optional<std::uint64_t> since, std::size_t queue_cap,
-                           bool have_journal)
+                           bool have_journal, std::uint64_t known_head)
     : ring_(ring),
       filter_(std::move(filter)),
       since_(since),
       cap_(queue_cap == 0 ? 1 : queue_cap),
-      have_journal_(have_journal) {}
+      have_journal_(have_journal),
+      known_head_(known_head) {}
 
 void Subscription::on_accepted() {
   if (close_ || phase_ != Phase::handshake) return;  // closed while the handshake ran
   const std::uint64_t head = ring_.head();
   if (!since_ || *since_ == head) {
     cursor_ = head;
+    phase_ = Phase::live;
+    return;
+  }
+  if (*since_ > head && *since_ <= known_head_) {
+    // Served before (by a previous run of the gateway) and not yet again: live from there; the
+    // ring's events up to `since` are skipped as they arrive.
+    resumed_ = true;
+    cursor_ = *since_;
     phase_ = Phase::live;
     return;
   }

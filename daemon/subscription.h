@@ -50,8 +50,12 @@ class Subscription {
   };
 
   /// `queue_cap`: events queued before a live subscriber is slow; also the journal page size.
+  /// `known_head`: the highest seq that exists anywhere, when the journal may be ahead of the
+  /// ring (the gateway's: JetStream holds what it has not served yet after a restart). A `since`
+  /// up to it is not "ahead": the subscriber waits live for the ring to pass it. 0: the ring's
+  /// head is the limit.
   Subscription(const EventRing& ring, StreamFilter filter, std::optional<std::uint64_t> since,
-               std::size_t queue_cap, bool have_journal);
+               std::size_t queue_cap, bool have_journal, std::uint64_t known_head = 0);
 
   /// The WebSocket handshake completed: start live at the head, or catch up from `since`.
   void on_accepted();
@@ -95,6 +99,7 @@ class Subscription {
   std::optional<std::uint64_t> since_;
   std::size_t cap_;
   bool have_journal_;
+  std::uint64_t known_head_;
   Phase phase_ = Phase::handshake;
   std::optional<CloseOrder> close_;
 

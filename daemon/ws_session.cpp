@@ -26,7 +26,8 @@ WsSession::WsSession(ServerCore& srv, tcp::socket sock, ConnectionSlot slot, Str
     : srv_(srv),
       ws_(std::move(sock)),
       slot_(std::move(slot)),
-      sub_(srv.ring, std::move(filter), since, srv.cfg.client_queue, srv.journal != nullptr),
+      sub_(srv.ring, std::move(filter), since, srv.cfg.client_queue, srv.journal != nullptr,
+           srv.hooks.known_head ? srv.hooks.known_head() : 0),
       grace_(srv.io),
       token_(&token) {}
 

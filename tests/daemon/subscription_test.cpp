@@ -316,3 +316,39 @@ TEST(EventRing, FindsBySeqAndRestartsAfterAGap) {
 
 }  // namespace
 }  // namespace lam::daemon
+
+namespace lam::daemon {
+namespace {
+
+TEST(Subscription, SinceBeyondTheRingButWithinTheKnownHeadWaitsLiveForTheRingToPassIt) {
+  // The gateway restarted: its ring starts at what JetStream had acknowledged (40), the stream
+  // holds up to 60, and a subscriber that had been served up to 55 comes back.
+  EventRing ring(100, 40);
+  Subscription s(ring, {}, 55, 100, true, /*known_head=*/60);
+  s.on_accepted();
+  ASSERT_FALSE(s.close_order());
+  EXPECT_EQ(s.phase(), Subscription::Phase::live);
+  std::vector<std::uint64_t> got;
+  for (std::uint64_t q = 41; q <= 70; ++q) {
+    const Entry e = entry(q);
+    ring.push(e);
+    s.on_live(e);
+  }
+  ASSERT_FALSE(s.close_order());
+  std::string out;
+  while (s.compose(out, 1 << 20) > 0) {
+    for (std::size_t at = 0; (at = out.find("\"seq\":", at)) != std::string::npos; at += 6)
+      got.push_back(std::stoull(out.substr(at + 6)));
+    s.on_written();
+  }
+  ASSERT_EQ(got.size(), 15u);
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], 56 + i);
+  // Beyond the known head it is still "ahead".
+  Subscription far(ring, {}, 90, 10, true, 80);
+  far.on_accepted();
+  ASSERT_TRUE(far.close_order());
+  EXPECT_EQ(far.close_order()->kind, Subscription::CloseKind::ahead);
+}
+
+}  // namespace
+}  // namespace lam::daemon

@@ -1,0 +1,428 @@
+// Scale-out end to end: three real `laminator run` shards (binance, bybit, hyperliquid markets of
+// the mock exchange), a real `nats-server -js`, a real `laminator gateway`, subscribers through the
+// gateway's WebSocket; every event checked against each shard's own journal (schema
+// laminator_shard_<id>): delivered exactly once, in each shard's order, with one seq across shards
+// - through a shard's SIGKILL, a NATS outage and a gateway restart, each mid-burst.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "tests/daemon/e2e_harness.h"
+#include "tests/support/nats_server.h"
+#include "tests/support/process.h"
+
+namespace lam::test {
+namespace {
+
+struct ShardSpec {
+  std::string id;
+  feeds::Venue venue;
+  std::string symbol;
+  std::string market;
+  std::int64_t base_cents;
+};
+
+const std::vector<ShardSpec>& shard_specs() {
+  static const std::vector<ShardSpec> s{
+      {"a", feeds::Venue::binance, "BTCUSDT", "0000000a-0000-4000-8000-0000000000a1", 8'000'000},
+      {"b", feeds::Venue::bybit, "ETHUSDT", "0000000a-0000-4000-8000-0000000000b1", 300'000},
+      {"c", feeds::Venue::hyperliquid, "SOL", "0000000a-0000-4000-8000-0000000000c1", 15'000}};
+  return s;
+}
+
+/// One deployment: a database, the mock exchange, NATS, three shards and a gateway.
+class Deployment {
+ public:
+  struct Knobs {
+    std::size_t gateway_ring = 1 << 16;
+    std::size_t max_pending = 4096;  ///< async publishes in flight per shard
+  };
+
+  Deployment(const std::string& name, Knobs k) : knobs_(k) {
+    dir_ = "/tmp/laminator-scaleout-" + name + "-" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    url_ = shared_cluster().create_database(name);
+    db::Migrator(url_).migrate({});
+    exec(
+        "INSERT INTO users (id, telegram_id) SELECT ('0000000c-0000-4000-8000-' || "
+        "lpad(to_hex(g), 12, '0'))::uuid, 900000 + g FROM generate_series(1, 5) g");
+    mockex::Options mo;
+    mo.rate = 400;
+    mock_.emplace(mo);
+    for (const ShardSpec& s : shard_specs()) {
+      exec("INSERT INTO markets (id, symbol, base_asset, quote_asset, dex_name, market_type, "
+           "price_source) VALUES ('" +
+           s.market + "', '" + s.symbol + "', 'X', 'USD', '" +
+           std::string(feeds::venue_name(s.venue)) + "', 'perpetual', 'mark')");
+      mock_->pin_price(s.symbol, s.base_cents);
+    }
+    mock_->start();
+    nats_.emplace(dir_ + "/nats");
+    gateway_port_ = free_port();
+    for (std::size_t i = 0; i < shard_specs().size(); ++i) shard_ports_.push_back(free_port());
+    shards_.resize(shard_specs().size());
+    for (auto& s : shards_) s = std::make_unique<Child>();
+  }
+  ~Deployment() {
+    gateway_.kill();
+    for (auto& s : shards_) s->kill();
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir_);
+  }
+
+  void exec(const std::string& sql) const {
+    pqxx::connection c(url_);
+    pqxx::work w(c);
+    w.exec(sql);
+    w.commit();
+  }
+  const std::string& url() const { return url_; }
+  NatsServer& nats() { return *nats_; }
+  mockex::MockExchange& mock() { return *mock_; }
+  Child& shard(std::size_t i) { return *shards_[i]; }
+  Child& gateway() { return gateway_; }
+  int gateway_port() const { return gateway_port_; }
+  int shard_port(std::size_t i) const { return shard_ports_[i]; }
+  std::string gateway_url(const std::string& query = "") const {
+    return "ws://127.0.0.1:" + std::to_string(gateway_port_) + "/v1/stream" + query;
+  }
+
+  /// `n` alerts on shard i's market, user (g % 5) + 1, crossing between base and base + n/1000.
+  void bulk_alerts(std::size_t i, int n, int first) const {
+    const ShardSpec& s = shard_specs()[i];
+    exec("INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, target_price) "
+         "SELECT ('0000000d-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, "
+         "('0000000c-0000-4000-8000-' || lpad(to_hex(g % 5 + 1), 12, '0'))::uuid, '" +
+         s.market + "', 'price_above', 'greater_than', " + std::to_string(s.base_cents / 100) +
+         " + (g - " + std::to_string(first) + " + 1) * 0.001 FROM generate_series(" +
+         std::to_string(first) + ", " + std::to_string(first + n - 1) + ") g");
+  }
+  /// Moves shard i's price above every target so far: a burst.
+  void fire(std::size_t i, std::int64_t above_cents) {
+    mock_->pin_price(shard_specs()[i].symbol, shard_specs()[i].base_cents + above_cents);
+  }
+
+  void start_shard(std::size_t i) {
+    const ShardSpec& s = shard_specs()[i];
+    const std::string cfg = dir_ + "/shard-" + s.id + ".toml";
+    std::ofstream f(cfg);
+    f << "log_level = \"info\"\n"
+      << "[database]\nurl_env = \"LAMINATOR_DATABASE_URL\"\n"
+      << "[engine]\nposition_refresh_interval_ms = 200\ncrash_ring = \"" << dir_ << "/ring-"
+      << s.id << "\"\n"
+      << "[writer]\nflush_interval_ms = 20\n[listener]\nbatch_window_ms = 1\n"
+      << "[stream]\naddress = \"127.0.0.1\"\nport = " << shard_ports_[i] << "\n"
+      << "[[stream.tokens]]\nname = \"all\"\ntoken_env = \"E2E_TOKEN\"\n"
+      << "[shard]\nid = \"" << s.id << "\"\nvenues = [\"" << feeds::venue_name(s.venue) << "\"]\n"
+      << "orphans = " << (i == 0 ? "true" : "false") << "\n"
+      << "[nats]\nurl_env = \"LAMINATOR_NATS_URL\"\nstorage = \"file\"\n"
+      << "max_pending = " << knobs_.max_pending << "\nack_wait_ms = 2000\n"
+      << "reconnect_wait_ms = 100\n"
+      << "[feeds]\nhousekeeping_ms = 20\nbackoff_initial_ms = 50\nbackoff_max_ms = 200\n";
+    for (feeds::Venue v : feeds::kAllVenues) {
+      f << "[feeds." << feeds::venue_name(v) << ".urls]\n";
+      for (const feeds::Route& r : feeds::venue_routes(v))
+        f << r.name << " = \"" << mock_->url(v, r.name) << "\"\n";
+    }
+    f.close();
+    shards_[i]->spawn({LAMINATOR_BINARY, "run", "--config", cfg, "--status-every", "0"}, env(),
+                      dir_ + "/shard-" + s.id + ".log");
+  }
+
+  void start_gateway() {
+    const std::string cfg = dir_ + "/gateway.toml";
+    std::ofstream f(cfg);
+    f << "log_level = \"info\"\n"
+      << "[stream]\naddress = \"127.0.0.1\"\nport = " << gateway_port_ << "\n"
+      << "ring_events = " << knobs_.gateway_ring << "\n"
+      << "[[stream.tokens]]\nname = \"all\"\ntoken_env = \"E2E_TOKEN\"\n"
+      << "[[stream.tokens]]\nname = \"user1\"\ntoken_env = \"E2E_SCOPED_TOKEN\"\n"
+      << "users = [\"" << user(1) << "\"]\n"
+      << "[nats]\nurl_env = \"LAMINATOR_NATS_URL\"\nreconnect_wait_ms = 100\n"
+      << "[gateway]\ndurable = \"gw-test\"\nfetch_batch = 256\n";
+    f.close();
+    gateway_.spawn({LAMINATOR_BINARY, "gateway", "--config", cfg, "--status-every", "0"}, env(),
+                   dir_ + "/gateway.log");
+  }
+
+  void start_all() {
+    for (std::size_t i = 0; i < shards_.size(); ++i) start_shard(i);
+    start_gateway();
+    for (std::size_t i = 0; i < shards_.size(); ++i)
+      ASSERT_TRUE(wait_healthy(shard_ports_[i])) << shards_[i]->log_tail();
+    ASSERT_TRUE(wait_healthy(gateway_port_)) << gateway_.log_tail();
+  }
+
+  static bool wait_healthy(int port, std::chrono::milliseconds limit = 30s) {
+    return wait_for(
+        [&] {
+          try {
+            return daemon::http_get("127.0.0.1", std::to_string(port), "/healthz").first == 200;
+          } catch (const std::exception&) {
+            return false;
+          }
+        },
+        limit);
+  }
+  static double metric(int port, const std::string& name) {
+    std::string body;
+    try {
+      body = daemon::http_get("127.0.0.1", std::to_string(port), "/metrics").second;
+    } catch (const std::exception&) {
+      return -1;
+    }
+    std::istringstream in(body);
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(line.rfind(' ') + 1));
+    return -1;
+  }
+
+  /// Shard i's journal: shard seq -> alert id, from its own schema.
+  std::map<std::uint64_t, std::string> journal(std::size_t i) const {
+    std::map<std::uint64_t, std::string> out;
+    pqxx::connection c(url_);
+    pqxx::read_transaction t(c);
+    for (const auto& row : t.exec("SELECT seq, body FROM laminator_shard_" +
+                                  shard_specs()[i].id + ".alert_events ORDER BY seq"))
+      out[row[0].as<std::uint64_t>()] = sfield(row[1].c_str(), "alert_id");
+    return out;
+  }
+
+  std::string logs() const {
+    std::string s = "--- gateway:\n" + gateway_.log_tail();
+    for (std::size_t i = 0; i < shards_.size(); ++i)
+      s += "--- shard " + shard_specs()[i].id + ":\n" + shards_[i]->log_tail();
+    return s + "--- nats:\n" + nats_->log_tail();
+  }
+
+ private:
+  std::vector<std::string> env() const {
+    return {"LAMINATOR_DATABASE_URL=" + url_, "LAMINATOR_NATS_URL=" + nats_->url(),
+            std::string("E2E_TOKEN=") + kToken, std::string("E2E_SCOPED_TOKEN=") + kScopedToken};
+  }
+
+  Knobs knobs_;
+  std::string dir_, url_;
+  std::optional<mockex::MockExchange> mock_;
+  std::optional<NatsServer> nats_;
+  std::vector<std::unique_ptr<Child>> shards_;
+  Child gateway_;
+  int gateway_port_ = 0;
+  std::vector<int> shard_ports_;
+};
+
+/// A subscriber of the gateway as a real client runs one: on a close, a refused or dropped
+/// connection (the gateway restarting), it reconnects with since = the last seq it got.
+class Reader {
+ public:
+  Reader(const Deployment& d, std::string query = "", std::uint64_t since = 0)
+      : d_(d), query_(std::move(query)), since_(since) {}
+
+  /// Reads until `pred` holds over everything read (or `limit`).
+  bool read_until(const std::function<bool(const std::vector<std::string>&)>& pred,
+                  std::chrono::milliseconds limit = 60s) {
+    const auto end = Clock::now() + limit;
+    while (!pred(events) && Clock::now() < end) {
+      if (!c_) {
+        try {
+          const std::string sep = query_.empty() ? "?" : query_ + "&";
+          c_ = std::make_unique<StreamClient>(
+              d_.gateway_url(sep + "since=" + std::to_string(since_)), kToken);
+        } catch (const std::exception&) {
+          std::this_thread::sleep_for(50ms);  // restarting
+          continue;
+        }
+      }
+      auto m = c_->next(50ms);
+      if (m) {
+        since_ = seq_of(*m);
+        events.push_back(*m);
+        continue;
+      }
+      if (c_->closed()) {
+        ++reconnects;
+        last_close = std::to_string(c_->close_code()) + " " + c_->close_reason();
+        c_.reset();
+      }
+    }
+    return pred(events);
+  }
+  bool read_count(std::size_t n, std::chrono::milliseconds limit = 60s) {
+    return read_until([n](const auto& e) { return e.size() >= n; }, limit);
+  }
+  std::size_t count_of(const std::string& shard) const {
+    std::size_t n = 0;
+    for (const auto& e : events) n += sfield(e, "shard") == shard ? 1 : 0;
+    return n;
+  }
+
+  std::vector<std::string> events;
+  std::size_t reconnects = 0;
+  std::string last_close;
+
+ private:
+  const Deployment& d_;
+  std::string query_;
+  std::uint64_t since_;
+  std::unique_ptr<StreamClient> c_;
+};
+
+std::uint64_t num(const std::string& json, const std::string& key) {
+  const auto at = json.find("\"" + key + "\":");
+  return at == std::string::npos ? 0 : std::stoull(json.substr(at + key.size() + 3));
+}
+
+/// Every event once, seq contiguous from `first_seq`, each shard's events in its order 1..n with
+/// the alert its journal has under that seq, and nothing the journals lack.
+void expect_exactly_the_journals(const Deployment& d, const std::vector<std::string>& events,
+                                 std::uint64_t first_seq = 1) {
+  std::map<std::string, std::uint64_t> last;
+  std::map<std::string, std::map<std::uint64_t, std::string>> journals;
+  std::size_t journaled = 0;
+  for (std::size_t i = 0; i < shard_specs().size(); ++i) {
+    // The gateway can be ahead of a shard's writer: wait for its journal to hold what was served.
+    std::size_t served = 0;
+    for (const auto& e : events) served += sfield(e, "shard") == shard_specs()[i].id ? 1 : 0;
+    wait_for([&] { return d.journal(i).size() >= served; }, 30s);
+    journals[shard_specs()[i].id] = d.journal(i);
+    journaled += journals[shard_specs()[i].id].size();
+  }
+  EXPECT_EQ(events.size(), journaled) << "the gateway delivered a different number of events "
+                                         "than the shards journaled";
+  std::set<std::string> alerts;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const std::string& e = events[i];
+    ASSERT_EQ(seq_of(e), first_seq + i) << e;
+    const std::string shard = sfield(e, "shard");
+    const std::uint64_t ss = num(e, "shard_seq");
+    ASSERT_EQ(ss, last[shard] + 1) << "shard " << shard << " out of order or repeated: " << e;
+    last[shard] = ss;
+    const auto& j = journals[shard];
+    const auto it = j.find(ss);
+    ASSERT_NE(it, j.end()) << "not in shard " << shard << "'s journal: " << e;
+    EXPECT_EQ(sfield(e, "alert_id"), it->second) << e;
+    EXPECT_TRUE(alerts.insert(sfield(e, "alert_id")).second) << "fired twice: " << e;
+  }
+}
+
+TEST(ScaleOut, ThreeShardsThroughTheGatewayEveryEventOnceInShardOrderAndResumeAcrossShards) {
+  constexpr int kN = 1'500;  // alerts per shard
+  Deployment d("scaleout_basic", Deployment::Knobs{.gateway_ring = 1'024});
+  for (std::size_t i = 0; i < 3; ++i) d.bulk_alerts(i, kN, 1 + static_cast<int>(i) * kN);
+  d.start_all();
+  if (::testing::Test::HasFatalFailure()) return;
+  Reader all(d);
+  Reader one(d, "?user_id=" + user(2));
+  for (std::size_t i = 0; i < 3; ++i) d.fire(i, 1'000);
+  ASSERT_TRUE(all.read_count(3 * kN)) << all.events.size() << " " << all.last_close << "\n"
+                                      << d.logs();
+  // Every shard's events, each once, in its order, one seq across the three.
+  expect_exactly_the_journals(d, all.events);
+  for (const auto& s : shard_specs()) EXPECT_EQ(all.count_of(s.id), std::size_t{kN});
+  EXPECT_EQ(all.reconnects, 0u) << all.last_close;
+  // A filter through the gateway sees the same events as the full stream, filtered.
+  std::vector<std::string> want;
+  for (const auto& e : all.events)
+    if (sfield(e, "user_id") == user(2)) want.push_back(e);
+  ASSERT_TRUE(one.read_count(want.size())) << d.logs();
+  EXPECT_EQ(one.events, want);
+
+  // Resume across all three shards with one number: from deep in JetStream (the gateway's ring
+  // holds the last 1,024), from the ring, and from the head.
+  for (const std::uint64_t since : {std::uint64_t{0}, std::uint64_t{1'000}, std::uint64_t{4'000},
+                                    std::uint64_t{3 * kN}}) {
+    Reader r(d, "", since);
+    const std::size_t expect = 3 * kN - since;
+    if (expect > 0) {
+      ASSERT_TRUE(r.read_count(expect, 30s)) << since << " " << r.last_close;
+    }
+    EXPECT_FALSE(r.read_count(expect + 1, 300ms)) << "more than asked for after since=" << since;
+    ASSERT_EQ(r.events.size(), expect);
+    for (std::size_t i = 0; i < r.events.size(); ++i)
+      ASSERT_EQ(r.events[i], all.events[since + i]) << "since=" << since;
+  }
+  EXPECT_GT(Deployment::metric(d.gateway_port(), "laminator_stream_journal_reads_total"), 0);
+  // Nothing was repeated or skipped on the way, and every shard dropped the others' rows.
+  EXPECT_EQ(Deployment::metric(d.gateway_port(), "laminator_gateway_shard_repeats_total"), 0);
+  EXPECT_EQ(Deployment::metric(d.gateway_port(), "laminator_gateway_shard_gaps_total"), 0);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(Deployment::metric(d.shard_port(i), "laminator_nats_lost_total"), 0);
+    EXPECT_EQ(Deployment::metric(d.shard_port(i), "laminator_nats_acked_seq"), kN);
+  }
+  // A shard's own stream still serves its own seqs.
+  auto direct = std::make_unique<StreamClient>(
+      "ws://127.0.0.1:" + std::to_string(d.shard_port(1)) + "/v1/stream?since=0", kToken);
+  const auto b = read_n(*direct, kN, 30s);
+  ASSERT_EQ(b.size(), std::size_t{kN});
+  EXPECT_EQ(seq_of(b.back()), std::uint64_t{kN});
+  EXPECT_EQ(sfield(b.front(), "market_id"), shard_specs()[1].market);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(d.shard(i).signal_and_wait(SIGTERM), 0);
+  EXPECT_EQ(d.gateway().signal_and_wait(SIGTERM), 0) << d.gateway().log_tail();
+}
+
+TEST(ScaleOut, ShardKillNatsOutageAndGatewayRestartMidBurstLoseAndRepeatNothing) {
+  constexpr int kN = 3'000;
+  // A narrow publishing window (8 in flight) keeps each burst in flight long enough to be hit.
+  Deployment d("scaleout_faults", Deployment::Knobs{.gateway_ring = 4'096, .max_pending = 8});
+  for (std::size_t i = 0; i < 3; ++i) d.bulk_alerts(i, kN, 1 + static_cast<int>(i) * kN);
+  d.start_all();
+  if (::testing::Test::HasFatalFailure()) return;
+  Reader r(d);
+  std::size_t total = 0;
+
+  // 1. SIGKILL of shard a while its burst is being published; it restarts and publishes the rest
+  //    (from its journal and crash ring): JetStream drops what it already had.
+  d.fire(0, 1'000);
+  ASSERT_TRUE(r.read_until([&](const auto&) { return r.count_of("a") >= 1; })) << d.logs();
+  EXPECT_EQ(d.shard(0).signal_and_wait(SIGKILL), 128 + SIGKILL);
+  const std::size_t a_at_kill = r.count_of("a");
+  d.start_shard(0);
+  total += kN;
+  ASSERT_TRUE(r.read_count(total)) << r.events.size() << " " << r.last_close << "\n" << d.logs();
+  EXPECT_LT(a_at_kill, std::size_t{kN});
+  EXPECT_GT(Deployment::metric(d.shard_port(0), "laminator_nats_journal_events_total") +
+                Deployment::metric(d.shard_port(0), "laminator_nats_duplicates_total"),
+            0)
+      << "the restarted shard had nothing left to publish: the kill missed the burst";
+
+  // 2. nats-server killed while shard b's burst is in flight, started again on the same store:
+  //    shards and gateway reconnect; b resumes after the last seq the stream holds.
+  d.fire(1, 1'000);
+  ASSERT_TRUE(r.read_until([&](const auto&) { return r.count_of("b") >= 1; })) << d.logs();
+  d.nats().kill();
+  const std::size_t b_at_kill = r.count_of("b");
+  std::this_thread::sleep_for(500ms);
+  d.nats().start();
+  total += kN;
+  ASSERT_TRUE(r.read_count(total)) << r.events.size() << " " << r.last_close << "\n" << d.logs();
+  EXPECT_LT(b_at_kill, std::size_t{kN});
+  EXPECT_GE(Deployment::metric(d.shard_port(1), "laminator_nats_rewinds_total"), 1);
+  EXPECT_GE(Deployment::metric(d.gateway_port(), "laminator_gateway_reconnects_total"), 1);
+
+  // 3. The gateway killed during shard c's burst and restarted: the subscriber resumes with its
+  //    last seq and gets the rest once.
+  d.fire(2, 1'000);
+  ASSERT_TRUE(r.read_until([&](const auto&) { return r.count_of("c") >= 1; })) << d.logs();
+  EXPECT_EQ(d.gateway().signal_and_wait(SIGKILL), 128 + SIGKILL);
+  const std::size_t c_at_kill = r.count_of("c");
+  d.start_gateway();
+  total += kN;
+  ASSERT_TRUE(r.read_count(total)) << r.events.size() << " " << r.last_close << "\n" << d.logs();
+  EXPECT_LT(c_at_kill, std::size_t{kN});
+  EXPECT_GE(r.reconnects, 1u);
+
+  EXPECT_FALSE(r.read_count(total + 1, 500ms)) << "an event more than the shards made";
+  expect_exactly_the_journals(d, r.events);
+  // And the whole history again from a fresh subscriber: the same events, the same seqs.
+  Reader again(d);
+  ASSERT_TRUE(again.read_count(total, 60s)) << again.last_close;
+  EXPECT_EQ(again.events, r.events);
+  for (std::size_t i = 0; i < 3; ++i)
+    EXPECT_EQ(Deployment::metric(d.shard_port(i), "laminator_nats_lost_total"), 0);
+  EXPECT_EQ(Deployment::metric(d.gateway_port(), "laminator_gateway_shard_repeats_total"), 0);
+}
+
+}  // namespace
+}  // namespace lam::test

@@ -1,0 +1,227 @@
+// Scale-out's pure parts: which markets a shard owns, the publishing window, how an event is
+// rendered through JetStream, the [shard] / [nats] / [gateway] config, the shard's search_path.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "daemon/config.h"
+#include "daemon/gateway_event.h"
+#include "daemon/publish_window.h"
+#include "daemon/shard.h"
+#include "persistence/database_url.h"
+
+namespace lam::daemon {
+namespace {
+
+Uuid id(int n) {
+  char b[40];
+  std::snprintf(b, sizeof b, "0000000a-0000-4000-8000-%012x", n);
+  return *Uuid::parse(b);
+}
+
+TEST(ShardMap, WithoutAShardEverythingIsOwned) {
+  ShardMap m;
+  EXPECT_FALSE(m.sharded());
+  EXPECT_TRUE(m.market(id(1), "binance"));
+  EXPECT_TRUE(m.owns(id(2)));
+  EXPECT_TRUE(m.owns_marketless());
+}
+
+TEST(ShardMap, VenuesAndListedMarketsDecideAndRowsFollowTheirMarket) {
+  ShardConfig c;
+  c.id = "a";
+  c.venues = {"binance", "bybit"};
+  c.markets = {id(9)};
+  ShardMap m(c);
+  EXPECT_TRUE(m.market(id(1), "binance"));
+  EXPECT_TRUE(m.market(id(2), "bybit"));
+  EXPECT_FALSE(m.market(id(3), "okx"));
+  EXPECT_TRUE(m.market(id(9), "okx"));  // listed
+  EXPECT_TRUE(m.owns(id(1)));
+  EXPECT_FALSE(m.owns(id(3)));
+  // A market nobody loaded: without a hash rule, the orphans shard's; this one is not.
+  EXPECT_FALSE(m.owns(id(77)));
+  EXPECT_FALSE(m.owns_marketless());
+  EXPECT_EQ(m.owned_markets(), 3u);
+  // A market that moves venue changes hands at its next row.
+  EXPECT_FALSE(m.market(id(1), "okx"));
+  EXPECT_FALSE(m.owns(id(1)));
+  c.orphans = true;
+  ShardMap orphans(c);
+  EXPECT_TRUE(orphans.owns(id(77)));
+  EXPECT_TRUE(orphans.owns_marketless());
+}
+
+TEST(ShardMap, TheHashRuleGivesEveryMarketToExactlyOneShard) {
+  std::vector<ShardMap> shards;
+  for (std::uint32_t i = 0; i < 3; ++i) {
+    ShardConfig c;
+    c.id = "h" + std::to_string(i);
+    c.hash_count = 3;
+    c.hash_index = i;
+    shards.emplace_back(c);
+  }
+  std::array<int, 3> per{};
+  for (int n = 1; n <= 3000; ++n) {
+    int owners = 0;
+    for (std::size_t i = 0; i < shards.size(); ++i) {
+      // Loaded or not (an alert naming a market nobody has), the same shard answers.
+      const bool loaded = n % 2 == 0 ? shards[i].market(id(n), "okx") : shards[i].owns(id(n));
+      if (loaded) {
+        ++owners;
+        ++per[i];
+      }
+    }
+    EXPECT_EQ(owners, 1) << n;
+  }
+  for (const int c : per) EXPECT_GT(c, 800);  // spread, not all in one shard
+  EXPECT_EQ(market_hash(id(1)), market_hash(id(1)));
+}
+
+TEST(ShardId, OnlyIdentifiersThatNameASchemaAndASubjectToken) {
+  EXPECT_TRUE(valid_shard_id("eu_1"));
+  EXPECT_FALSE(valid_shard_id(""));
+  EXPECT_FALSE(valid_shard_id("a.b"));
+  EXPECT_FALSE(valid_shard_id("A"));
+  EXPECT_FALSE(valid_shard_id("a>"));
+  EXPECT_FALSE(valid_shard_id(std::string(33, 'a')));
+  EXPECT_EQ(shard_schema("eu_1"), "laminator_shard_eu_1");
+}
+
+TEST(PublishWindow, AcksOutOfOrderMoveTheStoredPrefixOnlyWhenContiguous) {
+  PublishWindow w;
+  w.reset(10);
+  EXPECT_EQ(w.next(), 11u);
+  for (int i = 0; i < 5; ++i) w.sent();  // 11..15 in flight
+  EXPECT_EQ(w.in_flight(), 5u);
+  w.acked(12);
+  w.acked(13);
+  EXPECT_EQ(w.acked_through(), 10u);
+  w.acked(11);
+  EXPECT_EQ(w.acked_through(), 13u);
+  w.acked(9);   // stale: before the window
+  w.acked(99);  // never sent
+  EXPECT_EQ(w.acked_through(), 13u);
+  EXPECT_EQ(w.in_flight(), 2u);
+  EXPECT_FALSE(w.needs_rewind());
+  w.failed(15);
+  EXPECT_TRUE(w.needs_rewind());
+  // Reconnected: the stream says it holds up to 14 (15's ack was lost, or 15 was lost).
+  w.reset(14);
+  EXPECT_FALSE(w.needs_rewind());
+  EXPECT_EQ(w.next(), 15u);
+  EXPECT_EQ(w.in_flight(), 0u);
+  w.failed(3);  // an old failure after the rewind: ignored
+  EXPECT_FALSE(w.needs_rewind());
+}
+
+TEST(PublishWindow, ASkippedSeqCountsAsStored) {
+  PublishWindow w;
+  w.reset(0);
+  w.sent();  // 1
+  w.skip();  // 2: a hole in the journal
+  w.sent();  // 3
+  w.acked(3);
+  EXPECT_EQ(w.acked_through(), 0u);
+  w.acked(1);
+  EXPECT_EQ(w.acked_through(), 3u);
+  EXPECT_EQ(w.next(), 4u);
+}
+
+TEST(GatewayEvent, MsgIdsRoundTripAndMalformedOnesAreRefused) {
+  EXPECT_EQ(msg_id("eu_1", 42), "eu_1:42");
+  const auto p = parse_msg_id("eu_1:42");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->shard, "eu_1");
+  EXPECT_EQ(p->seq, 42u);
+  for (const char* bad : {"", ":1", "a:", "a:0", "a:1x", "a:-1", "noseq", "a:99999999999999999999"})
+    EXPECT_FALSE(parse_msg_id(bad)) << bad;
+}
+
+TEST(GatewayEvent, TheStreamSeqReplacesTheShardSeqWhichIsKept) {
+  std::string out;
+  ASSERT_TRUE(render_gateway_event(out, R"({"seq":17,"type":"alert.triggered","ts":1})", 1234, "b"));
+  EXPECT_EQ(out, R"({"seq":1234,"shard":"b","shard_seq":17,"type":"alert.triggered","ts":1})");
+  ASSERT_TRUE(render_gateway_event(out, R"({"seq":5})", 6, "a"));
+  EXPECT_EQ(out, R"({"seq":6,"shard":"a","shard_seq":5})");
+  out = "untouched";
+  EXPECT_FALSE(render_gateway_event(out, R"({"type":"x","seq":1})", 2, "a"));
+  EXPECT_FALSE(render_gateway_event(out, R"({"seq":,"x":1})", 2, "a"));
+  EXPECT_FALSE(render_gateway_event(out, R"({"seq":12)", 2, "a"));
+  EXPECT_FALSE(render_gateway_event(out, "", 2, "a"));
+  EXPECT_EQ(out, "untouched");
+}
+
+TEST(ScaleOutConfig, ShardNatsAndGatewaySectionsParseAndValidate) {
+  const Config c = parse_config(R"(
+[shard]
+id = "eu_1"
+venues = ["binance", "okx"]
+markets = ["0000000a-0000-4000-8000-000000000009"]
+hash_count = 4
+hash_index = 3
+orphans = true
+[nats]
+url = "nats://user:secret@127.0.0.1:4222"
+stream = "EVENTS"
+subject_prefix = "lam.ev"
+storage = "memory"
+duplicate_window_ms = 60000
+max_age_hours = 24
+max_pending = 1000
+ack_wait_ms = 2000
+[gateway]
+durable = "gw-1"
+fetch_batch = 64
+)",
+                                "t.toml");
+  ASSERT_TRUE(c.shard);
+  EXPECT_EQ(c.shard->id, "eu_1");
+  EXPECT_EQ(c.shard->venues.size(), 2u);
+  EXPECT_EQ(c.shard->markets.size(), 1u);
+  EXPECT_EQ(c.shard->hash_count, 4u);
+  EXPECT_TRUE(c.shard->orphans);
+  ASSERT_TRUE(c.nats);
+  EXPECT_EQ(c.nats->stream, "EVENTS");
+  EXPECT_EQ(c.nats->storage, NatsConfig::Storage::memory);
+  EXPECT_EQ(c.nats->duplicate_window.count(), 60'000);
+  EXPECT_EQ(c.gateway.durable, "gw-1");
+  EXPECT_EQ(nats_url(c), "nats://user:secret@127.0.0.1:4222");
+  // The password never reaches a log line.
+  const std::string summary = redacted_summary(c);
+  EXPECT_EQ(summary.find("secret"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("nats://***@127.0.0.1:4222"), std::string::npos) << summary;
+  EXPECT_EQ(redact_nats_url("nats://a:b@h1:1,tls://tok@h2:2,nats://h3:3"),
+            "nats://***@h1:1,tls://***@h2:2,nats://h3:3");
+
+  const auto fails = [](const std::string& text, const std::string& what) {
+    try {
+      (void)parse_config(text, "t.toml");
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  fails("[shard]\nid = \"Bad.Id\"\nvenues = [\"okx\"]\n[nats]\n", "shard.id");
+  fails("[shard]\nid = \"a\"\nvenues = [\"nyse\"]\n[nats]\n", "unknown venue");
+  fails("[shard]\nid = \"a\"\n[nats]\n", "owns no market");
+  fails("[shard]\nid = \"a\"\nhash_count = 2\nhash_index = 2\n[nats]\n", "below hash_count");
+  fails("[shard]\nid = \"a\"\nvenues = [\"okx\"]\n", "add a [nats] section");
+  fails("[nats]\nstream = \"a.b\"\n", "nats.stream");
+  fails("[nats]\nsubject_prefix = \"a.>\"\n", "nats.subject_prefix");
+  fails("[nats]\nstorage = \"tape\"\n", "nats.storage");
+  fails("[nats]\nduplicate_window_ms = 5\n", "nats.duplicate_window_ms");
+  fails("[gateway]\ndurable = \"a b\"\n", "gateway.durable");
+}
+
+TEST(ShardConnection, TheJournalSchemaGoesFirstOnTheSearchPath) {
+  EXPECT_EQ(db::with_search_path("postgresql://u@/db?host=/tmp", "laminator_shard_a"),
+            "postgresql://u@/db?host=/tmp&options=-c%20search_path%3Dlaminator_shard_a%2Cpublic");
+  EXPECT_EQ(db::with_search_path("postgres://u@h/db", "s"),
+            "postgres://u@h/db?options=-c%20search_path%3Ds%2Cpublic");
+  EXPECT_EQ(db::with_search_path("host=/tmp dbname=x", "s"),
+            "host=/tmp dbname=x options='-c search_path=s,public'");
+}
+
+}  // namespace
+}  // namespace lam::daemon
