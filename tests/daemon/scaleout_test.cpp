@@ -413,6 +413,14 @@ TEST(ScaleOut, ShardKillNatsOutageAndGatewayRestartMidBurstLoseAndRepeatNothing)
   EXPECT_LT(c_at_kill, std::size_t{kN});
   EXPECT_GE(r.reconnects, 1u);
 
+  std::printf(
+      "faults hit mid-burst: shard a killed after %zu of %d, NATS killed after %zu of b's, gateway "
+      "killed after %zu of c's; a republished %.0f from its journal (%.0f de-duplicated), b "
+      "rewound %.0f time(s); the reader reconnected %zu time(s)\n",
+      a_at_kill, kN, b_at_kill, c_at_kill,
+      Deployment::metric(d.shard_port(0), "laminator_nats_journal_events_total"),
+      Deployment::metric(d.shard_port(0), "laminator_nats_duplicates_total"),
+      Deployment::metric(d.shard_port(1), "laminator_nats_rewinds_total"), r.reconnects);
   EXPECT_FALSE(r.read_count(total + 1, 500ms)) << "an event more than the shards made";
   expect_exactly_the_journals(d, r.events);
   // And the whole history again from a fresh subscriber: the same events, the same seqs.
