@@ -100,9 +100,11 @@ BenchResult run_bench(const BenchOptions& opt, std::FILE* progress_out) {
     r = bench_pipeline(opt, progress);
   } else if (opt.scenario == "writer") {
     r = bench_writer(opt, progress);
+  } else if (opt.scenario == "fanin") {
+    r = bench_fanin(opt, progress);
   } else {
     throw std::invalid_argument("unknown scenario '" + opt.scenario +
-                                "' (matcher, replay, pipeline, writer)");
+                                "' (matcher, replay, pipeline, writer, fanin)");
   }
   progress.done();
   r.options = opt;

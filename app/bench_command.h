@@ -8,7 +8,8 @@
 /// Scenarios: matcher (ns per quiet and firing tick against a flat scan), replay (ticks/s of
 /// `laminator replay` against its parsing alone), pipeline (the whole daemon on loopback: flat-out
 /// ticks/s and wire-to-subscriber latency beside the daemon's own histogram), writer (rows/s of the
-/// engine's batch statement against one UPDATE per row).
+/// engine's batch statement against one UPDATE per row), fanin (events/s and added latency through
+/// NATS JetStream and `laminator gateway` against the daemon's own stream, same run).
 
 #include <cstdint>
 #include <cstdio>
@@ -19,7 +20,7 @@
 namespace lam::app {
 
 struct BenchOptions {
-  std::string scenario;  ///< matcher | replay | pipeline | writer
+  std::string scenario;  ///< matcher | replay | pipeline | writer | fanin
   int repetitions = 0;   ///< 0: the scenario's default (matcher, replay, writer 5; pipeline 3)
   double seconds = 0;    ///< matcher, writer: timed seconds in all (0: 15 for matcher, 10 writer)
   std::uint64_t seed = 1;
@@ -33,6 +34,8 @@ struct BenchOptions {
   int probes = 1'000;                ///< alerts crossed one at a time by the latency run
   std::uint64_t frames = 1'000'000;  ///< frames per connection of each flat-out run
   double warmup_s = 1.5;  ///< flat-out runs: seconds not counted (the listener's first resync)
+  // fanin
+  int burst = 20'000;  ///< alerts fired by one price move, per repetition
   // writer
   std::vector<std::size_t> batch_sizes{1'000, 10'000};
   long long rows = 200'000;  ///< positions in the written table

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "bench/matcher_workload.h"
+#include "bench/fanin_workload.h"
 #include "bench/pipeline_workload.h"
 #include "bench/replay_workload.h"
 #include "bench/writer_workload.h"
@@ -397,6 +398,77 @@ BenchResult bench_pipeline(const BenchOptions& opt, BenchProgress& progress) {
               {"repetitions", std::to_string(reps)},
               {"postgresql", std::string("\"").append(cluster.version()).append("\"")},
               {"background_ticks", std::to_string(lat.after.ticks - lat.before.ticks)}};
+  return r;
+}
+
+// ---- fanin -----------------------------------------------------------------------------------
+
+BenchResult bench_fanin(const BenchOptions& opt, BenchProgress& progress) {
+  if (opt.burst < 100 || opt.burst > 10'000'000)
+    throw std::invalid_argument("--burst must be in [100, 10000000]");
+  if (opt.probes < 20 || opt.probes > 50'000)
+    throw std::invalid_argument("--probes must be in [20, 50000]");
+  const int reps = reps_or(opt, 3);
+  bench::FaninOptions fo;
+  fo.burst = opt.burst;
+  fo.repetitions = reps;
+  fo.probes = opt.probes;
+  fo.progress = [&progress](const std::string& what) { progress.show(what); };
+  progress.show("starting PostgreSQL");
+  db::LocalCluster cluster;
+  const std::string url = bench::make_fanin_db(cluster, "bench_fanin");
+  const bench::FaninRun run = bench::run_fanin(url, fo);
+  BenchResult r;
+  r.title = std::string("laminator bench fanin: one shard -> NATS JetStream (nats-server, file "
+                        "storage) -> laminator gateway -> subscriber, against the same daemon's "
+                        "own stream; PostgreSQL ")
+                .append(cluster.version());
+  BenchMeasurement direct{"direct_events",
+                          "daemon's own stream (baseline)",
+                          "events/s",
+                          true,
+                          true,
+                          run.direct_eps};
+  BenchMeasurement via{"gateway_events", "through JetStream + gateway", "events/s", true, false,
+                       run.gateway_eps};
+  if (run.added_us.empty()) throw std::runtime_error("bench fanin: no probe came back");
+  BenchMeasurement a50{"added_p50", "latency added p50", "us", false, false, {}};
+  BenchMeasurement a99{"added_p99", "latency added p99", "us", false, false, {}};
+  const std::size_t per_group = run.added_us.size() / static_cast<std::size_t>(reps);
+  for (int g = 0; g < reps && per_group > 0; ++g) {
+    const auto first = run.added_us.begin() + static_cast<std::ptrdiff_t>(per_group * g);
+    std::vector<double> group(first, first + static_cast<std::ptrdiff_t>(per_group));
+    std::sort(group.begin(), group.end());
+    a50.samples.push_back(bench::sorted_quantile(group, 0.5));
+    a99.samples.push_back(bench::sorted_quantile(group, 0.99));
+  }
+  r.measurements = {direct, via, a50, a99};
+  r.ratios.push_back({"gateway_events/direct_events",
+                      "through JetStream + gateway / daemon's own stream, events/s",
+                      direct.median() > 0 ? via.median() / direct.median() : 0});
+  std::vector<double> added = run.added_us;
+  std::sort(added.begin(), added.end());
+  std::vector<double> base = run.direct_us;
+  std::sort(base.begin(), base.end());
+  r.latency.push_back(percentile_curve(
+      "added", "added by JetStream + gateway, " + group_digits(added.size()) + " probes", added));
+  r.latency.push_back(percentile_curve(
+      "direct", "price move -> daemon's own stream (mock frame interval included)", base));
+  if (run.missing > 0) {
+    r.lossy = true;
+    r.notes.push_back(group_digits(run.missing) +
+                      " event(s) reached one subscriber and not the other");
+  }
+  if (run.added_us.size() < static_cast<std::size_t>(opt.probes))
+    r.notes.push_back(std::to_string(static_cast<std::size_t>(opt.probes) - run.added_us.size()) +
+                      " probe(s) did not reach both subscribers within 5 s");
+  r.config = {{"burst", std::to_string(opt.burst)},
+              {"probes", std::to_string(opt.probes)},
+              {"repetitions", std::to_string(reps)},
+              {"shards", "1"},
+              {"nats_storage", "\"file\""},
+              {"events_per_subscriber", std::to_string(run.events)},
+              {"postgresql", std::string("\"").append(cluster.version()).append("\"")}};
   return r;
 }
 

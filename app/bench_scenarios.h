@@ -26,6 +26,7 @@ BenchResult bench_matcher(const BenchOptions& opt, BenchProgress& progress);
 BenchResult bench_replay(const BenchOptions& opt, BenchProgress& progress);
 BenchResult bench_pipeline(const BenchOptions& opt, BenchProgress& progress);
 BenchResult bench_writer(const BenchOptions& opt, BenchProgress& progress);
+BenchResult bench_fanin(const BenchOptions& opt, BenchProgress& progress);
 
 /// "1,234,567"
 [[nodiscard]] std::string group_digits(std::uint64_t v);

@@ -161,9 +161,10 @@ int main(int argc, char** argv) {
   bn->add_option("scenario", bench.scenario,
                  "matcher: ns per tick vs a flat scan; replay: ticks/s vs parsing alone; "
                  "pipeline: the daemon on loopback (PostgreSQL, mock exchange, subscriber); "
-                 "writer: batch vs per-row UPDATE")
+                 "writer: batch vs per-row UPDATE; fanin: events through NATS JetStream and "
+                 "the gateway vs the daemon's own stream")
       ->required()
-      ->check(CLI::IsMember({"matcher", "replay", "pipeline", "writer"}));
+      ->check(CLI::IsMember({"matcher", "replay", "pipeline", "writer", "fanin"}));
   bn->add_option("--repetitions", bench.repetitions,
                  "repetitions of each measurement (default: 5; pipeline 3)")
       ->check(CLI::Range(1, 100));
@@ -183,7 +184,11 @@ int main(int argc, char** argv) {
   bn->add_option("--rate", bench.rate, "pipeline: background ticks/s while latency is probed")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 10'000'000.0));
-  bn->add_option("--probes", bench.probes, "pipeline: alerts crossed one at a time (latency)")
+  bn->add_option("--burst", bench.burst, "fanin: alerts fired by one price move, per repetition")
+      ->capture_default_str()
+      ->check(CLI::Range(100, 10'000'000));
+  bn->add_option("--probes", bench.probes,
+                 "pipeline, fanin: alerts crossed one at a time (latency)")
       ->capture_default_str()
       ->check(CLI::Range(20, 50'000));
   bn->add_option("--frames", bench.frames, "pipeline: frames per connection of each flat-out run")

@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "daemon/stream_filter.h"
+
 namespace lam::daemon {
 
 inline constexpr const char* kMsgIdHeader = "Nats-Msg-Id";
@@ -42,6 +44,39 @@ struct ShardSeq {
   const auto [p, ec] = std::from_chars(id.data() + colon + 1, end, seq);
   if (ec != std::errc() || p != end || seq == 0) return std::nullopt;
   return ShardSeq{id.substr(0, colon), seq};
+}
+
+/// The filter fields of an event from its JSON as append_event_json() writes it (the gateway reads
+/// the body, not the headers: one scan, no allocation). `user_id` absent (market.unserved) is the
+/// nil id; `market_id` null or absent is no market. Nullopt when the type is missing or unknown or an
+/// id does not parse.
+[[nodiscard]] inline std::optional<EventMeta> parse_event_meta(std::string_view json) noexcept {
+  const auto field = [&](std::string_view key) -> std::optional<std::string_view> {
+    const std::size_t at = json.find(key);
+    if (at == std::string_view::npos) return std::nullopt;
+    const std::size_t from = at + key.size();
+    const std::size_t end = json.find('"', from);
+    if (end == std::string_view::npos) return std::nullopt;
+    return json.substr(from, end - from);
+  };
+  const auto type_name = field("\"type\":\"");
+  if (!type_name) return std::nullopt;
+  const auto type = parse_event_type(*type_name);
+  if (!type) return std::nullopt;
+  EventMeta m;
+  m.type = *type;
+  if (const auto u = field("\"user_id\":\"")) {
+    const auto id = Uuid::parse(*u);
+    if (!id) return std::nullopt;
+    m.user_id = *id;
+  }
+  if (const auto mk = field("\"market_id\":\"")) {
+    const auto id = Uuid::parse(*mk);
+    if (!id) return std::nullopt;
+    m.market_id = *id;
+    m.has_market = true;
+  }
+  return m;
 }
 
 /// The shard's event JSON with its seq replaced by the stream sequence and the shard's own kept:

@@ -32,11 +32,13 @@ class PublishWindow {
     acked_.push_back(false);
     ++next_;
   }
-  /// `seq` is lost for good (a hole in the journal): counted as acknowledged, never sent.
-  void skip() {
-    acked_.push_back(true);
-    ++next_;
-    advance();
+  /// Seqs next() .. to - 1 will never be sent (a hole in the journal, or a restore's declared
+  /// gap): they count as stored. Only with nothing in flight (the caller waits for its acks).
+  bool jump(std::uint64_t to) {
+    if (!acked_.empty() || to <= next_) return false;
+    acked_through_ = to - 1;
+    next_ = to;
+    return true;
   }
   /// The server stored `seq` (or already had it: a duplicate). Stale acks are ignored.
   void acked(std::uint64_t seq) {

@@ -115,17 +115,21 @@ TEST(PublishWindow, AcksOutOfOrderMoveTheStoredPrefixOnlyWhenContiguous) {
   EXPECT_FALSE(w.needs_rewind());
 }
 
-TEST(PublishWindow, ASkippedSeqCountsAsStored) {
+TEST(PublishWindow, SeqsJumpedOverCountAsStoredOnceNothingIsInFlight) {
   PublishWindow w;
   w.reset(0);
   w.sent();  // 1
-  w.skip();  // 2: a hole in the journal
-  w.sent();  // 3
-  w.acked(3);
-  EXPECT_EQ(w.acked_through(), 0u);
+  EXPECT_FALSE(w.jump(1'000'000'000'001)) << "1 is still in flight";
   w.acked(1);
-  EXPECT_EQ(w.acked_through(), 3u);
-  EXPECT_EQ(w.next(), 4u);
+  // A restore's gap: the journal continues at 10^12 + 1.
+  ASSERT_TRUE(w.jump(1'000'000'000'001));
+  EXPECT_EQ(w.acked_through(), 1'000'000'000'000u);
+  EXPECT_EQ(w.next(), 1'000'000'000'001u);
+  EXPECT_EQ(w.in_flight(), 0u);
+  EXPECT_FALSE(w.jump(5)) << "never backwards";
+  w.sent();
+  w.acked(1'000'000'000'001);
+  EXPECT_EQ(w.acked_through(), 1'000'000'000'001u);
 }
 
 TEST(GatewayEvent, MsgIdsRoundTripAndMalformedOnesAreRefused) {

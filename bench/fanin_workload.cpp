@@ -1,0 +1,338 @@
+#include "bench/fanin_workload.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+
+#include "daemon/config.h"
+#include "daemon/daemon.h"
+#include "daemon/gateway.h"
+#include "daemon/stream_client.h"
+#include "persistence/local_cluster.h"
+#include "persistence/migrator.h"
+#include "tools/mockex/mock_exchange.h"
+
+extern char** environ;
+
+namespace lam::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr const char* kToken = "bench-fanin-token";
+constexpr const char* kUrlEnv = "LAMINATOR_BENCH_FANIN_DB";
+constexpr const char* kMarket = "0000000a-0000-4000-8000-0000000000f1";
+constexpr std::int64_t kBase = 8'000'000;  // 80000.00
+
+void say(const FaninOptions& o, const std::string& what) {
+  if (o.progress) o.progress(what);
+}
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  ::close(fd);
+  if (!ok) throw std::runtime_error("no free loopback port");
+  return ntohs(a.sin_port);
+}
+
+/// A throwaway `nats-server -js` on loopback, its store in a temporary directory.
+class Nats {
+ public:
+  explicit Nats(std::string bin) {
+    if (bin.empty()) {
+      for (const char* p : {"/usr/sbin/nats-server", "/usr/bin/nats-server"})
+        if (std::filesystem::exists(p)) bin = p;
+    }
+    if (bin.empty() || !std::filesystem::exists(bin))
+      throw std::runtime_error("nats-server not found (Debian package nats-server)");
+    char tmpl[] = "/tmp/laminator-bench-nats-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+    dir_ = tmpl;
+    port_ = free_port();
+    std::vector<std::string> args{bin, "-a", "127.0.0.1", "-p", std::to_string(port_), "-js",
+                                  "-sd", dir_ + "/store"};
+    std::vector<char*> argv;
+    for (auto& s : args) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    const std::string log = dir_ + "/nats.log";
+    posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 2, 1);
+    const int rc = posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) throw std::runtime_error("cannot start " + bin);
+    const auto until = Clock::now() + 10s;
+    while (Clock::now() < until) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(static_cast<std::uint16_t>(port_));
+      const bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      ::close(fd);
+      if (up) return;
+      std::this_thread::sleep_for(20ms);
+    }
+    throw std::runtime_error("nats-server did not start (see " + log + ")");
+  }
+  ~Nats() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  [[nodiscard]] std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  std::string dir_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+std::string token_sha() {
+  std::string out;
+  for (std::uint8_t b : daemon::token_hash(kToken)) {
+    char h[3];
+    std::snprintf(h, sizeof h, "%02x", b);
+    out += h;
+  }
+  return out;
+}
+
+daemon::Config shard_config(const mockex::MockExchange& ex, const std::string& nats) {
+  std::ostringstream t;
+  t << "log_level = \"warn\"\n[database]\nurl_env = \"" << kUrlEnv << "\"\n"
+    << "[engine]\ncrash_ring = \"\"\nposition_refresh_interval_ms = 5000\n"
+    << "[writer]\nflush_interval_ms = 20\n[listener]\nbatch_window_ms = 1\n"
+    << "[stream]\nport = 0\nclient_queue = 1048576\n[[stream.tokens]]\nname = \"bench\"\n"
+    << "sha256 = \"" << token_sha() << "\"\n"
+    << "[shard]\nid = \"bench\"\nvenues = [\"binance\"]\norphans = true\n"
+    << "[nats]\nurl = \"" << nats << "\"\nstream = \"LAMINATOR_BENCH\"\n"
+    << "[feeds.binance.urls]\nmarket = \"" << ex.url(feeds::Venue::binance, "market") << "\"\n"
+    << "public = \"" << ex.url(feeds::Venue::binance, "public") << "\"\n";
+  return daemon::parse_config(t.str(), "bench-shard.toml");
+}
+
+daemon::Config gateway_config(const std::string& nats) {
+  std::ostringstream t;
+  t << "log_level = \"warn\"\n[stream]\nport = 0\nclient_queue = 1048576\n"
+    << "[[stream.tokens]]\nname = \"bench\"\nsha256 = \"" << token_sha() << "\"\n"
+    << "[nats]\nurl = \"" << nats << "\"\nstream = \"LAMINATOR_BENCH\"\n"
+    << "[gateway]\ndurable = \"bench-gateway\"\n";
+  return daemon::parse_config(t.str(), "bench-gateway.toml");
+}
+
+/// A subscriber on its own thread: for each event, its alert id and when it arrived.
+class Recorder {
+ public:
+  Recorder(const std::string& url) : client_(url, kToken) {
+    thread_ = std::thread([this] {
+      while (!stop_.load()) {
+        auto m = client_.next(20ms);
+        if (!m) {
+          if (client_.closed()) break;
+          continue;
+        }
+        const auto now = Clock::now();
+        const auto at = m->find("\"alert_id\":\"");
+        if (at == std::string::npos) continue;
+        std::lock_guard lock(mu_);
+        seen_.emplace(m->substr(at + 12, 36), now);
+        count_.store(seen_.size());
+      }
+    });
+  }
+  ~Recorder() {
+    stop_.store(true);
+    thread_.join();
+  }
+  [[nodiscard]] std::size_t count() const { return count_.load(); }
+  [[nodiscard]] std::optional<Clock::time_point> at(const std::string& alert) const {
+    std::lock_guard lock(mu_);
+    const auto it = seen_.find(alert);
+    if (it == seen_.end()) return std::nullopt;
+    return it->second;
+  }
+  [[nodiscard]] Clock::time_point last() const {
+    std::lock_guard lock(mu_);
+    Clock::time_point t{};
+    for (const auto& [k, v] : seen_) t = std::max(t, v);
+    return t;
+  }
+  [[nodiscard]] std::vector<std::string> ids() const {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> out;
+    for (const auto& [k, v] : seen_) out.push_back(k);
+    return out;
+  }
+
+ private:
+  daemon::StreamClient client_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Clock::time_point> seen_;
+  std::atomic<std::size_t> count_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+std::string alert_id(long long n) {
+  char b[40];
+  std::snprintf(b, sizeof b, "0000000d-0000-4000-8000-%012llx", n);
+  return b;
+}
+
+/// `n` price_above alerts from id `first`, targets `from` + g * `step` (g = 1..n), users
+/// round-robin.
+void add_alerts(const std::string& url, long long first, long long n, const std::string& from,
+                const std::string& step) {
+  pqxx::connection c(url);
+  pqxx::work w(c);
+  w.exec_params(
+      "INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, target_price) "
+      "SELECT ('0000000d-0000-4000-8000-' || lpad(to_hex($1 + g - 1), 12, '0'))::uuid, "
+      "('0000000c-0000-4000-8000-' || lpad(to_hex(g % 1000), 12, '0'))::uuid, $2::uuid, "
+      "'price_above', 'greater_than', $3::numeric + g * $5::numeric FROM generate_series(1, $4) g",
+      first, kMarket, from, n, step);
+  w.commit();
+}
+
+double engine_commands(std::uint16_t port) {
+  const std::string body = daemon::http_get("127.0.0.1", std::to_string(port), "/metrics").second;
+  const std::string key = "laminator_engine_commands_total ";
+  const auto at = body.find("\n" + key);
+  return at == std::string::npos ? 0 : std::stod(body.substr(at + 1 + key.size()));
+}
+
+bool wait_until(const std::function<bool()>& f, std::chrono::milliseconds limit) {
+  const auto end = Clock::now() + limit;
+  while (Clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return f();
+}
+
+}  // namespace
+
+std::string make_fanin_db(db::LocalCluster& cluster, const std::string& name) {
+  const std::string url = cluster.create_database(name);
+  db::Migrator(url).migrate({});
+  pqxx::connection c(url);
+  pqxx::work w(c);
+  w.exec_params(
+      "INSERT INTO markets (id, symbol, base_asset, quote_asset, dex_name) VALUES "
+      "($1::uuid, 'BTCUSDT', 'BTC', 'USDT', 'binance')",
+      kMarket);
+  w.exec(
+      "INSERT INTO users (id, telegram_id) SELECT ('0000000c-0000-4000-8000-' || "
+      "lpad(to_hex(g), 12, '0'))::uuid, g + 1 FROM generate_series(0, 999) g");
+  w.commit();
+  return url;
+}
+
+FaninRun run_fanin(const std::string& url, const FaninOptions& opt) {
+  if (opt.burst < 100 || opt.probes < 10 || opt.repetitions < 1)
+    throw std::invalid_argument("fan-in: burst >= 100, probes >= 10, repetitions >= 1");
+  ::setenv(kUrlEnv, url.c_str(), 1);
+  say(opt, "starting nats-server");
+  Nats nats(opt.nats_server);
+  mockex::Options mo;
+  mo.rate = 200;
+  mockex::MockExchange ex(mo);
+  ex.pin_price("BTCUSDT", kBase);
+  ex.start();
+  say(opt, "starting the shard and the gateway");
+  daemon::Daemon d(shard_config(ex, nats.url()));
+  d.start();
+  daemon::Gateway g(gateway_config(nats.url()));
+  g.start();
+  const std::string direct_url = "ws://127.0.0.1:" + std::to_string(d.stream_port()) + "/v1/stream";
+  const std::string gw_url = "ws://127.0.0.1:" + std::to_string(g.port()) + "/v1/stream";
+  Recorder direct(direct_url), via(gw_url);
+  FaninRun run;
+  long long next_id = 1;
+  // The engine has `n` more of the bot's changes than `before`.
+  const auto loaded = [&](double before, long long n) {
+    return wait_until([&] { return engine_commands(d.stream_port()) >= before + static_cast<double>(n); },
+                      60s);
+  };
+  for (int rep = 1; rep <= opt.repetitions; ++rep) {
+    say(opt, "burst " + std::to_string(rep) + "/" + std::to_string(opt.repetitions));
+    ex.pin_price("BTCUSDT", kBase);
+    const double before = engine_commands(d.stream_port());
+    add_alerts(url, next_id, opt.burst, "80000", "0.001");
+    next_id += opt.burst;
+    if (!loaded(before, opt.burst)) throw std::runtime_error("fan-in: the alerts never loaded");
+    const std::size_t d0 = direct.count(), g0 = via.count();
+    std::this_thread::sleep_for(100ms);  // the writer's lag from loading settles
+    const auto t0 = Clock::now();
+    ex.pin_price("BTCUSDT", kBase + 10'000);  // +100.00: every new alert crosses
+    const auto want = static_cast<std::size_t>(opt.burst);
+    if (!wait_until([&] { return direct.count() >= d0 + want && via.count() >= g0 + want; }, 120s))
+      throw std::runtime_error("fan-in: a burst did not complete (direct " +
+                               std::to_string(direct.count() - d0) + ", gateway " +
+                               std::to_string(via.count() - g0) + " of " + std::to_string(want) +
+                               ")");
+    const double dt_direct = std::chrono::duration<double>(direct.last() - t0).count();
+    const double dt_gw = std::chrono::duration<double>(via.last() - t0).count();
+    run.direct_eps.push_back(static_cast<double>(want) / dt_direct);
+    run.gateway_eps.push_back(static_cast<double>(want) / dt_gw);
+  }
+  // Probes: targets 80200.005, 80200.015, ... (a cent apart); moving the price to 80200.00 + k
+  // cents crosses exactly probe k.
+  say(opt, "probes");
+  ex.pin_price("BTCUSDT", kBase + 10'000);
+  const double before = engine_commands(d.stream_port());
+  const long long first_probe = next_id;
+  add_alerts(url, first_probe, opt.probes, "80199.995", "0.01");
+  if (!loaded(before, opt.probes)) throw std::runtime_error("fan-in: the probes never loaded");
+  for (int k = 1; k <= opt.probes; ++k) {
+    const std::string id = alert_id(first_probe + k - 1);
+    const auto t0 = Clock::now();
+    ex.pin_price("BTCUSDT", kBase + 20'000 + k);
+    if (!wait_until([&] { return direct.at(id) && via.at(id); }, 5s)) continue;
+    run.direct_us.push_back(std::chrono::duration<double, std::micro>(*direct.at(id) - t0).count());
+    run.added_us.push_back(std::chrono::duration<double, std::micro>(*via.at(id) - *direct.at(id)).count());
+  }
+  std::this_thread::sleep_for(200ms);
+  run.events = direct.count();
+  std::vector<std::string> a = direct.ids(), b = via.ids();
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  std::vector<std::string> diff;
+  std::set_symmetric_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(diff));
+  run.missing = diff.size();
+  g.stop();
+  d.stop();
+  ex.stop();
+  return run;
+}
+
+}  // namespace lam::bench
