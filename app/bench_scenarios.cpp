@@ -431,6 +431,9 @@ BenchResult bench_fanin(const BenchOptions& opt, BenchProgress& progress) {
                           run.direct_eps};
   BenchMeasurement via{"gateway_events", "through JetStream + gateway", "events/s", true, false,
                        run.gateway_eps};
+  BenchMeasurement stored{"stored_events", "stored by JetStream (the publishing stage)",
+                          "events/s",      true,
+                          false,           run.stored_eps};
   if (run.added_us.empty()) throw std::runtime_error("bench fanin: no probe came back");
   BenchMeasurement a50{"added_p50", "latency added p50", "us", false, false, {}};
   BenchMeasurement a99{"added_p99", "latency added p99", "us", false, false, {}};
@@ -442,7 +445,7 @@ BenchResult bench_fanin(const BenchOptions& opt, BenchProgress& progress) {
     a50.samples.push_back(bench::sorted_quantile(group, 0.5));
     a99.samples.push_back(bench::sorted_quantile(group, 0.99));
   }
-  r.measurements = {direct, via, a50, a99};
+  r.measurements = {direct, via, stored, a50, a99};
   r.ratios.push_back({"gateway_events/direct_events",
                       "through JetStream + gateway / daemon's own stream, events/s",
                       direct.median() > 0 ? via.median() / direct.median() : 0});

@@ -46,6 +46,7 @@ void BM_Fanin(benchmark::State& state) {
   std::sort(added.begin(), added.end());
   state.counters["direct_events_per_s"] = median(r.direct_eps);
   state.counters["gateway_events_per_s"] = median(r.gateway_eps);
+  state.counters["stored_events_per_s"] = median(r.stored_eps);
   state.counters["ratio_gateway_vs_direct"] =
       median(r.gateway_eps) / std::max(1.0, median(r.direct_eps));
   state.counters["added_p50_us"] = sorted_quantile(added, 0.5);

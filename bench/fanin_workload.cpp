@@ -223,11 +223,15 @@ void add_alerts(const std::string& url, long long first, long long n, const std:
   w.commit();
 }
 
-double engine_commands(std::uint16_t port) {
+double metric(std::uint16_t port, const std::string& name) {
   const std::string body = daemon::http_get("127.0.0.1", std::to_string(port), "/metrics").second;
-  const std::string key = "laminator_engine_commands_total ";
+  const std::string key = name + " ";
   const auto at = body.find("\n" + key);
   return at == std::string::npos ? 0 : std::stod(body.substr(at + 1 + key.size()));
+}
+
+double engine_commands(std::uint16_t port) {
+  return metric(port, "laminator_engine_commands_total");
 }
 
 bool wait_until(const std::function<bool()>& f, std::chrono::milliseconds limit) {
@@ -292,10 +296,23 @@ FaninRun run_fanin(const std::string& url, const FaninOptions& opt) {
     if (!loaded(before, opt.burst)) throw std::runtime_error("fan-in: the alerts never loaded");
     const std::size_t d0 = direct.count(), g0 = via.count();
     std::this_thread::sleep_for(100ms);  // the writer's lag from loading settles
+    const auto want = static_cast<std::size_t>(opt.burst);
+    // When JetStream has stored the whole burst (the shard's acknowledged seq reaches its head):
+    // the publishing stage's rate, apart from the gateway's. Polled every 5 ms (a /metrics read).
+    const double head_after =
+        metric(d.stream_port(), "laminator_nats_acked_seq") + static_cast<double>(want);
+    std::optional<Clock::time_point> stored_at;
+    Clock::time_point polled{};
+    const auto check = [&] {
+      if (!stored_at && Clock::now() - polled >= 5ms) {
+        polled = Clock::now();
+        if (metric(d.stream_port(), "laminator_nats_acked_seq") >= head_after) stored_at = polled;
+      }
+      return direct.count() >= d0 + want && via.count() >= g0 + want;
+    };
     const auto t0 = Clock::now();
     ex.pin_price("BTCUSDT", kBase + 10'000);  // +100.00: every new alert crosses
-    const auto want = static_cast<std::size_t>(opt.burst);
-    if (!wait_until([&] { return direct.count() >= d0 + want && via.count() >= g0 + want; }, 120s))
+    if (!wait_until(check, 120s))
       throw std::runtime_error("fan-in: a burst did not complete (direct " +
                                std::to_string(direct.count() - d0) + ", gateway " +
                                std::to_string(via.count() - g0) + " of " + std::to_string(want) +
@@ -304,6 +321,10 @@ FaninRun run_fanin(const std::string& url, const FaninOptions& opt) {
     const double dt_gw = std::chrono::duration<double>(via.last() - t0).count();
     run.direct_eps.push_back(static_cast<double>(want) / dt_direct);
     run.gateway_eps.push_back(static_cast<double>(want) / dt_gw);
+    if (!wait_until([&] { check(); return stored_at.has_value(); }, 30s))
+      throw std::runtime_error("fan-in: JetStream never acknowledged the burst");
+    run.stored_eps.push_back(static_cast<double>(want) /
+                             std::chrono::duration<double>(*stored_at - t0).count());
   }
   // Probes: targets 80200.005, 80200.015, ... (a cent apart); moving the price to 80200.00 + k
   // cents crosses exactly probe k.

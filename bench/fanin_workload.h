@@ -36,6 +36,7 @@ std::string make_fanin_db(db::LocalCluster& cluster, const std::string& name);
 struct FaninRun {
   std::vector<double> direct_eps;   ///< per burst: events/s on the daemon's own stream
   std::vector<double> gateway_eps;  ///< per burst: events/s through JetStream and the gateway
+  std::vector<double> stored_eps;   ///< per burst: events/s until JetStream acknowledged them all
   std::vector<double> direct_us;    ///< per probe: price move -> direct subscriber
   std::vector<double> added_us;     ///< per probe: gateway receive - direct receive
   std::uint64_t missing = 0;        ///< events one subscriber got and the other did not
