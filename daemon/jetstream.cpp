@@ -269,12 +269,14 @@ struct JetStreamPublisher::Impl {
     std::uint64_t stored = 0;
     const natsStatus s = js_GetLastMsg(&last, conn.js, cfg.stream.c_str(), subject.c_str(), nullptr, &e);
     if (s == NATS_OK) {
-      const char* id = header(last, kMsgIdHeader);
-      const auto ss = id != nullptr ? parse_msg_id(id) : std::nullopt;
+      // Copied before the message goes: the header's text lives in it.
+      const char* h = header(last, kMsgIdHeader);
+      const std::string id = h != nullptr ? h : "";
       natsMsg_Destroy(last);
+      const auto ss = parse_msg_id(id);
       if (!ss || ss->shard != shard) {
-        log->error("the last message on {} is not this shard's (Nats-Msg-Id {}): not publishing",
-                   subject, id != nullptr ? id : "missing");
+        log->error("the last message on {} is not this shard's (Nats-Msg-Id '{}'): not publishing",
+                   subject, id);
         conn.close();
         return false;
       }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <regex>
 #include <set>
 
 #include "tests/daemon/e2e_harness.h"
@@ -83,6 +84,7 @@ class Deployment {
   Child& shard(std::size_t i) { return *shards_[i]; }
   Child& gateway() { return gateway_; }
   int gateway_port() const { return gateway_port_; }
+  const std::string& dir() const { return dir_; }
   int shard_port(std::size_t i) const { return shard_ports_[i]; }
   std::string gateway_url(const std::string& query = "") const {
     return "ws://127.0.0.1:" + std::to_string(gateway_port_) + "/v1/stream" + query;
@@ -269,6 +271,49 @@ class Reader {
   std::unique_ptr<StreamClient> c_;
 };
 
+std::pair<int, std::string> run_shell(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (p == nullptr) return {-1, ""};
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+/// The shard's and the gateway's /metrics pass `promtool check metrics`; the scale-out alerting
+/// rules pass `promtool check rules` and their unit tests and name only metrics one of them exports.
+void expect_scaleout_metrics_and_rules(const Deployment& d, const std::string& dir) {
+  std::set<std::string> families;
+  for (const int port : {d.shard_port(0), d.gateway_port()}) {
+    const std::string body =
+        daemon::http_get("127.0.0.1", std::to_string(port), "/metrics").second;
+    const std::string file = dir + "/metrics-" + std::to_string(port) + ".txt";
+    std::ofstream(file) << body;
+    const auto [rc, out] = run_shell("promtool check metrics < " + file);
+    EXPECT_EQ(rc, 0) << out;
+    std::istringstream in(body);
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("# TYPE ", 0) == 0) families.insert(line.substr(7, line.find(' ', 7) - 7));
+  }
+  const std::string rules = std::string(LAMINATOR_SOURCE_DIR) + "/configs/prometheus";
+  auto [rc, out] = run_shell("promtool check rules " + rules + "/laminator-scaleout-rules.yml");
+  EXPECT_EQ(rc, 0) << out;
+  std::tie(rc, out) =
+      run_shell("cd " + rules + " && promtool test rules laminator-scaleout-rules.test.yml");
+  EXPECT_EQ(rc, 0) << out;
+  std::ifstream in(rules + "/laminator-scaleout-rules.yml");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string t = text.str();
+  const std::regex name("laminator_[a-z0-9_]+");
+  int named = 0;
+  for (auto it = std::sregex_iterator(t.begin(), t.end(), name); it != std::sregex_iterator();
+       ++it, ++named)
+    EXPECT_EQ(families.count(it->str()), 1u) << "the rules use " << it->str() << ", not exported";
+  EXPECT_GT(named, 5);
+}
+
 std::uint64_t num(const std::string& json, const std::string& key) {
   const auto at = json.find("\"" + key + "\":");
   return at == std::string::npos ? 0 : std::stoull(json.substr(at + key.size() + 3));
@@ -351,6 +396,7 @@ TEST(ScaleOut, ThreeShardsThroughTheGatewayEveryEventOnceInShardOrderAndResumeAc
     EXPECT_EQ(Deployment::metric(d.shard_port(i), "laminator_nats_lost_total"), 0);
     EXPECT_EQ(Deployment::metric(d.shard_port(i), "laminator_nats_acked_seq"), kN);
   }
+  expect_scaleout_metrics_and_rules(d, d.dir());
   // A shard's own stream still serves its own seqs.
   auto direct = std::make_unique<StreamClient>(
       "ws://127.0.0.1:" + std::to_string(d.shard_port(1)) + "/v1/stream?since=0", kToken);

@@ -14,6 +14,12 @@ interface Base<T extends string> {
   ts: number;
   /** Replayed from the journal after a crash: the subscriber may have seen it before. */
   redelivered?: true;
+  /**
+   * Through `laminator gateway` only (docs/events.md, "Through JetStream"): the shard that made the
+   * event, and its seq in that shard's own stream. `seq` is then the JetStream stream sequence.
+   */
+  shard?: string;
+  shard_seq?: number;
 }
 
 interface UserBase<T extends string> extends Base<T> {
