@@ -10,8 +10,8 @@
 #include <random>
 #include <stdexcept>
 
-#include "bench/matcher_workload.h"
 #include "bench/fanin_workload.h"
+#include "bench/matcher_workload.h"
 #include "bench/pipeline_workload.h"
 #include "bench/replay_workload.h"
 #include "bench/writer_workload.h"
@@ -419,15 +419,12 @@ BenchResult bench_fanin(const BenchOptions& opt, BenchProgress& progress) {
   const std::string url = bench::make_fanin_db(cluster, "bench_fanin");
   const bench::FaninRun run = bench::run_fanin(url, fo);
   BenchResult r;
-  r.title = std::string("laminator bench fanin: one shard -> NATS JetStream (nats-server, file "
-                        "storage) -> laminator gateway -> subscriber, against the same daemon's "
-                        "own stream; PostgreSQL ")
+  r.title = std::string(
+                "laminator bench fanin: one shard -> NATS JetStream (nats-server, file "
+                "storage) -> laminator gateway -> subscriber, against the same daemon's "
+                "own stream; PostgreSQL ")
                 .append(cluster.version());
-  BenchMeasurement direct{"direct_events",
-                          "daemon's own stream (baseline)",
-                          "events/s",
-                          true,
-                          true,
+  BenchMeasurement direct{"direct_events", "daemon's own stream (baseline)", "events/s", true, true,
                           run.direct_eps};
   BenchMeasurement via{"gateway_events", "through JetStream + gateway", "events/s", true, false,
                        run.gateway_eps};

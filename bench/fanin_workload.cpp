@@ -73,8 +73,8 @@ class Nats {
     if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;
     port_ = free_port();
-    std::vector<std::string> args{bin, "-a", "127.0.0.1", "-p", std::to_string(port_), "-js",
-                                  "-sd", dir_ + "/store"};
+    std::vector<std::string> args{bin,   "-a",  "127.0.0.1",    "-p", std::to_string(port_),
+                                  "-js", "-sd", dir_ + "/store"};
     std::vector<char*> argv;
     for (auto& s : args) argv.push_back(s.data());
     argv.push_back(nullptr);
@@ -284,8 +284,8 @@ FaninRun run_fanin(const std::string& url, const FaninOptions& opt) {
   long long next_id = 1;
   // The engine has `n` more of the bot's changes than `before`.
   const auto loaded = [&](double before, long long n) {
-    return wait_until([&] { return engine_commands(d.stream_port()) >= before + static_cast<double>(n); },
-                      60s);
+    return wait_until(
+        [&] { return engine_commands(d.stream_port()) >= before + static_cast<double>(n); }, 60s);
   };
   for (int rep = 1; rep <= opt.repetitions; ++rep) {
     say(opt, "burst " + std::to_string(rep) + "/" + std::to_string(opt.repetitions));
@@ -313,15 +313,19 @@ FaninRun run_fanin(const std::string& url, const FaninOptions& opt) {
     const auto t0 = Clock::now();
     ex.pin_price("BTCUSDT", kBase + 10'000);  // +100.00: every new alert crosses
     if (!wait_until(check, 120s))
-      throw std::runtime_error("fan-in: a burst did not complete (direct " +
-                               std::to_string(direct.count() - d0) + ", gateway " +
-                               std::to_string(via.count() - g0) + " of " + std::to_string(want) +
-                               ")");
+      throw std::runtime_error(
+          "fan-in: a burst did not complete (direct " + std::to_string(direct.count() - d0) +
+          ", gateway " + std::to_string(via.count() - g0) + " of " + std::to_string(want) + ")");
     const double dt_direct = std::chrono::duration<double>(direct.last() - t0).count();
     const double dt_gw = std::chrono::duration<double>(via.last() - t0).count();
     run.direct_eps.push_back(static_cast<double>(want) / dt_direct);
     run.gateway_eps.push_back(static_cast<double>(want) / dt_gw);
-    if (!wait_until([&] { check(); return stored_at.has_value(); }, 30s))
+    if (!wait_until(
+            [&] {
+              check();
+              return stored_at.has_value();
+            },
+            30s))
       throw std::runtime_error("fan-in: JetStream never acknowledged the burst");
     run.stored_eps.push_back(static_cast<double>(want) /
                              std::chrono::duration<double>(*stored_at - t0).count());
@@ -340,7 +344,8 @@ FaninRun run_fanin(const std::string& url, const FaninOptions& opt) {
     ex.pin_price("BTCUSDT", kBase + 20'000 + k);
     if (!wait_until([&] { return direct.at(id) && via.at(id); }, 5s)) continue;
     run.direct_us.push_back(std::chrono::duration<double, std::micro>(*direct.at(id) - t0).count());
-    run.added_us.push_back(std::chrono::duration<double, std::micro>(*via.at(id) - *direct.at(id)).count());
+    run.added_us.push_back(
+        std::chrono::duration<double, std::micro>(*via.at(id) - *direct.at(id)).count());
   }
   std::this_thread::sleep_for(200ms);
   run.events = direct.count();

@@ -23,9 +23,9 @@ class LocalCluster;
 namespace lam::bench {
 
 struct FaninOptions {
-  int burst = 20'000;    ///< alerts fired by one price move, per repetition
-  int repetitions = 3;   ///< bursts
-  int probes = 500;      ///< alerts crossed one at a time
+  int burst = 20'000;       ///< alerts fired by one price move, per repetition
+  int repetitions = 3;      ///< bursts
+  int probes = 500;         ///< alerts crossed one at a time
   std::string nats_server;  ///< the binary ("" : nats-server from /usr/sbin or /usr/bin)
   std::function<void(const std::string&)> progress;
 };

@@ -491,7 +491,8 @@ std::string redacted_summary(const Config& c) {
     s << "; shard " << c.shard->id << " (venues:";
     for (const std::string& v : c.shard->venues) s << ' ' << v;
     s << "; " << c.shard->markets.size() << " listed market(s)";
-    if (c.shard->hash_count > 0) s << "; hash " << c.shard->hash_index << '/' << c.shard->hash_count;
+    if (c.shard->hash_count > 0)
+      s << "; hash " << c.shard->hash_index << '/' << c.shard->hash_count;
     s << (c.shard->orphans ? "; orphans" : "") << ')';
   }
   if (c.nats) {

@@ -123,13 +123,13 @@ struct NatsConfig {
   std::string subject_prefix = "laminator.events";  ///< a shard publishes to <prefix>.<shard id>
   enum class Storage : std::uint8_t { file, memory } storage = Storage::file;
   int replicas = 1;
-  std::uint32_t max_age_hours = 168;          ///< the stream's retention (the gateway's journal)
-  std::int64_t max_bytes = -1;                ///< -1: unlimited
-  Millis duplicate_window{120'000};           ///< Nats-Msg-Id de-duplication window
-  std::size_t max_pending = 4'096;            ///< async publishes in flight per shard
-  Millis ack_wait{5'000};                     ///< a publish not acknowledged by then is retried
-  std::size_t queue_capacity = 1 << 16;       ///< server thread -> publisher
-  Millis reconnect_wait{250};                 ///< between connection attempts
+  std::uint32_t max_age_hours = 168;     ///< the stream's retention (the gateway's journal)
+  std::int64_t max_bytes = -1;           ///< -1: unlimited
+  Millis duplicate_window{120'000};      ///< Nats-Msg-Id de-duplication window
+  std::size_t max_pending = 4'096;       ///< async publishes in flight per shard
+  Millis ack_wait{5'000};                ///< a publish not acknowledged by then is retried
+  std::size_t queue_capacity = 1 << 16;  ///< server thread -> publisher
+  Millis reconnect_wait{250};            ///< between connection attempts
 };
 
 /// `laminator gateway`: the durable consumer it reads all shards through.

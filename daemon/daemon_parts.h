@@ -12,8 +12,8 @@
 #include "daemon/daemon.h"
 #include "daemon/engine_loop.h"
 #include "daemon/event_bus.h"
-#include "daemon/journal_reader.h"
 #include "daemon/jetstream.h"
+#include "daemon/journal_reader.h"
 #include "daemon/maintenance.h"
 #include "daemon/shard.h"
 #include "daemon/stream_server.h"
@@ -47,7 +47,7 @@ struct Daemon::Parts {
   std::unique_ptr<JournalReader> journal;
   std::unique_ptr<Maintenance> maintenance;
   std::unique_ptr<StreamServer> server;
-  ShardMap shard;  ///< owned by the start-up thread, then by the matcher thread
+  ShardMap shard;                ///< owned by the start-up thread, then by the matcher thread
   std::size_t foreign_rows = 0;  ///< rows of other shards' markets skipped at load
   std::unique_ptr<JetStreamPublisher> publisher;  ///< [nats]: every event into JetStream
   std::unique_ptr<feeds::FeedRunner> runner;

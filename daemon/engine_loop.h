@@ -41,8 +41,8 @@ struct EngineStats {
   std::atomic<std::uint64_t> alerts_fired{0}, liquidations{0};
   std::atomic<std::uint64_t> commands{0}, commands_skipped{0};
   std::atomic<std::uint64_t> foreign_commands{0};  ///< rows of other shards' markets, dropped
-  std::atomic<std::uint64_t> marks{0};         ///< position refreshes sent to the writer
-  std::atomic<std::uint64_t> market_marks{0};  ///< market marks sent to the writer
+  std::atomic<std::uint64_t> marks{0};             ///< position refreshes sent to the writer
+  std::atomic<std::uint64_t> market_marks{0};      ///< market marks sent to the writer
   std::atomic<std::uint64_t> refresh_passes{0};
   std::atomic<std::uint64_t> refresh_pass_ms{0};  ///< gauge: the last complete refresh pass
   std::atomic<std::uint64_t> writer_parked{0};  ///< gauge: ops waiting for room in the writer queue
@@ -63,7 +63,7 @@ struct EngineLoopDeps {
   /// Which markets are this shard's (optional: everything). Owned by the matcher thread once
   /// started.
   ShardMap* shard = nullptr;
-  MarketCoverage coverage;    ///< which instruments the feeds serve (default: none known)
+  MarketCoverage coverage;  ///< which instruments the feeds serve (default: none known)
 };
 
 class EngineLoop {

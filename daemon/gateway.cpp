@@ -32,9 +32,9 @@ struct Gateway::Parts {
 
 std::string GatewayStatus::format() const {
   char line[256];
-  std::snprintf(line, sizeof line,
-                "%.0f events/s | stream seq %llu of %llu | %llu subscribers", events_per_s,
-                static_cast<unsigned long long>(head), static_cast<unsigned long long>(stream_last),
+  std::snprintf(line, sizeof line, "%.0f events/s | stream seq %llu of %llu | %llu subscribers",
+                events_per_s, static_cast<unsigned long long>(head),
+                static_cast<unsigned long long>(stream_last),
                 static_cast<unsigned long long>(subscribers));
   return line;
 }
@@ -50,8 +50,8 @@ void Gateway::start() {
   if (!cfg_.nats) throw std::runtime_error(cfg_.path + ": the gateway needs a [nats] section");
   p.url = nats_url(cfg_);
   p.entries = std::make_unique<EntryBus>(cfg_.stream.bus_capacity);
-  p.source = std::make_unique<GatewaySource>(*cfg_.nats, cfg_.gateway, p.url, *p.entries,
-                                             p.published);
+  p.source =
+      std::make_unique<GatewaySource>(*cfg_.nats, cfg_.gateway, p.url, *p.entries, p.published);
   const GatewaySource::Start at = p.source->open();
   p.published.store(at.acked);
   p.start_last = at.last;
@@ -85,8 +85,8 @@ void Gateway::start() {
     out = std::string("{\"status\":\"") + (reasons.empty() ? "ok" : "degraded") +
           "\",\"nats\":" + (nats ? "true" : "false") + ",\"seq\":" + std::to_string(head) +
           ",\"stream_last_seq\":" + std::to_string(s.stream_last.load()) +
-          ",\"consumer_pending\":" + std::to_string(s.pending.load()) + ",\"reasons\":[" +
-          reasons + "]}";
+          ",\"consumer_pending\":" + std::to_string(s.pending.load()) + ",\"reasons\":[" + reasons +
+          "]}";
     return nats && caught_up;
   };
   p.server = std::make_unique<StreamServer>(cfg_.stream, *p.entries, p.journal.get(),

@@ -48,8 +48,8 @@ struct ShardSeq {
 
 /// The filter fields of an event from its JSON as append_event_json() writes it (the gateway reads
 /// the body, not the headers: one scan, no allocation). `user_id` absent (market.unserved) is the
-/// nil id; `market_id` null or absent is no market. Nullopt when the type is missing or unknown or an
-/// id does not parse.
+/// nil id; `market_id` null or absent is no market. Nullopt when the type is missing or unknown or
+/// an id does not parse.
 [[nodiscard]] inline std::optional<EventMeta> parse_event_meta(std::string_view json) noexcept {
   const auto field = [&](std::string_view key) -> std::optional<std::string_view> {
     const std::size_t at = json.find(key);

@@ -32,7 +32,8 @@ constexpr std::int64_t kNsPerMs = 1'000'000;
 /// A status as text. Never nats_GetLastError(): its text may quote the URL (and its credentials).
 std::string why(natsStatus s, jsErrCode e = static_cast<jsErrCode>(0)) {
   std::string out = natsStatus_GetText(s);
-  if (e != 0) out.append(" (JetStream error ").append(std::to_string(static_cast<int>(e))).append(")");
+  if (e != 0)
+    out.append(" (JetStream error ").append(std::to_string(static_cast<int>(e))).append(")");
   return out;
 }
 
@@ -111,15 +112,16 @@ std::string ensure_stream_on(jsCtx* js, const NatsConfig& cfg) {
   std::string what;
   if (s == NATS_NOT_FOUND) {
     s = js_AddStream(&si, js, &sc, nullptr, &e);
-    if (s != NATS_OK) throw std::runtime_error("cannot create stream " + cfg.stream + ": " + why(s, e));
+    if (s != NATS_OK)
+      throw std::runtime_error("cannot create stream " + cfg.stream + ": " + why(s, e));
     what = "created";
   } else if (s != NATS_OK) {
     throw std::runtime_error("cannot read stream " + cfg.stream + ": " + why(s, e));
   } else {
-    const bool same = si->Config->Storage == sc.Storage && si->Config->Duplicates == sc.Duplicates &&
-                      si->Config->MaxAge == sc.MaxAge && si->Config->MaxBytes == sc.MaxBytes &&
-                      si->Config->SubjectsLen == 1 && subject == si->Config->Subjects[0] &&
-                      si->Config->Replicas == sc.Replicas;
+    const bool same = si->Config->Storage == sc.Storage &&
+                      si->Config->Duplicates == sc.Duplicates && si->Config->MaxAge == sc.MaxAge &&
+                      si->Config->MaxBytes == sc.MaxBytes && si->Config->SubjectsLen == 1 &&
+                      subject == si->Config->Subjects[0] && si->Config->Replicas == sc.Replicas;
     if (si->Config->Storage != sc.Storage) {
       jsStreamInfo_Destroy(si);
       throw std::runtime_error("stream " + cfg.stream + " exists with another storage type than " +
@@ -134,7 +136,8 @@ std::string ensure_stream_on(jsCtx* js, const NatsConfig& cfg) {
       what = "updated to the configured limits";
     } else {
       s = js_GetStreamInfo(&si, js, cfg.stream.c_str(), nullptr, &e);
-      if (s != NATS_OK) throw std::runtime_error("cannot read stream " + cfg.stream + ": " + why(s, e));
+      if (s != NATS_OK)
+        throw std::runtime_error("cannot read stream " + cfg.stream + ": " + why(s, e));
       what = "checked";
     }
   }
@@ -190,8 +193,8 @@ std::optional<Decoded> decode(natsMsg* m, std::uint64_t stream_seq, std::string&
 void sleep_unless(const std::atomic<bool>& stop, std::chrono::milliseconds d) {
   const auto until = Clock::now() + d;
   while (!stop.load(std::memory_order_relaxed) && Clock::now() < until)
-    std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(10),
-                                                          until - Clock::now()));
+    std::this_thread::sleep_for(
+        std::min<Clock::duration>(std::chrono::milliseconds(10), until - Clock::now()));
 }
 
 }  // namespace
@@ -230,8 +233,12 @@ struct JetStreamPublisher::Impl {
     const char* id = header(msg, kMsgIdHeader);
     const auto ss = id != nullptr ? parse_msg_id(id) : std::nullopt;
     if (ss) {
-      Ack a{ss->seq, pa != nullptr, pa != nullptr && pa->Duplicate, js,
-            pae != nullptr ? pae->Err : NATS_OK, pae != nullptr ? pae->ErrCode : jsErrCode{}};
+      Ack a{ss->seq,
+            pa != nullptr,
+            pa != nullptr && pa->Duplicate,
+            js,
+            pae != nullptr ? pae->Err : NATS_OK,
+            pae != nullptr ? pae->ErrCode : jsErrCode{}};
       std::lock_guard lock(self->ack_mu);
       self->acks.push_back(a);
     }
@@ -267,7 +274,8 @@ struct JetStreamPublisher::Impl {
     natsMsg* last = nullptr;
     jsErrCode e{};
     std::uint64_t stored = 0;
-    const natsStatus s = js_GetLastMsg(&last, conn.js, cfg.stream.c_str(), subject.c_str(), nullptr, &e);
+    const natsStatus s =
+        js_GetLastMsg(&last, conn.js, cfg.stream.c_str(), subject.c_str(), nullptr, &e);
     if (s == NATS_OK) {
       // Copied before the message goes: the header's text lives in it.
       const char* h = header(last, kMsgIdHeader);
@@ -375,7 +383,8 @@ struct JetStreamPublisher::Impl {
       }
     } catch (const std::exception& e) {
       db.reset();
-      log->warn("journal read for publishing failed: {}", db::redact_secrets(e.what(), journal_url));
+      log->warn("journal read for publishing failed: {}",
+                db::redact_secrets(e.what(), journal_url));
       next_journal_try = Clock::now() + std::chrono::milliseconds(500);
       return false;
     }
@@ -390,9 +399,9 @@ struct JetStreamPublisher::Impl {
   bool declared_gap(std::uint64_t from, std::uint64_t to) {
     try {
       pqxx::read_transaction tx(*db);
-      const pqxx::result r = tx.exec_params(
-          "SELECT 1 FROM engine_seq_gaps WHERE seq_from < $1 AND seq_to >= $2",
-          static_cast<std::int64_t>(from), static_cast<std::int64_t>(to));
+      const pqxx::result r =
+          tx.exec_params("SELECT 1 FROM engine_seq_gaps WHERE seq_from < $1 AND seq_to >= $2",
+                         static_cast<std::int64_t>(from), static_cast<std::int64_t>(to));
       return !r.empty();
     } catch (const std::exception&) {
       return false;
@@ -432,16 +441,17 @@ struct JetStreamPublisher::Impl {
           // The journal holds later events but not these: they are not coming (a restore's
           // declared gap, or a hole start-up's journal check reported). Jumped over once what is
           // in flight is acknowledged, rather than stalling the shard.
-          const std::uint64_t to = std::min(backlog.front().meta.seq,
-                                            live.empty() ? UINT64_MAX : live.front().meta.seq);
+          const std::uint64_t to =
+              std::min(backlog.front().meta.seq, live.empty() ? UINT64_MAX : live.front().meta.seq);
           if (!window.jump(to)) break;
           if (declared_gap(s, to - 1)) {
             log->info("seqs {}..{} of shard {} are a restore's declared gap: not published", s,
                       to - 1, shard);
           } else {
-            log->error("seqs {}..{} of shard {} are in neither the live stream nor the journal: "
-                       "skipped",
-                       s, to - 1, shard);
+            log->error(
+                "seqs {}..{} of shard {} are in neither the live stream nor the journal: "
+                "skipped",
+                s, to - 1, shard);
             stats.lost.fetch_add(to - s, std::memory_order_relaxed);
           }
           progress = true;
@@ -480,8 +490,8 @@ struct JetStreamPublisher::Impl {
     pthread_setname_np(pthread_self(), "lam-nats-pub");
     while (true) {
       if (stopping.load()) {
-        const bool done = conn.ok() && window.acked_through() >= stats.head.load() &&
-                          window.in_flight() == 0;
+        const bool done =
+            conn.ok() && window.acked_through() >= stats.head.load() && window.in_flight() == 0;
         if (done || Clock::now() >= stop_by) break;
       }
       if (conn.nc == nullptr && !connect()) {
@@ -500,14 +510,14 @@ struct JetStreamPublisher::Impl {
       }
       pull_live();
       if (!pump() && conn.nc != nullptr) {
-        wait(window.in_flight() > 0 ? std::chrono::milliseconds(1)
-                                    : std::chrono::milliseconds(50));
+        wait(window.in_flight() > 0 ? std::chrono::milliseconds(1) : std::chrono::milliseconds(50));
       }
     }
     if (window.acked_through() < stats.head.load()) {
-      log->warn("stopping with seqs {}..{} not acknowledged by JetStream: the next start publishes "
-                "them from the journal",
-                window.acked_through() + 1, stats.head.load());
+      log->warn(
+          "stopping with seqs {}..{} not acknowledged by JetStream: the next start publishes "
+          "them from the journal",
+          window.acked_through() + 1, stats.head.load());
     }
     current_js = nullptr;
     conn.close();
@@ -577,8 +587,8 @@ void JetStreamPublisher::render(std::string& out) const {
         s.connected.load());
   m.one("laminator_nats_published_total", "counter", "Events handed to JetStream (async)",
         s.published.load());
-  m.one("laminator_nats_acked_seq", "gauge", "Every event up to this shard seq is stored in JetStream",
-        s.acked_through.load());
+  m.one("laminator_nats_acked_seq", "gauge",
+        "Every event up to this shard seq is stored in JetStream", s.acked_through.load());
   m.one("laminator_nats_unacked_events", "gauge",
         "Events of this shard published locally and not yet stored in JetStream",
         s.head.load() - std::min(s.head.load(), s.acked_through.load()));
@@ -630,7 +640,8 @@ struct GatewaySource::Impl {
     const auto [first, last] = stream_bounds(conn.js, cfg);
     jsConsumerInfo* ci = nullptr;
     jsErrCode e{};
-    natsStatus s = js_GetConsumerInfo(&ci, conn.js, cfg.stream.c_str(), gw.durable.c_str(), nullptr, &e);
+    natsStatus s =
+        js_GetConsumerInfo(&ci, conn.js, cfg.stream.c_str(), gw.durable.c_str(), nullptr, &e);
     std::uint64_t acked = 0;
     bool create = false;
     if (s == NATS_NOT_FOUND) {
@@ -683,7 +694,8 @@ struct GatewaySource::Impl {
     so.Consumer = gw.durable.c_str();  // bind: never let the library create (or delete) it
     const std::string filter = subjects_of(cfg);
     s = js_PullSubscribe(&sub, conn.js, filter.c_str(), gw.durable.c_str(), nullptr, &so, &e);
-    if (s != NATS_OK) throw std::runtime_error("cannot bind to consumer " + gw.durable + ": " + why(s, e));
+    if (s != NATS_OK)
+      throw std::runtime_error("cannot bind to consumer " + gw.durable + ": " + why(s, e));
     handed = acked;
     stats.acked.store(acked);
     stats.stream_last.store(last);
@@ -741,7 +753,8 @@ struct GatewaySource::Impl {
       }
       natsMsgList list{nullptr, 0};
       jsErrCode e{};
-      const natsStatus s = natsSubscription_Fetch(&list, sub, static_cast<int>(gw.fetch_batch), 100, &e);
+      const natsStatus s =
+          natsSubscription_Fetch(&list, sub, static_cast<int>(gw.fetch_batch), 100, &e);
       if (s != NATS_OK && s != NATS_TIMEOUT) {
         natsMsgList_Destroy(&list);
         log->warn("fetch failed: {}; reconnecting", why(s, e));
@@ -773,9 +786,10 @@ struct GatewaySource::Impl {
         auto& last = shard_last[d->shard];
         if (last != 0 && d->shard_seq <= last) {
           stats.shard_repeats.fetch_add(1, std::memory_order_relaxed);
-          log->warn("shard {} seq {} at stream seq {} repeats (last {}): a republication outside "
-                    "the duplicate window",
-                    d->shard, d->shard_seq, seq, last);
+          log->warn(
+              "shard {} seq {} at stream seq {} repeats (last {}): a republication outside "
+              "the duplicate window",
+              d->shard, d->shard_seq, seq, last);
         } else if (last != 0 && d->shard_seq > last + 1) {
           stats.shard_gaps.fetch_add(1, std::memory_order_relaxed);
           log->warn("shard {} jumped from seq {} to {} at stream seq {}", d->shard, last,
@@ -825,7 +839,8 @@ struct GatewaySource::Impl {
 
 GatewaySource::GatewaySource(NatsConfig cfg, GatewayConfig gw, std::string url, EntryBus& out,
                              const std::atomic<std::uint64_t>& published)
-    : impl_(std::make_unique<Impl>(std::move(cfg), std::move(gw), std::move(url), out, published)) {}
+    : impl_(std::make_unique<Impl>(std::move(cfg), std::move(gw), std::move(url), out, published)) {
+}
 
 GatewaySource::~GatewaySource() {
   stop();
@@ -863,8 +878,8 @@ void GatewaySource::render(std::string& out) const {
         "Events whose shard seq skipped past the next expected", s.shard_gaps.load());
   m.one("laminator_gateway_consumer_pending", "gauge",
         "Messages of the stream the consumer has not delivered yet", s.pending.load());
-  m.one("laminator_gateway_acked_seq", "gauge", "The stream seq acknowledged (published to the ring)",
-        s.acked.load());
+  m.one("laminator_gateway_acked_seq", "gauge",
+        "The stream seq acknowledged (published to the ring)", s.acked.load());
   m.one("laminator_gateway_stream_last_seq", "gauge", "The stream's last seq when last seen",
         s.stream_last.load());
   m.one("laminator_gateway_reconnects_total", "counter", "Consumer reconnections",

@@ -56,7 +56,7 @@ PgJournalReader::~PgJournalReader() {
 }
 
 void PgJournalReader::read(std::uint64_t after, std::uint64_t before, std::size_t limit,
-                         std::vector<Uuid> users, std::function<void(JournalPage)> done) {
+                           std::vector<Uuid> users, std::function<void(JournalPage)> done) {
   std::lock_guard lock(mu_);
   requests_.push_back(
       {after, before, limit == 0 ? kPageRows : limit, std::move(users), std::move(done)});

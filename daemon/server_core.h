@@ -40,7 +40,9 @@ struct ServerCore final : ServerProbe {
   void publish_entry(Entry entry, TimeNs recv_ts);
   /// Drains up to one batch from whichever bus feeds the server; returns how many.
   std::size_t drain_batch();
-  [[nodiscard]] bool prepare_sleep() { return bus ? bus->prepare_sleep() : entries->prepare_sleep(); }
+  [[nodiscard]] bool prepare_sleep() {
+    return bus ? bus->prepare_sleep() : entries->prepare_sleep();
+  }
   void begin_stop() override;
   void cut_all(std::uint16_t code, const std::string& why);
   std::string metrics();

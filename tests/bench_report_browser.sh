@@ -48,6 +48,7 @@ run replay "bars throughput" --ticks 20000 --repetitions 2
 run writer "bars latency throughput" --rows 4000 --batch 100,1000 --seconds 2 --repetitions 2
 run pipeline "bars latency throughput" --probes 100 --rate 10000 --frames 100000 --warmup 0.5 \
   --repetitions 2
+run fanin "bars latency" --burst 1000 --probes 40 --repetitions 2
 
 # The check can fail: the same page with its charts' markup broken renders no chart.
 if [ -f "$work/pipeline.html" ]; then

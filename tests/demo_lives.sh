@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # The demo, started as the README says, keeps living: for 60 s, events keep arriving in every 10 s
 # window and /healthz answers 200 (issue 12). Run by scripts/test after the Release pass; uses the
-# demo's own ports (8700, 9100).
+# demo's own ports (8700, 9100). `tests/demo_lives.sh --shards 3`: the scaled-out demo (three shards,
+# NATS JetStream, the gateway on 8700) for 30 s, every event through the gateway carrying its shard.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+windows=6
+demo_args=()
+if [ "${1:-}" = --shards ]; then
+  demo_args=(--shards "$2")
+  windows=3
+fi
 out=$(mktemp /tmp/laminator-demo-test-XXXXXX)
 err=$out.err
-scripts/demo --duration 80 --all-events >"$out" 2>"$err" &
+scripts/demo --duration $((windows * 10 + 20)) --all-events "${demo_args[@]}" >"$out" 2>"$err" &
 demo=$!
 trap 'kill -INT $demo 2>/dev/null || true; wait $demo 2>/dev/null || true; rm -f "$out" "$err"' EXIT
 # Until the daemon serves (build, seed and start take a while on a fresh machine).
@@ -18,7 +25,7 @@ done
 sleep 5  # past the seeded alerts' first burst
 fail=0
 before=$(wc -l <"$out")
-for window in 1 2 3 4 5 6; do
+for window in $(seq "$windows"); do
   sleep 10
   now=$(wc -l <"$out")
   code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8700/healthz || true)
@@ -29,6 +36,17 @@ for window in 1 2 3 4 5 6; do
   fi
   before=$now
 done
+if [ ${#demo_args[@]} -gt 0 ]; then
+  # Through the gateway every event names its shard, and every shard of the demo made some.
+  for ((i = 0; i < $2; i++)); do
+    n=$(grep -c "\"shard\":\"s$i\"" "$out" || true)
+    echo "demo_lives: shard s$i: $n events through the gateway"
+    [ "$n" -gt 0 ] || { echo "demo_lives: no event of shard s$i"; fail=1; }
+  done
+  if grep -v '"shard":"s' "$out" | grep -q '"seq"'; then
+    echo "demo_lives: an event without its shard came through the gateway"; fail=1
+  fi
+fi
 if [ $fail -ne 0 ]; then tail -30 "$err"; fi
 echo "demo_lives: $([ $fail -eq 0 ] && echo 1 || echo 0) passed, $fail failed"
 exit $fail

@@ -53,10 +53,11 @@ class Deployment {
     mo.rate = 400;
     mock_.emplace(mo);
     for (const ShardSpec& s : shard_specs()) {
-      exec("INSERT INTO markets (id, symbol, base_asset, quote_asset, dex_name, market_type, "
-           "price_source) VALUES ('" +
-           s.market + "', '" + s.symbol + "', 'X', 'USD', '" +
-           std::string(feeds::venue_name(s.venue)) + "', 'perpetual', 'mark')");
+      exec(
+          "INSERT INTO markets (id, symbol, base_asset, quote_asset, dex_name, market_type, "
+          "price_source) VALUES ('" +
+          s.market + "', '" + s.symbol + "', 'X', 'USD', '" +
+          std::string(feeds::venue_name(s.venue)) + "', 'perpetual', 'mark')");
       mock_->pin_price(s.symbol, s.base_cents);
     }
     mock_->start();
@@ -93,12 +94,13 @@ class Deployment {
   /// `n` alerts on shard i's market, user (g % 5) + 1, crossing between base and base + n/1000.
   void bulk_alerts(std::size_t i, int n, int first) const {
     const ShardSpec& s = shard_specs()[i];
-    exec("INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, target_price) "
-         "SELECT ('0000000d-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, "
-         "('0000000c-0000-4000-8000-' || lpad(to_hex(g % 5 + 1), 12, '0'))::uuid, '" +
-         s.market + "', 'price_above', 'greater_than', " + std::to_string(s.base_cents / 100) +
-         " + (g - " + std::to_string(first) + " + 1) * 0.001 FROM generate_series(" +
-         std::to_string(first) + ", " + std::to_string(first + n - 1) + ") g");
+    exec(
+        "INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, target_price) "
+        "SELECT ('0000000d-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, "
+        "('0000000c-0000-4000-8000-' || lpad(to_hex(g % 5 + 1), 12, '0'))::uuid, '" +
+        s.market + "', 'price_above', 'greater_than', " + std::to_string(s.base_cents / 100) +
+        " + (g - " + std::to_string(first) + " + 1) * 0.001 FROM generate_series(" +
+        std::to_string(first) + ", " + std::to_string(first + n - 1) + ") g");
   }
   /// Moves shard i's price above every target so far: a burst.
   void fire(std::size_t i, std::int64_t above_cents) {
@@ -111,8 +113,8 @@ class Deployment {
     std::ofstream f(cfg);
     f << "log_level = \"info\"\n"
       << "[database]\nurl_env = \"LAMINATOR_DATABASE_URL\"\n"
-      << "[engine]\nposition_refresh_interval_ms = 200\ncrash_ring = \"" << dir_ << "/ring-"
-      << s.id << "\"\n"
+      << "[engine]\nposition_refresh_interval_ms = 200\ncrash_ring = \"" << dir_ << "/ring-" << s.id
+      << "\"\n"
       << "[writer]\nflush_interval_ms = 20\n[listener]\nbatch_window_ms = 1\n"
       << "[stream]\naddress = \"127.0.0.1\"\nport = " << shard_ports_[i] << "\n"
       << "[[stream.tokens]]\nname = \"all\"\ntoken_env = \"E2E_TOKEN\"\n"
@@ -186,8 +188,8 @@ class Deployment {
     std::map<std::uint64_t, std::string> out;
     pqxx::connection c(url_);
     pqxx::read_transaction t(c);
-    for (const auto& row : t.exec("SELECT seq, body FROM laminator_shard_" +
-                                  shard_specs()[i].id + ".alert_events ORDER BY seq"))
+    for (const auto& row : t.exec("SELECT seq, body FROM laminator_shard_" + shard_specs()[i].id +
+                                  ".alert_events ORDER BY seq"))
       out[row[0].as<std::uint64_t>()] = sfield(row[1].c_str(), "alert_id");
     return out;
   }
@@ -282,12 +284,12 @@ std::pair<int, std::string> run_shell(const std::string& cmd) {
 }
 
 /// The shard's and the gateway's /metrics pass `promtool check metrics`; the scale-out alerting
-/// rules pass `promtool check rules` and their unit tests and name only metrics one of them exports.
+/// rules pass `promtool check rules` and their unit tests and name only metrics one of them
+/// exports.
 void expect_scaleout_metrics_and_rules(const Deployment& d, const std::string& dir) {
   std::set<std::string> families;
   for (const int port : {d.shard_port(0), d.gateway_port()}) {
-    const std::string body =
-        daemon::http_get("127.0.0.1", std::to_string(port), "/metrics").second;
+    const std::string body = daemon::http_get("127.0.0.1", std::to_string(port), "/metrics").second;
     const std::string file = dir + "/metrics-" + std::to_string(port) + ".txt";
     std::ofstream(file) << body;
     const auto [rc, out] = run_shell("promtool check metrics < " + file);
@@ -376,8 +378,8 @@ TEST(ScaleOut, ThreeShardsThroughTheGatewayEveryEventOnceInShardOrderAndResumeAc
 
   // Resume across all three shards with one number: from deep in JetStream (the gateway's ring
   // holds the last 1,024), from the ring, and from the head.
-  for (const std::uint64_t since : {std::uint64_t{0}, std::uint64_t{1'000}, std::uint64_t{4'000},
-                                    std::uint64_t{3 * kN}}) {
+  for (const std::uint64_t since :
+       {std::uint64_t{0}, std::uint64_t{1'000}, std::uint64_t{4'000}, std::uint64_t{3 * kN}}) {
     Reader r(d, "", since);
     const std::size_t expect = 3 * kN - since;
     if (expect > 0) {

@@ -144,7 +144,8 @@ TEST(GatewayEvent, MsgIdsRoundTripAndMalformedOnesAreRefused) {
 
 TEST(GatewayEvent, TheStreamSeqReplacesTheShardSeqWhichIsKept) {
   std::string out;
-  ASSERT_TRUE(render_gateway_event(out, R"({"seq":17,"type":"alert.triggered","ts":1})", 1234, "b"));
+  ASSERT_TRUE(
+      render_gateway_event(out, R"({"seq":17,"type":"alert.triggered","ts":1})", 1234, "b"));
   EXPECT_EQ(out, R"({"seq":1234,"shard":"b","shard_seq":17,"type":"alert.triggered","ts":1})");
   ASSERT_TRUE(render_gateway_event(out, R"({"seq":5})", 6, "a"));
   EXPECT_EQ(out, R"({"seq":6,"shard":"a","shard_seq":5})");

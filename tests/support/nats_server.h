@@ -22,9 +22,9 @@ class NatsServer {
   ~NatsServer() { child_.kill(); }
 
   void start() {
-    child_.spawn({binary(), "-a", "127.0.0.1", "-p", std::to_string(port_), "-js", "-sd",
-                  dir_ + "/store"},
-                 {}, dir_ + "/nats.log");
+    child_.spawn(
+        {binary(), "-a", "127.0.0.1", "-p", std::to_string(port_), "-js", "-sd", dir_ + "/store"},
+        {}, dir_ + "/nats.log");
     for (int i = 0; i < 400 && !loopback_accepts(port_); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
     if (!loopback_accepts(port_))
