@@ -425,10 +425,11 @@ struct JetStreamPublisher::Impl {
   /// Publishes what it can; true when it did anything.
   bool pump() {
     bool progress = false;
-    const std::uint64_t head = stats.head.load(std::memory_order_relaxed);
+    const std::uint64_t head = stats.head.load(std::memory_order_acquire);
     while (window.in_flight() < cfg.max_pending && window.next() <= head) {
       const std::uint64_t s = window.next();
       while (!live.empty() && live.front().meta.seq < s) live.pop_front();
+      if (live.empty()) pull_live();  // queued before `head` moved past it
       const Entry* e = nullptr;
       bool from_live = false;
       if (!live.empty() && live.front().meta.seq == s) {
@@ -570,9 +571,11 @@ void JetStreamPublisher::stop(std::chrono::milliseconds deadline) {
 
 void JetStreamPublisher::offer(const Entry& e) {
   Impl& i = *impl_;
-  i.stats.head.store(e.meta.seq, std::memory_order_relaxed);
+  // Queued before the head moves: a publisher that sees the head finds the event on the bus
+  // (unless the bus was full: then it reads it from the journal).
   if (!i.bus.try_publish(Rendered{e, 0}))
     i.stats.live_overflows.fetch_add(1, std::memory_order_relaxed);
+  i.stats.head.store(e.meta.seq, std::memory_order_release);
   i.bus.ring_doorbell();
 }
 
