@@ -453,7 +453,7 @@ BenchResult bench_fanin(const BenchOptions& opt, BenchProgress& progress) {
   r.latency.push_back(percentile_curve(
       "added", "added by JetStream + gateway, " + group_digits(added.size()) + " probes", added));
   r.latency.push_back(percentile_curve(
-      "direct", "price move -> daemon's own stream (mock frame interval included)", base));
+      "direct", "price move -> own stream (incl. frame interval)", base));
   if (run.missing > 0) {
     r.lossy = true;
     r.notes.push_back(group_digits(run.missing) +

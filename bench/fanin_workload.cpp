@@ -282,6 +282,8 @@ FaninRun run_fanin(const std::string& url, const FaninOptions& opt) {
   Recorder direct(direct_url), via(gw_url);
   FaninRun run;
   long long next_id = 1;
+  // Burst targets are 80000 + g/1000 (g <= burst): a move to this price crosses them all.
+  const std::int64_t burst_pin = kBase + opt.burst / 10 + 100;
   // The engine has `n` more of the bot's changes than `before`.
   const auto loaded = [&](double before, long long n) {
     return wait_until(
@@ -311,7 +313,7 @@ FaninRun run_fanin(const std::string& url, const FaninOptions& opt) {
       return direct.count() >= d0 + want && via.count() >= g0 + want;
     };
     const auto t0 = Clock::now();
-    ex.pin_price("BTCUSDT", kBase + 10'000);  // +100.00: every new alert crosses
+    ex.pin_price("BTCUSDT", burst_pin);  // every new alert crosses
     if (!wait_until(check, 120s))
       throw std::runtime_error(
           "fan-in: a burst did not complete (direct " + std::to_string(direct.count() - d0) +
@@ -330,18 +332,22 @@ FaninRun run_fanin(const std::string& url, const FaninOptions& opt) {
     run.stored_eps.push_back(static_cast<double>(want) /
                              std::chrono::duration<double>(*stored_at - t0).count());
   }
-  // Probes: targets 80200.005, 80200.015, ... (a cent apart); moving the price to 80200.00 + k
-  // cents crosses exactly probe k.
+  // Probes: targets P + 0.005, P + 0.015, ... (a cent apart) above the bursts' price P; moving the
+  // price to P + k cents crosses exactly probe k.
   say(opt, "probes");
-  ex.pin_price("BTCUSDT", kBase + 10'000);
+  const std::int64_t probe_base = burst_pin + 10'000;
+  ex.pin_price("BTCUSDT", probe_base);
   const double before = engine_commands(d.stream_port());
   const long long first_probe = next_id;
-  add_alerts(url, first_probe, opt.probes, "80199.995", "0.01");
+  char from[32];  // P - 0.005, in thousandths: probe k's target is P + k cents - 0.005
+  const long long thousandths = probe_base * 10 - 5;
+  std::snprintf(from, sizeof from, "%lld.%03lld", thousandths / 1000, thousandths % 1000);
+  add_alerts(url, first_probe, opt.probes, from, "0.01");
   if (!loaded(before, opt.probes)) throw std::runtime_error("fan-in: the probes never loaded");
   for (int k = 1; k <= opt.probes; ++k) {
     const std::string id = alert_id(first_probe + k - 1);
     const auto t0 = Clock::now();
-    ex.pin_price("BTCUSDT", kBase + 20'000 + k);
+    ex.pin_price("BTCUSDT", probe_base + k);
     if (!wait_until([&] { return direct.at(id) && via.at(id); }, 5s)) continue;
     run.direct_us.push_back(std::chrono::duration<double, std::micro>(*direct.at(id) - t0).count());
     run.added_us.push_back(

@@ -46,6 +46,16 @@ struct ShardSeq {
   return ShardSeq{id.substr(0, colon), seq};
 }
 
+/// The seq an event's JSON starts with (`{"seq":N,...`); 0 when it does not.
+[[nodiscard]] inline std::uint64_t leading_seq(std::string_view json) noexcept {
+  constexpr std::string_view kHead = "{\"seq\":";
+  if (!json.starts_with(kHead)) return 0;
+  std::uint64_t seq = 0;
+  const char* first = json.data() + kHead.size();
+  const auto [p, ec] = std::from_chars(first, json.data() + json.size(), seq);
+  return ec == std::errc() && p != first ? seq : 0;
+}
+
 /// The filter fields of an event from its JSON as append_event_json() writes it (the gateway reads
 /// the body, not the headers: one scan, no allocation). `user_id` absent (market.unserved) is the
 /// nil id; `market_id` null or absent is no market. Nullopt when the type is missing or unknown or

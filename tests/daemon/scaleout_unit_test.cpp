@@ -142,6 +142,29 @@ TEST(GatewayEvent, MsgIdsRoundTripAndMalformedOnesAreRefused) {
     EXPECT_FALSE(parse_msg_id(bad)) << bad;
 }
 
+TEST(GatewayEvent, TheLeadingSeqAndTheFilterFieldsComeFromTheBody) {
+  EXPECT_EQ(leading_seq(R"({"seq":17,"type":"x"})"), 17u);
+  EXPECT_EQ(leading_seq(R"({"seq":,"type":"x"})"), 0u);
+  EXPECT_EQ(leading_seq(R"({"type":"x","seq":1})"), 0u);
+  const auto m = parse_event_meta(
+      R"({"seq":3,"type":"alert.triggered","ts":1,"alert_id":"0000000d-0000-4000-8000-000000000001","user_id":"0000000c-0000-4000-8000-000000000002","market_id":"0000000a-0000-4000-8000-000000000003","price":"1"})");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->type, EventType::alert_triggered);
+  EXPECT_EQ(m->user_id.str(), "0000000c-0000-4000-8000-000000000002");
+  EXPECT_TRUE(m->has_market);
+  EXPECT_EQ(m->market_id.str(), "0000000a-0000-4000-8000-000000000003");
+  const auto none = parse_event_meta(
+      R"({"seq":4,"type":"alert.rejected","ts":1,"alert_id":"0000000d-0000-4000-8000-000000000001","user_id":"0000000c-0000-4000-8000-000000000002","market_id":null})");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none->has_market);
+  const auto unserved = parse_event_meta(
+      R"({"seq":5,"type":"market.unserved","ts":1,"market_id":"0000000a-0000-4000-8000-000000000003"})");
+  ASSERT_TRUE(unserved);
+  EXPECT_TRUE(unserved->user_id.is_nil());
+  EXPECT_FALSE(parse_event_meta(R"({"seq":6,"type":"no.such"})"));
+  EXPECT_FALSE(parse_event_meta(R"({"seq":6,"type":"alert.triggered","user_id":"bad"})"));
+}
+
 TEST(GatewayEvent, TheStreamSeqReplacesTheShardSeqWhichIsKept) {
   std::string out;
   ASSERT_TRUE(
