@@ -452,8 +452,8 @@ BenchResult bench_fanin(const BenchOptions& opt, BenchProgress& progress) {
   std::sort(base.begin(), base.end());
   r.latency.push_back(percentile_curve(
       "added", "added by JetStream + gateway, " + group_digits(added.size()) + " probes", added));
-  r.latency.push_back(percentile_curve(
-      "direct", "price move -> own stream (incl. frame interval)", base));
+  r.latency.push_back(
+      percentile_curve("direct", "price move -> own stream (incl. frame interval)", base));
   if (run.missing > 0) {
     r.lossy = true;
     r.notes.push_back(group_digits(run.missing) +

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <thread>
 
 #include "daemon/config.h"
@@ -41,10 +42,18 @@ int check_config(const std::string& path) {
   }
 }
 
-int run_daemon(const RunOptions& opt) {
+namespace {
+
+/// Loads the config (exit 2 on an error), then starts `Server` (daemon or gateway) and runs it
+/// until SIGTERM/SIGINT with a status line every `status_every_s`. `check` validates what start()
+/// needs from the environment; `redact` cleans a start-up error for the log.
+template <class Server>
+int serve(const RunOptions& opt, const std::function<void(const daemon::Config&)>& check,
+          const std::function<std::string(const daemon::Config&, const std::string&)>& redact) {
   daemon::Config cfg;
   try {
     cfg = daemon::load_config(opt.config_path);
+    check(cfg);
   } catch (const daemon::ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;
@@ -53,18 +62,12 @@ int run_daemon(const RunOptions& opt) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGPIPE, SIG_IGN);
-  std::string url;
+  const daemon::Config kept = cfg;
+  Server server(std::move(cfg));
   try {
-    url = daemon::database_url(cfg);
-  } catch (const daemon::ConfigError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 2;
-  }
-  daemon::Daemon d(std::move(cfg));
-  try {
-    d.start();
+    server.start();
   } catch (const std::exception& e) {
-    spdlog::error("start-up failed: {}", lam::db::redact_secrets(e.what(), url));
+    spdlog::error("start-up failed: {}", redact(kept, e.what()));
     return 2;
   }
   auto next_status = std::chrono::steady_clock::now();
@@ -73,47 +76,29 @@ int run_daemon(const RunOptions& opt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (opt.status_every_s > 0 && std::chrono::steady_clock::now() >= next_status) {
       next_status += std::chrono::duration_cast<std::chrono::steady_clock::duration>(every);
-      spdlog::info("status: {}", d.status().format());
+      spdlog::info("status: {}", server.status().format());
     }
   }
   spdlog::info("signal received: shutting down");
-  d.stop();
+  server.stop();
   return 0;
 }
 
+}  // namespace
+
+int run_daemon(const RunOptions& opt) {
+  return serve<daemon::Daemon>(
+      opt, [](const daemon::Config& c) { (void)daemon::database_url(c); },
+      [](const daemon::Config& c, const std::string& what) {
+        return lam::db::redact_secrets(what, daemon::database_url(c));
+      });
+}
+
 int run_gateway(const RunOptions& opt) {
-  daemon::Config cfg;
-  try {
-    cfg = daemon::load_config(opt.config_path);
-    (void)daemon::nats_url(cfg);
-  } catch (const daemon::ConfigError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 2;
-  }
-  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
-  std::signal(SIGPIPE, SIG_IGN);
-  spdlog::info("{}", daemon::redacted_summary(cfg));
-  daemon::Gateway g(std::move(cfg));
-  try {
-    g.start();
-  } catch (const std::exception& e) {
-    spdlog::error("start-up failed: {}", e.what());  // nats.c's texts never quote credentials here
-    return 2;
-  }
-  auto next_status = std::chrono::steady_clock::now();
-  const auto every = std::chrono::duration<double>(opt.status_every_s);
-  while (!g_stop) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (opt.status_every_s > 0 && std::chrono::steady_clock::now() >= next_status) {
-      next_status += std::chrono::duration_cast<std::chrono::steady_clock::duration>(every);
-      spdlog::info("status: {}", g.status().format());
-    }
-  }
-  spdlog::info("signal received: shutting down");
-  g.stop();
-  return 0;
+  return serve<daemon::Gateway>(
+      opt, [](const daemon::Config& c) { (void)daemon::nats_url(c); },
+      // The gateway's errors name the NATS URL only through redact_nats_url().
+      [](const daemon::Config&, const std::string& what) { return what; });
 }
 
 int run_tail(const TailOptions& opt) {

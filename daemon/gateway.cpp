@@ -49,6 +49,9 @@ void Gateway::start() {
   Parts& p = *p_;
   if (!cfg_.nats) throw std::runtime_error(cfg_.path + ": the gateway needs a [nats] section");
   p.url = nats_url(cfg_);
+  p.log->info("config {}: stream {}:{} with {} token(s); JetStream stream {} on {}, consumer {}",
+              cfg_.path, cfg_.stream.address, cfg_.stream.port, cfg_.stream.tokens.size(),
+              cfg_.nats->stream, redact_nats_url(p.url), cfg_.gateway.durable);
   p.entries = std::make_unique<EntryBus>(cfg_.stream.bus_capacity);
   p.source =
       std::make_unique<GatewaySource>(*cfg_.nats, cfg_.gateway, p.url, *p.entries, p.published);

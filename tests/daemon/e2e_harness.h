@@ -30,6 +30,7 @@
 #include "persistence/migrator.h"
 #include "tests/support/net.h"
 #include "tests/support/pg_cluster.h"
+#include "tests/support/process.h"
 #include "tools/mockex/mock_exchange.h"
 
 extern char** environ;
@@ -204,16 +205,7 @@ class E2E {
   }
 
   /// The daemon log's last lines: what a failed stop or check prints (the whole log buries it).
-  std::string log_tail(std::size_t lines = 60) const {
-    const std::string all = log_text();
-    std::size_t at = all.size();
-    for (std::size_t n = 0; n <= lines && at > 0;) {
-      at = all.rfind('\n', at - 1);
-      if (at == std::string::npos) return all;
-      ++n;
-    }
-    return all.substr(at + 1);
-  }
+  std::string log_tail(std::size_t lines = 60) const { return last_lines(log_text(), lines); }
 
  private:
   void seed() {

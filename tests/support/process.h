@@ -20,6 +20,17 @@ extern char** environ;
 
 namespace lam::test {
 
+/// The last `lines` lines of `all`.
+inline std::string last_lines(const std::string& all, std::size_t lines) {
+  std::size_t at = all.size();
+  for (std::size_t n = 0; n <= lines && at > 0;) {
+    at = all.rfind('\n', at - 1);
+    if (at == std::string::npos) return all;
+    ++n;
+  }
+  return all.substr(at + 1);
+}
+
 class Child {
  public:
   Child() = default;
@@ -81,14 +92,7 @@ class Child {
   }
   /// The last `lines` lines of the log.
   [[nodiscard]] std::string log_tail(std::size_t lines = 40) const {
-    const std::string all = log_text();
-    std::size_t at = all.size();
-    for (std::size_t n = 0; n <= lines && at > 0;) {
-      at = all.rfind('\n', at - 1);
-      if (at == std::string::npos) return all;
-      ++n;
-    }
-    return all.substr(at + 1);
+    return last_lines(log_text(), lines);
   }
 
  private:
