@@ -235,6 +235,7 @@ void Daemon::start() {
     // Oracle-priced markets subscribe their Pyth feed, not their venue's book.
     const PriceFeed f = price_feed(m);
     if (!p.shard.market(m.spec.id, f.venue)) {
+      p.foreign.set(m.spec.id, true);
       ++p.foreign_rows;
       return;
     }
@@ -275,6 +276,8 @@ void Daemon::start() {
   db::ListenerConfig lc = cfg_.listener;
   lc.conninfo = p.url;
   lc.orders = true;
+  if (p.shard.sharded())
+    lc.foreign = [fm = &p.foreign](const Uuid& market) { return fm->contains(market); };
   p.listener = std::make_unique<db::Listener>(lc);
 
   // Feeds: one connection per venue route, subscribed to the markets loaded for that venue.
@@ -345,6 +348,7 @@ void Daemon::start() {
   deps.bus = p.bus.get();
   deps.ring = p.ring.get();
   deps.shard = p.shard.sharded() ? &p.shard : nullptr;
+  deps.foreign = &p.foreign;
   deps.coverage = MarketCoverage(std::move(served), std::move(disabled_venues));
   std::size_t unserved = 0;
   for (const LoadedMarket& lm : loaded_markets) {

@@ -179,6 +179,9 @@ void Daemon::render_metrics(std::string& out) const {
   m.one("laminator_listener_notifications_total", "counter", "Change notifications received",
         l.notifications.load());
   m.one("laminator_listener_resyncs_total", "counter", "Full resynchronisations", l.resyncs.load());
+  m.one("laminator_listener_foreign_total", "counter",
+        "Changes to rows of other shards' markets, dropped from the notification unread",
+        l.foreign.load());
 }
 
 bool Daemon::health(std::string& out) const {

@@ -48,6 +48,7 @@ struct Daemon::Parts {
   std::unique_ptr<Maintenance> maintenance;
   std::unique_ptr<StreamServer> server;
   ShardMap shard;                ///< owned by the start-up thread, then by the matcher thread
+  ForeignMarkets foreign;        ///< other shards' markets, for the listener
   std::size_t foreign_rows = 0;  ///< rows of other shards' markets skipped at load
   std::unique_ptr<JetStreamPublisher> publisher;  ///< [nats]: every event into JetStream
   std::unique_ptr<feeds::FeedRunner> runner;

@@ -264,9 +264,13 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
     case K::upsert_market: {
       MarketSpec spec = c.market.spec;
       const PriceFeed feed = price_feed(c.market);
-      if (d_.shard != nullptr && !d_.shard->market(spec.id, feed.venue)) {
-        stats_.foreign_commands.fetch_add(1, std::memory_order_relaxed);
-        return;
+      if (d_.shard != nullptr) {
+        const bool ours = d_.shard->market(spec.id, feed.venue);
+        if (d_.foreign != nullptr) d_.foreign->set(spec.id, !ours);
+        if (!ours) {
+          stats_.foreign_commands.fetch_add(1, std::memory_order_relaxed);
+          return;
+        }
       }
       spec.instrument = d_.instruments->intern(feed.venue, feed.symbol);
       grow_live(spec.instrument);

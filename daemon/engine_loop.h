@@ -63,7 +63,8 @@ struct EngineLoopDeps {
   /// Which markets are this shard's (optional: everything). Owned by the matcher thread once
   /// started.
   ShardMap* shard = nullptr;
-  MarketCoverage coverage;  ///< which instruments the feeds serve (default: none known)
+  ForeignMarkets* foreign = nullptr;  ///< with `shard`: told which markets are other shards'
+  MarketCoverage coverage;            ///< which instruments the feeds serve (default: none known)
 };
 
 class EngineLoop {

@@ -10,9 +10,12 @@
 /// which rejects it as the single daemon would. Without [shard] a daemon owns everything.
 
 #include <cstdint>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "engine/uuid.h"
@@ -48,6 +51,28 @@ struct ShardConfig {
   for (int i = 56; i >= 0; i -= 8) h = (h ^ ((id.lo >> i) & 0xff)) * 1099511628211ULL;
   return h;
 }
+
+/// The markets known to be other shards', shared with the listener thread (which drops changes to
+/// their rows unread: ListenerConfig::foreign). Written at start-up and by the matcher thread as
+/// market rows arrive; read per notification under a shared lock.
+class ForeignMarkets {
+ public:
+  void set(const Uuid& market, bool foreign) {
+    std::unique_lock lock(mu_);
+    if (foreign)
+      ids_.insert(market);
+    else
+      ids_.erase(market);
+  }
+  [[nodiscard]] bool contains(const Uuid& market) const {
+    std::shared_lock lock(mu_);
+    return ids_.count(market) != 0;
+  }
+
+ private:
+  mutable std::shared_mutex mu_;
+  std::unordered_set<Uuid, UuidHash> ids_;
+};
 
 class ShardMap {
  public:

@@ -38,3 +38,33 @@ RETURNS SETOF TEXT LANGUAGE sql STABLE AS $$
   UNION ALL
   SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'laminator\_shard\_%' ORDER BY 1
 $$;
+
+-- Change capture names the market of a position, alert or order change ("m"; and "om", the market it
+-- had, when an UPDATE moved it to another), so that a shard drops other shards' rows from the
+-- notification alone instead of reading each one back. Null keys are left out.
+CREATE OR REPLACE FUNCTION notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  rec_id uuid;
+  m uuid;
+  om uuid;
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    rec_id := OLD.id;
+  ELSE
+    rec_id := NEW.id;
+  END IF;
+  IF TG_TABLE_NAME IN ('positions', 'alerts', 'orders') THEN
+    IF TG_OP = 'DELETE' THEN
+      m := OLD.market_id;
+    ELSE
+      m := NEW.market_id;
+      IF TG_OP = 'UPDATE' AND OLD.market_id IS DISTINCT FROM NEW.market_id THEN
+        om := OLD.market_id;
+      END IF;
+    END IF;
+  END IF;
+  PERFORM pg_notify('laminator_changes',
+                    json_strip_nulls(json_build_object('t', TG_TABLE_NAME, 'op', TG_OP, 'id', rec_id,
+                                                       'm', m, 'om', om))::text);
+  RETURN NULL;
+END $$;

@@ -54,13 +54,24 @@ struct Pending {
 
 class Receiver final : public pqxx::notification_receiver {
  public:
-  Receiver(pqxx::connection_base& c, Pending& pending, ListenerStats& stats, bool orders)
-      : notification_receiver(c, kChannel), pending_(pending), stats_(stats), orders_(orders) {}
+  Receiver(pqxx::connection_base& c, Pending& pending, ListenerStats& stats, bool orders,
+           const std::function<bool(const Uuid&)>& foreign)
+      : notification_receiver(c, kChannel),
+        pending_(pending),
+        stats_(stats),
+        orders_(orders),
+        foreign_(foreign) {}
   void operator()(const std::string& payload, int) override {
     stats_.notifications.fetch_add(1, std::memory_order_relaxed);
     const auto note = parse_change_payload(payload);
     if (!note) {
       stats_.bad_payloads.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    // Another shard's row (and, if it moved, another shard's before too): not read at all.
+    if (foreign_ && note->market && foreign_(*note->market) &&
+        (!note->old_market || foreign_(*note->old_market))) {
+      stats_.foreign.fetch_add(1, std::memory_order_relaxed);
       return;
     }
     if (note->op == "RECONCILE") pending_.reconcile.insert(note->id);
@@ -85,6 +96,7 @@ class Receiver final : public pqxx::notification_receiver {
   Pending& pending_;
   ListenerStats& stats_;
   bool orders_;
+  const std::function<bool(const Uuid&)>& foreign_;
 };
 
 template <class Set>
@@ -105,7 +117,16 @@ std::optional<ChangeNote> parse_change_payload(std::string_view payload) {
   if (!t || !op || !id) return std::nullopt;
   auto uuid = Uuid::parse(*id);
   if (!uuid) return std::nullopt;
-  return ChangeNote{std::string(*t), std::string(*op), *uuid};
+  ChangeNote note{std::string(*t), std::string(*op), *uuid, std::nullopt, std::nullopt};
+  if (const auto m = json_string_field(payload, "m")) {
+    note.market = Uuid::parse(*m);
+    if (!note.market) return std::nullopt;
+  }
+  if (const auto om = json_string_field(payload, "om")) {
+    note.old_market = Uuid::parse(*om);
+    if (!note.old_market) return std::nullopt;
+  }
+  return note;
 }
 
 Listener::Listener(ListenerConfig cfg) : cfg_(std::move(cfg)), queue_(cfg_.queue_capacity) {
@@ -148,7 +169,7 @@ void Listener::run() {
     try {
       conn = std::make_unique<pqxx::connection>(cfg_.conninfo);
       // LISTEN before the snapshot
-      receiver = std::make_unique<Receiver>(*conn, pending, stats_, cfg_.orders);
+      receiver = std::make_unique<Receiver>(*conn, pending, stats_, cfg_.orders, cfg_.foreign);
       backend_pid_.store(conn->backendpid());
       stats_.reconnects.fetch_add(1, std::memory_order_relaxed);
       // Full resync: nothing that changed while we were away is missed.

@@ -13,6 +13,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -59,6 +61,10 @@ struct ListenerConfig {
   std::size_t queue_capacity = 1 << 16;
   /// Follow `orders` and `wallet_balances` too (resync and changes); the daemon does.
   bool orders = false;
+  /// A shard's: true when `market` is known to be another shard's. A change to a position, alert or
+  /// order whose notification names only such markets is dropped before it is read (counted in
+  /// ListenerStats::foreign). Called on the listener thread; must be thread-safe.
+  std::function<bool(const Uuid& market)> foreign = nullptr;
 };
 
 struct ListenerStats {
@@ -68,6 +74,7 @@ struct ListenerStats {
   std::atomic<std::uint64_t> reconnects{0};
   std::atomic<std::uint64_t> bad_payloads{0};
   std::atomic<std::uint64_t> ignored{0};  ///< tables the engine does not act on (orders)
+  std::atomic<std::uint64_t> foreign{0};  ///< changes to other shards' rows, dropped unread
   std::atomic<std::uint64_t> queue_waits{
       0};  ///< times the command queue was full (the listener waited)
 };
@@ -100,11 +107,15 @@ class Listener {
   std::thread thread_;
 };
 
-/// Parses a trigger payload {"t":"alerts","op":"UPDATE","id":"<uuid>"} (whitespace allowed).
+/// Parses a trigger payload {"t":"alerts","op":"UPDATE","id":"<uuid>"} (whitespace allowed), with
+/// "m" (the row's market) and "om" (the market an UPDATE moved it from) when the trigger names them
+/// (migration 0011).
 struct ChangeNote {
   std::string table;
   std::string op;
   Uuid id;
+  std::optional<Uuid> market;
+  std::optional<Uuid> old_market;
 };
 [[nodiscard]] std::optional<ChangeNote> parse_change_payload(std::string_view payload);
 

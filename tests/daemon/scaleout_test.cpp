@@ -399,6 +399,29 @@ TEST(ScaleOut, ThreeShardsThroughTheGatewayEveryEventOnceInShardOrderAndResumeAc
     EXPECT_EQ(Deployment::metric(d.shard_port(i), "laminator_nats_acked_seq"), kN);
   }
   expect_scaleout_metrics_and_rules(d, d.dir());
+  // The bot adds alerts on shard c's market while everything runs: c fires them, a and b drop the
+  // changes from the notification alone (never reading the rows) and fire nothing.
+  std::vector<double> foreign_before;
+  for (std::size_t i = 0; i < 3; ++i)
+    foreign_before.push_back(
+        Deployment::metric(d.shard_port(i), "laminator_listener_foreign_total"));
+  d.exec(
+      "INSERT INTO alerts (id, user_id, market_id, alert_type, condition_type, target_price) "
+      "SELECT ('0000000d-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, '" +
+      user(3) + "', '" + shard_specs()[2].market +
+      "', 'price_above', 'greater_than', 1 FROM generate_series(900001, 900010) g");
+  ASSERT_TRUE(all.read_count(3 * kN + 10)) << d.logs();
+  for (std::size_t i = 3 * kN; i < all.events.size(); ++i)
+    EXPECT_EQ(sfield(all.events[i], "shard"), "c") << all.events[i];
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_TRUE(wait_for([&] {
+      return Deployment::metric(d.shard_port(i), "laminator_listener_foreign_total") >=
+             foreign_before[i] + 10;
+    })) << "shard "
+        << shard_specs()[i].id << " read other shards' rows";
+  }
+  EXPECT_EQ(Deployment::metric(d.shard_port(2), "laminator_listener_foreign_total"),
+            foreign_before[2]);
   // A shard's own stream still serves its own seqs.
   auto direct = std::make_unique<StreamClient>(
       "ws://127.0.0.1:" + std::to_string(d.shard_port(1)) + "/v1/stream?since=0", kToken);

@@ -9,6 +9,7 @@
 #include "daemon/publish_window.h"
 #include "daemon/shard.h"
 #include "persistence/database_url.h"
+#include "persistence/listener.h"
 
 namespace lam::daemon {
 namespace {
@@ -240,6 +241,35 @@ fetch_batch = 64
   fails("[nats]\nstorage = \"tape\"\n", "nats.storage");
   fails("[nats]\nduplicate_window_ms = 5\n", "nats.duplicate_window_ms");
   fails("[gateway]\ndurable = \"a b\"\n", "gateway.durable");
+}
+
+TEST(ChangeNotes, TheMarketsOfAChangeComeWithItAndBadOnesAreRefused) {
+  // As json_strip_nulls(json_build_object(...)) writes them (migration 0011).
+  const auto plain = db::parse_change_payload(
+      R"({"t" : "markets", "op" : "UPDATE", "id" : "0000000a-0000-4000-8000-000000000001"})");
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->market);
+  EXPECT_FALSE(plain->old_market);
+  const auto moved = db::parse_change_payload(
+      R"({"t" : "alerts", "op" : "UPDATE", "id" : "0000000d-0000-4000-8000-000000000001", )"
+      R"("m" : "0000000a-0000-4000-8000-000000000002", "om" : "0000000a-0000-4000-8000-000000000003"})");
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(moved->table, "alerts");
+  ASSERT_TRUE(moved->market);
+  EXPECT_EQ(moved->market->str(), "0000000a-0000-4000-8000-000000000002");
+  ASSERT_TRUE(moved->old_market);
+  EXPECT_EQ(moved->old_market->str(), "0000000a-0000-4000-8000-000000000003");
+  EXPECT_FALSE(db::parse_change_payload(
+      R"({"t":"alerts","op":"INSERT","id":"0000000d-0000-4000-8000-000000000001","m":"nope"})"));
+}
+
+TEST(ForeignMarkets, MarkedAndUnmarkedFromAnyThread) {
+  ForeignMarkets f;
+  f.set(id(1), true);
+  EXPECT_TRUE(f.contains(id(1)));
+  EXPECT_FALSE(f.contains(id(2)));
+  f.set(id(1), false);
+  EXPECT_FALSE(f.contains(id(1)));
 }
 
 TEST(ShardConnection, TheJournalSchemaGoesFirstOnTheSearchPath) {
