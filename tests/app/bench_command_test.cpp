@@ -200,6 +200,35 @@ TEST(BenchWriter, TheBatchStatementAgainstOneUpdatePerRowOnRealPostgres) {
   check_html(bench_html(r), r);
 }
 
+TEST(BenchFanin, EveryEventThroughJetStreamAndTheGatewayAndTheLatencyItAdds) {
+  // In process: a shard daemon, a real nats-server, the gateway and both subscribers.
+  BenchOptions opt;
+  opt.scenario = "fanin";
+  opt.burst = 500;
+  opt.probes = 20;
+  opt.repetitions = 2;
+  opt.progress = false;
+  const BenchResult r = run_bench(opt, nullptr);
+  EXPECT_FALSE(r.lossy) << format_bench_table(r);
+  for (const char* name : {"direct_events", "gateway_events", "stored_events"}) {
+    const BenchMeasurement* m = r.find(name);
+    ASSERT_NE(m, nullptr) << name;
+    EXPECT_EQ(m->samples.size(), 2u) << name;
+    EXPECT_GT(m->median(), 0) << name;
+    EXPECT_TRUE(m->higher_is_better) << name;
+  }
+  EXPECT_TRUE(r.find("direct_events")->baseline);
+  ASSERT_NE(r.find("added_p99"), nullptr);
+  EXPECT_GE(r.find("added_p99")->median(), r.find("added_p50")->median());
+  ASSERT_EQ(r.ratios.size(), 1u);
+  EXPECT_GT(r.ratios[0].value, 0);
+  ASSERT_EQ(r.latency.size(), 2u);
+  EXPECT_FALSE(r.latency[0].points.empty());
+  simdjson::dom::parser parser;
+  check_schema(parser, bench_json(r), r);
+  check_html(bench_html(r), r);
+}
+
 TEST(BenchPipeline, TheDaemonOnLoopbackLosesNothingAndReportsItsLatency) {
   BenchOptions opt;
   opt.scenario = "pipeline";

@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,8 +31,6 @@
 #include "tests/support/pg_cluster.h"
 #include "tests/support/process.h"
 #include "tools/mockex/mock_exchange.h"
-
-extern char** environ;
 
 namespace lam::test {
 
@@ -80,10 +77,7 @@ class E2E {
     write_config();
   }
   ~E2E() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
+    child_.kill();
     if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir_);
   }
 
@@ -107,24 +101,10 @@ class E2E {
     log_ = dir_ + "/daemon.log";
     const std::string bin = LAMINATOR_BINARY;
     const std::string cfg = dir_ + "/laminator.toml";
-    std::vector<std::string> args{bin, "run", "--config", cfg, "--status-every", "0"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env{"LAMINATOR_DATABASE_URL=" + url_,
-                                 std::string("E2E_TOKEN=") + kToken,
-                                 std::string("E2E_SCOPED_TOKEN=") + kScopedToken};
-    for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
-    std::vector<char*> envp;
-    for (auto& e : env) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    const int rc = posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) throw std::runtime_error("cannot spawn " + bin);
+    child_.spawn({bin, "run", "--config", cfg, "--status-every", "0"},
+                 {"LAMINATOR_DATABASE_URL=" + url_, std::string("E2E_TOKEN=") + kToken,
+                  std::string("E2E_SCOPED_TOKEN=") + kScopedToken},
+                 log_);
   }
 
   /// Waits until /healthz says 200 (feeds live, database reachable).
@@ -171,19 +151,7 @@ class E2E {
 
   /// Sends `sig`; returns the exit status if the process ends within `limit` (else -1).
   int signal_and_wait(int sig, std::chrono::milliseconds limit = 5s) {
-    ::kill(pid_, sig);
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-      int status = 0;
-      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        pid_ = -1;
-        if (WIFEXITED(status)) return WEXITSTATUS(status);
-        return 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    return -1;
+    return child_.signal_and_wait(sig, limit);
   }
 
   void exec(const std::string& sql) const {
@@ -265,7 +233,7 @@ class E2E {
   std::string dir_;
   std::string log_;
   int port_ = 0;
-  pid_t pid_ = -1;
+  Child child_;
 };
 
 // ---- helpers shared by the end-to-end and fault tests ----
