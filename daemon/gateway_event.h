@@ -2,9 +2,10 @@
 /// How an event travels through JetStream, and how the gateway renders it (docs/events.md,
 /// "Through JetStream"). Pure string work, shared by the shard's publisher, the gateway and tests.
 ///
-/// A shard publishes each event's JSON, unchanged, on `<prefix>.<shard>` with headers:
-///   Nats-Msg-Id: <shard>:<seq>   (the server drops a re-publication inside its duplicate window)
-///   Lam-Type: alert.triggered    Lam-User: <uuid>    Lam-Market: <uuid> (when the event has one)
+/// A shard publishes each event's JSON, unchanged, on `<prefix>.<shard>` with one header,
+///   Nats-Msg-Id: <shard>:<seq>   (the server drops a re-publication inside its duplicate window);
+/// the gateway reads type, user and market from the body (per-message headers cost nats.c a hash
+/// table each way: measured, docs/performance.md "Scale-out").
 /// The gateway's subscribers see `"seq"` become the JetStream stream sequence, followed by
 /// `"shard"` and `"shard_seq"` (the shard's own seq): {"seq":S,"shard":"a","shard_seq":N,...}.
 
@@ -19,9 +20,6 @@
 namespace lam::daemon {
 
 inline constexpr const char* kMsgIdHeader = "Nats-Msg-Id";
-inline constexpr const char* kTypeHeader = "Lam-Type";
-inline constexpr const char* kUserHeader = "Lam-User";
-inline constexpr const char* kMarketHeader = "Lam-Market";
 
 /// "<shard>:<seq>".
 [[nodiscard]] inline std::string msg_id(std::string_view shard, std::uint64_t seq) {
