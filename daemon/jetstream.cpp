@@ -370,7 +370,6 @@ struct JetStreamPublisher::Impl {
       }
       pqxx::read_transaction tx(*db);
       db::JournalSlice slice = db::read_journal(tx, from - 1, 0, JournalReader::kPageRows, {});
-      journal_max = slice.max_seq;
       for (db::JournalRecord& r : slice.rows) {
         const auto type = parse_event_type(r.type);
         if (!type) continue;
@@ -542,7 +541,6 @@ struct JetStreamPublisher::Impl {
   PublishWindow window;
   std::deque<Entry> live, backlog;
   std::unique_ptr<pqxx::connection> db;
-  std::uint64_t journal_max = 0;
   Clock::time_point next_journal_try{}, next_complaint{};
   bool first_connect = true;
 };

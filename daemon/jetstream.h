@@ -74,7 +74,6 @@ struct SourceStats {
   std::atomic<std::uint64_t> acked{0};          ///< gauge: the stream seq acknowledged
   std::atomic<std::uint64_t> connected{0};      ///< gauge
   std::atomic<std::uint64_t> reconnects{0};
-  std::atomic<std::uint64_t> start_seq{0};    ///< the stream seq the gateway resumed after
   std::atomic<std::uint64_t> stream_last{0};  ///< gauge: the stream's last seq when last seen
 };
 

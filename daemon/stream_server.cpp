@@ -164,11 +164,6 @@ void ServerCore::publish(const Published& p) {
 
 void ServerCore::publish_entry(Entry entry, TimeNs recv_ts) {
   const std::uint64_t seq = entry.meta.seq;
-  if (seq <= ring.head() && ring.head() > 0 && entries != nullptr) {
-    // The gateway's source re-delivered what was already published (a consumer redelivery).
-    stats.duplicates.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
   const std::uint64_t before = ring.head();
   if (!ring.push(entry)) {
     // The bus overflowed: live subscribers missed events. They resume from the journal.

@@ -34,8 +34,7 @@ struct ServerStats {
   std::atomic<std::uint64_t> open_connections{0};  ///< gauge: HTTP and WebSocket
   std::atomic<std::uint64_t> connections{0}, auth_failures{0}, forbidden{0}, bad_requests{0},
       events_published{0}, events_sent{0}, slow_cuts{0}, resumes{0}, journal_reads{0}, bus_gaps{0},
-      accept_errors{0}, refused_connections{0}, ahead_refusals{0}, not_journaled_cuts{0},
-      duplicates{0};  ///< the gateway's source delivered a seq already published (skipped)
+      accept_errors{0}, refused_connections{0}, ahead_refusals{0}, not_journaled_cuts{0};
   std::atomic<std::uint64_t> latency_count{0};
   std::atomic<double> latency_p50_us{0}, latency_p90_us{0}, latency_p99_us{0}, latency_p999_us{0},
       latency_max_us{0};  ///< bucket upper bounds
