@@ -160,8 +160,8 @@ void write_state(const std::string& path, const Matcher& m) {
     opt_time(v.filled_at);
     s.push_back('}');
     if (v.status == OrderStatus::filled && v.position_id) {  // one trade per (whole) fill
-      std::swap(s, trades);
-      s.append(trades.empty() ? "\n" : ",\n");
+      std::swap(s, trades);  // s is the trades' list from here to the swap back
+      s.append(s.empty() ? "\n" : ",\n");
       s.append("{\"order_id\":\"");
       v.id.append_to(s);
       s.append("\",\"position_id\":");

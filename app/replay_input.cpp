@@ -5,6 +5,7 @@
 #include <array>
 #include <charconv>
 #include <deque>
+#include <map>
 #include <set>
 #include <stdexcept>
 #include <type_traits>
@@ -169,12 +170,13 @@ StateInput load_state(const std::string& path) {
     throw std::runtime_error(path + ": top level must be a JSON object");
   StateInput st;
   std::array<std::set<Uuid>, 4> seen;  // ids per table, for duplicates
+  std::map<Uuid, Uuid> wallet_owner;   // `wallets`: id -> user_id
   for (auto field : root) {
     std::string_view key;
     if (field.unescaped_key().get(key)) throw std::runtime_error(path + ": malformed JSON");
     std::string table(key);
     if (table != "markets" && table != "positions" && table != "alerts" && table != "orders" &&
-        table != "wallet_balances") {
+        table != "wallet_balances" && table != "wallets") {
       continue;  // other tables are ignored
     }
     od::array arr;
@@ -192,7 +194,17 @@ StateInput load_state(const std::string& path) {
       if (!collect(obj, f, table == "alerts")) {
         throw std::runtime_error(path + ": malformed JSON in " + table);
       }
-      if (table == "markets") {
+      if (table == "wallets") {
+        const Scalar& id = f.get("id");
+        const Scalar& user = f.get("user_id");
+        const auto w = id.present ? Uuid::parse(id.text) : std::nullopt;
+        const auto u = user.present ? Uuid::parse(user.text) : std::nullopt;
+        if (!w || !u) {
+          st.errors.push_back(where + ": id and user_id must be uuids");
+        } else if (!wallet_owner.emplace(*w, *u).second) {
+          st.errors.push_back(where + ": id: duplicate of an earlier row, skipped");
+        }
+      } else if (table == "markets") {
         read_row<rows::MarketCol>(f, where, rows::read_market, st.markets, st.errors, seen[0]);
       } else if (table == "positions") {
         read_row<rows::PositionCol>(f, where, rows::read_position, st.positions, st.errors,
@@ -212,6 +224,20 @@ StateInput load_state(const std::string& path) {
       }
     }
   }
+  // A position or order on another user's wallet is rejected as the daemon's loader rejects it
+  // (the loader reads the owner with the row; here `wallets` may come after the rows).
+  auto check_owner = [&](auto& rows, const char* table) {
+    for (auto& r : rows) {
+      const auto w = wallet_owner.find(r.wallet_id);
+      if (w == wallet_owner.end() || w->second == r.user_id || r.invalid != RejectReason::none)
+        continue;
+      r.invalid = RejectReason::foreign_wallet;
+      st.errors.push_back(path + ": " + table + " " + r.id.str() +
+                          ": wallet_owner: not the row's user '" + w->second.str() + "'");
+    }
+  };
+  check_owner(st.positions, "positions");
+  check_owner(st.orders, "orders");
   return st;
 }
 

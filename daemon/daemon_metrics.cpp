@@ -99,6 +99,12 @@ void Daemon::render_metrics(std::string& out) const {
         e.alerts_fired.load());
   m.one("laminator_engine_liquidations_total", "counter", "position.liquidated events",
         e.liquidations.load());
+  m.one("laminator_engine_order_revivals_refused_total", "counter",
+        "Finished orders the bot set back to pending/open, not re-armed (order.revival_refused)",
+        e.revivals_refused.load());
+  m.one("laminator_engine_foreign_wallet_rejections_total", "counter",
+        "Orders and positions rejected: their wallet belongs to another user",
+        e.foreign_wallets.load());
   m.one("laminator_engine_commands_total", "counter", "Change-capture commands received",
         e.commands.load());
   m.one("laminator_engine_commands_skipped_total", "counter",

@@ -84,6 +84,7 @@ std::optional<db::WriteOp> transition_op(const Event& e, const Matcher& m) {
     case EventType::alert_rejected:
     case EventType::position_rejected:
     case EventType::market_unserved:
+    case EventType::order_revival_refused:  // the row stays as the bot wrote it
     // A fill's position event: its position, trade and balance rows are written with the fill.
     case EventType::position_opened:
     case EventType::position_increased:
@@ -224,6 +225,10 @@ void EngineLoop::on_feed_event(const feeds::FeedEvent& fe) {
         live_[id] |= fe.tick.flags;
       } else {
         live_[id] &= static_cast<std::uint8_t>(~fe.tick.flags);
+        // No fill at a quote from before the outage: orders wait for a fresh tradeable price.
+        const std::uint8_t lost = before & static_cast<std::uint8_t>(~live_[id]);
+        d_.matcher->lapse_quotes(id, (lost & feeds::kind_bit(TickKind::trade)) != 0,
+                                 (lost & feeds::kind_bit(TickKind::bbo)) != 0);
       }
       if ((before == 0) != (live_[id] == 0)) {
         held_count_ += live_[id] == 0 ? 1 : -1;
@@ -389,6 +394,10 @@ void EngineLoop::publish(TimeNs recv_ts) {
     d_.bus->try_publish(Published{e, recv_ts});
     published_ = true;
     stats_.alerts_fired.fetch_add(e.type == EventType::alert_triggered, std::memory_order_relaxed);
+    stats_.revivals_refused.fetch_add(e.type == EventType::order_revival_refused,
+                                      std::memory_order_relaxed);
+    stats_.foreign_wallets.fetch_add(e.reason == RejectReason::foreign_wallet,
+                                     std::memory_order_relaxed);
     stats_.liquidations.fetch_add(e.type == EventType::position_liquidated,
                                   std::memory_order_relaxed);
   }

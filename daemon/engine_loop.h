@@ -39,6 +39,8 @@ struct EngineStats {
   std::atomic<std::uint64_t> held_ticks{0};  ///< ticks not evaluated: their feed was not live
   std::atomic<std::uint64_t> events{0};
   std::atomic<std::uint64_t> alerts_fired{0}, liquidations{0};
+  std::atomic<std::uint64_t> revivals_refused{0};  ///< order.revival_refused events
+  std::atomic<std::uint64_t> foreign_wallets{0};   ///< rows rejected: another user's wallet
   std::atomic<std::uint64_t> commands{0}, commands_skipped{0};
   std::atomic<std::uint64_t> foreign_commands{0};  ///< rows of other shards' markets, dropped
   std::atomic<std::uint64_t> marks{0};             ///< position refreshes sent to the writer

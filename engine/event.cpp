@@ -36,6 +36,8 @@ std::string_view to_string(EventType t) noexcept {
       return "position.reduced";
     case EventType::position_closed:
       return "position.closed";
+    case EventType::order_revival_refused:
+      return "order.revival_refused";
   }
   return "unknown";
 }
@@ -76,6 +78,11 @@ std::string_view to_string(RejectReason r) noexcept {
       return "no open position of that side to reduce";
     case RejectReason::position_closed:
       return "the position it reduced was closed";
+    case RejectReason::foreign_wallet:
+      return "the wallet belongs to another user";
+    case RejectReason::finished_order:
+      return "the order already finished; a finished order is never re-armed (write a new order "
+             "to retry)";
   }
   return "unknown";
 }

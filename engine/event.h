@@ -29,8 +29,11 @@ enum class EventType : std::uint8_t {
   position_increased,
   position_reduced,
   position_closed,  ///< reduced to size 0 by a fill
+  /// The bot set a finished order (filled, cancelled, expired, failed) back to pending / open: the
+  /// engine does not re-arm it (terminal is terminal); the row is left as the bot wrote it.
+  order_revival_refused,
 };
-inline constexpr std::size_t kEventTypeCount = 16;
+inline constexpr std::size_t kEventTypeCount = 17;
 
 enum class RejectReason : std::uint8_t {
   none,
@@ -51,6 +54,9 @@ enum class RejectReason : std::uint8_t {
   insufficient_margin,  ///< available balance < added margin + fee
   no_position,          ///< a reduce order with no open position of that side
   position_closed,      ///< the position it reduced was closed or liquidated
+  // integrity (docs/semantics.md, "Integrity")
+  foreign_wallet,  ///< the row's wallet belongs to another user than the row's user_id
+  finished_order,  ///< a pending / open order the engine knows finished (or whose row shows a fill)
 };
 
 [[nodiscard]] std::string_view to_string(EventType t) noexcept;

@@ -69,6 +69,10 @@ std::string_view reason_code(RejectReason r) noexcept {
       return "no_position";
     case RejectReason::position_closed:
       return "position_closed";
+    case RejectReason::foreign_wallet:
+      return "foreign_wallet";
+    case RejectReason::finished_order:
+      return "finished_order";
   }
   return "unknown";
 }
@@ -99,6 +103,7 @@ void append_event_json(std::string& out, const Event& e) {
     case EventType::order_cancelled:
     case EventType::order_expired:
     case EventType::order_rejected:
+    case EventType::order_revival_refused:
       subject = "order_id";
       break;
     default:
@@ -135,7 +140,8 @@ void append_event_json(std::string& out, const Event& e) {
       break;
   }
   if (e.type == EventType::alert_rejected || e.type == EventType::position_rejected ||
-      e.type == EventType::order_rejected || e.type == EventType::order_cancelled) {
+      e.type == EventType::order_rejected || e.type == EventType::order_cancelled ||
+      e.type == EventType::order_revival_refused) {
     out.append(",\"reason\":\"").append(reason_code(e.reason)).append("\",\"detail\":\"");
     out.append(to_string(e.reason)).push_back('"');
   }

@@ -127,9 +127,11 @@ void Matcher::upsert_market(const MarketSpec& m) {
     hot_.emplace_back();
     cold_.emplace_back(pool_.get());
     quotes_.emplace_back();
-  } else if (cold_[mi].spec.instrument != m.instrument &&
-             cold_[mi].spec.instrument < instrument_to_market_.size()) {
-    instrument_to_market_[cold_[mi].spec.instrument] = kNone;
+  } else if (cold_[mi].spec.instrument != m.instrument) {
+    if (cold_[mi].spec.instrument < instrument_to_market_.size())
+      instrument_to_market_[cold_[mi].spec.instrument] = kNone;
+    // Another symbol prices it now: the old symbol's quotes are not this market's to fill at.
+    quotes_[mi].s[Quotes::kSeen] &= ~std::int64_t{6};
   }
   const bool mmr_changed = !inserted && cold_[mi].spec.mmr != m.mmr;
   const bool source_changed = !inserted && cold_[mi].spec.source != m.source;
@@ -173,6 +175,13 @@ void Matcher::upsert_market(const MarketSpec& m) {
     instrument_to_market_[m.instrument] = mi;
   }
   if (mmr_changed) refresh(mi);
+}
+
+void Matcher::lapse_quotes(InstrumentId instrument, bool trades, bool bbo) noexcept {
+  if (instrument >= instrument_to_market_.size() || instrument_to_market_[instrument] == kNone)
+    return;
+  const std::int64_t bits = (trades ? 2 : 0) | (bbo ? 4 : 0);  // Quotes::has_last / has_bbo
+  quotes_[instrument_to_market_[instrument]].s[Quotes::kSeen] &= ~bits;
 }
 
 std::optional<std::int64_t> Matcher::reference_price(const Uuid& market_id) const {

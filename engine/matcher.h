@@ -68,6 +68,7 @@ struct MatcherStats {
   std::uint64_t orders_cancelled = 0;  ///< by the engine (no_position, position_closed)
   std::uint64_t orders_expired = 0;
   std::uint64_t orders_rejected = 0;
+  std::uint64_t orders_revivals_refused = 0;  ///< finished orders set back to pending / open
 };
 
 /// A position as it stands now (materialized on demand).
@@ -158,6 +159,12 @@ class Matcher {
   void remove_balance(const Uuid& row_id);
   /// The clock: expires alerts and orders whose `expires_at` <= now on markets with no tick since.
   void on_clock(TimeNs now, std::vector<Event>& out);
+
+  /// The feed of `instrument` stopped being live for trades and/or BBO: the quotes it gave are not
+  /// tradeable any more (docs/semantics.md, "Held markets"). Orders of its market that arm or
+  /// decide from now on wait for the next BBO or trade tick the caller passes, which it does only
+  /// once the feed is live again. Unknown instruments are ignored.
+  void lapse_quotes(InstrumentId instrument, bool trades, bool bbo) noexcept;
 
   /// Processes one tick; appends the events it causes to `out`.
   void on_tick(const Tick& t, std::vector<Event>& out);

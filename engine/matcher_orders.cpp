@@ -152,6 +152,19 @@ void Matcher::run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& ou
 
 void Matcher::upsert_order(const OrderSpec& o, std::vector<Event>& out) {
   std::uint32_t slot = order_slot(o.id);
+  if (slot != kNone && spec_of(slot) == o) return;  // an unchanged row (a resync re-reading it)
+  // Terminal is terminal: a finished order the bot sets back to pending / open is never re-armed
+  // (it would fill, charge and move its position again). Known finished: held in a terminal
+  // status here, or its row still shows its fill (the row reader's finished_order). The record
+  // held, if any, stays as it is; the row is left as the bot wrote it.
+  if (watching(o.status) && (o.invalid == RejectReason::finished_order ||
+                             (slot != kNone && !watching(orders_[slot].status)))) {
+    Event e = make_event(EventType::order_revival_refused, last_ts_, o.id, o.user_id, o.market_id);
+    e.reason = RejectReason::finished_order;
+    out.push_back(e);
+    ++stats_.orders_revivals_refused;
+    return;
+  }
   if (slot == kNone) {
     if (!free_orders_.empty()) {  // a removed order's slot: memory stays bounded by live orders
       slot = free_orders_.back();
@@ -162,7 +175,6 @@ void Matcher::upsert_order(const OrderSpec& o, std::vector<Event>& out) {
     }
     order_index_.insert(o.id, slot);  // the record takes o.id below, before any lookup
   } else {
-    if (spec_of(slot) == o) return;  // an unchanged row (a resync re-reading it)
     disarm_order(slot);
   }
   const std::uint32_t old_market = orders_[slot].market;

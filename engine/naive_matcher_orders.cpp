@@ -105,6 +105,18 @@ std::optional<OrderView> NaiveMatcher::order(const Uuid& id) const {
 }
 
 void NaiveMatcher::upsert_order(const OrderSpec& o, std::vector<Event>& out) {
+  // Terminal is terminal: a finished order set back to pending / open is refused, never re-armed.
+  if (const auto f = order_index_.find(o.id);
+      watching(o.status) && (o.invalid == RejectReason::finished_order ||
+                             (f != order_index_.end() && orders_[f->second].spec != o &&
+                              !watching(orders_[f->second].view.status)))) {
+    Order tmp;
+    tmp.spec = o;
+    Event e = order_event(EventType::order_revival_refused, last_ts_, tmp);
+    e.reason = RejectReason::finished_order;
+    out.push_back(e);
+    return;
+  }
   auto [it, inserted] = order_index_.try_emplace(o.id, orders_.size());
   if (inserted) {
     orders_.emplace_back();

@@ -141,9 +141,14 @@ Wide FillMath::fee(std::int64_t size, std::int64_t price, std::int64_t rate) noe
   if (rate <= 0) return 0;
   // size * price is 1e-18 units; * rate 1e-27; back to raw (1e-9): / 1e18
   const Wide notional = static_cast<Wide>(size) * price;  // < 1e36 (validated)
-  // split to stay inside 128 bits: (notional / 1e9) * rate / 1e9, rounded up
-  const Wide n9 = ceil_div(notional, kScale);  // raw notional, rounded up
-  return ceil_div(n9 * rate, kScale);
+  // notional * rate / 1e18 rounded up once, split to stay inside 128 bits (rounding the notional
+  // up first and then the product again charged one unit too much whenever size x price had more
+  // than 9 decimals): notional = hi * 1e9 + lo; hi * rate = a * 1e9 + b; so the quotient is
+  // a + (b * 1e9 + lo * rate) / 1e18, where both addends stay below 1e27.
+  const Wide hi = notional / kScale, lo = notional % kScale;  // notional >= 0 (validated)
+  const Wide hr = hi * rate;                                  // < 1e27 * rate
+  const Wide a = hr / kScale, b = hr % kScale;
+  return a + ceil_div(b * kScale + lo * rate, Wide{kScale} * kScale);
 }
 
 Wide FillMath::margin(std::int64_t size, std::int64_t price, std::int64_t leverage) noexcept {

@@ -27,16 +27,16 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(MarketCol::count
     "quote_asset",
     "oracle_feed_id"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(OrderCol::count)> kOrderNames = {
-    "id",        "user_id",      "wallet_id", "market_id",     "order_type",     "side",
-    "execution", "size",         "price",     "trigger_price", "trigger_source", "leverage",
-    "status",    "triggered_at", "expires_at"};
+    "id",        "user_id",      "wallet_id",  "market_id",     "order_type",     "side",
+    "execution", "size",         "price",      "trigger_price", "trigger_source", "leverage",
+    "status",    "triggered_at", "expires_at", "filled_size",   "filled_at",      "wallet_owner"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(BalanceCol::count)> kBalanceNames =
     {"wallet_id", "token_symbol", "balance", "locked_balance", "id"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(PositionCol::count)>
     kPositionNames = {"id",        "user_id",       "market_id",      "side",
                       "size",      "entry_price",   "margin",         "realized_pnl",
                       "status",    "current_price", "unrealized_pnl", "closed_at",
-                      "wallet_id", "leverage"};
+                      "wallet_id", "leverage",      "wallet_owner"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(AlertCol::count)> kAlertNames = {
     "id",
     "user_id",
@@ -181,6 +181,17 @@ class Reader {
   const CellSource& src_;
   RowReport& rep_;
 };
+
+/// A row whose wallet belongs to another user is rejected (foreign_wallet): it must never lock,
+/// charge or liquidate that user's balance. No owner known (the column absent): not checked.
+template <class Col>
+void check_wallet_owner(Reader<Col>& r, Col c, const Uuid& user) {
+  const Cell v = r.cell(c);
+  if (!v.present || v.text.empty()) return;
+  const auto owner = Uuid::parse(v.text);
+  if (!owner || *owner != user)
+    r.reject(RejectReason::foreign_wallet, c, "not the row's user", v.text);
+}
 
 }  // namespace
 
@@ -339,6 +350,7 @@ RowReport read_position(const CellSource& src, PositionSpec& p) {
     }
   }
   if (auto lev = r.opt_raw(C::leverage, RejectReason::out_of_range)) p.leverage = *lev;
+  check_wallet_owner(r, C::wallet_owner, p.user_id);
   {
     // current_price and unrealized_pnl are the engine's own cache of a mark: a value it cannot
     // read is recomputed at the next tick instead of refusing the position.
@@ -414,6 +426,19 @@ RowReport read_order(const CellSource& src, OrderSpec& o) {
   if (auto lev = r.opt_raw(C::leverage, RejectReason::invalid_leverage)) o.leverage = *lev;
   o.triggered_at = r.opt_time(C::triggered_at);
   o.expires_at = r.opt_time(C::expires_at);
+  if (o.status == OrderStatus::pending || o.status == OrderStatus::open) {
+    // A finished order set back to pending / open (before migration 0012 refused that): its fill
+    // is still on the row. Refused, never re-armed: it would fill (and charge) a second time.
+    // Anything but zero counts (NaN and infinities too: no untouched order shows them).
+    const Cell fs = r.cell(C::filled_size);
+    const DecimalParse fsd = parse_decimal(fs.text);
+    const bool filled = fs.present && !fs.text.empty() && !(fsd.ok() && fsd.value == Decimal{});
+    const Cell fa = r.cell(C::filled_at);
+    if (filled || (fa.present && !fa.text.empty()))
+      r.reject(RejectReason::finished_order, filled ? C::filled_size : C::filled_at,
+               "set on a pending / open order: it already filled");
+  }
+  check_wallet_owner(r, C::wallet_owner, o.user_id);
   o.invalid = rep.verdict == Verdict::rejected ? rep.reason : RejectReason::none;
   return rep;
 }

@@ -58,6 +58,7 @@ enum class PositionCol : std::uint8_t {
   closed_at,
   wallet_id,
   leverage,
+  wallet_owner,  ///< the user_id of the row's wallet (wallets.user_id; optional)
   count
 };
 enum class AlertCol : std::uint8_t {
@@ -93,6 +94,9 @@ enum class OrderCol : std::uint8_t {
   status,
   triggered_at,
   expires_at,
+  filled_size,   ///< optional: > 0 on a pending / open row means a finished order set back
+  filled_at,     ///< optional: likewise when set
+  wallet_owner,  ///< the user_id of the row's wallet (wallets.user_id; optional)
   count
 };
 enum class BalanceCol : std::uint8_t {

@@ -27,20 +27,27 @@ constexpr const char* kMarketCols =
     "id, symbol, dex_name, market_type, price_source, maintenance_margin_rate, maker_fee_rate, "
     "taker_fee_rate, min_order_size, max_order_size, tick_size, step_size, max_leverage, "
     "quote_asset, oracle_feed_id";
+// Positions and orders carry their wallet's owner (wallets.user_id), so that a row naming another
+// user's wallet is rejected however it got there (before migration 0012's constraints, say).
 constexpr const char* kPositionCols =
-    "id, user_id, market_id, side, size, entry_price, margin, realized_pnl, status, current_price, "
-    "unrealized_pnl, extract(epoch FROM closed_at), wallet_id, leverage";
+    "p.id, p.user_id, p.market_id, p.side, p.size, p.entry_price, p.margin, p.realized_pnl, "
+    "p.status, p.current_price, p.unrealized_pnl, extract(epoch FROM p.closed_at), p.wallet_id, "
+    "p.leverage, w.user_id";
+constexpr const char* kPositionsFrom =
+    " FROM positions p LEFT JOIN wallets w ON w.id = p.wallet_id";
 constexpr const char* kAlertCols =
     "id, user_id, market_id, alert_type, condition_type, target_price, target_percentage, "
     "target_value, anchor_price, extract(epoch FROM expires_at), metadata->>'window_seconds', "
     "status, extract(epoch FROM triggered_at)";
 
 constexpr const char* kOrderCols =
-    "id, user_id, wallet_id, market_id, order_type, side, execution, size, price, trigger_price, "
-    "trigger_source, leverage, status, extract(epoch FROM triggered_at), "
-    "extract(epoch FROM expires_at)";
+    "o.id, o.user_id, o.wallet_id, o.market_id, o.order_type, o.side, o.execution, o.size, "
+    "o.price, o.trigger_price, o.trigger_source, o.leverage, o.status, "
+    "extract(epoch FROM o.triggered_at), extract(epoch FROM o.expires_at), o.filled_size, "
+    "extract(epoch FROM o.filled_at), w.user_id";
+constexpr const char* kOrdersFrom = " FROM orders o LEFT JOIN wallets w ON w.id = o.wallet_id";
 constexpr const char* kBalanceCols = "wallet_id, token_symbol, balance, locked_balance, id";
-constexpr const char* kOrdersWatched = "status IN ('pending', 'open')";
+constexpr const char* kOrdersWatched = "o.status IN ('pending', 'open')";
 
 // Active alerts to arm: not those the engine already finished but could not write (a dead letter of
 // their transition: the event is journaled, so arming them again would fire them twice).
@@ -340,11 +347,11 @@ constexpr std::size_t kChunkRows = 4096;
 std::vector<std::string> Loader::snapshot_queries(bool orders) {
   std::vector<std::string> q = {
       std::string("SELECT ") + kMarketCols + " FROM markets",
-      std::string("SELECT ") + kPositionCols + " FROM positions WHERE status = 'open'",
+      std::string("SELECT ") + kPositionCols + kPositionsFrom + " WHERE p.status = 'open'",
       std::string("SELECT ") + kAlertCols + " FROM alerts WHERE " + kArmable};
   if (orders) {
     q.push_back(std::string("SELECT ") + kBalanceCols + " FROM wallet_balances");
-    q.push_back(std::string("SELECT ") + kOrderCols + " FROM orders WHERE " + kOrdersWatched);
+    q.push_back(std::string("SELECT ") + kOrderCols + kOrdersFrom + " WHERE " + kOrdersWatched);
   }
   return q;
 }
@@ -592,12 +599,13 @@ void Loader::load_by_id_in(pqxx::transaction_base& tx, const std::vector<Uuid>& 
                            ById& out) {
   fetch(tx, std::string("SELECT ") + kMarketCols + " FROM markets WHERE id = ANY($1::uuid[])",
         markets, parse_market, out.markets, nullptr, "markets", out.counts);
-  fetch(tx, std::string("SELECT ") + kPositionCols + " FROM positions WHERE id = ANY($1::uuid[])",
+  fetch(tx,
+        std::string("SELECT ") + kPositionCols + kPositionsFrom + " WHERE p.id = ANY($1::uuid[])",
         positions, parse_position, out.positions, &out.missing_positions, "positions", out.counts);
   fetch(tx, std::string("SELECT ") + kAlertCols + " FROM alerts WHERE id = ANY($1::uuid[])", alerts,
         parse_alert, out.alerts, &out.missing_alerts, "alerts", out.counts);
-  fetch(tx, std::string("SELECT ") + kOrderCols + " FROM orders WHERE id = ANY($1::uuid[])", orders,
-        parse_order, out.orders, &out.missing_orders, "orders", out.counts);
+  fetch(tx, std::string("SELECT ") + kOrderCols + kOrdersFrom + " WHERE o.id = ANY($1::uuid[])",
+        orders, parse_order, out.orders, &out.missing_orders, "orders", out.counts);
   fetch(tx,
         std::string("SELECT ") + kBalanceCols + " FROM wallet_balances WHERE id = ANY($1::uuid[])",
         balances, parse_balance, out.balances, &out.missing_balances, "wallet_balances",

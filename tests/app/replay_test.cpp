@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <pty.h>
+#include <simdjson.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +22,16 @@ namespace lam::app {
 namespace {
 
 namespace fs = std::filesystem;
+
+/// Whether `text` is one valid JSON document (a state-out file must load anywhere).
+bool valid_json(const std::string& text, std::string* error = nullptr) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  const auto err = parser.parse(text).get(doc);
+  if (err && error != nullptr) *error = simdjson::error_message(err);
+  return !err;
+}
+
 const fs::path kSource = LAMINATOR_SOURCE_DIR;
 const fs::path kData = kSource / "tests" / "data" / "replay";
 
@@ -171,6 +182,66 @@ TEST_F(Replay, APaperTradingSessionReplaysOrdersPositionsTradesAndBalances) {
   EXPECT_NE(st.find(R"("price":"100","fee":"0.05","liquidity":"taker")"), std::string::npos) << st;
   // 1000 - 0.05 - 0.0105 in fees; margins 10 (long) + 10.5 (short) locked
   EXPECT_NE(st.find(R"("balance":"999.9395","locked_balance":"20.5")"), std::string::npos) << st;
+  // Issue 28: the state-out file was not JSON whenever a trade existed ("trades":[, ...).
+  std::string why;
+  EXPECT_TRUE(valid_json(st, &why)) << why << "\n" << st;
+}
+
+// Issue 28: an order on another user's wallet (STATE.json's `wallets` name the owners, as the
+// daemon's loader reads wallets.user_id with each row) is rejected, never filled, and moves
+// nothing; the owner's own order fills.
+TEST_F(Replay, AnOrderOnAnotherUsersWalletIsRejectedAndMovesNothing) {
+  const fs::path state = dir_ / "foreign.json";
+  std::ofstream(state) << R"({
+  "markets":[{"id":"00000000-0000-0000-0000-0000000000a1","symbol":"BTCUSDT","dex_name":"binance",
+              "quote_asset":"USDC","taker_fee_rate":"0.0005","tick_size":"0.1","step_size":"0.001",
+              "max_leverage":"50"}],
+  "orders":[
+    {"id":"00000000-0000-0000-0000-000000000f01","user_id":"00000000-0000-0000-0000-0000000000c1",
+     "wallet_id":"00000000-0000-0000-0000-0000000000e2","market_id":"00000000-0000-0000-0000-0000000000a1",
+     "order_type":"market","side":"long","size":"1","leverage":"10"},
+    {"id":"00000000-0000-0000-0000-000000000f02","user_id":"00000000-0000-0000-0000-0000000000c2",
+     "wallet_id":"00000000-0000-0000-0000-0000000000e2","market_id":"00000000-0000-0000-0000-0000000000a1",
+     "order_type":"market","side":"long","size":"1","leverage":"10"}],
+  "wallet_balances":[{"wallet_id":"00000000-0000-0000-0000-0000000000e2","token_symbol":"USDC",
+                      "balance":"1000","locked_balance":"0"}],
+  "wallets":[{"id":"00000000-0000-0000-0000-0000000000e1","user_id":"00000000-0000-0000-0000-0000000000c1"},
+             {"id":"00000000-0000-0000-0000-0000000000e2","user_id":"00000000-0000-0000-0000-0000000000c2"}]})";
+  std::ofstream(dir_ / "ticks.ndjson")
+      << R"({"ts":1767225600000,"venue":"binance","symbol":"BTCUSDT","kind":"bbo","bid":"99.9","ask":"100"}
+)";
+  std::string out, err;
+  ASSERT_EQ(
+      run("replay --state " + state.string() + " --ticks " + (dir_ / "ticks.ndjson").string() +
+              " --state-out " + (dir_ / "out.json").string(),
+          out, err),
+      0)
+      << err;
+  EXPECT_NE(err.find("wallet_owner"), std::string::npos) << err;
+  std::istringstream lines(out);
+  std::string line, rejected;
+  while (std::getline(lines, line)) {
+    if (line.find(R"("type":"order.rejected")") != std::string::npos) rejected += line;
+  }
+  EXPECT_NE(rejected.find(R"("order_id":"00000000-0000-0000-0000-000000000f01")"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(rejected.find(R"("reason":"foreign_wallet")"), std::string::npos) << out;
+  EXPECT_EQ(rejected.find("000000000f02"), std::string::npos) << out;
+  const std::string st = slurp(dir_ / "out.json");
+  EXPECT_TRUE(valid_json(st)) << st;
+  EXPECT_NE(
+      st.find(
+          R"("id":"00000000-0000-0000-0000-000000000f01","status":"failed","status_reason":"foreign_wallet")"),
+      std::string::npos)
+      << st;
+  // Only the owner's own fill moved the wallet: one fee (0.05) and one margin (10).
+  EXPECT_NE(st.find(R"("balance":"999.95","locked_balance":"10")"), std::string::npos) << st;
+  // --strict counts it as bad input
+  EXPECT_EQ(run("replay --strict --state " + state.string() + " --ticks " +
+                    (dir_ / "ticks.ndjson").string(),
+                out, err),
+            3);
 }
 
 TEST_F(Replay, DemoScenarioShowsEveryEventTypeWithContiguousSeq) {
@@ -206,6 +277,8 @@ TEST_F(Replay, DemoScenarioShowsEveryEventTypeWithContiguousSeq) {
        at = st.find("\"liquidity\"", at + 1))
     ++trades;
   EXPECT_EQ(trades, static_cast<std::size_t>(by_type["order.filled"])) << st;
+  std::string why;
+  EXPECT_TRUE(valid_json(st, &why)) << why;
   // Same input, same output.
   std::string again;
   ASSERT_EQ(run("replay --state " + (demo / "state.json").string() + " --ticks " +

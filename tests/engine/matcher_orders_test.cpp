@@ -452,5 +452,116 @@ TEST_F(Orders, RemovedOrdersLeaveTheirRecordsForTheNextNotForever) {
   EXPECT_EQ(live, 1U);
 }
 
+// ---- integrity (issue 28; docs/semantics.md, "Integrity")
+// ----------------------------------------
+
+// A filled order the bot sets back to pending / open fills again, charging the wallet twice and
+// growing the position: refused, whether the matcher still holds the finished order or knows it
+// only from its row (the fill still on it), and reported.
+TEST_F(Orders, AFinishedOrderSetBackToOpenIsNeverRearmed) {
+  tick(bbo(1, "99.9", "100.1"));
+  OrderSpec o = order(1, OrderType::market, OrderSide::long_side, "1");
+  place(o);
+  ASSERT_EQ(status(1), OrderStatus::filled);
+  const BalanceView after_fill = bal();
+  const PositionView p = *pos(1);
+  // (The row exactly as first placed is a re-read of a row our fill has not reached yet: a no-op.)
+  EXPECT_TRUE(place(o).empty());
+  for (OrderStatus back : {OrderStatus::open, OrderStatus::pending}) {
+    o.status = back;
+    o.size = raw(back == OrderStatus::open ? "1" : "2");  // and edited
+    const auto e = place(o);
+    ASSERT_EQ(types(e), (std::vector{EventType::order_revival_refused}));
+    EXPECT_EQ(e[0].reason, RejectReason::finished_order);
+    EXPECT_EQ(e[0].subject, o.id);
+    EXPECT_EQ(status(1), OrderStatus::filled);
+  }
+  EXPECT_TRUE(tick(bbo(1, "99.8", "100", 2000)).empty()) << "nothing armed";
+  EXPECT_EQ(bal().balance, after_fill.balance);
+  EXPECT_EQ(bal().locked, after_fill.locked);
+  EXPECT_EQ(pos(1)->size, p.size);
+  EXPECT_EQ(mk.stats().orders_revivals_refused, 2U);
+  // Forgotten once written: the row's fill is what tells.
+  ASSERT_TRUE(mk.forget_order(o.id));
+  o.status = OrderStatus::open;
+  o.invalid = RejectReason::finished_order;  // the row reader's verdict on filled_size > 0
+  ASSERT_EQ(types(place(o)), (std::vector{EventType::order_revival_refused}));
+  EXPECT_FALSE(mk.order(o.id).has_value());
+  EXPECT_EQ(bal().balance, after_fill.balance);
+  // Cancelled, expired and failed are terminal too; a new order (a new id) is how a bot retries.
+  OrderSpec c = order(2, OrderType::limit, OrderSide::long_side, "1", "50");
+  place(c);
+  c.status = OrderStatus::cancelled;
+  place(c);
+  c.status = OrderStatus::pending;
+  ASSERT_EQ(types(place(c)), (std::vector{EventType::order_revival_refused}));
+  EXPECT_EQ(status(2), OrderStatus::cancelled);
+  OrderSpec retry = order(3, OrderType::limit, OrderSide::long_side, "1", "50");
+  EXPECT_TRUE(place(retry).empty());
+  EXPECT_EQ(status(3), OrderStatus::open);
+}
+
+// An order or a position naming another user's wallet never locks, charges or liquidates it.
+TEST_F(Orders, AnotherUsersWalletIsRejected) {
+  tick(bbo(1, "99.9", "100.1"));
+  OrderSpec o = order(1, OrderType::market, OrderSide::long_side, "1");
+  o.invalid = RejectReason::foreign_wallet;  // the row reader's verdict on wallet_owner
+  const auto e = place(o);
+  ASSERT_EQ(types(e), (std::vector{EventType::order_rejected}));
+  EXPECT_EQ(e[0].reason, RejectReason::foreign_wallet);
+  EXPECT_EQ(status(1), OrderStatus::failed);
+  EXPECT_EQ(bal().balance, raw("10000"));
+  EXPECT_EQ(bal().locked, 0);
+  PositionSpec p = position(7, Side::long_side, "1", "100", "1");
+  p.wallet_id = wallet();
+  p.invalid = RejectReason::foreign_wallet;
+  ev.clear();
+  mk.upsert_position(p, ev);
+  ASSERT_EQ(types(ev), (std::vector{EventType::position_rejected}));
+  EXPECT_EQ(ev[0].reason, RejectReason::foreign_wallet);
+  EXPECT_TRUE(tick(mark(1, "1", 2000)).empty()) << "not armed: never liquidated";
+  EXPECT_EQ(bal().balance, raw("10000"));
+}
+
+// With its feed down the market's last quotes are not tradeable: a market order placed during the
+// outage waits and fills at the first fresh quote, never at the one from before.
+TEST_F(Orders, NoFillAtAQuoteFromBeforeTheFeedWentDown) {
+  tick(bbo(1, "99.9", "100.1"));
+  tick(trade(1, "100", "1", 1001));
+  mk.lapse_quotes(1, /*trades=*/true, /*bbo=*/true);  // the daemon: the feed is not live
+  EXPECT_TRUE(place(order(1, OrderType::market, OrderSide::long_side, "1")).empty());
+  EXPECT_EQ(status(1), OrderStatus::pending);
+  OrderSpec lim = order(2, OrderType::limit, OrderSide::long_side, "1", "101");
+  EXPECT_TRUE(place(lim).empty()) << "a crossing limit decides at the first fresh quote";
+  EXPECT_EQ(status(2), OrderStatus::pending);
+  const auto e = tick(bbo(1, "104.9", "105.1", 5000));  // the feed is back
+  ASSERT_FALSE(e.empty());
+  EXPECT_EQ(status(1), OrderStatus::filled);
+  EXPECT_EQ(*view(1).avg_fill_price, raw("105.1"));
+  EXPECT_EQ(status(2), OrderStatus::open) << "105.1 does not cross 101: it rests";
+  // Only the lapsed kinds: a BBO outage leaves the (live) trades tradeable.
+  mk.lapse_quotes(1, false, true);
+  tick(trade(1, "106", "1", 6000));
+  place(order(3, OrderType::market, OrderSide::long_side, "1"));
+  EXPECT_EQ(*view(3).avg_fill_price, raw("106"));
+  mk.lapse_quotes(99, true, true);  // an instrument no market uses: nothing
+}
+
+// size x price with more than 9 decimals: the fee is rounded up once, not the notional first and
+// the product again.
+TEST(FillMathFee, RoundedUpOnceNotTwice) {
+  // 1.5 x 1.000000001 = 1.5000000015 (10 decimals); x 0.6 = 0.9000000009 -> 0.900000001. Rounding
+  // the notional up first (1.500000002) and then the product (0.9000000012) gave 0.900000002.
+  EXPECT_EQ(FillMath::fee(raw("1.5"), raw("1.000000001"), raw("0.6")), raw("0.900000001"));
+  EXPECT_EQ(FillMath::fee(raw("1"), raw("100"), raw("0.0005")), raw("0.05"));  // exact stays exact
+  EXPECT_EQ(FillMath::fee(raw("0.000000001"), raw("1"), raw("0.5")), 1);       // 5e-19 -> up
+  EXPECT_EQ(FillMath::fee(raw("3.000000001"), raw("3.000000001"), raw("1")), raw("9.000000007"));
+  EXPECT_EQ(FillMath::fee(raw("1"), raw("1"), 0), 0);
+  // The largest notional the engine validates (just under 1e27 raw x raw) at a 100 % rate: no
+  // overflow of the 128-bit intermediates.
+  EXPECT_EQ(FillMath::fee(raw("9000000000"), raw("100000000"), raw("1")),
+            Wide{raw("9000000000")} * 100000000);
+}
+
 }  // namespace
 }  // namespace lam

@@ -222,5 +222,51 @@ TEST(RowReader, MarketsThatCannotBeReadAreUnreadableAndTheirIdsNamed) {
   EXPECT_EQ(m.spec.mmr, kDefaultMmrRaw);
 }
 
+// Integrity (issue 28): the loader reads each row's wallet owner (wallets.user_id) and an order's
+// fill columns with it; a row on another user's wallet, or a finished order set back to pending /
+// open, is rejected with its reason whatever the database let through before migration 0012.
+TEST(RowReader, AnotherUsersWalletAndARevivedOrderAreRejected) {
+  const std::string other = "00000000-0000-0000-0000-0000000000c2";
+  auto pos = open_position("1", "100");
+  pos["wallet_id"] = "00000000-0000-0000-0000-0000000000e1";
+  PositionSpec p;
+  pos["wallet_owner"] = kU;
+  EXPECT_TRUE(rows::read_position(PositionCells(pos), p).ok());
+  pos["wallet_owner"] = other;
+  auto rep = rows::read_position(PositionCells(pos), p);
+  EXPECT_EQ(rep.verdict, rows::Verdict::rejected);
+  EXPECT_EQ(p.invalid, RejectReason::foreign_wallet);
+  EXPECT_NE(rep.detail.find("wallet_owner"), std::string::npos) << rep.detail;
+
+  std::map<std::string, std::string> order = {{"id", kA},
+                                              {"user_id", kU},
+                                              {"wallet_id", "00000000-0000-0000-0000-0000000000e1"},
+                                              {"market_id", kM},
+                                              {"order_type", "market"},
+                                              {"side", "long"},
+                                              {"size", "1"},
+                                              {"status", "pending"},
+                                              {"filled_size", "0.000000000000000000"},
+                                              {"wallet_owner", kU}};
+  OrderSpec o;
+  EXPECT_TRUE(rows::read_order(Cells<rows::OrderCol>(order), o).ok());
+  order["wallet_owner"] = other;
+  rows::read_order(Cells<rows::OrderCol>(order), o);
+  EXPECT_EQ(o.invalid, RejectReason::foreign_wallet);
+  order["wallet_owner"] = kU;
+  for (const char* f : {"1", "0.5", "NaN", "-1"}) {
+    order["filled_size"] = f;
+    rows::read_order(Cells<rows::OrderCol>(order), o);
+    EXPECT_EQ(o.invalid, RejectReason::finished_order) << f;
+  }
+  order["filled_size"] = "0";
+  order["filled_at"] = "1767225600.5";
+  rows::read_order(Cells<rows::OrderCol>(order), o);
+  EXPECT_EQ(o.invalid, RejectReason::finished_order);
+  order["status"] = "filled";  // a finished row as it should be: not armed, nothing to refuse
+  rep = rows::read_order(Cells<rows::OrderCol>(order), o);
+  EXPECT_TRUE(rep.ok()) << rep.detail;
+}
+
 }  // namespace
 }  // namespace lam
