@@ -434,9 +434,11 @@ void Matcher::execute(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) {
     return fill(slot, *px, true, ts, out);
   const std::int64_t lim = o.price;
   if (buy ? *px <= lim : *px >= lim) return fill(slot, *px, true, ts, out);  // crosses: taker
+  // A pending limit starts resting: pending -> open, persisted as `rested`. A triggered stop_limit
+  // is open already (its trigger was the transition).
+  if (cfg_.report_rested && o.status == OrderStatus::pending) rested_.push_back(o.id);
   o.status = OrderStatus::open;  // rests; a maker from the next tick on
   o.resting = true;
-  if (cfg_.report_rested) rested_.push_back(o.id);
   if (buy) {
     file(c.lim_buy, lim, o.id, slot, OrderIds{orders_});
   } else {

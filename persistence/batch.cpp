@@ -10,6 +10,9 @@
 namespace lam::db {
 namespace {
 
+/// o.flags bit (beside WriteOp's kTaker 1, kOpened 2, kReduce 4): the order rested in this batch.
+constexpr std::uint8_t kRestedFlag = 8;
+
 class ArrayLiteral {
  public:
   void add_uuid(const Uuid& u) {
@@ -109,11 +112,13 @@ void Batch::add(const WriteOp& op) {
       if (inserted) orders_.push_back({op.id, OrderWrite{}});
       OrderWrite& w = orders_[it->second].second;
       const bool final = w.status != OrderStatus::open;
+      w.last = ++ops_;
       if (op.kind == WriteKind::order_triggered) {
         w.triggered = true;
         w.triggered_at = op.ts;
         if (!final) w.at = op.ts;
       } else if (op.kind == WriteKind::order_rested) {
+        w.rested = true;
         if (!final) w.at = op.ts;
       } else if (op.kind == WriteKind::order_ended) {
         w.status = static_cast<OrderStatus>(op.code);
@@ -128,6 +133,15 @@ void Batch::add(const WriteOp& op) {
       break;
     }
   }
+}
+
+std::vector<const std::pair<Uuid, Batch::OrderWrite>*> Batch::orders_by_last() const {
+  std::vector<const std::pair<Uuid, OrderWrite>*> v;
+  v.reserve(orders_.size());
+  for (const auto& ow : orders_) v.push_back(&ow);
+  std::sort(v.begin(), v.end(),
+            [](const auto* a, const auto* b) { return a->second.last < b->second.last; });
+  return v;
 }
 
 void Batch::add_event(const Event& e, bool recovered) {
@@ -145,6 +159,7 @@ void Batch::clear() {
   alerts_.clear();
   order_index_.clear();
   orders_.clear();
+  ops_ = 0;
 }
 
 std::pair<Batch, Batch> Batch::split() const {
@@ -160,10 +175,11 @@ std::pair<Batch, Batch> Batch::split() const {
     b.alert_index_.emplace(id, b.alerts_.size());
     b.alerts_.emplace_back(id, w);
   }
-  for (const auto& [id, w] : orders_) {
+  for (const auto* ow : orders_by_last()) {
     Batch& b = side();
-    b.order_index_.emplace(id, b.orders_.size());
-    b.orders_.emplace_back(id, w);
+    b.order_index_.emplace(ow->first, b.orders_.size());
+    b.orders_.emplace_back(*ow);
+    b.ops_ = std::max(b.ops_, ow->second.last);
   }
   for (const auto& ev : events_) {
     Batch& b = side();
@@ -303,7 +319,9 @@ std::vector<std::string> Batch::parameters() const {
   }
   ArrayLiteral o_id, o_status, o_reason, o_triggered, o_position, o_price, o_size, o_fee,
       o_realized, o_locked, o_entry, o_at, o_flags, o_trade;
-  for (const auto& [id, w] : orders_) {
+  for (const auto* ow : orders_by_last()) {
+    const Uuid& id = ow->first;
+    const OrderWrite& w = ow->second;
     o_id.add_uuid(id);
     o_status.add_word(to_string(w.status));
     if (w.reason != RejectReason::none) {
@@ -326,12 +344,17 @@ std::vector<std::string> Batch::parameters() const {
       o_realized.add_fixed(f.realized, kScaleDigits);
       o_locked.add_fixed(f.locked, kScaleDigits);
       o_entry.add_fixed(f.entry, kScaleDigits);
-      o_flags.add_uint(f.flags);
+      o_flags.add_uint(f.flags | (w.rested ? kRestedFlag : 0));
       o_trade.add_uuid(Matcher::trade_id_for(id));
     } else {
-      for (ArrayLiteral* a : {&o_position, &o_price, &o_size, &o_fee, &o_realized, &o_locked,
-                              &o_entry, &o_flags, &o_trade})
+      for (ArrayLiteral* a :
+           {&o_position, &o_price, &o_size, &o_fee, &o_realized, &o_locked, &o_entry, &o_trade})
         a->add_null();
+      if (w.rested) {
+        o_flags.add_uint(kRestedFlag);
+      } else {
+        o_flags.add_null();
+      }
     }
   }
   ArrayLiteral e_seq, e_type, e_subject, e_user, e_market, e_time, e_body, e_recovered;
@@ -468,7 +491,8 @@ WITH m AS (
                                           AND o2.ord < o.ord))
   RETURNING x.id, x.user_id, x.wallet_id, x.market_id, x.side, x.leverage, x.status,
             x.status_reason, x.triggered_at, x.filled_size, x.avg_fill_price, x.total_fees,
-            x.position_id, x.filled_at, o.triggered_at IS NOT NULL AS triggered
+            x.position_id, x.filled_at, o.triggered_at IS NOT NULL AS triggered,
+            COALESCE(o.flags & 8 <> 0, false) AS rested
 ), f AS (
   SELECT o.*, r.user_id, r.wallet_id, r.market_id, r.leverage AS order_leverage,
          CASE WHEN r.side IN ('long', 'sell') THEN 'long' ELSE 'short' END::position_side AS pside,
@@ -619,8 +643,8 @@ WITH m AS (
          'order.' || CASE WHEN x.status = 'open' AND x.triggered THEN 'triggered'
                           WHEN x.status = 'open' THEN 'rested' ELSE x.status::text END,
          'order', x.id,
-         jsonb_build_object('status', CASE WHEN x.triggered AND x.status <> 'open' THEN 'open'
-                                           ELSE pr.status::text END),
+         jsonb_build_object('status', CASE WHEN (x.triggered OR x.rested) AND x.status <> 'open'
+                                           THEN 'open' ELSE pr.status::text END),
          jsonb_strip_nulls(jsonb_build_object(
            'status', x.status, 'status_reason', x.status_reason, 'triggered_at', x.triggered_at,
            'filled_size', CASE WHEN x.status = 'filled' THEN x.filled_size END,
@@ -635,6 +659,13 @@ WITH m AS (
          jsonb_build_object('status', 'open', 'triggered_at', x.triggered_at)
   FROM ordered x JOIN order_prior pr ON pr.id = x.id
   WHERE x.triggered AND x.status <> 'open'
+  UNION ALL
+  -- Likewise a limit that rested (pending -> open) and then filled, expired or was cancelled in
+  -- the same flush.
+  SELECT x.user_id, 'order.rested', 'order', x.id, jsonb_build_object('status', pr.status),
+         jsonb_build_object('status', 'open')
+  FROM ordered x JOIN order_prior pr ON pr.id = x.id
+  WHERE x.rested AND NOT x.triggered AND x.status <> 'open'
   UNION ALL
   SELECT fb.user_id,
          'position.' || CASE WHEN fb.size_after = fb.dsize AND fb.dsize > 0 THEN 'opened'

@@ -78,9 +78,16 @@ class Batch {
     TimeNs triggered_at = 0;
     bool triggered = false;
     bool filled = false;
+    bool rested = false;     ///< a limit that went pending -> open by resting (its own audit row)
+    std::uint64_t last = 0;  ///< when its last transition was added (ops_ at that moment)
     TimeNs at = 0;
     WriteOp fill;  ///< when filled
   };
+  /// The orders in the order of their last transitions: fills in the order the engine made them
+  /// (a stop triggered before another order opened the position it then fills into comes after
+  /// that order), which is the order the statement applies and audits them in.
+  [[nodiscard]] std::vector<const std::pair<Uuid, OrderWrite>*> orders_by_last() const;
+  std::uint64_t ops_ = 0;
   std::unordered_map<Uuid, std::size_t, UuidHash> order_index_;
   std::vector<std::pair<Uuid, OrderWrite>> orders_;
   std::vector<std::pair<Event, bool>> events_;

@@ -251,6 +251,62 @@ TEST(Loader, PendingAndOpenOrdersAndEveryBalanceLoadIntoTheMatcher) {
   EXPECT_TRUE(ev.empty());
 }
 
+// Issue 28: rows the database refuses since migration 0012 but that were written before it (here
+// with the constraints and triggers off, as before the migration) are rejected by the engine with
+// their reason, never armed: an order and a position of user 1 on user 2's wallet, and a filled
+// order set back to open with its fill still on the row.
+TEST(Loader, RowsOnAnotherUsersWalletAndRevivedOrdersAreRejectedNotArmed) {
+  const std::string url = fresh("loader_integrity", 4);
+  const std::string u1 = "'" + seq_uuid(kUser, 1) + "'", w1 = "'" + seq_uuid(kWallet, 1) + "'";
+  const std::string w2 = "'" + seq_uuid(kWallet, 2) + "'";
+  const std::string market = "'" + seq_uuid(kMarket, 1) + "'";
+  exec(url, "DELETE FROM positions");
+  exec(url,
+       "SET session_replication_role = replica;"  // as before 0012: no constraint check
+       "INSERT INTO wallet_balances (wallet_id, token_symbol, balance, locked_balance) VALUES (" +
+           w2 +
+           ", 'Q', 1000, 0);"
+           "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, status, "
+           "filled_size, filled_at, leverage) VALUES "
+           "('00000000-0000-4000-8000-0000000f0001', " +
+           u1 + ", " + w2 + ", " + market +
+           ", 'market', 'long', 1, 'pending', 0, NULL, 5),"
+           "('00000000-0000-4000-8000-0000000f0002', " +
+           u1 + ", " + w1 + ", " + market +
+           ", 'market', 'long', 1, 'open', 1, now(), 5),"
+           "('00000000-0000-4000-8000-0000000f0003', " +
+           u1 + ", " + w1 + ", " + market +
+           ", 'market', 'long', 1, 'pending', 0, NULL, 5);"
+           "INSERT INTO positions (id, user_id, wallet_id, market_id, side, size, entry_price, "
+           "margin) VALUES ('00000000-0000-4000-8000-0000000b0001', " +
+           u1 + ", " + w2 + ", " + market + ", 'long', 1, 100, 10)");
+  Matcher m;
+  InstrumentTable instruments;
+  std::vector<Event> ev;
+  const LoadCounts n = Loader(url).load_all(matcher_sink(m, instruments, ev, /*orders=*/true));
+  EXPECT_EQ(n.orders, 3u);
+  std::map<std::string, const Event*> by_subject;
+  for (const Event& e : ev) by_subject[e.subject.str()] = &e;
+  const Event* foreign_order = by_subject["00000000-0000-4000-8000-0000000f0001"];
+  ASSERT_NE(foreign_order, nullptr);
+  EXPECT_EQ(foreign_order->type, EventType::order_rejected);
+  EXPECT_EQ(foreign_order->reason, RejectReason::foreign_wallet);
+  const Event* revived = by_subject["00000000-0000-4000-8000-0000000f0002"];
+  ASSERT_NE(revived, nullptr);
+  EXPECT_EQ(revived->type, EventType::order_revival_refused);
+  EXPECT_FALSE(m.order(*Uuid::parse("00000000-0000-4000-8000-0000000f0002")));
+  const Event* foreign_position = by_subject["00000000-0000-4000-8000-0000000b0001"];
+  ASSERT_NE(foreign_position, nullptr);
+  EXPECT_EQ(foreign_position->type, EventType::position_rejected);
+  EXPECT_EQ(foreign_position->reason, RejectReason::foreign_wallet);
+  EXPECT_EQ(by_subject.count("00000000-0000-4000-8000-0000000f0003"), 0u) << "its own: armed";
+  EXPECT_EQ(m.order(*Uuid::parse("00000000-0000-4000-8000-0000000f0003"))->status,
+            OrderStatus::pending);
+  // User 2's balance is untouched by anything of user 1.
+  EXPECT_EQ(m.balance(*Uuid::parse(seq_uuid(kWallet, 2)), Asset::of("Q")).balance, 1000 * kScale);
+  EXPECT_EQ(m.balance(*Uuid::parse(seq_uuid(kWallet, 2)), Asset::of("Q")).locked, 0);
+}
+
 /// What a sink saw, in the order it saw it.
 struct Recorded {
   std::vector<char> kinds;  // 'm'arket, 'p'osition, 'a'lert, 'b'alance, 'o'rder

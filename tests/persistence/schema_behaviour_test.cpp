@@ -160,6 +160,73 @@ TEST_F(SchemaData, RowLevelSecuritySeesOnlyOwnRows) {
             0u);
 }
 
+// Issue 28: the database refuses an order or a position naming another user's wallet, from the
+// engine's role and from the bot's row-level-security role alike, and a wallet cannot be handed
+// to another user while its owner's rows name it.
+TEST_F(SchemaData, AnotherUsersWalletIsRefused) {
+  const std::string bobs_wallet = "'b1000000-0000-4000-8000-000000000002'";
+  const std::string order =
+      std::string(
+          "INSERT INTO orders (user_id, wallet_id, market_id, order_type, side, size) VALUES ('") +
+      kAlice + "', " + bobs_wallet +
+      ", 'c0000000-0000-4000-8000-000000000001', 'market', 'long', 1)";
+  const std::string position = std::string(
+                                   "INSERT INTO positions (user_id, wallet_id, market_id, side, "
+                                   "size, entry_price, margin) VALUES ('") +
+                               kAlice + "', " + bobs_wallet +
+                               ", 'c0000000-0000-4000-8000-000000000002', 'short', 1, 10, 1)";
+  pqxx::connection c(url_);
+  for (const std::string& sql : {order, position}) {
+    pqxx::work w(c);
+    EXPECT_THROW(w.exec(sql), pqxx::foreign_key_violation) << sql;
+  }
+  for (const std::string& sql : {order, position}) {  // through the bot's role
+    pqxx::work w(c);
+    w.exec("SET LOCAL ROLE authenticated_user");
+    w.exec_params("SELECT set_config('app.current_user_id', $1, true)", kAlice);
+    EXPECT_THROW(w.exec(sql), pqxx::sql_error) << sql;
+  }
+  {  // moving alice's existing order onto bob's wallet
+    pqxx::work w(c);
+    EXPECT_THROW(w.exec("UPDATE orders SET wallet_id = " + bobs_wallet + " WHERE user_id = '" +
+                        kAlice + "'"),
+                 pqxx::foreign_key_violation);
+  }
+  {  // handing alice's wallet to bob while her positions and orders name it
+    pqxx::work w(c);
+    EXPECT_THROW(w.exec(std::string("UPDATE wallets SET user_id = '") + kBob +
+                        "' WHERE id = 'a1000000-0000-4000-8000-000000000001'"),
+                 pqxx::foreign_key_violation);
+  }
+}
+
+// Issue 28: a finished order keeps its status; a bot retries with a new order.
+TEST_F(SchemaData, AFinishedOrderCannotBeSetBackToOpen) {
+  pqxx::connection c(url_);
+  for (const char* to : {"open", "pending", "cancelled"}) {
+    pqxx::work w(c);
+    try {
+      w.exec(std::string("UPDATE orders SET status = '") + to + "' WHERE status = 'filled'");
+      ADD_FAILURE() << "filled -> " << to << " was accepted";
+    } catch (const pqxx::check_violation& e) {
+      EXPECT_NE(std::string(e.what()).find("a finished order cannot change status"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  pqxx::work w(c);
+  // Other columns of a finished order, and a live order's status, still change.
+  EXPECT_GT(w.exec("UPDATE orders SET updated_at = now() WHERE status = 'filled'").affected_rows(),
+            0u);
+  EXPECT_EQ(w.exec("UPDATE orders SET status = 'cancelled' WHERE status = 'open'").affected_rows(),
+            1u);
+  try {
+    w.exec("UPDATE orders SET status = 'open' WHERE status = 'cancelled'");
+    ADD_FAILURE() << "cancelled -> open was accepted";
+  } catch (const pqxx::check_violation&) {
+  }
+}
+
 TEST_F(SchemaData, EncryptionRoundTripNeedsTheKey) {
   pqxx::connection c(url_);
   {

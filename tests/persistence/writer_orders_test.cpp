@@ -296,5 +296,69 @@ TEST(WriterOrders, FillsALiquidationAndAMarkOfOnePositionInOneBatchAllLand) {
   EXPECT_EQ(w.stats().conflicts.load(), 0u);
 }
 
+// Issue 28 (found comparing the daemon with replay): a stop triggered before another order opened
+// the position it then fills into, all in one flush. The batch listed orders by their first
+// transition, so the stop's fill came before the position existed: "changed by someone else\n//
+// first", the order stayed pending and the position and wallet missed the fill, though order.filled
+// was streamed. Orders are applied in the order of their last transition now.
+TEST(WriterOrders, ATriggerBeforeTheFillThatOpensItsPositionInOneFlushIsNotLost) {
+  const std::string url = test::migrated_seeded_db("wo_trigger_order", 4, 4);
+  exec(url, "INSERT INTO wallet_balances (wallet_id, token_symbol, balance) VALUES ('" +
+                seq_uuid(test::kWallet, 1) + "', 'Q', 1000)");
+  add_order(url, 1, 1, "market", "long", "1");
+  add_order(url, 2, 1, "stop", "long", "1");
+  const Uuid pos = Matcher::position_id_for(seq_id(kOrder, 1));
+  Writer w({.conninfo = url, .flush_interval = 2000ms});  // one batch
+  ASSERT_TRUE(w.try_submit(order_op(2, WriteKind::order_triggered, kT0)));
+  ASSERT_TRUE(w.try_submit(fill(1, pos, "100", "1", "0.05", "-0.05", "20", "100",
+                                WriteOp::kTaker | WriteOp::kOpened, kT0 + 1'000'000)));
+  ASSERT_TRUE(w.try_submit(
+      fill(2, pos, "110", "1", "0.055", "-0.055", "22", "105", WriteOp::kTaker, kT0 + 1'000'000)));
+  ASSERT_TRUE(wait_idle(w));
+  EXPECT_EQ(w.stats().batches.load(), 1u);
+  EXPECT_EQ(w.stats().conflicts.load(), 0u);
+  EXPECT_EQ(text(url, "SELECT status FROM orders ORDER BY id"), "filled|\nfilled|\n");
+  EXPECT_EQ(text(url, "SELECT status, size, entry_price, margin FROM positions WHERE id = '" +
+                          pos.str() + "'"),
+            "open|2.000000000000000000|105.000000000000000000|42.000000000000000000|\n");
+  EXPECT_EQ(text(url, "SELECT balance, locked_balance FROM wallet_balances"),
+            "999.895000000000000000|42.000000000000000000|\n");
+  EXPECT_EQ(text(url, "SELECT count(*) FROM trades"), "2|\n");
+  // The position's audit rows in the fills' order: opened at 1, increased from 1 to 2.
+  EXPECT_EQ(text(url,
+                 "SELECT action, old_values->>'size', new_values->>'size' FROM audit_logs WHERE "
+                 "resource_type = 'position' ORDER BY action DESC"),
+            "position.opened|NULL|1|\nposition.increased|1|2|\n");
+}
+
+// Issue 28: a limit's `rested` transition (pending -> open) and its fill in one flush were one
+// audit row (order.filled, pending -> filled); every transition is its own row.
+TEST(WriterOrders, ARestedLimitFilledInTheSameFlushKeepsBothAuditRows) {
+  const std::string url = test::migrated_seeded_db("wo_rested", 4, 4);
+  exec(url, "INSERT INTO wallet_balances (wallet_id, token_symbol, balance) VALUES ('" +
+                seq_uuid(test::kWallet, 1) + "', 'Q', 1000)");
+  add_order(url, 1, 1, "limit", "long", "1");
+  add_order(url, 2, 1, "limit", "long", "1");
+  const Uuid pos = Matcher::position_id_for(seq_id(kOrder, 1));
+  Writer w({.conninfo = url, .flush_interval = 2000ms});  // one batch
+  ASSERT_TRUE(w.try_submit(order_op(1, WriteKind::order_rested, kT0)));
+  ASSERT_TRUE(w.try_submit(fill(1, pos, "100", "1", "0.02", "-0.02", "20", "100", WriteOp::kOpened,
+                                kT0 + 1'000'000'000)));
+  ASSERT_TRUE(w.try_submit(order_op(2, WriteKind::order_rested, kT0)));  // rests, stays open
+  ASSERT_TRUE(wait_idle(w));
+  EXPECT_EQ(w.stats().batches.load(), 1u);
+  EXPECT_EQ(text(url,
+                 "SELECT action, old_values->>'status', new_values->>'status' FROM audit_logs "
+                 "WHERE resource_id = '" +
+                     seq_uuid(kOrder, 1) + "' ORDER BY action"),
+            "order.filled|open|filled|\norder.rested|pending|open|\n");
+  EXPECT_EQ(text(url,
+                 "SELECT action, old_values->>'status', new_values->>'status' FROM audit_logs "
+                 "WHERE resource_id = '" +
+                     seq_uuid(kOrder, 2) + "'"),
+            "order.rested|pending|open|\n");
+  EXPECT_EQ(text(url, "SELECT status FROM orders ORDER BY id"), "filled|\nopen|\n");
+}
+
 }  // namespace
 }  // namespace lam::db

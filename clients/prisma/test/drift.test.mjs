@@ -191,15 +191,25 @@ function driftOf(schema) {
       "JOIN pg_class r ON r.oid = c.conrelid WHERE c.contype = 'f' AND NOT r.relispartition " +
       "AND c.connamespace = 'public'::regnamespace",
   )) {
-    const fk = /FOREIGN KEY \((\w+)\) REFERENCES (\w+)\((\w+)\)/.exec(def);
+    // One column or several (0012's (wallet_id, user_id) -> wallets (id, user_id)).
+    const fk = /FOREIGN KEY \(([\w, ]+)\) REFERENCES (\w+)\(([\w, ]+)\)/.exec(def);
     const m = byTable.get(rel);
-    if (!fk || !m) continue;
-    const field = m.fields.find((f) => f.column === fk[1]);
+    if (!fk || !m) {
+      if (!fk) drift.push(`${rel}: foreign key not understood: ${def}`);
+      continue;
+    }
+    const columns = fk[1].split(", ");
+    const fields = columns.map((c) => m.fields.find((f) => f.column === c)?.name);
     const target = schema.models.find((x) => x.table === fk[2]);
+    const refs = fk[3].split(", ").map((c) => target?.fields.find((f) => f.column === c)?.name);
     const rf = m.fields.find(
-      (f) => f.relation && f.type === target?.name && f.relation.includes(`fields: [${field?.name}]`),
+      (f) =>
+        f.relation &&
+        f.type === target?.name &&
+        f.relation.includes(`fields: [${fields.join(", ")}]`) &&
+        f.relation.includes(`references: [${refs.join(", ")}]`),
     );
-    if (!rf) drift.push(`${rel}: foreign key ${fk[1]} -> ${fk[2]} has no @relation`);
+    if (!rf) drift.push(`${rel}: foreign key ${columns.join(", ")} -> ${fk[2]} has no @relation`);
   }
   return drift;
 }
