@@ -199,6 +199,212 @@ void BM_Writer_FillsPerTransaction(benchmark::State& state) {
   run_fills(state, 1);
 }
 
+// ---- one wallet's burst (issue 28) -------------------------------------------------------------
+//
+// 20,000 paper market orders filled in one burst, through the real Writer (default flush interval
+// and max_batch_rows): each fill's op, then its two events (order.filled, position.*), as the
+// engine loop submits them. Arg 0: spread over 20,000 wallets, each fill opening its own position.
+// Arg 1: one wallet, the first fill opening a position and 19,999 increasing it (one fill chain).
+// While the burst is written, another user's alert is triggered every 20 ms: the time until it is
+// stored (its transition and its event committed) is that user's wait.
+constexpr long long kBurstFills = 20'000;
+constexpr long long kBurstUsers = 20'000;
+std::uint64_t g_burst_seq = 1;
+
+const std::string& burst_db() {
+  static const std::string url = [] {
+    const std::string u = cluster().create_database("bench_burst");
+    db::Migrator(u).migrate({});
+    test::seed(u, 100, kBurstUsers);  // users, wallets, a position and an alert each
+    pqxx::connection c(u);
+    pqxx::nontransaction n(c);
+    n.exec(
+        "INSERT INTO wallet_balances (wallet_id, token_symbol, balance) SELECT "
+        "('0000000e-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, 'Q', 1e9 FROM "
+        "generate_series(1, " +
+        std::to_string(kBurstUsers) + ") g");
+    n.exec("VACUUM ANALYZE");
+    return u;
+  }();
+  return url;
+}
+
+/// Fresh orders (and balances, alerts, journal) for one burst; `one_wallet` puts every order on
+/// user 1's wallet and market 5, else order g on user g's wallet and a market where g holds no
+/// position.
+void reset_burst(const std::string& url, bool one_wallet) {
+  pqxx::connection c(url);
+  pqxx::work w(c);
+  w.exec("TRUNCATE trades, audit_logs, alert_events");
+  w.exec("DELETE FROM orders");
+  w.exec("DELETE FROM positions WHERE id::text NOT LIKE '0000000b-%'");
+  w.exec("UPDATE wallet_balances SET balance = 1e9, locked_balance = 0");
+  w.exec("UPDATE alerts SET status = 'active', triggered_at = NULL WHERE status <> 'active'");
+  const std::string user = one_wallet ? "1" : "g";
+  const std::string market = one_wallet ? "5" : "(g + 1) % 100";
+  w.exec(
+      "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, leverage) "
+      "SELECT ('0000000f-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, "
+      "('0000000c-0000-4000-8000-' || lpad(to_hex(" +
+      user + "), 12, '0'))::uuid, ('0000000e-0000-4000-8000-' || lpad(to_hex(" + user +
+      "), 12, '0'))::uuid, ('0000000a-0000-4000-8000-' || lpad(to_hex(" + market +
+      "), 12, '0'))::uuid, 'market', 'long', 1, 10 FROM generate_series(1, " +
+      std::to_string(kBurstFills) + ") g");
+  w.commit();
+  pqxx::nontransaction(c).exec("ANALYZE orders, positions, wallet_balances");
+}
+
+void BM_Writer_Burst(benchmark::State& state) {
+  const bool one_wallet = state.range(0) >= 1;
+  const std::size_t max_rows = state.range(0) == 2 ? 100'000 : db::WriterConfig{}.max_batch_rows;
+  const std::string& url = burst_db();
+  std::vector<double> waits_ms, journal_ms;
+  double burst_s = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    reset_burst(url, one_wallet);
+    db::Writer writer({.conninfo = url, .max_batch_rows = max_rows, .queue_capacity = 1 << 17});
+    state.ResumeTiming();
+    const auto t0 = std::chrono::steady_clock::now();
+    const Uuid first_position = Matcher::position_id_for(test::seq_id(kOrderKind, 1));
+    auto submit = [&](auto&& f) {
+      while (!f()) std::this_thread::yield();  // the queue is full: the engine loop parks too
+    };
+    for (long long g = 1; g <= kBurstFills; ++g) {
+      db::WriteOp op = fill_op(g);
+      op.flags = db::WriteOp::kTaker;
+      if (one_wallet) {
+        op.ref = first_position;
+        if (g == 1) op.flags |= db::WriteOp::kOpened;
+      } else {
+        op.flags |= db::WriteOp::kOpened;
+      }
+      submit([&] { return writer.try_submit(op); });
+      for (EventType t : {EventType::order_filled, op.flags & db::WriteOp::kOpened
+                                                       ? EventType::position_opened
+                                                       : EventType::position_increased}) {
+        Event e;
+        e.seq = g_burst_seq++;
+        e.type = t;
+        e.ts = op.ts;
+        e.subject = t == EventType::order_filled ? op.id : op.ref;
+        e.user_id = test::seq_id(test::kUser, one_wallet ? 1 : g);
+        submit([&] { return writer.try_journal(e); });
+      }
+    }
+    const std::uint64_t burst_last = g_burst_seq - 1;
+    // Another user's alerts while the burst is written (alerts of users 10,001.. hold no order):
+    // stored when its row says triggered (what the bot reads), journaled when its event is.
+    struct Probe {
+      std::uint64_t seq;
+      Uuid alert;
+      std::chrono::steady_clock::time_point at;
+      bool stored = false, journaled = false;
+    };
+    std::vector<Probe> probes;
+    pqxx::connection poll(url);
+    long long next_alert = 10'001;
+    auto next_probe = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point burst_done{};
+    auto open_probes = [&] {
+      return std::any_of(probes.begin(), probes.end(),
+                         [](const Probe& p) { return !p.stored || !p.journaled; });
+    };
+    while (!writer.idle() || open_probes()) {
+      const auto now = std::chrono::steady_clock::now();
+      const std::uint64_t journaled = writer.stats().journaled_seq.load();
+      if (burst_done == std::chrono::steady_clock::time_point{} && journaled >= burst_last)
+        burst_done = now;
+      std::string ids;
+      for (Probe& p : probes) {
+        if (!p.journaled && journaled >= p.seq) {
+          p.journaled = true;
+          journal_ms.push_back(std::chrono::duration<double, std::milli>(now - p.at).count());
+        }
+        if (p.stored) continue;
+        if (!ids.empty()) ids.push_back(',');
+        p.alert.append_to(ids);
+      }
+      if (!ids.empty()) {
+        pqxx::nontransaction q(poll);
+        for (const auto& row : q.exec_params(
+                 "SELECT id::text FROM alerts WHERE id = ANY($1::uuid[]) AND status = 'triggered'",
+                 "{" + ids + "}")) {
+          const std::string id = row[0].as<std::string>();
+          for (Probe& p : probes) {
+            if (!p.stored && p.alert.str() == id) {
+              p.stored = true;
+              waits_ms.push_back(
+                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - p.at)
+                      .count());
+            }
+          }
+        }
+      }
+      if (burst_done == std::chrono::steady_clock::time_point{} && now >= next_probe &&
+          next_alert <= kBurstUsers) {
+        db::WriteOp op;
+        op.kind = db::WriteKind::alert_triggered;
+        op.id = test::seq_id(test::kAlert, next_alert);
+        op.ts = fill_op(1).ts;
+        submit([&] { return writer.try_submit(op); });
+        Event e;
+        e.seq = g_burst_seq++;
+        e.type = EventType::alert_triggered;
+        e.ts = op.ts;
+        e.subject = op.id;
+        e.user_id = test::seq_id(test::kUser, next_alert++);
+        submit([&] { return writer.try_journal(e); });
+        probes.push_back({e.seq, op.id, now});
+        next_probe = now + std::chrono::milliseconds(20);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    burst_s += std::chrono::duration<double>(burst_done - t0).count();
+    state.PauseTiming();
+    pqxx::connection c(url);
+    pqxx::read_transaction t(c);
+    const auto trades = t.exec("SELECT count(*) FROM trades")[0][0].as<long long>();
+    const auto dead = t.exec("SELECT count(*) FROM engine_dead_letters")[0][0].as<long long>();
+    const auto size =
+        t.exec("SELECT sum(size)::bigint FROM positions WHERE id::text NOT LIKE '0000000b-%'")[0][0]
+            .as<long long>();
+    if (trades != kBurstFills || size != kBurstFills || dead != 0 ||
+        writer.stats().conflicts.load() != 0) {
+      state.SkipWithError(("the burst did not land whole: trades " + std::to_string(trades) +
+                           ", size " + std::to_string(size) + ", dead letters " +
+                           std::to_string(dead))
+                              .c_str());
+      return;
+    }
+    state.counters["capped_splits"] += static_cast<double>(writer.stats().capped_splits.load());
+    state.ResumeTiming();
+  }
+  std::sort(waits_ms.begin(), waits_ms.end());
+  std::sort(journal_ms.begin(), journal_ms.end());
+  auto pct_of = [](const std::vector<double>& v, double p) {
+    return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<std::size_t>(p * v.size()))];
+  };
+  auto pct = [&](double p) { return pct_of(waits_ms, p); };
+  state.counters["burst_s"] = burst_s / static_cast<double>(state.iterations());
+  state.counters["fills_per_s"] =
+      static_cast<double>(kBurstFills) * static_cast<double>(state.iterations()) / burst_s;
+  state.counters["probes"] = static_cast<double>(waits_ms.size());
+  state.counters["other_alert_p50_ms"] = pct(0.50);
+  state.counters["other_alert_p99_ms"] = pct(0.99);
+  state.counters["other_alert_max_ms"] = waits_ms.empty() ? 0.0 : waits_ms.back();
+  state.counters["its_event_p99_ms"] = pct_of(journal_ms, 0.99);
+  state.SetItemsProcessed(state.iterations() * kBurstFills);
+}
+
+BENCHMARK(BM_Writer_Burst)
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 /// The cold start: 1M open positions + 1M active alerts (+ 1M pending orders with --loader-orders)
 /// over 1,000 markets into a matcher. Modes (the argument), in the same run:
 ///  0: the old path: one connection reads the tables in turn, every row filed one insert at a time;
@@ -691,5 +897,7 @@ int main(int argc, char** argv) {
         "BM_Loader_IntoMatcher/0/iterations:1/real_time",
         "BM_Loader_IntoMatcher/1/iterations:1/real_time", "-"},
        {"COPY+UPDATE / UNNEST batch at 10k", "BM_Writer_CopyTempUpdate/10000/real_time",
-        "BM_Writer_UnnestBatch/10000/real_time", "-"}});
+        "BM_Writer_UnnestBatch/10000/real_time", "-"},
+       {"20k fills: one wallet / 20k wallets", "BM_Writer_Burst/1/iterations:1/real_time",
+        "BM_Writer_Burst/0/iterations:1/real_time", "<= 2"}});
 }

@@ -39,6 +39,9 @@ struct Recovered {
   std::uint64_t holes_unfilled = 0;  ///< seqs missing from the journal that the ring did not hold
 };
 
+/// Ring records applied per statement and transaction during crash recovery.
+constexpr std::size_t kRecoveryPage = 2'000;
+
 /// Journals what the previous process published but the writer had not stored yet, and applies
 /// those events' transitions, before anything is loaded; checks the journal for holes below its
 /// head and fills them from the ring where it still holds them. Returns the next seq to use.
@@ -98,36 +101,54 @@ Recovered recover(const std::string& url, const EngineConfig& ec, const std::str
         seq_floor + 1, gaps.back().first + 1, seq_floor);
   }
   out.holes_unfilled = plan.hole_seqs - plan.holes_filled;
+  std::string hole_ranges;
+  for (std::size_t i = 0; i < holes.size() && i < 10; ++i)
+    hole_ranges += fmt::format("{}{}..{}", i ? ", " : "", holes[i].first, holes[i].second);
+  tx.commit();  // read only so far; the records are applied in pages below
   if (!plan.records.empty()) {
-    db::Batch b;
-    for (const RingRecord& r : plan.records) {
-      if (r.has_op) b.add(r.op);
-      b.add_event(r.event, true);
-    }
+    // Paged: each page of records (in seq order, transitions with their events) is one statement
+    // in its own transaction, so recovery after a burst is bounded per step, shows its progress,
+    // and a process killed during it resumes from the last committed page (the journal's head).
     db::prepare_batch(c);
-    const db::BatchResult res = db::apply_batch(tx, b);
+    std::size_t conflicts = 0;
+    const std::size_t pages = (plan.records.size() + kRecoveryPage - 1) / kRecoveryPage;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (std::size_t page = 0; page < pages; ++page) {
+      const std::size_t from = page * kRecoveryPage;
+      const std::size_t to = std::min(plan.records.size(), from + kRecoveryPage);
+      db::Batch b;
+      for (std::size_t i = from; i < to; ++i) {
+        const RingRecord& r = plan.records[i];
+        if (r.has_op) b.add(r.op);
+        b.add_event(r.event, true);
+      }
+      pqxx::work w(c);
+      w.exec("SET LOCAL app.origin = 'engine'");
+      conflicts += db::apply_batch(w, b).conflicts.size();
+      w.commit();
+      if (pages > 1) {
+        log.info("crash recovery: page {}/{} (seq {}..{}) journaled, {:.1f} s", page + 1, pages,
+                 plan.records[from].event.seq, plan.records[to - 1].event.seq,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+    }
     log.warn(
         "crash recovery: journaled {} events the previous run published but had not stored (seq "
         "{}..{}; {} of them filling holes below the journal's head), {} transitions conflicted{}",
         plan.records.size(), plan.records.front().event.seq, plan.records.back().event.seq,
-        plan.holes_filled, res.conflicts.size(),
+        plan.holes_filled, conflicts,
         plan.lost_above_head > 0
             ? fmt::format("; {} seqs were overwritten in the ring and are lost",
                           plan.lost_above_head)
             : std::string());
   }
   if (out.holes_unfilled > 0) {
-    std::string ranges;
-    for (std::size_t i = 0; i < holes.size() && i < 10; ++i) {
-      ranges += fmt::format("{}{}..{}", i ? ", " : "", holes[i].first, holes[i].second);
-    }
     log.error(
         "journal check: {} seq(s) below the journal's head are missing and not in the crash ring "
         "({}{}): those events are lost to resuming subscribers and their transitions may not be "
         "applied (a server crash with synchronous_commit off?)",
-        out.holes_unfilled, ranges, holes.size() > 10 ? ", ..." : "");
+        out.holes_unfilled, hole_ranges, holes.size() > 10 ? ", ..." : "");
   }
-  tx.commit();
   return out;
 }
 

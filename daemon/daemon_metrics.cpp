@@ -9,6 +9,9 @@
 namespace lam::daemon {
 namespace {
 
+/// /healthz calls the writer behind when its oldest unwritten change is this old.
+constexpr std::uint64_t kWriterBehindMs = 5'000;
+
 using CounterOf = std::uint64_t (*)(const feeds::ConnectionCounters&);
 
 struct FeedMetric {
@@ -179,8 +182,17 @@ void Daemon::render_metrics(std::string& out) const {
         "Transitions not applied: the row changed first", w.conflicts.load());
   m.one("laminator_writer_fills_total", "counter",
         "Paper fills written (order, position, trade, balance and audit rows)", w.fills.load());
-  m.one("laminator_database_up", "gauge", "1 when the writer's last contact succeeded",
+  m.one("laminator_database_up", "gauge", "1 when the writer's last contact reached the database",
         w.db_ok.load());
+  m.one("laminator_writer_failing", "gauge",
+        "1 while flushes fail on a server-side error (statement timeout, deadlock, shutdown)",
+        w.writes_failing.load());
+  m.seconds("laminator_writer_oldest_pending_seconds", "Age of the oldest change not yet written",
+            static_cast<double>(w.oldest_pending_ms.load()) / 1000.0);
+  m.one("laminator_writer_capped_splits_total", "counter",
+        "Batches split to stay within max_batch_rows", w.capped_splits.load());
+  m.one("laminator_writer_timeout_splits_total", "counter",
+        "Statements past statement_timeout, split and retried in halves", w.timeout_splits.load());
   const db::ListenerStats& l = p.listener->stats();
   m.one("laminator_listener_notifications_total", "counter", "Change notifications received",
         l.notifications.load());
@@ -214,8 +226,14 @@ bool Daemon::health(std::string& out) const {
   feeds.append("}");
   const std::uint32_t unserved = p.engine->stats().unserved_markets.load();
   if (unserved > 0) add(std::to_string(unserved) + " market(s) not served by any feed");
-  const bool db_up = p.writer->stats().db_ok.load() == 1;
+  const db::WriterStats& ws = p.writer->stats();
+  const bool db_up = ws.db_ok.load() == 1;
   if (!db_up) add("database unreachable");
+  if (db_up && ws.writes_failing.load() == 1)
+    add("database writes failing (sqlstate " + db::unpack_sqlstate(ws.last_error_sqlstate.load()) +
+        "): retried, see the writer's log");
+  if (const std::uint64_t ms = ws.oldest_pending_ms.load(); ms >= kWriterBehindMs)
+    add("writer behind: the oldest unwritten change is " + std::to_string(ms / 1000) + " s old");
   if (p.publisher && p.publisher->stats().connected.load() == 0)
     add("JetStream unreachable (events wait in the journal)");
   out = "{\"status\":\"" + std::string(reasons.empty() ? "ok" : "degraded") +

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <pqxx/pqxx>
+#include <unordered_set>
 #include <utility>
 
 #include "engine/event_json.h"
@@ -10,8 +11,9 @@
 namespace lam::db {
 namespace {
 
-/// o.flags bit (beside WriteOp's kTaker 1, kOpened 2, kReduce 4): the order rested in this batch.
-constexpr std::uint8_t kRestedFlag = 8;
+/// o.flags bits beside WriteOp's kTaker 1, kOpened 2, kReduce 4: the order rested in this batch;
+/// its fill moves a position that a fill before it in this batch opened.
+constexpr std::uint8_t kRestedFlag = 8, kOpenedEarlierFlag = 16;
 
 class ArrayLiteral {
  public:
@@ -160,6 +162,15 @@ void Batch::clear() {
   order_index_.clear();
   orders_.clear();
   ops_ = 0;
+}
+
+Batch Batch::take_alerts() {
+  Batch out;
+  out.alert_index_ = std::move(alert_index_);
+  out.alerts_ = std::move(alerts_);
+  alert_index_.clear();
+  alerts_.clear();
+  return out;
 }
 
 std::pair<Batch, Batch> Batch::split() const {
@@ -319,6 +330,11 @@ std::vector<std::string> Batch::parameters() const {
   }
   ArrayLiteral o_id, o_status, o_reason, o_triggered, o_position, o_price, o_size, o_fee,
       o_realized, o_locked, o_entry, o_at, o_flags, o_trade;
+  // Positions a fill of this batch opens, so far (in the order the statement applies the fills):
+  // a later fill into one of them may land although the position is not in the table yet. Known
+  // here, the statement needs no join between the batch's own rows (a nested loop over a chain of
+  // one position's fills was quadratic: issue 28).
+  std::unordered_set<Uuid, UuidHash> opened;
   for (const auto* ow : orders_by_last()) {
     const Uuid& id = ow->first;
     const OrderWrite& w = ow->second;
@@ -344,7 +360,10 @@ std::vector<std::string> Batch::parameters() const {
       o_realized.add_fixed(f.realized, kScaleDigits);
       o_locked.add_fixed(f.locked, kScaleDigits);
       o_entry.add_fixed(f.entry, kScaleDigits);
-      o_flags.add_uint(f.flags | (w.rested ? kRestedFlag : 0));
+      const bool opened_earlier = (f.flags & WriteOp::kOpened) == 0 && opened.contains(f.ref);
+      if ((f.flags & WriteOp::kOpened) != 0) opened.insert(f.ref);
+      o_flags.add_uint(f.flags | (w.rested ? kRestedFlag : 0) |
+                       (opened_earlier ? kOpenedEarlierFlag : 0));
       o_trade.add_uuid(Matcher::trade_id_for(id));
     } else {
       for (ArrayLiteral* a :
@@ -485,10 +504,8 @@ WITH m AS (
                       updated_at = now()
   FROM o
   WHERE x.id = o.id AND x.status IN ('pending', 'open')
-    AND (o.status <> 'filled' OR o.flags & 2 <> 0
-         OR EXISTS (SELECT 1 FROM positions p WHERE p.id = o.position_id AND p.status = 'open')
-         OR EXISTS (SELECT 1 FROM o o2 WHERE o2.position_id = o.position_id AND o2.flags & 2 <> 0
-                                          AND o2.ord < o.ord))
+    AND (o.status <> 'filled' OR o.flags & 18 <> 0  -- opens it, or an earlier fill here did
+         OR EXISTS (SELECT 1 FROM positions p WHERE p.id = o.position_id AND p.status = 'open'))
   RETURNING x.id, x.user_id, x.wallet_id, x.market_id, x.side, x.leverage, x.status,
             x.status_reason, x.triggered_at, x.filled_size, x.avg_fill_price, x.total_fees,
             x.position_id, x.filled_at, o.triggered_at IS NOT NULL AS triggered,
@@ -707,9 +724,11 @@ WITH m AS (
 ), lost AS (
   -- Fills that lost to the bot (their order was cancelled or changed first; a retried fill of ours
   -- is not one).
+  -- NOT IN over `ordered` is a hashed subplan: an anti join between two CTEs (estimated at a row
+  -- or ten) ran as a nested loop, quadratic in the batch's orders (20 s of a 20k-fill statement).
   SELECT o.position_id, x.wallet_id, x.market_id
-  FROM o LEFT JOIN ordered r ON r.id = o.id JOIN orders x ON x.id = o.id
-  WHERE r.id IS NULL AND o.status = 'filled'
+  FROM o JOIN orders x ON x.id = o.id
+  WHERE o.status = 'filled' AND o.id NOT IN (SELECT id FROM ordered)
     AND NOT (x.status = 'filled' AND x.filled_at IS NOT DISTINCT FROM o.at)
 ), reconciled AS (
   -- Such a fill moved the engine's position and wallet in memory, not in the database: the
@@ -736,8 +755,8 @@ WITH m AS (
     AND NOT (a.status = 'active' AND x.status IS NOT NULL)
   UNION ALL
   SELECT 'orders:' || o.id || ':' || COALESCE(x.status::text, 'missing')
-  FROM o LEFT JOIN orders x ON x.id = o.id LEFT JOIN ordered r ON r.id = o.id
-  WHERE r.id IS NULL
+  FROM o LEFT JOIN orders x ON x.id = o.id
+  WHERE o.id NOT IN (SELECT id FROM ordered)
     AND NOT (x.status IS NOT DISTINCT FROM o.status AND
              (o.status <> 'filled' OR x.filled_at IS NOT DISTINCT FROM o.at))
 )

@@ -56,6 +56,13 @@ class Batch {
     return std::erase_if(marks_, [&](const auto& kv) { return pred(kv.first); });
   }
 
+  /// Moves this batch's alert writes (triggers, expiries, anchors) into a batch of their own. They
+  /// depend on no other row of the batch (the alerts table alone; their events stay here), so the
+  /// writer may apply them ahead of a long flush: one user's burst of fills does not hold back
+  /// another user's triggered alert.
+  [[nodiscard]] Batch take_alerts();
+  [[nodiscard]] bool has_alerts() const noexcept { return !alerts_.empty(); }
+
   /// Array literals for the batch statement's parameters ($1..$36, see batch_statement()).
   [[nodiscard]] std::vector<std::string> parameters() const;
 

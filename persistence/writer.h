@@ -64,14 +64,25 @@ struct WriterStats {
   std::atomic<std::uint64_t> quarantined_marks{
       0};  ///< marks skipped for positions that just failed
   std::atomic<std::uint8_t> db_ok{
-      0};  ///< gauge: 1 after a successful flush or idle ping, 0 after a failure
-  AtomicHistogram flush_seconds;  ///< each committed flush: build, send, commit
+      0};  ///< gauge: 1 after a successful flush or idle ping, 0 when the database is unreachable
+  /// gauge: 1 while flushes fail on a server-side error (a statement timeout, a deadlock, a server
+  /// shutting down): the database answers, the writes do not land. 0 after a flush.
+  std::atomic<std::uint8_t> writes_failing{0};
+  std::atomic<std::uint64_t> last_error_sqlstate{0};  ///< the 5 characters of the last failure
+  /// gauge: how long the oldest change not yet written has waited (0: none pending), in ms.
+  std::atomic<std::uint64_t> oldest_pending_ms{0};
+  std::atomic<std::uint64_t> capped_splits{0};   ///< batches split to stay within max_batch_rows
+  std::atomic<std::uint64_t> timeout_splits{0};  ///< statements that timed out and were split
+  AtomicHistogram flush_seconds;                 ///< each committed flush: build, send, commit
 };
 
 /// Prepares the writer's statements on `c` and sets its session: app.origin = 'engine',
 /// statement_timeout, and synchronous_commit = on whatever the server's default (what the writer
 /// counts as committed must survive a PostgreSQL crash).
 void configure_writer_session(pqxx::connection_base& c);
+
+/// The sqlstate packed by WriterStats::last_error_sqlstate, as text ("" for none).
+[[nodiscard]] std::string unpack_sqlstate(std::uint64_t packed);
 
 class Writer {
  public:

@@ -88,7 +88,17 @@ export interface OrderExpired extends UserBase<"order.expired"> {
 }
 export interface OrderRejected extends UserBase<"order.rejected"> {
   order_id: Uuid;
+  /** e.g. `invalid_size`, `insufficient_margin`, `foreign_wallet` (the wallet is another user's) */
   reason: string;
+  detail?: string;
+}
+/**
+ * The bot set a finished order (filled, cancelled, expired, failed) back to pending / open: the
+ * engine did not arm it again and left the row alone. To retry, insert a new order.
+ */
+export interface OrderRevivalRefused extends UserBase<"order.revival_refused"> {
+  order_id: Uuid;
+  reason: "finished_order";
   detail?: string;
 }
 type PositionMove = "position.opened" | "position.increased" | "position.reduced" | "position.closed";
@@ -113,6 +123,7 @@ export type LaminatorEvent =
   | OrderCancelled
   | OrderExpired
   | OrderRejected
+  | OrderRevivalRefused
   | PositionMoved<"position.opened">
   | PositionMoved<"position.increased">
   | PositionMoved<"position.reduced">
@@ -138,6 +149,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   "position.increased",
   "position.reduced",
   "position.closed",
+  "order.revival_refused",
 ];
 
 /** Narrows an event by type: `if (is(ev, "alert.triggered")) ev.alert_id`. */
