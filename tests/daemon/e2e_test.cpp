@@ -606,5 +606,71 @@ TEST(EndToEnd, AStopLossInsertedBySqlTriggersFillsAndClosesThePositionWithEveryR
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
+// Issue 28, money integrity against the real daemon and database: with the feed stalled, a market
+// order placed then waits and fills at the first fresh ask (never at the quote from before the
+// stall); the database refuses a filled order set back to open, and an order on another user's
+// wallet, and the engine's books stay as they were.
+TEST(EndToEnd, NoFillAtAStalePriceAndTheBooksRefuseRevivalsAndForeignWallets) {
+  E2E e("e2e_integrity", DaemonKnobs{.stale_budget_ms = 300, .idle_budget_ms = 2500});
+  const std::string wallet = "0000000e-0000-4000-8000-000000000001";
+  const std::string order = "0000000f-0000-4000-8000-000000000001";
+  e.exec("INSERT INTO wallet_balances (wallet_id, token_symbol, balance) VALUES ('" + wallet +
+         "', 'USDT', 10000)");
+  mockex::Faults f;
+  f.connections = 2;
+  f.stall_after = 200;
+  e.mock().set_faults(feeds::Venue::binance, f);
+  e.mock().pin_price("BTCUSDT", 8'000'000);  // 80000.00 until the stall
+  e.start();
+  ASSERT_TRUE(wait_for([&] {
+    return e.metric("laminator_engine_held_instruments") == 1 &&
+           e.metric("laminator_engine_ticks_total") > 0 &&
+           e.metric_sum("laminator_feed_stale_symbols") >= 2;
+  })) << e.log_text();
+  e.mock().pin_price("BTCUSDT", 8'100'000);  // what the feed shows once it is back: 81000.00
+  StreamClient sub(e.stream_url(), kToken);
+  const double cmds = e.metric("laminator_engine_commands_total");
+  e.exec(
+      "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, leverage) "
+      "VALUES ('" +
+      order + "', '" + user(1) + "', '" + wallet + "', '" + kMarket +
+      "', 'market', 'long', 0.01, 10)");
+  wait_commands(e, cmds);
+  auto during = read_until(
+      sub, [](const std::string&) { return false; }, 500ms);
+  EXPECT_TRUE(during.empty()) << "filled at the quote from before the stall: " << during.front();
+  EXPECT_EQ(e.metric("laminator_feed_reconnects_total"), 0) << "recovered too early for the test";
+  auto after = read_until(
+      sub, [](const std::string& j) { return sfield(j, "type") == "position.opened"; }, 15s);
+  ASSERT_TRUE(has(after, "order.filled", order)) << e.log_tail();
+  for (const auto& j : after) {
+    if (sfield(j, "type") == "order.filled") {
+      EXPECT_GE(std::stod(sfield(j, "price")), 80900.0) << "a stale price: " << j;
+    }
+  }
+  ASSERT_TRUE(wait_for([&] {
+    return count(e, "SELECT count(*) FROM orders WHERE status = 'filled' AND id = '" + order +
+                        "'") == 1;
+  }));
+  const std::string books =
+      "SELECT balance || '/' || locked_balance FROM wallet_balances WHERE wallet_id = '" + wallet +
+      "'";
+  const std::string before = e.query(books)[0][0].c_str();
+  // The bot sets the filled order back to open: refused, nothing fills twice.
+  EXPECT_THROW(e.exec("UPDATE orders SET status = 'open' WHERE id = '" + order + "'"),
+               std::exception);
+  // An order of user 2 on user 1's wallet: refused.
+  EXPECT_THROW(e.exec("INSERT INTO orders (user_id, wallet_id, market_id, order_type, side, size) "
+                      "VALUES ('" +
+                      user(2) + "', '" + wallet + "', '" + kMarket + "', 'market', 'long', 0.01)"),
+               std::exception);
+  auto later = read_until(
+      sub, [](const std::string&) { return false; }, 500ms);
+  EXPECT_FALSE(has(later, "order.filled", order));
+  EXPECT_EQ(e.query(books)[0][0].c_str(), before);
+  EXPECT_EQ(count(e, "SELECT count(*) FROM trades"), 1);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+}
+
 }  // namespace
 }  // namespace lam::test
