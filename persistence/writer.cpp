@@ -57,7 +57,7 @@ std::string first_line(const char* what) {
 /// The statement ran past statement_timeout (or was cancelled): the batch is too slow as a whole,
 /// not wrong. Split like a data error, so that one heavy part cannot hold back the rest.
 bool is_timeout(const pqxx::sql_error& e) {
-  return e.sqlstate() == "57014";
+  return e.sqlstate() == "57014" || e.sqlstate() == "55P03";  // canceled; lock_timeout
 }
 
 std::uint64_t pack_sqlstate(const std::string& s) {
@@ -75,12 +75,13 @@ std::string unpack_sqlstate(std::uint64_t packed) {
   return s;
 }
 
-void configure_writer_session(pqxx::connection_base& c) {
+void configure_writer_session(pqxx::connection_base& c,
+                              std::chrono::milliseconds statement_timeout) {
   prepare_batch(c);
   c.prepare("dead_letter", kDeadLetter);
   pqxx::nontransaction n(c);
   n.exec("SET app.origin = 'engine'");  // our writes never come back as change notifications
-  n.exec("SET statement_timeout = '30s'");
+  n.exec("SET statement_timeout = " + std::to_string(statement_timeout.count()));
   // Whatever the server's default: a batch the writer counts as committed (journal rows included)
   // must survive a PostgreSQL crash, or its alerts fire again after the next start.
   n.exec("SET synchronous_commit = on");
@@ -184,7 +185,7 @@ void Writer::run() {
 
   auto connect = [&] {
     conn = std::make_unique<pqxx::connection>(cfg_.conninfo);
-    configure_writer_session(*conn);
+    configure_writer_session(*conn, cfg_.statement_timeout);
   };
 
   // Ops only (events stay queued: their transitions must not trail them, and ops never do).
@@ -258,6 +259,8 @@ void Writer::run() {
             const auto started = Clock::now();
             pqxx::nontransaction tx(*conn);  // one statement = one implicit transaction
             BatchResult r = apply_batch(tx, cur);
+            if (cur.rows() > stats_.largest_statement_rows.load(std::memory_order_relaxed))
+              stats_.largest_statement_rows.store(cur.rows(), std::memory_order_relaxed);
             const double took = std::chrono::duration<double>(Clock::now() - started).count();
             if (between && cur.rows() >= kMinPieceRows && took > 0) {
               const double fit = static_cast<double>(cur.rows()) / took * kPieceTarget;

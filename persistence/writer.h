@@ -40,6 +40,9 @@ struct WriterConfig {
   std::chrono::milliseconds backoff_max{2'000};
   std::chrono::milliseconds idle_ping{
       1'000};  ///< with nothing to flush, check the database this often
+  /// A statement running longer (a lock the bot holds, a server in trouble) is cancelled and its
+  /// batch split in halves, down to a dead letter for the one row that cannot be written.
+  std::chrono::milliseconds statement_timeout{30'000};
 };
 
 struct WriterStats {
@@ -71,7 +74,8 @@ struct WriterStats {
   std::atomic<std::uint64_t> last_error_sqlstate{0};  ///< the 5 characters of the last failure
   /// gauge: how long the oldest change not yet written has waited (0: none pending), in ms.
   std::atomic<std::uint64_t> oldest_pending_ms{0};
-  std::atomic<std::uint64_t> capped_splits{0};   ///< batches split to stay within max_batch_rows
+  std::atomic<std::uint64_t> capped_splits{0};  ///< batches split to stay within max_batch_rows
+  std::atomic<std::uint64_t> largest_statement_rows{0};  ///< the most rows one statement wrote
   std::atomic<std::uint64_t> timeout_splits{0};  ///< statements that timed out and were split
   AtomicHistogram flush_seconds;                 ///< each committed flush: build, send, commit
 };
@@ -79,7 +83,9 @@ struct WriterStats {
 /// Prepares the writer's statements on `c` and sets its session: app.origin = 'engine',
 /// statement_timeout, and synchronous_commit = on whatever the server's default (what the writer
 /// counts as committed must survive a PostgreSQL crash).
-void configure_writer_session(pqxx::connection_base& c);
+void configure_writer_session(
+    pqxx::connection_base& c,
+    std::chrono::milliseconds statement_timeout = std::chrono::seconds(30));
 
 /// The sqlstate packed by WriterStats::last_error_sqlstate, as text ("" for none).
 [[nodiscard]] std::string unpack_sqlstate(std::uint64_t packed);

@@ -278,6 +278,62 @@ TEST(Writer, APoisonedRowAmongThousandsIsDeadLetteredAndEverythingElseWritten) {
   EXPECT_EQ(w.stats().dead_letters.load(), 1u);
 }
 
+// Issue 28: a row the bot keeps locked made every flush hit the statement timeout and retry on a
+// new connection, forever: nothing of anyone was written, and /healthz said "database
+// unreachable". A statement past the timeout is split like a data error: everything else lands,
+// the one locked row is dead-lettered, and the database is never called unreachable.
+TEST(Writer, AStatementPastItsTimeoutIsSplitAndTheRestLands) {
+  const std::string url = fresh("writer_timeout", 40);
+  pqxx::connection locker(url);
+  pqxx::work held(locker);
+  held.exec("SELECT 1 FROM alerts WHERE id = '" + seq_uuid(kAlert, 7) + "' FOR UPDATE");
+  Writer w({.conninfo = url, .flush_interval = 10ms, .statement_timeout = 300ms});
+  const TimeNs t = 1767225600123LL * kNsPerMs;
+  for (long long n = 1; n <= 20; ++n) {
+    ASSERT_TRUE(w.try_submit({seq_id(kAlert, n), 0, 0, t, WriteKind::alert_triggered}));
+    ASSERT_TRUE(w.try_submit(mark(20 + n, "1000.5", "2")));
+  }
+  ASSERT_TRUE(wait_idle(w, 30s)) << "the locked row held the writer";
+  EXPECT_EQ(one(url, "SELECT count(*) FROM alerts WHERE status = 'triggered'")[0].as<long>(), 19);
+  EXPECT_EQ(one(url, "SELECT count(*) FROM positions WHERE current_price = 1000.5")[0].as<long>(),
+            20);
+  const auto d = one(url, "SELECT table_name, row_id, sqlstate FROM engine_dead_letters");
+  EXPECT_EQ(d[0].as<std::string>(), "alerts");
+  EXPECT_EQ(d[1].as<std::string>(), seq_uuid(kAlert, 7));
+  EXPECT_EQ(d[2].as<std::string>(), "57014");  // query_canceled: the statement timeout
+  EXPECT_GE(w.stats().timeout_splits.load(), 1u);
+  EXPECT_EQ(w.stats().db_ok.load(), 1u) << "a slow statement is not an unreachable database";
+  EXPECT_EQ(w.stats().writes_failing.load(), 0u);
+  held.abort();
+}
+
+// Issue 28: the ops drained with a flush's events could take a batch far past max_batch_rows (a
+// flush of 28,818 rows at a cap of 10,000). It is applied in statements of at most the cap, the
+// transitions before their events.
+TEST(Writer, ABatchNeverExceedsMaxBatchRows) {
+  const std::string url = fresh("writer_cap", 400);
+  Writer w({.conninfo = url, .flush_interval = 200ms, .max_batch_rows = 100});
+  const TimeNs t = 1767225600123LL * kNsPerMs;
+  for (long long n = 1; n <= 400; ++n) {
+    ASSERT_TRUE(w.try_submit({seq_id(kAlert, n), 0, 0, t, WriteKind::alert_triggered}));
+    Event e;
+    e.seq = static_cast<std::uint64_t>(n);
+    e.ts = t;
+    e.type = EventType::alert_triggered;
+    e.subject = seq_id(kAlert, n);
+    e.user_id = seq_id(test::kUser, n);
+    ASSERT_TRUE(w.try_journal(e));
+  }
+  ASSERT_TRUE(wait_idle(w));
+  EXPECT_EQ(one(url, "SELECT count(*) FROM alerts WHERE status = 'triggered'")[0].as<long>(), 400);
+  EXPECT_EQ(one(url, "SELECT count(*) FROM alert_events")[0].as<long>(), 400);
+  EXPECT_EQ(w.stats().last_batch_rows.load(), 800u) << "one flush ...";
+  EXPECT_LE(w.stats().largest_statement_rows.load(), 100u) << "... in statements of at most 100";
+  EXPECT_GE(w.stats().capped_splits.load(), 1u);
+  EXPECT_EQ(w.stats().journaled_seq.load(), 400u);
+  EXPECT_EQ(w.stats().conflicts.load(), 0u);
+}
+
 TEST(Writer, SessionCommitsSynchronouslyWhateverTheServerDefault) {
   // Regression: with synchronous_commit = off on the server (scripts/local-pg sets it), a
   // PostgreSQL crash lost journal rows the writer had counted as committed.
