@@ -108,6 +108,9 @@ void Daemon::render_metrics(std::string& out) const {
   m.one("laminator_engine_foreign_wallet_rejections_total", "counter",
         "Orders and positions rejected: their wallet belongs to another user",
         e.foreign_wallets.load());
+  m.one("laminator_engine_resync_kept_positions_total", "counter",
+        "Positions a resync's snapshot lacked but our own unjournaled fills had moved: kept",
+        e.resync_kept.load());
   m.one("laminator_engine_commands_total", "counter", "Change-capture commands received",
         e.commands.load());
   m.one("laminator_engine_commands_skipped_total", "counter",

@@ -42,6 +42,8 @@ struct EngineStats {
   std::atomic<std::uint64_t> revivals_refused{0};  ///< order.revival_refused events
   std::atomic<std::uint64_t> foreign_wallets{0};   ///< rows rejected: another user's wallet
   std::atomic<std::uint64_t> commands{0}, commands_skipped{0};
+  /// Positions a resync's snapshot lacked but our own unjournaled fills had moved: kept.
+  std::atomic<std::uint64_t> resync_kept{0};
   std::atomic<std::uint64_t> foreign_commands{0};  ///< rows of other shards' markets, dropped
   std::atomic<std::uint64_t> marks{0};             ///< position refreshes sent to the writer
   std::atomic<std::uint64_t> market_marks{0};      ///< market marks sent to the writer

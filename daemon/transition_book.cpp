@@ -40,8 +40,9 @@ bool TransitionBook::stale_read(const Uuid& id, Clock::time_point noticed) const
   return it != finished_.end() && noticed < it->second;
 }
 
-void ResyncBook::begin() {
+void ResyncBook::begin(std::chrono::steady_clock::time_point noticed) {
   active_ = true;
+  began_ = noticed;
   alerts_.clear();
   positions_.clear();
 }

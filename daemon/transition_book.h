@@ -57,7 +57,10 @@ class TransitionBook {
 
 class ResyncBook {
  public:
-  void begin();
+  /// A resync starts; its snapshot was taken at or after `noticed`.
+  void begin(std::chrono::steady_clock::time_point noticed = {});
+  /// When the current (or last) resync's snapshot was at the earliest.
+  [[nodiscard]] std::chrono::steady_clock::time_point began() const noexcept { return began_; }
   /// A row the resync (or a change during it) delivered.
   void saw_alert(const Uuid& id);
   void saw_position(const Uuid& id);
@@ -86,6 +89,7 @@ class ResyncBook {
 
  private:
   bool active_ = false;
+  std::chrono::steady_clock::time_point began_{};
   std::unordered_set<Uuid, UuidHash> alerts_, positions_;
 };
 

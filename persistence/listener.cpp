@@ -168,6 +168,7 @@ void Listener::run() {
     std::unique_ptr<Receiver> receiver;
     try {
       conn = std::make_unique<pqxx::connection>(cfg_.conninfo);
+      pqxx::nontransaction(*conn).exec("SET application_name = 'laminator-listener'");
       // LISTEN before the snapshot
       receiver = std::make_unique<Receiver>(*conn, pending, stats_, cfg_.orders, cfg_.foreign);
       backend_pid_.store(conn->backendpid());

@@ -80,6 +80,7 @@ void configure_writer_session(pqxx::connection_base& c,
   prepare_batch(c);
   c.prepare("dead_letter", kDeadLetter);
   pqxx::nontransaction n(c);
+  n.exec("SET application_name = 'laminator-writer'");
   n.exec("SET app.origin = 'engine'");  // our writes never come back as change notifications
   n.exec("SET statement_timeout = " + std::to_string(statement_timeout.count()));
   // Whatever the server's default: a batch the writer counts as committed (journal rows included)

@@ -672,5 +672,59 @@ TEST(EndToEnd, NoFillAtAStalePriceAndTheBooksRefuseRevivalsAndForeignWallets) {
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
+// Issue 28 (found comparing the daemon with replay): a resync of the listener whose snapshot was
+// taken before the engine's fill of a new position was stored dropped that position from memory:
+// it was never liquidated, and a later fill of the same side opened a duplicate the database
+// refused. Deterministic here: the writer flushes every 3 s, and the listener's connection is
+// killed right after the fill, so its resync runs before the fill is stored.
+TEST(EndToEnd, AResyncDoesNotForgetAPositionWhoseFillIsNotStoredYet) {
+  E2E e("e2e_resync_fill", DaemonKnobs{.flush_interval_ms = 3000});
+  const std::string wallet = "0000000e-0000-4000-8000-000000000001";
+  const std::string open_order = "0000000f-0000-4000-8000-000000000001";
+  const std::string close_order = "0000000f-0000-4000-8000-000000000002";
+  e.exec("INSERT INTO wallet_balances (wallet_id, token_symbol, balance) VALUES ('" + wallet +
+         "', 'USDT', 10000)");
+  e.mock().pin_price("BTCUSDT", 8'000'000);
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  StreamClient sub(e.stream_url(), kToken);
+  auto order_sql = [&](const std::string& id, const char* side) {
+    e.exec(
+        "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, leverage) "
+        "VALUES ('" +
+        id + "', '" + user(1) + "', '" + wallet + "', '" + kMarket + "', 'market', '" + side +
+        "', 0.01, 10)");
+  };
+  order_sql(open_order, "long");
+  auto got =
+      read_until(sub, [](const std::string& j) { return sfield(j, "type") == "position.opened"; });
+  ASSERT_TRUE(has(got, "order.filled", open_order)) << e.log_tail();
+  const std::string position = sfield(got.back(), "position_id");
+  const double resyncs = e.metric("laminator_listener_resyncs_total");
+  e.exec(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+      "'laminator-listener'");
+  ASSERT_TRUE(wait_for([&] { return e.metric("laminator_listener_resyncs_total") > resyncs; }, 5s))
+      << e.log_tail();
+  ASSERT_EQ(count(e, "SELECT count(*) FROM trades"), 0)
+      << "the fill was stored before the resync: the test measured nothing";
+  EXPECT_GE(e.metric("laminator_engine_resync_kept_positions_total"), 1);
+  // The engine still holds the position: a sell reduces and closes it (a forgotten one would be
+  // cancelled with no_position).
+  order_sql(close_order, "sell");
+  auto more = read_until(sub, [&](const std::string& j) {
+    return sfield(j, "order_id") == close_order &&
+           (sfield(j, "type") == "order.filled" || sfield(j, "type") == "order.cancelled");
+  });
+  ASSERT_TRUE(has(more, "order.filled", close_order)) << (more.empty() ? "" : more.back());
+  ASSERT_TRUE(wait_for([&] {
+    return count(e, "SELECT count(*) FROM positions WHERE status = 'closed' AND id = '" + position +
+                        "'") == 1;
+  })) << e.log_tail();
+  EXPECT_EQ(count(e, "SELECT count(*) FROM trades"), 2);
+  EXPECT_EQ(e.metric("laminator_writer_conflicts_total"), 0);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+}
+
 }  // namespace
 }  // namespace lam::test
