@@ -26,6 +26,9 @@ constexpr unsigned kUser = 0xC, kWallet = 0xE, kMarket = 0xA, kPosition = 0xB, k
 inline void seed(const std::string& url, int markets, long long n) {
   pqxx::connection c(url);
   pqxx::work w(c);
+  // A dataset as found, not the bot's writes: no change notifications, and no margin locked by
+  // migration 0013's trigger (the callers give wallets the balances they need).
+  w.exec("SET LOCAL app.origin = 'engine'");
   const std::string uid = "('0000000c-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid";
   const std::string wid = "('0000000e-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid";
   const std::string mid = "('0000000a-0000-4000-8000-' || lpad(to_hex(g % " +

@@ -31,6 +31,13 @@ SELECT ('0000000e-0000-4000-8000-' || lpad(to_hex(u), 12, '0'))::uuid,
        'Demo' || lpad(u::text, 40, '0')
 FROM generate_series(1, 2000) u;
 
+-- Every wallet's USD, before the positions: inserting an open position locks its margin in the
+-- wallet's balance of the market's quote asset (migration 0013), so locked_balance starts as the
+-- margin of the wallet's positions and closing one releases what it locked.
+INSERT INTO wallet_balances (wallet_id, token_symbol, balance)
+SELECT ('0000000e-0000-4000-8000-' || lpad(to_hex(u), 12, '0'))::uuid, 'USD', 100000
+FROM generate_series(1, 2000) u;
+
 -- Positions: entry at the band's centre; margin puts the liquidation price 0..4 bands away, so
 -- about one in eight is liquidated when the replay reaches the band's edge.
 INSERT INTO positions (id, user_id, wallet_id, market_id, side, size, entry_price, leverage, margin)
@@ -61,9 +68,6 @@ JOIN demo_market d ON d.m = 1 + (k % 5);
 -- a stop-loss on the seeded position (stop sell for longs, stop_limit buy for shorts), a limit
 -- entry on each side of the band (they rest, then fill as the replay crosses them; the short one
 -- expires after an hour), and a small market order that fills at the first quote.
-INSERT INTO wallet_balances (wallet_id, token_symbol, balance)
-SELECT ('0000000e-0000-4000-8000-' || lpad(to_hex(u), 12, '0'))::uuid, 'USD', 100000
-FROM generate_series(1, 2000) u;
 
 INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, price,
                     trigger_price, leverage, expires_at)

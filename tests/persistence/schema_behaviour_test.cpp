@@ -21,6 +21,9 @@ class SchemaData : public ::testing::Test {
     Migrator(url_).migrate({});
     pqxx::connection c(url_);
     pqxx::work w(c);
+    // A dataset as found (its positions are margined in USDT, its balances are USDC and SOL): not
+    // the bot's writes, so 0013's trigger locks nothing for them.
+    w.exec("SET LOCAL app.origin = 'engine'");
     w.exec(
         std::string(R"(
       INSERT INTO users (id, telegram_id, telegram_username) VALUES
@@ -225,6 +228,47 @@ TEST_F(SchemaData, AFinishedOrderCannotBeSetBackToOpen) {
     ADD_FAILURE() << "cancelled -> open was accepted";
   } catch (const pqxx::check_violation&) {
   }
+}
+
+// Issue 28: seeded positions never locked their margin, and closing them released it: 1,849 of the
+// demo's 2,000 wallets ended with a negative locked_balance. A position the bot writes locks its
+// margin in the wallet's balance of the market's quote asset, and releases it when it closes.
+TEST_F(SchemaData, APositionTheBotWritesLocksItsMarginUntilItCloses) {
+  pqxx::connection c(url_);
+  pqxx::work w(c);  // rolled back: the fixture stays as it is
+  const std::string bob_wallet = "'b1000000-0000-4000-8000-000000000002'";
+  const std::string eth = "'c0000000-0000-4000-8000-000000000002'";  // quoted in USDT
+  auto locked = [&] {
+    const auto r =
+        w.exec("SELECT locked_balance::text FROM wallet_balances WHERE wallet_id = " + bob_wallet +
+               " AND token_symbol = 'USDT'");
+    return r.empty() ? std::string("none") : r[0][0].as<std::string>();
+  };
+  EXPECT_EQ(locked(), "none");
+  w.exec(std::string("INSERT INTO positions (id, user_id, wallet_id, market_id, side, size, "
+                     "entry_price, margin) VALUES ('d0000000-0000-4000-8000-000000000001', '") +
+         kBob + "', " + bob_wallet + ", " + eth + ", 'long', 1, 50, 5)");
+  EXPECT_EQ(locked(), "5.000000000000000000") << "a wallet without a USDT row gets one";
+  w.exec("UPDATE wallet_balances SET balance = 100 WHERE wallet_id = " + bob_wallet +
+         " AND token_symbol = 'USDT'");
+  w.exec("UPDATE positions SET margin = 7 WHERE id = 'd0000000-0000-4000-8000-000000000001'");
+  EXPECT_EQ(locked(), "7.000000000000000000");
+  w.exec(std::string("INSERT INTO positions (id, user_id, wallet_id, market_id, side, size, "
+                     "entry_price, margin) VALUES ('d0000000-0000-4000-8000-000000000002', '") +
+         kBob + "', " + bob_wallet + ", " + eth + ", 'short', 1, 50, 3)");
+  EXPECT_EQ(locked(), "10.000000000000000000");
+  w.exec(
+      "UPDATE positions SET status = 'closed' WHERE id = 'd0000000-0000-4000-8000-000000000001'");
+  EXPECT_EQ(locked(), "3.000000000000000000");
+  w.exec("DELETE FROM positions WHERE id = 'd0000000-0000-4000-8000-000000000002'");
+  EXPECT_EQ(locked(), "0.000000000000000000");
+  // The engine's own writes (its fills and liquidations move the lock in the batch statement) are
+  // left alone.
+  w.exec("SET LOCAL app.origin = 'engine'");
+  w.exec(std::string("INSERT INTO positions (id, user_id, wallet_id, market_id, side, size, "
+                     "entry_price, margin) VALUES ('d0000000-0000-4000-8000-000000000003', '") +
+         kBob + "', " + bob_wallet + ", " + eth + ", 'long', 1, 50, 5)");
+  EXPECT_EQ(locked(), "0.000000000000000000");
 }
 
 TEST_F(SchemaData, EncryptionRoundTripNeedsTheKey) {
