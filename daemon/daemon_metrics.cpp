@@ -105,6 +105,9 @@ void Daemon::render_metrics(std::string& out) const {
   m.one("laminator_engine_order_revivals_refused_total", "counter",
         "Finished orders the bot set back to pending/open, not re-armed (order.revival_refused)",
         e.revivals_refused.load());
+  m.one("laminator_engine_fills_voided_total", "counter",
+        "Fills streamed but never stored: the bot finished the order first (order.fill_voided)",
+        e.fills_voided.load());
   m.one("laminator_engine_foreign_wallet_rejections_total", "counter",
         "Orders and positions rejected: their wallet belongs to another user",
         e.foreign_wallets.load());

@@ -85,6 +85,7 @@ std::optional<db::WriteOp> transition_op(const Event& e, const Matcher& m) {
     case EventType::position_rejected:
     case EventType::market_unserved:
     case EventType::order_revival_refused:  // the row stays as the bot wrote it
+    case EventType::order_fill_voided:      // the bot's row is the truth; nothing to write
     // A fill's position event: its position, trade and balance rows are written with the fill.
     case EventType::position_opened:
     case EventType::position_increased:
@@ -407,6 +408,8 @@ void EngineLoop::publish(TimeNs recv_ts) {
     stats_.alerts_fired.fetch_add(e.type == EventType::alert_triggered, std::memory_order_relaxed);
     stats_.revivals_refused.fetch_add(e.type == EventType::order_revival_refused,
                                       std::memory_order_relaxed);
+    stats_.fills_voided.fetch_add(e.type == EventType::order_fill_voided,
+                                  std::memory_order_relaxed);
     stats_.foreign_wallets.fetch_add(e.reason == RejectReason::foreign_wallet,
                                      std::memory_order_relaxed);
     stats_.liquidations.fetch_add(e.type == EventType::position_liquidated,

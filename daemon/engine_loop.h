@@ -40,6 +40,7 @@ struct EngineStats {
   std::atomic<std::uint64_t> events{0};
   std::atomic<std::uint64_t> alerts_fired{0}, liquidations{0};
   std::atomic<std::uint64_t> revivals_refused{0};  ///< order.revival_refused events
+  std::atomic<std::uint64_t> fills_voided{0};      ///< order.fill_voided events
   std::atomic<std::uint64_t> foreign_wallets{0};   ///< rows rejected: another user's wallet
   std::atomic<std::uint64_t> commands{0}, commands_skipped{0};
   /// Positions a resync's snapshot lacked but our own unjournaled fills had moved: kept.

@@ -38,6 +38,8 @@ std::string_view to_string(EventType t) noexcept {
       return "position.closed";
     case EventType::order_revival_refused:
       return "order.revival_refused";
+    case EventType::order_fill_voided:
+      return "order.fill_voided";
   }
   return "unknown";
 }
@@ -80,6 +82,8 @@ std::string_view to_string(RejectReason r) noexcept {
       return "the position it reduced was closed";
     case RejectReason::foreign_wallet:
       return "the wallet belongs to another user";
+    case RejectReason::changed_first:
+      return "the bot finished the order before the engine's fill was stored: the fill is void";
     case RejectReason::finished_order:
       return "the order already finished; a finished order is never re-armed (write a new order "
              "to retry)";

@@ -32,8 +32,12 @@ enum class EventType : std::uint8_t {
   /// The bot set a finished order (filled, cancelled, expired, failed) back to pending / open: the
   /// engine does not re-arm it (terminal is terminal); the row is left as the bot wrote it.
   order_revival_refused,
+  /// Compensates an `order.filled` that will never be stored: the bot cancelled (or otherwise
+  /// finished) the order before the engine's fill reached the database. `ref` the position the
+  /// fill had moved, `size` its size; the position and wallet follow the database again.
+  order_fill_voided,
 };
-inline constexpr std::size_t kEventTypeCount = 17;
+inline constexpr std::size_t kEventTypeCount = 18;
 
 enum class RejectReason : std::uint8_t {
   none,
@@ -57,6 +61,7 @@ enum class RejectReason : std::uint8_t {
   // integrity (docs/semantics.md, "Integrity")
   foreign_wallet,  ///< the row's wallet belongs to another user than the row's user_id
   finished_order,  ///< a pending / open order the engine knows finished (or whose row shows a fill)
+  changed_first,   ///< the bot finished the order before the engine's fill was stored
 };
 
 [[nodiscard]] std::string_view to_string(EventType t) noexcept;

@@ -73,6 +73,8 @@ std::string_view reason_code(RejectReason r) noexcept {
       return "foreign_wallet";
     case RejectReason::finished_order:
       return "finished_order";
+    case RejectReason::changed_first:
+      return "changed_first";
   }
   return "unknown";
 }
@@ -104,6 +106,7 @@ void append_event_json(std::string& out, const Event& e) {
     case EventType::order_expired:
     case EventType::order_rejected:
     case EventType::order_revival_refused:
+    case EventType::order_fill_voided:
       subject = "order_id";
       break;
     default:
@@ -126,6 +129,10 @@ void append_event_json(std::string& out, const Event& e) {
       append_fixed(out, e.amount);
       out.append("\",\"liquidity\":\"").append(e.taker ? "taker" : "maker").push_back('"');
       break;
+    case EventType::order_fill_voided:
+      append_id(out, "position_id", e.ref);
+      append_price(out, "size", e.size);
+      break;
     case EventType::position_opened:
     case EventType::position_increased:
     case EventType::position_reduced:
@@ -141,7 +148,7 @@ void append_event_json(std::string& out, const Event& e) {
   }
   if (e.type == EventType::alert_rejected || e.type == EventType::position_rejected ||
       e.type == EventType::order_rejected || e.type == EventType::order_cancelled ||
-      e.type == EventType::order_revival_refused) {
+      e.type == EventType::order_revival_refused || e.type == EventType::order_fill_voided) {
     out.append(",\"reason\":\"").append(reason_code(e.reason)).append("\",\"detail\":\"");
     out.append(to_string(e.reason)).push_back('"');
   }

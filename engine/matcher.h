@@ -69,6 +69,7 @@ struct MatcherStats {
   std::uint64_t orders_expired = 0;
   std::uint64_t orders_rejected = 0;
   std::uint64_t orders_revivals_refused = 0;  ///< finished orders set back to pending / open
+  std::uint64_t orders_fills_voided = 0;      ///< fills the bot's change to the order beat
 };
 
 /// A position as it stands now (materialized on demand).

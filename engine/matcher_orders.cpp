@@ -165,6 +165,22 @@ void Matcher::upsert_order(const OrderSpec& o, std::vector<Event>& out) {
     ++stats_.orders_revivals_refused;
     return;
   }
+  // The stream never contradicts the books: an order we filled in memory that the bot finished
+  // first (its cancel reached the database before our fill; the database refuses any change of a
+  // finished order, so this is the only way a filled order of ours reads otherwise) will never be
+  // stored as filled. The fill is voided on the stream; the writer has the position and wallet
+  // re-read (docs/schema.md, "Writer: orders").
+  if (slot != kNone && orders_[slot].status == OrderStatus::filled && !watching(o.status) &&
+      o.status != OrderStatus::filled) {
+    if (const auto v = order(o.id)) {
+      Event e = make_event(EventType::order_fill_voided, last_ts_, o.id, o.user_id, o.market_id);
+      e.ref = v->position_id.value_or(Uuid{});
+      e.size = v->filled_size;
+      e.reason = RejectReason::changed_first;
+      out.push_back(e);
+      ++stats_.orders_fills_voided;
+    }
+  }
   if (slot == kNone) {
     if (!free_orders_.empty()) {  // a removed order's slot: memory stays bounded by live orders
       slot = free_orders_.back();

@@ -117,6 +117,19 @@ void NaiveMatcher::upsert_order(const OrderSpec& o, std::vector<Event>& out) {
     out.push_back(e);
     return;
   }
+  // The bot finished an order we filled before the fill was stored: the fill is voided.
+  if (const auto f = order_index_.find(o.id);
+      f != order_index_.end() && orders_[f->second].view.status == OrderStatus::filled &&
+      !watching(o.status) && o.status != OrderStatus::filled) {
+    const Order& was = orders_[f->second];
+    Order tmp;
+    tmp.spec = o;
+    Event e = order_event(EventType::order_fill_voided, last_ts_, tmp);
+    e.ref = was.view.position_id.value_or(Uuid{});
+    e.size = was.view.filled_size;
+    e.reason = RejectReason::changed_first;
+    out.push_back(e);
+  }
   auto [it, inserted] = order_index_.try_emplace(o.id, orders_.size());
   if (inserted) {
     orders_.emplace_back();

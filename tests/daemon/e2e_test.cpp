@@ -726,5 +726,56 @@ TEST(EndToEnd, AResyncDoesNotForgetAPositionWhoseFillIsNotStoredYet) {
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
+// Issue 28, section 2: the bot cancels an order the engine has just filled in memory, before the
+// fill is stored (the writer flushes every 3 s here). The bot wins: nothing of the fill is
+// written. order.filled was already streamed; order.fill_voided follows it, so the stream never
+// tells the user what the books do not hold.
+TEST(EndToEnd, AFillTheBotsCancelBeatIsVoidedOnTheStream) {
+  E2E e("e2e_voided", DaemonKnobs{.flush_interval_ms = 3000});
+  const std::string wallet = "0000000e-0000-4000-8000-000000000001";
+  const std::string order = "0000000f-0000-4000-8000-000000000001";
+  e.exec("INSERT INTO wallet_balances (wallet_id, token_symbol, balance) VALUES ('" + wallet +
+         "', 'USDT', 10000)");
+  e.mock().pin_price("BTCUSDT", 8'000'000);
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  StreamClient sub(e.stream_url(), kToken);
+  e.exec(
+      "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, leverage) "
+      "VALUES ('" +
+      order + "', '" + user(1) + "', '" + wallet + "', '" + kMarket +
+      "', 'market', 'long', 0.01, 10)");
+  auto got =
+      read_until(sub, [&](const std::string& j) { return sfield(j, "type") == "position.opened"; });
+  ASSERT_TRUE(has(got, "order.filled", order)) << e.log_tail();
+  ASSERT_EQ(count(e, "SELECT count(*) FROM trades"), 0)
+      << "stored already: the test measured nothing";
+  e.exec("UPDATE orders SET status = 'cancelled' WHERE id = '" + order + "'");
+  auto more = read_until(
+      sub, [&](const std::string& j) { return sfield(j, "type") == "order.fill_voided"; });
+  ASSERT_TRUE(has(more, "order.fill_voided", order)) << e.log_tail();
+  EXPECT_EQ(sfield(more.back(), "reason"), "changed_first");
+  EXPECT_EQ(sfield(more.back(), "size"), "0.01");
+  EXPECT_EQ(sfield(more.back(), "position_id"), sfield(got.back(), "position_id"));
+  // After the flush: the cancel stands, nothing of the fill is in the books.
+  ASSERT_TRUE(wait_for([&] { return e.metric("laminator_writer_conflicts_total") >= 1; }))
+      << e.log_tail();
+  EXPECT_EQ(count(e, "SELECT count(*) FROM orders WHERE status = 'cancelled'"), 1);
+  EXPECT_EQ(count(e, "SELECT count(*) FROM trades"), 0);
+  EXPECT_EQ(count(e, "SELECT count(*) FROM positions"), 0);
+  EXPECT_EQ(count(e,
+                  "SELECT count(*) FROM wallet_balances WHERE balance = 10000 AND "
+                  "locked_balance = 0"),
+            1);
+  // The voiding event is journaled: a subscriber resuming from the start sees both.
+  StreamClient again(e.stream_url("?since=0"), kToken);
+  auto all = read_until(
+      again, [&](const std::string& j) { return sfield(j, "type") == "order.fill_voided"; });
+  EXPECT_TRUE(has(all, "order.filled", order));
+  EXPECT_TRUE(has(all, "order.fill_voided", order));
+  EXPECT_EQ(e.metric("laminator_engine_fills_voided_total"), 1);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+}
+
 }  // namespace
 }  // namespace lam::test

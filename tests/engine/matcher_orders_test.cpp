@@ -501,6 +501,26 @@ TEST_F(Orders, AFinishedOrderSetBackToOpenIsNeverRearmed) {
   EXPECT_EQ(status(3), OrderStatus::open);
 }
 
+// The stream never contradicts the books: the bot's cancel reached the database before the
+// engine's fill of the order was stored, so the fill never will be; the fill is voided on the
+// stream (the position and wallet follow the rows the writer has re-read).
+TEST_F(Orders, AFillTheBotsCancelBeatIsVoided) {
+  tick(bbo(1, "99.9", "100.1"));
+  OrderSpec o = order(1, OrderType::market, OrderSide::long_side, "2");
+  place(o);
+  ASSERT_EQ(status(1), OrderStatus::filled);
+  o.status = OrderStatus::cancelled;
+  const auto e = place(o);
+  ASSERT_EQ(types(e), (std::vector{EventType::order_fill_voided}));
+  EXPECT_EQ(e[0].subject, o.id);
+  EXPECT_EQ(e[0].ref, Matcher::position_id_for(o.id));
+  EXPECT_EQ(e[0].size, raw("2"));
+  EXPECT_EQ(e[0].reason, RejectReason::changed_first);
+  EXPECT_EQ(status(1), OrderStatus::cancelled);
+  EXPECT_EQ(mk.stats().orders_fills_voided, 1U);
+  EXPECT_TRUE(place(o).empty()) << "once";
+}
+
 // An order or a position naming another user's wallet never locks, charges or liquidates it.
 TEST_F(Orders, AnotherUsersWalletIsRejected) {
   tick(bbo(1, "99.9", "100.1"));

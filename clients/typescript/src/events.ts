@@ -96,6 +96,19 @@ export interface OrderRejected extends UserBase<"order.rejected"> {
  * The bot set a finished order (filled, cancelled, expired, failed) back to pending / open: the
  * engine did not arm it again and left the row alone. To retry, insert a new order.
  */
+/**
+ * Compensates an earlier `order.filled` of this order: the bot cancelled (or otherwise finished) the
+ * order before the engine's fill reached the database, so the fill was never stored and never will
+ * be. The order, position and wallet rows are as the bot left them; undo what you told the user.
+ */
+export interface OrderFillVoided extends UserBase<"order.fill_voided"> {
+  order_id: Uuid;
+  /** the position the voided fill had moved */
+  position_id: Uuid;
+  size: Decimal;
+  reason: "changed_first";
+  detail?: string;
+}
 export interface OrderRevivalRefused extends UserBase<"order.revival_refused"> {
   order_id: Uuid;
   reason: "finished_order";
@@ -124,6 +137,7 @@ export type LaminatorEvent =
   | OrderExpired
   | OrderRejected
   | OrderRevivalRefused
+  | OrderFillVoided
   | PositionMoved<"position.opened">
   | PositionMoved<"position.increased">
   | PositionMoved<"position.reduced">
@@ -150,6 +164,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   "position.reduced",
   "position.closed",
   "order.revival_refused",
+  "order.fill_voided",
 ];
 
 /** Narrows an event by type: `if (is(ev, "alert.triggered")) ev.alert_id`. */
