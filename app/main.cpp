@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <exception>
 #include <map>
+#include <pqxx/pqxx>
 
 #include "app/bench_command.h"
 #include "app/feeds_command.h"
@@ -15,6 +16,7 @@
 #include "engine/matcher.h"
 #include "persistence/database_url.h"
 #include "persistence/migrator.h"
+#include "persistence/reconcile.h"
 
 namespace {
 
@@ -53,6 +55,72 @@ int run_migrate_command(const std::string& url_opt, bool status_only, bool dry_r
               dry_run ? "dry run: would apply" : "applied", report.applied.size(),
               report.partitions_created);
   return 0;
+}
+
+/// `laminator reconcile`: every invariant of the books over the whole database, every violating
+/// row named (docs/schema.md, "Invariants of the books"). Exit 0: the books hold; 1: violations
+/// (listed); 2: no database, or the check failed.
+int run_reconcile_command(const std::string& url_opt, std::size_t limit, bool json) {
+  const auto url = lam::db::resolve_database_url(url_opt);
+  if (!url) {
+    spdlog::error("no database: pass --database-url or set {}", lam::db::kDatabaseUrlEnv);
+    return 2;
+  }
+  lam::db::ReconcileReport r;
+  try {
+    pqxx::connection c(*url);
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c, "reconcile");
+    r = lam::db::reconcile(tx, limit);
+  } catch (const std::exception& e) {
+    spdlog::error("reconcile: {}", lam::db::redact_secrets(e.what(), *url));
+    return 2;
+  }
+  const auto& inv = lam::db::invariants();
+  auto quoted = [](const std::string& s) {
+    std::string o = "\"";
+    for (const char ch : s) {
+      if (ch == '"' || ch == '\\') o.push_back('\\');
+      if (static_cast<unsigned char>(ch) >= 0x20) o.push_back(ch);
+    }
+    return o + "\"";
+  };
+  if (json) {
+    std::string out =
+        "{\"ok\":" + std::string(r.total() == 0 ? "true" : "false") + ",\"invariants\":[";
+    for (std::size_t i = 0; i < inv.size(); ++i) {
+      out += (i ? "," : "") + std::string("{\"name\":") + quoted(inv[i].name) +
+             ",\"rule\":" + quoted(inv[i].rule) + ",\"violations\":" + std::to_string(r.counts[i]) +
+             "}";
+    }
+    out += "],\"violations\":[";
+    for (std::size_t i = 0; i < r.violations.size(); ++i) {
+      const auto& v = r.violations[i];
+      out += (i ? "," : "") + std::string("{\"invariant\":") + quoted(v.invariant) +
+             ",\"table\":" + quoted(v.table) + ",\"row\":" + quoted(v.row_id) +
+             ",\"detail\":" + quoted(v.detail) + "}";
+    }
+    out += "],\"balances_unchecked\":" + std::to_string(r.balances_unchecked) +
+           ",\"seconds\":" + std::to_string(r.seconds) + "}\n";
+    std::fputs(out.c_str(), stdout);
+  } else {
+    for (const auto& v : r.violations) {
+      std::printf("%s\t%s\t%s\t%s\n", v.invariant.c_str(), v.table.c_str(), v.row_id.c_str(),
+                  v.detail.c_str());
+    }
+    std::fprintf(stderr, "reconcile: %s in %.2f s\n",
+                 r.total() == 0 ? "the books hold" : "VIOLATIONS", r.seconds);
+    for (std::size_t i = 0; i < inv.size(); ++i) {
+      std::fprintf(stderr, "  %-24s %8llu  %s\n", inv[i].name,
+                   static_cast<unsigned long long>(r.counts[i]), inv[i].rule);
+    }
+    if (r.balances_unchecked > 0) {
+      std::fprintf(stderr,
+                   "  %llu wallet balance(s) not checked against their moves: their audit history "
+                   "was expired\n",
+                   static_cast<unsigned long long>(r.balances_unchecked));
+    }
+  }
+  return r.total() == 0 ? 0 : 1;
 }
 
 }  // namespace
@@ -113,6 +181,18 @@ int main(int argc, char** argv) {
                 "Run the pending migrations in one transaction and roll it back");
   mig->add_option("--partition-months", months_ahead, "Monthly partitions to create ahead")
       ->check(CLI::Range(0, 120));
+
+  std::size_t reconcile_limit = 100;
+  bool reconcile_json = false;
+  CLI::App* rec = app.add_subcommand(
+      "reconcile",
+      "Check the books' invariants over the whole database and name every violating row (exit 1 "
+      "if any)");
+  rec->add_option("--database-url", database_url,
+                  "libpq URL or key=value string (default: $LAMINATOR_DATABASE_URL)");
+  rec->add_option("--limit", reconcile_limit, "Rows listed per invariant (all are counted)")
+      ->capture_default_str();
+  rec->add_flag("--json", reconcile_json, "One JSON document on stdout");
 
   lam::app::FeedsOptions feeds;
   CLI::App* fd = app.add_subcommand(
@@ -281,6 +361,7 @@ int main(int argc, char** argv) {
       return lam::app::run_tail(tail);
     }
     if (mig->parsed()) return run_migrate_command(database_url, status_only, dry_run, months_ahead);
+    if (rec->parsed()) return run_reconcile_command(database_url, reconcile_limit, reconcile_json);
   } catch (const std::exception& e) {
     // A database error may quote the connection string: never log its secrets.
     const char* env = std::getenv(lam::db::kDatabaseUrlEnv);

@@ -284,6 +284,7 @@ Config build(const toml::table& root, const std::string& file) {
     Section s(*t, "maintenance", file);
     s.millis("health_interval_ms", c.maintenance.health_interval, 1'000, 3'600'000);
     s.millis("partition_interval_ms", c.maintenance.partition_interval, 60'000, 86'400'000);
+    s.millis("reconcile_interval_ms", c.maintenance.reconcile_interval, 0, 86'400'000);
     if (const toml::table* jt = s.table("alert_events")) {
       db::JournalPolicy& j = c.maintenance.journal;
       Section js(*jt, "maintenance.alert_events", file);

@@ -103,6 +103,7 @@ struct FeedsSection {
 struct MaintenanceConfig {
   Millis health_interval{15'000};
   Millis partition_interval{3'600'000};  ///< also once at start-up
+  Millis reconcile_interval{300'000};    ///< the books' invariants (laminator reconcile); 0: never
   db::JournalPolicy journal;  ///< alert_events (retain_hours: [stream] journal_retention_hours)
   std::vector<db::PartitionPolicy> partitions{
       db::PartitionPolicy{"transactions", 3, 0, db::Expiry::drop, "archive", 5'000},

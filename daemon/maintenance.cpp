@@ -76,6 +76,10 @@ void Maintenance::run() {
   std::unique_ptr<pqxx::connection> conn;
   auto next_health = Clock::now();
   auto next_partitions = Clock::now();
+  auto next_reconcile = cfg_.reconcile_interval.count() > 0
+                            ? Clock::now() + std::min<Clock::duration>(cfg_.reconcile_interval,
+                                                                       std::chrono::seconds(10))
+                            : Clock::time_point::max();
   const auto failed = [&](const char* what, const std::exception& e) {
     log->warn("{} failed: {}", what, db::redact_secrets(e.what(), conninfo_));
     std::lock_guard lock(mu_);
@@ -84,7 +88,7 @@ void Maintenance::run() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      cv_.wait_until(lock, std::min(next_health, next_partitions),
+      cv_.wait_until(lock, std::min({next_health, next_partitions, next_reconcile}),
                      [&] { return stopping_ || partitions_now_; });
       if (stopping_) break;
       if (partitions_now_) {
@@ -112,6 +116,27 @@ void Maintenance::run() {
         snap_.health = std::move(h);
         snap_.have_health = true;
         ++snap_.health_runs;
+      }
+      if (Clock::now() >= next_reconcile) {
+        next_reconcile = Clock::now() + cfg_.reconcile_interval;
+        db::ReconcileReport r;
+        {
+          pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(*conn, "reconcile");
+          r = db::reconcile(tx, 5);
+        }
+        if (r.total() > 0) {
+          log->error("the books break {} invariant row(s) (laminator reconcile names them all)",
+                     r.total());
+          for (const db::Violation& v : r.violations)
+            log->error("  {}: {} {}: {}", v.invariant, v.table, v.row_id, v.detail);
+        }
+        std::lock_guard lock(mu_);
+        snap_.reconcile = std::move(r);
+        snap_.have_reconcile = true;
+        ++snap_.reconcile_runs;
+        snap_.reconcile_at =
+            std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
       }
       if (Clock::now() >= next_partitions) {
         next_partitions = Clock::now() + cfg_.partition_interval;
@@ -172,6 +197,26 @@ void Maintenance::render(std::string& out) const {
   m.family("laminator_maintenance_errors_total", "counter",
            "Failed health collections, partition steps and lost maintenance connections");
   m.sample_double("laminator_maintenance_errors_total", static_cast<double>(s.errors));
+  {
+    // The families always (the rules name them); samples once the books were checked.
+    m.family("laminator_reconcile_violations", "gauge",
+             "Rows breaking each invariant of the books at the last check (laminator reconcile)");
+    for (std::size_t i = 0; i < db::invariants().size() && i < s.reconcile.counts.size(); ++i) {
+      m.sample_double("laminator_reconcile_violations", static_cast<double>(s.reconcile.counts[i]),
+                      std::string("invariant=\"") + db::invariants()[i].name + "\"");
+    }
+    m.family("laminator_reconcile_balances_unchecked", "gauge",
+             "Wallet balances whose audit history no longer reaches a baseline (not checked)");
+    m.sample_double("laminator_reconcile_balances_unchecked",
+                    static_cast<double>(s.reconcile.balances_unchecked));
+    m.seconds("laminator_reconcile_duration_seconds", "How long the last check took",
+              s.reconcile.seconds);
+    m.family("laminator_reconcile_last_run_timestamp_seconds", "gauge",
+             "Unix time of the last check of the books (0: not yet)");
+    m.sample_double("laminator_reconcile_last_run_timestamp_seconds", s.reconcile_at);
+    m.family("laminator_reconcile_runs_total", "counter", "Checks of the books");
+    m.sample_double("laminator_reconcile_runs_total", static_cast<double>(s.reconcile_runs));
+  }
   if (s.have_health) {
     const db::DbHealth& h = s.health;
     m.family("laminator_db_up", "gauge", "1 when the last health collection succeeded");

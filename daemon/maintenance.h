@@ -17,6 +17,7 @@
 #include "persistence/db_health.h"
 #include "persistence/journal_partitions.h"
 #include "persistence/partition_keeper.h"
+#include "persistence/reconcile.h"
 
 namespace lam::daemon {
 
@@ -27,6 +28,10 @@ struct MaintenanceSnapshot {
   db::JournalReport journal;                    ///< alert_events' seq ranges, the last run
   std::uint64_t health_runs = 0, partition_runs = 0;
   std::uint64_t errors = 0;  ///< failed collections, failed partition steps, lost connections
+  bool have_reconcile = false;
+  db::ReconcileReport reconcile;  ///< the last run (violations: the first few of each)
+  std::uint64_t reconcile_runs = 0;
+  double reconcile_at = 0;  ///< unix seconds of the last run
 };
 
 class Maintenance {

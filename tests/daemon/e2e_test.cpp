@@ -1,5 +1,6 @@
 // Mock exchange -> `laminator run` -> PostgreSQL and subscribers, all real, on loopback.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <map>
@@ -603,6 +604,32 @@ TEST(EndToEnd, AStopLossInsertedBySqlTriggersFillsAndClosesThePositionWithEveryR
   EXPECT_EQ(count(e, "SELECT count(*) FROM audit_logs WHERE action = 'balance.updated'"), 2);
   EXPECT_EQ(e.metric("laminator_writer_conflicts_total"), 0);
   EXPECT_EQ(e.metric("laminator_writer_fills_total"), 2);
+  // laminator reconcile: the books the daemon wrote hold every invariant (exit 0), and a row
+  // corrupted by hand is named (exit 1).
+  const std::string reconcile =
+      std::string(LAMINATOR_BINARY) + " reconcile --database-url '" + e.url() + "' 2>&1";
+  auto run = [](const std::string& cmd, std::string& out) {
+    out.clear();
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (p == nullptr) return -1;
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    const int st = ::pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  };
+  std::string out;
+  EXPECT_EQ(run(reconcile, out), 0) << out;
+  EXPECT_NE(out.find("the books hold"), std::string::npos) << out;
+  e.exec(
+      "SET session_replication_role = replica; UPDATE wallet_balances SET locked_balance = 1 "
+      "WHERE wallet_id = '" +
+      wallet + "'");
+  EXPECT_EQ(run(reconcile, out), 1) << out;
+  EXPECT_NE(out.find("locked_is_open_margin"), std::string::npos) << out;
+  e.exec(
+      "SET session_replication_role = replica; UPDATE wallet_balances SET locked_balance = 0 "
+      "WHERE wallet_id = '" +
+      wallet + "'");
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
