@@ -189,8 +189,9 @@ void Writer::run() {
     configure_writer_session(*conn, cfg_.statement_timeout);
   };
 
-  // Ops only (events stay queued: their transitions must not trail them, and ops never do).
-  auto drain_ops = [&](Pending& into) {
+  // Ops (events stay queued: their transitions must not trail them, and ops never do); up to
+  // max_batch_rows when `capped`.
+  auto drain_ops = [&](Pending& into, bool capped) {
     std::size_t n = 0;
     while ((tsan_acquire(&impl_->queue),
             n = impl_->queue.try_dequeue_bulk(buf.data(), buf.size())) > 0) {
@@ -198,7 +199,7 @@ void Writer::run() {
       for (std::size_t i = 0; i < n; ++i) into.batch.add(buf[i]);
       into.ops += static_cast<std::int64_t>(n);
       if (into.first == Clock::time_point::max()) into.first = Clock::now();
-      if (into.batch.rows() >= cfg_.max_batch_rows) break;
+      if (capped && into.batch.rows() >= cfg_.max_batch_rows) break;
     }
   };
 
@@ -300,7 +301,7 @@ void Writer::run() {
   // row, are committed at once: another user's triggered alert is not held back by the burst. Its
   // event is journaled in its turn, after the burst's (the journal stays in seq order).
   auto express = [&] {
-    drain_ops(pending.back());
+    drain_ops(pending.back(), true);
     if (!pending.back().batch.has_alerts()) return;
     express_pending = pending.back().batch.take_alerts();
     record(apply_isolating(express_pending, nullptr));
@@ -323,16 +324,9 @@ void Writer::run() {
       back.ops += static_cast<std::int64_t>(n);
       if (back.first == Clock::time_point::max()) back.first = Clock::now();
     }
-    while ((tsan_acquire(&impl_->queue),
-            n = impl_->queue.try_dequeue_bulk(buf.data(), buf.size())) > 0) {
-      tsan_release(&impl_->queue);
-      for (std::size_t i = 0; i < n; ++i) back.batch.add(buf[i]);
-      back.ops += static_cast<std::int64_t>(n);
-      if (back.first == Clock::time_point::max()) back.first = Clock::now();
-      // With events taken, drain every op queued so far (their transitions), even past the cap:
-      // the flush applies the batch in pieces of at most max_batch_rows.
-      if (!took_events && back.batch.rows() >= cfg_.max_batch_rows) break;
-    }
+    // With events taken, drain every op queued so far (their transitions), even past the cap:
+    // the flush applies the batch in pieces of at most max_batch_rows.
+    drain_ops(back, !took_events);
     std::size_t rows = 0;
     for (const Pending& p : pending) rows += p.batch.rows();
     stats_.pending_rows.store(rows, std::memory_order_relaxed);

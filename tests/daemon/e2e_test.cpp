@@ -16,6 +16,25 @@ using daemon::StreamClient;
 using daemon::StreamRefused;
 using Clock = std::chrono::steady_clock;
 
+/// Demo user 1's wallet (the harness seeds users and wallets 1..5).
+const std::string kWallet1 = "0000000e-0000-4000-8000-000000000001";
+
+/// The bot funds user 1's wallet in USDT (the market's quote asset).
+void fund_wallet1(E2E& e) {
+  e.exec("INSERT INTO wallet_balances (wallet_id, token_symbol, balance) VALUES ('" + kWallet1 +
+         "', 'USDT', 10000)");
+}
+
+/// The bot inserts a paper order of user 1 on the market (leverage 10).
+void paper_order(E2E& e, const std::string& id, const char* type, const char* side,
+                 const char* size = "0.01", const char* trigger = "NULL") {
+  e.exec(
+      "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, "
+      "trigger_price, leverage) VALUES ('" +
+      id + "', '" + user(1) + "', '" + kWallet1 + "', '" + kMarket + "', '" + type + "', '" + side +
+      "', " + size + ", " + trigger + ", 10)");
+}
+
 TEST(EndToEnd, AlertsFireAtTheRightPricesRowsUpdatedSeqContiguous) {
   E2E e("e2e_fire");
   // A long position: entry 80000, margin 500, size 1 -> liquidated near 79900 (mmr 0.5%).
@@ -516,23 +535,16 @@ TEST(EndToEnd, AnOraclePricedMarketFiresLiquidatesAndHoldsWhileTheOracleIsStale)
 
 TEST(EndToEnd, AStopLossInsertedBySqlTriggersFillsAndClosesThePositionWithEveryRow) {
   E2E e("e2e_stoploss");
-  const std::string wallet = "0000000e-0000-4000-8000-000000000001";
+  const std::string& wallet = kWallet1;
   const std::string entry_order = "0000000f-0000-4000-8000-000000000001";
   const std::string stop_order = "0000000f-0000-4000-8000-000000000002";
-  e.exec("INSERT INTO wallet_balances (wallet_id, token_symbol, balance) VALUES ('" + wallet +
-         "', 'USDT', 10000)");
+  fund_wallet1(e);
   e.mock().pin_price("BTCUSDT", 8'000'000);  // 80000.00
   e.start();
   ASSERT_TRUE(e.wait_healthy()) << e.log_text();
   StreamClient sub(e.stream_url("?since=0"), kToken);
   auto order_sql = [&](const std::string& id, const char* type, const char* side,
-                       const char* trigger) {
-    e.exec(
-        "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, "
-        "trigger_price, leverage) VALUES ('" +
-        id + "', '" + user(1) + "', '" + wallet + "', '" + kMarket + "', '" + type + "', '" + side +
-        "', 0.01, " + trigger + ", 10)");
-  };
+                       const char* trigger) { paper_order(e, id, type, side, "0.01", trigger); };
 
   // The bot opens a long with a paper market order: it fills at the best ask, taker.
   order_sql(entry_order, "market", "long", "NULL");
@@ -639,10 +651,9 @@ TEST(EndToEnd, AStopLossInsertedBySqlTriggersFillsAndClosesThePositionWithEveryR
 // wallet, and the engine's books stay as they were.
 TEST(EndToEnd, NoFillAtAStalePriceAndTheBooksRefuseRevivalsAndForeignWallets) {
   E2E e("e2e_integrity", DaemonKnobs{.stale_budget_ms = 300, .idle_budget_ms = 2500});
-  const std::string wallet = "0000000e-0000-4000-8000-000000000001";
+  const std::string& wallet = kWallet1;
   const std::string order = "0000000f-0000-4000-8000-000000000001";
-  e.exec("INSERT INTO wallet_balances (wallet_id, token_symbol, balance) VALUES ('" + wallet +
-         "', 'USDT', 10000)");
+  fund_wallet1(e);
   mockex::Faults f;
   f.connections = 2;
   f.stall_after = 200;
@@ -657,11 +668,7 @@ TEST(EndToEnd, NoFillAtAStalePriceAndTheBooksRefuseRevivalsAndForeignWallets) {
   e.mock().pin_price("BTCUSDT", 8'100'000);  // what the feed shows once it is back: 81000.00
   StreamClient sub(e.stream_url(), kToken);
   const double cmds = e.metric("laminator_engine_commands_total");
-  e.exec(
-      "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, leverage) "
-      "VALUES ('" +
-      order + "', '" + user(1) + "', '" + wallet + "', '" + kMarket +
-      "', 'market', 'long', 0.01, 10)");
+  paper_order(e, order, "market", "long");
   wait_commands(e, cmds);
   auto during = read_until(
       sub, [](const std::string&) { return false; }, 500ms);
@@ -706,21 +713,15 @@ TEST(EndToEnd, NoFillAtAStalePriceAndTheBooksRefuseRevivalsAndForeignWallets) {
 // killed right after the fill, so its resync runs before the fill is stored.
 TEST(EndToEnd, AResyncDoesNotForgetAPositionWhoseFillIsNotStoredYet) {
   E2E e("e2e_resync_fill", DaemonKnobs{.flush_interval_ms = 3000});
-  const std::string wallet = "0000000e-0000-4000-8000-000000000001";
   const std::string open_order = "0000000f-0000-4000-8000-000000000001";
   const std::string close_order = "0000000f-0000-4000-8000-000000000002";
-  e.exec("INSERT INTO wallet_balances (wallet_id, token_symbol, balance) VALUES ('" + wallet +
-         "', 'USDT', 10000)");
+  fund_wallet1(e);
   e.mock().pin_price("BTCUSDT", 8'000'000);
   e.start();
   ASSERT_TRUE(e.wait_healthy()) << e.log_text();
   StreamClient sub(e.stream_url(), kToken);
   auto order_sql = [&](const std::string& id, const char* side) {
-    e.exec(
-        "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, leverage) "
-        "VALUES ('" +
-        id + "', '" + user(1) + "', '" + wallet + "', '" + kMarket + "', 'market', '" + side +
-        "', 0.01, 10)");
+    paper_order(e, id, "market", side);
   };
   order_sql(open_order, "long");
   auto got =
@@ -759,19 +760,13 @@ TEST(EndToEnd, AResyncDoesNotForgetAPositionWhoseFillIsNotStoredYet) {
 // tells the user what the books do not hold.
 TEST(EndToEnd, AFillTheBotsCancelBeatIsVoidedOnTheStream) {
   E2E e("e2e_voided", DaemonKnobs{.flush_interval_ms = 3000});
-  const std::string wallet = "0000000e-0000-4000-8000-000000000001";
   const std::string order = "0000000f-0000-4000-8000-000000000001";
-  e.exec("INSERT INTO wallet_balances (wallet_id, token_symbol, balance) VALUES ('" + wallet +
-         "', 'USDT', 10000)");
+  fund_wallet1(e);
   e.mock().pin_price("BTCUSDT", 8'000'000);
   e.start();
   ASSERT_TRUE(e.wait_healthy()) << e.log_text();
   StreamClient sub(e.stream_url(), kToken);
-  e.exec(
-      "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, leverage) "
-      "VALUES ('" +
-      order + "', '" + user(1) + "', '" + wallet + "', '" + kMarket +
-      "', 'market', 'long', 0.01, 10)");
+  paper_order(e, order, "market", "long");
   auto got =
       read_until(sub, [&](const std::string& j) { return sfield(j, "type") == "position.opened"; });
   ASSERT_TRUE(has(got, "order.filled", order)) << e.log_tail();

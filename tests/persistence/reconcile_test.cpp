@@ -32,19 +32,8 @@ void exec(const std::string& url, const std::string& sql) {
 WriteOp fill(long long order, const Uuid& position, const char* price, const char* size,
              const char* fee, const char* realized, const char* locked, const char* entry,
              std::uint8_t flags, TimeNs ts) {
-  WriteOp op;
-  op.kind = WriteKind::order_filled;
-  op.id = seq_id(kOrder, order);
-  op.ref = position;
-  op.price = *parse_raw(price);
-  op.size = *parse_raw(size);
-  op.amount = *parse_raw(fee);
-  op.realized = *parse_raw(realized);
-  op.locked = *parse_raw(locked);
-  op.entry = *parse_raw(entry);
-  op.flags = flags;
-  op.ts = ts;
-  return op;
+  return fill_op(seq_id(kOrder, order), position, price, size, fee, realized, locked, entry, flags,
+                 ts);
 }
 
 std::uint64_t count_of(const ReconcileReport& r, const std::string& invariant) {

@@ -58,19 +58,8 @@ Wide raw(const char* v) {
 WriteOp fill(long long order, const Uuid& position, const char* price, const char* size,
              const char* fee, const char* realized, const char* locked, const char* entry,
              std::uint8_t flags, TimeNs ts) {
-  WriteOp op;
-  op.kind = WriteKind::order_filled;
-  op.id = seq_id(kOrder, order);
-  op.ref = position;
-  op.price = *parse_raw(price);
-  op.size = *parse_raw(size);
-  op.amount = raw(fee);
-  op.realized = raw(realized);
-  op.locked = raw(locked);
-  op.entry = *parse_raw(entry);
-  op.flags = flags;
-  op.ts = ts;
-  return op;
+  return fill_op(seq_id(kOrder, order), position, price, size, fee, realized, locked, entry, flags,
+                 ts);
 }
 
 WriteOp order_op(long long order, WriteKind k, TimeNs ts, OrderStatus status = OrderStatus::open,
