@@ -374,11 +374,27 @@ BenchResult bench_pipeline(const BenchOptions& opt, BenchProgress& progress) {
   BenchMeasurement d99{"daemon_p99", "daemon receive -> publish p99 (baseline)",
                        "us",         false,
                        true,         {lat.after.p99_us}};
-  r.measurements = {rate, p50, p99, d50, d99};
+  // Read-committed subscribers (committed=1) on the same probes: the cost of waiting for the
+  // journal.
+  std::vector<double> committed = lat.committed_us;
+  std::sort(committed.begin(), committed.end());
+  BenchMeasurement c50{"committed_p50", "read-committed wire -> subscriber p50", "us", false,
+                       false,           {bench::sorted_quantile(committed, 0.5)}};
+  BenchMeasurement c99{"committed_p99", "read-committed wire -> subscriber p99",  "us", false,
+                       false,           {bench::sorted_quantile(committed, 0.99)}};
+  r.measurements = {rate, p50, p99, d50, d99, c50, c99};
+  r.ratios.push_back({"committed_p50/wire_p50",
+                      "read-committed p50 / default p50 (what waiting for the journal costs)",
+                      p50.median() > 0 ? c50.median() / p50.median() : 0});
   r.ratios.push_back({"wire_p99/daemon_p99", "wire p99 / daemon p99 (what the sockets add)",
                       d99.median() > 0 ? p99.median() / d99.median() : 0});
   r.latency.push_back(percentile_curve(
       "wire", "wire -> subscriber, " + group_digits(sorted.size()) + " probes", sorted));
+  if (!committed.empty()) {
+    r.latency.push_back(percentile_curve(
+        "committed", "read-committed (committed=1), " + group_digits(committed.size()) + " probes",
+        committed));
+  }
   r.latency.push_back({"daemon",
                        "daemon receive -> publish",
                        "us",

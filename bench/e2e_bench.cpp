@@ -57,6 +57,11 @@ void BM_E2E_WireToSubscriber(benchmark::State& state) {
   state.counters["ticks"] = static_cast<double>(r.after.ticks - r.before.ticks);
   // Same-run baseline: the daemon's own receive -> publish p99 (its histogram's bucket bound).
   state.counters["p99_ratio_vs_daemon"] = q(0.99) / std::max(1.0, r.after.p99_us);
+  // Read-committed mode (committed=1) on the same probes: what waiting for the journal costs.
+  std::sort(r.committed_us.begin(), r.committed_us.end());
+  state.counters["committed_p50_us"] = sorted_quantile(r.committed_us, 0.50);
+  state.counters["committed_p99_us"] = sorted_quantile(r.committed_us, 0.99);
+  state.counters["committed_probes"] = static_cast<double>(r.committed_us.size());
 }
 
 void BM_E2E_MaxRate(benchmark::State& state) {

@@ -185,6 +185,8 @@ LatencyRun run_wire_latency(const std::string& url, const PipelineOptions& opt) 
   d.start();
   daemon::StreamClient sub("ws://127.0.0.1:" + std::to_string(d.stream_port()) + "/v1/stream",
                            kToken);
+  daemon::StreamClient committed(
+      "ws://127.0.0.1:" + std::to_string(d.stream_port()) + "/v1/stream?committed=1", kToken);
   std::this_thread::sleep_for(2s);  // connect, subscribe, go live, warm up
   LatencyRun r;
   r.before = d.status();
@@ -209,6 +211,14 @@ LatencyRun run_wire_latency(const std::string& url, const PipelineOptions& opt) 
       }
     }
     if (!got) ++r.lost;
+    // The read-committed subscriber gets the same event once the writer has journaled it.
+    for (const auto cuntil = Clock::now() + 2s; got && Clock::now() < cuntil;) {
+      auto m = committed.next(100ms);
+      if (!m || m->find(id_suffix) == std::string::npos) continue;
+      const std::int64_t t0 = sent_ns.load(std::memory_order_acquire);
+      if (t0 > 0) r.committed_us.push_back(static_cast<double>(wall_ns() - t0) / 1e3);
+      break;
+    }
     probe.store(0, std::memory_order_release);
     std::this_thread::sleep_for(3ms);
   }

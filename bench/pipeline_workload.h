@@ -5,7 +5,8 @@
 ///
 ///  * run_wire_latency: background ticks at `rate` ticks/s; every 3 ms a probe moves BTCUSDT's mark
 ///    across exactly one alert. Latency = the subscriber's receive time - the time the mock handed
-///    the crossing frame to its socket; beside it, the daemon's own receive -> publish histogram.
+///    the crossing frame to its socket; beside it, the daemon's own receive -> publish histogram,
+///    and a read-committed subscriber's (`committed=1`) latency for the same probes.
 ///  * run_max_rate: both connections send `frames` frames each as fast as TCP takes them; the
 ///    ticks/s the matcher evaluated after a warm-up, and whether anything was lost (ticks != frames
 ///    sent).
@@ -46,7 +47,10 @@ std::string make_pipeline_db(db::LocalCluster& cluster, const std::string& name,
 
 struct LatencyRun {
   std::vector<double> wire_us;  ///< in probe order: mock's socket write -> subscriber's receive
-  std::uint64_t lost = 0;       ///< probes whose event never came (2 s each)
+  /// The same probes to a second subscriber in read-committed mode (`committed=1`: an event only
+  /// once it is journaled), in probe order.
+  std::vector<double> committed_us;
+  std::uint64_t lost = 0;            ///< probes whose event never came (2 s each)
   daemon::StatusLine before, after;  ///< after: the daemon's receive -> publish histogram
 };
 LatencyRun run_wire_latency(const std::string& url, const PipelineOptions& opt);

@@ -392,6 +392,11 @@ void Daemon::start() {
   ServerHooks hooks;
   hooks.metrics = [this](std::string& out) { render_metrics(out); };
   hooks.health = [this](std::string& out) { return health(out); };
+  // committed=1 subscribers: what the writer has journaled (before its first flush, everything
+  // published before this run is).
+  hooks.committed_head = [w = p.writer.get(), before = first_seq - 1] {
+    return std::max(w->stats().journaled_seq.load(std::memory_order_acquire), before);
+  };
   if (cfg_.nats) {
     // Every event of this daemon into JetStream, in seq order, from the seq the stream lacks.
     p.publisher = std::make_unique<JetStreamPublisher>(

@@ -101,7 +101,7 @@ void HttpSession::route(http::request<http::string_body> req) {
   if (srv_.hooks.before_accept) srv_.hooks.before_accept(srv_);
   stream_.expires_never();
   auto ws = std::make_shared<WsSession>(srv_, stream_.release_socket(), std::move(slot_),
-                                        std::move(sq->filter), sq->since, *token);
+                                        std::move(sq->filter), sq->since, *token, sq->committed);
   ws->start(std::move(req));
 }
 

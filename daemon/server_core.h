@@ -43,6 +43,12 @@ struct ServerCore final : ServerProbe {
   [[nodiscard]] bool prepare_sleep() {
     return bus ? bus->prepare_sleep() : entries->prepare_sleep();
   }
+  /// Every event up to this seq is journaled (hooks.committed_head; without it, all of them).
+  [[nodiscard]] std::uint64_t committed_head() const {
+    return hooks.committed_head ? hooks.committed_head() : UINT64_MAX;
+  }
+  /// Hands a new committed head to the committed=1 subscribers (from drain and the poll timer).
+  void advance_committed();
   void begin_stop() override;
   void cut_all(std::uint16_t code, const std::string& why);
   std::string metrics();
@@ -75,6 +81,7 @@ struct ServerCore final : ServerProbe {
   std::vector<Rendered> rendered;
   LatencyHistogram latency;
   std::string scratch;
+  std::uint64_t committed_seen = 0;  ///< the committed head last handed to subscribers
 };
 
 /// Held by every HTTP or WebSocket session for its connection's lifetime: counts open connections.

@@ -104,6 +104,15 @@ std::optional<StreamQuery> parse_stream_query(std::string_view query, std::strin
         return std::nullopt;
       }
       q.since = s;
+    } else if (key == "committed") {
+      if (value == "1" || value == "true") {
+        q.committed = true;
+      } else if (value == "0" || value == "false") {
+        q.committed = false;
+      } else {
+        error = "committed: expected 1 or 0";
+        return std::nullopt;
+      }
     } else if (key == "user_id" || key == "market_id" || key == "type") {
       if (!add_values(key, value, q.filter, types_set, error)) return std::nullopt;
     } else {

@@ -34,6 +34,9 @@ struct StreamFilter {
 struct StreamQuery {
   StreamFilter filter;
   std::optional<std::uint64_t> since;
+  /// `committed=1`: only events already journaled (stored with their transitions), never one the
+  /// books may not hold yet; later than the default by about a writer flush.
+  bool committed = false;
 };
 [[nodiscard]] std::optional<StreamQuery> parse_stream_query(std::string_view query,
                                                             std::string& error);

@@ -125,7 +125,17 @@ bool ServerCore::pace() {
   return false;
 }
 
+void ServerCore::advance_committed() {
+  if (!hooks.committed_head) return;
+  const std::uint64_t head = hooks.committed_head();
+  if (head <= committed_seen) return;
+  committed_seen = head;
+  for (const auto& s : sessions)
+    if (s->committed_only()) s->on_committed(head);
+}
+
 void ServerCore::drain() {
+  advance_committed();
   if (pace()) {
     if (!pace_armed) {
       pace_armed = true;

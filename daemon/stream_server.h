@@ -64,6 +64,10 @@ struct ServerHooks {
   /// The highest seq that exists beyond the ring (Subscription's `known_head`; the gateway's:
   /// the stream's last seq). Unset: the ring's head.
   std::function<std::uint64_t()> known_head;
+  /// Every event up to this seq is journaled (the daemon's: the writer's). `committed=1`
+  /// subscribers receive nothing beyond it. Unset: every event is (the gateway's come from
+  /// JetStream, stored).
+  std::function<std::uint64_t()> committed_head;
 };
 
 class StreamServer {

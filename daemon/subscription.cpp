@@ -7,13 +7,16 @@ namespace lam::daemon {
 
 Subscription::Subscription(const EventRing& ring, StreamFilter filter,
                            std::optional<std::uint64_t> since, std::size_t queue_cap,
-                           bool have_journal, std::uint64_t known_head)
+                           bool have_journal, std::uint64_t known_head, bool committed_only,
+                           std::uint64_t committed_head)
     : ring_(ring),
       filter_(std::move(filter)),
       since_(since),
       cap_(queue_cap == 0 ? 1 : queue_cap),
       have_journal_(have_journal),
-      known_head_(known_head) {}
+      known_head_(known_head),
+      committed_only_(committed_only),
+      committed_(committed_head) {}
 
 void Subscription::on_accepted() {
   if (close_ || phase_ != Phase::handshake) return;  // closed while the handshake ran
@@ -73,7 +76,8 @@ void Subscription::on_journal(JournalPage page, std::uint64_t generation) {
 std::size_t Subscription::compose(std::string& out, std::size_t max_bytes) {
   out.clear();
   if (in_flight_ > 0 || queue_.empty()) return 0;
-  while (in_flight_ < queue_.size() && (out.empty() || out.size() < max_bytes)) {
+  while (in_flight_ < queue_.size() && (out.empty() || out.size() < max_bytes) &&
+         (!committed_only_ || queue_[in_flight_].meta.seq <= committed_)) {
     if (!out.empty()) out.push_back('\n');
     out.append(*queue_[in_flight_].json);
     ++in_flight_;

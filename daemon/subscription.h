@@ -54,8 +54,12 @@ class Subscription {
   /// ring (the gateway's: JetStream holds what it has not served yet after a restart). A `since`
   /// up to it is not "ahead": the subscriber waits live for the ring to pass it. 0: the ring's
   /// head is the limit.
+  /// `committed_only` (the `committed=1` mode): an event is sent only once its seq is at or below
+  /// the committed head (on_committed); until then it waits in the queue, counting towards
+  /// `queue_cap` like any other.
   Subscription(const EventRing& ring, StreamFilter filter, std::optional<std::uint64_t> since,
-               std::size_t queue_cap, bool have_journal, std::uint64_t known_head = 0);
+               std::size_t queue_cap, bool have_journal, std::uint64_t known_head = 0,
+               bool committed_only = false, std::uint64_t committed_head = 0);
 
   /// The WebSocket handshake completed: start live at the head, or catch up from `since`.
   void on_accepted();
@@ -68,6 +72,11 @@ class Subscription {
   std::size_t compose(std::string& out, std::size_t max_bytes);
   /// The composed message was written.
   void on_written();
+  /// Everything up to `head` is journaled (committed_only: those events may be sent now).
+  void on_committed(std::uint64_t head) noexcept {
+    if (head > committed_) committed_ = head;
+  }
+  [[nodiscard]] bool committed_only() const noexcept { return committed_only_; }
   /// The client replaced its filter (scope already checked).
   void set_filter(StreamFilter f);
   /// Orders a close (first order wins); queued events not yet in flight are dropped.
@@ -100,6 +109,8 @@ class Subscription {
   std::size_t cap_;
   bool have_journal_;
   std::uint64_t known_head_;
+  bool committed_only_ = false;
+  std::uint64_t committed_ = 0;
   Phase phase_ = Phase::handshake;
   std::optional<CloseOrder> close_;
 

@@ -22,12 +22,13 @@ constexpr auto kProgressWindow = std::chrono::milliseconds(100);
 }  // namespace
 
 WsSession::WsSession(ServerCore& srv, tcp::socket sock, ConnectionSlot slot, StreamFilter filter,
-                     std::optional<std::uint64_t> since, const TokenConfig& token)
+                     std::optional<std::uint64_t> since, const TokenConfig& token,
+                     bool committed_only)
     : srv_(srv),
       ws_(std::move(sock)),
       slot_(std::move(slot)),
       sub_(srv.ring, std::move(filter), since, srv.cfg.client_queue, srv.journal != nullptr,
-           srv.hooks.known_head ? srv.hooks.known_head() : 0),
+           srv.hooks.known_head ? srv.hooks.known_head() : 0, committed_only, srv.committed_head()),
       grace_(srv.io),
       token_(&token) {}
 
@@ -59,6 +60,11 @@ void WsSession::on_accept(beast::error_code ec) {
 
 void WsSession::on_event(const Entry& e) {
   sub_.on_live(e);
+  advance();
+}
+
+void WsSession::on_committed(std::uint64_t head) {
+  sub_.on_committed(head);
   advance();
 }
 

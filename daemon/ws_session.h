@@ -21,13 +21,17 @@ namespace lam::daemon {
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
   WsSession(ServerCore& srv, boost::asio::ip::tcp::socket sock, ConnectionSlot slot,
-            StreamFilter filter, std::optional<std::uint64_t> since, const TokenConfig& token);
+            StreamFilter filter, std::optional<std::uint64_t> since, const TokenConfig& token,
+            bool committed_only = false);
 
   /// Starts the WebSocket accept on the upgrade request already read.
   void start(boost::beast::http::request<boost::beast::http::string_body> req);
   /// A live event (after it was pushed to the ring).
   void on_event(const Entry& e);
   [[nodiscard]] std::size_t depth() const noexcept { return sub_.queued(); }
+  /// committed=1 subscribers: everything up to `head` is journaled now.
+  void on_committed(std::uint64_t head);
+  [[nodiscard]] bool committed_only() const noexcept { return sub_.committed_only(); }
   [[nodiscard]] bool keeping_up(std::chrono::steady_clock::time_point now) const noexcept;
   /// Closes with `code` once the write in flight (if any) completes; hard-closes after a grace.
   void close(std::uint16_t code, const std::string& reason);

@@ -170,6 +170,11 @@ TEST(StreamFilter, QueryAndJson) {
   m.user_id = *Uuid::parse("0000000c-0000-4000-8000-000000000002");
   EXPECT_FALSE(q->filter.matches(m));
 
+  EXPECT_FALSE(q->committed) << "the default: events as soon as they are published";
+  EXPECT_TRUE(parse_stream_query("committed=1&since=3", err)->committed);
+  EXPECT_FALSE(parse_stream_query("committed=0", err)->committed);
+  EXPECT_FALSE(parse_stream_query("committed=yes", err));
+  EXPECT_EQ(err, "committed: expected 1 or 0");
   EXPECT_FALSE(parse_stream_query("since=-1", err));
   EXPECT_FALSE(parse_stream_query("colour=red", err));
   EXPECT_EQ(err, "unknown parameter 'colour'");

@@ -799,5 +799,35 @@ TEST(EndToEnd, AFillTheBotsCancelBeatIsVoidedOnTheStream) {
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
+// Issue 28, section 2: a subscriber that prefers truth to latency asks for committed=1 and is sent
+// an event only once it is journaled with its transition: when order.filled reaches it, the fill is
+// in the books. The default subscriber has it as soon as it is published.
+TEST(EndToEnd, ReadCommittedSubscribersGetAFillOnlyOnceItIsStored) {
+  E2E e("e2e_committed", DaemonKnobs{.flush_interval_ms = 2000});
+  const std::string order = "0000000f-0000-4000-8000-000000000001";
+  fund_wallet1(e);
+  e.mock().pin_price("BTCUSDT", 8'000'000);
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  StreamClient fast(e.stream_url("?type=order.filled"), kToken);
+  StreamClient truth(e.stream_url("?type=order.filled&committed=1"), kToken);
+  paper_order(e, order, "market", "long");
+  auto got = read_until(fast, [](const std::string&) { return true; });
+  ASSERT_TRUE(has(got, "order.filled", order)) << e.log_tail();
+  const bool stored_then = count(e, "SELECT count(*) FROM trades") == 1;
+  auto early = read_until(
+      truth, [](const std::string&) { return true; }, 200ms);
+  if (!stored_then) {
+    EXPECT_TRUE(early.empty()) << "sent before it was stored: " << early.front();
+  }
+  auto later = early.empty() ? read_until(
+                                   truth, [](const std::string&) { return true; }, 10s)
+                             : early;
+  ASSERT_TRUE(has(later, "order.filled", order)) << e.log_tail();
+  EXPECT_EQ(count(e, "SELECT count(*) FROM trades"), 1) << "the fill is in the books";
+  EXPECT_EQ(seq_of(later.front()), seq_of(got.front()));
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+}
+
 }  // namespace
 }  // namespace lam::test

@@ -89,6 +89,40 @@ TEST(Subscription, WithoutSinceStartsLiveAtTheHead) {
   expect_contiguous(write_all(s, 10, 0), 51, 51);
 }
 
+// Issue 28, section 2: a read-committed subscriber (committed=1) is sent an event only once it is
+// journaled: events published but not stored wait in its queue, in order, and none is lost.
+TEST(Subscription, ReadCommittedSendsOnlyJournaledEventsInOrder) {
+  EventRing ring(100, 0);
+  fill(ring, 1, 50);
+  Subscription s(ring, {}, 40, 10, true, 0, /*committed_only=*/true, /*committed_head=*/45);
+  s.on_accepted();
+  std::string out;
+  EXPECT_EQ(s.compose(out, 1 << 16), 5u) << "41..45 are journaled";
+  EXPECT_EQ(out, "{\"seq\":41}\n{\"seq\":42}\n{\"seq\":43}\n{\"seq\":44}\n{\"seq\":45}");
+  s.on_written();
+  EXPECT_EQ(s.compose(out, 1 << 16), 0u) << "46..50 are published, not journaled";
+  EXPECT_EQ(s.written(), 45u) << "a resume starts after the last event sent";
+  for (std::uint64_t q = 51; q <= 52; ++q) {
+    const Entry e = entry(q);
+    ring.push(e);
+    s.on_live(e);
+  }
+  s.on_committed(44);  // never backwards
+  EXPECT_EQ(s.compose(out, 1 << 16), 0u);
+  s.on_committed(51);
+  const std::size_t n = s.compose(out, 1 << 16);
+  EXPECT_EQ(n, 6u);
+  EXPECT_EQ(out.substr(0, 10), "{\"seq\":46}");
+  EXPECT_EQ(out.substr(out.size() - 10), "{\"seq\":51}");
+  s.on_written();
+  s.on_committed(60);
+  expect_contiguous(write_all(s, 10, 0), 52, 52);
+  // The default mode sends at once.
+  Subscription d(ring, {}, 50, 10, true);
+  d.on_accepted();
+  EXPECT_EQ(d.compose(out, 1 << 16), 2u);
+}
+
 TEST(Subscription, SinceAheadOfTheHeadIsRefusedNotServedLive) {
   EventRing ring(100, 0);
   fill(ring, 1, 50);

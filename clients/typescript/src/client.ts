@@ -36,6 +36,13 @@ export interface ClientOptions {
    * cursor value) the stream starts live.
    */
   since?: number;
+  /**
+   * Read-committed mode: receive an event only once it is journaled (stored with the rows it
+   * changed), so nothing you show a user can still be undone by a lost race (`order.fill_voided`
+   * never follows an `order.filled` you acted on before it was stored). Costs about one writer
+   * flush of latency (docs/performance.md). Default false: events as soon as they are published.
+   */
+  committed?: boolean;
   cursor?: CursorStore;
   backoff?: BackoffOptions;
   /** Events buffered for a slow async iterator before the socket is paused (default 10,000). */
@@ -121,7 +128,7 @@ export function classifyClose(
   }
 }
 
-function queryOf(filter: Filter | undefined, since: number | undefined): string {
+function queryOf(filter: Filter | undefined, since: number | undefined, committed = false): string {
   const q = new URLSearchParams();
   const list = (v: string | readonly string[] | undefined) =>
     v === undefined ? undefined : typeof v === "string" ? v : v.join(",");
@@ -132,6 +139,7 @@ function queryOf(filter: Filter | undefined, since: number | undefined): string 
   if (mk) q.set("market_id", mk);
   if (t) q.set("type", t);
   if (since !== undefined) q.set("since", String(since));
+  if (committed) q.set("committed", "1");
   const s = q.toString();
   return s ? `?${s}` : "";
 }
@@ -279,7 +287,7 @@ export class LaminatorClient extends EventEmitter<ClientEvents> {
 
   private connect(): void {
     if (this.closed) return;
-    const url = this.opts.url + queryOf(this.filter, this.lastSeq);
+    const url = this.opts.url + queryOf(this.filter, this.lastSeq, this.opts.committed);
     const ws = new WebSocket(url, {
       ...this.opts.wsOptions,
       headers: { ...this.opts.wsOptions?.headers, Authorization: `Bearer ${this.opts.token}` },
