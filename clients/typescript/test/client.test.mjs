@@ -133,6 +133,24 @@ test("a cursor resumes a new client after the last processed seq; emitter API; l
   assert.equal(stored, got.at(-1).seq, "the cursor followed the emitter");
 });
 
+test("read-committed (committed: true): an alert arrives once its trigger is stored", async () => {
+  const got = [];
+  const client = new LaminatorClient({
+    url: stack.streamUrl,
+    token: TOKEN,
+    filter: { userId: user(3), type: "alert.triggered" },
+    committed: true,
+  });
+  client.on("event", (ev) => got.push({ ev, status: stack.sql(`SELECT status FROM alerts WHERE id = '${ev.alert_id}'`) }));
+  await client.start();
+  await new Promise((r) => setTimeout(r, 300));
+  stack.addFiringAlert(4001, 3);
+  await waitFor(() => got.some((g) => g.ev.alert_id === alertId(4001)), 10_000, "the alert, committed");
+  await client.close();
+  const mine = got.find((g) => g.ev.alert_id === alertId(4001));
+  assert.match(String(mine.status), /triggered/, "stored as triggered when it arrived");
+});
+
 test("a wrong token is refused for good (401), not retried", async () => {
   const client = new LaminatorClient({ url: stack.streamUrl, token: "not-the-token" });
   let reconnects = 0;
