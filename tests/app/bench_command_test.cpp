@@ -248,8 +248,12 @@ TEST(BenchPipeline, TheDaemonOnLoopbackLosesNothingAndReportsItsLatency) {
   EXPECT_GT(p99->median(), 0);
   ASSERT_NE(r.find("daemon_p99"), nullptr);
   EXPECT_TRUE(r.find("daemon_p99")->baseline);
-  ASSERT_EQ(r.latency.size(), 2u);
+  ASSERT_EQ(r.latency.size(), 3u);
   EXPECT_EQ(r.latency[0].name, "wire");
+  EXPECT_EQ(r.latency[1].name, "committed");  // read-committed subscribers on the same probes
+  const BenchMeasurement* c50 = r.find("committed_p50");
+  ASSERT_NE(c50, nullptr);
+  EXPECT_GE(c50->median(), r.find("wire_p50")->median()) << "journaled after it was published";
   EXPECT_DOUBLE_EQ(r.latency[0].points.back().first, 1.0);  // the maximum last
   for (const auto& c : r.latency) {
     for (std::size_t i = 1; i < c.points.size(); ++i)
