@@ -33,7 +33,10 @@ FROM generate_series(1, 2000) u;
 
 -- Every wallet's USD, before the positions: inserting an open position locks its margin in the
 -- wallet's balance of the market's quote asset (migration 0013), so locked_balance starts as the
--- margin of the wallet's positions and closing one releases what it locked.
+-- margin of the wallet's positions and closing one releases what it locked. These two are written
+-- as the bot writes them (not as the engine's bulk load): the margin lock and the balances' audit
+-- rows (0014) are the books' history, which `laminator reconcile` checks.
+SET LOCAL app.origin = 'bot';
 INSERT INTO wallet_balances (wallet_id, token_symbol, balance)
 SELECT ('0000000e-0000-4000-8000-' || lpad(to_hex(u), 12, '0'))::uuid, 'USD', 100000
 FROM generate_series(1, 2000) u;
@@ -49,6 +52,8 @@ SELECT ('0000000b-0000-4000-8000-' || lpad(to_hex(u * 10 + d.m), 12, '0'))::uuid
        1, d.center, 50,
        round(0.005 * d.center + d.band * 4 * ((u * 7919) % 1000) / 1000.0, 8)
 FROM generate_series(1, 2000) u CROSS JOIN demo_market d;
+
+SET LOCAL app.origin = 'engine';  -- the rest: bulk, no change notifications
 
 -- Alerts: price_above targets from just below the centre to two bands above it, price_below the
 -- mirror image, so most fire only as the replay moves through its band (each fires once).

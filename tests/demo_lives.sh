@@ -47,6 +47,16 @@ if [ ${#demo_args[@]} -gt 0 ]; then
     echo "demo_lives: an event without its shard came through the gateway"; fail=1
   fi
 fi
+# The books the demo's daemon(s) and bot wrote hold every invariant (issue 28: laminator reconcile,
+# against the demo's own database while it still runs).
+url=$(grep -o 'PostgreSQL at [^ ]*' "$err" | head -1 | sed 's/PostgreSQL at //')
+if [ -z "$url" ]; then
+  echo "demo_lives: the demo did not say where its database is"; fail=1
+elif ! report=$(build/release/app/laminator reconcile --database-url "$url" --limit 5 2>&1); then
+  echo "demo_lives: the books break an invariant:"; echo "$report"; fail=1
+else
+  echo "demo_lives: $(echo "$report" | grep -m1 'reconcile:')"
+fi
 if [ $fail -ne 0 ]; then tail -30 "$err"; fi
 echo "demo_lives: $([ $fail -eq 0 ] && echo 1 || echo 0) passed, $fail failed"
 exit $fail
