@@ -97,6 +97,10 @@ TEST(Faults, SigkillUnderLoadWithARingResizeLosesAndRepeatsNothing) {
   ASSERT_TRUE(e.wait_healthy()) << e.log_text();
   EXPECT_EQ(count(e, "SELECT count(*) FROM alert_events WHERE recovered"), kN);
   EXPECT_EQ(count(e, "SELECT count(*) FROM alerts WHERE status = 'triggered'"), kN);
+  // Recovery is paged (2,000 records per transaction) and says how far it is (issue 28: a
+  // recovery of a burst sat for minutes with no port open and no word).
+  EXPECT_NE(e.log_text().find("crash recovery: page 1/2"), std::string::npos) << e.log_tail();
+  EXPECT_NE(e.log_text().find("crash recovery: page 2/2"), std::string::npos) << e.log_tail();
   expect_quiet_for_ticks(e, 100);  // the price still crosses every target
   auto again = std::make_unique<StreamClient>(e.stream_url("?since=0"), kToken);
   const auto after = read_exactly(e, again, kN, 1);
