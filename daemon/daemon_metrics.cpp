@@ -108,6 +108,9 @@ void Daemon::render_metrics(std::string& out) const {
   m.one("laminator_engine_fills_voided_total", "counter",
         "Fills streamed but never stored: the bot finished the order first (order.fill_voided)",
         e.fills_voided.load());
+  m.one("laminator_engine_transitions_voided_total", "counter",
+        "Transitions streamed but never stored: the bot changed the row first (transition.voided)",
+        e.transitions_voided.load());
   m.one("laminator_engine_foreign_wallet_rejections_total", "counter",
         "Orders and positions rejected: their wallet belongs to another user",
         e.foreign_wallets.load());

@@ -86,6 +86,7 @@ std::optional<db::WriteOp> transition_op(const Event& e, const Matcher& m) {
     case EventType::market_unserved:
     case EventType::order_revival_refused:  // the row stays as the bot wrote it
     case EventType::order_fill_voided:      // the bot's row is the truth; nothing to write
+    case EventType::transition_voided:
     // A fill's position event: its position, trade and balance rows are written with the fill.
     case EventType::position_opened:
     case EventType::position_increased:
@@ -199,6 +200,12 @@ bool EngineLoop::turn() {
   }
   if (d_.writer != nullptr) {
     if (!parked_.empty()) flush_parked();
+    // Published transitions the database did not take (the bot changed the row first): each
+    // gets its compensating event, so the stream never stands against the books.
+    voided_.clear();
+    d_.writer->take_voided(voided_);
+    for (const auto& [type, id] : voided_) d_.matcher->report_voided(type, id, events_);
+    if (!events_.empty()) publish(0);
     confirm(now);
     worked |= publish_marks(now);  // a refresh pass in progress keeps the matcher awake
   }
@@ -410,6 +417,8 @@ void EngineLoop::publish(TimeNs recv_ts) {
                                       std::memory_order_relaxed);
     stats_.fills_voided.fetch_add(e.type == EventType::order_fill_voided,
                                   std::memory_order_relaxed);
+    stats_.transitions_voided.fetch_add(e.type == EventType::transition_voided,
+                                        std::memory_order_relaxed);
     stats_.foreign_wallets.fetch_add(e.reason == RejectReason::foreign_wallet,
                                      std::memory_order_relaxed);
     stats_.liquidations.fetch_add(e.type == EventType::position_liquidated,

@@ -39,9 +39,10 @@ struct EngineStats {
   std::atomic<std::uint64_t> held_ticks{0};  ///< ticks not evaluated: their feed was not live
   std::atomic<std::uint64_t> events{0};
   std::atomic<std::uint64_t> alerts_fired{0}, liquidations{0};
-  std::atomic<std::uint64_t> revivals_refused{0};  ///< order.revival_refused events
-  std::atomic<std::uint64_t> fills_voided{0};      ///< order.fill_voided events
-  std::atomic<std::uint64_t> foreign_wallets{0};   ///< rows rejected: another user's wallet
+  std::atomic<std::uint64_t> revivals_refused{0};    ///< order.revival_refused events
+  std::atomic<std::uint64_t> fills_voided{0};        ///< order.fill_voided events
+  std::atomic<std::uint64_t> transitions_voided{0};  ///< transition.voided events
+  std::atomic<std::uint64_t> foreign_wallets{0};     ///< rows rejected: another user's wallet
   std::atomic<std::uint64_t> commands{0}, commands_skipped{0};
   /// Positions a resync's snapshot lacked but our own unjournaled fills had moved: kept.
   std::atomic<std::uint64_t> resync_kept{0};
@@ -127,6 +128,7 @@ class EngineLoop {
   ResyncBook resync_;           ///< rows a full resync delivered
   MarketCoverage coverage_;     ///< markets no feed serves
   std::vector<Uuid> rested_;    ///< scratch: limit orders that started resting
+  std::vector<std::pair<EventType, Uuid>> voided_;  ///< scratch: transitions the bot beat
   static constexpr std::chrono::milliseconds kClockEvery{100};
   std::chrono::steady_clock::time_point last_clock_{};
   db::MarkPublisher marks_;

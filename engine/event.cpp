@@ -40,6 +40,8 @@ std::string_view to_string(EventType t) noexcept {
       return "order.revival_refused";
     case EventType::order_fill_voided:
       return "order.fill_voided";
+    case EventType::transition_voided:
+      return "transition.voided";
   }
   return "unknown";
 }
@@ -83,7 +85,7 @@ std::string_view to_string(RejectReason r) noexcept {
     case RejectReason::foreign_wallet:
       return "the wallet belongs to another user";
     case RejectReason::changed_first:
-      return "the bot finished the order before the engine's fill was stored: the fill is void";
+      return "the bot changed the row before the engine's transition was stored: it is void";
     case RejectReason::finished_order:
       return "the order already finished; a finished order is never re-armed (write a new order "
              "to retry)";

@@ -36,8 +36,12 @@ enum class EventType : std::uint8_t {
   /// finished) the order before the engine's fill reached the database. `ref` the position the
   /// fill had moved, `size` its size; the position and wallet follow the database again.
   order_fill_voided,
+  /// Compensates another published transition the database did not take: the bot changed the row
+  /// first (cancelled the alert as it triggered, closed the position as it was liquidated, ended
+  /// the order as the engine triggered or ended it). `size` carries the voided event's EventType.
+  transition_voided,
 };
-inline constexpr std::size_t kEventTypeCount = 18;
+inline constexpr std::size_t kEventTypeCount = 19;
 
 enum class RejectReason : std::uint8_t {
   none,

@@ -91,7 +91,10 @@ void append_event_json(std::string& out, const Event& e) {
     return;
   }
   const char* subject = "alert_id";
-  switch (e.type) {
+  // transition.voided names its subject as the event it voids did.
+  const EventType as =
+      e.type == EventType::transition_voided ? static_cast<EventType>(e.size) : e.type;
+  switch (as) {
     case EventType::position_liquidated:
     case EventType::position_rejected:
     case EventType::position_opened:
@@ -133,6 +136,9 @@ void append_event_json(std::string& out, const Event& e) {
       append_id(out, "position_id", e.ref);
       append_price(out, "size", e.size);
       break;
+    case EventType::transition_voided:
+      out.append(",\"voided_type\":\"").append(to_string(as)).push_back('"');
+      break;
     case EventType::position_opened:
     case EventType::position_increased:
     case EventType::position_reduced:
@@ -148,7 +154,8 @@ void append_event_json(std::string& out, const Event& e) {
   }
   if (e.type == EventType::alert_rejected || e.type == EventType::position_rejected ||
       e.type == EventType::order_rejected || e.type == EventType::order_cancelled ||
-      e.type == EventType::order_revival_refused || e.type == EventType::order_fill_voided) {
+      e.type == EventType::order_revival_refused || e.type == EventType::order_fill_voided ||
+      e.type == EventType::transition_voided) {
     out.append(",\"reason\":\"").append(reason_code(e.reason)).append("\",\"detail\":\"");
     out.append(to_string(e.reason)).push_back('"');
   }

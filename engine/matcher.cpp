@@ -177,6 +177,30 @@ void Matcher::upsert_market(const MarketSpec& m) {
   if (mmr_changed) refresh(mi);
 }
 
+void Matcher::report_voided(EventType voided, const Uuid& subject, std::vector<Event>& out) {
+  Uuid user{};
+  std::optional<Uuid> market;
+  if (voided == EventType::alert_triggered || voided == EventType::alert_expired) {
+    if (const std::uint32_t slot = alert_slot(subject); slot != kNone) {
+      const AlertState& a = alerts_[slot];
+      if (a.user != kNone) user = ids_[a.user];
+      if (a.market != kNone) market = cold_[a.market].spec.id;
+    }
+  } else if (voided == EventType::position_liquidated) {
+    if (const auto p = position(subject)) {
+      user = p->user_id;
+      market = p->market_id;
+    }
+  } else if (const auto o = order_spec(subject)) {
+    user = o->user_id;
+    market = o->market_id;
+  }
+  Event e = make_event(EventType::transition_voided, last_ts_, subject, user, market);
+  e.size = static_cast<std::int64_t>(voided);
+  e.reason = RejectReason::changed_first;
+  out.push_back(e);
+}
+
 void Matcher::lapse_quotes(InstrumentId instrument, bool trades, bool bbo) noexcept {
   if (instrument >= instrument_to_market_.size() || instrument_to_market_[instrument] == kNone)
     return;

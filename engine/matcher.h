@@ -138,6 +138,11 @@ class Matcher {
   /// Emits market.unserved for a market no feed serves (the caller knows the feeds; the matcher
   /// numbers the event in the one sequence).
   void report_unserved_market(const Uuid& market, std::vector<Event>& out);
+  /// The writer found that the transition `voided` (alert.triggered / alert.expired,
+  /// position.liquidated, order.triggered / cancelled / expired / rejected) of `subject` was not
+  /// stored: the bot changed the row first. Emits transition.voided (its user and market from the
+  /// record held, if any); the row as the bot left it reaches the engine through the listener.
+  void report_voided(EventType voided, const Uuid& subject, std::vector<Event>& out);
   /// Forgets a position (deleted by the bot).
   void remove_position(const Uuid& id);
   /// Adds or replaces an alert (by id). An active alert that cannot be armed yields alert.rejected.

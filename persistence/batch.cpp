@@ -164,6 +164,54 @@ void Batch::clear() {
   ops_ = 0;
 }
 
+std::optional<std::pair<EventType, Uuid>> Batch::voided_by(const std::string& conflict) const {
+  const auto c1 = conflict.find(':');
+  const auto c2 = conflict.rfind(':');
+  if (c1 == std::string::npos || c2 == c1) return std::nullopt;
+  const std::string table = conflict.substr(0, c1);
+  const std::string found = conflict.substr(c2 + 1);
+  const auto id = Uuid::parse(conflict.substr(c1 + 1, c2 - c1 - 1));
+  if (!id) return std::nullopt;
+  if (table == "alerts") {
+    const auto it = alert_index_.find(*id);
+    if (it == alert_index_.end()) return std::nullopt;
+    const AlertWrite& w = alerts_[it->second].second;
+    if (w.transition == WriteKind::alert_triggered)
+      return std::pair{EventType::alert_triggered, *id};
+    if (w.transition == WriteKind::alert_expired) return std::pair{EventType::alert_expired, *id};
+    return std::nullopt;
+  }
+  if (table == "positions") {
+    for (const WriteOp& op : liquidations_)
+      if (op.id == *id) return std::pair{EventType::position_liquidated, *id};
+    return std::nullopt;
+  }
+  if (table == "orders") {
+    const auto it = order_index_.find(*id);
+    if (it == order_index_.end()) return std::nullopt;
+    const OrderWrite& w = orders_[it->second].second;
+    if (w.filled) {
+      // The bot's finished row reaches the engine, which voids the fill; a deleted row does not.
+      if (found == "missing") return std::pair{EventType::order_filled, *id};
+      return std::nullopt;
+    }
+    switch (w.status) {
+      case OrderStatus::cancelled:
+        return std::pair{EventType::order_cancelled, *id};
+      case OrderStatus::expired:
+        return std::pair{EventType::order_expired, *id};
+      case OrderStatus::failed:
+        return std::pair{EventType::order_rejected, *id};
+      case OrderStatus::open:
+        if (w.triggered) return std::pair{EventType::order_triggered, *id};
+        return std::nullopt;  // rested: a transition with no event
+      default:
+        return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
 Batch Batch::take_alerts() {
   Batch out;
   out.alert_index_ = std::move(alert_index_);

@@ -3,6 +3,7 @@
 /// anchor folded into its alert. Turned into the one SQL statement the writer sends.
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -62,6 +63,13 @@ class Batch {
   /// another user's triggered alert.
   [[nodiscard]] Batch take_alerts();
   [[nodiscard]] bool has_alerts() const noexcept { return !alerts_.empty(); }
+
+  /// The event a conflict of this batch ("table:id:found", BatchResult::conflicts) voids: the
+  /// transition the statement tried on that row. Nothing for a fill the bot finished the order
+  /// first (the engine voids those itself when the order's row reaches it: order.fill_voided),
+  /// nor for what this batch does not hold.
+  [[nodiscard]] std::optional<std::pair<EventType, Uuid>> voided_by(
+      const std::string& conflict) const;
 
   /// Array literals for the batch statement's parameters ($1..$36, see batch_statement()).
   [[nodiscard]] std::vector<std::string> parameters() const;

@@ -96,6 +96,8 @@ struct Writer::Impl {
   moodycamel::ConcurrentQueue<Event> events;
   moodycamel::ProducerToken event_token;
   std::atomic<std::int64_t> in_flight{0};  // queued + pending, for idle()
+  /// Writer thread -> engine loop: the events conflicts voided (bounded; overflow counted).
+  moodycamel::ConcurrentQueue<std::pair<EventType, Uuid>> voided{4096};
   std::shared_ptr<spdlog::logger> log = spdlog::default_logger()->clone("writer");
 };
 
@@ -134,6 +136,13 @@ bool Writer::try_journal(const Event& e) {
   impl_->in_flight.fetch_add(1, std::memory_order_release);
   stats_.submitted.fetch_add(1, std::memory_order_relaxed);
   return true;
+}
+
+void Writer::take_voided(std::vector<std::pair<EventType, Uuid>>& out) {
+  std::pair<EventType, Uuid> v;
+  tsan_acquire(&impl_->voided);
+  while (impl_->voided.try_dequeue(v)) out.push_back(v);
+  tsan_release(&impl_->voided);
 }
 
 bool Writer::idle() const {
@@ -261,6 +270,14 @@ void Writer::run() {
             const auto started = Clock::now();
             pqxx::nontransaction tx(*conn);  // one statement = one implicit transaction
             BatchResult r = apply_batch(tx, cur);
+            for (const std::string& c : r.conflicts) {
+              if (const auto v = cur.voided_by(c)) {
+                tsan_acquire(&impl_->voided);
+                const bool queued = impl_->voided.try_enqueue(*v);
+                tsan_release(&impl_->voided);
+                if (!queued) stats_.voided_dropped.fetch_add(1, std::memory_order_relaxed);
+              }
+            }
             if (cur.rows() > stats_.largest_statement_rows.load(std::memory_order_relaxed))
               stats_.largest_statement_rows.store(cur.rows(), std::memory_order_relaxed);
             const double took = std::chrono::duration<double>(Clock::now() - started).count();

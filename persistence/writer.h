@@ -20,6 +20,8 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "engine/event.h"
 #include "persistence/atomic_histogram.h"
@@ -76,6 +78,7 @@ struct WriterStats {
   std::atomic<std::uint64_t> oldest_pending_ms{0};
   std::atomic<std::uint64_t> capped_splits{0};  ///< batches split to stay within max_batch_rows
   std::atomic<std::uint64_t> largest_statement_rows{0};  ///< the most rows one statement wrote
+  std::atomic<std::uint64_t> voided_dropped{0};  ///< voided transitions not handed on: queue full
   std::atomic<std::uint64_t> timeout_splits{0};  ///< statements that timed out and were split
   AtomicHistogram flush_seconds;                 ///< each committed flush: build, send, commit
 };
@@ -106,6 +109,10 @@ class Writer {
   /// writer drains events first and ops second, so a journaled event's transition is always in the
   /// same statement or an earlier one (the crash recovery relies on it).
   bool try_journal(const Event& e);
+  /// Transitions the writer found the bot had beaten (the row changed first): the events they void,
+  /// for the engine loop to compensate (transition.voided). Moves out what is queued; any thread,
+  /// one consumer.
+  void take_voided(std::vector<std::pair<EventType, Uuid>>& out);
   /// Stops accepting work, flushes everything queued, and joins; gives up after `deadline`.
   void stop(std::chrono::milliseconds deadline = std::chrono::seconds(5));
   /// True when nothing is queued or pending (everything submitted so far is in the database).

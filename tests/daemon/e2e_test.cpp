@@ -829,5 +829,33 @@ TEST(EndToEnd, ReadCommittedSubscribersGetAFillOnlyOnceItIsStored) {
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
+// Issue 28, section 2: an alert the engine triggered that the bot cancelled before the trigger was
+// stored. alert.triggered was streamed, the database keeps the bot's cancel, and transition.voided
+// follows (voided_type alert.triggered): the stream does not stand against the books.
+TEST(EndToEnd, ATriggerTheBotsCancelBeatIsVoidedOnTheStream) {
+  E2E e("e2e_trigger_voided", DaemonKnobs{.flush_interval_ms = 3000});
+  e.mock().pin_price("BTCUSDT", 8'000'000);
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  StreamClient sub(e.stream_url("?user_id=" + user(2)), kToken);
+  add_alert(e, 7, 2, "price_above", "greater_than", "1");  // fires at the next tick
+  auto got = read_until(sub, [](const std::string&) { return true; });
+  ASSERT_TRUE(has(got, "alert.triggered", alert_id(7))) << e.log_tail();
+  ASSERT_EQ(count(e, "SELECT count(*) FROM alerts WHERE status = 'triggered'"), 0)
+      << "stored already: the test measured nothing";
+  e.exec("UPDATE alerts SET status = 'cancelled' WHERE id = '" + alert_id(7) + "'");
+  auto more = read_until(
+      sub, [](const std::string& j) { return sfield(j, "type") == "transition.voided"; }, 10s);
+  ASSERT_TRUE(has(more, "transition.voided", alert_id(7))) << e.log_tail();
+  EXPECT_EQ(sfield(more.back(), "voided_type"), "alert.triggered");
+  EXPECT_EQ(sfield(more.back(), "reason"), "changed_first");
+  EXPECT_EQ(sfield(more.back(), "user_id"), user(2));
+  EXPECT_EQ(count(e, "SELECT count(*) FROM alerts WHERE status = 'cancelled' AND id = '" +
+                         alert_id(7) + "'"),
+            1);
+  EXPECT_EQ(e.metric("laminator_engine_transitions_voided_total"), 1);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+}
+
 }  // namespace
 }  // namespace lam::test

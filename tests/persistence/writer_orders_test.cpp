@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "engine/matcher.h"
+#include "persistence/batch.h"
 #include "persistence/writer.h"
 #include "tests/persistence/writer_support.h"
 #include "tests/support/pg_cluster.h"
@@ -350,6 +351,41 @@ TEST(WriterOrders, ARestedLimitFilledInTheSameFlushKeepsBothAuditRows) {
                      seq_uuid(kOrder, 2) + "'"),
             "order.rested|pending|open|\n");
   EXPECT_EQ(text(url, "SELECT status FROM orders ORDER BY id"), "filled|\nopen|\n");
+}
+
+// Issue 28, section 2: which published event a conflict the statement reports voids.
+TEST(BatchVoided, AConflictNamesTheEventItVoids) {
+  Batch b;
+  WriteOp trig;
+  trig.kind = WriteKind::alert_triggered;
+  trig.id = seq_id(test::kAlert, 1);
+  b.add(trig);
+  WriteOp liq;
+  liq.kind = WriteKind::position_liquidated;
+  liq.id = seq_id(test::kPosition, 2);
+  b.add(liq);
+  b.add(order_op(3, WriteKind::order_ended, kT0, OrderStatus::expired));
+  b.add(order_op(4, WriteKind::order_triggered, kT0));
+  b.add(fill(5, seq_id(test::kPosition, 9), "1", "1", "0", "0", "0", "1", WriteOp::kOpened, kT0));
+  b.add(order_op(6, WriteKind::order_rested, kT0));
+  auto v = b.voided_by("alerts:" + seq_uuid(test::kAlert, 1) + ":cancelled");
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->first, EventType::alert_triggered);
+  EXPECT_EQ(v->second, seq_id(test::kAlert, 1));
+  EXPECT_EQ(b.voided_by("positions:" + seq_uuid(test::kPosition, 2) + ":closed")->first,
+            EventType::position_liquidated);
+  EXPECT_EQ(b.voided_by("orders:" + seq_uuid(kOrder, 3) + ":cancelled")->first,
+            EventType::order_expired);
+  EXPECT_EQ(b.voided_by("orders:" + seq_uuid(kOrder, 4) + ":cancelled")->first,
+            EventType::order_triggered);
+  // A fill the bot's cancel beat is the engine's to void (order.fill_voided); a deleted order's
+  // fill is not seen by it.
+  EXPECT_FALSE(b.voided_by("orders:" + seq_uuid(kOrder, 5) + ":cancelled"));
+  EXPECT_EQ(b.voided_by("orders:" + seq_uuid(kOrder, 5) + ":missing")->first,
+            EventType::order_filled);
+  EXPECT_FALSE(b.voided_by("orders:" + seq_uuid(kOrder, 6) + ":cancelled")) << "rested: no event";
+  EXPECT_FALSE(b.voided_by("orders:" + seq_uuid(kOrder, 7) + ":cancelled")) << "not in the batch";
+  EXPECT_FALSE(b.voided_by("nonsense"));
 }
 
 }  // namespace

@@ -109,6 +109,20 @@ export interface OrderFillVoided extends UserBase<"order.fill_voided"> {
   reason: "changed_first";
   detail?: string;
 }
+/**
+ * Compensates an earlier event (`voided_type`) whose transition the database never took: the bot
+ * changed the row first (cancelled the alert as it triggered, closed the position as it was
+ * liquidated, ended the order as the engine triggered or ended it). The row as the bot left it is
+ * the truth. The subject field is the voided event's: `alert_id`, `position_id` or `order_id`.
+ */
+export interface TransitionVoided extends UserBase<"transition.voided"> {
+  voided_type: EventType;
+  alert_id?: Uuid;
+  position_id?: Uuid;
+  order_id?: Uuid;
+  reason: "changed_first";
+  detail?: string;
+}
 export interface OrderRevivalRefused extends UserBase<"order.revival_refused"> {
   order_id: Uuid;
   reason: "finished_order";
@@ -138,6 +152,7 @@ export type LaminatorEvent =
   | OrderRejected
   | OrderRevivalRefused
   | OrderFillVoided
+  | TransitionVoided
   | PositionMoved<"position.opened">
   | PositionMoved<"position.increased">
   | PositionMoved<"position.reduced">
@@ -165,6 +180,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   "position.closed",
   "order.revival_refused",
   "order.fill_voided",
+  "transition.voided",
 ];
 
 /** Narrows an event by type: `if (is(ev, "alert.triggered")) ev.alert_id`. */
