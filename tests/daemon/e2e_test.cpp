@@ -25,6 +25,14 @@ void fund_wallet1(E2E& e) {
          "', 'USDT', 10000)");
 }
 
+/// Funds user 1's wallet, pins BTCUSDT at 80,000.00 and starts the daemon; true once healthy.
+bool start_funded(E2E& e) {
+  fund_wallet1(e);
+  e.mock().pin_price("BTCUSDT", 8'000'000);
+  e.start();
+  return e.wait_healthy();
+}
+
 /// The bot inserts a paper order of user 1 on the market (leverage 10).
 void paper_order(E2E& e, const std::string& id, const char* type, const char* side,
                  const char* size = "0.01", const char* trigger = "NULL") {
@@ -715,10 +723,7 @@ TEST(EndToEnd, AResyncDoesNotForgetAPositionWhoseFillIsNotStoredYet) {
   E2E e("e2e_resync_fill", DaemonKnobs{.flush_interval_ms = 3000});
   const std::string open_order = "0000000f-0000-4000-8000-000000000001";
   const std::string close_order = "0000000f-0000-4000-8000-000000000002";
-  fund_wallet1(e);
-  e.mock().pin_price("BTCUSDT", 8'000'000);
-  e.start();
-  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  ASSERT_TRUE(start_funded(e)) << e.log_text();
   StreamClient sub(e.stream_url(), kToken);
   auto order_sql = [&](const std::string& id, const char* side) {
     paper_order(e, id, "market", side);
@@ -761,10 +766,7 @@ TEST(EndToEnd, AResyncDoesNotForgetAPositionWhoseFillIsNotStoredYet) {
 TEST(EndToEnd, AFillTheBotsCancelBeatIsVoidedOnTheStream) {
   E2E e("e2e_voided", DaemonKnobs{.flush_interval_ms = 3000});
   const std::string order = "0000000f-0000-4000-8000-000000000001";
-  fund_wallet1(e);
-  e.mock().pin_price("BTCUSDT", 8'000'000);
-  e.start();
-  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  ASSERT_TRUE(start_funded(e)) << e.log_text();
   StreamClient sub(e.stream_url(), kToken);
   paper_order(e, order, "market", "long");
   auto got =
@@ -805,10 +807,7 @@ TEST(EndToEnd, AFillTheBotsCancelBeatIsVoidedOnTheStream) {
 TEST(EndToEnd, ReadCommittedSubscribersGetAFillOnlyOnceItIsStored) {
   E2E e("e2e_committed", DaemonKnobs{.flush_interval_ms = 2000});
   const std::string order = "0000000f-0000-4000-8000-000000000001";
-  fund_wallet1(e);
-  e.mock().pin_price("BTCUSDT", 8'000'000);
-  e.start();
-  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  ASSERT_TRUE(start_funded(e)) << e.log_text();
   StreamClient fast(e.stream_url("?type=order.filled"), kToken);
   StreamClient truth(e.stream_url("?type=order.filled&committed=1"), kToken);
   paper_order(e, order, "market", "long");
