@@ -198,6 +198,10 @@ void Daemon::render_metrics(std::string& out) const {
         w.writes_failing.load());
   m.seconds("laminator_writer_oldest_pending_seconds", "Age of the oldest change not yet written",
             static_cast<double>(w.oldest_pending_ms.load()) / 1000.0);
+  m.one(
+      "laminator_writer_voided_dropped_total", "counter",
+      "Voided transitions not handed to the engine (its queue full): no transition.voided for them",
+      w.voided_dropped.load());
   m.one("laminator_writer_capped_splits_total", "counter",
         "Batches split to stay within max_batch_rows", w.capped_splits.load());
   m.one("laminator_writer_timeout_splits_total", "counter",
