@@ -2,9 +2,12 @@
 // real, and the one property checked every time: every event exactly once, seq contiguous, no
 // alert fired twice, nothing stalled for everyone.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
+#include <array>
 #include <atomic>
 #include <memory>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -251,6 +254,162 @@ TEST(Faults, APoisonedRowAmongThousandsIsDeadLetteredAndEverythingElseWritten) {
   expect_quiet_for_ticks(e, 100);
   EXPECT_EQ(count(e, "SELECT count(*) FROM alert_events"), kN + 1);
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+}
+
+// Issue 28, section 3: hundreds of random bot writes, valid, hostile and racing (orders of every
+// type, cancels, finished orders set back to open, orders on another user's wallet, positions the
+// bot writes and closes, deposits, a burst of one wallet's market orders in one transaction), price
+// moves, a SIGKILL and a SIGTERM of the daemon in the middle; then `laminator reconcile` over the
+// whole database must find the books right, every invariant.
+TEST(Faults, RandomBotWritesAndKillsLeaveTheBooksReconciled) {
+  const unsigned seed =
+      28'000 + static_cast<unsigned>(::testing::UnitTest::GetInstance()->random_seed());
+  std::mt19937 rng(seed);
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  E2E e("fault_books", DaemonKnobs{.flush_interval_ms = 30});
+  auto wallet = [](int u) {
+    char b[40];
+    std::snprintf(b, sizeof b, "0000000e-0000-4000-8000-%012x", u);
+    return std::string(b);
+  };
+  auto order_id = [](int n) {
+    char b[40];
+    std::snprintf(b, sizeof b, "0000000f-0000-4000-8000-%012x", n);
+    return std::string(b);
+  };
+  auto position_id = [](int n) {
+    char b[40];
+    std::snprintf(b, sizeof b, "0000000b-0000-4000-8000-%012x", n);
+    return std::string(b);
+  };
+  for (int u = 1; u <= 3; ++u)
+    e.exec("INSERT INTO wallet_balances (wallet_id, token_symbol, balance) VALUES ('" + wallet(u) +
+           "', 'USDT', 100000)");
+  std::int64_t cents = 8'000'000;
+  e.mock().pin_price("BTCUSDT", cents);
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  auto price = [&](int offset_bp) {
+    const std::int64_t c = cents + cents * offset_bp / 10'000;
+    return std::to_string(c / 100) + "." + std::to_string(c % 100 / 10) + std::to_string(c % 10);
+  };
+  int orders = 0, positions = 0, refused = 0, accepted = 0;
+  auto try_exec = [&](const std::string& sql) {
+    try {
+      e.exec(sql);
+      ++accepted;
+      return true;
+    } catch (const std::exception&) {
+      ++refused;  // the database said no (a guard, a constraint, a race): fine, as long as it did
+      return false;
+    }
+  };
+  const char* kSides[] = {"long", "short", "sell", "buy"};
+  auto new_order = [&](int u, int w, std::string extra_cols = "", std::string extra_vals = "") {
+    const int n = ++orders;
+    const char* type = std::array{"market", "market", "limit", "stop"}[pick(0, 3)];
+    const char* side = kSides[pick(0, 3)];
+    const std::string px = std::string(type) == "limit" ? price(pick(-30, 30)) : "NULL";
+    const std::string trig = std::string(type) == "stop" ? price(pick(-40, 40)) : "NULL";
+    return "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, price, "
+           "trigger_price, leverage" +
+           extra_cols + ") VALUES ('" + order_id(n) + "', '" + user(u) + "', '" + wallet(w) +
+           "', '" + kMarket + "', '" + type + "', '" + side + "', 0.0" +
+           std::to_string(pick(1, 9)) + ", " + px + ", " + trig + ", " +
+           std::to_string(pick(2, 20)) + extra_vals + ")";
+  };
+  for (int step = 1; step <= 240; ++step) {
+    const int u = pick(1, 3);
+    switch (pick(0, 11)) {
+      case 0:
+      case 1:
+      case 2:
+      case 3:
+        try_exec(new_order(u, u));
+        break;
+      case 4:  // the bot's cancel, racing the engine
+        if (orders > 0)
+          try_exec("UPDATE orders SET status = 'cancelled' WHERE id = '" +
+                   order_id(pick(1, orders)) + "'");
+        break;
+      case 5:  // a finished order set back to open: the database refuses it
+        if (orders > 0)
+          try_exec("UPDATE orders SET status = 'open' WHERE id = '" + order_id(pick(1, orders)) +
+                   "' AND status IN ('filled', 'cancelled', 'expired', 'failed')");
+        break;
+      case 6:  // an order on another user's wallet: refused
+        EXPECT_FALSE(try_exec(new_order(u, u % 3 + 1))) << "an order on another user's wallet";
+        break;
+      case 7: {  // a position the bot writes (an import): it locks its margin
+        const int n = ++positions;
+        try_exec(
+            "INSERT INTO positions (id, user_id, wallet_id, market_id, side, size, "
+            "entry_price, leverage, margin) VALUES ('" +
+            position_id(n) + "', '" + user(u) + "', '" + wallet(u) + "', '" + kMarket + "', '" +
+            (pick(0, 1) ? "long" : "short") + "', 0.01, " + price(0) + ", 10, " +
+            std::to_string(pick(50, 200)) + ")");
+        break;
+      }
+      case 8:  // the bot closes one of its positions
+        if (positions > 0)
+          try_exec("UPDATE positions SET status = 'closed', closed_at = now() WHERE id = '" +
+                   position_id(pick(1, positions)) + "' AND status = 'open'");
+        break;
+      case 9:  // a deposit
+        try_exec("UPDATE wallet_balances SET balance = balance + " + std::to_string(pick(1, 500)) +
+                 " WHERE wallet_id = '" + wallet(u) + "'");
+        break;
+      case 10: {  // one wallet's burst: 30 market orders in one transaction
+        std::string sql;
+        for (int k = 0; k < 30; ++k) {
+          const int n = ++orders;
+          sql +=
+              "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, "
+              "leverage) VALUES ('" +
+              order_id(n) + "', '" + user(u) + "', '" + wallet(u) + "', '" + kMarket +
+              "', 'market', '" + kSides[pick(0, 1)] + "', 0.01, 10);";
+        }
+        try_exec(sql);
+        break;
+      }
+      default:  // the price moves
+        cents += cents * pick(-40, 40) / 10'000;
+        e.mock().pin_price("BTCUSDT", cents);
+        break;
+    }
+    if (step == 80) {
+      ASSERT_EQ(e.signal_and_wait(SIGKILL), 128 + SIGKILL);
+      e.start();
+      ASSERT_TRUE(e.wait_healthy()) << e.log_tail();
+    }
+    if (step == 160) {
+      ASSERT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+      e.start();
+      ASSERT_TRUE(e.wait_healthy()) << e.log_tail();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(pick(0, 15)));
+  }
+  // Settle: everything the engine did is written.
+  ASSERT_TRUE(wait_for([&] { return e.metric("laminator_writer_pending_rows") == 0; }, 20s));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(wait_for([&] { return e.metric("laminator_writer_pending_rows") == 0; }, 20s));
+  ASSERT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+  std::string out;
+  FILE* p = ::popen((std::string(LAMINATOR_BINARY) + " reconcile --database-url '" + e.url() +
+                     "' --limit 20 2>&1")
+                        .c_str(),
+                    "r");
+  ASSERT_NE(p, nullptr);
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  const int st = ::pclose(p);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << out;
+  // The run did something: fills, refusals and bot writes.
+  EXPECT_GT(count(e, "SELECT count(*) FROM trades"), 10) << out;
+  EXPECT_GT(refused, 10);
+  EXPECT_GT(accepted, 100);
+  EXPECT_EQ(count(e, "SELECT count(*) FROM wallet_balances WHERE locked_balance < 0"), 0);
 }
 
 }  // namespace
