@@ -56,6 +56,7 @@ struct DaemonKnobs {
   int crash_ring_slots = 0;      ///< 0: the config's default
   int ring_events = 0;           ///< 0: the config's default
   int health_interval_ms = 0;    ///< [maintenance] health_interval_ms; 0: the config's default
+  std::string record_dir{};      ///< [feeds] record_dir: every frame captured (replay --raw)
   PgCluster* cluster = nullptr;  ///< nullptr: the shared test cluster
 };
 
@@ -211,7 +212,9 @@ class E2E {
       << "[[stream.tokens]]\nname = \"all\"\ntoken_env = \"E2E_TOKEN\"\n"
       << "[[stream.tokens]]\nname = \"user1\"\ntoken_env = \"E2E_SCOPED_TOKEN\"\n"
       << "users = [\"" << user(1) << "\"]\n"
-      << "[feeds]\nhousekeeping_ms = 20\nbackoff_initial_ms = 50\nbackoff_max_ms = 200\n";
+      << "[feeds]\nhousekeeping_ms = 20\nbackoff_initial_ms = 50\nbackoff_max_ms = 200\n"
+      << (knobs_.record_dir.empty() ? std::string()
+                                    : "record_dir = \"" + knobs_.record_dir + "\"\n");
     for (feeds::Venue v : feeds::kAllVenues) {
       const std::string n(feeds::venue_name(v));
       f << "[feeds." << n << "]\n";
