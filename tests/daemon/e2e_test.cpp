@@ -862,20 +862,36 @@ TEST(EndToEnd, ATriggerTheBotsCancelBeatIsVoidedOnTheStream) {
 }
 
 // Issue 28: the daemon and `laminator replay` agree on every row for the same state and ticks,
-// whatever the writer's flush timing. The daemon runs on the mock exchange with every frame
-// recorded; replay gets the same state (exported from the database the daemon loaded) and the
+// whatever the writer's flush timing and whenever the feed starts (in the third run the first
+// connections stay silent after their subscription: the feed goes live only once the watchdog
+// has reconnected, after the start-up resync). The daemon runs on the mock exchange with every
+// frame recorded; replay gets the same state (exported from the database the daemon loaded) and the
 // capture; orders, positions, trades and balances must be equal to the last digit. The price is
 // held still at first (a held first frame must not change a fill) and then walks through every
 // order's trigger, the limits and a liquidation.
 TEST(EndToEnd, TheDaemonAndReplayAgreeOnEveryRow) {
-  for (const int flush_ms : {20, 700}) {
-    SCOPED_TRACE("flush_interval_ms " + std::to_string(flush_ms));
-    const std::string cap = ::testing::TempDir() + "lam_agree_" + std::to_string(::getpid()) + "_" +
-                            std::to_string(flush_ms);
+  struct Run {
+    int flush_ms;
+    bool late_feed;
+  };
+  for (const Run run : {Run{20, false}, Run{700, false}, Run{20, true}}) {
+    const int flush_ms = run.flush_ms;
+    const std::string tag = std::to_string(flush_ms) + (run.late_feed ? "_late" : "");
+    SCOPED_TRACE("flush_interval_ms " + std::to_string(flush_ms) +
+                 (run.late_feed ? ", the feed live late" : ""));
+    const std::string cap =
+        ::testing::TempDir() + "lam_agree_" + std::to_string(::getpid()) + "_" + tag;
     std::filesystem::remove_all(cap);
     std::filesystem::create_directories(cap);
-    E2E e("e2e_agree_" + std::to_string(flush_ms),
-          DaemonKnobs{.flush_interval_ms = flush_ms, .record_dir = cap});
+    E2E e("e2e_agree_" + tag, DaemonKnobs{.flush_interval_ms = flush_ms,
+                                          .idle_budget_ms = run.late_feed ? 1500 : 5000,
+                                          .record_dir = cap});
+    if (run.late_feed) {
+      mockex::Faults silent;
+      silent.connections = 2;
+      silent.silent_after_ack = true;
+      e.mock().set_faults(feeds::Venue::binance, silent);
+    }
     std::mt19937 rng(static_cast<unsigned>(flush_ms));
     auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
     e.exec(
@@ -936,6 +952,9 @@ SELECT json_build_object(
     e.mock().pin_price("BTCUSDT", 8'000'000);
     e.start();
     ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+    if (run.late_feed) {
+      EXPECT_GE(e.metric("laminator_feed_reconnects_total"), 1) << "the feed was not late";
+    }
     std::this_thread::sleep_for(1500ms);  // the market orders fill at the still price
     for (const std::int64_t cents :
          {7'940'000, 8'060'000, 8'075'000, 7'925'000, 7'905'000, 7'870'000, 8'090'000, 8'000'000}) {

@@ -256,17 +256,24 @@ TEST(Faults, APoisonedRowAmongThousandsIsDeadLetteredAndEverythingElseWritten) {
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
-// Issue 28, section 3: hundreds of random bot writes, valid, hostile and racing (orders of every
+// Issue 28, section 3: thousands of random bot writes, valid, hostile and racing (orders of every
 // type, cancels, finished orders set back to open, orders on another user's wallet, positions the
-// bot writes and closes, deposits, a burst of one wallet's market orders in one transaction), price
-// moves, a SIGKILL and a SIGTERM of the daemon in the middle; then `laminator reconcile` over the
-// whole database must find the books right, every invariant.
+// bot writes and closes, deposits, bursts of one wallet's market orders in one transaction), price
+// moves, a feed outage (the first connections go silent, the symbol is held, the watchdog
+// reconnects), a SIGKILL and a SIGTERM of the daemon; then `laminator reconcile` over the whole
+// database must find the books right, every invariant, and a fresh load of them (a restart at the
+// same price) must find nothing left to do: no fill, trigger or liquidation happens again.
 TEST(Faults, RandomBotWritesAndKillsLeaveTheBooksReconciled) {
   const unsigned seed =
       28'000 + static_cast<unsigned>(::testing::UnitTest::GetInstance()->random_seed());
   std::mt19937 rng(seed);
   SCOPED_TRACE("seed " + std::to_string(seed));
-  E2E e("fault_books", DaemonKnobs{.flush_interval_ms = 30});
+  E2E e("fault_books",
+        DaemonKnobs{.flush_interval_ms = 30, .stale_budget_ms = 300, .idle_budget_ms = 1500});
+  mockex::Faults outage;  // the first two Binance connections fall silent after 400 frames
+  outage.connections = 2;
+  outage.stall_after = 400;
+  e.mock().set_faults(feeds::Venue::binance, outage);
   auto wallet = [](int u) {
     char b[40];
     std::snprintf(b, sizeof b, "0000000e-0000-4000-8000-%012x", u);
@@ -294,8 +301,9 @@ TEST(Faults, RandomBotWritesAndKillsLeaveTheBooksReconciled) {
     const std::int64_t c = cents + cents * offset_bp / 10'000;
     return std::to_string(c / 100) + "." + std::to_string(c % 100 / 10) + std::to_string(c % 10);
   };
-  int orders = 0, positions = 0, refused = 0, accepted = 0;
-  auto try_exec = [&](const std::string& sql) {
+  int orders = 0, positions = 0, refused = 0, accepted = 0, writes = 0;
+  auto try_exec = [&](const std::string& sql, int rows = 1) {
+    writes += rows;
     try {
       e.exec(sql);
       ++accepted;
@@ -319,7 +327,7 @@ TEST(Faults, RandomBotWritesAndKillsLeaveTheBooksReconciled) {
            std::to_string(pick(1, 9)) + ", " + px + ", " + trig + ", " +
            std::to_string(pick(2, 20)) + extra_vals + ")";
   };
-  for (int step = 1; step <= 240; ++step) {
+  for (int step = 1; step <= 400; ++step) {
     const int u = pick(1, 3);
     switch (pick(0, 11)) {
       case 0:
@@ -360,9 +368,9 @@ TEST(Faults, RandomBotWritesAndKillsLeaveTheBooksReconciled) {
         try_exec("UPDATE wallet_balances SET balance = balance + " + std::to_string(pick(1, 500)) +
                  " WHERE wallet_id = '" + wallet(u) + "'");
         break;
-      case 10: {  // one wallet's burst: 30 market orders in one transaction
+      case 10: {  // one wallet's burst: 40 market orders in one transaction
         std::string sql;
-        for (int k = 0; k < 30; ++k) {
+        for (int k = 0; k < 40; ++k) {
           const int n = ++orders;
           sql +=
               "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, "
@@ -370,7 +378,7 @@ TEST(Faults, RandomBotWritesAndKillsLeaveTheBooksReconciled) {
               order_id(n) + "', '" + user(u) + "', '" + wallet(u) + "', '" + kMarket +
               "', 'market', '" + kSides[pick(0, 1)] + "', 0.01, 10);";
         }
-        try_exec(sql);
+        try_exec(sql, 40);
         break;
       }
       default:  // the price moves
@@ -378,22 +386,29 @@ TEST(Faults, RandomBotWritesAndKillsLeaveTheBooksReconciled) {
         e.mock().pin_price("BTCUSDT", cents);
         break;
     }
-    if (step == 80) {
+    if (step == 150) {
       ASSERT_EQ(e.signal_and_wait(SIGKILL), 128 + SIGKILL);
       e.start();
       ASSERT_TRUE(e.wait_healthy()) << e.log_tail();
     }
-    if (step == 160) {
+    if (step == 300) {
       ASSERT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
       e.start();
       ASSERT_TRUE(e.wait_healthy()) << e.log_tail();
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(pick(0, 15)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(pick(0, 8)));
   }
   // Settle: everything the engine did is written.
   ASSERT_TRUE(wait_for([&] { return e.metric("laminator_writer_pending_rows") == 0; }, 20s));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   ASSERT_TRUE(wait_for([&] { return e.metric("laminator_writer_pending_rows") == 0; }, 20s));
+  // A fresh load of the books at the same price finds nothing left to do.
+  ASSERT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_tail();
+  const int trades_before = count(e, "SELECT count(*) FROM trades");
+  expect_quiet_for_ticks(e, 200);
+  EXPECT_EQ(count(e, "SELECT count(*) FROM trades"), trades_before);
   ASSERT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
   std::string out;
   FILE* p = ::popen((std::string(LAMINATOR_BINARY) + " reconcile --database-url '" + e.url() +
@@ -408,7 +423,8 @@ TEST(Faults, RandomBotWritesAndKillsLeaveTheBooksReconciled) {
   // The run did something: fills, refusals and bot writes.
   EXPECT_GT(count(e, "SELECT count(*) FROM trades"), 10) << out;
   EXPECT_GT(refused, 10);
-  EXPECT_GT(accepted, 100);
+  EXPECT_GT(accepted, 200);
+  EXPECT_GT(writes, 1000) << "thousands of the bot's writes";
   EXPECT_EQ(count(e, "SELECT count(*) FROM wallet_balances WHERE locked_balance < 0"), 0);
 }
 
