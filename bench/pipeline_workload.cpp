@@ -79,7 +79,8 @@ daemon::Config daemon_config(const mockex::MockExchange& ex, const PipelineOptio
   }
   t << "\"\n[feeds.binance]\nmax_msgs_per_s = 50\ntopics_per_msg = 200\n[feeds.binance.urls]\n"
     << "market = \"" << ex.url(feeds::Venue::binance, "market") << "\"\n"
-    << "public = \"" << ex.url(feeds::Venue::binance, "public") << "\"\n"
+    << "public = \"" << ex.url(feeds::Venue::binance, "public")
+    << "\"\n"
     // The books are checked by laminator reconcile's own tests: not here, on a dataset of positions
     // seeded as found (no balances) and inside the measured window.
     << "[maintenance]\nreconcile_interval_ms = 0\n";
