@@ -46,7 +46,7 @@ run() {  # SCENARIO "CHARTS" ARGS...
 run matcher "bars throughput" --objects 2000 --seconds 1 --repetitions 2
 run replay "bars throughput" --ticks 20000 --repetitions 2
 run writer "bars latency throughput" --rows 4000 --batch 100,1000 --seconds 2 --repetitions 2
-run pipeline "bars latency throughput" --probes 100 --rate 10000 --frames 100000 --warmup 0.5 \
+run pipeline "bars latency throughput" --probes 100 --rate 10000 --frames 200000 --warmup 0.2 \
   --repetitions 2
 run fanin "bars latency" --burst 1000 --probes 40 --repetitions 2
 
