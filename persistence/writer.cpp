@@ -114,12 +114,15 @@ Writer::~Writer() {
 }
 
 bool Writer::try_submit(const WriteOp& op) {
+  // Released after every attempt, a refused one too (it read the queue's blocks).
   tsan_acquire(&impl_->queue);
-  if (stopping_.load(std::memory_order_relaxed) || !impl_->queue.try_enqueue(impl_->token, op)) {
+  const bool queued =
+      !stopping_.load(std::memory_order_relaxed) && impl_->queue.try_enqueue(impl_->token, op);
+  tsan_release(&impl_->queue);
+  if (!queued) {
     stats_.rejected_full.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  tsan_release(&impl_->queue);
   impl_->in_flight.fetch_add(1, std::memory_order_release);
   stats_.submitted.fetch_add(1, std::memory_order_relaxed);
   return true;
@@ -127,12 +130,13 @@ bool Writer::try_submit(const WriteOp& op) {
 
 bool Writer::try_journal(const Event& e) {
   tsan_acquire(&impl_->events);
-  if (stopping_.load(std::memory_order_relaxed) ||
-      !impl_->events.try_enqueue(impl_->event_token, e)) {
+  const bool queued = !stopping_.load(std::memory_order_relaxed) &&
+                      impl_->events.try_enqueue(impl_->event_token, e);
+  tsan_release(&impl_->events);
+  if (!queued) {
     stats_.rejected_full.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  tsan_release(&impl_->events);
   impl_->in_flight.fetch_add(1, std::memory_order_release);
   stats_.submitted.fetch_add(1, std::memory_order_relaxed);
   return true;
@@ -201,10 +205,13 @@ void Writer::run() {
   // Ops (events stay queued: their transitions must not trail them, and ops never do); up to
   // max_batch_rows when `capped`.
   auto drain_ops = [&](Pending& into, bool capped) {
-    std::size_t n = 0;
-    while ((tsan_acquire(&impl_->queue),
-            n = impl_->queue.try_dequeue_bulk(buf.data(), buf.size())) > 0) {
+    // Acquired before and released after every attempt, an empty one too (it read the blocks the
+    // producer writes next).
+    for (;;) {
+      tsan_acquire(&impl_->queue);
+      const std::size_t n = impl_->queue.try_dequeue_bulk(buf.data(), buf.size());
       tsan_release(&impl_->queue);
+      if (n == 0) break;
       for (std::size_t i = 0; i < n; ++i) into.batch.add(buf[i]);
       into.ops += static_cast<std::int64_t>(n);
       if (into.first == Clock::time_point::max()) into.first = Clock::now();
@@ -332,10 +339,11 @@ void Writer::run() {
     Pending& back = pending.back();
     std::size_t n = 0;
     bool took_events = false;
-    while (back.batch.rows() < cfg_.max_batch_rows &&
-           (tsan_acquire(&impl_->events),
-            n = impl_->events.try_dequeue_bulk(ebuf.data(), ebuf.size())) > 0) {
+    while (back.batch.rows() < cfg_.max_batch_rows) {
+      tsan_acquire(&impl_->events);
+      n = impl_->events.try_dequeue_bulk(ebuf.data(), ebuf.size());
       tsan_release(&impl_->events);
+      if (n == 0) break;
       took_events = true;
       for (std::size_t i = 0; i < n; ++i) back.batch.add_event(ebuf[i]);
       back.ops += static_cast<std::int64_t>(n);
