@@ -65,7 +65,7 @@ enum class RejectReason : std::uint8_t {
   // integrity (docs/semantics.md, "Integrity")
   foreign_wallet,  ///< the row's wallet belongs to another user than the row's user_id
   finished_order,  ///< a pending / open order the engine knows finished (or whose row shows a fill)
-  changed_first,   ///< the bot finished the order before the engine's fill was stored
+  changed_first,   ///< the bot changed the row before the engine's transition was stored
 };
 
 [[nodiscard]] std::string_view to_string(EventType t) noexcept;

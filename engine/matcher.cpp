@@ -131,7 +131,7 @@ void Matcher::upsert_market(const MarketSpec& m) {
     if (cold_[mi].spec.instrument < instrument_to_market_.size())
       instrument_to_market_[cold_[mi].spec.instrument] = kNone;
     // Another symbol prices it now: the old symbol's quotes are not this market's to fill at.
-    quotes_[mi].s[Quotes::kSeen] &= ~std::int64_t{6};
+    quotes_[mi].lapse(true, true);
   }
   const bool mmr_changed = !inserted && cold_[mi].spec.mmr != m.mmr;
   const bool source_changed = !inserted && cold_[mi].spec.source != m.source;
@@ -204,8 +204,7 @@ void Matcher::report_voided(EventType voided, const Uuid& subject, std::vector<E
 void Matcher::lapse_quotes(InstrumentId instrument, bool trades, bool bbo) noexcept {
   if (instrument >= instrument_to_market_.size() || instrument_to_market_[instrument] == kNone)
     return;
-  const std::int64_t bits = (trades ? 2 : 0) | (bbo ? 4 : 0);  // Quotes::has_last / has_bbo
-  quotes_[instrument_to_market_[instrument]].s[Quotes::kSeen] &= ~bits;
+  quotes_[instrument_to_market_[instrument]].lapse(trades, bbo);
 }
 
 std::optional<std::int64_t> Matcher::reference_price(const Uuid& market_id) const {

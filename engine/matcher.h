@@ -167,7 +167,7 @@ class Matcher {
   void on_clock(TimeNs now, std::vector<Event>& out);
 
   /// The feed of `instrument` stopped being live for trades and/or BBO: the quotes it gave are not
-  /// tradeable any more (docs/semantics.md, "Held markets"). Orders of its market that arm or
+  /// tradeable any more (docs/semantics.md, "Integrity"). Orders of its market that arm or
   /// decide from now on wait for the next BBO or trade tick the caller passes, which it does only
   /// once the feed is live again. Unknown instruments are ignored.
   void lapse_quotes(InstrumentId instrument, bool trades, bool bbo) noexcept;
@@ -254,11 +254,16 @@ class Matcher {
     enum Slot : std::size_t { kDump, kLastPx, kBid, kAsk, kRef, kLimBuy, kLimSell, kSeen };
     /// kSeen: bit k for a tick of kind k seen, kRefBit for a reference price
     static constexpr std::int64_t kRefBit = 8;
+    static constexpr std::int64_t kLastBit = 2, kBboBit = 4;  ///< the tradeable quotes' bits
     std::array<std::int64_t, 8> s{0, 0, 0, 0, 0, kDownEmpty, kUpEmpty, 0};
     [[nodiscard]] bool has_p() const noexcept { return (s[kSeen] & kRefBit) != 0; }
     [[nodiscard]] std::int64_t p() const noexcept { return s[kRef]; }
-    [[nodiscard]] bool has_last() const noexcept { return (s[kSeen] & 2) != 0; }
-    [[nodiscard]] bool has_bbo() const noexcept { return (s[kSeen] & 4) != 0; }
+    [[nodiscard]] bool has_last() const noexcept { return (s[kSeen] & kLastBit) != 0; }
+    [[nodiscard]] bool has_bbo() const noexcept { return (s[kSeen] & kBboBit) != 0; }
+    /// Forgets the trade and/or BBO quotes: nothing fills at them until a fresh tick.
+    void lapse(bool trades, bool bbo) noexcept {
+      s[kSeen] &= ~((trades ? kLastBit : 0) | (bbo ? kBboBit : 0));
+    }
   };
   struct ExpiryEntry {
     TimeNs at;
