@@ -222,6 +222,7 @@ TEST(Loader, PendingAndOpenOrdersAndEveryBalanceLoadIntoTheMatcher) {
        "INSERT INTO wallet_balances (wallet_id, token_symbol, balance, locked_balance) VALUES (" +
            wallet(1) + ", 'Q', 1000, 0), (" + wallet(2) +
            ", 'Q', 'NaN', 0);"
+           "SET app.origin = 'engine';"  // a filled order is the engine's to write (0015)
            "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, price, "
            "trigger_price, trigger_source, status, leverage) VALUES "
            "('00000000-0000-4000-8000-0000000f0001', " +

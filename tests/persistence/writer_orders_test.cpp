@@ -168,7 +168,8 @@ TEST(WriterOrders, TheBotsCancelWinsOverAFillNotYetStoredAndEndsAreConditional) 
   add_order(url, 4, 2, "market", "short", "1");        // expires
   add_order(url, 5, 2, "limit", "buy", "1");           // already filled by someone else
   exec(url, "UPDATE orders SET status = 'cancelled' WHERE id = '" + seq_uuid(kOrder, 1) + "'");
-  exec(url, "UPDATE orders SET status = 'filled' WHERE id = '" + seq_uuid(kOrder, 5) + "'");
+  exec(url, "SET app.origin = 'engine'; UPDATE orders SET status = 'filled' WHERE id = '" +
+                seq_uuid(kOrder, 5) + "'");  // a fill is the engine's to write (0015)
   pqxx::connection listen(url);
   Notes notes(listen);
   listen.get_notifs();

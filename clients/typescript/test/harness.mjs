@@ -18,6 +18,7 @@ export const MARKET = "0000000a-0000-4000-8000-0000000000a1";
 export const user = (n) => `0000000c-0000-4000-8000-${n.toString(16).padStart(12, "0")}`;
 export const alertId = (n) => `0000000d-0000-4000-8000-${n.toString(16).padStart(12, "0")}`;
 export const TOKEN = "ts-client-test-token";
+export const clientRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -42,6 +43,22 @@ export async function waitFor(pred, limitMs = 15_000, what = "condition") {
 }
 
 export class Stack {
+  /** PostgreSQL only, migrated, with users 1..3 (no daemon, no mock exchange). */
+  async startDb() {
+    this.dir = mkdtempSync(path.join(tmpdir(), "laminator-ts-"));
+    execFileSync("chmod", ["755", this.dir]);
+    this.pgDir = path.join(this.dir, "pg");
+    this.url = execFileSync(path.join(root, "scripts/local-pg"), ["start", this.pgDir], {
+      encoding: "utf8",
+    }).trim();
+    execFileSync(laminatorBin, ["migrate", "--database-url", this.url], { stdio: "ignore" });
+    this.sql(`INSERT INTO markets (id, symbol, base_asset, quote_asset, dex_name, market_type,
+                price_source) VALUES ('${MARKET}', 'BTCUSDT', 'BTC', 'USDT', 'binance', 'perpetual', 'mark');
+              INSERT INTO users (id, telegram_id) SELECT ('0000000c-0000-4000-8000-' ||
+                lpad(to_hex(g), 12, '0'))::uuid, 700000 + g FROM generate_series(1, 3) g;`);
+    return this;
+  }
+
   async start() {
     this.dir = mkdtempSync(path.join(tmpdir(), "laminator-ts-"));
     execFileSync("chmod", ["755", this.dir]);
