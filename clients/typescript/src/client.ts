@@ -273,6 +273,7 @@ export class LaminatorClient extends EventEmitter<ClientEvents> {
   private attempt = 0;
   private closed = false;
   private startPromise: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly queue: LaminatorEvent[] = [];
   private waiter: Waiter | undefined;
@@ -386,17 +387,19 @@ export class LaminatorClient extends EventEmitter<ClientEvents> {
    * the cursor store holds the newest seq whose handling completed (never the event a loop is still
    * handling: that one is delivered again to the next client). Safe to call from inside a handler.
    */
-  async close(): Promise<void> {
-    if (this.closed) {
-      await this.saveLoop;
-      return;
-    }
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    if (this.closed) return this.saveLoop ?? Promise.resolve();
+    this.closing = this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
     this.closed = true;
     this.queue.length = 0;
     if (this.timer) clearTimeout(this.timer);
     const ws = this.ws;
     this.ws = undefined;
-    this.finishWaiter();
     if (ws && ws.readyState !== WebSocket.CLOSED) {
       await new Promise<void>((resolve) => {
         ws.once("close", () => resolve());
@@ -413,6 +416,9 @@ export class LaminatorClient extends EventEmitter<ClientEvents> {
       });
     }
     await this.finalCommit();
+    // A loop waiting for the next event ends only now, so code after it (closing the pool the
+    // cursor store uses) runs after the last commit.
+    this.finishWaiter();
     this.settleEnd();
   }
 
@@ -428,6 +434,7 @@ export class LaminatorClient extends EventEmitter<ClientEvents> {
           this.inHand = undefined;
           if (!this.closed) this.complete(done);
         }
+        if (this.closing) await this.closing; // the loop ends after the last commit
         if (this.failure) throw this.failure;
         if (this.closed) return { value: undefined, done: true };
         const ev = this.queue.shift();
@@ -715,9 +722,13 @@ export class LaminatorClient extends EventEmitter<ClientEvents> {
     this.ws = undefined;
     ws?.terminate();
     if (this.listenerCount("fatal") > 0) this.emit("fatal", err);
-    this.finishWaiter();
-    if (!wasClosed) void this.finalCommit().then(() => this.settleEnd());
-    else this.settleEnd();
+    if (this.closing) return; // close() in progress ends the loop and settles wait()
+    // The loop and wait() end after the last commit of what was handled.
+    this.closing = (async () => {
+      if (!wasClosed) await this.finalCommit();
+      this.finishWaiter();
+      this.settleEnd();
+    })();
   }
 
   /** Ends a waiting iterator: with the failure, or done after close(). */
