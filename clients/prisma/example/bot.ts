@@ -19,6 +19,9 @@ export async function botExample(url: string, userId: string, marketId: string, 
       },
     });
     // A stop-loss on the user's long: a reduce-only stop that sells when the mark reaches 75,000.
+    // `sell` reduces an open long (`buy` an open short): without one the engine cancels the order
+    // with status_reason `no_position`. `leverage` defaults to 1 (it matters for `long`/`short`,
+    // which open or increase a position and lock size x price / leverage of margin).
     const stop = await prisma.order.create({
       data: {
         userId,
@@ -30,6 +33,17 @@ export async function botExample(url: string, userId: string, marketId: string, 
         triggerPrice: "75000",
       },
     });
+    // The engine's columns of a paper order (status `filled`, filled_size, avg_fill_price,
+    // total_fees, filled_at, triggered_at, position_id) are the engine's: the database refuses them.
+    let refused = "";
+    try {
+      await prisma.order.create({
+        data: { userId, walletId, marketId, orderType: "market", side: "long", size: "1",
+                status: "open", filledSize: "1" },
+      });
+    } catch (e) {
+      refused = e instanceof Error ? e.message : String(e);
+    }
     // Positions with the engine's latest mark, uPnL and ROE% (the positions_live view).
     const positions = await prisma.positionLive.findMany({
       where: { userId, status: "open" },
@@ -40,12 +54,14 @@ export async function botExample(url: string, userId: string, marketId: string, 
       alertStatus: alert.status,
       stopId: stop.id,
       stopStatus: stop.status,
+      refused,
       positions: positions.map((p) => ({
         id: p.id,
         side: p.side,
-        currentPrice: p.currentPrice?.toString() ?? null,
-        unrealizedPnl: p.unrealizedPnl?.toString() ?? null,
-        roePercent: p.roePercent?.toString() ?? null,
+        // toFixed(), not toString(): Decimal's toString() prints 5e-8 for small values.
+        currentPrice: p.currentPrice?.toFixed() ?? null,
+        unrealizedPnl: p.unrealizedPnl?.toFixed() ?? null,
+        roePercent: p.roePercent?.toFixed() ?? null,
       })),
     };
   } finally {

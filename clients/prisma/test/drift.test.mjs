@@ -254,6 +254,8 @@ test("typed example: create an alert and a stop-loss, read a user's positions wi
   assert.equal(r.positions[0].side, "long");
   assert.equal(r.positions[0].currentPrice, "80000");
   assert.equal(r.positions[0].unrealizedPnl, "2000"); // (80,000 - 78,000) x 1
+  assert.match(r.refused, /filled_size is written by the engine only/);
+  assert.equal(sql("SELECT count(*) FROM orders WHERE order_type = 'market'")[0][0], "0");
   const [[type, trigger]] = sql(`SELECT order_type, trigger_price FROM orders WHERE id = '${r.stopId}'`);
   assert.equal(type, "stop");
   assert.equal(Number(trigger), 75000);
