@@ -103,7 +103,7 @@ async function naiveRun(users, events) {
     await sender.send(parseInt(ev.user_id.slice(-12), 16), `${ev.type} ${ev.price}`);
     toldAll.set(ev.user_id, Date.now() - t0);
   }
-  const r = { messages: tg.messages.length, allDoneS: (Date.now() - t0) / 1000, tooMany: tg.tooMany };
+  const r = { messages: tg.messages.length, allDoneS: (Date.now() - t0) / 1000, tooMany: tg.tooMany, maxPerChat: tg.maxPerChat() };
   await tg.stop();
   return r;
 }
@@ -112,9 +112,9 @@ const su = Math.max(1, Math.round(USERS / SCALE));
 const se = Math.max(1, Math.round(EVENTS / SCALE));
 console.log(`baseline at 1/${SCALE}: ${se} events over ${su} users`);
 const naive = await naiveRun(su, se);
-console.log(`  one message per event: ${naive.messages} messages, every event sent after ${naive.allDoneS.toFixed(1)} s, 429s ${naive.tooMany}`);
+console.log(`  one message per event: ${naive.messages} messages, every event sent after ${naive.allDoneS.toFixed(1)} s, most to one chat ${naive.maxPerChat}, 429s ${naive.tooMany}`);
 const small = await notifierRun(su, se);
-console.log(`  Notifier:              ${small.messages} messages, every user told after ${small.allToldS.toFixed(1)} s, 429s ${small.tooMany}  (x${(naive.allDoneS / small.allToldS).toFixed(1)} sooner)`);
+console.log(`  Notifier:              ${small.messages} messages, every user told after ${small.allToldS.toFixed(1)} s, most to one chat ${small.maxPerChat}, 429s ${small.tooMany}  (x${(naive.allDoneS / small.allToldS).toFixed(1)} sooner)`);
 console.log(`full size: ${EVENTS} events over ${USERS} users within 1 s`);
 const full = await notifierRun(USERS, EVENTS);
 console.log(
