@@ -12,8 +12,8 @@
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/gateway.h"
-#include "daemon/stream_client.h"
 #include "persistence/database_url.h"
+#include "stream/stream_client.h"
 
 namespace lam::app {
 namespace {

@@ -24,9 +24,9 @@
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/gateway.h"
-#include "daemon/stream_client.h"
 #include "persistence/local_cluster.h"
 #include "persistence/migrator.h"
+#include "stream/stream_client.h"
 #include "tools/mockex/mock_exchange.h"
 
 extern char** environ;

@@ -10,9 +10,9 @@
 #include <thread>
 
 #include "daemon/config.h"
-#include "daemon/stream_client.h"
 #include "persistence/local_cluster.h"
 #include "persistence/migrator.h"
+#include "stream/stream_client.h"
 #include "tools/mockex/frames.h"
 #include "tools/mockex/mock_exchange.h"
 

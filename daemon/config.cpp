@@ -1,7 +1,6 @@
 // The one translation unit that includes toml++.
 #include "daemon/config.h"
 
-#include <openssl/sha.h>
 #include <toml++/toml.h>
 
 #include <cstdlib>
@@ -451,25 +450,6 @@ std::string database_url(const Config& c) {
                     (v != nullptr ? " (it is set but empty)" : " (it is not set)"));
 }
 
-std::string redact_nats_url(std::string_view url) {
-  std::string out;
-  // Every URL of a comma-separated list: user:password@ or token@ becomes ***@.
-  std::size_t start = 0;
-  while (start <= url.size()) {
-    const std::size_t comma = std::min(url.find(',', start), url.size());
-    std::string_view one = url.substr(start, comma - start);
-    const std::size_t scheme = one.find("://");
-    const std::size_t at = one.rfind('@');
-    if (!out.empty()) out.push_back(',');
-    if (scheme != std::string_view::npos && at != std::string_view::npos && at > scheme)
-      out.append(one.substr(0, scheme + 3)).append("***").append(one.substr(at));
-    else
-      out.append(one);
-    start = comma + 1;
-  }
-  return out;
-}
-
 std::string nats_url(const Config& c) {
   if (!c.nats) throw ConfigError(c.path + ": no [nats] section");
   if (!c.nats->url.empty()) return c.nats->url;
@@ -501,12 +481,6 @@ std::string redacted_summary(const Config& c) {
       << (c.nats->url.empty() ? "$" + c.nats->url_env : redact_nats_url(c.nats->url));
   }
   return s.str();
-}
-
-std::array<std::uint8_t, 32> token_hash(std::string_view token) {
-  std::array<std::uint8_t, 32> h{};
-  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), h.data());
-  return h;
 }
 
 }  // namespace lam::daemon

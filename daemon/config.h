@@ -13,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "daemon/shard.h"
 #include "engine/uuid.h"
 #include "feeds/feed_runner.h"
 #include "feeds/protocol.h"
@@ -23,6 +22,9 @@
 #include "persistence/marks.h"
 #include "persistence/partition_plan.h"
 #include "persistence/writer.h"
+#include "scaleout/scaleout_config.h"
+#include "scaleout/shard.h"
+#include "stream/stream_config.h"
 
 namespace lam::daemon {
 
@@ -56,24 +58,6 @@ struct EngineConfig {
   db::MarksConfig marks;   ///< market marks and the background refresh of positions' columns
   std::string crash_ring;  ///< file of the crash ring ("" disables SIGKILL recovery)
   std::size_t crash_ring_slots = 1 << 16;
-};
-
-/// A subscriber credential: only the SHA-256 of the token is kept.
-struct TokenConfig {
-  std::string name;
-  std::array<std::uint8_t, 32> sha256{};
-  std::vector<Uuid> users;  ///< users the token may see; empty: every user
-};
-
-struct StreamConfig {
-  std::string address = "127.0.0.1";
-  std::uint16_t port = 8700;
-  std::size_t ring_events = 1 << 16;    ///< recent events kept in memory for `since`
-  std::size_t client_queue = 4'096;     ///< events queued per subscriber before it is cut (1008)
-  std::size_t max_connections = 1'024;  ///< open HTTP + WebSocket connections; more get 503
-  std::size_t bus_capacity = 1 << 16;   ///< matcher -> server queue
-  std::uint32_t journal_retention_hours = 168;
-  std::vector<TokenConfig> tokens;
 };
 
 struct VenueSection {
@@ -115,31 +99,6 @@ struct PaperConfig {
   std::uint32_t slippage_bps = 0;  ///< a taker fill moves this many basis points against the trader
 };
 
-/// JetStream (docs/operations.md, "Scale out"): where a shard publishes and the gateway consumes.
-struct NatsConfig {
-  std::string url;  ///< nats:// or tls:// (credentials allowed); from `url_env` when empty
-  std::string url_env = "LAMINATOR_NATS_URL";
-  std::string ca_file;  ///< tls://: the CA bundle that verifies the server (default: system's)
-  std::string stream = "LAMINATOR";
-  std::string subject_prefix = "laminator.events";  ///< a shard publishes to <prefix>.<shard id>
-  enum class Storage : std::uint8_t { file, memory } storage = Storage::file;
-  int replicas = 1;
-  std::uint32_t max_age_hours = 168;     ///< the stream's retention (the gateway's journal)
-  std::int64_t max_bytes = -1;           ///< -1: unlimited
-  Millis duplicate_window{120'000};      ///< Nats-Msg-Id de-duplication window
-  std::size_t max_pending = 4'096;       ///< async publishes in flight per shard
-  Millis ack_wait{5'000};                ///< a publish not acknowledged by then is retried
-  std::size_t queue_capacity = 1 << 16;  ///< server thread -> publisher
-  Millis reconnect_wait{250};            ///< between connection attempts
-};
-
-/// `laminator gateway`: the durable consumer it reads all shards through.
-struct GatewayConfig {
-  std::string durable = "laminator-gateway";
-  std::size_t fetch_batch = 512;
-  Millis ack_wait{30'000};  ///< the consumer's AckWait (redelivery after a gateway dies)
-};
-
 struct Config {
   std::string path;  ///< where it was loaded from
   std::string log_level = "info";
@@ -167,13 +126,7 @@ struct Config {
 /// The NATS URL from config or its environment variable; ConfigError when neither is set.
 [[nodiscard]] std::string nats_url(const Config& c);
 
-/// A NATS URL (or comma-separated list) with credentials replaced by ***.
-[[nodiscard]] std::string redact_nats_url(std::string_view url);
-
 /// Multi-line description with secrets redacted (database password, token hashes omitted).
 [[nodiscard]] std::string redacted_summary(const Config& c);
-
-/// SHA-256 of a token, as stored in TokenConfig.
-[[nodiscard]] std::array<std::uint8_t, 32> token_hash(std::string_view token);
 
 }  // namespace lam::daemon

@@ -11,9 +11,6 @@
 
 #include "daemon/daemon_parts.h"
 #include "daemon/engine_loop.h"
-#include "daemon/event_bus.h"
-#include "daemon/journal_reader.h"
-#include "daemon/stream_server.h"
 #include "engine/instruments.h"
 #include "engine/matcher.h"
 #include "feeds/feed_runner.h"
@@ -24,6 +21,9 @@
 #include "persistence/loader.h"
 #include "persistence/migrator.h"
 #include "persistence/writer.h"
+#include "stream/event_bus.h"
+#include "stream/journal_reader.h"
+#include "stream/stream_server.h"
 
 namespace lam::daemon {
 namespace {

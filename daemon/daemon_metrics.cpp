@@ -4,7 +4,7 @@
 #include <string>
 
 #include "daemon/daemon_parts.h"
-#include "daemon/prometheus.h"
+#include "stream/prometheus.h"
 
 namespace lam::daemon {
 namespace {

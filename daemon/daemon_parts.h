@@ -11,17 +11,17 @@
 #include "daemon/crash_ring.h"
 #include "daemon/daemon.h"
 #include "daemon/engine_loop.h"
-#include "daemon/event_bus.h"
-#include "daemon/jetstream.h"
-#include "daemon/journal_reader.h"
 #include "daemon/maintenance.h"
-#include "daemon/shard.h"
-#include "daemon/stream_server.h"
 #include "engine/instruments.h"
 #include "engine/matcher.h"
 #include "feeds/feed_runner.h"
 #include "persistence/listener.h"
 #include "persistence/writer.h"
+#include "scaleout/jetstream.h"
+#include "scaleout/shard.h"
+#include "stream/event_bus.h"
+#include "stream/journal_reader.h"
+#include "stream/stream_server.h"
 
 namespace lam::daemon {
 

@@ -22,8 +22,6 @@
 
 #include "daemon/config.h"
 #include "daemon/crash_ring.h"
-#include "daemon/event_bus.h"
-#include "daemon/shard.h"
 #include "daemon/transition_book.h"
 #include "engine/instruments.h"
 #include "engine/matcher.h"
@@ -31,6 +29,8 @@
 #include "persistence/listener.h"
 #include "persistence/marks.h"
 #include "persistence/writer.h"
+#include "scaleout/shard.h"
+#include "stream/event_bus.h"
 
 namespace lam::daemon {
 

@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <thread>
 
-#include "daemon/event_bus.h"
-#include "daemon/jetstream.h"
-#include "daemon/prometheus.h"
-#include "daemon/stream_server.h"
+#include "scaleout/jetstream.h"
+#include "stream/event_bus.h"
+#include "stream/prometheus.h"
+#include "stream/stream_server.h"
 
 namespace lam::daemon {
 

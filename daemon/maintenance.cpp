@@ -5,8 +5,8 @@
 #include <chrono>
 #include <pqxx/pqxx>
 
-#include "daemon/prometheus.h"
 #include "persistence/database_url.h"
+#include "stream/prometheus.h"
 
 namespace lam::daemon {
 namespace {

@@ -1,4 +1,4 @@
-// The daemon's pure parts: config validation, stream filters, auth, the crash ring, the histogram.
+// The daemon's pure parts: config validation, the crash ring, recovery plans, redaction.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -6,11 +6,8 @@
 #include <filesystem>
 #include <pqxx/pqxx>
 
-#include "daemon/auth.h"
 #include "daemon/config.h"
 #include "daemon/crash_ring.h"
-#include "daemon/latency_histogram.h"
-#include "daemon/stream_filter.h"
 #include "persistence/database_url.h"
 
 namespace lam::daemon {
@@ -109,91 +106,6 @@ TEST(Config, SecretsAreRedacted) {
   const std::string s = redacted_summary(c);
   EXPECT_EQ(s.find("hunter2"), std::string::npos) << s;
   EXPECT_EQ(database_url(c), "postgresql://u:hunter2@h/db");
-}
-
-TEST(Auth, BearerTokensAreHashedAndScoped) {
-  std::vector<TokenConfig> tokens(2);
-  tokens[0].name = "all";
-  tokens[0].sha256 = token_hash("secret-a");
-  tokens[1].name = "one";
-  tokens[1].sha256 = token_hash("secret-b");
-  tokens[1].users = {*Uuid::parse("0000000c-0000-4000-8000-000000000001")};
-  EXPECT_EQ(authenticate(tokens, "Bearer secret-a"), &tokens[0]);
-  EXPECT_EQ(authenticate(tokens, "Bearer secret-b"), &tokens[1]);
-  EXPECT_EQ(authenticate(tokens, "Bearer secret-c"), nullptr);
-  EXPECT_EQ(authenticate(tokens, "Basic secret-a"), nullptr);
-  EXPECT_EQ(authenticate(tokens, ""), nullptr);
-  EXPECT_EQ(authenticate(tokens, "Bearer "), nullptr);
-
-  StreamFilter f;
-  EXPECT_TRUE(apply_scope(tokens[1], f));  // narrowed to the token's user
-  ASSERT_EQ(f.users.size(), 1u);
-  StreamFilter other;
-  other.users = {*Uuid::parse("0000000c-0000-4000-8000-000000000002")};
-  EXPECT_FALSE(apply_scope(tokens[1], other));
-  EXPECT_TRUE(apply_scope(tokens[0], other));
-}
-
-TEST(StreamFilter, EveryEventTypePassesTheDefaultFilterAndCanBeChosenByName) {
-  // The filter once held 8 type bits: order and position events (types 8..15) never reached a
-  // subscriber, with or without a `type` filter.
-  std::string err;
-  const auto all = parse_stream_query("", err);
-  ASSERT_TRUE(all) << err;
-  for (std::size_t i = 0; i < kEventTypeCount; ++i) {
-    EventMeta m;
-    m.type = static_cast<EventType>(i);
-    EXPECT_TRUE(all->filter.matches(m)) << to_string(m.type);
-    const auto one = parse_stream_query("type=" + std::string(to_string(m.type)), err);
-    ASSERT_TRUE(one) << err;
-    EXPECT_TRUE(one->filter.matches(m)) << to_string(m.type);
-    m.type = static_cast<EventType>((i + 1) % kEventTypeCount);
-    EXPECT_FALSE(one->filter.matches(m)) << to_string(m.type);
-  }
-}
-
-TEST(StreamFilter, QueryAndJson) {
-  std::string err;
-  auto q = parse_stream_query(
-      "user_id=0000000c-0000-4000-8000-000000000001&type=alert.triggered,position.liquidated&since="
-      "42",
-      err);
-  ASSERT_TRUE(q) << err;
-  EXPECT_EQ(*q->since, 42u);
-  EventMeta m;
-  m.user_id = *Uuid::parse("0000000c-0000-4000-8000-000000000001");
-  m.type = EventType::alert_triggered;
-  EXPECT_TRUE(q->filter.matches(m));
-  m.type = EventType::alert_expired;
-  EXPECT_FALSE(q->filter.matches(m));
-  m.type = EventType::position_liquidated;
-  m.user_id = *Uuid::parse("0000000c-0000-4000-8000-000000000002");
-  EXPECT_FALSE(q->filter.matches(m));
-
-  EXPECT_FALSE(q->committed) << "the default: events as soon as they are published";
-  EXPECT_TRUE(parse_stream_query("committed=1&since=3", err)->committed);
-  EXPECT_FALSE(parse_stream_query("committed=0", err)->committed);
-  EXPECT_FALSE(parse_stream_query("committed=yes", err));
-  EXPECT_EQ(err, "committed: expected 1 or 0");
-  EXPECT_FALSE(parse_stream_query("since=-1", err));
-  EXPECT_FALSE(parse_stream_query("colour=red", err));
-  EXPECT_EQ(err, "unknown parameter 'colour'");
-  EXPECT_FALSE(parse_stream_query("type=alert.exploded", err));
-  EXPECT_FALSE(parse_stream_query("user_id=%zz", err));
-
-  auto f = parse_filter_json(
-      R"({"market_id":["0000000a-0000-4000-8000-000000000001"],"type":"alert.triggered"})", err);
-  ASSERT_TRUE(f) << err;
-  m.type = EventType::alert_triggered;
-  m.has_market = false;
-  EXPECT_FALSE(f->matches(m));
-  m.has_market = true;
-  m.market_id = *Uuid::parse("0000000a-0000-4000-8000-000000000001");
-  EXPECT_TRUE(f->matches(m));
-  EXPECT_FALSE(parse_filter_json("[1]", err));
-  EXPECT_FALSE(parse_filter_json(R"({"user_id": 5})", err));
-  EXPECT_FALSE(parse_filter_json(R"({"nope": "x"})", err));
-  EXPECT_FALSE(parse_filter_json("{not json", err));
 }
 
 class CrashRingTest : public ::testing::Test {
@@ -345,21 +257,6 @@ TEST(RecoveryPlan, RecordsAboveTheHeadAndThoseFillingHolesAreJournaled) {
   EXPECT_TRUE(empty.records.empty());
   EXPECT_EQ(empty.hole_seqs - empty.holes_filled, 2u);
   EXPECT_EQ(empty.last_seq, 10u);
-}
-
-TEST(LatencyHistogram, QuantilesAreBucketUpperBounds) {
-  LatencyHistogram h;
-  for (int i = 0; i < 990; ++i) h.record_ns(10'000);    // 10 us
-  for (int i = 0; i < 10; ++i) h.record_ns(1'000'000);  // 1 ms
-  EXPECT_EQ(h.count(), 1000u);
-  EXPECT_GE(h.quantile_us(0.5), 10.0);
-  EXPECT_LT(h.quantile_us(0.5), 12.0);
-  EXPECT_LT(h.quantile_us(0.99), 12.0);
-  EXPECT_GE(h.quantile_us(0.999), 1000.0);
-  std::string out;
-  h.render(out, "x_seconds", "help");
-  EXPECT_NE(out.find("x_seconds_count 1000"), std::string::npos);
-  EXPECT_NE(out.find("x_seconds_bucket{le=\"+Inf\"} 1000"), std::string::npos);
 }
 
 }  // namespace

@@ -24,9 +24,9 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/stream_client.h"
 #include "feeds/protocol.h"
 #include "persistence/migrator.h"
+#include "stream/stream_client.h"
 #include "tests/support/net.h"
 #include "tests/support/pg_cluster.h"
 #include "tests/support/process.h"

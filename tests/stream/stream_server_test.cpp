@@ -1,7 +1,7 @@
 // The alert-stream server in-process, against real clients on loopback: the handshake race (events
 // and closes while the WebSocket accept is in flight), subscriber churn while events fire, and the
 // HTTP edge cases (431, 400, 503 over the connection cap, the Server header, binary frames).
-#include "daemon/stream_server.h"
+#include "stream/stream_server.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/stream_client.h"
+#include "stream/stream_client.h"
 
 namespace lam::daemon {
 namespace {

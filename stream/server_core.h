@@ -16,9 +16,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include "daemon/event_ring.h"
-#include "daemon/latency_histogram.h"
-#include "daemon/stream_server.h"
+#include "stream/event_ring.h"
+#include "stream/latency_histogram.h"
+#include "stream/stream_server.h"
 
 namespace lam::daemon {
 

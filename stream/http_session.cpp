@@ -1,9 +1,9 @@
-#include "daemon/http_session.h"
+#include "stream/http_session.h"
 
 #include <boost/beast/websocket/rfc6455.hpp>
 
-#include "daemon/auth.h"
-#include "daemon/ws_session.h"
+#include "stream/auth.h"
+#include "stream/ws_session.h"
 
 namespace lam::daemon {
 

@@ -1,4 +1,4 @@
-#include "daemon/latency_histogram.h"
+#include "stream/latency_histogram.h"
 
 #include <cmath>
 #include <cstdio>

@@ -9,7 +9,7 @@
 #include <memory>
 #include <optional>
 
-#include "daemon/server_core.h"
+#include "stream/server_core.h"
 
 namespace lam::daemon {
 

@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "daemon/stream_filter.h"
+#include "stream/stream_filter.h"
 
 namespace lam::daemon {
 

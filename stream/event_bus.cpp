@@ -1,4 +1,4 @@
-#include "daemon/event_bus.h"
+#include "stream/event_bus.h"
 
 #include <sys/eventfd.h>
 #include <unistd.h>

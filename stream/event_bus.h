@@ -16,9 +16,9 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "daemon/event_ring.h"
 #include "engine/event.h"
 #include "engine/tsan_sync.h"
+#include "stream/event_ring.h"
 
 namespace lam::daemon {
 

@@ -1,6 +1,6 @@
 // The subscriber's resume state machine, without sockets: every seq is delivered once, in order,
 // paced by writes; the hand-offs between journal, ring and live; slow, gap, ahead and close.
-#include "daemon/subscription.h"
+#include "stream/subscription.h"
 
 #include <gtest/gtest.h>
 

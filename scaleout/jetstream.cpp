@@ -1,5 +1,5 @@
-// The one translation unit that includes nats.c (daemon/jetstream.h).
-#include "daemon/jetstream.h"
+// The one translation unit that includes nats.c (scaleout/jetstream.h).
+#include "scaleout/jetstream.h"
 
 #include <nats/nats.h>
 #include <poll.h>
@@ -17,11 +17,11 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/gateway_event.h"
-#include "daemon/prometheus.h"
-#include "daemon/publish_window.h"
 #include "persistence/database_url.h"
 #include "persistence/journal.h"
+#include "scaleout/gateway_event.h"
+#include "scaleout/publish_window.h"
+#include "stream/prometheus.h"
 
 namespace lam::daemon {
 namespace {

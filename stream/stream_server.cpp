@@ -1,15 +1,15 @@
-#include "daemon/stream_server.h"
+#include "stream/stream_server.h"
 
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/error.hpp>
 
-#include "daemon/http_session.h"
-#include "daemon/prometheus.h"
-#include "daemon/server_core.h"
-#include "daemon/ws_session.h"
 #include "engine/event_json.h"
+#include "stream/http_session.h"
+#include "stream/prometheus.h"
+#include "stream/server_core.h"
+#include "stream/ws_session.h"
 
 namespace lam::daemon {
 

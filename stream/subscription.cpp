@@ -1,4 +1,4 @@
-#include "daemon/subscription.h"
+#include "stream/subscription.h"
 
 #include <algorithm>
 #include <utility>

@@ -23,9 +23,9 @@
 #include <memory>
 #include <string>
 
-#include "daemon/config.h"
-#include "daemon/event_bus.h"
-#include "daemon/journal_reader.h"
+#include "stream/event_bus.h"
+#include "stream/journal_reader.h"
+#include "stream/stream_config.h"
 
 namespace lam::daemon {
 

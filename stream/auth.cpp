@@ -1,10 +1,17 @@
-#include "daemon/auth.h"
+#include "stream/auth.h"
 
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include <algorithm>
 
 namespace lam::daemon {
+
+std::array<std::uint8_t, 32> token_hash(std::string_view token) {
+  std::array<std::uint8_t, 32> h{};
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), h.data());
+  return h;
+}
 
 const TokenConfig* authenticate(const std::vector<TokenConfig>& tokens, std::string_view header) {
   constexpr std::string_view kScheme = "Bearer ";

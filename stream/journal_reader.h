@@ -1,7 +1,7 @@
 #pragma once
 /// Where subscribers that resume beyond the server's in-memory ring read from: `PgJournalReader`
 /// (the daemon: the alert_events journal, whose retention it also applies) or the gateway's
-/// JetStream reader (daemon/jetstream.h). Each has its own thread and connection, so the stream
+/// JetStream reader (scaleout/jetstream.h). Each has its own thread and connection, so the stream
 /// server thread never blocks; requests are rare, so a mutex-guarded request list is fine.
 
 #include <condition_variable>
@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/stream_filter.h"
+#include "stream/stream_filter.h"
 
 namespace lam::daemon {
 

@@ -1,4 +1,4 @@
-#include "daemon/stream_client.h"
+#include "stream/stream_client.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>

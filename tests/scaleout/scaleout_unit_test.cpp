@@ -5,11 +5,11 @@
 #include <set>
 
 #include "daemon/config.h"
-#include "daemon/gateway_event.h"
-#include "daemon/publish_window.h"
-#include "daemon/shard.h"
 #include "persistence/database_url.h"
 #include "persistence/listener.h"
+#include "scaleout/gateway_event.h"
+#include "scaleout/publish_window.h"
+#include "scaleout/shard.h"
 
 namespace lam::daemon {
 namespace {

@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "daemon/event_ring.h"
-#include "daemon/journal_reader.h"
-#include "daemon/stream_filter.h"
+#include "stream/event_ring.h"
+#include "stream/journal_reader.h"
+#include "stream/stream_filter.h"
 
 namespace lam::daemon {
 

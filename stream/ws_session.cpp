@@ -1,4 +1,4 @@
-#include "daemon/ws_session.h"
+#include "stream/ws_session.h"
 
 namespace lam::daemon {
 

@@ -12,9 +12,9 @@
 #include <optional>
 #include <string>
 
-#include "daemon/auth.h"
-#include "daemon/server_core.h"
-#include "daemon/subscription.h"
+#include "stream/auth.h"
+#include "stream/server_core.h"
+#include "stream/subscription.h"
 
 namespace lam::daemon {
 

@@ -1,4 +1,4 @@
-#include "daemon/journal_reader.h"
+#include "stream/journal_reader.h"
 
 #include <pthread.h>
 #include <spdlog/spdlog.h>

@@ -5,8 +5,8 @@
 #include <string_view>
 #include <vector>
 
-#include "daemon/config.h"
-#include "daemon/stream_filter.h"
+#include "stream/stream_config.h"
+#include "stream/stream_filter.h"
 
 namespace lam::daemon {
 

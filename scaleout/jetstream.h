@@ -11,9 +11,9 @@
 #include <memory>
 #include <string>
 
-#include "daemon/config.h"
-#include "daemon/event_bus.h"
-#include "daemon/journal_reader.h"
+#include "scaleout/scaleout_config.h"
+#include "stream/event_bus.h"
+#include "stream/journal_reader.h"
 
 namespace lam::daemon {
 

@@ -1,5 +1,5 @@
 // Query-string and JSON filter parsing (simdjson DOM: a control message, not the hot path).
-#include "daemon/stream_filter.h"
+#include "stream/stream_filter.h"
 
 #include <simdjson.h>
 

@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "daemon/stream_filter.h"
+#include "stream/stream_filter.h"
 
 namespace lam::daemon {
 
