@@ -3,47 +3,8 @@
 namespace lam {
 
 std::string_view to_string(EventType t) noexcept {
-  switch (t) {
-    case EventType::alert_triggered:
-      return "alert.triggered";
-    case EventType::alert_expired:
-      return "alert.expired";
-    case EventType::alert_rejected:
-      return "alert.rejected";
-    case EventType::alert_anchored:
-      return "alert.anchored";
-    case EventType::position_liquidated:
-      return "position.liquidated";
-    case EventType::position_rejected:
-      return "position.rejected";
-    case EventType::market_unserved:
-      return "market.unserved";
-    case EventType::order_triggered:
-      return "order.triggered";
-    case EventType::order_filled:
-      return "order.filled";
-    case EventType::order_cancelled:
-      return "order.cancelled";
-    case EventType::order_expired:
-      return "order.expired";
-    case EventType::order_rejected:
-      return "order.rejected";
-    case EventType::position_opened:
-      return "position.opened";
-    case EventType::position_increased:
-      return "position.increased";
-    case EventType::position_reduced:
-      return "position.reduced";
-    case EventType::position_closed:
-      return "position.closed";
-    case EventType::order_revival_refused:
-      return "order.revival_refused";
-    case EventType::order_fill_voided:
-      return "order.fill_voided";
-    case EventType::transition_voided:
-      return "transition.voided";
-  }
-  return "unknown";
+  const auto i = static_cast<std::size_t>(t);
+  return i < kEventTypeCount ? kEventTypeNames[i] : "unknown";
 }
 
 std::string_view to_string(RejectReason r) noexcept {

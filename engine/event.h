@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string_view>
 #include <type_traits>
 
@@ -12,36 +13,61 @@
 
 namespace lam {
 
+/// The one list of event types: the enum, the wire names (docs/events.md) and the count are made
+/// from it, so a type added here is filterable, parsed by the gateway and counted everywhere at
+/// once. X(enumerator, "wire name"):
+///  * position_rejected: an open position the engine cannot arm (its values; see `reason`);
+///  * market_unserved: a market no feed serves any more (renamed symbol, added after start-up);
+///  * order_triggered: a stop / stop_limit reached its trigger price;
+///  * order_filled: a paper order filled (whole), `price` the fill price;
+///  * order_cancelled: by the engine: no position to reduce, or the position closed;
+///  * order_rejected: validation or insufficient margin: the order is `failed`;
+///  * position_closed: reduced to size 0 by a fill;
+///  * order_revival_refused: the bot set a finished order (filled, cancelled, expired, failed) back
+///    to pending / open: the engine does not re-arm it (terminal is terminal); the row is left as
+///    the bot wrote it;
+///  * order_fill_voided: compensates an `order.filled` that will never be stored: the bot cancelled
+///    (or otherwise finished) the order before the engine's fill reached the database. `ref` the
+///    position the fill had moved, `size` its size; the position and wallet follow the database;
+///  * transition_voided: compensates another published transition the database did not take: the
+///    bot changed the row first (cancelled the alert as it triggered, closed the position as it was
+///    liquidated, ended the order as the engine triggered or ended it). `size` carries the voided
+///    event's EventType.
+/// New types go at the end: the crash ring and the journal store the enumerator's value.
+#define LAM_EVENT_TYPES(X)                          \
+  X(alert_triggered, "alert.triggered")             \
+  X(alert_expired, "alert.expired")                 \
+  X(alert_rejected, "alert.rejected")               \
+  X(alert_anchored, "alert.anchored")               \
+  X(position_liquidated, "position.liquidated")     \
+  X(position_rejected, "position.rejected")         \
+  X(market_unserved, "market.unserved")             \
+  X(order_triggered, "order.triggered")             \
+  X(order_filled, "order.filled")                   \
+  X(order_cancelled, "order.cancelled")             \
+  X(order_expired, "order.expired")                 \
+  X(order_rejected, "order.rejected")               \
+  X(position_opened, "position.opened")             \
+  X(position_increased, "position.increased")       \
+  X(position_reduced, "position.reduced")           \
+  X(position_closed, "position.closed")             \
+  X(order_revival_refused, "order.revival_refused") \
+  X(order_fill_voided, "order.fill_voided")         \
+  X(transition_voided, "transition.voided")
+
 enum class EventType : std::uint8_t {
-  alert_triggered,
-  alert_expired,
-  alert_rejected,
-  alert_anchored,
-  position_liquidated,
-  position_rejected,  ///< an open position the engine cannot arm (its values; see `reason`)
-  market_unserved,    ///< a market no feed serves any more (renamed symbol, added after start-up)
-  order_triggered,    ///< a stop / stop_limit reached its trigger price
-  order_filled,       ///< a paper order filled (whole), `price` the fill price
-  order_cancelled,    ///< by the engine: no position to reduce, or the position closed
-  order_expired,
-  order_rejected,  ///< validation or insufficient margin: the order is `failed`
-  position_opened,
-  position_increased,
-  position_reduced,
-  position_closed,  ///< reduced to size 0 by a fill
-  /// The bot set a finished order (filled, cancelled, expired, failed) back to pending / open: the
-  /// engine does not re-arm it (terminal is terminal); the row is left as the bot wrote it.
-  order_revival_refused,
-  /// Compensates an `order.filled` that will never be stored: the bot cancelled (or otherwise
-  /// finished) the order before the engine's fill reached the database. `ref` the position the
-  /// fill had moved, `size` its size; the position and wallet follow the database again.
-  order_fill_voided,
-  /// Compensates another published transition the database did not take: the bot changed the row
-  /// first (cancelled the alert as it triggered, closed the position as it was liquidated, ended
-  /// the order as the engine triggered or ended it). `size` carries the voided event's EventType.
-  transition_voided,
+#define LAM_EVENT_ENUMERATOR(e, name) e,
+  LAM_EVENT_TYPES(LAM_EVENT_ENUMERATOR)
+#undef LAM_EVENT_ENUMERATOR
 };
-inline constexpr std::size_t kEventTypeCount = 19;
+
+/// Wire names, indexed by EventType.
+inline constexpr std::string_view kEventTypeNames[] = {
+#define LAM_EVENT_NAME(e, name) name,
+    LAM_EVENT_TYPES(LAM_EVENT_NAME)
+#undef LAM_EVENT_NAME
+};
+inline constexpr std::size_t kEventTypeCount = std::size(kEventTypeNames);
 
 enum class RejectReason : std::uint8_t {
   none,

@@ -4,8 +4,11 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { classifyClose, is, LaminatorClient, StreamError } from "../dist/index.js";
-import { alertId, Stack, TOKEN, user, waitFor } from "./harness.mjs";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+
+import { classifyClose, EVENT_TYPES, is, LaminatorClient, StreamError } from "../dist/index.js";
+import { alertId, clientRoot, Stack, TOKEN, user, waitFor } from "./harness.mjs";
 
 let stack;
 before(async () => {
@@ -13,6 +16,13 @@ before(async () => {
 });
 after(async () => {
   await stack?.stop();
+});
+
+test("EVENT_TYPES is the engine's list of event types (engine/event.h), in its order", () => {
+  const header = readFileSync(path.join(clientRoot, "../../engine/event.h"), "utf8");
+  const engine = [...header.matchAll(/^\s*X\(\w+, "([a-z_.]+)"\)/gm)].map((m) => m[1]);
+  assert.ok(engine.length >= 19);
+  assert.deepEqual([...EVENT_TYPES], engine);
 });
 
 test("close codes: resume where the server says, retry what mends, stop on what does not", () => {
