@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -683,12 +684,20 @@ TEST(EndToEnd, NoFillAtAStalePriceAndTheBooksRefuseRevivalsAndForeignWallets) {
   const double cmds = e.metric("laminator_engine_commands_total");
   paper_order(e, order, "market", "long");
   wait_commands(e, cmds);
-  auto during = read_until(
-      sub, [](const std::string&) { return false; }, 500ms);
-  EXPECT_TRUE(during.empty()) << "filled at the quote from before the stall: " << during.front();
-  EXPECT_EQ(e.metric("laminator_feed_reconnects_total"), 0) << "recovered too early for the test";
   auto after = read_until(
-      sub, [](const std::string& j) { return sfield(j, "type") == "position.opened"; }, 15s);
+      sub, [](const std::string&) { return false; }, 500ms);
+  // While the feed is stalled nothing fills. On a loaded machine the order may reach the matcher
+  // only after the feed reconnected (idle budget 2.5 s): then it fills at once, at the fresh price,
+  // which the loop below checks; what must never be is a fill before any reconnect.
+  if (e.metric("laminator_feed_reconnects_total") == 0) {
+    EXPECT_TRUE(after.empty()) << "filled at the quote from before the stall: " << after.front();
+  }
+  if (std::none_of(after.begin(), after.end(),
+                   [](const std::string& j) { return sfield(j, "type") == "position.opened"; })) {
+    auto more = read_until(
+        sub, [](const std::string& j) { return sfield(j, "type") == "position.opened"; }, 15s);
+    after.insert(after.end(), more.begin(), more.end());
+  }
   ASSERT_TRUE(has(after, "order.filled", order)) << e.log_tail();
   for (const auto& j : after) {
     if (sfield(j, "type") == "order.filled") {
