@@ -1,5 +1,7 @@
 #include "daemon/maintenance.h"
 
+#include <pthread.h>
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -46,7 +48,10 @@ Maintenance::~Maintenance() {
 }
 
 void Maintenance::start() {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "lam-maint");  // visible in top -H / ps -L
+    run();
+  });
 }
 
 void Maintenance::stop() {
