@@ -10,13 +10,13 @@
 #include <random>
 #include <stdexcept>
 
-#include "bench/fanin_workload.h"
-#include "bench/matcher_workload.h"
-#include "bench/pipeline_workload.h"
-#include "bench/replay_workload.h"
-#include "bench/writer_workload.h"
 #include "engine/matcher.h"
 #include "persistence/local_cluster.h"
+#include "workloads/fanin_workload.h"
+#include "workloads/matcher_workload.h"
+#include "workloads/pipeline_workload.h"
+#include "workloads/replay_workload.h"
+#include "workloads/writer_workload.h"
 
 namespace lam::app {
 namespace {

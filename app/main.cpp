@@ -11,12 +11,12 @@
 
 #include "app/bench_command.h"
 #include "app/feeds_command.h"
-#include "app/replay.h"
 #include "app/run_command.h"
 #include "engine/matcher.h"
 #include "persistence/database_url.h"
 #include "persistence/migrator.h"
 #include "persistence/reconcile.h"
+#include "replay/replay.h"
 
 namespace {
 

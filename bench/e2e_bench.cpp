@@ -24,9 +24,9 @@
 #include <string>
 #include <vector>
 
-#include "bench/pipeline_workload.h"
 #include "bench/ratio_report.h"
 #include "tests/support/pg_cluster.h"
+#include "workloads/pipeline_workload.h"
 
 namespace lam::bench {
 namespace {

@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "bench/fanin_workload.h"
-#include "bench/pipeline_workload.h"
 #include "bench/ratio_report.h"
 #include "tests/support/pg_cluster.h"
+#include "workloads/fanin_workload.h"
+#include "workloads/pipeline_workload.h"
 
 namespace lam::bench {
 namespace {

@@ -17,11 +17,11 @@
 #include <type_traits>
 #include <vector>
 
-#include "bench/matcher_workload.h"
 #include "bench/ratio_report.h"
 #include "engine/matcher.h"
 #include "engine/naive_matcher.h"
 #include "engine/thresholds.h"
+#include "workloads/matcher_workload.h"
 
 namespace lam::bench {
 namespace {

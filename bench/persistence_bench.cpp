@@ -32,7 +32,6 @@
 #include <thread>
 
 #include "bench/ratio_report.h"
-#include "bench/writer_workload.h"
 #include "engine/matcher.h"
 #include "persistence/batch.h"
 #include "persistence/listener.h"
@@ -42,6 +41,7 @@
 #include "persistence/writer.h"
 #include "tests/support/pg_cluster.h"
 #include "tests/support/seed.h"
+#include "workloads/writer_workload.h"
 
 namespace lam::bench {
 namespace {

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "bench/ratio_report.h"
-#include "bench/replay_workload.h"
+#include "workloads/replay_workload.h"
 
 namespace lam::bench {
 namespace {

@@ -1,7 +1,6 @@
 #include "daemon/maintenance.h"
 
 #include <pthread.h>
-
 #include <spdlog/spdlog.h>
 
 #include <chrono>

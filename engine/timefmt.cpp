@@ -1,5 +1,6 @@
 #include "engine/timefmt.h"
 
+#include <chrono>
 #include <cstdio>
 
 namespace lam {
@@ -120,6 +121,12 @@ std::string format_iso8601_ms(TimeNs t) {
   std::string s;
   append_iso8601_ms(s, t);
   return s;
+}
+
+TimeNs wall_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace lam

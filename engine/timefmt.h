@@ -20,6 +20,10 @@ inline constexpr TimeNs kNsPerSec = 1'000'000'000;
 [[nodiscard]] std::optional<TimeNs> parse_iso8601(std::string_view text,
                                                   bool saturate = false) noexcept;
 
+/// The wall clock now, for the threads around the matcher (feeds, the stream server, benchmarks).
+/// The matcher itself never reads a clock: time reaches it in ticks and clock inputs.
+[[nodiscard]] TimeNs wall_ns() noexcept;
+
 inline constexpr TimeNs kTimeMin = INT64_MIN;
 inline constexpr TimeNs kTimeMax = INT64_MAX;
 

@@ -28,12 +28,6 @@ std::int64_t steady_ns() {
       .count();
 }
 
-TimeNs wall_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::int64_t ns(Millis m) {
   return std::chrono::nanoseconds(m).count();
 }

@@ -1,5 +1,7 @@
 #include "persistence/journal.h"
 
+#include "persistence/pg_array.h"
+
 namespace lam::db {
 namespace {
 
@@ -12,16 +14,6 @@ ORDER BY seq LIMIT $4
 constexpr const char* kMax = "SELECT COALESCE(max(seq), 0) FROM alert_events";
 constexpr const char* kRetention =
     "DELETE FROM alert_events_default WHERE created_at < now() - make_interval(hours => $1)";
-
-std::string uuid_array(const std::vector<Uuid>& ids) {
-  std::string s = "{";
-  for (const Uuid& u : ids) {
-    if (s.size() > 1) s.push_back(',');
-    u.append_to(s);
-  }
-  s.push_back('}');
-  return s;
-}
 
 }  // namespace
 

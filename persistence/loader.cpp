@@ -15,6 +15,7 @@
 
 #include "engine/fixed.h"
 #include "engine/row_reader.h"
+#include "persistence/pg_array.h"
 
 namespace lam::db {
 namespace {
@@ -121,17 +122,6 @@ std::size_t stream(pqxx::transaction_base& tx, const std::string& query, Parse p
   }
   s.complete();
   return n;
-}
-
-// A uuid[] array literal, passed as a parameter (never spliced into SQL).
-std::string uuid_array(const std::vector<Uuid>& ids) {
-  std::string s = "{";
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (i) s.push_back(',');
-    ids[i].append_to(s);
-  }
-  s.push_back('}');
-  return s;
 }
 
 template <class Row, class Parse>

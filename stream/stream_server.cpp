@@ -26,12 +26,6 @@ constexpr auto kPacePause = std::chrono::microseconds(200);
 /// not a loop at a full core.
 constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
 
-TimeNs wall_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 ServerCore::ServerCore(const StreamConfig& c, EventBus* b, EntryBus* e, JournalReader* j,

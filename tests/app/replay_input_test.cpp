@@ -1,4 +1,4 @@
-#include "app/replay_input.h"
+#include "replay/replay_input.h"
 
 #include <gtest/gtest.h>
 

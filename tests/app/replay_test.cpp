@@ -1,5 +1,5 @@
 // laminator replay end to end: the library entry point and the real binary.
-#include "app/replay.h"
+#include "replay/replay.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

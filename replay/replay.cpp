@@ -1,4 +1,4 @@
-#include "app/replay.h"
+#include "replay/replay.h"
 
 #include <unistd.h>
 
@@ -12,12 +12,12 @@
 #include <stdexcept>
 #include <vector>
 
-#include "app/replay_input.h"
 #include "engine/event_json.h"
 #include "engine/instruments.h"
 #include "engine/matcher.h"
 #include "feeds/capture.h"
 #include "feeds/decoder.h"
+#include "replay/replay_input.h"
 
 namespace lam::app {
 namespace {

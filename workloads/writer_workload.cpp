@@ -1,4 +1,4 @@
-#include "bench/writer_workload.h"
+#include "workloads/writer_workload.h"
 
 #include <set>
 #include <stdexcept>

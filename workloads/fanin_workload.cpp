@@ -1,4 +1,4 @@
-#include "bench/fanin_workload.h"
+#include "workloads/fanin_workload.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -27,6 +27,7 @@
 #include "persistence/local_cluster.h"
 #include "persistence/migrator.h"
 #include "stream/stream_client.h"
+#include "tools/mockex/loopback.h"
 #include "tools/mockex/mock_exchange.h"
 
 extern char** environ;
@@ -46,19 +47,6 @@ void say(const FaninOptions& o, const std::string& what) {
   if (o.progress) o.progress(what);
 }
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
-  ::close(fd);
-  if (!ok) throw std::runtime_error("no free loopback port");
-  return ntohs(a.sin_port);
-}
-
 /// A throwaway `nats-server -js` on loopback, its store in a temporary directory.
 class Nats {
  public:
@@ -72,7 +60,7 @@ class Nats {
     char tmpl[] = "/tmp/laminator-bench-nats-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;
-    port_ = free_port();
+    port_ = mockex::free_port();
     std::vector<std::string> args{bin,   "-a",  "127.0.0.1",    "-p", std::to_string(port_),
                                   "-js", "-sd", dir_ + "/store"};
     std::vector<char*> argv;
@@ -88,14 +76,7 @@ class Nats {
     if (rc != 0) throw std::runtime_error("cannot start " + bin);
     const auto until = Clock::now() + 10s;
     while (Clock::now() < until) {
-      const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      a.sin_port = htons(static_cast<std::uint16_t>(port_));
-      const bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-      ::close(fd);
-      if (up) return;
+      if (mockex::loopback_accepts(port_)) return;
       std::this_thread::sleep_for(20ms);
     }
     throw std::runtime_error("nats-server did not start (see " + log + ")");

@@ -1,4 +1,4 @@
-#include "bench/pipeline_workload.h"
+#include "workloads/pipeline_workload.h"
 
 #include <algorithm>
 #include <atomic>
@@ -26,12 +26,6 @@ constexpr int kMarkets = 50;
 constexpr long long kRows = 100'000;
 constexpr const char* kToken = "bench-token";
 constexpr const char* kUrlEnv = "LAMINATOR_BENCH_DB";
-
-std::int64_t wall_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 void say(const PipelineOptions& opt, const std::string& what) {
   if (opt.progress) opt.progress(what);

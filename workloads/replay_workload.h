@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <string>
 
-#include "app/replay.h"
+#include "replay/replay.h"
 
 namespace lam::bench {
 

@@ -1,4 +1,4 @@
-#include "bench/replay_workload.h"
+#include "workloads/replay_workload.h"
 
 #include <cstdio>
 #include <fstream>
