@@ -11,6 +11,8 @@
 
 #include "daemon/daemon_parts.h"
 #include "daemon/engine_loop.h"
+#include "daemon/feed_plan.h"
+#include "daemon/recovery.h"
 #include "engine/instruments.h"
 #include "engine/matcher.h"
 #include "feeds/feed_runner.h"
@@ -29,128 +31,6 @@ namespace lam::daemon {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-/// How far below the journal's head start-up looks for holes (an index-only walk: ~0.3 s per
-/// million rows here).
-constexpr std::uint64_t kHoleScanSeqs = 1'000'000;
-
-struct Recovered {
-  std::uint64_t next_seq = 1;
-  std::uint64_t holes_unfilled = 0;  ///< seqs missing from the journal that the ring did not hold
-};
-
-/// Ring records applied per statement and transaction during crash recovery.
-constexpr std::size_t kRecoveryPage = 2'000;
-
-/// Journals what the previous process published but the writer had not stored yet, and applies
-/// those events' transitions, before anything is loaded; checks the journal for holes below its
-/// head and fills them from the ring where it still holds them. Returns the next seq to use.
-Recovered recover(const std::string& url, const EngineConfig& ec, const std::string& shard,
-                  std::unique_ptr<CrashRing>& ring_owner, spdlog::logger& log) {
-  pqxx::connection c(url);
-  pqxx::work tx(c);
-  tx.exec("SET LOCAL app.origin = 'engine'");
-  const std::uint64_t journal_max = db::journal_max_seq(tx);
-  // Seq gaps a restore declared (migration 0009): the new history starts above the last one, and
-  // a gap is not a hole.
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> gaps;
-  for (const auto& g : tx.exec("SELECT seq_from, seq_to FROM engine_seq_gaps ORDER BY seq_to"))
-    gaps.emplace_back(g[0].as<std::uint64_t>(), g[1].as<std::uint64_t>());
-  const std::uint64_t seq_floor = gaps.empty() ? 0 : gaps.back().second;
-  // Opened knowing the journal's head: a ring written by another build (another record layout)
-  // is replaced when all its events are journaled, refused otherwise.
-  if (!ec.crash_ring.empty())
-    ring_owner = std::make_unique<CrashRing>(ec.crash_ring, ec.crash_ring_slots, journal_max);
-  CrashRing* ring = ring_owner.get();
-  auto holes =
-      db::journal_holes(tx, journal_max > kHoleScanSeqs ? journal_max - kHoleScanSeqs : 0, 10'000);
-  std::erase_if(holes, [&](const std::pair<std::uint64_t, std::uint64_t>& h) {
-    return std::any_of(gaps.begin(), gaps.end(),
-                       [&](const auto& g) { return h.first > g.first && h.second <= g.second; });
-  });
-  std::vector<RingRecord> recs;
-  if (ring != nullptr) {
-    // The ring's events belong to one database: its random instance id (migration 0004), not its
-    // name, so a database dropped and recreated under the same name never adopts them.
-    const pqxx::row id = tx.exec1(
-        "SELECT (SELECT system_identifier FROM pg_control_system())::text, current_database(), "
-        "(SELECT instance_id::text FROM engine_instance)");
-    if (id[2].is_null())
-      throw std::runtime_error("engine_instance is empty: run laminator migrate");
-    // A shard's ring belongs to its journal (its seqs): the shard id is part of the owner.
-    const std::uint64_t owner =
-        std::hash<std::string>{}(std::string("instance/") + id[2].c_str() +
-                                 (shard.empty() ? std::string() : "/shard/" + shard)) |
-        1;
-    const std::uint64_t legacy =
-        std::hash<std::string>{}(std::string(id[0].c_str()) + "/" + id[1].c_str()) | 1;
-    if (!ring->adopt(owner, legacy)) {
-      log.warn(
-          "crash ring held events of another database (or of this one before a restore): "
-          "discarded, not replayed");
-    }
-    recs = ring->recover(holes.empty() ? journal_max : holes.front().first - 1);
-  }
-  const RecoveryPlan plan = plan_recovery(recs, journal_max, holes);
-  Recovered out;
-  out.next_seq = std::max({plan.last_seq, ring != nullptr ? ring->max_seq() : 0, seq_floor}) + 1;
-  if (seq_floor >= journal_max && seq_floor > 0 && plan.records.empty()) {
-    log.info(
-        "restored database: events continue from seq {} (seqs {}..{} belong to the history "
-        "the restore went back from)",
-        seq_floor + 1, gaps.back().first + 1, seq_floor);
-  }
-  out.holes_unfilled = plan.hole_seqs - plan.holes_filled;
-  std::string hole_ranges;
-  for (std::size_t i = 0; i < holes.size() && i < 10; ++i)
-    hole_ranges += fmt::format("{}{}..{}", i ? ", " : "", holes[i].first, holes[i].second);
-  tx.commit();  // read only so far; the records are applied in pages below
-  if (!plan.records.empty()) {
-    // Paged: each page of records (in seq order, transitions with their events) is one statement
-    // in its own transaction, so recovery after a burst is bounded per step, shows its progress,
-    // and a process killed during it resumes from the last committed page (the journal's head).
-    db::prepare_batch(c);
-    std::size_t conflicts = 0;
-    const std::size_t pages = (plan.records.size() + kRecoveryPage - 1) / kRecoveryPage;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (std::size_t page = 0; page < pages; ++page) {
-      const std::size_t from = page * kRecoveryPage;
-      const std::size_t to = std::min(plan.records.size(), from + kRecoveryPage);
-      db::Batch b;
-      for (std::size_t i = from; i < to; ++i) {
-        const RingRecord& r = plan.records[i];
-        if (r.has_op) b.add(r.op);
-        b.add_event(r.event, true);
-      }
-      pqxx::work w(c);
-      w.exec("SET LOCAL app.origin = 'engine'");
-      conflicts += db::apply_batch(w, b).conflicts.size();
-      w.commit();
-      if (pages > 1) {
-        log.info("crash recovery: page {}/{} (seq {}..{}) journaled, {:.1f} s", page + 1, pages,
-                 plan.records[from].event.seq, plan.records[to - 1].event.seq,
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      }
-    }
-    log.warn(
-        "crash recovery: journaled {} events the previous run published but had not stored (seq "
-        "{}..{}; {} of them filling holes below the journal's head), {} transitions conflicted{}",
-        plan.records.size(), plan.records.front().event.seq, plan.records.back().event.seq,
-        plan.holes_filled, conflicts,
-        plan.lost_above_head > 0
-            ? fmt::format("; {} seqs were overwritten in the ring and are lost",
-                          plan.lost_above_head)
-            : std::string());
-  }
-  if (out.holes_unfilled > 0) {
-    log.error(
-        "journal check: {} seq(s) below the journal's head are missing and not in the crash ring "
-        "({}{}): those events are lost to resuming subscribers and their transitions may not be "
-        "applied (a server crash with synchronous_commit off?)",
-        out.holes_unfilled, hole_ranges, holes.size() > 10 ? ", ..." : "");
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -197,11 +77,7 @@ void Daemon::start() {
 
   // A shard's journal lives in its own schema (migration 0011); its connections name it first.
   if (cfg_.shard) {
-    pqxx::connection c(base_url);
-    pqxx::work tx(c);
-    const std::string schema =
-        tx.exec_params1("SELECT engine_shard_schema($1)", cfg_.shard->id)[0].as<std::string>();
-    tx.commit();
+    const std::string schema = db::ensure_shard_schema(base_url, cfg_.shard->id);
     p.url = db::with_search_path(base_url, schema);
     p.shard = ShardMap(*cfg_.shard);
     log.info("shard {}: journal in schema {}", cfg_.shard->id, schema);
@@ -301,62 +177,29 @@ void Daemon::start() {
     lc.foreign = [fm = &p.foreign](const Uuid& market) { return fm->contains(market); };
   p.listener = std::make_unique<db::Listener>(lc);
 
-  // Feeds: one connection per venue route, subscribed to the markets loaded for that venue.
+  // Feeds: one connection per venue route, subscribed to the markets loaded for that venue
+  // (daemon/feed_plan.h decides which; here they become symbol maps and connections).
+  FeedPlan plan = plan_feeds(cfg_.feeds, symbols);
+  for (const PlanNote& n : plan.notes) {
+    if (n.level == PlanNote::Level::error)
+      log.error("{}", n.text);
+    else
+      log.warn("{}", n.text);
+  }
   std::vector<bool> served(p.instruments.size(), false);
-  std::vector<std::string> disabled_venues;
   p.runner = std::make_unique<feeds::FeedRunner>(cfg_.feeds.runner, *p.ticks);
-  for (feeds::Venue v : feeds::kAllVenues) {
-    const VenueSection& vs = cfg_.feeds.venues[static_cast<std::size_t>(v)];
-    if (!vs.enabled) disabled_venues.emplace_back(feeds::venue_name(v));
-    if (!vs.enabled || symbols[v].empty()) continue;
-    for (const feeds::Route& r : feeds::venue_routes(v)) {
-      feeds::ConnectionConfig c = cfg_.feeds.connection;
-      c.venue = v;
-      c.route = r.name;
-      c.kinds = r.kinds;
-      c.rules = vs.rules;
-      c.oracle = vs.oracle;
-      const auto url = vs.urls.find(r.name);
-      c.url = url != vs.urls.end() ? url->second : r.default_url;
-      if (!vs.api_key.empty()) c.client.authorization = "Bearer " + vs.api_key;
-      if (v == feeds::Venue::pyth && vs.api_key.empty() && url == vs.urls.end()) {
-        log.warn(
-            "feed pyth/{}: public Hermes requires an API key since 2026-08-18; set [feeds.pyth] "
-            "api_key_env",
-            r.name);
-      }
-      feeds::SymbolMap map(v, nullptr);
-      for (const std::string& s : symbols[v]) {
-        const feeds::SizeUnit unit = feeds::size_unit(v, s);
-        if (unit == feeds::SizeUnit::inverse) {
-          // Each contract is worth a fixed quote amount: base size = contracts x value / price,
-          // not exact in fixed point. Refused rather than sized wrongly.
-          log.error(
-              "market {}/{}: an inverse contract (sizes in contracts of a quote value) is not "
-              "supported; not subscribed, its alerts and positions hold",
-              feeds::venue_name(v), s);
-          continue;
-        }
-        std::int64_t size = feeds::default_contract_size(v, s);
-        if (const auto cs = vs.contract_sizes.find(s); cs != vs.contract_sizes.end()) {
-          size = parse_raw(cs->second).value_or(size);  // validated by load_config
-        } else if (unit == feeds::SizeUnit::contracts) {
-          log.warn(
-              "market {}/{}: sizes are in contracts and [feeds.{}.contract_sizes] has no entry "
-              "for it: its trades carry no size (volume alerts on it cannot fire)",
-              feeds::venue_name(v), s, feeds::venue_name(v));
-        }
-        map.add(p.instruments, s, size);
-      }
-      if (map.size() == 0) continue;  // every market of the venue refused
-      for (const InstrumentId id : map.instruments()) {
-        if (id >= served.size()) served.resize(id + 1, false);
-        served[id] = true;
-      }
-      const std::size_t n = map.size();
-      log.info("feed {}/{}: {} symbol(s) via {}", feeds::venue_name(v), r.name, n, c.url);
-      p.connections.push_back({p.runner->add(std::move(c), std::move(map)), n});
+  for (PlannedConnection& pc : plan.connections) {
+    feeds::SymbolMap map(pc.config.venue, nullptr);
+    for (const PlannedSymbol& s : pc.symbols) map.add(p.instruments, s.symbol, s.contract_size);
+    if (map.size() == 0) continue;
+    for (const InstrumentId id : map.instruments()) {
+      if (id >= served.size()) served.resize(id + 1, false);
+      served[id] = true;
     }
+    const std::size_t n = map.size();
+    log.info("feed {}/{}: {} symbol(s) via {}", feeds::venue_name(pc.config.venue), pc.config.route,
+             n, pc.config.url);
+    p.connections.push_back({p.runner->add(std::move(pc.config), std::move(map)), n});
   }
   if (p.connections.empty()) log.warn("no feed connections: no enabled venue has a market");
 
@@ -370,7 +213,7 @@ void Daemon::start() {
   deps.ring = p.ring.get();
   deps.shard = p.shard.sharded() ? &p.shard : nullptr;
   deps.foreign = &p.foreign;
-  deps.coverage = MarketCoverage(std::move(served), std::move(disabled_venues));
+  deps.coverage = MarketCoverage(std::move(served), std::move(plan.disabled_venues));
   std::size_t unserved = 0;
   for (const LoadedMarket& lm : loaded_markets) {
     const auto id = p.instruments.find(lm.dex_name, lm.symbol);

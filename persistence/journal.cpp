@@ -75,4 +75,27 @@ std::uint64_t delete_journal_older_than(pqxx::transaction_base& tx, std::uint32_
   return tx.exec_prepared("journal_retention", static_cast<int>(hours)).affected_rows();
 }
 
+std::string ensure_shard_schema(const std::string& conninfo, const std::string& shard_id) {
+  pqxx::connection c(conninfo);
+  pqxx::work tx(c);
+  std::string schema =
+      tx.exec_params1("SELECT engine_shard_schema($1)", shard_id)[0].as<std::string>();
+  tx.commit();
+  return schema;
+}
+
+std::vector<std::pair<std::uint64_t, std::uint64_t>> declared_seq_gaps(pqxx::transaction_base& tx) {
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> gaps;
+  for (const auto& g : tx.exec("SELECT seq_from, seq_to FROM engine_seq_gaps ORDER BY seq_to"))
+    gaps.emplace_back(g[0].as<std::uint64_t>(), g[1].as<std::uint64_t>());
+  return gaps;
+}
+
+DatabaseIdentity database_identity(pqxx::transaction_base& tx) {
+  const pqxx::row r = tx.exec1(
+      "SELECT (SELECT system_identifier FROM pg_control_system())::text, current_database(), "
+      "(SELECT instance_id::text FROM engine_instance)");
+  return {r[0].c_str(), r[1].c_str(), r[2].is_null() ? std::string() : r[2].c_str()};
+}
+
 }  // namespace lam::db

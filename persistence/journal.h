@@ -49,4 +49,24 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> journal_holes(pqxx::transac
 /// how many.
 std::uint64_t delete_journal_older_than(pqxx::transaction_base& tx, std::uint32_t hours);
 
+/// The seq gaps a restore declared (migration 0009, `engine_seq_gaps`), ordered by their end:
+/// (from, to] pairs: a new history starts above the last one, and a gap is not a hole.
+[[nodiscard]] std::vector<std::pair<std::uint64_t, std::uint64_t>> declared_seq_gaps(
+    pqxx::transaction_base& tx);
+
+/// What the crash ring is bound to: the cluster's system identifier, the database's name, and the
+/// random instance id of migration 0004 ("" when `engine_instance` is empty).
+struct DatabaseIdentity {
+  std::string system_identifier;
+  std::string database;
+  std::string instance_id;
+};
+[[nodiscard]] DatabaseIdentity database_identity(pqxx::transaction_base& tx);
+
+/// A shard's journal schema (migration 0011's `engine_shard_schema()`: created with its tables when
+/// missing), connecting once to `conninfo`. The shard's connections then name it first on their
+/// search_path (db::with_search_path).
+[[nodiscard]] std::string ensure_shard_schema(const std::string& conninfo,
+                                              const std::string& shard_id);
+
 }  // namespace lam::db

@@ -8,6 +8,9 @@
 
 #include "daemon/config.h"
 #include "daemon/crash_ring.h"
+#include "daemon/feed_plan.h"
+#include "engine/fixed.h"
+#include "feeds/symbol_map.h"
 #include "persistence/database_url.h"
 
 namespace lam::daemon {
@@ -234,6 +237,70 @@ TEST_F(CrashRingTest, ALegacyBindingIsRebound) {
   CrashRing again(path, 1024);
   EXPECT_TRUE(again.adopt(9, 7));
   EXPECT_EQ(again.max_seq(), 5u);
+}
+
+// daemon/feed_plan.h: which connections the daemon opens, decided without opening any.
+TEST(FeedPlan, OneConnectionPerRouteOfEachEnabledVenueWithMarkets) {
+  const Config c = parse_config("", "empty.toml");
+  const FeedPlan plan = plan_feeds(
+      c.feeds, {{feeds::Venue::binance, {"BTCUSDT", "ETHUSDT"}}, {feeds::Venue::bybit, {}}});
+  ASSERT_EQ(plan.connections.size(), 2u);  // binance's two routes; bybit has no market
+  EXPECT_EQ(plan.connections[0].config.route, "market");
+  EXPECT_EQ(plan.connections[1].config.route, "public");
+  for (const PlannedConnection& pc : plan.connections) {
+    EXPECT_EQ(pc.config.venue, feeds::Venue::binance);
+    EXPECT_EQ(pc.config.url.rfind("wss://fstream.binance.com/", 0), 0u) << pc.config.url;
+    ASSERT_EQ(pc.symbols.size(), 2u);
+    EXPECT_EQ(pc.symbols[0].symbol, "BTCUSDT");
+    EXPECT_EQ(pc.symbols[0].contract_size, kScale);
+  }
+  EXPECT_TRUE(plan.disabled_venues.empty());
+  EXPECT_TRUE(plan.notes.empty());
+}
+
+TEST(FeedPlan, DisabledVenuesUrlOverridesAndKeys) {
+  const Config c = parse_config(R"(
+[feeds.bybit]
+enabled = false
+[feeds.okx.urls]
+public = "wss://127.0.0.1:9/ws/v5/public"
+)",
+                                "t.toml");
+  const FeedPlan plan = plan_feeds(c.feeds, {{feeds::Venue::bybit, {"BTCUSDT"}},
+                                             {feeds::Venue::okx, {"BTC-USDT"}},
+                                             {feeds::Venue::pyth, {"Crypto.SOL/USD"}}});
+  EXPECT_EQ(plan.disabled_venues, std::vector<std::string>{"bybit"});
+  ASSERT_EQ(plan.connections.size(), 2u);  // okx public, pyth hermes
+  EXPECT_EQ(plan.connections[0].config.url, "wss://127.0.0.1:9/ws/v5/public");
+  EXPECT_EQ(plan.connections[1].config.venue, feeds::Venue::pyth);
+  EXPECT_TRUE(plan.connections[1].config.client.authorization.empty());
+  ASSERT_EQ(plan.notes.size(), 1u);  // public Hermes without a key
+  EXPECT_EQ(plan.notes[0].level, PlanNote::Level::warn);
+  EXPECT_NE(plan.notes[0].text.find("api_key_env"), std::string::npos) << plan.notes[0].text;
+}
+
+TEST(FeedPlan, InverseContractsRefusedAndUnsizedContractsSaidOnce) {
+  const Config c = parse_config(R"(
+[feeds.okx.contract_sizes]
+"ETH-USDT-SWAP" = "0.1"
+)",
+                                "t.toml");
+  const FeedPlan plan = plan_feeds(
+      c.feeds, {{feeds::Venue::okx, {"BTC-USD-SWAP", "BTC-USDT-SWAP", "ETH-USDT-SWAP"}}});
+  ASSERT_EQ(plan.connections.size(), 1u);
+  const auto& syms = plan.connections[0].symbols;
+  ASSERT_EQ(syms.size(), 2u);  // the inverse one refused
+  EXPECT_EQ(syms[0].symbol, "BTC-USDT-SWAP");
+  EXPECT_EQ(syms[0].contract_size, feeds::kUnknownContractSize);
+  EXPECT_EQ(syms[1].symbol, "ETH-USDT-SWAP");
+  EXPECT_EQ(syms[1].contract_size, kScale / 10);
+  ASSERT_EQ(plan.notes.size(), 2u);
+  EXPECT_EQ(plan.notes[0].level, PlanNote::Level::error);
+  EXPECT_NE(plan.notes[0].text.find("okx/BTC-USD-SWAP"), std::string::npos);
+  EXPECT_EQ(plan.notes[1].level, PlanNote::Level::warn);
+  EXPECT_NE(plan.notes[1].text.find("okx/BTC-USDT-SWAP"), std::string::npos);
+  // A venue whose every market is refused opens no connection.
+  EXPECT_TRUE(plan_feeds(c.feeds, {{feeds::Venue::okx, {"BTC-USD-SWAP"}}}).connections.empty());
 }
 
 TEST(RecoveryPlan, RecordsAboveTheHeadAndThoseFillingHolesAreJournaled) {
