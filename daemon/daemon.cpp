@@ -23,6 +23,7 @@
 #include "persistence/loader.h"
 #include "persistence/migrator.h"
 #include "persistence/writer.h"
+#include "scaleout/shard_sink.h"
 #include "stream/event_bus.h"
 #include "stream/journal_reader.h"
 #include "stream/stream_server.h"
@@ -105,29 +106,11 @@ void Daemon::start() {
   };
   std::vector<LoadedMarket> loaded_markets;
   std::unordered_map<std::string, Uuid> subscribed;  // "venue/symbol" -> its first market
-  db::LoadSink sink = db::matcher_sink(*p.matcher, p.instruments, initial, /*orders=*/true);
+  // Rows of other shards' markets are skipped before the matcher sees them.
+  db::LoadSink sink =
+      shard_filtered(db::matcher_sink(*p.matcher, p.instruments, initial, /*orders=*/true), p.shard,
+                     p.foreign_rows);
   auto load_market = std::move(sink.market);
-  if (p.shard.sharded()) {
-    // Rows of other shards' markets are skipped before the matcher sees them.
-    auto position = std::move(sink.position);
-    sink.position = [&p, position = std::move(position)](PositionSpec&& s) {
-      if (p.shard.owns(s.market_id)) return position(std::move(s));
-      ++p.foreign_rows;
-    };
-    auto alert = std::move(sink.alert);
-    sink.alert = [&p, alert = std::move(alert)](AlertSpec&& s) {
-      if (s.market_id ? p.shard.owns(*s.market_id) : p.shard.owns_marketless())
-        return alert(std::move(s));
-      ++p.foreign_rows;
-    };
-    if (sink.order) {
-      auto order = std::move(sink.order);
-      sink.order = [&p, order = std::move(order)](OrderSpec&& s) {
-        if (p.shard.owns(s.market_id)) return order(std::move(s));
-        ++p.foreign_rows;
-      };
-    }
-  }
   sink.market = [&](MarketRow&& m) {
     // Oracle-priced markets subscribe their Pyth feed, not their venue's book.
     const PriceFeed f = price_feed(m);

@@ -341,8 +341,7 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
       m.remove_position(c.id);
       return;
     case K::upsert_alert: {
-      if (d_.shard != nullptr &&
-          !(c.alert.market_id ? d_.shard->owns(*c.alert.market_id) : d_.shard->owns_marketless())) {
+      if (d_.shard != nullptr && !d_.shard->owns_alert(c.alert.market_id)) {
         stats_.foreign_commands.fetch_add(1, std::memory_order_relaxed);
         return;
       }

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -96,6 +97,10 @@ class ShardMap {
   }
   /// A row naming no market (an alert without one).
   [[nodiscard]] bool owns_marketless() const noexcept { return !sharded_ || cfg_.orphans; }
+  /// An alert: by its market, or as a row naming none.
+  [[nodiscard]] bool owns_alert(const std::optional<Uuid>& market) const {
+    return market ? owns(*market) : owns_marketless();
+  }
   [[nodiscard]] bool sharded() const noexcept { return sharded_; }
   [[nodiscard]] const ShardConfig& config() const noexcept { return cfg_; }
   [[nodiscard]] std::size_t owned_markets() const {

@@ -10,6 +10,7 @@
 #include "scaleout/gateway_event.h"
 #include "scaleout/publish_window.h"
 #include "scaleout/shard.h"
+#include "scaleout/shard_sink.h"
 
 namespace lam::daemon {
 namespace {
@@ -262,6 +263,56 @@ TEST(ChangeNotes, TheMarketsOfAChangeComeWithItAndBadOnesAreRefused) {
   EXPECT_EQ(moved->old_market->str(), "0000000a-0000-4000-8000-000000000003");
   EXPECT_FALSE(db::parse_change_payload(
       R"({"t":"alerts","op":"INSERT","id":"0000000d-0000-4000-8000-000000000001","m":"nope"})"));
+}
+
+// The start-up half of the ownership rule: the loader's rows of other shards' markets never reach
+// the matcher's sink; an alert without a market goes to the orphans shard only.
+TEST(ShardSink, OtherShardsRowsAreSkippedAndCounted) {
+  ShardConfig cfg;
+  cfg.id = "a";
+  cfg.venues = {"binance"};
+  ShardMap shard(cfg);
+  const Uuid ours = *Uuid::parse("0000000a-0000-4000-8000-000000000001");
+  const Uuid theirs = *Uuid::parse("0000000a-0000-4000-8000-000000000002");
+  ASSERT_TRUE(shard.market(ours, "binance"));
+  ASSERT_FALSE(shard.market(theirs, "okx"));
+  std::vector<Uuid> positions, alerts, orders;
+  db::LoadSink inner;
+  inner.position = [&](PositionSpec&& s) { positions.push_back(s.market_id); };
+  inner.alert = [&](AlertSpec&& s) { alerts.push_back(s.id); };
+  inner.order = [&](OrderSpec&& s) { orders.push_back(s.market_id); };
+  std::size_t skipped = 0;
+  db::LoadSink sink = shard_filtered(std::move(inner), shard, skipped);
+  for (const Uuid& m : {ours, theirs}) {
+    PositionSpec p;
+    p.market_id = m;
+    sink.position(std::move(p));
+    OrderSpec o;
+    o.market_id = m;
+    sink.order(std::move(o));
+  }
+  AlertSpec a1;
+  a1.id = ours;
+  a1.market_id = ours;
+  sink.alert(std::move(a1));
+  AlertSpec a2;
+  a2.id = theirs;  // no market: the orphans shard's, not this one's
+  sink.alert(std::move(a2));
+  EXPECT_EQ(positions, std::vector<Uuid>{ours});
+  EXPECT_EQ(orders, std::vector<Uuid>{ours});
+  EXPECT_EQ(alerts, std::vector<Uuid>{ours});
+  EXPECT_EQ(skipped, 3u);
+  EXPECT_TRUE(shard.owns_alert(std::nullopt) == false && shard.owns_alert(ours));
+  // Without [shard] the sink is handed back as it was.
+  std::size_t none = 0;
+  db::LoadSink plain;
+  plain.position = [&](PositionSpec&&) { ++none; };
+  ShardMap all;
+  db::LoadSink same = shard_filtered(std::move(plain), all, skipped);
+  PositionSpec p;
+  p.market_id = theirs;
+  same.position(std::move(p));
+  EXPECT_EQ(none, 1u);
 }
 
 TEST(ForeignMarkets, MarkedAndUnmarkedFromAnyThread) {
