@@ -119,6 +119,52 @@ TEST(Operations, MetricsCarryDatabaseHealthAndPartitionsAndPassPromtool) {
       EXPECT_EQ(families.count(m), 1u) << path << " uses " << m << ", which /metrics lacks";
     }
   }
+
+  // docs/operations.md, "Health and metrics", names every family /metrics exports, and nothing it
+  // does not. A row abbreviates the names after its first: `laminator_feed_frames_total`,
+  // `_ticks_total` is laminator_feed_ticks_total (the suffix replaces a tail of the full name).
+  const std::string ops = slurp(kSource + "/docs/operations.md");
+  const std::size_t from = ops.find("## Health and metrics");
+  ASSERT_NE(from, std::string::npos);
+  const std::string section = ops.substr(from, ops.find("\n## ", from + 1) - from);
+  std::set<std::string> documented;
+  std::vector<std::string> unresolved;
+  {
+    std::istringstream in(section);
+    const std::regex token("`(laminator_[a-z0-9_]+|_[a-z0-9_]+)`");
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("| `", 0) != 0) continue;
+      std::string full;
+      for (auto it = std::sregex_iterator(line.begin(), line.end(), token);
+           it != std::sregex_iterator(); ++it) {
+        const std::string t = (*it)[1].str();
+        if (t.rfind("laminator_", 0) == 0) {
+          full = t;
+          documented.insert(t);
+          if (families.count(t) == 0) unresolved.push_back(t);
+          continue;
+        }
+        if (full.empty()) continue;  // `_ms` and the like in prose before any name
+        bool found = false;
+        for (std::size_t cut = full.find('_'); cut != std::string::npos && !found;
+             cut = full.find('_', cut + 1)) {
+          const std::string expanded = full.substr(0, cut) + t;
+          if (families.count(expanded) != 0) {
+            documented.insert(expanded);
+            found = true;
+          }
+        }
+        if (!found) unresolved.push_back(full + " ~ " + t);
+      }
+    }
+  }
+  EXPECT_TRUE(unresolved.empty()) << "documented in docs/operations.md but not exported: "
+                                  << ::testing::PrintToString(unresolved);
+  std::vector<std::string> undocumented;
+  for (const std::string& f : families)
+    if (documented.count(f) == 0) undocumented.push_back(f);
+  EXPECT_TRUE(undocumented.empty())
+      << "exported but not in docs/operations.md: " << ::testing::PrintToString(undocumented);
 }
 
 TEST(Operations, AlertingRulesPassPromtoolAndTheirUnitTests) {
