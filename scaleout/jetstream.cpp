@@ -22,6 +22,7 @@
 #include "scaleout/gateway_event.h"
 #include "scaleout/publish_window.h"
 #include "stream/prometheus.h"
+#include "stream/request_thread.h"
 
 namespace lam::daemon {
 namespace {
@@ -980,40 +981,24 @@ struct JetStreamJournal::Impl {
     return page;
   }
 
-  void run() {
-    pthread_setname_np(pthread_self(), "lam-nats-jrnl");
-    for (;;) {
-      Request req;
-      {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return stopping || !requests.empty(); });
-        if (stopping) break;
-        req = std::move(requests.front());
-        requests.pop_front();
-      }
-      JournalPage page = read_page(req);
-      if (!page.ok) log->warn("journal read from JetStream failed: {}", page.error);
-      req.done(std::move(page));
-    }
-    conn.close();
+  void serve(Request& req) {
+    JournalPage page = read_page(req);
+    if (!page.ok) log->warn("journal read from JetStream failed: {}", page.error);
+    req.done(std::move(page));
   }
 
   NatsConfig cfg;
   std::string url;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<Request> requests;
-  bool stopping = false;
-  std::thread thread;
-  Conn conn;
+  Conn conn;  ///< the reader thread's (closed after it stopped)
   std::shared_ptr<spdlog::logger> log = spdlog::default_logger()->clone("gateway");
+  RequestThread<Request> thread;  ///< last: stopped first
 };
 
 JetStreamJournal::JetStreamJournal(NatsConfig cfg, std::string url)
     : impl_(std::make_unique<Impl>()) {
   impl_->cfg = std::move(cfg);
   impl_->url = std::move(url);
-  impl_->thread = std::thread([this] { impl_->run(); });
+  impl_->thread.start("lam-nats-jrnl", [i = impl_.get()](Impl::Request& r) { i->serve(r); });
 }
 
 JetStreamJournal::~JetStreamJournal() {
@@ -1022,19 +1007,13 @@ JetStreamJournal::~JetStreamJournal() {
 
 void JetStreamJournal::read(std::uint64_t after, std::uint64_t before, std::size_t limit,
                             std::vector<Uuid> users, std::function<void(JournalPage)> done) {
-  std::lock_guard lock(impl_->mu);
-  impl_->requests.push_back(
+  impl_->thread.post(
       {after, before, limit == 0 ? kPageRows : limit, std::move(users), std::move(done)});
-  impl_->cv.notify_one();
 }
 
 void JetStreamJournal::stop() {
-  {
-    std::lock_guard lock(impl_->mu);
-    impl_->stopping = true;
-  }
-  impl_->cv.notify_one();
-  if (impl_->thread.joinable()) impl_->thread.join();
+  impl_->thread.stop();
+  impl_->conn.close();
 }
 
 }  // namespace lam::daemon

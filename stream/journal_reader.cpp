@@ -43,12 +43,17 @@ JournalPage read_page(pqxx::connection& c, std::uint64_t after, std::uint64_t be
 
 }  // namespace
 
+struct PgJournalReader::Conn {
+  explicit Conn(const std::string& conninfo) : c(conninfo) { db::prepare_journal(c); }
+  pqxx::connection c;
+};
+
 PgJournalReader::PgJournalReader(std::string conninfo, std::uint32_t retention_hours)
-    : conninfo_(std::move(conninfo)), retention_hours_(retention_hours) {
-  thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "lam-journal");
-    run();
-  });
+    : conninfo_(std::move(conninfo)),
+      retention_hours_(retention_hours),
+      log_(spdlog::default_logger()->clone("journal")) {
+  thread_.start(
+      "lam-journal", [this](Request& r) { serve(r); }, [this] { retention(); });
 }
 
 PgJournalReader::~PgJournalReader() {
@@ -57,65 +62,38 @@ PgJournalReader::~PgJournalReader() {
 
 void PgJournalReader::read(std::uint64_t after, std::uint64_t before, std::size_t limit,
                            std::vector<Uuid> users, std::function<void(JournalPage)> done) {
-  std::lock_guard lock(mu_);
-  requests_.push_back(
-      {after, before, limit == 0 ? kPageRows : limit, std::move(users), std::move(done)});
-  cv_.notify_one();
+  thread_.post({after, before, limit == 0 ? kPageRows : limit, std::move(users), std::move(done)});
 }
 
 void PgJournalReader::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_one();
-  if (thread_.joinable()) thread_.join();
+  thread_.stop();
 }
 
-void PgJournalReader::run() {
-  auto log = spdlog::default_logger()->clone("journal");
-  std::unique_ptr<pqxx::connection> conn;
-  auto next_retention = Clock::now();
-  auto connect = [&] {
-    if (conn) return;
-    conn = std::make_unique<pqxx::connection>(conninfo_);
-    db::prepare_journal(*conn);
-  };
-  for (;;) {
-    Request req;
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || !requests_.empty(); });
-      if (stopping_) break;
-      if (!requests_.empty()) {
-        req = std::move(requests_.front());
-        requests_.pop_front();
-      }
-    }
-    if (req.done) {
-      JournalPage page;
-      try {
-        connect();
-        page = read_page(*conn, req.after, req.before, req.limit, req.users);
-      } catch (const std::exception& e) {
-        conn.reset();
-        page.ok = false;
-        page.error = db::redact_secrets(e.what(), conninfo_);
-        log->warn("journal read failed: {}", page.error);
-      }
-      req.done(std::move(page));
-    } else if (Clock::now() >= next_retention) {
-      next_retention = Clock::now() + kRetentionEvery;
-      try {
-        connect();
-        pqxx::nontransaction tx(*conn);
-        const std::uint64_t n = db::delete_journal_older_than(tx, retention_hours_);
-        if (n > 0) log->info("journal retention: {} rows deleted from alert_events_default", n);
-      } catch (const std::exception& e) {
-        conn.reset();
-        log->warn("journal retention failed: {}", db::redact_secrets(e.what(), conninfo_));
-      }
-    }
+void PgJournalReader::serve(Request& req) {
+  JournalPage page;
+  try {
+    if (!conn_) conn_ = std::make_unique<Conn>(conninfo_);
+    page = read_page(conn_->c, req.after, req.before, req.limit, req.users);
+  } catch (const std::exception& e) {
+    conn_.reset();
+    page.ok = false;
+    page.error = db::redact_secrets(e.what(), conninfo_);
+    log_->warn("journal read failed: {}", page.error);
+  }
+  req.done(std::move(page));
+}
+
+void PgJournalReader::retention() {
+  if (Clock::now() < next_retention_) return;
+  next_retention_ = Clock::now() + kRetentionEvery;
+  try {
+    if (!conn_) conn_ = std::make_unique<Conn>(conninfo_);
+    pqxx::nontransaction tx(conn_->c);
+    const std::uint64_t n = db::delete_journal_older_than(tx, retention_hours_);
+    if (n > 0) log_->info("journal retention: {} rows deleted from alert_events_default", n);
+  } catch (const std::exception& e) {
+    conn_.reset();
+    log_->warn("journal retention failed: {}", db::redact_secrets(e.what(), conninfo_));
   }
 }
 

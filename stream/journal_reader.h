@@ -4,16 +4,19 @@
 /// JetStream reader (scaleout/jetstream.h). Each has its own thread and connection, so the stream
 /// server thread never blocks; requests are rare, so a mutex-guarded request list is fine.
 
-#include <condition_variable>
+#include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <mutex>
+#include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "stream/request_thread.h"
 #include "stream/stream_filter.h"
+
+namespace spdlog {
+class logger;
+}
 
 namespace lam::daemon {
 
@@ -65,15 +68,16 @@ class PgJournalReader final : public JournalReader {
     std::vector<Uuid> users;
     std::function<void(JournalPage)> done;
   };
-  void run();
+  void serve(Request& r);
+  void retention();
 
   std::string conninfo_;
   std::uint32_t retention_hours_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Request> requests_;
-  bool stopping_ = false;
-  std::thread thread_;
+  struct Conn;                  ///< its pqxx connection (defined in journal_reader.cpp)
+  std::unique_ptr<Conn> conn_;  ///< the reader thread's
+  std::chrono::steady_clock::time_point next_retention_{};
+  std::shared_ptr<spdlog::logger> log_;
+  RequestThread<Request> thread_;  ///< last: stopped first
 };
 
 }  // namespace lam::daemon
