@@ -56,10 +56,29 @@ Daemon::~Daemon() {
   stop();
 }
 
+/// What load_state hands start_threads.
+struct Daemon::Loaded {
+  std::vector<Event> initial;  ///< events of the load (rejected rows), published first
+  FeedSubscriptions feeds;     ///< the price feeds the loaded markets need
+  struct Market {
+    Uuid id;
+    std::string dex_name;
+    std::string symbol;
+  };
+  std::vector<Market> markets;  ///< every market loaded, with the feed that prices it
+};
+
 void Daemon::start() {
+  p_->log->info("{}", redacted_summary(cfg_));
+  const std::uint64_t first_seq = open_database();
+  Loaded loaded;
+  load_state(first_seq, loaded);
+  start_threads(first_seq, loaded);
+}
+
+std::uint64_t Daemon::open_database() {
   Parts& p = *p_;
   auto& log = *p.log;
-  log.info("{}", redacted_summary(cfg_));
   const std::string base_url = database_url(cfg_);
   p.url = base_url;
 
@@ -87,29 +106,23 @@ void Daemon::start() {
   // 2. Crash recovery, then the seq to continue from.
   const Recovered rec =
       recover(p.url, cfg_.engine, cfg_.shard ? cfg_.shard->id : std::string(), p.ring, log);
-  const std::uint64_t first_seq = rec.next_seq;
-  p.first_seq = first_seq;
+  p.first_seq = rec.next_seq;
   p.journal_holes = rec.holes_unfilled;
+  return rec.next_seq;
+}
 
-  // 3. State.
+void Daemon::load_state(std::uint64_t first_seq, Loaded& out) {
+  Parts& p = *p_;
+  auto& log = *p.log;
   MatcherConfig mc;
   mc.first_seq = first_seq;
   mc.report_rested = true;  // the writer persists a limit that starts resting (pending -> open)
   mc.slippage_bps = cfg_.paper.slippage_bps;
   p.matcher = std::make_unique<Matcher>(mc);
-  std::vector<Event> initial;
-  std::map<feeds::Venue, std::vector<std::string>> symbols;
-  struct LoadedMarket {
-    Uuid id;
-    std::string dex_name;
-    std::string symbol;
-  };
-  std::vector<LoadedMarket> loaded_markets;
-  std::unordered_map<std::string, Uuid> subscribed;  // "venue/symbol" -> its first market
   // Rows of other shards' markets are skipped before the matcher sees them.
   db::LoadSink sink =
-      shard_filtered(db::matcher_sink(*p.matcher, p.instruments, initial, /*orders=*/true), p.shard,
-                     p.foreign_rows);
+      shard_filtered(db::matcher_sink(*p.matcher, p.instruments, out.initial, /*orders=*/true),
+                     p.shard, p.foreign_rows);
   auto load_market = std::move(sink.market);
   sink.market = [&](MarketRow&& m) {
     // Oracle-priced markets subscribe their Pyth feed, not their venue's book.
@@ -119,20 +132,15 @@ void Daemon::start() {
       ++p.foreign_rows;
       return;
     }
-    // One market per price feed: the matcher maps an instrument to one market, so a second
-    // market on the same feed (one oracle for two venues' SOL-PERP, a pair listed twice) takes
-    // its ticks from the first. Said loudly rather than found out.
-    auto [owner, fresh] =
-        subscribed.try_emplace(std::string(f.venue).append(1, '/').append(f.symbol), m.spec.id);
-    if (fresh) {
-      if (const auto v = feeds::parse_venue(f.venue)) symbols[*v].emplace_back(f.symbol);
-    } else {
+    // One market per price feed (FeedSubscriptions): said loudly rather than found out.
+    const auto added = out.feeds.add(m.spec.id, f.venue, f.symbol);
+    if (!added.fresh) {
       log.error(
           "markets {} and {} are both priced by {}: only the one loaded last is evaluated "
           "(one market per price feed)",
-          owner->second.str(), m.spec.id.str(), owner->first);
+          added.first.str(), m.spec.id.str(), added.feed);
     }
-    loaded_markets.push_back({m.spec.id, std::string(f.venue), std::string(f.symbol)});
+    out.markets.push_back({m.spec.id, std::string(f.venue), std::string(f.symbol)});
     load_market(std::move(m));
   };
   const auto t0 = Clock::now();
@@ -146,8 +154,11 @@ void Daemon::start() {
     log.info("shard {}: owns {} market(s); {} rows of other shards' markets skipped",
              cfg_.shard->id, p.shard.owned_markets(), p.foreign_rows);
   }
+}
 
-  // 4. Threads, from the back of the pipeline to the front.
+void Daemon::start_threads(std::uint64_t first_seq, Loaded& loaded) {
+  Parts& p = *p_;
+  auto& log = *p.log;
   p.ticks = std::make_unique<feeds::TickQueue>(cfg_.engine.tick_queue_capacity);
   p.bus = std::make_unique<EventBus>(cfg_.stream.bus_capacity);
   db::WriterConfig wc = cfg_.writer;
@@ -162,7 +173,7 @@ void Daemon::start() {
 
   // Feeds: one connection per venue route, subscribed to the markets loaded for that venue
   // (daemon/feed_plan.h decides which; here they become symbol maps and connections).
-  FeedPlan plan = plan_feeds(cfg_.feeds, symbols);
+  FeedPlan plan = plan_feeds(cfg_.feeds, loaded.feeds.symbols());
   for (const PlanNote& n : plan.notes) {
     if (n.level == PlanNote::Level::error)
       log.error("{}", n.text);
@@ -198,7 +209,7 @@ void Daemon::start() {
   deps.foreign = &p.foreign;
   deps.coverage = MarketCoverage(std::move(served), std::move(plan.disabled_venues));
   std::size_t unserved = 0;
-  for (const LoadedMarket& lm : loaded_markets) {
+  for (const Loaded::Market& lm : loaded.markets) {
     const auto id = p.instruments.find(lm.dex_name, lm.symbol);
     if (deps.coverage.update(lm.id, id.value_or(kNoInstrument), lm.dex_name) ==
             MarketCoverage::Change::became_unserved &&
@@ -208,7 +219,7 @@ void Daemon::start() {
     }
   }
   p.engine = std::make_unique<EngineLoop>(cfg_.engine, deps);
-  p.engine->publish_initial(std::move(initial));
+  p.engine->publish_initial(std::move(loaded.initial));
 
   p.journal = std::make_unique<PgJournalReader>(p.url, cfg_.stream.journal_retention_hours);
   MaintenanceConfig mcfg = cfg_.maintenance;

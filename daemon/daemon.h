@@ -44,8 +44,19 @@ class Daemon {
   [[nodiscard]] StatusLine status();
 
   struct Parts;
+  struct Loaded;
 
  private:
+  // The start-up sequence, in order (start() is only these three).
+  /// Schema checked or migrated, a shard's journal schema, crash recovery: the first seq of this
+  /// run.
+  std::uint64_t open_database();
+  /// Markets, positions, alerts, orders and balances into a new matcher; which feeds they need.
+  void load_state(std::uint64_t first_seq, Loaded& out);
+  /// Queues, writer, listener, feeds, the matcher thread, the stream server (and the JetStream
+  /// publisher), maintenance; started from the back of the pipeline to the front.
+  void start_threads(std::uint64_t first_seq, Loaded& loaded);
+
   void render_metrics(std::string& out) const;  ///< server thread, via ServerHooks
   bool health(std::string& out) const;          ///< server thread, via ServerHooks
 

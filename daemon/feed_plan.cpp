@@ -6,6 +6,16 @@
 
 namespace lam::daemon {
 
+FeedSubscriptions::Added FeedSubscriptions::add(const Uuid& market, std::string_view venue,
+                                                std::string_view symbol) {
+  std::string feed = std::string(venue).append(1, '/').append(symbol);
+  const auto [it, fresh] = first_.try_emplace(feed, market);
+  if (fresh) {
+    if (const auto v = feeds::parse_venue(venue)) symbols_[*v].emplace_back(symbol);
+  }
+  return {fresh, it->second, std::move(feed)};
+}
+
 FeedPlan plan_feeds(const FeedsSection& feeds,
                     const std::map<feeds::Venue, std::vector<std::string>>& symbols) {
   FeedPlan plan;

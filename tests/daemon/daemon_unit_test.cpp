@@ -303,6 +303,22 @@ TEST(FeedPlan, InverseContractsRefusedAndUnsizedContractsSaidOnce) {
   EXPECT_TRUE(plan_feeds(c.feeds, {{feeds::Venue::okx, {"BTC-USD-SWAP"}}}).connections.empty());
 }
 
+TEST(FeedPlan, OneMarketPerPriceFeed) {
+  FeedSubscriptions subs;
+  const Uuid a = *Uuid::parse("0000000a-0000-4000-8000-000000000001");
+  const Uuid b = *Uuid::parse("0000000a-0000-4000-8000-000000000002");
+  EXPECT_TRUE(subs.add(a, "binance", "BTCUSDT").fresh);
+  const auto again = subs.add(b, "binance", "BTCUSDT");  // a pair listed twice
+  EXPECT_FALSE(again.fresh);
+  EXPECT_EQ(again.first, a);
+  EXPECT_EQ(again.feed, "binance/BTCUSDT");
+  EXPECT_TRUE(subs.add(b, "okx", "BTC-USDT-SWAP").fresh);
+  EXPECT_TRUE(subs.add(b, "nosuchvenue", "X").fresh);  // no feed to subscribe: left out
+  ASSERT_EQ(subs.symbols().size(), 2u);
+  EXPECT_EQ(subs.symbols().at(feeds::Venue::binance), std::vector<std::string>{"BTCUSDT"});
+  EXPECT_EQ(subs.symbols().at(feeds::Venue::okx), std::vector<std::string>{"BTC-USDT-SWAP"});
+}
+
 TEST(RecoveryPlan, RecordsAboveTheHeadAndThoseFillingHolesAreJournaled) {
   std::vector<RingRecord> ring;
   for (std::uint64_t s : {3, 4, 5, 6, 7, 8, 10, 11, 14}) {
