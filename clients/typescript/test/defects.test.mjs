@@ -23,7 +23,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let stack;
 let pool;
-let nextAlert = 20_000;
 before(async () => {
   stack = await new Stack().start();
   pool = new pg.Pool({ connectionString: stack.url, max: 4 });
@@ -38,15 +37,6 @@ function head() {
   return Number(stack.sql("SELECT coalesce(max(seq), 0) FROM alert_events").trim());
 }
 
-async function firing(userN, count = 1) {
-  const ids = [];
-  for (let i = 0; i < count; ++i) {
-    const n = nextAlert++;
-    stack.addFiringAlert(n, userN);
-    ids.push(alertId(n));
-  }
-  return ids;
-}
 
 test("streamUrl: one well-formed query whatever the URL held", () => {
   const u = streamUrl(
@@ -90,14 +80,14 @@ for (const [name, make] of [
       client.setFilter(later);
       await sleep(100);
     }
-    const [a] = await firing(2);
-    await firing(1); // filtered out
+    const [a] = stack.fire(2);
+    stack.fire(1); // filtered out
     await waitFor(() => got.some((e) => e.alert_id === a), 10_000, "the first alert");
     // Drop the connection under the client: it must resume with since = the alert's seq.
     client["ws"].terminate();
     await waitFor(() => opened === 2 || fatal, 10_000, "the reconnect");
     assert.equal(fatal, undefined, fatal?.message);
-    const [b] = await firing(2);
+    const [b] = stack.fire(2);
     await waitFor(() => got.some((e) => e.alert_id === b) || fatal, 10_000, "the alert after the reconnect");
     await client.close();
     assert.equal(fatal, undefined, fatal?.message);
@@ -134,7 +124,7 @@ test("close(): no handler after it resolves, and the cursor never passes the eve
     }
   })();
   await waitFor(() => opened, 10_000, "open");
-  await firing(2, 4); // four alerts, usually in one message: two stay buffered
+  stack.fire(2, 4); // four alerts, usually in one message: two stay buffered
   await loop;
   assert.equal(handled.length, 2, `handled ${handled}`);
   assert.equal(afterClose, 0);
@@ -233,7 +223,7 @@ test("cursors as Prisma and node-postgres read bigint seqs: bigint and decimal s
     const client = new LaminatorClient({ url: stack.streamUrl, token: TOKEN, cursor: { load, save: () => undefined } });
     client.on("event", (ev) => got.push(ev.seq));
     await client.start();
-    const [a] = await firing(3);
+    const [a] = stack.fire(3);
     await waitFor(() => got.length > 0, 10_000, "an event after the cursor");
     await client.close();
     assert.ok(got.every((s) => s > h), `${got} after ${h}`);
@@ -244,7 +234,7 @@ test("cursors as Prisma and node-postgres read bigint seqs: bigint and decimal s
 });
 
 test("batched commits to PostgreSQL: far fewer writes, the last completed seq on close()", async () => {
-  await firing(1, 30);
+  stack.fire(1, 30);
   await sleep(500);
   const total = head();
   const store = new PgCursorStore(pool, "batched-test");
@@ -284,7 +274,7 @@ test("batched commits to PostgreSQL: far fewer writes, the last completed seq on
 test("exactly-once effects: applyOnce in the bot's transaction, through a crash and a full redelivery", async () => {
   await pool.query("CREATE TABLE IF NOT EXISTS bot_effects (seq bigint PRIMARY KEY, alert_id uuid)");
   const store = new PgCursorStore(pool, "exactly-once-test");
-  await firing(2, 20);
+  stack.fire(2, 20);
   await sleep(500);
   const total = head();
   // A first run that "crashes" after 25 events: no close(), no commit of its own.

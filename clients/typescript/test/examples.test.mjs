@@ -13,7 +13,6 @@ import { alertId, clientRoot, Stack, TOKEN, user, waitFor } from "./harness.mjs"
 import { FakeTelegram } from "./telegram.mjs";
 
 let stack;
-let nextAlert = 40_000;
 before(async () => {
   execFileSync(process.execPath, [path.join(clientRoot, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.examples.json"], {
     cwd: clientRoot,
@@ -43,15 +42,6 @@ function run(example, env = {}) {
   return out;
 }
 
-function fire(userN, count = 1) {
-  const ids = [];
-  for (let i = 0; i < count; ++i) {
-    const n = nextAlert++;
-    stack.addFiringAlert(n, userN);
-    ids.push(alertId(n));
-  }
-  return ids;
-}
 
 test("README.md shows each example file verbatim", () => {
   const readme = readFileSync(path.join(clientRoot, "README.md"), "utf8");
@@ -67,7 +57,7 @@ test("examples/bot.ts: handles alerts, commits its cursor in batches, exits clea
   const bot = run("bot");
   await waitFor(() => stack.health().then((s) => s === 200), 5000, "daemon");
   await new Promise((r) => setTimeout(r, 500)); // connected (live start: no cursor yet)
-  const ids = fire(1, 5);
+  const ids = stack.fire(1, 5);
   await waitFor(() => ids.every((id) => bot.stdout.includes(`alert ${id}`)), 15_000, "the bot's lines");
   bot.child.kill("SIGTERM");
   const { code } = await bot.exited;
@@ -80,7 +70,7 @@ test("examples/bot.ts: handles alerts, commits its cursor in batches, exits clea
 test("examples/exactly-once.ts: every alert's effect once, through a SIGKILL mid-stream", async () => {
   let bot = run("exactly-once");
   await new Promise((r) => setTimeout(r, 800));
-  const first = fire(2, 10);
+  const first = stack.fire(2, 10);
   await waitFor(
     () => Number(stack.sql("SELECT count(*) FROM bot_inbox").trim()) >= 3,
     15_000,
@@ -88,7 +78,7 @@ test("examples/exactly-once.ts: every alert's effect once, through a SIGKILL mid
   );
   bot.child.kill("SIGKILL"); // mid-stream: some effects done, the client's own commits behind
   await bot.exited;
-  const second = fire(2, 10); // while the bot is down
+  const second = stack.fire(2, 10); // while the bot is down
   bot = run("exactly-once");
   const all = [...first, ...second];
   const inbox = () =>
@@ -135,8 +125,8 @@ test("examples/notifier.ts: users told on Telegram, one digest each, within the 
   try {
     const bot = run("notifier", { TELEGRAM_TOKEN: tg.token, TELEGRAM_API: tg.url });
     await new Promise((r) => setTimeout(r, 800));
-    fire(1, 3);
-    fire(3, 2);
+    stack.fire(1, 3);
+    stack.fire(3, 2);
     await waitFor(() => tg.messages.length >= 2, 15_000, "two digests");
     await new Promise((r) => setTimeout(r, 300));
     bot.child.kill("SIGTERM");

@@ -59,24 +59,15 @@ export class Stack {
     return this;
   }
 
+  /** PostgreSQL, the mock exchange generating prices, and `laminator run`. */
   async start() {
-    this.dir = mkdtempSync(path.join(tmpdir(), "laminator-ts-"));
-    execFileSync("chmod", ["755", this.dir]);
-    this.pgDir = path.join(this.dir, "pg");
-    this.url = execFileSync(path.join(root, "scripts/local-pg"), ["start", this.pgDir], {
-      encoding: "utf8",
-    }).trim();
+    await this.startDb();
     this.mockPort = await freePort();
     this.port = await freePort();
     this.mock = spawn(mockexBin, ["--port", String(this.mockPort), "--rate", "200"], {
       stdio: ["ignore", "ignore", openSync(path.join(this.dir, "mockex.log"), "a")],
     });
     this.writeConfig();
-    execFileSync(laminatorBin, ["migrate", "--database-url", this.url], { stdio: "ignore" });
-    this.sql(`INSERT INTO markets (id, symbol, base_asset, quote_asset, dex_name, market_type,
-                price_source) VALUES ('${MARKET}', 'BTCUSDT', 'BTC', 'USDT', 'binance', 'perpetual', 'mark');
-              INSERT INTO users (id, telegram_id) SELECT ('0000000c-0000-4000-8000-' ||
-                lpad(to_hex(g), 12, '0'))::uuid, 700000 + g FROM generate_series(1, 3) g;`);
     await this.startDaemon();
     return this;
   }
@@ -154,6 +145,18 @@ ${feeds}`,
     return execFileSync("psql", ["-qAtX", "-v", "ON_ERROR_STOP=1", this.url, "-c", text], {
       encoding: "utf8",
     });
+  }
+
+  /** `count` alerts of user `userN` that fire at the next tick, numbered from `this.nextAlert`. */
+  fire(userN, count = 1) {
+    this.nextAlert ??= 20_000;
+    const ids = [];
+    for (let i = 0; i < count; ++i) {
+      const n = this.nextAlert++;
+      this.addFiringAlert(n, userN);
+      ids.push(alertId(n));
+    }
+    return ids;
   }
 
   /** An alert that fires at the next tick (BTC is near 80,000 on the mock). */
