@@ -218,6 +218,12 @@ export interface NotifierOptions {
   format?: (events: readonly LaminatorEvent[], more: number) => string;
   /** How long a looked-up recipient is reused (default 60 s). */
   directoryTtlMs?: number;
+  /**
+   * After a quiet spell (nothing sent for a second), how long the first ready chat waits for others
+   * whose windows end just after it (default 50 ms): the first messages of a burst then go by
+   * urgency too, not to whichever chat's window happened to end a few milliseconds earlier.
+   */
+  startGraceMs?: number;
 }
 
 export interface NotifierStats {
@@ -335,6 +341,9 @@ export class Notifier extends EventEmitter<NotifierEvents> {
   private unresolved: LaminatorEvent[] = [];
   private resolving: Promise<void> | undefined;
   private nextSendAt = 0;
+  private lastSendAt = 0;
+  /** When the first chat of a burst became ready after a quiet spell (0: none waiting). */
+  private burstAt = 0;
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -352,6 +361,7 @@ export class Notifier extends EventEmitter<NotifierEvents> {
       concurrency: opts.concurrency ?? 8,
       maxAttempts: opts.maxAttempts ?? 5,
       directoryTtlMs: opts.directoryTtlMs ?? 60_000,
+      startGraceMs: opts.startGraceMs ?? 50,
     };
     if (!(this.o.perSecond > 0)) throw new Error("Notifier: perSecond must be > 0");
     this.always = new Set(opts.alwaysNotify ?? ["position.liquidated"]);
@@ -507,10 +517,20 @@ export class Notifier extends EventEmitter<NotifierEvents> {
       if (top.version === top.chat.version) this.ready.push(top);
     }
     const spacing = 1000 / this.o.perSecond;
+    if (this.ready.size > 0 && this.inFlight === 0 && now - this.lastSendAt > 1000) {
+      // A burst starts: let the chats whose windows end right after this one join the choice.
+      if (this.burstAt === 0) this.burstAt = now;
+      if (now < this.burstAt + this.o.startGraceMs) {
+        this.arm(this.burstAt + this.o.startGraceMs);
+        return;
+      }
+    }
     while (this.ready.size > 0 && this.inFlight < this.o.concurrency && this.nextSendAt <= now) {
       const e = this.ready.pop() as Entry;
       if (e.version !== e.chat.version || e.chat.inFlight || e.chat.events.length === 0) continue;
       this.nextSendAt = Math.max(this.nextSendAt, now - spacing) + spacing;
+      this.lastSendAt = now;
+      this.burstAt = 0;
       this.sendDigest(e.chat);
     }
     // Sleep until the next thing can happen: a send slot, or a waiting chat's turn.
