@@ -52,7 +52,8 @@ WITH m AS (
   FROM o
   WHERE x.id = o.id AND x.status IN ('pending', 'open')
     AND (o.status <> 'filled' OR o.flags & 18 <> 0  -- opens it, or an earlier fill here did
-         OR EXISTS (SELECT 1 FROM positions p WHERE p.id = o.position_id AND p.status = 'open'))
+         OR EXISTS (SELECT 1 FROM positions p WHERE p.id = o.position_id AND p.status = 'open'
+                    FOR UPDATE))  -- locked: a close the bot commits meanwhile is seen, not raced
   RETURNING x.id, x.user_id, x.wallet_id, x.market_id, x.side, x.leverage, x.status,
             x.status_reason, x.triggered_at, x.filled_size, x.avg_fill_price, x.total_fees,
             x.position_id, x.filled_at, o.triggered_at IS NOT NULL AS triggered,

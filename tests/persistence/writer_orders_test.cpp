@@ -355,6 +355,47 @@ TEST(WriterOrders, ARestedLimitFilledInTheSameFlushKeepsBothAuditRows) {
 }
 
 // Issue 28, section 2: which published event a conflict the statement reports voids.
+// A fill that increases a position while the bot closes that position in a transaction that commits
+// after the writer's statement began: the fill must lose (the bot wins, a conflict), never land on
+// the closed row. Before the position was locked by the fill's check, the check read the
+// statement's snapshot (still open), the update then waited for the bot's row lock and, re-checked
+// after the bot's commit, moved the closed position's margin and the wallet's lock: locked_balance
+// above the open margin (found by Faults.RandomBotWritesAndKillsLeaveTheBooksReconciled under
+// ASan).
+TEST(WriterOrders, AnIncreaseRacingTheBotsCloseOfItsPositionLosesWhole) {
+  const std::string url = test::migrated_seeded_db("wo_close_race", 4, 4);
+  exec(url, "INSERT INTO wallet_balances (wallet_id, token_symbol, balance) VALUES ('" +
+                seq_uuid(test::kWallet, 1) + "', 'Q', 1000)");
+  add_order(url, 1, 1, "market", "long", "2");
+  add_order(url, 3, 1, "market", "long", "1");
+  const Uuid pos = Matcher::position_id_for(seq_id(kOrder, 1));
+  Writer w({.conninfo = url, .flush_interval = 10ms});
+  ASSERT_TRUE(w.try_submit(fill(1, pos, "100", "2", "0.1", "-0.1", "40", "100",
+                                WriteOp::kTaker | WriteOp::kOpened, kT0)));
+  ASSERT_TRUE(wait_idle(w));
+  ASSERT_EQ(text(url, "SELECT locked_balance FROM wallet_balances"), "40.000000000000000000|\n");
+
+  pqxx::connection bot(url);
+  pqxx::work close(bot);
+  close.exec("UPDATE positions SET status = 'closed', closed_at = now() WHERE id = '" + pos.str() +
+             "'");  // releases the 40 locked (migration 0013), not committed yet
+  ASSERT_TRUE(w.try_submit(fill(3, pos, "100", "1", "0.05", "-0.05", "20", "100", WriteOp::kTaker,
+                                kT0 + 1'000'000'000)));
+  std::this_thread::sleep_for(400ms);  // the writer's statement has begun and waits for the row
+  close.commit();
+  ASSERT_TRUE(wait_idle(w));
+
+  EXPECT_EQ(text(url, "SELECT status, margin, size FROM positions WHERE id = '" + pos.str() + "'"),
+            "closed|40.000000000000000000|2.000000000000000000|\n");
+  EXPECT_EQ(text(url, "SELECT status::text <> 'filled' FROM orders WHERE id = '" +
+                          seq_uuid(kOrder, 3) + "'"),
+            "t|\n");
+  EXPECT_EQ(text(url, "SELECT count(*) FROM trades"), "1|\n");
+  // The books: nothing locked once no position is open.
+  EXPECT_EQ(text(url, "SELECT locked_balance FROM wallet_balances"), "0.000000000000000000|\n");
+  EXPECT_GE(w.stats().conflicts.load(), 1u);
+}
+
 TEST(BatchVoided, AConflictNamesTheEventItVoids) {
   Batch b;
   WriteOp trig;
