@@ -367,12 +367,17 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
       }
       // A read of a pending / open row noticed before our transition of it was journaled shows
       // the row as it was before our write: it must not re-arm (or re-fill) the order.
+      // (A read the writer asked for, after its statement committed, is never stale.)
       if ((c.order.status == OrderStatus::pending || c.order.status == OrderStatus::open) &&
-          transitions_.stale_read(c.order.id, c.noticed)) {
+          !c.reconcile && transitions_.stale_read(c.order.id, c.noticed)) {
         stats_.commands_skipped.fetch_add(1, std::memory_order_relaxed);
         return;
       }
-      m.upsert_order(c.order, events_);
+      if (c.reconcile) {
+        m.reconcile_order(c.order, events_);
+      } else {
+        m.upsert_order(c.order, events_);
+      }
       if (!events_.empty()) publish(0);
       return;
     case K::remove_order:

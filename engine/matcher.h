@@ -157,6 +157,11 @@ class Matcher {
   /// rested or armed on its trigger (docs/semantics.md, "Orders"); a live stop / stop_limit is
   /// armed on its trigger only. Any other status disarms it (the bot cancelled it); no event.
   void upsert_order(const OrderSpec& o, std::vector<Event>& out);
+  /// The order's row as the writer asked it re-read (a fill of ours lost to the bot: op RECONCILE).
+  /// A row still pending / open while the order is held filled here means the fill was never
+  /// stored (the position it moved was closed first): order.fill_voided (reason position_closed),
+  /// then the order is armed again from the row. Any other row: as upsert_order.
+  void reconcile_order(const OrderSpec& o, std::vector<Event>& out);
   /// Forgets an order (deleted by the bot).
   void remove_order(const Uuid& id);
   /// Sets a wallet's balance in one asset (loaded or changed by the bot).
@@ -343,6 +348,8 @@ class Matcher {
   // orders (matcher_orders.cpp)
   void run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& out);
   void arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out);
+  /// Stores `o` in `slot` (kNone: a new record) and arms it (upsert_order's checks done).
+  void place_order(std::uint32_t slot, const OrderSpec& o, std::vector<Event>& out);
   [[nodiscard]] OrderSpec spec_of(std::uint32_t slot) const;
   OrderExtra& order_extra_of(std::uint32_t slot);  ///< allocated on first use
   [[nodiscard]] const OrderExtra* order_extra_if(std::uint32_t slot) const noexcept;

@@ -181,6 +181,32 @@ void Matcher::upsert_order(const OrderSpec& o, std::vector<Event>& out) {
       ++stats_.orders_fills_voided;
     }
   }
+  place_order(slot, o, out);
+}
+
+void Matcher::reconcile_order(const OrderSpec& o, std::vector<Event>& out) {
+  const std::uint32_t slot = order_slot(o.id);
+  // Our fill of it lost to the bot while the row stayed pending / open (the position the fill
+  // increased or reduced was closed first): the fill is voided and the order armed again as the
+  // database holds it, as a restart would load it. The writer asked for this read after its
+  // statement committed, so a live row here never predates our fill.
+  if (slot == kNone || orders_[slot].status != OrderStatus::filled || !watching(o.status) ||
+      o.invalid == RejectReason::finished_order) {
+    upsert_order(o, out);
+    return;
+  }
+  if (const auto v = order(o.id)) {
+    Event e = make_event(EventType::order_fill_voided, last_ts_, o.id, o.user_id, o.market_id);
+    e.ref = v->position_id.value_or(Uuid{});
+    e.size = v->filled_size;
+    e.reason = RejectReason::position_closed;
+    out.push_back(e);
+    ++stats_.orders_fills_voided;
+  }
+  place_order(slot, o, out);
+}
+
+void Matcher::place_order(std::uint32_t slot, const OrderSpec& o, std::vector<Event>& out) {
   if (slot == kNone) {
     if (!free_orders_.empty()) {  // a removed order's slot: memory stays bounded by live orders
       slot = free_orders_.back();

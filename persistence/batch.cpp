@@ -191,7 +191,8 @@ std::optional<std::pair<EventType, Uuid>> Batch::voided_by(const std::string& co
     if (it == order_index_.end()) return std::nullopt;
     const OrderWrite& w = orders_[it->second].second;
     if (w.filled) {
-      // The bot's finished row reaches the engine, which voids the fill; a deleted row does not.
+      // The bot's finished row (or, still pending / open, the row the writer has re-read: op
+      // RECONCILE) reaches the engine, which voids the fill; a deleted row does not.
       if (found == "missing") return std::pair{EventType::order_filled, *id};
       return std::nullopt;
     }

@@ -248,7 +248,10 @@ void Listener::run() {
           push(command(K::remove_balance, noticed, [&](EngineCommand& c) { c.id = id; }));
         }
         for (auto& row : rows.orders) {
-          push(command(K::upsert_order, noticed, [&](EngineCommand& c) { c.order = row; }));
+          push(command(K::upsert_order, noticed, [&](EngineCommand& c) {
+            c.order = row;
+            c.reconcile = reconcile.contains(row.id);
+          }));
         }
         for (auto& id : rows.missing_orders) {
           push(command(K::remove_order, noticed, [&](EngineCommand& c) { c.id = id; }));

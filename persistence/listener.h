@@ -46,9 +46,10 @@ struct EngineCommand {
   BalanceSpec balance;
   Uuid id;
   std::chrono::steady_clock::time_point noticed;  ///< when the notification (or resync) was seen
-  /// A position read because the writer asked for it (op RECONCILE: a fill of the engine's lost to
-  /// the bot): newer than anything the engine wrote of this row, so never a stale read. (Balances
-  /// have no stale-read check: their reads always apply.)
+  /// A position or order read because the writer asked for it (op RECONCILE: a fill of the
+  /// engine's lost to the bot): newer than anything the engine wrote of this row, so never a stale
+  /// read; an order read so may re-arm an order the engine holds filled (Matcher::reconcile_order).
+  /// (Balances have no stale-read check: their reads always apply.)
   bool reconcile = false;
 };
 

@@ -274,17 +274,21 @@ WITH m AS (
   -- is not one).
   -- NOT IN over `ordered` is a hashed subplan: an anti join between two CTEs (estimated at a row
   -- or ten) ran as a nested loop, quadratic in the batch's orders (20 s of a 20k-fill statement).
-  SELECT o.position_id, x.wallet_id, x.market_id
+  SELECT o.id, o.position_id, x.wallet_id, x.market_id, x.status IN ('pending', 'open') AS live
   FROM o JOIN orders x ON x.id = o.id
   WHERE o.status = 'filled' AND o.id NOT IN (SELECT id FROM ordered)
     AND NOT (x.status = 'filled' AND x.filled_at IS NOT DISTINCT FROM o.at)
 ), reconciled AS (
   -- Such a fill moved the engine's position and wallet in memory, not in the database: the
   -- listener re-reads both rows (as if the bot had written them), so the engine follows the
-  -- database again.
+  -- database again. An order the bot did not finish (the position its fill moved was closed
+  -- first) is still pending / open here: re-read too, the engine voids the fill and arms it again
+  -- (Matcher::reconcile_order); a finished one reaches it through the bot's own notification.
   SELECT pg_notify('laminator_changes',
                    json_build_object('t', n.t, 'op', 'RECONCILE', 'id', n.id)::text)
   FROM (SELECT 'positions' AS t, lost.position_id AS id FROM lost
+        UNION
+        SELECT 'orders', lost.id FROM lost WHERE lost.live
         UNION
         SELECT 'wallet_balances', w.id
         FROM lost JOIN markets mk ON mk.id = lost.market_id

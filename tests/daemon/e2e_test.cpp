@@ -815,6 +815,81 @@ TEST(EndToEnd, AFillTheBotsCancelBeatIsVoidedOnTheStream) {
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
+// The bot closes a position just after the engine filled an order that increased it, before the
+// fill is stored (the writer flushes every 3 s here). The fill loses (the writer never moves a
+// closed position) and the order is still pending in the database: it used to stay filled in the
+// engine's memory and pending in the table until the next start filled it (found by
+// Faults.RandomBotWritesAndKillsLeaveTheBooksReconciled under TSan: trades after a restart). The
+// writer has the order re-read with the position and wallet; the engine voids the fill and arms the
+// order again, which fills at once into a new position, as a restart would have filled it.
+TEST(EndToEnd, AFillLostToTheBotsCloseOfItsPositionIsVoidedAndTheOrderFillsAgain) {
+  E2E e("e2e_close_race", DaemonKnobs{.flush_interval_ms = 3000});
+  const std::string opener = "0000000f-0000-4000-8000-000000000001";
+  const std::string adder = "0000000f-0000-4000-8000-000000000003";
+  ASSERT_TRUE(start_funded(e)) << e.log_text();
+  StreamClient sub(e.stream_url(), kToken);
+  paper_order(e, opener, "market", "long");
+  auto got =
+      read_until(sub, [&](const std::string& j) { return sfield(j, "type") == "position.opened"; });
+  ASSERT_TRUE(has(got, "order.filled", opener)) << e.log_tail();
+  const std::string first = sfield(got.back(), "position_id");
+  ASSERT_TRUE(wait_for([&] { return count(e, "SELECT count(*) FROM trades") == 1; }))
+      << e.log_tail();
+  paper_order(e, adder, "market", "long");
+  got = read_until(sub,
+                   [&](const std::string& j) { return sfield(j, "type") == "position.increased"; });
+  ASSERT_TRUE(has(got, "order.filled", adder)) << e.log_tail();
+  e.exec("UPDATE positions SET status = 'closed', closed_at = now() WHERE id = '" + first + "'");
+  ASSERT_EQ(count(e, "SELECT count(*) FROM trades"), 1)
+      << "the increase was stored before the close: the test measured nothing";
+  got = read_until(sub, [&](const std::string& j) {
+    return sfield(j, "type") == "position.opened" && sfield(j, "order_id") == adder;
+  });
+  ASSERT_TRUE(has(got, "order.fill_voided", adder)) << e.log_tail();
+  for (const auto& j : got) {
+    if (sfield(j, "type") != "order.fill_voided") continue;
+    EXPECT_EQ(sfield(j, "reason"), "position_closed") << j;
+    EXPECT_EQ(sfield(j, "position_id"), first) << j;
+  }
+  ASSERT_TRUE(has(got, "order.filled", adder)) << "armed again and filled";
+  const std::string second = sfield(got.back(), "position_id");
+  EXPECT_NE(second, first);
+  // The books: the first position closed as the bot left it, the order filled into the second,
+  // two trades, and the wallet locks exactly the open position's margin.
+  ASSERT_TRUE(wait_for([&] { return count(e, "SELECT count(*) FROM trades") == 2; }))
+      << e.log_tail();
+  EXPECT_EQ(count(e, "SELECT count(*) FROM orders WHERE status = 'filled' AND id = '" + adder +
+                         "' AND position_id = '" + second + "'"),
+            1);
+  EXPECT_EQ(count(e,
+                  "SELECT count(*) FROM positions WHERE status = 'closed' AND size = 0.01 AND "
+                  "id = '" +
+                      first + "'"),
+            1);
+  EXPECT_EQ(count(e,
+                  "SELECT count(*) FROM positions WHERE status = 'open' AND size = 0.01 AND "
+                  "id = '" +
+                      second + "'"),
+            1);
+  EXPECT_EQ(count(e,
+                  "SELECT count(*) FROM wallet_balances b WHERE b.locked_balance = (SELECT "
+                  "sum(margin) FROM positions p WHERE p.wallet_id = b.wallet_id AND p.status = "
+                  "'open') AND b.wallet_id = '" +
+                      kWallet1 + "'"),
+            1);
+  EXPECT_GE(e.metric("laminator_writer_conflicts_total"), 1);
+  EXPECT_EQ(e.metric("laminator_engine_fills_voided_total"), 1);
+  // A restart finds nothing left to do.
+  ASSERT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_tail();
+  const double ticks = e.metric("laminator_engine_ticks_total");
+  ASSERT_TRUE(wait_for([&] { return e.metric("laminator_engine_ticks_total") >= ticks + 100; }));
+  EXPECT_EQ(count(e, "SELECT count(*) FROM trades"), 2);
+  EXPECT_EQ(e.metric("laminator_engine_events_total"), 0) << e.log_tail();
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+}
+
 // Issue 28, section 2: a subscriber that prefers truth to latency asks for committed=1 and is sent
 // an event only once it is journaled with its transition: when order.filled reaches it, the fill is
 // in the books. The default subscriber has it as soon as it is published.

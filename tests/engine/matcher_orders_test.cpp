@@ -521,6 +521,61 @@ TEST_F(Orders, AFillTheBotsCancelBeatIsVoided) {
   EXPECT_TRUE(place(o).empty()) << "once";
 }
 
+// A fill that increased a position the bot closed first was never stored, and its order is still
+// pending in the database: the writer has the position, the wallet and the order re-read (op
+// RECONCILE). The fill is voided and the order armed again as the database holds it, so that it
+// fills now (a new position) rather than at the next start; a re-read the bot caused (no
+// RECONCILE) still refuses to re-arm a filled order.
+TEST_F(Orders, AFillLostToTheBotsCloseOfItsPositionIsVoidedAndTheOrderArmedAgain) {
+  tick(bbo(1, "99.9", "100.1"));
+  place(order(1, OrderType::market, OrderSide::long_side, "2"));
+  const OrderSpec o = order(3, OrderType::market, OrderSide::long_side, "1");
+  ASSERT_EQ(types(place(o)), (std::vector{EventType::order_filled, EventType::position_increased}));
+  const Uuid first = Matcher::position_id_for(id(1, kOrderKind));
+  ASSERT_EQ(mk.position(first)->size, raw("3"));
+  // The bot's read of the order (its own write, no RECONCILE): terminal is terminal.
+  ASSERT_EQ(types(place(o)), (std::vector<EventType>{})) << "an unchanged row";
+  // What the writer's statement left: the bot's close of the first position (its margin released
+  // by the database), the wallet as before the lost fill, the order still pending.
+  PositionSpec closed = position(0, Side::long_side, "2", "100.1", "20.02");
+  closed.id = first;
+  closed.wallet_id = wallet();
+  closed.status = PositionStatus::closed;
+  closed.closed_at = 2'000 * kNsPerMs;
+  ev.clear();
+  mk.upsert_position(closed, ev);
+  EXPECT_EQ(mk.position(first)->status, PositionStatus::closed);
+  set_balance("9999.8999");
+  ev.clear();
+  mk.reconcile_order(o, ev);
+  ASSERT_EQ(types(ev), (std::vector{EventType::order_fill_voided, EventType::order_filled,
+                                    EventType::position_opened}));
+  EXPECT_EQ(ev[0].subject, o.id);
+  EXPECT_EQ(ev[0].ref, first);
+  EXPECT_EQ(ev[0].size, raw("1"));
+  EXPECT_EQ(ev[0].reason, RejectReason::position_closed);
+  EXPECT_EQ(mk.stats().orders_fills_voided, 1U);
+  const auto reopened = pos(3);
+  ASSERT_TRUE(reopened) << "the retried fill opens the side again (a new row)";
+  EXPECT_EQ(reopened->size, raw("1"));
+  EXPECT_EQ(status(3), OrderStatus::filled);
+  // A RECONCILE read that finds the order cancelled (the bot's cancel beat the fill): voided as
+  // changed_first, not armed.
+  OrderSpec cancelled = o;
+  cancelled.status = OrderStatus::cancelled;
+  ev.clear();
+  mk.reconcile_order(cancelled, ev);
+  ASSERT_EQ(types(ev), (std::vector{EventType::order_fill_voided}));
+  EXPECT_EQ(ev[0].reason, RejectReason::changed_first);
+  EXPECT_EQ(status(3), OrderStatus::cancelled);
+  // A row that shows a fill (the loader's finished_order) is never re-armed, RECONCILE or not.
+  OrderSpec shown = order(1, OrderType::market, OrderSide::long_side, "2");
+  shown.invalid = RejectReason::finished_order;
+  ev.clear();
+  mk.reconcile_order(shown, ev);
+  EXPECT_EQ(types(ev), (std::vector{EventType::order_revival_refused}));
+}
+
 // An order or a position naming another user's wallet never locks, charges or liquidates it.
 TEST_F(Orders, AnotherUsersWalletIsRejected) {
   tick(bbo(1, "99.9", "100.1"));

@@ -587,10 +587,17 @@ TEST(Listener, FollowsOrdersAndBalancesWhenAskedTo) {
            c.order.type == OrderType::stop && c.order.side == OrderSide::sell &&
            c.order.trigger_price == 900 * kScale && c.order.execution == Execution::paper;
   })) << "order insert";
+  exec(url,
+       "SELECT pg_notify('laminator_changes', json_build_object('t', 'orders', 'op', "
+       "'RECONCILE', 'id', '" +
+           order + "')::text)");
+  ASSERT_TRUE(d.until([&](const EngineCommand& c) {
+    return c.kind == K::upsert_order && c.order.id.str() == order && c.reconcile;
+  })) << "the writer's request (a fill of it lost to the bot's close of its position)";
   exec(url, "UPDATE orders SET status = 'cancelled' WHERE id = '" + order + "'");
   ASSERT_TRUE(d.until([&](const EngineCommand& c) {
     return c.kind == K::upsert_order && c.order.id.str() == order &&
-           c.order.status == OrderStatus::cancelled;
+           c.order.status == OrderStatus::cancelled && !c.reconcile;
   })) << "cancel";
   exec(url, "DELETE FROM orders WHERE id = '" + order + "'");
   ASSERT_TRUE(d.until([&](const EngineCommand& c) {

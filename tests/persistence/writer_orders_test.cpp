@@ -375,6 +375,8 @@ TEST(WriterOrders, AnIncreaseRacingTheBotsCloseOfItsPositionLosesWhole) {
   ASSERT_TRUE(wait_idle(w));
   ASSERT_EQ(text(url, "SELECT locked_balance FROM wallet_balances"), "40.000000000000000000|\n");
 
+  pqxx::connection listen(url);
+  Notes notes(listen);
   pqxx::connection bot(url);
   pqxx::work close(bot);
   close.exec("UPDATE positions SET status = 'closed', closed_at = now() WHERE id = '" + pos.str() +
@@ -394,6 +396,24 @@ TEST(WriterOrders, AnIncreaseRacingTheBotsCloseOfItsPositionLosesWhole) {
   // The books: nothing locked once no position is open.
   EXPECT_EQ(text(url, "SELECT locked_balance FROM wallet_balances"), "0.000000000000000000|\n");
   EXPECT_GE(w.stats().conflicts.load(), 1u);
+  // The order is still pending: the engine filled it in memory, so the writer has it re-read with
+  // the position and the wallet (op RECONCILE) for the engine to void that fill and arm it again;
+  // otherwise it sat pending until the next start filled it.
+  const std::string wallet_row = text(url, "SELECT id FROM wallet_balances").substr(0, 36);
+  std::vector<std::string> want = {
+      R"({"t" : "orders", "op" : "RECONCILE", "id" : ")" + seq_uuid(kOrder, 3) + R"("})",
+      R"({"t" : "positions", "op" : "RECONCILE", "id" : ")" + pos.str() + R"("})",
+      R"({"t" : "wallet_balances", "op" : "RECONCILE", "id" : ")" + wallet_row + R"("})"};
+  auto reconciles = [&] {
+    std::vector<std::string> r;
+    for (const auto& n : notes.got)
+      if (n.find("RECONCILE") != std::string::npos) r.push_back(n);
+    std::sort(r.begin(), r.end());
+    return r;
+  };
+  for (int i = 0; i < 100 && reconciles().size() < want.size(); ++i)
+    listen.await_notification(0, 50'000);
+  EXPECT_EQ(reconciles(), want);
 }
 
 TEST(BatchVoided, AConflictNamesTheEventItVoids) {

@@ -97,16 +97,18 @@ export interface OrderRejected extends UserBase<"order.rejected"> {
  * engine did not arm it again and left the row alone. To retry, insert a new order.
  */
 /**
- * Compensates an earlier `order.filled` of this order: the bot cancelled (or otherwise finished) the
- * order before the engine's fill reached the database, so the fill was never stored and never will
- * be. The order, position and wallet rows are as the bot left them; undo what you told the user.
+ * Compensates an earlier `order.filled` of this order, never stored. `changed_first`: the bot
+ * cancelled (or otherwise finished) the order before the engine's fill reached the database; it
+ * never will be. `position_closed`: the fill moved a position the bot closed first; the order is
+ * still live and is filled anew (a later `order.filled` of the same order). The order, position and
+ * wallet rows are as the database holds them; undo what you told the user.
  */
 export interface OrderFillVoided extends UserBase<"order.fill_voided"> {
   order_id: Uuid;
   /** the position the voided fill had moved */
   position_id: Uuid;
   size: Decimal;
-  reason: "changed_first";
+  reason: "changed_first" | "position_closed";
   detail?: string;
 }
 /**

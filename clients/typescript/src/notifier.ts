@@ -173,7 +173,9 @@ export function describeEvent(ev: LaminatorEvent, market?: string): string {
     case "order.filled":
       return `Filled:${m} ${e.side ?? ""} ${e.size ?? ""} at ${e.price}`.replace(/\s+/g, " ");
     case "order.fill_voided":
-      return `Correction:${m} a fill reported earlier did not happen (your change came first)`;
+      return e.reason === "position_closed"
+        ? `Correction:${m} a fill reported earlier did not happen (the position was closed first); the order is still working`
+        : `Correction:${m} a fill reported earlier did not happen (your change came first)`;
     case "transition.voided":
       return `Correction:${m} ${e.voided_type ?? "an update"} reported earlier did not happen`;
     case "order.triggered":
