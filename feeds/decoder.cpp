@@ -50,21 +50,7 @@ void Decoder::emit_gap(std::vector<FeedEvent>& out, InstrumentId id, TimeNs recv
 }
 
 std::unique_ptr<Decoder> make_decoder(Venue venue, SymbolMap symbols) {
-  switch (venue) {
-    case Venue::binance:
-      return make_binance_decoder(std::move(symbols));
-    case Venue::bybit:
-      return make_bybit_decoder(std::move(symbols));
-    case Venue::okx:
-      return make_okx_decoder(std::move(symbols));
-    case Venue::hyperliquid:
-      return make_hyperliquid_decoder(std::move(symbols));
-    case Venue::coinbase:
-      return make_coinbase_decoder(std::move(symbols));
-    case Venue::pyth:
-      return make_pyth_decoder(std::move(symbols));
-  }
-  return nullptr;
+  return descriptor(venue).make_decoder(std::move(symbols));
 }
 
 }  // namespace lam::feeds

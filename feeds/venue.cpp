@@ -1,23 +1,11 @@
 #include "feeds/venue.h"
 
+#include "feeds/venues/venues.h"
+
 namespace lam::feeds {
 
 std::string_view venue_name(Venue v) noexcept {
-  switch (v) {
-    case Venue::binance:
-      return "binance";
-    case Venue::bybit:
-      return "bybit";
-    case Venue::okx:
-      return "okx";
-    case Venue::hyperliquid:
-      return "hyperliquid";
-    case Venue::coinbase:
-      return "coinbase";
-    case Venue::pyth:
-      return "pyth";
-  }
-  return "?";
+  return static_cast<std::size_t>(v) < kVenueCount ? descriptor(v).name : "?";
 }
 
 std::optional<Venue> parse_venue(std::string_view name) noexcept {

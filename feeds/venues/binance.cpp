@@ -214,8 +214,57 @@ class BinanceDecoder final : public Decoder {
 
 }  // namespace
 
-std::unique_ptr<Decoder> make_binance_decoder(SymbolMap symbols) {
+// ---- the venue's connection rules and descriptor (venues.h) ----------------------------------
+
+namespace {
+
+std::vector<Route> routes() {
+  // Since 2026-04 markPrice/aggTrade live on /market and bookTicker on /public only.
+  return {{"market", "wss://fstream.binance.com/market/stream",
+           static_cast<std::uint8_t>(kind_bit(TickKind::mark) | kind_bit(TickKind::trade))},
+          {"public", "wss://fstream.binance.com/public/stream", kind_bit(TickKind::bbo)}};
+}
+
+VenueRules rules() {
+  // The server pings every 3 min (Beast answers control pings); markPrice@1s arrives every
+  // second, so 10 s of silence means a dead or mis-routed link. 10 incoming msgs/s limit.
+  VenueRules r;
+  r.idle_budget = Millis{10'000};
+  r.stale_budget = Millis{5'000};
+  r.max_msgs_per_s = 4;
+  r.topics_per_msg = 50;
+  r.max_lifetime = Millis{23LL * 3600 * 1000 + 50 * 60 * 1000};  // 24 h cap, 10 min early
+  return r;
+}
+
+std::vector<std::string> sample_symbols() {
+  return {"BTCUSDT", "ETHUSDT"};
+}
+
+std::vector<std::string> subscribe(std::string_view route, const std::vector<std::string>& symbols,
+                                   std::size_t per_msg) {
+  std::vector<std::string> topics;
+  for (const std::string& s : symbols) {
+    const std::string l = ascii_lower(s);
+    if (route == "public") {
+      topics.push_back(json_quoted(l + "@bookTicker"));
+    } else {
+      topics.push_back(json_quoted(l + "@markPrice@1s"));
+      topics.push_back(json_quoted(l + "@aggTrade"));
+    }
+  }
+  return chunked(topics, per_msg, [](const std::string& list, std::size_t id) {
+    return R"({"method":"SUBSCRIBE","params":[)" + list + R"(],"id":)" + std::to_string(id) + "}";
+  });
+}
+
+std::unique_ptr<Decoder> new_decoder(SymbolMap symbols) {
   return std::make_unique<BinanceDecoder>(std::move(symbols));
 }
+
+}  // namespace
+
+const VenueDescriptor kBinance{Venue::binance, "binance", routes,     rules,
+                               sample_symbols, subscribe, new_decoder};
 
 }  // namespace lam::feeds

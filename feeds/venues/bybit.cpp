@@ -204,8 +204,51 @@ class BybitDecoder final : public Decoder {
 
 }  // namespace
 
-std::unique_ptr<Decoder> make_bybit_decoder(SymbolMap symbols) {
+// ---- the venue's connection rules and descriptor (venues.h) ----------------------------------
+
+namespace {
+
+std::vector<Route> routes() {
+  return {{"linear", "wss://stream.bybit.com/v5/public/linear",
+           static_cast<std::uint8_t>(kind_bit(TickKind::mark) | kind_bit(TickKind::bbo) |
+                                     kind_bit(TickKind::trade))}};
+}
+
+VenueRules rules() {
+  VenueRules r;
+  r.idle_budget = Millis{30'000};
+  r.ping_every = Millis{20'000};
+  r.ping_text = R"({"req_id":"ping","op":"ping"})";
+  r.stale_budget = Millis{10'000};
+  r.max_msgs_per_s = 5;
+  r.topics_per_msg = 10;
+  return r;
+}
+
+std::vector<std::string> sample_symbols() {
+  return {"BTCUSDT", "ETHUSDT"};
+}
+
+std::vector<std::string> subscribe(std::string_view /*route*/,
+                                   const std::vector<std::string>& symbols, std::size_t per_msg) {
+  std::vector<std::string> topics;
+  for (const std::string& s : symbols) {
+    topics.push_back(json_quoted("tickers." + s));
+    topics.push_back(json_quoted("publicTrade." + s));
+  }
+  return chunked(topics, per_msg, [](const std::string& list, std::size_t id) {
+    return R"({"req_id":"sub-)" + std::to_string(id) + R"(","op":"subscribe","args":[)" + list +
+           "]}";
+  });
+}
+
+std::unique_ptr<Decoder> new_decoder(SymbolMap symbols) {
   return std::make_unique<BybitDecoder>(std::move(symbols));
 }
+
+}  // namespace
+
+const VenueDescriptor kBybit{Venue::bybit,   "bybit",   routes,     rules,
+                             sample_symbols, subscribe, new_decoder};
 
 }  // namespace lam::feeds

@@ -246,8 +246,56 @@ class CoinbaseDecoder final : public Decoder {
 
 }  // namespace
 
-std::unique_ptr<Decoder> make_coinbase_decoder(SymbolMap symbols) {
+// ---- the venue's connection rules and descriptor (venues.h) ----------------------------------
+
+namespace {
+
+std::vector<Route> routes() {
+  return {{"advanced", "wss://advanced-trade-ws.coinbase.com",
+           static_cast<std::uint8_t>(kind_bit(TickKind::trade) | kind_bit(TickKind::bbo))}};
+}
+
+VenueRules rules() {
+  // 1 Hz heartbeats keep the link and give a floor on traffic.
+  VenueRules r;
+  r.idle_budget = Millis{5'000};
+  r.stale_budget = Millis{60'000};  // ticker is emitted on matches only
+  r.max_msgs_per_s = 4;             // 8 unauthenticated msgs/s per IP
+  r.topics_per_msg = 100;
+  return r;
+}
+
+std::vector<std::string> sample_symbols() {
+  return {"BTC-USD", "ETH-USD"};
+}
+
+std::vector<std::string> subscribe(std::string_view /*route*/,
+                                   const std::vector<std::string>& symbols, std::size_t per_msg) {
+  // Heartbeats first: without them quiet channels are closed after 60-90 s.
+  std::vector<std::string> msgs{R"({"type":"subscribe","channel":"heartbeats"})"};
+  std::vector<std::string> products;
+  for (const std::string& s : symbols) products.push_back(json_quoted(s));
+  for (std::string& m : chunked(products, per_msg, [](const std::string&list, std::size_t) {
+         return R"({"type":"subscribe","product_ids":[)" + list + R"(],"channel":"ticker"})";
+       })) {
+    msgs.push_back(std::move(m));
+  }
+  // Trades with their sizes (the ticker has none); one channel per message.
+  for (std::string& m : chunked(products, per_msg, [](const std::string&list, std::size_t) {
+         return R"({"type":"subscribe","product_ids":[)" + list + R"(],"channel":"market_trades"})";
+       })) {
+    msgs.push_back(std::move(m));
+  }
+  return msgs;
+}
+
+std::unique_ptr<Decoder> new_decoder(SymbolMap symbols) {
   return std::make_unique<CoinbaseDecoder>(std::move(symbols));
 }
+
+}  // namespace
+
+const VenueDescriptor kCoinbase{Venue::coinbase, "coinbase", routes,     rules,
+                                sample_symbols,  subscribe,  new_decoder};
 
 }  // namespace lam::feeds

@@ -195,8 +195,52 @@ class HyperliquidDecoder final : public Decoder {
 
 }  // namespace
 
-std::unique_ptr<Decoder> make_hyperliquid_decoder(SymbolMap symbols) {
+// ---- the venue's connection rules and descriptor (venues.h) ----------------------------------
+
+namespace {
+
+std::vector<Route> routes() {
+  return {{"ws", "wss://api.hyperliquid.xyz/ws",
+           static_cast<std::uint8_t>(kind_bit(TickKind::mark) | kind_bit(TickKind::bbo) |
+                                     kind_bit(TickKind::trade))}};
+}
+
+VenueRules rules() {
+  VenueRules r;
+  r.idle_budget = Millis{60'000};
+  r.ping_every = Millis{50'000};
+  r.ping_text = R"({"method":"ping"})";
+  r.stale_budget = Millis{15'000};
+  r.max_msgs_per_s = 20;  // 2000 messages/min
+  r.topics_per_msg = 1;   // one subscription per message
+  return r;
+}
+
+std::vector<std::string> sample_symbols() {
+  return {"BTC", "ETH"};
+}
+
+std::vector<std::string> subscribe(std::string_view /*route*/,
+                                   const std::vector<std::string>& symbols,
+                                   std::size_t /*per_msg: one subscription per message*/) {
+  std::vector<std::string> msgs;
+  msgs.emplace_back(R"({"method":"subscribe","subscription":{"type":"allMids"}})");
+  for (const std::string& s : symbols) {
+    for (const char* type : {"activeAssetCtx", "trades"}) {
+      msgs.push_back(std::string(R"({"method":"subscribe","subscription":{"type":")") + type +
+                     R"(","coin":)" + json_quoted(s) + "}}");
+    }
+  }
+  return msgs;
+}
+
+std::unique_ptr<Decoder> new_decoder(SymbolMap symbols) {
   return std::make_unique<HyperliquidDecoder>(std::move(symbols));
 }
+
+}  // namespace
+
+const VenueDescriptor kHyperliquid{Venue::hyperliquid, "hyperliquid", routes,     rules,
+                                   sample_symbols,     subscribe,     new_decoder};
 
 }  // namespace lam::feeds

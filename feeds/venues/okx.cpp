@@ -186,8 +186,53 @@ class OkxDecoder final : public Decoder {
 
 }  // namespace
 
-std::unique_ptr<Decoder> make_okx_decoder(SymbolMap symbols) {
+// ---- the venue's connection rules and descriptor (venues.h) ----------------------------------
+
+namespace {
+
+std::vector<Route> routes() {
+  return {{"public", "wss://ws.okx.com:8443/ws/v5/public",
+           static_cast<std::uint8_t>(kind_bit(TickKind::mark) | kind_bit(TickKind::bbo) |
+                                     kind_bit(TickKind::trade))}};
+}
+
+VenueRules rules() {
+  // Closed by the server after 30 s without traffic; we ping at 20 s.
+  VenueRules r;
+  r.idle_budget = Millis{30'000};
+  r.ping_every = Millis{20'000};
+  r.ping_text = "ping";
+  r.stale_budget = Millis{15'000};  // mark-price: every 10 s when unchanged
+  r.max_msgs_per_s = 2;             // 480 requests/h per connection
+  r.topics_per_msg = 30;
+  return r;
+}
+
+std::vector<std::string> sample_symbols() {
+  return {"BTC-USDT-SWAP", "ETH-USDT-SWAP"};
+}
+
+std::vector<std::string> subscribe(std::string_view /*route*/,
+                                   const std::vector<std::string>& symbols, std::size_t per_msg) {
+  std::vector<std::string> topics;
+  for (const std::string& s : symbols) {
+    for (const char* ch : {"mark-price", "tickers", "trades"}) {
+      topics.push_back(std::string(R"({"channel":")") + ch + R"(","instId":)" + json_quoted(s) +
+                       "}");
+    }
+  }
+  return chunked(topics, per_msg, [](const std::string& list, std::size_t id) {
+    return R"({"id":"sub)" + std::to_string(id) + R"(","op":"subscribe","args":[)" + list + "]}";
+  });
+}
+
+std::unique_ptr<Decoder> new_decoder(SymbolMap symbols) {
   return std::make_unique<OkxDecoder>(std::move(symbols));
 }
+
+}  // namespace
+
+const VenueDescriptor kOkx{Venue::okx,     "okx",     routes,     rules,
+                           sample_symbols, subscribe, new_decoder};
 
 }  // namespace lam::feeds

@@ -229,8 +229,51 @@ class PythDecoder final : public Decoder {
 
 }  // namespace
 
-std::unique_ptr<Decoder> make_pyth_decoder(SymbolMap symbols) {
+// ---- the venue's connection rules and descriptor (venues.h) ----------------------------------
+
+namespace {
+
+std::vector<Route> routes() {
+  // Hermes (Pyth Core): oracle prices only. Since 2026-08-18 it wants an API key
+  // (`[feeds.pyth] api_key_env`), sent as `Authorization: Bearer`, never in the URL.
+  return {{"hermes", "wss://hermes.pyth.network/ws", kind_bit(TickKind::mark)}};
+}
+
+VenueRules rules() {
+  // The server pings every 30 s (Beast answers) and pushes a feed only when it updates
+  // (~400 ms for crypto); it closes after 24 h, so we reconnect 10 min earlier.
+  VenueRules r;
+  r.idle_budget = Millis{30'000};
+  r.stale_budget = Millis{10'000};
+  r.max_msgs_per_s = 2;
+  r.topics_per_msg = 100;
+  r.max_lifetime = Millis{23LL * 3600 * 1000 + 50 * 60 * 1000};
+  return r;
+}
+
+std::vector<std::string> sample_symbols() {
+  return {std::string(kPythBtcUsd), std::string(kPythEthUsd)};
+}
+
+std::vector<std::string> subscribe(std::string_view /*route*/, const std::vector<std::string>& ids,
+                                   std::size_t per_msg) {
+  // `verbose` for `metadata.prev_publish_time` (the gap check); no `binary` (the VAA is kilobytes
+  // we never read). One unknown id fails the whole request (the venue's rule), so ids go in
+  // batches and a rejected batch does not take the others with it.
+  std::vector<std::string> quoted_ids;
+  for (const std::string& id : ids) quoted_ids.push_back(json_quoted(id));
+  return chunked(quoted_ids, per_msg, [](const std::string& list, std::size_t) {
+    return R"({"type":"subscribe","ids":[)" + list + R"(],"verbose":true})";
+  });
+}
+
+std::unique_ptr<Decoder> new_decoder(SymbolMap symbols) {
   return std::make_unique<PythDecoder>(std::move(symbols));
 }
+
+}  // namespace
+
+const VenueDescriptor kPyth{Venue::pyth,    "pyth",    routes,     rules,
+                            sample_symbols, subscribe, new_decoder};
 
 }  // namespace lam::feeds

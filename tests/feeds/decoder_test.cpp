@@ -696,5 +696,60 @@ TEST(Decoders, ReplayModeInternsSymbolsOnFirstSight) {
   EXPECT_EQ(table.find("binance", "BTCUSDT"), out[0].tick.instrument);
 }
 
+// ---- the venue table (feeds/venues/venues.h) --------------------------------------------------
+
+TEST(Venues, TheTableHoldsEveryVenueInItsPlace) {
+  for (Venue v : kAllVenues) {
+    SCOPED_TRACE(std::string(venue_name(v)));
+    EXPECT_EQ(parse_venue(venue_name(v)), v);
+    EXPECT_FALSE(venue_routes(v).empty());
+    EXPECT_EQ(sample_symbols(v).size(), 2u);
+    EXPECT_GE(default_rules(v).max_msgs_per_s, 1);
+    EXPECT_NE(make_decoder(v, SymbolMap{}), nullptr);
+    for (const Route& r : venue_routes(v)) {
+      EXPECT_EQ(r.default_url.rfind("wss://", 0), 0u) << r.default_url;
+      EXPECT_NE(r.kinds, 0);
+      EXPECT_FALSE(subscribe_messages(v, r.name, sample_symbols(v), 0).empty());
+    }
+  }
+  EXPECT_EQ(venue_name(static_cast<Venue>(kVenueCount)), "?");
+  EXPECT_FALSE(parse_venue("kraken"));
+}
+
+// The subscribe messages, byte for byte (docs/feeds.md; ../shared/venues.md): what each venue is
+// sent, split at `topics_per_msg`, symbols escaped as JSON.
+TEST(Venues, SubscribeMessagesAreTheVenuesOwn) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(
+      subscribe_messages(Venue::binance, "market", {"BTCUSDT", "ETHUSDT"}, 3),
+      (V{R"({"method":"SUBSCRIBE","params":["btcusdt@markPrice@1s","btcusdt@aggTrade","ethusdt@markPrice@1s"],"id":1})",
+         R"({"method":"SUBSCRIBE","params":["ethusdt@aggTrade"],"id":2})"}));
+  EXPECT_EQ(subscribe_messages(Venue::binance, "public", {"BTCUSDT"}, 50),
+            (V{R"({"method":"SUBSCRIBE","params":["btcusdt@bookTicker"],"id":1})"}));
+  EXPECT_EQ(
+      subscribe_messages(Venue::bybit, "linear", {"BTCUSDT"}, 10),
+      (V{R"({"req_id":"sub-1","op":"subscribe","args":["tickers.BTCUSDT","publicTrade.BTCUSDT"]})"}));
+  EXPECT_EQ(
+      subscribe_messages(Venue::okx, "public", {"BTC-USDT-SWAP"}, 2),
+      (V{R"({"id":"sub1","op":"subscribe","args":[{"channel":"mark-price","instId":"BTC-USDT-SWAP"},{"channel":"tickers","instId":"BTC-USDT-SWAP"}]})",
+         R"({"id":"sub2","op":"subscribe","args":[{"channel":"trades","instId":"BTC-USDT-SWAP"}]})"}));
+  EXPECT_EQ(subscribe_messages(Venue::hyperliquid, "ws", {"BTC"}, 30),
+            (V{R"({"method":"subscribe","subscription":{"type":"allMids"}})",
+               R"({"method":"subscribe","subscription":{"type":"activeAssetCtx","coin":"BTC"}})",
+               R"({"method":"subscribe","subscription":{"type":"trades","coin":"BTC"}})"}));
+  EXPECT_EQ(subscribe_messages(Venue::coinbase, "advanced", {"BTC-USD", "ETH-USD"}, 1),
+            (V{R"({"type":"subscribe","channel":"heartbeats"})",
+               R"({"type":"subscribe","product_ids":["BTC-USD"],"channel":"ticker"})",
+               R"({"type":"subscribe","product_ids":["ETH-USD"],"channel":"ticker"})",
+               R"({"type":"subscribe","product_ids":["BTC-USD"],"channel":"market_trades"})",
+               R"({"type":"subscribe","product_ids":["ETH-USD"],"channel":"market_trades"})"}));
+  EXPECT_EQ(subscribe_messages(Venue::pyth, "hermes", {"ab", "cd"}, 100),
+            (V{R"({"type":"subscribe","ids":["ab","cd"],"verbose":true})"}));
+  // A symbol from config is escaped, never spliced raw.
+  EXPECT_EQ(
+      subscribe_messages(Venue::bybit, "linear", {"A\"B\\\n"}, 10),
+      (V{R"({"req_id":"sub-1","op":"subscribe","args":["tickers.A\"B\\\u000a","publicTrade.A\"B\\\u000a"]})"}));
+}
+
 }  // namespace
 }  // namespace lam::feeds
