@@ -63,6 +63,149 @@ const FeedMetric kFeedMetrics[] = {
      [](const feeds::ConnectionCounters& c) { return std::uint64_t{c.oracle_held.load()}; }},
 };
 
+/// What spans components: the queues between threads and the journal's lag behind the stream.
+const MetricDesc<Daemon::Parts> kPartsMetrics[] = {
+    {"laminator_tick_queue_depth", "gauge", "Feed events waiting for the matcher",
+     [](const Daemon::Parts& p) -> std::uint64_t { return p.ticks->size_approx(); }},
+    {"laminator_tick_queue_overflows_total", "counter", "Feed events refused: queue full",
+     [](const Daemon::Parts& p) -> std::uint64_t { return p.ticks->overflows(); }},
+    {"laminator_event_bus_depth", "gauge", "Events waiting for the stream server",
+     [](const Daemon::Parts& p) -> std::uint64_t { return p.bus->size_approx(); }},
+    {"laminator_event_bus_overflows_total", "counter", "Events refused: bus full",
+     [](const Daemon::Parts& p) -> std::uint64_t { return p.bus->overflows(); }},
+    {"laminator_writer_journal_lag_events", "gauge", "Events published but not yet journaled",
+     [](const Daemon::Parts& p) -> std::uint64_t {
+       const std::uint64_t published = p.engine->stats().next_seq.load() - 1;  // >= first_seq - 1
+       const std::uint64_t journaled =
+           std::max(p.writer->stats().journaled_seq.load(), p.first_seq - 1);
+       return published > journaled ? published - journaled : 0;
+     }},
+    {"laminator_journal_holes", "gauge",
+     "Seqs found missing below the journal's head at start-up and not in the crash ring",
+     [](const Daemon::Parts& p) -> std::uint64_t { return p.journal_holes; }},
+};
+
+const MetricDesc<EngineStats> kEngineMetrics[] = {
+    {"laminator_engine_ticks_total", "counter", "Ticks evaluated by the matcher",
+     [](const EngineStats& s) -> std::uint64_t { return s.ticks.load(); }},
+    {"laminator_engine_held_ticks_total", "counter",
+     "Ticks not evaluated because their feed was not live",
+     [](const EngineStats& s) -> std::uint64_t { return s.held_ticks.load(); }},
+    {"laminator_engine_held_instruments", "gauge", "Instruments whose feed is not live",
+     [](const EngineStats& s) -> std::uint64_t { return s.held_instruments.load(); }},
+    {"laminator_engine_events_total", "counter", "Events produced",
+     [](const EngineStats& s) -> std::uint64_t { return s.events.load(); }},
+    {"laminator_markets_unserved", "gauge",
+     "Markets no feed serves although their venue is enabled (renamed, added after start-up)",
+     [](const EngineStats& s) -> std::uint64_t { return s.unserved_markets.load(); }},
+    {"laminator_markets_disabled", "gauge", "Markets of venues the config disables",
+     [](const EngineStats& s) -> std::uint64_t { return s.disabled_markets.load(); }},
+    {"laminator_engine_alerts_fired_total", "counter", "alert.triggered events",
+     [](const EngineStats& s) -> std::uint64_t { return s.alerts_fired.load(); }},
+    {"laminator_engine_liquidations_total", "counter", "position.liquidated events",
+     [](const EngineStats& s) -> std::uint64_t { return s.liquidations.load(); }},
+    {"laminator_engine_order_revivals_refused_total", "counter",
+     "Finished orders the bot set back to pending/open, not re-armed (order.revival_refused)",
+     [](const EngineStats& s) -> std::uint64_t { return s.revivals_refused.load(); }},
+    {"laminator_engine_fills_voided_total", "counter",
+     "Fills streamed but never stored: the bot finished the order or closed its position first "
+     "(order.fill_voided)",
+     [](const EngineStats& s) -> std::uint64_t { return s.fills_voided.load(); }},
+    {"laminator_engine_transitions_voided_total", "counter",
+     "Transitions streamed but never stored: the bot changed the row first (transition.voided)",
+     [](const EngineStats& s) -> std::uint64_t { return s.transitions_voided.load(); }},
+    {"laminator_engine_foreign_wallet_rejections_total", "counter",
+     "Orders and positions rejected: their wallet belongs to another user",
+     [](const EngineStats& s) -> std::uint64_t { return s.foreign_wallets.load(); }},
+    {"laminator_engine_resync_kept_positions_total", "counter",
+     "Positions a resync's snapshot lacked but our own unjournaled fills had moved: kept",
+     [](const EngineStats& s) -> std::uint64_t { return s.resync_kept.load(); }},
+    {"laminator_engine_commands_total", "counter", "Change-capture commands received",
+     [](const EngineStats& s) -> std::uint64_t { return s.commands.load(); }},
+    {"laminator_engine_commands_skipped_total", "counter",
+     "Commands skipped: unchanged rows, or rows read before the engine's own write",
+     [](const EngineStats& s) -> std::uint64_t { return s.commands_skipped.load(); }},
+    {"laminator_shard_foreign_commands_total", "counter",
+     "Changes to rows of other shards' markets, dropped before the matcher",
+     [](const EngineStats& s) -> std::uint64_t { return s.foreign_commands.load(); }},
+    {"laminator_engine_marks_total", "counter",
+     "Positions' stored marks sent to the writer (background refresh)",
+     [](const EngineStats& s) -> std::uint64_t { return s.marks.load(); }},
+    {"laminator_engine_market_marks_total", "counter", "Market marks sent to the writer",
+     [](const EngineStats& s) -> std::uint64_t { return s.market_marks.load(); }},
+    {"laminator_engine_refresh_passes_total", "counter",
+     "Complete background refresh passes over the open positions",
+     [](const EngineStats& s) -> std::uint64_t { return s.refresh_passes.load(); }},
+    {"laminator_engine_refresh_pass_seconds", "gauge",
+     "How long the last complete refresh pass took (a stored mark is at most about two "
+     "passes old)",
+     nullptr,
+     [](const EngineStats& s) { return static_cast<double>(s.refresh_pass_ms.load()) / 1e3; }},
+    {"laminator_engine_writer_parked", "gauge", "Writer ops waiting for queue room",
+     [](const EngineStats& s) -> std::uint64_t { return s.writer_parked.load(); }},
+    {"laminator_engine_next_seq", "gauge", "Next event seq",
+     [](const EngineStats& s) -> std::uint64_t { return s.next_seq.load(); }},
+};
+
+const MetricDesc<db::WriterStats> kWriterMetrics[] = {
+    {"laminator_writer_batches_total", "counter", "Batches flushed",
+     [](const db::WriterStats& s) -> std::uint64_t { return s.batches.load(); }},
+    {"laminator_writer_rows_total", "counter", "Rows written",
+     [](const db::WriterStats& s) -> std::uint64_t { return s.rows.load(); }},
+    {"laminator_writer_last_batch_rows", "gauge", "Rows in the last batch",
+     [](const db::WriterStats& s) -> std::uint64_t { return s.last_batch_rows.load(); }},
+    {"laminator_writer_last_flush_seconds", "gauge", "Duration of the last flush", nullptr,
+     [](const db::WriterStats& s) { return static_cast<double>(s.last_flush_us.load()) / 1e6; }},
+    {"laminator_writer_pending_rows", "gauge", "Rows waiting for the next flush (lag)",
+     [](const db::WriterStats& s) -> std::uint64_t { return s.pending_rows.load(); }},
+    {"laminator_writer_failures_total", "counter", "Failed flush attempts (retried)",
+     [](const db::WriterStats& s) -> std::uint64_t { return s.failures.load(); }},
+    {"laminator_writer_dead_letters_total", "counter",
+     "Rows the writer could not write (isolated from their batch; see engine_dead_letters)",
+     [](const db::WriterStats& s) -> std::uint64_t { return s.dead_letters.load(); }},
+    {"laminator_writer_isolation_steps_total", "counter",
+     "Batch statements that failed on data and were split",
+     [](const db::WriterStats& s) -> std::uint64_t { return s.isolation_steps.load(); }},
+    {"laminator_writer_quarantined_marks_total", "counter",
+     "Marks skipped for positions whose mark recently failed on data",
+     [](const db::WriterStats& s) -> std::uint64_t { return s.quarantined_marks.load(); }},
+    {"laminator_writer_conflicts_total", "counter",
+     "Transitions not applied: the row changed first",
+     [](const db::WriterStats& s) -> std::uint64_t { return s.conflicts.load(); }},
+    {"laminator_writer_fills_total", "counter",
+     "Paper fills written (order, position, trade, balance and audit rows)",
+     [](const db::WriterStats& s) -> std::uint64_t { return s.fills.load(); }},
+    {"laminator_database_up", "gauge", "1 when the writer's last contact reached the database",
+     [](const db::WriterStats& s) -> std::uint64_t { return s.db_ok.load(); }},
+    {"laminator_writer_failing", "gauge",
+     "1 while flushes fail on a server-side error (statement timeout, deadlock, shutdown)",
+     [](const db::WriterStats& s) -> std::uint64_t { return s.writes_failing.load(); }},
+    {"laminator_writer_oldest_pending_seconds", "gauge", "Age of the oldest change not yet written",
+     nullptr,
+     [](const db::WriterStats& s) {
+       return static_cast<double>(s.oldest_pending_ms.load()) / 1000.0;
+     }},
+    {"laminator_writer_voided_dropped_total", "counter",
+     "Voided transitions not handed to the engine (its queue full): no transition.voided for them",
+     [](const db::WriterStats& s) -> std::uint64_t { return s.voided_dropped.load(); }},
+    {"laminator_writer_capped_splits_total", "counter",
+     "Batches split to stay within max_batch_rows",
+     [](const db::WriterStats& s) -> std::uint64_t { return s.capped_splits.load(); }},
+    {"laminator_writer_timeout_splits_total", "counter",
+     "Statements past statement_timeout, split and retried in halves",
+     [](const db::WriterStats& s) -> std::uint64_t { return s.timeout_splits.load(); }},
+};
+
+const MetricDesc<db::ListenerStats> kListenerMetrics[] = {
+    {"laminator_listener_notifications_total", "counter", "Change notifications received",
+     [](const db::ListenerStats& s) -> std::uint64_t { return s.notifications.load(); }},
+    {"laminator_listener_resyncs_total", "counter", "Full resynchronisations",
+     [](const db::ListenerStats& s) -> std::uint64_t { return s.resyncs.load(); }},
+    {"laminator_listener_foreign_total", "counter",
+     "Changes to rows of other shards' markets, dropped from the notification unread",
+     [](const db::ListenerStats& s) -> std::uint64_t { return s.foreign.load(); }},
+};
+
 }  // namespace
 
 void Daemon::render_metrics(std::string& out) const {
@@ -77,86 +220,12 @@ void Daemon::render_metrics(std::string& out) const {
                    "\"");
     }
   }
-  m.one("laminator_tick_queue_depth", "gauge", "Feed events waiting for the matcher",
-        p.ticks->size_approx());
-  m.one("laminator_tick_queue_overflows_total", "counter", "Feed events refused: queue full",
-        p.ticks->overflows());
-  m.one("laminator_event_bus_depth", "gauge", "Events waiting for the stream server",
-        p.bus->size_approx());
-  m.one("laminator_event_bus_overflows_total", "counter", "Events refused: bus full",
-        p.bus->overflows());
+  m.table(kPartsMetrics, p);
   const EngineStats& e = p.engine->stats();
-  m.one("laminator_engine_ticks_total", "counter", "Ticks evaluated by the matcher",
-        e.ticks.load());
-  m.one("laminator_engine_held_ticks_total", "counter",
-        "Ticks not evaluated because their feed was not live", e.held_ticks.load());
-  m.one("laminator_engine_held_instruments", "gauge", "Instruments whose feed is not live",
-        e.held_instruments.load());
-  m.one("laminator_engine_events_total", "counter", "Events produced", e.events.load());
-  m.one("laminator_markets_unserved", "gauge",
-        "Markets no feed serves although their venue is enabled (renamed, added after start-up)",
-        e.unserved_markets.load());
-  m.one("laminator_markets_disabled", "gauge", "Markets of venues the config disables",
-        e.disabled_markets.load());
-  m.one("laminator_engine_alerts_fired_total", "counter", "alert.triggered events",
-        e.alerts_fired.load());
-  m.one("laminator_engine_liquidations_total", "counter", "position.liquidated events",
-        e.liquidations.load());
-  m.one("laminator_engine_order_revivals_refused_total", "counter",
-        "Finished orders the bot set back to pending/open, not re-armed (order.revival_refused)",
-        e.revivals_refused.load());
-  m.one("laminator_engine_fills_voided_total", "counter",
-        "Fills streamed but never stored: the bot finished the order first (order.fill_voided)",
-        e.fills_voided.load());
-  m.one("laminator_engine_transitions_voided_total", "counter",
-        "Transitions streamed but never stored: the bot changed the row first (transition.voided)",
-        e.transitions_voided.load());
-  m.one("laminator_engine_foreign_wallet_rejections_total", "counter",
-        "Orders and positions rejected: their wallet belongs to another user",
-        e.foreign_wallets.load());
-  m.one("laminator_engine_resync_kept_positions_total", "counter",
-        "Positions a resync's snapshot lacked but our own unjournaled fills had moved: kept",
-        e.resync_kept.load());
-  m.one("laminator_engine_commands_total", "counter", "Change-capture commands received",
-        e.commands.load());
-  m.one("laminator_engine_commands_skipped_total", "counter",
-        "Commands skipped: unchanged rows, or rows read before the engine's own write",
-        e.commands_skipped.load());
-  m.one("laminator_shard_foreign_commands_total", "counter",
-        "Changes to rows of other shards' markets, dropped before the matcher",
-        e.foreign_commands.load());
+  m.table(kEngineMetrics, e);
   if (p.publisher) p.publisher->render(out);
-  m.one("laminator_engine_marks_total", "counter",
-        "Positions' stored marks sent to the writer (background refresh)", e.marks.load());
-  m.one("laminator_engine_market_marks_total", "counter", "Market marks sent to the writer",
-        e.market_marks.load());
-  m.one("laminator_engine_refresh_passes_total", "counter",
-        "Complete background refresh passes over the open positions", e.refresh_passes.load());
-  m.seconds("laminator_engine_refresh_pass_seconds",
-            "How long the last complete refresh pass took (a stored mark is at most about two "
-            "passes old)",
-            static_cast<double>(e.refresh_pass_ms.load()) / 1e3);
-  m.one("laminator_engine_writer_parked", "gauge", "Writer ops waiting for queue room",
-        e.writer_parked.load());
-  m.one("laminator_engine_next_seq", "gauge", "Next event seq", e.next_seq.load());
   const db::WriterStats& w = p.writer->stats();
-  m.one("laminator_writer_batches_total", "counter", "Batches flushed", w.batches.load());
-  m.one("laminator_writer_rows_total", "counter", "Rows written", w.rows.load());
-  m.one("laminator_writer_last_batch_rows", "gauge", "Rows in the last batch",
-        w.last_batch_rows.load());
-  m.seconds("laminator_writer_last_flush_seconds", "Duration of the last flush",
-            static_cast<double>(w.last_flush_us.load()) / 1e6);
-  m.one("laminator_writer_pending_rows", "gauge", "Rows waiting for the next flush (lag)",
-        w.pending_rows.load());
-  const std::uint64_t published = e.next_seq.load() - 1;  // next_seq >= first_seq >= 1
-  const std::uint64_t journaled = std::max(w.journaled_seq.load(), p.first_seq - 1);
-  m.one("laminator_writer_journal_lag_events", "gauge", "Events published but not yet journaled",
-        published > journaled ? published - journaled : 0);
-  m.one("laminator_journal_holes", "gauge",
-        "Seqs found missing below the journal's head at start-up and not in the crash ring",
-        p.journal_holes);
-  m.one("laminator_writer_failures_total", "counter", "Failed flush attempts (retried)",
-        w.failures.load());
+  m.table(kWriterMetrics, w);
   {
     // Each committed flush (build, send, commit), as a Prometheus histogram.
     const char* name = "laminator_writer_flush_seconds";
@@ -179,40 +248,7 @@ void Daemon::render_metrics(std::string& out) const {
     out += line;
   }
   if (p.maintenance) p.maintenance->render(out);  // database health and partitions
-  m.one("laminator_writer_dead_letters_total", "counter",
-        "Rows the writer could not write (isolated from their batch; see engine_dead_letters)",
-        w.dead_letters.load());
-  m.one("laminator_writer_isolation_steps_total", "counter",
-        "Batch statements that failed on data and were split", w.isolation_steps.load());
-  m.one("laminator_writer_quarantined_marks_total", "counter",
-        "Marks skipped for positions whose mark recently failed on data",
-        w.quarantined_marks.load());
-  m.one("laminator_writer_conflicts_total", "counter",
-        "Transitions not applied: the row changed first", w.conflicts.load());
-  m.one("laminator_writer_fills_total", "counter",
-        "Paper fills written (order, position, trade, balance and audit rows)", w.fills.load());
-  m.one("laminator_database_up", "gauge", "1 when the writer's last contact reached the database",
-        w.db_ok.load());
-  m.one("laminator_writer_failing", "gauge",
-        "1 while flushes fail on a server-side error (statement timeout, deadlock, shutdown)",
-        w.writes_failing.load());
-  m.seconds("laminator_writer_oldest_pending_seconds", "Age of the oldest change not yet written",
-            static_cast<double>(w.oldest_pending_ms.load()) / 1000.0);
-  m.one(
-      "laminator_writer_voided_dropped_total", "counter",
-      "Voided transitions not handed to the engine (its queue full): no transition.voided for them",
-      w.voided_dropped.load());
-  m.one("laminator_writer_capped_splits_total", "counter",
-        "Batches split to stay within max_batch_rows", w.capped_splits.load());
-  m.one("laminator_writer_timeout_splits_total", "counter",
-        "Statements past statement_timeout, split and retried in halves", w.timeout_splits.load());
-  const db::ListenerStats& l = p.listener->stats();
-  m.one("laminator_listener_notifications_total", "counter", "Change notifications received",
-        l.notifications.load());
-  m.one("laminator_listener_resyncs_total", "counter", "Full resynchronisations", l.resyncs.load());
-  m.one("laminator_listener_foreign_total", "counter",
-        "Changes to rows of other shards' markets, dropped from the notification unread",
-        l.foreign.load());
+  m.table(kListenerMetrics, p.listener->stats());
 }
 
 bool Daemon::health(std::string& out) const {

@@ -582,34 +582,44 @@ const PublisherStats& JetStreamPublisher::stats() const noexcept {
   return impl_->stats;
 }
 
+namespace {
+
+const MetricDesc<PublisherStats> kPublisherMetrics[] = {
+    {"laminator_nats_connected", "gauge", "1 while the shard's JetStream connection is up",
+     [](const PublisherStats& s) -> std::uint64_t { return s.connected.load(); }},
+    {"laminator_nats_published_total", "counter", "Events handed to JetStream (async)",
+     [](const PublisherStats& s) -> std::uint64_t { return s.published.load(); }},
+    {"laminator_nats_acked_seq", "gauge", "Every event up to this shard seq is stored in JetStream",
+     [](const PublisherStats& s) -> std::uint64_t { return s.acked_through.load(); }},
+    {"laminator_nats_unacked_events", "gauge",
+     "Events of this shard published locally and not yet stored in JetStream",
+     [](const PublisherStats& s) -> std::uint64_t {
+       return s.head.load() - std::min(s.head.load(), s.acked_through.load());
+     }},
+    {"laminator_nats_duplicates_total", "counter",
+     "Publishes JetStream de-duplicated (republished after a reconnect or restart)",
+     [](const PublisherStats& s) -> std::uint64_t { return s.duplicates.load(); }},
+    {"laminator_nats_failures_total", "counter", "Publishes failed or not acknowledged in time",
+     [](const PublisherStats& s) -> std::uint64_t { return s.failures.load(); }},
+    {"laminator_nats_rewinds_total", "counter",
+     "Reconnections after which publishing resumed from the stream's last stored seq",
+     [](const PublisherStats& s) -> std::uint64_t { return s.rewinds.load(); }},
+    {"laminator_nats_journal_events_total", "counter",
+     "Events published from the journal (after an outage, a restart or a full live queue)",
+     [](const PublisherStats& s) -> std::uint64_t { return s.journal_reads.load(); }},
+    {"laminator_nats_live_overflows_total", "counter",
+     "Live events the publisher had no room for (read back from the journal)",
+     [](const PublisherStats& s) -> std::uint64_t { return s.live_overflows.load(); }},
+    {"laminator_nats_lost_total", "counter", "Seqs in neither the live stream nor the journal",
+     [](const PublisherStats& s) -> std::uint64_t { return s.lost.load(); }},
+};
+
+}  // namespace
+
 void JetStreamPublisher::render(std::string& out) const {
   const PublisherStats& s = impl_->stats;
   PromWriter m(out);
-  m.one("laminator_nats_connected", "gauge", "1 while the shard's JetStream connection is up",
-        s.connected.load());
-  m.one("laminator_nats_published_total", "counter", "Events handed to JetStream (async)",
-        s.published.load());
-  m.one("laminator_nats_acked_seq", "gauge",
-        "Every event up to this shard seq is stored in JetStream", s.acked_through.load());
-  m.one("laminator_nats_unacked_events", "gauge",
-        "Events of this shard published locally and not yet stored in JetStream",
-        s.head.load() - std::min(s.head.load(), s.acked_through.load()));
-  m.one("laminator_nats_duplicates_total", "counter",
-        "Publishes JetStream de-duplicated (republished after a reconnect or restart)",
-        s.duplicates.load());
-  m.one("laminator_nats_failures_total", "counter", "Publishes failed or not acknowledged in time",
-        s.failures.load());
-  m.one("laminator_nats_rewinds_total", "counter",
-        "Reconnections after which publishing resumed from the stream's last stored seq",
-        s.rewinds.load());
-  m.one("laminator_nats_journal_events_total", "counter",
-        "Events published from the journal (after an outage, a restart or a full live queue)",
-        s.journal_reads.load());
-  m.one("laminator_nats_live_overflows_total", "counter",
-        "Live events the publisher had no room for (read back from the journal)",
-        s.live_overflows.load());
-  m.one("laminator_nats_lost_total", "counter", "Seqs in neither the live stream nor the journal",
-        s.lost.load());
+  m.table(kPublisherMetrics, s);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -865,27 +875,39 @@ const SourceStats& GatewaySource::stats() const noexcept {
   return impl_->stats;
 }
 
+namespace {
+
+const MetricDesc<SourceStats> kSourceMetrics[] = {
+    {"laminator_gateway_nats_connected", "gauge", "1 while the consumer's connection is up",
+     [](const SourceStats& s) -> std::uint64_t { return s.connected.load(); }},
+    {"laminator_gateway_received_total", "counter", "Messages fetched from the durable consumer",
+     [](const SourceStats& s) -> std::uint64_t { return s.received.load(); }},
+    {"laminator_gateway_malformed_total", "counter",
+     "Messages without Laminator headers or body (skipped)",
+     [](const SourceStats& s) -> std::uint64_t { return s.malformed.load(); }},
+    {"laminator_gateway_shard_repeats_total", "counter",
+     "Events whose shard seq repeats one already served",
+     [](const SourceStats& s) -> std::uint64_t { return s.shard_repeats.load(); }},
+    {"laminator_gateway_shard_gaps_total", "counter",
+     "Events whose shard seq skipped past the next expected",
+     [](const SourceStats& s) -> std::uint64_t { return s.shard_gaps.load(); }},
+    {"laminator_gateway_consumer_pending", "gauge",
+     "Messages of the stream the consumer has not delivered yet",
+     [](const SourceStats& s) -> std::uint64_t { return s.pending.load(); }},
+    {"laminator_gateway_acked_seq", "gauge", "The stream seq acknowledged (published to the ring)",
+     [](const SourceStats& s) -> std::uint64_t { return s.acked.load(); }},
+    {"laminator_gateway_stream_last_seq", "gauge", "The stream's last seq when last seen",
+     [](const SourceStats& s) -> std::uint64_t { return s.stream_last.load(); }},
+    {"laminator_gateway_reconnects_total", "counter", "Consumer reconnections",
+     [](const SourceStats& s) -> std::uint64_t { return s.reconnects.load(); }},
+};
+
+}  // namespace
+
 void GatewaySource::render(std::string& out) const {
   const SourceStats& s = impl_->stats;
   PromWriter m(out);
-  m.one("laminator_gateway_nats_connected", "gauge", "1 while the consumer's connection is up",
-        s.connected.load());
-  m.one("laminator_gateway_received_total", "counter", "Messages fetched from the durable consumer",
-        s.received.load());
-  m.one("laminator_gateway_malformed_total", "counter",
-        "Messages without Laminator headers or body (skipped)", s.malformed.load());
-  m.one("laminator_gateway_shard_repeats_total", "counter",
-        "Events whose shard seq repeats one already served", s.shard_repeats.load());
-  m.one("laminator_gateway_shard_gaps_total", "counter",
-        "Events whose shard seq skipped past the next expected", s.shard_gaps.load());
-  m.one("laminator_gateway_consumer_pending", "gauge",
-        "Messages of the stream the consumer has not delivered yet", s.pending.load());
-  m.one("laminator_gateway_acked_seq", "gauge",
-        "The stream seq acknowledged (published to the ring)", s.acked.load());
-  m.one("laminator_gateway_stream_last_seq", "gauge", "The stream's last seq when last seen",
-        s.stream_last.load());
-  m.one("laminator_gateway_reconnects_total", "counter", "Consumer reconnections",
-        s.reconnects.load());
+  m.table(kSourceMetrics, s);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,11 +2,25 @@
 /// Appends Prometheus text-format families and samples to a string (the server and the daemon's
 /// component metrics share it).
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <string>
 
 namespace lam::daemon {
+
+/// One row of a component's metric table: name, type, help and how to read it from the
+/// component's stats (`count`, rendered as an integer; or `value`, e.g. seconds). A component's
+/// metrics are one such table, rendered by PromWriter::table; docs/operations.md lists the same
+/// names (a test holds the two together both ways).
+template <class S>
+struct MetricDesc {
+  const char* name;
+  const char* type;  ///< "counter" or "gauge"
+  const char* help;
+  std::uint64_t (*count)(const S&) = nullptr;
+  double (*value)(const S&) = nullptr;
+};
 
 class PromWriter {
  public:
@@ -39,6 +53,19 @@ class PromWriter {
   void one(const char* name, const char* type, const char* help, std::uint64_t v) {
     family(name, type, help);
     sample(name, v);
+  }
+
+  /// Renders a component's descriptor table (below) against its stats, in the table's order.
+  template <class S, std::size_t N>
+  void table(const MetricDesc<S> (&rows)[N], const S& s) {
+    for (const MetricDesc<S>& d : rows) {
+      family(d.name, d.type, d.help);
+      if (d.count != nullptr) {
+        sample(d.name, d.count(s));
+      } else {
+        sample_double(d.name, d.value(s));
+      }
+    }
   }
 
  private:

@@ -199,44 +199,54 @@ void ServerCore::cut_all(std::uint16_t code, const std::string& why) {
   for (const auto& s : all) s->close(code, why);
 }
 
+namespace {
+
+const MetricDesc<ServerStats> kServerMetrics[] = {
+    {"laminator_stream_subscribers", "gauge", "Connected alert-stream subscribers",
+     [](const ServerStats& s) -> std::uint64_t { return s.subscribers.load(); }},
+    {"laminator_stream_open_connections", "gauge",
+     "Open HTTP and WebSocket connections (capped by stream.max_connections)",
+     [](const ServerStats& s) -> std::uint64_t { return s.open_connections.load(); }},
+    {"laminator_stream_connections_total", "counter", "TCP connections accepted",
+     [](const ServerStats& s) -> std::uint64_t { return s.connections.load(); }},
+    {"laminator_stream_refused_connections_total", "counter",
+     "Connections answered 503 over stream.max_connections",
+     [](const ServerStats& s) -> std::uint64_t { return s.refused_connections.load(); }},
+    {"laminator_stream_accept_errors_total", "counter",
+     "Accepts that failed (descriptors exhausted, ...), each followed by a pause",
+     [](const ServerStats& s) -> std::uint64_t { return s.accept_errors.load(); }},
+    {"laminator_stream_auth_failures_total", "counter", "Requests refused with 401",
+     [](const ServerStats& s) -> std::uint64_t { return s.auth_failures.load(); }},
+    {"laminator_stream_bad_requests_total", "counter", "Requests answered 400/413/426/431",
+     [](const ServerStats& s) -> std::uint64_t { return s.bad_requests.load(); }},
+    {"laminator_stream_events_published_total", "counter", "Events published to the stream",
+     [](const ServerStats& s) -> std::uint64_t { return s.events_published.load(); }},
+    {"laminator_stream_events_sent_total", "counter", "Events written to subscribers",
+     [](const ServerStats& s) -> std::uint64_t { return s.events_sent.load(); }},
+    {"laminator_stream_slow_cuts_total", "counter", "Subscribers closed with 1008 for a full queue",
+     [](const ServerStats& s) -> std::uint64_t { return s.slow_cuts.load(); }},
+    {"laminator_stream_resumes_total", "counter", "Subscriptions that resumed with since",
+     [](const ServerStats& s) -> std::uint64_t { return s.resumes.load(); }},
+    {"laminator_stream_since_ahead_total", "counter",
+     "Subscriptions refused because since was beyond the stream's head",
+     [](const ServerStats& s) -> std::uint64_t { return s.ahead_refusals.load(); }},
+    {"laminator_stream_not_journaled_cuts_total", "counter",
+     "Resumes closed with 1013: events older than the ring and not journaled yet",
+     [](const ServerStats& s) -> std::uint64_t { return s.not_journaled_cuts.load(); }},
+    {"laminator_stream_journal_reads_total", "counter", "Journal pages read for resumes",
+     [](const ServerStats& s) -> std::uint64_t { return s.journal_reads.load(); }},
+    {"laminator_stream_bus_gaps_total", "counter",
+     "Times the queue into the server overflowed (events skipped seqs)",
+     [](const ServerStats& s) -> std::uint64_t { return s.bus_gaps.load(); }},
+};
+
+}  // namespace
+
 std::string ServerCore::metrics() {
   std::string out;
   out.reserve(16 * 1024);
   PromWriter m(out);
-  m.one("laminator_stream_subscribers", "gauge", "Connected alert-stream subscribers",
-        stats.subscribers.load());
-  m.one("laminator_stream_open_connections", "gauge",
-        "Open HTTP and WebSocket connections (capped by stream.max_connections)",
-        stats.open_connections.load());
-  m.one("laminator_stream_connections_total", "counter", "TCP connections accepted",
-        stats.connections.load());
-  m.one("laminator_stream_refused_connections_total", "counter",
-        "Connections answered 503 over stream.max_connections", stats.refused_connections.load());
-  m.one("laminator_stream_accept_errors_total", "counter",
-        "Accepts that failed (descriptors exhausted, ...), each followed by a pause",
-        stats.accept_errors.load());
-  m.one("laminator_stream_auth_failures_total", "counter", "Requests refused with 401",
-        stats.auth_failures.load());
-  m.one("laminator_stream_bad_requests_total", "counter", "Requests answered 400/413/426/431",
-        stats.bad_requests.load());
-  m.one("laminator_stream_events_published_total", "counter", "Events published to the stream",
-        stats.events_published.load());
-  m.one("laminator_stream_events_sent_total", "counter", "Events written to subscribers",
-        stats.events_sent.load());
-  m.one("laminator_stream_slow_cuts_total", "counter",
-        "Subscribers closed with 1008 for a full queue", stats.slow_cuts.load());
-  m.one("laminator_stream_resumes_total", "counter", "Subscriptions that resumed with since",
-        stats.resumes.load());
-  m.one("laminator_stream_since_ahead_total", "counter",
-        "Subscriptions refused because since was beyond the stream's head",
-        stats.ahead_refusals.load());
-  m.one("laminator_stream_not_journaled_cuts_total", "counter",
-        "Resumes closed with 1013: events older than the ring and not journaled yet",
-        stats.not_journaled_cuts.load());
-  m.one("laminator_stream_journal_reads_total", "counter", "Journal pages read for resumes",
-        stats.journal_reads.load());
-  m.one("laminator_stream_bus_gaps_total", "counter",
-        "Times the queue into the server overflowed (events skipped seqs)", stats.bus_gaps.load());
+  m.table(kServerMetrics, stats);
   m.one("laminator_stream_ring_events", "gauge", "Events held in the in-memory ring", ring.size());
   latency.render(out, "laminator_tick_to_event_seconds",
                  "Local receive of the tick to the event published to subscribers");
