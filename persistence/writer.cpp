@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <deque>
-#include <functional>
 #include <pqxx/pqxx>
 #include <unordered_map>
 #include <vector>
@@ -161,9 +160,27 @@ void Writer::stop(std::chrono::milliseconds deadline) {
   thread_.join();
 }
 
-void Writer::run() {
-  auto& log = *impl_->log;
-  std::unique_ptr<pqxx::connection> conn;
+/// The writer thread: what is not written yet, the connection, the express lane, the marks in
+/// quarantine, and the steps that move them. Owned by that thread alone.
+class Writer::Loop {
+ public:
+  explicit Loop(Writer& w)
+      : w_(w),
+        cfg_(w.cfg_),
+        stats_(w.stats_),
+        impl_(*w.impl_),
+        log_(*impl_.log),
+        buf_(kDequeueBulk),
+        ebuf_(kDequeueBulk),
+        backoff_(cfg_.backoff_min),
+        next_attempt_(Clock::now()),
+        piece_rows_(std::min(cfg_.max_batch_rows, 2 * kMinPieceRows)) {}
+
+  /// Drains, flushes when due, keeps the connection warm when idle; returns when stopped (all
+  /// written, or the stop deadline passed).
+  void run();
+
+ private:
   // What is not written yet, oldest first: each a batch with the count of submitted ops folded
   // into it and when its first one arrived. The back receives what is drained; while the front is
   // flushed the back is another entry, so what arrives during a long flush waits in order behind
@@ -173,289 +190,349 @@ void Writer::run() {
     std::int64_t ops = 0;
     Clock::time_point first = Clock::time_point::max();
   };
-  std::deque<Pending> pending(1);
-  Batch express_pending;  // alert writes taken ahead, not yet committed
-  std::vector<WriteOp> buf(kDequeueBulk);
-  std::vector<Event> ebuf(kDequeueBulk);
-  auto backoff = cfg_.backoff_min;
-  auto next_attempt = Clock::now();
 
-  // Keeps the batch, drops the connection, and schedules the next attempt with capped backoff.
-  auto last_contact = Clock::time_point{};  // ping at once: health is known from the start
-  auto retry_later = [&](const char* why, const std::string& what, bool unreachable,
-                         const std::string& sqlstate = {}) {
-    stats_.failures.fetch_add(1, std::memory_order_relaxed);
-    // Health says what is wrong: an unreachable database is not a slow or refused statement.
-    stats_.db_ok.store(unreachable ? 0 : 1, std::memory_order_relaxed);
-    stats_.writes_failing.store(unreachable ? 0 : 1, std::memory_order_relaxed);
-    if (!sqlstate.empty())
-      stats_.last_error_sqlstate.store(pack_sqlstate(sqlstate), std::memory_order_relaxed);
-    log.warn("flush failed ({}: {}); keeping {} rows, retrying in {} ms", why, what,
-             pending.front().batch.rows(), backoff.count());
-    conn.reset();
-    next_attempt = Clock::now() + backoff;
-    backoff = std::min(backoff * 2, cfg_.backoff_max);
-  };
+  /// Events first, then ops, into the back batch, so every journaled event's transition op
+  /// (submitted before it) is in this batch too, or in an earlier one. Marks coalesce here.
+  void drain();
+  /// Ops (events stay queued: their transitions must not trail them, and ops never do); up to
+  /// max_batch_rows when `capped`.
+  void drain_ops(Pending& into, bool capped);
+  /// Publishes the pending-rows and oldest-pending gauges; returns the rows pending.
+  std::size_t report_pending(Clock::time_point now);
+  /// Writes the front batch (and what the express lane took ahead); on failure keeps it and
+  /// schedules a retry.
+  void flush_front();
+  /// Nothing to write: keeps the connection warm and the health gauge honest.
+  void ping();
+  void connect();
+  /// Keeps the batch, drops the connection, and schedules the next attempt with capped backoff.
+  void retry_later(const char* why, const std::string& what, bool unreachable,
+                   const std::string& sqlstate = {});
+  /// Applies `whole`; a batch over max_batch_rows is applied in pieces, a batch that fails on
+  /// data (or past statement_timeout) is split until the offending rows are isolated, everything
+  /// else is written. With `express_between`, the express lane runs between two pieces. Throws
+  /// only what retrying on a new connection may fix (the whole batch is then retried: every write
+  /// in it is idempotent).
+  BatchResult apply_isolating(const Batch& whole, bool express_between);
+  /// One statement of `cur` (a piece over `cap` rows is split onto `stack` unsent); a piece that
+  /// fails on data is split onto `stack` too, or dead-lettered when it is one row. True when a
+  /// statement ran (the express lane may go next).
+  bool apply_piece(Batch cur, std::size_t cap, bool express_between, std::vector<Batch>& stack,
+                   BatchResult& total);
+  /// Records one row that cannot be written; never throws for data (a dead letter that cannot be
+  /// stored is logged and counted); throws for the connection.
+  void dead_letter(const Batch& one, const pqxx::sql_error& e);
+  void record(const BatchResult& r);
+  /// The express lane. A flush in pieces (one user's burst of fills) takes seconds; meanwhile the
+  /// ops the matcher queues are drained behind it, and their alert writes, which depend on no
+  /// other row, are committed at once: another user's triggered alert is not held back by the
+  /// burst. Its event is journaled in its turn, after the burst's (the journal stays in seq
+  /// order).
+  void express();
+  [[nodiscard]] bool all_empty() const {
+    return pending_.size() == 1 && pending_.front().batch.empty() && express_pending_.empty();
+  }
 
-  auto connect = [&] {
-    conn = std::make_unique<pqxx::connection>(cfg_.conninfo);
-    configure_writer_session(*conn, cfg_.statement_timeout);
-  };
+  Writer& w_;
+  const WriterConfig& cfg_;
+  WriterStats& stats_;
+  Impl& impl_;
+  spdlog::logger& log_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::deque<Pending> pending_ = std::deque<Pending>(1);
+  Batch express_pending_;  // alert writes taken ahead, not yet committed
+  std::vector<WriteOp> buf_;
+  std::vector<Event> ebuf_;
+  std::chrono::milliseconds backoff_;
+  Clock::time_point next_attempt_;
+  Clock::time_point last_contact_{};  // ping at once: health is known from the start
+  std::unordered_map<Uuid, Clock::time_point, UuidHash> poisoned_marks_;
+  std::size_t dead_logged_ = 0;
+  /// Learnt: the rows a statement writes in kPieceTarget; starts low, grows with what is measured.
+  std::size_t piece_rows_;
+};
 
-  // Ops (events stay queued: their transitions must not trail them, and ops never do); up to
-  // max_batch_rows when `capped`.
-  auto drain_ops = [&](Pending& into, bool capped) {
-    // Acquired before and released after every attempt, an empty one too (it read the blocks the
-    // producer writes next).
-    for (;;) {
-      tsan_acquire(&impl_->queue);
-      const std::size_t n = impl_->queue.try_dequeue_bulk(buf.data(), buf.size());
-      tsan_release(&impl_->queue);
-      if (n == 0) break;
-      for (std::size_t i = 0; i < n; ++i) into.batch.add(buf[i]);
-      into.ops += static_cast<std::int64_t>(n);
-      if (into.first == Clock::time_point::max()) into.first = Clock::now();
-      if (capped && into.batch.rows() >= cfg_.max_batch_rows) break;
-    }
-  };
+void Writer::run() {
+  Loop(*this).run();
+}
 
-  std::unordered_map<Uuid, Clock::time_point, UuidHash> poisoned_marks;
-  std::size_t dead_logged = 0;
-  // Learnt: the rows a statement writes in kPieceTarget; starts low, grows with what is measured.
-  std::size_t piece_rows = std::min(cfg_.max_batch_rows, 2 * kMinPieceRows);
-  // Records one row that cannot be written; never throws for data (a dead letter that cannot be
-  // stored is logged and counted); throws for the connection.
-  auto dead_letter = [&](const Batch& one, const pqxx::sql_error& e) {
-    const Batch::RowDescription d = one.describe_single();
-    const std::string error = redact_secrets(first_line(e.what()), cfg_.conninfo);
-    stats_.dead_letters.fetch_add(1, std::memory_order_relaxed);
-    if (d.kind == "mark") {
-      if (const auto id = Uuid::parse(d.row_id))
-        poisoned_marks[*id] = Clock::now() + kPoisonedMarkQuarantine;
-    }
-    if (dead_logged++ < kMaxLoggedDeadLetters)
-      log.error("dead letter: {} {} ({}) not written: {} [{}]; values: {}", d.table, d.row_id,
-                d.kind, error, e.sqlstate(), d.detail);
-    try {
-      pqxx::nontransaction tx(*conn);
-      tx.exec_prepared("dead_letter", d.table, d.row_id, d.kind, d.detail, e.sqlstate(), error);
-    } catch (const pqxx::sql_error& again) {
-      if (!is_data_error(again)) throw;
-      log.error("dead letter for {} {} could not be stored: {}", d.table, d.row_id,
-                redact_secrets(first_line(again.what()), cfg_.conninfo));
-    }
-  };
-  // Applies `whole`; a batch over max_batch_rows is applied in pieces, a batch that fails on data
-  // (or past statement_timeout) is split until the offending rows are isolated, everything else
-  // is written. Between two pieces, `between` runs (the express lane). Throws only what retrying
-  // on a new connection may fix (the whole batch is then retried: every write in it is
-  // idempotent).
-  std::function<BatchResult(const Batch&, const std::function<void()>&)> apply_isolating =
-      [&](const Batch& whole, const std::function<void()>& between) {
-        BatchResult total;
-        std::vector<Batch> stack;
-        stack.push_back(whole);
-        // With an express lane, pieces are sized to take about kPieceTarget each (from the rows/s
-        // of the pieces so far), so an alert queued behind a burst waits about one piece.
-        const std::size_t cap =
-            between ? std::min(cfg_.max_batch_rows, piece_rows) : cfg_.max_batch_rows;
-        while (!stack.empty()) {
-          Batch cur = std::move(stack.back());
-          stack.pop_back();
-          if (cur.rows() > cap) {
-            // A batch never exceeds max_batch_rows: the ops drained with its events (their
-            // transitions, which must not trail them) can take it past the cap. The halves keep
-            // the order transitions first, events last, so an event never lands before its
-            // transition.
-            stats_.capped_splits.fetch_add(1, std::memory_order_relaxed);
-            auto [first, second] = cur.split();
-            stack.push_back(std::move(second));
-            stack.push_back(std::move(first));
-            continue;
-          }
-          try {
-            const auto started = Clock::now();
-            pqxx::nontransaction tx(*conn);  // one statement = one implicit transaction
-            BatchResult r = apply_batch(tx, cur);
-            for (const std::string& c : r.conflicts) {
-              if (const auto v = cur.voided_by(c)) {
-                tsan_acquire(&impl_->voided);
-                const bool queued = impl_->voided.try_enqueue(*v);
-                tsan_release(&impl_->voided);
-                if (!queued) stats_.voided_dropped.fetch_add(1, std::memory_order_relaxed);
-              }
-            }
-            if (cur.rows() > stats_.largest_statement_rows.load(std::memory_order_relaxed))
-              stats_.largest_statement_rows.store(cur.rows(), std::memory_order_relaxed);
-            const double took = std::chrono::duration<double>(Clock::now() - started).count();
-            if (between && cur.rows() >= kMinPieceRows && took > 0) {
-              const double fit = static_cast<double>(cur.rows()) / took * kPieceTarget;
-              piece_rows =
-                  std::clamp(static_cast<std::size_t>(fit), kMinPieceRows, cfg_.max_batch_rows);
-            }
-            total.marks_applied += r.marks_applied;
-            total.fills_applied += r.fills_applied;
-            for (auto& c : r.conflicts) total.conflicts.push_back(std::move(c));
-          } catch (const pqxx::sql_error& e) {
-            const bool timeout = is_timeout(e);
-            if (!is_data_error(e) && !timeout) throw;
-            stats_.isolation_steps.fetch_add(1, std::memory_order_relaxed);
-            if (timeout) stats_.timeout_splits.fetch_add(1, std::memory_order_relaxed);
-            if (cur.rows() <= 1) {
-              dead_letter(cur, e);
-              continue;
-            }
-            auto [first, second] = cur.split();
-            stack.push_back(std::move(second));  // the first half (transitions first) runs first
-            stack.push_back(std::move(first));
-          }
-          if (!stack.empty() && between) between();
-        }
-        return total;
-      };
-  auto record = [&](const BatchResult& r) {
-    for (std::size_t i = 0; i < r.conflicts.size() && i < 20; ++i)
-      log.warn("conflict: {} changed by someone else first; engine transition not applied",
-               r.conflicts[i]);
-    stats_.conflicts.fetch_add(r.conflicts.size(), std::memory_order_relaxed);
-    stats_.fills.fetch_add(r.fills_applied, std::memory_order_relaxed);
-  };
-  // The express lane. A flush in pieces (one user's burst of fills) takes seconds; meanwhile the
-  // ops the matcher queues are drained behind it, and their alert writes, which depend on no other
-  // row, are committed at once: another user's triggered alert is not held back by the burst. Its
-  // event is journaled in its turn, after the burst's (the journal stays in seq order).
-  auto express = [&] {
-    drain_ops(pending.back(), true);
-    if (!pending.back().batch.has_alerts()) return;
-    express_pending = pending.back().batch.take_alerts();
-    record(apply_isolating(express_pending, nullptr));
-    express_pending.clear();
-  };
-
+void Writer::Loop::run() {
   for (;;) {
-    const bool stopping = stopping_.load(std::memory_order_acquire);
-    // Drain into the back batch: events first, then ops, so every journaled event's transition op
-    // (submitted before it) is in this batch too, or in an earlier one. Marks coalesce here.
-    Pending& back = pending.back();
-    std::size_t n = 0;
-    bool took_events = false;
-    while (back.batch.rows() < cfg_.max_batch_rows) {
-      tsan_acquire(&impl_->events);
-      n = impl_->events.try_dequeue_bulk(ebuf.data(), ebuf.size());
-      tsan_release(&impl_->events);
-      if (n == 0) break;
-      took_events = true;
-      for (std::size_t i = 0; i < n; ++i) back.batch.add_event(ebuf[i]);
-      back.ops += static_cast<std::int64_t>(n);
-      if (back.first == Clock::time_point::max()) back.first = Clock::now();
-    }
-    // With events taken, drain every op queued so far (their transitions), even past the cap:
-    // the flush applies the batch in pieces of at most max_batch_rows.
-    drain_ops(back, !took_events);
-    std::size_t rows = 0;
-    for (const Pending& p : pending) rows += p.batch.rows();
-    stats_.pending_rows.store(rows, std::memory_order_relaxed);
+    const bool stopping = w_.stopping_.load(std::memory_order_acquire);
+    drain();
     const auto now = Clock::now();
-    Pending& front = pending.front();
-    stats_.oldest_pending_ms.store(
-        front.first == Clock::time_point::max()
-            ? 0
-            : static_cast<std::uint64_t>(
-                  std::chrono::duration_cast<std::chrono::milliseconds>(now - front.first).count()),
-        std::memory_order_relaxed);
-    if (front.batch.empty() && pending.size() > 1 &&
-        express_pending.empty()) {  // drained nothing but its ops were counted
-      impl_->in_flight.fetch_sub(front.ops, std::memory_order_release);
-      pending.pop_front();
+    const std::size_t rows = report_pending(now);
+    Pending& front = pending_.front();
+    if (front.batch.empty() && pending_.size() > 1 &&
+        express_pending_.empty()) {  // drained nothing but its ops were counted
+      impl_.in_flight.fetch_sub(front.ops, std::memory_order_release);
+      pending_.pop_front();
       continue;
     }
     const bool due =
         !front.batch.empty() && (stopping || front.batch.rows() >= cfg_.max_batch_rows ||
                                  now - front.first >= cfg_.flush_interval);
-    if (due && now >= next_attempt) {
-      const auto t0 = Clock::now();
-      if (pending.size() == 1) pending.emplace_back();  // drains during this flush go behind it
-      Pending& cur = pending.front();
-      try {
-        if (!conn) {
-          connect();
-          stats_.reconnects.fetch_add(1, std::memory_order_relaxed);
-        }
-        dead_logged = 0;
-        if (!express_pending.empty()) {  // taken ahead by a flush that then failed
-          record(apply_isolating(express_pending, nullptr));
-          express_pending.clear();
-        }
-        if (!poisoned_marks.empty()) {
-          const auto t = Clock::now();
-          std::erase_if(poisoned_marks, [&](const auto& kv) { return kv.second <= t; });
-          stats_.quarantined_marks.fetch_add(
-              cur.batch.drop_marks_if([&](const Uuid& id) { return poisoned_marks.contains(id); }),
-              std::memory_order_relaxed);
-        }
-        const BatchResult r = apply_isolating(cur.batch, express);
-        if (dead_logged > kMaxLoggedDeadLetters)
-          log.error("{} more dead letters in this flush (engine_dead_letters has them all)",
-                    dead_logged - kMaxLoggedDeadLetters);
-        record(r);
-        stats_.events_journaled.fetch_add(cur.batch.events(), std::memory_order_relaxed);
-        if (cur.batch.max_seq() > 0)
-          stats_.journaled_seq.store(cur.batch.max_seq(), std::memory_order_release);
-        stats_.last_batch_rows.store(cur.batch.rows(), std::memory_order_relaxed);
-        stats_.batches.fetch_add(1, std::memory_order_relaxed);
-        stats_.rows.fetch_add(cur.batch.rows(), std::memory_order_relaxed);
-        stats_.transitions.fetch_add(cur.batch.transitions(), std::memory_order_relaxed);
-        const auto flush_time = Clock::now() - t0;
-        stats_.last_flush_us.store(
-            static_cast<std::uint64_t>(
-                std::chrono::duration_cast<std::chrono::microseconds>(flush_time).count()),
-            std::memory_order_relaxed);
-        stats_.flush_seconds.record(std::chrono::duration<double>(flush_time).count());
-        stats_.db_ok.store(1, std::memory_order_relaxed);
-        stats_.writes_failing.store(0, std::memory_order_relaxed);
-        last_contact = Clock::now();
-        impl_->in_flight.fetch_sub(cur.ops, std::memory_order_release);
-        pending.pop_front();
-        backoff = cfg_.backoff_min;
-      } catch (const pqxx::broken_connection& e) {
-        // Includes a failed connect. 6.4 does not heal a broken connection: build a new one.
-        retry_later("database unreachable", redact_secrets(e.what(), cfg_.conninfo), true);
-      } catch (const pqxx::in_doubt_error& e) {
-        // The statement may or may not have committed: re-sending is safe (absolute values,
-        // conditional transitions recognised as our own).
-        retry_later("commit in doubt", redact_secrets(e.what(), cfg_.conninfo), true);
-      } catch (const pqxx::sql_error& e) {
-        // Server-side error (restart in progress, deadlock, timeout): retry on a new connection.
-        retry_later(e.sqlstate().c_str(), redact_secrets(e.what(), cfg_.conninfo), false,
-                    e.sqlstate());
-      }
+    if (due && now >= next_attempt_) {
+      flush_front();
       continue;
     }
-    const bool all_empty = pending.size() == 1 && front.batch.empty() && express_pending.empty();
-    if (all_empty && !stopping && now >= next_attempt && now - last_contact >= cfg_.idle_ping) {
-      // Nothing to write: keep the connection warm and the health gauge honest.
-      last_contact = now;
-      try {
-        if (!conn) {
-          connect();
-          stats_.reconnects.fetch_add(1, std::memory_order_relaxed);
-        }
-        pqxx::nontransaction(*conn).exec("SELECT 1");
-        stats_.db_ok.store(1, std::memory_order_relaxed);
-      } catch (const std::exception& e) {
-        stats_.db_ok.store(0, std::memory_order_relaxed);
-        conn.reset();
-        log.warn("database check failed: {}", redact_secrets(e.what(), cfg_.conninfo));
-      }
+    const bool empty = all_empty();
+    if (empty && !stopping && now >= next_attempt_ && now - last_contact_ >= cfg_.idle_ping) {
+      ping();
       continue;
     }
     if (stopping &&
-        (all_empty || Clock::now().time_since_epoch().count() >= stop_deadline_ns_.load())) {
-      if (!all_empty) log.error("stopping with {} rows not written (database unreachable)", rows);
+        (empty || Clock::now().time_since_epoch().count() >= w_.stop_deadline_ns_.load())) {
+      if (!empty) log_.error("stopping with {} rows not written (database unreachable)", rows);
       break;
     }
     std::this_thread::sleep_for(std::chrono::microseconds(500));
   }
+}
+
+void Writer::Loop::drain() {
+  Pending& back = pending_.back();
+  bool took_events = false;
+  while (back.batch.rows() < cfg_.max_batch_rows) {
+    tsan_acquire(&impl_.events);
+    const std::size_t n = impl_.events.try_dequeue_bulk(ebuf_.data(), ebuf_.size());
+    tsan_release(&impl_.events);
+    if (n == 0) break;
+    took_events = true;
+    for (std::size_t i = 0; i < n; ++i) back.batch.add_event(ebuf_[i]);
+    back.ops += static_cast<std::int64_t>(n);
+    if (back.first == Clock::time_point::max()) back.first = Clock::now();
+  }
+  // With events taken, drain every op queued so far (their transitions), even past the cap: the
+  // flush applies the batch in pieces of at most max_batch_rows.
+  drain_ops(back, !took_events);
+}
+
+void Writer::Loop::drain_ops(Pending& into, bool capped) {
+  // Acquired before and released after every attempt, an empty one too (it read the blocks the
+  // producer writes next).
+  for (;;) {
+    tsan_acquire(&impl_.queue);
+    const std::size_t n = impl_.queue.try_dequeue_bulk(buf_.data(), buf_.size());
+    tsan_release(&impl_.queue);
+    if (n == 0) break;
+    for (std::size_t i = 0; i < n; ++i) into.batch.add(buf_[i]);
+    into.ops += static_cast<std::int64_t>(n);
+    if (into.first == Clock::time_point::max()) into.first = Clock::now();
+    if (capped && into.batch.rows() >= cfg_.max_batch_rows) break;
+  }
+}
+
+std::size_t Writer::Loop::report_pending(Clock::time_point now) {
+  std::size_t rows = 0;
+  for (const Pending& p : pending_) rows += p.batch.rows();
+  stats_.pending_rows.store(rows, std::memory_order_relaxed);
+  const Pending& front = pending_.front();
+  stats_.oldest_pending_ms.store(
+      front.first == Clock::time_point::max()
+          ? 0
+          : static_cast<std::uint64_t>(
+                std::chrono::duration_cast<std::chrono::milliseconds>(now - front.first).count()),
+      std::memory_order_relaxed);
+  return rows;
+}
+
+void Writer::Loop::flush_front() {
+  const auto t0 = Clock::now();
+  if (pending_.size() == 1) pending_.emplace_back();  // drains during this flush go behind it
+  Pending& cur = pending_.front();
+  try {
+    if (!conn_) {
+      connect();
+      stats_.reconnects.fetch_add(1, std::memory_order_relaxed);
+    }
+    dead_logged_ = 0;
+    if (!express_pending_.empty()) {  // taken ahead by a flush that then failed
+      record(apply_isolating(express_pending_, false));
+      express_pending_.clear();
+    }
+    if (!poisoned_marks_.empty()) {
+      const auto t = Clock::now();
+      std::erase_if(poisoned_marks_, [&](const auto& kv) { return kv.second <= t; });
+      stats_.quarantined_marks.fetch_add(
+          cur.batch.drop_marks_if([&](const Uuid& id) { return poisoned_marks_.contains(id); }),
+          std::memory_order_relaxed);
+    }
+    const BatchResult r = apply_isolating(cur.batch, true);
+    if (dead_logged_ > kMaxLoggedDeadLetters)
+      log_.error("{} more dead letters in this flush (engine_dead_letters has them all)",
+                 dead_logged_ - kMaxLoggedDeadLetters);
+    record(r);
+    stats_.events_journaled.fetch_add(cur.batch.events(), std::memory_order_relaxed);
+    if (cur.batch.max_seq() > 0)
+      stats_.journaled_seq.store(cur.batch.max_seq(), std::memory_order_release);
+    stats_.last_batch_rows.store(cur.batch.rows(), std::memory_order_relaxed);
+    stats_.batches.fetch_add(1, std::memory_order_relaxed);
+    stats_.rows.fetch_add(cur.batch.rows(), std::memory_order_relaxed);
+    stats_.transitions.fetch_add(cur.batch.transitions(), std::memory_order_relaxed);
+    const auto flush_time = Clock::now() - t0;
+    stats_.last_flush_us.store(
+        static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(flush_time).count()),
+        std::memory_order_relaxed);
+    stats_.flush_seconds.record(std::chrono::duration<double>(flush_time).count());
+    stats_.db_ok.store(1, std::memory_order_relaxed);
+    stats_.writes_failing.store(0, std::memory_order_relaxed);
+    last_contact_ = Clock::now();
+    impl_.in_flight.fetch_sub(cur.ops, std::memory_order_release);
+    pending_.pop_front();
+    backoff_ = cfg_.backoff_min;
+  } catch (const pqxx::broken_connection& e) {
+    // Includes a failed connect. 6.4 does not heal a broken connection: build a new one.
+    retry_later("database unreachable", redact_secrets(e.what(), cfg_.conninfo), true);
+  } catch (const pqxx::in_doubt_error& e) {
+    // The statement may or may not have committed: re-sending is safe (absolute values,
+    // conditional transitions recognised as our own).
+    retry_later("commit in doubt", redact_secrets(e.what(), cfg_.conninfo), true);
+  } catch (const pqxx::sql_error& e) {
+    // Server-side error (restart in progress, deadlock, timeout): retry on a new connection.
+    retry_later(e.sqlstate().c_str(), redact_secrets(e.what(), cfg_.conninfo), false, e.sqlstate());
+  }
+}
+
+void Writer::Loop::ping() {
+  last_contact_ = Clock::now();
+  try {
+    if (!conn_) {
+      connect();
+      stats_.reconnects.fetch_add(1, std::memory_order_relaxed);
+    }
+    pqxx::nontransaction(*conn_).exec("SELECT 1");
+    stats_.db_ok.store(1, std::memory_order_relaxed);
+  } catch (const std::exception& e) {
+    stats_.db_ok.store(0, std::memory_order_relaxed);
+    conn_.reset();
+    log_.warn("database check failed: {}", redact_secrets(e.what(), cfg_.conninfo));
+  }
+}
+
+void Writer::Loop::connect() {
+  conn_ = std::make_unique<pqxx::connection>(cfg_.conninfo);
+  configure_writer_session(*conn_, cfg_.statement_timeout);
+}
+
+void Writer::Loop::retry_later(const char* why, const std::string& what, bool unreachable,
+                               const std::string& sqlstate) {
+  stats_.failures.fetch_add(1, std::memory_order_relaxed);
+  // Health says what is wrong: an unreachable database is not a slow or refused statement.
+  stats_.db_ok.store(unreachable ? 0 : 1, std::memory_order_relaxed);
+  stats_.writes_failing.store(unreachable ? 0 : 1, std::memory_order_relaxed);
+  if (!sqlstate.empty())
+    stats_.last_error_sqlstate.store(pack_sqlstate(sqlstate), std::memory_order_relaxed);
+  log_.warn("flush failed ({}: {}); keeping {} rows, retrying in {} ms", why, what,
+            pending_.front().batch.rows(), backoff_.count());
+  conn_.reset();
+  next_attempt_ = Clock::now() + backoff_;
+  backoff_ = std::min(backoff_ * 2, cfg_.backoff_max);
+}
+
+BatchResult Writer::Loop::apply_isolating(const Batch& whole, bool express_between) {
+  BatchResult total;
+  std::vector<Batch> stack;
+  stack.push_back(whole);
+  // With an express lane, pieces are sized to take about kPieceTarget each (from the rows/s of
+  // the pieces so far), so an alert queued behind a burst waits about one piece.
+  const std::size_t cap =
+      express_between ? std::min(cfg_.max_batch_rows, piece_rows_) : cfg_.max_batch_rows;
+  while (!stack.empty()) {
+    Batch cur = std::move(stack.back());
+    stack.pop_back();
+    const bool ran = apply_piece(std::move(cur), cap, express_between, stack, total);
+    if (ran && !stack.empty() && express_between) express();
+  }
+  return total;
+}
+
+bool Writer::Loop::apply_piece(Batch cur, std::size_t cap, bool express_between,
+                               std::vector<Batch>& stack, BatchResult& total) {
+  if (cur.rows() > cap) {
+    // A batch never exceeds max_batch_rows: the ops drained with its events (their transitions,
+    // which must not trail them) can take it past the cap. The halves keep the order transitions
+    // first, events last, so an event never lands before its transition.
+    stats_.capped_splits.fetch_add(1, std::memory_order_relaxed);
+    auto [first, second] = cur.split();
+    stack.push_back(std::move(second));
+    stack.push_back(std::move(first));
+    return false;
+  }
+  try {
+    const auto started = Clock::now();
+    pqxx::nontransaction tx(*conn_);  // one statement = one implicit transaction
+    BatchResult r = apply_batch(tx, cur);
+    for (const std::string& c : r.conflicts) {
+      if (const auto v = cur.voided_by(c)) {
+        tsan_acquire(&impl_.voided);
+        const bool queued = impl_.voided.try_enqueue(*v);
+        tsan_release(&impl_.voided);
+        if (!queued) stats_.voided_dropped.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    if (cur.rows() > stats_.largest_statement_rows.load(std::memory_order_relaxed))
+      stats_.largest_statement_rows.store(cur.rows(), std::memory_order_relaxed);
+    const double took = std::chrono::duration<double>(Clock::now() - started).count();
+    if (express_between && cur.rows() >= kMinPieceRows && took > 0) {
+      const double fit = static_cast<double>(cur.rows()) / took * kPieceTarget;
+      piece_rows_ = std::clamp(static_cast<std::size_t>(fit), kMinPieceRows, cfg_.max_batch_rows);
+    }
+    total.marks_applied += r.marks_applied;
+    total.fills_applied += r.fills_applied;
+    for (auto& c : r.conflicts) total.conflicts.push_back(std::move(c));
+  } catch (const pqxx::sql_error& e) {
+    const bool timeout = is_timeout(e);
+    if (!is_data_error(e) && !timeout) throw;
+    stats_.isolation_steps.fetch_add(1, std::memory_order_relaxed);
+    if (timeout) stats_.timeout_splits.fetch_add(1, std::memory_order_relaxed);
+    if (cur.rows() <= 1) {
+      dead_letter(cur, e);
+      return false;
+    }
+    auto [first, second] = cur.split();
+    stack.push_back(std::move(second));  // the first half (transitions first) runs first
+    stack.push_back(std::move(first));
+  }
+  return true;
+}
+
+void Writer::Loop::dead_letter(const Batch& one, const pqxx::sql_error& e) {
+  const Batch::RowDescription d = one.describe_single();
+  const std::string error = redact_secrets(first_line(e.what()), cfg_.conninfo);
+  stats_.dead_letters.fetch_add(1, std::memory_order_relaxed);
+  if (d.kind == "mark") {
+    if (const auto id = Uuid::parse(d.row_id))
+      poisoned_marks_[*id] = Clock::now() + kPoisonedMarkQuarantine;
+  }
+  if (dead_logged_++ < kMaxLoggedDeadLetters)
+    log_.error("dead letter: {} {} ({}) not written: {} [{}]; values: {}", d.table, d.row_id,
+               d.kind, error, e.sqlstate(), d.detail);
+  try {
+    pqxx::nontransaction tx(*conn_);
+    tx.exec_prepared("dead_letter", d.table, d.row_id, d.kind, d.detail, e.sqlstate(), error);
+  } catch (const pqxx::sql_error& again) {
+    if (!is_data_error(again)) throw;
+    log_.error("dead letter for {} {} could not be stored: {}", d.table, d.row_id,
+               redact_secrets(first_line(again.what()), cfg_.conninfo));
+  }
+}
+
+void Writer::Loop::record(const BatchResult& r) {
+  for (std::size_t i = 0; i < r.conflicts.size() && i < 20; ++i)
+    log_.warn("conflict: {} changed by someone else first; engine transition not applied",
+              r.conflicts[i]);
+  stats_.conflicts.fetch_add(r.conflicts.size(), std::memory_order_relaxed);
+  stats_.fills.fetch_add(r.fills_applied, std::memory_order_relaxed);
+}
+
+void Writer::Loop::express() {
+  drain_ops(pending_.back(), true);
+  if (!pending_.back().batch.has_alerts()) return;
+  express_pending_ = pending_.back().batch.take_alerts();
+  record(apply_isolating(express_pending_, false));
+  express_pending_.clear();
 }
 
 }  // namespace lam::db

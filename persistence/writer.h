@@ -121,6 +121,7 @@ class Writer {
 
  private:
   struct Impl;
+  class Loop;  ///< the writer thread's state and steps (writer.cpp)
   void run();
 
   WriterConfig cfg_;
