@@ -293,6 +293,8 @@ BenchResult bench_replay(const BenchOptions& opt, BenchProgress& progress) {
 // ---- pipeline --------------------------------------------------------------------------------
 
 BenchResult bench_pipeline(const BenchOptions& opt, BenchProgress& progress) {
+  // Long: one benchmark scenario (set-up, baseline, measured run, report) kept whole so that what
+  // is timed and what is not is visible at once.
   if (opt.probes < 20 || opt.probes > 50'000)
     throw std::invalid_argument("--probes must be in [20, 50000]");
   if (opt.rate < 0 || opt.rate > 10'000'000)
@@ -491,6 +493,8 @@ BenchResult bench_fanin(const BenchOptions& opt, BenchProgress& progress) {
 // ---- writer ----------------------------------------------------------------------------------
 
 BenchResult bench_writer(const BenchOptions& opt, BenchProgress& progress) {
+  // Long: one benchmark scenario (set-up, baseline, measured run, report) kept whole so that what
+  // is timed and what is not is visible at once.
   if (opt.batch_sizes.empty()) throw std::invalid_argument("--batch needs at least one size");
   if (opt.rows < 1'000 || opt.rows > 10'000'000)
     throw std::invalid_argument("--rows must be in [1000, 10000000]");

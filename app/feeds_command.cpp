@@ -25,6 +25,8 @@ void on_signal(int) {
 }  // namespace
 
 int run_feeds(const FeedsOptions& opt) {
+  // Long: `laminator feeds`' steps in order (config, symbols, runner, capture, the print loop, the
+  // summary).
   std::vector<feeds::Venue> venues;
   for (const std::string& name : opt.venues) {
     auto v = feeds::parse_venue(name);

@@ -126,6 +126,9 @@ int run_reconcile_command(const std::string& url_opt, std::size_t limit, bool js
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Long: the CLI's declaration, one block of CLI11 builder calls per subcommand and its flags,
+  // then the dispatch; a flat table of flags reads best in one place (each command's work is in its
+  // own run_* function).
   lam::map_large_tables();  // before any thread allocates
   // stdout carries data (events); every log line goes to stderr.
   spdlog::set_default_logger(spdlog::stderr_color_mt("laminator"));

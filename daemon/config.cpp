@@ -232,6 +232,8 @@ void read_expiry(Section& s, db::Expiry& expiry, std::string& schema, int& lock_
 }
 
 Config build(const toml::table& root, const std::string& file) {
+  // Long: the table of TOML keys, one line per key with its range (a section per module); the
+  // checks across keys follow at the end.
   Config c;
   c.path = file;
   Section top(root, "", file);

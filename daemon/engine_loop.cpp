@@ -251,6 +251,8 @@ void EngineLoop::on_feed_event(const feeds::FeedEvent& fe) {
 }
 
 void EngineLoop::on_command(const db::EngineCommand& c) {
+  // Long: one case per change-capture command kind; each case is a few lines of its own rule (shard
+  // ownership, stale reads, the resync book).
   stats_.commands.fetch_add(1, std::memory_order_relaxed);
   Matcher& m = *d_.matcher;
   switch (c.kind) {

@@ -76,6 +76,8 @@ MaintenanceSnapshot Maintenance::snapshot() const {
 }
 
 void Maintenance::run() {
+  // Long: the maintenance thread's schedule: health, partitions and the books' check each on its
+  // own timer, sharing one connection and one snapshot lock.
   auto log = spdlog::default_logger()->clone("maintenance");
   std::unique_ptr<pqxx::connection> conn;
   auto next_health = Clock::now();

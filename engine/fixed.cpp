@@ -38,6 +38,8 @@ Wide Decimal::nearest() const noexcept {
 }
 
 DecimalParse parse_decimal(std::string_view s) noexcept {
+  // Long: a one-pass decimal parser (sign, digits, point, exponent, rounding, range checks) on the
+  // hot path; split, its state would travel through parameters.
   DecimalParse out;
   if (s.empty()) {
     out.error = DecimalError::empty;

@@ -199,6 +199,8 @@ Event NaiveMatcher::base_event(EventType type, TimeNs ts, const Alert& a, const 
 }
 
 void NaiveMatcher::on_tick(const Tick& t, std::vector<Event>& out) {
+  // Long: the reference matcher is naive on purpose, a linear scan per rule in one place, so that
+  // the fast matcher's differential tests compare against code a reader can check line by line.
   auto mit = instrument_index_.find(t.instrument);
   if (mit == instrument_index_.end()) return;
   last_ts_ = t.exch_ts;

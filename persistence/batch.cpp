@@ -341,6 +341,8 @@ std::size_t Batch::transitions() const noexcept {
 }
 
 std::vector<std::string> Batch::parameters() const {
+  // Long: the batch statement's 36 parameters (persistence/sql/batch.sql), built in parameter
+  // order, one block per unnest() group.
   ArrayLiteral m_id, m_price, m_pnl;
   for (const WriteOp* op : by_id(marks_)) {
     m_id.add_uuid(op->id);

@@ -146,6 +146,9 @@ void Listener::stop() {
 }
 
 void Listener::run() {
+  // Long: the listener thread's connect / resync / collect-and-read loop with its reconnect
+  // handling; the steps share the connection, the pending set and the backoff, and the exception
+  // path must see all of them.
   auto log = spdlog::default_logger()->clone("listener");
   Loader loader(cfg_.conninfo);
   Pending pending;

@@ -347,6 +347,9 @@ std::vector<std::string> Loader::snapshot_queries(bool orders) {
 }
 
 LoadCounts Loader::load_all(const LoadSink& sink) const {
+  // Long: the three reader threads and the applying loop share the chunk hub, the exported snapshot
+  // and the counts by reference; in one function their lifetimes (every thread joined before any of
+  // them goes out of scope, on every path) are visible in one place.
   // Three streams: markets then positions; alerts; balances then orders. In parallel (the default),
   // each has a parser thread and a connection, all reading one exported snapshot; else one thread
   // reads them in turn on one connection. This thread applies their rows to the sink (the matcher)

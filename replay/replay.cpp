@@ -65,6 +65,8 @@ class Output {
 };
 
 void write_state(const std::string& path, const Matcher& m) {
+  // Long: the state file's format, one block per record type written in the order replay reads
+  // them.
   std::string s;
   s.reserve(1 << 16);
   s.append("{\"positions\":[");
@@ -423,6 +425,9 @@ std::optional<std::pair<std::string, std::int64_t>> parse_contract_size(std::str
 }
 
 ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag) {
+  // Long: replay's steps in order (state, ticks, matcher, events, the rows file, the summary), each
+  // a few lines that share the matcher and the output files; read top to bottom as the daemon's own
+  // sequence.
   const auto start = Clock::now();
   ReplaySummary sum;
   Diagnostics diags(diag, opt.max_error_lines);

@@ -243,6 +243,8 @@ std::string make_fanin_db(db::LocalCluster& cluster, const std::string& name) {
 }
 
 FaninRun run_fanin(const std::string& url, const FaninOptions& opt) {
+  // Long: the fan-in workload's steps in order (nats-server, shards, gateway, subscriber, the timed
+  // run, the report), sharing their processes' lifetimes.
   if (opt.burst < 100 || opt.probes < 10 || opt.repetitions < 1)
     throw std::invalid_argument("fan-in: burst >= 100, probes >= 10, repetitions >= 1");
   ::setenv(kUrlEnv, url.c_str(), 1);

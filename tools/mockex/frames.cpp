@@ -99,6 +99,8 @@ void FrameGenerator::pin_price(const std::string& symbol, std::int64_t cents) {
 }
 
 std::string FrameGenerator::next(const Topic& t, std::int64_t now_ms, bool skip_seq) {
+  // Long: the mock's frame templates, one case per venue and topic kind (the venues' own formats,
+  // ../shared/venues.md).
   const std::string ms = std::to_string(now_ms);
   std::string out;
   if (t.stream == Stream::heartbeat) {
@@ -314,6 +316,7 @@ void binance_topics(std::string_view route, dom::array params, SubscribeRequest&
 }  // namespace
 
 SubscribeRequest parse_subscribe(Venue venue, std::string_view route, std::string_view msg) {
+  // Long: the mock's reading of each venue's subscribe message, one case per venue.
   SubscribeRequest r;
   dom::parser parser;
   dom::element doc;
