@@ -1,14 +1,5 @@
 #include "workloads/fanin_workload.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -29,8 +20,7 @@
 #include "stream/stream_client.h"
 #include "tools/mockex/loopback.h"
 #include "tools/mockex/mock_exchange.h"
-
-extern char** environ;
+#include "tools/testbed/nats_server.h"
 
 namespace lam::bench {
 namespace {
@@ -46,56 +36,6 @@ constexpr std::int64_t kBase = 8'000'000;  // 80000.00
 void say(const FaninOptions& o, const std::string& what) {
   if (o.progress) o.progress(what);
 }
-
-/// A throwaway `nats-server -js` on loopback, its store in a temporary directory.
-class Nats {
- public:
-  explicit Nats(std::string bin) {
-    if (bin.empty()) {
-      for (const char* p : {"/usr/sbin/nats-server", "/usr/bin/nats-server"})
-        if (std::filesystem::exists(p)) bin = p;
-    }
-    if (bin.empty() || !std::filesystem::exists(bin))
-      throw std::runtime_error("nats-server not found (Debian package nats-server)");
-    char tmpl[] = "/tmp/laminator-bench-nats-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir_ = tmpl;
-    port_ = mockex::free_port();
-    std::vector<std::string> args{bin,   "-a",  "127.0.0.1",    "-p", std::to_string(port_),
-                                  "-js", "-sd", dir_ + "/store"};
-    std::vector<char*> argv;
-    for (auto& s : args) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    const std::string log = dir_ + "/nats.log";
-    posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawn_file_actions_adddup2(&fa, 2, 1);
-    const int rc = posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) throw std::runtime_error("cannot start " + bin);
-    const auto until = Clock::now() + 10s;
-    while (Clock::now() < until) {
-      if (mockex::loopback_accepts(port_)) return;
-      std::this_thread::sleep_for(20ms);
-    }
-    throw std::runtime_error("nats-server did not start (see " + log + ")");
-  }
-  ~Nats() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  [[nodiscard]] std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  std::string dir_;
-  int port_ = 0;
-  pid_t pid_ = -1;
-};
 
 std::string token_sha() {
   std::string out;
@@ -249,7 +189,7 @@ FaninRun run_fanin(const std::string& url, const FaninOptions& opt) {
     throw std::invalid_argument("fan-in: burst >= 100, probes >= 10, repetitions >= 1");
   ::setenv(kUrlEnv, url.c_str(), 1);
   say(opt, "starting nats-server");
-  Nats nats(opt.nats_server);
+  testbed::NatsServer nats({}, opt.nats_server);  // a temporary store
   mockex::Options mo;
   mo.rate = 200;
   mockex::MockExchange ex(mo);

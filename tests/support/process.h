@@ -1,3 +1,10 @@
 #pragma once
-// Moved to tools/testbed/process.h (shared with the benchmark workloads).
+// The child-process helper (tools/testbed/process.h, shared with the benchmark workloads) under the
+// tests' namespace.
+
 #include "tools/testbed/process.h"
+
+namespace lam::test {
+using testbed::Child;
+using testbed::last_lines;
+}  // namespace lam::test

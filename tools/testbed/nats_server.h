@@ -1,33 +1,58 @@
 #pragma once
 // A real `nats-server -js` on a loopback port, its JetStream files in a directory of its own:
 // started, stopped, killed and started again on the same port and store (the scale-out tests'
-// outages). Debian's nats-server (scripts/setup installs it).
+// outages), or a throwaway one in a temporary directory (the fan-in benchmark). Debian's
+// nats-server (scripts/setup installs it).
+
+#include <stdlib.h>
 
 #include <filesystem>
+#include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 
-#include "tests/support/net.h"
+#include "tools/mockex/loopback.h"
 #include "tools/testbed/process.h"
 
-namespace lam::test {
+namespace lam::testbed {
 
 class NatsServer {
  public:
-  explicit NatsServer(const std::string& dir) : dir_(dir), port_(free_port()) {
-    std::filesystem::remove_all(dir_);
+  /// `dir` empty: a temporary directory, removed with the server. `binary` empty: Debian's.
+  explicit NatsServer(std::string dir = {}, std::string binary = {})
+      : dir_(std::move(dir)), binary_(binary.empty() ? default_binary() : std::move(binary)) {
+    if (dir_.empty()) {
+      char tmpl[] = "/tmp/laminator-nats-XXXXXX";
+      if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+      dir_ = tmpl;
+      owned_ = true;
+    } else {
+      std::filesystem::remove_all(dir_);
+    }
+    if (!std::filesystem::exists(binary_))
+      throw std::runtime_error(binary_ + " not found (Debian package nats-server)");
     std::filesystem::create_directories(dir_ + "/store");
+    port_ = mockex::free_port();
     start();
   }
-  ~NatsServer() { child_.kill(); }
+  ~NatsServer() {
+    child_.kill();
+    if (owned_) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+    }
+  }
+  NatsServer(const NatsServer&) = delete;
+  NatsServer& operator=(const NatsServer&) = delete;
 
   void start() {
     child_.spawn(
-        {binary(), "-a", "127.0.0.1", "-p", std::to_string(port_), "-js", "-sd", dir_ + "/store"},
+        {binary_, "-a", "127.0.0.1", "-p", std::to_string(port_), "-js", "-sd", dir_ + "/store"},
         {}, dir_ + "/nats.log");
-    for (int i = 0; i < 400 && !loopback_accepts(port_); ++i)
+    for (int i = 0; i < 400 && !mockex::loopback_accepts(port_); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    if (!loopback_accepts(port_))
+    if (!mockex::loopback_accepts(port_))
       throw std::runtime_error("nats-server did not start:\n" + child_.log_tail());
   }
   /// SIGTERM (lame-duck off: a plain shutdown) and wait.
@@ -37,16 +62,18 @@ class NatsServer {
   [[nodiscard]] std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
   [[nodiscard]] std::string log_tail() const { return child_.log_tail(); }
 
-  static std::string binary() {
+  static std::string default_binary() {
     for (const char* p : {"/usr/sbin/nats-server", "/usr/bin/nats-server"})
       if (std::filesystem::exists(p)) return p;
-    throw std::runtime_error("nats-server is not installed (scripts/setup)");
+    return "/usr/sbin/nats-server";
   }
 
  private:
   std::string dir_;
-  int port_;
+  std::string binary_;
+  bool owned_ = false;
+  int port_ = 0;
   Child child_;
 };
 
-}  // namespace lam::test
+}  // namespace lam::testbed

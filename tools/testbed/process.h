@@ -1,6 +1,7 @@
 #pragma once
-// A child process for tests: spawned with extra environment, stderr (and stdout) to a log file,
-// signalled and reaped. Loopback servers (nats-server, the laminator binary) run as these.
+// A child process for tests and benchmark workloads: spawned with extra environment, stderr (and
+// stdout) to a log file, signalled and reaped. Loopback servers (nats-server, the laminator binary)
+// run as these.
 
 #include <fcntl.h>
 #include <signal.h>
@@ -18,7 +19,7 @@
 
 extern char** environ;
 
-namespace lam::test {
+namespace lam::testbed {
 
 /// The last `lines` lines of `all`.
 inline std::string last_lines(const std::string& all, std::size_t lines) {
@@ -100,4 +101,4 @@ class Child {
   std::string log_;
 };
 
-}  // namespace lam::test
+}  // namespace lam::testbed
