@@ -348,6 +348,8 @@ class Matcher {
   // orders (matcher_orders.cpp)
   void run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& out);
   void arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out);
+  /// order.fill_voided for the fill held of `o` (it will never be stored), with `why`.
+  void void_fill(const OrderSpec& o, RejectReason why, std::vector<Event>& out);
   /// Stores `o` in `slot` (kNone: a new record) and arms it (upsert_order's checks done).
   void place_order(std::uint32_t slot, const OrderSpec& o, std::vector<Event>& out);
   [[nodiscard]] OrderSpec spec_of(std::uint32_t slot) const;

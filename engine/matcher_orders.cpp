@@ -172,16 +172,20 @@ void Matcher::upsert_order(const OrderSpec& o, std::vector<Event>& out) {
   // re-read (docs/schema.md, "Writer: orders").
   if (slot != kNone && orders_[slot].status == OrderStatus::filled && !watching(o.status) &&
       o.status != OrderStatus::filled) {
-    if (const auto v = order(o.id)) {
-      Event e = make_event(EventType::order_fill_voided, last_ts_, o.id, o.user_id, o.market_id);
-      e.ref = v->position_id.value_or(Uuid{});
-      e.size = v->filled_size;
-      e.reason = RejectReason::changed_first;
-      out.push_back(e);
-      ++stats_.orders_fills_voided;
-    }
+    void_fill(o, RejectReason::changed_first, out);
   }
   place_order(slot, o, out);
+}
+
+void Matcher::void_fill(const OrderSpec& o, RejectReason why, std::vector<Event>& out) {
+  if (const auto v = order(o.id)) {
+    Event e = make_event(EventType::order_fill_voided, last_ts_, o.id, o.user_id, o.market_id);
+    e.ref = v->position_id.value_or(Uuid{});
+    e.size = v->filled_size;
+    e.reason = why;
+    out.push_back(e);
+    ++stats_.orders_fills_voided;
+  }
 }
 
 void Matcher::reconcile_order(const OrderSpec& o, std::vector<Event>& out) {
@@ -195,14 +199,7 @@ void Matcher::reconcile_order(const OrderSpec& o, std::vector<Event>& out) {
     upsert_order(o, out);
     return;
   }
-  if (const auto v = order(o.id)) {
-    Event e = make_event(EventType::order_fill_voided, last_ts_, o.id, o.user_id, o.market_id);
-    e.ref = v->position_id.value_or(Uuid{});
-    e.size = v->filled_size;
-    e.reason = RejectReason::position_closed;
-    out.push_back(e);
-    ++stats_.orders_fills_voided;
-  }
+  void_fill(o, RejectReason::position_closed, out);
   place_order(slot, o, out);
 }
 
