@@ -409,7 +409,7 @@ Config build(const toml::table& root, const std::string& file) {
     if (c.gateway.durable.empty() ||
         c.gateway.durable.find_first_of(" .*>\t/") != std::string::npos)
       s.fail_key("durable", "a consumer name (no spaces, '.', '*', '>')");
-    s.integer("fetch_batch", c.gateway.fetch_batch, 1, 100'000);
+    s.integer("fetch_batch", c.gateway.fetch_batch, 8, 4'096);
     s.millis("ack_wait_ms", c.gateway.ack_wait, 1'000, kMaxMillis);
     s.finish();
   }

@@ -19,6 +19,7 @@
 
 #include "persistence/database_url.h"
 #include "persistence/journal.h"
+#include "scaleout/fetch_plan.h"
 #include "scaleout/gateway_event.h"
 #include "scaleout/publish_window.h"
 #include "stream/prometheus.h"
@@ -709,6 +710,7 @@ struct GatewaySource::Impl {
     if (s != NATS_OK)
       throw std::runtime_error("cannot bind to consumer " + gw.durable + ": " + why(s, e));
     handed = acked;
+    plan = FetchPlan(plan.config());  // a new subscription: nothing of an earlier request queued
     stats.acked.store(acked);
     stats.stream_last.store(last);
     stats.connected.store(1);
@@ -740,6 +742,32 @@ struct GatewaySource::Impl {
     }
   }
 
+  /// One fetch as the plan says (scaleout/fetch_plan.h): never the path of libnats 3.4.1's `_fetch`
+  /// that writes past its array (nats.c PR #749).
+  natsStatus fetch(natsMsgList& list, jsErrCode& e) {
+    int queued = 0, bytes = 0;
+    if (natsSubscription_GetPending(sub, &queued, &bytes) != NATS_OK) queued = 0;
+    const FetchPlan::Request req = plan.next(Clock::now(), queued);
+    const auto t0 = Clock::now();
+    natsStatus s;
+    if (req.batch == 1) {
+      s = natsSubscription_Fetch(&list, sub, 1, req.wait.count(), &e);
+    } else {
+      jsFetchRequest fr;
+      jsFetchRequest_Init(&fr);
+      fr.Batch = req.batch;
+      fr.NoWait = true;  // with Expires: the server answers with what it has once it has any
+      fr.Expires = req.wait.count() * kNsPerMs;
+      s = natsSubscription_FetchRequest(&list, sub, &fr);
+    }
+    const auto now = Clock::now();
+    const bool gave_up = s == NATS_TIMEOUT || now - t0 >= req.wait;
+    const std::uint64_t hazards = plan.hazards();
+    plan.done(req, list.Count, gave_up, now);
+    if (plan.hazards() != hazards) stats.fetch_hazards.fetch_add(1, std::memory_order_relaxed);
+    return s;
+  }
+
   void run() {
     pthread_setname_np(pthread_self(), "lam-nats-src");
     std::string scratch;
@@ -765,9 +793,8 @@ struct GatewaySource::Impl {
       }
       natsMsgList list{nullptr, 0};
       jsErrCode e{};
-      const natsStatus s =
-          natsSubscription_Fetch(&list, sub, static_cast<int>(gw.fetch_batch), 100, &e);
-      if (s != NATS_OK && s != NATS_TIMEOUT) {
+      const natsStatus s = fetch(list, e);
+      if (s != NATS_OK && s != NATS_TIMEOUT && s != NATS_NOT_FOUND) {
         natsMsgList_Destroy(&list);
         log->warn("fetch failed: {}; reconnecting", why(s, e));
         close();
@@ -843,6 +870,8 @@ struct GatewaySource::Impl {
   // Source thread only (and open() before start()).
   Conn conn;
   natsSubscription* sub = nullptr;
+  FetchPlan plan{
+      FetchPlan::Config{.batch = static_cast<int>(std::min<std::size_t>(gw.fetch_batch, 100'000))}};
   std::uint64_t handed = 0;  ///< highest stream seq handed to the server
   std::deque<std::pair<std::uint64_t, natsMsg*>> unacked;
   std::map<std::string, std::uint64_t> shard_last;
@@ -900,6 +929,10 @@ const MetricDesc<SourceStats> kSourceMetrics[] = {
      [](const SourceStats& s) -> std::uint64_t { return s.stream_last.load(); }},
     {"laminator_gateway_reconnects_total", "counter", "Consumer reconnections",
      [](const SourceStats& s) -> std::uint64_t { return s.reconnects.load(); }},
+    {"laminator_gateway_fetch_hazards_total", "counter",
+     "Burst fetches the gateway gave up waiting for (single fetches follow until their late "
+     "messages are in: the libnats 3.4.1 _fetch overflow is never reached)",
+     [](const SourceStats& s) -> std::uint64_t { return s.fetch_hazards.load(); }},
 };
 
 }  // namespace
@@ -959,11 +992,24 @@ struct JetStreamJournal::Impl {
     std::string scratch;
     std::size_t scanned = 0;
     bool end = false;
-    while (!end && scanned < r.limit) {
+    bool end_read = false;
+    while (!end && !end_read && scanned < r.limit) {
       natsMsgList list{nullptr, 0};
       const int want = static_cast<int>(std::min<std::size_t>(r.limit - scanned, 512));
-      s = natsSubscription_Fetch(&list, sub, want, 1'000, &e);
-      if (s == NATS_TIMEOUT) break;
+      // no_wait with a wait: the server answers at once with what it has (or with the first
+      // message to come), then ends the request, so none is ever left open for the next fetch to
+      // find its late messages queued (libnats 3.4.1's `_fetch` overflow, nats.c PR #749;
+      // scaleout/fetch_plan.h). The one that times out ends the read: its subscription goes.
+      jsFetchRequest fr;
+      jsFetchRequest_Init(&fr);
+      fr.Batch = want;
+      fr.NoWait = true;
+      fr.Expires = 1'000 * kNsPerMs;
+      const auto t0 = Clock::now();
+      s = natsSubscription_FetchRequest(&list, sub, &fr);
+      if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) break;
+      // A page still arriving after the wait may have more on the way: this one is the last.
+      if (Clock::now() - t0 >= std::chrono::seconds(1)) end_read = true;
       if (s != NATS_OK) {
         natsMsgList_Destroy(&list);
         page.error = "stream read failed: " + why(s, e);

@@ -74,7 +74,8 @@ struct SourceStats {
   std::atomic<std::uint64_t> acked{0};          ///< gauge: the stream seq acknowledged
   std::atomic<std::uint64_t> connected{0};      ///< gauge
   std::atomic<std::uint64_t> reconnects{0};
-  std::atomic<std::uint64_t> stream_last{0};  ///< gauge: the stream's last seq when last seen
+  std::atomic<std::uint64_t> stream_last{0};    ///< gauge: the stream's last seq when last seen
+  std::atomic<std::uint64_t> fetch_hazards{0};  ///< burst fetches given up (FetchPlan::hazards)
 };
 
 /// The gateway's input: a durable pull consumer over every shard's subject, each message

@@ -32,6 +32,7 @@ struct NatsConfig {
 /// `laminator gateway`: the durable consumer it reads all shards through.
 struct GatewayConfig {
   std::string durable = "laminator-gateway";
+  /// A burst fetch's batch (8..4096); single fetches while idle (scaleout/fetch_plan.h).
   std::size_t fetch_batch = 512;
   Millis ack_wait{30'000};  ///< the consumer's AckWait (redelivery after a gateway dies)
 };
