@@ -410,6 +410,9 @@ Config build(const toml::table& root, const std::string& file) {
         c.gateway.durable.find_first_of(" .*>\t/") != std::string::npos)
       s.fail_key("durable", "a consumer name (no spaces, '.', '*', '>')");
     s.integer("fetch_batch", c.gateway.fetch_batch, 8, 4'096);
+    c.gateway.shards = s.strings("shards");
+    for (const std::string& id : c.gateway.shards)
+      if (!valid_shard_id(id)) s.fail_key("shards", "'" + id + "' is not a shard id");
     s.millis("ack_wait_ms", c.gateway.ack_wait, 1'000, kMaxMillis);
     s.finish();
   }

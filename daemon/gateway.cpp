@@ -58,7 +58,7 @@ void Gateway::start() {
   const GatewaySource::Start at = p.source->open();
   p.published.store(at.acked);
   p.start_last = at.last;
-  p.journal = std::make_unique<JetStreamJournal>(*cfg_.nats, p.url);
+  p.journal = std::make_unique<JetStreamJournal>(*cfg_.nats, p.url, cfg_.gateway.shards);
   ServerHooks hooks;
   hooks.on_publish = [&p](const Entry& e) {
     p.published.store(e.meta.seq, std::memory_order_release);

@@ -173,11 +173,18 @@ struct Decoded {
   std::string shard;
   std::uint64_t shard_seq = 0;
 };
-std::optional<Decoded> decode(natsMsg* m, std::uint64_t stream_seq, std::string& scratch) {
+std::optional<Decoded> decode(natsMsg* m, std::uint64_t stream_seq, std::string_view prefix,
+                              std::string& scratch) {
   const char* id = header(m, kMsgIdHeader);
   if (id == nullptr) return std::nullopt;
   const auto ss = parse_msg_id(id);
   if (!ss) return std::nullopt;
+  // A shard publishes on its own subject only: an id naming another shard is not its message.
+  const char* subject = natsMsg_GetSubject(m);
+  const std::string_view sv = subject == nullptr ? std::string_view{} : std::string_view(subject);
+  if (sv.size() != prefix.size() + 1 + ss->shard.size() || sv.substr(0, prefix.size()) != prefix ||
+      sv[prefix.size()] != '.' || sv.substr(prefix.size() + 1) != ss->shard)
+    return std::nullopt;
   const std::string_view body(natsMsg_GetData(m),
                               static_cast<std::size_t>(natsMsg_GetDataLength(m)));
   auto meta = parse_event_meta(body);
@@ -190,6 +197,11 @@ std::optional<Decoded> decode(natsMsg* m, std::uint64_t stream_seq, std::string&
   d.shard = std::string(ss->shard);
   d.shard_seq = ss->seq;
   return d;
+}
+
+/// `shard` is one the gateway serves (`allowed` empty: any).
+bool trusted_shard(const std::vector<std::string>& allowed, std::string_view shard) {
+  return allowed.empty() || std::find(allowed.begin(), allowed.end(), shard) != allowed.end();
 }
 
 void sleep_unless(const std::atomic<bool>& stop, std::chrono::milliseconds d) {
@@ -813,12 +825,20 @@ struct GatewaySource::Impl {
         jsMsgMetaData_Destroy(meta);
         stats.received.fetch_add(1, std::memory_order_relaxed);
         if (seq <= handed) continue;  // a redelivery
-        auto d = decode(m, seq, scratch);
-        if (!d) {
-          // Not an event of ours: the seq still advances for subscribers (a gap they are told of
-          // by the ring), counted here.
-          stats.malformed.fetch_add(1, std::memory_order_relaxed);
-          log->warn("stream seq {}: not a Laminator event (headers or body): skipped", seq);
+        auto d = decode(m, seq, cfg.subject_prefix, scratch);
+        const bool known = d && trusted_shard(gw.shards, d->shard);
+        if (!known) {
+          // Not an event of ours (malformed, on a subject its id does not name, or of a shard not
+          // in [gateway] shards): passed over as a hole, so the seq still advances for subscribers
+          // and nobody is cut for someone else's message; counted.
+          (d ? stats.unknown_shards : stats.malformed).fetch_add(1, std::memory_order_relaxed);
+          log->warn("stream seq {}: {}: passed over", seq,
+                    d ? "an event of shard '" + d->shard + "', not one of [gateway] shards"
+                      : std::string("not a Laminator event (subject, headers or body)"));
+          Entry hole;
+          hole.meta.seq = seq;
+          hole.meta.hole = true;
+          hand(Rendered{std::move(hole), 0});
           handed = seq;
           continue;
         }
@@ -912,7 +932,8 @@ const MetricDesc<SourceStats> kSourceMetrics[] = {
     {"laminator_gateway_received_total", "counter", "Messages fetched from the durable consumer",
      [](const SourceStats& s) -> std::uint64_t { return s.received.load(); }},
     {"laminator_gateway_malformed_total", "counter",
-     "Messages without Laminator headers or body (skipped)",
+     "Messages without Laminator headers or body, or on a subject their id does not name (passed "
+     "over)",
      [](const SourceStats& s) -> std::uint64_t { return s.malformed.load(); }},
     {"laminator_gateway_shard_repeats_total", "counter",
      "Events whose shard seq repeats one already served",
@@ -933,6 +954,9 @@ const MetricDesc<SourceStats> kSourceMetrics[] = {
      "Burst fetches the gateway gave up waiting for (single fetches follow until their late "
      "messages are in: the libnats 3.4.1 _fetch overflow is never reached)",
      [](const SourceStats& s) -> std::uint64_t { return s.fetch_hazards.load(); }},
+    {"laminator_gateway_unknown_shards_total", "counter",
+     "Events of shards not in [gateway] shards, passed over (a stranger on the bus?)",
+     [](const SourceStats& s) -> std::uint64_t { return s.unknown_shards.load(); }},
 };
 
 }  // namespace
@@ -1030,8 +1054,8 @@ struct JetStreamJournal::Impl {
         ++scanned;
         page.last_seq = seq;
         if (at_end || seq >= last) end = true;
-        auto d = decode(list.Msgs[i], seq, scratch);
-        if (!d) continue;
+        auto d = decode(list.Msgs[i], seq, cfg.subject_prefix, scratch);
+        if (!d || !trusted_shard(shards, d->shard)) continue;  // passed over live too
         if (!r.users.empty() &&
             std::find(r.users.begin(), r.users.end(), d->entry.meta.user_id) == r.users.end())
           continue;
@@ -1057,15 +1081,17 @@ struct JetStreamJournal::Impl {
 
   NatsConfig cfg;
   std::string url;
-  Conn conn;  ///< the reader thread's (closed after it stopped)
+  std::vector<std::string> shards;  ///< [gateway] shards (empty: any)
+  Conn conn;                        ///< the reader thread's (closed after it stopped)
   std::shared_ptr<spdlog::logger> log = spdlog::default_logger()->clone("gateway");
   RequestThread<Request> thread;  ///< last: stopped first
 };
 
-JetStreamJournal::JetStreamJournal(NatsConfig cfg, std::string url)
+JetStreamJournal::JetStreamJournal(NatsConfig cfg, std::string url, std::vector<std::string> shards)
     : impl_(std::make_unique<Impl>()) {
   impl_->cfg = std::move(cfg);
   impl_->url = std::move(url);
+  impl_->shards = std::move(shards);
   impl_->thread.start("lam-nats-jrnl", [i = impl_.get()](Impl::Request& r) { i->serve(r); });
 }
 

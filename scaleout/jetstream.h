@@ -74,8 +74,9 @@ struct SourceStats {
   std::atomic<std::uint64_t> acked{0};          ///< gauge: the stream seq acknowledged
   std::atomic<std::uint64_t> connected{0};      ///< gauge
   std::atomic<std::uint64_t> reconnects{0};
-  std::atomic<std::uint64_t> stream_last{0};    ///< gauge: the stream's last seq when last seen
-  std::atomic<std::uint64_t> fetch_hazards{0};  ///< burst fetches given up (FetchPlan::hazards)
+  std::atomic<std::uint64_t> stream_last{0};     ///< gauge: the stream's last seq when last seen
+  std::atomic<std::uint64_t> fetch_hazards{0};   ///< burst fetches given up (FetchPlan::hazards)
+  std::atomic<std::uint64_t> unknown_shards{0};  ///< events of shards not in [gateway] shards
 };
 
 /// The gateway's input: a durable pull consumer over every shard's subject, each message
@@ -113,7 +114,8 @@ class GatewaySource {
 /// page, starting at the sequence asked for).
 class JetStreamJournal final : public JournalReader {
  public:
-  JetStreamJournal(NatsConfig cfg, std::string url);
+  /// `shards`: the shards whose events it serves (empty: any), as [gateway] shards.
+  JetStreamJournal(NatsConfig cfg, std::string url, std::vector<std::string> shards = {});
   ~JetStreamJournal() override;
   void read(std::uint64_t after, std::uint64_t before, std::size_t limit, std::vector<Uuid> users,
             std::function<void(JournalPage)> done) override;

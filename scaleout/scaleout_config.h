@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace lam::daemon {
 
@@ -34,6 +35,9 @@ struct GatewayConfig {
   std::string durable = "laminator-gateway";
   /// A burst fetch's batch (8..4096); single fetches while idle (scaleout/fetch_plan.h).
   std::size_t fetch_batch = 512;
+  /// The shards whose events it serves (empty: any shard id on the subjects); another's message,
+  /// even well-formed, is passed over and counted.
+  std::vector<std::string> shards;
   Millis ack_wait{30'000};  ///< the consumer's AckWait (redelivery after a gateway dies)
 };
 

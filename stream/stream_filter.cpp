@@ -75,6 +75,7 @@ std::optional<EventType> parse_event_type(std::string_view name) noexcept {
 }
 
 bool StreamFilter::matches(const EventMeta& m) const noexcept {
+  if (m.hole) return false;
   if ((types & bit(m.type)) == 0) return false;
   if (!users.empty() && !contains(users, m.user_id)) return false;
   if (!markets.empty() && (!m.has_market || !contains(markets, m.market_id))) return false;

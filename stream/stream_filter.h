@@ -20,6 +20,10 @@ struct EventMeta {
   Uuid user_id;
   Uuid market_id;
   bool has_market = false;
+  /// A seq with nothing to send: the gateway passed over a message it cannot trust (malformed, of
+  /// a shard it does not know). Kept in the ring so seqs stay contiguous (nobody is cut for it);
+  /// matches no filter.
+  bool hole = false;
 };
 
 struct StreamFilter {

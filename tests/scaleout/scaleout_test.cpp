@@ -4,6 +4,7 @@
 // laminator_shard_<id>): delivered exactly once, in each shard's order, with one seq across shards
 // - through a shard's SIGKILL, a NATS outage and a gateway restart, each mid-burst.
 #include <gtest/gtest.h>
+#include <nats/nats.h>
 
 #include <map>
 #include <regex>
@@ -145,7 +146,8 @@ class Deployment {
       << "[[stream.tokens]]\nname = \"user1\"\ntoken_env = \"E2E_SCOPED_TOKEN\"\n"
       << "users = [\"" << user(1) << "\"]\n"
       << "[nats]\nurl_env = \"LAMINATOR_NATS_URL\"\nreconnect_wait_ms = 100\n"
-      << "[gateway]\ndurable = \"gw-test\"\nfetch_batch = " << knobs_.fetch_batch << "\n";
+      << "[gateway]\ndurable = \"gw-test\"\nfetch_batch = " << knobs_.fetch_batch << "\n"
+      << "shards = [\"a\", \"b\", \"c\"]\n";
     f.close();
     gateway_.spawn({LAMINATOR_BINARY, "gateway", "--config", cfg, "--status-every", "0"}, env(),
                    dir_ + "/gateway.log");
@@ -478,6 +480,66 @@ TEST(ScaleOut, ThreeShardsBurstingTogetherTwiceNeverCrashTheGateway) {
   EXPECT_EQ(Deployment::metric(d.gateway_port(), "laminator_gateway_reconnects_total"), 0);
   std::printf("three shards x 2 rounds x %d events through the gateway; fetch hazards: %.0f\n", kN,
               Deployment::metric(d.gateway_port(), "laminator_gateway_fetch_hazards_total"));
+}
+
+/// A stranger on the bus: a plain NATS client (no Laminator code) publishing on `subject`.
+void stranger_publish(const std::string& url, const std::string& subject, const std::string& body,
+                      const char* msg_id) {
+  natsConnection* nc = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, url.c_str()), NATS_OK);
+  natsMsg* m = nullptr;
+  ASSERT_EQ(
+      natsMsg_Create(&m, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size())),
+      NATS_OK);
+  if (msg_id != nullptr) natsMsgHeader_Set(m, "Nats-Msg-Id", msg_id);
+  EXPECT_EQ(natsConnection_PublishMsg(nc, m), NATS_OK);
+  natsConnection_Flush(nc);
+  natsMsg_Destroy(m);
+  natsConnection_Destroy(nc);
+}
+
+// Issue 31, section 2: messages on the shards' subjects that no shard wrote: one without headers, a
+// well-formed event of a made-up shard for user 1, and one whose id names shard b on a's subject.
+// Before, the first cut every gateway subscriber (a seq skipped in the ring) and the second was
+// delivered to user 1's scoped subscriber. Now each is passed over as a hole, counted, and every
+// subscriber keeps its connection and gets exactly the shards' events.
+TEST(ScaleOut, StrangersMessagesOnTheBusArePassedOverAndCutNobody) {
+  constexpr int kN = 200;
+  Deployment d("scaleout_strangers", Deployment::Knobs{});
+  for (std::size_t i = 0; i < 3; ++i) d.bulk_alerts(i, kN, 1 + static_cast<int>(i) * kN);
+  d.start_all();
+  if (::testing::Test::HasFatalFailure()) return;
+  Reader all(d);
+  Reader one(d, "?user_id=" + user(1));
+  d.fire(0, 1'000);
+  ASSERT_TRUE(all.read_count(kN)) << d.logs();
+  // A real event of shard a for user 1, as a template for the forgery.
+  std::string body;
+  for (const auto& e : all.events)
+    if (sfield(e, "user_id") == user(1)) body = e;
+  ASSERT_FALSE(body.empty());
+  stranger_publish(d.nats().url(), "laminator.events.a", "{\"hello\":1}", nullptr);
+  stranger_publish(d.nats().url(), "laminator.events.z", body, "z:1");
+  stranger_publish(d.nats().url(), "laminator.events.a", body, "b:999");
+  d.fire(1, 1'000);
+  d.fire(2, 1'000);
+  ASSERT_TRUE(all.read_count(3 * kN)) << all.last_close << "\n" << d.logs();
+  EXPECT_FALSE(all.read_count(3 * kN + 1, 500ms)) << "a stranger's message was delivered";
+  EXPECT_EQ(all.reconnects, 0u) << all.last_close;
+  std::size_t want_one = 0;
+  for (const auto& e : all.events) want_one += sfield(e, "user_id") == user(1) ? 1 : 0;
+  ASSERT_TRUE(one.read_count(want_one)) << one.last_close;
+  EXPECT_FALSE(one.read_count(want_one + 1, 500ms)) << "the made-up shard's event reached user 1";
+  EXPECT_EQ(one.reconnects, 0u) << one.last_close;
+  for (const auto& e : all.events) EXPECT_NE(sfield(e, "shard"), "z") << e;
+  EXPECT_EQ(Deployment::metric(d.gateway_port(), "laminator_gateway_malformed_total"), 2);
+  EXPECT_EQ(Deployment::metric(d.gateway_port(), "laminator_gateway_unknown_shards_total"), 1);
+  // The seqs the gateway gave are contiguous but for the three holes, and a resume from before
+  // them gets the same events (the journal read passes over them too).
+  Reader again(d, "", 0);
+  ASSERT_TRUE(again.read_count(3 * kN)) << again.last_close;
+  EXPECT_FALSE(again.read_count(3 * kN + 1, 500ms));
+  EXPECT_EQ(again.events, all.events);
 }
 
 TEST(ScaleOut, ShardKillNatsOutageAndGatewayRestartMidBurstLoseAndRepeatNothing) {

@@ -299,6 +299,31 @@ TEST(Subscription, AGapInLiveEventsCutsInsteadOfSkipping) {
   EXPECT_NE(s.close_text().find("since=0"), std::string::npos) << s.close_text();
 }
 
+// Issue 31, section 2: a message the gateway cannot trust (malformed, of a shard it does not know)
+// is a hole: its seq is kept so the ring stays contiguous, nobody is cut for it, and no filter, not
+// even none, sends it, live or from the ring.
+TEST(Subscription, AHoleIsPassedOverLiveAndInCatchUpWithoutACut) {
+  EventRing ring(100, 0);
+  Subscription live(ring, {}, std::nullopt, 100, true);
+  live.on_accepted();
+  Entry hole;
+  hole.meta.seq = 2;
+  hole.meta.hole = true;  // no JSON at all
+  for (const Entry& e : {entry(1), hole, entry(3)}) {
+    ASSERT_TRUE(ring.push(e));
+    live.on_live(e);
+  }
+  EXPECT_FALSE(live.close_order());
+  const auto seqs = write_all(live, 100, 0);
+  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{1, 3}));
+  Subscription resumed(ring, {}, 0, 100, true);
+  resumed.on_accepted();
+  EXPECT_EQ(write_all(resumed, 100, 0), (std::vector<std::uint64_t>{1, 3}));
+  EXPECT_FALSE(resumed.close_order());
+  StreamFilter any;
+  EXPECT_FALSE(any.matches(hole.meta));
+}
+
 TEST(Subscription, ACloseOrderedDuringTheHandshakeWinsAndNothingIsQueued) {
   EventRing ring(100, 0);
   fill(ring, 1, 10);
