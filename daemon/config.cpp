@@ -404,6 +404,7 @@ Config build(const toml::table& root, const std::string& file) {
     c.nats = std::move(n);
   }
   if (const toml::table* t = top.table("gateway")) {
+    c.is_gateway = true;
     Section s(*t, "gateway", file);
     s.str("durable", c.gateway.durable);
     if (c.gateway.durable.empty() ||
@@ -418,6 +419,10 @@ Config build(const toml::table& root, const std::string& file) {
   }
   if (c.shard && !c.nats)
     top.fail_key("shard", "a shard publishes to JetStream: add a [nats] section");
+  if (c.is_gateway && !c.nats)
+    top.fail_key("gateway", "the gateway reads JetStream: add a [nats] section");
+  if (c.is_gateway && c.shard)
+    top.fail_key("shard", "[shard] and [gateway] are two programs' sections: one per file");
   top.finish();
   c.maintenance.journal.retain_hours = c.stream.journal_retention_hours;
   return c;
@@ -465,6 +470,21 @@ std::string nats_url(const Config& c) {
 
 std::string redacted_summary(const Config& c) {
   std::ostringstream s;
+  if (c.is_gateway) {
+    // `laminator gateway`: no database, no feeds, no matcher.
+    s << "gateway config " << c.path << ": stream " << c.stream.address << ':' << c.stream.port
+      << " with " << c.stream.tokens.size() << " token(s); JetStream stream "
+      << (c.nats ? c.nats->stream : std::string("(no [nats]: required)")) << " on "
+      << (!c.nats               ? std::string("-")
+          : c.nats->url.empty() ? "$" + c.nats->url_env
+                                : redact_nats_url(c.nats->url))
+      << "; consumer " << c.gateway.durable << ", fetch_batch " << c.gateway.fetch_batch
+      << ", shards ";
+    if (c.gateway.shards.empty()) s << "any";
+    for (std::size_t i = 0; i < c.gateway.shards.size(); ++i)
+      s << (i > 0 ? "," : "") << c.gateway.shards[i];
+    return s.str();
+  }
   std::string url = "(from $" + c.database.url_env + ")";
   if (!c.database.url.empty()) url = db::redact_database_url(c.database.url);
   s << "config " << c.path << ": database " << url << ", migrate "

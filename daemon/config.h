@@ -113,6 +113,7 @@ struct Config {
   std::optional<ShardConfig> shard;  ///< [shard]: this daemon owns some markets only
   std::optional<NatsConfig> nats;    ///< [nats]: publish every event to JetStream
   GatewayConfig gateway;             ///< [gateway]: `laminator gateway` only
+  bool is_gateway = false;           ///< the file has a [gateway] section: a gateway's config
 };
 
 /// Parses and validates; throws ConfigError("file:line: ...").

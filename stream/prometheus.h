@@ -2,9 +2,13 @@
 /// Appends Prometheus text-format families and samples to a string (the server and the daemon's
 /// component metrics share it).
 
+#include <unistd.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 namespace lam::daemon {
@@ -71,5 +75,30 @@ class PromWriter {
  private:
   std::string& out_;
 };
+
+/// When this process started, in seconds since the Unix epoch, as Prometheus's client libraries
+/// export it (`process_start_time_seconds`): from /proc (the kernel's boot time plus the process's
+/// start in clock ticks), read once. 0 when /proc cannot say.
+inline double process_start_time_seconds() {
+  static const double at = [] {
+    std::ifstream stat("/proc/self/stat");
+    std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const auto close = all.rfind(')');  // the command name may hold spaces and parentheses
+    if (close == std::string::npos) return 0.0;
+    std::istringstream fields(all.substr(close + 2));
+    std::string f;
+    unsigned long long ticks = 0;
+    for (int i = 3; i <= 22 && fields >> f; ++i)  // field 3 is the state; 22 is starttime
+      if (i == 22) ticks = std::stoull(f);
+    std::ifstream proc("/proc/stat");
+    unsigned long long btime = 0;
+    for (std::string line; std::getline(proc, line);)
+      if (line.rfind("btime ", 0) == 0) btime = std::stoull(line.substr(6));
+    const long hz = ::sysconf(_SC_CLK_TCK);
+    if (btime == 0 || hz <= 0) return 0.0;
+    return static_cast<double>(btime) + static_cast<double>(ticks) / static_cast<double>(hz);
+  }();
+  return at;
+}
 
 }  // namespace lam::daemon

@@ -247,6 +247,9 @@ std::string ServerCore::metrics() {
   out.reserve(16 * 1024);
   PromWriter m(out);
   m.table(kServerMetrics, stats);
+  m.family("process_start_time_seconds", "gauge",
+           "Start time of the process since the Unix epoch in seconds (a restart moves it)");
+  m.sample_double("process_start_time_seconds", process_start_time_seconds());
   m.one("laminator_stream_ring_events", "gauge", "Events held in the in-memory ring", ring.size());
   latency.render(out, "laminator_tick_to_event_seconds",
                  "Local receive of the tick to the event published to subscribers");

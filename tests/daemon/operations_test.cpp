@@ -102,7 +102,7 @@ TEST(Operations, MetricsCarryDatabaseHealthAndPartitionsAndPassPromtool) {
       if (line.rfind("# TYPE ", 0) == 0) families.insert(line.substr(7, line.find(' ', 7) - 7));
     }
   }
-  const std::regex name("laminator_[a-z0-9_]+");
+  const std::regex name("(?:laminator|process)_[a-z0-9_]+");
   for (const std::string& path : {kSource + "/configs/prometheus/laminator-rules.yml",
                                   kSource + "/configs/grafana/laminator-dashboard.json"}) {
     const std::string text = slurp(path);
@@ -131,14 +131,14 @@ TEST(Operations, MetricsCarryDatabaseHealthAndPartitionsAndPassPromtool) {
   std::vector<std::string> unresolved;
   {
     std::istringstream in(section);
-    const std::regex token("`(laminator_[a-z0-9_]+|_[a-z0-9_]+)`");
+    const std::regex token("`((?:laminator|process)_[a-z0-9_]+|_[a-z0-9_]+)`");
     for (std::string line; std::getline(in, line);) {
       if (line.rfind("| `", 0) != 0) continue;
       std::string full;
       for (auto it = std::sregex_iterator(line.begin(), line.end(), token);
            it != std::sregex_iterator(); ++it) {
         const std::string t = (*it)[1].str();
-        if (t.rfind("laminator_", 0) == 0) {
+        if (t.rfind("laminator_", 0) == 0 || t.rfind("process_", 0) == 0) {
           full = t;
           documented.insert(t);
           if (families.count(t) == 0) unresolved.push_back(t);

@@ -201,9 +201,6 @@ duplicate_window_ms = 60000
 max_age_hours = 24
 max_pending = 1000
 ack_wait_ms = 2000
-[gateway]
-durable = "gw-1"
-fetch_batch = 64
 )",
                                 "t.toml");
   ASSERT_TRUE(c.shard);
@@ -216,7 +213,7 @@ fetch_batch = 64
   EXPECT_EQ(c.nats->stream, "EVENTS");
   EXPECT_EQ(c.nats->storage, NatsConfig::Storage::memory);
   EXPECT_EQ(c.nats->duplicate_window.count(), 60'000);
-  EXPECT_EQ(c.gateway.durable, "gw-1");
+  EXPECT_FALSE(c.is_gateway);
   EXPECT_EQ(nats_url(c), "nats://user:secret@127.0.0.1:4222");
   // The password never reaches a log line.
   const std::string summary = redacted_summary(c);
@@ -242,7 +239,43 @@ fetch_batch = 64
   fails("[nats]\nsubject_prefix = \"a.>\"\n", "nats.subject_prefix");
   fails("[nats]\nstorage = \"tape\"\n", "nats.storage");
   fails("[nats]\nduplicate_window_ms = 5\n", "nats.duplicate_window_ms");
-  fails("[gateway]\ndurable = \"a b\"\n", "gateway.durable");
+  fails("[nats]\n[gateway]\ndurable = \"a b\"\n", "gateway.durable");
+}
+
+// Issue 31, section 4: `laminator config check` of a gateway's file says it is one (it described it
+// as a daemon's: database, writer, venues), and what a gateway needs is checked.
+TEST(ScaleOutConfig, AGatewaysFileIsCheckedAndDescribedAsAGateways) {
+  const Config g = parse_config(R"(
+[nats]
+url = "nats://gw:secret@127.0.0.1:4222"
+[gateway]
+durable = "gw-1"
+fetch_batch = 64
+shards = ["a", "b"]
+)",
+                                "gw.toml");
+  EXPECT_TRUE(g.is_gateway);
+  EXPECT_EQ(g.gateway.durable, "gw-1");
+  EXPECT_EQ(g.gateway.fetch_batch, 64u);
+  EXPECT_EQ(g.gateway.shards, (std::vector<std::string>{"a", "b"}));
+  const std::string summary = redacted_summary(g);
+  EXPECT_EQ(summary.rfind("gateway config gw.toml", 0), 0u) << summary;
+  EXPECT_NE(summary.find("consumer gw-1, fetch_batch 64, shards a,b"), std::string::npos)
+      << summary;
+  EXPECT_EQ(summary.find("database"), std::string::npos) << summary;
+  EXPECT_EQ(summary.find("secret"), std::string::npos) << summary;
+  const auto fails = [](const std::string& text, const std::string& what) {
+    try {
+      (void)parse_config(text, "gw.toml");
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  fails("[gateway]\n", "the gateway reads JetStream: add a [nats] section");
+  fails("[shard]\nid = \"a\"\nvenues = [\"okx\"]\n[nats]\n[gateway]\n", "one per file");
+  fails("[nats]\n[gateway]\nshards = [\"A-1\"]\n", "not a shard id");
+  fails("[nats]\n[gateway]\nfetch_batch = 4\n", "gateway.fetch_batch");
 }
 
 TEST(ChangeNotes, TheMarketsOfAChangeComeWithItAndBadOnesAreRefused) {
