@@ -283,8 +283,15 @@ bool Daemon::health(std::string& out) const {
         "): retried, see the writer's log");
   if (const std::uint64_t ms = ws.oldest_pending_ms.load(); ms >= kWriterBehindMs)
     add("writer behind: the oldest unwritten change is " + std::to_string(ms / 1000) + " s old");
-  if (p.publisher && p.publisher->stats().connected.load() == 0)
-    add("JetStream unreachable (events wait in the journal)");
+  if (p.publisher) {
+    if (const std::uint64_t t = p.publisher->stats().untrusted_tail.load(); t > 0) {
+      add("JetStream's last event for this shard is seq " + std::to_string(t) +
+          ", beyond its head: not written by this shard; publishing stopped (events wait in the "
+          "journal)");
+    } else if (p.publisher->stats().connected.load() == 0) {
+      add("JetStream unreachable (events wait in the journal)");
+    }
+  }
   out = "{\"status\":\"" + std::string(reasons.empty() ? "ok" : "degraded") +
         "\",\"database\":" + (db_up ? "true" : "false") + ",\"feeds\":" + feeds +
         ",\"unserved_markets\":" + std::to_string(unserved) + ",\"reasons\":[" + reasons + "]}";

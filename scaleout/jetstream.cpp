@@ -303,6 +303,25 @@ struct JetStreamPublisher::Impl {
         return false;
       }
       stored = ss->seq;
+      // A tail beyond anything this shard published is not its own: a stranger's message on its
+      // subject, or a journal that restarted below what the stream holds. Resuming after it
+      // would never publish the journal's events up to it: refuse, loudly, until an operator
+      // removes it (docs/operations.md, "A tail the shard did not write"); nothing is skipped.
+      const std::uint64_t head = stats.head.load();
+      if (stored > head) {
+        stats.untrusted_tail.store(stored, std::memory_order_relaxed);
+        if (Clock::now() >= next_complaint) {
+          log->error(
+              "JetStream's last message on {} is seq {}, beyond this shard's head {}: a tail it "
+              "did "
+              "not write (a stranger's publish, or a journal restored below the stream); not "
+              "publishing until it is removed (events wait in the journal)",
+              subject, stored, head);
+          next_complaint = Clock::now() + std::chrono::seconds(10);
+        }
+        conn.close();
+        return false;
+      }
     } else if (s != NATS_NOT_FOUND) {
       log->warn("cannot read the last message on {}: {}", subject, why(s, e));
       conn.close();
@@ -313,6 +332,7 @@ struct JetStreamPublisher::Impl {
       acks.clear();
     }
     current_js = conn.js;
+    stats.untrusted_tail.store(0, std::memory_order_relaxed);
     window.reset(stored);
     stats.acked_through.store(stored);
     stats.connected.store(1);
@@ -625,6 +645,10 @@ const MetricDesc<PublisherStats> kPublisherMetrics[] = {
      [](const PublisherStats& s) -> std::uint64_t { return s.live_overflows.load(); }},
     {"laminator_nats_lost_total", "counter", "Seqs in neither the live stream nor the journal",
      [](const PublisherStats& s) -> std::uint64_t { return s.lost.load(); }},
+    {"laminator_nats_untrusted_tail_seq", "gauge",
+     "The stream's last seq for this shard when beyond its own head (a tail it did not write): "
+     "publishing stopped; 0 when trusted",
+     [](const PublisherStats& s) -> std::uint64_t { return s.untrusted_tail.load(); }},
 };
 
 }  // namespace

@@ -469,9 +469,11 @@ TEST(ScaleOut, ThreeShardsBurstingTogetherTwiceNeverCrashTheGateway) {
                                           << d.logs();
   EXPECT_TRUE(d.gateway().running()) << d.logs();
   // This reader (a test thread keeping every event) may fall behind 120,000 events and be cut as
-  // a slow consumer (1008), resuming with since; any other close is a fault.
+  // a slow consumer: 1008, or, when its socket is too backed up for the close frame to go out in
+  // time, the connection ended (0); it resumes with its since. Any other close is a fault.
   if (r.reconnects > 0) {
-    EXPECT_EQ(r.last_close.rfind("1008 ", 0), 0u) << r.last_close;
+    EXPECT_TRUE(r.last_close.rfind("1008 ", 0) == 0 || r.last_close.rfind("0 ", 0) == 0)
+        << r.last_close;
   }
   expect_exactly_the_journals(d, r.events);
   for (const auto& s : shard_specs()) EXPECT_EQ(r.count_of(s.id), std::size_t{2 * kN});
@@ -540,6 +542,77 @@ TEST(ScaleOut, StrangersMessagesOnTheBusArePassedOverAndCutNobody) {
   ASSERT_TRUE(again.read_count(3 * kN)) << again.last_close;
   EXPECT_FALSE(again.read_count(3 * kN + 1, 500ms));
   EXPECT_EQ(again.events, all.events);
+}
+
+/// Removes the last message on `subject` from the stream (what an operator does with
+/// `nats stream rmm`); returns its stream seq (0: none).
+std::uint64_t remove_last(const std::string& url, const std::string& subject) {
+  natsConnection* nc = nullptr;
+  if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK) return 0;
+  jsCtx* js = nullptr;
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  natsConnection_JetStream(&js, nc, &jo);
+  natsMsg* m = nullptr;
+  jsErrCode e{};
+  std::uint64_t seq = 0;
+  if (js_GetLastMsg(&m, js, "LAMINATOR", subject.c_str(), nullptr, &e) == NATS_OK) {
+    seq = natsMsg_GetSequence(m);
+    natsMsg_Destroy(m);
+    if (js_DeleteMsg(js, "LAMINATOR", seq, nullptr, &e) != NATS_OK) seq = 0;
+  }
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  return seq;
+}
+
+// Issue 31, section 2: a stranger publishes `Nats-Msg-Id a:99999999` on shard a's subject. Shard a,
+// restarted, used to resume publishing at 100,000,000: its next events were journaled but never
+// published, /healthz stayed 200 and nothing counted them. Now it refuses the tail (health,
+// metric, log), publishes nothing, and once the message is removed resumes by itself from its real
+// tail: every journaled event reaches the gateway, none skipped.
+TEST(ScaleOut, AForgedTailStopsTheShardLoudlyAndNothingJournaledIsSkipped) {
+  constexpr int kN = 300;
+  Deployment d("scaleout_forged", Deployment::Knobs{});
+  d.bulk_alerts(0, kN, 1);
+  d.start_all();
+  if (::testing::Test::HasFatalFailure()) return;
+  Reader r(d);
+  d.fire(0, 1'000);
+  ASSERT_TRUE(r.read_count(kN)) << d.logs();
+  const std::string body = r.events.back();
+  stranger_publish(d.nats().url(), "laminator.events.a", body, "a:99999999");
+  ASSERT_EQ(d.shard(0).signal_and_wait(SIGTERM), 0) << d.logs();
+  d.start_shard(0);
+  const int port = d.shard_port(0);
+  ASSERT_TRUE(wait_for([&] {
+    return Deployment::metric(port, "laminator_nats_untrusted_tail_seq") == 99'999'999;
+  })) << d.logs();
+  const auto health = daemon::http_get("127.0.0.1", std::to_string(port), "/healthz");
+  EXPECT_EQ(health.first, 503) << health.second;
+  EXPECT_NE(health.second.find("seq 99999999, beyond its head"), std::string::npos)
+      << health.second;
+  // New events: journaled, not published while the tail is untrusted.
+  d.bulk_alerts(0, kN, 1 + kN);
+  d.fire(0, 2'000);
+  ASSERT_TRUE(wait_for([&] { return d.journal(0).size() == std::size_t{2 * kN}; })) << d.logs();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(Deployment::metric(port, "laminator_nats_published_total"), 0);
+  // The operator removes the stranger's message: the shard resumes from its own tail.
+  ASSERT_GT(remove_last(d.nats().url(), "laminator.events.a"), 0u);
+  ASSERT_TRUE(wait_for([&] {
+    return Deployment::metric(port, "laminator_nats_acked_seq") == 2 * kN;
+  })) << d.logs();
+  EXPECT_EQ(Deployment::metric(port, "laminator_nats_untrusted_tail_seq"), 0);
+  EXPECT_EQ(Deployment::metric(port, "laminator_nats_lost_total"), 0);
+  EXPECT_TRUE(Deployment::wait_healthy(port, 10s));
+  // Through the gateway: the forged event went by live (the gateway cannot tell it: NATS
+  // authorization keeps strangers off the bus), then every one of a's journaled events, once.
+  ASSERT_TRUE(r.read_count(2 * kN + 1)) << r.events.size() << "\n" << d.logs();
+  std::set<std::uint64_t> shard_seqs;
+  for (const auto& e : r.events)
+    if (sfield(e, "shard") == "a") shard_seqs.insert(num(e, "shard_seq"));
+  for (std::uint64_t s = 1; s <= 2 * kN; ++s) EXPECT_EQ(shard_seqs.count(s), 1u) << s;
 }
 
 TEST(ScaleOut, ShardKillNatsOutageAndGatewayRestartMidBurstLoseAndRepeatNothing) {
