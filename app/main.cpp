@@ -1,11 +1,15 @@
 // laminator: the command-line entry point (composition root).
+#include <fcntl.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <pqxx/pqxx>
 
@@ -17,6 +21,7 @@
 #include "persistence/migrator.h"
 #include "persistence/reconcile.h"
 #include "replay/replay.h"
+#include "scaleout/nats_authorization.h"
 
 namespace {
 
@@ -60,6 +65,56 @@ int run_migrate_command(const std::string& url_opt, bool status_only, bool dry_r
 /// `laminator reconcile`: every invariant of the books over the whole database, every violating
 /// row named (docs/schema.md, "Invariants of the books"). Exit 0: the books hold; 1: violations
 /// (listed); 2: no database, or the check failed.
+/// `laminator nats-authorization`: random passwords (from /dev/urandom) into `dir`, the block on
+/// stdout.
+int run_nats_authorization(const std::vector<std::string>& shards, const std::string& dir,
+                           const std::string& stream, const std::string& prefix) {
+  lam::daemon::NatsAuthorization a;
+  a.stream = stream;
+  a.subject_prefix = prefix;
+  a.shards = shards;
+  std::ifstream random("/dev/urandom", std::ios::binary);
+  std::vector<std::string> users;
+  for (const std::string& id : shards) users.push_back("shard_" + id);
+  users.push_back(a.gateway_user);
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    unsigned char b[24];
+    if (!random.read(reinterpret_cast<char*>(b), sizeof b)) {
+      std::fprintf(stderr, "nats-authorization: cannot read /dev/urandom\n");
+      return 2;
+    }
+    std::string pw;
+    for (unsigned char c : b) {
+      char h[3];
+      std::snprintf(h, sizeof h, "%02x", c);
+      pw += h;
+    }
+    a.passwords.push_back(pw);
+  }
+  std::string block;
+  try {
+    block = lam::daemon::nats_authorization_block(a);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "nats-authorization: %s\n", e.what());
+    return 2;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    const std::string path = dir + "/" + users[i] + ".password";
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || ::write(fd, a.passwords[i].data(), a.passwords[i].size()) < 0) {
+      std::fprintf(stderr, "nats-authorization: cannot write %s\n", path.c_str());
+      if (fd >= 0) ::close(fd);
+      return 2;
+    }
+    ::close(fd);
+  }
+  std::fputs(block.c_str(), stdout);
+  return 0;
+}
+
 int run_reconcile_command(const std::string& url_opt, std::size_t limit, bool json) {
   const auto url = lam::db::resolve_database_url(url_opt);
   if (!url) {
@@ -184,6 +239,21 @@ int main(int argc, char** argv) {
                 "Run the pending migrations in one transaction and roll it back");
   mig->add_option("--partition-months", months_ahead, "Monthly partitions to create ahead")
       ->check(CLI::Range(0, 120));
+
+  std::vector<std::string> auth_shards;
+  std::string auth_secrets, auth_stream = "LAMINATOR", auth_prefix = "laminator.events";
+  CLI::App* na = app.add_subcommand(
+      "nats-authorization",
+      "Print nats-server's authorization block for the shards and the gateway; write each user's "
+      "random password into a directory (docs/operations.md, NATS authorization)");
+  na->add_option("--shards", auth_shards, "Shard ids (as in their [shard] id)")
+      ->required()
+      ->delimiter(',');
+  na->add_option("--secrets", auth_secrets,
+                 "Directory for shard_<id>.password and gateway.password (created, mode 0700)")
+      ->required();
+  na->add_option("--stream", auth_stream, "The JetStream stream ([nats] stream)");
+  na->add_option("--subject-prefix", auth_prefix, "[nats] subject_prefix");
 
   std::size_t reconcile_limit = 100;
   bool reconcile_json = false;
@@ -365,6 +435,8 @@ int main(int argc, char** argv) {
     }
     if (mig->parsed()) return run_migrate_command(database_url, status_only, dry_run, months_ahead);
     if (rec->parsed()) return run_reconcile_command(database_url, reconcile_limit, reconcile_json);
+    if (na->parsed())
+      return run_nats_authorization(auth_shards, auth_secrets, auth_stream, auth_prefix);
   } catch (const std::exception& e) {
     // A database error may quote the connection string: never log its secrets.
     const char* env = std::getenv(lam::db::kDatabaseUrlEnv);

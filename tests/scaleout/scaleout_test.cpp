@@ -10,6 +10,7 @@
 #include <regex>
 #include <set>
 
+#include "scaleout/nats_authorization.h"
 #include "tests/daemon/e2e_harness.h"
 #include "tests/support/nats_server.h"
 #include "tests/support/process.h"
@@ -40,6 +41,9 @@ class Deployment {
     std::size_t gateway_ring = 1 << 16;
     std::size_t max_pending = 4096;  ///< async publishes in flight per shard
     std::size_t fetch_batch = 256;   ///< the gateway's burst fetch
+    /// nats-server with `laminator nats-authorization`'s users: each shard publishes only on its
+    /// subject, the gateway only consumes. Off for tests that play a stranger on the bus.
+    bool authorization = true;
   };
 
   Deployment(const std::string& name, Knobs k) : knobs_(k) {
@@ -63,7 +67,16 @@ class Deployment {
       mock_->pin_price(s.symbol, s.base_cents);
     }
     mock_->start();
-    nats_.emplace(dir_ + "/nats");
+    if (knobs_.authorization) {
+      daemon::NatsAuthorization a;
+      for (const ShardSpec& s : shard_specs()) a.shards.push_back(s.id);
+      for (std::size_t i = 0; i <= a.shards.size(); ++i)
+        a.passwords.push_back("pw-" + std::to_string(i) + "-" + std::to_string(::getpid()));
+      auth_ = a;
+      nats_.emplace(dir_ + "/nats", "", daemon::nats_authorization_block(a));
+    } else {
+      nats_.emplace(dir_ + "/nats");
+    }
     gateway_port_ = free_port();
     for (std::size_t i = 0; i < shard_specs().size(); ++i) shard_ports_.push_back(free_port());
     shards_.resize(shard_specs().size());
@@ -132,8 +145,8 @@ class Deployment {
         f << r.name << " = \"" << mock_->url(v, r.name) << "\"\n";
     }
     f.close();
-    shards_[i]->spawn({LAMINATOR_BINARY, "run", "--config", cfg, "--status-every", "0"}, env(),
-                      dir_ + "/shard-" + s.id + ".log");
+    shards_[i]->spawn({LAMINATOR_BINARY, "run", "--config", cfg, "--status-every", "0"},
+                      env(nats_url_as("shard_" + s.id)), dir_ + "/shard-" + s.id + ".log");
   }
 
   void start_gateway() {
@@ -149,8 +162,8 @@ class Deployment {
       << "[gateway]\ndurable = \"gw-test\"\nfetch_batch = " << knobs_.fetch_batch << "\n"
       << "shards = [\"a\", \"b\", \"c\"]\n";
     f.close();
-    gateway_.spawn({LAMINATOR_BINARY, "gateway", "--config", cfg, "--status-every", "0"}, env(),
-                   dir_ + "/gateway.log");
+    gateway_.spawn({LAMINATOR_BINARY, "gateway", "--config", cfg, "--status-every", "0"},
+                   env(nats_url_as("gateway")), dir_ + "/gateway.log");
   }
 
   void start_all() {
@@ -205,12 +218,24 @@ class Deployment {
   }
 
  private:
-  std::vector<std::string> env() const {
-    return {"LAMINATOR_DATABASE_URL=" + url_, "LAMINATOR_NATS_URL=" + nats_->url(),
+ public:
+  /// NATS as `user` (a shard_<id> or the gateway) sees it: with its credentials under
+  /// authorization, else the bare URL.
+  std::string nats_url_as(const std::string& user) const {
+    if (!auth_) return nats_->url();
+    std::size_t i = 0;
+    while (i < auth_->shards.size() && "shard_" + auth_->shards[i] != user) ++i;
+    return nats_->url_as(user, auth_->passwords[i]);  // i == shards.size(): the gateway's
+  }
+
+ private:
+  std::vector<std::string> env(const std::string& nats_url) const {
+    return {"LAMINATOR_DATABASE_URL=" + url_, "LAMINATOR_NATS_URL=" + nats_url,
             std::string("E2E_TOKEN=") + kToken, std::string("E2E_SCOPED_TOKEN=") + kScopedToken};
   }
 
   Knobs knobs_;
+  std::optional<daemon::NatsAuthorization> auth_;
   std::string dir_, url_;
   std::optional<mockex::MockExchange> mock_;
   std::optional<NatsServer> nats_;
@@ -507,7 +532,7 @@ void stranger_publish(const std::string& url, const std::string& subject, const 
 // subscriber keeps its connection and gets exactly the shards' events.
 TEST(ScaleOut, StrangersMessagesOnTheBusArePassedOverAndCutNobody) {
   constexpr int kN = 200;
-  Deployment d("scaleout_strangers", Deployment::Knobs{});
+  Deployment d("scaleout_strangers", Deployment::Knobs{.authorization = false});
   for (std::size_t i = 0; i < 3; ++i) d.bulk_alerts(i, kN, 1 + static_cast<int>(i) * kN);
   d.start_all();
   if (::testing::Test::HasFatalFailure()) return;
@@ -573,7 +598,7 @@ std::uint64_t remove_last(const std::string& url, const std::string& subject) {
 // tail: every journaled event reaches the gateway, none skipped.
 TEST(ScaleOut, AForgedTailStopsTheShardLoudlyAndNothingJournaledIsSkipped) {
   constexpr int kN = 300;
-  Deployment d("scaleout_forged", Deployment::Knobs{});
+  Deployment d("scaleout_forged", Deployment::Knobs{.authorization = false});
   d.bulk_alerts(0, kN, 1);
   d.start_all();
   if (::testing::Test::HasFatalFailure()) return;
@@ -613,6 +638,62 @@ TEST(ScaleOut, AForgedTailStopsTheShardLoudlyAndNothingJournaledIsSkipped) {
   for (const auto& e : r.events)
     if (sfield(e, "shard") == "a") shard_seqs.insert(num(e, "shard_seq"));
   for (std::uint64_t s = 1; s <= 2 * kN; ++s) EXPECT_EQ(shard_seqs.count(s), 1u) << s;
+}
+
+/// The Nats-Msg-Id of the last message the stream holds on `subject`, read as `url`'s user.
+std::string last_msg_id(const std::string& url, const std::string& subject) {
+  natsConnection* nc = nullptr;
+  if (natsConnection_ConnectTo(&nc, url.c_str()) != NATS_OK) return "(no connection)";
+  jsCtx* js = nullptr;
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  natsConnection_JetStream(&js, nc, &jo);
+  natsMsg* m = nullptr;
+  jsErrCode e{};
+  std::string id = "(none)";
+  if (js_GetLastMsg(&m, js, "LAMINATOR", subject.c_str(), nullptr, &e) == NATS_OK) {
+    const char* v = nullptr;
+    if (natsMsgHeader_Get(m, "Nats-Msg-Id", &v) == NATS_OK) id = v;
+    natsMsg_Destroy(m);
+  }
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  return id;
+}
+
+// Issue 31, section 2: with `laminator nats-authorization`'s users, every shard publishes and the
+// gateway consumes (this deployment, like every scale-out test's but two, runs with it), and nobody
+// else writes a shard's subject: no credentials is no connection, and shard b's or the gateway's
+// publish on a's subject is refused by the server (the stream's last message there stays a's).
+TEST(ScaleOut, NatsAuthorizationLetsOnlyEachShardWriteItsSubject) {
+  constexpr int kN = 100;
+  Deployment d("scaleout_auth", Deployment::Knobs{});
+  for (std::size_t i = 0; i < 3; ++i) d.bulk_alerts(i, kN, 1 + static_cast<int>(i) * kN);
+  d.start_all();
+  if (::testing::Test::HasFatalFailure()) return;
+  Reader r(d);
+  for (std::size_t i = 0; i < 3; ++i) d.fire(i, 1'000);
+  ASSERT_TRUE(r.read_count(3 * kN)) << d.logs();
+  expect_exactly_the_journals(d, r.events);
+  const std::string a_url = d.nats_url_as("shard_a");
+  const std::string before = last_msg_id(a_url, "laminator.events.a");
+  EXPECT_EQ(before, "a:" + std::to_string(kN));
+  natsConnection* anon = nullptr;
+  EXPECT_NE(natsConnection_ConnectTo(&anon, d.nats().url().c_str()), NATS_OK)
+      << "connected without credentials";
+  if (anon != nullptr) natsConnection_Destroy(anon);
+  stranger_publish(d.nats_url_as("shard_b"), "laminator.events.a", r.events.back(), "a:99999999");
+  stranger_publish(d.nats_url_as("gateway"), "laminator.events.a", r.events.back(), "a:99999998");
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(last_msg_id(a_url, "laminator.events.a"), before) << "a stranger's publish was stored";
+  EXPECT_FALSE(r.read_count(3 * kN + 1, 500ms)) << "a stranger's message reached subscribers";
+  const std::string log = d.nats().log_tail(200);
+  EXPECT_NE(log.find("Publish Violation - User \"shard_b\", Subject \"laminator.events.a\""),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("Publish Violation - User \"gateway\", Subject \"laminator.events.a\""),
+            std::string::npos)
+      << log;
 }
 
 TEST(ScaleOut, ShardKillNatsOutageAndGatewayRestartMidBurstLoseAndRepeatNothing) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -20,8 +21,12 @@ namespace lam::testbed {
 class NatsServer {
  public:
   /// `dir` empty: a temporary directory, removed with the server. `binary` empty: Debian's.
-  explicit NatsServer(std::string dir = {}, std::string binary = {})
-      : dir_(std::move(dir)), binary_(binary.empty() ? default_binary() : std::move(binary)) {
+  /// `config`: more of nats-server's configuration (an `authorization` block, say); with it the
+  /// server runs from a config file.
+  explicit NatsServer(std::string dir = {}, std::string binary = {}, std::string config = {})
+      : dir_(std::move(dir)),
+        binary_(binary.empty() ? default_binary() : std::move(binary)),
+        config_(std::move(config)) {
     if (dir_.empty()) {
       char tmpl[] = "/tmp/laminator-nats-XXXXXX";
       if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
@@ -47,9 +52,17 @@ class NatsServer {
   NatsServer& operator=(const NatsServer&) = delete;
 
   void start() {
-    child_.spawn(
-        {binary_, "-a", "127.0.0.1", "-p", std::to_string(port_), "-js", "-sd", dir_ + "/store"},
-        {}, dir_ + "/nats.log");
+    if (config_.empty()) {
+      child_.spawn(
+          {binary_, "-a", "127.0.0.1", "-p", std::to_string(port_), "-js", "-sd", dir_ + "/store"},
+          {}, dir_ + "/nats.log");
+    } else {
+      const std::string conf = dir_ + "/nats.conf";
+      std::ofstream(conf) << "listen: 127.0.0.1:" << port_ << "\njetstream {\n  store_dir: \""
+                          << dir_ << "/store\"\n}\n"
+                          << config_;
+      child_.spawn({binary_, "-c", conf}, {}, dir_ + "/nats.log");
+    }
     for (int i = 0; i < 400 && !mockex::loopback_accepts(port_); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
     if (!mockex::loopback_accepts(port_))
@@ -60,7 +73,13 @@ class NatsServer {
   /// SIGKILL: nothing flushed, nothing said goodbye.
   void kill() { child_.kill(); }
   [[nodiscard]] std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
-  [[nodiscard]] std::string log_tail() const { return child_.log_tail(); }
+  /// The URL with a user's credentials (an `authorization` block's user).
+  [[nodiscard]] std::string url_as(const std::string& user, const std::string& password) const {
+    return "nats://" + user + ":" + password + "@127.0.0.1:" + std::to_string(port_);
+  }
+  [[nodiscard]] std::string log_tail(std::size_t lines = 40) const {
+    return child_.log_tail(lines);
+  }
 
   static std::string default_binary() {
     for (const char* p : {"/usr/sbin/nats-server", "/usr/bin/nats-server"})
@@ -71,6 +90,7 @@ class NatsServer {
  private:
   std::string dir_;
   std::string binary_;
+  std::string config_;
   bool owned_ = false;
   int port_ = 0;
   Child child_;
