@@ -8,6 +8,7 @@
 #include "persistence/database_url.h"
 #include "persistence/listener.h"
 #include "scaleout/gateway_event.h"
+#include "scaleout/nats_authorization.h"
 #include "scaleout/publish_window.h"
 #include "scaleout/shard.h"
 #include "scaleout/shard_sink.h"
@@ -276,6 +277,50 @@ shards = ["a", "b"]
   fails("[shard]\nid = \"a\"\nvenues = [\"okx\"]\n[nats]\n[gateway]\n", "one per file");
   fails("[nats]\n[gateway]\nshards = [\"A-1\"]\n", "not a shard id");
   fails("[nats]\n[gateway]\nfetch_batch = 4\n", "gateway.fetch_batch");
+}
+
+// `laminator nats-authorization`: each shard's user publishes on its own subject only, the
+// gateway's on none; bad names and a wrong number of passwords are refused, not written.
+TEST(NatsAuthorization, EachShardPublishesOnItsOwnSubjectAndTheGatewayOnNone) {
+  NatsAuthorization a;
+  a.shards = {"a", "b"};
+  a.passwords = {"pa", "pb", "pg\"x"};
+  const std::string block = nats_authorization_block(a);
+  const auto user = [&](const std::string& name) {
+    const auto at = block.find("{user: \"" + name + "\"");
+    return at == std::string::npos ? std::string() : block.substr(at, block.find("}}", at) - at);
+  };
+  const std::string ua = user("shard_a"), ub = user("shard_b"), ug = user("gateway");
+  ASSERT_FALSE(ua.empty());
+  ASSERT_FALSE(ug.empty());
+  EXPECT_NE(ua.find("\"laminator.events.a\""), std::string::npos) << ua;
+  EXPECT_EQ(ua.find("laminator.events.b"), std::string::npos) << ua;
+  EXPECT_NE(ub.find("\"laminator.events.b\""), std::string::npos) << ub;
+  EXPECT_EQ(ug.find("allow: [\"laminator.events"), std::string::npos) << ug;
+  EXPECT_NE(ug.find("deny: [\"laminator.events.>\"]"), std::string::npos) << ug;
+  EXPECT_EQ(ug.find("STREAM.UPDATE"), std::string::npos) << "the gateway never changes the stream";
+  EXPECT_NE(ug.find("$JS.API.CONSUMER.*.*.LAMINATOR.>"), std::string::npos) << ug;
+  EXPECT_NE(ug.find("password: \"pg\\\"x\""), std::string::npos) << "quotes escaped: " << ug;
+  const auto refused = [](NatsAuthorization x) {
+    try {
+      (void)nats_authorization_block(x);
+      return false;
+    } catch (const std::invalid_argument&) {
+      return true;
+    }
+  };
+  NatsAuthorization bad = a;
+  bad.shards = {"a.b", "c"};
+  EXPECT_TRUE(refused(bad));
+  bad = a;
+  bad.passwords.pop_back();
+  EXPECT_TRUE(refused(bad));
+  bad = a;
+  bad.subject_prefix = "laminator.>";
+  EXPECT_TRUE(refused(bad));
+  bad = a;
+  bad.stream = "A B";
+  EXPECT_TRUE(refused(bad));
 }
 
 TEST(ChangeNotes, TheMarketsOfAChangeComeWithItAndBadOnesAreRefused) {
