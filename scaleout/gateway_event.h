@@ -14,12 +14,16 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "stream/stream_filter.h"
 
 namespace lam::daemon {
 
 inline constexpr const char* kMsgIdHeader = "Nats-Msg-Id";
+/// On the first event a shard publishes after seqs it declared skipped (a restore's gap):
+/// "<first>-<last>".
+inline constexpr const char* kGapHeader = "Laminator-Gap";
 
 /// "<shard>:<seq>".
 [[nodiscard]] inline std::string msg_id(std::string_view shard, std::uint64_t seq) {
@@ -42,6 +46,21 @@ struct ShardSeq {
   const auto [p, ec] = std::from_chars(id.data() + colon + 1, end, seq);
   if (ec != std::errc() || p != end || seq == 0) return std::nullopt;
   return ShardSeq{id.substr(0, colon), seq};
+}
+
+/// Parses a Laminator-Gap header ("<first>-<last>", first <= last, both > 0).
+[[nodiscard]] inline std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_gap(
+    std::string_view v) noexcept {
+  const std::size_t dash = v.find('-');
+  if (dash == std::string_view::npos || dash == 0) return std::nullopt;
+  std::uint64_t a = 0, b = 0;
+  const char* end = v.data() + v.size();
+  auto r1 = std::from_chars(v.data(), v.data() + dash, a);
+  auto r2 = std::from_chars(v.data() + dash + 1, end, b);
+  if (r1.ec != std::errc() || r1.ptr != v.data() + dash || r2.ec != std::errc() || r2.ptr != end ||
+      a == 0 || b < a)
+    return std::nullopt;
+  return std::pair{a, b};
 }
 
 /// The seq an event's JSON starts with (`{"seq":N,...`); 0 when it does not.

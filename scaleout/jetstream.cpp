@@ -22,6 +22,7 @@
 #include "scaleout/fetch_plan.h"
 #include "scaleout/gateway_event.h"
 #include "scaleout/publish_window.h"
+#include "scaleout/shard_order.h"
 #include "stream/prometheus.h"
 #include "stream/request_thread.h"
 
@@ -172,6 +173,7 @@ struct Decoded {
   Entry entry;
   std::string shard;
   std::uint64_t shard_seq = 0;
+  std::optional<ShardOrder::Declared> gap;  ///< the Laminator-Gap header: seqs declared skipped
 };
 std::optional<Decoded> decode(natsMsg* m, std::uint64_t stream_seq, std::string_view prefix,
                               std::string& scratch) {
@@ -196,6 +198,7 @@ std::optional<Decoded> decode(natsMsg* m, std::uint64_t stream_seq, std::string_
   d.entry.json = std::make_shared<const std::string>(scratch);
   d.shard = std::string(ss->shard);
   d.shard_seq = ss->seq;
+  if (const char* g = header(m, kGapHeader)) d.gap = parse_gap(g);
   return d;
 }
 
@@ -447,6 +450,11 @@ struct JetStreamPublisher::Impl {
                                   static_cast<int>(e.json->size()));
     const std::string id = msg_id(shard, e.meta.seq);
     if (s == NATS_OK) s = natsMsgHeader_Set(m, kMsgIdHeader, id.c_str());
+    if (s == NATS_OK && gap_before && gap_before->second + 1 == e.meta.seq) {
+      const std::string gap =
+          std::to_string(gap_before->first) + "-" + std::to_string(gap_before->second);
+      s = natsMsgHeader_Set(m, kGapHeader, gap.c_str());
+    }
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = cfg.ack_wait.count();  // milliseconds: without it a lost ack is never reported
@@ -481,6 +489,7 @@ struct JetStreamPublisher::Impl {
           if (declared_gap(s, to - 1)) {
             log->info("seqs {}..{} of shard {} are a restore's declared gap: not published", s,
                       to - 1, shard);
+            gap_before = {s, to - 1};  // named on the next event: the gateway expects the jump
           } else {
             log->error(
                 "seqs {}..{} of shard {} are in neither the live stream nor the journal: "
@@ -573,6 +582,8 @@ struct JetStreamPublisher::Impl {
   // Publisher thread only.
   Conn conn;
   PublishWindow window;
+  /// The last restore's declared gap jumped over: named on the event right after it.
+  std::optional<std::pair<std::uint64_t, std::uint64_t>> gap_before;
   std::deque<Entry> live, backlog;
   std::unique_ptr<pqxx::connection> db;
   Clock::time_point next_journal_try{}, next_complaint{};
@@ -866,19 +877,28 @@ struct GatewaySource::Impl {
           handed = seq;
           continue;
         }
-        auto& last = shard_last[d->shard];
-        if (last != 0 && d->shard_seq <= last) {
-          stats.shard_repeats.fetch_add(1, std::memory_order_relaxed);
-          log->warn(
-              "shard {} seq {} at stream seq {} repeats (last {}): a republication outside "
-              "the duplicate window",
-              d->shard, d->shard_seq, seq, last);
-        } else if (last != 0 && d->shard_seq > last + 1) {
-          stats.shard_gaps.fetch_add(1, std::memory_order_relaxed);
-          log->warn("shard {} jumped from seq {} to {} at stream seq {}", d->shard, last,
-                    d->shard_seq, seq);
+        const std::uint64_t last = order.last(d->shard);
+        switch (order.observe(d->shard, d->shard_seq, d->gap)) {
+          case ShardOrder::Verdict::repeat:
+            stats.shard_repeats.fetch_add(1, std::memory_order_relaxed);
+            log->warn(
+                "shard {} seq {} at stream seq {} repeats (last {}): a republication outside "
+                "the duplicate window",
+                d->shard, d->shard_seq, seq, last);
+            break;
+          case ShardOrder::Verdict::gap:
+            stats.shard_gaps.fetch_add(1, std::memory_order_relaxed);
+            log->warn("shard {} jumped from seq {} to {} at stream seq {}", d->shard, last,
+                      d->shard_seq, seq);
+            break;
+          case ShardOrder::Verdict::declared_gap:
+            stats.declared_gaps.fetch_add(1, std::memory_order_relaxed);
+            log->info("shard {} went from seq {} to {} at stream seq {}: a restore's declared gap",
+                      d->shard, last, d->shard_seq, seq);
+            break;
+          case ShardOrder::Verdict::in_order:
+            break;
         }
-        last = std::max(last, d->shard_seq);
         hand(Rendered{std::move(d->entry), 0});
         handed = seq;
       }
@@ -918,7 +938,7 @@ struct GatewaySource::Impl {
       FetchPlan::Config{.batch = static_cast<int>(std::min<std::size_t>(gw.fetch_batch, 100'000))}};
   std::uint64_t handed = 0;  ///< highest stream seq handed to the server
   std::deque<std::pair<std::uint64_t, natsMsg*>> unacked;
-  std::map<std::string, std::uint64_t> shard_last;
+  ShardOrder order;  ///< each shard's last seq seen, repeats and jumps
   Clock::time_point next_complaint{};
 };
 
@@ -965,6 +985,9 @@ const MetricDesc<SourceStats> kSourceMetrics[] = {
     {"laminator_gateway_shard_gaps_total", "counter",
      "Events whose shard seq skipped past the next expected",
      [](const SourceStats& s) -> std::uint64_t { return s.shard_gaps.load(); }},
+    {"laminator_gateway_declared_gaps_total", "counter",
+     "Shard seqs jumped over that the shard declared skipped (a restore's gap): no fault",
+     [](const SourceStats& s) -> std::uint64_t { return s.declared_gaps.load(); }},
     {"laminator_gateway_consumer_pending", "gauge",
      "Messages of the stream the consumer has not delivered yet",
      [](const SourceStats& s) -> std::uint64_t { return s.pending.load(); }},

@@ -80,6 +80,7 @@ struct SourceStats {
   std::atomic<std::uint64_t> stream_last{0};     ///< gauge: the stream's last seq when last seen
   std::atomic<std::uint64_t> fetch_hazards{0};   ///< burst fetches given up (FetchPlan::hazards)
   std::atomic<std::uint64_t> unknown_shards{0};  ///< events of shards not in [gateway] shards
+  std::atomic<std::uint64_t> declared_gaps{0};   ///< shard seqs skipped as the shard declared
 };
 
 /// The gateway's input: a durable pull consumer over every shard's subject, each message

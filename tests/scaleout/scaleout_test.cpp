@@ -696,6 +696,32 @@ TEST(ScaleOut, NatsAuthorizationLetsOnlyEachShardWriteItsSubject) {
       << log;
 }
 
+// Issue 31, section 4: a shard restored to a point in time declares the seqs its lost history may
+// have used (engine_mark_restored, as scripts/restore does) and continues above them. The gateway
+// counted that jump as a fault (LaminatorGatewayShardOrder fired for 10 minutes); the shard now
+// names the gap on its next event and the gateway counts it as declared.
+TEST(ScaleOut, ARestoredShardsDeclaredGapIsNoJump) {
+  constexpr int kN = 50;
+  Deployment d("scaleout_restored", Deployment::Knobs{});
+  d.bulk_alerts(0, kN, 1);
+  d.start_all();
+  if (::testing::Test::HasFatalFailure()) return;
+  Reader r(d);
+  d.fire(0, 1'000);
+  ASSERT_TRUE(r.read_count(kN)) << d.logs();
+  ASSERT_EQ(d.shard(0).signal_and_wait(SIGTERM), 0) << d.logs();
+  d.exec("SET search_path = laminator_shard_a, public; SELECT engine_mark_restored(1000, 'test')");
+  d.start_shard(0);
+  ASSERT_TRUE(Deployment::wait_healthy(d.shard_port(0))) << d.logs();
+  d.bulk_alerts(0, kN, 1 + kN);
+  d.fire(0, 2'000);
+  ASSERT_TRUE(r.read_count(2 * kN)) << r.events.size() << "\n" << d.logs();
+  EXPECT_EQ(num(r.events[kN], "shard_seq"), std::uint64_t{kN + 1'000 + 1}) << r.events[kN];
+  EXPECT_EQ(Deployment::metric(d.gateway_port(), "laminator_gateway_declared_gaps_total"), 1);
+  EXPECT_EQ(Deployment::metric(d.gateway_port(), "laminator_gateway_shard_gaps_total"), 0);
+  EXPECT_EQ(Deployment::metric(d.shard_port(0), "laminator_nats_lost_total"), 0);
+}
+
 TEST(ScaleOut, ShardKillNatsOutageAndGatewayRestartMidBurstLoseAndRepeatNothing) {
   constexpr int kN = 3'000;
   // A narrow publishing window (8 in flight) keeps each burst in flight long enough to be hit.

@@ -11,6 +11,7 @@
 #include "scaleout/nats_authorization.h"
 #include "scaleout/publish_window.h"
 #include "scaleout/shard.h"
+#include "scaleout/shard_order.h"
 #include "scaleout/shard_sink.h"
 
 namespace lam::daemon {
@@ -321,6 +322,30 @@ TEST(NatsAuthorization, EachShardPublishesOnItsOwnSubjectAndTheGatewayOnNone) {
   bad = a;
   bad.stream = "A B";
   EXPECT_TRUE(refused(bad));
+}
+
+// Issue 31, section 4: after a point-in-time restore a shard jumps over the seqs it declared
+// skipped and names them on its next event (Laminator-Gap); the gateway counted that jump as a
+// fault (LaminatorGatewayShardOrder fired for 10 minutes). A declared gap is not one; an undeclared
+// jump, one only partly declared, and a repeat still are.
+TEST(ShardOrder, ADeclaredGapIsNoFaultAndEverythingElseIsJudgedAsBefore) {
+  using V = ShardOrder::Verdict;
+  ShardOrder o;
+  EXPECT_EQ(o.observe("a", 1), V::in_order);
+  EXPECT_EQ(o.observe("a", 2), V::in_order);
+  EXPECT_EQ(o.observe("b", 7), V::in_order) << "the first seen of a shard sets where it is";
+  EXPECT_EQ(o.observe("a", 2), V::repeat);
+  EXPECT_EQ(o.observe("a", 1'000, ShardOrder::Declared{3, 999}), V::declared_gap);
+  EXPECT_EQ(o.observe("a", 1'001), V::in_order);
+  EXPECT_EQ(o.observe("a", 2'000, ShardOrder::Declared{1'500, 1'999}), V::gap)
+      << "1,002..1,499 were not declared";
+  EXPECT_EQ(o.observe("a", 2'005), V::gap);
+  EXPECT_EQ(o.last("a"), 2'005u);
+  EXPECT_EQ(o.observe("b", 9, ShardOrder::Declared{8, 8}), V::declared_gap);
+  EXPECT_EQ(parse_gap("3-999"), (std::pair<std::uint64_t, std::uint64_t>{3, 999}));
+  EXPECT_EQ(parse_gap("5-5"), (std::pair<std::uint64_t, std::uint64_t>{5, 5}));
+  for (const char* bad : {"", "-", "3-", "-4", "0-4", "5-4", "3-4x", "a-b", "3--4"})
+    EXPECT_FALSE(parse_gap(bad)) << bad;
 }
 
 TEST(ChangeNotes, TheMarketsOfAChangeComeWithItAndBadOnesAreRefused) {
