@@ -307,6 +307,14 @@ int main(int argc, char** argv) {
   gw->add_option("--status-every", gateway.status_every_s,
                  "Seconds between one-line status reports on stderr (0: off)")
       ->capture_default_str();
+  bool reset_consumer = false, purge_stream = false;
+  gw->add_flag("--reset-consumer", reset_consumer,
+               "With the gateway stopped: delete its durable consumer (after a restore) and exit; "
+               "its next start reads the stream from the first event");
+  gw->add_flag("--purge-stream", purge_stream,
+               "With --reset-consumer: first empty the stream (an admin's NATS user under "
+               "authorization)")
+      ->needs("--reset-consumer");
 
   lam::app::BenchOptions bench;
   CLI::App* bn = app.add_subcommand(
@@ -423,6 +431,8 @@ int main(int argc, char** argv) {
       return lam::app::run_bench_command(bench);
     }
     if (rn->parsed()) return lam::app::run_daemon(run);
+    if (gw->parsed() && reset_consumer)
+      return lam::app::reset_gateway(gateway.config_path, purge_stream);
     if (gw->parsed()) return lam::app::run_gateway(gateway);
     if (chk->parsed()) return lam::app::check_config(check_path);
     if (tl->parsed()) {

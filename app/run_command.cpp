@@ -13,6 +13,7 @@
 #include "daemon/daemon.h"
 #include "daemon/gateway.h"
 #include "persistence/database_url.h"
+#include "scaleout/jetstream.h"
 #include "stream/stream_client.h"
 
 namespace lam::app {
@@ -30,6 +31,23 @@ std::uint64_t seq_of(const std::string& json) {
 }
 
 }  // namespace
+
+int reset_gateway(const std::string& config_path, bool purge) {
+  try {
+    const daemon::Config c = daemon::load_config(config_path);
+    if (!c.nats) throw daemon::ConfigError(config_path + ": the gateway needs a [nats] section");
+    std::printf(
+        "%s\n",
+        daemon::reset_gateway_consumer(*c.nats, c.gateway, daemon::nats_url(c), purge).c_str());
+    return 0;
+  } catch (const daemon::ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gateway reset failed: %s\n", e.what());
+    return 1;
+  }
+}
 
 int check_config(const std::string& path) {
   try {

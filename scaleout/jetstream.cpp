@@ -222,6 +222,30 @@ std::string ensure_stream(const NatsConfig& cfg, const std::string& url) {
   return ensure_stream_on(c.js, cfg);
 }
 
+std::string reset_gateway_consumer(const NatsConfig& cfg, const GatewayConfig& gw,
+                                   const std::string& url, bool purge) {
+  Conn c;
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = 5'000;
+  if (auto err = c.open(cfg, url, "laminator-gateway-reset", &jo)) throw std::runtime_error(*err);
+  std::string done;
+  jsErrCode e{};
+  if (purge) {
+    const natsStatus s = js_PurgeStream(c.js, cfg.stream.c_str(), nullptr, &e);
+    if (s != NATS_OK)
+      throw std::runtime_error("cannot purge stream " + cfg.stream + ": " + why(s, e) +
+                               " (under authorization, use an admin's NATS user)");
+    done = "purged stream " + cfg.stream + "; ";
+  }
+  const natsStatus s = js_DeleteConsumer(c.js, cfg.stream.c_str(), gw.durable.c_str(), nullptr, &e);
+  if (s == NATS_NOT_FOUND) return done + "consumer " + gw.durable + " did not exist";
+  if (s != NATS_OK)
+    throw std::runtime_error("cannot delete consumer " + gw.durable + ": " + why(s, e));
+  return done + "deleted consumer " + gw.durable +
+         ": the gateway's next start reads the stream from its first event";
+}
+
 // ---------------------------------------------------------------------------------------------
 // The shard's publisher.
 

@@ -23,6 +23,13 @@ namespace lam::daemon {
 /// one-line description for the log.
 std::string ensure_stream(const NatsConfig& cfg, const std::string& url);
 
+/// After a restore (docs/operations.md, "Restores"), with the gateway stopped: deletes its durable
+/// consumer, so the next start reads the stream from its first event (or, with `purge`, first
+/// empties the stream: an admin's NATS user is needed for that under authorization). Returns what
+/// it did; throws with the reason (the URL's password never in it).
+std::string reset_gateway_consumer(const NatsConfig& cfg, const GatewayConfig& gw,
+                                   const std::string& url, bool purge);
+
 struct PublisherStats {
   std::atomic<std::uint64_t> published{0};       ///< messages handed to the client library
   std::atomic<std::uint64_t> acked_through{0};   ///< gauge: every seq up to this is stored

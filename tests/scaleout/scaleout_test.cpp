@@ -722,6 +722,41 @@ TEST(ScaleOut, ARestoredShardsDeclaredGapIsNoJump) {
   EXPECT_EQ(Deployment::metric(d.shard_port(0), "laminator_nats_lost_total"), 0);
 }
 
+// Issue 31, section 4: the restore runbook needed the `nats` CLI to reset the gateway's consumer.
+// `laminator gateway --reset-consumer` does it with the gateway's own config and NATS user; the
+// next start serves the stream from its first event again, and a subscriber resuming with its
+// since gets nothing twice. Purging the stream is an admin's: the gateway's user is refused.
+TEST(ScaleOut, TheGatewaysConsumerIsResetByTheProjectsOwnCommand) {
+  constexpr int kN = 40;
+  Deployment d("scaleout_reset", Deployment::Knobs{});
+  d.bulk_alerts(0, kN, 1);
+  d.start_all();
+  if (::testing::Test::HasFatalFailure()) return;
+  Reader r(d);
+  d.fire(0, 1'000);
+  ASSERT_TRUE(r.read_count(kN)) << d.logs();
+  EXPECT_EQ(d.gateway().signal_and_wait(SIGTERM), 0) << d.logs();
+  // With the gateway's environment (its config names its token variables and NATS URL).
+  const std::string cmd = "LAMINATOR_NATS_URL='" + d.nats_url_as("gateway") +
+                          "' E2E_TOKEN=x E2E_SCOPED_TOKEN=y " + LAMINATOR_BINARY +
+                          " gateway --config " + d.dir() + "/gateway.toml";
+  auto [rc, out] = run_shell(cmd + " --reset-consumer --purge-stream");
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("cannot purge stream LAMINATOR"), std::string::npos) << out;
+  EXPECT_EQ(out.find("pw-"), std::string::npos) << "a password in the output: " << out;
+  std::tie(rc, out) = run_shell(cmd + " --reset-consumer");
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("deleted consumer gw-test"), std::string::npos) << out;
+  std::tie(rc, out) = run_shell(cmd + " --reset-consumer");
+  EXPECT_NE(out.find("consumer gw-test did not exist"), std::string::npos) << out;
+  d.start_gateway();
+  ASSERT_TRUE(Deployment::wait_healthy(d.gateway_port())) << d.logs();
+  Reader all(d, "", 0);
+  ASSERT_TRUE(all.read_count(kN)) << all.last_close << "\n" << d.logs();
+  EXPECT_EQ(all.events, r.events) << "the stream from its first event, under the same seqs";
+  EXPECT_FALSE(r.read_count(kN + 1, 800ms)) << "the resumed subscriber got an event twice";
+}
+
 TEST(ScaleOut, ShardKillNatsOutageAndGatewayRestartMidBurstLoseAndRepeatNothing) {
   constexpr int kN = 3'000;
   // A narrow publishing window (8 in flight) keeps each burst in flight long enough to be hit.
