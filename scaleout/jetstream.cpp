@@ -432,14 +432,9 @@ struct JetStreamPublisher::Impl {
       pqxx::read_transaction tx(*db);
       db::JournalSlice slice = db::read_journal(tx, from - 1, 0, JournalReader::kPageRows, {});
       for (db::JournalRecord& r : slice.rows) {
-        const auto type = parse_event_type(r.type);
-        if (!type) continue;
-        if (r.recovered && !r.body.empty() && r.body.back() == '}') {
-          r.body.pop_back();
-          r.body.append(",\"redelivered\":true}");
-        }
-        backlog.push_back(Entry{EventMeta{r.seq, *type, r.user_id, r.market_id, r.has_market},
-                                std::make_shared<const std::string>(std::move(r.body))});
+        if (auto j = journal_row(std::move(r)))
+          backlog.push_back(
+              Entry{j->meta, std::make_shared<const std::string>(std::move(j->body))});
       }
     } catch (const std::exception& e) {
       db.reset();

@@ -25,23 +25,26 @@ JournalPage read_page(pqxx::connection& c, std::uint64_t after, std::uint64_t be
   page.complete = slice.scanned < limit;
   page.last_seq = slice.last_seq;
   page.rows.reserve(slice.rows.size());
-  for (db::JournalRecord& r : slice.rows) {
-    const auto type = parse_event_type(r.type);
-    if (!type) continue;  // a type this build does not know: skip it
-    JournalRow j;
-    j.meta = EventMeta{r.seq, *type, r.user_id, r.market_id, r.has_market};
-    j.body = std::move(r.body);
-    if (r.recovered && !j.body.empty() && j.body.back() == '}') {
-      j.body.pop_back();
-      j.body.append(",\"redelivered\":true}");
-    }
-    page.rows.push_back(std::move(j));
-  }
+  for (db::JournalRecord& r : slice.rows)
+    if (auto j = journal_row(std::move(r))) page.rows.push_back(std::move(*j));
   page.ok = true;
   return page;
 }
 
 }  // namespace
+
+std::optional<JournalRow> journal_row(db::JournalRecord&& r) {
+  const auto type = parse_event_type(r.type);
+  if (!type) return std::nullopt;  // a type this build does not know: skipped
+  JournalRow j;
+  j.meta = EventMeta{r.seq, *type, r.user_id, r.market_id, r.has_market};
+  j.body = std::move(r.body);
+  if (r.recovered && !j.body.empty() && j.body.back() == '}') {
+    j.body.pop_back();
+    j.body.append(",\"redelivered\":true}");
+  }
+  return j;
+}
 
 struct PgJournalReader::Conn {
   explicit Conn(const std::string& conninfo) : c(conninfo) { db::prepare_journal(c); }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,10 @@ namespace spdlog {
 class logger;
 }
 
+namespace lam::db {
+struct JournalRecord;
+}
+
 namespace lam::daemon {
 
 struct JournalRow {
@@ -25,6 +30,11 @@ struct JournalRow {
   std::string
       body;  ///< the event's JSON as first published (`"redelivered":true` added if recovered)
 };
+
+/// A journal row as the stream serves it (the journal reader's pages, a shard's publisher): its
+/// filter fields, its JSON with `"redelivered":true` when crash recovery journaled it; nullopt for
+/// a type this build does not know (skipped).
+[[nodiscard]] std::optional<JournalRow> journal_row(db::JournalRecord&& r);
 
 struct JournalPage {
   bool ok = false;
