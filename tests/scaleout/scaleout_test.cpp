@@ -342,6 +342,24 @@ void expect_scaleout_metrics_and_rules(const Deployment& d, const std::string& d
        ++it, ++named)
     EXPECT_EQ(families.count(it->str()), 1u) << "the rules use " << it->str() << ", not exported";
   EXPECT_GT(named, 5);
+  // docs/operations.md names every scale-out family the shard and the gateway export
+  // (laminator_nats_*, laminator_gateway_*), and nothing they do not.
+  std::ifstream ops_in(std::string(LAMINATOR_SOURCE_DIR) + "/docs/operations.md");
+  std::stringstream ops_text;
+  ops_text << ops_in.rdbuf();
+  const std::string ops = ops_text.str();
+  const std::regex scaleout_name("laminator_(nats|gateway)_[a-z0-9_]+");
+  std::set<std::string> documented;
+  for (auto it = std::sregex_iterator(ops.begin(), ops.end(), scaleout_name);
+       it != std::sregex_iterator(); ++it)
+    documented.insert(it->str());
+  for (const std::string& f : families) {
+    if (std::regex_match(f, scaleout_name)) {
+      EXPECT_EQ(documented.count(f), 1u) << f << " is exported but not in docs/operations.md";
+    }
+  }
+  for (const std::string& f : documented)
+    EXPECT_EQ(families.count(f), 1u) << f << " is in docs/operations.md but not exported";
 }
 
 std::uint64_t num(const std::string& json, const std::string& key) {
