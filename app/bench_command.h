@@ -35,7 +35,8 @@ struct BenchOptions {
   std::uint64_t frames = 1'000'000;  ///< frames per connection of each flat-out run
   double warmup_s = 1.5;  ///< flat-out runs: seconds not counted (the listener's first resync)
   // fanin
-  int burst = 20'000;  ///< alerts fired by one price move, per repetition
+  int burst = 20'000;  ///< alerts fired by one price move, per repetition (and shard)
+  int shards = 1;      ///< 1 to 3 shards bursting together
   // writer
   std::vector<std::size_t> batch_sizes{1'000, 10'000};
   long long rows = 200'000;  ///< positions in the written table

@@ -431,20 +431,33 @@ BenchResult bench_fanin(const BenchOptions& opt, BenchProgress& progress) {
   fo.burst = opt.burst;
   fo.repetitions = reps;
   fo.probes = opt.probes;
+  fo.shards = opt.shards;
   fo.progress = [&progress](const std::string& what) { progress.show(what); };
   progress.show("starting PostgreSQL");
   db::LocalCluster cluster;
   const std::string url = bench::make_fanin_db(cluster, "bench_fanin");
   const bench::FaninRun run = bench::run_fanin(url, fo);
   BenchResult r;
-  r.title = std::string(
-                "laminator bench fanin: one shard -> NATS JetStream (nats-server, file "
-                "storage) -> laminator gateway -> subscriber, against the same daemon's "
-                "own stream; PostgreSQL ")
+  const std::string n = std::to_string(opt.shards);
+  r.title = std::string("laminator bench fanin: ")
+                .append(opt.shards == 1 ? "one shard" : n + " shards bursting together")
+                .append(
+                    " -> NATS JetStream (nats-server, file storage) -> laminator gateway -> "
+                    "subscriber, against each shard's own stream; PostgreSQL ")
                 .append(cluster.version());
-  BenchMeasurement direct{"direct_events", "daemon's own stream (baseline)", "events/s", true, true,
-                          run.direct_eps};
-  BenchMeasurement via{"gateway_events", "through JetStream + gateway", "events/s", true, false,
+  BenchMeasurement direct{
+      "direct_events",
+      opt.shards == 1 ? "daemon's own stream (baseline)" : "each shard's own stream (baseline)",
+      "events/s",
+      true,
+      true,
+      run.direct_eps};
+  BenchMeasurement via{"gateway_events",
+                       opt.shards == 1 ? "through JetStream + gateway"
+                                       : "through JetStream + gateway (all " + n + " shards)",
+                       "events/s",
+                       true,
+                       false,
                        run.gateway_eps};
   BenchMeasurement stored{"stored_events", "stored by JetStream (the publishing stage)",
                           "events/s",      true,
@@ -462,7 +475,10 @@ BenchResult bench_fanin(const BenchOptions& opt, BenchProgress& progress) {
   }
   r.measurements = {direct, via, stored, a50, a99};
   r.ratios.push_back({"gateway_events/direct_events",
-                      "through JetStream + gateway / daemon's own stream, events/s",
+                      opt.shards == 1
+                          ? "through JetStream + gateway / daemon's own stream, events/s"
+                          : "through JetStream + gateway (all shards) / one shard's own stream, "
+                            "events/s",
                       direct.median() > 0 ? via.median() / direct.median() : 0});
   std::vector<double> added = run.added_us;
   std::sort(added.begin(), added.end());
@@ -483,7 +499,7 @@ BenchResult bench_fanin(const BenchOptions& opt, BenchProgress& progress) {
   r.config = {{"burst", std::to_string(opt.burst)},
               {"probes", std::to_string(opt.probes)},
               {"repetitions", std::to_string(reps)},
-              {"shards", "1"},
+              {"shards", n},
               {"nats_storage", "\"file\""},
               {"events_per_subscriber", std::to_string(run.events)},
               {"postgresql", std::string("\"").append(cluster.version()).append("\"")}};

@@ -345,9 +345,14 @@ int main(int argc, char** argv) {
   bn->add_option("--rate", bench.rate, "pipeline: background ticks/s while latency is probed")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 10'000'000.0));
-  bn->add_option("--burst", bench.burst, "fanin: alerts fired by one price move, per repetition")
+  bn->add_option("--burst", bench.burst,
+                 "fanin: alerts fired by one price move, per repetition and shard")
       ->capture_default_str()
       ->check(CLI::Range(100, 10'000'000));
+  bn->add_option("--shards", bench.shards,
+                 "fanin: shards (one venue each) bursting at the same moment into the gateway")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3));
   bn->add_option("--probes", bench.probes,
                  "pipeline, fanin: alerts crossed one at a time (latency)")
       ->capture_default_str()

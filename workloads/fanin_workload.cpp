@@ -15,6 +15,8 @@
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/gateway.h"
+#include "feeds/protocol.h"
+#include "feeds/venue.h"
 #include "persistence/local_cluster.h"
 #include "persistence/migrator.h"
 #include "stream/stream_client.h"
@@ -30,8 +32,26 @@ using namespace std::chrono_literals;
 
 constexpr const char* kToken = "bench-fanin-token";
 constexpr const char* kUrlEnv = "LAMINATOR_BENCH_FANIN_DB";
-constexpr const char* kMarket = "0000000a-0000-4000-8000-0000000000f1";
-constexpr std::int64_t kBase = 8'000'000;  // 80000.00
+/// One shard of the run: its id, venue, market and base price (cents). One shard: "bench" on
+/// Binance; more: s0..s2 on Binance, Bybit and Hyperliquid (the mock exchange serves them all).
+struct BenchShard {
+  const char* id;
+  feeds::Venue venue;
+  const char* symbol;
+  const char* market;
+  std::int64_t base;  ///< cents
+};
+constexpr BenchShard kOneShard{"bench", feeds::Venue::binance, "BTCUSDT",
+                               "0000000a-0000-4000-8000-0000000000f1", 8'000'000};
+constexpr BenchShard kShards[] = {
+    {"s0", feeds::Venue::binance, "BTCUSDT", "0000000a-0000-4000-8000-0000000000f1", 8'000'000},
+    {"s1", feeds::Venue::bybit, "ETHUSDT", "0000000a-0000-4000-8000-0000000000f2", 300'000},
+    {"s2", feeds::Venue::hyperliquid, "SOL", "0000000a-0000-4000-8000-0000000000f3", 15'000}};
+
+std::string price_text(std::int64_t cents) {
+  return std::to_string(cents / 100) + "." + (cents % 100 < 10 ? "0" : "") +
+         std::to_string(cents % 100);
+}
 
 void say(const FaninOptions& o, const std::string& what) {
   if (o.progress) o.progress(what);
@@ -47,18 +67,22 @@ std::string token_sha() {
   return out;
 }
 
-daemon::Config shard_config(const mockex::MockExchange& ex, const std::string& nats) {
+daemon::Config shard_config(const mockex::MockExchange& ex, const std::string& nats,
+                            const BenchShard& shard, bool orphans) {
   std::ostringstream t;
+  const std::string venue(feeds::venue_name(shard.venue));
   t << "log_level = \"warn\"\n[database]\nurl_env = \"" << kUrlEnv << "\"\n"
     << "[engine]\ncrash_ring = \"\"\nposition_refresh_interval_ms = 5000\n"
     << "[writer]\nflush_interval_ms = 20\n[listener]\nbatch_window_ms = 1\n"
     << "[stream]\nport = 0\nclient_queue = 1048576\n[[stream.tokens]]\nname = \"bench\"\n"
     << "sha256 = \"" << token_sha() << "\"\n"
-    << "[shard]\nid = \"bench\"\nvenues = [\"binance\"]\norphans = true\n"
+    << "[shard]\nid = \"" << shard.id << "\"\nvenues = [\"" << venue
+    << "\"]\norphans = " << (orphans ? "true" : "false") << "\n"
     << "[nats]\nurl = \"" << nats << "\"\nstream = \"LAMINATOR_BENCH\"\n"
-    << "[feeds.binance.urls]\nmarket = \"" << ex.url(feeds::Venue::binance, "market") << "\"\n"
-    << "public = \"" << ex.url(feeds::Venue::binance, "public") << "\"\n";
-  return daemon::parse_config(t.str(), "bench-shard.toml");
+    << "[feeds." << venue << ".urls]\n";
+  for (const feeds::Route& r : feeds::venue_routes(shard.venue))
+    t << r.name << " = \"" << ex.url(shard.venue, r.name) << "\"\n";
+  return daemon::parse_config(t.str(), std::string("bench-shard-") + shard.id + ".toml");
 }
 
 daemon::Config gateway_config(const std::string& nats) {
@@ -131,8 +155,8 @@ std::string alert_id(long long n) {
 
 /// `n` price_above alerts from id `first`, targets `from` + g * `step` (g = 1..n), users
 /// round-robin.
-void add_alerts(const std::string& url, long long first, long long n, const std::string& from,
-                const std::string& step) {
+void add_alerts(const std::string& url, const char* market, long long first, long long n,
+                const std::string& from, const std::string& step) {
   pqxx::connection c(url);
   pqxx::work w(c);
   w.exec_params(
@@ -140,7 +164,7 @@ void add_alerts(const std::string& url, long long first, long long n, const std:
       "SELECT ('0000000d-0000-4000-8000-' || lpad(to_hex($1 + g - 1), 12, '0'))::uuid, "
       "('0000000c-0000-4000-8000-' || lpad(to_hex(g % 1000), 12, '0'))::uuid, $2::uuid, "
       "'price_above', 'greater_than', $3::numeric + g * $5::numeric FROM generate_series(1, $4) g",
-      first, kMarket, from, n, step);
+      first, market, from, n, step);
   w.commit();
 }
 
@@ -171,10 +195,11 @@ std::string make_fanin_db(db::LocalCluster& cluster, const std::string& name) {
   db::Migrator(url).migrate({});
   pqxx::connection c(url);
   pqxx::work w(c);
-  w.exec_params(
-      "INSERT INTO markets (id, symbol, base_asset, quote_asset, dex_name) VALUES "
-      "($1::uuid, 'BTCUSDT', 'BTC', 'USDT', 'binance')",
-      kMarket);
+  for (const BenchShard& m : kShards)  // one market per venue (a single shard owns Binance's)
+    w.exec_params(
+        "INSERT INTO markets (id, symbol, base_asset, quote_asset, dex_name) VALUES "
+        "($1::uuid, $2, 'X', 'USDT', $3)",
+        m.market, m.symbol, std::string(feeds::venue_name(m.venue)));
   w.exec(
       "INSERT INTO users (id, telegram_id) SELECT ('0000000c-0000-4000-8000-' || "
       "lpad(to_hex(g), 12, '0'))::uuid, g + 1 FROM generate_series(0, 999) g");
@@ -183,68 +208,106 @@ std::string make_fanin_db(db::LocalCluster& cluster, const std::string& name) {
 }
 
 FaninRun run_fanin(const std::string& url, const FaninOptions& opt) {
-  // Long: the fan-in workload's steps in order (nats-server, shards, gateway, subscriber, the timed
-  // run, the report), sharing their processes' lifetimes.
-  if (opt.burst < 100 || opt.probes < 10 || opt.repetitions < 1)
-    throw std::invalid_argument("fan-in: burst >= 100, probes >= 10, repetitions >= 1");
+  // Long: the fan-in workload's steps in order (nats-server, shards, gateway, subscribers, the
+  // timed bursts, the probes, the report), sharing their processes' lifetimes.
+  if (opt.burst < 100 || opt.probes < 10 || opt.repetitions < 1 || opt.shards < 1 || opt.shards > 3)
+    throw std::invalid_argument(
+        "fan-in: burst >= 100, probes >= 10, repetitions >= 1, shards 1 to 3");
   ::setenv(kUrlEnv, url.c_str(), 1);
   say(opt, "starting nats-server");
   testbed::NatsServer nats({}, opt.nats_server);  // a temporary store
+  std::vector<BenchShard> shards;
+  if (opt.shards == 1) {
+    shards.push_back(kOneShard);
+  } else {
+    shards.assign(std::begin(kShards), std::begin(kShards) + opt.shards);
+  }
   mockex::Options mo;
   mo.rate = 200;
   mockex::MockExchange ex(mo);
-  ex.pin_price("BTCUSDT", kBase);
+  for (const BenchShard& s : shards) ex.pin_price(s.symbol, s.base);
   ex.start();
-  say(opt, "starting the shard and the gateway");
-  daemon::Daemon d(shard_config(ex, nats.url()));
-  d.start();
+  say(opt, "starting " + std::to_string(shards.size()) + " shard(s) and the gateway");
+  std::vector<std::unique_ptr<daemon::Daemon>> daemons;
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    daemons.push_back(
+        std::make_unique<daemon::Daemon>(shard_config(ex, nats.url(), shards[i], i == 0)));
+    daemons.back()->start();
+  }
   daemon::Gateway g(gateway_config(nats.url()));
   g.start();
-  const std::string direct_url = "ws://127.0.0.1:" + std::to_string(d.stream_port()) + "/v1/stream";
-  const std::string gw_url = "ws://127.0.0.1:" + std::to_string(g.port()) + "/v1/stream";
-  Recorder direct(direct_url), via(gw_url);
+  const auto ws = [](std::uint16_t port) {
+    return "ws://127.0.0.1:" + std::to_string(port) + "/v1/stream";
+  };
+  std::vector<std::unique_ptr<Recorder>> direct;  // each shard's own stream
+  for (const auto& d : daemons) direct.push_back(std::make_unique<Recorder>(ws(d->stream_port())));
+  Recorder via(ws(g.port()));
   FaninRun run;
   long long next_id = 1;
-  // Burst targets are 80000 + g/1000 (g <= burst): a move to this price crosses them all.
-  const std::int64_t burst_pin = kBase + opt.burst / 10 + 100;
-  // The engine has `n` more of the bot's changes than `before`.
-  const auto loaded = [&](double before, long long n) {
+  // Burst targets are base + g/1000 (g <= burst): a move to this price crosses them all.
+  const auto burst_pin = [&](const BenchShard& s) { return s.base + opt.burst / 10 + 100; };
+  // Every shard has `n` more of the bot's changes than `before`.
+  const auto loaded = [&](const std::vector<double>& before, long long n) {
     return wait_until(
-        [&] { return engine_commands(d.stream_port()) >= before + static_cast<double>(n); }, 60s);
+        [&] {
+          for (std::size_t i = 0; i < daemons.size(); ++i)
+            if (engine_commands(daemons[i]->stream_port()) < before[i] + static_cast<double>(n))
+              return false;
+          return true;
+        },
+        60s);
   };
+  const auto commands = [&] {
+    std::vector<double> v;
+    for (const auto& d : daemons) v.push_back(engine_commands(d->stream_port()));
+    return v;
+  };
+  const auto want = static_cast<std::size_t>(opt.burst);
   for (int rep = 1; rep <= opt.repetitions; ++rep) {
     say(opt, "burst " + std::to_string(rep) + "/" + std::to_string(opt.repetitions));
-    ex.pin_price("BTCUSDT", kBase);
-    const double before = engine_commands(d.stream_port());
-    add_alerts(url, next_id, opt.burst, "80000", "0.001");
-    next_id += opt.burst;
+    for (const BenchShard& s : shards) ex.pin_price(s.symbol, s.base);
+    const std::vector<double> before = commands();
+    for (const BenchShard& s : shards) {
+      add_alerts(url, s.market, next_id, opt.burst, price_text(s.base), "0.001");
+      next_id += opt.burst;
+    }
     if (!loaded(before, opt.burst)) throw std::runtime_error("fan-in: the alerts never loaded");
-    const std::size_t d0 = direct.count(), g0 = via.count();
+    std::vector<std::size_t> d0;
+    for (const auto& r : direct) d0.push_back(r->count());
+    const std::size_t g0 = via.count();
     std::this_thread::sleep_for(100ms);  // the writer's lag from loading settles
-    const auto want = static_cast<std::size_t>(opt.burst);
-    // When JetStream has stored the whole burst (the shard's acknowledged seq reaches its head):
-    // the publishing stage's rate, apart from the gateway's. Polled every 5 ms (a /metrics read).
-    const double head_after =
-        metric(d.stream_port(), "laminator_nats_acked_seq") + static_cast<double>(want);
+    // When JetStream has stored every shard's burst (each shard's acknowledged seq reaches its
+    // head): the publishing stage's rate, apart from the gateway's. Polled every 5 ms.
+    std::vector<double> head_after;
+    for (const auto& d : daemons)
+      head_after.push_back(metric(d->stream_port(), "laminator_nats_acked_seq") +
+                           static_cast<double>(want));
     std::optional<Clock::time_point> stored_at;
     Clock::time_point polled{};
     const auto check = [&] {
       if (!stored_at && Clock::now() - polled >= 5ms) {
         polled = Clock::now();
-        if (metric(d.stream_port(), "laminator_nats_acked_seq") >= head_after) stored_at = polled;
+        bool all = true;
+        for (std::size_t i = 0; i < daemons.size(); ++i)
+          all =
+              all && metric(daemons[i]->stream_port(), "laminator_nats_acked_seq") >= head_after[i];
+        if (all) stored_at = polled;
       }
-      return direct.count() >= d0 + want && via.count() >= g0 + want;
+      for (std::size_t i = 0; i < direct.size(); ++i)
+        if (direct[i]->count() < d0[i] + want) return false;
+      return via.count() >= g0 + want * shards.size();
     };
     const auto t0 = Clock::now();
-    ex.pin_price("BTCUSDT", burst_pin);  // every new alert crosses
+    for (const BenchShard& s : shards) ex.pin_price(s.symbol, burst_pin(s));  // all at once
     if (!wait_until(check, 120s))
-      throw std::runtime_error(
-          "fan-in: a burst did not complete (direct " + std::to_string(direct.count() - d0) +
-          ", gateway " + std::to_string(via.count() - g0) + " of " + std::to_string(want) + ")");
-    const double dt_direct = std::chrono::duration<double>(direct.last() - t0).count();
-    const double dt_gw = std::chrono::duration<double>(via.last() - t0).count();
-    run.direct_eps.push_back(static_cast<double>(want) / dt_direct);
-    run.gateway_eps.push_back(static_cast<double>(want) / dt_gw);
+      throw std::runtime_error("fan-in: a burst did not complete (gateway " +
+                               std::to_string(via.count() - g0) + " of " +
+                               std::to_string(want * shards.size()) + ")");
+    for (const auto& r : direct)
+      run.direct_eps.push_back(static_cast<double>(want) /
+                               std::chrono::duration<double>(r->last() - t0).count());
+    run.gateway_eps.push_back(static_cast<double>(want * shards.size()) /
+                              std::chrono::duration<double>(via.last() - t0).count());
     if (!wait_until(
             [&] {
               check();
@@ -252,40 +315,48 @@ FaninRun run_fanin(const std::string& url, const FaninOptions& opt) {
             },
             30s))
       throw std::runtime_error("fan-in: JetStream never acknowledged the burst");
-    run.stored_eps.push_back(static_cast<double>(want) /
+    run.stored_eps.push_back(static_cast<double>(want * shards.size()) /
                              std::chrono::duration<double>(*stored_at - t0).count());
   }
-  // Probes: targets P + 0.005, P + 0.015, ... (a cent apart) above the bursts' price P; moving the
-  // price to P + k cents crosses exactly probe k.
+  // Probes, on the first shard (the others idle, connected): targets P + 0.005, P + 0.015, ... (a
+  // cent apart) above the bursts' price P; moving the price to P + k cents crosses exactly probe k.
   say(opt, "probes");
-  const std::int64_t probe_base = burst_pin + 10'000;
-  ex.pin_price("BTCUSDT", probe_base);
+  const BenchShard& first = shards.front();
+  daemon::Daemon& d = *daemons.front();
+  Recorder& own = *direct.front();
+  const std::int64_t probe_base = burst_pin(first) + 10'000;
+  ex.pin_price(first.symbol, probe_base);
   const double before = engine_commands(d.stream_port());
   const long long first_probe = next_id;
   char from[32];  // P - 0.005, in thousandths: probe k's target is P + k cents - 0.005
   const long long thousandths = probe_base * 10 - 5;
   std::snprintf(from, sizeof from, "%lld.%03lld", thousandths / 1000, thousandths % 1000);
-  add_alerts(url, first_probe, opt.probes, from, "0.01");
-  if (!loaded(before, opt.probes)) throw std::runtime_error("fan-in: the probes never loaded");
+  add_alerts(url, first.market, first_probe, opt.probes, from, "0.01");
+  if (!wait_until([&] { return engine_commands(d.stream_port()) >= before + opt.probes; }, 60s))
+    throw std::runtime_error("fan-in: the probes never loaded");
   for (int k = 1; k <= opt.probes; ++k) {
     const std::string id = alert_id(first_probe + k - 1);
     const auto t0 = Clock::now();
-    ex.pin_price("BTCUSDT", probe_base + k);
-    if (!wait_until([&] { return direct.at(id) && via.at(id); }, 5s)) continue;
-    run.direct_us.push_back(std::chrono::duration<double, std::micro>(*direct.at(id) - t0).count());
+    ex.pin_price(first.symbol, probe_base + k);
+    if (!wait_until([&] { return own.at(id) && via.at(id); }, 5s)) continue;
+    run.direct_us.push_back(std::chrono::duration<double, std::micro>(*own.at(id) - t0).count());
     run.added_us.push_back(
-        std::chrono::duration<double, std::micro>(*via.at(id) - *direct.at(id)).count());
+        std::chrono::duration<double, std::micro>(*via.at(id) - *own.at(id)).count());
   }
   std::this_thread::sleep_for(200ms);
-  run.events = direct.count();
-  std::vector<std::string> a = direct.ids(), b = via.ids();
+  std::vector<std::string> a, b = via.ids();
+  for (const auto& r : direct) {
+    const auto ids = r->ids();
+    a.insert(a.end(), ids.begin(), ids.end());
+  }
+  run.events = a.size();
   std::sort(a.begin(), a.end());
   std::sort(b.begin(), b.end());
   std::vector<std::string> diff;
   std::set_symmetric_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(diff));
   run.missing = diff.size();
   g.stop();
-  d.stop();
+  for (auto& dd : daemons) dd->stop();
   ex.stop();
   return run;
 }

@@ -229,6 +229,28 @@ TEST(BenchFanin, EveryEventThroughJetStreamAndTheGatewayAndTheLatencyItAdds) {
   check_html(bench_html(r), r);
 }
 
+// Issue 31: three shards (Binance, Bybit, Hyperliquid) burst at the same moment; the gateway serves
+// all of their events, nothing lost at either side, each shard's own rate is a sample of the
+// baseline.
+TEST(BenchFanin, ThreeShardsBurstingTogetherAllReachTheGateway) {
+  BenchOptions opt;
+  opt.scenario = "fanin";
+  opt.shards = 3;
+  opt.burst = 300;
+  opt.probes = 20;
+  opt.repetitions = 1;
+  opt.progress = false;
+  const BenchResult r = run_bench(opt, nullptr);
+  EXPECT_FALSE(r.lossy) << format_bench_table(r);
+  EXPECT_EQ(r.find("direct_events")->samples.size(), 3u) << "one per shard";
+  EXPECT_EQ(r.find("gateway_events")->samples.size(), 1u);
+  EXPECT_GT(r.find("gateway_events")->median(), 0);
+  EXPECT_NE(r.title.find("3 shards bursting together"), std::string::npos) << r.title;
+  simdjson::dom::parser parser;
+  const auto doc = check_schema(parser, bench_json(r), r);
+  EXPECT_EQ(std::int64_t(doc["config"]["shards"]), 3);
+}
+
 TEST(BenchPipeline, TheDaemonOnLoopbackLosesNothingAndReportsItsLatency) {
   BenchOptions opt;
   opt.scenario = "pipeline";
