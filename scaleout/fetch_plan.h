@@ -1,8 +1,9 @@
 #pragma once
 /// How the gateway pulls from its durable consumer without reaching the heap overflow of Debian
 /// 12's libnats 3.4.1 (`_fetch` in src/js.c; fixed upstream in nats.c PR #749, "Fix heap buffer
-/// overflow in _fetch", not in Debian's package). Pure: the source thread (scaleout/jetstream.cpp)
-/// asks next() what to fetch, does it, and tells done() what came back.
+/// overflow in _fetch", not in Debian's package). Pure: the source thread
+/// (scaleout/gateway_source.cpp) asks next() what to fetch, does it, and tells done() what came
+/// back.
 ///
 /// The defect. `_fetch` allocates room for `Batch` messages, first takes the `c` messages already
 /// queued on the subscription, then sends a pull request for `Batch - c` and stores what arrives

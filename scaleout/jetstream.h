@@ -1,7 +1,8 @@
 #pragma once
 /// NATS JetStream for scale-out (docs/operations.md, "Scale out"; docs/events.md, "Through
 /// JetStream"): the shard's publisher, the gateway's source and its journal. The only header of
-/// the module; nats.c stays inside jetstream.cpp.
+/// the module; nats.c stays inside scaleout/nats_common.h and the files that implement these
+/// (jetstream_publisher.cpp, gateway_source.cpp, jetstream_journal.cpp, jetstream_setup.cpp).
 ///
 /// Each class owns one thread and one NATS connection (reconnecting itself with
 /// `nats.reconnect_wait_ms` between attempts); counters are atomics read by /metrics.

@@ -1,7 +1,7 @@
 #pragma once
 /// A shard's JetStream publishing window: which seqs are in flight, which are acknowledged, where
-/// publishing resumes. Pure: the publisher thread (scaleout/jetstream.cpp) feeds it what it sent
-/// and what the server answered, and does what it says.
+/// publishing resumes. Pure: the publisher thread (scaleout/jetstream_publisher.cpp) feeds it what
+/// it sent and what the server answered, and does what it says.
 ///
 /// Publishing is asynchronous, so many seqs are in flight at once; acknowledgements may arrive out
 /// of order; the acknowledged prefix (acked_through) only moves over a contiguous run. A failed or
