@@ -794,11 +794,13 @@ TEST(ScaleOut, ShardKillNatsOutageAndGatewayRestartMidBurstLoseAndRepeatNothing)
   d.start_shard(0);
   total += kN;
   ASSERT_TRUE(r.read_count(total)) << r.events.size() << " " << r.last_close << "\n" << d.logs();
-  EXPECT_LT(a_at_kill, std::size_t{kN});
-  EXPECT_GT(Deployment::metric(d.shard_port(0), "laminator_nats_journal_events_total") +
-                Deployment::metric(d.shard_port(0), "laminator_nats_duplicates_total"),
-            0)
-      << "the restarted shard had nothing left to publish: the kill missed the burst";
+  EXPECT_LT(a_at_kill, std::size_t{kN}) << "the kill missed the burst";
+  // Either the kill hit after the matcher had fired the burst (the restarted shard publishes the
+  // rest from its journal and crash ring; JetStream drops what it had), or before it had fired all
+  // of it (seen once: 15 of 3,000): the restarted shard fires the rest live. Both are mid-burst:
+  // the restarted shard had something left to publish.
+  EXPECT_GT(Deployment::metric(d.shard_port(0), "laminator_nats_published_total"), 0)
+      << "the stream held the whole burst before the kill: the kill missed it";
 
   // 2. nats-server killed while shard b's burst is in flight, started again on the same store:
   //    shards and gateway reconnect; b resumes after the last seq the stream holds.
