@@ -4,6 +4,7 @@
 #include <string>
 
 #include "daemon/daemon_parts.h"
+#include "scaleout/publish_cursor.h"
 #include "stream/prometheus.h"
 
 namespace lam::daemon {
@@ -285,9 +286,17 @@ bool Daemon::health(std::string& out) const {
     add("writer behind: the oldest unwritten change is " + std::to_string(ms / 1000) + " s old");
   if (p.publisher) {
     if (const std::uint64_t t = p.publisher->stats().untrusted_tail.load(); t > 0) {
-      add("JetStream's last event for this shard is seq " + std::to_string(t) +
-          ", beyond its head: not written by this shard; publishing stopped (events wait in the "
-          "journal)");
+      using K = TailVerdict::Kind;
+      const auto why = static_cast<K>(p.publisher->stats().untrusted_why.load());
+      const std::string what =
+          why == K::foreign_id ? "JetStream's last message on this shard's subject has an id "
+                                 "that is not this shard's"
+          : why == K::not_journaled
+              ? "JetStream's last event for this shard claims seq " + std::to_string(t) +
+                    " but is not the event this shard journaled under it"
+              : "JetStream's last event for this shard is seq " + std::to_string(t) +
+                    ", beyond its head";
+      add(what + ": not written by this shard; publishing stopped (events wait in the journal)");
     } else if (p.publisher->stats().connected.load() == 0) {
       add("JetStream unreachable (events wait in the journal)");
     }

@@ -116,7 +116,7 @@ struct GatewaySource::Impl {
     s = js_PullSubscribe(&sub, conn.js, filter.c_str(), gw.durable.c_str(), nullptr, &so, &e);
     if (s != NATS_OK)
       throw std::runtime_error("cannot bind to consumer " + gw.durable + ": " + why(s, e));
-    handed = acked;
+    intake.reopened(acked);
     plan = FetchPlan(plan.config());  // a new subscription: nothing of an earlier request queued
     stats.acked.store(acked);
     stats.stream_last.store(last);
@@ -175,17 +175,40 @@ struct GatewaySource::Impl {
     return s;
   }
 
+  /// Counts and logs what the shard order said of an event.
+  void note_order(const GatewayIntake::Decision& d, std::uint64_t seq) {
+    const std::string& shard = d.decoded->shard;
+    const std::uint64_t n = d.decoded->shard_seq, last = d.shard_last;
+    switch (d.order) {
+      case ShardOrder::Verdict::repeat:
+        stats.shard_repeats.fetch_add(1, std::memory_order_relaxed);
+        log->warn(
+            "shard {} seq {} at stream seq {} repeats (last {}): a republication outside the "
+            "duplicate window",
+            shard, n, seq, last);
+        break;
+      case ShardOrder::Verdict::gap:
+        stats.shard_gaps.fetch_add(1, std::memory_order_relaxed);
+        log->warn("shard {} jumped from seq {} to {} at stream seq {}", shard, last, n, seq);
+        break;
+      case ShardOrder::Verdict::declared_gap:
+        stats.declared_gaps.fetch_add(1, std::memory_order_relaxed);
+        log->info("shard {} went from seq {} to {} at stream seq {}: a restore's declared gap",
+                  shard, last, n, seq);
+        break;
+      case ShardOrder::Verdict::in_order:
+        break;
+    }
+  }
+
   void run() {
     pthread_setname_np(pthread_self(), "lam-nats-src");
-    std::string scratch;
     while (!stopping.load()) {
       if (sub == nullptr || !conn.ok()) {
         try {
-          const std::uint64_t before = handed;
-          open();
           // A reconnect resumes after what was acknowledged, which may be below what was already
-          // handed to the server: the server skips those (counted).
-          handed = std::max(handed, before);
+          // handed to the server: the intake skips those as redeliveries.
+          open();
           stats.reconnects.fetch_add(1, std::memory_order_relaxed);
           log->info("consumer {} reconnected", gw.durable);
         } catch (const std::exception& e) {
@@ -219,48 +242,26 @@ struct GatewaySource::Impl {
         stats.stream_last.store(seq + meta->NumPending, std::memory_order_relaxed);
         jsMsgMetaData_Destroy(meta);
         stats.received.fetch_add(1, std::memory_order_relaxed);
-        if (seq <= handed) continue;  // a redelivery
-        auto d = decode(m, seq, cfg.subject_prefix, scratch);
-        const bool known = d && trusted_shard(gw.shards, d->shard);
-        if (!known) {
-          // Not an event of ours (malformed, on a subject its id does not name, or of a shard not
-          // in [gateway] shards): passed over as a hole, so the seq still advances for subscribers
-          // and nobody is cut for someone else's message; counted.
-          (d ? stats.unknown_shards : stats.malformed).fetch_add(1, std::memory_order_relaxed);
-          log->warn("stream seq {}: {}: passed over", seq,
-                    d ? "an event of shard '" + d->shard + "', not one of [gateway] shards"
-                      : std::string("not a Laminator event (subject, headers or body)"));
-          Entry hole;
-          hole.meta.seq = seq;
-          hole.meta.hole = true;
-          hand(Rendered{std::move(hole), 0});
-          handed = seq;
-          continue;
-        }
-        const std::uint64_t last = order.last(d->shard);
-        switch (order.observe(d->shard, d->shard_seq, d->gap)) {
-          case ShardOrder::Verdict::repeat:
-            stats.shard_repeats.fetch_add(1, std::memory_order_relaxed);
-            log->warn(
-                "shard {} seq {} at stream seq {} repeats (last {}): a republication outside "
-                "the duplicate window",
-                d->shard, d->shard_seq, seq, last);
+        GatewayIntake::Decision d = intake.take(stream_message(m, seq));
+        switch (d.kind) {
+          case GatewayIntake::Kind::redelivery:
+            continue;
+          case GatewayIntake::Kind::malformed:
+          case GatewayIntake::Kind::unknown_shard: {
+            const bool unknown = d.kind == GatewayIntake::Kind::unknown_shard;
+            (unknown ? stats.unknown_shards : stats.malformed)
+                .fetch_add(1, std::memory_order_relaxed);
+            log->warn("stream seq {}: {}: passed over", seq,
+                      unknown ? "an event of shard '" + d.decoded->shard +
+                                    "', not one of [gateway] shards"
+                              : std::string("not a Laminator event (subject, headers or body)"));
             break;
-          case ShardOrder::Verdict::gap:
-            stats.shard_gaps.fetch_add(1, std::memory_order_relaxed);
-            log->warn("shard {} jumped from seq {} to {} at stream seq {}", d->shard, last,
-                      d->shard_seq, seq);
-            break;
-          case ShardOrder::Verdict::declared_gap:
-            stats.declared_gaps.fetch_add(1, std::memory_order_relaxed);
-            log->info("shard {} went from seq {} to {} at stream seq {}: a restore's declared gap",
-                      d->shard, last, d->shard_seq, seq);
-            break;
-          case ShardOrder::Verdict::in_order:
+          }
+          case GatewayIntake::Kind::event:
+            note_order(d, seq);
             break;
         }
-        hand(Rendered{std::move(d->entry), 0});
-        handed = seq;
+        hand(Rendered{std::move(d).entry(seq), 0});
       }
       if (list.Count > 0) {
         out.ring_doorbell();
@@ -296,9 +297,8 @@ struct GatewaySource::Impl {
   natsSubscription* sub = nullptr;
   FetchPlan plan{
       FetchPlan::Config{.batch = static_cast<int>(std::min<std::size_t>(gw.fetch_batch, 100'000))}};
-  std::uint64_t handed = 0;  ///< highest stream seq handed to the server
+  GatewayIntake intake{gw.shards, cfg.subject_prefix};  ///< what each message is
   std::deque<std::pair<std::uint64_t, natsMsg*>> unacked;
-  ShardOrder order;  ///< each shard's last seq seen, repeats and jumps
   Clock::time_point next_complaint{};
 };
 

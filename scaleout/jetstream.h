@@ -42,9 +42,12 @@ struct PublisherStats {
   std::atomic<std::uint64_t> lost{0};            ///< seqs the journal never held (skipped)
   std::atomic<std::uint64_t> connected{0};       ///< gauge
   std::atomic<std::uint64_t> head{0};            ///< gauge: the highest seq the shard published
-  /// gauge: the stream's tail for this shard when it is beyond `head` (not this shard's):
-  /// publishing stops until it is removed; 0 when trusted.
+  /// gauge: the stream's tail for this shard when it is not this shard's (beyond `head`, not the
+  /// event it journaled under that seq, or 1 for an id that is not "<shard>:<seq>"): publishing
+  /// stops until it is removed; 0 when trusted.
   std::atomic<std::uint64_t> untrusted_tail{0};
+  /// Why (TailVerdict::Kind, scaleout/publish_cursor.h), while untrusted_tail > 0.
+  std::atomic<std::uint8_t> untrusted_why{0};
 };
 
 /// A shard's publisher: every event of the shard's stream, in seq order, exactly once into

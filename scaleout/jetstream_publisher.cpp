@@ -21,7 +21,7 @@
 #include "scaleout/gateway_event.h"
 #include "scaleout/jetstream.h"
 #include "scaleout/nats_common.h"
-#include "scaleout/publish_window.h"
+#include "scaleout/publish_cursor.h"
 #include "scaleout/shard_order.h"
 #include "stream/prometheus.h"
 #include "stream/request_thread.h"
@@ -95,59 +95,39 @@ struct JetStreamPublisher::Impl {
       conn.close();
       return false;
     }
-    // Where the stream stands for this shard: the last message it holds on our subject.
-    natsMsg* last = nullptr;
-    jsErrCode e{};
-    std::uint64_t stored = 0;
-    const natsStatus s =
-        js_GetLastMsg(&last, conn.js, cfg.stream.c_str(), subject.c_str(), nullptr, &e);
-    if (s == NATS_OK) {
-      // Copied before the message goes: the header's text lives in it.
-      const char* h = header(last, kMsgIdHeader);
-      const std::string id = h != nullptr ? h : "";
-      natsMsg_Destroy(last);
-      const auto ss = parse_msg_id(id);
-      if (!ss || ss->shard != shard) {
-        log->error("the last message on {} is not this shard's (Nats-Msg-Id '{}'): not publishing",
-                   subject, id);
-        conn.close();
-        return false;
-      }
-      stored = ss->seq;
-      // A tail beyond anything this shard published is not its own: a stranger's message on its
-      // subject, or a journal that restarted below what the stream holds. Resuming after it
-      // would never publish the journal's events up to it: refuse, loudly, until an operator
-      // removes it (docs/operations.md, "A tail the shard did not write"); nothing is skipped.
-      const std::uint64_t head = stats.head.load();
-      if (stored > head) {
-        stats.untrusted_tail.store(stored, std::memory_order_relaxed);
-        if (Clock::now() >= next_complaint) {
-          log->error(
-              "JetStream's last message on {} is seq {}, beyond this shard's head {}: a tail it "
-              "did "
-              "not write (a stranger's publish, or a journal restored below the stream); not "
-              "publishing until it is removed (events wait in the journal)",
-              subject, stored, head);
-          next_complaint = Clock::now() + std::chrono::seconds(10);
-        }
-        conn.close();
-        return false;
-      }
-    } else if (s != NATS_NOT_FOUND) {
-      log->warn("cannot read the last message on {}: {}", subject, why(s, e));
+    // Where the stream stands for this shard: the last message it holds on our subject, judged
+    // against the journal (scaleout/publish_cursor.h, judge_tail).
+    std::optional<StreamTail> tail;
+    if (auto err = read_tail(tail)) {
+      log->warn("cannot read the last message on {}: {}", subject, *err);
       conn.close();
       return false;
     }
+    const std::uint64_t head = stats.head.load();
+    std::optional<std::string> journaled;
+    if (tail) {
+      const auto ss = parse_msg_id(tail->msg_id);
+      if (ss && ss->shard == shard && ss->seq <= head && !journal_body(ss->seq, journaled)) {
+        conn.close();  // the journal cannot be read: try again (events wait in the journal)
+        return false;
+      }
+    }
+    const TailVerdict v = judge_tail(shard, tail, head, journaled);
+    if (!v.trusted()) {
+      refuse_tail(v, tail ? tail->msg_id : std::string(), head);
+      conn.close();
+      return false;
+    }
+    const std::uint64_t stored = v.stored;
     {
       std::lock_guard lock(ack_mu);
       acks.clear();
     }
     current_js = conn.js;
     stats.untrusted_tail.store(0, std::memory_order_relaxed);
-    window.reset(stored);
+    cur.reset(stored);
     stats.acked_through.store(stored);
     stats.connected.store(1);
-    const std::uint64_t head = stats.head.load();
     if (first_connect) {
       log->info("publishing to {} from seq {} (the stream holds up to {}; head {})", subject,
                 stored + 1, stored, head);
@@ -158,6 +138,141 @@ struct JetStreamPublisher::Impl {
     }
     first_connect = false;
     return true;
+  }
+
+  /// The stream's last message on the subject (none: it holds nothing of this shard); the error.
+  std::optional<std::string> read_tail(std::optional<StreamTail>& tail) {
+    natsMsg* last = nullptr;
+    jsErrCode e{};
+    const natsStatus s =
+        js_GetLastMsg(&last, conn.js, cfg.stream.c_str(), subject.c_str(), nullptr, &e);
+    if (s == NATS_NOT_FOUND) return find_tail(tail);
+    if (s != NATS_OK) return why(s, e);
+    tail = stream_tail(last);
+    natsMsg_Destroy(last);
+    return std::nullopt;
+  }
+
+  /// Copied before the message goes: the header's text and the data live in it.
+  static StreamTail stream_tail(natsMsg* m) {
+    const char* h = header(m, kMsgIdHeader);
+    return StreamTail{
+        h != nullptr ? h : "",
+        std::string(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)))};
+  }
+
+  /// The last message on the subject when the server says there is none. nats-server 2.9.10
+  /// (Debian 12) keeps a subject's last seq stale when its last message is deleted (the runbook's
+  /// removal of a stranger's tail), even across restarts: "last by subject" then answers "not
+  /// found" although the subject holds messages, and resuming from seq 1 would publish every event
+  /// again (fixed upstream in nats-server PR #6235, "keep ss.Last up-to-date"). When the stream's
+  /// subject state counts messages, they are read with a filtered consumer from windows growing
+  /// back from the stream's end (x16 from 1,024 seqs): the last one delivered is the tail.
+  std::optional<std::string> find_tail(std::optional<StreamTail>& tail) {
+    jsOptions so;
+    jsOptions_Init(&so);
+    so.Stream.Info.SubjectsFilter = subject.c_str();
+    jsStreamInfo* si = nullptr;
+    jsErrCode e{};
+    natsStatus s = js_GetStreamInfo(&si, conn.js, cfg.stream.c_str(), &so, &e);
+    if (s != NATS_OK) return "stream info: " + why(s, e);
+    std::uint64_t count = 0;
+    if (si->State.Subjects != nullptr)
+      for (int i = 0; i < si->State.Subjects->Count; ++i)
+        if (subject == si->State.Subjects->List[i].Subject)
+          count = si->State.Subjects->List[i].Msgs;
+    const std::uint64_t first = si->State.FirstSeq, last = si->State.LastSeq;
+    jsStreamInfo_Destroy(si);
+    if (count == 0) return std::nullopt;  // truly none
+    log->warn(
+        "nats-server says {} has no last message but counts {} on it (its last message was "
+        "deleted; nats-server PR #6235): reading them back from the stream's end",
+        subject, count);
+    for (std::uint64_t w = 1'024;; w *= 16) {
+      const std::uint64_t start = last >= first + w ? last - w + 1 : first;
+      jsSubOptions o;
+      jsSubOptions_Init(&o);
+      o.Stream = cfg.stream.c_str();
+      o.Config.DeliverPolicy = js_DeliverByStartSequence;
+      o.Config.OptStartSeq = start;
+      o.Config.AckPolicy = js_AckNone;
+      o.Config.InactiveThreshold = 2'000 * kNsPerMs;  // it goes by itself: no delete permission
+      natsSubscription* sub = nullptr;
+      s = js_SubscribeSync(&sub, conn.js, subject.c_str(), nullptr, &o, &e);
+      if (s != NATS_OK) return "reading the subject back: " + why(s, e);
+      natsMsg* m = nullptr;
+      bool found = false;
+      // The first wait is the only long one: a window with none of ours delivers nothing.
+      while (natsSubscription_NextMsg(&m, sub, found ? 2'000 : 300) == NATS_OK) {
+        jsMsgMetaData* meta = nullptr;
+        std::uint64_t pending = 1;
+        if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+          pending = meta->NumPending;
+          jsMsgMetaData_Destroy(meta);
+        }
+        tail = stream_tail(m);
+        found = true;
+        natsMsg_Destroy(m);
+        if (pending == 0) break;
+      }
+      natsSubscription_Destroy(sub);  // not Unsubscribe: the server removes it when idle
+      if (found) return std::nullopt;
+      if (start <= first)
+        return "nats-server counts " + std::to_string(count) + " messages on " + subject +
+               " but delivers none";
+    }
+  }
+
+  /// The journal's body of `seq` (none: the journal no longer holds it). False when the journal
+  /// cannot be read.
+  bool journal_body(std::uint64_t seq, std::optional<std::string>& body) {
+    try {
+      if (!db) {
+        db = std::make_unique<pqxx::connection>(journal_url);
+        db::prepare_journal(*db);
+      }
+      pqxx::read_transaction tx(*db);
+      db::JournalSlice slice = db::read_journal(tx, seq - 1, seq + 1, 1, {});
+      if (!slice.rows.empty() && slice.rows.front().seq == seq)
+        body = std::move(slice.rows.front().body);
+      return true;
+    } catch (const std::exception& e) {
+      db.reset();
+      log->warn("journal read for the stream's tail failed: {}",
+                db::redact_secrets(e.what(), journal_url));
+      return false;
+    }
+  }
+
+  /// A tail this shard did not write: refused, loudly, until an operator removes it
+  /// (docs/operations.md, "A tail the shard did not write"); nothing is skipped.
+  void refuse_tail(const TailVerdict& v, const std::string& id, std::uint64_t head) {
+    stats.untrusted_why.store(static_cast<std::uint8_t>(v.kind), std::memory_order_relaxed);
+    stats.untrusted_tail.store(std::max<std::uint64_t>(v.stored, 1), std::memory_order_relaxed);
+    if (Clock::now() < next_complaint) return;
+    next_complaint = Clock::now() + std::chrono::seconds(10);
+    switch (v.kind) {
+      case TailVerdict::Kind::foreign_id:
+        log->error("the last message on {} is not this shard's (Nats-Msg-Id '{}'): not publishing",
+                   subject, id);
+        break;
+      case TailVerdict::Kind::beyond_head:
+        log->error(
+            "JetStream's last message on {} is seq {}, beyond this shard's head {}: a tail it did "
+            "not write (a stranger's publish, or a journal restored below the stream); not "
+            "publishing until it is removed (events wait in the journal)",
+            subject, v.stored, head);
+        break;
+      case TailVerdict::Kind::not_journaled:
+        log->error(
+            "JetStream's last message on {} claims seq {} but differs from this shard's journaled "
+            "event {}: a tail it did not write (a stranger's publish); not publishing until it is "
+            "removed (events wait in the journal)",
+            subject, v.stored, v.stored);
+        break;
+      case TailVerdict::Kind::resume:
+        break;
+    }
   }
 
   void drop_connection(const std::string& reason) {
@@ -176,37 +291,33 @@ struct JetStreamPublisher::Impl {
     for (const Ack& a : got) {
       if (a.js != current_js) continue;  // the previous connection's
       if (a.ok) {
-        window.acked(a.seq);
+        cur.window().acked(a.seq);
         if (a.duplicate) stats.duplicates.fetch_add(1, std::memory_order_relaxed);
       } else {
         stats.failures.fetch_add(1, std::memory_order_relaxed);
-        if (!window.needs_rewind()) {
+        if (!cur.window().needs_rewind()) {
           log->warn("publish of {}:{} failed: {}", shard, a.seq, why(a.status, a.code));
         }
-        window.failed(a.seq);
+        cur.window().failed(a.seq);
       }
     }
-    stats.acked_through.store(window.acked_through(), std::memory_order_relaxed);
+    stats.acked_through.store(cur.window().acked_through(), std::memory_order_relaxed);
   }
 
   void pull_live() {
     Rendered buf[256];
     std::size_t n = 0;
     while ((n = bus.drain(buf, std::size(buf))) > 0) {
-      for (std::size_t i = 0; i < n; ++i) {
-        if (buf[i].entry.meta.seq < window.next()) continue;
-        if (live.size() >= cfg.queue_capacity) {
-          live.pop_front();  // read back from the journal
-          stats.live_overflows.fetch_add(1, std::memory_order_relaxed);
-        }
-        live.push_back(std::move(buf[i].entry));
-      }
+      for (std::size_t i = 0; i < n; ++i)
+        if (cur.offer_live(std::move(buf[i].entry)))
+          stats.live_overflows.fetch_add(1, std::memory_order_relaxed);  // read back later
     }
   }
 
   /// Reads journal rows from `from` on into the backlog. False when none are there yet.
   bool refill(std::uint64_t from) {
     if (Clock::now() < next_journal_try) return false;
+    std::deque<Entry>& backlog = cur.backlog();
     backlog.clear();
     try {
       if (!db) {
@@ -247,13 +358,13 @@ struct JetStreamPublisher::Impl {
     }
   }
 
-  natsStatus send(const Entry& e) {
+  natsStatus send(const Entry& e, const std::optional<PublishCursor::Gap>& gap_before) {
     natsMsg* m = nullptr;
     natsStatus s = natsMsg_Create(&m, subject.c_str(), nullptr, e.json->data(),
                                   static_cast<int>(e.json->size()));
     const std::string id = msg_id(shard, e.meta.seq);
     if (s == NATS_OK) s = natsMsgHeader_Set(m, kMsgIdHeader, id.c_str());
-    if (s == NATS_OK && gap_before && gap_before->second + 1 == e.meta.seq) {
+    if (s == NATS_OK && gap_before) {
       const std::string gap =
           std::to_string(gap_before->first) + "-" + std::to_string(gap_before->second);
       s = natsMsgHeader_Set(m, kGapHeader, gap.c_str());
@@ -266,61 +377,47 @@ struct JetStreamPublisher::Impl {
     return s;
   }
 
-  /// Publishes what it can; true when it did anything.
+  /// Publishes what it can, as the cursor says; true when it did anything.
   bool pump() {
+    using Kind = PublishCursor::Step::Kind;
     bool progress = false;
     const std::uint64_t head = stats.head.load(std::memory_order_acquire);
-    while (window.in_flight() < cfg.max_pending && window.next() <= head) {
-      const std::uint64_t s = window.next();
-      while (!live.empty() && live.front().meta.seq < s) live.pop_front();
-      if (live.empty()) pull_live();  // queued before `head` moved past it
-      const Entry* e = nullptr;
-      bool from_live = false;
-      if (!live.empty() && live.front().meta.seq == s) {
-        e = &live.front();
-        from_live = true;
-      } else {
-        while (!backlog.empty() && backlog.front().meta.seq < s) backlog.pop_front();
-        if (backlog.empty() && !refill(s)) break;
-        if (backlog.front().meta.seq > s) {
-          // The journal holds later events but not these: they are not coming (a restore's
-          // declared gap, or a hole start-up's journal check reported). Jumped over once what is
-          // in flight is acknowledged, rather than stalling the shard.
-          const std::uint64_t to =
-              std::min(backlog.front().meta.seq, live.empty() ? UINT64_MAX : live.front().meta.seq);
-          if (!window.jump(to)) break;
-          if (declared_gap(s, to - 1)) {
-            log->info("seqs {}..{} of shard {} are a restore's declared gap: not published", s,
-                      to - 1, shard);
-            gap_before = {s, to - 1};  // named on the next event: the gateway expects the jump
-          } else {
+    while (true) {
+      if (cur.live_empty()) pull_live();  // queued before `head` moved past it
+      const PublishCursor::Step st = cur.next(head, cfg.max_pending);
+      switch (st.kind) {
+        case Kind::wait:
+          return progress;
+        case Kind::read_journal:
+          if (!refill(st.seq)) return progress;
+          continue;
+        case Kind::jump: {
+          const bool declared = declared_gap(st.seq, st.to - 1);
+          if (declared)
+            log->info("seqs {}..{} of shard {} are a restore's declared gap: not published", st.seq,
+                      st.to - 1, shard);
+          else
             log->error(
-                "seqs {}..{} of shard {} are in neither the live stream nor the journal: "
-                "skipped",
-                s, to - 1, shard);
-            stats.lost.fetch_add(to - s, std::memory_order_relaxed);
-          }
+                "seqs {}..{} of shard {} are in neither the live stream nor the journal: skipped",
+                st.seq, st.to - 1, shard);
+          stats.lost.fetch_add(cur.jumped(st, declared), std::memory_order_relaxed);
           progress = true;
           continue;
         }
-        e = &backlog.front();
+        case Kind::send:
+          break;
       }
-      const natsStatus st = send(*e);
-      if (st == NATS_TIMEOUT) break;  // too many acks outstanding: retry shortly, not a failure
-      if (st != NATS_OK) {
-        drop_connection("publish: " + why(st));
+      const natsStatus s = send(*st.entry, st.gap);
+      if (s == NATS_TIMEOUT) return progress;  // too many acks outstanding: retry shortly
+      if (s != NATS_OK) {
+        drop_connection("publish: " + why(s));
         return progress;
       }
-      window.sent();
+      cur.sent(st);
       stats.published.fetch_add(1, std::memory_order_relaxed);
-      if (!from_live) stats.journal_reads.fetch_add(1, std::memory_order_relaxed);
-      if (from_live)
-        live.pop_front();
-      else
-        backlog.pop_front();
+      if (!st.from_live) stats.journal_reads.fetch_add(1, std::memory_order_relaxed);
       progress = true;
     }
-    return progress;
   }
 
   void wait(std::chrono::milliseconds d) {
@@ -336,8 +433,8 @@ struct JetStreamPublisher::Impl {
     pthread_setname_np(pthread_self(), "lam-nats-pub");
     while (true) {
       if (stopping.load()) {
-        const bool done =
-            conn.ok() && window.acked_through() >= stats.head.load() && window.in_flight() == 0;
+        const bool done = conn.ok() && cur.window().acked_through() >= stats.head.load() &&
+                          cur.window().in_flight() == 0;
         if (done || Clock::now() >= stop_by) break;
       }
       if (conn.nc == nullptr && !connect()) {
@@ -346,7 +443,7 @@ struct JetStreamPublisher::Impl {
         continue;
       }
       process_acks();
-      if (window.needs_rewind()) {
+      if (cur.window().needs_rewind()) {
         drop_connection("a publish was not acknowledged");
         continue;
       }
@@ -356,14 +453,15 @@ struct JetStreamPublisher::Impl {
       }
       pull_live();
       if (!pump() && conn.nc != nullptr) {
-        wait(window.in_flight() > 0 ? std::chrono::milliseconds(1) : std::chrono::milliseconds(50));
+        wait(cur.window().in_flight() > 0 ? std::chrono::milliseconds(1)
+                                          : std::chrono::milliseconds(50));
       }
     }
-    if (window.acked_through() < stats.head.load()) {
+    if (cur.window().acked_through() < stats.head.load()) {
       log->warn(
           "stopping with seqs {}..{} not acknowledged by JetStream: the next start publishes "
           "them from the journal",
-          window.acked_through() + 1, stats.head.load());
+          cur.window().acked_through() + 1, stats.head.load());
     }
     current_js = nullptr;
     conn.close();
@@ -384,10 +482,7 @@ struct JetStreamPublisher::Impl {
 
   // Publisher thread only.
   Conn conn;
-  PublishWindow window;
-  /// The last restore's declared gap jumped over: named on the event right after it.
-  std::optional<std::pair<std::uint64_t, std::uint64_t>> gap_before;
-  std::deque<Entry> live, backlog;
+  PublishCursor cur{cfg.queue_capacity};  ///< what goes next, and the publishing window
   std::unique_ptr<pqxx::connection> db;
   Clock::time_point next_journal_try{}, next_complaint{};
   bool first_connect = true;
@@ -460,8 +555,8 @@ const MetricDesc<PublisherStats> kPublisherMetrics[] = {
     {"laminator_nats_lost_total", "counter", "Seqs in neither the live stream nor the journal",
      [](const PublisherStats& s) -> std::uint64_t { return s.lost.load(); }},
     {"laminator_nats_untrusted_tail_seq", "gauge",
-     "The stream's last seq for this shard when beyond its own head (a tail it did not write): "
-     "publishing stopped; 0 when trusted",
+     "The stream's last seq for this shard when it is not the shard's (beyond its head, or not the "
+     "event it journaled under that seq; 1: an id not its own): publishing stopped; 0 when trusted",
      [](const PublisherStats& s) -> std::uint64_t { return s.untrusted_tail.load(); }},
 };
 

@@ -59,6 +59,10 @@ std::string nats_authorization_block(const NatsAuthorization& a) {
   for (std::size_t i = 0; i < a.shards.size(); ++i) {
     std::vector<std::string> pub = stream_api;
     pub.push_back(api + "STREAM.MSG.GET." + st);  // its last message: where publishing resumes
+    // When nats-server lost that (jetstream_publisher.cpp, find_tail): a filtered ephemeral
+    // consumer, never a delete (it expires by itself).
+    pub.push_back(api + "CONSUMER.CREATE." + st);
+    pub.push_back(api + "CONSUMER.CREATE." + st + ".>");
     pub.push_back(a.subject_prefix + "." + a.shards[i]);
     out += "    {user: \"shard_" + a.shards[i] + "\", password: \"" + escape(a.passwords[i]) +
            "\", permissions: {\n      publish: {allow: " + quoted_list(pub) +

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "scaleout/gateway_event.h"
+#include "scaleout/gateway_intake.h"
 #include "scaleout/jetstream.h"
 #include "scaleout/shard_order.h"
 
@@ -161,44 +162,17 @@ inline const char* header(natsMsg* m, const char* key) {
   return natsMsgHeader_Get(m, key, &v) == NATS_OK ? v : nullptr;
 }
 
-/// A message of the stream as the gateway serves it: its JSON re-rendered with `stream_seq`, its
-/// filter fields from the headers. Null (counted by the caller) when it is not one of ours.
-struct Decoded {
-  Entry entry;
-  std::string shard;
-  std::uint64_t shard_seq = 0;
-  std::optional<ShardOrder::Declared> gap;  ///< the Laminator-Gap header: seqs declared skipped
-};
+/// A message of the stream as the gateway reads it (decode_message, scaleout/gateway_intake.h).
+inline StreamMessage stream_message(natsMsg* m, std::uint64_t stream_seq) {
+  const char* subject = natsMsg_GetSubject(m);
+  return StreamMessage{
+      stream_seq, subject == nullptr ? std::string_view{} : std::string_view(subject),
+      header(m, kMsgIdHeader), header(m, kGapHeader),
+      std::string_view(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)))};
+}
 inline std::optional<Decoded> decode(natsMsg* m, std::uint64_t stream_seq, std::string_view prefix,
                                      std::string& scratch) {
-  const char* id = header(m, kMsgIdHeader);
-  if (id == nullptr) return std::nullopt;
-  const auto ss = parse_msg_id(id);
-  if (!ss) return std::nullopt;
-  // A shard publishes on its own subject only: an id naming another shard is not its message.
-  const char* subject = natsMsg_GetSubject(m);
-  const std::string_view sv = subject == nullptr ? std::string_view{} : std::string_view(subject);
-  if (sv.size() != prefix.size() + 1 + ss->shard.size() || sv.substr(0, prefix.size()) != prefix ||
-      sv[prefix.size()] != '.' || sv.substr(prefix.size() + 1) != ss->shard)
-    return std::nullopt;
-  const std::string_view body(natsMsg_GetData(m),
-                              static_cast<std::size_t>(natsMsg_GetDataLength(m)));
-  auto meta = parse_event_meta(body);
-  if (!meta) return std::nullopt;
-  Decoded d;
-  d.entry.meta = *meta;
-  d.entry.meta.seq = stream_seq;
-  if (!render_gateway_event(scratch, body, stream_seq, ss->shard)) return std::nullopt;
-  d.entry.json = std::make_shared<const std::string>(scratch);
-  d.shard = std::string(ss->shard);
-  d.shard_seq = ss->seq;
-  if (const char* g = header(m, kGapHeader)) d.gap = parse_gap(g);
-  return d;
-}
-
-/// `shard` is one the gateway serves (`allowed` empty: any).
-inline bool trusted_shard(const std::vector<std::string>& allowed, std::string_view shard) {
-  return allowed.empty() || std::find(allowed.begin(), allowed.end(), shard) != allowed.end();
+  return decode_message(stream_message(m, stream_seq), prefix, scratch);
 }
 
 inline void sleep_unless(const std::atomic<bool>& stop, std::chrono::milliseconds d) {

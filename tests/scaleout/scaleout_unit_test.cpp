@@ -8,7 +8,9 @@
 #include "persistence/database_url.h"
 #include "persistence/listener.h"
 #include "scaleout/gateway_event.h"
+#include "scaleout/gateway_intake.h"
 #include "scaleout/nats_authorization.h"
+#include "scaleout/publish_cursor.h"
 #include "scaleout/publish_window.h"
 #include "scaleout/shard.h"
 #include "scaleout/shard_order.h"
@@ -183,6 +185,260 @@ TEST(GatewayEvent, TheStreamSeqReplacesTheShardSeqWhichIsKept) {
   EXPECT_FALSE(render_gateway_event(out, R"({"seq":12)", 2, "a"));
   EXPECT_FALSE(render_gateway_event(out, "", 2, "a"));
   EXPECT_EQ(out, "untouched");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The publisher's decisions (scaleout/publish_cursor.h).
+
+TEST(StreamTail, OnlyATailThisShardWroteIsResumedAfter) {
+  using K = TailVerdict::Kind;
+  const std::string body = R"({"seq":40,"type":"alert.triggered"})";
+  EXPECT_EQ(judge_tail("a", std::nullopt, 100, std::nullopt).kind, K::resume);
+  EXPECT_EQ(judge_tail("a", std::nullopt, 100, std::nullopt).stored, 0u);
+  const auto own = judge_tail("a", StreamTail{"a:40", body}, 100, body);
+  EXPECT_EQ(own.kind, K::resume);
+  EXPECT_EQ(own.stored, 40u);
+  // The journal no longer holds seq 40 (retention): trusted by its seq alone.
+  EXPECT_EQ(judge_tail("a", StreamTail{"a:40", body}, 100, std::nullopt).kind, K::resume);
+  // Section 2's forged tail: beyond anything the shard journaled.
+  const auto forged = judge_tail("a", StreamTail{"a:99999999", body}, 100, std::nullopt);
+  EXPECT_EQ(forged.kind, K::beyond_head);
+  EXPECT_EQ(forged.stored, 99'999'999u);
+  EXPECT_FALSE(forged.trusted());
+  // A forged tail below the head: its seq is plausible, its body is not the shard's event 40.
+  // Resuming after it would publish 41..100 a second time.
+  EXPECT_EQ(judge_tail("a", StreamTail{"a:40", R"({"seq":40,"type":"x"})"}, 100, body).kind,
+            K::not_journaled);
+  // Another shard's id, a malformed one, none.
+  EXPECT_EQ(judge_tail("a", StreamTail{"b:40", body}, 100, body).kind, K::foreign_id);
+  EXPECT_EQ(judge_tail("a", StreamTail{"a:x", body}, 100, body).kind, K::foreign_id);
+  EXPECT_EQ(judge_tail("a", StreamTail{"", body}, 100, body).kind, K::foreign_id);
+  // A journal restored below the stream: head 30, the stream holds 40.
+  EXPECT_EQ(judge_tail("a", StreamTail{"a:40", body}, 30, std::nullopt).kind, K::beyond_head);
+}
+
+Entry entry(std::uint64_t seq) {
+  Entry e;
+  e.meta.seq = seq;
+  e.json = std::make_shared<const std::string>("{\"seq\":" + std::to_string(seq) + "}");
+  return e;
+}
+
+using Step = PublishCursor::Step;
+
+/// Sends and acknowledges what the cursor says until it waits; the seqs sent and where from.
+std::vector<std::pair<std::uint64_t, bool>> drain(PublishCursor& c, std::uint64_t head,
+                                                  std::size_t max_pending = 100) {
+  std::vector<std::pair<std::uint64_t, bool>> out;
+  for (Step st = c.next(head, max_pending); st.kind == Step::Kind::send;
+       st = c.next(head, max_pending)) {
+    EXPECT_EQ(st.entry->meta.seq, st.seq);
+    out.emplace_back(st.seq, st.from_live);
+    c.sent(st);
+    c.window().acked(st.seq);
+  }
+  return out;
+}
+
+TEST(PublishCursor, LiveEventsGoInOrderAndWhatIsAlreadyStoredIsDropped) {
+  PublishCursor c(8);
+  c.reset(3);  // the stream holds 1..3
+  EXPECT_FALSE(c.offer_live(entry(2)));
+  EXPECT_TRUE(c.live_empty()) << "an event the stream holds is not queued";
+  for (std::uint64_t s = 4; s <= 6; ++s) EXPECT_FALSE(c.offer_live(entry(s)));
+  EXPECT_EQ(c.next(3, 100).kind, Step::Kind::wait) << "head 3: nothing journaled to publish";
+  const auto sent = drain(c, 6);
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent.front(), (std::pair<std::uint64_t, bool>{4, true}));
+  EXPECT_EQ(sent.back(), (std::pair<std::uint64_t, bool>{6, true}));
+  EXPECT_EQ(c.window().acked_through(), 6u);
+  EXPECT_EQ(c.next(6, 100).kind, Step::Kind::wait);
+}
+
+TEST(PublishCursor, AFullWindowWaitsAndAnOverflowIsReadBackFromTheJournal) {
+  PublishCursor c(4);
+  c.reset(0);
+  int overflows = 0;
+  for (std::uint64_t s = 1; s <= 10; ++s) overflows += c.offer_live(entry(s)) ? 1 : 0;
+  EXPECT_EQ(overflows, 6) << "a bounded live queue: the oldest six dropped, counted";
+  // 1..6 are gone from the live queue: the journal has them.
+  Step st = c.next(10, 2);
+  ASSERT_EQ(st.kind, Step::Kind::read_journal);
+  EXPECT_EQ(st.seq, 1u);
+  for (std::uint64_t s = 1; s <= 6; ++s) c.backlog().push_back(entry(s));
+  st = c.next(10, 2);
+  ASSERT_EQ(st.kind, Step::Kind::send);
+  EXPECT_FALSE(st.from_live);
+  c.sent(st);
+  c.sent(c.next(10, 2));
+  EXPECT_EQ(c.next(10, 2).kind, Step::Kind::wait) << "two in flight of at most two";
+  c.window().acked(1);
+  c.window().acked(2);
+  const auto sent = drain(c, 10);
+  ASSERT_EQ(sent.size(), 8u);
+  for (std::size_t i = 0; i < sent.size(); ++i) {
+    EXPECT_EQ(sent[i].first, 3 + i);
+    EXPECT_EQ(sent[i].second, sent[i].first >= 7) << "the journal to 6, then live";
+  }
+}
+
+TEST(PublishCursor, AReconnectBelowWhatWasSentRepublishesFromTheJournal) {
+  PublishCursor c(16);
+  c.reset(0);
+  for (std::uint64_t s = 1; s <= 5; ++s) c.offer_live(entry(s));
+  for (int i = 0; i < 5; ++i) c.sent(c.next(5, 100));
+  c.window().acked(1);
+  c.window().failed(3);
+  ASSERT_TRUE(c.window().needs_rewind());
+  c.reset(2);  // the stream holds 1..2: 3..5 again, from the journal (live already sent them)
+  Step st = c.next(5, 100);
+  ASSERT_EQ(st.kind, Step::Kind::read_journal);
+  EXPECT_EQ(st.seq, 3u);
+  for (std::uint64_t s = 3; s <= 5; ++s) c.backlog().push_back(entry(s));
+  const auto sent = drain(c, 5);
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent.front().first, 3u);
+  EXPECT_FALSE(sent.front().second);
+}
+
+TEST(PublishCursor, SeqsThatAreNotComingAreJumpedOnceNothingIsInFlight) {
+  PublishCursor c(16);
+  c.reset(0);
+  c.offer_live(entry(1));
+  c.sent(c.next(20, 100));
+  // 2..9 are in neither the live queue nor the journal (a hole); the journal continues at 10.
+  ASSERT_EQ(c.next(20, 100).kind, Step::Kind::read_journal);
+  for (std::uint64_t s = 10; s <= 12; ++s) c.backlog().push_back(entry(s));
+  EXPECT_EQ(c.next(20, 100).kind, Step::Kind::wait) << "1 is still in flight";
+  c.window().acked(1);
+  Step st = c.next(20, 100);
+  ASSERT_EQ(st.kind, Step::Kind::jump);
+  EXPECT_EQ(st.seq, 2u);
+  EXPECT_EQ(st.to, 10u);
+  EXPECT_EQ(c.jumped(st, false), 8u) << "lost: counted";
+  st = c.next(20, 100);
+  ASSERT_EQ(st.kind, Step::Kind::send);
+  EXPECT_EQ(st.seq, 10u);
+  EXPECT_FALSE(st.gap) << "an undeclared hole is not named to the gateway";
+  EXPECT_EQ(c.window().acked_through(), 9u);
+}
+
+TEST(PublishCursor, ARestoresDeclaredGapIsNamedOnTheEventAfterIt) {
+  PublishCursor c(16);
+  c.reset(50);
+  c.offer_live(entry(1'051));
+  c.offer_live(entry(1'052));
+  ASSERT_EQ(c.next(1'052, 100).kind, Step::Kind::read_journal);
+  c.backlog().push_back(entry(1'051));
+  Step st = c.next(1'052, 100);
+  ASSERT_EQ(st.kind, Step::Kind::jump);
+  EXPECT_EQ(st.seq, 51u);
+  EXPECT_EQ(st.to, 1'051u);
+  EXPECT_EQ(c.jumped(st, true), 0u) << "declared: nothing lost";
+  st = c.next(1'052, 100);
+  ASSERT_EQ(st.kind, Step::Kind::send);
+  EXPECT_TRUE(st.from_live);
+  ASSERT_TRUE(st.gap);
+  EXPECT_EQ(*st.gap, (PublishCursor::Gap{51, 1'050}));
+  c.sent(st);
+  st = c.next(1'052, 100);
+  ASSERT_EQ(st.kind, Step::Kind::send);
+  EXPECT_FALSE(st.gap) << "named once";
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gateway's decision per message (scaleout/gateway_intake.h).
+
+std::string body(int seq, const char* type = "alert.triggered") {
+  return "{\"seq\":" + std::to_string(seq) + ",\"type\":\"" + type +
+         R"(","ts":1,"user_id":"0000000c-0000-4000-8000-000000000002"})";
+}
+
+TEST(GatewayIntake, EventsAreRenderedWithTheStreamSeqAndJudgedInTheirShardsOrder) {
+  GatewayIntake in({"a", "b"}, "laminator.events");
+  const std::string b1 = body(1), b2 = body(2), b4 = body(4), b3 = body(3);
+  auto d = in.take({10, "laminator.events.a", "a:1", nullptr, b1});
+  ASSERT_EQ(d.kind, GatewayIntake::Kind::event);
+  EXPECT_EQ(d.order, ShardOrder::Verdict::in_order);
+  EXPECT_EQ(
+      *d.decoded->entry.json,
+      R"({"seq":10,"shard":"a","shard_seq":1,"type":"alert.triggered","ts":1,"user_id":"0000000c-0000-4000-8000-000000000002"})");
+  const Entry e = std::move(d).entry(10);
+  EXPECT_EQ(e.meta.seq, 10u);
+  EXPECT_FALSE(e.meta.hole);
+  EXPECT_EQ(in.take({11, "laminator.events.b", "b:1", nullptr, b1}).order,
+            ShardOrder::Verdict::in_order)
+      << "each shard has its own order";
+  d = in.take({12, "laminator.events.a", "a:4", nullptr, b4});
+  EXPECT_EQ(d.order, ShardOrder::Verdict::gap);
+  EXPECT_EQ(d.shard_last, 1u);
+  EXPECT_EQ(in.take({13, "laminator.events.a", "a:3", nullptr, b3}).order,
+            ShardOrder::Verdict::repeat);
+  d = in.take({14, "laminator.events.b", "b:9", "2-8", body(9)});
+  EXPECT_EQ(d.order, ShardOrder::Verdict::declared_gap);
+  EXPECT_EQ(in.handed(), 14u);
+}
+
+TEST(GatewayIntake, RedeliveriesAreSkippedAndAReopenedConsumerKeepsWhatWasHanded) {
+  GatewayIntake in({}, "laminator.events");
+  const std::string b1 = body(1), b2 = body(2);
+  EXPECT_EQ(in.take({5, "laminator.events.a", "a:1", nullptr, b1}).kind,
+            GatewayIntake::Kind::event);
+  EXPECT_EQ(in.take({5, "laminator.events.a", "a:1", nullptr, b1}).kind,
+            GatewayIntake::Kind::redelivery);
+  // Reopened after acknowledging 3 only: 4 and 5 come again and are not served twice.
+  in.reopened(3);
+  EXPECT_EQ(in.handed(), 5u);
+  EXPECT_EQ(in.take({4, "laminator.events.a", "a:0", nullptr, b1}).kind,
+            GatewayIntake::Kind::redelivery);
+  EXPECT_EQ(in.take({6, "laminator.events.a", "a:2", nullptr, b2}).kind,
+            GatewayIntake::Kind::event);
+  in.reopened(9);  // a restore: the consumer starts after 9
+  EXPECT_EQ(in.handed(), 9u);
+}
+
+TEST(GatewayIntake, WhatIsNotOursBecomesAHoleAndNeverCutsAnybody) {
+  GatewayIntake in({"a"}, "laminator.events");
+  const std::string good = body(1);
+  struct Case {
+    const char* what;
+    StreamMessage m;
+    GatewayIntake::Kind kind;
+  };
+  const std::string bad_type = body(1, "no.such"), no_seq = R"({"type":"alert.triggered"})";
+  const Case cases[] = {
+      {"no id", {1, "laminator.events.a", nullptr, nullptr, good}, GatewayIntake::Kind::malformed},
+      {"bad id", {2, "laminator.events.a", "a:", nullptr, good}, GatewayIntake::Kind::malformed},
+      {"id names another subject",
+       {3, "laminator.events.a", "b:1", nullptr, good},
+       GatewayIntake::Kind::malformed},
+      {"another prefix",
+       {4, "other.events.a", "a:1", nullptr, good},
+       GatewayIntake::Kind::malformed},
+      {"unknown type",
+       {5, "laminator.events.a", "a:1", nullptr, bad_type},
+       GatewayIntake::Kind::malformed},
+      {"no leading seq",
+       {6, "laminator.events.a", "a:1", nullptr, no_seq},
+       GatewayIntake::Kind::malformed},
+      {"empty body", {7, "laminator.events.a", "a:1", nullptr, ""}, GatewayIntake::Kind::malformed},
+      {"a shard not served",
+       {8, "laminator.events.z", "z:1", nullptr, good},
+       GatewayIntake::Kind::unknown_shard},
+  };
+  for (const Case& c : cases) {
+    auto d = in.take(c.m);
+    EXPECT_EQ(d.kind, c.kind) << c.what;
+    const Entry hole = std::move(d).entry(c.m.stream_seq);
+    EXPECT_TRUE(hole.meta.hole) << c.what;
+    EXPECT_EQ(hole.meta.seq, c.m.stream_seq) << c.what << ": the seq still advances";
+    EXPECT_EQ(hole.json, nullptr) << c.what;
+  }
+  EXPECT_EQ(in.handed(), 8u);
+  // A malformed gap header is ignored, not trusted: the jump counts as a fault.
+  in.take({9, "laminator.events.a", "a:1", nullptr, good});
+  const std::string b5 = body(5);
+  EXPECT_EQ(in.take({10, "laminator.events.a", "a:5", "4-2", b5}).order, ShardOrder::Verdict::gap);
 }
 
 TEST(ScaleOutConfig, ShardNatsAndGatewaySectionsParseAndValidate) {
