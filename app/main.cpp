@@ -15,6 +15,7 @@
 
 #include "app/bench_command.h"
 #include "app/feeds_command.h"
+#include "app/gateway_command.h"
 #include "app/run_command.h"
 #include "engine/matcher.h"
 #include "persistence/database_url.h"
@@ -297,24 +298,11 @@ int main(int argc, char** argv) {
                  "Seconds between one-line status reports on stderr (0: off)")
       ->capture_default_str();
 
-  lam::app::RunOptions gateway;
+  lam::app::GatewayOptions gateway;
   CLI::App* gw = app.add_subcommand(
       "gateway",
       "Serve every shard's events from NATS JetStream on one alert stream, until SIGTERM");
-  gw->add_option("--config", gateway.config_path, "TOML config: [stream], [nats], [gateway]")
-      ->required()
-      ->check(CLI::ExistingFile);
-  gw->add_option("--status-every", gateway.status_every_s,
-                 "Seconds between one-line status reports on stderr (0: off)")
-      ->capture_default_str();
-  bool reset_consumer = false, purge_stream = false;
-  gw->add_flag("--reset-consumer", reset_consumer,
-               "With the gateway stopped: delete its durable consumer (after a restore) and exit; "
-               "its next start reads the stream from the first event");
-  gw->add_flag("--purge-stream", purge_stream,
-               "With --reset-consumer: first empty the stream (an admin's NATS user under "
-               "authorization)")
-      ->needs("--reset-consumer");
+  lam::app::add_gateway_options(*gw, gateway);
 
   lam::app::BenchOptions bench;
   CLI::App* bn = app.add_subcommand(
@@ -436,9 +424,7 @@ int main(int argc, char** argv) {
       return lam::app::run_bench_command(bench);
     }
     if (rn->parsed()) return lam::app::run_daemon(run);
-    if (gw->parsed() && reset_consumer)
-      return lam::app::reset_gateway(gateway.config_path, purge_stream);
-    if (gw->parsed()) return lam::app::run_gateway(gateway);
+    if (gw->parsed()) return lam::app::gateway_command(gateway);
     if (chk->parsed()) return lam::app::check_config(check_path);
     if (tl->parsed()) {
       if (since_opt->count() > 0) tail.since = since;

@@ -9,20 +9,14 @@
 #include <functional>
 #include <thread>
 
+#include "app/serve.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
-#include "daemon/gateway.h"
 #include "persistence/database_url.h"
-#include "scaleout/jetstream.h"
 #include "stream/stream_client.h"
 
 namespace lam::app {
 namespace {
-
-volatile std::sig_atomic_t g_stop = 0;
-void on_signal(int) {
-  g_stop = 1;
-}
 
 /// The "seq" of an event line (0 if absent).
 std::uint64_t seq_of(const std::string& json) {
@@ -31,23 +25,6 @@ std::uint64_t seq_of(const std::string& json) {
 }
 
 }  // namespace
-
-int reset_gateway(const std::string& config_path, bool purge) {
-  try {
-    const daemon::Config c = daemon::load_config(config_path);
-    if (!c.nats) throw daemon::ConfigError(config_path + ": the gateway needs a [nats] section");
-    std::printf(
-        "%s\n",
-        daemon::reset_gateway_consumer(*c.nats, c.gateway, daemon::nats_url(c), purge).c_str());
-    return 0;
-  } catch (const daemon::ConfigError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "gateway reset failed: %s\n", e.what());
-    return 1;
-  }
-}
 
 int check_config(const std::string& path) {
   try {
@@ -60,63 +37,12 @@ int check_config(const std::string& path) {
   }
 }
 
-namespace {
-
-/// Loads the config (exit 2 on an error), then starts `Server` (daemon or gateway) and runs it
-/// until SIGTERM/SIGINT with a status line every `status_every_s`. `check` validates what start()
-/// needs from the environment; `redact` cleans a start-up error for the log.
-template <class Server>
-int serve(const RunOptions& opt, const std::function<void(const daemon::Config&)>& check,
-          const std::function<std::string(const daemon::Config&, const std::string&)>& redact) {
-  daemon::Config cfg;
-  try {
-    cfg = daemon::load_config(opt.config_path);
-    check(cfg);
-  } catch (const daemon::ConfigError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 2;
-  }
-  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
-  std::signal(SIGPIPE, SIG_IGN);
-  const daemon::Config kept = cfg;
-  Server server(std::move(cfg));
-  try {
-    server.start();
-  } catch (const std::exception& e) {
-    spdlog::error("start-up failed: {}", redact(kept, e.what()));
-    return 2;
-  }
-  auto next_status = std::chrono::steady_clock::now();
-  const auto every = std::chrono::duration<double>(opt.status_every_s);
-  while (!g_stop) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (opt.status_every_s > 0 && std::chrono::steady_clock::now() >= next_status) {
-      next_status += std::chrono::duration_cast<std::chrono::steady_clock::duration>(every);
-      spdlog::info("status: {}", server.status().format());
-    }
-  }
-  spdlog::info("signal received: shutting down");
-  server.stop();
-  return 0;
-}
-
-}  // namespace
-
 int run_daemon(const RunOptions& opt) {
   return serve<daemon::Daemon>(
-      opt, [](const daemon::Config& c) { (void)daemon::database_url(c); },
+      opt, &daemon::load_config, [](const daemon::Config& c) { (void)daemon::database_url(c); },
       [](const daemon::Config& c, const std::string& what) {
         return lam::db::redact_secrets(what, daemon::database_url(c));
       });
-}
-
-int run_gateway(const RunOptions& opt) {
-  return serve<daemon::Gateway>(
-      opt, [](const daemon::Config& c) { (void)daemon::nats_url(c); },
-      // The gateway's errors name the NATS URL only through redact_nats_url().
-      [](const daemon::Config&, const std::string& what) { return what; });
 }
 
 int run_tail(const TailOptions& opt) {

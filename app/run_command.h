@@ -14,13 +14,6 @@ struct RunOptions {
 /// Runs the daemon until SIGTERM/SIGINT; returns the exit status.
 int run_daemon(const RunOptions& opt);
 
-/// Runs `laminator gateway` until SIGTERM/SIGINT; returns the exit status.
-int run_gateway(const RunOptions& opt);
-
-/// `laminator gateway --reset-consumer [--purge-stream]`: scaleout's reset_gateway_consumer with
-/// the config's [nats] and [gateway]. Exit status.
-int reset_gateway(const std::string& config_path, bool purge);
-
 /// Validates a config file; prints `file:line: what is wrong` or a summary. Exit status.
 int check_config(const std::string& path);
 

@@ -1,4 +1,5 @@
-// The one translation unit that includes toml++.
+// The config's TOML (daemon/config_toml.h): every section but the daemon's [feeds] and [shard]
+// (config_daemon.cpp). `laminator-gateway` links this file only, so no feed code.
 #include "daemon/config.h"
 
 #include <toml++/toml.h>
@@ -7,115 +8,13 @@
 #include <set>
 #include <sstream>
 
+#include "daemon/config_toml.h"
 #include "engine/fixed.h"
 #include "engine/uuid.h"
-#include "feeds/ws_client.h"
 #include "persistence/database_url.h"
 
 namespace lam::daemon {
-namespace {
-
-constexpr std::int64_t kMaxMillis = 24LL * 3600 * 1000;
-
-/// Reads one TOML table, remembering which keys were used so that the rest are reported unknown.
-class Section {
- public:
-  Section(const toml::table& t, std::string name, const std::string& file)
-      : t_(t), name_(std::move(name)), file_(file) {}
-
-  [[noreturn]] void fail(const toml::source_region& at, const std::string& what) const {
-    std::ostringstream s;
-    s << file_ << ':' << at.begin.line << ": " << what;
-    throw ConfigError(s.str());
-  }
-  [[noreturn]] void fail_key(std::string_view key, const std::string& what) const {
-    const toml::node* n = t_.get(key);
-    fail(n != nullptr ? n->source() : t_.source(), qualified(key) + ": " + what);
-  }
-  std::string qualified(std::string_view key) const {
-    return name_.empty() ? std::string(key) : name_ + "." + std::string(key);
-  }
-
-  const toml::node* node(std::string_view key) {
-    used_.insert(std::string(key));
-    return t_.get(key);
-  }
-
-  void str(std::string_view key, std::string& out) {
-    if (const toml::node* n = node(key)) {
-      if (!n->is_string()) fail_key(key, "expected a string");
-      out = n->value<std::string>().value_or("");
-    }
-  }
-  void boolean(std::string_view key, bool& out) {
-    if (const toml::node* n = node(key)) {
-      if (!n->is_boolean()) fail_key(key, "expected true or false");
-      out = n->value<bool>().value_or(false);
-    }
-  }
-  template <class T>
-  void integer(std::string_view key, T& out, std::int64_t lo, std::int64_t hi) {
-    if (const toml::node* n = node(key)) {
-      if (!n->is_integer()) fail_key(key, "expected an integer");
-      const std::int64_t v = n->value<std::int64_t>().value_or(0);
-      if (v < lo || v > hi)
-        fail_key(key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
-                          std::to_string(v));
-      out = static_cast<T>(v);
-    }
-  }
-  void millis(std::string_view key, Millis& out, std::int64_t lo, std::int64_t hi = kMaxMillis) {
-    std::int64_t v = out.count();
-    integer(key, v, lo, hi);
-    out = Millis(v);
-  }
-  void number(std::string_view key, double& out, double lo, double hi) {
-    if (const toml::node* n = node(key)) {
-      if (!n->is_number()) fail_key(key, "expected a number");
-      const double v = n->is_integer() ? static_cast<double>(n->value<std::int64_t>().value_or(0))
-                                       : n->value<double>().value_or(0);
-      if (!(v >= lo && v <= hi))
-        fail_key(key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-      out = v;
-    }
-  }
-  const toml::table* table(std::string_view key) {
-    const toml::node* n = node(key);
-    if (n == nullptr) return nullptr;
-    if (!n->is_table()) fail_key(key, "expected a table");
-    return n->as_table();
-  }
-  const toml::array* array(std::string_view key) {
-    const toml::node* n = node(key);
-    if (n == nullptr) return nullptr;
-    if (!n->is_array()) fail_key(key, "expected an array");
-    return n->as_array();
-  }
-  std::vector<std::string> strings(std::string_view key) {
-    std::vector<std::string> out;
-    if (const toml::array* a = array(key)) {
-      for (const toml::node& e : *a) {
-        if (!e.is_string()) fail(e.source(), qualified(key) + ": expected an array of strings");
-        out.push_back(e.value<std::string>().value_or(""));
-      }
-    }
-    return out;
-  }
-  /// Every key of the table must have been read.
-  void finish() const {
-    for (auto&& [k, v] : t_) {
-      if (!used_.count(std::string(k.str())))
-        fail(k.source(), "unknown key '" + qualified(k.str()) + "'");
-    }
-  }
-  const std::string& file() const { return file_; }
-
- private:
-  const toml::table& t_;
-  std::string name_;
-  const std::string& file_;
-  std::set<std::string> used_;
-};
+namespace config_detail {
 
 std::uint8_t hex_digit(char c, bool& ok) {
   if (c >= '0' && c <= '9') return static_cast<std::uint8_t>(c - '0');
@@ -153,6 +52,12 @@ void read_tokens(Section& stream, StreamConfig& out) {
                                                  hex_digit(hex[2 * i + 1], ok));
       if (!ok) t.fail_key("sha256", "expected 64 hex digits (sha256sum of the token)");
     }
+    // Empty would read as "every user" (no scope): a token meant for nobody, or a list that a
+    // template left empty, must never see everyone's events (issue 32).
+    if (users.empty() && n.as_table()->contains("users"))
+      t.fail_key("users",
+                 "empty: this token would be scoped to nobody; omit `users` for a token that sees "
+                 "every user, or list the user ids it may see");
     for (const std::string& u : users) {
       const auto id = Uuid::parse(u);
       if (!id) t.fail_key("users", "'" + u + "' is not a UUID");
@@ -162,55 +67,6 @@ void read_tokens(Section& stream, StreamConfig& out) {
       if (other.name == tc.name) t.fail_key("name", "duplicate token name '" + tc.name + "'");
     out.tokens.push_back(std::move(tc));
   }
-}
-
-void read_venue(Section& feeds, feeds::Venue v, VenueSection& out) {
-  const std::string name(feeds::venue_name(v));
-  out.rules = feeds::default_rules(v);
-  const toml::table* t = feeds.table(name);
-  if (t == nullptr) return;
-  Section s(*t, "feeds." + name, feeds.file());
-  s.boolean("enabled", out.enabled);
-  if (const toml::table* urls = s.table("urls")) {
-    Section u(*urls, "feeds." + name + ".urls", feeds.file());
-    for (const feeds::Route& r : feeds::venue_routes(v)) {
-      const std::string& key = r.name;
-      std::string url;
-      u.str(key, url);
-      if (url.empty()) continue;
-      if (!feeds::WsUrl::parse(url)) u.fail_key(key, "not a ws:// or wss:// URL");
-      out.urls[r.name] = url;
-    }
-    u.finish();
-  }
-  s.millis("idle_budget_ms", out.rules.idle_budget, 100);
-  s.millis("stale_budget_ms", out.rules.stale_budget, 10);
-  s.millis("ping_every_ms", out.rules.ping_every, 0);
-  s.millis("max_lifetime_ms", out.rules.max_lifetime, 0, 7 * kMaxMillis);
-  s.number("max_msgs_per_s", out.rules.max_msgs_per_s, 0.1, 1e6);
-  s.integer("topics_per_msg", out.rules.topics_per_msg, 1, 1000);
-  if (v == feeds::Venue::pyth) {
-    s.millis("max_age_ms", out.oracle.max_age, 100, kMaxMillis);
-    s.integer("max_conf_bps", out.oracle.max_conf_bps, 1, 10'000);
-    s.str("api_key_env", out.api_key_env);
-    if (!out.api_key_env.empty()) {
-      const char* key = std::getenv(out.api_key_env.c_str());
-      if (key == nullptr || *key == '\0')
-        s.fail_key("api_key_env", "environment variable " + out.api_key_env + " is not set");
-      out.api_key = key;
-    }
-  }
-  if (const toml::table* cs = s.table("contract_sizes")) {
-    for (auto&& [k, val] : *cs) {
-      if (!val.is_string()) s.fail(val.source(), "contract sizes are decimal strings");
-      const std::string text = val.value<std::string>().value_or("");
-      const auto d = parse_decimal(text);
-      if (d.error != DecimalError::none || d.value.floor <= 0)
-        s.fail(val.source(), "contract size of " + std::string(k.str()) + " must be > 0");
-      out.contract_sizes[std::string(k.str())] = text;
-    }
-  }
-  s.finish();
 }
 
 /// `expiry`, `archive_schema`, `lock_timeout_ms` of a [maintenance.*] table.
@@ -231,7 +87,7 @@ void read_expiry(Section& s, db::Expiry& expiry, std::string& schema, int& lock_
   s.integer("lock_timeout_ms", lock_timeout_ms, 10, 600'000);
 }
 
-Config build(const toml::table& root, const std::string& file) {
+Config build(const toml::table& root, const std::string& file, DaemonSections daemon) {
   // Long: the table of TOML keys, one line per key with its range (a section per module); the
   // checks across keys follow at the end.
   Config c;
@@ -334,43 +190,12 @@ Config build(const toml::table& root, const std::string& file) {
     s.finish();
     if (c.stream.address.empty()) s.fail_key("address", "must not be empty");
   }
-  if (const toml::table* t = top.table("feeds")) {
-    Section s(*t, "feeds", file);
-    s.millis("housekeeping_ms", c.feeds.runner.housekeeping, 5, 10'000);
-    s.str("record_dir", c.feeds.runner.record_dir);
-    s.str("ca_file", c.feeds.connection.client.ca_file);
-    s.millis("backoff_initial_ms", c.feeds.connection.backoff_initial, 0, 60'000);
-    s.millis("backoff_max_ms", c.feeds.connection.backoff_max, 1, 3'600'000);
-    for (feeds::Venue v : feeds::kAllVenues)
-      read_venue(s, v, c.feeds.venues[static_cast<std::size_t>(v)]);
-    s.finish();
+  if (daemon != nullptr) {
+    daemon(top, c);
   } else {
-    for (feeds::Venue v : feeds::kAllVenues)
-      c.feeds.venues[static_cast<std::size_t>(v)].rules = feeds::default_rules(v);
-  }
-  if (const toml::table* t = top.table("shard")) {
-    Section s(*t, "shard", file);
-    ShardConfig sc;
-    s.str("id", sc.id);
-    if (!valid_shard_id(sc.id))
-      s.fail_key("id", "1 to 32 of a-z, 0-9 and _ (it names a schema and a NATS subject)");
-    sc.venues = s.strings("venues");
-    for (const std::string& v : sc.venues)
-      if (!feeds::parse_venue(v)) s.fail_key("venues", "unknown venue '" + v + "'");
-    for (const std::string& m : s.strings("markets")) {
-      const auto id = Uuid::parse(m);
-      if (!id) s.fail_key("markets", "'" + m + "' is not a UUID");
-      sc.markets.push_back(*id);
-    }
-    s.integer("hash_count", sc.hash_count, 0, 4096);
-    s.integer("hash_index", sc.hash_index, 0, 4095);
-    if (sc.hash_count > 0 && sc.hash_index >= sc.hash_count)
-      s.fail_key("hash_index", "must be below hash_count");
-    s.boolean("orphans", sc.orphans);
-    s.finish();
-    if (sc.venues.empty() && sc.markets.empty() && sc.hash_count == 0)
-      s.fail(t->source(), "shard: set venues, markets or hash_count (it owns no market)");
-    c.shard = std::move(sc);
+    for (const char* key : {"feeds", "shard"})
+      if (root.contains(key))
+        top.fail_key(key, "a daemon's section (laminator run): a gateway reads none");
   }
   if (const toml::table* t = top.table("nats")) {
     Section s(*t, "nats", file);
@@ -428,12 +253,10 @@ Config build(const toml::table& root, const std::string& file) {
   return c;
 }
 
-}  // namespace
-
-Config parse_config(const std::string& text, const std::string& name) {
+Config parse(const std::string& name, const std::string* text, DaemonSections daemon) {
   try {
-    const toml::table root = toml::parse(text, name);
-    return build(root, name);
+    const toml::table root = text != nullptr ? toml::parse(*text, name) : toml::parse_file(name);
+    return build(root, name, daemon);
   } catch (const toml::parse_error& e) {
     std::ostringstream s;
     s << name << ':' << e.source().begin.line << ": " << e.description();
@@ -441,15 +264,10 @@ Config parse_config(const std::string& text, const std::string& name) {
   }
 }
 
-Config load_config(const std::string& path) {
-  try {
-    const toml::table root = toml::parse_file(path);
-    return build(root, path);
-  } catch (const toml::parse_error& e) {
-    std::ostringstream s;
-    s << path << ':' << e.source().begin.line << ": " << e.description();
-    throw ConfigError(s.str());
-  }
+}  // namespace config_detail
+
+Config load_gateway_config(const std::string& path) {
+  return config_detail::parse(path, nullptr, nullptr);
 }
 
 std::string database_url(const Config& c) {
@@ -466,46 +284,6 @@ std::string nats_url(const Config& c) {
   const char* v = std::getenv(c.nats->url_env.c_str());
   if (v != nullptr && *v != '\0') return v;
   throw ConfigError(c.path + ": no NATS server: set nats.url or $" + c.nats->url_env);
-}
-
-std::string redacted_summary(const Config& c) {
-  std::ostringstream s;
-  if (c.is_gateway) {
-    // `laminator gateway`: no database, no feeds, no matcher.
-    s << "gateway config " << c.path << ": stream " << c.stream.address << ':' << c.stream.port
-      << " with " << c.stream.tokens.size() << " token(s); JetStream stream "
-      << (c.nats ? c.nats->stream : std::string("(no [nats]: required)")) << " on "
-      << (!c.nats               ? std::string("-")
-          : c.nats->url.empty() ? "$" + c.nats->url_env
-                                : redact_nats_url(c.nats->url))
-      << "; consumer " << c.gateway.durable << ", fetch_batch " << c.gateway.fetch_batch
-      << ", shards ";
-    if (c.gateway.shards.empty()) s << "any";
-    for (std::size_t i = 0; i < c.gateway.shards.size(); ++i)
-      s << (i > 0 ? "," : "") << c.gateway.shards[i];
-    return s.str();
-  }
-  std::string url = "(from $" + c.database.url_env + ")";
-  if (!c.database.url.empty()) url = db::redact_database_url(c.database.url);
-  s << "config " << c.path << ": database " << url << ", migrate "
-    << (c.database.migrate == MigratePolicy::apply ? "apply" : "check") << "; stream "
-    << c.stream.address << ':' << c.stream.port << " with " << c.stream.tokens.size()
-    << " token(s); writer flush " << c.writer.flush_interval.count() << " ms; venues:";
-  for (feeds::Venue v : feeds::kAllVenues)
-    if (c.feeds.venues[static_cast<std::size_t>(v)].enabled) s << ' ' << feeds::venue_name(v);
-  if (c.shard) {
-    s << "; shard " << c.shard->id << " (venues:";
-    for (const std::string& v : c.shard->venues) s << ' ' << v;
-    s << "; " << c.shard->markets.size() << " listed market(s)";
-    if (c.shard->hash_count > 0)
-      s << "; hash " << c.shard->hash_index << '/' << c.shard->hash_count;
-    s << (c.shard->orphans ? "; orphans" : "") << ')';
-  }
-  if (c.nats) {
-    s << "; JetStream stream " << c.nats->stream << " on "
-      << (c.nats->url.empty() ? "$" + c.nats->url_env : redact_nats_url(c.nats->url));
-  }
-  return s.str();
 }
 
 }  // namespace lam::daemon

@@ -120,6 +120,9 @@ struct Config {
 [[nodiscard]] Config load_config(const std::string& path);
 /// Same, from text (`name` stands in for the file name in messages).
 [[nodiscard]] Config parse_config(const std::string& text, const std::string& name);
+/// A gateway's config (`laminator gateway`, `laminator-gateway`): as load_config, but [feeds] and
+/// [shard] are refused, and the venue table is not linked (daemon/config.cpp alone).
+[[nodiscard]] Config load_gateway_config(const std::string& path);
 
 /// The database URL from config or its environment variable; ConfigError when neither is set.
 [[nodiscard]] std::string database_url(const Config& c);

@@ -1,9 +1,13 @@
 // The daemon's pure parts: config validation, the crash ring, recovery plans, redaction.
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <pqxx/pqxx>
 
 #include "daemon/config.h"
@@ -102,6 +106,11 @@ TEST(Config, ErrorsNameFileAndLine) {
                      "\"\nusers = [\"nope\"]\n")
                 .find("'nope' is not a UUID"),
             std::string::npos);
+  // Issue 32: `users = []` was unscoped (every user's events). Refused.
+  EXPECT_EQ(error_of("[[stream.tokens]]\nname = \"a\"\nsha256 = \"" + std::string(64, 'a') +
+                     "\"\nusers = []\n"),
+            "t.toml:4: stream.tokens.users: empty: this token would be scoped to nobody; omit "
+            "`users` for a token that sees every user, or list the user ids it may see");
 }
 
 TEST(Config, SecretsAreRedacted) {
@@ -375,6 +384,83 @@ TEST(Redaction, LibpqErrorsForMalformedUrlsNeverCarryThePassword) {
   }
   EXPECT_EQ(db::redact_database_url("postgresql://u@h/db?sslpassword=abc&x=1"),
             "postgresql://u@h/db?sslpassword=***&x=1");
+}
+
+/// The password libpq reads from `conninfo` (PQconninfoParse, its own parser); nullopt when it
+/// refuses the string.
+std::optional<std::string> libpq_password(const std::string& conninfo, const char* key) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
+  if (err != nullptr) PQfreemem(err);
+  if (opts == nullptr) return std::nullopt;
+  std::optional<std::string> out = std::string();
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o)
+    if (std::string_view(o->keyword) == key && o->val != nullptr) out = o->val;
+  PQconninfoFree(opts);
+  return out;
+}
+
+std::string percent_encode(std::string_view s) {
+  std::string out;
+  for (const char c : s) {
+    if (std::isalnum(static_cast<unsigned char>(c)) != 0) {
+      out.push_back(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
+      out += buf;
+    }
+  }
+  return out;
+}
+
+// Issue 32: a key=value password containing '&' had its tail printed by `migrate` and `config
+// check` (the redaction stopped at '&', a URI separator only). Redaction now follows each syntax
+// libpq accepts; libpq's own parser is the judge: for every special character, in quoted and
+// unquoted key=value values and in a URI's userinfo and query, libpq reads the password we
+// redact, and reads "***" from what we print.
+TEST(Redaction, EverySpecialCharacterInEverySyntaxLibpqAccepts) {
+  const std::string specials = " !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+  int cases = 0;
+  for (const char c : specials) {
+    const std::string pw = std::string("Pw") + c + "Zq7tail";
+    std::vector<std::pair<std::string, const char*>> forms;
+    std::string quoted;
+    for (const char ch : pw) {
+      if (ch == '\'' || ch == '\\') quoted.push_back('\\');
+      quoted.push_back(ch);
+    }
+    forms.emplace_back("host=/tmp user=u password='" + quoted + "' dbname=d", "password");
+    forms.emplace_back("host=/tmp sslpassword = '" + quoted + "' dbname=d", "sslpassword");
+    if (c != ' ' && c != '\'' && c != '\\')
+      forms.emplace_back("host=/tmp password=" + pw + " dbname=d", "password");
+    forms.emplace_back("postgresql://u:" + percent_encode(pw) + "@localhost/d", "password");
+    forms.emplace_back(
+        "postgresql://u@localhost/d?password=" + percent_encode(pw) + "&application_name=t",
+        "password");
+    forms.emplace_back(
+        "postgres://u@localhost/d?connect_timeout=5&sslpassword=" + percent_encode(pw),
+        "sslpassword");
+    for (const auto& [conninfo, key] : forms) {
+      ++cases;
+      ASSERT_EQ(libpq_password(conninfo, key), pw) << "libpq reads another password: " << conninfo;
+      const std::string shown = db::redact_database_url(conninfo);
+      EXPECT_EQ(shown.find("Zq7tail"), std::string::npos) << conninfo << " -> " << shown;
+      EXPECT_EQ(shown.find(percent_encode(pw)), std::string::npos) << shown;
+      EXPECT_EQ(libpq_password(shown, key), "***") << conninfo << " -> " << shown;
+      // The rest of the string survives: what an operator needs to see.
+      EXPECT_TRUE(shown.find("dbname=d") != std::string::npos ||
+                  shown.find("@localhost/d") != std::string::npos)
+          << shown;
+      const std::string err =
+          db::redact_secrets("error near \"" + pw + "\" in " + conninfo, conninfo);
+      EXPECT_EQ(err.find("Zq7tail"), std::string::npos) << err;
+    }
+  }
+  EXPECT_EQ(cases, 33 * 5 + 30);  // 33 characters; unquoted where libpq allows it
+  // The case the issue found.
+  EXPECT_EQ(db::redact_database_url("host=h password=ab&cd dbname=x"),
+            "host=h password=*** dbname=x");
 }
 
 TEST(Config, AnEmptyTokenVariableIsReportedAsEmptyNotUnset) {

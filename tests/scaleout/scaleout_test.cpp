@@ -172,7 +172,9 @@ class Deployment {
       << "\n"
       << "shards = [\"a\", \"b\", \"c\"]\n";
     f.close();
-    gateway_.spawn({LAMINATOR_BINARY, "gateway", "--config", cfg, "--status-every", "0"},
+    // The gateway's own binary (laminator-gateway); `laminator gateway` is the same code
+    // (TheGatewaysConsumerIsResetByTheProjectsOwnCommand runs that).
+    gateway_.spawn({LAMINATOR_GATEWAY_BINARY, "--config", cfg, "--status-every", "0"},
                    env(nats_url_as("gateway")), dir_ + "/gateway.log");
   }
 

@@ -1,7 +1,10 @@
 // Scale-out's pure parts: which markets a shard owns, the publishing window, how an event is
 // rendered through JetStream, the [shard] / [nats] / [gateway] config, the shard's search_path.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <fstream>
 #include <set>
 
 #include "daemon/config.h"
@@ -534,6 +537,29 @@ shards = ["a", "b"]
   fails("[shard]\nid = \"a\"\nvenues = [\"okx\"]\n[nats]\n[gateway]\n", "one per file");
   fails("[nats]\n[gateway]\nshards = [\"A-1\"]\n", "not a shard id");
   fails("[nats]\n[gateway]\nfetch_batch = 4\n", "gateway.fetch_batch");
+
+  // laminator-gateway's loader: the same file, without the daemon's sections (it does not link the
+  // venue table that reads them).
+  const std::string path = ::testing::TempDir() + "gw-" + std::to_string(::getpid()) + ".toml";
+  const auto write = [&](const std::string& text) {
+    std::ofstream(path) << text;
+    return path;
+  };
+  const Config lg = load_gateway_config(
+      write("[nats]\nurl = \"nats://127.0.0.1:4222\"\n[gateway]\nshards = [\"a\"]\n"));
+  EXPECT_TRUE(lg.is_gateway);
+  EXPECT_EQ(lg.gateway.shards, (std::vector<std::string>{"a"}));
+  for (const char* section : {"feeds", "shard"}) {
+    try {
+      (void)load_gateway_config(write(std::string("[nats]\n[gateway]\n[") + section + "]\n"));
+      ADD_FAILURE() << "a gateway's config took [" << section << "]";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string(section) + ": a daemon's section"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  std::remove(path.c_str());
 }
 
 // `laminator nats-authorization`: each shard's user publishes on its own subject only, the
