@@ -112,9 +112,13 @@ bool all_zero(int fd, std::size_t n) {
 
 }  // namespace
 
+std::size_t CrashRing::file_bytes(std::size_t slots) noexcept {
+  return sizeof(Header) + slots * sizeof(Slot);
+}
+
 CrashRing::CrashRing(const std::string& path, std::size_t slots, std::uint64_t journaled_through)
     : path_(path), slots_(slots) {
-  bytes_ = sizeof(Header) + slots * sizeof(Slot);
+  bytes_ = file_bytes(slots);
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) fail(path, "cannot open crash ring");
   struct stat st {};
@@ -149,7 +153,21 @@ CrashRing::CrashRing(const std::string& path, std::size_t slots, std::uint64_t j
       }
     }
   }
-  if (fresh && ::ftruncate(fd, static_cast<off_t>(bytes_)) != 0) {
+  // Every page reserved on disk before it is mapped: a ring sized with ftruncate alone is sparse,
+  // and on a full file system the first store into a page without blocks kills the process with
+  // SIGBUS (nothing in the log; and the leftover file crashed every restart the same way). Growing
+  // goes through posix_fallocate (it extends the file only when it succeeds); an existing file of
+  // the right size is reserved too (a sparse leftover). Issue 32.
+  if (const int e = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes_)); e != 0) {
+    ::close(fd);
+    if (file_bytes == 0) ::unlink(path.c_str());  // ours, empty: leave nothing behind
+    throw std::runtime_error(
+        path + ": cannot reserve " + std::to_string(bytes_) + " bytes for the crash ring (" +
+        std::strerror(e) +
+        "): free space on its file system, or point engine.crash_ring elsewhere or lower "
+        "engine.crash_ring_slots");
+  }
+  if (fresh && file_bytes > bytes_ && ::ftruncate(fd, static_cast<off_t>(bytes_)) != 0) {
     ::close(fd);
     fail(path, "cannot size crash ring");
   }

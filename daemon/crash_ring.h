@@ -36,6 +36,9 @@ class CrashRing {
   /// build) whose events all lie at or below it is replaced (they are journaled), one that may hold
   /// later events is refused.
   CrashRing(const std::string& path, std::size_t slots, std::uint64_t journaled_through = 0);
+  /// The size of a ring file of `slots` slots (reserved on disk when the ring is opened: a file
+  /// system without that room is a std::runtime_error, never a SIGBUS later).
+  [[nodiscard]] static std::size_t file_bytes(std::size_t slots) noexcept;
   ~CrashRing();
   CrashRing(const CrashRing&) = delete;
   CrashRing& operator=(const CrashRing&) = delete;

@@ -48,13 +48,18 @@ Recovered recover(const std::string& url, const EngineConfig& ec, const std::str
   std::vector<RingRecord> recs;
   if (ring != nullptr) {
     // The ring's events belong to one database: its random instance id (migration 0004), not its
-    // name, so a database dropped and recreated under the same name never adopts them.
+    // name, so a database dropped and recreated under the same name never adopts them; and its
+    // cluster's system identifier with its oid, which a copy made with CREATE DATABASE ... TEMPLATE
+    // (or a dump restored elsewhere) does not share although it copies the instance id (issue 32:
+    // such a clone journaled the original's later events as "recovered"). A point-in-time restore
+    // keeps both and gets a new instance id (engine_mark_restored).
     const db::DatabaseIdentity id = db::database_identity(tx);
     if (id.instance_id.empty())
       throw std::runtime_error("engine_instance is empty: run laminator migrate");
     // A shard's ring belongs to its journal (its seqs): the shard id is part of the owner.
     const std::uint64_t owner =
-        std::hash<std::string>{}("instance/" + id.instance_id +
+        std::hash<std::string>{}("instance/" + id.instance_id + "/cluster/" + id.system_identifier +
+                                 "/oid/" + id.database_oid +
                                  (shard.empty() ? std::string() : "/shard/" + shard)) |
         1;
     const std::uint64_t legacy =

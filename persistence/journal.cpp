@@ -94,8 +94,10 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> declared_seq_gaps(pqxx::tra
 DatabaseIdentity database_identity(pqxx::transaction_base& tx) {
   const pqxx::row r = tx.exec1(
       "SELECT (SELECT system_identifier FROM pg_control_system())::text, current_database(), "
-      "(SELECT instance_id::text FROM engine_instance)");
-  return {r[0].c_str(), r[1].c_str(), r[2].is_null() ? std::string() : r[2].c_str()};
+      "(SELECT instance_id::text FROM engine_instance), "
+      "(SELECT oid::text FROM pg_database WHERE datname = current_database())");
+  return {r[0].c_str(), r[1].c_str(), r[2].is_null() ? std::string() : r[2].c_str(),
+          r[3].is_null() ? std::string() : r[3].c_str()};
 }
 
 }  // namespace lam::db

@@ -57,9 +57,11 @@ std::uint64_t delete_journal_older_than(pqxx::transaction_base& tx, std::uint32_
 /// What the crash ring is bound to: the cluster's system identifier, the database's name, and the
 /// random instance id of migration 0004 ("" when `engine_instance` is empty).
 struct DatabaseIdentity {
-  std::string system_identifier;
-  std::string database;
-  std::string instance_id;
+  std::string system_identifier;  ///< the cluster's (pg_control_system())
+  std::string database;           ///< its name
+  std::string instance_id;        ///< engine_instance (migration 0004): copied by a clone
+  std::string
+      database_oid;  ///< pg_database.oid: a clone (CREATE DATABASE ... TEMPLATE) gets its own
 };
 [[nodiscard]] DatabaseIdentity database_identity(pqxx::transaction_base& tx);
 

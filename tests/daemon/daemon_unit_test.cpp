@@ -1,12 +1,16 @@
 // The daemon's pure parts: config validation, the crash ring, recovery plans, redaction.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <optional>
 #include <pqxx/pqxx>
 
@@ -135,6 +139,16 @@ class CrashRingTest : public ::testing::Test {
   }
 };
 
+RingRecord CrashRingTest_record(std::uint64_t seq) {
+  RingRecord r;
+  r.event.seq = seq;
+  r.event.type = EventType::alert_triggered;
+  r.op.kind = db::WriteKind::alert_triggered;
+  r.op.ts = static_cast<TimeNs>(seq) * 1000;
+  r.has_op = true;
+  return r;
+}
+
 TEST_F(CrashRingTest, SurvivesTheProcessAndKeepsTheNewestSlots) {
   {
     CrashRing ring(path, 1024);
@@ -200,6 +214,70 @@ TEST_F(CrashRingTest, AnUnknownLayoutWithDataIsRefusedWithAClearMessage) {
     EXPECT_NE(std::string(e.what()).find("may hold events not yet journaled"), std::string::npos);
   }
   EXPECT_EQ(std::filesystem::file_size(path), 100'000u);  // untouched
+}
+
+/// Runs `body` in a child process: its exit status, or 128 + the signal that killed it.
+int in_child(const std::function<int()>& body) {
+  const pid_t pid = ::fork();
+  if (pid == 0) ::_exit(body());
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+// Issue 32: on a full file system the daemon died of SIGBUS (rc 135) with nothing in the log, and
+// the leftover (sparse) ring file made every restart crash the same way. The ring's space is now
+// reserved at creation (posix_fallocate) and a failure is a clear refusal. A tmpfs 128 KiB larger
+// than a ring of 4,096 slots, 192 KiB of it used, holds the ring as neither a new file nor a
+// leftover; emptied, it does.
+TEST(CrashRingFull, AFullFileSystemIsARefusalNotASigbusAndALeftoverToo) {
+  const std::string mnt = "/tmp/laminator-ring-full-" + std::to_string(::getpid());
+  std::filesystem::create_directories(mnt);
+  const std::size_t ring_kib = CrashRing::file_bytes(4096) / 1024 + 1;
+  if (std::system(("mount -t tmpfs -o size=" + std::to_string(ring_kib + 128) + "k tmpfs " + mnt +
+                   " 2>/dev/null")
+                      .c_str()) != 0) {
+    std::filesystem::remove(mnt);
+    GTEST_SKIP() << "cannot mount a tmpfs here (not root, or no CAP_SYS_ADMIN)";
+  }
+  const std::string ring = mnt + "/events.ring";
+  {
+    std::ofstream fill(mnt + "/fill", std::ios::binary);
+    const std::string block(64 * 1024, 'x');
+    for (int i = 0; i < 3; ++i) fill << block;  // 192 KiB: 64 KiB short of the ring
+  }
+  std::string message;
+  const auto open_ring = [&] {
+    try {
+      CrashRing r(ring, 4096);
+      r.adopt(1);
+      r.append(CrashRingTest_record(1));
+      return 0;
+    } catch (const std::runtime_error& e) {
+      message = e.what();
+      return 3;
+    }
+  };
+  EXPECT_EQ(in_child(open_ring), 3) << "135 is the SIGBUS of a sparse ring";
+  EXPECT_EQ(open_ring(), 3);
+  EXPECT_NE(message.find("cannot reserve"), std::string::npos) << message;
+  EXPECT_NE(message.find("No space left on device"), std::string::npos) << message;
+  EXPECT_FALSE(std::filesystem::exists(ring)) << "a new ring that could not be reserved is removed";
+  // The leftover of the old way: a sparse file of the ring's exact size.
+  {
+    const int fd = ::open(ring.c_str(), O_RDWR | O_CREAT, 0600);
+    ASSERT_GE(fd, 0);
+    const off_t size = static_cast<off_t>(CrashRing::file_bytes(4096));
+    ASSERT_EQ(::ftruncate(fd, size), 0);
+    ::close(fd);
+  }
+  EXPECT_EQ(in_child(open_ring), 3) << "the leftover crashed every restart";
+  EXPECT_TRUE(std::filesystem::exists(ring)) << "an existing file is never removed";
+  // Room again: the same leftover becomes a working ring.
+  std::filesystem::remove(mnt + "/fill");
+  EXPECT_EQ(in_child(open_ring), 0);
+  EXPECT_EQ(std::system(("umount " + mnt).c_str()), 0);
+  std::filesystem::remove_all(mnt);
 }
 
 TEST_F(CrashRingTest, ARingOfAnotherBuildsLayoutIsReplacedOnlyWhenAllItsEventsAreJournaled) {

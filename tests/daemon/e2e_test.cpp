@@ -405,6 +405,64 @@ TEST(EndToEnd, StartUpFillsJournalHolesFromTheRingAndReportsTheRest) {
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
+// Issue 32: a database cloned with CREATE DATABASE ... TEMPLATE keeps engine_instance's id, so a
+// daemon started on the clone with the original's crash ring adopted it and journaled the
+// original's later events as "recovered" into the clone's history. The ring is now bound to the
+// cluster's system identifier and the database's oid as well, which a clone does not copy.
+TEST(EndToEnd, ADatabaseClonedWithTemplateNeverAdoptsTheOriginalsCrashRing) {
+  E2E e("e2e_clone_src");
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  const auto journaled = [&] {
+    return e.query("SELECT count(*) FROM alert_events")[0][0].as<int>();
+  };
+  double cmds = e.metric("laminator_engine_commands_total");
+  for (int i = 1; i <= 5; ++i)
+    add_alert(e, i, 1, "price_above", "greater_than", std::to_string(80000 + 5 * i).c_str());
+  wait_commands(e, cmds, 5);
+  e.mock().pin_price("BTCUSDT", 8'010'000);
+  ASSERT_TRUE(wait_for([&] { return journaled() == 5; })) << e.log_text();
+  ASSERT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+  // The clone, taken now (seqs 1..5).
+  const std::string src = e.url();
+  const std::string clone = src.substr(0, src.rfind("dbname=")) + "dbname=e2e_clone_dst";
+  {
+    pqxx::connection c(src.substr(0, src.rfind("dbname=")) + "dbname=postgres");
+    pqxx::nontransaction n(c);
+    n.exec("DROP DATABASE IF EXISTS e2e_clone_dst");
+    n.exec("CREATE DATABASE e2e_clone_dst TEMPLATE e2e_clone_src");
+  }
+  // The original goes on: seqs 6..8, in its journal and in the ring.
+  e.mock().pin_price("BTCUSDT", 8'000'000);
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  cmds = e.metric("laminator_engine_commands_total");
+  for (int i = 6; i <= 8; ++i)
+    add_alert(e, i, 1, "price_above", "greater_than", std::to_string(80000 + 5 * i).c_str());
+  wait_commands(e, cmds, 3);
+  e.mock().pin_price("BTCUSDT", 8'010'000);
+  ASSERT_TRUE(wait_for([&] { return journaled() == 8; })) << e.log_text();
+  ASSERT_EQ(e.signal_and_wait(SIGKILL), 128 + SIGKILL);
+  // The clone, with the same config and ring file.
+  e.set_url(clone);
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  EXPECT_EQ(e.query("SELECT count(*), max(seq) FROM alert_events")[0][0].as<int>(), 5)
+      << "the original's events 6..8 were journaled into the clone\n"
+      << e.log_text();
+  EXPECT_EQ(e.query("SELECT count(*) FROM alert_events WHERE recovered")[0][0].as<int>(), 0);
+  EXPECT_NE(e.log_text().find("crash ring held events of another database"), std::string::npos)
+      << e.log_text();
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+  // And the original, restarted on its own database, is not affected by the clone's start: its
+  // ring was wiped by the clone (the ring file is one database's); its journal is whole.
+  e.set_url(src);
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  EXPECT_EQ(journaled(), 8);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+}
+
 TEST(EndToEnd, HostileRowsAreRejectedByIdAndARenamedMarketIsReportedUnserved) {
   E2E e("e2e_hostile");
   e.start();
