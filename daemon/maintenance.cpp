@@ -233,8 +233,24 @@ void Maintenance::render(std::string& out) const {
       m.family("laminator_db_max_connections", "gauge", "The server's max_connections");
       m.sample_double("laminator_db_max_connections", static_cast<double>(h.max_connections));
       m.family("laminator_db_longest_transaction_seconds", "gauge",
-               "Age of the oldest open transaction of any other session");
+               "Age of the oldest transaction holding back vacuum of this database (another "
+               "session's with a snapshot or an xid, or a prepared one)");
       m.sample_double("laminator_db_longest_transaction_seconds", h.longest_transaction_s);
+      m.family("laminator_db_archive_enabled", "gauge",
+               "1 when WAL archiving is on (archive_mode): point-in-time recovery is possible");
+      m.sample_double("laminator_db_archive_enabled", h.archive.enabled ? 1 : 0);
+      m.family("laminator_db_archived_total", "counter",
+               "WAL files archived (pg_stat_archiver.archived_count)");
+      m.sample_double("laminator_db_archived_total", static_cast<double>(h.archive.archived));
+      m.family("laminator_db_archive_failed_total", "counter",
+               "Failed WAL archive attempts (pg_stat_archiver.failed_count): archive_command "
+               "failing, say a directory the server cannot write");
+      m.sample_double("laminator_db_archive_failed_total", static_cast<double>(h.archive.failed));
+      m.family("laminator_db_archive_last_success_age_seconds", "gauge",
+               "Seconds since the last WAL file was archived (no sample before the first)");
+      if (h.archive.last_archived_age_s >= 0)
+        m.sample_double("laminator_db_archive_last_success_age_seconds",
+                        h.archive.last_archived_age_s);
       m.family("laminator_db_xid_age", "gauge",
                "Transaction-id age of the database (wraparound protection forces at 2^31)");
       m.sample_double("laminator_db_xid_age", static_cast<double>(h.xid_age));

@@ -33,17 +33,34 @@ DbHealth collect_db_health(pqxx::connection& c) {
   DbHealth h;
   try {
     pqxx::read_transaction tx(c);
+    // The longest transaction is what its alert says it is: one that holds back vacuum of this
+    // database's tables. A session of another database does not (its snapshot does not cover
+    // ours), nor one that opened a transaction and took no snapshot and no xid (`BEGIN` and idle:
+    // a pooler's or ORM's; issue 32 saw 735 s of that with nothing running); a prepared
+    // transaction left behind does, and pg_stat_activity never shows it.
     const pqxx::row conn = tx.exec1(
         "SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'), "
         "current_setting('max_connections')::bigint, "
-        "(SELECT EXTRACT(EPOCH FROM max(clock_timestamp() - xact_start)) FROM pg_stat_activity "
-        " WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() "
-        "   AND backend_type = 'client backend'), "
-        "(SELECT age(datfrozenxid)::bigint FROM pg_database WHERE datname = current_database())");
+        "GREATEST("
+        " (SELECT EXTRACT(EPOCH FROM max(clock_timestamp() - xact_start)) FROM pg_stat_activity "
+        "   WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() "
+        "     AND datname = current_database() "
+        "     AND (backend_xmin IS NOT NULL OR backend_xid IS NOT NULL)), "
+        " (SELECT EXTRACT(EPOCH FROM max(clock_timestamp() - prepared)) FROM pg_prepared_xacts "
+        "   WHERE database = current_database())), "
+        "(SELECT age(datfrozenxid)::bigint FROM pg_database WHERE datname = current_database()), "
+        "current_setting('archive_mode') <> 'off', "
+        "a.archived_count, a.failed_count, "
+        "EXTRACT(EPOCH FROM clock_timestamp() - a.last_archived_time) "
+        "FROM pg_stat_archiver a");
     h.connections = int_or(conn[0], 0);
     h.max_connections = int_or(conn[1], 0);
     h.longest_transaction_s = seconds_or(conn[2], 0);
     h.xid_age = int_or(conn[3], 0);
+    h.archive.enabled = !conn[4].is_null() && conn[4].as<bool>();
+    h.archive.archived = int_or(conn[5], 0);
+    h.archive.failed = int_or(conn[6], 0);
+    h.archive.last_archived_age_s = seconds_or(conn[7], -1);
     for (const char* table : kHealthTables) {
       TableHealth t;
       t.table = table;

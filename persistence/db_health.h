@@ -25,11 +25,22 @@ struct ReplicaLag {
   double seconds = -1;  ///< replay lag; -1: not reported yet
 };
 
+/// WAL archiving (pg_stat_archiver): the base of point-in-time recovery.
+struct ArchiveHealth {
+  bool enabled = false;             ///< archive_mode is on (or always)
+  std::int64_t archived = 0;        ///< WAL files archived since the statistics' reset
+  std::int64_t failed = 0;          ///< failed attempts (archive_command's exit status)
+  double last_archived_age_s = -1;  ///< since the last success; -1: none yet
+};
+
 struct DbHealth {
   bool ok = false;
   std::string error;  ///< when !ok: the first failure (secrets redacted by the caller)
   std::int64_t connections = 0, max_connections = 0;
-  double longest_transaction_s = 0;  ///< oldest open transaction of any other session
+  /// The oldest transaction that holds back vacuum of this database: another session's of this
+  /// database with a snapshot or an xid, or a prepared transaction's (0: none).
+  double longest_transaction_s = 0;
+  ArchiveHealth archive;
   std::int64_t xid_age = 0;          ///< age(datfrozenxid) of this database (wraparound at 2^31)
   std::vector<TableHealth> tables;   ///< kHealthTables, in that order
   std::vector<ReplicaLag> replicas;  ///< empty without streaming replicas

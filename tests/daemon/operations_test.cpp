@@ -190,6 +190,67 @@ TEST(Operations, AlertingRulesPassPromtoolAndTheirUnitTests) {
   EXPECT_NE(rc, 0) << out;
 }
 
+// Issue 32: `scripts/backup archive-setup` pasted the archive path into the shell command
+// PostgreSQL runs as `postgres`: a path with ' made a command that always failed (visible only in
+// PostgreSQL's log), and a crafted path ran commands; and the runbook never created the directory.
+// Now the script creates it for the server's user and quotes the path for sh, for archive_command's
+// % escapes and for postgresql.conf: a real server archives into the hostile path, runs nothing
+// else, and pg_stat_archiver (exported as laminator_db_archive_*) counts no failure.
+TEST(Operations, ArchiveSetupQuotesAHostilePathAndCreatesItsDirectory) {
+  const std::string work = "/tmp/laminator-archive-" + std::to_string(::getpid());
+  std::filesystem::remove_all(work);
+  std::filesystem::create_directories(work);
+  const std::string archive = work + "/arch 'it' $(touch PWNED) 100%f \\ \"q\";id";
+  std::string quoted;  // for the test's own shell
+  for (const char c : archive) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  const auto [rc, conf] =
+      shell(kSource + "/scripts/backup archive-setup --archive '" + quoted + "' 2>&1");
+  ASSERT_EQ(rc, 0) << conf;
+  ASSERT_TRUE(std::filesystem::is_directory(archive)) << "the script creates the directory";
+  db::LocalClusterOptions o;
+  o.extra_conf = conf;
+  PgCluster cluster(o);
+  const std::string url = cluster.create_database("archive_hostile");
+  pqxx::connection c(url);
+  pqxx::nontransaction n(c);
+  n.exec("CREATE TABLE t AS SELECT g FROM generate_series(1, 1000) g");
+  const std::string wal = n.exec("SELECT pg_walfile_name(pg_switch_wal())")[0][0].as<std::string>();
+  const auto end = Clock::now() + 30s;
+  pqxx::row st;
+  do {
+    std::this_thread::sleep_for(100ms);
+    st = n.exec1(
+        "SELECT archived_count, failed_count, COALESCE(last_archived_wal, '') "
+        "FROM pg_stat_archiver");
+  } while (Clock::now() < end && st[2].as<std::string>() < wal && st[1].as<int>() == 0);
+  EXPECT_EQ(st[1].as<int>(), 0) << "archive_command failed: " << conf;
+  EXPECT_GE(st[0].as<int>(), 1);
+  EXPECT_TRUE(std::filesystem::exists(archive + "/" + wal)) << conf;
+  // Nothing of the path ran: no PWNED in the server's working directory (its data directory) or
+  // anywhere under the work directory.
+  for (const auto& e : std::filesystem::recursive_directory_iterator(work))
+    EXPECT_NE(e.path().filename(), "PWNED") << e.path();
+  EXPECT_FALSE(std::filesystem::exists(cluster.directory() + "/data/PWNED"));
+  // --apply (ALTER SYSTEM through psql's :'variable' quoting) sets the very same command.
+  const std::string printed = n.exec1("SHOW archive_command")[0].as<std::string>();
+  n.exec("ALTER SYSTEM SET archive_command = 'false'");
+  n.exec("SELECT pg_reload_conf()");
+  const auto [rc_apply, out_apply] = shell(kSource + "/scripts/backup archive-setup --archive '" +
+                                           quoted + "' --apply --url '" + url + "' 2>&1");
+  ASSERT_EQ(rc_apply, 0) << out_apply;
+  n.exec("SELECT pg_reload_conf()");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(n.exec1("SHOW archive_command")[0].as<std::string>(), printed);
+  // A path the server cannot reach is refused by the script, not discovered in PostgreSQL's log.
+  std::filesystem::create_directories(work + "/closed");
+  std::filesystem::permissions(work + "/closed", std::filesystem::perms::owner_all);
+  const auto [rc2, out2] =
+      shell(kSource + "/scripts/backup archive-setup --archive " + work + "/closed/a 2>&1");
+  EXPECT_EQ(rc2, 1) << out2;
+  EXPECT_NE(out2.find("postgres cannot write the archive directory"), std::string::npos) << out2;
+  std::filesystem::remove_all(work);
+}
+
 /// A PostgreSQL server on a restored data directory, started as the tests' clusters are (as the
 /// `postgres` user under root, socket only) and stopped at the end.
 class RestoredServer {

@@ -8,6 +8,7 @@
 #include <pqxx/pqxx>
 #include <thread>
 
+#include "persistence/db_health.h"
 #include "persistence/journal_partitions.h"
 #include "persistence/migrator.h"
 #include "persistence/partition_keeper.h"
@@ -301,6 +302,56 @@ TEST_F(JournalKeeper, RangesAheadStrayRowsMovedOldRangesExpiredWhole) {
   EXPECT_EQ(r.expired, (std::vector<std::string>{"alert_events_s2001"}));
   EXPECT_EQ(count("SELECT count(*) FROM archive.alert_events_s2001"), 1000);
   EXPECT_EQ(count("SELECT min(seq) FROM alert_events"), 3001);
+}
+
+}  // namespace
+}  // namespace lam::db
+
+namespace lam::db {
+namespace {
+
+// Issue 32: laminator_db_longest_transaction_seconds read 735 s with nothing running. It counted
+// every client's open transaction of every database, including one that ran BEGIN and took no
+// snapshot (a pooler's or an ORM's), none of which holds back vacuum here, which is what its alert
+// says. Now it counts this database's sessions with a snapshot or an xid, and prepared
+// transactions. WAL archiving's statistics come along (pg_stat_archiver).
+TEST(DbHealth, TheLongestTransactionIsOneThatHoldsBackVacuumOfThisDatabase) {
+  db::LocalClusterOptions o;
+  o.extra_conf = "max_prepared_transactions = 4\n";
+  test::PgCluster cluster(o);
+  const std::string url = cluster.create_database("health_longest");
+  const std::string other = cluster.create_database("health_other");
+  pqxx::connection me(url);
+  const auto longest = [&] { return collect_db_health(me).longest_transaction_s; };
+  EXPECT_EQ(longest(), 0);
+  pqxx::connection idle(url), elsewhere(other), holder(url), prep(url);
+  pqxx::nontransaction(idle).exec("BEGIN");  // a transaction without a snapshot
+  pqxx::nontransaction(elsewhere).exec(
+      "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM pg_class");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1'200));
+  const DbHealth h = collect_db_health(me);
+  ASSERT_TRUE(h.ok) << h.error;
+  EXPECT_EQ(h.longest_transaction_s, 0) << "an idle BEGIN, or another database's snapshot";
+  pqxx::nontransaction(holder).exec(
+      "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM pg_class");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1'200));
+  EXPECT_GE(longest(), 1.0) << "a snapshot of this database holds back vacuum";
+  pqxx::nontransaction(holder).exec("COMMIT");
+  EXPECT_LT(longest(), 1.0);
+  {
+    pqxx::nontransaction n(prep);
+    n.exec("CREATE TABLE t (x int)");
+    n.exec("BEGIN; INSERT INTO t VALUES (1); PREPARE TRANSACTION 'forgotten'");
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1'200));
+  EXPECT_GE(longest(), 1.0) << "a prepared transaction, which pg_stat_activity never shows";
+  pqxx::nontransaction(prep).exec("ROLLBACK PREPARED 'forgotten'");
+  EXPECT_LT(longest(), 1.0);
+  // Archiving is off on the test cluster: reported as such, nothing failed.
+  const DbHealth a = collect_db_health(me);
+  EXPECT_FALSE(a.archive.enabled);
+  EXPECT_EQ(a.archive.failed, 0);
+  EXPECT_EQ(a.archive.last_archived_age_s, -1);
 }
 
 }  // namespace
