@@ -175,6 +175,8 @@ Config build(const toml::table& root, const std::string& file, DaemonSections da
   if (const toml::table* t = top.table("listener")) {
     Section s(*t, "listener", file);
     s.millis("batch_window_ms", c.listener.batch_window, 0, 1'000);
+    s.millis("heartbeat_interval_ms", c.listener.heartbeat.interval, 100, 3'600'000);
+    s.millis("heartbeat_timeout_ms", c.listener.heartbeat.timeout, 100, 600'000);
     s.finish();
   }
   if (const toml::table* t = top.table("stream")) {

@@ -95,6 +95,12 @@ std::uint64_t Daemon::open_database() {
     }
   }
 
+  // The change path: a notification sent through the URL must reach a LISTEN session on it, or
+  // the engine would never see the bot's changes (a transaction-mode pooler: refused here, with
+  // what to do; the listener's heartbeats keep proving it while running).
+  if (auto err = db::probe_change_path(base_url, cfg_.listener.heartbeat.timeout))
+    throw std::runtime_error(*err);
+
   // A shard's journal lives in its own schema (migration 0011); its connections name it first.
   if (cfg_.shard) {
     const std::string schema = db::ensure_shard_schema(base_url, cfg_.shard->id);

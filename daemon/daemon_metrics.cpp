@@ -1,6 +1,8 @@
 // /metrics and /healthz for the daemon: every component's counters, read from atomics (any thread).
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <string>
 
 #include "daemon/daemon_parts.h"
@@ -9,6 +11,16 @@
 
 namespace lam::daemon {
 namespace {
+
+/// "2026-12-07T12:34:56Z" for Unix milliseconds.
+std::string utc_time(std::uint64_t unix_ms) {
+  const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
 /// /healthz calls the writer behind when its oldest unwritten change is this old.
 constexpr std::uint64_t kWriterBehindMs = 5'000;
@@ -205,6 +217,22 @@ const MetricDesc<db::ListenerStats> kListenerMetrics[] = {
     {"laminator_listener_foreign_total", "counter",
      "Changes to rows of other shards' markets, dropped from the notification unread",
      [](const db::ListenerStats& s) -> std::uint64_t { return s.foreign.load(); }},
+    {"laminator_listener_connected", "gauge",
+     "1 while the LISTEN session is up and its heartbeats come back: the bot's changes are "
+     "followed",
+     [](const db::ListenerStats& s) -> std::uint64_t { return s.connected.load(); }},
+    {"laminator_listener_down_since_timestamp_seconds", "gauge",
+     "Unix time since when the bot's changes are not followed (0 while they are)",
+     [](const db::ListenerStats& s) -> std::uint64_t { return s.down_since_ms.load() / 1000; }},
+    {"laminator_listener_heartbeats_total", "counter",
+     "Heartbeat notifications that came back (the change path's round trip)",
+     [](const db::ListenerStats& s) -> std::uint64_t { return s.heartbeats.load(); }},
+    {"laminator_listener_heartbeats_lost_total", "counter",
+     "Heartbeats not back in time: the session was dropped and resynced",
+     [](const db::ListenerStats& s) -> std::uint64_t { return s.heartbeats_lost.load(); }},
+    {"laminator_listener_heartbeat_rtt_microseconds", "gauge",
+     "The last heartbeat's round trip (NOTIFY on a second connection to delivery)",
+     [](const db::ListenerStats& s) -> std::uint64_t { return s.heartbeat_rtt_us.load(); }},
 };
 
 }  // namespace
@@ -279,6 +307,27 @@ bool Daemon::health(std::string& out) const {
   const db::WriterStats& ws = p.writer->stats();
   const bool db_up = ws.db_ok.load() == 1;
   if (!db_up) add("database unreachable");
+  // The bot's changes: not followed while the listener has no proven session (a grace of 2 s
+  // covers a reconnect's resync).
+  if (p.listener) {
+    const db::ListenerStats& ls = p.listener->stats();
+    const std::uint64_t since = ls.down_since_ms.load();
+    const std::uint64_t now_ms =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
+    if (since != 0 && now_ms >= since + 2'000) {
+      const auto why = static_cast<db::ListenerDown>(ls.down_why.load());
+      add("the bot's changes are not followed since " + utc_time(since) + " (" +
+          std::to_string((now_ms - since) / 1000) + " s: " +
+          (why == db::ListenerDown::no_notifications
+               ? "notifications sent through the database URL do not arrive; a "
+                 "transaction-mode pooler?"
+           : why == db::ListenerDown::lost ? "heartbeats stopped coming back; reconnecting"
+                                           : "the listener cannot connect; retrying") +
+          ")");
+    }
+  }
   if (db_up && ws.writes_failing.load() == 1)
     add("database writes failing (sqlstate " + db::unpack_sqlstate(ws.last_error_sqlstate.load()) +
         "): retried, see the writer's log");

@@ -197,6 +197,28 @@ void Maintenance::run() {
   }
 }
 
+namespace {
+
+/// WAL archiving's families (pg_stat_archiver), with the database's health.
+void render_archive(PromWriter& m, const db::ArchiveHealth& a) {
+  m.family("laminator_db_archive_enabled", "gauge",
+           "1 when WAL archiving is on (archive_mode): point-in-time recovery is possible");
+  m.sample_double("laminator_db_archive_enabled", a.enabled ? 1 : 0);
+  m.family("laminator_db_archived_total", "counter",
+           "WAL files archived (pg_stat_archiver.archived_count)");
+  m.sample_double("laminator_db_archived_total", static_cast<double>(a.archived));
+  m.family("laminator_db_archive_failed_total", "counter",
+           "Failed WAL archive attempts (pg_stat_archiver.failed_count): archive_command "
+           "failing, say a directory the server cannot write");
+  m.sample_double("laminator_db_archive_failed_total", static_cast<double>(a.failed));
+  m.family("laminator_db_archive_last_success_age_seconds", "gauge",
+           "Seconds since the last WAL file was archived (no sample before the first)");
+  if (a.last_archived_age_s >= 0)
+    m.sample_double("laminator_db_archive_last_success_age_seconds", a.last_archived_age_s);
+}
+
+}  // namespace
+
 void Maintenance::render(std::string& out) const {
   const MaintenanceSnapshot s = snapshot();
   PromWriter m(out);
@@ -236,21 +258,7 @@ void Maintenance::render(std::string& out) const {
                "Age of the oldest transaction holding back vacuum of this database (another "
                "session's with a snapshot or an xid, or a prepared one)");
       m.sample_double("laminator_db_longest_transaction_seconds", h.longest_transaction_s);
-      m.family("laminator_db_archive_enabled", "gauge",
-               "1 when WAL archiving is on (archive_mode): point-in-time recovery is possible");
-      m.sample_double("laminator_db_archive_enabled", h.archive.enabled ? 1 : 0);
-      m.family("laminator_db_archived_total", "counter",
-               "WAL files archived (pg_stat_archiver.archived_count)");
-      m.sample_double("laminator_db_archived_total", static_cast<double>(h.archive.archived));
-      m.family("laminator_db_archive_failed_total", "counter",
-               "Failed WAL archive attempts (pg_stat_archiver.failed_count): archive_command "
-               "failing, say a directory the server cannot write");
-      m.sample_double("laminator_db_archive_failed_total", static_cast<double>(h.archive.failed));
-      m.family("laminator_db_archive_last_success_age_seconds", "gauge",
-               "Seconds since the last WAL file was archived (no sample before the first)");
-      if (h.archive.last_archived_age_s >= 0)
-        m.sample_double("laminator_db_archive_last_success_age_seconds",
-                        h.archive.last_archived_age_s);
+      render_archive(m, h.archive);
       m.family("laminator_db_xid_age", "gauge",
                "Transaction-id age of the database (wraparound protection forces at 2^31)");
       m.sample_double("laminator_db_xid_age", static_cast<double>(h.xid_age));

@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <charconv>
 #include <pqxx/pqxx>
 #include <unordered_set>
 #include <vector>
@@ -34,6 +36,20 @@ std::optional<std::string_view> json_string_field(std::string_view s, std::strin
   return s.substr(p + 1, end - p - 1);
 }
 
+/// The heartbeats heard since the listener last looked (ChangeHeartbeat): nonces.
+using Heard = std::vector<std::uint64_t>;
+
+/// `{"t":"heartbeat","op":"PING","n":"<nonce>"}` (n in decimal).
+std::string heartbeat_payload(std::uint64_t nonce) {
+  return R"({"t":"heartbeat","op":"PING","n":")" + std::to_string(nonce) + "\"}";
+}
+
+/// Sends `nonce` on the change channel through `c` (its own transaction: delivered at commit).
+void send_heartbeat(pqxx::connection& c, std::uint64_t nonce) {
+  pqxx::nontransaction n(c);
+  n.exec_params("SELECT pg_notify($1, $2)", std::string(kChannel), heartbeat_payload(nonce));
+}
+
 struct Pending {
   std::unordered_set<Uuid, UuidHash> markets, positions, alerts, orders, balances;
   std::unordered_set<Uuid, UuidHash> reconcile;  ///< ids named by the writer (op RECONCILE)
@@ -54,14 +70,24 @@ struct Pending {
 
 class Receiver final : public pqxx::notification_receiver {
  public:
-  Receiver(pqxx::connection_base& c, Pending& pending, ListenerStats& stats, bool orders,
-           const std::function<bool(const Uuid&)>& foreign)
+  Receiver(pqxx::connection_base& c, Pending& pending, Heard& heard, ListenerStats& stats,
+           bool orders, const std::function<bool(const Uuid&)>& foreign)
       : notification_receiver(c, kChannel),
         pending_(pending),
+        heard_(heard),
         stats_(stats),
         orders_(orders),
         foreign_(foreign) {}
   void operator()(const std::string& payload, int) override {
+    if (json_string_field(payload, "t") == std::string_view("heartbeat")) {
+      // Ours or another daemon's on the same database (ChangeHeartbeat tells them apart).
+      if (const auto n = json_string_field(payload, "n")) {
+        std::uint64_t v = 0;
+        const auto [p, ec] = std::from_chars(n->data(), n->data() + n->size(), v);
+        if (ec == std::errc() && p == n->data() + n->size()) heard_.push_back(v);
+      }
+      return;
+    }
     stats_.notifications.fetch_add(1, std::memory_order_relaxed);
     const auto note = parse_change_payload(payload);
     if (!note) {
@@ -94,10 +120,17 @@ class Receiver final : public pqxx::notification_receiver {
 
  private:
   Pending& pending_;
+  Heard& heard_;
   ListenerStats& stats_;
   bool orders_;
   const std::function<bool(const Uuid&)>& foreign_;
 };
+
+std::uint64_t unix_ms() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
 
 template <class Set>
 EngineCommand command(EngineCommand::Kind kind, Clock::time_point noticed, Set&& set) {
@@ -129,6 +162,37 @@ std::optional<ChangeNote> parse_change_payload(std::string_view payload) {
   return note;
 }
 
+std::optional<std::string> probe_change_path(const std::string& conninfo,
+                                             std::chrono::milliseconds timeout) {
+  try {
+    pqxx::connection listen(conninfo), send(conninfo);
+    Pending pending;
+    Heard heard;
+    ListenerStats stats;
+    const std::function<bool(const Uuid&)> none;
+    Receiver r(listen, pending, heard, stats, false, none);
+    ChangeHeartbeat hb({timeout, timeout},
+                       static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()));
+    hb.reconnected(Clock::now());
+    send_heartbeat(send, *hb.due(Clock::now()));
+    while (!hb.dead(Clock::now())) {
+      listen.await_notification(0, 20'000);
+      listen.get_notifs();
+      for (const std::uint64_t n : heard)
+        if (hb.heard(n, Clock::now())) return std::nullopt;
+      heard.clear();
+    }
+    return "change notifications sent through the database URL never reached a LISTEN session "
+           "on it within " +
+           std::to_string(timeout.count()) +
+           " ms: the engine would never see the bot's changes. A transaction-mode pooler "
+           "(PgBouncer) does not keep LISTEN: connect the daemon to PostgreSQL directly "
+           "(docs/operations.md, \"The change path\")";
+  } catch (const std::exception& e) {
+    return "cannot check the change path: " + redact_secrets(e.what(), conninfo);
+  }
+}
+
 Listener::Listener(ListenerConfig cfg) : cfg_(std::move(cfg)), queue_(cfg_.queue_capacity) {
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "lam-listener");
@@ -152,7 +216,25 @@ void Listener::run() {
   auto log = spdlog::default_logger()->clone("listener");
   Loader loader(cfg_.conninfo);
   Pending pending;
+  Heard heard;
+  ChangeHeartbeat hb(cfg_.heartbeat,
+                     static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()));
   auto backoff = cfg_.backoff_min;
+  stats_.down_since_ms.store(unix_ms());
+  // Heartbeats heard, the next one sent when due; true when the outstanding one is overdue.
+  const auto beat = [&](pqxx::connection& ping) {
+    const auto now = Clock::now();
+    for (const std::uint64_t n : heard) {
+      if (hb.heard(n, now)) {
+        stats_.heartbeats.fetch_add(1, std::memory_order_relaxed);
+        stats_.heartbeat_rtt_us.store(static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(hb.last_rtt()).count()));
+      }
+    }
+    heard.clear();
+    if (const auto n = hb.due(now)) send_heartbeat(ping, *n);
+    return hb.dead(now);
+  };
   // Bounded queue: when the engine falls behind, the listener waits (and counts it) rather than
   // drop.
   auto push = [&](EngineCommand&& cmd) {
@@ -167,14 +249,38 @@ void Listener::run() {
   };
 
   while (!stopping_.load()) {
-    std::unique_ptr<pqxx::connection> conn;
+    std::unique_ptr<pqxx::connection> conn, ping;
     std::unique_ptr<Receiver> receiver;
+    ListenerDown why = ListenerDown::no_connection;
     try {
       conn = std::make_unique<pqxx::connection>(cfg_.conninfo);
       pqxx::nontransaction(*conn).exec("SET application_name = 'laminator-listener'");
       // LISTEN before the snapshot
-      receiver = std::make_unique<Receiver>(*conn, pending, stats_, cfg_.orders, cfg_.foreign);
+      receiver =
+          std::make_unique<Receiver>(*conn, pending, heard, stats_, cfg_.orders, cfg_.foreign);
+      ping = std::make_unique<pqxx::connection>(cfg_.conninfo);
       backend_pid_.store(conn->backendpid());
+      // The probe: the session is used once a notification's round trip proves it (through a
+      // transaction-mode pooler none ever arrives: docs/operations.md, "The change path").
+      why = ListenerDown::no_notifications;
+      heard.clear();
+      hb.reconnected(Clock::now());
+      while (!hb.proven()) {
+        if (beat(*ping))
+          throw std::runtime_error(
+              "change notifications sent through the database URL never reached this LISTEN "
+              "session within " +
+              std::to_string(cfg_.heartbeat.timeout.count()) +
+              " ms: a transaction-mode pooler (PgBouncer) does not keep LISTEN; connect the "
+              "daemon to PostgreSQL directly (docs/operations.md, \"The change path\")");
+        if (stopping_.load()) break;
+        conn->await_notification(0, 20'000);
+        conn->get_notifs();
+      }
+      why = ListenerDown::lost;
+      stats_.connected.store(1);
+      stats_.down_since_ms.store(0);
+      stats_.down_why.store(static_cast<std::uint8_t>(ListenerDown::none));
       stats_.reconnects.fetch_add(1, std::memory_order_relaxed);
       // Full resync: nothing that changed while we were away is missed.
       const auto t0 = Clock::now();
@@ -211,8 +317,18 @@ void Listener::run() {
         // Wait for notifications; short waits while a batch is forming, 100 ms otherwise (stop
         // checks).
         const bool forming = pending.size() > 0;
-        conn->await_notification(0, forming ? 500 : 100'000);
+        const auto to_beat =
+            std::chrono::duration_cast<std::chrono::microseconds>(hb.wake_at() - Clock::now())
+                .count();
+        conn->await_notification(
+            0, static_cast<long>(std::clamp<std::int64_t>(to_beat, 0, forming ? 500 : 100'000)));
         conn->get_notifs();
+        if (beat(*ping)) {
+          stats_.heartbeats_lost.fetch_add(1, std::memory_order_relaxed);
+          throw std::runtime_error("a heartbeat did not come back within " +
+                                   std::to_string(cfg_.heartbeat.timeout.count()) +
+                                   " ms: the session no longer receives notifications");
+        }
         if (pending.size() == 0) continue;
         if (pending.size() < cfg_.max_batch && Clock::now() - pending.first < cfg_.batch_window)
           continue;
@@ -262,12 +378,20 @@ void Listener::run() {
       }
     } catch (const std::exception& e) {
       // broken_connection and friends: 6.4 does not heal a connection; drop it (receiver first) and
-      // start over with a full resync.
-      log->warn("listener connection lost ({}); reconnecting in {} ms",
-                redact_secrets(e.what(), cfg_.conninfo), backoff.count());
+      // start over with a full resync. Until then the bot's changes are not followed: said by
+      // health and metrics (down_since_ms), with why.
+      stats_.connected.store(0);
+      std::uint64_t expected = 0;
+      stats_.down_since_ms.compare_exchange_strong(expected, unix_ms());
+      stats_.down_why.store(static_cast<std::uint8_t>(why));
+      if (!stopping_.load())
+        log->log(why == ListenerDown::no_notifications ? spdlog::level::err : spdlog::level::warn,
+                 "listener connection lost ({}); reconnecting in {} ms",
+                 redact_secrets(e.what(), cfg_.conninfo), backoff.count());
     }
     backend_pid_.store(0);
     receiver.reset();
+    ping.reset();
     conn.reset();
     pending.clear();
     const auto until = Clock::now() + backoff;

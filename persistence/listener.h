@@ -20,6 +20,7 @@
 
 #include "engine/domain.h"
 #include "engine/orders.h"
+#include "persistence/change_heartbeat.h"
 
 namespace lam::db {
 
@@ -55,6 +56,9 @@ struct EngineCommand {
 
 struct ListenerConfig {
   std::string conninfo;
+  /// The change path's heartbeat (persistence/change_heartbeat.h): sent every `interval`, dead
+  /// when one is not back within `timeout`; the first after each connect is the probe.
+  ChangeHeartbeat::Config heartbeat{};
   std::chrono::milliseconds batch_window{2};  ///< collect notifications this long before re-reading
   std::size_t max_batch = 500;                ///< ... or until this many ids are pending
   std::chrono::milliseconds backoff_min{50};
@@ -78,7 +82,31 @@ struct ListenerStats {
   std::atomic<std::uint64_t> foreign{0};  ///< changes to other shards' rows, dropped unread
   std::atomic<std::uint64_t> queue_waits{
       0};  ///< times the command queue was full (the listener waited)
+  /// 1 while the LISTEN session is up and proven by a heartbeat (the bot's changes are followed).
+  std::atomic<std::uint64_t> connected{0};
+  /// Unix milliseconds since when the bot's changes are not followed (0 while connected).
+  std::atomic<std::uint64_t> down_since_ms{0};
+  /// Why not (ListenerDown): 0 none, 1 no connection, 2 notifications do not arrive (a pooler?),
+  /// 3 a heartbeat was lost on a proven session.
+  std::atomic<std::uint8_t> down_why{1};
+  std::atomic<std::uint64_t> heartbeat_rtt_us{0};  ///< the last heartbeat's round trip
+  std::atomic<std::uint64_t> heartbeats{0};        ///< heartbeats that came back
+  std::atomic<std::uint64_t> heartbeats_lost{0};   ///< not back in time: the session was dropped
 };
+
+/// ListenerStats::down_why.
+enum class ListenerDown : std::uint8_t {
+  none = 0,
+  no_connection = 1,
+  no_notifications = 2,
+  lost = 3
+};
+
+/// Sends a notification through `conninfo` and waits for it on a LISTEN session of its own: the
+/// daemon's start-up check. The error to show (secrets redacted) when it does not arrive within
+/// `timeout` (a transaction-mode pooler does not keep LISTEN) or the database cannot be reached.
+[[nodiscard]] std::optional<std::string> probe_change_path(const std::string& conninfo,
+                                                           std::chrono::milliseconds timeout);
 
 class Listener {
  public:

@@ -161,6 +161,11 @@ class E2E {
     w.exec(sql);
     w.commit();
   }
+  /// `sql` outside a transaction on database `db` of the same server (ALTER DATABASE, say).
+  void exec_on(const std::string& db, const std::string& sql) const {
+    pqxx::connection c(url_.substr(0, url_.rfind("dbname=")) + "dbname=" + db);
+    pqxx::nontransaction(c).exec(sql);
+  }
   pqxx::result query(const std::string& sql) const {
     pqxx::connection c(url_);
     pqxx::read_transaction t(c);

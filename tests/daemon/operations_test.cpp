@@ -16,6 +16,7 @@
 #include "daemon/config.h"
 #include "persistence/local_cluster.h"
 #include "tests/daemon/e2e_harness.h"
+#include "tests/support/pgbouncer.h"
 
 namespace lam::test {
 
@@ -249,6 +250,55 @@ TEST(Operations, ArchiveSetupQuotesAHostilePathAndCreatesItsDirectory) {
   EXPECT_EQ(rc2, 1) << out2;
   EXPECT_NE(out2.find("postgres cannot write the archive directory"), std::string::npos) << out2;
   std::filesystem::remove_all(work);
+}
+
+// Issue 32: through the shipped transaction-mode PgBouncer the daemon ran, /healthz 200, and never
+// received a change notification. It now refuses to start, saying what to do; the same database
+// directly runs (the control).
+TEST(Operations, ADaemonBehindATransactionPoolerRefusesToStart) {
+  E2E e("ops_pooled");
+  const std::string direct = e.url();
+  PgBouncer bouncer(kSource + "/configs/pgbouncer/pgbouncer.ini", shared_cluster().directory(),
+                    shared_cluster().port(), "ops_pooled");
+  e.set_url(bouncer.conninfo());
+  e.start();
+  EXPECT_EQ(e.signal_and_wait(0, 30s), 2) << e.log_text();
+  EXPECT_NE(e.log_text().find("transaction-mode pooler (PgBouncer) does not keep LISTEN"),
+            std::string::npos)
+      << e.log_text();
+  EXPECT_NE(e.log_text().find("start-up failed"), std::string::npos) << e.log_text();
+  e.set_url(direct);
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  EXPECT_EQ(e.metric("laminator_listener_connected"), 1);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+}
+
+// Issue 32: with the connection limit reached, the listener retried forever while /healthz stayed
+// 200 and no metric showed it. Now health says the bot's changes are not followed, since when, and
+// laminator_listener_connected is 0 until it is back.
+TEST(Operations, AListenerThatCannotReconnectIsLoudUntilItIsBack) {
+  E2E e("ops_listener_down");
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  EXPECT_EQ(e.metric("laminator_listener_connected"), 1);
+  // No new connection to the database (superusers included), and the listener's session cut.
+  e.exec_on("postgres", "ALTER DATABASE ops_listener_down ALLOW_CONNECTIONS false");
+  e.exec_on("postgres",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'laminator-listener' AND datname = 'ops_listener_down'");
+  ASSERT_TRUE(wait_for([&] { return e.health().first == 503; }, 15s)) << e.log_text();
+  const auto [code, body] = e.health();
+  EXPECT_NE(body.find("the bot's changes are not followed since 20"), std::string::npos) << body;
+  EXPECT_NE(body.find("the listener cannot connect"), std::string::npos) << body;
+  EXPECT_EQ(e.metric("laminator_listener_connected"), 0);
+  EXPECT_GT(e.metric("laminator_listener_down_since_timestamp_seconds"), 1.7e9);
+  // Back: connections allowed again, the listener reconnects, resyncs, and health is 200.
+  e.exec_on("postgres", "ALTER DATABASE ops_listener_down ALLOW_CONNECTIONS true");
+  ASSERT_TRUE(e.wait_healthy(30s)) << e.health().second << "\n" << e.log_text();
+  EXPECT_EQ(e.metric("laminator_listener_connected"), 1);
+  EXPECT_EQ(e.metric("laminator_listener_down_since_timestamp_seconds"), 0);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
 /// A PostgreSQL server on a restored data directory, started as the tests' clusters are (as the

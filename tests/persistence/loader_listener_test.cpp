@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "engine/matcher.h"
+#include "persistence/change_heartbeat.h"
 #include "persistence/listener.h"
 #include "persistence/loader.h"
 #include "persistence/migrator.h"
@@ -33,6 +34,41 @@ void exec(const std::string& url, const std::string& sql) {
   pqxx::work w(c);
   w.exec(sql);
   w.commit();
+}
+
+// The listener's heartbeat (persistence/change_heartbeat.h): the probe after each connect, one
+// heartbeat in flight, another daemon's ignored, a late one is death.
+TEST(ChangeHeartbeat, AProbeAfterEachConnectThenOneInFlightAndALateOneIsDeath) {
+  using namespace std::chrono_literals;
+  using C = ChangeHeartbeat::Clock;
+  ChangeHeartbeat hb({.interval = 5s, .timeout = 2s}, 42);
+  const C::time_point t0{};
+  hb.reconnected(t0);
+  EXPECT_FALSE(hb.proven());
+  const auto probe = hb.due(t0);
+  ASSERT_TRUE(probe) << "the probe is due at once";
+  EXPECT_FALSE(hb.due(t0 + 1s)) << "one in flight";
+  EXPECT_FALSE(hb.heard(*probe + 1, t0 + 10ms)) << "another daemon's heartbeat";
+  EXPECT_FALSE(hb.dead(t0 + 1999ms));
+  EXPECT_EQ(hb.wake_at(), t0 + 2s);
+  EXPECT_TRUE(hb.heard(*probe, t0 + 30ms));
+  EXPECT_TRUE(hb.proven());
+  EXPECT_EQ(hb.last_rtt(), 30ms);
+  EXPECT_FALSE(hb.heard(*probe, t0 + 40ms)) << "heard once";
+  EXPECT_FALSE(hb.due(t0 + 5s)) << "the next one comes an interval after the last came back";
+  const auto next = hb.due(t0 + 5030ms);
+  ASSERT_TRUE(next);
+  EXPECT_NE(*next, *probe);
+  EXPECT_FALSE(hb.dead(t0 + 7029ms));
+  EXPECT_TRUE(hb.dead(t0 + 7030ms)) << "not back within the timeout: the path is dead";
+  // A new session: proven again only by its own probe; the old nonce means nothing.
+  hb.reconnected(t0 + 8s);
+  EXPECT_FALSE(hb.proven());
+  EXPECT_FALSE(hb.dead(t0 + 20s)) << "nothing in flight until the probe is sent";
+  const auto probe2 = hb.due(t0 + 8s);
+  ASSERT_TRUE(probe2);
+  EXPECT_FALSE(hb.heard(*next, t0 + 8010ms));
+  EXPECT_TRUE(hb.heard(*probe2, t0 + 8010ms));
 }
 
 TEST(CopyText, SplitsAndUnescapes) {

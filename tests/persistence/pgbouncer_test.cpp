@@ -106,3 +106,50 @@ TEST(PgBouncer, TheBotsWritesThroughTransactionPoolingReachTheEngine) {
 
 }  // namespace
 }  // namespace lam::test
+
+namespace lam::test {
+namespace {
+
+// Issue 32: a daemon whose database URL pointed at the shipped transaction-mode pooler ran with
+// /healthz 200 and never received a change notification (LISTEN does not survive transaction
+// pooling): the bot's alerts never fired. The change path is now proven by a notification's round
+// trip: refused at start (probe_change_path), and a listener through the pooler never reports its
+// session as following the bot's changes; through a direct session both pass.
+TEST(PgBouncer, TheChangePathThroughTransactionPoolingIsDetectedAndRefused) {
+  const std::string db = "pgbouncer_refused";
+  const std::string url = migrated_seeded_db(db, 2, 2);
+  PgBouncer bouncer(std::string(LAMINATOR_SOURCE_DIR) + "/configs/pgbouncer/pgbouncer.ini",
+                    shared_cluster().directory(), shared_cluster().port(), db);
+  using namespace std::chrono_literals;
+  EXPECT_EQ(db::probe_change_path(url, 2s), std::nullopt) << "a direct session";
+  const auto refused = db::probe_change_path(bouncer.conninfo(), 1s);
+  ASSERT_TRUE(refused) << "a LISTEN through transaction pooling passed the probe";
+  EXPECT_NE(refused->find("transaction-mode pooler (PgBouncer) does not keep LISTEN"),
+            std::string::npos)
+      << *refused;
+
+  db::Listener pooled(
+      {.conninfo = bouncer.conninfo(), .heartbeat = {.interval = 1s, .timeout = 500ms}});
+  db::Listener direct({.conninfo = url, .heartbeat = {.interval = 1s, .timeout = 500ms}});
+  const auto end = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < end &&
+         (direct.stats().connected.load() == 0 ||
+          pooled.stats().down_why.load() !=
+              static_cast<std::uint8_t>(db::ListenerDown::no_notifications)))
+    std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(direct.stats().connected.load(), 1u);
+  EXPECT_GE(direct.stats().heartbeats.load(), 1u);
+  EXPECT_EQ(pooled.stats().connected.load(), 0u);
+  EXPECT_EQ(pooled.stats().down_why.load(),
+            static_cast<std::uint8_t>(db::ListenerDown::no_notifications));
+  EXPECT_GT(pooled.stats().down_since_ms.load(), 0u);
+  EXPECT_EQ(pooled.stats().resyncs.load(), 0u) << "an unproven session is never used";
+  // The direct listener keeps proving its session.
+  const auto beats = direct.stats().heartbeats.load();
+  std::this_thread::sleep_for(2500ms);
+  EXPECT_GE(direct.stats().heartbeats.load(), beats + 1);
+  EXPECT_EQ(direct.stats().heartbeats_lost.load(), 0u);
+}
+
+}  // namespace
+}  // namespace lam::test
