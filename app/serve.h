@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -44,7 +45,8 @@ inline int serve(
   std::signal(SIGTERM, on_signal);
   std::signal(SIGPIPE, SIG_IGN);
   const daemon::Config kept = cfg;
-  Server server(std::move(cfg));
+  auto owned = std::make_unique<Server>(std::move(cfg));
+  Server& server = *owned;
   try {
     server.start();
   } catch (const std::exception& e) {
@@ -60,8 +62,19 @@ inline int serve(
       spdlog::info("status: {}", server.status().format());
     }
   }
+  // The whole time from the signal to the exit, stop and teardown (threads joined, sockets closed)
+  // apart: the stop's own line ("stopped in") does not see the teardown.
+  const auto t0 = std::chrono::steady_clock::now();
   spdlog::info("signal received: shutting down");
   server.stop();
+  const auto t1 = std::chrono::steady_clock::now();
+  owned.reset();
+  const auto t2 = std::chrono::steady_clock::now();
+  const auto ms = [](auto d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  };
+  spdlog::info("exit: {} ms after the signal (stop {} ms, teardown {} ms)", ms(t2 - t0),
+               ms(t1 - t0), ms(t2 - t1));
   return 0;
 }
 

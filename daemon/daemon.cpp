@@ -266,16 +266,35 @@ void Daemon::stop() {
   auto& log = *p.log;
   const auto t0 = Clock::now();
   log.info("stopping: feeds");
+  // Each phase timed: the log says where a slow stop went.
+  std::string phases;
+  auto t = Clock::now();
+  const auto phase = [&](const char* name) {
+    const auto now = Clock::now();
+    phases += fmt::format("{}{} {}", phases.empty() ? "" : ", ", name,
+                          std::chrono::duration_cast<std::chrono::milliseconds>(now - t).count());
+    t = now;
+  };
   p.runner->stop();
+  phase("feeds");
   p.engine->stop(std::chrono::seconds(1));  // drains the tick queue and parked writer ops
+  phase("engine");
   p.server->stop(std::chrono::milliseconds(1500));
-  if (p.publisher) p.publisher->stop(std::chrono::milliseconds(2000));
+  phase("stream");
+  if (p.publisher) {
+    p.publisher->stop(std::chrono::milliseconds(2000));
+    phase("jetstream");
+  }
   p.listener->stop();
+  phase("listener");
   p.writer->stop(std::chrono::seconds(2));
+  phase("writer");
   p.journal->stop();
+  phase("journal");
   p.maintenance->stop();
-  log.info("stopped in {} ms: {} events, writer {} batches, {} conflicts",
-           std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count(),
+  phase("maintenance");
+  log.info("stopped in {} ms ({} ms): {} events, writer {} batches, {} conflicts",
+           std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count(), phases,
            p.engine->stats().events.load(), p.writer->stats().batches.load(),
            p.writer->stats().conflicts.load());
 }

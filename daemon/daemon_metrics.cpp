@@ -230,9 +230,6 @@ const MetricDesc<db::ListenerStats> kListenerMetrics[] = {
     {"laminator_listener_heartbeats_lost_total", "counter",
      "Heartbeats not back in time: the session was dropped and resynced",
      [](const db::ListenerStats& s) -> std::uint64_t { return s.heartbeats_lost.load(); }},
-    {"laminator_listener_heartbeat_rtt_microseconds", "gauge",
-     "The last heartbeat's round trip (NOTIFY on a second connection to delivery)",
-     [](const db::ListenerStats& s) -> std::uint64_t { return s.heartbeat_rtt_us.load(); }},
 };
 
 }  // namespace
@@ -278,6 +275,10 @@ void Daemon::render_metrics(std::string& out) const {
   }
   if (p.maintenance) p.maintenance->render(out);  // database health and partitions
   m.table(kListenerMetrics, p.listener->stats());
+  m.family("laminator_listener_heartbeat_rtt_seconds", "gauge",
+           "The last heartbeat's round trip (NOTIFY on a second connection to delivery)");
+  m.sample_double("laminator_listener_heartbeat_rtt_seconds",
+                  static_cast<double>(p.listener->stats().heartbeat_rtt_us.load()) / 1e6);
 }
 
 bool Daemon::health(std::string& out) const {

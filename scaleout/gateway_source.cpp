@@ -11,12 +11,9 @@
 #include <deque>
 #include <map>
 #include <mutex>
-#include <pqxx/pqxx>
 #include <thread>
 #include <vector>
 
-#include "persistence/database_url.h"
-#include "persistence/journal.h"
 #include "scaleout/fetch_plan.h"
 #include "scaleout/gateway_event.h"
 #include "scaleout/jetstream.h"

@@ -15,6 +15,10 @@ constexpr std::size_t kMaxCloseReason = 123;  ///< RFC 6455: a close frame's pay
 /// A closing subscriber gets this long to take the write in flight and the close frame; then the
 /// socket is dropped.
 constexpr auto kCloseGrace = std::chrono::seconds(5);
+/// While the server stops: a subscriber that does not take its close within this is cut (TCP), so
+/// one that paused its socket cannot hold the daemon's exit (it resumes with `since`: nothing is
+/// lost). Issue 32: the stop waited out its 1.5 s deadline for such a subscriber.
+constexpr auto kStopGrace = std::chrono::milliseconds(200);
 /// A subscriber more than half full whose writes completed this recently is keeping up: the
 /// server waits for it (the bus buffers) instead of filling its queue. One whose writes stalled
 /// longer is slow: its queue fills and it is cut.
@@ -92,7 +96,10 @@ void WsSession::advance() {
         default:
           break;
       }
-      grace_.expires_after(kCloseGrace);
+      if (srv_.stopping)
+        grace_.expires_after(kStopGrace);
+      else
+        grace_.expires_after(kCloseGrace);
       grace_.async_wait([self = shared_from_this()](beast::error_code e) {
         if (!e) self->hard_close();
       });
