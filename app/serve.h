@@ -15,6 +15,7 @@
 
 #include "app/run_command.h"
 #include "daemon/config.h"
+#include "scaleout/jetstream.h"
 
 namespace lam::app {
 
@@ -69,6 +70,7 @@ inline int serve(
   server.stop();
   const auto t1 = std::chrono::steady_clock::now();
   owned.reset();
+  daemon::close_nats_library(std::chrono::seconds(1));  // its threads must not outlive main()
   const auto t2 = std::chrono::steady_clock::now();
   const auto ms = [](auto d) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();

@@ -8,6 +8,7 @@
 /// `nats.reconnect_wait_ms` between attempts); counters are atomics read by /metrics.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -23,6 +24,12 @@ namespace lam::daemon {
 /// exists. Throws std::runtime_error when the server is unreachable or refuses. Returns a
 /// one-line description for the log.
 std::string ensure_stream(const NatsConfig& cfg, const std::string& url);
+
+/// At the process's end, after every publisher, source and journal is gone: stops nats.c's own
+/// threads (timers, async callbacks), waiting up to `timeout`. Left running, they outlive main()
+/// (and a ThreadSanitizer build then sleeps a second at exit for them: issue 32's slow shard exit).
+/// Nothing when the library was never opened.
+void close_nats_library(std::chrono::milliseconds timeout);
 
 /// After a restore (docs/operations.md, "Restores"), with the gateway stopped: deletes its durable
 /// consumer, so the next start reads the stream from its first event (or, with `purge`, first

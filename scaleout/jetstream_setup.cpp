@@ -33,6 +33,10 @@ std::string ensure_stream(const NatsConfig& cfg, const std::string& url) {
   return ensure_stream_on(c.js, cfg);
 }
 
+void close_nats_library(std::chrono::milliseconds timeout) {
+  (void)nats_CloseAndWait(timeout.count());  // NATS_NOT_INITIALIZED when never opened: nothing
+}
+
 std::string reset_gateway_consumer(const NatsConfig& cfg, const GatewayConfig& gw,
                                    const std::string& url, bool purge) {
   Conn c;
