@@ -67,7 +67,6 @@ class ChangeHeartbeat {
   [[nodiscard]] Clock::time_point wake_at() const noexcept {
     return outstanding_ ? out_sent_ + cfg_.timeout : next_at_;
   }
-  [[nodiscard]] const Config& config() const noexcept { return cfg_; }
 
  private:
   Config cfg_;

@@ -132,6 +132,37 @@ std::uint64_t unix_ms() {
                                         .count());
 }
 
+enum class Probe : std::uint8_t { proven, dead, stopped };
+
+/// A new LISTEN session's probe (ChangeHeartbeat): a heartbeat sent through `send` must come back
+/// on `listen` within the timeout. `heard` is what `listen`'s receiver collects.
+Probe probe_session(pqxx::connection& listen, pqxx::connection& send, Heard& heard,
+                    ChangeHeartbeat& hb, const std::atomic<bool>& stop) {
+  heard.clear();
+  hb.reconnected(Clock::now());
+  send_heartbeat(send, *hb.due(Clock::now()));
+  while (true) {
+    const auto now = Clock::now();
+    bool back = false;
+    for (const std::uint64_t n : heard) back = hb.heard(n, now) || back;
+    heard.clear();
+    if (back) return Probe::proven;
+    if (hb.dead(now)) return Probe::dead;
+    if (stop.load()) return Probe::stopped;
+    listen.await_notification(0, 20'000);
+    listen.get_notifs();
+  }
+}
+
+std::string dead_path(std::chrono::milliseconds timeout) {
+  return "change notifications sent through the database URL never reached a LISTEN session on "
+         "it within " +
+         std::to_string(timeout.count()) +
+         " ms: the engine would never see the bot's changes. A transaction-mode pooler "
+         "(PgBouncer) does not keep LISTEN: connect the daemon to PostgreSQL directly "
+         "(docs/operations.md, \"The change path\")";
+}
+
 template <class Set>
 EngineCommand command(EngineCommand::Kind kind, Clock::time_point noticed, Set&& set) {
   EngineCommand c;
@@ -173,21 +204,9 @@ std::optional<std::string> probe_change_path(const std::string& conninfo,
     Receiver r(listen, pending, heard, stats, false, none);
     ChangeHeartbeat hb({timeout, timeout},
                        static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()));
-    hb.reconnected(Clock::now());
-    send_heartbeat(send, *hb.due(Clock::now()));
-    while (!hb.dead(Clock::now())) {
-      listen.await_notification(0, 20'000);
-      listen.get_notifs();
-      for (const std::uint64_t n : heard)
-        if (hb.heard(n, Clock::now())) return std::nullopt;
-      heard.clear();
-    }
-    return "change notifications sent through the database URL never reached a LISTEN session "
-           "on it within " +
-           std::to_string(timeout.count()) +
-           " ms: the engine would never see the bot's changes. A transaction-mode pooler "
-           "(PgBouncer) does not keep LISTEN: connect the daemon to PostgreSQL directly "
-           "(docs/operations.md, \"The change path\")";
+    const std::atomic<bool> never{false};
+    if (probe_session(listen, send, heard, hb, never) == Probe::proven) return std::nullopt;
+    return dead_path(timeout);
   } catch (const std::exception& e) {
     return "cannot check the change path: " + redact_secrets(e.what(), conninfo);
   }
@@ -221,16 +240,16 @@ void Listener::run() {
                      static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()));
   auto backoff = cfg_.backoff_min;
   stats_.down_since_ms.store(unix_ms());
+  const auto note_heartbeat = [&] {
+    stats_.heartbeats.fetch_add(1, std::memory_order_relaxed);
+    stats_.heartbeat_rtt_us.store(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(hb.last_rtt()).count()));
+  };
   // Heartbeats heard, the next one sent when due; true when the outstanding one is overdue.
   const auto beat = [&](pqxx::connection& ping) {
     const auto now = Clock::now();
-    for (const std::uint64_t n : heard) {
-      if (hb.heard(n, now)) {
-        stats_.heartbeats.fetch_add(1, std::memory_order_relaxed);
-        stats_.heartbeat_rtt_us.store(static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::microseconds>(hb.last_rtt()).count()));
-      }
-    }
+    for (const std::uint64_t n : heard)
+      if (hb.heard(n, now)) note_heartbeat();
     heard.clear();
     if (const auto n = hb.due(now)) send_heartbeat(ping, *n);
     return hb.dead(now);
@@ -263,19 +282,15 @@ void Listener::run() {
       // The probe: the session is used once a notification's round trip proves it (through a
       // transaction-mode pooler none ever arrives: docs/operations.md, "The change path").
       why = ListenerDown::no_notifications;
-      heard.clear();
-      hb.reconnected(Clock::now());
-      while (!hb.proven()) {
-        if (beat(*ping))
-          throw std::runtime_error(
-              "change notifications sent through the database URL never reached this LISTEN "
-              "session within " +
-              std::to_string(cfg_.heartbeat.timeout.count()) +
-              " ms: a transaction-mode pooler (PgBouncer) does not keep LISTEN; connect the "
-              "daemon to PostgreSQL directly (docs/operations.md, \"The change path\")");
-        if (stopping_.load()) break;
-        conn->await_notification(0, 20'000);
-        conn->get_notifs();
+      switch (probe_session(*conn, *ping, heard, hb, stopping_)) {
+        case Probe::dead:
+          throw std::runtime_error(dead_path(cfg_.heartbeat.timeout));
+        case Probe::stopped:
+          backend_pid_.store(0);
+          return;
+        case Probe::proven:
+          note_heartbeat();
+          break;
       }
       why = ListenerDown::lost;
       stats_.connected.store(1);

@@ -124,22 +124,8 @@ TEST(Config, SecretsAreRedacted) {
   EXPECT_EQ(database_url(c), "postgresql://u:hunter2@h/db");
 }
 
-class CrashRingTest : public ::testing::Test {
- protected:
-  std::string path = "/tmp/laminator-ring-test-" + std::to_string(::getpid());
-  void TearDown() override { std::filesystem::remove(path); }
-  static RingRecord record(std::uint64_t seq) {
-    RingRecord r;
-    r.event.seq = seq;
-    r.event.type = EventType::alert_triggered;
-    r.op.kind = db::WriteKind::alert_triggered;
-    r.op.ts = static_cast<TimeNs>(seq) * 1000;
-    r.has_op = true;
-    return r;
-  }
-};
-
-RingRecord CrashRingTest_record(std::uint64_t seq) {
+/// An alert's trigger at `seq`, with its transition.
+RingRecord record(std::uint64_t seq) {
   RingRecord r;
   r.event.seq = seq;
   r.event.type = EventType::alert_triggered;
@@ -148,6 +134,12 @@ RingRecord CrashRingTest_record(std::uint64_t seq) {
   r.has_op = true;
   return r;
 }
+
+class CrashRingTest : public ::testing::Test {
+ protected:
+  std::string path = "/tmp/laminator-ring-test-" + std::to_string(::getpid());
+  void TearDown() override { std::filesystem::remove(path); }
+};
 
 TEST_F(CrashRingTest, SurvivesTheProcessAndKeepsTheNewestSlots) {
   {
@@ -251,7 +243,7 @@ TEST(CrashRingFull, AFullFileSystemIsARefusalNotASigbusAndALeftoverToo) {
     try {
       CrashRing r(ring, 4096);
       r.adopt(1);
-      r.append(CrashRingTest_record(1));
+      r.append(record(1));
       return 0;
     } catch (const std::runtime_error& e) {
       message = e.what();
