@@ -109,6 +109,8 @@ constexpr unsigned kOrderKind = 0xF;
 /// Users with a funded wallet each, and a pool of pending paper market orders; order n belongs to
 /// user u = 1 + n % 10k on market (u + 1 + n / 10k) % 100, so every fill opens its own (user,
 /// market) position, never on the market of the user's seeded one.
+std::string g_fills_sql;  ///< --fills-sql: run on the fills database after its set-up
+
 const std::string& fills_db() {
   static const std::string url = [] {
     const std::string u = cluster().create_database("bench_fills");
@@ -131,6 +133,8 @@ const std::string& fills_db() {
         "('0000000a-0000-4000-8000-' || lpad(to_hex((1 + g % 10000 + 1 + g / 10000) % 100), 12, "
         "'0'))::uuid, 'market', 'long', 1, 10 FROM generate_series(1, " +
         std::to_string(kFillOrders) + ") g");
+    // A/B of schema decisions (issue 35): --fills-sql="DROP INDEX ..." runs here, before VACUUM.
+    if (!g_fills_sql.empty()) n.exec(g_fills_sql);
     n.exec("VACUUM ANALYZE");
     return u;
   }();
@@ -876,6 +880,8 @@ int main(int argc, char** argv) {
       lam::bench::g_marks_tick_ms = std::stoi(argv[i] + 16);
     } else if (std::strncmp(argv[i], "--marks-seconds=", 16) == 0) {
       lam::bench::g_marks_seconds = std::stod(argv[i] + 16);
+    } else if (std::strncmp(argv[i], "--fills-sql=", 12) == 0) {
+      lam::bench::g_fills_sql = argv[i] + 12;
     } else if (std::strcmp(argv[i], "--loader-orders") == 0) {
       lam::bench::g_loader_orders = true;
     } else {
