@@ -199,6 +199,54 @@ void BM_Writer_FillsBatch(benchmark::State& state) {
   run_fills(state, 1000);
 }
 
+/// Issue 35: the same 1,000 fills as two batches of 500 on two connections at once (the halves'
+/// wallets, users and positions are disjoint: order n belongs to user and wallet 1 + n % 10,000).
+void BM_Writer_FillsTwoConnections(benchmark::State& state) {
+  std::unique_ptr<pqxx::connection> c[2];
+  for (auto& x : c) {
+    x = std::make_unique<pqxx::connection>(fills_db());
+    pqxx::nontransaction(*x).exec("SET app.origin = 'engine'");
+    db::prepare_batch(*x);
+  }
+  constexpr long long kHalf = 500;
+  for (auto _ : state) {
+    if (g_next_order + 2 * kHalf > kFillOrders + 1) {
+      state.SkipWithError("the order pool is used up: fewer iterations");
+      return;
+    }
+    const long long first = g_next_order;
+    g_next_order += 2 * kHalf;
+    std::size_t applied[2] = {0, 0};
+    std::string error[2];
+    const auto half = [&](int k) {
+      try {
+        db::Batch b;
+        for (long long i = 0; i < kHalf; ++i) b.add(fill_op(first + k * kHalf + i));
+        pqxx::nontransaction tx(*c[k]);
+        const db::BatchResult r = db::apply_batch(tx, b);
+        applied[k] = r.fills_applied;
+        if (!r.conflicts.empty()) error[k] = r.conflicts.front();
+      } catch (const std::exception& e) {
+        error[k] = e.what();
+      }
+    };
+    std::thread other(half, 1);
+    half(0);
+    other.join();
+    for (int k = 0; k < 2; ++k) {
+      if (!error[k].empty()) {
+        state.SkipWithError(error[k].c_str());
+        return;
+      }
+    }
+    if (applied[0] + applied[1] != 2 * kHalf) {
+      state.SkipWithError("not every fill landed");
+      return;
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * 2 * kHalf);
+}
+
 void BM_Writer_FillsPerTransaction(benchmark::State& state) {
   run_fills(state, 1);
 }
@@ -576,6 +624,10 @@ BENCHMARK(BM_Writer_UpdatePerRow)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_Writer_FillsBatch)->Iterations(20)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Writer_FillsTwoConnections)
+    ->Iterations(20)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_Writer_FillsPerTransaction)
     ->Iterations(5)
     ->Unit(benchmark::kMillisecond)
