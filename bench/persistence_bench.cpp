@@ -109,6 +109,8 @@ constexpr unsigned kOrderKind = 0xF;
 /// Users with a funded wallet each, and a pool of pending paper market orders; order n belongs to
 /// user u = 1 + n % 10k on market (u + 1 + n / 10k) % 100, so every fill opens its own (user,
 /// market) position, never on the market of the user's seeded one.
+std::string g_fills_sql;  ///< --fills-sql: run on the fills database after its set-up
+
 const std::string& fills_db() {
   static const std::string url = [] {
     const std::string u = cluster().create_database("bench_fills");
@@ -131,6 +133,8 @@ const std::string& fills_db() {
         "('0000000a-0000-4000-8000-' || lpad(to_hex((1 + g % 10000 + 1 + g / 10000) % 100), 12, "
         "'0'))::uuid, 'market', 'long', 1, 10 FROM generate_series(1, " +
         std::to_string(kFillOrders) + ") g");
+    // A/B of schema decisions (issue 35): --fills-sql="DROP INDEX ..." runs here, before VACUUM.
+    if (!g_fills_sql.empty()) n.exec(g_fills_sql);
     n.exec("VACUUM ANALYZE");
     return u;
   }();
@@ -193,6 +197,54 @@ void run_fills(benchmark::State& state, std::size_t per_batch) {
 
 void BM_Writer_FillsBatch(benchmark::State& state) {
   run_fills(state, 1000);
+}
+
+/// Issue 35: the same 1,000 fills as two batches of 500 on two connections at once (the halves'
+/// wallets, users and positions are disjoint: order n belongs to user and wallet 1 + n % 10,000).
+void BM_Writer_FillsTwoConnections(benchmark::State& state) {
+  std::unique_ptr<pqxx::connection> c[2];
+  for (auto& x : c) {
+    x = std::make_unique<pqxx::connection>(fills_db());
+    pqxx::nontransaction(*x).exec("SET app.origin = 'engine'");
+    db::prepare_batch(*x);
+  }
+  constexpr long long kHalf = 500;
+  for (auto _ : state) {
+    if (g_next_order + 2 * kHalf > kFillOrders + 1) {
+      state.SkipWithError("the order pool is used up: fewer iterations");
+      return;
+    }
+    const long long first = g_next_order;
+    g_next_order += 2 * kHalf;
+    std::size_t applied[2] = {0, 0};
+    std::string error[2];
+    const auto half = [&](int k) {
+      try {
+        db::Batch b;
+        for (long long i = 0; i < kHalf; ++i) b.add(fill_op(first + k * kHalf + i));
+        pqxx::nontransaction tx(*c[k]);
+        const db::BatchResult r = db::apply_batch(tx, b);
+        applied[k] = r.fills_applied;
+        if (!r.conflicts.empty()) error[k] = r.conflicts.front();
+      } catch (const std::exception& e) {
+        error[k] = e.what();
+      }
+    };
+    std::thread other(half, 1);
+    half(0);
+    other.join();
+    for (int k = 0; k < 2; ++k) {
+      if (!error[k].empty()) {
+        state.SkipWithError(error[k].c_str());
+        return;
+      }
+    }
+    if (applied[0] + applied[1] != 2 * kHalf) {
+      state.SkipWithError("not every fill landed");
+      return;
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * 2 * kHalf);
 }
 
 void BM_Writer_FillsPerTransaction(benchmark::State& state) {
@@ -572,6 +624,10 @@ BENCHMARK(BM_Writer_UpdatePerRow)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_Writer_FillsBatch)->Iterations(20)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Writer_FillsTwoConnections)
+    ->Iterations(20)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_Writer_FillsPerTransaction)
     ->Iterations(5)
     ->Unit(benchmark::kMillisecond)
@@ -876,6 +932,8 @@ int main(int argc, char** argv) {
       lam::bench::g_marks_tick_ms = std::stoi(argv[i] + 16);
     } else if (std::strncmp(argv[i], "--marks-seconds=", 16) == 0) {
       lam::bench::g_marks_seconds = std::stod(argv[i] + 16);
+    } else if (std::strncmp(argv[i], "--fills-sql=", 12) == 0) {
+      lam::bench::g_fills_sql = argv[i] + 12;
     } else if (std::strcmp(argv[i], "--loader-orders") == 0) {
       lam::bench::g_loader_orders = true;
     } else {
