@@ -40,6 +40,7 @@ struct BenchOptions {
   // writer
   std::vector<std::size_t> batch_sizes{1'000, 10'000};
   long long rows = 200'000;  ///< positions in the written table
+  bool fills = false;        ///< paper fills instead of marks
 
   std::string json_path;     ///< --json FILE
   std::string html_path;     ///< --html FILE

@@ -12,6 +12,8 @@
 
 #include "engine/matcher.h"
 #include "persistence/local_cluster.h"
+#include "persistence/migrator.h"
+#include "persistence/seed_rows.h"
 #include "workloads/fanin_workload.h"
 #include "workloads/matcher_workload.h"
 #include "workloads/pipeline_workload.h"
@@ -292,6 +294,124 @@ BenchResult bench_replay(const BenchOptions& opt, BenchProgress& progress) {
 
 // ---- pipeline --------------------------------------------------------------------------------
 
+namespace {
+
+/// The stall table of one latency run: the events slower than 1 ms (receive -> publish) by the
+/// stage that took most of their time, each stage's share of their time, and each stage's p99.
+std::string stall_note(const bench::LatencyRun& lat, const std::string& label) {
+  static constexpr const char* kStage[] = {"queue", "matcher", "bus"};
+  const daemon::StatusLine& a = lat.after;
+  const daemon::StatusLine& b = lat.before;
+  std::uint64_t slow = 0;
+  double time = 0;
+  for (std::size_t i = 0; i < 3; ++i) {
+    slow += a.slow_events[i] - b.slow_events[i];
+    time += a.slow_stage_us[i] - b.slow_stage_us[i];
+  }
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%sstalls: %llu of %llu events above 1 ms (receive -> publish)",
+                label.c_str(), static_cast<unsigned long long>(slow),
+                static_cast<unsigned long long>(a.latency_count - b.latency_count));
+  std::string out(buf);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const std::uint64_t n = a.slow_events[i] - b.slow_events[i];
+    const double t = a.slow_stage_us[i] - b.slow_stage_us[i];
+    std::snprintf(buf, sizeof buf,
+                  "; %s: %llu led (%.0f %% of their time), p50 %.0f us, p99 %.0f us", kStage[i],
+                  static_cast<unsigned long long>(n), time > 0 ? 100 * t / time : 0.0,
+                  a.stage_p50_us[i], a.stage_p99_us[i]);
+    out += buf;
+  }
+  return out;
+}
+
+/// The batched wire mode: up to this many frames of the same millisecond per socket write.
+constexpr std::uint32_t kBatchedFramesPerWrite = 64;
+
+/// One wire mode's latency run as measurements (ids prefixed by `id`, names by `label`), its
+/// curves, and the stall table by stage as notes.
+void add_latency_mode(BenchResult& r, const bench::LatencyRun& lat, const std::string& id,
+                      const std::string& label, int reps) {
+  if (lat.wire_us.empty())
+    throw std::runtime_error("bench pipeline: no latency probe came back (" + label + ")");
+  if (lat.lost > 0) {
+    r.lossy = true;
+    r.notes.push_back(label + std::to_string(lat.lost) +
+                      " latency probe(s) never reached the subscriber");
+  }
+  // Samples for the noise estimate: the probes in `reps` consecutive groups, each group's quantile
+  // (a group is a stretch of the run, so the spread is the run's own).
+  BenchMeasurement p50{id + "wire_p50", label + "wire -> subscriber p50", "us", false, false, {}};
+  BenchMeasurement p99{id + "wire_p99", label + "wire -> subscriber p99", "us", false, false, {}};
+  const std::size_t per_group = lat.wire_us.size() / static_cast<std::size_t>(reps);
+  for (int g = 0; g < reps && per_group > 0; ++g) {
+    const auto first = lat.wire_us.begin() + static_cast<std::ptrdiff_t>(per_group * g);
+    std::vector<double> group(first, first + static_cast<std::ptrdiff_t>(per_group));
+    std::sort(group.begin(), group.end());
+    p50.samples.push_back(bench::sorted_quantile(group, 0.5));
+    p99.samples.push_back(bench::sorted_quantile(group, 0.99));
+  }
+  std::vector<double> sorted = lat.wire_us;
+  std::sort(sorted.begin(), sorted.end());
+  BenchMeasurement p999{id + "wire_p999",
+                        label + "wire -> subscriber p99.9",
+                        "us",
+                        false,
+                        false,
+                        {bench::sorted_quantile(sorted, 0.999)}};
+  const daemon::StatusLine& a = lat.after;
+  BenchMeasurement d50{
+      id + "daemon_p50", label + "daemon receive -> publish p50 (baseline)", "us", false, true,
+      {a.p50_us}};
+  BenchMeasurement d99{
+      id + "daemon_p99", label + "daemon receive -> publish p99 (baseline)", "us", false, true,
+      {a.p99_us}};
+  BenchMeasurement d999{
+      id + "daemon_p999", label + "daemon receive -> publish p99.9", "us", false, false,
+      {a.p999_us}};
+  // Read-committed subscribers (committed=1) on the same probes: the cost of waiting for the
+  // journal.
+  std::vector<double> committed = lat.committed_us;
+  std::sort(committed.begin(), committed.end());
+  BenchMeasurement c50{id + "committed_p50",
+                       label + "read-committed wire -> subscriber p50",
+                       "us",
+                       false,
+                       false,
+                       {bench::sorted_quantile(committed, 0.5)}};
+  BenchMeasurement c99{id + "committed_p99",
+                       label + "read-committed wire -> subscriber p99",
+                       "us",
+                       false,
+                       false,
+                       {bench::sorted_quantile(committed, 0.99)}};
+  r.ratios.push_back(
+      {id + "committed_p50/wire_p50",
+       label + "read-committed p50 / default p50 (what waiting for the journal costs)",
+       p50.median() > 0 ? c50.median() / p50.median() : 0});
+  r.ratios.push_back({id + "wire_p99/daemon_p99",
+                      label + "wire p99 / daemon p99 (what the sockets add)",
+                      d99.median() > 0 ? p99.median() / d99.median() : 0});
+  for (auto* m : {&p50, &p99, &p999, &d50, &d99, &d999, &c50, &c99}) r.measurements.push_back(*m);
+  r.latency.push_back(percentile_curve(
+      id + "wire", label + "wire -> subscriber, " + group_digits(sorted.size()) + " probes",
+      sorted));
+  if (!committed.empty()) {
+    r.latency.push_back(percentile_curve(
+        id + "committed",
+        label + "read-committed (committed=1), " + group_digits(committed.size()) + " probes",
+        committed));
+  }
+  r.latency.push_back(
+      {id + "daemon",
+       label + "daemon receive -> publish",
+       "us",
+       {{0.5, a.p50_us}, {0.9, a.p90_us}, {0.99, a.p99_us}, {0.999, a.p999_us}, {1.0, a.max_us}}});
+  r.notes.push_back(stall_note(lat, label));
+}
+
+}  // namespace
+
 BenchResult bench_pipeline(const BenchOptions& opt, BenchProgress& progress) {
   // Long: one benchmark scenario (set-up, baseline, measured run, report) kept whole so that what
   // is timed and what is not is visible at once.
@@ -317,9 +437,12 @@ BenchResult bench_pipeline(const BenchOptions& opt, BenchProgress& progress) {
                 "laminator bench pipeline: mock exchange -> daemon -> subscriber on "
                 "loopback, 100,000 alerts + 100,000 positions over 50 markets, PostgreSQL ")
                 .append(cluster.version());
-  progress.show("loading the latency database");
+  progress.show("loading the latency databases");
   const std::string lat_url =
       bench::make_pipeline_db(cluster, "bench_pipeline_latency", opt.probes);
+  // The probes' alerts fire once: the batched run gets its own database.
+  const std::string batched_url =
+      bench::make_pipeline_db(cluster, "bench_pipeline_latency_batched", opt.probes);
   progress.show("loading the flat-out database");
   const std::string rate_url = bench::make_pipeline_db(cluster, "bench_pipeline_rate", 10);
 
@@ -347,64 +470,19 @@ BenchResult bench_pipeline(const BenchOptions& opt, BenchProgress& progress) {
                             .append(" frames"));
     }
   }
-  po.progress = [&progress](const std::string& what) { progress.show(what); };
+  // Both wire modes: one frame per socket write (what the load generator can pace exactly), and
+  // the frames of each millisecond in one write (how a venue's TCP stream arrives).
+  po.progress = [&progress](const std::string& what) {
+    progress.show("one frame per write: " + what);
+  };
+  po.wire_frames_per_write = 1;
   const bench::LatencyRun lat = bench::run_wire_latency(lat_url, po);
-  if (lat.wire_us.empty()) throw std::runtime_error("bench pipeline: no latency probe came back");
-  if (lat.lost > 0) {
-    r.lossy = true;
-    r.notes.push_back(
-        std::to_string(lat.lost).append(" latency probe(s) never reached the "
-                                        "subscriber"));
-  }
-  // Samples for the noise estimate: the probes in `reps` consecutive groups, each group's quantile.
-  BenchMeasurement p50{"wire_p50", "wire -> subscriber p50", "us", false, false, {}};
-  BenchMeasurement p99{"wire_p99", "wire -> subscriber p99", "us", false, false, {}};
-  const std::size_t per_group = lat.wire_us.size() / static_cast<std::size_t>(reps);
-  for (int g = 0; g < reps && per_group > 0; ++g) {
-    // Consecutive probes: a group is a stretch of the run, so the spread is the run's own.
-    const auto first = lat.wire_us.begin() + static_cast<std::ptrdiff_t>(per_group * g);
-    std::vector<double> group(first, first + static_cast<std::ptrdiff_t>(per_group));
-    std::sort(group.begin(), group.end());
-    p50.samples.push_back(bench::sorted_quantile(group, 0.5));
-    p99.samples.push_back(bench::sorted_quantile(group, 0.99));
-  }
-  std::vector<double> sorted = lat.wire_us;
-  std::sort(sorted.begin(), sorted.end());
-  BenchMeasurement d50{"daemon_p50", "daemon receive -> publish p50 (baseline)",
-                       "us",         false,
-                       true,         {lat.after.p50_us}};
-  BenchMeasurement d99{"daemon_p99", "daemon receive -> publish p99 (baseline)",
-                       "us",         false,
-                       true,         {lat.after.p99_us}};
-  // Read-committed subscribers (committed=1) on the same probes: the cost of waiting for the
-  // journal.
-  std::vector<double> committed = lat.committed_us;
-  std::sort(committed.begin(), committed.end());
-  BenchMeasurement c50{"committed_p50", "read-committed wire -> subscriber p50", "us", false,
-                       false,           {bench::sorted_quantile(committed, 0.5)}};
-  BenchMeasurement c99{"committed_p99", "read-committed wire -> subscriber p99",  "us", false,
-                       false,           {bench::sorted_quantile(committed, 0.99)}};
-  r.measurements = {rate, p50, p99, d50, d99, c50, c99};
-  r.ratios.push_back({"committed_p50/wire_p50",
-                      "read-committed p50 / default p50 (what waiting for the journal costs)",
-                      p50.median() > 0 ? c50.median() / p50.median() : 0});
-  r.ratios.push_back({"wire_p99/daemon_p99", "wire p99 / daemon p99 (what the sockets add)",
-                      d99.median() > 0 ? p99.median() / d99.median() : 0});
-  r.latency.push_back(percentile_curve(
-      "wire", "wire -> subscriber, " + group_digits(sorted.size()) + " probes", sorted));
-  if (!committed.empty()) {
-    r.latency.push_back(percentile_curve(
-        "committed", "read-committed (committed=1), " + group_digits(committed.size()) + " probes",
-        committed));
-  }
-  r.latency.push_back({"daemon",
-                       "daemon receive -> publish",
-                       "us",
-                       {{0.5, lat.after.p50_us},
-                        {0.9, lat.after.p90_us},
-                        {0.99, lat.after.p99_us},
-                        {0.999, lat.after.p999_us},
-                        {1.0, lat.after.max_us}}});
+  po.progress = [&progress](const std::string& what) { progress.show("batched per ms: " + what); };
+  po.wire_frames_per_write = kBatchedFramesPerWrite;
+  const bench::LatencyRun batched = bench::run_wire_latency(batched_url, po);
+  r.measurements.push_back(rate);
+  add_latency_mode(r, lat, "", "", reps);
+  add_latency_mode(r, batched, "batched_", "batched per ms: ", reps);
   r.config = {{"rate", json_number(opt.rate)},
               {"probes", std::to_string(opt.probes)},
               {"frames_per_connection", std::to_string(opt.frames)},
@@ -415,7 +493,8 @@ BenchResult bench_pipeline(const BenchOptions& opt, BenchProgress& progress) {
               {"positions", "100000"},
               {"repetitions", std::to_string(reps)},
               {"postgresql", std::string("\"").append(cluster.version()).append("\"")},
-              {"background_ticks", std::to_string(lat.after.ticks - lat.before.ticks)}};
+              {"background_ticks", std::to_string(lat.after.ticks - lat.before.ticks)},
+              {"batched_frames_per_write", std::to_string(kBatchedFramesPerWrite)}};
   return r;
 }
 
@@ -508,10 +587,121 @@ BenchResult bench_fanin(const BenchOptions& opt, BenchProgress& progress) {
 
 // ---- writer ----------------------------------------------------------------------------------
 
+namespace {
+
+/// Fills per measured repetition: every batch size fills at least this many (whole batches), the
+/// per-fill baseline exactly kBaselineFills.
+constexpr std::size_t kMinFillsPerCell = 5'000, kBaselineFills = 500;
+
+/// `laminator bench writer --fills`: paper fills through the writer's batch statement, each batch
+/// size against a statement and transaction per fill, interleaved per repetition. Orders are
+/// consumed (each is filled once), so the work is counted, not timed.
+BenchResult bench_writer_fills(const BenchOptions& opt, BenchProgress& progress) {
+  // Long: one benchmark scenario (set-up, baseline, measured run, report) kept whole so that what
+  // is timed and what is not is visible at once.
+  for (const std::size_t b : opt.batch_sizes) {
+    if (b < 1 || b > 100'000) throw std::invalid_argument("each --batch must be in [1, 100000]");
+  }
+  const int reps = reps_or(opt, 5);
+  std::vector<std::size_t> per_cell;  // fills per repetition of each size, then the baseline
+  long long orders = 0;
+  for (const std::size_t b : opt.batch_sizes) {
+    per_cell.push_back(b * ((kMinFillsPerCell + b - 1) / b));
+    orders += static_cast<long long>(per_cell.back()) * reps;
+  }
+  per_cell.push_back(kBaselineFills);
+  orders += static_cast<long long>(kBaselineFills) * reps;
+  // prepare_fills: order n is on market (u + 1 + n / 10,000) % markets.
+  const int markets = static_cast<int>(std::max(1000LL, orders / bench::kFillUsers + 3));
+  if (opt.rows < bench::kFillUsers)
+    throw std::invalid_argument("--fills needs --rows >= 10000 (the fills' users)");
+  progress.show("starting PostgreSQL");
+  db::LocalCluster cluster;
+  progress.show(std::string("seeding ")
+                    .append(group_digits(opt.rows))
+                    .append(" positions and ")
+                    .append(group_digits(static_cast<std::uint64_t>(orders)))
+                    .append(" orders"));
+  const std::string url = cluster.create_database("bench_writer_fills");
+  db::Migrator(url).migrate({});
+  db::seed(url, markets, opt.rows);
+  bench::prepare_fills(url, markets, orders);
+  BenchResult r;
+  r.title = std::string(
+                "laminator bench writer --fills: paper fills (order, position, trade, "
+                "balance, audit rows) beside ")
+                .append(group_digits(opt.rows))
+                .append(" open positions, PostgreSQL ")
+                .append(cluster.version())
+                .append(" (local, fsync off)");
+  std::vector<BenchMeasurement> cells;
+  for (const std::size_t b : opt.batch_sizes) {
+    cells.push_back({"fills_batch_" + std::to_string(b),
+                     "fills, " + group_digits(b) + " a batch statement",
+                     "fills/s",
+                     true,
+                     false,
+                     {}});
+  }
+  cells.push_back({"fills_per_transaction",
+                   "fills, a statement and transaction each (baseline)",
+                   "fills/s",
+                   true,
+                   true,
+                   {}});
+  bench::FillWriter writer(url);
+  long long next = 1;
+  std::vector<std::vector<double>> batch_ms(cells.size());
+  // Interleaved: each repetition runs every cell in turn, so a busy neighbour or a checkpoint
+  // slows all of them alike.
+  for (int rep = 1; rep <= reps; ++rep) {
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      progress.show(cells[i].label, rep, reps);
+      const std::size_t batch = i < opt.batch_sizes.size() ? opt.batch_sizes[i] : 1;
+      double timed = 0;
+      for (std::size_t done = 0; done < per_cell[i]; done += batch) {
+        const auto start = Clock::now();
+        const std::size_t applied = writer.fill(next, batch, batch);
+        const double s = since(start);
+        if (applied != batch) throw std::runtime_error("bench writer: a fill did not land");
+        next += static_cast<long long>(batch);
+        timed += s;
+        if (batch > 1) batch_ms[i].push_back(s * 1e3);
+      }
+      cells[i].samples.push_back(static_cast<double>(per_cell[i]) / timed);
+    }
+  }
+  writer.verify(next - 1);
+  r.measurements = cells;
+  const BenchMeasurement& base = cells.back();
+  for (std::size_t i = 0; i + 1 < cells.size(); ++i) {
+    r.ratios.push_back(
+        {cells[i].name + "/" + base.name,
+         "batches of " + group_digits(opt.batch_sizes[i]) + " / a transaction per fill",
+         base.median() > 0 ? cells[i].median() / base.median() : 0});
+    std::sort(batch_ms[i].begin(), batch_ms[i].end());
+    BenchCurve curve = percentile_curve(
+        cells[i].name, group_digits(opt.batch_sizes[i]) + " fills a batch", batch_ms[i]);
+    curve.unit = "ms";
+    r.latency.push_back(std::move(curve));
+  }
+  r.config = {{"rows", std::to_string(opt.rows)},
+              {"markets", std::to_string(markets)},
+              {"orders", std::to_string(orders)},
+              {"repetitions", std::to_string(reps)},
+              {"baseline_fills_per_repetition", std::to_string(kBaselineFills)},
+              {"postgresql", std::string("\"").append(cluster.version()).append("\"")},
+              {"fsync", "false"}};
+  return r;
+}
+
+}  // namespace
+
 BenchResult bench_writer(const BenchOptions& opt, BenchProgress& progress) {
   // Long: one benchmark scenario (set-up, baseline, measured run, report) kept whole so that what
   // is timed and what is not is visible at once.
   if (opt.batch_sizes.empty()) throw std::invalid_argument("--batch needs at least one size");
+  if (opt.fills) return bench_writer_fills(opt, progress);
   if (opt.rows < 1'000 || opt.rows > 10'000'000)
     throw std::invalid_argument("--rows must be in [1000, 10000000]");
   for (const std::size_t b : opt.batch_sizes) {

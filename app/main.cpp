@@ -310,7 +310,8 @@ int main(int argc, char** argv) {
   bn->add_option("scenario", bench.scenario,
                  "matcher: ns per tick vs a flat scan; replay: ticks/s vs parsing alone; "
                  "pipeline: the daemon on loopback (PostgreSQL, mock exchange, subscriber); "
-                 "writer: batch vs per-row UPDATE; fanin: events through NATS JetStream and "
+                 "writer: batch vs per-row UPDATE (--fills: paper fills); fanin: events through "
+                 "NATS JetStream and "
                  "the gateway vs the daemon's own stream")
       ->required()
       ->check(CLI::IsMember({"matcher", "replay", "pipeline", "writer", "fanin"}));
@@ -355,6 +356,10 @@ int main(int argc, char** argv) {
   bn->add_option("--batch", bench.batch_sizes, "writer: batch sizes (repeatable)")
       ->delimiter(',')
       ->capture_default_str();
+  bn->add_flag("--fills", bench.fills,
+               "writer: paper fills (each: its order, a position, a trade, the balance and their "
+               "audit rows) in batches of --batch against a transaction per fill, instead of "
+               "marks");
   bn->add_option("--rows", bench.rows, "writer: open positions in the written table")
       ->capture_default_str()
       ->check(CLI::Range(1'000LL, 10'000'000LL));

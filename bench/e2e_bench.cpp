@@ -17,6 +17,9 @@
 //   build/release/bench/e2e_bench [--rate=100000] [--probes=2000] [--frames=500000]
 //                                 [--warmup-ms=3000] [--frames-per-write=64] [--generate]
 //                                 [--wire-frames-per-write=1] [--idle=sleep|spin]
+//                                 [--off=marks,refresh,maintenance] [--pin-matcher=CPU]
+//                                 [--load-nice=N]
+//  (--off, --pin-matcher, --load-nice: the stall table's A/B arms, docs/performance.md)
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -54,7 +57,17 @@ void BM_E2E_WireToSubscriber(benchmark::State& state) {
   state.counters["lost"] = static_cast<double>(r.lost);
   state.counters["daemon_p50_us"] = r.after.p50_us;
   state.counters["daemon_p99_us"] = r.after.p99_us;
+  state.counters["daemon_p999_us"] = r.after.p999_us;
   state.counters["ticks"] = static_cast<double>(r.after.ticks - r.before.ticks);
+  // Where the slow events' time went (stream/stage_latency.h): p99 of each stage, and the events
+  // slower than 1 ms counted under the stage that took most of their time.
+  static constexpr const char* kStage[] = {"queue", "matcher", "bus"};
+  for (std::size_t i = 0; i < 3; ++i) {
+    state.counters[std::string(kStage[i]) + "_p50_us"] = r.after.stage_p50_us[i];
+    state.counters[std::string(kStage[i]) + "_p99_us"] = r.after.stage_p99_us[i];
+    state.counters[std::string("slow_") + kStage[i]] =
+        static_cast<double>(r.after.slow_events[i] - r.before.slow_events[i]);
+  }
   // Same-run baseline: the daemon's own receive -> publish p99 (its histogram's bucket bound).
   state.counters["p99_ratio_vs_daemon"] = q(0.99) / std::max(1.0, r.after.p99_us);
   // Read-committed mode (committed=1) on the same probes: what waiting for the journal costs.
@@ -101,6 +114,15 @@ int main(int argc, char** argv) {
     } else if (a.rfind("--wire-frames-per-write=", 0) == 0) {
       lam::bench::g_opt.wire_frames_per_write =
           static_cast<std::uint32_t>(std::stoul(a.substr(24)));
+    } else if (a.rfind("--off=", 0) == 0) {  // marks,refresh,maintenance (the stall A/B)
+      const std::string off = a.substr(6);
+      lam::bench::g_opt.market_marks = off.find("marks") == std::string::npos;
+      lam::bench::g_opt.position_refresh = off.find("refresh") == std::string::npos;
+      lam::bench::g_opt.maintenance = off.find("maintenance") == std::string::npos;
+    } else if (a.rfind("--load-nice=", 0) == 0) {
+      lam::bench::g_opt.load_nice = std::stoi(a.substr(12));
+    } else if (a.rfind("--pin-matcher=", 0) == 0) {
+      lam::bench::g_opt.pin_matcher = std::stoi(a.substr(14));
     } else if (a.rfind("--idle=", 0) == 0) {
       lam::bench::g_opt.idle = a.substr(7);
     } else if (a == "--generate") {

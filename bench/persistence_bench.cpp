@@ -102,13 +102,13 @@ void BM_Writer_UpdatePerRow(benchmark::State& state) {
 }
 
 // ---- fills ----------------------------------------------------------------------------------
-constexpr long long kFillUsers = 10'000, kFillMarkets = 100, kFillOrders = 100'000;
+// The workload is workloads/writer_workload.h's (prepare_fills, fill_op, FillWriter), the one
+// `laminator bench writer --fills` runs.
+constexpr int kFillMarkets = 100;
+constexpr long long kFillOrders = 200'000;
 constexpr long long kFillPositions = 200'000;
-constexpr unsigned kOrderKind = 0xF;
+constexpr unsigned kOrderKind = 0xF;  // the burst's orders, as prepare_fills' ids
 
-/// Users with a funded wallet each, and a pool of pending paper market orders; order n belongs to
-/// user u = 1 + n % 10k on market (u + 1 + n / 10k) % 100, so every fill opens its own (user,
-/// market) position, never on the market of the user's seeded one.
 std::string g_fills_sql;  ///< --fills-sql: run on the fills database after its set-up
 
 const std::string& fills_db() {
@@ -117,25 +117,13 @@ const std::string& fills_db() {
     db::Migrator(u).migrate({});
     // A lived-in database: 200k users with a position and an alert each (user g's position on
     // market g % 100), so the plans are those of real tables, not of empty ones.
-    test::seed(u, static_cast<int>(kFillMarkets), kFillPositions);
-    pqxx::connection c(u);
-    pqxx::nontransaction n(c);
-    const std::string series = " FROM generate_series(1, " + std::to_string(kFillUsers) + ") g";
-    n.exec(
-        "INSERT INTO wallet_balances (wallet_id, token_symbol, balance) SELECT "
-        "('0000000e-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, 'Q', 1e9" +
-        series);
-    n.exec(
-        "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, "
-        "leverage) SELECT ('0000000f-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, "
-        "('0000000c-0000-4000-8000-' || lpad(to_hex(1 + g % 10000), 12, '0'))::uuid, "
-        "('0000000e-0000-4000-8000-' || lpad(to_hex(1 + g % 10000), 12, '0'))::uuid, "
-        "('0000000a-0000-4000-8000-' || lpad(to_hex((1 + g % 10000 + 1 + g / 10000) % 100), 12, "
-        "'0'))::uuid, 'market', 'long', 1, 10 FROM generate_series(1, " +
-        std::to_string(kFillOrders) + ") g");
-    // A/B of schema decisions (issue 35): --fills-sql="DROP INDEX ..." runs here, before VACUUM.
-    if (!g_fills_sql.empty()) n.exec(g_fills_sql);
-    n.exec("VACUUM ANALYZE");
+    test::seed(u, kFillMarkets, kFillPositions);
+    // A/B of schema decisions (issue 35): --fills-sql="DROP INDEX ..." runs before VACUUM.
+    if (!g_fills_sql.empty()) {
+      pqxx::connection c(u);
+      pqxx::nontransaction(c).exec(g_fills_sql);
+    }
+    prepare_fills(u, kFillMarkets, kFillOrders);
     return u;
   }();
   return url;
@@ -143,60 +131,42 @@ const std::string& fills_db() {
 
 long long g_next_order = 1;  // orders are consumed: each is filled once
 
-/// The fill of order n as the engine loop builds it: size 1 at 1000, taker fee 0.5, margin 100.
-db::WriteOp fill_op(long long n) {
-  db::WriteOp op;
-  op.kind = db::WriteKind::order_filled;
-  op.id = test::seq_id(kOrderKind, n);
-  op.ref = Matcher::position_id_for(op.id);
-  op.price = 1000 * kScale;
-  op.size = kScale;
-  op.amount = kScale / 2;
-  op.realized = -(kScale / 2);
-  op.locked = 100 * kScale;
-  op.entry = 1000 * kScale;
-  op.flags = db::WriteOp::kTaker | db::WriteOp::kOpened;
-  op.ts = 1'767'225'600'000'000'000;
-  return op;
-}
-
-/// Each iteration fills 1,000 orders: in one batch statement (`per_batch` = 1000) or one
-/// statement and transaction per fill (`per_batch` = 1). Every fill must land.
-void run_fills(benchmark::State& state, std::size_t per_batch) {
-  auto c = std::make_unique<pqxx::connection>(fills_db());
-  pqxx::nontransaction(*c).exec("SET app.origin = 'engine'");
-  db::prepare_batch(*c);
-  constexpr std::size_t kPerIteration = 1000;
+/// Each iteration fills `per_iteration` orders in batches of `per_batch` (1: one statement and
+/// transaction per fill). Every fill must land.
+void run_fills(benchmark::State& state, std::size_t per_iteration, std::size_t per_batch) {
+  FillWriter w(fills_db());
   for (auto _ : state) {
-    if (g_next_order + static_cast<long long>(kPerIteration) > kFillOrders + 1) {
+    if (g_next_order + static_cast<long long>(per_iteration) > kFillOrders + 1) {
       state.SkipWithError("the order pool is used up: fewer iterations");
       return;
     }
     std::size_t applied = 0;
-    for (std::size_t done = 0; done < kPerIteration; done += per_batch) {
-      db::Batch b;
-      for (std::size_t i = 0; i < per_batch; ++i) b.add(fill_op(g_next_order++));
-      pqxx::nontransaction tx(*c);
-      const db::BatchResult r = db::apply_batch(tx, b);
-      applied += r.fills_applied;
-      if (!r.conflicts.empty()) {
-        state.SkipWithError(("conflict: " + r.conflicts.front()).c_str());
-        return;
-      }
+    try {
+      applied = w.fill(g_next_order, per_iteration, per_batch);
+    } catch (const std::exception& e) {
+      state.SkipWithError(e.what());
+      return;
     }
-    if (applied != kPerIteration) {
+    g_next_order += static_cast<long long>(per_iteration);
+    if (applied != per_iteration) {
       state.SkipWithError("not every fill landed");
       return;
     }
   }
-  pqxx::read_transaction t(*c);
-  const auto trades = t.exec("SELECT count(*) FROM trades")[0][0].as<long long>();
-  if (trades != g_next_order - 1) state.SkipWithError("trades do not match the fills");
-  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(kPerIteration));
+  try {
+    w.verify(g_next_order - 1);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(per_iteration));
 }
 
 void BM_Writer_FillsBatch(benchmark::State& state) {
-  run_fills(state, 1000);
+  run_fills(state, 1000, 1000);
+}
+
+void BM_Writer_FillsBatch10k(benchmark::State& state) {
+  run_fills(state, 10'000, 10'000);
 }
 
 /// Issue 35: the same 1,000 fills as two batches of 500 on two connections at once (the halves'
@@ -248,7 +218,7 @@ void BM_Writer_FillsTwoConnections(benchmark::State& state) {
 }
 
 void BM_Writer_FillsPerTransaction(benchmark::State& state) {
-  run_fills(state, 1);
+  run_fills(state, 1000, 1);
 }
 
 // ---- one wallet's burst (issue 28) -------------------------------------------------------------
@@ -624,6 +594,7 @@ BENCHMARK(BM_Writer_UpdatePerRow)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_Writer_FillsBatch)->Iterations(20)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Writer_FillsBatch10k)->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Writer_FillsTwoConnections)
     ->Iterations(20)
     ->Unit(benchmark::kMillisecond)
@@ -951,6 +922,9 @@ int main(int argc, char** argv) {
        {"fills: a transaction per fill / 1k per batch",
         "BM_Writer_FillsPerTransaction/iterations:5/real_time",
         "BM_Writer_FillsBatch/iterations:20/real_time", ">= 10"},
+       {"fills: 1k on one connection / 2 x 500 on two",
+        "BM_Writer_FillsBatch/iterations:20/real_time",
+        "BM_Writer_FillsTwoConnections/iterations:20/real_time", "-"},
        {"cold start: one insert at a time / sorted runs",
         "BM_Loader_IntoMatcher/0/iterations:1/real_time",
         "BM_Loader_IntoMatcher/1/iterations:1/real_time", "-"},

@@ -319,6 +319,13 @@ StatusLine Daemon::status() {
   s.p99_us = v.latency_p99_us.load();
   s.p999_us = v.latency_p999_us.load();
   s.max_us = v.latency_max_us.load();
+  s.latency_count = v.latency_count.load();
+  for (std::size_t i = 0; i < s.stage_p99_us.size(); ++i) {
+    s.stage_p50_us[i] = v.stage_p50_us[i].load();
+    s.stage_p99_us[i] = v.stage_p99_us[i].load();
+    s.slow_events[i] = v.slow_events[i].load();
+    s.slow_stage_us[i] = v.slow_stage_us[i].load();
+  }
   s.writer_pending = p.writer->stats().pending_rows.load() + e.writer_parked.load();
   const auto now = Clock::now();
   const double dt = std::chrono::duration<double>(now - p.last_status).count();

@@ -7,6 +7,7 @@
 /// feeds. Shutdown: feeds stop, the matcher drains the tick queue, the server publishes what is
 /// left and closes subscribers with 1001, the writer flushes, all within ~5 s.
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -23,6 +24,12 @@ struct StatusLine {
   std::uint64_t ticks = 0, held = 0, events = 0, fired = 0, liquidations = 0, subscribers = 0;
   /// The stream server's receive -> publish histogram since start (bucket upper bounds, us).
   double p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
+  std::uint64_t latency_count = 0;  ///< events in that histogram
+  /// By stage (queue, matcher, bus; stream/stage_latency.h): p50, p99, the events slower than 1 ms
+  /// whose largest stage it was, and the stage's time summed over those slow events (us).
+  std::array<double, 3> stage_p50_us{}, stage_p99_us{};
+  std::array<std::uint64_t, 3> slow_events{};
+  std::array<double, 3> slow_stage_us{};
   std::uint64_t writer_pending = 0;
   [[nodiscard]] std::string format() const;
 };

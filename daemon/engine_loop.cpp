@@ -174,6 +174,7 @@ void EngineLoop::run() {
 bool EngineLoop::turn() {
   bool worked = false;
   const std::size_t n = d_.ticks->pop_bulk(buf_.data(), buf_.size());
+  if (n > 0) dequeued_ts_ = wall_ns();  // one clock read per batch: the stall table's stamp
   for (std::size_t i = 0; i < n; ++i) on_feed_event(buf_[i]);
   worked |= n > 0;
   if (d_.commands != nullptr) {
@@ -194,7 +195,7 @@ bool EngineLoop::turn() {
                          events_);
     if (!events_.empty()) publish(0);
   }
-  if (published_) {  // wake the server only for events, not for every batch of ticks
+  if (published_) {  // the clock's, the writer's and the resync's events (a tick's rang already)
     published_ = false;
     d_.bus->ring_doorbell();
   }
@@ -222,7 +223,14 @@ void EngineLoop::on_feed_event(const feeds::FeedEvent& fe) {
       }
       d_.matcher->on_tick(fe.tick, events_);
       stats_.ticks.fetch_add(1, std::memory_order_relaxed);
-      if (!events_.empty()) publish(fe.tick.recv_ts);
+      if (!events_.empty()) {
+        publish(fe.tick.recv_ts);
+        // Wake the server now, not after the rest of the batch (up to 512 ticks, then the bot's
+        // commands): the stall table put up to a millisecond here. The ring is one load while the
+        // server is awake; ticks without events never ring.
+        published_ = false;
+        d_.bus->ring_doorbell();
+      }
       return;
     }
     case feeds::FeedEventKind::state: {
@@ -396,6 +404,9 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
 
 void EngineLoop::publish(TimeNs recv_ts) {
   const Matcher& m = *d_.matcher;
+  // The stage stamps of a tick's events (none for the clock's and the writer's).
+  const TimeNs made_ts = recv_ts > 0 ? wall_ns() : 0;
+  const TimeNs dequeued_ts = recv_ts > 0 ? dequeued_ts_ : 0;
   for (const Event& e : events_) {
     // A position a fill opens during a full resync is not in its snapshot: it is not gone.
     if (e.type == EventType::position_opened) resync_.opened_position(e.subject);
@@ -416,7 +427,7 @@ void EngineLoop::publish(TimeNs recv_ts) {
       }
       submit(Parked{db::WriteOp{}, e, true});
     }
-    d_.bus->try_publish(Published{e, recv_ts});
+    d_.bus->try_publish(Published{e, recv_ts, dequeued_ts, made_ts});
     published_ = true;
     stats_.alerts_fired.fetch_add(e.type == EventType::alert_triggered, std::memory_order_relaxed);
     stats_.revivals_refused.fetch_add(e.type == EventType::order_revival_refused,

@@ -118,6 +118,7 @@ class EngineLoop {
 
   // Matcher-thread state.
   std::vector<feeds::FeedEvent> buf_;
+  TimeNs dequeued_ts_ = 0;  ///< wall time of the last pop that took ticks (the stage stamps)
   std::vector<db::EngineCommand> cmd_buf_;
   std::vector<Event> events_;
   std::vector<std::uint8_t> live_;  ///< per instrument: TickKinds whose feed is live

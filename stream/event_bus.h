@@ -23,10 +23,13 @@
 namespace lam::daemon {
 
 /// An event as published: with the local receive time of the tick that caused it (0: none), for
-/// the tick-to-event latency histogram.
+/// the tick-to-event latency histogram, and when the matcher dequeued that tick and made the event
+/// (wall ns; 0: not taken), for the histogram by stage (stream/stage_latency.h).
 struct Published {
   Event event;
   TimeNs recv_ts = 0;
+  TimeNs dequeued_ts = 0;
+  TimeNs made_ts = 0;
 };
 
 /// An event already rendered (the gateway's input): `recv_ts` is when its source produced it.

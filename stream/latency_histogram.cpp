@@ -35,18 +35,28 @@ void LatencyHistogram::render(std::string& out, const char* name, const char* he
   char line[256];
   std::snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
   out += line;
+  render_samples(out, name, "");
+}
+
+void LatencyHistogram::render_samples(std::string& out, const char* name, const char* label) const {
+  char line[320];
+  const char* sep = label[0] != '\0' ? "," : "";
+  // The label set of _sum and _count: {label} or nothing.
+  std::string plain;
+  if (label[0] != '\0') plain.append("{").append(label).append("}");
   std::uint64_t cum = 0;
   // Every 4th bucket (powers of two) keeps the exposition short.
   for (std::size_t i = 0; i < kBuckets; ++i) {
     cum += counts_[i];
     if (i % 4 != 0) continue;
-    std::snprintf(line, sizeof line, "%s_bucket{le=\"%.9g\"} %llu\n", name, upper_us(i) / 1e6,
-                  static_cast<unsigned long long>(cum));
+    std::snprintf(line, sizeof line, "%s_bucket{%s%sle=\"%.9g\"} %llu\n", name, label, sep,
+                  upper_us(i) / 1e6, static_cast<unsigned long long>(cum));
     out += line;
   }
-  std::snprintf(line, sizeof line, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.9g\n%s_count %llu\n",
-                name, static_cast<unsigned long long>(count_), name, sum_s_, name,
-                static_cast<unsigned long long>(count_));
+  std::snprintf(line, sizeof line,
+                "%s_bucket{%s%sle=\"+Inf\"} %llu\n%s_sum%s %.9g\n%s_count%s %llu\n", name, label,
+                sep, static_cast<unsigned long long>(count_), name, plain.c_str(), sum_s_, name,
+                plain.c_str(), static_cast<unsigned long long>(count_));
   out += line;
 }
 

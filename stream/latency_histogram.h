@@ -18,6 +18,8 @@ class LatencyHistogram {
   [[nodiscard]] double quantile_us(double q) const noexcept;
   /// Appends `name_bucket{le=..}`, `name_sum`, `name_count` (seconds).
   void render(std::string& out, const char* name, const char* help) const;
+  /// The samples only (no HELP/TYPE), each with `label` (`stage="bus"`) before `le`.
+  void render_samples(std::string& out, const char* name, const char* label) const;
   [[nodiscard]] static double upper_us(std::size_t i) noexcept;
 
  private:

@@ -18,6 +18,7 @@
 
 #include "stream/event_ring.h"
 #include "stream/latency_histogram.h"
+#include "stream/stage_latency.h"
 #include "stream/stream_server.h"
 
 namespace lam::daemon {
@@ -37,7 +38,8 @@ struct ServerCore final : ServerProbe {
   void publish_latency();
   bool pace();  ///< true when a keeping-up subscriber needs its writes to catch up first
   void publish(const Published& p) override;
-  void publish_entry(Entry entry, TimeNs recv_ts);
+  /// Returns the wall time it recorded the latency at (0 when `recv_ts` is 0).
+  TimeNs publish_entry(Entry entry, TimeNs recv_ts);
   /// Drains up to one batch from whichever bus feeds the server; returns how many.
   std::size_t drain_batch();
   [[nodiscard]] bool prepare_sleep() {
@@ -80,6 +82,7 @@ struct ServerCore final : ServerProbe {
   std::vector<Published> buf;
   std::vector<Rendered> rendered;
   LatencyHistogram latency;
+  StageLatency stages;  ///< the matcher's events only (the gateway's have no stages)
   std::string scratch;
   std::uint64_t committed_seen = 0;  ///< the committed head last handed to subscribers
 };

@@ -155,18 +155,28 @@ void ServerCore::publish_latency() {
   stats.latency_p99_us.store(latency.quantile_us(0.99), std::memory_order_relaxed);
   stats.latency_p999_us.store(latency.quantile_us(0.999), std::memory_order_relaxed);
   stats.latency_max_us.store(latency.quantile_us(1.0), std::memory_order_relaxed);
+  for (std::size_t i = 0; i < kStages; ++i) {
+    const auto s = static_cast<Stage>(i);
+    stats.stage_p50_us[i].store(stages.histogram(s).quantile_us(0.5), std::memory_order_relaxed);
+    stats.stage_p99_us[i].store(stages.histogram(s).quantile_us(0.99), std::memory_order_relaxed);
+    stats.slow_events[i].store(stages.slow(s), std::memory_order_relaxed);
+    stats.slow_stage_us[i].store(static_cast<double>(stages.slow_ns_in(s)) / 1e3,
+                                 std::memory_order_relaxed);
+  }
 }
 
 void ServerCore::publish(const Published& p) {
   const Event& e = p.event;
   scratch.clear();
   append_event_json(scratch, e);
-  publish_entry(Entry{EventMeta{e.seq, e.type, e.user_id, e.market_id, e.has_market},
-                      std::make_shared<const std::string>(scratch)},
-                p.recv_ts);
+  const TimeNs at =
+      publish_entry(Entry{EventMeta{e.seq, e.type, e.user_id, e.market_id, e.has_market},
+                          std::make_shared<const std::string>(scratch)},
+                    p.recv_ts);
+  if (at > 0) stages.record(StageStamps{p.recv_ts, p.dequeued_ts, p.made_ts, at});
 }
 
-void ServerCore::publish_entry(Entry entry, TimeNs recv_ts) {
+TimeNs ServerCore::publish_entry(Entry entry, TimeNs recv_ts) {
   const std::uint64_t seq = entry.meta.seq;
   const std::uint64_t before = ring.head();
   if (!ring.push(entry)) {
@@ -181,7 +191,10 @@ void ServerCore::publish_entry(Entry entry, TimeNs recv_ts) {
   // no per-event copy of the set.
   for (const auto& s : sessions) s->on_event(entry);
   stats.events_published.fetch_add(1, std::memory_order_relaxed);
-  if (recv_ts > 0) latency.record_ns(wall_ns() - recv_ts);
+  if (recv_ts <= 0) return 0;
+  const TimeNs now = wall_ns();
+  latency.record_ns(now - recv_ts);
+  return now;
 }
 
 void ServerCore::begin_stop() {
@@ -253,6 +266,7 @@ std::string ServerCore::metrics() {
   m.one("laminator_stream_ring_events", "gauge", "Events held in the in-memory ring", ring.size());
   latency.render(out, "laminator_tick_to_event_seconds",
                  "Local receive of the tick to the event published to subscribers");
+  if (bus != nullptr) stages.render(out);
   if (hooks.metrics) hooks.metrics(out);
   return out;
 }

@@ -16,6 +16,7 @@
 /// client role goes out masked). Resume logic lives in subscription.h; the Beast code in
 /// stream_server.cpp, http_session.cpp and ws_session.cpp.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -38,6 +39,12 @@ struct ServerStats {
   std::atomic<std::uint64_t> latency_count{0};
   std::atomic<double> latency_p50_us{0}, latency_p90_us{0}, latency_p99_us{0}, latency_p999_us{0},
       latency_max_us{0};  ///< bucket upper bounds
+  /// By stage (stream/stage_latency.h's Stage order: queue, matcher, bus): each stage's p50, p99
+  /// (bucket upper bound), the events slower than 1 ms whose largest stage it was, and its time
+  /// summed over those slow events.
+  std::array<std::atomic<double>, 3> stage_p50_us{}, stage_p99_us{};
+  std::array<std::atomic<std::uint64_t>, 3> slow_events{};
+  std::array<std::atomic<double>, 3> slow_stage_us{};
 };
 
 /// What a test may do on the server thread at a chosen moment (ServerHooks::before_accept).

@@ -64,7 +64,9 @@ daemon::Config daemon_config(const mockex::MockExchange& ex, const PipelineOptio
   std::ostringstream t;
   t << "log_level = \"warn\"\n[database]\nurl_env = \"" << kUrlEnv << "\"\n"
     << "[engine]\nidle = \"" << opt.idle
-    << "\"\nposition_refresh_interval_ms = 5000\ncrash_ring = \"\"\n"
+    << "\"\nposition_refresh_interval_ms = " << (opt.position_refresh ? 5'000 : 86'400'000)
+    << "\nmarket_mark_interval_ms = " << (opt.market_marks ? 10 : 60'000)
+    << "\npin_cpu = " << opt.pin_matcher << "\ncrash_ring = \"\"\n"
     << "[stream]\nport = 0\n[[stream.tokens]]\nname = \"bench\"\nsha256 = \"";
   for (std::uint8_t b : daemon::token_hash(kToken)) {
     char h[3];
@@ -78,6 +80,7 @@ daemon::Config daemon_config(const mockex::MockExchange& ex, const PipelineOptio
     // The books are checked by laminator reconcile's own tests: not here, on a dataset of positions
     // seeded as found (no balances) and inside the measured window.
     << "[maintenance]\nreconcile_interval_ms = 0\n";
+  if (!opt.maintenance) t << "health_interval_ms = 3600000\npartition_interval_ms = 86400000\n";
   return daemon::parse_config(t.str(), "bench.toml");
 }
 
@@ -167,6 +170,7 @@ LatencyRun run_wire_latency(const std::string& url, const PipelineOptions& opt) 
   mo.rate = opt.rate / 2;  // per connection: market (mark + trade) and public (book)
   mo.binance_max_msgs_per_s = 1000;
   mo.frames_per_write = opt.wire_frames_per_write;
+  mo.nice = opt.load_nice;
   mo.on_data_frame = [&](const std::string& f) {
     const int k = probe.load(std::memory_order_acquire);
     if (k == 0 || sent_ns.load(std::memory_order_relaxed) != 0) return;

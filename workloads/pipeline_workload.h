@@ -36,6 +36,13 @@ struct PipelineOptions {
   std::chrono::milliseconds warmup{3'000};  ///< rate run: not counted (the listener's resync)
   bool pregenerate = true;                  ///< rate run: frames made before the run
   std::string idle = "sleep";               ///< the daemon's engine.idle
+  /// The stall table's A/B switches (latency run): each `false` turns that background work off
+  /// (market marks: market_mark_interval_ms 60 s; the positions' refresh: a pass per day; the
+  /// maintenance thread's health and partition passes: hourly and daily). The writer itself
+  /// cannot be: it is the journal the stream resumes from.
+  bool market_marks = true, position_refresh = true, maintenance = true;
+  int pin_matcher = -1;  ///< the daemon's engine.pin_cpu (-1: not pinned)
+  int load_nice = 0;     ///< the mock exchange thread's nice value (0: unchanged)
   /// Called with a short description of what runs now (for a progress line); may be empty.
   std::function<void(const std::string&)> progress;
 };

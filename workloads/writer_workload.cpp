@@ -1,14 +1,20 @@
 #include "workloads/writer_workload.h"
 
+#include <algorithm>
 #include <set>
 #include <stdexcept>
 #include <tuple>
 
 #include "engine/fixed.h"
+#include "engine/matcher.h"
 #include "persistence/migrator.h"
 #include "persistence/seed_rows.h"
 
 namespace lam::bench {
+
+namespace {
+constexpr unsigned kOrderKind = 0xF;  // orders' ids: '0000000f-...'
+}  // namespace
 
 const char* method_name(WriteMethod m) {
   switch (m) {
@@ -128,6 +134,73 @@ void MarkWriter::verify(const db::WriteOp& last) {
       r[0][0].as<std::string>().rfind(format_fixed(last.price / kScale, 0), 0) != 0) {
     throw std::runtime_error("the last batch's marks are not in the table");
   }
+}
+
+void prepare_fills(const std::string& url, int markets, long long orders) {
+  if (orders / kFillUsers + 2 >= markets)
+    throw std::invalid_argument("prepare_fills: too many orders for the markets");
+  pqxx::connection c(url);
+  pqxx::nontransaction n(c);
+  n.exec("SET app.origin = 'engine'");
+  n.exec(
+      "INSERT INTO wallet_balances (wallet_id, token_symbol, balance) SELECT "
+      "('0000000e-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, 'Q', 1e9 "
+      "FROM generate_series(1, " +
+      std::to_string(kFillUsers) + ") g");
+  const std::string u = "(1 + g % " + std::to_string(kFillUsers) + ")";
+  n.exec(
+      "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, "
+      "leverage) SELECT ('0000000f-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, "
+      "('0000000c-0000-4000-8000-' || lpad(to_hex(" +
+      u + "), 12, '0'))::uuid, ('0000000e-0000-4000-8000-' || lpad(to_hex(" + u +
+      "), 12, '0'))::uuid, ('0000000a-0000-4000-8000-' || lpad(to_hex((" + u + " + 1 + g / " +
+      std::to_string(kFillUsers) + ") % " + std::to_string(markets) +
+      "), 12, '0'))::uuid, 'market', 'long', 1, 10 FROM generate_series(1, " +
+      std::to_string(orders) + ") g");
+  n.exec("VACUUM ANALYZE");
+}
+
+db::WriteOp fill_op(long long n) {
+  db::WriteOp op;
+  op.kind = db::WriteKind::order_filled;
+  op.id = db::seq_id(kOrderKind, n);
+  op.ref = Matcher::position_id_for(op.id);
+  op.price = 1000 * kScale;
+  op.size = kScale;
+  op.amount = kScale / 2;
+  op.realized = -(kScale / 2);
+  op.locked = 100 * kScale;
+  op.entry = 1000 * kScale;
+  op.flags = db::WriteOp::kTaker | db::WriteOp::kOpened;
+  op.ts = 1'767'225'600'000'000'000;
+  return op;
+}
+
+FillWriter::FillWriter(const std::string& url) : c_(std::make_unique<pqxx::connection>(url)) {
+  pqxx::nontransaction(*c_).exec("SET app.origin = 'engine'");
+  db::prepare_batch(*c_);
+}
+
+std::size_t FillWriter::fill(long long first, std::size_t n, std::size_t per_batch) {
+  std::size_t applied = 0;
+  for (std::size_t done = 0; done < n; done += per_batch) {
+    db::Batch b;  // building the batch is part of the cost, as in the writer
+    const std::size_t k = std::min(per_batch, n - done);
+    for (std::size_t i = 0; i < k; ++i) b.add(fill_op(first + static_cast<long long>(done + i)));
+    pqxx::nontransaction tx(*c_);
+    const db::BatchResult r = db::apply_batch(tx, b);
+    if (!r.conflicts.empty()) throw std::runtime_error("fill conflict: " + r.conflicts.front());
+    applied += r.fills_applied;
+  }
+  return applied;
+}
+
+void FillWriter::verify(long long fills) {
+  pqxx::read_transaction t(*c_);
+  const auto trades = t.exec("SELECT count(*) FROM trades")[0][0].as<long long>();
+  if (trades != fills)
+    throw std::runtime_error("the trades table holds " + std::to_string(trades) + " rows after " +
+                             std::to_string(fills) + " fills");
 }
 
 }  // namespace lam::bench

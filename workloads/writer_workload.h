@@ -3,6 +3,9 @@
 /// open positions (persistence/seed_rows.h) and batches of N fresh marks on distinct random
 /// positions, applied three ways: the engine's one-statement UNNEST batch (persistence/batch.h),
 /// COPY into a temporary table + UPDATE FROM, and one prepared UPDATE per row (the baseline).
+/// And paper fills (issue 35): pending market orders filled through the same batch statement, in
+/// batches or one transaction per fill (the baseline); each fill updates its order and writes a
+/// position, a trade, the balance and their audit rows.
 
 #include <cstdint>
 #include <memory>
@@ -42,6 +45,33 @@ class MarkWriter {
  private:
   std::unique_ptr<pqxx::connection> c_;
   WriteMethod m_;
+};
+
+/// Fills' users: order n belongs to user and wallet 1 + n % kFillUsers.
+inline constexpr long long kFillUsers = 10'000;
+
+/// Adds to a database seeded with db::seed (at least kFillUsers users over `markets` markets, user
+/// g's position on market g % markets) a funded balance for each of the first kFillUsers wallets
+/// and `orders` pending paper market orders: order n (1-based) on market (u + 1 + n / kFillUsers) %
+/// markets, so every fill opens its own (user, market) position, never on the market of the
+/// user's seeded one. Needs orders / kFillUsers + 2 < markets. Then VACUUM ANALYZE.
+void prepare_fills(const std::string& url, int markets, long long orders);
+
+/// The fill of order n as the engine loop builds it: size 1 at 1000, taker fee 0.5, margin 100.
+[[nodiscard]] db::WriteOp fill_op(long long n);
+
+/// A connection that fills orders as the engine's writer does.
+class FillWriter {
+ public:
+  explicit FillWriter(const std::string& url);
+  /// Fills orders [first, first + n) in batches of `per_batch` (1: a statement and transaction
+  /// per fill); returns the fills applied. Throws std::runtime_error on a conflict.
+  std::size_t fill(long long first, std::size_t n, std::size_t per_batch);
+  /// Throws std::runtime_error unless the trades table holds exactly `fills` rows.
+  void verify(long long fills);
+
+ private:
+  std::unique_ptr<pqxx::connection> c_;
 };
 
 }  // namespace lam::bench

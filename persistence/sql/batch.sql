@@ -169,7 +169,8 @@ WITH m AS (
 ), alerted AS (
   UPDATE alerts x SET status = a.status,
                       triggered_at = CASE WHEN a.status = 'triggered' THEN a.ts ELSE x.triggered_at END,
-                      anchor_price = COALESCE(a.anchor, x.anchor_price)
+                      anchor_price = COALESCE(a.anchor, x.anchor_price),
+                      updated_at = now()  -- the trigger skips the engine's writes (0016)
   FROM a WHERE x.id = a.id AND x.status = 'active'
   RETURNING x.id, x.user_id, x.status, x.triggered_at
 ), fa AS MATERIALIZED (

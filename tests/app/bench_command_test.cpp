@@ -200,6 +200,40 @@ TEST(BenchWriter, TheBatchStatementAgainstOneUpdatePerRowOnRealPostgres) {
   check_html(bench_html(r), r);
 }
 
+TEST(BenchWriter, FillsInBatchesAgainstATransactionPerFillOnRealPostgres) {
+  BenchOptions opt;
+  opt.scenario = "writer";
+  opt.fills = true;
+  opt.rows = 10'000;
+  opt.batch_sizes = {100, 1'000};
+  opt.repetitions = 1;
+  opt.progress = false;
+  const BenchResult r = run_bench(opt, nullptr);
+  ASSERT_EQ(r.measurements.size(), 3u);  // 2 batch sizes and the baseline
+  for (const BenchMeasurement& m : r.measurements) {
+    EXPECT_EQ(m.unit, "fills/s");
+    EXPECT_EQ(m.samples.size(), 1u);
+    EXPECT_GT(m.median(), 0);
+    EXPECT_EQ(m.baseline, m.name == "fills_per_transaction") << m.name;
+  }
+  ASSERT_NE(r.find("fills_batch_1000"), nullptr);
+  ASSERT_EQ(r.ratios.size(), 2u);
+  EXPECT_EQ(r.ratios[1].name, "fills_batch_1000/fills_per_transaction");
+  EXPECT_NEAR(r.ratios[1].value,
+              r.find("fills_batch_1000")->median() / r.find("fills_per_transaction")->median(),
+              1e-9);
+  ASSERT_EQ(r.latency.size(), 2u);  // batch time percentiles per size
+  EXPECT_EQ(r.latency[0].unit, "ms");
+  simdjson::dom::parser parser;
+  const auto doc = check_schema(parser, bench_json(r), r);
+  // Every fill of the run landed once (FillWriter::verify counted the trades): 5,000 per batch
+  // size and 500 one at a time.
+  EXPECT_EQ(std::int64_t(doc["config"]["orders"]), 10'500);
+  check_html(bench_html(r), r);
+  opt.rows = 5'000;  // fewer users than the fills need
+  EXPECT_THROW((void)run_bench(opt, nullptr), std::invalid_argument);
+}
+
 TEST(BenchFanin, EveryEventThroughJetStreamAndTheGatewayAndTheLatencyItAdds) {
   // In process: a shard daemon, a real nats-server, the gateway and both subscribers.
   BenchOptions opt;
@@ -270,9 +304,25 @@ TEST(BenchPipeline, TheDaemonOnLoopbackLosesNothingAndReportsItsLatency) {
   EXPECT_GT(p99->median(), 0);
   ASSERT_NE(r.find("daemon_p99"), nullptr);
   EXPECT_TRUE(r.find("daemon_p99")->baseline);
-  ASSERT_EQ(r.latency.size(), 3u);
+  // Both wire modes: one frame per socket write, then the frames of each millisecond batched.
+  ASSERT_EQ(r.latency.size(), 6u);
   EXPECT_EQ(r.latency[0].name, "wire");
   EXPECT_EQ(r.latency[1].name, "committed");  // read-committed subscribers on the same probes
+  EXPECT_EQ(r.latency[3].name, "batched_wire");
+  for (const char* name : {"batched_wire_p99", "batched_daemon_p99", "wire_p999", "daemon_p999"}) {
+    const BenchMeasurement* m = r.find(name);
+    ASSERT_NE(m, nullptr) << name;
+    EXPECT_GT(m->median(), 0) << name;
+  }
+  // The stall table of each mode: the slow events by the stage that took most of their time.
+  int stall_notes = 0;
+  for (const std::string& n : r.notes) {
+    if (n.find("stalls: ") == std::string::npos) continue;
+    ++stall_notes;
+    for (const char* stage : {"queue: ", "matcher: ", "bus: "})
+      EXPECT_NE(n.find(stage), std::string::npos) << n;
+  }
+  EXPECT_EQ(stall_notes, 2);
   const BenchMeasurement* c50 = r.find("committed_p50");
   ASSERT_NE(c50, nullptr);
   EXPECT_GE(c50->median(), r.find("wire_p50")->median()) << "journaled after it was published";

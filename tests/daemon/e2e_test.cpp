@@ -134,6 +134,9 @@ TEST(EndToEnd, AlertsFireAtTheRightPricesRowsUpdatedSeqContiguous) {
   EXPECT_EQ(e.metric_sum("laminator_feed_unexpected_frames_total"), 0);
   EXPECT_EQ(e.metric("laminator_database_up"), 1);
   EXPECT_GE(e.metric("laminator_tick_to_event_seconds_count"), 4);
+  // The same events by stage: each of the three stages saw each of them.
+  EXPECT_EQ(e.metric_sum("laminator_event_stage_seconds_count"),
+            3 * e.metric("laminator_tick_to_event_seconds_count"));
   const auto j = e.query("SELECT min(seq), max(seq), count(*) FROM alert_events");
   EXPECT_EQ(j[0][0].as<std::uint64_t>(), 1u);
   EXPECT_EQ(j[0][1].as<std::uint64_t>(), j[0][2].as<std::uint64_t>());

@@ -452,3 +452,66 @@ TEST(BatchVoided, AConflictNamesTheEventItVoids) {
 
 }  // namespace
 }  // namespace lam::db
+
+namespace lam::db {
+namespace {
+
+// Migration 0016: the engine's statement stamps updated_at on orders, balances and alerts itself
+// (set_updated_at() no longer runs for its rows); the bot's writes still get the trigger's stamp.
+TEST(WriterOrders, TheEnginesRowsAreStampedByItsStatementAndTheBotsByTheTrigger) {
+  const std::string url = test::migrated_seeded_db("wo_stamps", 4, 4);
+  exec(url, "INSERT INTO wallet_balances (wallet_id, token_symbol, balance) VALUES ('" +
+                seq_uuid(test::kWallet, 1) + "', 'Q', 1000)");
+  add_order(url, 1, 1, "market", "long", "2");
+  add_order(url, 2, 1, "limit", "long", "1");
+  const std::string old = "'2001-01-01Z'";
+  // As the engine: the stamps go back (before 0016 the trigger overwrote them with now()).
+  exec(url, "SET app.origin = 'engine'; UPDATE orders SET updated_at = " + old +
+                "; UPDATE wallet_balances SET updated_at = " + old +
+                "; UPDATE alerts SET updated_at = " + old);
+  EXPECT_EQ(text(url, "SELECT count(*) FROM orders WHERE updated_at = " + old), "2|\n");
+  {
+    pqxx::connection c(url);
+    pqxx::nontransaction(c).exec("SET app.origin = 'engine'");
+    prepare_batch(c);
+    Batch b;
+    const Uuid pos = Matcher::position_id_for(seq_id(kOrder, 1));
+    b.add(fill(1, pos, "100", "2", "0.1", "-0.1", "40", "100", WriteOp::kTaker | WriteOp::kOpened,
+               kT0));
+    WriteOp trig;
+    trig.kind = WriteKind::alert_triggered;
+    trig.id = seq_id(test::kAlert, 1);
+    trig.price = raw("1001");
+    trig.ts = kT0;
+    b.add(trig);
+    pqxx::nontransaction tx(c);
+    const BatchResult r = apply_batch(tx, b);
+    ASSERT_EQ(r.fills_applied, 1u);
+    ASSERT_TRUE(r.conflicts.empty());
+  }
+  const std::string fresh = " > now() - interval '1 minute'";
+  EXPECT_EQ(text(url, "SELECT status, updated_at" + fresh + " FROM orders WHERE id = '" +
+                          seq_uuid(kOrder, 1) + "'"),
+            "filled|t|\n");
+  EXPECT_EQ(text(url, "SELECT updated_at" + fresh + " FROM wallet_balances"), "t|\n");
+  EXPECT_EQ(text(url, "SELECT status, updated_at" + fresh + " FROM alerts WHERE id = '" +
+                          seq_uuid(test::kAlert, 1) + "'"),
+            "triggered|t|\n");
+  // Untouched rows keep their stamps.
+  EXPECT_EQ(text(url, "SELECT updated_at = " + old + " FROM orders WHERE id = '" +
+                          seq_uuid(kOrder, 2) + "'"),
+            "t|\n");
+  // The bot's own writes: the trigger stamps them, whatever updated_at they set.
+  exec(url, "UPDATE orders SET size = 3, updated_at = " + old + " WHERE id = '" +
+                seq_uuid(kOrder, 2) + "'; UPDATE alerts SET target_price = 5 WHERE id = '" +
+                seq_uuid(test::kAlert, 2) + "'");
+  EXPECT_EQ(text(url, "SELECT updated_at" + fresh + " FROM orders WHERE id = '" +
+                          seq_uuid(kOrder, 2) + "'"),
+            "t|\n");
+  EXPECT_EQ(text(url, "SELECT updated_at" + fresh + " FROM alerts WHERE id = '" +
+                          seq_uuid(test::kAlert, 2) + "'"),
+            "t|\n");
+}
+
+}  // namespace
+}  // namespace lam::db

@@ -1,4 +1,5 @@
-// The stream's pure parts: bearer-token auth and scopes, stream filters, the latency histogram.
+// The stream's pure parts: bearer-token auth and scopes, stream filters, the latency histogram and
+// its split by stage.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -7,6 +8,7 @@
 #include "engine/event.h"
 #include "stream/auth.h"
 #include "stream/latency_histogram.h"
+#include "stream/stage_latency.h"
 #include "stream/stream_filter.h"
 
 namespace lam::daemon {
@@ -110,6 +112,50 @@ TEST(LatencyHistogram, QuantilesAreBucketUpperBounds) {
   h.render(out, "x_seconds", "help");
   EXPECT_NE(out.find("x_seconds_count 1000"), std::string::npos);
   EXPECT_NE(out.find("x_seconds_bucket{le=\"+Inf\"} 1000"), std::string::npos);
+}
+
+TEST(StageLatency, ASlowEventCountsUnderTheStageThatTookMostOfIt) {
+  StageLatency st;  // slow: above 1 ms
+  constexpr std::int64_t t0 = 1'000'000'000;
+  // Fast: 5 us queue, 2 us matcher, 20 us bus.
+  st.record({t0, t0 + 5'000, t0 + 7'000, t0 + 27'000});
+  // Slow, the queue's: 1.5 ms before the dequeue.
+  st.record({t0, t0 + 1'500'000, t0 + 1'501'000, t0 + 1'520'000});
+  // Slow, the bus's: 0.4 ms queue, 0.1 ms matcher, 0.9 ms bus (no stage alone above 1 ms).
+  st.record({t0, t0 + 400'000, t0 + 500'000, t0 + 1'400'000});
+  // Exactly at the threshold: not slow.
+  st.record({t0, t0 + 1'000'000, t0 + 1'000'000, t0 + 1'000'000});
+  EXPECT_EQ(st.slow_total(), 2u);
+  EXPECT_EQ(st.slow(Stage::queue), 1u);
+  EXPECT_EQ(st.slow(Stage::matcher), 0u);
+  EXPECT_EQ(st.slow(Stage::bus), 1u);
+  EXPECT_EQ(st.slow_ns_in(Stage::queue), 1'900'000);
+  EXPECT_EQ(st.slow_ns_in(Stage::matcher), 101'000);
+  EXPECT_EQ(st.slow_ns_in(Stage::bus), 919'000);
+  EXPECT_EQ(st.histogram(Stage::queue).count(), 4u);
+  EXPECT_GE(st.histogram(Stage::queue).quantile_us(1.0), 1'500.0);
+  EXPECT_LT(st.histogram(Stage::matcher).quantile_us(0.5), 3.0);
+}
+
+TEST(StageLatency, MissingOrDisorderedStampsNeverGoNegative) {
+  StageLatency st(100'000);
+  constexpr std::int64_t t0 = 5'000'000'000;
+  // No dequeue or made stamp (0): the whole time is the bus stage's.
+  st.record({t0, 0, 0, t0 + 300'000});
+  EXPECT_EQ(st.slow(Stage::bus), 1u);
+  EXPECT_EQ(st.slow_ns_in(Stage::bus), 300'000);
+  EXPECT_EQ(st.slow_ns_in(Stage::queue), 0);
+  // A clock that stepped back between threads: that stage is 0, the others are kept.
+  st.record({t0, t0 + 200'000, t0 + 150'000, t0 + 400'000});
+  EXPECT_EQ(st.slow(Stage::bus), 2u);  // 250 us of bus beats 200 us of queue
+  EXPECT_EQ(st.slow_ns_in(Stage::matcher), 0);
+  std::string out;
+  st.render(out);
+  EXPECT_NE(out.find("laminator_event_stage_seconds_bucket{stage=\"bus\",le=\"+Inf\"} 2"),
+            std::string::npos);
+  EXPECT_NE(out.find("laminator_event_stage_seconds_count{stage=\"queue\"} 2"), std::string::npos);
+  EXPECT_NE(out.find("laminator_slow_events_total{stage=\"bus\"} 2"), std::string::npos);
+  EXPECT_NE(out.find("laminator_slow_events_total{stage=\"matcher\"} 0"), std::string::npos);
 }
 
 }  // namespace

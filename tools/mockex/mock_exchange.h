@@ -65,6 +65,9 @@ struct Options {
   /// WebSocket frames and writes them with one socket write (the wire format is the same: one
   /// WebSocket message per frame). 1: one Beast write per frame.
   std::uint32_t frames_per_write = 1;
+  /// The mock's thread's nice value (0: unchanged; 1..19: it yields the CPU to the daemon it
+  /// drives when both want it, as a load generator on another machine would).
+  int nice = 0;
   /// Called on the mock's thread with every data frame as it is handed to the socket (benchmarks
   /// time wire-to-subscriber latency with it). Must be cheap.
   std::function<void(const std::string&)> on_data_frame;
