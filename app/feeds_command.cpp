@@ -47,6 +47,13 @@ int run_feeds(const FeedsOptions& opt) {
     const auto colon = vs.find(':');
     auto v = colon == std::string::npos ? std::nullopt : feeds::parse_venue(vs.substr(0, colon));
     if (!v) throw std::invalid_argument("--symbol wants venue:SYMBOL, got '" + vs + "'");
+    if (feeds::size_unit(*v, vs.substr(colon + 1)) == feeds::SizeUnit::inverse) {
+      // Refused as the daemon refuses it (daemon/feed_plan.cpp), never sized wrongly (issue 33).
+      throw std::invalid_argument(
+          "--symbol " + vs +
+          ": an inverse contract (contracts of a fixed quote value) is not supported, as in "
+          "`laminator run`");
+    }
     symbols[*v].push_back(vs.substr(colon + 1));
   }
   std::map<std::string, std::string> urls;  // "venue/route" -> URL

@@ -400,10 +400,10 @@ int main(int argc, char** argv) {
   auto contract_sizes = [](const std::vector<std::string>& specs,
                            std::map<std::string, std::int64_t>& into) {
     for (const std::string& spec : specs) {
-      const auto cs = lam::app::parse_contract_size(spec);
+      std::string why;
+      const auto cs = lam::app::parse_contract_size(spec, &why);
       if (!cs) {
-        std::fprintf(stderr, "--contract-size %s: expected VENUE:SYMBOL=SIZE, SIZE > 0\n",
-                     spec.c_str());
+        std::fprintf(stderr, "--contract-size %s: %s\n", spec.c_str(), why.c_str());
         return false;
       }
       into[cs->first] = cs->second;

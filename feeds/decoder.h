@@ -119,15 +119,21 @@ class Decoder {
   /// Oracle sources only (Pyth): updates beyond these limits hold their market instead of
   /// pricing it. Others ignore it.
   virtual void set_oracle_limits(const OracleLimits& limits) { (void)limits; }
-  /// Forgets every sequence id, the venue's too (OKX's and Coinbase's trade ids survive reset()):
-  /// for benchmarks decoding one frame over and over, never for a live feed.
-  void forget_sequences() noexcept { seq_.clear(); }
+  /// Forgets every sequence id, the venue's too (OKX's and Coinbase's trade ids survive reset()),
+  /// and from now on takes a symbol's first trade as live rather than as the subscribe's re-send
+  /// of a trade from before (OKX): for benchmarks decoding one frame over and over, never for a
+  /// live feed.
+  void forget_sequences() noexcept {
+    seq_.clear();
+    first_trade_is_live_ = true;
+  }
 
   [[nodiscard]] const DecoderStats& stats() const noexcept { return stats_; }
   [[nodiscard]] SymbolMap& symbols() noexcept { return symbols_; }
   [[nodiscard]] Venue venue() const noexcept { return symbols_.venue(); }
 
  protected:
+  bool first_trade_is_live_ = false;  ///< forget_sequences() (benchmarks) only
   virtual DecodeResult do_decode(const char* data, std::size_t len, std::size_t capacity,
                                  TimeNs recv_ts, std::vector<FeedEvent>& out) = 0;
 

@@ -322,6 +322,14 @@ void replay_raw(const ReplayOptions& opt, InstrumentTable& instruments, Matcher&
   std::vector<feeds::FeedEvent> out;
   std::string padded;
   std::set<InstrumentId> unknown;  // symbols already reported
+  std::set<InstrumentId> refused;  // inverse contracts already reported
+  std::map<InstrumentId, bool> inverse_of;
+  // Whether instrument `id` of venue `v` is an inverse contract (memoized: a string parse).
+  auto inverse = [&](feeds::Venue v, InstrumentId id) {
+    const auto [it, fresh] = inverse_of.try_emplace(id, false);
+    if (fresh) it->second = feeds::size_unit(v, instruments.symbol(id)) == feeds::SizeUnit::inverse;
+    return it->second;
+  };
   for (;;) {
     Source* next = nullptr;
     for (Source& s : sources) {
@@ -376,7 +384,27 @@ void replay_raw(const ReplayOptions& opt, InstrumentTable& instruments, Matcher&
                                     (id < instruments.size() ? instruments.symbol(id) : "?"));
             continue;
           }
+          if (e.kind == feeds::FeedEventKind::state &&
+              (e.reason == feeds::FeedReason::oracle_stale ||
+               e.reason == feeds::FeedReason::oracle_uncertain)) {
+            // An oracle update too old or too uncertain: its price held, as live (issue 33).
+            ++(e.reason == feeds::FeedReason::oracle_stale ? sum.oracle_stale
+                                                           : sum.oracle_uncertain);
+            continue;
+          }
           if (e.kind != feeds::FeedEventKind::tick) continue;
+          if (ours && inverse(*venue, id)) {
+            // The daemon never serves an inverse contract (docs/feeds.md): replay neither, so the
+            // two agree (issue 33: replay priced these markets).
+            ++sum.inverse_ticks;
+            if (refused.insert(id).second) {
+              diags.report(where, rec.venue + "/" + instruments.symbol(id) +
+                                      " is an inverse contract (contracts of a fixed quote "
+                                      "value): not served, as the daemon does not (its ticks are "
+                                      "counted, not replayed)");
+            }
+            continue;
+          }
           if (!ours) {
             // Ticks of symbols no market trades on are not input errors, just not ours: counted,
             // and each symbol named once.
@@ -412,15 +440,30 @@ void replay_raw(const ReplayOptions& opt, InstrumentTable& instruments, Matcher&
 
 }  // namespace
 
-std::optional<std::pair<std::string, std::int64_t>> parse_contract_size(std::string_view spec) {
+std::optional<std::pair<std::string, std::int64_t>> parse_contract_size(std::string_view spec,
+                                                                        std::string* why) {
+  const auto fail = [why](std::string text) {
+    if (why != nullptr) *why = std::move(text);
+    return std::nullopt;
+  };
   const std::size_t colon = spec.find(':');
   const std::size_t eq = spec.rfind('=');
+  const auto venue =
+      colon == std::string_view::npos ? std::nullopt : feeds::parse_venue(spec.substr(0, colon));
   if (colon == std::string_view::npos || eq == std::string_view::npos || colon == 0 ||
-      eq <= colon + 1 || !feeds::parse_venue(spec.substr(0, colon))) {
-    return std::nullopt;
+      eq <= colon + 1 || !venue) {
+    return fail("expected VENUE:SYMBOL=SIZE, SIZE > 0");
   }
   const auto size = parse_raw(spec.substr(eq + 1));
-  if (!size || *size <= 0) return std::nullopt;
+  if (!size || *size <= 0) return fail("expected VENUE:SYMBOL=SIZE, SIZE > 0");
+  const std::string_view symbol = spec.substr(colon + 1, eq - colon - 1);
+  if (feeds::size_unit(*venue, symbol) == feeds::SizeUnit::inverse) {
+    // Sizes in contracts of a fixed quote value (size in coin = contracts x value / price): the
+    // daemon refuses these markets, so a size for one would only make replay disagree with it.
+    return fail(std::string(symbol) +
+                " is an inverse contract (contracts of a fixed quote value): not supported, "
+                "the daemon refuses it too (docs/feeds.md)");
+  }
   return std::make_pair(std::string(spec.substr(0, eq)), *size);
 }
 
@@ -582,15 +625,21 @@ std::string format_summary(const ReplaySummary& s) {
       static_cast<unsigned long long>(s.events_by_type[3]),
       static_cast<unsigned long long>(s.events_by_type[5]));
   std::string text = buf;
-  if (s.unknown_symbol_ticks > 0 || s.gaps > 0 || s.unsized_trades > 0) {
+  if (s.unknown_symbol_ticks > 0 || s.gaps > 0 || s.unsized_trades > 0 || s.inverse_ticks > 0 ||
+      s.oracle_stale > 0 || s.oracle_uncertain > 0) {
     std::snprintf(buf, sizeof buf,
                   "captures: %llu ticks of %llu symbol(s) no market trades, %llu sequence gap(s) "
-                  "missing %llu id(s), %llu trade(s) without a size (contract size unknown)\n",
+                  "missing %llu id(s), %llu trade(s) without a size (contract size unknown), "
+                  "%llu tick(s) of inverse contracts not served, %llu oracle update(s) held as "
+                  "too old, %llu as too uncertain\n",
                   static_cast<unsigned long long>(s.unknown_symbol_ticks),
                   static_cast<unsigned long long>(s.unknown_symbols),
                   static_cast<unsigned long long>(s.gaps),
                   static_cast<unsigned long long>(s.gap_ids),
-                  static_cast<unsigned long long>(s.unsized_trades));
+                  static_cast<unsigned long long>(s.unsized_trades),
+                  static_cast<unsigned long long>(s.inverse_ticks),
+                  static_cast<unsigned long long>(s.oracle_stale),
+                  static_cast<unsigned long long>(s.oracle_uncertain));
     text += buf;
   }
   return text;

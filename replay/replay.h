@@ -48,9 +48,12 @@ struct ReplaySummary {
   std::uint64_t unknown_symbols = 0;       ///< distinct such symbols (each reported once)
   std::uint64_t gaps = 0;                  ///< venue sequence gaps the parsers reported
   std::uint64_t gap_ids = 0;               ///< ids those gaps missed
-  std::uint64_t unsized_trades = 0;  ///< trades replayed without a size (contract size unknown)
-  double seconds = 0;                ///< the whole run
-  double state_seconds = 0;          ///< of which reading the state and arming the matcher
+  std::uint64_t unsized_trades = 0;    ///< trades replayed without a size (contract size unknown)
+  std::uint64_t inverse_ticks = 0;     ///< ticks of inverse contracts: not served, as live
+  std::uint64_t oracle_stale = 0;      ///< oracle updates held as too old (max_age_ms)
+  std::uint64_t oracle_uncertain = 0;  ///< oracle updates held as too uncertain (max_conf_bps)
+  double seconds = 0;                  ///< the whole run
+  double state_seconds = 0;            ///< of which reading the state and arming the matcher
   /// Ticks per second of the tick phase (after the state is armed); 0 when there was none.
   [[nodiscard]] double tick_rate() const {
     return seconds > state_seconds ? static_cast<double>(ticks) / (seconds - state_seconds) : 0;
@@ -60,9 +63,10 @@ struct ReplaySummary {
 /// Runs a replay; diagnostics and the summary go to `diag`. Throws std::runtime_error when an input
 /// cannot be read or an output cannot be written.
 /// Parses "VENUE:SYMBOL=SIZE" (e.g. okx:BTC-USDT-SWAP=0.01) into contract_sizes' key and raw
-/// size; nullopt when it is not that shape or SIZE is not a positive decimal.
+/// size; nullopt (and why, when `why` is set) when it is not that shape, SIZE is not a positive
+/// decimal, or SYMBOL is an inverse contract (refused as the daemon refuses it).
 [[nodiscard]] std::optional<std::pair<std::string, std::int64_t>> parse_contract_size(
-    std::string_view spec);
+    std::string_view spec, std::string* why = nullptr);
 
 ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag);
 

@@ -33,6 +33,7 @@ class BinanceDecoder final : public Decoder {
     od::json_type type;
     if (doc.type().get(type)) return {FrameClass::malformed, 0};
     DecodeResult r{FrameClass::data, 0};
+    foreign_ = false;
     if (type == od::json_type::array) {
       od::array arr;
       if (doc.get_array().get(arr)) return {FrameClass::malformed, 0};
@@ -44,7 +45,7 @@ class BinanceDecoder final : public Decoder {
     // One pass: the wrapper's "data" is parsed where it appears; a bare payload's fields are
     // collected. Key order is never relied on.
     Fields f;
-    bool wrapped = false, has_result = false, has_error = false, ok = true;
+    bool wrapped = false, single = false, has_result = false, has_error = false, ok = true;
     const bool good = json::for_each_field(obj, [&](std::string_view key, od::value v) {
       if (key == "data") {
         wrapped = true;
@@ -57,6 +58,7 @@ class BinanceDecoder final : public Decoder {
         od::object p;
         if (v.get_object().get(p)) return false;
         ok = payload(p, recv_ts, out, r);
+        single = true;
         return ok;
       }
       if (key == "result") {
@@ -69,12 +71,15 @@ class BinanceDecoder final : public Decoder {
       return true;
     });
     if (!good || !ok || !json::at_end(doc)) return {FrameClass::malformed, 0};
-    if (wrapped) return r;
+    // One stream's payload of an event or a symbol we never subscribed to (we subscribe per
+    // symbol and event): a stream that is not ours, counted as unexpected (issue 33). In an array
+    // (`!markPrice@arr`) other symbols are the stream's normal content.
+    if (wrapped) return single && foreign_ ? DecodeResult{FrameClass::unexpected, 0} : r;
     if (has_error) return {FrameClass::rejected, 0};
     if (has_result) return {FrameClass::ack, 0};
     if (!f.e.present) return {FrameClass::unexpected, 0};
     if (!apply(f, recv_ts, out, r)) return {FrameClass::malformed, 0};
-    return r;
+    return foreign_ ? DecodeResult{FrameClass::unexpected, 0} : r;
   }
 
  private:
@@ -143,9 +148,15 @@ class BinanceDecoder final : public Decoder {
   /// or an unknown symbol is counted and skipped.
   bool apply(const Fields& f, TimeNs recv_ts, std::vector<FeedEvent>& out, DecodeResult& r) {
     const Payload kind = payload_kind(f.e.text);
-    if (kind == Payload::unknown) return true;  // another event type: not ours to judge
+    if (kind == Payload::unknown) {  // another event type: skipped, the caller judges the frame
+      foreign_ = true;
+      return true;
+    }
     const SymbolInfo* sym = lookup(f.s.value());
-    if (sym == nullptr) return true;
+    if (sym == nullptr) {
+      foreign_ = true;
+      return true;
+    }
     Tick t;
     t.recv_ts = recv_ts;
     t.instrument = sym->id;
@@ -209,6 +220,7 @@ class BinanceDecoder final : public Decoder {
   }
 
   static constexpr std::uint64_t kBookKey = std::uint64_t{1} << 32;  // seq_: instrument | this
+  bool foreign_ = false;  ///< the frame held a payload of an event or symbol not ours
   od::parser parser_;
 };
 

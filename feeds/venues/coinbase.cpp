@@ -50,6 +50,7 @@ class CoinbaseDecoder final : public Decoder {
     if (!channel.has_value()) return {FrameClass::unexpected, 0};
 
     // Sequence check first: every message of the connection counts, whatever its channel.
+    seq_gap_ = false;
     if (auto s = json::u64(seq)) {
       const std::optional<std::uint64_t> last = seq_.get(kConnectionSeq);
       if (last && *s <= *last) {
@@ -60,6 +61,7 @@ class CoinbaseDecoder final : public Decoder {
         for (InstrumentId id : symbols_.instruments()) {
           emit_gap(out, id, recv_ts, *s - *last - 1);
         }
+        seq_gap_ = true;
       }
       seq_.set(kConnectionSeq, *s);
     }
@@ -186,7 +188,10 @@ class CoinbaseDecoder final : public Decoder {
         }
         seq_.set(key, tr.id);
         if (snapshot && !had_baseline) continue;  // traded before we were watching
-        if (last && tr.id > *last + 1) emit_gap(out, tr.instrument, recv_ts, tr.id - *last - 1);
+        // The trades a lost message held: one loss, already reported for every symbol when this
+        // frame's sequence_num jumped (issue 33: it was two gaps).
+        if (last && tr.id > *last + 1 && !seq_gap_)
+          emit_gap(out, tr.instrument, recv_ts, tr.id - *last - 1);
         emit_tick(out, tr.tick, r);
       }
     }
@@ -232,11 +237,16 @@ class CoinbaseDecoder final : public Decoder {
     tr.tick.price = *p;
     tr.tick.size = *q;
     tr.tick.venue_seq = static_cast<std::uint32_t>(*tid);
-    if (side.text == "SELL") tr.tick.flags |= kTickTakerSell;  // `side` is the taker's
+    // `side` is the maker's (the resting order's), not the taker's: in captured pairs a SELL prints
+    // above the BUY before it, and Coinbase's Exchange API documents its trades' side as "maker
+    // order side" (nautilus_trader's Coinbase adapter reads it so too). The taker sold when the
+    // maker bought.
+    if (side.text == "BUY") tr.tick.flags |= kTickTakerSell;
     batch_.push_back(tr);
     return true;
   }
 
+  bool seq_gap_ = false;  ///< this frame's sequence_num jumped (its gap is reported)
   static constexpr std::uint64_t kConnectionSeq = ~std::uint64_t{0};
   static std::uint64_t trade_key(InstrumentId id) { return id; }
 

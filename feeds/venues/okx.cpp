@@ -24,8 +24,8 @@ class OkxDecoder final : public Decoder {
  public:
   using Decoder::Decoder;
   /// Trade ids are the venue's, per instrument, across connections: they are kept, so the latest
-  /// trade OKX re-sends on every subscribe is dropped as a duplicate, and trades missed while
-  /// disconnected are reported as a gap.
+  /// trade OKX pushes on every subscribe sets the baseline the first time and is dropped as a
+  /// duplicate after, and trades missed while disconnected are reported as a gap.
   void reset() override {}
 
  protected:
@@ -155,6 +155,13 @@ class OkxDecoder final : public Decoder {
         const std::optional<std::uint64_t> last = seq_.get(sym->id);
         if (last && *id <= *last) {
           ++stats_.out_of_order;
+          return true;
+        }
+        if (!last && !first_trade_is_live_) {
+          // The latest trade OKX pushes on a subscribe, the first time we see the symbol: it
+          // happened before we were watching, so it sets the baseline only, as on every later
+          // subscribe (issue 33: it was emitted, a stale trade price as fresh).
+          seq_.set(sym->id, *id);
           return true;
         }
         const std::uint64_t first = *id - *n + 1;

@@ -408,8 +408,9 @@ TEST(ReplayRaw, ContractSizesTravelWithTheCaptureOrTheCommandLine) {
     feeds::CaptureWriter w(dir.string(), 1 << 20);
     w.opened(t0, "okx", "public");
     if (with_sizes) w.symbol(t0, "okx", "public", "SOL-USDT-SWAP", *parse_raw("0.1"));
-    w.frame(t0 + 1, "okx", "public", trade(1, "30"));
-    w.frame(t0 + 2, "okx", "public", trade(2, "5"));
+    w.frame(t0, "okx", "public", trade(1, "1"));  // the subscribe's push: the baseline
+    w.frame(t0 + 1, "okx", "public", trade(2, "30"));
+    w.frame(t0 + 2, "okx", "public", trade(3, "5"));
     w.flush();
     return w.files();
   };
@@ -482,6 +483,98 @@ TEST(ReplayRaw, AnOraclePricedMarketReplaysOnItsPythFeed) {
   EXPECT_EQ(s.events_by_type[0], 1u);  // the alert, on the oracle's price
   const std::string events = slurp(opt.events_out);
   EXPECT_NE(events.find(R"("price":"183.4)"), std::string::npos) << events;
+  fs::remove_all(dir);
+}
+
+// Issue 33: the daemon never serves an inverse contract (OKX BTC-USD-...); replay priced it. Now
+// replay does not either (its ticks are counted and named), and a contract size for one is refused
+// with why, as `laminator run` refuses the market.
+TEST(ReplayRaw, AnInverseContractIsNotServedAsLiveAndItsSizeIsRefused) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("lam_raw_inverse_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string state = (dir / "state.json").string();
+  {
+    std::ofstream f(state);
+    f << R"({"markets":[{"id":"0000000a-0000-4000-8000-0000000000e1","symbol":"BTC-USD-220527",)"
+      << R"("dex_name":"okx","market_type":"perpetual"}],)"
+      << R"("alerts":[{"id":"0000000d-0000-4000-8000-0000000000e1","user_id":)"
+      << R"("00c0ffee-0000-4000-8000-000000000001","market_id":"0000000a-0000-4000-8000-0000000000e1",)"
+      << R"("alert_type":"price_above","condition_type":"greater_than","target_price":"100",)"
+      << R"("status":"active"}]})";
+  }
+  const TimeNs t0 = 1'767'225'600'000'000'000;
+  feeds::CaptureWriter w((dir / "cap").string(), 1 << 20);
+  w.opened(t0, "okx", "public");
+  w.frame(
+      t0 + 1, "okx", "public",
+      R"({"arg":{"channel":"mark-price","instId":"BTC-USD-220527"},"data":[{"instId":"BTC-USD-220527","instType":"FUTURES","markPx":"30000","ts":"1767225600000"}]})");
+  for (int id : {7, 8}) {  // the subscribe's push (the baseline), then a trade
+    w.frame(
+        t0 + 1 + id, "okx", "public",
+        R"({"arg":{"channel":"trades","instId":"BTC-USD-220527"},"data":[{"instId":"BTC-USD-220527","tradeId":")" +
+            std::to_string(id) +
+            R"(","px":"30000","sz":"1","side":"buy","ts":"1767225600000","count":"1"}]})");
+  }
+  w.flush();
+  ReplayOptions opt;
+  opt.state_path = state;
+  opt.raw_paths = w.files();
+  opt.events_out = (dir / "events.ndjson").string();
+  opt.progress = false;
+  std::string text;
+  const ReplaySummary s = replay_captured(opt, &text);
+  EXPECT_EQ(s.bad_state_rows, 0u);
+  EXPECT_EQ(s.ticks, 0u) << text;
+  EXPECT_EQ(s.inverse_ticks, 2u) << text;
+  EXPECT_EQ(s.events, 0u) << "the alert fired on a market the daemon does not serve";
+  EXPECT_NE(text.find("okx/BTC-USD-220527 is an inverse contract"), std::string::npos) << text;
+  EXPECT_NE(format_summary(s).find("2 tick(s) of inverse contracts not served"), std::string::npos);
+  std::string why;
+  EXPECT_FALSE(parse_contract_size("okx:BTC-USD-220527=100", &why).has_value());
+  EXPECT_NE(why.find("inverse contract"), std::string::npos) << why;
+  EXPECT_FALSE(parse_contract_size("okx:BTC-USD-SWAP=100").has_value());
+  EXPECT_TRUE(parse_contract_size("okx:BTC-USDT-SWAP=0.01").has_value());
+  fs::remove_all(dir);
+}
+
+// Issue 33: replay's summary names the oracle updates it held as too old, as live holds them.
+TEST(ReplayRaw, OracleUpdatesHeldAsTooOldAreInTheSummary) {
+  const fs::path dir = fs::temp_directory_path() / ("lam_raw_stale_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string state = (dir / "state.json").string();
+  {
+    std::ofstream f(state);
+    f << R"({"markets":[{"id":"0000000a-0000-4000-8000-0000000000d1","symbol":"SOL-PERP",)"
+      << R"("dex_name":"drift","market_type":"perpetual","price_source":"oracle",)"
+      << R"("oracle_feed_id":"0xEF0D8B6FDA2CEBA41DA15D4095D1DA392A0D2F8ED0C6C7BC0F4CFAC8C280B56D"}]})";
+  }
+  const std::int64_t publish = 1'796'078'905;  // seconds
+  const auto update = [&](std::int64_t price, std::int64_t published) {
+    return R"({"type":"price_update","price_feed":{"id":"ef0d8b6fda2ceba41da15d4095d1da392a0d2f8ed0c6c7bc0f4cfac8c280b56d","price":{"price":")" +
+           std::to_string(price) + R"(","conf":"9170000","expo":-8,"publish_time":)" +
+           std::to_string(published) + R"(}}})";
+  };
+  const TimeNs at = publish * 1'000'000'000;
+  feeds::CaptureWriter w((dir / "cap").string(), 1 << 20);
+  w.opened(at, "pyth", "hermes");
+  // 1 s old: priced; then one published a second later but received an hour after: held.
+  w.frame(at + 1'000'000'000, "pyth", "hermes", update(18340000000, publish));
+  w.frame(at + 3'600'000'000'000, "pyth", "hermes", update(18350000000, publish + 1));
+  w.flush();
+  ReplayOptions opt;
+  opt.state_path = state;
+  opt.raw_paths = w.files();
+  opt.write_events = false;
+  opt.progress = false;
+  std::string text;
+  const ReplaySummary s = replay_captured(opt, &text);
+  EXPECT_EQ(s.ticks, 1u) << text;
+  EXPECT_EQ(s.oracle_stale, 1u) << text;
+  EXPECT_NE(format_summary(s).find("1 oracle update(s) held as too old"), std::string::npos)
+      << format_summary(s);
   fs::remove_all(dir);
 }
 

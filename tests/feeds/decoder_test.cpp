@@ -84,10 +84,27 @@ TEST(BinanceDecoder, AcksErrorsAndUnknownEvents) {
   EXPECT_EQ(f.run(R"({"result":null,"id":1})").cls, FrameClass::ack);
   EXPECT_EQ(f.run(R"({"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":1})").cls,
             FrameClass::rejected);
-  EXPECT_EQ(f.run(R"({"stream":"x","data":{"e":"kline","s":"BTCUSDT"}})").cls, FrameClass::data);
-  EXPECT_EQ(f.run(R"({"e":"markPriceUpdate","E":1,"s":"ETHUSDT","p":"1"})").cls, FrameClass::data);
-  EXPECT_EQ(f.dec->stats().unknown_symbol, 1u);
-  EXPECT_TRUE(f.out.empty());
+  // Streams we never subscribed to (we subscribe per symbol and event): unexpected, not data
+  // (issue 33), wrapped or bare; in an array stream other symbols are its normal content.
+  EXPECT_EQ(f.run(R"({"stream":"x","data":{"e":"kline","s":"BTCUSDT"}})").cls,
+            FrameClass::unexpected);
+  EXPECT_EQ(f.run(R"({"e":"markPriceUpdate","E":1,"s":"ETHUSDT","p":"1"})").cls,
+            FrameClass::unexpected);
+  EXPECT_EQ(
+      f.run(
+           R"({"stream":"ethusdt@aggTrade","data":{"e":"aggTrade","E":1,"s":"ETHUSDT","a":5,"p":"1","q":"1","T":1,"m":true}})")
+          .cls,
+      FrameClass::unexpected);
+  EXPECT_EQ(f.dec->stats().unknown_symbol, 2u);
+  EXPECT_EQ(f.dec->stats().unexpected, 3u);
+  EXPECT_EQ(
+      f.run(
+           R"({"stream":"!markPrice@arr","data":[{"e":"markPriceUpdate","E":1,"s":"ETHUSDT","p":"1"},{"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"2"}]})")
+          .cls,
+      FrameClass::data);
+  EXPECT_EQ(f.dec->stats().unexpected, 3u);
+  ASSERT_EQ(f.out.size(), 1u);  // BTCUSDT's mark from the array
+  EXPECT_EQ(f.out[0].tick.price, raw("2"));
 }
 
 TEST(BinanceDecoder, AggTradeGapIsReportedAndStaleIdsDropped) {
@@ -182,6 +199,10 @@ TEST(BybitDecoder, AcksPongsAndRejects) {
 
 TEST(OkxDecoder, FixtureFramesWithContractSize) {
   Fixture f(Venue::okx, {"BTC-USDT-SWAP"}, raw("0.01"));
+  // The subscribe's push of the latest trade (the baseline: issue 33), then the captured frames.
+  f.run(
+      R"({"arg":{"channel":"trades","instId":"BTC-USDT-SWAP"},"data":[{"instId":"BTC-USDT-SWAP","tradeId":"1883712442","px":"79893.4","sz":"1","side":"buy","ts":"1788658200000","count":"1"}]})");
+  EXPECT_TRUE(f.out.empty());
   for (const std::string& fr : load_frames("okx")) EXPECT_EQ(f.run(fr).cls, FrameClass::data);
   const auto t = ticks_of(f.out);
   ASSERT_EQ(t.size(), 3u);
@@ -218,6 +239,7 @@ TEST(OkxDecoder, TextPongNoticeAckErrorAndTradeGap) {
            std::to_string(id) + R"(","px":"1","sz":"1","side":"buy","ts":"1","count":")" +
            std::to_string(count) + R"(","seqId":1}]})";
   };
+  f.run(trade(120, 1));  // the subscribe's push: the baseline (issue 33)
   f.run(trade(123, 3));  // 121..123
   f.run(trade(125, 2));  // 124..125: contiguous
   f.run(trade(130, 1));  // 126..129 missed
@@ -300,11 +322,13 @@ TEST(CoinbaseDecoder, MarketTradesCarrySizesOnceEachAcrossReconnects) {
   EXPECT_EQ(t[0].venue_seq, 910204282u);
   EXPECT_EQ(t[0].price, raw("79913.01"));
   EXPECT_EQ(t[0].size, raw("0.04811522"));
-  EXPECT_EQ(t[0].flags & kTickTakerSell, 0);
+  // `side` is the maker's: 910204282 "BUY" at 79913.01 was a taker selling into the bid, and
+  // 910204283 "SELL" 0.49 higher a taker buying from the ask (issue 33).
+  EXPECT_NE(t[0].flags & kTickTakerSell, 0);
   EXPECT_EQ(t[0].exch_ts, *parse_iso8601("2026-09-06T01:30:01.391007Z"));
   EXPECT_EQ(t[1].venue_seq, 910204283u);
   EXPECT_EQ(t[1].size, raw("0.2"));
-  EXPECT_NE(t[1].flags & kTickTakerSell, 0);
+  EXPECT_EQ(t[1].flags & kTickTakerSell, 0);
   EXPECT_EQ(f.dec->stats().gaps, 0u);
 
   // A new connection: its sequence_num restarts, its snapshot re-sends trades already emitted.
@@ -361,6 +385,37 @@ TEST(CoinbaseDecoder, SequenceGapReportedForEverySymbol) {
   EXPECT_EQ(f.dec->stats().out_of_order, 1u);
 }
 
+// Issue 33: one lost market_trades message is one loss. Its sequence_num jump is reported for
+// every symbol; the trade ids it held are not reported again by the next frame (it was two gaps).
+TEST(CoinbaseDecoder, OneLostMessageIsOneGap) {
+  Fixture f(Venue::coinbase, {"BTC-USD", "ETH-USD"});
+  auto msg = [](int seq, std::initializer_list<int> ids) {
+    std::string items;
+    for (int id : ids) {
+      if (!items.empty()) items += ',';
+      items +=
+          R"({"trade_id":")" + std::to_string(id) +
+          R"(","product_id":"BTC-USD","price":"79900","size":"1","side":"SELL","time":"2026-09-06T01:31:00Z"})";
+    }
+    return R"({"channel":"market_trades","timestamp":"2026-09-06T01:31:00Z","sequence_num":)" +
+           std::to_string(seq) + R"(,"events":[{"type":"update","trades":[)" + items + "]}]}";
+  };
+  f.run(msg(1, {100}));
+  f.run(msg(3, {103}));  // message 2 (trades 101, 102) lost
+  std::vector<FeedEvent> gaps;
+  for (const FeedEvent& e : f.out)
+    if (e.kind == FeedEventKind::gap) gaps.push_back(e);
+  ASSERT_EQ(gaps.size(), 2u);  // one per symbol, from the sequence jump
+  EXPECT_NE(gaps[0].tick.instrument, gaps[1].tick.instrument);
+  EXPECT_EQ(ticks_of(f.out).size(), 2u);
+  // Trades missing without a sequence jump (a reconnect, or the venue's own hole) are still a gap.
+  f.out.clear();
+  f.run(msg(4, {106}));
+  ASSERT_EQ(f.out.size(), 2u);
+  EXPECT_EQ(f.out[0].kind, FeedEventKind::gap);
+  EXPECT_EQ(f.out[0].count, 2u);  // 104, 105
+}
+
 // Issue 16: a frame that fails to parse changes no state. Before, a Binance trade broken at its end
 // advanced the trade-id tracking before it was dropped, so the lost trade was never reported.
 TEST(BinanceDecoder, ATradeFrameBrokenAtItsEndIsReportedAsAGapNotRemembered) {
@@ -384,18 +439,22 @@ TEST(BinanceDecoder, ATradeFrameBrokenAtItsEndIsReportedAsAGapNotRemembered) {
 }
 
 // Issue 16: OKX re-sends its latest trade on every subscribe; it is emitted once per trade id
-// across reconnects, and trades missed while disconnected are reported as a gap.
+// across reconnects, and trades missed while disconnected are reported as a gap. Issue 33: on the
+// first subscribe too it happened before we were watching: the baseline, not a tick.
 TEST(OkxDecoder, TheTradeResentOnResubscribeIsEmittedOnceAndAnOutageIsAGap) {
   Fixture f(Venue::okx, {"BTC-USDT-SWAP"});
   auto trade = [](int id) {
     return R"({"arg":{"channel":"trades","instId":"BTC-USDT-SWAP"},"data":[{"instId":"BTC-USDT-SWAP","tradeId":")" +
            std::to_string(id) + R"(","px":"1","sz":"1","side":"buy","ts":"1","count":"1"}]})";
   };
-  f.run(trade(500));
+  f.run(trade(499));  // the first subscribe's push: traded before we were watching
+  EXPECT_TRUE(f.out.empty());
+  f.run(trade(500));  // live
   f.dec->reset();     // a new connection
   f.run(trade(500));  // the subscribe's re-send
   EXPECT_EQ(ticks_of(f.out).size(), 1u);
   EXPECT_EQ(f.dec->stats().out_of_order, 1u);
+  EXPECT_EQ(f.dec->stats().gaps, 0u);
   f.dec->reset();
   f.run(trade(500));
   f.run(trade(504));  // 501..503 traded while we were away
@@ -417,16 +476,22 @@ TEST(OkxDecoder, ContractsOfAnUnknownSizeGiveTradesWithoutASize) {
   EXPECT_EQ(default_contract_size(Venue::okx, "BTC-USDT-SWAP"), kUnknownContractSize);
   EXPECT_EQ(default_contract_size(Venue::okx, "BTC-USDT"), kScale);
 
+  // After the subscribe's push of trade 6 (the baseline: issue 33).
+  const std::string push =
+      R"({"arg":{"channel":"trades","instId":"BTC-USDT-SWAP"},"data":[{"instId":"BTC-USDT-SWAP","tradeId":"6","px":"80000","sz":"1","side":"buy","ts":"1","count":"1"}]})";
   const std::string frame =
       R"({"arg":{"channel":"trades","instId":"BTC-USDT-SWAP"},"data":[{"instId":"BTC-USDT-SWAP","tradeId":"7","px":"80000","sz":"12","side":"buy","ts":"1","count":"1"}]})";
   Fixture known(Venue::okx, {"BTC-USDT-SWAP"}, raw("0.01"));
+  known.run(push);
   known.run(frame);
   Fixture unknown(Venue::okx, {"BTC-USDT-SWAP"}, kUnknownContractSize);
+  unknown.run(push);
   unknown.run(frame);
   // Interned on first sight, as replay does: the default is unknown, not 1.0.
   InstrumentTable table;
   auto interned = make_decoder(Venue::okx, SymbolMap(Venue::okx, &table));
   std::vector<FeedEvent> out;
+  decode(*interned, push, kRecv, out);
   decode(*interned, frame, kRecv, out);
   const auto k = ticks_of(known.out), u = ticks_of(unknown.out), i = ticks_of(out);
   ASSERT_EQ(k.size(), 1u);

@@ -84,6 +84,15 @@ std::string FrameGenerator::trades_snapshot(const std::vector<std::string>& prod
          R"(,"events":[{"type":"snapshot","trades":[)" + items + "]}]}";
 }
 
+std::string FrameGenerator::okx_latest_trade(const std::string& symbol, std::int64_t now_ms) {
+  SymbolState& s = state(symbol);
+  const std::uint64_t id = trade_id(s, symbol);
+  return R"({"arg":{"channel":"trades","instId":")" + symbol + R"("},"data":[{"instId":")" +
+         symbol + R"(","tradeId":")" + std::to_string(id) + R"(","px":")" + price(s) +
+         R"(","sz":"1","side":"buy","ts":")" + std::to_string(now_ms - 1000) +
+         R"(","count":"1","source":"0","seqId":)" + std::to_string(s.book_id) + "}]}";
+}
+
 std::string FrameGenerator::price(const SymbolState& s, int offset_cents) const {
   const std::int64_t v = s.px + offset_cents;
   char buf[64];
@@ -262,7 +271,8 @@ std::string FrameGenerator::next(const Topic& t, std::int64_t now_ms, bool skip_
                rfc3339(now_ms, seq_) + R"(","sequence_num":)" + std::to_string(seq_) +
                R"(,"events":[{"type":"update","trades":[{"trade_id":")" + std::to_string(id) +
                R"(","product_id":")" + t.symbol + R"(","price":")" + px + R"(","size":")" + qty +
-               R"(","side":")" + (sell ? "SELL" : "BUY") + R"(","time":")" + rfc3339(now_ms, id) +
+               // Coinbase prints the maker's side: a taker sell is a "BUY".
+               R"(","side":")" + (sell ? "BUY" : "SELL") + R"(","time":")" + rfc3339(now_ms, id) +
                R"("}]}]})";
       }
       return R"({"channel":"ticker","client_id":"","timestamp":")" + rfc3339(now_ms, seq_) +

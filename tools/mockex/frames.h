@@ -46,6 +46,9 @@ class FrameGenerator {
   /// each product (already sent, or before any connection), newest first, as the venue re-sends
   /// them.
   std::string trades_snapshot(const std::vector<std::string>& products, std::int64_t now_ms);
+  /// OKX: the latest trade of `symbol` (id: the last generated, or the history before the first),
+  /// which the venue pushes on every `trades` subscribe, seen or not.
+  std::string okx_latest_trade(const std::string& symbol, std::int64_t now_ms);
   /// Trade ids are the venue's, not the connection's: generators sharing `ids` (symbol -> last id)
   /// continue each other's sequences across reconnects. The map must outlive the generator and be
   /// used from one thread.

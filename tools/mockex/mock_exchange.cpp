@@ -247,6 +247,11 @@ class Session : public std::enable_shared_from_this<Session> {
         if (t.stream == Stream::trade) products.push_back(t.symbol);
       if (!products.empty()) send(gen_->trades_snapshot(products, now_ms()));
     }
+    if (v == Venue::okx && replay_ == nullptr && !faults_.silent_after_ack) {
+      // OKX pushes each subscribed symbol's latest trade at once, seen or not.
+      for (const Topic& t : r.topics)
+        if (t.stream == Stream::trade) send(gen_->okx_latest_trade(t.symbol, now_ms()));
+    }
     add_topics(std::move(r));
   }
 
