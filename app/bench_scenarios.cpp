@@ -296,6 +296,21 @@ BenchResult bench_replay(const BenchOptions& opt, BenchProgress& progress) {
 
 namespace {
 
+/// Samples for the noise estimate of a latency run: its probes (in probe order) in `reps`
+/// consecutive groups, each group's p50 and p99 (a group is a stretch of the run, so the spread is
+/// the run's own).
+void group_quantiles(const std::vector<double>& probes, int reps, BenchMeasurement& p50,
+                     BenchMeasurement& p99) {
+  const std::size_t per_group = probes.size() / static_cast<std::size_t>(reps);
+  for (int g = 0; g < reps && per_group > 0; ++g) {
+    const auto first = probes.begin() + static_cast<std::ptrdiff_t>(per_group * g);
+    std::vector<double> group(first, first + static_cast<std::ptrdiff_t>(per_group));
+    std::sort(group.begin(), group.end());
+    p50.samples.push_back(bench::sorted_quantile(group, 0.5));
+    p99.samples.push_back(bench::sorted_quantile(group, 0.99));
+  }
+}
+
 /// The stall table of one latency run: the events slower than 1 ms (receive -> publish) by the
 /// stage that took most of their time, each stage's share of their time, and each stage's p99.
 std::string stall_note(const bench::LatencyRun& lat, const std::string& label) {
@@ -339,18 +354,9 @@ void add_latency_mode(BenchResult& r, const bench::LatencyRun& lat, const std::s
     r.notes.push_back(label + std::to_string(lat.lost) +
                       " latency probe(s) never reached the subscriber");
   }
-  // Samples for the noise estimate: the probes in `reps` consecutive groups, each group's quantile
-  // (a group is a stretch of the run, so the spread is the run's own).
   BenchMeasurement p50{id + "wire_p50", label + "wire -> subscriber p50", "us", false, false, {}};
   BenchMeasurement p99{id + "wire_p99", label + "wire -> subscriber p99", "us", false, false, {}};
-  const std::size_t per_group = lat.wire_us.size() / static_cast<std::size_t>(reps);
-  for (int g = 0; g < reps && per_group > 0; ++g) {
-    const auto first = lat.wire_us.begin() + static_cast<std::ptrdiff_t>(per_group * g);
-    std::vector<double> group(first, first + static_cast<std::ptrdiff_t>(per_group));
-    std::sort(group.begin(), group.end());
-    p50.samples.push_back(bench::sorted_quantile(group, 0.5));
-    p99.samples.push_back(bench::sorted_quantile(group, 0.99));
-  }
+  group_quantiles(lat.wire_us, reps, p50, p99);
   std::vector<double> sorted = lat.wire_us;
   std::sort(sorted.begin(), sorted.end());
   BenchMeasurement p999{id + "wire_p999",
@@ -544,14 +550,7 @@ BenchResult bench_fanin(const BenchOptions& opt, BenchProgress& progress) {
   if (run.added_us.empty()) throw std::runtime_error("bench fanin: no probe came back");
   BenchMeasurement a50{"added_p50", "latency added p50", "us", false, false, {}};
   BenchMeasurement a99{"added_p99", "latency added p99", "us", false, false, {}};
-  const std::size_t per_group = run.added_us.size() / static_cast<std::size_t>(reps);
-  for (int g = 0; g < reps && per_group > 0; ++g) {
-    const auto first = run.added_us.begin() + static_cast<std::ptrdiff_t>(per_group * g);
-    std::vector<double> group(first, first + static_cast<std::ptrdiff_t>(per_group));
-    std::sort(group.begin(), group.end());
-    a50.samples.push_back(bench::sorted_quantile(group, 0.5));
-    a99.samples.push_back(bench::sorted_quantile(group, 0.99));
-  }
+  group_quantiles(run.added_us, reps, a50, a99);
   r.measurements = {direct, via, stored, a50, a99};
   r.ratios.push_back({"gateway_events/direct_events",
                       opt.shards == 1

@@ -453,23 +453,31 @@ TEST(ReplayRaw, ContractSizesTravelWithTheCaptureOrTheCommandLine) {
   EXPECT_FALSE(parse_contract_size("okx:=1").has_value());
 }
 
+/// Writes dir/state.json: the oracle-priced market SOL-PERP (its Pyth feed id), with an alert
+/// above 100 when `with_alert`; returns the path.
+std::string oracle_state(const fs::path& dir, bool with_alert) {
+  const std::string state = (dir / "state.json").string();
+  std::ofstream f(state);
+  f << R"({"markets":[{"id":"0000000a-0000-4000-8000-0000000000d1","symbol":"SOL-PERP",)"
+    << R"("dex_name":"drift","market_type":"perpetual","price_source":"oracle",)"
+    << R"("oracle_feed_id":"0xEF0D8B6FDA2CEBA41DA15D4095D1DA392A0D2F8ED0C6C7BC0F4CFAC8C280B56D"}])";
+  if (with_alert) {
+    f << R"(,"alerts":[{"id":"0000000d-0000-4000-8000-0000000000d1","user_id":)"
+      << R"("00c0ffee-0000-4000-8000-000000000001","market_id":"0000000a-0000-4000-8000-0000000000d1",)"
+      << R"("alert_type":"price_above","condition_type":"greater_than","target_price":"100",)"
+      << R"("status":"active"}])";
+  }
+  f << "}";
+  return state;
+}
+
 // Issue 16: a market priced by an oracle (price_source "oracle", its Pyth feed id) replays on the
 // feed's updates from a capture, through the same row reader and decoder as the daemon.
 TEST(ReplayRaw, AnOraclePricedMarketReplaysOnItsPythFeed) {
   const fs::path dir = fs::temp_directory_path() / ("lam_raw_oracle_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const std::string state = (dir / "state.json").string();
-  {
-    std::ofstream f(state);
-    f << R"({"markets":[{"id":"0000000a-0000-4000-8000-0000000000d1","symbol":"SOL-PERP",)"
-      << R"("dex_name":"drift","market_type":"perpetual","price_source":"oracle",)"
-      << R"("oracle_feed_id":"0xEF0D8B6FDA2CEBA41DA15D4095D1DA392A0D2F8ED0C6C7BC0F4CFAC8C280B56D"}],)"
-      << R"("alerts":[{"id":"0000000d-0000-4000-8000-0000000000d1","user_id":)"
-      << R"("00c0ffee-0000-4000-8000-000000000001","market_id":"0000000a-0000-4000-8000-0000000000d1",)"
-      << R"("alert_type":"price_above","condition_type":"greater_than","target_price":"100",)"
-      << R"("status":"active"}]})";
-  }
+  const std::string state = oracle_state(dir, /*with_alert=*/true);
   ReplayOptions opt;
   opt.state_path = state;
   opt.raw_paths = {(kSource / "data" / "captures" / "pyth.lcap").string()};
@@ -544,13 +552,7 @@ TEST(ReplayRaw, OracleUpdatesHeldAsTooOldAreInTheSummary) {
   const fs::path dir = fs::temp_directory_path() / ("lam_raw_stale_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const std::string state = (dir / "state.json").string();
-  {
-    std::ofstream f(state);
-    f << R"({"markets":[{"id":"0000000a-0000-4000-8000-0000000000d1","symbol":"SOL-PERP",)"
-      << R"("dex_name":"drift","market_type":"perpetual","price_source":"oracle",)"
-      << R"("oracle_feed_id":"0xEF0D8B6FDA2CEBA41DA15D4095D1DA392A0D2F8ED0C6C7BC0F4CFAC8C280B56D"}]})";
-  }
+  const std::string state = oracle_state(dir, /*with_alert=*/false);
   const std::int64_t publish = 1'796'078'905;  // seconds
   const auto update = [&](std::int64_t price, std::int64_t published) {
     return R"({"type":"price_update","price_feed":{"id":"ef0d8b6fda2ceba41da15d4095d1da392a0d2f8ed0c6c7bc0f4cfac8c280b56d","price":{"price":")" +
