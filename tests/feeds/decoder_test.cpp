@@ -307,6 +307,20 @@ TEST(CoinbaseDecoder, TickerHeartbeatAckAndNanosecondTime) {
   EXPECT_EQ(f.dec->stats().gaps, 0u);
 }
 
+/// A Coinbase market_trades message: sequence_num `seq`, event `type`, BTC-USD trades `ids`.
+std::string coinbase_trades(int seq, const char* type, std::initializer_list<int> ids) {
+  std::string items;
+  for (int id : ids) {
+    if (!items.empty()) items += ',';
+    items +=
+        R"({"trade_id":")" + std::to_string(id) +
+        R"(","product_id":"BTC-USD","price":"79900","size":"1","side":"BUY","time":"2026-09-06T01:31:00Z"})";
+  }
+  return R"({"channel":"market_trades","timestamp":"2026-09-06T01:31:00Z","sequence_num":)" +
+         std::to_string(seq) + R"(,"events":[{"type":")" + type + R"(","trades":[)" + items +
+         "]}]}";
+}
+
 // Issue 16: Coinbase volume alerts could never fire: trades came from `ticker`, which has no size.
 // `market_trades` carries each trade with its size; the snapshot a subscribe is answered with sets
 // the baseline on first sight and is deduplicated by trade id after a reconnect.
@@ -334,18 +348,7 @@ TEST(CoinbaseDecoder, MarketTradesCarrySizesOnceEachAcrossReconnects) {
   // A new connection: its sequence_num restarts, its snapshot re-sends trades already emitted.
   f.dec->reset();
   f.out.clear();
-  auto msg = [](int seq, const char* type, std::initializer_list<int> ids) {
-    std::string items;
-    for (int id : ids) {
-      if (!items.empty()) items += ',';
-      items +=
-          R"({"trade_id":")" + std::to_string(id) +
-          R"(","product_id":"BTC-USD","price":"79900","size":"1","side":"BUY","time":"2026-09-06T01:31:00Z"})";
-    }
-    return R"({"channel":"market_trades","timestamp":"2026-09-06T01:31:00Z","sequence_num":)" +
-           std::to_string(seq) + R"(,"events":[{"type":")" + type + R"(","trades":[)" + items +
-           "]}]}";
-  };
+  const auto msg = coinbase_trades;
   f.run(msg(1, "snapshot", {910204283, 910204282}));
   EXPECT_TRUE(f.out.empty());
   EXPECT_EQ(f.dec->stats().out_of_order, 2u);
@@ -389,16 +392,8 @@ TEST(CoinbaseDecoder, SequenceGapReportedForEverySymbol) {
 // every symbol; the trade ids it held are not reported again by the next frame (it was two gaps).
 TEST(CoinbaseDecoder, OneLostMessageIsOneGap) {
   Fixture f(Venue::coinbase, {"BTC-USD", "ETH-USD"});
-  auto msg = [](int seq, std::initializer_list<int> ids) {
-    std::string items;
-    for (int id : ids) {
-      if (!items.empty()) items += ',';
-      items +=
-          R"({"trade_id":")" + std::to_string(id) +
-          R"(","product_id":"BTC-USD","price":"79900","size":"1","side":"SELL","time":"2026-09-06T01:31:00Z"})";
-    }
-    return R"({"channel":"market_trades","timestamp":"2026-09-06T01:31:00Z","sequence_num":)" +
-           std::to_string(seq) + R"(,"events":[{"type":"update","trades":[)" + items + "]}]}";
+  const auto msg = [](int seq, std::initializer_list<int> ids) {
+    return coinbase_trades(seq, "update", ids);
   };
   f.run(msg(1, {100}));
   f.run(msg(3, {103}));  // message 2 (trades 101, 102) lost
