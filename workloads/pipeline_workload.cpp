@@ -225,8 +225,11 @@ LatencyRun run_wire_latency(const std::string& url, const PipelineOptions& opt) 
     std::this_thread::sleep_for(3ms);
   }
   r.after = d.status();
-  d.stop();
+  // The mock first: with frames batched per write (raw writes) it must not be pumping when the
+  // feeds send their close (mockex::Options::frames_per_write). The feeds' close handshakes then
+  // time out (1 s) instead.
   ex.stop();
+  d.stop();
   return r;
 }
 

@@ -163,7 +163,11 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
     beast::get_lowest_layer(ws_).expires_never();
-    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+    // Raw writes (frames_per_write > 1) bypass Beast's write serialization: no keep-alive ping of
+    // Beast's own may go out while one is in flight (mock_exchange.h).
+    if (ex_.opt.frames_per_write > 1) timeouts.keep_alive_pings = false;
+    ws_.set_option(timeouts);
     ws_.read_message_max(1 << 20);
     ws_.async_accept(req_,
                      [self = shared_from_this()](beast::error_code e) { self->on_accept(e); });

@@ -63,7 +63,10 @@ struct Options {
   double walk_bps = 0;
   /// Blaster mode for throughput benchmarks: > 1 pre-encodes this many data frames as raw
   /// WebSocket frames and writes them with one socket write (the wire format is the same: one
-  /// WebSocket message per frame). 1: one Beast write per frame.
+  /// WebSocket message per frame). 1: one Beast write per frame. The raw writes bypass Beast's
+  /// own write serialization, so a control frame Beast answers by itself (the client's close or
+  /// ping) must not arrive while the mock is still pumping: stop() the mock before the client
+  /// closes (its close handshake then times out), or let the data run out (max_frames) first.
   std::uint32_t frames_per_write = 1;
   /// The mock's thread's nice value (0: unchanged; 1..19: it yields the CPU to the daemon it
   /// drives when both want it, as a load generator on another machine would).
