@@ -314,12 +314,11 @@ void group_quantiles(const std::vector<double>& probes, int reps, BenchMeasureme
 /// The stall table of one latency run: the events slower than 1 ms (receive -> publish) by the
 /// stage that took most of their time, each stage's share of their time, and each stage's p99.
 std::string stall_note(const bench::LatencyRun& lat, const std::string& label) {
-  static constexpr const char* kStage[] = {"queue", "matcher", "bus"};
   const daemon::StatusLine& a = lat.after;
   const daemon::StatusLine& b = lat.before;
   std::uint64_t slow = 0;
   double time = 0;
-  for (std::size_t i = 0; i < 3; ++i) {
+  for (std::size_t i = 0; i < daemon::kStages; ++i) {
     slow += a.slow_events[i] - b.slow_events[i];
     time += a.slow_stage_us[i] - b.slow_stage_us[i];
   }
@@ -328,13 +327,13 @@ std::string stall_note(const bench::LatencyRun& lat, const std::string& label) {
                 label.c_str(), static_cast<unsigned long long>(slow),
                 static_cast<unsigned long long>(a.latency_count - b.latency_count));
   std::string out(buf);
-  for (std::size_t i = 0; i < 3; ++i) {
+  for (std::size_t i = 0; i < daemon::kStages; ++i) {
     const std::uint64_t n = a.slow_events[i] - b.slow_events[i];
     const double t = a.slow_stage_us[i] - b.slow_stage_us[i];
-    std::snprintf(buf, sizeof buf,
-                  "; %s: %llu led (%.0f %% of their time), p50 %.0f us, p99 %.0f us", kStage[i],
-                  static_cast<unsigned long long>(n), time > 0 ? 100 * t / time : 0.0,
-                  a.stage_p50_us[i], a.stage_p99_us[i]);
+    std::snprintf(
+        buf, sizeof buf, "; %s: %llu led (%.0f %% of their time), p50 %.0f us, p99 %.0f us",
+        daemon::stage_name(static_cast<daemon::Stage>(i)), static_cast<unsigned long long>(n),
+        time > 0 ? 100 * t / time : 0.0, a.stage_p50_us[i], a.stage_p99_us[i]);
     out += buf;
   }
   return out;

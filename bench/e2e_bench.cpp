@@ -61,11 +61,11 @@ void BM_E2E_WireToSubscriber(benchmark::State& state) {
   state.counters["ticks"] = static_cast<double>(r.after.ticks - r.before.ticks);
   // Where the slow events' time went (stream/stage_latency.h): p99 of each stage, and the events
   // slower than 1 ms counted under the stage that took most of their time.
-  static constexpr const char* kStage[] = {"queue", "matcher", "bus"};
-  for (std::size_t i = 0; i < 3; ++i) {
-    state.counters[std::string(kStage[i]) + "_p50_us"] = r.after.stage_p50_us[i];
-    state.counters[std::string(kStage[i]) + "_p99_us"] = r.after.stage_p99_us[i];
-    state.counters[std::string("slow_") + kStage[i]] =
+  for (std::size_t i = 0; i < daemon::kStages; ++i) {
+    const std::string stage = daemon::stage_name(static_cast<daemon::Stage>(i));
+    state.counters[stage + "_p50_us"] = r.after.stage_p50_us[i];
+    state.counters[stage + "_p99_us"] = r.after.stage_p99_us[i];
+    state.counters["slow_" + stage] =
         static_cast<double>(r.after.slow_events[i] - r.before.slow_events[i]);
   }
   // Same-run baseline: the daemon's own receive -> publish p99 (its histogram's bucket bound).

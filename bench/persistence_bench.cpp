@@ -107,7 +107,6 @@ void BM_Writer_UpdatePerRow(benchmark::State& state) {
 constexpr int kFillMarkets = 100;
 constexpr long long kFillOrders = 200'000;
 constexpr long long kFillPositions = 200'000;
-constexpr unsigned kOrderKind = 0xF;  // the burst's orders, as prepare_fills' ids
 
 std::string g_fills_sql;  ///< --fills-sql: run on the fills database after its set-up
 
@@ -172,12 +171,8 @@ void BM_Writer_FillsBatch10k(benchmark::State& state) {
 /// Issue 35: the same 1,000 fills as two batches of 500 on two connections at once (the halves'
 /// wallets, users and positions are disjoint: order n belongs to user and wallet 1 + n % 10,000).
 void BM_Writer_FillsTwoConnections(benchmark::State& state) {
-  std::unique_ptr<pqxx::connection> c[2];
-  for (auto& x : c) {
-    x = std::make_unique<pqxx::connection>(fills_db());
-    pqxx::nontransaction(*x).exec("SET app.origin = 'engine'");
-    db::prepare_batch(*x);
-  }
+  FillWriter w0(fills_db()), w1(fills_db());
+  FillWriter* w[2] = {&w0, &w1};
   constexpr long long kHalf = 500;
   for (auto _ : state) {
     if (g_next_order + 2 * kHalf > kFillOrders + 1) {
@@ -190,12 +185,7 @@ void BM_Writer_FillsTwoConnections(benchmark::State& state) {
     std::string error[2];
     const auto half = [&](int k) {
       try {
-        db::Batch b;
-        for (long long i = 0; i < kHalf; ++i) b.add(fill_op(first + k * kHalf + i));
-        pqxx::nontransaction tx(*c[k]);
-        const db::BatchResult r = db::apply_batch(tx, b);
-        applied[k] = r.fills_applied;
-        if (!r.conflicts.empty()) error[k] = r.conflicts.front();
+        applied[k] = w[k]->fill(first + k * kHalf, kHalf, kHalf);
       } catch (const std::exception& e) {
         error[k] = e.what();
       }
@@ -288,7 +278,7 @@ void BM_Writer_Burst(benchmark::State& state) {
     db::Writer writer({.conninfo = url, .max_batch_rows = max_rows, .queue_capacity = 1 << 17});
     state.ResumeTiming();
     const auto t0 = std::chrono::steady_clock::now();
-    const Uuid first_position = Matcher::position_id_for(test::seq_id(kOrderKind, 1));
+    const Uuid first_position = Matcher::position_id_for(test::seq_id(kFillOrderKind, 1));
     auto submit = [&](auto&& f) {
       while (!f()) std::this_thread::yield();  // the queue is full: the engine loop parks too
     };

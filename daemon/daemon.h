@@ -13,6 +13,7 @@
 #include <string>
 
 #include "daemon/config.h"
+#include "stream/stage_latency.h"
 
 namespace lam::daemon {
 
@@ -27,9 +28,9 @@ struct StatusLine {
   std::uint64_t latency_count = 0;  ///< events in that histogram
   /// By stage (queue, matcher, bus; stream/stage_latency.h): p50, p99, the events slower than 1 ms
   /// whose largest stage it was, and the stage's time summed over those slow events (us).
-  std::array<double, 3> stage_p50_us{}, stage_p99_us{};
-  std::array<std::uint64_t, 3> slow_events{};
-  std::array<double, 3> slow_stage_us{};
+  std::array<double, kStages> stage_p50_us{}, stage_p99_us{};
+  std::array<std::uint64_t, kStages> slow_events{};
+  std::array<double, kStages> slow_stage_us{};
   std::uint64_t writer_pending = 0;
   [[nodiscard]] std::string format() const;
 };

@@ -322,14 +322,9 @@ void replay_raw(const ReplayOptions& opt, InstrumentTable& instruments, Matcher&
   std::vector<feeds::FeedEvent> out;
   std::string padded;
   std::set<InstrumentId> unknown;  // symbols already reported
-  std::set<InstrumentId> refused;  // inverse contracts already reported
-  std::map<InstrumentId, bool> inverse_of;
-  // Whether instrument `id` of venue `v` is an inverse contract (memoized: a string parse).
-  auto inverse = [&](feeds::Venue v, InstrumentId id) {
-    const auto [it, fresh] = inverse_of.try_emplace(id, false);
-    if (fresh) it->second = feeds::size_unit(v, instruments.symbol(id)) == feeds::SizeUnit::inverse;
-    return it->second;
-  };
+  // Per instrument: 0 not judged yet, 1 served, 2 an inverse contract (the symbol's parse once,
+  // not per tick).
+  std::vector<std::uint8_t> inverse_of;
   for (;;) {
     Source* next = nullptr;
     for (Source& s : sources) {
@@ -393,18 +388,6 @@ void replay_raw(const ReplayOptions& opt, InstrumentTable& instruments, Matcher&
             continue;
           }
           if (e.kind != feeds::FeedEventKind::tick) continue;
-          if (ours && inverse(*venue, id)) {
-            // The daemon never serves an inverse contract (docs/feeds.md): replay neither, so the
-            // two agree (issue 33: replay priced these markets).
-            ++sum.inverse_ticks;
-            if (refused.insert(id).second) {
-              diags.report(where, rec.venue + "/" + instruments.symbol(id) +
-                                      " is an inverse contract (contracts of a fixed quote "
-                                      "value): not served, as the daemon does not (its ticks are "
-                                      "counted, not replayed)");
-            }
-            continue;
-          }
           if (!ours) {
             // Ticks of symbols no market trades on are not input errors, just not ours: counted,
             // and each symbol named once.
@@ -413,6 +396,25 @@ void replay_raw(const ReplayOptions& opt, InstrumentTable& instruments, Matcher&
               ++sum.unknown_symbols;
               diags.report(where, "no market trades " + rec.venue + "/" + instruments.symbol(id) +
                                       " (its ticks are counted, not replayed)");
+            }
+            continue;
+          }
+          if (inverse_of.size() <= id) inverse_of.resize(id + 1, 0);
+          const bool judged = inverse_of[id] != 0;
+          if (!judged) {
+            inverse_of[id] =
+                feeds::size_unit(*venue, instruments.symbol(id)) == feeds::SizeUnit::inverse ? 2
+                                                                                             : 1;
+          }
+          if (inverse_of[id] == 2) {
+            // The daemon never serves an inverse contract (docs/feeds.md): replay neither, so the
+            // two agree (issue 33: replay priced these markets).
+            ++sum.inverse_ticks;
+            if (!judged) {
+              diags.report(where, rec.venue + "/" + instruments.symbol(id) +
+                                      " is an inverse contract (contracts of a fixed quote "
+                                      "value): not served, as the daemon does not (its ticks are "
+                                      "counted, not replayed)");
             }
             continue;
           }

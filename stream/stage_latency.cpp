@@ -37,7 +37,6 @@ void StageLatency::record(const StageStamps& t) noexcept {
   for (std::size_t i = 1; i < kStages; ++i)
     if (d[i] > d[top]) top = i;
   ++slow_[top];
-  ++slow_total_;
   for (std::size_t i = 0; i < kStages; ++i) slow_sum_ns_[i] += d[i];
 }
 

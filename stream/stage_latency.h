@@ -46,12 +46,11 @@ class StageLatency {
   [[nodiscard]] std::uint64_t slow(Stage s) const noexcept {
     return slow_[static_cast<std::size_t>(s)];
   }
-  [[nodiscard]] std::uint64_t slow_total() const noexcept { return slow_total_; }
+  [[nodiscard]] std::uint64_t slow_total() const noexcept { return slow_[0] + slow_[1] + slow_[2]; }
   /// Stage `s`'s time summed over the slow events (ns).
   [[nodiscard]] std::int64_t slow_ns_in(Stage s) const noexcept {
     return slow_sum_ns_[static_cast<std::size_t>(s)];
   }
-  [[nodiscard]] std::int64_t slow_threshold_ns() const noexcept { return slow_ns_; }
 
   /// `laminator_event_stage_seconds` (a histogram per `stage` label) and
   /// `laminator_slow_events_total{stage}` in the Prometheus text format.
@@ -62,7 +61,6 @@ class StageLatency {
   std::array<LatencyHistogram, kStages> hist_{};
   std::array<std::uint64_t, kStages> slow_{};
   std::array<std::int64_t, kStages> slow_sum_ns_{};
-  std::uint64_t slow_total_ = 0;
 };
 
 }  // namespace lam::daemon

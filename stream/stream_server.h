@@ -26,6 +26,7 @@
 
 #include "stream/event_bus.h"
 #include "stream/journal_reader.h"
+#include "stream/stage_latency.h"
 #include "stream/stream_config.h"
 
 namespace lam::daemon {
@@ -42,9 +43,9 @@ struct ServerStats {
   /// By stage (stream/stage_latency.h's Stage order: queue, matcher, bus): each stage's p50, p99
   /// (bucket upper bound), the events slower than 1 ms whose largest stage it was, and its time
   /// summed over those slow events.
-  std::array<std::atomic<double>, 3> stage_p50_us{}, stage_p99_us{};
-  std::array<std::atomic<std::uint64_t>, 3> slow_events{};
-  std::array<std::atomic<double>, 3> slow_stage_us{};
+  std::array<std::atomic<double>, kStages> stage_p50_us{}, stage_p99_us{};
+  std::array<std::atomic<std::uint64_t>, kStages> slow_events{};
+  std::array<std::atomic<double>, kStages> slow_stage_us{};
 };
 
 /// What a test may do on the server thread at a chosen moment (ServerHooks::before_accept).

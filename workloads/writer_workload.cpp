@@ -12,10 +12,6 @@
 
 namespace lam::bench {
 
-namespace {
-constexpr unsigned kOrderKind = 0xF;  // orders' ids: '0000000f-...'
-}  // namespace
-
 const char* method_name(WriteMethod m) {
   switch (m) {
     case WriteMethod::unnest_batch:
@@ -163,7 +159,7 @@ void prepare_fills(const std::string& url, int markets, long long orders) {
 db::WriteOp fill_op(long long n) {
   db::WriteOp op;
   op.kind = db::WriteKind::order_filled;
-  op.id = db::seq_id(kOrderKind, n);
+  op.id = db::seq_id(kFillOrderKind, n);
   op.ref = Matcher::position_id_for(op.id);
   op.price = 1000 * kScale;
   op.size = kScale;

@@ -49,6 +49,8 @@ class MarkWriter {
 
 /// Fills' users: order n belongs to user and wallet 1 + n % kFillUsers.
 inline constexpr long long kFillUsers = 10'000;
+/// The kind prefix of the fills' order ids (db::seq_id(kFillOrderKind, n): '0000000f-...').
+inline constexpr unsigned kFillOrderKind = 0xF;
 
 /// Adds to a database seeded with db::seed (at least kFillUsers users over `markets` markets, user
 /// g's position on market g % markets) a funded balance for each of the first kFillUsers wallets
