@@ -47,6 +47,11 @@ std::string_view to_string(RejectReason r) noexcept {
       return "the wallet belongs to another user";
     case RejectReason::changed_first:
       return "the bot changed the row before the engine's transition was stored: it is void";
+    case RejectReason::invalid_trail:
+      return "trailing stop: no rate or distance, a rate outside (0, 0.5], a distance or "
+             "activation "
+             "price not positive or off the market's tick, a trigger or limit price given, or "
+             "trailing fields on another order type";
     case RejectReason::finished_order:
       return "the order already finished; a finished order is never re-armed (write a new order "
              "to retry)";

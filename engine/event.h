@@ -92,6 +92,8 @@ enum class RejectReason : std::uint8_t {
   foreign_wallet,  ///< the row's wallet belongs to another user than the row's user_id
   finished_order,  ///< a pending / open order the engine knows finished (or whose row shows a fill)
   changed_first,   ///< the bot changed the row before the engine's transition was stored
+  invalid_trail,   ///< trailing_stop: no offset, one out of range or off the tick (or on another
+                   ///< type)
 };
 
 [[nodiscard]] std::string_view to_string(EventType t) noexcept;

@@ -61,6 +61,8 @@ std::string_view reason_code(RejectReason r) noexcept {
       return "invalid_price";
     case RejectReason::invalid_trigger:
       return "invalid_trigger";
+    case RejectReason::invalid_trail:
+      return "invalid_trail";
     case RejectReason::invalid_leverage:
       return "invalid_leverage";
     case RejectReason::insufficient_margin:

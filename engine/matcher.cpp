@@ -72,6 +72,13 @@ void Matcher::refresh(std::uint32_t mi) {
     any_orders = any_orders || !c.trig_up[k].empty() || !c.trig_down[k].empty();
     std::int64_t hi = c.trig_up[k].front_key();
     std::int64_t lo = c.trig_down[k].front_key();
+    for (const bool buy : {false, true}) {  // trailing stops: a new extreme, or a trigger
+      const TrailBook* book = c.trail[trail_index(k, buy)].get();
+      if (book == nullptr || book->empty()) continue;
+      any_orders = true;
+      hi = std::min(hi, book->hi());
+      lo = std::max(lo, book->lo());
+    }
     if (k == src) {
       hi = std::min({hi, c.up.front_key(), c.liq_up.front_key()});
       lo = std::max({lo, c.down.front_key(), c.liq_down.front_key()});

@@ -27,6 +27,7 @@
 #include "engine/pool.h"
 #include "engine/thresholds.h"
 #include "engine/tick.h"
+#include "engine/trail_book.h"
 #include "engine/volume_book.h"
 
 namespace lam {
@@ -347,6 +348,8 @@ class Matcher {
   void fire(std::uint32_t mi, const Tick& t, bool set_p, std::vector<Event>& out);
   // orders (matcher_orders.cpp)
   void run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& out);
+  /// The price x of source s through the market's trailing books: the members it triggers are due.
+  void take_trailing(MarketCold& c, std::size_t s, std::int64_t x, std::vector<Due>& due);
   void arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out);
   /// order.fill_voided for the fill held of `o` (it will never be stored), with `why`.
   void void_fill(const OrderSpec& o, RejectReason why, std::vector<Event>& out);
@@ -368,6 +371,13 @@ class Matcher {
   void cancel_reduce_orders(const SideKey& k, TimeNs ts, std::vector<Event>& out);
   [[nodiscard]] std::optional<std::int64_t> tradeable(std::uint32_t mi, bool buy) const noexcept;
   [[nodiscard]] std::size_t source_index(std::uint32_t mi, TriggerSource s) const noexcept;
+  /// The price of a source index (kMark, kLast, kMid) now, if the market has one.
+  [[nodiscard]] std::optional<std::int64_t> source_price(std::uint32_t mi,
+                                                         std::size_t src) const noexcept;
+  /// A pending trailing stop: activated now, or filed to wait for its activation price.
+  void arm_trailing(std::uint32_t slot, std::size_t src, TimeNs ts);
+  /// Starts it trailing from `price` in its market's book of its source and side.
+  void activate_trailing(std::uint32_t slot, std::int64_t price, TimeNs ts);
   void on_position_gone(std::uint32_t slot, TimeNs ts, std::vector<Event>& out);
   void trigger(std::uint32_t slot, const Tick& t, std::int64_t price, std::vector<Event>& out);
 
@@ -455,6 +465,8 @@ class Matcher {
   // Scratch buffers reused by every tick (no allocation once warm).
   std::vector<Crossed> scratch_up_, scratch_down_, scratch_merged_;
   std::vector<Due> scratch_due_;
+  std::vector<TrailFired> scratch_fired_;
+  std::vector<std::uint32_t> scratch_activate_;
 };
 
 }  // namespace lam

@@ -61,6 +61,24 @@ std::optional<std::int64_t> Matcher::tradeable(std::uint32_t mi, bool buy) const
 
 // ---- the order step of a tick ----------------------------------------------------------------
 
+void Matcher::take_trailing(MarketCold& c, std::size_t s, std::int64_t x, std::vector<Due>& due) {
+  // Activated trailing stops first: this price may be a new extreme for them, or their trigger.
+  for (const bool buy : {false, true}) {
+    TrailBook* book = c.trail[trail_index(s, buy)].get();
+    if (book == nullptr || book->empty()) continue;
+    scratch_fired_.clear();
+    book->on_price(x, scratch_fired_);
+    for (const TrailFired& f : scratch_fired_) {
+      OrderState& o = orders_[f.owner];
+      o.in_trail = false;
+      order_extra_[o.extra].trail_member = TrailBook::kNone;
+      const Wide d = static_cast<Wide>(x) - f.trigger;
+      due.push_back(
+          {static_cast<unsigned __int128>(d < 0 ? -d : d), o.id, f.owner, Due::What::trigger, x});
+    }
+  }
+}
+
 void Matcher::run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& out) {
   MarketCold& c = cold_[mi];
   std::vector<Due>& due = scratch_due_;
@@ -72,17 +90,26 @@ void Matcher::run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& ou
     s = kMid;
     x = mid_price(t.price, t.ask);
   }
+  take_trailing(c, s, x, due);
+  // Trailing stops reaching their activation price start to trail at this price (which cannot
+  // trigger them: their trigger is beyond it); stops reaching their trigger are due.
+  scratch_activate_.clear();
   auto take_triggers = [&](auto& ladder) {
     if (!ladder.crosses(ladder.front_key(), x)) return;
     scratch_up_.clear();
     ladder.pop_crossed(x, scratch_up_, OrderIds{orders_});
     for (const Crossed& cr : scratch_up_) {
       orders_[cr.slot].trig_source = -1;
+      if (orders_[cr.slot].type == OrderType::trailing_stop) {
+        scratch_activate_.push_back(cr.slot);
+        continue;
+      }
       due.push_back({cr.distance, cr.id, cr.slot, Due::What::trigger, x});
     }
   };
   take_triggers(c.trig_up[s]);
   take_triggers(c.trig_down[s]);
+  for (const std::uint32_t slot : scratch_activate_) activate_trailing(slot, x, t.exch_ts);
   // Resting limits: a buy fills when the ask reaches it or a trade prints strictly below it.
   std::optional<std::int64_t> buy_at, sell_at;
   if (t.kind == TickKind::bbo) {
@@ -146,6 +173,66 @@ void Matcher::run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& ou
         break;
     }
   }
+}
+
+// ---- trailing stops ----------------------------------------------------------------------------
+
+std::optional<std::int64_t> Matcher::source_price(std::uint32_t mi,
+                                                  std::size_t src) const noexcept {
+  const Quotes& q = quotes_[mi];
+  switch (src) {
+    case kLast:
+      if (q.has_last()) return q.s[Quotes::kLastPx];
+      return std::nullopt;
+    case kMid:
+      if (q.has_bbo()) return mid_price(q.s[Quotes::kBid], q.s[Quotes::kAsk]);
+      return std::nullopt;
+    default:  // a mark is kept only as the market's reference price
+      if (hot_[mi].source == PriceSource::mark && q.has_p()) return q.p();
+      return std::nullopt;
+  }
+}
+
+void Matcher::arm_trailing(std::uint32_t slot, std::size_t src, TimeNs ts) {
+  OrderState& o = orders_[slot];
+  OrderExtra& x = order_extra_of(slot);
+  x.trail_src = static_cast<std::uint8_t>(src);
+  const bool buy = buys(o.side);
+  // A SELL trails a rise: it activates once the price is at or above its activation price (a BUY
+  // at or below); without one, at the source's price now, or its first one.
+  const auto now = source_price(o.market, src);
+  if (now &&
+      (!x.activation_price || (buy ? *now <= *x.activation_price : *now >= *x.activation_price))) {
+    activate_trailing(slot, *now, ts);
+    return;
+  }
+  MarketCold& c = cold_[o.market];
+  o.trig_source = static_cast<std::int8_t>(src);
+  if (!x.activation_price) {  // the first price of the source
+    x.wait_key = 0;
+    o.trig_up = true;
+    file(c.trig_up[src], 0, o.id, slot, OrderIds{orders_});
+    return;
+  }
+  x.wait_key = *x.activation_price;
+  o.trig_up = !buy;
+  if (buy) {
+    file(c.trig_down[src], x.wait_key, o.id, slot, OrderIds{orders_});
+  } else {
+    file(c.trig_up[src], x.wait_key, o.id, slot, OrderIds{orders_});
+  }
+}
+
+void Matcher::activate_trailing(std::uint32_t slot, std::int64_t price, TimeNs ts) {
+  OrderState& o = orders_[slot];
+  if (!o.live || !watching(o.status)) return;
+  OrderExtra& x = order_extra_[o.extra];
+  const bool buy = buys(o.side);
+  std::unique_ptr<TrailBook>& book = cold_[o.market].trail[trail_index(x.trail_src, buy)];
+  if (!book) book = std::make_unique<TrailBook>(buy);
+  x.trail_member = book->add(slot, {x.trail_rate.value_or(0), x.trail_distance.value_or(0)}, price);
+  x.activated_at = ts;
+  o.in_trail = true;
 }
 
 // ---- arming ----------------------------------------------------------------------------------
@@ -238,13 +325,18 @@ void Matcher::place_order(std::uint32_t slot, const OrderSpec& o, std::vector<Ev
   st.triggered = o.triggered_at.has_value();
   const auto mit = market_index_.find(o.market_id);
   st.market = mit == market_index_.end() ? kNone : mit->second;
-  if (o.triggered_at || o.expires_at || st.market == kNone || o.invalid != RejectReason::none) {
+  const bool trail = o.trail_rate || o.trail_distance || o.activation_price;
+  if (o.triggered_at || o.expires_at || st.market == kNone || o.invalid != RejectReason::none ||
+      trail) {
     OrderExtra& x = order_extra_of(slot);
     x.invalid = o.invalid;
     x.row_triggered_at = o.triggered_at;
     x.triggered_at = o.triggered_at;
     x.expires_at = o.expires_at;
     if (st.market == kNone) x.market_id = o.market_id;
+    x.trail_rate = o.trail_rate;
+    x.trail_distance = o.trail_distance;
+    x.activation_price = o.activation_price;
   }
   arm_order(slot, last_ts_, out);
   if (st.market != kNone) refresh(st.market);
@@ -314,6 +406,9 @@ OrderSpec Matcher::spec_of(std::uint32_t slot) const {
     s.triggered_at = x->row_triggered_at;
     s.expires_at = x->expires_at;
     s.invalid = x->invalid;
+    s.trail_rate = x->trail_rate;
+    s.trail_distance = x->trail_distance;
+    s.activation_price = x->activation_price;
   }
   return s;
 }
@@ -341,7 +436,8 @@ void Matcher::arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) 
   OrderState& o = orders_[slot];
   if (!watching(o.status)) return;  // filled, cancelled, expired, failed: not armed
   const OrderSpec s = spec_of(slot);
-  const bool conditional = s.type == OrderType::stop || s.type == OrderType::stop_limit;
+  const bool conditional = s.type == OrderType::stop || s.type == OrderType::stop_limit ||
+                           s.type == OrderType::trailing_stop;
   if (s.execution == Execution::live) {
     // The venue's business, except the conditional orders it cannot hold for us, until triggered.
     if (!conditional || o.status != OrderStatus::pending || o.triggered) return;
@@ -363,6 +459,7 @@ void Matcher::arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) 
   const bool buy = buys(s.side);
   if (conditional && o.status == OrderStatus::pending && !o.triggered) {
     const std::size_t src = source_index(o.market, s.trigger_source);
+    if (s.type == OrderType::trailing_stop) return arm_trailing(slot, src, ts);
     o.trig_source = static_cast<std::int8_t>(src);
     o.trig_up = buy;
     if (buy) {
@@ -394,12 +491,20 @@ void Matcher::disarm_order(std::uint32_t slot) {
   MarketCold& c = cold_[o.market];
   if (o.trig_source >= 0) {
     const auto src = static_cast<std::size_t>(o.trig_source);
+    const std::int64_t key =
+        o.type == OrderType::trailing_stop ? order_extra_[o.extra].wait_key : o.trigger_price;
     if (o.trig_up) {
-      c.trig_up[src].erase(o.trigger_price, o.id, slot, OrderIds{orders_});
+      c.trig_up[src].erase(key, o.id, slot, OrderIds{orders_});
     } else {
-      c.trig_down[src].erase(o.trigger_price, o.id, slot, OrderIds{orders_});
+      c.trig_down[src].erase(key, o.id, slot, OrderIds{orders_});
     }
     o.trig_source = -1;
+  }
+  if (o.in_trail) {
+    OrderExtra& x = order_extra_[o.extra];
+    c.trail[trail_index(x.trail_src, buys(o.side))]->erase(x.trail_member);
+    x.trail_member = TrailBook::kNone;
+    o.in_trail = false;
   }
   if (o.resting) {
     if (buys(o.side)) {
@@ -469,7 +574,8 @@ void Matcher::execute(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) {
     c.waiting.push_back(slot);
     return;
   }
-  if (o.type == OrderType::market || o.type == OrderType::stop)
+  if (o.type == OrderType::market || o.type == OrderType::stop ||
+      o.type == OrderType::trailing_stop)
     return fill(slot, *px, true, ts, out);
   const std::int64_t lim = o.price;
   if (buy ? *px <= lim : *px >= lim) return fill(slot, *px, true, ts, out);  // crosses: taker
@@ -729,6 +835,12 @@ OrderView Matcher::view_order(std::uint32_t slot) const {
     v.locked_delta = x->locked_delta;
     v.entry_after = x->entry_after;
     v.opened_position = x->opened_position;
+    v.activated_at = x->activated_at;
+    if (o.in_trail) {
+      const MarketCold& c = cold_[o.market];
+      v.trail_extreme =
+          c.trail[trail_index(x->trail_src, buys(o.side))]->extreme_of(x->trail_member);
+    }
   }
   return v;
 }

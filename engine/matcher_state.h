@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/matcher.h"
+#include "engine/trail_book.h"
 
 namespace lam {
 
@@ -64,7 +65,14 @@ struct Matcher::MarketCold {
   Ladder<Direction::down> lim_buy;                   // key = limit price
   Ladder<Direction::up> lim_sell;
   std::vector<std::uint32_t> waiting;
+  // activated trailing stops by source and side (trail_index), made on first use
+  std::array<std::unique_ptr<TrailBook>, 6> trail;
 };
+
+/// The trailing book of a source index (kMark, kLast, kMid) and side.
+inline std::size_t trail_index(std::size_t src, bool buy) noexcept {
+  return src * 2 + (buy ? 1 : 0);
+}
 
 /// 64 bytes, one cache line: the position as it stands, its user and wallet interned, and its
 /// state. Its liquidation key is not kept: it is recomputed from these fields, which change only
@@ -173,6 +181,7 @@ struct Matcher::OrderState {
   bool in_expiry : 1 = false;
   bool in_reduce : 1 = false;  // listed in reduce_orders_
   bool live : 1 = false;       // false for a removed slot
+  bool in_trail : 1 = false;   // a trailing stop activated: in its market's trail book
   [[nodiscard]] bool watched() const noexcept { return trig_source >= 0 || resting || waiting; }
 };
 
@@ -195,6 +204,16 @@ struct Matcher::OrderExtra {
   std::int64_t entry_after = 0;  // the position's entry price right after this fill
   bool taker = false;
   bool opened_position = false;  // its fill opened the position
+  // A trailing stop: its row's fields, and while it waits for its activation price the key it is
+  // filed under in a trigger ladder (0: the source's first price); once activated, its member in
+  // the book of its source and side.
+  std::optional<std::int64_t> trail_rate;
+  std::optional<std::int64_t> trail_distance;
+  std::optional<std::int64_t> activation_price;
+  std::int64_t wait_key = 0;
+  std::uint32_t trail_member = TrailBook::kNone;
+  std::uint8_t trail_src = 0;
+  std::optional<TimeNs> activated_at;
 };
 
 struct Matcher::AlertIds {

@@ -63,11 +63,12 @@ class NaiveMatcher {
   struct Order {
     OrderSpec spec;
     OrderView view;
-    bool armed = false;           // the engine watches it
-    bool triggered = false;       // a conditional order past its trigger
-    bool resting = false;         // a limit on the book
-    bool waiting = false;         // waiting for a tradeable price
-    std::uint64_t rested_at = 0;  // tick count when it started resting
+    bool armed = false;                   // the engine watches it
+    bool triggered = false;               // a conditional order past its trigger
+    bool resting = false;                 // a limit on the book
+    bool waiting = false;                 // waiting for a tradeable price
+    std::uint64_t rested_at = 0;          // tick count when it started resting
+    std::optional<std::int64_t> extreme;  // a trailing stop activated: its best price since
   };
   struct Fired {
     unsigned __int128 distance;

@@ -4,6 +4,7 @@
 
 #include "engine/matcher.h"
 #include "engine/naive_matcher.h"
+#include "engine/trail_book.h"
 
 namespace lam {
 namespace {
@@ -25,6 +26,29 @@ std::optional<std::int64_t> tick_price_for(PriceSource s, const Tick& t) {
   if (s == PriceSource::mid && t.kind == TickKind::bbo)
     return static_cast<std::int64_t>(floor_div(static_cast<Wide>(t.price) + t.ask, 2));
   return std::nullopt;
+}
+
+// The price of a source now, as a market holds it (a mark only as its reference price).
+std::optional<std::int64_t> price_now(PriceSource s, const MarketSpec& spec, bool has_p,
+                                      std::int64_t p, bool has_last, std::int64_t last,
+                                      bool has_bbo, std::int64_t bid, std::int64_t ask) {
+  if (s == PriceSource::last) return has_last ? std::optional{last} : std::nullopt;
+  if (s == PriceSource::mid)
+    return has_bbo ? std::optional{static_cast<std::int64_t>(
+                         floor_div(static_cast<Wide>(bid) + ask, 2))}
+                   : std::nullopt;
+  return spec.source == PriceSource::mark && has_p ? std::optional{p} : std::nullopt;
+}
+
+// A trailing stop starts to trail at price x: a SELL at or above its activation price, a BUY at
+// or below it, any price without one.
+bool activates(const OrderSpec& s, std::int64_t x) {
+  if (!s.activation_price) return true;
+  return buys(s.side) ? x <= *s.activation_price : x >= *s.activation_price;
+}
+
+TrailOffset offset_of(const OrderSpec& s) {
+  return {s.trail_rate.value_or(0), s.trail_distance.value_or(0)};
 }
 
 unsigned __int128 dist(std::int64_t a, std::int64_t b) {
@@ -101,7 +125,10 @@ std::optional<PositionSpec> NaiveMatcher::position_spec(const Uuid& id) const {
 std::optional<OrderView> NaiveMatcher::order(const Uuid& id) const {
   auto it = order_index_.find(id);
   if (it == order_index_.end()) return std::nullopt;
-  return orders_[it->second].view;
+  const Order& o = orders_[it->second];
+  OrderView v = o.view;
+  if (o.armed && !o.triggered && watching(o.view.status)) v.trail_extreme = o.extreme;
+  return v;
 }
 
 void NaiveMatcher::upsert_order(const OrderSpec& o, std::vector<Event>& out) {
@@ -161,7 +188,8 @@ void NaiveMatcher::arm(std::size_t i, std::vector<Event>& out) {
   Order& o = orders_[i];
   const OrderSpec& s = o.spec;
   if (!watching(o.view.status)) return;
-  const bool conditional = s.type == OrderType::stop || s.type == OrderType::stop_limit;
+  const bool conditional = s.type == OrderType::stop || s.type == OrderType::stop_limit ||
+                           s.type == OrderType::trailing_stop;
   const bool untriggered = conditional && o.view.status == OrderStatus::pending && !s.triggered_at;
   if (s.execution == Execution::live && !untriggered) return;
   auto mit = market_index_.find(s.market_id);
@@ -177,6 +205,14 @@ void NaiveMatcher::arm(std::size_t i, std::vector<Event>& out) {
                   last_ts_, out);
   o.armed = true;
   o.triggered = !untriggered;
+  if (untriggered && s.type == OrderType::trailing_stop) {
+    const auto now = price_now(watched_source(s, m.spec), m.spec, m.has_p, m.p, m.has_last, m.last,
+                               m.has_bbo, m.bid, m.ask);
+    if (now && activates(s, *now)) {
+      o.extreme = *now;
+      o.view.activated_at = last_ts_;
+    }
+  }
   if (untriggered) return;
   const bool buy = buys(s.side);
   if (o.view.status == OrderStatus::open &&
@@ -199,7 +235,9 @@ void NaiveMatcher::execute(std::size_t i, TimeNs ts, std::vector<Event>& out) {
     return;
   }
   o.waiting = false;
-  if (s.type == OrderType::market || s.type == OrderType::stop) return fill(i, *px, true, ts, out);
+  if (s.type == OrderType::market || s.type == OrderType::stop ||
+      s.type == OrderType::trailing_stop)
+    return fill(i, *px, true, ts, out);
   if (buy ? *px <= *s.price : *px >= *s.price) return fill(i, *px, true, ts, out);
   o.view.status = OrderStatus::open;
   o.resting = true;
@@ -352,10 +390,23 @@ void NaiveMatcher::run_orders(Market& m, const Tick& t, std::vector<Event>& out)
   };
   std::vector<Due> due;
   for (std::size_t i = 0; i < orders_.size(); ++i) {
-    const Order& o = orders_[i];
+    Order& o = orders_[i];
     if (!o.armed || !watching(o.view.status) || o.spec.market_id != m.spec.id) continue;
     const bool buy = buys(o.spec.side);
-    if (!o.triggered) {
+    if (!o.triggered && o.spec.type == OrderType::trailing_stop) {
+      const auto x = tick_price_for(watched_source(o.spec, m.spec), t);
+      if (!x) continue;
+      if (!o.extreme) {  // activated by this price: it cannot trigger at it
+        if (activates(o.spec, *x)) {
+          o.extreme = *x;
+          o.view.activated_at = t.exch_ts;
+        }
+        continue;
+      }
+      o.extreme = buy ? std::min(*o.extreme, *x) : std::max(*o.extreme, *x);
+      const std::int64_t trig = TrailBook::trigger_of(buy, *o.extreme, offset_of(o.spec));
+      if (buy ? *x >= trig : *x <= trig) due.push_back({dist(*x, trig), o.spec.id, i, 0, *x});
+    } else if (!o.triggered) {
       const auto x = tick_price_for(watched_source(o.spec, m.spec), t);
       if (!x) continue;
       const std::int64_t trig = *o.spec.trigger_price;

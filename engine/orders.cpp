@@ -10,6 +10,7 @@ std::optional<OrderType> parse_order_type(std::string_view s) noexcept {
   if (s == "limit") return OrderType::limit;
   if (s == "stop") return OrderType::stop;
   if (s == "stop_limit") return OrderType::stop_limit;
+  if (s == "trailing_stop") return OrderType::trailing_stop;
   return std::nullopt;
 }
 
@@ -54,6 +55,8 @@ std::string_view to_string(OrderType t) noexcept {
       return "stop";
     case OrderType::stop_limit:
       return "stop_limit";
+    case OrderType::trailing_stop:
+      return "trailing_stop";
   }
   return "market";
 }
@@ -114,6 +117,23 @@ bool on_grid(std::int64_t v, const std::optional<std::int64_t>& step) noexcept {
   return !step || *step <= 0 || v % *step == 0;
 }
 
+/// A trailing stop's offsets and activation price; none of them on another type.
+RejectReason validate_trail(const OrderSpec& o, const TradingRules& r) noexcept {
+  const bool any = o.trail_rate || o.trail_distance || o.activation_price;
+  if (o.type != OrderType::trailing_stop)
+    return any ? RejectReason::invalid_trail : RejectReason::none;
+  if (o.price || o.trigger_price || (!o.trail_rate && !o.trail_distance))
+    return RejectReason::invalid_trail;
+  if (o.trail_rate && (*o.trail_rate <= 0 || *o.trail_rate > kMaxTrailRate))
+    return RejectReason::invalid_trail;
+  if (o.trail_distance && (*o.trail_distance <= 0 || !on_grid(*o.trail_distance, r.tick_size)))
+    return RejectReason::invalid_trail;
+  if (o.activation_price &&
+      (*o.activation_price <= 0 || !on_grid(*o.activation_price, r.tick_size)))
+    return RejectReason::invalid_trail;
+  return RejectReason::none;
+}
+
 }  // namespace
 
 RejectReason validate_order(const OrderSpec& o, const TradingRules& r) noexcept {
@@ -129,10 +149,12 @@ RejectReason validate_order(const OrderSpec& o, const TradingRules& r) noexcept 
   if (needs_trigger &&
       (!o.trigger_price || *o.trigger_price <= 0 || !on_grid(*o.trigger_price, r.tick_size)))
     return RejectReason::invalid_trigger;
+  if (const RejectReason t = validate_trail(o, r); t != RejectReason::none) return t;
   if (o.leverage <= 0 || (r.max_leverage && o.leverage > *r.max_leverage))
     return RejectReason::invalid_leverage;
   // Notional beyond what positions.unrealized_pnl (DECIMAL(36,18)) can hold, as for positions.
-  const std::int64_t px = o.price.value_or(o.trigger_price.value_or(0));
+  const std::int64_t px =
+      o.price.value_or(o.trigger_price.value_or(o.activation_price.value_or(0)));
   if (!notional_fits(o.size, px)) return RejectReason::out_of_range;
   return RejectReason::none;
 }

@@ -15,7 +15,7 @@
 
 namespace lam {
 
-enum class OrderType : std::uint8_t { market, limit, stop, stop_limit };
+enum class OrderType : std::uint8_t { market, limit, stop, stop_limit, trailing_stop };
 /// Hedge mode: `long`/`short` open or increase that side; `sell` reduces the long, `buy` the short.
 enum class OrderSide : std::uint8_t { long_side, short_side, sell, buy };
 enum class OrderStatus : std::uint8_t {
@@ -70,7 +70,12 @@ struct OrderSpec {
   OrderStatus status = OrderStatus::pending;
   std::optional<TimeNs> triggered_at;
   std::optional<TimeNs> expires_at;
-  RejectReason invalid = RejectReason::none;  ///< set by the row reader
+  // trailing_stop (docs/semantics.md, "Trailing stops"): at least one offset; none of them on
+  // other types.
+  std::optional<std::int64_t> trail_rate;        ///< raw fraction (0.01 = 1 %), in (0, 0.5]
+  std::optional<std::int64_t> trail_distance;    ///< raw price distance, > 0, on the tick
+  std::optional<std::int64_t> activation_price;  ///< raw; none: activated when armed
+  RejectReason invalid = RejectReason::none;     ///< set by the row reader
   friend bool operator==(const OrderSpec&, const OrderSpec&) = default;
 };
 
@@ -89,6 +94,8 @@ struct OrderView {
   OrderStatus status = OrderStatus::pending;
   RejectReason reason = RejectReason::none;  ///< why it was cancelled or failed (status_reason)
   std::optional<TimeNs> triggered_at;
+  std::optional<TimeNs> activated_at;         ///< trailing_stop: when it started to trail
+  std::optional<std::int64_t> trail_extreme;  ///< trailing_stop: the best price since, while armed
   std::optional<TimeNs> filled_at;
   std::int64_t filled_size = 0;
   std::optional<std::int64_t> avg_fill_price;
@@ -113,6 +120,9 @@ struct BalanceView {
 
 /// Checks an order against its market's rules when it is armed (docs/semantics.md): the reason it
 /// fails with, or none.
+/// The largest trailing rate (50 %, raw): beyond it a SELL trails to half its best price.
+inline constexpr std::int64_t kMaxTrailRate = kScale / 2;
+
 [[nodiscard]] RejectReason validate_order(const OrderSpec& o, const TradingRules& r) noexcept;
 
 /// Paper-fill arithmetic on raw values (1e-9), exact on the grid; rounding in the exchange's favour

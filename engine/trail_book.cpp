@@ -1,6 +1,6 @@
 // Trailing stops: groups on a monotonic stack of suffix extremes, two pairing heaps per group
-// (engine/trail_book.h). Pairing heaps: O(1) meld, O(log n) amortized pop and erase; an erased inner
-// node is replaced in its sibling list by the meld of its children, so erasing needs no root.
+// (engine/trail_book.h). Pairing heaps: O(1) meld, O(log n) amortized pop and erase; an erased
+// inner node is replaced in its sibling list by the meld of its children, so erasing needs no root.
 #include "engine/trail_book.h"
 
 #include <algorithm>
@@ -83,8 +83,7 @@ std::uint32_t TrailBook::merge_pairs(std::uint32_t first) {
   for (std::uint32_t n : scratch_) nodes_[n].prev = nodes_[n].next = kNone;
   std::size_t pairs = 0;
   for (std::size_t i = 0; i < scratch_.size(); i += 2) {
-    scratch_[pairs++] =
-        i + 1 < scratch_.size() ? link(scratch_[i], scratch_[i + 1]) : scratch_[i];
+    scratch_[pairs++] = i + 1 < scratch_.size() ? link(scratch_[i], scratch_[i + 1]) : scratch_[i];
   }
   std::uint32_t r = scratch_[pairs - 1];
   for (std::size_t j = pairs - 1; j-- > 0;) r = link(scratch_[j], r);
@@ -300,7 +299,8 @@ std::int64_t TrailBook::hi() const noexcept {
 }
 
 std::int64_t TrailBook::lo() const noexcept {
-  if (buy_) return top_ == kNone ? kMin : -clamp_oriented(static_cast<Wide>(groups_[top_].extreme) + 1);
+  if (buy_)
+    return top_ == kNone ? kMin : -clamp_oriented(static_cast<Wide>(groups_[top_].extreme) + 1);
   return triggers_.empty() ? kMin : triggers_.rbegin()->first;
 }
 

@@ -4,15 +4,15 @@
 /// that owns it.
 ///
 /// A SELL trailing stop activated at time t follows H = max(price over [t, now]) and triggers when
-/// the price falls to H x (1 - rate) or H - distance (the nearer of the two when it has both); a BUY
-/// one mirrors it on L = min(price over [t, now]). Every such extreme is a suffix extreme of the
-/// source's price sequence, so the members form **groups**, one per entry of a monotonic stack:
+/// the price falls to H x (1 - rate) or H - distance (the nearer of the two when it has both); a
+/// BUY one mirrors it on L = min(price over [t, now]). Every such extreme is a suffix extreme of
+/// the source's price sequence, so the members form **groups**, one per entry of a monotonic stack:
 /// members activated before the last new extreme since their activation share one H. A price that
 /// makes a new extreme pops the groups it passes and melds them into one (each group is pushed once
 /// and popped once); inside a group, two pairing heaps keyed by rate and by distance (smallest
 /// first) give the next member to trigger; across groups, an ordered set of each group's trigger
-/// price gives the next group. Costs: a price that changes nothing reads the two fences, O(1); a new
-/// extreme O(1) amortized plus O(log g) per group re-keyed (g groups); a trigger O(log n) per
+/// price gives the next group. Costs: a price that changes nothing reads the two fences, O(1); a
+/// new extreme O(1) amortized plus O(log g) per group re-keyed (g groups); a trigger O(log n) per
 /// member. 1M members in one group cost no more per tick than one.
 ///
 /// Exact: a member triggers at price p when p <= H x (1 - rate) exactly (SELL), i.e. when
@@ -92,7 +92,7 @@ class TrailBook {
     std::uint32_t dist_node = kNone;
   };
   struct Group {
-    std::int64_t extreme = 0;  // oriented
+    std::int64_t extreme = 0;     // oriented
     std::int64_t trigger = kLow;  // oriented: the highest trigger of its members (kLow: none)
     std::uint32_t rate_root = kNone;
     std::uint32_t dist_root = kNone;
@@ -116,8 +116,7 @@ class TrailBook {
   void unstack(std::uint32_t g) noexcept;
   void merge_groups(std::uint32_t into, std::uint32_t from);
   [[nodiscard]] std::int64_t rate_trigger(std::int64_t extreme, std::int64_t rate) const noexcept;
-  [[nodiscard]] std::int64_t member_trigger(std::int64_t extreme,
-                                            const Member& m) const noexcept;
+  [[nodiscard]] std::int64_t member_trigger(std::int64_t extreme, const Member& m) const noexcept;
   /// The group whose heap holds `node` (walks up to the root: for extreme_of, not the hot path).
   [[nodiscard]] std::uint32_t group_of(std::uint32_t node) const noexcept;
   void release_member(std::uint32_t member);

@@ -336,6 +336,108 @@ TEST_F(Orders, ValidationRejectsWithAReason) {
   EXPECT_EQ(status(5), OrderStatus::failed);
 }
 
+// ---- trailing stops (docs/semantics.md, "Trailing stops") ------------------------------------
+
+TEST_F(Orders, ATrailingStopFollowsTheBestPriceSinceActivationAndFillsLikeAStop) {
+  tick(bbo(1, "99.9", "100.1"));
+  tick(mark(1, "100", 1000));
+  place(order(1, OrderType::market, OrderSide::long_side, "1"));  // a long to protect
+  auto ts = order(2, OrderType::trailing_stop, OrderSide::sell, "1");
+  ts.trail_rate = raw("0.01");  // 1 %
+  ts.trigger_source = TriggerSource::mark;
+  EXPECT_TRUE(place(ts).empty());
+  EXPECT_EQ(view(2).activated_at, 1000 * kNsPerMs) << "no activation price: armed at the mark now";
+  EXPECT_EQ(view(2).trail_extreme, raw("100"));
+  EXPECT_TRUE(tick(mark(1, "110", 2000)).empty());  // a new high: the trigger rises to 108.9
+  EXPECT_EQ(view(2).trail_extreme, raw("110"));
+  EXPECT_TRUE(tick(mark(1, "108.91", 3000)).empty());
+  EXPECT_TRUE(tick(mark(1, "109.5", 4000)).empty()) << "below the high: it stays 110";
+  auto e = tick(mark(1, "108.9", 5000));  // exactly 1 % below 110
+  ASSERT_EQ(types(e), (std::vector{EventType::order_triggered, EventType::order_filled,
+                                   EventType::position_closed}));
+  EXPECT_EQ(e[0].price, raw("108.9"));
+  EXPECT_EQ(view(2).avg_fill_price, raw("99.9")) << "the bid: a mark is never a fill price";
+  EXPECT_EQ(view(2).triggered_at, 5000 * kNsPerMs);
+  EXPECT_FALSE(view(2).trail_extreme.has_value());
+}
+
+TEST_F(Orders, ATrailingStopWaitsForItsActivationPriceThenTrailsADistance) {
+  tick(bbo(2, "100", "100.2"));  // market 2: the mid is its reference
+  auto ts =
+      order(1, OrderType::trailing_stop, OrderSide::long_side, "1", std::nullopt, std::nullopt, 2);
+  ts.trail_distance = raw("2");
+  ts.activation_price = raw("95");  // a BUY trails a fall: it starts at or below 95
+  place(ts);
+  EXPECT_FALSE(view(1).activated_at.has_value());
+  EXPECT_TRUE(tick(bbo(2, "97.9", "98.1", 2000)).empty());  // 98 after 100: nothing to follow yet
+  EXPECT_TRUE(tick(bbo(2, "94.9", "95.1", 3000)).empty());  // mid 95: activated
+  EXPECT_EQ(view(1).activated_at, 3000 * kNsPerMs);
+  EXPECT_EQ(view(1).trail_extreme, raw("95"));
+  EXPECT_TRUE(tick(bbo(2, "90.9", "91.1", 4000)).empty());    // a new low, 91: trigger at 93
+  EXPECT_TRUE(tick(bbo(2, "92.89", "93.09", 5000)).empty());  // mid 92.99
+  auto e = tick(bbo(2, "92.9", "93.1", 6000));                // mid 93: 2 above the low
+  ASSERT_EQ(types(e), (std::vector{EventType::order_triggered, EventType::order_filled,
+                                   EventType::position_opened}));
+  EXPECT_EQ(view(1).avg_fill_price, raw("93.1")) << "a buy pays the ask";
+}
+
+TEST_F(Orders, ATrailingStopWithBothOffsetsTriggersAtTheNearer) {
+  tick(bbo(1, "99.9", "100.1"));
+  tick(mark(1, "100", 1000));
+  place(order(1, OrderType::market, OrderSide::short_side, "1"));
+  auto ts = order(2, OrderType::trailing_stop, OrderSide::buy, "1");
+  ts.trail_rate = raw("0.05");     // 105 above a low of 100
+  ts.trail_distance = raw("1.5");  // 101.5: nearer, first
+  place(ts);
+  EXPECT_TRUE(tick(mark(1, "101.49", 2000)).empty());
+  EXPECT_EQ(types(tick(mark(1, "101.5", 3000)))[0], EventType::order_triggered);
+}
+
+TEST_F(Orders, ATrailingReduceOrderEndsWithItsPositionAndALiveOneIsLeftToTheBotOnceTriggered) {
+  tick(bbo(1, "99.9", "100.1"));
+  tick(mark(1, "100", 1000));
+  place(order(1, OrderType::market, OrderSide::long_side, "1"));
+  auto ts = order(2, OrderType::trailing_stop, OrderSide::sell, "1");
+  ts.trail_rate = raw("0.02");
+  place(ts);
+  place(order(3, OrderType::market, OrderSide::sell, "1"));  // the bot closes the long
+  EXPECT_EQ(status(2), OrderStatus::cancelled);
+  EXPECT_EQ(view(2).reason, RejectReason::position_closed);
+  EXPECT_FALSE(view(2).trail_extreme.has_value());
+  EXPECT_TRUE(tick(mark(1, "90", 2000)).empty()) << "out of the book: nothing fires";
+  auto live = order(4, OrderType::trailing_stop, OrderSide::short_side, "1");
+  live.execution = Execution::live;
+  live.trail_distance = raw("1");
+  place(live);
+  EXPECT_EQ(view(4).trail_extreme, raw("90"));
+  EXPECT_TRUE(tick(mark(1, "95", 3000)).empty());
+  ASSERT_EQ(types(tick(mark(1, "94", 4000))), (std::vector{EventType::order_triggered}));
+  EXPECT_EQ(status(4), OrderStatus::open);
+  EXPECT_TRUE(tick(mark(1, "80", 5000)).empty()) << "the bot's now";
+}
+
+TEST_F(Orders, TrailingFieldsAreValidated) {
+  tick(bbo(1, "100", "100"));
+  auto none = order(1, OrderType::trailing_stop, OrderSide::long_side, "1");
+  EXPECT_EQ(place(none)[0].reason, RejectReason::invalid_trail) << "no offset";
+  auto wide = order(2, OrderType::trailing_stop, OrderSide::long_side, "1");
+  wide.trail_rate = raw("0.500000001");
+  EXPECT_EQ(place(wide)[0].reason, RejectReason::invalid_trail) << "rate above 50 %";
+  auto off = order(3, OrderType::trailing_stop, OrderSide::long_side, "1");
+  off.trail_distance = raw("0.005");
+  EXPECT_EQ(place(off)[0].reason, RejectReason::invalid_trail) << "distance off the tick";
+  auto trig = order(4, OrderType::trailing_stop, OrderSide::long_side, "1", std::nullopt, "99");
+  trig.trail_rate = raw("0.01");
+  EXPECT_EQ(place(trig)[0].reason, RejectReason::invalid_trail) << "a trigger price as well";
+  auto other = order(5, OrderType::stop, OrderSide::long_side, "1", std::nullopt, "99");
+  other.trail_rate = raw("0.01");
+  EXPECT_EQ(place(other)[0].reason, RejectReason::invalid_trail) << "trailing fields on a stop";
+  auto act = order(6, OrderType::trailing_stop, OrderSide::long_side, "1");
+  act.trail_rate = raw("0.01");
+  act.activation_price = raw("0");
+  EXPECT_EQ(place(act)[0].reason, RejectReason::invalid_trail) << "activation price not positive";
+}
+
 TEST_F(Orders, TheBotsCancelDisarmsAndAnEditRearms) {
   tick(bbo(1, "100", "100.1"));
   auto stop = order(1, OrderType::stop, OrderSide::long_side, "1", std::nullopt, "105");

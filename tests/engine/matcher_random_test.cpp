@@ -94,7 +94,7 @@ class Scenario {
     o.user_id = id(user_no(), kUserKind);
     o.wallet_id = id(o.user_id.lo, kWalletKind);
     o.market_id = id(market_no(), kMarketKind);
-    o.type = static_cast<OrderType>(pick(4));
+    o.type = static_cast<OrderType>(pick(5));
     o.side = static_cast<OrderSide>(pick(4));
     o.execution = pick(10) == 0 ? Execution::live : Execution::paper;
     o.size = raw(amount(3));
@@ -102,6 +102,7 @@ class Scenario {
       o.price = raw(price());
     if (o.type == OrderType::stop || o.type == OrderType::stop_limit)
       o.trigger_price = raw(price());
+    if (o.type == OrderType::trailing_stop) add_trail(o);
     o.trigger_source = static_cast<TriggerSource>(pick(3));
     static constexpr const char* kLeverage[] = {"1", "5", "10", "20", "25"};  // 25 > max: rejected
     o.leverage = raw(kLeverage[pick(5)]);
@@ -125,6 +126,16 @@ class Scenario {
         return t;
       }
     }
+  }
+
+  /// A trailing stop's offsets (rate, distance or both; now and then one out of range or off the
+  /// tick, which is rejected) and, for half of them, an activation price.
+  void add_trail(OrderSpec& o) {
+    o.price.reset();
+    const int kind = pick(3);
+    if (kind != 1) o.trail_rate = raw(pick(40) == 0 ? "0.6" : "0.00" + std::to_string(1 + pick(9)));
+    if (kind != 0) o.trail_distance = raw(pick(40) == 0 ? "0.3" : std::to_string(1 + pick(4)));
+    if (coin()) o.activation_price = raw(price());
   }
 
  private:
@@ -199,6 +210,7 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
   }
   if (bulk) fast.end_load();
   std::uint64_t next_order = 1, filled = 0, triggered = 0, rejected = 0, cancelled = 0;
+  std::uint64_t trailed = 0;  // of them trailing stops
   expect_same(ef, en, -1);
   for (int step = 0; step < 3000; ++step) {
     ef.clear();
@@ -266,7 +278,10 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
     fired += subjects(ef, EventType::alert_triggered).size();
     liquidated += subjects(ef, EventType::position_liquidated).size();
     filled += subjects(ef, EventType::order_filled).size();
-    triggered += subjects(ef, EventType::order_triggered).size();
+    for (const Uuid& o : subjects(ef, EventType::order_triggered)) {
+      ++triggered;
+      if (fast.order_spec(o)->type == OrderType::trailing_stop) ++trailed;
+    }
     rejected += subjects(ef, EventType::order_rejected).size();
     cancelled += subjects(ef, EventType::order_cancelled).size();
   }
@@ -283,6 +298,8 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
     EXPECT_TRUE(fo->total_fees == no->total_fees);
     EXPECT_EQ(fo->position_id, no->position_id);
     EXPECT_EQ(fo->triggered_at, no->triggered_at);
+    EXPECT_EQ(fo->activated_at, no->activated_at);
+    EXPECT_EQ(fo->trail_extreme, no->trail_extreme);
     if (fo->position_id) {
       const auto fp = fast.position(*fo->position_id);
       const auto np = naive.position_spec(*fo->position_id);
@@ -301,6 +318,7 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
   }
   EXPECT_GT(filled, 10u);
   EXPECT_GT(triggered, 3u);
+  EXPECT_GT(trailed, 0u);
   EXPECT_GT(rejected + cancelled, 3u);
   for (std::uint64_t n = 1; n < next_alert; ++n) {
     const auto fa = fast.alert(id(n, kAlertKind));

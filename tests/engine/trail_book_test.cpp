@@ -137,8 +137,7 @@ TEST(TrailBook, TriggerPricesAreExactOnTheGrid) {
   EXPECT_EQ(TrailBook::trigger_of(false, h, {kScale / 100, 0}), 99 * kScale);
   EXPECT_EQ(TrailBook::trigger_of(true, h, {kScale / 100, 0}), 101 * kScale + 2);
   // Both offsets: the nearer trigger (the one reached first) wins.
-  EXPECT_EQ(TrailBook::trigger_of(false, 100 * kScale, {kScale / 100, kScale / 2}),
-            99'500'000'000);
+  EXPECT_EQ(TrailBook::trigger_of(false, 100 * kScale, {kScale / 100, kScale / 2}), 99'500'000'000);
   EXPECT_EQ(TrailBook::trigger_of(true, 100 * kScale, {kScale / 100, 2 * kScale}), 101 * kScale);
 }
 
@@ -150,7 +149,7 @@ TEST(TrailBook, MembersActivatedBeforeANewHighShareItAsOneGroup) {
   book.on_price(p - kScale, fired);                 // 99
   const auto b = book.add(2, {0, 5 * kScale}, p - kScale);
   EXPECT_EQ(book.group_count(), 2U);
-  EXPECT_EQ(book.hi(), p - kScale + 1);  // above 99 the newest group moves
+  EXPECT_EQ(book.hi(), p - kScale + 1);   // above 99 the newest group moves
   book.on_price(p + 10 * kScale, fired);  // 110: both follow it now
   EXPECT_EQ(book.group_count(), 1U);
   EXPECT_EQ(book.extreme_of(a), 110 * kScale);
