@@ -119,6 +119,93 @@ void BM_Matcher_FiringTick(benchmark::State& state) {
   state.counters["fired"] = static_cast<double>(ticks);
 }
 
+/// The world of BM_Matcher_QuietTickOrders plus N trailing stops none of its ticks reach: the
+/// quiet tick must not notice them.
+void BM_Matcher_QuietTickTrailing(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  static std::unique_ptr<World<Matcher>> w;
+  static std::size_t held = 0;
+  if (held != n) {
+    w.reset();
+    world<Matcher>(1, false);  // frees the cached world of the other benchmarks first
+    w = std::make_unique<World<Matcher>>(n, true);
+    add_quiet_trailing(*w, n);
+    held = n;
+  }
+  std::vector<Event> events;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    run_quiet(*w, i++, 1, events);
+    benchmark::DoNotOptimize(events.data());
+  }
+  if (!events.empty()) state.SkipWithError("quiet ticks fired events");
+  state.SetItemsProcessed(state.iterations());
+  if (state.range(0) == 1'000'000) {  // the last run of it: hand the memory back
+    w.reset();
+    held = 0;
+  }
+}
+
+TrailWorld& trail_world(std::size_t n) {
+  static std::unique_ptr<TrailWorld> w;
+  if (!w || w->n != n) {
+    w.reset();
+    w = std::make_unique<TrailWorld>(n);
+  }
+  return *w;
+}
+
+/// N trailing stops in one market, activated in ~1,000 groups: ticks that each make a new high
+/// (timed per 1,000), beside quiet ticks of the same world; the first high's meld of every group
+/// is reported once (first_meld_us).
+template <bool kNewHigh>
+void trail_ticks(benchmark::State& state) {
+  TrailWorld& w = trail_world(static_cast<std::size_t>(state.range(0)));
+  std::vector<Event> events;
+  std::size_t ticks = 0;
+  double timed = 0;
+  for (auto _ : state) {
+    const double secs = kNewHigh ? trail_new_highs(w, 1000, events) : trail_quiet(w, 1000, events);
+    if (secs < 0) {
+      state.SkipWithError("a trailing tick fired");
+      return;
+    }
+    state.SetIterationTime(secs / 1000);
+    timed += secs;
+    ticks += 1000;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(ticks));
+  state.counters["ns_per_tick"] = ticks > 0 ? timed * 1e9 / static_cast<double>(ticks) : 0.0;
+  state.counters["first_meld_us"] = w.first_meld_ns / 1000;
+  state.counters["first_meld_groups"] = static_cast<double>(w.first_meld_groups);
+}
+void BM_Matcher_TrailNewHighTick(benchmark::State& state) {
+  trail_ticks<true>(state);
+}
+void BM_Matcher_TrailQuietTick(benchmark::State& state) {
+  trail_ticks<false>(state);
+}
+
+/// Ticks that each trigger and fill one trailing stop among N (trail_triggers).
+void BM_Matcher_TrailTriggerTick(benchmark::State& state) {
+  TrailWorld& w = trail_world(static_cast<std::size_t>(state.range(0)));
+  std::vector<Event> events;
+  std::size_t ticks = 0;
+  double timed = 0;
+  for (auto _ : state) {
+    const double secs = trail_triggers(w, events);
+    if (secs < 0) {
+      state.SkipWithError("each tick must trigger, fill and open exactly once");
+      return;
+    }
+    state.SetIterationTime(secs / 1000);
+    timed += secs;
+    ticks += 1000;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(ticks));
+  state.counters["ns_per_tick"] = ticks > 0 ? timed * 1e9 / static_cast<double>(ticks) : 0.0;
+}
+
 BENCHMARK(BM_Matcher_QuietTick)->Arg(1'000)->Arg(100'000)->Arg(1'000'000);
 BENCHMARK(BM_FlatScan_QuietTick)->Arg(1'000)->Arg(100'000)->Arg(1'000'000);
 // The full reference matcher costs ~50 ms per tick at 1M: measured up to 100k only.
@@ -204,6 +291,18 @@ BENCHMARK(BM_Matcher_QuietTickOrders)->Arg(1'000)->Arg(1'000'000);
 BENCHMARK(BM_FlatScan_QuietTickOrders)->Arg(1'000)->Arg(1'000'000);
 // Per-tick manual time would make the library run millions of 1,000-tick batches: fixed count.
 BENCHMARK(BM_Matcher_OrderFillTick)->Arg(1'000)->Arg(1'000'000)->UseManualTime()->Iterations(300);
+BENCHMARK(BM_Matcher_QuietTickTrailing)->Arg(1'000)->Arg(1'000'000);
+BENCHMARK(BM_Matcher_TrailQuietTick)->Arg(1'000)->Arg(1'000'000)->UseManualTime()->Iterations(200);
+BENCHMARK(BM_Matcher_TrailNewHighTick)
+    ->Arg(1'000)
+    ->Arg(1'000'000)
+    ->UseManualTime()
+    ->Iterations(200);
+BENCHMARK(BM_Matcher_TrailTriggerTick)
+    ->Arg(1'000)
+    ->Arg(1'000'000)
+    ->UseManualTime()
+    ->Iterations(100);
 
 }  // namespace
 }  // namespace lam::bench
@@ -232,6 +331,22 @@ int main(int argc, char** argv) {
            "BM_Matcher_QuietTickOrders/1000", "<= 1.5"},
           {"flat scan / ladder quiet tick with orders at 1M", "BM_FlatScan_QuietTickOrders/1000000",
            "BM_Matcher_QuietTickOrders/1000000", ">= 1000"},
+          {"quiet tick with 1k trailing stops more / without", "BM_Matcher_QuietTickTrailing/1000",
+           "BM_Matcher_QuietTickOrders/1000", "<= 1.1"},
+          {"quiet tick with 1M trailing stops more / without",
+           "BM_Matcher_QuietTickTrailing/1000000", "BM_Matcher_QuietTickOrders/1000000", "<= 1.1"},
+          {"trailing: new-high tick / quiet tick at 1M in one market",
+           "BM_Matcher_TrailNewHighTick/1000000/iterations:200/manual_time",
+           "BM_Matcher_TrailQuietTick/1000000/iterations:200/manual_time", "O(1)"},
+          {"trailing: new-high tick 1M / 1k",
+           "BM_Matcher_TrailNewHighTick/1000000/iterations:200/manual_time",
+           "BM_Matcher_TrailNewHighTick/1000/iterations:200/manual_time", "O(1)"},
+          {"trailing: trigger+fill tick 1M / 1k",
+           "BM_Matcher_TrailTriggerTick/1000000/iterations:100/manual_time",
+           "BM_Matcher_TrailTriggerTick/1000/iterations:100/manual_time", "O(log n)"},
+          {"trailing trigger+fill / stop trigger+fill tick at 1M",
+           "BM_Matcher_TrailTriggerTick/1000000/iterations:100/manual_time",
+           "BM_Matcher_OrderFillTick/1000000/iterations:300/manual_time", "-"},
           {"flat scan quiet tick / ladder trigger+fill tick at 1M orders",
            "BM_FlatScan_QuietTickOrders/1000000",
            "BM_Matcher_OrderFillTick/1000000/iterations:300/manual_time", ">= 1000"},

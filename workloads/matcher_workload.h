@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -306,5 +307,177 @@ struct OrderFillBatch {
     return std::chrono::duration<double>(stop - start).count();
   }
 };
+
+// ---- trailing stops (issue 33 §2) ----------------------------------------------------------
+
+/// A mark tick of market m at `price` (untimed set-up).
+inline void mark_at(Matcher& m, std::uint32_t market, std::int64_t price, TimeNs& ts,
+                    std::vector<Event>& sink) {
+  Tick t{};
+  t.instrument = market;
+  t.kind = TickKind::mark;
+  t.price = price;
+  t.exch_ts = ts += 1000;
+  m.on_tick(t, sink);
+}
+
+/// A trailing stop on the mark, opening (no position needed), at a rate or a distance.
+inline OrderSpec trailing_order(std::uint64_t n, std::uint32_t market, bool buy,
+                                std::optional<std::int64_t> rate,
+                                std::optional<std::int64_t> distance) {
+  OrderSpec o;
+  o.id = make_id(0x11, n);
+  o.user_id = make_id(0xC, n % 100'000);
+  o.wallet_id = make_id(0xE, o.user_id.lo);
+  o.market_id = make_id(0xA, market);
+  o.type = OrderType::trailing_stop;
+  o.side = buy ? OrderSide::long_side : OrderSide::short_side;
+  o.trigger_source = TriggerSource::mark;
+  o.size = kScale;
+  o.leverage = 10 * kScale;
+  o.trail_rate = rate;
+  o.trail_distance = distance;
+  return o;
+}
+
+/// Adds N trailing stops over the world's 1,000 markets that none of its quiet ticks (995..1005)
+/// reach: in each market, SELL ones activated at a mark of 1006 (2 %..20 %: triggers at or below
+/// 985.88), then BUY ones at a mark of 994 (triggers at or above 1013.88). The markets' marks stay
+/// at 994, which the quiet ring neither passes (no new low) nor reaches from below.
+inline void add_quiet_trailing(World<Matcher>& w, std::size_t n) {
+  std::vector<Event> sink;
+  std::mt19937_64 rng(46);
+  TimeNs ts = 1'767'225'500'000'000'000LL;
+  for (std::uint32_t m = 0; m < kMarkets; ++m)
+    mark_at(w.matcher, m, kBasePrice + 6 * kScale, ts, sink);
+  for (std::size_t i = 0; i < n / 2; ++i) {
+    const auto rate = static_cast<std::int64_t>(20 + rng() % 181) * kScale / 1000;
+    w.matcher.upsert_order(
+        trailing_order(i, static_cast<std::uint32_t>(rng() % kMarkets), false, rate, {}), sink);
+  }
+  for (std::uint32_t m = 0; m < kMarkets; ++m)
+    mark_at(w.matcher, m, kBasePrice - 6 * kScale, ts, sink);
+  for (std::size_t i = n / 2; i < n; ++i) {
+    const auto rate = static_cast<std::int64_t>(20 + rng() % 181) * kScale / 1000;
+    w.matcher.upsert_order(
+        trailing_order(i, static_cast<std::uint32_t>(rng() % kMarkets), true, rate, {}), sink);
+  }
+  if (!sink.empty()) throw std::runtime_error("the trailing stops must not trigger when armed");
+}
+
+/// N SELL trailing stops in ONE market (market 0 of a fresh matcher with a BBO, so fills have a
+/// price), activated over a falling mark in ~1,000 groups (rates 2 %..50 %): the worst case for the
+/// groups, which the first new high melds into one. `high` is the mark the timed ticks start from.
+struct TrailWorld {
+  Matcher matcher;
+  std::int64_t high = kBasePrice;
+  TimeNs ts = 1'767'225'600'000'000'000LL;
+  std::size_t first_meld_groups = 0;
+  double first_meld_ns = 0;
+  std::uint64_t next = 0;
+  std::size_t n = 0;
+
+  explicit TrailWorld(std::size_t members) : n(members) {
+    std::vector<Event> sink;
+    MarketSpec m;
+    m.id = make_id(0xA, 0);
+    m.instrument = 0;
+    m.rules.quote = Asset::of("USDC");
+    m.rules.taker_fee = 500'000;
+    matcher.upsert_market(m);
+    matcher.upsert_balance({make_id(0xE, 7), Asset::of("USDC"), Wide{1} << 100, 0});
+    Tick b{};
+    b.instrument = 0;
+    b.kind = TickKind::bbo;
+    b.price = kBasePrice - 20 * kScale;  // a fill at 980 opens a short far from liquidation
+    b.ask = b.price + kScale / 100;
+    matcher.on_tick(b, sink);
+    std::mt19937_64 rng(47);
+    const std::size_t per_group = std::max<std::size_t>(1, n / 1000);
+    std::int64_t price = kBasePrice;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i % per_group == 0) mark_at(matcher, 0, price -= kScale / 100, ts, sink);
+      const auto rate = static_cast<std::int64_t>(20 + rng() % 481) * kScale / 1000;
+      matcher.upsert_order(trailing_order(next++, 0, false, rate, {}), sink);
+    }
+    const auto start = std::chrono::steady_clock::now();
+    mark_at(matcher, 0, high, ts, sink);  // the first new high melds every group into one
+    first_meld_ns =
+        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
+    first_meld_groups = per_group == 1 ? n : 1000;
+    if (!sink.empty()) throw std::runtime_error("the trailing stops must not trigger when armed");
+  }
+};
+
+/// Each timed tick makes a new high (one unit above the last): one group moves with it.
+inline double trail_new_highs(TrailWorld& w, std::size_t ticks, std::vector<Event>& events) {
+  events.clear();
+  Tick t{};
+  t.instrument = 0;
+  t.kind = TickKind::mark;
+  const auto start = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < ticks; ++i) {
+    t.price = ++w.high;
+    t.exch_ts = w.ts += 1000;
+    w.matcher.on_tick(t, events);
+  }
+  const auto stop = std::chrono::steady_clock::now();
+  if (!events.empty()) return -1;
+  return std::chrono::duration<double>(stop - start).count();
+}
+
+/// The baseline in the same world: ticks below the high and above every trigger (quiet).
+inline double trail_quiet(TrailWorld& w, std::size_t ticks, std::vector<Event>& events) {
+  events.clear();
+  Tick t{};
+  t.instrument = 0;
+  t.kind = TickKind::mark;
+  const auto start = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < ticks; ++i) {
+    t.price = w.high - 1 - static_cast<std::int64_t>(i % 1000) * kScale / 1000;
+    t.exch_ts = w.ts += 1000;
+    w.matcher.on_tick(t, events);
+  }
+  const auto stop = std::chrono::steady_clock::now();
+  if (!events.empty()) return -1;
+  return std::chrono::duration<double>(stop - start).count();
+}
+
+/// 1,000 ticks that each trigger and fill exactly one trailing stop: tight ones (distances of
+/// 1..1,000 hundredths) are armed at the high (untimed), then the mark falls one hundredth a tick,
+/// reaching one trigger each (3 events: triggered, filled, opened). Afterwards the positions and
+/// orders are removed and the mark set back to the high, so the world stays at N.
+inline double trail_triggers(TrailWorld& w, std::vector<Event>& events) {
+  constexpr std::int64_t kStep = kScale / 100;
+  std::vector<Event> sink;
+  mark_at(w.matcher, 0, w.high, w.ts, sink);
+  std::vector<OrderSpec> arms;
+  for (std::int64_t k = 1; k <= 1000; ++k) {
+    OrderSpec o = trailing_order(w.next++, 0, false, {}, k * kStep);
+    o.user_id = make_id(0xC, 7);
+    o.wallet_id = make_id(0xE, 7);
+    w.matcher.upsert_order(o, sink);
+    arms.push_back(o);
+  }
+  events.clear();
+  Tick t{};
+  t.instrument = 0;
+  t.kind = TickKind::mark;
+  const auto start = std::chrono::steady_clock::now();
+  for (std::int64_t k = 1; k <= 1000; ++k) {
+    t.price = w.high - k * kStep;
+    t.exch_ts = w.ts += 1000;
+    w.matcher.on_tick(t, events);
+  }
+  const auto stop = std::chrono::steady_clock::now();
+  const bool once_each = events.size() == 3 * arms.size() && sink.empty();
+  for (const OrderSpec& o : arms) {
+    w.matcher.remove_position(Matcher::position_id_for(o.id));
+    w.matcher.remove_order(o.id);
+  }
+  mark_at(w.matcher, 0, w.high, w.ts, sink);
+  if (!once_each) return -1;
+  return std::chrono::duration<double>(stop - start).count();
+}
 
 }  // namespace lam::bench
