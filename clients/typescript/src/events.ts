@@ -88,7 +88,10 @@ export interface OrderExpired extends UserBase<"order.expired"> {
 }
 export interface OrderRejected extends UserBase<"order.rejected"> {
   order_id: Uuid;
-  /** e.g. `invalid_size`, `insufficient_margin`, `foreign_wallet` (the wallet is another user's) */
+  /**
+   * e.g. `invalid_size`, `insufficient_margin`, `foreign_wallet` (the wallet is another user's),
+   * `invalid_trail` (a trailing stop's offsets)
+   */
   reason: string;
   detail?: string;
 }
