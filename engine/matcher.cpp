@@ -155,14 +155,22 @@ void Matcher::upsert_market(const MarketSpec& m) {
   cold_[mi].spec = m;
   for (const std::uint32_t ps : rekeyed) attach_position(ps);
   if (source_changed) {
-    // Orders triggered by the market's reference price move to the new source's ladders.
+    hot_[mi].source = m.source;
+    // Orders triggered by the market's reference price move to the new source's ladders; trailing
+    // stops start again from the new source's next price (docs/semantics.md, "Trailing stops").
     for (std::uint32_t slot = 0; slot < orders_.size(); ++slot) {
       OrderState& o = orders_[slot];
-      if (!o.live || o.market != mi || o.trig_source < 0 ||
+      if (!o.live || o.market != mi || (o.trig_source < 0 && !o.in_trail) ||
           o.trigger_source != TriggerSource::reference)
         continue;
-      const auto from = static_cast<std::size_t>(o.trig_source);
       const std::size_t to = source_index(mi, TriggerSource::reference);
+      if (o.type == OrderType::trailing_stop) {
+        unfile_trigger(slot);
+        order_extra_[o.extra].activated_at.reset();
+        arm_trailing(slot, to, last_ts_, /*activate_now=*/false);
+        continue;
+      }
+      const auto from = static_cast<std::size_t>(o.trig_source);
       if (o.trig_up) {
         cold_[mi].trig_up[from].erase(o.trigger_price, o.id, slot, OrderIds{orders_});
         cold_[mi].trig_up[to].insert(o.trigger_price, o.id, slot, OrderIds{orders_});

@@ -374,8 +374,11 @@ class Matcher {
   /// The price of a source index (kMark, kLast, kMid) now, if the market has one.
   [[nodiscard]] std::optional<std::int64_t> source_price(std::uint32_t mi,
                                                          std::size_t src) const noexcept;
-  /// A pending trailing stop: activated now, or filed to wait for its activation price.
-  void arm_trailing(std::uint32_t slot, std::size_t src, TimeNs ts);
+  /// A pending trailing stop: activated now (at the source's price, if `activate_now` and it has
+  /// one), or filed to wait for its activation price or the source's next price.
+  void arm_trailing(std::uint32_t slot, std::size_t src, TimeNs ts, bool activate_now = true);
+  /// Takes an order off its trigger ladder or out of its trailing book (a known market's).
+  void unfile_trigger(std::uint32_t slot);
   /// Starts it trailing from `price` in its market's book of its source and side.
   void activate_trailing(std::uint32_t slot, std::int64_t price, TimeNs ts);
   void on_position_gone(std::uint32_t slot, TimeNs ts, std::vector<Event>& out);

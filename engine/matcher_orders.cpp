@@ -193,14 +193,14 @@ std::optional<std::int64_t> Matcher::source_price(std::uint32_t mi,
   }
 }
 
-void Matcher::arm_trailing(std::uint32_t slot, std::size_t src, TimeNs ts) {
+void Matcher::arm_trailing(std::uint32_t slot, std::size_t src, TimeNs ts, bool activate_now) {
   OrderState& o = orders_[slot];
   OrderExtra& x = order_extra_of(slot);
   x.trail_src = static_cast<std::uint8_t>(src);
   const bool buy = buys(o.side);
   // A SELL trails a rise: it activates once the price is at or above its activation price (a BUY
   // at or below); without one, at the source's price now, or its first one.
-  const auto now = source_price(o.market, src);
+  const auto now = activate_now ? source_price(o.market, src) : std::nullopt;
   if (now &&
       (!x.activation_price || (buy ? *now <= *x.activation_price : *now >= *x.activation_price))) {
     activate_trailing(slot, *now, ts);
@@ -485,9 +485,8 @@ void Matcher::arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) 
   execute(slot, ts, out);
 }
 
-void Matcher::disarm_order(std::uint32_t slot) {
+void Matcher::unfile_trigger(std::uint32_t slot) {
   OrderState& o = orders_[slot];
-  if (o.market == kNone) return;
   MarketCold& c = cold_[o.market];
   if (o.trig_source >= 0) {
     const auto src = static_cast<std::size_t>(o.trig_source);
@@ -506,6 +505,13 @@ void Matcher::disarm_order(std::uint32_t slot) {
     x.trail_member = TrailBook::kNone;
     o.in_trail = false;
   }
+}
+
+void Matcher::disarm_order(std::uint32_t slot) {
+  OrderState& o = orders_[slot];
+  if (o.market == kNone) return;
+  MarketCold& c = cold_[o.market];
+  unfile_trigger(slot);
   if (o.resting) {
     if (buys(o.side)) {
       c.lim_buy.erase(o.price, o.id, slot, OrderIds{orders_});

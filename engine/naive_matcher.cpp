@@ -40,6 +40,16 @@ bool liquidatable(const PositionSpec& s, std::int64_t p, std::int64_t mmr) {
 void NaiveMatcher::upsert_market(const MarketSpec& m) {
   auto [it, inserted] = market_index_.try_emplace(m.id, markets_.size());
   if (inserted) markets_.emplace_back();
+  if (!inserted && markets_[it->second].spec.source != m.source) {
+    // Trailing stops that follow the reference price start again from the new source's next price.
+    for (Order& o : orders_) {
+      if (o.spec.market_id != m.id || o.spec.type != OrderType::trailing_stop || !o.armed ||
+          o.triggered || o.spec.trigger_source != TriggerSource::reference)
+        continue;
+      o.extreme.reset();
+      o.view.activated_at.reset();
+    }
+  }
   markets_[it->second].spec = m;
   instrument_index_[m.instrument] = it->second;
 }

@@ -5,6 +5,7 @@
 
 #include "builders.h"
 #include "engine/matcher.h"
+#include "engine/naive_matcher.h"
 
 namespace lam {
 namespace {
@@ -23,16 +24,10 @@ class Orders : public ::testing::Test {
  protected:
   void SetUp() override { setup_world(mk); }
   /// Market 1 (reference: mark) and market 2 (reference: BBO mid), USDC, fees 2/5 bp; 10,000 USDC.
-  static void setup_world(Matcher& mk) {
+  template <class M>
+  static void setup_world(M& mk) {
     MarketSpec m = market(1);
-    m.rules.maker_fee = raw("0.0002");
-    m.rules.taker_fee = raw("0.0005");
-    m.rules.tick_size = raw("0.01");
-    m.rules.step_size = raw("0.001");
-    m.rules.min_size = raw("0.001");
-    m.rules.max_size = raw("1000");
-    m.rules.max_leverage = raw("50");
-    m.rules.quote = Asset::of("USDC");
+    m.rules = mk_rules();
     mk.upsert_market(m);
     MarketSpec mid = m;  // market 2: its reference price is the mid of the BBO
     mid.id = id(2, kMarketKind);
@@ -40,6 +35,18 @@ class Orders : public ::testing::Test {
     mid.source = PriceSource::mid;
     mk.upsert_market(mid);
     mk.upsert_balance({wallet(), Asset::of("USDC"), raw("10000"), 0});
+  }
+  static TradingRules mk_rules() {
+    TradingRules r;
+    r.maker_fee = raw("0.0002");
+    r.taker_fee = raw("0.0005");
+    r.tick_size = raw("0.01");
+    r.step_size = raw("0.001");
+    r.min_size = raw("0.001");
+    r.max_size = raw("1000");
+    r.max_leverage = raw("50");
+    r.quote = Asset::of("USDC");
+    return r;
   }
   void set_balance(const std::string& b, const std::string& locked = "0") {
     mk.upsert_balance({wallet(), Asset::of("USDC"), raw(b), raw(locked)});
@@ -414,6 +421,47 @@ TEST_F(Orders, ATrailingReduceOrderEndsWithItsPositionAndALiveOneIsLeftToTheBotO
   ASSERT_EQ(types(tick(mark(1, "94", 4000))), (std::vector{EventType::order_triggered}));
   EXPECT_EQ(status(4), OrderStatus::open);
   EXPECT_TRUE(tick(mark(1, "80", 5000)).empty()) << "the bot's now";
+}
+
+TEST_F(Orders, AMarketsNewReferenceSourceRestartsItsTrailingStopsAsTheReferenceDoes) {
+  NaiveMatcher naive;
+  setup_world(naive);
+  std::vector<Event> en;
+  auto both = [&](auto&& f) {
+    ev.clear();
+    en.clear();
+    f(mk, ev);
+    f(naive, en);
+    ASSERT_EQ(types(ev), types(en));
+    for (std::size_t i = 0; i < ev.size(); ++i) EXPECT_EQ(ev[i].price, en[i].price);
+    const auto fo = mk.order(id(1, kOrderKind));
+    const auto n = naive.order(id(1, kOrderKind));
+    ASSERT_EQ(fo.has_value(), n.has_value());
+    if (!fo) return;
+    EXPECT_EQ(fo->activated_at, n->activated_at);
+    EXPECT_EQ(fo->trail_extreme, n->trail_extreme);
+  };
+  auto tick_both = [&](const Tick& t) {
+    both([&](auto& m, std::vector<Event>& out) { m.on_tick(t, out); });
+  };
+  tick_both(bbo(1, "99.9", "100.1"));
+  tick_both(mark(1, "100", 1000));
+  auto ts = order(1, OrderType::trailing_stop, OrderSide::short_side, "1");
+  ts.trail_distance = raw("2");  // follows the reference (the mark), from 100
+  both([&](auto& m, std::vector<Event>& out) { m.upsert_order(ts, out); });
+  EXPECT_EQ(view(1).trail_extreme, raw("100"));
+  tick_both(mark(1, "105", 2000));
+  EXPECT_EQ(view(1).trail_extreme, raw("105"));
+  MarketSpec by_trade = market(1, PriceSource::last);
+  by_trade.rules = mk_rules();
+  both([&](auto& m, std::vector<Event>&) { m.upsert_market(by_trade); });
+  EXPECT_FALSE(view(1).activated_at.has_value()) << "waits for the new source's next price";
+  tick_both(mark(1, "90", 3000));         // a mark is not the reference any more: nothing
+  tick_both(trade(1, "101", "1", 4000));  // activated at the first trade
+  EXPECT_EQ(view(1).activated_at, 4000 * kNsPerMs);
+  EXPECT_EQ(view(1).trail_extreme, raw("101"));
+  tick_both(trade(1, "99", "1", 5000));  // 2 below 101
+  EXPECT_EQ(types(ev)[0], EventType::order_triggered);
 }
 
 TEST_F(Orders, TrailingFieldsAreValidated) {
