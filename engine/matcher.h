@@ -37,6 +37,9 @@ struct MatcherConfig {
   /// Keep the ids of limit orders that start resting for drain_rested() (the daemon persists the
   /// transition; replay and benchmarks do not, and must not accumulate them).
   bool report_rested = false;
+  /// Keep trailing stops' activations and their groups' moves for drain_trails() (the daemon
+  /// persists them; replay and benchmarks do not).
+  bool report_trails = false;
   /// Basis points a paper taker fill moves against the trader (docs/semantics.md); at most 1000.
   std::uint32_t slippage_bps = 0;
 };
@@ -108,6 +111,13 @@ void map_large_tables() noexcept;
 /// ROE% (docs/semantics.md): unrealized_pnl x 100 / margin, truncated toward zero to 1e-9 (raw);
 /// nullopt without margin or when |ROE%| >= 1e29. The positions_live view computes the same value.
 [[nodiscard]] std::optional<Wide> roe_percent(Wide unrealized_pnl, std::int64_t margin) noexcept;
+
+/// A trailing stop started to trail: its row's activated_at and trail_group_id.
+struct TrailActivation {
+  Uuid order;
+  TimeNs at = 0;
+  Uuid group;
+};
 
 /// A market's reference price as the matcher holds it (for the marks the writer publishes).
 struct MarketPrice {
@@ -198,6 +208,12 @@ class Matcher {
   /// last call: a transition with no event, which the writer persists.
   void drain_rested(std::vector<Uuid>& out);
   [[nodiscard]] bool has_rested() const noexcept { return !rested_.empty(); }
+  /// Moves out the trailing stops activated and the trailing groups made, moved or melded since
+  /// the last call (MatcherConfig::report_trails), in the order they happened: the writer keeps
+  /// each order's activation and each group's best price and root (docs/design/trailing-stops.md).
+  void drain_trails(std::vector<TrailActivation>& activations,
+                    std::vector<TrailGroupChange>& groups);
+  [[nodiscard]] bool has_trails() const noexcept { return trails_changed_; }
   /// Releases a finished order (filled, cancelled, expired, failed) once it has been persisted.
   /// Returns false (and keeps it) if it is still watched or unknown.
   bool forget_order(const Uuid& id);
@@ -379,8 +395,11 @@ class Matcher {
   void arm_trailing(std::uint32_t slot, std::size_t src, TimeNs ts, bool activate_now = true);
   /// Takes an order off its trigger ladder or out of its trailing book (a known market's).
   void unfile_trigger(std::uint32_t slot);
-  /// Starts it trailing from `price` in its market's book of its source and side.
-  void activate_trailing(std::uint32_t slot, std::int64_t price, TimeNs ts);
+  /// Starts it trailing from `extreme` in its market's book of its source and side: a fresh
+  /// activation (at the price now, founding group `group` if it joins none), or `restored` with
+  /// the best price and group it had.
+  void activate_trailing(std::uint32_t slot, std::int64_t extreme, TimeNs ts, const Uuid& group,
+                         bool restored);
   void on_position_gone(std::uint32_t slot, TimeNs ts, std::vector<Event>& out);
   void trigger(std::uint32_t slot, const Tick& t, std::int64_t price, std::vector<Event>& out);
 
@@ -464,6 +483,18 @@ class Matcher {
   std::unordered_map<Uuid, BalanceKey, UuidHash> balance_rows_;  // wallet_balances.id -> key
   FlatMap<GroupKey, std::uint32_t, GroupKeyHash> group_index_;
   std::vector<Uuid> rested_;  // limit orders that started resting, until drain_rested()
+  std::vector<TrailActivation> trail_activations_;  // until drain_trails()
+  bool trails_changed_ = false;
+  /// A trailing stop's state across the bot's edit of its row (place_order to arm_trailing).
+  struct TrailCarry {
+    std::int64_t extreme = 0;
+    TimeNs activated_at = 0;
+    Uuid group;
+    std::uint32_t market = kNone;
+    std::size_t src = 0;
+    bool buy = false;
+  };
+  std::optional<TrailCarry> carry_;
 
   // Scratch buffers reused by every tick (no allocation once warm).
   std::vector<Crossed> scratch_up_, scratch_down_, scratch_merged_;

@@ -68,6 +68,7 @@ void Matcher::take_trailing(MarketCold& c, std::size_t s, std::int64_t x, std::v
     if (book == nullptr || book->empty()) continue;
     scratch_fired_.clear();
     book->on_price(x, scratch_fired_);
+    trails_changed_ = trails_changed_ || book->has_changes();
     for (const TrailFired& f : scratch_fired_) {
       OrderState& o = orders_[f.owner];
       o.in_trail = false;
@@ -109,7 +110,8 @@ void Matcher::run_orders(std::uint32_t mi, const Tick& t, std::vector<Event>& ou
   };
   take_triggers(c.trig_up[s]);
   take_triggers(c.trig_down[s]);
-  for (const std::uint32_t slot : scratch_activate_) activate_trailing(slot, x, t.exch_ts);
+  for (const std::uint32_t slot : scratch_activate_)
+    activate_trailing(slot, x, t.exch_ts, orders_[slot].id, false);
   // Resting limits: a buy fills when the ask reaches it or a trade prints strictly below it.
   std::optional<std::int64_t> buy_at, sell_at;
   if (t.kind == TickKind::bbo) {
@@ -198,12 +200,23 @@ void Matcher::arm_trailing(std::uint32_t slot, std::size_t src, TimeNs ts, bool 
   OrderExtra& x = order_extra_of(slot);
   x.trail_src = static_cast<std::uint8_t>(src);
   const bool buy = buys(o.side);
+  // Already trailing: the best price it followed in memory before the bot's edit (carry_), else
+  // the one its row holds (a restart), in the group it joined.
+  if (carry_ && carry_->src == src && carry_->buy == buy) {
+    const TrailCarry c = *carry_;
+    carry_.reset();
+    return activate_trailing(slot, c.extreme, c.activated_at, c.group, true);
+  }
+  if (x.row_activated_at && x.row_trail_extreme && x.row_trail_group) {
+    return activate_trailing(slot, *x.row_trail_extreme, *x.row_activated_at, *x.row_trail_group,
+                             true);
+  }
   // A SELL trails a rise: it activates once the price is at or above its activation price (a BUY
   // at or below); without one, at the source's price now, or its first one.
   const auto now = activate_now ? source_price(o.market, src) : std::nullopt;
   if (now &&
       (!x.activation_price || (buy ? *now <= *x.activation_price : *now >= *x.activation_price))) {
-    activate_trailing(slot, *now, ts);
+    activate_trailing(slot, *now, ts, o.id, false);
     return;
   }
   MarketCold& c = cold_[o.market];
@@ -223,16 +236,34 @@ void Matcher::arm_trailing(std::uint32_t slot, std::size_t src, TimeNs ts, bool 
   }
 }
 
-void Matcher::activate_trailing(std::uint32_t slot, std::int64_t price, TimeNs ts) {
+void Matcher::activate_trailing(std::uint32_t slot, std::int64_t extreme, TimeNs ts,
+                                const Uuid& group, bool restored) {
   OrderState& o = orders_[slot];
   if (!o.live || !watching(o.status)) return;
   OrderExtra& x = order_extra_[o.extra];
   const bool buy = buys(o.side);
   std::unique_ptr<TrailBook>& book = cold_[o.market].trail[trail_index(x.trail_src, buy)];
-  if (!book) book = std::make_unique<TrailBook>(buy);
-  x.trail_member = book->add(slot, {x.trail_rate.value_or(0), x.trail_distance.value_or(0)}, price);
+  if (!book) book = std::make_unique<TrailBook>(buy, cfg_.report_trails);
+  const TrailBook::Added a = book->add(
+      slot, {x.trail_rate.value_or(0), x.trail_distance.value_or(0)}, extreme, group, restored);
+  x.trail_member = a.member;
+  x.trail_group = a.group;
   x.activated_at = ts;
   o.in_trail = true;
+  if (!restored && cfg_.report_trails) trail_activations_.push_back({o.id, ts, a.group});
+  if (cfg_.report_trails) trails_changed_ = true;
+}
+
+void Matcher::drain_trails(std::vector<TrailActivation>& activations,
+                           std::vector<TrailGroupChange>& groups) {
+  activations.insert(activations.end(), trail_activations_.begin(), trail_activations_.end());
+  trail_activations_.clear();
+  for (MarketCold& c : cold_) {
+    for (auto& book : c.trail) {
+      if (book && book->has_changes()) book->drain_changes(groups);
+    }
+  }
+  trails_changed_ = false;
 }
 
 // ---- arming ----------------------------------------------------------------------------------
@@ -301,6 +332,17 @@ void Matcher::place_order(std::uint32_t slot, const OrderSpec& o, std::vector<Ev
     }
     order_index_.insert(o.id, slot);  // the record takes o.id below, before any lookup
   } else {
+    if (orders_[slot].in_trail) {  // trailing: an edit keeps the best price followed so far
+      const OrderExtra& x = order_extra_[orders_[slot].extra];
+      carry_ = TrailCarry{cold_[orders_[slot].market]
+                              .trail[trail_index(x.trail_src, buys(orders_[slot].side))]
+                              ->extreme_of(x.trail_member),
+                          *x.activated_at,
+                          x.trail_group,
+                          orders_[slot].market,
+                          x.trail_src,
+                          buys(orders_[slot].side)};
+    }
     disarm_order(slot);
   }
   const std::uint32_t old_market = orders_[slot].market;
@@ -325,7 +367,8 @@ void Matcher::place_order(std::uint32_t slot, const OrderSpec& o, std::vector<Ev
   st.triggered = o.triggered_at.has_value();
   const auto mit = market_index_.find(o.market_id);
   st.market = mit == market_index_.end() ? kNone : mit->second;
-  const bool trail = o.trail_rate || o.trail_distance || o.activation_price;
+  const bool trail = o.trail_rate || o.trail_distance || o.activation_price || o.activated_at ||
+                     o.trail_group || o.trail_extreme;
   if (o.triggered_at || o.expires_at || st.market == kNone || o.invalid != RejectReason::none ||
       trail) {
     OrderExtra& x = order_extra_of(slot);
@@ -336,9 +379,14 @@ void Matcher::place_order(std::uint32_t slot, const OrderSpec& o, std::vector<Ev
     if (st.market == kNone) x.market_id = o.market_id;
     x.trail_rate = o.trail_rate;
     x.trail_distance = o.trail_distance;
+    x.row_activated_at = o.activated_at;
+    x.row_trail_group = o.trail_group;
+    x.row_trail_extreme = o.trail_extreme;
     x.activation_price = o.activation_price;
   }
+  if (carry_ && carry_->market != st.market) carry_.reset();
   arm_order(slot, last_ts_, out);
+  carry_.reset();  // not taken: the order is not a trailing stop armed as before any more
   if (st.market != kNone) refresh(st.market);
   if (old_market != kNone && old_market != st.market) refresh(old_market);
 }
@@ -408,6 +456,9 @@ OrderSpec Matcher::spec_of(std::uint32_t slot) const {
     s.invalid = x->invalid;
     s.trail_rate = x->trail_rate;
     s.trail_distance = x->trail_distance;
+    s.activated_at = x->row_activated_at;
+    s.trail_group = x->row_trail_group;
+    s.trail_extreme = x->row_trail_extreme;
     s.activation_price = x->activation_price;
   }
   return s;

@@ -214,6 +214,11 @@ struct Matcher::OrderExtra {
   std::uint32_t trail_member = TrailBook::kNone;
   std::uint8_t trail_src = 0;
   std::optional<TimeNs> activated_at;
+  Uuid trail_group{};  // the group it joined when activated (its row's trail_group_id)
+  // the row's, as upserted (a restart's: the engine wrote them)
+  std::optional<TimeNs> row_activated_at;
+  std::optional<Uuid> row_trail_group;
+  std::optional<std::int64_t> row_trail_extreme;
 };
 
 struct Matcher::AlertIds {

@@ -100,7 +100,15 @@ class NaiveMatcher {
   [[nodiscard]] std::optional<std::size_t> open_position(const Uuid& user, const Uuid& market,
                                                          Side side) const;
   [[nodiscard]] std::optional<std::int64_t> tradeable(const Market& m, bool buy) const;
-  void arm(std::size_t i, std::vector<Event>& out);
+  /// A trailing stop's best price and activation, kept across the bot's edit of its row.
+  struct Carry {
+    std::int64_t extreme = 0;
+    TimeNs at = 0;
+    Uuid market;
+    bool buy = false;
+    PriceSource src = PriceSource::mark;
+  };
+  void arm(std::size_t i, std::vector<Event>& out, const std::optional<Carry>& carry = {});
   void execute(std::size_t i, TimeNs ts, std::vector<Event>& out);
   void fill(std::size_t i, std::int64_t px, bool taker, TimeNs ts, std::vector<Event>& out);
   void finish(std::size_t i, OrderStatus s, RejectReason why, EventType type, TimeNs ts,

@@ -164,13 +164,19 @@ void NaiveMatcher::upsert_order(const OrderSpec& o, std::vector<Event>& out) {
     return;
   }
   Order& x = orders_[it->second];
+  // An edit of a trailing stop that trails keeps its best price (if it trails as before: arm()).
+  std::optional<Carry> carry;
+  if (!inserted && x.armed && !x.triggered && x.extreme && watching(x.view.status) &&
+      x.spec.type == OrderType::trailing_stop && x.view.activated_at)
+    carry = Carry{*x.extreme, *x.view.activated_at, x.spec.market_id, buys(x.spec.side),
+                  watched_source(x.spec, markets_[market_index_.at(x.spec.market_id)].spec)};
   x = Order{};
   x.spec = o;
   x.view.id = o.id;
   x.view.status = o.status;
   x.view.triggered_at = o.triggered_at;
   x.triggered = o.triggered_at.has_value() || o.status == OrderStatus::open;
-  arm(it->second, out);
+  arm(it->second, out, carry);
 }
 
 void NaiveMatcher::finish(std::size_t i, OrderStatus s, RejectReason why, EventType type, TimeNs ts,
@@ -184,7 +190,7 @@ void NaiveMatcher::finish(std::size_t i, OrderStatus s, RejectReason why, EventT
   out.push_back(e);
 }
 
-void NaiveMatcher::arm(std::size_t i, std::vector<Event>& out) {
+void NaiveMatcher::arm(std::size_t i, std::vector<Event>& out, const std::optional<Carry>& carry) {
   Order& o = orders_[i];
   const OrderSpec& s = o.spec;
   if (!watching(o.view.status)) return;
@@ -206,9 +212,16 @@ void NaiveMatcher::arm(std::size_t i, std::vector<Event>& out) {
   o.armed = true;
   o.triggered = !untriggered;
   if (untriggered && s.type == OrderType::trailing_stop) {
-    const auto now = price_now(watched_source(s, m.spec), m.spec, m.has_p, m.p, m.has_last, m.last,
-                               m.has_bbo, m.bid, m.ask);
-    if (now && activates(s, *now)) {
+    const PriceSource src = watched_source(s, m.spec);
+    const auto now =
+        price_now(src, m.spec, m.has_p, m.p, m.has_last, m.last, m.has_bbo, m.bid, m.ask);
+    if (carry && carry->market == s.market_id && carry->buy == buys(s.side) && carry->src == src) {
+      o.extreme = carry->extreme;
+      o.view.activated_at = carry->at;
+    } else if (s.activated_at && s.trail_extreme && s.trail_group) {
+      o.extreme = s.trail_extreme;
+      o.view.activated_at = s.activated_at;
+    } else if (now && activates(s, *now)) {
       o.extreme = *now;
       o.view.activated_at = last_ts_;
     }

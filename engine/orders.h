@@ -75,7 +75,12 @@ struct OrderSpec {
   std::optional<std::int64_t> trail_rate;        ///< raw fraction (0.01 = 1 %), in (0, 0.5]
   std::optional<std::int64_t> trail_distance;    ///< raw price distance, > 0, on the tick
   std::optional<std::int64_t> activation_price;  ///< raw; none: activated when armed
-  RejectReason invalid = RejectReason::none;     ///< set by the row reader
+  // The engine's, once activated (orders.activated_at, trail_group_id, and the best price of the
+  // group's root in trail_groups): a restart follows the same best price from the same group.
+  std::optional<TimeNs> activated_at;
+  std::optional<Uuid> trail_group;
+  std::optional<std::int64_t> trail_extreme;
+  RejectReason invalid = RejectReason::none;  ///< set by the row reader
   friend bool operator==(const OrderSpec&, const OrderSpec&) = default;
 };
 

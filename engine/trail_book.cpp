@@ -127,7 +127,7 @@ std::uint32_t TrailBook::group_of(std::uint32_t node) const noexcept {
 
 // ---- groups ----------------------------------------------------------------------------------
 
-std::uint32_t TrailBook::new_group(std::int64_t extreme) {
+std::uint32_t TrailBook::new_group(std::int64_t extreme, const Uuid& id) {
   std::uint32_t g = 0;
   if (!free_groups_.empty()) {
     g = free_groups_.back();
@@ -136,12 +136,26 @@ std::uint32_t TrailBook::new_group(std::int64_t extreme) {
     g = static_cast<std::uint32_t>(groups_.size());
     groups_.emplace_back();
   }
-  groups_[g] = Group{extreme};
-  groups_[g].below = top_;
-  if (top_ != kNone) groups_[top_].above = g;
-  top_ = g;
+  groups_[g] = Group{id, extreme};
+  stack_insert(g);
   ++groups_live_;
+  log(groups_[g]);
   return g;
+}
+
+void TrailBook::stack_insert(std::uint32_t g) {
+  Group& x = groups_[g];
+  // Below it the nearest higher extreme (older), above it the nearest lower (newer).
+  const auto higher = by_extreme_.upper_bound(x.extreme);
+  x.below = higher == by_extreme_.end() ? kNone : higher->second;
+  x.above = higher == by_extreme_.begin() ? kNone : std::prev(higher)->second;
+  if (x.below != kNone) groups_[x.below].above = g;
+  if (x.above != kNone) {
+    groups_[x.above].below = g;
+  } else {
+    top_ = g;
+  }
+  by_extreme_.emplace(x.extreme, g);
 }
 
 void TrailBook::unstack(std::uint32_t g) noexcept {
@@ -153,6 +167,17 @@ void TrailBook::unstack(std::uint32_t g) noexcept {
   }
   if (x.below != kNone) groups_[x.below].above = x.above;
   x.above = x.below = kNone;
+  by_extreme_.erase(x.extreme);
+}
+
+void TrailBook::log(const Group& g, const Uuid& merged_into) {
+  if (!log_) return;
+  changes_.push_back({g.id, buy_ ? -g.extreme : g.extreme, merged_into});
+}
+
+void TrailBook::drain_changes(std::vector<TrailGroupChange>& out) {
+  out.insert(out.end(), changes_.begin(), changes_.end());
+  changes_.clear();
 }
 
 void TrailBook::rekey(std::uint32_t g) {
@@ -177,6 +202,7 @@ void TrailBook::merge_groups(std::uint32_t into, std::uint32_t from) {
   Group& a = groups_[into];
   Group& b = groups_[from];
   if (b.trigger != kLow) triggers_.erase({b.trigger, from});
+  log(b, a.id);
   set_root(into, a.rate_root, link(a.rate_root, b.rate_root));
   set_root(into, a.dist_root, link(a.dist_root, b.dist_root));
   b = Group{};
@@ -186,10 +212,12 @@ void TrailBook::merge_groups(std::uint32_t into, std::uint32_t from) {
 
 // ---- members ---------------------------------------------------------------------------------
 
-std::uint32_t TrailBook::add(std::uint32_t owner, TrailOffset off, std::int64_t price) {
-  const std::int64_t o = orient(price);
-  raise(o);  // a price past the newest extreme (a caller's slip): the stack stays monotonic
-  const std::uint32_t g = top_ != kNone && groups_[top_].extreme == o ? top_ : new_group(o);
+TrailBook::Added TrailBook::add(std::uint32_t owner, TrailOffset off, std::int64_t extreme,
+                                const Uuid& group, bool restored) {
+  const std::int64_t o = orient(extreme);
+  const auto held = by_extreme_.find(o);
+  const std::uint32_t g = held != by_extreme_.end() ? held->second : new_group(o, group);
+  if (restored && groups_[g].id != group) log(Group{group, o}, groups_[g].id);
   std::uint32_t m = 0;
   if (!free_members_.empty()) {
     m = free_members_.back();
@@ -200,10 +228,9 @@ std::uint32_t TrailBook::add(std::uint32_t owner, TrailOffset off, std::int64_t 
   }
   Member& mem = members_[m];
   mem = Member{off, owner};
-  Group& x = groups_[g];
   if (off.rate > 0) {
     mem.rate_node = new_node(off.rate, m);
-    set_root(g, x.rate_root, link(x.rate_root, mem.rate_node));
+    set_root(g, groups_[g].rate_root, link(groups_[g].rate_root, mem.rate_node));
   }
   if (off.distance > 0) {
     mem.dist_node = new_node(off.distance, m);
@@ -211,7 +238,7 @@ std::uint32_t TrailBook::add(std::uint32_t owner, TrailOffset off, std::int64_t 
   }
   ++members_live_;
   rekey(g);
-  return m;
+  return {m, groups_[g].id};
 }
 
 void TrailBook::release_member(std::uint32_t member) {
@@ -245,7 +272,7 @@ void TrailBook::erase(std::uint32_t member) {
 
 void TrailBook::raise(std::int64_t o) {
   if (top_ == kNone || groups_[top_].extreme >= o) return;
-  // A new extreme: the groups it passes meld into one, which follows it.
+  // A new extreme: the groups it passes meld into the newest, which follows it.
   const std::uint32_t survivor = top_;
   unstack(survivor);
   while (top_ != kNone && groups_[top_].extreme <= o) {
@@ -253,11 +280,9 @@ void TrailBook::raise(std::int64_t o) {
     unstack(g);
     merge_groups(survivor, g);
   }
-  Group& s = groups_[survivor];
-  s.extreme = o;
-  s.below = top_;
-  if (top_ != kNone) groups_[top_].above = survivor;
-  top_ = survivor;
+  groups_[survivor].extreme = o;
+  stack_insert(survivor);
+  log(groups_[survivor]);
   rekey(survivor);
 }
 

@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <set>
 #include <utility>
 #include <vector>
@@ -37,6 +38,15 @@ struct TrailOffset {
   friend bool operator==(const TrailOffset&, const TrailOffset&) = default;
 };
 
+/// What a book records for persistence (when asked to): a group made or moved to `extreme`, or
+/// melded into `merged_into` (not nil). A group's id is the id of the order that founded it.
+struct TrailGroupChange {
+  Uuid group;
+  std::int64_t extreme = 0;  ///< real price
+  Uuid merged_into{};
+  friend bool operator==(const TrailGroupChange&, const TrailGroupChange&) = default;
+};
+
 /// A member whose trigger the price reached: its owner's handle and its trigger price (real).
 struct TrailFired {
   std::uint32_t owner = 0;
@@ -49,17 +59,26 @@ class TrailBook {
 
   /// buy: the members buy when the price rises from its minimum (else sell when it falls from its
   /// maximum).
-  explicit TrailBook(bool buy) noexcept : buy_(buy) {}
+  /// `log`: record group changes for changes().
+  explicit TrailBook(bool buy, bool log = false) noexcept : buy_(buy), log_(log) {}
 
   /// SELL: the trigger price of extreme `h` and offset `off` (the nearer of its rate and distance
   /// triggers), floor(h x (1 - rate)) or h - distance; BUY: ceil(h x (1 + rate)) or h + distance.
   /// Saturated to the int64 range.
   [[nodiscard]] static std::int64_t trigger_of(bool buy, std::int64_t h, TrailOffset off) noexcept;
 
-  /// Activates a member at `price` (its extreme starts there). `price` must not be beyond the
-  /// extreme of the newest group: the book must have seen every price of its source (on_price)
-  /// that could make a new extreme. Returns the member's handle.
-  std::uint32_t add(std::uint32_t owner, TrailOffset off, std::int64_t price);
+  /// A member added: its handle, and the id of the group it joined.
+  struct Added {
+    std::uint32_t member = kNone;
+    Uuid group;
+  };
+  /// Adds a member following `extreme` (real): a new activation at the source's price now (which is
+  /// never beyond the newest group's extreme: the book saw every price that could make one), or,
+  /// `restored`, one with the extreme and group it had. It joins the group following that extreme,
+  /// else a new group with id `group` placed on the stack by its extreme. A restored member joining
+  /// a group of another id records that its own group melded into that one.
+  Added add(std::uint32_t owner, TrailOffset off, std::int64_t extreme, const Uuid& group,
+            bool restored = false);
   /// Removes a member (cancelled, replaced); its handle is reused.
   void erase(std::uint32_t member);
   /// A price of the source: updates the extremes and appends the members it triggers to `fired`
@@ -74,6 +93,9 @@ class TrailBook {
   [[nodiscard]] bool empty() const noexcept { return members_live_ == 0; }
   [[nodiscard]] std::size_t size() const noexcept { return members_live_; }
   [[nodiscard]] std::size_t group_count() const noexcept { return groups_live_; }
+  /// The group changes recorded since the last call (log mode only), oldest first.
+  void drain_changes(std::vector<TrailGroupChange>& out);
+  [[nodiscard]] bool has_changes() const noexcept { return !changes_.empty(); }
 
  private:
   static constexpr std::int64_t kLow = std::numeric_limits<std::int64_t>::min();
@@ -92,6 +114,7 @@ class TrailBook {
     std::uint32_t dist_node = kNone;
   };
   struct Group {
+    Uuid id;                      // the founding order's
     std::int64_t extreme = 0;     // oriented
     std::int64_t trigger = kLow;  // oriented: the highest trigger of its members (kLow: none)
     std::uint32_t rate_root = kNone;
@@ -102,7 +125,10 @@ class TrailBook {
 
   [[nodiscard]] std::int64_t orient(std::int64_t p) const noexcept;
   std::uint32_t new_node(std::int64_t key, std::uint32_t member);
-  std::uint32_t new_group(std::int64_t extreme);
+  std::uint32_t new_group(std::int64_t extreme, const Uuid& id);
+  /// Puts a group on the stack by its extreme (and in by_extreme_).
+  void stack_insert(std::uint32_t g);
+  void log(const Group& g, const Uuid& merged_into = {});
   std::uint32_t link(std::uint32_t a, std::uint32_t b) noexcept;  // melds two roots
   std::uint32_t merge_pairs(std::uint32_t first);                 // a root's children into one
   /// Takes a node out of its heap; returns the heap's new root when the node was the root (else
@@ -122,6 +148,9 @@ class TrailBook {
   void release_member(std::uint32_t member);
 
   bool buy_;
+  bool log_;
+  std::vector<TrailGroupChange> changes_;
+  std::map<std::int64_t, std::uint32_t> by_extreme_;  // oriented extreme -> its group
   std::vector<Node> nodes_;
   std::vector<std::uint32_t> free_nodes_;
   std::vector<Member> members_;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "engine/event.h"
 #include "engine/fixed.h"
 #include "engine/tick.h"
+#include "engine/trail_book.h"
 
 namespace lam::test {
 
@@ -98,5 +100,34 @@ inline std::vector<Uuid> subjects(const std::vector<Event>& ev, EventType type) 
   }
   return out;
 }
+
+/// What a database holding the book's logged changes knows: each group's last extreme and the
+/// group it melded into; a member's extreme is its group's root's (the restart's union-find).
+class GroupRows {
+ public:
+  void apply(const std::vector<TrailGroupChange>& changes) {
+    for (const TrailGroupChange& c : changes) {
+      Row& r = rows_[c.group];
+      r.extreme = c.extreme;
+      if (!c.merged_into.is_nil()) r.merged_into = c.merged_into;
+    }
+  }
+  [[nodiscard]] std::optional<std::int64_t> extreme(Uuid g) const {
+    for (int depth = 0; depth < 1'000'000; ++depth) {
+      const auto it = rows_.find(g);
+      if (it == rows_.end()) return std::nullopt;
+      if (it->second.merged_into.is_nil()) return it->second.extreme;
+      g = it->second.merged_into;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  struct Row {
+    std::int64_t extreme = 0;
+    Uuid merged_into{};
+  };
+  std::map<Uuid, Row> rows_;
+};
 
 }  // namespace lam::test

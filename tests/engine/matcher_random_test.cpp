@@ -2,6 +2,7 @@
 // Prices sit on a coarse grid so that ties at exactly a threshold are frequent.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <random>
 
 #include "builders.h"
@@ -136,6 +137,11 @@ class Scenario {
     if (kind != 1) o.trail_rate = raw(pick(40) == 0 ? "0.6" : "0.00" + std::to_string(1 + pick(9)));
     if (kind != 0) o.trail_distance = raw(pick(40) == 0 ? "0.3" : std::to_string(1 + pick(4)));
     if (coin()) o.activation_price = raw(price());
+    if (pick(4) == 0) {  // as a restart loads one that trails: the best price its group's row holds
+      o.activated_at = 1'767'225'000LL * kNsPerSec;
+      o.trail_extreme = raw(price());
+      o.trail_group = id(1 + static_cast<std::uint64_t>(pick(3)), 0x7A);
+    }
   }
 
  private:
@@ -171,6 +177,13 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
   const std::uint32_t slippage_bps = GetParam() % 3 == 0 ? 25 : 0;
   MatcherConfig cfg;
   cfg.slippage_bps = slippage_bps;
+  // Every other world reports its trailing stops' activations and groups, as the daemon asks: the
+  // rows they would make must give every trailing order the best price the matcher follows.
+  cfg.report_trails = GetParam() % 4 < 2;
+  test::GroupRows trail_rows;
+  std::map<Uuid, Uuid> trail_group_of;  // order -> the group its activation joined
+  std::vector<TrailActivation> activations;
+  std::vector<TrailGroupChange> group_changes;
   Matcher fast(cfg);
   NaiveMatcher naive(slippage_bps);
   std::vector<Event> ef, en;
@@ -275,6 +288,13 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
     }
     expect_same(ef, en, step);
     if (::testing::Test::HasFailure()) return;
+    if (fast.has_trails()) {
+      activations.clear();
+      group_changes.clear();
+      fast.drain_trails(activations, group_changes);
+      for (const TrailActivation& a : activations) trail_group_of[a.order] = a.group;
+      trail_rows.apply(group_changes);
+    }
     fired += subjects(ef, EventType::alert_triggered).size();
     liquidated += subjects(ef, EventType::position_liquidated).size();
     filled += subjects(ef, EventType::order_filled).size();
@@ -300,6 +320,13 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
     EXPECT_EQ(fo->triggered_at, no->triggered_at);
     EXPECT_EQ(fo->activated_at, no->activated_at);
     EXPECT_EQ(fo->trail_extreme, no->trail_extreme);
+    // What a restart would read: the root of the group its activation joined (or its row's).
+    if (cfg.report_trails && fo->trail_extreme) {
+      const OrderSpec spec = *fast.order_spec(id(n, kOrderKind));
+      const auto g = trail_group_of.find(id(n, kOrderKind));
+      const Uuid group = g != trail_group_of.end() ? g->second : spec.trail_group.value_or(Uuid{});
+      EXPECT_EQ(trail_rows.extreme(group), fo->trail_extreme);
+    }
     if (fo->position_id) {
       const auto fp = fast.position(*fo->position_id);
       const auto np = naive.position_spec(*fo->position_id);

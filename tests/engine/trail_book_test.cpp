@@ -8,12 +8,15 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <random>
 
+#include "builders.h"
 #include "engine/fixed.h"
 
 namespace lam {
 namespace {
+using test::GroupRows;
 
 constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
 constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
@@ -74,9 +77,15 @@ bool by_owner(const TrailFired& a, const TrailFired& b) {
   return a.owner < b.owner;
 }
 
+Uuid group_id(std::uint32_t owner) {
+  return Uuid{0x7A11, owner + 1};
+}
+
 void run_random(bool buy, std::uint32_t seed, int steps) {
   std::mt19937_64 rng(seed);
-  TrailBook book(buy);
+  TrailBook book(buy, /*log=*/true);
+  GroupRows rows;
+  std::map<std::uint32_t, Uuid> joined;  // owner -> the group its activation joined
   RefBook ref(buy);
   std::int64_t price = 1000 * kScale;
   std::uint32_t next_owner = 0;
@@ -91,8 +100,18 @@ void run_random(bool buy, std::uint32_t seed, int steps) {
         if (kind != 1) off.rate = static_cast<std::int64_t>(1 + rng() % 50) * kScale / 1000;
         if (kind != 0) off.distance = static_cast<std::int64_t>(1 + rng() % 40) * kScale;
         const std::uint32_t owner = next_owner++;
-        ref.add(owner, book.add(owner, off, price), off, price);
+        const TrailBook::Added a = book.add(owner, off, price, group_id(owner));
+        joined[owner] = a.group;
+        ref.add(owner, a.member, off, price);
       }
+    } else if (roll < 33) {  // a member restored at an extreme of its own, anywhere on the stack
+      TrailOffset off{static_cast<std::int64_t>(1 + rng() % 50) * kScale / 1000, 0};
+      const std::int64_t extreme = buy ? price - static_cast<std::int64_t>(rng() % 30) * kScale
+                                       : price + static_cast<std::int64_t>(rng() % 30) * kScale;
+      const std::uint32_t owner = next_owner++;
+      const TrailBook::Added a = book.add(owner, off, extreme, group_id(owner), true);
+      joined[owner] = group_id(owner);  // what its row says; the log melds it if it joined another
+      ref.add(owner, a.member, off, extreme);
     } else if (roll < 40 && !ref.members().empty()) {  // cancel one
       auto it = ref.members().begin();
       std::advance(it, static_cast<long>(rng() % ref.members().size()));
@@ -114,8 +133,14 @@ void run_random(bool buy, std::uint32_t seed, int steps) {
       }
     }
     ASSERT_EQ(book.size(), ref.members().size());
-    for (const auto& [owner, m] : ref.members())
+    std::vector<TrailGroupChange> changes;
+    book.drain_changes(changes);
+    rows.apply(changes);
+    for (const auto& [owner, m] : ref.members()) {
       ASSERT_EQ(book.extreme_of(m.handle), m.extreme) << "step " << step << " owner " << owner;
+      ASSERT_EQ(rows.extreme(joined[owner]), m.extreme)
+          << "the logged rows give another extreme, step " << step << " owner " << owner;
+    }
     const auto [hi, lo] = ref.fences();
     ASSERT_EQ(book.hi(), hi) << "step " << step;
     ASSERT_EQ(book.lo(), lo) << "step " << step;
@@ -145,9 +170,9 @@ TEST(TrailBook, MembersActivatedBeforeANewHighShareItAsOneGroup) {
   TrailBook book(false);
   std::vector<TrailFired> fired;
   const std::int64_t p = 100 * kScale;
-  const auto a = book.add(1, {kScale / 10, 0}, p);  // 10 %
-  book.on_price(p - kScale, fired);                 // 99
-  const auto b = book.add(2, {0, 5 * kScale}, p - kScale);
+  const auto a = book.add(1, {kScale / 10, 0}, p, group_id(1)).member;  // 10 %
+  book.on_price(p - kScale, fired);                                     // 99
+  const auto b = book.add(2, {0, 5 * kScale}, p - kScale, group_id(2)).member;
   EXPECT_EQ(book.group_count(), 2U);
   EXPECT_EQ(book.hi(), p - kScale + 1);   // above 99 the newest group moves
   book.on_price(p + 10 * kScale, fired);  // 110: both follow it now
@@ -171,7 +196,8 @@ TEST(TrailBook, AMillionMembersInOneGroupMoveWithOnePrice) {
   TrailBook book(false);
   std::vector<TrailFired> fired;
   for (std::uint32_t i = 0; i < 1'000'000; ++i)
-    book.add(i, {static_cast<std::int64_t>(1 + i % 1000) * kScale / 10'000, 0}, 100 * kScale);
+    book.add(i, {static_cast<std::int64_t>(1 + i % 1000) * kScale / 10'000, 0}, 100 * kScale,
+             group_id(i));
   EXPECT_EQ(book.group_count(), 1U);
   book.on_price(200 * kScale, fired);  // a new high: one group re-keyed, nobody scanned
   EXPECT_TRUE(fired.empty());
