@@ -122,6 +122,7 @@ void Daemon::load_state(std::uint64_t first_seq, Loaded& out) {
   auto& log = *p.log;
   MatcherConfig mc;
   mc.first_seq = first_seq;
+  mc.report_trails = true;  // and a trailing stop's activation and its group's best price
   mc.report_rested = true;  // the writer persists a limit that starts resting (pending -> open)
   mc.slippage_bps = cfg_.paper.slippage_bps;
   p.matcher = std::make_unique<Matcher>(mc);

@@ -185,6 +185,7 @@ bool EngineLoop::turn() {
     worked |= m > 0;
   }
   if (d_.matcher->has_rested()) persist_rested();
+  if (d_.matcher->has_trails()) persist_trails();
   const auto now = Clock::now();  // one clock read per turn serves the housekeeping below
   if (now - last_clock_ >= kClockEvery) {
     // The clock: orders and alerts expire on markets that have no tick (an input to the matcher,
@@ -455,6 +456,31 @@ void EngineLoop::persist_rested() {
     db::WriteOp op;
     op.kind = db::WriteKind::order_rested;
     op.id = id;
+    submit(Parked{op, Event{}, false});
+  }
+}
+
+void EngineLoop::persist_trails() {
+  // Trailing stops activated and their groups' moves: no events, kept for restarts
+  // (docs/design/trailing-stops.md); a group's best price per flush, not per tick.
+  trail_activations_.clear();
+  trail_groups_.clear();
+  d_.matcher->drain_trails(trail_activations_, trail_groups_);
+  if (d_.writer == nullptr) return;
+  for (const TrailActivation& a : trail_activations_) {
+    db::WriteOp op;
+    op.kind = db::WriteKind::order_activated;
+    op.id = a.order;
+    op.ts = a.at;
+    op.ref = a.group;
+    submit(Parked{op, Event{}, false});
+  }
+  for (const TrailGroupChange& g : trail_groups_) {
+    db::WriteOp op;
+    op.kind = db::WriteKind::trail_group;
+    op.id = g.group;
+    op.price = g.extreme;
+    op.ref = g.merged_into;
     submit(Parked{op, Event{}, false});
   }
 }

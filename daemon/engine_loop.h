@@ -101,6 +101,7 @@ class EngineLoop {
   void publish(TimeNs recv_ts);
   void submit(const Parked& p);
   void persist_rested();
+  void persist_trails();
   void flush_parked();
   void confirm(std::chrono::steady_clock::time_point now);
   bool publish_marks(std::chrono::steady_clock::time_point now);  ///< true: visited something
@@ -129,6 +130,8 @@ class EngineLoop {
   ResyncBook resync_;           ///< rows a full resync delivered
   MarketCoverage coverage_;     ///< markets no feed serves
   std::vector<Uuid> rested_;    ///< scratch: limit orders that started resting
+  std::vector<TrailActivation> trail_activations_;  ///< scratch: trailing stops activated
+  std::vector<TrailGroupChange> trail_groups_;      ///< scratch: their groups' moves
   std::vector<std::pair<EventType, Uuid>> voided_;  ///< scratch: transitions the bot beat
   static constexpr std::chrono::milliseconds kClockEvery{100};
   std::chrono::steady_clock::time_point last_clock_{};

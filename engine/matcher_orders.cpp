@@ -895,6 +895,7 @@ OrderView Matcher::view_order(std::uint32_t slot) const {
     v.activated_at = x->activated_at;
     if (o.in_trail) {
       const MarketCold& c = cold_[o.market];
+      v.trail_group = x->trail_group;
       v.trail_extreme =
           c.trail[trail_index(x->trail_src, buys(o.side))]->extreme_of(x->trail_member);
     }

@@ -101,6 +101,7 @@ struct OrderView {
   std::optional<TimeNs> triggered_at;
   std::optional<TimeNs> activated_at;         ///< trailing_stop: when it started to trail
   std::optional<std::int64_t> trail_extreme;  ///< trailing_stop: the best price since, while armed
+  std::optional<Uuid> trail_group;            ///< trailing_stop: the group it follows, while armed
   std::optional<TimeNs> filled_at;
   std::int64_t filled_size = 0;
   std::optional<std::int64_t> avg_fill_price;

@@ -27,9 +27,30 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(MarketCol::count
     "quote_asset",
     "oracle_feed_id"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(OrderCol::count)> kOrderNames = {
-    "id",        "user_id",      "wallet_id",  "market_id",     "order_type",     "side",
-    "execution", "size",         "price",      "trigger_price", "trigger_source", "leverage",
-    "status",    "triggered_at", "expires_at", "filled_size",   "filled_at",      "wallet_owner"};
+    "id",
+    "user_id",
+    "wallet_id",
+    "market_id",
+    "order_type",
+    "side",
+    "execution",
+    "size",
+    "price",
+    "trigger_price",
+    "trigger_source",
+    "leverage",
+    "status",
+    "triggered_at",
+    "expires_at",
+    "filled_size",
+    "filled_at",
+    "wallet_owner",
+    "trail_rate",
+    "trail_distance",
+    "activation_price",
+    "activated_at",
+    "trail_group_id",
+    "trail_extreme"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(BalanceCol::count)> kBalanceNames =
     {"wallet_id", "token_symbol", "balance", "locked_balance", "id"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(PositionCol::count)>
@@ -426,6 +447,15 @@ RowReport read_order(const CellSource& src, OrderSpec& o) {
   if (auto lev = r.opt_raw(C::leverage, RejectReason::invalid_leverage)) o.leverage = *lev;
   o.triggered_at = r.opt_time(C::triggered_at);
   o.expires_at = r.opt_time(C::expires_at);
+  o.trail_rate = r.opt_raw(C::trail_rate, RejectReason::invalid_trail);
+  o.trail_distance = r.opt_raw(C::trail_distance, RejectReason::invalid_trail);
+  o.activation_price = r.opt_raw(C::activation_price, RejectReason::invalid_trail);
+  o.activated_at = r.opt_time(C::activated_at);
+  o.trail_group = r.opt_uuid(C::trail_group_id);
+  o.trail_extreme = r.opt_raw(C::trail_extreme, RejectReason::out_of_range);
+  if (o.trail_extreme && *o.trail_extreme <= 0)
+    r.reject(RejectReason::out_of_range, C::trail_extreme, "not positive",
+             r.cell(C::trail_extreme).text);
   if (o.status == OrderStatus::pending || o.status == OrderStatus::open) {
     // A finished order set back to pending / open (before migration 0012 refused that): its fill
     // is still on the row. Refused, never re-armed: it would fill (and charge) a second time.

@@ -97,6 +97,13 @@ enum class OrderCol : std::uint8_t {
   filled_size,   ///< optional: > 0 on a pending / open row means a finished order set back
   filled_at,     ///< optional: likewise when set
   wallet_owner,  ///< the user_id of the row's wallet (wallets.user_id; optional)
+  // trailing stops (0017; optional):
+  trail_rate,
+  trail_distance,
+  activation_price,
+  activated_at,    ///< the engine's
+  trail_group_id,  ///< the root of the engine's trail_group_id (trail_root)
+  trail_extreme,   ///< that root's best price
   count
 };
 enum class BalanceCol : std::uint8_t {

@@ -87,6 +87,18 @@ void Batch::add(const WriteOp& op) {
       if (!inserted && op.ts >= it->second.ts) it->second = op;
       break;
     }
+    case WriteKind::order_activated:
+      activations_[op.id] = op;
+      break;
+    case WriteKind::trail_group: {
+      auto [it, inserted] = trail_groups_.try_emplace(op.id, op);
+      if (!inserted) {
+        const Uuid into = op.ref.is_nil() ? it->second.ref : op.ref;  // a meld stays
+        it->second = op;
+        it->second.ref = into;
+      }
+      break;
+    }
     case WriteKind::position_liquidated:
       marks_.erase(op.id);  // the liquidation sets the final price and pnl
       liquidations_.push_back(op);
@@ -156,6 +168,8 @@ void Batch::clear() {
   max_seq_ = 0;
   marks_.clear();
   market_marks_.clear();
+  activations_.clear();
+  trail_groups_.clear();
   liquidations_.clear();
   alert_index_.clear();
   alerts_.clear();
@@ -228,6 +242,8 @@ std::pair<Batch, Batch> Batch::split() const {
   std::size_t i = 0;
   auto side = [&]() -> Batch& { return i++ < half ? out.first : out.second; };
   for (const WriteOp* op : by_id(market_marks_)) side().market_marks_.emplace(op->id, *op);
+  for (const WriteOp* op : by_id(trail_groups_)) side().trail_groups_.emplace(op->id, *op);
+  for (const WriteOp* op : by_id(activations_)) side().activations_.emplace(op->id, *op);
   for (const WriteOp* op : by_id(marks_)) side().marks_.emplace(op->id, *op);
   for (const WriteOp& op : liquidations_) side().liquidations_.push_back(op);
   for (const auto& [id, w] : alerts_) {
@@ -250,6 +266,7 @@ std::pair<Batch, Batch> Batch::split() const {
 }
 
 Batch::RowDescription Batch::describe_single() const {
+  // Long: one branch per kind of row a batch holds, each naming its table, id and values.
   RowDescription d;
   if (!market_marks_.empty()) {
     const WriteOp& op = market_marks_.begin()->second;
@@ -260,6 +277,26 @@ Batch::RowDescription Batch::describe_single() const {
     append_fixed(d.detail, op.price, kScaleDigits);
     d.detail += " marked_at=";
     append_iso8601_ms(d.detail, op.ts);
+  } else if (!trail_groups_.empty()) {
+    const WriteOp& op = trail_groups_.begin()->second;
+    op.id.append_to(d.row_id);
+    d.table = "trail_groups";
+    d.kind = "trail_group";
+    d.detail = "best_price=";
+    append_fixed(d.detail, op.price, kScaleDigits);
+    if (!op.ref.is_nil()) {
+      d.detail += " merged_into=";
+      op.ref.append_to(d.detail);
+    }
+  } else if (!activations_.empty()) {
+    const WriteOp& op = activations_.begin()->second;
+    op.id.append_to(d.row_id);
+    d.table = "orders";
+    d.kind = "order_activated";
+    d.detail = "activated_at=";
+    append_iso8601_ms(d.detail, op.ts);
+    d.detail += " trail_group_id=";
+    op.ref.append_to(d.detail);
   } else if (!marks_.empty()) {
     const WriteOp& op = marks_.begin()->second;
     op.id.append_to(d.row_id);
@@ -341,7 +378,7 @@ std::size_t Batch::transitions() const noexcept {
 }
 
 std::vector<std::string> Batch::parameters() const {
-  // Long: the batch statement's 36 parameters (persistence/sql/batch.sql), built in parameter
+  // Long: the batch statement's 42 parameters (persistence/sql/batch.sql), built in parameter
   // order, one block per unnest() group.
   ArrayLiteral m_id, m_price, m_pnl;
   for (const WriteOp* op : by_id(marks_)) {
@@ -427,6 +464,22 @@ std::vector<std::string> Batch::parameters() const {
       }
     }
   }
+  ArrayLiteral v_id, v_at, v_group;
+  for (const WriteOp* op : by_id(activations_)) {
+    v_id.add_uuid(op->id);
+    v_at.add_time(op->ts);
+    v_group.add_uuid(op->ref);
+  }
+  ArrayLiteral g_id, g_price, g_into;
+  for (const WriteOp* op : by_id(trail_groups_)) {
+    g_id.add_uuid(op->id);
+    g_price.add_fixed(op->price, kScaleDigits);
+    if (op->ref.is_nil()) {
+      g_into.add_null();
+    } else {
+      g_into.add_uuid(op->ref);
+    }
+  }
   ArrayLiteral e_seq, e_type, e_subject, e_user, e_market, e_time, e_body, e_recovered;
   std::string body;
   for (const auto& [e, recovered] : events_) {
@@ -445,15 +498,16 @@ std::vector<std::string> Batch::parameters() const {
     e_body.add_text(body);
     e_recovered.add_word(recovered ? "t" : "f");
   }
-  return {m_id.done(),     m_price.done(),   m_pnl.done(),       l_id.done(),
-          l_price.done(),  l_ts.done(),      l_realized.done(),  a_id.done(),
-          a_status.done(), a_ts.done(),      a_anchor.done(),    e_seq.done(),
-          e_type.done(),   e_subject.done(), e_user.done(),      e_market.done(),
-          e_time.done(),   e_body.done(),    e_recovered.done(), o_id.done(),
-          o_status.done(), o_reason.done(),  o_triggered.done(), o_position.done(),
-          o_price.done(),  o_size.done(),    o_fee.done(),       o_realized.done(),
-          o_locked.done(), o_entry.done(),   o_at.done(),        o_flags.done(),
-          o_trade.done(),  k_id.done(),      k_price.done(),     k_ts.done()};
+  return {
+      m_id.done(),     m_price.done(),    m_pnl.done(),       l_id.done(),        l_price.done(),
+      l_ts.done(),     l_realized.done(), a_id.done(),        a_status.done(),    a_ts.done(),
+      a_anchor.done(), e_seq.done(),      e_type.done(),      e_subject.done(),   e_user.done(),
+      e_market.done(), e_time.done(),     e_body.done(),      e_recovered.done(), o_id.done(),
+      o_status.done(), o_reason.done(),   o_triggered.done(), o_position.done(),  o_price.done(),
+      o_size.done(),   o_fee.done(),      o_realized.done(),  o_locked.done(),    o_entry.done(),
+      o_at.done(),     o_flags.done(),    o_trade.done(),     k_id.done(),        k_price.done(),
+      k_ts.done(),     v_id.done(),       v_at.done(),        v_group.done(),     g_id.done(),
+      g_price.done(),  g_into.done()};
 }
 
 namespace {
@@ -470,7 +524,7 @@ void prepare_batch(pqxx::connection_base& c) {
 }
 
 namespace {
-constexpr std::size_t kParameters = 36;
+constexpr std::size_t kParameters = 42;
 template <std::size_t... I>
 pqxx::result exec_batch(pqxx::transaction_base& tx, const std::vector<std::string>& p,
                         std::index_sequence<I...>) {

@@ -29,13 +29,14 @@ class Batch {
   void clear();
   [[nodiscard]] bool empty() const noexcept {
     return marks_.empty() && liquidations_.empty() && alerts_.empty() && orders_.empty() &&
-           events_.empty() && market_marks_.empty();
+           events_.empty() && market_marks_.empty() && activations_.empty() &&
+           trail_groups_.empty();
   }
   /// Rows this batch will write (updates and journal inserts; an order's fill counts as one: its
   /// order, position, trade, balance and audit rows are one unit).
   [[nodiscard]] std::size_t rows() const noexcept {
     return marks_.size() + liquidations_.size() + alerts_.size() + orders_.size() + events_.size() +
-           market_marks_.size();
+           market_marks_.size() + activations_.size() + trail_groups_.size();
   }
   [[nodiscard]] std::size_t transitions() const noexcept;
   [[nodiscard]] std::size_t events() const noexcept { return events_.size(); }
@@ -71,7 +72,7 @@ class Batch {
   [[nodiscard]] std::optional<std::pair<EventType, Uuid>> voided_by(
       const std::string& conflict) const;
 
-  /// Array literals for the batch statement's parameters ($1..$36, see batch_statement()).
+  /// Array literals for the batch statement's parameters ($1..$42, see batch_statement()).
   [[nodiscard]] std::vector<std::string> parameters() const;
 
  private:
@@ -82,6 +83,8 @@ class Batch {
   };
   std::unordered_map<Uuid, WriteOp, UuidHash> marks_;
   std::unordered_map<Uuid, WriteOp, UuidHash> market_marks_;  // by market
+  std::unordered_map<Uuid, WriteOp, UuidHash> activations_;   // trailing stops, by order
+  std::unordered_map<Uuid, WriteOp, UuidHash> trail_groups_;  // by group
   std::vector<WriteOp> liquidations_;
   std::unordered_map<Uuid, std::size_t, UuidHash> alert_index_;
   std::vector<std::pair<Uuid, AlertWrite>> alerts_;

@@ -45,8 +45,12 @@ constexpr const char* kOrderCols =
     "o.id, o.user_id, o.wallet_id, o.market_id, o.order_type, o.side, o.execution, o.size, "
     "o.price, o.trigger_price, o.trigger_source, o.leverage, o.status, "
     "extract(epoch FROM o.triggered_at), extract(epoch FROM o.expires_at), o.filled_size, "
-    "extract(epoch FROM o.filled_at), w.user_id";
-constexpr const char* kOrdersFrom = " FROM orders o LEFT JOIN wallets w ON w.id = o.wallet_id";
+    "extract(epoch FROM o.filled_at), w.user_id, o.trail_rate, o.trail_distance, "
+    "o.activation_price, extract(epoch FROM o.activated_at), tg.id, tg.best_price";
+constexpr const char* kOrdersFrom =
+    " FROM orders o LEFT JOIN wallets w ON w.id = o.wallet_id"
+    " LEFT JOIN trail_groups tg ON o.trail_group_id IS NOT NULL AND tg.id = "
+    "trail_root(o.trail_group_id)";
 constexpr const char* kBalanceCols = "wallet_id, token_symbol, balance, locked_balance, id";
 constexpr const char* kOrdersWatched = "o.status IN ('pending', 'open')";
 

@@ -30,6 +30,12 @@ enum class WriteKind : std::uint8_t {
   /// A market's reference price (market_marks): id = market, price, ts = when the engine took it;
   /// coalesced per market, latest wins.
   market_mark,
+  /// A trailing stop started to trail (docs/design/trailing-stops.md): id = order, ts =
+  /// activated_at, ref = the group it joined (trail_group_id); its row must still be pending.
+  order_activated,
+  /// A trailing group made or moved (price = its best price) or melded (ref = the group it melded
+  /// into, else nil): id = group; coalesced per group, latest price wins, a meld stays.
+  trail_group,
 };
 
 struct WriteOp {

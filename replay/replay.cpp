@@ -160,6 +160,14 @@ void write_state(const std::string& path, const Matcher& m) {
     opt_time(v.triggered_at);
     s.append(",\"filled_at\":");
     opt_time(v.filled_at);
+    if (v.activated_at) {  // a trailing stop that trails: what a restart follows
+      s.append(",\"activated_at\":");
+      opt_time(v.activated_at);
+      s.append(",\"trail_group_id\":");
+      id_or_null(v.trail_group);
+      s.append(",\"trail_extreme\":");
+      opt_price(v.trail_extreme);
+    }
     s.push_back('}');
     if (v.status == OrderStatus::filled && v.position_id) {  // one trade per (whole) fill
       std::swap(s, trades);  // s is the trades' list from here to the swap back

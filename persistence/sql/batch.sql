@@ -19,6 +19,23 @@ WITH m AS (
                 entry, at, flags, trade_id, ord)
 ), k AS (
   SELECT * FROM unnest($34::uuid[], $35::numeric[], $36::timestamptz[]) AS t(market_id, price, marked_at)
+), v AS (
+  SELECT * FROM unnest($37::uuid[], $38::timestamptz[], $39::uuid[]) AS t(id, at, trail_group_id)
+), g AS (
+  SELECT * FROM unnest($40::uuid[], $41::numeric[], $42::uuid[]) AS t(id, best_price, merged_into)
+), activated AS (
+  -- Trailing stops that started to trail (docs/design/trailing-stops.md): still pending. An order
+  -- that also moves in this batch takes them in `ordered` (one update per row and statement).
+  UPDATE orders x SET activated_at = v.at, trail_group_id = v.trail_group_id, updated_at = now()
+  FROM v WHERE x.id = v.id AND x.status = 'pending' AND NOT EXISTS (SELECT 1 FROM o WHERE o.id = v.id)
+  RETURNING 1
+), grouped AS (
+  -- Their groups: made, moved to a new best price, or melded into another (a meld stays).
+  INSERT INTO trail_groups (id, best_price, merged_into, updated_at)
+  SELECT g.id, g.best_price, g.merged_into, now() FROM g
+  ON CONFLICT (id) DO UPDATE SET best_price = EXCLUDED.best_price,
+    merged_into = COALESCE(EXCLUDED.merged_into, trail_groups.merged_into), updated_at = now()
+  RETURNING 1
 ), market_marked AS (
   -- One row per market (docs/schema.md, "Marks"), never moved back to an older price: an update by
   -- primary key (HOT: no index covers the columns it sets), ...
@@ -48,6 +65,9 @@ WITH m AS (
                       total_fees = CASE WHEN o.status = 'filled' THEN o.fee ELSE x.total_fees END,
                       position_id = COALESCE(o.position_id, x.position_id),
                       filled_at = CASE WHEN o.status = 'filled' THEN o.at ELSE x.filled_at END,
+                      activated_at = COALESCE((SELECT v.at FROM v WHERE v.id = o.id), x.activated_at),
+                      trail_group_id = COALESCE((SELECT v.trail_group_id FROM v WHERE v.id = o.id),
+                                                x.trail_group_id),
                       updated_at = now()
   FROM o
   WHERE x.id = o.id AND x.status IN ('pending', 'open')

@@ -77,6 +77,11 @@ class Replay : public ::testing::Test {
     err = slurp(e);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
+  /// A replay of `state` and the test's ticks.ndjson, writing its state to out.json.
+  std::string session_args(const fs::path& state) const {
+    return "replay --state " + state.string() + " --ticks " + (dir_ / "ticks.ndjson").string() +
+           " --state-out " + (dir_ / "out.json").string();
+  }
   fs::path dir_;
 };
 
@@ -162,10 +167,7 @@ TEST_F(Replay, APaperTradingSessionReplaysOrdersPositionsTradesAndBalances) {
 {"ts":1767225603000,"venue":"binance","symbol":"BTCUSDT","kind":"trade","price":"105.5","size":"2"}
 )";
   std::string out, err;
-  const std::string args = "replay --state " + state.string() + " --ticks " +
-                           (dir_ / "ticks.ndjson").string() + " --state-out " +
-                           (dir_ / "out.json").string();
-  ASSERT_EQ(run(args, out, err), 0) << err;
+  ASSERT_EQ(run(session_args(state), out, err), 0) << err;
   const std::string st = slurp(dir_ / "out.json");
   // the market order waited for the first BBO and bought at its ask; the short limit rested and
   // filled at its price (maker) on the trade through it
@@ -183,6 +185,57 @@ TEST_F(Replay, APaperTradingSessionReplaysOrdersPositionsTradesAndBalances) {
   // 1000 - 0.05 - 0.0105 in fees; margins 10 (long) + 10.5 (short) locked
   EXPECT_NE(st.find(R"("balance":"999.9395","locked_balance":"20.5")"), std::string::npos) << st;
   // Issue 28: the state-out file was not JSON whenever a trade existed ("trades":[, ...).
+  std::string why;
+  EXPECT_TRUE(valid_json(st, &why)) << why << "\n" << st;
+}
+
+// Issue 33 §2: trailing stops replay from STATE.json: one that trails already follows the best
+// price its row holds (as a restarted daemon does), a new one trails from its first price, and
+// --state-out writes what a restart would read back.
+TEST_F(Replay, TrailingStopsFollowTheBestPriceTheirStateHoldsAndWriteItBack) {
+  const fs::path state = dir_ / "trail.json";
+  const std::string order_head =
+      R"({"user_id":"00000000-0000-0000-0000-0000000000c1","wallet_id":"00000000-0000-0000-0000-0000000000e1",)"
+      R"("market_id":"00000000-0000-0000-0000-0000000000a1","order_type":"trailing_stop","size":"1",)"
+      R"("leverage":"10",)";
+  std::ofstream(state)
+      << R"({
+  "markets":[{"id":"00000000-0000-0000-0000-0000000000a1","symbol":"BTCUSDT","dex_name":"binance",
+              "quote_asset":"USDC","taker_fee_rate":"0.0005","tick_size":"0.1","step_size":"0.001"}],
+  "wallet_balances":[{"wallet_id":"00000000-0000-0000-0000-0000000000e1","token_symbol":"USDC",
+                      "balance":"1000","locked_balance":"0"}],
+  "orders":[)"
+      << order_head
+      << R"("id":"00000000-0000-0000-0000-000000000f01","side":"short","trail_distance":"5",)"
+      << R"("activated_at":"2026-01-01T00:00:00Z","trail_group_id":"00000000-0000-0000-0000-000000000f01",)"
+      << R"("trail_extreme":"120"},)" << order_head
+      << R"("id":"00000000-0000-0000-0000-000000000f02","side":"short","trail_rate":"0.1"}]})";
+  std::ofstream(dir_ / "ticks.ndjson")
+      << R"({"ts":1767225600000,"venue":"binance","symbol":"BTCUSDT","kind":"bbo","bid":"117.9","ask":"118"}
+{"ts":1767225601000,"venue":"binance","symbol":"BTCUSDT","kind":"mark","price":"118"}
+{"ts":1767225602000,"venue":"binance","symbol":"BTCUSDT","kind":"mark","price":"119"}
+{"ts":1767225603000,"venue":"binance","symbol":"BTCUSDT","kind":"mark","price":"114.9"}
+)";
+  std::string out, err;
+  ASSERT_EQ(run(session_args(state), out, err), 0) << err;
+  // f01 followed 120 from its row: 118 and 119 are no new best, 114.9 is past 120 - 5. Re-trailed
+  // from 118 instead, 119 would have been its best and 114 its trigger.
+  EXPECT_NE(
+      out.find(
+          R"("type":"order.triggered","ts":1767225603000,"order_id":"00000000-0000-0000-0000-000000000f01")"),
+      std::string::npos)
+      << out;
+  EXPECT_EQ(out.find(R"("order_id":"00000000-0000-0000-0000-000000000f02")"), std::string::npos)
+      << "f02 trails from 118 (its first price), its best 119: trigger 107.1" << out;
+  const std::string st = slurp(dir_ / "out.json");
+  EXPECT_NE(st.find(R"("id":"00000000-0000-0000-0000-000000000f01","status":"filled")"),
+            std::string::npos)
+      << st;
+  EXPECT_NE(
+      st.find(
+          R"("activated_at":"2026-01-01T00:00:01.000Z","trail_group_id":"00000000-0000-0000-0000-000000000f02","trail_extreme":"119"})"),
+      std::string::npos)
+      << st;
   std::string why;
   EXPECT_TRUE(valid_json(st, &why)) << why << "\n" << st;
 }

@@ -720,6 +720,80 @@ TEST(EndToEnd, AStopLossInsertedBySqlTriggersFillsAndClosesThePositionWithEveryR
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
+// Issue 33 §2: a trailing stop written by SQL trails the best price; the daemon keeps that best
+// price across a restart (trail_groups), so the stop triggers where it would have without the
+// restart.
+TEST(EndToEnd, ATrailingStopKeepsItsBestPriceAcrossARestartAndTriggersFromIt) {
+  E2E e("e2e_trailing");
+  const std::string entry_order = "0000000f-0000-4000-8000-000000000011";
+  const std::string trail_order = "0000000f-0000-4000-8000-000000000012";
+  ASSERT_TRUE(start_funded(e)) << e.log_text();
+  StreamClient sub(e.stream_url("?since=0"), kToken);
+  paper_order(e, entry_order, "market", "long");
+  auto got =
+      read_until(sub, [](const std::string& j) { return sfield(j, "type") == "position.opened"; });
+  ASSERT_TRUE(has(got, "order.filled", entry_order)) << e.log_tail();
+  const std::string position = sfield(got.back(), "position_id");
+
+  // A trailing stop 500 below the best price, reducing the long; the database checks its fields.
+  EXPECT_THROW(e.exec("INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, "
+                      "size, leverage) VALUES ('0000000f-0000-4000-8000-000000000013', '" +
+                      user(1) + "', '" + kWallet1 + "', '" + kMarket +
+                      "', 'trailing_stop', 'sell', 0.01, 10)"),
+               std::exception)
+      << "no offset";
+  e.exec(
+      "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, "
+      "leverage, trail_distance) VALUES ('" +
+      trail_order + "', '" + user(1) + "', '" + kWallet1 + "', '" + kMarket +
+      "', 'trailing_stop', 'sell', 0.01, 10, 500)");
+  // Activated at the price when armed, in a group of its own (its id), written by the engine.
+  ASSERT_TRUE(wait_for([&] {
+    return count(e,
+                 "SELECT count(*) FROM orders o JOIN trail_groups g ON g.id = o.trail_group_id "
+                 "WHERE o.id = '" +
+                     trail_order +
+                     "' AND o.activated_at IS NOT NULL AND o.status = 'pending' AND "
+                     "g.best_price = 80000") == 1;
+  })) << e.log_tail();
+  const std::string activated =
+      e.query("SELECT activated_at::text FROM orders WHERE id = '" + trail_order + "'")[0][0]
+          .c_str();
+  e.mock().pin_price("BTCUSDT", 8'100'000);  // 81000: a new best; its trigger is 80500 now
+  ASSERT_TRUE(wait_for([&] {
+    return count(e,
+                 "SELECT count(*) FROM orders o JOIN trail_groups g ON g.id = "
+                 "trail_root(o.trail_group_id) WHERE o.id = '" +
+                     trail_order + "' AND g.best_price = 81000") == 1;
+  })) << e.log_tail();
+  const double ticks = e.metric("laminator_engine_ticks_total");
+  e.mock().pin_price("BTCUSDT", 8'060'000);  // 80600: above the trigger, nothing
+  ASSERT_TRUE(wait_for([&] { return e.metric("laminator_engine_ticks_total") >= ticks + 100; }));
+  EXPECT_EQ(count(e, "SELECT count(*) FROM orders WHERE id = '" + trail_order +
+                         "' AND status = 'pending'"),
+            1);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+
+  // Restarted at 80600: re-trailing from there would put the trigger at 80100; it follows 81000.
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  StreamClient again(e.stream_url("?since=" + std::to_string(seq_of(got.back()))), kToken);
+  e.mock().pin_price("BTCUSDT", 8'045'000);  // 80450: past 81000 - 500
+  auto more = read_until(
+      again, [](const std::string& j) { return sfield(j, "type") == "position.closed"; });
+  ASSERT_TRUE(has(more, "order.triggered", trail_order)) << e.log_tail();
+  ASSERT_TRUE(has(more, "order.filled", trail_order));
+  ASSERT_TRUE(has(more, "position.closed", position));
+  ASSERT_TRUE(wait_for([&] {
+    return count(e, "SELECT count(*) FROM orders WHERE id = '" + trail_order +
+                        "' AND status = 'filled' AND triggered_at IS NOT NULL AND "
+                        "activated_at::text = '" +
+                        activated + "'") == 1;
+  })) << e.log_tail();
+  EXPECT_EQ(e.metric("laminator_writer_conflicts_total"), 0);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+}
+
 // Issue 28, money integrity against the real daemon and database: with the feed stalled, a market
 // order placed then waits and fills at the first fresh ask (never at the quote from before the
 // stall); the database refuses a filled order set back to open, and an order on another user's

@@ -9,6 +9,7 @@
 
 #include "engine/matcher.h"
 #include "persistence/batch.h"
+#include "persistence/loader.h"
 #include "persistence/writer.h"
 #include "tests/persistence/writer_support.h"
 #include "tests/support/pg_cluster.h"
@@ -414,6 +415,73 @@ TEST(WriterOrders, AnIncreaseRacingTheBotsCloseOfItsPositionLosesWhole) {
   for (int i = 0; i < 100 && reconciles().size() < want.size(); ++i)
     listen.await_notification(0, 50'000);
   EXPECT_EQ(reconciles(), want);
+}
+
+// Issue 33 §2 (0017): trailing stops' activations and their groups land in the flush's statement; a
+// meld stays when a later write of the group carries none; an activation of an order that also
+// moves in the flush lands with that move; one of an order no longer pending does not; and the
+// loader reads each trailing order with its group's root and that root's best price.
+TEST(WriterOrders, TrailingActivationsAndGroupsLandAndTheLoaderReadsTheRootsBestPrice) {
+  const std::string url = test::migrated_seeded_db("wo_trailing", 4, 4);
+  auto trailing = [&](long long n, const char* status) {
+    exec(url,
+         "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, "
+         "leverage, trail_distance, status) VALUES ('" +
+             seq_uuid(kOrder, n) + "', '" + seq_uuid(test::kUser, 1) + "', '" +
+             seq_uuid(test::kWallet, 1) + "', '" + seq_uuid(test::kMarket, 1) +
+             "', 'trailing_stop', 'short', 1, 5, 5, '" + status + "')");
+  };
+  trailing(1, "pending");
+  trailing(2, "pending");
+  trailing(3, "pending");
+  trailing(4, "cancelled");  // the bot's cancel won
+  auto activated = [](long long n, const Uuid& group) {
+    WriteOp op = order_op(n, WriteKind::order_activated, kT0 + n * 1'000'000);
+    op.ref = group;
+    return op;
+  };
+  auto group = [](const Uuid& g, const char* best, const Uuid& into = {}) {
+    WriteOp op;
+    op.kind = WriteKind::trail_group;
+    op.id = g;
+    op.price = static_cast<std::int64_t>(raw(best));
+    op.ref = into;
+    return op;
+  };
+  const Uuid g1 = seq_id(kOrder, 1), g2 = seq_id(kOrder, 2);
+  Writer w({.conninfo = url, .flush_interval = 2000ms});  // one batch
+  for (const WriteOp& op :
+       {activated(1, g1), group(g1, "100"), activated(2, g2), group(g2, "90"), activated(3, g1),
+        order_op(3, WriteKind::order_triggered, kT0 + 9'000'000), activated(4, g1),
+        group(g1, "110"), group(g2, "90", g1), group(g2, "90")})
+    ASSERT_TRUE(w.try_submit(op));
+  ASSERT_TRUE(wait_idle(w));
+  EXPECT_EQ(w.stats().batches.load(), 1u);
+  EXPECT_EQ(w.stats().conflicts.load(), 0u);
+  EXPECT_EQ(
+      text(url, "SELECT status, activated_at IS NOT NULL, trail_group_id FROM orders ORDER BY id"),
+      "pending|t|" + g1.str() + "|\npending|t|" + g2.str() + "|\nopen|t|" + g1.str() +
+          "|\ncancelled|f|NULL|\n");
+  EXPECT_EQ(text(url, "SELECT id, best_price, merged_into FROM trail_groups ORDER BY id"),
+            g1.str() + "|110.000000000000000000|NULL|\n" + g2.str() + "|90.000000000000000000|" +
+                g1.str() + "|\n");
+  Loader loader(url);
+  const Loader::ById got = loader.load_by_id({}, {}, {}, {seq_id(kOrder, 2)});
+  ASSERT_EQ(got.orders.size(), 1u);
+  EXPECT_EQ(got.orders[0].type, OrderType::trailing_stop);
+  EXPECT_EQ(got.orders[0].trail_distance, raw("5"));
+  EXPECT_EQ(got.orders[0].trail_group, g1)
+      << "its group melded into g1: it follows g1's best price";
+  EXPECT_EQ(got.orders[0].trail_extreme, raw("110"));
+  EXPECT_EQ(got.orders[0].activated_at, kT0 + 2'000'000);
+  EXPECT_EQ(got.orders[0].invalid, RejectReason::none);
+  // A cycle written by hand is no root: the order trails again from the price when armed.
+  exec(url, "SET session_replication_role = replica; UPDATE trail_groups SET merged_into = '" +
+                g2.str() + "' WHERE id = '" + g1.str() + "'");
+  const Loader::ById cyc = loader.load_by_id({}, {}, {}, {seq_id(kOrder, 1)});
+  ASSERT_EQ(cyc.orders.size(), 1u);
+  EXPECT_FALSE(cyc.orders[0].trail_group.has_value());
+  EXPECT_FALSE(cyc.orders[0].trail_extreme.has_value());
 }
 
 TEST(BatchVoided, AConflictNamesTheEventItVoids) {
