@@ -187,6 +187,16 @@ void TrailBook::rekey(std::uint32_t g) {
   if (x.dist_root != kNone)
     t = std::max(t, clamp_oriented(static_cast<Wide>(x.extreme) - nodes_[x.dist_root].key));
   if (t == x.trigger && t != kLow) return;
+  if (x.trigger != kLow && t != kLow) {  // re-keyed in place: no allocation (a new best, a pop)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnull-dereference"  // as in raise(): the key is in the set
+    auto node = triggers_.extract({x.trigger, g});
+    node.value() = {t, g};
+    triggers_.insert(std::move(node));
+#pragma GCC diagnostic pop
+    x.trigger = t;
+    return;
+  }
   if (x.trigger != kLow) triggers_.erase({x.trigger, g});
   x.trigger = t;
   if (t != kLow) {
@@ -272,17 +282,26 @@ void TrailBook::erase(std::uint32_t member) {
 
 void TrailBook::raise(std::int64_t o) {
   if (top_ == kNone || groups_[top_].extreme >= o) return;
-  // A new extreme: the groups it passes meld into the newest, which follows it.
+  // A new extreme: the groups it passes meld into the newest, which follows it and stays the
+  // newest (every group left has a higher extreme). Its by_extreme_ node is re-keyed in place: the
+  // smallest key before and after, so no allocation and no search.
   const std::uint32_t survivor = top_;
-  unstack(survivor);
-  while (top_ != kNone && groups_[top_].extreme <= o) {
-    const std::uint32_t g = top_;
+  Group& s = groups_[survivor];
+  while (s.below != kNone && groups_[s.below].extreme <= o) {
+    const std::uint32_t g = s.below;
     unstack(g);
     merge_groups(survivor, g);
   }
-  groups_[survivor].extreme = o;
-  stack_insert(survivor);
-  log(groups_[survivor]);
+  // GCC 12 reads the node handle as possibly empty (-Wnull-dereference); the survivor's key is in
+  // the map (stack_insert put it there), so the handle holds its node.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+  auto node = by_extreme_.extract(s.extreme);
+  node.key() = o;
+  by_extreme_.insert(by_extreme_.begin(), std::move(node));
+#pragma GCC diagnostic pop
+  s.extreme = o;
+  log(s);
   rekey(survivor);
 }
 
