@@ -167,7 +167,7 @@ void Matcher::upsert_market(const MarketSpec& m) {
       if (o.type == OrderType::trailing_stop) {
         unfile_trigger(slot);
         order_extra_[o.extra].activated_at.reset();
-        arm_trailing(slot, to, last_ts_, /*activate_now=*/false);
+        arm_trailing(slot, to, last_ts_, /*restart=*/true);
         continue;
       }
       const auto from = static_cast<std::size_t>(o.trig_source);

@@ -390,9 +390,10 @@ class Matcher {
   /// The price of a source index (kMark, kLast, kMid) now, if the market has one.
   [[nodiscard]] std::optional<std::int64_t> source_price(std::uint32_t mi,
                                                          std::size_t src) const noexcept;
-  /// A pending trailing stop: activated now (at the source's price, if `activate_now` and it has
-  /// one), or filed to wait for its activation price or the source's next price.
-  void arm_trailing(std::uint32_t slot, std::size_t src, TimeNs ts, bool activate_now = true);
+  /// A pending trailing stop: trailing as before the bot's edit, or from its row's best price, or
+  /// activated now at the source's price, or filed to wait for its activation price or the
+  /// source's next price. `restart` (the market's reference source changed): only the last.
+  void arm_trailing(std::uint32_t slot, std::size_t src, TimeNs ts, bool restart = false);
   /// Takes an order off its trigger ladder or out of its trailing book (a known market's).
   void unfile_trigger(std::uint32_t slot);
   /// Starts it trailing from `extreme` in its market's book of its source and side: a fresh

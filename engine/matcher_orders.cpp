@@ -195,25 +195,26 @@ std::optional<std::int64_t> Matcher::source_price(std::uint32_t mi,
   }
 }
 
-void Matcher::arm_trailing(std::uint32_t slot, std::size_t src, TimeNs ts, bool activate_now) {
+void Matcher::arm_trailing(std::uint32_t slot, std::size_t src, TimeNs ts, bool restart) {
   OrderState& o = orders_[slot];
   OrderExtra& x = order_extra_of(slot);
   x.trail_src = static_cast<std::uint8_t>(src);
   const bool buy = buys(o.side);
   // Already trailing: the best price it followed in memory before the bot's edit (carry_), else
   // the one its row holds (a restart), in the group it joined.
-  if (carry_ && carry_->src == src && carry_->buy == buy) {
+  if (!restart && carry_ && carry_->src == src && carry_->buy == buy) {
     const TrailCarry c = *carry_;
     carry_.reset();
     return activate_trailing(slot, c.extreme, c.activated_at, c.group, true);
   }
-  if (x.row_activated_at && x.row_trail_extreme && x.row_trail_group) {
+  if (!restart && x.row_activated_at && x.row_trail_extreme && x.row_trail_group) {
     return activate_trailing(slot, *x.row_trail_extreme, *x.row_activated_at, *x.row_trail_group,
                              true);
   }
   // A SELL trails a rise: it activates once the price is at or above its activation price (a BUY
-  // at or below); without one, at the source's price now, or its first one.
-  const auto now = activate_now ? source_price(o.market, src) : std::nullopt;
+  // at or below); without one, at the source's price now, or its first one. Restarted (another
+  // source): the new source's next price, as if it had none yet.
+  const auto now = restart ? std::nullopt : source_price(o.market, src);
   if (now &&
       (!x.activation_price || (buy ? *now <= *x.activation_price : *now >= *x.activation_price))) {
     activate_trailing(slot, *now, ts, o.id, false);

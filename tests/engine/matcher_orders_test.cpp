@@ -448,14 +448,20 @@ TEST_F(Orders, AMarketsNewReferenceSourceRestartsItsTrailingStopsAsTheReferenceD
   tick_both(mark(1, "100", 1000));
   auto ts = order(1, OrderType::trailing_stop, OrderSide::short_side, "1");
   ts.trail_distance = raw("2");  // follows the reference (the mark), from 100
+  // as a restart reads it: its group's best price, 100 (the mark now is 100 too)
+  ts.activated_at = 500 * kNsPerMs;
+  ts.trail_extreme = raw("100");
+  ts.trail_group = id(1, kOrderKind);
   both([&](auto& m, std::vector<Event>& out) { m.upsert_order(ts, out); });
   EXPECT_EQ(view(1).trail_extreme, raw("100"));
+  EXPECT_EQ(view(1).activated_at, 500 * kNsPerMs);
   tick_both(mark(1, "105", 2000));
   EXPECT_EQ(view(1).trail_extreme, raw("105"));
   MarketSpec by_trade = market(1, PriceSource::last);
   by_trade.rules = mk_rules();
   both([&](auto& m, std::vector<Event>&) { m.upsert_market(by_trade); });
-  EXPECT_FALSE(view(1).activated_at.has_value()) << "waits for the new source's next price";
+  EXPECT_FALSE(view(1).activated_at.has_value())
+      << "waits for the new source's next price (not its row's best price, of the old source)";
   tick_both(mark(1, "90", 3000));         // a mark is not the reference any more: nothing
   tick_both(trade(1, "101", "1", 4000));  // activated at the first trade
   EXPECT_EQ(view(1).activated_at, 4000 * kNsPerMs);
