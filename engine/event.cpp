@@ -52,6 +52,8 @@ std::string_view to_string(RejectReason r) noexcept {
              "activation "
              "price not positive or off the market's tick, a trigger or limit price given, or "
              "trailing fields on another order type";
+    case RejectReason::above_user_leverage:
+      return "leverage above the user's own maximum (user_settings risk_management.max_leverage)";
     case RejectReason::finished_order:
       return "the order already finished; a finished order is never re-armed (write a new order "
              "to retry)";

@@ -94,6 +94,7 @@ enum class RejectReason : std::uint8_t {
   changed_first,   ///< the bot changed the row before the engine's transition was stored
   invalid_trail,   ///< trailing_stop: no offset, one out of range or off the tick (or on another
                    ///< type)
+  above_user_leverage,  ///< leverage above the user's risk_management.max_leverage
 };
 
 [[nodiscard]] std::string_view to_string(EventType t) noexcept;

@@ -175,6 +175,11 @@ class Matcher {
   void reconcile_order(const OrderSpec& o, std::vector<Event>& out);
   /// Forgets an order (deleted by the bot).
   void remove_order(const Uuid& id);
+  /// A user's own settings (loaded or changed by the bot; all unset: forgotten). An order armed
+  /// from now on above the user's maximum leverage is rejected (above_user_leverage); a paper
+  /// taker fill from now on slips by the user's slippage instead of MatcherConfig's.
+  void set_user_settings(const Uuid& user, const UserSettings& s);
+  [[nodiscard]] UserSettings user_settings(const Uuid& user) const;
   /// Sets a wallet's balance in one asset (loaded or changed by the bot).
   void upsert_balance(const BalanceSpec& b);
   /// The bot deleted a wallet_balances row (by its row id): that wallet has none of the asset.
@@ -481,6 +486,7 @@ class Matcher {
   void unlist_open(const SideKey& k, std::uint32_t slot);
   std::unordered_map<SideKey, std::vector<std::uint32_t>, SideKeyHash> reduce_orders_;
   std::unordered_map<BalanceKey, BalanceView, BalanceKeyHash> balances_;
+  std::unordered_map<Uuid, UserSettings, UuidHash> user_settings_;
   std::unordered_map<Uuid, BalanceKey, UuidHash> balance_rows_;  // wallet_balances.id -> key
   FlatMap<GroupKey, std::uint32_t, GroupKeyHash> group_index_;
   std::vector<Uuid> rested_;  // limit orders that started resting, until drain_rested()

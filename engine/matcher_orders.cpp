@@ -414,6 +414,19 @@ bool Matcher::forget_order(const Uuid& id) {
   return true;
 }
 
+void Matcher::set_user_settings(const Uuid& user, const UserSettings& s) {
+  if (s == UserSettings{}) {
+    user_settings_.erase(user);
+    return;
+  }
+  user_settings_[user] = s;
+}
+
+UserSettings Matcher::user_settings(const Uuid& user) const {
+  const auto it = user_settings_.find(user);
+  return it == user_settings_.end() ? UserSettings{} : it->second;
+}
+
 void Matcher::remove_balance(const Uuid& row_id) {
   auto it = balance_rows_.find(row_id);
   if (it == balance_rows_.end()) return;
@@ -498,6 +511,10 @@ void Matcher::arm_order(std::uint32_t slot, TimeNs ts, std::vector<Event>& out) 
   MarketCold& c = cold_[o.market];
   if (const RejectReason r = validate_order(s, c.spec.rules); r != RejectReason::none)
     return reject_order(slot, r, ts, out);
+  if (const auto us = user_settings_.find(s.user_id); us != user_settings_.end() &&
+                                                      us->second.max_leverage &&
+                                                      s.leverage > *us->second.max_leverage)
+    return reject_order(slot, RejectReason::above_user_leverage, ts, out);
   const SideKey key{o.user, o.market, position_side(s.side)};
   if (s.execution == Execution::paper && reduces(s.side)) {
     if (!open_slot(key)) return cancel_order(slot, RejectReason::no_position, ts, out);
@@ -660,7 +677,13 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
   const Side side = position_side(o.side);
   const SideKey key{o.user, mi, side};
   const std::int64_t rate = taker ? rules.taker_fee : rules.maker_fee;
-  if (taker) px = FillMath::slipped(px, buys(o.side), cfg_.slippage_bps);
+  if (taker) {
+    const auto us = user_settings_.find(user_id);
+    const std::uint32_t bps = us != user_settings_.end() && us->second.slippage_bps
+                                  ? *us->second.slippage_bps
+                                  : cfg_.slippage_bps;
+    px = FillMath::slipped(px, buys(o.side), bps);
+  }
   // At a million positions each of these lookups is a cache miss: start them all at once.
   open_positions_.prefetch(key);
   if (!reduces(o.side)) {

@@ -28,6 +28,7 @@ class NaiveMatcher {
   // orders (naive_matcher_orders.cpp): every due order found by a scan of all orders
   void upsert_order(const OrderSpec& o, std::vector<Event>& out);
   void upsert_balance(const BalanceSpec& b);
+  void set_user_settings(const Uuid& user, const UserSettings& s) { settings_[user] = s; }
   void on_clock(TimeNs now, std::vector<Event>& out);
   [[nodiscard]] std::optional<OrderView> order(const Uuid& id) const;
   [[nodiscard]] BalanceView balance(const Uuid& wallet, const Asset& token) const;
@@ -93,6 +94,7 @@ class NaiveMatcher {
   std::vector<Order> orders_;
   std::unordered_map<Uuid, std::size_t, UuidHash> order_index_;
   std::vector<BalanceView> balances_;
+  std::unordered_map<Uuid, UserSettings, UuidHash> settings_;
   std::uint64_t upserts_ = 0;
 
   Event order_event(EventType type, TimeNs ts, const Order& o);

@@ -205,6 +205,10 @@ void NaiveMatcher::arm(std::size_t i, std::vector<Event>& out, const std::option
   const Market& m = markets_[mit->second];
   if (const RejectReason r = validate_order(s, m.spec.rules); r != RejectReason::none)
     return finish(i, OrderStatus::failed, r, EventType::order_rejected, last_ts_, out);
+  if (const auto us = settings_.find(s.user_id);
+      us != settings_.end() && us->second.max_leverage && s.leverage > *us->second.max_leverage)
+    return finish(i, OrderStatus::failed, RejectReason::above_user_leverage,
+                  EventType::order_rejected, last_ts_, out);
   if (s.execution == Execution::paper && reduces(s.side) &&
       !open_position(s.user_id, s.market_id, position_side(s.side)))
     return finish(i, OrderStatus::cancelled, RejectReason::no_position, EventType::order_cancelled,
@@ -264,7 +268,13 @@ void NaiveMatcher::fill(std::size_t i, std::int64_t px, bool taker, TimeNs ts,
   const Market& m = markets_[market_index_.at(s.market_id)];
   const Side side = position_side(s.side);
   const std::int64_t rate = taker ? m.spec.rules.taker_fee : m.spec.rules.maker_fee;
-  if (taker) px = FillMath::slipped(px, buys(s.side), slippage_bps_);
+  if (taker) {
+    const auto us = settings_.find(s.user_id);
+    px = FillMath::slipped(px, buys(s.side),
+                           us != settings_.end() && us->second.slippage_bps
+                               ? *us->second.slippage_bps
+                               : slippage_bps_);
+  }
   const auto open = open_position(s.user_id, s.market_id, side);
   o.armed = o.resting = o.waiting = false;
   std::size_t pos = 0;

@@ -84,6 +84,16 @@ struct OrderSpec {
   friend bool operator==(const OrderSpec&, const OrderSpec&) = default;
 };
 
+/// A user's own settings (the seed's `user_settings` rows; docs/semantics.md, "The users' own
+/// settings"): unset, the market's maximum leverage and the daemon's slippage apply.
+struct UserSettings {
+  std::optional<std::int64_t> max_leverage;  ///< raw; risk_management.max_leverage
+  std::optional<std::int64_t>
+      stop_loss_fraction;                     ///< raw; risk_management.stop_loss_percentage/100
+  std::optional<std::uint32_t> slippage_bps;  ///< trading.default_slippage (percent) x 100
+  friend bool operator==(const UserSettings&, const UserSettings&) = default;
+};
+
 struct BalanceSpec {
   Uuid wallet_id;
   Asset token;

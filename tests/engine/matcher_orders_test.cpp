@@ -492,6 +492,28 @@ TEST_F(Orders, TrailingFieldsAreValidated) {
   EXPECT_EQ(place(act)[0].reason, RejectReason::invalid_trail) << "activation price not positive";
 }
 
+// ---- the users' own settings (issue 33 §3) ----------------------------------------------------
+
+TEST_F(Orders, AUsersOwnMaximumLeverageRejectsWithItsReasonAndTheirSlippageApplies) {
+  tick(bbo(1, "99.9", "100"));
+  UserSettings us;
+  us.max_leverage = raw("5");
+  us.slippage_bps = 50;  // 0.5 %
+  mk.set_user_settings(id(1, kUserKind), us);
+  auto e = place(order(1, OrderType::market, OrderSide::long_side, "1"));  // leverage 10
+  ASSERT_EQ(types(e), (std::vector{EventType::order_rejected}));
+  EXPECT_EQ(e[0].reason, RejectReason::above_user_leverage);
+  auto ok = order(2, OrderType::market, OrderSide::long_side, "1");
+  ok.leverage = raw("5");  // at the maximum: armed
+  place(ok);
+  EXPECT_EQ(status(2), OrderStatus::filled);
+  EXPECT_EQ(view(2).avg_fill_price, raw("100.5")) << "the ask moved 0.5 % against the buyer";
+  mk.set_user_settings(id(1, kUserKind), UserSettings{});  // forgotten: the market's 50x, no slip
+  place(order(3, OrderType::market, OrderSide::long_side, "1"));
+  EXPECT_EQ(status(3), OrderStatus::filled);
+  EXPECT_EQ(view(3).avg_fill_price, raw("100"));
+}
+
 TEST_F(Orders, TheBotsCancelDisarmsAndAnEditRearms) {
   tick(bbo(1, "100", "100.1"));
   auto stop = order(1, OrderType::stop, OrderSide::long_side, "1", std::nullopt, "105");

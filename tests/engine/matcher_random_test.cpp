@@ -144,6 +144,14 @@ class Scenario {
     }
   }
 
+  /// A user's own settings: a maximum leverage some orders exceed, a slippage of their own.
+  UserSettings make_settings() {
+    UserSettings us;
+    if (coin()) us.max_leverage = raw(pick(2) == 0 ? "10" : "20");
+    if (coin()) us.slippage_bps = static_cast<std::uint32_t>(pick(4) * 25);
+    return us;
+  }
+
  private:
   std::mt19937_64 rng_;
 };
@@ -221,6 +229,11 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
     fast.upsert_balance(b);
     naive.upsert_balance(b);
   }
+  for (std::uint64_t u = 1; u <= 3; ++u) {
+    const UserSettings us = sc.make_settings();
+    fast.set_user_settings(id(u, kUserKind), us);
+    naive.set_user_settings(id(u, kUserKind), us);
+  }
   if (bulk) fast.end_load();
   std::uint64_t next_order = 1, filled = 0, triggered = 0, rejected = 0, cancelled = 0;
   std::uint64_t trailed = 0;  // of them trailing stops
@@ -249,6 +262,11 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
           fast.upsert_order(c, ef);
           naive.upsert_order(c, en);
         }
+      } else if (what == 19) {  // a user changes their own settings (issue 33 §3)
+        const Uuid u = id(sc.user_no(), kUserKind);
+        const UserSettings us = sc.make_settings();
+        fast.set_user_settings(u, us);
+        naive.set_user_settings(u, us);
       } else {
         fast.on_clock(now, ef);
         naive.on_clock(now, en);
