@@ -54,6 +54,8 @@ std::string_view to_string(RejectReason r) noexcept {
              "trailing fields on another order type";
     case RejectReason::above_user_leverage:
       return "leverage above the user's own maximum (user_settings risk_management.max_leverage)";
+    case RejectReason::invalid_setting:
+      return "a user_settings value out of its range or not a number: the row is not followed";
     case RejectReason::finished_order:
       return "the order already finished; a finished order is never re-armed (write a new order "
              "to retry)";

@@ -95,6 +95,7 @@ enum class RejectReason : std::uint8_t {
   invalid_trail,   ///< trailing_stop: no offset, one out of range or off the tick (or on another
                    ///< type)
   above_user_leverage,  ///< leverage above the user's risk_management.max_leverage
+  invalid_setting,      ///< a user_settings value the engine cannot follow (settings.rejected)
 };
 
 [[nodiscard]] std::string_view to_string(EventType t) noexcept;

@@ -65,6 +65,8 @@ std::string_view reason_code(RejectReason r) noexcept {
       return "invalid_trail";
     case RejectReason::above_user_leverage:
       return "above_user_leverage";
+    case RejectReason::invalid_setting:
+      return "invalid_setting";
     case RejectReason::invalid_leverage:
       return "invalid_leverage";
     case RejectReason::insufficient_margin:

@@ -94,6 +94,17 @@ struct UserSettings {
   friend bool operator==(const UserSettings&, const UserSettings&) = default;
 };
 
+/// One `user_settings` row as the engine reads it: the fields of its key (risk_management:
+/// max_leverage, stop_loss_percentage; trading: default_slippage; any other key: nothing).
+struct UserSettingRow {
+  enum class Key : std::uint8_t { other, risk_management, trading };
+  Uuid id;
+  Uuid user_id;
+  Key key = Key::other;
+  UserSettings values;                        ///< only its key's fields
+  RejectReason invalid = RejectReason::none;  ///< invalid_setting: its values are not followed
+};
+
 struct BalanceSpec {
   Uuid wallet_id;
   Asset token;

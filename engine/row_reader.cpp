@@ -51,6 +51,8 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(OrderCol::count)
     "activated_at",
     "trail_group_id",
     "trail_extreme"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(SettingCol::count)> kSettingNames =
+    {"id", "user_id", "setting_key", "max_leverage", "stop_loss_percentage", "default_slippage"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(BalanceCol::count)> kBalanceNames =
     {"wallet_id", "token_symbol", "balance", "locked_balance", "id"};
 constexpr std::array<std::string_view, static_cast<std::size_t>(PositionCol::count)>
@@ -221,6 +223,9 @@ std::string_view column_name(OrderCol c) noexcept {
 }
 std::string_view column_name(BalanceCol c) noexcept {
   return c < BalanceCol::count ? kBalanceNames[static_cast<std::size_t>(c)] : "?";
+}
+std::string_view column_name(SettingCol c) noexcept {
+  return c < SettingCol::count ? kSettingNames[static_cast<std::size_t>(c)] : "?";
 }
 std::string_view column_name(MarketCol c) noexcept {
   return c < MarketCol::count ? kMarketNames[static_cast<std::size_t>(c)] : "?";
@@ -488,6 +493,45 @@ RowReport read_balance(const CellSource& src, BalanceSpec& b) {
     b.locked = d->nearest();
   // A balance has no rejection event: a value it cannot read makes the row unreadable.
   if (rep.verdict == Verdict::rejected) rep.verdict = Verdict::unreadable;
+  return rep;
+}
+
+RowReport read_setting(const CellSource& src, UserSettingRow& out) {
+  RowReport rep;
+  Reader<SettingCol> r(src, rep);
+  using C = SettingCol;
+  out = UserSettingRow{};
+  out.id = r.key(C::id);
+  out.user_id = r.key(C::user_id);
+  const Cell key = r.cell(C::setting_key);
+  if (key.present && key.text == "risk_management") out.key = UserSettingRow::Key::risk_management;
+  if (key.present && key.text == "trading") out.key = UserSettingRow::Key::trading;
+  UserSettings& v = out.values;
+  auto in = [&](C c, std::int64_t raw, std::int64_t lo, std::int64_t hi, bool lo_open, bool hi_open,
+                std::int64_t step, const char* range) {
+    const bool ok =
+        (lo_open ? raw > lo : raw >= lo) && (hi_open ? raw < hi : raw <= hi) && raw % step == 0;
+    if (!ok) r.reject(RejectReason::invalid_setting, c, range, r.cell(c).text);
+    return ok;
+  };
+  if (out.key == UserSettingRow::Key::risk_management) {
+    if (auto x = r.opt_raw(C::max_leverage, RejectReason::invalid_setting);
+        x && in(C::max_leverage, *x, 0, 1000 * kScale, true, false, 1, "not in (0, 1000]"))
+      v.max_leverage = *x;
+    if (auto x = r.opt_raw(C::stop_loss_percentage, RejectReason::invalid_setting);
+        x && in(C::stop_loss_percentage, *x, 0, 100 * kScale, true, true, 100,
+                "not in (0, 100) with at most 7 decimals"))
+      v.stop_loss_fraction = *x / 100;
+  } else if (out.key == UserSettingRow::Key::trading) {
+    if (auto x = r.opt_raw(C::default_slippage, RejectReason::invalid_setting);
+        x && in(C::default_slippage, *x, 0, 10 * kScale, false, false, kScale / 100,
+                "not a percentage in [0, 10] with at most 2 decimals"))
+      v.slippage_bps = static_cast<std::uint32_t>(*x / (kScale / 100));
+  }
+  if (rep.verdict == Verdict::rejected) {
+    out.invalid = rep.reason;
+    out.values = UserSettings{};  // a row with one bad value is not followed at all
+  }
   return rep;
 }
 

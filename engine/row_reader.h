@@ -106,6 +106,17 @@ enum class OrderCol : std::uint8_t {
   trail_extreme,   ///< that root's best price
   count
 };
+/// user_settings, its JSON values read by SQL (`setting_value->>'max_leverage'`, ...): any JSON
+/// type arrives as text (a string "10" reads as 10), null or a missing key as no value.
+enum class SettingCol : std::uint8_t {
+  id,
+  user_id,
+  setting_key,
+  max_leverage,          ///< risk_management: (0, 1000]
+  stop_loss_percentage,  ///< risk_management: (0, 100), at most 7 decimals
+  default_slippage,      ///< trading: percent in [0, 10], at most 2 decimals (basis points)
+  count
+};
 enum class BalanceCol : std::uint8_t {
   wallet_id,
   token_symbol,
@@ -118,6 +129,7 @@ enum class BalanceCol : std::uint8_t {
 /// Column names, indexed by the enums above (for lookups by name and for messages).
 [[nodiscard]] std::string_view column_name(OrderCol c) noexcept;
 [[nodiscard]] std::string_view column_name(BalanceCol c) noexcept;
+[[nodiscard]] std::string_view column_name(SettingCol c) noexcept;
 [[nodiscard]] std::string_view column_name(MarketCol c) noexcept;
 [[nodiscard]] std::string_view column_name(PositionCol c) noexcept;
 [[nodiscard]] std::string_view column_name(AlertCol c) noexcept;
@@ -149,6 +161,10 @@ RowReport read_alert(const CellSource& src, AlertSpec& out);
 
 /// A rejected order carries its reason in `out.invalid`: the matcher fails it (order.rejected).
 RowReport read_order(const CellSource& src, OrderSpec& out);
+/// A rejected setting row carries its reason in `out.invalid` (invalid_setting out of range,
+/// not_a_number, invalid_value for text that is no number; settings.rejected): none of its values
+/// are followed. One whose id or user cannot be read is unreadable.
+RowReport read_setting(const CellSource& src, UserSettingRow& out);
 /// A balance that cannot be read is unreadable (the wallet then has none: zero available).
 RowReport read_balance(const CellSource& src, BalanceSpec& out);
 

@@ -268,5 +268,63 @@ TEST(RowReader, AnotherUsersWalletAndARevivedOrderAreRejected) {
   EXPECT_TRUE(rep.ok()) << rep.detail;
 }
 
+// Issue 33 §3: user_settings rows, their JSON values as SQL's ->> gives them (any JSON type as
+// text).
+TEST(RowReader, UserSettingsAreFollowedOnlyWithinTheirRanges) {
+  using SettingCells = Cells<rows::SettingCol>;
+  std::map<std::string, std::string> risk = {{"id", kA},
+                                             {"user_id", kU},
+                                             {"setting_key", "risk_management"},
+                                             {"max_leverage", "10"},
+                                             {"stop_loss_percentage", "5"}};
+  UserSettingRow row;
+  ASSERT_TRUE(rows::read_setting(SettingCells(risk), row).ok());
+  EXPECT_EQ(row.key, UserSettingRow::Key::risk_management);
+  EXPECT_EQ(row.values.max_leverage, raw("10"));
+  EXPECT_EQ(row.values.stop_loss_fraction, raw("0.05"));
+  EXPECT_FALSE(row.values.slippage_bps.has_value());
+  // Hostile values: the row is rejected whole, named, never a crash.
+  for (const auto& [col, bad] :
+       std::vector<std::pair<std::string, std::string>>{{"max_leverage", "NaN"},
+                                                        {"max_leverage", "0"},
+                                                        {"max_leverage", "-3"},
+                                                        {"max_leverage", "1e400"},
+                                                        {"max_leverage", "Infinity"},
+                                                        {"max_leverage", "ten"},
+                                                        {"max_leverage", "{\"a\": 1}"},
+                                                        {"max_leverage", "true"},
+                                                        {"stop_loss_percentage", "100"},
+                                                        {"stop_loss_percentage", "0.000000001"}}) {
+    auto r = risk;
+    r[col] = bad;
+    const rows::RowReport rep = rows::read_setting(SettingCells(r), row);
+    EXPECT_EQ(rep.verdict, rows::Verdict::rejected) << col << " = " << bad;
+    EXPECT_TRUE(row.invalid == RejectReason::invalid_setting ||
+                row.invalid == RejectReason::not_a_number ||
+                row.invalid == RejectReason::invalid_value)
+        << col << " = " << bad;
+    EXPECT_EQ(row.values, UserSettings{}) << "nothing of a rejected row is followed";
+    EXPECT_NE(rep.detail.find(col), std::string::npos) << rep.detail;
+  }
+  std::map<std::string, std::string> trading = {
+      {"id", kA}, {"user_id", kU}, {"setting_key", "trading"}, {"default_slippage", "0.5"}};
+  ASSERT_TRUE(rows::read_setting(SettingCells(trading), row).ok());
+  EXPECT_EQ(row.values.slippage_bps, 50U) << "percent: 0.5 % is 50 basis points";
+  for (const char* bad : {"0.125", "10.01", "-0.5"}) {
+    trading["default_slippage"] = bad;
+    EXPECT_EQ(rows::read_setting(SettingCells(trading), row).verdict, rows::Verdict::rejected)
+        << bad;
+  }
+  trading.erase("default_slippage");  // null or missing: not set
+  ASSERT_TRUE(rows::read_setting(SettingCells(trading), row).ok());
+  EXPECT_EQ(row.values, UserSettings{});
+  std::map<std::string, std::string> other = {
+      {"id", kA}, {"user_id", kU}, {"setting_key", "notifications"}, {"max_leverage", "NaN"}};
+  ASSERT_TRUE(rows::read_setting(SettingCells(other), row).ok()) << "not the engine's key";
+  EXPECT_EQ(row.key, UserSettingRow::Key::other);
+  other.erase("user_id");
+  EXPECT_EQ(rows::read_setting(SettingCells(other), row).verdict, rows::Verdict::unreadable);
+}
+
 }  // namespace
 }  // namespace lam
