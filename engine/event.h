@@ -33,6 +33,8 @@ namespace lam {
 ///    bot changed the row first (cancelled the alert as it triggered, closed the position as it was
 ///    liquidated, ended the order as the engine triggered or ended it). `size` carries the voided
 ///    event's EventType.
+///  * settings_rejected: a user_settings row with a value the engine cannot follow (`reason`,
+///    `detail`): none of the row's values are followed (the defaults apply) until it is fixed.
 /// New types go at the end: the crash ring and the journal store the enumerator's value.
 #define LAM_EVENT_TYPES(X)                          \
   X(alert_triggered, "alert.triggered")             \
@@ -53,7 +55,8 @@ namespace lam {
   X(position_closed, "position.closed")             \
   X(order_revival_refused, "order.revival_refused") \
   X(order_fill_voided, "order.fill_voided")         \
-  X(transition_voided, "transition.voided")
+  X(transition_voided, "transition.voided")         \
+  X(settings_rejected, "settings.rejected")
 
 enum class EventType : std::uint8_t {
 #define LAM_EVENT_ENUMERATOR(e, name) e,

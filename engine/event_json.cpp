@@ -118,6 +118,9 @@ void append_event_json(std::string& out, const Event& e) {
     case EventType::order_fill_voided:
       subject = "order_id";
       break;
+    case EventType::settings_rejected:
+      subject = "setting_id";
+      break;
     default:
       break;
   }
@@ -161,7 +164,7 @@ void append_event_json(std::string& out, const Event& e) {
   if (e.type == EventType::alert_rejected || e.type == EventType::position_rejected ||
       e.type == EventType::order_rejected || e.type == EventType::order_cancelled ||
       e.type == EventType::order_revival_refused || e.type == EventType::order_fill_voided ||
-      e.type == EventType::transition_voided) {
+      e.type == EventType::transition_voided || e.type == EventType::settings_rejected) {
     out.append(",\"reason\":\"").append(reason_code(e.reason)).append("\",\"detail\":\"");
     out.append(to_string(e.reason)).push_back('"');
   }

@@ -180,6 +180,12 @@ class Matcher {
   /// taker fill from now on slips by the user's slippage instead of MatcherConfig's.
   void set_user_settings(const Uuid& user, const UserSettings& s);
   [[nodiscard]] UserSettings user_settings(const Uuid& user) const;
+  /// One user_settings row (loaded or changed by the bot): its key's part of the user's settings.
+  /// A rejected row (`invalid`) counts as unset and emits settings.rejected; a row of another key
+  /// (or moved to one) counts for nothing.
+  void upsert_setting(const UserSettingRow& row, std::vector<Event>& out);
+  /// The bot deleted a user_settings row (by its id): its part is unset.
+  void remove_setting(const Uuid& row_id);
   /// Sets a wallet's balance in one asset (loaded or changed by the bot).
   void upsert_balance(const BalanceSpec& b);
   /// The bot deleted a wallet_balances row (by its row id): that wallet has none of the asset.
@@ -487,6 +493,11 @@ class Matcher {
   std::unordered_map<SideKey, std::vector<std::uint32_t>, SideKeyHash> reduce_orders_;
   std::unordered_map<BalanceKey, BalanceView, BalanceKeyHash> balances_;
   std::unordered_map<Uuid, UserSettings, UuidHash> user_settings_;
+  /// user_settings rows by id: their user, key and values (the parts user_settings_ merges).
+  std::unordered_map<Uuid, UserSettingRow, UuidHash> setting_rows_;
+  /// Per user, its rows by key (risk_management, trading): what merge_settings() reads.
+  std::unordered_map<Uuid, std::array<Uuid, 2>, UuidHash> user_setting_rows_;
+  void merge_settings(const Uuid& user);
   std::unordered_map<Uuid, BalanceKey, UuidHash> balance_rows_;  // wallet_balances.id -> key
   FlatMap<GroupKey, std::uint32_t, GroupKeyHash> group_index_;
   std::vector<Uuid> rested_;  // limit orders that started resting, until drain_rested()

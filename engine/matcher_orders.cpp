@@ -422,6 +422,49 @@ void Matcher::set_user_settings(const Uuid& user, const UserSettings& s) {
   user_settings_[user] = s;
 }
 
+void Matcher::upsert_setting(const UserSettingRow& row, std::vector<Event>& out) {
+  remove_setting(row.id);  // a row may move to another user or key
+  if (row.invalid != RejectReason::none) {
+    Event e = make_event(EventType::settings_rejected, last_ts_, row.id, row.user_id, std::nullopt);
+    e.reason = row.invalid;
+    out.push_back(e);
+  }
+  if (row.key == UserSettingRow::Key::other) return;
+  UserSettingRow& held = setting_rows_[row.id];
+  held = row;
+  if (row.invalid != RejectReason::none) held.values = UserSettings{};
+  const bool risk = row.key == UserSettingRow::Key::risk_management;
+  user_setting_rows_[row.user_id][risk ? 0 : 1] = row.id;
+  merge_settings(row.user_id);
+}
+
+void Matcher::remove_setting(const Uuid& row_id) {
+  const auto it = setting_rows_.find(row_id);
+  if (it == setting_rows_.end()) return;
+  const Uuid user = it->second.user_id;
+  setting_rows_.erase(it);
+  if (const auto u = user_setting_rows_.find(user); u != user_setting_rows_.end()) {
+    for (Uuid& r : u->second)
+      if (r == row_id) r = Uuid{};
+    if (u->second[0].is_nil() && u->second[1].is_nil()) user_setting_rows_.erase(u);
+  }
+  merge_settings(user);
+}
+
+void Matcher::merge_settings(const Uuid& user) {
+  // A user has one row per key (UNIQUE (user_id, setting_key)); each key owns its fields.
+  UserSettings merged;
+  if (const auto u = user_setting_rows_.find(user); u != user_setting_rows_.end()) {
+    if (const auto r = setting_rows_.find(u->second[0]); r != setting_rows_.end()) {
+      merged.max_leverage = r->second.values.max_leverage;
+      merged.stop_loss_fraction = r->second.values.stop_loss_fraction;
+    }
+    if (const auto r = setting_rows_.find(u->second[1]); r != setting_rows_.end())
+      merged.slippage_bps = r->second.values.slippage_bps;
+  }
+  set_user_settings(user, merged);
+}
+
 UserSettings Matcher::user_settings(const Uuid& user) const {
   const auto it = user_settings_.find(user);
   return it == user_settings_.end() ? UserSettings{} : it->second;

@@ -514,6 +514,42 @@ TEST_F(Orders, AUsersOwnMaximumLeverageRejectsWithItsReasonAndTheirSlippageAppli
   EXPECT_EQ(view(3).avg_fill_price, raw("100"));
 }
 
+TEST_F(Orders, UserSettingRowsMergeByKeyAndARejectedRowIsNamedAndNotFollowed) {
+  tick(bbo(1, "99.9", "100"));
+  UserSettingRow risk;
+  risk.id = id(1, 0x5E);
+  risk.user_id = id(1, kUserKind);
+  risk.key = UserSettingRow::Key::risk_management;
+  risk.values.max_leverage = raw("5");
+  UserSettingRow trading = risk;
+  trading.id = id(2, 0x5E);
+  trading.key = UserSettingRow::Key::trading;
+  trading.values = UserSettings{};
+  trading.values.slippage_bps = 50;
+  mk.upsert_setting(risk, ev);
+  mk.upsert_setting(trading, ev);
+  EXPECT_TRUE(ev.empty());
+  EXPECT_EQ(mk.user_settings(id(1, kUserKind)).max_leverage, raw("5"));
+  EXPECT_EQ(mk.user_settings(id(1, kUserKind)).slippage_bps, 50U);
+  // A hostile value: the row is named on the stream and its part is unset; the other row holds.
+  ev.clear();
+  UserSettingRow bad = risk;
+  bad.values = UserSettings{};
+  bad.invalid = RejectReason::not_a_number;
+  mk.upsert_setting(bad, ev);
+  ASSERT_EQ(types(ev), (std::vector{EventType::settings_rejected}));
+  EXPECT_EQ(ev[0].subject, risk.id);
+  EXPECT_EQ(ev[0].user_id, risk.user_id);
+  EXPECT_EQ(ev[0].reason, RejectReason::not_a_number);
+  EXPECT_FALSE(mk.user_settings(id(1, kUserKind)).max_leverage.has_value());
+  EXPECT_EQ(mk.user_settings(id(1, kUserKind)).slippage_bps, 50U);
+  place(order(1, OrderType::market, OrderSide::long_side, "1"));  // 10x: the market's 50x holds
+  EXPECT_EQ(status(1), OrderStatus::filled);
+  EXPECT_EQ(view(1).avg_fill_price, raw("100.5"));
+  mk.remove_setting(trading.id);  // deleted by the bot
+  EXPECT_EQ(mk.user_settings(id(1, kUserKind)), UserSettings{});
+}
+
 TEST_F(Orders, TheBotsCancelDisarmsAndAnEditRearms) {
   tick(bbo(1, "100", "100.1"));
   auto stop = order(1, OrderType::stop, OrderSide::long_side, "1", std::nullopt, "105");
