@@ -87,6 +87,7 @@ std::optional<db::WriteOp> transition_op(const Event& e, const Matcher& m) {
     case EventType::order_revival_refused:  // the row stays as the bot wrote it
     case EventType::order_fill_voided:      // the bot's row is the truth; nothing to write
     case EventType::transition_voided:
+    case EventType::settings_rejected:  // the user_settings row stays as the bot wrote it
     // A fill's position event: its position, trade and balance rows are written with the fill.
     case EventType::position_opened:
     case EventType::position_increased:
@@ -399,6 +400,13 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
       return;
     case K::remove_balance:
       m.remove_balance(c.id);
+      return;
+    case K::upsert_setting:  // every shard follows every user's settings
+      m.upsert_setting(c.setting, events_);
+      if (!events_.empty()) publish(0);
+      return;
+    case K::remove_setting:
+      m.remove_setting(c.id);
       return;
   }
 }

@@ -51,11 +51,12 @@ void send_heartbeat(pqxx::connection& c, std::uint64_t nonce) {
 }
 
 struct Pending {
-  std::unordered_set<Uuid, UuidHash> markets, positions, alerts, orders, balances;
+  std::unordered_set<Uuid, UuidHash> markets, positions, alerts, orders, balances, settings;
   std::unordered_set<Uuid, UuidHash> reconcile;  ///< ids named by the writer (op RECONCILE)
   Clock::time_point first = Clock::time_point::max();
   [[nodiscard]] std::size_t size() const {
-    return markets.size() + positions.size() + alerts.size() + orders.size() + balances.size();
+    return markets.size() + positions.size() + alerts.size() + orders.size() + balances.size() +
+           settings.size();
   }
   void clear() {
     markets.clear();
@@ -63,6 +64,7 @@ struct Pending {
     alerts.clear();
     orders.clear();
     balances.clear();
+    settings.clear();
     reconcile.clear();
     first = Clock::time_point::max();
   }
@@ -111,6 +113,8 @@ class Receiver final : public pqxx::notification_receiver {
       pending_.orders.insert(note->id);
     } else if (orders_ && note->table == "wallet_balances") {
       pending_.balances.insert(note->id);
+    } else if (orders_ && note->table == "user_settings") {
+      pending_.settings.insert(note->id);
     } else {
       stats_.ignored.fetch_add(1, std::memory_order_relaxed);
       return;
@@ -321,6 +325,11 @@ void Listener::run() {
             push(command(K::upsert_order, t0, [&](EngineCommand& c) { c.order = o; }));
           })
                       : nullptr,
+          nullptr,
+          cfg_.orders ? std::function<void(UserSettingRow &&)>([&](UserSettingRow&& s) {
+            push(command(K::upsert_setting, t0, [&](EngineCommand& c) { c.setting = s; }));
+          })
+                      : nullptr,
       });
       push(command(K::resync_end, Clock::now(), none));
       stats_.resyncs.fetch_add(1, std::memory_order_relaxed);
@@ -354,8 +363,9 @@ void Listener::run() {
         std::vector<Uuid> a(pending.alerts.begin(), pending.alerts.end());
         std::vector<Uuid> o(pending.orders.begin(), pending.orders.end());
         std::vector<Uuid> b(pending.balances.begin(), pending.balances.end());
+        std::vector<Uuid> s(pending.settings.begin(), pending.settings.end());
         pending.clear();
-        Loader::ById rows = loader.load_by_id(m, p, a, o, b);
+        Loader::ById rows = loader.load_by_id(m, p, a, o, b, s);
         for (auto& row : rows.markets) {
           push(command(K::upsert_market, noticed,
                        [&](EngineCommand& c) { c.market = std::move(row); }));
@@ -389,6 +399,12 @@ void Listener::run() {
         }
         for (auto& id : rows.missing_orders) {
           push(command(K::remove_order, noticed, [&](EngineCommand& c) { c.id = id; }));
+        }
+        for (auto& row : rows.settings) {
+          push(command(K::upsert_setting, noticed, [&](EngineCommand& c) { c.setting = row; }));
+        }
+        for (auto& id : rows.missing_settings) {
+          push(command(K::remove_setting, noticed, [&](EngineCommand& c) { c.id = id; }));
         }
       }
     } catch (const std::exception& e) {

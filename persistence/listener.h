@@ -38,6 +38,8 @@ struct EngineCommand {
     remove_order,     ///< `id` was deleted
     upsert_balance,   ///< `balance`
     remove_balance,   ///< `id` (a wallet_balances row id) was deleted
+    upsert_setting,   ///< `setting` (a user_settings row)
+    remove_setting,   ///< `id` (a user_settings row id) was deleted
   };
   Kind kind = Kind::resync_begin;
   MarketRow market;
@@ -45,6 +47,7 @@ struct EngineCommand {
   AlertSpec alert;
   OrderSpec order;
   BalanceSpec balance;
+  UserSettingRow setting;
   Uuid id;
   std::chrono::steady_clock::time_point noticed;  ///< when the notification (or resync) was seen
   /// A position or order read because the writer asked for it (op RECONCILE: a fill of the
@@ -64,7 +67,8 @@ struct ListenerConfig {
   std::chrono::milliseconds backoff_min{50};
   std::chrono::milliseconds backoff_max{2'000};
   std::size_t queue_capacity = 1 << 16;
-  /// Follow `orders` and `wallet_balances` too (resync and changes); the daemon does.
+  /// Follow `orders`, `wallet_balances` and `user_settings` too (resync and changes); the daemon
+  /// does.
   bool orders = false;
   /// A shard's: true when `market` is known to be another shard's. A change to a position, alert or
   /// order whose notification names only such markets is dropped before it is read (counted in

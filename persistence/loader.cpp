@@ -52,6 +52,12 @@ constexpr const char* kOrdersFrom =
     " LEFT JOIN trail_groups tg ON o.trail_group_id IS NOT NULL AND tg.id = "
     "trail_root(o.trail_group_id)";
 constexpr const char* kBalanceCols = "wallet_id, token_symbol, balance, locked_balance, id";
+// user_settings: the engine's keys, their JSON values as text (`->>`: any JSON type, or NULL for a
+// missing key or a value that is not an object); the row reader judges them (issue 33 §3).
+constexpr const char* kSettingCols =
+    "id, user_id, setting_key, setting_value->>'max_leverage', "
+    "setting_value->>'stop_loss_percentage', setting_value->>'default_slippage'";
+constexpr const char* kSettingsFrom = " FROM user_settings";
 constexpr const char* kOrdersWatched = "o.status IN ('pending', 'open')";
 
 // Active alerts to arm: not those the engine already finished but could not write (a dead letter of
@@ -106,6 +112,9 @@ bool parse_order(const Fields& f, OrderSpec& o, Verdicts& v) {
 }
 bool parse_balance(const Fields& f, BalanceSpec& b, Verdicts& v) {
   return v.keep(rows::read_balance(PositionalCells(f), b), b.row_id);
+}
+bool parse_setting(const Fields& f, UserSettingRow& s, Verdicts& v) {
+  return v.keep(rows::read_setting(PositionalCells(f), s), s.id);
 }
 
 template <class Row, class Parse, class Emit>
@@ -232,13 +241,15 @@ struct Chunk {
   std::vector<AlertSpec> alerts;
   std::vector<BalanceSpec> balances;
   std::vector<OrderSpec> orders;
+  std::vector<UserSettingRow> settings;
   std::optional<std::array<std::size_t, 3>> reserve;
   std::exception_ptr error;
   std::size_t origin = 0;       // the stream it belongs to
   bool first_part_end = false;  // the stream's first table is complete (markets, balances)
   bool end = false;             // the stream is complete
   [[nodiscard]] std::size_t size() const {
-    return markets.size() + positions.size() + alerts.size() + balances.size() + orders.size();
+    return markets.size() + positions.size() + alerts.size() + balances.size() + orders.size() +
+           settings.size();
   }
 };
 
@@ -346,6 +357,7 @@ std::vector<std::string> Loader::snapshot_queries(bool orders) {
   if (orders) {
     q.push_back(std::string("SELECT ") + kBalanceCols + " FROM wallet_balances");
     q.push_back(std::string("SELECT ") + kOrderCols + kOrdersFrom + " WHERE " + kOrdersWatched);
+    q.push_back(std::string("SELECT ") + kSettingCols + kSettingsFrom);
   }
   return q;
 }
@@ -417,6 +429,9 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
   auto orders_body = [&](pqxx::transaction_base& tx) {
     chunked(kOrders, tx, queries[3], parse_balance, &Chunk::balances, counts[kOrders].balances,
             "wallet_balances");
+    // The users' settings before any order: an order is armed against its user's own limits.
+    chunked(kOrders, tx, queries[5], parse_setting, &Chunk::settings, counts[kOrders].settings,
+            "user_settings");
     Chunk balances_end;
     balances_end.first_part_end = true;
     push(kOrders, std::move(balances_end));
@@ -512,6 +527,8 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
       for (PositionSpec& p : c.positions) sink.position(std::move(p));
       for (AlertSpec& a : c.alerts) sink.alert(std::move(a));
       for (BalanceSpec& b : c.balances) sink.balance(std::move(b));
+      for (UserSettingRow& s : c.settings)
+        if (sink.setting) sink.setting(std::move(s));
       for (OrderSpec& o : c.orders) sink.order(std::move(o));
       if (c.origin == kMain) {
         markets_done = markets_done || c.first_part_end;
@@ -537,6 +554,7 @@ LoadCounts Loader::load_all(const LoadSink& sink) const {
     n.alerts += k.alerts;
     n.orders += k.orders;
     n.balances += k.balances;
+    n.settings += k.settings;
     n.bad_rows += k.bad_rows;
     n.rejected_rows += k.rejected_rows;
   }
@@ -560,6 +578,7 @@ LoadSink matcher_sink(Matcher& matcher, InstrumentTable& instruments, std::vecto
   if (orders) {
     sink.balance = [&matcher](BalanceSpec&& b) { matcher.upsert_balance(b); };
     sink.order = [&matcher, &events](OrderSpec&& o) { matcher.upsert_order(o, events); };
+    sink.setting = [&matcher, &events](UserSettingRow&& s) { matcher.upsert_setting(s, events); };
   }
   return sink;
 }
@@ -575,13 +594,13 @@ Loader::~Loader() = default;
 
 Loader::ById Loader::load_by_id(const std::vector<Uuid>& markets,
                                 const std::vector<Uuid>& positions, const std::vector<Uuid>& alerts,
-                                const std::vector<Uuid>& orders,
-                                const std::vector<Uuid>& balances) {
+                                const std::vector<Uuid>& orders, const std::vector<Uuid>& balances,
+                                const std::vector<Uuid>& settings) {
   if (!reader_) reader_ = std::make_unique<Reader>(conninfo_);
   ById out;
   try {
     pqxx::read_transaction tx(reader_->conn);
-    load_by_id_in(tx, markets, positions, alerts, orders, balances, out);
+    load_by_id_in(tx, markets, positions, alerts, orders, balances, settings, out);
     tx.commit();
   } catch (const pqxx::broken_connection&) {
     reader_.reset();
@@ -593,7 +612,7 @@ Loader::ById Loader::load_by_id(const std::vector<Uuid>& markets,
 void Loader::load_by_id_in(pqxx::transaction_base& tx, const std::vector<Uuid>& markets,
                            const std::vector<Uuid>& positions, const std::vector<Uuid>& alerts,
                            const std::vector<Uuid>& orders, const std::vector<Uuid>& balances,
-                           ById& out) {
+                           const std::vector<Uuid>& settings, ById& out) {
   fetch(tx, std::string("SELECT ") + kMarketCols + " FROM markets WHERE id = ANY($1::uuid[])",
         markets, parse_market, out.markets, nullptr, "markets", out.counts);
   fetch(tx,
@@ -607,6 +626,8 @@ void Loader::load_by_id_in(pqxx::transaction_base& tx, const std::vector<Uuid>& 
         std::string("SELECT ") + kBalanceCols + " FROM wallet_balances WHERE id = ANY($1::uuid[])",
         balances, parse_balance, out.balances, &out.missing_balances, "wallet_balances",
         out.counts);
+  fetch(tx, std::string("SELECT ") + kSettingCols + kSettingsFrom + " WHERE id = ANY($1::uuid[])",
+        settings, parse_setting, out.settings, &out.missing_settings, "user_settings", out.counts);
 }
 
 }  // namespace lam::db

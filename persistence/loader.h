@@ -29,6 +29,7 @@ struct LoadCounts {
   std::size_t alerts = 0;
   std::size_t orders = 0;
   std::size_t balances = 0;
+  std::size_t settings = 0;       ///< user_settings rows (with orders)
   std::size_t bad_rows = 0;       ///< rows that cannot even be named (logged, skipped)
   std::size_t rejected_rows = 0;  ///< rows with a value the engine refuses (passed on: rejected)
 };
@@ -45,6 +46,8 @@ struct LoadSink {
   std::function<void(OrderSpec&&)> order = nullptr;
   /// Optional: called once after the last row (not when the load fails).
   std::function<void()> done = nullptr;
+  /// Optional (orders): every user_settings row, after the balances and before any order.
+  std::function<void(UserSettingRow&&)> setting = nullptr;
 };
 
 /// A sink that loads straight into a matcher: interns (dex_name, symbol) into `instruments`,
@@ -90,21 +93,23 @@ class Loader {
     std::vector<AlertSpec> alerts;
     std::vector<OrderSpec> orders;
     std::vector<BalanceSpec> balances;
+    std::vector<UserSettingRow> settings;
     std::vector<Uuid> missing_positions;
     std::vector<Uuid> missing_alerts;
     std::vector<Uuid> missing_orders;
     std::vector<Uuid> missing_balances;  ///< wallet_balances row ids
+    std::vector<Uuid> missing_settings;  ///< user_settings row ids
     LoadCounts counts;                   ///< bad and rejected rows of this fetch
   };
   ById load_by_id(const std::vector<Uuid>& markets, const std::vector<Uuid>& positions,
                   const std::vector<Uuid>& alerts, const std::vector<Uuid>& orders = {},
-                  const std::vector<Uuid>& balances = {});
+                  const std::vector<Uuid>& balances = {}, const std::vector<Uuid>& settings = {});
 
  private:
   static void load_by_id_in(pqxx::transaction_base& tx, const std::vector<Uuid>& markets,
                             const std::vector<Uuid>& positions, const std::vector<Uuid>& alerts,
                             const std::vector<Uuid>& orders, const std::vector<Uuid>& balances,
-                            ById& out);
+                            const std::vector<Uuid>& settings, ById& out);
 
   std::string conninfo_;
   bool parallel_ = true;

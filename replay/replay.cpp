@@ -518,6 +518,7 @@ ReplaySummary run_replay(const ReplayOptions& opt, std::FILE* diag) {
   for (const BalanceSpec& b : st.balances) matcher.upsert_balance(b);
   for (const PositionSpec& p : st.positions) matcher.upsert_position(p, events);
   for (const AlertSpec& a : st.alerts) matcher.upsert_alert(a, events);
+  for (const UserSettingRow& s : st.settings) matcher.upsert_setting(s, events);
   for (const OrderSpec& o : st.orders) matcher.upsert_order(o, events);
   drain();
   sum.state_seconds = std::chrono::duration<double>(Clock::now() - start).count();

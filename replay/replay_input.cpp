@@ -93,7 +93,9 @@ struct Fields {
   }
 };
 
-bool collect(od::object obj, Fields& f, bool want_window) {
+/// One object's fields; for alerts, `metadata.window_seconds`; for user_settings, the engine's keys
+/// of `setting_value` (a value that is not an object has none, as SQL's ->> reads it).
+bool collect(od::object obj, Fields& f, std::string_view table) {
   auto keep = [&f](std::string_view key, const Scalar& s) {
     Scalar copy = s;
     if (s.present) {
@@ -103,13 +105,18 @@ bool collect(od::object obj, Fields& f, bool want_window) {
     f.items.emplace_back(std::string(key), copy);
   };
   return for_each_field(obj, keep, [&](std::string_view key, od::value v) {
-    if (key != "metadata" || !want_window) return true;
+    const bool window = table == "alerts" && key == "metadata";
+    const bool setting = table == "user_settings" && key == "setting_value";
+    if (!window && !setting) return true;
     od::object meta;
-    if (v.get_object().get(meta)) return false;
+    if (v.get_object().get(meta)) return setting;  // a setting that is not an object: no values
     return for_each_field(
         meta,
         [&](std::string_view mk, const Scalar& s) {
-          if (mk == "window_seconds") keep("window_seconds", s);
+          if (window && mk == "window_seconds") keep("window_seconds", s);
+          if (setting &&
+              (mk == "max_leverage" || mk == "stop_loss_percentage" || mk == "default_slippage"))
+            keep(mk, s);
         },
         [](std::string_view, od::value) { return true; });
   });
@@ -169,14 +176,14 @@ StateInput load_state(const std::string& path) {
   if (doc.get_object().get(root))
     throw std::runtime_error(path + ": top level must be a JSON object");
   StateInput st;
-  std::array<std::set<Uuid>, 4> seen;  // ids per table, for duplicates
+  std::array<std::set<Uuid>, 5> seen;  // ids per table, for duplicates
   std::map<Uuid, Uuid> wallet_owner;   // `wallets`: id -> user_id
   for (auto field : root) {
     std::string_view key;
     if (field.unescaped_key().get(key)) throw std::runtime_error(path + ": malformed JSON");
     std::string table(key);
     if (table != "markets" && table != "positions" && table != "alerts" && table != "orders" &&
-        table != "wallet_balances" && table != "wallets") {
+        table != "wallet_balances" && table != "wallets" && table != "user_settings") {
       continue;  // other tables are ignored
     }
     od::array arr;
@@ -191,7 +198,7 @@ StateInput load_state(const std::string& path) {
         continue;
       }
       Fields f;
-      if (!collect(obj, f, table == "alerts")) {
+      if (!collect(obj, f, table)) {
         throw std::runtime_error(path + ": malformed JSON in " + table);
       }
       if (table == "wallets") {
@@ -213,6 +220,8 @@ StateInput load_state(const std::string& path) {
         read_row<rows::AlertCol>(f, where, rows::read_alert, st.alerts, st.errors, seen[2]);
       } else if (table == "orders") {
         read_row<rows::OrderCol>(f, where, rows::read_order, st.orders, st.errors, seen[3]);
+      } else if (table == "user_settings") {
+        read_row<rows::SettingCol>(f, where, rows::read_setting, st.settings, st.errors, seen[4]);
       } else {
         BalanceSpec b;
         const rows::RowReport rep = rows::read_balance(JsonCells<rows::BalanceCol>(f), b);

@@ -20,8 +20,9 @@ struct StateInput {
   std::vector<MarketRow> markets;
   std::vector<PositionSpec> positions;
   std::vector<AlertSpec> alerts;
-  std::vector<OrderSpec> orders;      ///< the `orders` table (0005 columns)
-  std::vector<BalanceSpec> balances;  ///< `wallet_balances`
+  std::vector<OrderSpec> orders;         ///< the `orders` table (0005 columns)
+  std::vector<BalanceSpec> balances;     ///< `wallet_balances`
+  std::vector<UserSettingRow> settings;  ///< `user_settings` (the engine's keys)
   std::vector<std::string> errors;
 };
 

@@ -240,6 +240,50 @@ TEST_F(Replay, TrailingStopsFollowTheBestPriceTheirStateHoldsAndWriteItBack) {
   EXPECT_TRUE(valid_json(st, &why)) << why << "\n" << st;
 }
 
+// Issue 33 §3: the users' own settings replay from STATE.json's `user_settings`, as the daemon
+// reads them: a maximum leverage, a slippage, and a row with a hostile value named and not
+// followed.
+TEST_F(Replay, TheUsersOwnSettingsReplayAsTheDaemonFollowsThem) {
+  const fs::path state = dir_ / "settings.json";
+  const std::string head =
+      R"({"user_id":"00000000-0000-0000-0000-0000000000c1","wallet_id":"00000000-0000-0000-0000-0000000000e1",)"
+      R"("market_id":"00000000-0000-0000-0000-0000000000a1","order_type":"market","side":"long","size":"1",)";
+  std::ofstream(state) << R"({
+  "markets":[{"id":"00000000-0000-0000-0000-0000000000a1","symbol":"BTCUSDT","dex_name":"binance",
+              "quote_asset":"USDC","tick_size":"0.01","step_size":"0.001"}],
+  "wallet_balances":[{"wallet_id":"00000000-0000-0000-0000-0000000000e1","token_symbol":"USDC",
+                      "balance":"1000","locked_balance":"0"}],
+  "user_settings":[
+    {"id":"00000000-0000-0000-0000-000000000501","user_id":"00000000-0000-0000-0000-0000000000c1",
+     "setting_key":"risk_management","setting_value":{"max_leverage":5,"stop_loss_percentage":5}},
+    {"id":"00000000-0000-0000-0000-000000000502","user_id":"00000000-0000-0000-0000-0000000000c1",
+     "setting_key":"trading","setting_value":{"default_slippage":"0.5"}},
+    {"id":"00000000-0000-0000-0000-000000000503","user_id":"00000000-0000-0000-0000-0000000000c2",
+     "setting_key":"risk_management","setting_value":{"max_leverage":"NaN"}}],
+  "orders":[)" << head << R"("id":"00000000-0000-0000-0000-000000000f01","leverage":"10"},)"
+                       << head
+                       << R"("id":"00000000-0000-0000-0000-000000000f02","leverage":"5"}]})";
+  std::ofstream(dir_ / "ticks.ndjson")
+      << R"({"ts":1767225600000,"venue":"binance","symbol":"BTCUSDT","kind":"bbo","bid":"99.9","ask":"100"}
+)";
+  std::string out, err;
+  ASSERT_EQ(run(session_args(state), out, err), 0) << err;
+  EXPECT_NE(out.find(R"("type":"settings.rejected")"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("setting_id":"00000000-0000-0000-0000-000000000503")"), std::string::npos)
+      << out;
+  EXPECT_NE(
+      out.find(
+          R"("order_id":"00000000-0000-0000-0000-000000000f01","user_id":"00000000-0000-0000-0000-0000000000c1","market_id":"00000000-0000-0000-0000-0000000000a1","reason":"above_user_leverage")"),
+      std::string::npos)
+      << out;
+  const std::string st = slurp(dir_ / "out.json");
+  EXPECT_NE(st.find(R"("id":"00000000-0000-0000-0000-000000000f02","status":"filled")"),
+            std::string::npos)
+      << st;
+  EXPECT_NE(st.find(R"("avg_fill_price":"100.5")"), std::string::npos)
+      << "the ask slipped by the user's 0.5 %: " << st;
+}
+
 // Issue 28: an order on another user's wallet (STATE.json's `wallets` name the owners, as the
 // daemon's loader reads wallets.user_id with each row) is rejected, never filled, and moves
 // nothing; the owner's own order fills.

@@ -794,6 +794,63 @@ TEST(EndToEnd, ATrailingStopKeepsItsBestPriceAcrossARestartAndTriggersFromIt) {
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 
+// Issue 33 §3: the users' own settings, from user_settings rows: loaded at start, followed live,
+// and a hostile value named on the stream (settings.rejected) and not followed.
+TEST(EndToEnd, AUsersOwnSettingsLimitLeverageSetSlippageAndAHostileValueIsNamed) {
+  E2E e("e2e_settings");
+  const std::string risk = "00000005-0000-4000-8000-000000000001";
+  e.exec("INSERT INTO user_settings (id, user_id, setting_key, setting_value) VALUES ('" + risk +
+         "', '" + user(1) +
+         "', 'risk_management', '{\"max_leverage\": 5}'), "
+         "('00000005-0000-4000-8000-000000000002', '" +
+         user(1) + "', 'trading', '{\"default_slippage\": 0.5}')");
+  ASSERT_TRUE(start_funded(e)) << e.log_text();
+  StreamClient sub(e.stream_url("?since=0"), kToken);
+  auto order = [&](const std::string& id, int leverage) {
+    e.exec(
+        "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, "
+        "leverage) VALUES ('" +
+        id + "', '" + user(1) + "', '" + kWallet1 + "', '" + kMarket +
+        "', 'market', 'long', 0.01, " + std::to_string(leverage) + ")");
+  };
+  const std::string above = "0000000f-0000-4000-8000-000000000021";
+  const std::string within = "0000000f-0000-4000-8000-000000000022";
+  order(above, 10);
+  auto got = read_until(sub, [&](const std::string& j) { return sfield(j, "order_id") == above; });
+  ASSERT_TRUE(has(got, "order.rejected", above)) << e.log_tail();
+  EXPECT_EQ(sfield(got.back(), "reason"), "above_user_leverage");
+  order(within, 5);
+  got =
+      read_until(sub, [&](const std::string& j) { return sfield(j, "type") == "position.opened"; });
+  ASSERT_TRUE(has(got, "order.filled", within)) << e.log_tail();
+  // The ask slipped 0.5 % against the buyer: the fill is above the book's ask, within 0.5 %.
+  ASSERT_TRUE(wait_for([&] {
+    return count(e, "SELECT count(*) FROM orders WHERE id = '" + within +
+                        "' AND status = 'filled' AND avg_fill_price > 80000 AND avg_fill_price "
+                        "<= 80000.01 * 1.005 + 0.000000001") == 1;
+  })) << e.query("SELECT avg_fill_price::text FROM orders WHERE id = '" + within + "'")[0][0]
+             .c_str();
+  // A hostile value: named on the stream; the row is not followed (the market's 50x applies).
+  e.exec("UPDATE user_settings SET setting_value = '{\"max_leverage\": \"ten\"}' WHERE id = '" +
+         risk + "'");
+  got = read_until(sub,
+                   [](const std::string& j) { return sfield(j, "type") == "settings.rejected"; });
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(sfield(got.back(), "setting_id"), risk);
+  EXPECT_EQ(sfield(got.back(), "user_id"), user(1));
+  EXPECT_EQ(sfield(got.back(), "reason"), "invalid_value");
+  EXPECT_FALSE(sfield(got.back(), "detail").empty()) << got.back();
+  EXPECT_NE(e.log_text().find("max_leverage: not a decimal 'ten'"), std::string::npos)
+      << "the daemon's log names the field and the value";
+  const std::string after = "0000000f-0000-4000-8000-000000000023";
+  order(after, 10);
+  got = read_until(sub, [&](const std::string& j) {
+    return sfield(j, "order_id") == after && sfield(j, "type") != "order.triggered";
+  });
+  ASSERT_TRUE(has(got, "order.filled", after)) << e.log_tail();
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+}
+
 // Issue 28, money integrity against the real daemon and database: with the feed stalled, a market
 // order placed then waits and fills at the first fresh ask (never at the quote from before the
 // stall); the database refuses a filled order set back to open, and an order on another user's

@@ -133,6 +133,17 @@ export interface OrderRevivalRefused extends UserBase<"order.revival_refused"> {
   reason: "finished_order";
   detail?: string;
 }
+/**
+ * A `user_settings` row the engine cannot follow (a value out of its range, or not a number: `reason`
+ * `invalid_setting`, `not_a_number` or `invalid_value`; the daemon's log names the field). None of the row's
+ * values are followed until the bot fixes it: the market's maximum leverage and the daemon's slippage
+ * apply meanwhile.
+ */
+export interface SettingsRejected extends UserBase<"settings.rejected"> {
+  setting_id: Uuid;
+  reason: string;
+  detail?: string;
+}
 type PositionMove = "position.opened" | "position.increased" | "position.reduced" | "position.closed";
 export interface PositionMoved<T extends PositionMove = PositionMove> extends UserBase<T> {
   position_id: Uuid;
@@ -158,6 +169,7 @@ export type LaminatorEvent =
   | OrderRevivalRefused
   | OrderFillVoided
   | TransitionVoided
+  | SettingsRejected
   | PositionMoved<"position.opened">
   | PositionMoved<"position.increased">
   | PositionMoved<"position.reduced">
@@ -186,6 +198,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   "order.revival_refused",
   "order.fill_voided",
   "transition.voided",
+  "settings.rejected",
 ];
 
 /** Narrows an event by type: `if (is(ev, "alert.triggered")) ev.alert_id`. */
