@@ -423,6 +423,10 @@ void Matcher::set_user_settings(const Uuid& user, const UserSettings& s) {
 }
 
 void Matcher::upsert_setting(const UserSettingRow& row, std::vector<Event>& out) {
+  // An unchanged row (a resync re-reading it) changes nothing and is not named again.
+  if (const auto held = setting_rows_.find(row.id);
+      held != setting_rows_.end() && held->second == row)
+    return;
   remove_setting(row.id);  // a row may move to another user or key
   if (row.invalid != RejectReason::none) {
     Event e = make_event(EventType::settings_rejected, last_ts_, row.id, row.user_id, std::nullopt);
@@ -430,9 +434,7 @@ void Matcher::upsert_setting(const UserSettingRow& row, std::vector<Event>& out)
     out.push_back(e);
   }
   if (row.key == UserSettingRow::Key::other) return;
-  UserSettingRow& held = setting_rows_[row.id];
-  held = row;
-  if (row.invalid != RejectReason::none) held.values = UserSettings{};
+  setting_rows_[row.id] = row;  // a rejected row's values are cleared by the reader
   const bool risk = row.key == UserSettingRow::Key::risk_management;
   user_setting_rows_[row.user_id][risk ? 0 : 1] = row.id;
   merge_settings(row.user_id);
@@ -455,11 +457,14 @@ void Matcher::merge_settings(const Uuid& user) {
   // A user has one row per key (UNIQUE (user_id, setting_key)); each key owns its fields.
   UserSettings merged;
   if (const auto u = user_setting_rows_.find(user); u != user_setting_rows_.end()) {
-    if (const auto r = setting_rows_.find(u->second[0]); r != setting_rows_.end()) {
+    // A rejected row is followed for nothing.
+    if (const auto r = setting_rows_.find(u->second[0]);
+        r != setting_rows_.end() && r->second.invalid == RejectReason::none) {
       merged.max_leverage = r->second.values.max_leverage;
       merged.stop_loss_fraction = r->second.values.stop_loss_fraction;
     }
-    if (const auto r = setting_rows_.find(u->second[1]); r != setting_rows_.end())
+    if (const auto r = setting_rows_.find(u->second[1]);
+        r != setting_rows_.end() && r->second.invalid == RejectReason::none)
       merged.slippage_bps = r->second.values.slippage_bps;
   }
   set_user_settings(user, merged);

@@ -103,6 +103,7 @@ struct UserSettingRow {
   Key key = Key::other;
   UserSettings values;                        ///< only its key's fields
   RejectReason invalid = RejectReason::none;  ///< invalid_setting: its values are not followed
+  friend bool operator==(const UserSettingRow&, const UserSettingRow&) = default;
 };
 
 struct BalanceSpec {

@@ -543,6 +543,9 @@ TEST_F(Orders, UserSettingRowsMergeByKeyAndARejectedRowIsNamedAndNotFollowed) {
   EXPECT_EQ(ev[0].reason, RejectReason::not_a_number);
   EXPECT_FALSE(mk.user_settings(id(1, kUserKind)).max_leverage.has_value());
   EXPECT_EQ(mk.user_settings(id(1, kUserKind)).slippage_bps, 50U);
+  ev.clear();
+  mk.upsert_setting(bad, ev);  // a resync re-reads the same row: not named again
+  EXPECT_TRUE(ev.empty());
   place(order(1, OrderType::market, OrderSide::long_side, "1"));  // 10x: the market's 50x holds
   EXPECT_EQ(status(1), OrderStatus::filled);
   EXPECT_EQ(view(1).avg_fill_price, raw("100.5"));
