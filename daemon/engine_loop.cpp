@@ -81,6 +81,15 @@ std::optional<db::WriteOp> transition_op(const Event& e, const Matcher& m) {
                                            (reduces(v->side) ? db::WriteOp::kReduce : 0));
       return op;
     }
+    case EventType::order_placed: {
+      const auto v = m.order(e.subject);
+      if (!v || !v->opened_by) return std::nullopt;  // not ours to insert
+      op.kind = db::WriteKind::order_placed;
+      op.ref = *v->opened_by;
+      op.price = e.price;
+      op.size = e.size;
+      return op;
+    }
     case EventType::alert_rejected:
     case EventType::position_rejected:
     case EventType::market_unserved:
@@ -270,7 +279,11 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
       resync_.begin(c.noticed);
       return;
     case K::resync_end: {
-      // Whatever the snapshot lacked was deleted (or closed) while we were not listening.
+      // Whatever the snapshot lacked was deleted (or closed) while we were not listening. The
+      // engine never writes user_settings: a row the resync did not deliver is gone.
+      for (const Uuid& id : resync_.gone_settings(
+               [&](auto&& visit) { m.for_each_setting_row([&](const Uuid& s) { visit(s); }); }))
+        m.remove_setting(id);
       const auto [gone_alerts, gone_positions] = resync_.end(
           [&](auto&& visit) {
             m.for_each_alert([&](const AlertView& a) {
@@ -402,6 +415,7 @@ void EngineLoop::on_command(const db::EngineCommand& c) {
       m.remove_balance(c.id);
       return;
     case K::upsert_setting:  // every shard follows every user's settings
+      resync_.saw_setting(c.setting.id);
       m.upsert_setting(c.setting, events_);
       if (!events_.empty()) publish(0);
       return;

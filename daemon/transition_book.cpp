@@ -45,6 +45,7 @@ void ResyncBook::begin(std::chrono::steady_clock::time_point noticed) {
   began_ = noticed;
   alerts_.clear();
   positions_.clear();
+  settings_.clear();
 }
 
 void ResyncBook::saw_alert(const Uuid& id) {
@@ -53,6 +54,10 @@ void ResyncBook::saw_alert(const Uuid& id) {
 
 void ResyncBook::saw_position(const Uuid& id) {
   if (active_) positions_.insert(id);
+}
+
+void ResyncBook::saw_setting(const Uuid& id) {
+  if (active_) settings_.insert(id);
 }
 
 MarketCoverage::MarketCoverage(std::vector<bool> served, std::vector<std::string> disabled)

@@ -64,6 +64,18 @@ class ResyncBook {
   /// A row the resync (or a change during it) delivered.
   void saw_alert(const Uuid& id);
   void saw_position(const Uuid& id);
+  void saw_setting(const Uuid& id);
+  /// Of `held` (the user_settings rows the engine follows), those the resync did not deliver:
+  /// deleted while the listener was away. Before end(); nothing outside a resync.
+  template <class ForEachSetting>
+  [[nodiscard]] std::vector<Uuid> gone_settings(ForEachSetting held) const {
+    std::vector<Uuid> gone;
+    if (!active_) return gone;
+    held([&](const Uuid& id) {
+      if (!settings_.count(id)) gone.push_back(id);
+    });
+    return gone;
+  }
   /// The engine opened this position itself (a fill) while the resync ran: the snapshot cannot
   /// hold it, and it is not gone.
   void opened_position(const Uuid& id) { saw_position(id); }
@@ -84,13 +96,14 @@ class ResyncBook {
     active_ = false;
     alerts_.clear();
     positions_.clear();
+    settings_.clear();
     return {std::move(gone_alerts), std::move(gone_positions)};
   }
 
  private:
   bool active_ = false;
   std::chrono::steady_clock::time_point began_{};
-  std::unordered_set<Uuid, UuidHash> alerts_, positions_;
+  std::unordered_set<Uuid, UuidHash> alerts_, positions_, settings_;
 };
 
 class MarketCoverage {

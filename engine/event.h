@@ -35,6 +35,9 @@ namespace lam {
 ///    event's EventType.
 ///  * settings_rejected: a user_settings row with a value the engine cannot follow (`reason`,
 ///    `detail`): none of the row's values are followed (the defaults apply) until it is fixed.
+///  * order_placed: the engine placed an order for the user: the protective stop of the user's
+///    risk_management.stop_loss_percentage on the position a paper fill opened. `ref` the
+///    position, `price` the trigger, `size` the order's size.
 /// New types go at the end: the crash ring and the journal store the enumerator's value.
 #define LAM_EVENT_TYPES(X)                          \
   X(alert_triggered, "alert.triggered")             \
@@ -56,7 +59,8 @@ namespace lam {
   X(order_revival_refused, "order.revival_refused") \
   X(order_fill_voided, "order.fill_voided")         \
   X(transition_voided, "transition.voided")         \
-  X(settings_rejected, "settings.rejected")
+  X(settings_rejected, "settings.rejected")         \
+  X(order_placed, "order.placed")
 
 enum class EventType : std::uint8_t {
 #define LAM_EVENT_ENUMERATOR(e, name) e,

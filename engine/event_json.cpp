@@ -116,6 +116,7 @@ void append_event_json(std::string& out, const Event& e) {
     case EventType::order_rejected:
     case EventType::order_revival_refused:
     case EventType::order_fill_voided:
+    case EventType::order_placed:
       subject = "order_id";
       break;
     case EventType::settings_rejected:
@@ -132,7 +133,11 @@ void append_event_json(std::string& out, const Event& e) {
     out.append(",\"market_id\":null");
   }
   if (e.has_price)
-    append_price(out, e.type == EventType::alert_anchored ? "anchor_price" : "price", e.price);
+    append_price(out,
+                 e.type == EventType::alert_anchored ? "anchor_price"
+                 : e.type == EventType::order_placed ? "trigger_price"
+                                                     : "price",
+                 e.price);
   switch (e.type) {
     case EventType::order_filled:
       append_id(out, "position_id", e.ref);
@@ -142,6 +147,7 @@ void append_event_json(std::string& out, const Event& e) {
       out.append("\",\"liquidity\":\"").append(e.taker ? "taker" : "maker").push_back('"');
       break;
     case EventType::order_fill_voided:
+    case EventType::order_placed:
       append_id(out, "position_id", e.ref);
       append_price(out, "size", e.size);
       break;

@@ -74,6 +74,7 @@ struct MatcherStats {
   std::uint64_t orders_rejected = 0;
   std::uint64_t orders_revivals_refused = 0;  ///< finished orders set back to pending / open
   std::uint64_t orders_fills_voided = 0;      ///< fills the bot's change to the order beat
+  std::uint64_t orders_placed = 0;            ///< protective stops of users' stop_loss_percentage
 };
 
 /// A position as it stands now (materialized on demand).
@@ -180,6 +181,8 @@ class Matcher {
   /// taker fill from now on slips by the user's slippage instead of MatcherConfig's.
   void set_user_settings(const Uuid& user, const UserSettings& s);
   [[nodiscard]] UserSettings user_settings(const Uuid& user) const;
+  /// The ids of the user_settings rows followed now.
+  void for_each_setting_row(const std::function<void(const Uuid&)>& f) const;
   /// One user_settings row (loaded or changed by the bot): its key's part of the user's settings.
   /// A rejected row (`invalid`) counts as unset and emits settings.rejected; a row of another key
   /// (or moved to one) counts for nothing.
@@ -215,6 +218,16 @@ class Matcher {
   [[nodiscard]] static Uuid position_id_for(const Uuid& order_id) noexcept;
   /// The id of the trade row of an order's (whole) fill, derived the same way.
   [[nodiscard]] static Uuid trade_id_for(const Uuid& order_id) noexcept;
+  /// The id of the protective stop placed on the position an order's fill opened (a user's
+  /// risk_management.stop_loss_percentage), derived the same way.
+  [[nodiscard]] static Uuid protective_id_for(const Uuid& order_id) noexcept;
+  /// The protective stop of a user's stop_loss_percentage for the position `opener` (a paper order
+  /// of `size`) opened at `entry`, or none (no setting, or no positive trigger on the tick).
+  [[nodiscard]] static std::optional<OrderSpec> protective_stop(const OrderSpec& opener,
+                                                                std::int64_t size,
+                                                                std::int64_t entry,
+                                                                const UserSettings& s,
+                                                                const TradingRules& rules) noexcept;
   /// Moves out the ids of the limit orders that started resting (status pending -> open) since the
   /// last call: a transition with no event, which the writer persists.
   void drain_rested(std::vector<Uuid>& out);
@@ -513,6 +526,16 @@ class Matcher {
     bool buy = false;
   };
   std::optional<TrailCarry> carry_;
+  /// Protective stops asked for by fills (a fill never moves orders_): placed once the step that
+  /// filled is over (place_protective).
+  struct Protective {
+    OrderSpec spec;
+    Uuid opened_by;
+    Uuid position;
+    TimeNs ts = 0;
+  };
+  std::vector<Protective> protect_;
+  void place_protective(std::vector<Event>& out);
 
   // Scratch buffers reused by every tick (no allocation once warm).
   std::vector<Crossed> scratch_up_, scratch_down_, scratch_merged_;

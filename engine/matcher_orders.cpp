@@ -40,6 +40,53 @@ Uuid Matcher::position_id_for(const Uuid& o) noexcept {
   return derived_id(o, 0x5bd1e9955bd1e995ULL, 0xc2b2ae3d27d4eb4fULL);
 }
 
+Uuid Matcher::protective_id_for(const Uuid& o) noexcept {
+  return derived_id(o, 0x94d049bb133111ebULL, 0x2545f4914f6cdd1dULL);
+}
+
+std::optional<OrderSpec> Matcher::protective_stop(const OrderSpec& opener, std::int64_t size,
+                                                  std::int64_t entry, const UserSettings& s,
+                                                  const TradingRules& rules) noexcept {
+  if (!s.stop_loss_fraction || opener.execution != Execution::paper || reduces(opener.side))
+    return std::nullopt;
+  const bool long_side = position_side(opener.side) == Side::long_side;
+  const auto trigger =
+      FillMath::protective_trigger(entry, long_side, *s.stop_loss_fraction, rules.tick_size);
+  if (!trigger) return std::nullopt;
+  OrderSpec p;
+  p.id = protective_id_for(opener.id);
+  p.user_id = opener.user_id;
+  p.wallet_id = opener.wallet_id;
+  p.market_id = opener.market_id;
+  p.type = OrderType::stop;
+  p.side = long_side ? OrderSide::sell : OrderSide::buy;
+  p.execution = Execution::paper;
+  p.size = size;
+  p.trigger_price = trigger;
+  p.leverage = opener.leverage;
+  p.status = OrderStatus::pending;
+  return p;
+}
+
+void Matcher::place_protective(std::vector<Event>& out) {
+  // Each placed as the bot's own row would be (validated and armed; a row of that id the engine
+  // holds already, as the bot left it, stays: the stop is made once).
+  std::vector<Protective> todo;
+  todo.swap(protect_);
+  for (const Protective& p : todo) {
+    if (order_slot(p.spec.id) != kNone) continue;
+    Event e = make_event(EventType::order_placed, p.ts, p.spec.id, p.spec.user_id, p.spec.market_id,
+                         *p.spec.trigger_price);
+    e.ref = p.position;
+    e.size = p.spec.size;
+    out.push_back(e);
+    ++stats_.orders_placed;
+    place_order(kNone, p.spec, out);
+    if (const std::uint32_t slot = order_slot(p.spec.id); slot != kNone)
+      order_extra_of(slot).opened_by = p.opened_by;
+  }
+}
+
 std::size_t Matcher::source_index(std::uint32_t mi, TriggerSource s) const noexcept {
   switch (s) {
     case TriggerSource::mark:
@@ -294,6 +341,7 @@ void Matcher::upsert_order(const OrderSpec& o, std::vector<Event>& out) {
     void_fill(o, RejectReason::changed_first, out);
   }
   place_order(slot, o, out);
+  if (!protect_.empty()) place_protective(out);
 }
 
 void Matcher::void_fill(const OrderSpec& o, RejectReason why, std::vector<Event>& out) {
@@ -320,6 +368,7 @@ void Matcher::reconcile_order(const OrderSpec& o, std::vector<Event>& out) {
   }
   void_fill(o, RejectReason::position_closed, out);
   place_order(slot, o, out);
+  if (!protect_.empty()) place_protective(out);
 }
 
 void Matcher::place_order(std::uint32_t slot, const OrderSpec& o, std::vector<Event>& out) {
@@ -468,6 +517,10 @@ void Matcher::merge_settings(const Uuid& user) {
       merged.slippage_bps = r->second.values.slippage_bps;
   }
   set_user_settings(user, merged);
+}
+
+void Matcher::for_each_setting_row(const std::function<void(const Uuid&)>& f) const {
+  for (const auto& [id, row] : setting_rows_) f(id);
 }
 
 UserSettings Matcher::user_settings(const Uuid& user) const {
@@ -865,6 +918,13 @@ void Matcher::fill(std::uint32_t slot, std::int64_t px, bool taker, TimeNs ts,
   out.push_back(pe);
   ++stats_.orders_filled;
   if (closed) cancel_reduce_orders(key, ts, out);
+  if (opened_position) {
+    const auto us = user_settings_.find(user_id);
+    if (us != user_settings_.end() && us->second.stop_loss_fraction) {
+      if (auto p = protective_stop(spec_of(slot), q, ps.entry_price, us->second, rules))
+        protect_.push_back({*p, o.id, ps.id, ts});
+    }
+  }
 }
 
 void Matcher::cancel_reduce_orders(const SideKey& k, TimeNs ts, std::vector<Event>& out) {
@@ -964,6 +1024,7 @@ OrderView Matcher::view_order(std::uint32_t slot) const {
     v.locked_delta = x->locked_delta;
     v.entry_after = x->entry_after;
     v.opened_position = x->opened_position;
+    v.opened_by = x->opened_by;
     v.activated_at = x->activated_at;
     if (o.in_trail) {
       const MarketCold& c = cold_[o.market];

@@ -203,7 +203,9 @@ struct Matcher::OrderExtra {
   Wide locked_delta = 0;         // margin added (> 0) or released (< 0)
   std::int64_t entry_after = 0;  // the position's entry price right after this fill
   bool taker = false;
-  bool opened_position = false;  // its fill opened the position
+  bool opened_position = false;   // its fill opened the position
+  std::optional<Uuid> opened_by;  // an engine-made protective stop: the order that opened its
+                                  // position
   // A trailing stop: its row's fields, and while it waits for its activation price the key it is
   // filed under in a trigger ladder (0: the source's first price); once activated, its member in
   // the book of its source and side.

@@ -61,6 +61,7 @@ void Matcher::slow_path(std::uint32_t mi, const Tick& t, bool set_p, std::vector
   if (set_p && hot_[mi].has_pending) anchor_pending(mi, t, out);
   if (hot_[mi].has_orders) run_orders(mi, t, out);
   fire(mi, t, set_p, out);
+  if (!protect_.empty()) place_protective(out);  // the tick's fills asked for them
 }
 
 void Matcher::liquidate(std::uint32_t mi, const Tick& t, std::vector<Event>& out) {

@@ -337,6 +337,7 @@ void NaiveMatcher::on_tick(const Tick& t, std::vector<Event>& out) {
     e.has_price = true;
     out.push_back(e);
   }
+  if (!protect_.empty()) place_protective(out);  // the tick's fills asked for them
 }
 
 std::optional<AlertStatus> NaiveMatcher::alert_status(const Uuid& id) const {

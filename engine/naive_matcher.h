@@ -116,6 +116,14 @@ class NaiveMatcher {
   void finish(std::size_t i, OrderStatus s, RejectReason why, EventType type, TimeNs ts,
               std::vector<Event>& out);
   void position_gone(std::size_t pos, TimeNs ts, std::vector<Event>& out);
+  /// Protective stops asked for by fills (docs/semantics.md, "The users' own settings").
+  struct Protective {
+    OrderSpec spec;
+    Uuid position;
+    TimeNs ts = 0;
+  };
+  std::vector<Protective> protect_;
+  void place_protective(std::vector<Event>& out);
   void run_orders(Market& m, const Tick& t, std::vector<Event>& out);
   void expire(Market& m, TimeNs now, std::vector<Event>& out);
 };

@@ -177,6 +177,7 @@ void NaiveMatcher::upsert_order(const OrderSpec& o, std::vector<Event>& out) {
   x.view.triggered_at = o.triggered_at;
   x.triggered = o.triggered_at.has_value() || o.status == OrderStatus::open;
   arm(it->second, out, carry);
+  if (!protect_.empty()) place_protective(out);
 }
 
 void NaiveMatcher::finish(std::size_t i, OrderStatus s, RejectReason why, EventType type, TimeNs ts,
@@ -382,6 +383,30 @@ void NaiveMatcher::fill(std::size_t i, std::int64_t px, bool taker, TimeNs ts,
   pe2.amount = realized;
   out.push_back(pe2);
   if (closed) position_gone(pos, ts, out);
+  // A paper fill that opened the position: the user's protective stop, placed once the step is
+  // over (after the rest of the tick, or of the bot's write).
+  if (const auto us = settings_.find(s.user_id);
+      pt == EventType::position_opened && us != settings_.end()) {
+    if (auto stop = Matcher::protective_stop(s, q, p.entry_price, us->second, m.spec.rules))
+      protect_.push_back({*stop, p.id, ts});
+  }
+}
+
+void NaiveMatcher::place_protective(std::vector<Event>& out) {
+  std::vector<Protective> todo;
+  todo.swap(protect_);
+  for (const Protective& p : todo) {
+    if (order_index_.contains(p.spec.id)) continue;  // made once; the bot's row stays as it is
+    Order tmp;
+    tmp.spec = p.spec;
+    Event e = order_event(EventType::order_placed, p.ts, tmp);
+    e.price = *p.spec.trigger_price;
+    e.has_price = true;
+    e.ref = p.position;
+    e.size = p.spec.size;
+    out.push_back(e);
+    upsert_order(p.spec, out);
+  }
 }
 
 void NaiveMatcher::position_gone(std::size_t pos, TimeNs ts, std::vector<Event>& out) {

@@ -200,6 +200,23 @@ std::int64_t FillMath::slipped(std::int64_t price, bool buy, std::uint32_t bps) 
   return static_cast<std::int64_t>(std::max<Wide>(r, 1));
 }
 
+std::optional<std::int64_t> FillMath::protective_trigger(
+    std::int64_t entry, bool long_side, std::int64_t fraction,
+    std::optional<std::int64_t> tick) noexcept {
+  const Wide t = tick && *tick > 0 ? *tick : 1;
+  const Wide e = entry;
+  Wide trigger = 0;
+  if (long_side) {  // entry x (1 - f), up to the tick: toward the entry
+    trigger = -floor_div(-e * (kScale - fraction), kScale * t) * t;
+    if (trigger >= e) trigger -= t;
+  } else {  // entry x (1 + f), down to the tick
+    trigger = floor_div(e * (kScale + fraction), kScale * t) * t;
+    if (trigger <= e) trigger += t;
+  }
+  if (trigger <= 0 || trigger > kMaxRaw) return std::nullopt;
+  return static_cast<std::int64_t>(trigger);
+}
+
 Wide FillMath::released(Wide margin, std::int64_t q, std::int64_t size) noexcept {
   if (q >= size) return margin;
   return floor_div(margin * q, size);

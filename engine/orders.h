@@ -136,6 +136,9 @@ struct OrderView {
   Wide locked_delta = 0;  ///< margin added to the position and locked in the wallet (< 0: released)
   std::int64_t entry_after = 0;  ///< the position's entry price right after the fill
   bool opened_position = false;  ///< the fill opened the position
+  /// An engine-made protective stop: the order whose fill opened the position it protects (held
+  /// from its placement until a restart; the writer inserts its row from that order's).
+  std::optional<Uuid> opened_by;
 };
 
 /// A wallet's balance in one asset, as the engine holds it (raw).
@@ -179,6 +182,14 @@ struct FillMath {
                                             std::uint32_t bps) noexcept;
   /// margin x q / size, rounded down (the rest is released when the position closes).
   [[nodiscard]] static Wide released(Wide margin, std::int64_t q, std::int64_t size) noexcept;
+  /// The trigger of the protective stop a user's risk_management.stop_loss_percentage asks for
+  /// (docs/semantics.md, "The users' own settings"): `fraction` (raw, in (0, 1)) from the entry,
+  /// below it for a long, above for a short, on the market's tick and rounded toward the entry (the
+  /// loss never exceeds the user's percentage), but never on the entry itself (one tick beyond it
+  /// then). None when that price is not positive or not held (> kMaxRaw).
+  [[nodiscard]] static std::optional<std::int64_t> protective_trigger(
+      std::int64_t entry, bool long_side, std::int64_t fraction,
+      std::optional<std::int64_t> tick) noexcept;
 };
 
 }  // namespace lam

@@ -90,6 +90,9 @@ void Batch::add(const WriteOp& op) {
     case WriteKind::order_activated:
       activations_[op.id] = op;
       break;
+    case WriteKind::order_placed:
+      placements_.try_emplace(op.id, op);  // placed once
+      break;
     case WriteKind::trail_group: {
       auto [it, inserted] = trail_groups_.try_emplace(op.id, op);
       if (!inserted) {
@@ -170,6 +173,7 @@ void Batch::clear() {
   market_marks_.clear();
   activations_.clear();
   trail_groups_.clear();
+  placements_.clear();
   liquidations_.clear();
   alert_index_.clear();
   alerts_.clear();
@@ -241,6 +245,8 @@ std::pair<Batch, Batch> Batch::split() const {
   const std::size_t half = rows() / 2;
   std::size_t i = 0;
   auto side = [&]() -> Batch& { return i++ < half ? out.first : out.second; };
+  // Placements first: a half never holds a transition of an order the other half inserts later.
+  for (const WriteOp* op : by_id(placements_)) side().placements_.emplace(op->id, *op);
   for (const WriteOp* op : by_id(market_marks_)) side().market_marks_.emplace(op->id, *op);
   for (const WriteOp* op : by_id(trail_groups_)) side().trail_groups_.emplace(op->id, *op);
   for (const WriteOp* op : by_id(activations_)) side().activations_.emplace(op->id, *op);
@@ -268,7 +274,20 @@ std::pair<Batch, Batch> Batch::split() const {
 Batch::RowDescription Batch::describe_single() const {
   // Long: one branch per kind of row a batch holds, each naming its table, id and values.
   RowDescription d;
-  if (!market_marks_.empty()) {
+  if (!placements_.empty()) {
+    const WriteOp& op = placements_.begin()->second;
+    op.id.append_to(d.row_id);
+    d.table = "orders";
+    d.kind = "order_placed";
+    d.detail = "opened_by=";
+    op.ref.append_to(d.detail);
+    d.detail += " trigger_price=";
+    append_fixed(d.detail, op.price, kScaleDigits);
+    d.detail += " size=";
+    append_fixed(d.detail, op.size, kScaleDigits);
+    d.detail += " created_at=";
+    append_iso8601_ms(d.detail, op.ts);
+  } else if (!market_marks_.empty()) {
     const WriteOp& op = market_marks_.begin()->second;
     op.id.append_to(d.row_id);
     d.table = "market_marks";
@@ -510,12 +529,26 @@ std::vector<std::string> Batch::parameters() const {
       g_price.done(),  g_into.done()};
 }
 
+std::vector<std::string> Batch::placement_parameters() const {
+  ArrayLiteral id, by, trigger, size, at;
+  for (const WriteOp* op : by_id(placements_)) {
+    id.add_uuid(op->id);
+    by.add_uuid(op->ref);
+    trigger.add_fixed(op->price, kScaleDigits);
+    size.add_fixed(op->size, kScaleDigits);
+    at.add_time(op->ts);
+  }
+  return {id.done(), by.done(), trigger.done(), size.done(), at.done()};
+}
+
 namespace {
 constexpr const char* kBatchStatement = "laminator_batch";
-}
+constexpr const char* kPlacementStatement = "laminator_placement";
+}  // namespace
 
 void prepare_batch(pqxx::connection_base& c) {
   c.prepare(kBatchStatement, batch_statement());
+  c.prepare(kPlacementStatement, placement_statement());
   // Always the generic plan. A custom plan folds a 10k-row batch's arrays into constants, expects
   // 10k rows and merge-joins them against a full scan of the positions primary key; the generic
   // plan looks each row up by id. Measured on a 200k-position table: 160 ms -> 105 ms per 10k marks
@@ -533,9 +566,14 @@ pqxx::result exec_batch(pqxx::transaction_base& tx, const std::vector<std::strin
 }  // namespace
 
 BatchResult apply_batch(pqxx::transaction_base& tx, const Batch& b) {
+  BatchResult out;
+  if (b.has_placements()) {
+    const std::vector<std::string> q = b.placement_parameters();
+    const pqxx::result placed = tx.exec_prepared(kPlacementStatement, q[0], q[1], q[2], q[3], q[4]);
+    out.placed = placed[0][0].as<std::size_t>();
+  }
   const std::vector<std::string> p = b.parameters();
   const pqxx::result r = exec_batch(tx, p, std::make_index_sequence<kParameters>{});
-  BatchResult out;
   out.marks_applied = r[0][0].as<std::size_t>();
   out.fills_applied = r[0][2].as<std::size_t>();
   out.market_marks_applied = r[0][4].as<std::size_t>();
@@ -547,8 +585,14 @@ BatchResult apply_batch(pqxx::transaction_base& tx, const Batch& b) {
   return out;
 }
 
-// persistence/sql/batch.sql, embedded at build time (batch_sql.cpp).
+// persistence/sql/batch.sql and placement.sql, embedded at build time (batch_sql.cpp,
+// placement_sql.cpp).
 extern const char* const kBatchSql;
+extern const char* const kPlacementSql;
+
+const char* placement_statement() noexcept {
+  return kPlacementSql;
+}
 
 const char* batch_statement() noexcept {
   // Transitions are conditional (status = 'active' / 'open', orders 'pending' / 'open'). A row that

@@ -30,13 +30,13 @@ class Batch {
   [[nodiscard]] bool empty() const noexcept {
     return marks_.empty() && liquidations_.empty() && alerts_.empty() && orders_.empty() &&
            events_.empty() && market_marks_.empty() && activations_.empty() &&
-           trail_groups_.empty();
+           trail_groups_.empty() && placements_.empty();
   }
   /// Rows this batch will write (updates and journal inserts; an order's fill counts as one: its
   /// order, position, trade, balance and audit rows are one unit).
   [[nodiscard]] std::size_t rows() const noexcept {
     return marks_.size() + liquidations_.size() + alerts_.size() + orders_.size() + events_.size() +
-           market_marks_.size() + activations_.size() + trail_groups_.size();
+           market_marks_.size() + activations_.size() + trail_groups_.size() + placements_.size();
   }
   [[nodiscard]] std::size_t transitions() const noexcept;
   [[nodiscard]] std::size_t events() const noexcept { return events_.size(); }
@@ -72,6 +72,12 @@ class Batch {
   [[nodiscard]] std::optional<std::pair<EventType, Uuid>> voided_by(
       const std::string& conflict) const;
 
+  /// Orders the engine places (protective stops): inserted by their own statement, before the
+  /// batch statement in the same transaction, so that the batch's later transitions of them find
+  /// their rows.
+  [[nodiscard]] bool has_placements() const noexcept { return !placements_.empty(); }
+  /// Array literals for the placement statement's parameters ($1..$5, placement_statement()).
+  [[nodiscard]] std::vector<std::string> placement_parameters() const;
   /// Array literals for the batch statement's parameters ($1..$42, see batch_statement()).
   [[nodiscard]] std::vector<std::string> parameters() const;
 
@@ -85,6 +91,7 @@ class Batch {
   std::unordered_map<Uuid, WriteOp, UuidHash> market_marks_;  // by market
   std::unordered_map<Uuid, WriteOp, UuidHash> activations_;   // trailing stops, by order
   std::unordered_map<Uuid, WriteOp, UuidHash> trail_groups_;  // by group
+  std::unordered_map<Uuid, WriteOp, UuidHash> placements_;    // by the placed order
   std::vector<WriteOp> liquidations_;
   std::unordered_map<Uuid, std::size_t, UuidHash> alert_index_;
   std::vector<std::pair<Uuid, AlertWrite>> alerts_;
@@ -118,6 +125,7 @@ struct BatchResult {
   std::size_t market_marks_applied = 0;
   std::vector<std::string> conflicts;  ///< "table:id:found_status" per transition not applied
   std::size_t fills_applied = 0;       ///< order fills written (order, position, trade, balance)
+  std::size_t placed = 0;              ///< orders the engine placed, inserted (not there before)
 };
 
 /// Prepares the batch statement on a connection (once per connection) and makes the session plan
@@ -132,5 +140,8 @@ BatchResult apply_batch(pqxx::transaction_base& tx, const Batch& b);
 /// where conflicts is a text array of "table:id:found". Journal rows are inserted with ON CONFLICT
 /// (seq) DO NOTHING, so a retried batch is harmless.
 [[nodiscard]] const char* batch_statement() noexcept;
+/// The statement that inserts the orders the engine placed (WriteKind::order_placed); result: the
+/// rows inserted.
+[[nodiscard]] const char* placement_statement() noexcept;
 
 }  // namespace lam::db

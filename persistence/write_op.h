@@ -36,6 +36,12 @@ enum class WriteKind : std::uint8_t {
   /// A trailing group made or moved (price = its best price) or melded (ref = the group it melded
   /// into, else nil): id = group; coalesced per group, latest price wins, a meld stays.
   trail_group,
+  /// The engine placed an order (a user's protective stop, docs/semantics.md "The users' own
+  /// settings"): id = the new order, ref = the order whose fill opened the position it protects
+  /// (its user, wallet, market, leverage, and side: a long's is a sell, a short's a buy), price =
+  /// trigger_price, size, ts = created_at. Inserted before the batch's other
+  /// writes, once (ON CONFLICT DO NOTHING), while that order is not cancelled, expired or failed.
+  order_placed,
 };
 
 struct WriteOp {

@@ -481,6 +481,7 @@ bool Writer::Loop::apply_piece(Batch cur, std::size_t cap, bool express_between,
     }
     total.marks_applied += r.marks_applied;
     total.fills_applied += r.fills_applied;
+    total.placed += r.placed;
     for (auto& c : r.conflicts) total.conflicts.push_back(std::move(c));
   } catch (const pqxx::sql_error& e) {
     const bool timeout = is_timeout(e);
@@ -525,6 +526,7 @@ void Writer::Loop::record(const BatchResult& r) {
               r.conflicts[i]);
   stats_.conflicts.fetch_add(r.conflicts.size(), std::memory_order_relaxed);
   stats_.fills.fetch_add(r.fills_applied, std::memory_order_relaxed);
+  stats_.orders_placed.fetch_add(r.placed, std::memory_order_relaxed);
 }
 
 void Writer::Loop::express() {

@@ -56,7 +56,8 @@ struct WriterStats {
   std::atomic<std::uint64_t> transitions{0};
   std::atomic<std::uint64_t> conflicts{0};
   std::atomic<std::uint64_t> fills{0};  ///< paper fills written (order, position, trade, balance)
-  std::atomic<std::uint64_t> failures{0};  ///< failed flush attempts (each retried)
+  std::atomic<std::uint64_t> orders_placed{0};  ///< protective stops inserted (not there before)
+  std::atomic<std::uint64_t> failures{0};       ///< failed flush attempts (each retried)
   std::atomic<std::uint64_t> reconnects{0};
   std::atomic<std::uint64_t> last_flush_us{0};
   std::atomic<std::uint64_t> pending_rows{0};

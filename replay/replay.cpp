@@ -160,6 +160,23 @@ void write_state(const std::string& path, const Matcher& m) {
     opt_time(v.triggered_at);
     s.append(",\"filled_at\":");
     opt_time(v.filled_at);
+    if (v.opened_by) {  // placed by the engine in this run (a protective stop): its whole row
+      const OrderSpec o = *m.order_spec(v.id);
+      s.append(",\"user_id\":");
+      id_or_null(o.user_id);
+      s.append(",\"wallet_id\":");
+      id_or_null(o.wallet_id);
+      s.append(",\"market_id\":");
+      id_or_null(o.market_id);
+      s.append(",\"order_type\":\"").append(to_string(o.type)).append("\"");
+      s.append(",\"side\":\"").append(to_string(o.side)).append("\",\"execution\":\"paper\"");
+      wide("size", o.size);
+      s.append(",\"trigger_price\":");
+      opt_price(o.trigger_price);
+      wide("leverage", o.leverage);
+      s.append(",\"opened_by\":");
+      id_or_null(v.opened_by);
+    }
     if (v.activated_at) {  // a trailing stop that trails: what a restart follows
       s.append(",\"activated_at\":");
       opt_time(v.activated_at);

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <string>
 
+#include "engine/matcher.h"
 #include "feeds/capture.h"
 
 namespace lam::app {
@@ -282,6 +283,20 @@ TEST_F(Replay, TheUsersOwnSettingsReplayAsTheDaemonFollowsThem) {
       << st;
   EXPECT_NE(st.find(R"("avg_fill_price":"100.5")"), std::string::npos)
       << "the ask slipped by the user's 0.5 %: " << st;
+  // stop_loss_percentage 5: the protective stop at 100.5 x 0.95 = 95.475, up to 95.48, placed
+  // on the stream and written whole to the state (a restart or a chained replay reads it back).
+  const std::string stop =
+      Matcher::protective_id_for(*Uuid::parse("00000000-0000-0000-0000-000000000f02")).str();
+  EXPECT_NE(out.find(R"("type":"order.placed")"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("order_id":")" + stop), std::string::npos) << out;
+  EXPECT_NE(st.find(R"("id":")" + stop + R"(","status":"pending")"), std::string::npos) << st;
+  EXPECT_NE(
+      st.find(
+          R"("order_type":"stop","side":"sell","execution":"paper","size":"1","trigger_price":"95.48","leverage":"5","opened_by":"00000000-0000-0000-0000-000000000f02")"),
+      std::string::npos)
+      << st;
+  std::string why;
+  EXPECT_TRUE(valid_json(st, &why)) << why << "\n" << st;
 }
 
 // Issue 28: an order on another user's wallet (STATE.json's `wallets` name the owners, as the

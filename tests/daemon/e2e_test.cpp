@@ -13,6 +13,7 @@
 #include <thread>
 #include <tuple>
 
+#include "engine/matcher.h"
 #include "tests/daemon/e2e_harness.h"
 
 namespace lam::test {
@@ -848,6 +849,110 @@ TEST(EndToEnd, AUsersOwnSettingsLimitLeverageSetSlippageAndAHostileValueIsNamed)
     return sfield(j, "order_id") == after && sfield(j, "type") != "order.triggered";
   });
   ASSERT_TRUE(has(got, "order.filled", after)) << e.log_tail();
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+}
+
+// Issue 33 §3: a user_settings row deleted while the listener is away (its notification is sent
+// at commit, when the listener's connection is already gone) is forgotten by the resync, as the
+// rows of alerts and positions are: the user's leverage limit no longer applies.
+TEST(EndToEnd, AUserSettingsRowDeletedWhileTheListenerIsAwayIsForgottenByTheResync) {
+  E2E e("e2e_settings_resync");
+  const std::string risk = "00000005-0000-4000-8000-000000000021";
+  e.exec("INSERT INTO user_settings (id, user_id, setting_key, setting_value) VALUES ('" + risk +
+         "', '" + user(1) + "', 'risk_management', '{\"max_leverage\": 5}')");
+  ASSERT_TRUE(start_funded(e)) << e.log_text();
+  StreamClient sub(e.stream_url("?since=0"), kToken);
+  auto order = [&](const std::string& id) {
+    e.exec(
+        "INSERT INTO orders (id, user_id, wallet_id, market_id, order_type, side, size, "
+        "leverage) VALUES ('" +
+        id + "', '" + user(1) + "', '" + kWallet1 + "', '" + kMarket +
+        "', 'market', 'long', 0.01, 10)");
+  };
+  const std::string before = "0000000f-0000-4000-8000-000000000041";
+  order(before);
+  auto got = read_until(sub, [&](const std::string& j) { return sfield(j, "order_id") == before; });
+  ASSERT_TRUE(has(got, "order.rejected", before)) << e.log_tail();
+  const double resyncs = e.metric("laminator_listener_resyncs_total");
+  // One transaction (E2E::exec): the delete's notification goes out at commit, after the kill.
+  e.exec("DELETE FROM user_settings WHERE id = '" + risk +
+         "'; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+         "'laminator-listener'");
+  ASSERT_TRUE(wait_for([&] { return e.metric("laminator_listener_resyncs_total") > resyncs; }, 5s))
+      << e.log_tail();
+  const double cmds = e.metric("laminator_engine_commands_total");
+  const std::string after = "0000000f-0000-4000-8000-000000000042";
+  order(after);
+  wait_commands(e, cmds);
+  got = read_until(sub, [&](const std::string& j) {
+    return sfield(j, "order_id") == after && sfield(j, "type") != "order.triggered";
+  });
+  ASSERT_TRUE(has(got, "order.filled", after))
+      << "the deleted limit still applied: " << (got.empty() ? e.log_tail() : got.back());
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+}
+
+// Issue 33 §3: a user's stop_loss_percentage. The engine places a reduce-only stop row on the
+// position a paper fill opens (an order.placed event names it), a restart loads it as any order,
+// and it closes the position when the price falls through it.
+TEST(EndToEnd, AUsersStopLossPercentagePlacesAStopRowThatSurvivesARestartAndClosesThePosition) {
+  E2E e("e2e_protective");
+  e.exec(
+      "INSERT INTO user_settings (id, user_id, setting_key, setting_value) VALUES "
+      "('00000005-0000-4000-8000-000000000011', '" +
+      user(1) + "', 'risk_management', '{\"stop_loss_percentage\": 1}')");
+  const std::string entry = "0000000f-0000-4000-8000-000000000031";
+  ASSERT_TRUE(start_funded(e)) << e.log_text();
+  StreamClient sub(e.stream_url("?since=0"), kToken);
+  paper_order(e, entry, "market", "long");
+  auto got =
+      read_until(sub, [](const std::string& j) { return sfield(j, "type") == "order.placed"; });
+  ASSERT_TRUE(has(got, "order.filled", entry)) << e.log_tail();
+  ASSERT_EQ(sfield(got.back(), "type"), "order.placed") << e.log_tail();
+  const std::string stop = sfield(got.back(), "order_id");
+  const std::string position = sfield(got.back(), "position_id");
+  EXPECT_EQ(stop, Matcher::protective_id_for(*Uuid::parse(entry)).str());
+  EXPECT_EQ(position, Matcher::position_id_for(*Uuid::parse(entry)).str());
+  // The row: 1 % under the entry, toward it (the market has no tick_size: the 1e-9 grid); the
+  // position's size; a sell.
+  ASSERT_TRUE(wait_for([&] {
+    return count(e, "SELECT count(*) FROM orders s JOIN positions p ON p.id = '" + position +
+                        "' WHERE s.id = '" + stop +
+                        "' AND s.order_type = 'stop' AND s.side = 'sell' AND s.status = "
+                        "'pending' AND s.execution = 'paper' AND s.size = p.size AND "
+                        "s.trigger_price = ceil(p.entry_price * 0.99 * 1e9) / 1e9 AND "
+                        "s.user_id = p.user_id AND s.wallet_id = p.wallet_id") == 1;
+  })) << e.log_tail();
+  EXPECT_EQ(
+      std::stod(sfield(got.back(), "trigger_price")),
+      std::stod(e.query("SELECT trigger_price::text FROM orders WHERE id = '" + stop + "'")[0][0]
+                    .c_str()));
+  EXPECT_EQ(count(e,
+                  "SELECT count(*) FROM audit_logs WHERE action = 'order.placed' AND "
+                  "resource_id = '" +
+                      stop + "'"),
+            1);
+  EXPECT_EQ(e.metric("laminator_writer_orders_placed_total"), 1);
+  EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
+
+  // Restarted: the stop is loaded from its row; the fall closes the position through it.
+  e.start();
+  ASSERT_TRUE(e.wait_healthy()) << e.log_text();
+  StreamClient again(e.stream_url("?since=" + std::to_string(seq_of(got.back()))), kToken);
+  e.mock().pin_price("BTCUSDT", 7'900'000);  // 79000: through ~79200
+  auto more = read_until(
+      again, [](const std::string& j) { return sfield(j, "type") == "position.closed"; });
+  ASSERT_TRUE(has(more, "order.triggered", stop)) << e.log_tail();
+  ASSERT_TRUE(has(more, "order.filled", stop));
+  ASSERT_TRUE(has(more, "position.closed", position));
+  EXPECT_FALSE(has(more, "order.placed", stop)) << "placed once";
+  ASSERT_TRUE(wait_for([&] {
+    return count(e, "SELECT count(*) FROM orders o JOIN positions p ON p.id = '" + position +
+                        "' WHERE o.id = '" + stop +
+                        "' AND o.status = 'filled' AND p.status = 'closed'") == 1;
+  })) << e.log_tail();
+  EXPECT_EQ(count(e, "SELECT count(*) FROM orders WHERE order_type = 'stop'"), 1);
+  EXPECT_EQ(e.metric("laminator_writer_conflicts_total"), 0);
   EXPECT_EQ(e.signal_and_wait(SIGTERM), 0) << e.log_tail();
 }
 

@@ -124,5 +124,20 @@ TEST(MarketCoverage, ARenamedSymbolNoFeedServesIsReportedOnceAndClearedWhenServe
   EXPECT_EQ(c.unserved(), 1u);
 }
 
+TEST(ResyncBook, AUserSettingsRowTheResyncDidNotDeliverIsGone) {
+  ResyncBook r;
+  const std::vector<Uuid> held{id(21), id(22)};
+  auto each = [&](auto&& visit) {
+    for (const Uuid& u : held) visit(u);
+  };
+  EXPECT_TRUE(r.gone_settings(each).empty()) << "outside a resync nothing is gone";
+  r.begin();
+  r.saw_setting(id(22));
+  EXPECT_EQ(r.gone_settings(each), std::vector<Uuid>{id(21)});
+  (void)r.end([](auto&&) {}, [](auto&&) {});
+  r.begin();  // a new resync starts from nothing seen
+  EXPECT_EQ(r.gone_settings(each), held);
+}
+
 }  // namespace
 }  // namespace lam::daemon

@@ -553,6 +553,125 @@ TEST_F(Orders, UserSettingRowsMergeByKeyAndARejectedRowIsNamedAndNotFollowed) {
   EXPECT_EQ(mk.user_settings(id(1, kUserKind)), UserSettings{});
 }
 
+TEST(ProtectiveTrigger, RoundsTowardTheEntryOnTheTickAndNeverOntoIt) {
+  const auto tick = std::optional<std::int64_t>(raw("0.01"));
+  // long: 100.1 x 0.98 = 98.098 -> 98.10 (up, toward the entry); short: 102.102 -> 102.10
+  EXPECT_EQ(FillMath::protective_trigger(raw("100.1"), true, raw("0.02"), tick), raw("98.1"));
+  EXPECT_EQ(FillMath::protective_trigger(raw("100.1"), false, raw("0.02"), tick), raw("102.1"));
+  // exact on the tick: kept
+  EXPECT_EQ(FillMath::protective_trigger(raw("100"), true, raw("0.02"), tick), raw("98"));
+  EXPECT_EQ(FillMath::protective_trigger(raw("100"), false, raw("0.02"), tick), raw("102"));
+  // a fraction under one tick: one tick beyond the entry, never on it
+  EXPECT_EQ(FillMath::protective_trigger(raw("100"), true, raw("0.00001"), tick), raw("99.99"));
+  EXPECT_EQ(FillMath::protective_trigger(raw("100"), false, raw("0.00001"), tick), raw("100.01"));
+  // an entry off the tick (a slipped fill): the nearest tick toward it
+  EXPECT_EQ(FillMath::protective_trigger(raw("100.005"), true, raw("0.5"), tick), raw("50.01"));
+  // nothing positive below a one-tick entry; nothing past what the engine holds
+  EXPECT_FALSE(FillMath::protective_trigger(raw("0.01"), true, raw("0.5"), tick));
+  EXPECT_FALSE(FillMath::protective_trigger(kMaxRaw, false, raw("0.5"), tick));
+  // no tick rule: the 1e-9 grid
+  EXPECT_EQ(FillMath::protective_trigger(raw("3"), true, raw("0.1"), std::nullopt), raw("2.7"));
+}
+
+TEST_F(Orders, AUsersStopLossPercentagePlacesAReduceOnlyStopOnThePositionAFillOpens) {
+  tick(bbo(1, "99.9", "100.1"));
+  UserSettings us;
+  us.stop_loss_fraction = raw("0.02");  // stop_loss_percentage 2
+  mk.set_user_settings(id(1, kUserKind), us);
+  auto e = place(order(1, OrderType::market, OrderSide::long_side, "1.5"));
+  ASSERT_EQ(types(e), (std::vector{EventType::order_filled, EventType::position_opened,
+                                   EventType::order_placed}));
+  const Uuid stop_id = Matcher::protective_id_for(id(1, kOrderKind));
+  EXPECT_EQ(e[2].subject, stop_id);
+  EXPECT_EQ(e[2].ref, Matcher::position_id_for(id(1, kOrderKind)));
+  EXPECT_EQ(e[2].price, raw("98.1"));  // 100.1 x 0.98 = 98.098, toward the entry
+  EXPECT_EQ(e[2].size, raw("1.5"));
+  const OrderSpec s = *mk.order_spec(stop_id);
+  EXPECT_EQ(s.type, OrderType::stop);
+  EXPECT_EQ(s.side, OrderSide::sell);
+  EXPECT_EQ(s.execution, Execution::paper);
+  EXPECT_EQ(s.trigger_source, TriggerSource::reference);
+  EXPECT_EQ(s.leverage, raw("10"));
+  EXPECT_EQ(s.wallet_id, wallet());
+  EXPECT_EQ(s.status, OrderStatus::pending);
+  EXPECT_EQ(mk.order(stop_id)->opened_by, id(1, kOrderKind));
+  EXPECT_EQ(mk.stats().orders_placed, 1U);
+  // An increase places nothing more; the stop closes the whole position when it triggers.
+  e = place(order(2, OrderType::market, OrderSide::long_side, "0.5"));
+  ASSERT_EQ(types(e), (std::vector{EventType::order_filled, EventType::position_increased}));
+  EXPECT_TRUE(tick(mark(1, "98.11")).empty());
+  e = tick(mark(1, "98.1"));
+  ASSERT_GE(e.size(), 3U);
+  EXPECT_EQ(e[0].type, EventType::order_triggered);
+  EXPECT_EQ(e[0].subject, stop_id);
+  EXPECT_EQ(e[1].type, EventType::order_filled);
+  EXPECT_EQ(e[2].type, EventType::position_reduced) << "1.5 of 2: the rest stays open";
+  // A short: a buy stop above the entry (99.9 x 1.02 = 101.898 -> 101.89).
+  e = place(order(3, OrderType::market, OrderSide::short_side, "1"));
+  ASSERT_EQ(types(e).back(), EventType::order_placed);
+  EXPECT_EQ(e.back().price, raw("101.89"));
+  EXPECT_EQ(mk.order_spec(Matcher::protective_id_for(id(3, kOrderKind)))->side, OrderSide::buy);
+}
+
+TEST_F(Orders, TheProtectiveStopIsTheBotsToMoveOrCancelAndNoneIsPlacedWithoutTheSetting) {
+  tick(bbo(1, "99.9", "100.1"));
+  auto e = place(order(1, OrderType::market, OrderSide::long_side, "1"));
+  EXPECT_EQ(types(e), (std::vector{EventType::order_filled, EventType::position_opened}))
+      << "no setting, no stop";
+  UserSettings us;
+  us.stop_loss_fraction = raw("0.05");
+  mk.set_user_settings(id(1, kUserKind), us);
+  auto live = order(2, OrderType::market, OrderSide::short_side, "1");
+  live.execution = Execution::live;
+  e = place(live);
+  EXPECT_TRUE(e.empty()) << "a live order is the venue's: no paper fill, no stop";
+  // Opened by a stop that triggers on a tick: placed after the tick's other events.
+  place(order(3, OrderType::stop, OrderSide::short_side, "1", std::nullopt, "99"));
+  e = tick(mark(1, "98.5"));
+  ASSERT_EQ(types(e), (std::vector{EventType::order_triggered, EventType::order_filled,
+                                   EventType::position_opened, EventType::order_placed}));
+  const Uuid stop_id = Matcher::protective_id_for(id(3, kOrderKind));
+  EXPECT_EQ(e[3].price, raw("104.89"));  // 99.9 x 1.05 = 104.895, down toward the entry
+  // The bot moves it: followed as its own row.
+  OrderSpec moved = *mk.order_spec(stop_id);
+  moved.trigger_price = raw("100");
+  ev.clear();
+  mk.upsert_order(moved, ev);
+  EXPECT_TRUE(ev.empty());
+  EXPECT_TRUE(tick(mark(1, "99.99")).empty());
+  e = tick(mark(1, "100"));
+  ASSERT_FALSE(e.empty());
+  EXPECT_EQ(e[0].type, EventType::order_triggered);
+  EXPECT_EQ(e[0].subject, stop_id);
+  EXPECT_EQ(mk.order(stop_id)->status, OrderStatus::filled);
+  // The same order id fills again nowhere: a re-read of the opening order changes nothing.
+  EXPECT_EQ(mk.stats().orders_placed, 1U);
+}
+
+TEST_F(Orders, AProtectiveStopMatchesTheReferenceMatcher) {
+  NaiveMatcher nv;
+  setup_world(nv);
+  UserSettings us;
+  us.stop_loss_fraction = raw("0.01");
+  mk.set_user_settings(id(1, kUserKind), us);
+  nv.set_user_settings(id(1, kUserKind), us);
+  std::vector<Event> a, b;
+  mk.on_tick(bbo(1, "99.9", "100.1"), a);
+  nv.on_tick(bbo(1, "99.9", "100.1"), b);
+  const auto o = order(1, OrderType::market, OrderSide::long_side, "1");
+  mk.upsert_order(o, a);
+  nv.upsert_order(o, b);
+  mk.on_tick(mark(1, "99.09"), a);
+  nv.on_tick(mark(1, "99.09"), b);
+  ASSERT_EQ(types(a), types(b));
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].seq, b[i].seq);
+    EXPECT_EQ(a[i].subject, b[i].subject);
+    EXPECT_EQ(a[i].price, b[i].price);
+  }
+  EXPECT_EQ(types(a).back(), EventType::position_closed);
+}
+
 TEST_F(Orders, TheBotsCancelDisarmsAndAnEditRearms) {
   tick(bbo(1, "100", "100.1"));
   auto stop = order(1, OrderType::stop, OrderSide::long_side, "1", std::nullopt, "105");

@@ -149,6 +149,7 @@ class Scenario {
     UserSettings us;
     if (coin()) us.max_leverage = raw(pick(2) == 0 ? "10" : "20");
     if (coin()) us.slippage_bps = static_cast<std::uint32_t>(pick(4) * 25);
+    if (coin()) us.stop_loss_fraction = raw(pick(2) == 0 ? "0.002" : "0.01");  // protective stops
     return us;
   }
 
@@ -235,7 +236,7 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
     naive.set_user_settings(id(u, kUserKind), us);
   }
   if (bulk) fast.end_load();
-  std::uint64_t next_order = 1, filled = 0, triggered = 0, rejected = 0, cancelled = 0;
+  std::uint64_t next_order = 1, filled = 0, triggered = 0, rejected = 0, cancelled = 0, placed = 0;
   std::uint64_t trailed = 0;  // of them trailing stops
   expect_same(ef, en, -1);
   for (int step = 0; step < 3000; ++step) {
@@ -321,6 +322,7 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
       if (fast.order_spec(o)->type == OrderType::trailing_stop) ++trailed;
     }
     rejected += subjects(ef, EventType::order_rejected).size();
+    placed += subjects(ef, EventType::order_placed).size();
     cancelled += subjects(ef, EventType::order_cancelled).size();
   }
   for (std::uint64_t n = 1; n < next_order; ++n) {
@@ -355,6 +357,18 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
       EXPECT_TRUE(fp->realized_pnl == np->realized_pnl);
     }
   }
+  // The protective stops the engine placed: made, triggered and filled alike.
+  for (std::uint64_t n = 1; n < next_order; ++n) {
+    const Uuid pid = Matcher::protective_id_for(id(n, kOrderKind));
+    const auto fo = fast.order(pid);
+    const auto no = naive.order(pid);
+    ASSERT_EQ(fo.has_value(), no.has_value()) << "protective stop of order " << n;
+    if (!fo) continue;
+    EXPECT_EQ(fo->status, no->status) << "protective stop of order " << n;
+    EXPECT_EQ(fo->reason, no->reason) << "protective stop of order " << n;
+    EXPECT_EQ(fo->filled_size, no->filled_size) << "protective stop of order " << n;
+    EXPECT_EQ(fo->avg_fill_price, no->avg_fill_price) << "protective stop of order " << n;
+  }
   for (std::uint64_t u = 1; u <= 3; ++u) {
     const BalanceView fb = fast.balance(id(u, kWalletKind), Asset::of("USDC"));
     const BalanceView nb = naive.balance(id(u, kWalletKind), Asset::of("USDC"));
@@ -365,6 +379,7 @@ TEST_P(LadderVsNaive, SameEventsInTheSameOrder) {
   EXPECT_GT(triggered, 3u);
   EXPECT_GT(trailed, 0u);
   EXPECT_GT(rejected + cancelled, 3u);
+  EXPECT_GT(placed, 0u);
   for (std::uint64_t n = 1; n < next_alert; ++n) {
     const auto fa = fast.alert(id(n, kAlertKind));
     const auto na = naive.alert_status(id(n, kAlertKind));

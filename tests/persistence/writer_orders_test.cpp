@@ -326,6 +326,88 @@ TEST(WriterOrders, ATriggerBeforeTheFillThatOpensItsPositionInOneFlushIsNotLost)
             "position.opened|NULL|1|\nposition.increased|1|2|\n");
 }
 
+/// The protective stop the engine places on the position order `opener`'s fill opened.
+WriteOp placed(long long opener, const char* trigger, const char* size, TimeNs ts) {
+  WriteOp op;
+  op.kind = WriteKind::order_placed;
+  op.id = Matcher::protective_id_for(seq_id(kOrder, opener));
+  op.ref = seq_id(kOrder, opener);
+  op.price = *parse_raw(trigger);
+  op.size = *parse_raw(size);
+  op.ts = ts;
+  return op;
+}
+
+// Issue 33 §3: a user's stop_loss_percentage. The engine inserts the stop row (from the opening
+// order's user, wallet, market and leverage) ahead of the batch's other writes, so the stop's own
+// trigger and fill in the same flush land too; once; never for an opening order the bot cancelled.
+TEST(WriterOrders, AProtectiveStopRowIsInsertedOnceAndItsTransitionsInTheSameFlushLand) {
+  const std::string url = test::migrated_seeded_db("wo_protective", 4, 4);
+  exec(url, "INSERT INTO wallet_balances (wallet_id, token_symbol, balance) VALUES ('" +
+                seq_uuid(test::kWallet, 1) + "', 'Q', 1000), ('" + seq_uuid(test::kWallet, 2) +
+                "', 'Q', 1000)");
+  add_order(url, 1, 1, "market", "long", "2");
+  add_order(url, 2, 2, "market", "short", "1");  // user 2 (the seed's user 1 holds a short)
+  add_order(url, 3, 1, "market", "long", "1", "cancelled");  // the bot's cancel came first
+  const Uuid pos = Matcher::position_id_for(seq_id(kOrder, 1));
+  const Uuid pos2 = Matcher::position_id_for(seq_id(kOrder, 2));
+  const Uuid stop1 = Matcher::protective_id_for(seq_id(kOrder, 1));
+  const Uuid stop2 = Matcher::protective_id_for(seq_id(kOrder, 2));
+  const Uuid stop3 = Matcher::protective_id_for(seq_id(kOrder, 3));
+  Writer w({.conninfo = url, .flush_interval = 2000ms});  // one batch
+  ASSERT_TRUE(w.try_submit(fill(1, pos, "100", "2", "0.1", "-0.1", "40", "100",
+                                WriteOp::kTaker | WriteOp::kOpened, kT0)));
+  ASSERT_TRUE(w.try_submit(placed(1, "98", "2", kT0)));
+  ASSERT_TRUE(w.try_submit(fill(2, pos2, "100", "1", "0.05", "-0.05", "20", "100",
+                                WriteOp::kTaker | WriteOp::kOpened, kT0)));
+  ASSERT_TRUE(w.try_submit(placed(2, "102", "1", kT0)));
+  ASSERT_TRUE(w.try_submit(placed(3, "98", "1", kT0)));
+  // Stop 1 triggers and fills in the same flush: it closes the long.
+  const TimeNs t1 = kT0 + 1'000'000'000;
+  WriteOp trig;
+  trig.kind = WriteKind::order_triggered;
+  trig.id = stop1;
+  trig.ts = t1;
+  ASSERT_TRUE(w.try_submit(trig));
+  ASSERT_TRUE(w.try_submit(fill_op(stop1, pos, "98", "2", "0.098", "-4.098", "-40", "100",
+                                   WriteOp::kTaker | WriteOp::kReduce, t1)));
+  ASSERT_TRUE(wait_idle(w));
+  EXPECT_EQ(w.stats().batches.load(), 1u);
+  EXPECT_EQ(w.stats().conflicts.load(), 0u);
+  EXPECT_EQ(w.stats().orders_placed.load(), 2u);
+  auto cols = [](int u) {
+    return "SELECT order_type, side, size, trigger_price, trigger_source, leverage, execution, "
+           "status, user_id = '" +
+           seq_uuid(test::kUser, u) + "', wallet_id = '" + seq_uuid(test::kWallet, u) +
+           "', market_id = '" + seq_uuid(test::kMarket, 1) +
+           "', created_at = '2026-01-01Z' FROM orders ";
+  };
+  EXPECT_EQ(
+      text(url, cols(1) + "WHERE id = '" + stop1.str() + "'"),
+      "stop|sell|2.000000000000000000|98.000000000000000000|NULL|5.00|paper|filled|t|t|t|t|\n");
+  EXPECT_EQ(
+      text(url, cols(2) + "WHERE id = '" + stop2.str() + "'"),
+      "stop|buy|1.000000000000000000|102.000000000000000000|NULL|5.00|paper|pending|t|t|t|t|\n");
+  EXPECT_EQ(text(url, "SELECT count(*) FROM orders WHERE id = '" + stop3.str() + "'"), "0|\n");
+  EXPECT_EQ(text(url, "SELECT status, size FROM positions WHERE id = '" + pos.str() + "'"),
+            "closed|0.000000000000000000|\n");
+  EXPECT_EQ(text(url, "SELECT action, new_values->>'trigger_price', new_values->>'opened_by' = '" +
+                          seq_uuid(kOrder, 2) + "' FROM audit_logs WHERE resource_id = '" +
+                          stop2.str() + "'"),
+            "order.placed|102.000000000000000000|t|\n");
+  EXPECT_EQ(text(url, "SELECT action FROM audit_logs WHERE resource_id = '" + stop1.str() +
+                          "' ORDER BY action"),
+            "order.filled|\norder.placed|\norder.triggered|\n");
+  // Placed again (a retried batch, a replayed crash ring) after the bot moved it: nothing changes.
+  exec(url, "UPDATE orders SET trigger_price = 103 WHERE id = '" + stop2.str() + "'");
+  ASSERT_TRUE(w.try_submit(placed(2, "102", "1", kT0)));
+  ASSERT_TRUE(wait_idle(w));
+  EXPECT_EQ(text(url, "SELECT trigger_price FROM orders WHERE id = '" + stop2.str() + "'"),
+            "103.000000000000000000|\n");
+  EXPECT_EQ(text(url, "SELECT count(*) FROM audit_logs WHERE action = 'order.placed'"), "2|\n");
+  EXPECT_EQ(w.stats().orders_placed.load(), 2u);
+}
+
 // Issue 28: a limit's `rested` transition (pending -> open) and its fill in one flush were one
 // audit row (order.filled, pending -> filled); every transition is its own row.
 TEST(WriterOrders, ARestedLimitFilledInTheSameFlushKeepsBothAuditRows) {

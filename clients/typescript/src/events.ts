@@ -144,6 +144,18 @@ export interface SettingsRejected extends UserBase<"settings.rejected"> {
   reason: string;
   detail?: string;
 }
+/**
+ * The engine placed an order for the user: the protective stop of the user's
+ * `risk_management.stop_loss_percentage` on a position a paper fill opened (`position_id`). It is an
+ * ordinary reduce-only `stop` row (a long's sells, a short's buys; `size` the position's, the
+ * trigger `stop_loss_percentage` from the entry, on the tick): move or cancel it like any order.
+ */
+export interface OrderPlaced extends UserBase<"order.placed"> {
+  order_id: Uuid;
+  position_id: Uuid;
+  trigger_price: Decimal;
+  size: Decimal;
+}
 type PositionMove = "position.opened" | "position.increased" | "position.reduced" | "position.closed";
 export interface PositionMoved<T extends PositionMove = PositionMove> extends UserBase<T> {
   position_id: Uuid;
@@ -170,6 +182,7 @@ export type LaminatorEvent =
   | OrderFillVoided
   | TransitionVoided
   | SettingsRejected
+  | OrderPlaced
   | PositionMoved<"position.opened">
   | PositionMoved<"position.increased">
   | PositionMoved<"position.reduced">
@@ -199,6 +212,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   "order.fill_voided",
   "transition.voided",
   "settings.rejected",
+  "order.placed",
 ];
 
 /** Narrows an event by type: `if (is(ev, "alert.triggered")) ev.alert_id`. */

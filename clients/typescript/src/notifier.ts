@@ -190,6 +190,8 @@ export function describeEvent(ev: LaminatorEvent, market?: string): string {
       return `Order expired:${m}`;
     case "order.rejected":
       return `Order rejected:${m} (${e.reason ?? ""})`;
+    case "order.placed":
+      return `Stop-loss placed:${m} at ${e.trigger_price} (your stop-loss setting)`;
     case "settings.rejected":
       return `Your settings were not applied (${e.detail ?? e.reason ?? ""}): the defaults apply until you fix them`;
     default:
