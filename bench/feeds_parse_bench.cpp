@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 
 #include "bench/ratio_report.h"
 #include "engine/fixed.h"
@@ -75,6 +76,9 @@ std::int64_t rj_ms(const rj::Value& v) {
 std::string_view rj_sv(const rj::Value& v) {
   return v.IsString() ? std::string_view(v.GetString(), v.GetStringLength()) : std::string_view{};
 }
+std::optional<std::int64_t> rj_rate(const rj::Value& v) {
+  return v.IsString() ? parse_rate(rj_sv(v)) : std::nullopt;
+}
 
 class RapidDecoder {
  public:
@@ -99,12 +103,28 @@ class RapidDecoder {
       if (k == TickKind::bbo) t.ask = size_or_ask;
       out.push_back(t);
     };
+    // A funding announcement: the rate (1e-18), the settlement (ns), the price paid at (0: mark).
+    auto funding = [&](std::string_view sym, std::optional<std::int64_t> rate, TimeNs at,
+                       std::int64_t pay, TimeNs ts) {
+      const feeds::SymbolInfo* s = map_.find(sym);
+      if (s == nullptr || !rate || at <= 0) return;
+      Tick t;
+      t.recv_ts = recv;
+      t.exch_ts = ts;
+      t.instrument = s->id;
+      t.kind = TickKind::funding;
+      t.price = *rate;
+      t.size = at;
+      t.ask = pay;
+      out.push_back(t);
+    };
     switch (venue_) {
       case Venue::binance: {
         const rj::Value& d = doc_.HasMember("data") ? doc_["data"] : doc_;
         const std::string_view e = rj_sv(d["e"]);
         if (e == "markPriceUpdate") {
           emit(rj_sv(d["s"]), TickKind::mark, rj_raw(d["p"]), 0, rj_ms(d["E"]));
+          funding(rj_sv(d["s"]), rj_rate(d["r"]), rj_ms(d["T"]), 0, rj_ms(d["E"]));
         } else if (e == "bookTicker") {
           emit(rj_sv(d["s"]), TickKind::bbo, rj_raw(d["b"]), rj_raw(d["a"]), rj_ms(d["T"]));
         } else if (e == "aggTrade") {
@@ -123,6 +143,10 @@ class RapidDecoder {
           if (d.HasMember("bid1Price") && d.HasMember("ask1Price")) {
             emit(rj_sv(d["symbol"]), TickKind::bbo, rj_raw(d["bid1Price"]), rj_raw(d["ask1Price"]),
                  ts);
+          }
+          if (d.HasMember("fundingRate") && d.HasMember("nextFundingTime")) {
+            funding(rj_sv(d["symbol"]), rj_rate(d["fundingRate"]), rj_ms(d["nextFundingTime"]), 0,
+                    ts);
           }
         } else {
           for (const auto& t : d.GetArray()) {
@@ -150,6 +174,11 @@ class RapidDecoder {
         const rj::Value& d = doc_["data"];
         if (ch == "activeAssetCtx") {
           emit(rj_sv(d["coin"]), TickKind::mark, rj_raw(d["ctx"]["markPx"]), 0, recv);
+          constexpr TimeNs kHour = 3'600'000'000'000;
+          if (d["ctx"].HasMember("funding")) {
+            funding(rj_sv(d["coin"]), rj_rate(d["ctx"]["funding"]), (recv / kHour + 1) * kHour,
+                    rj_raw(d["ctx"]["oraclePx"]), recv);
+          }
         } else if (ch == "trades") {
           for (const auto& t : d.GetArray()) {
             emit(rj_sv(t["coin"]), TickKind::trade, rj_raw(t["px"]), rj_raw(t["sz"]),
@@ -219,7 +248,8 @@ bool same_ticks(const std::vector<Tick>& a, const std::vector<Tick>& b) {
     if (a[i].kind != b[i].kind || a[i].instrument != b[i].instrument || a[i].price != b[i].price ||
         a[i].exch_ts != b[i].exch_ts ||
         (a[i].kind == TickKind::trade && a[i].size != b[i].size && b[i].size != 0) ||
-        (a[i].kind == TickKind::bbo && a[i].ask != b[i].ask)) {
+        (a[i].kind == TickKind::bbo && a[i].ask != b[i].ask) ||
+        (a[i].kind == TickKind::funding && (a[i].size != b[i].size || a[i].ask != b[i].ask))) {
       return false;
     }
   }

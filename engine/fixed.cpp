@@ -38,6 +38,10 @@ Wide Decimal::nearest() const noexcept {
 }
 
 DecimalParse parse_decimal(std::string_view s) noexcept {
+  return parse_decimal(s, kScaleDigits);
+}
+
+DecimalParse parse_decimal(std::string_view s, int digits) noexcept {
   // Long: a one-pass decimal parser (sign, digits, point, exponent, rounding, range checks) on the
   // hot path; split, its state would travel through parameters.
   DecimalParse out;
@@ -99,8 +103,8 @@ DecimalParse parse_decimal(std::string_view s) noexcept {
     return out;
   }
 
-  // Scale to the 1e-9 grid: magnitude = mant * 10^(exp10 + 9).
-  const int shift = exp10 + kScaleDigits;
+  // Scale to the grid: magnitude = mant * 10^(exp10 + digits).
+  const int shift = exp10 + digits;
   unsigned __int128 mag = 0;
   Remainder rem = Remainder::zero;
   if (mant == 0) {
@@ -161,6 +165,14 @@ DecimalParse parse_decimal(std::string_view s) noexcept {
   }
   out.value = Decimal{v, rem};
   return out;
+}
+
+std::optional<std::int64_t> parse_rate(std::string_view text) noexcept {
+  const DecimalParse p = parse_decimal(text, kRateDigits);
+  if (!p.ok()) return std::nullopt;
+  const Wide v = p.value.nearest();
+  if (v > kMaxRate || v < -kMaxRate) return std::nullopt;
+  return static_cast<std::int64_t>(v);
 }
 
 std::optional<std::int64_t> to_raw(Wide v) noexcept {

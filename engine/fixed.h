@@ -48,6 +48,17 @@ struct DecimalParse {
 /// Parses `[+-]digits[.digits][(e|E)[+-]digits]` (also `.5`, `5.`); no spaces, no hex, no inf/nan.
 /// Magnitudes up to ~1.7e29 are representable; larger ones give `out_of_range`.
 [[nodiscard]] DecimalParse parse_decimal(std::string_view text) noexcept;
+/// The same on the grid of 10^-digits (digits in [0, 18]): `floor` counts units of 10^-digits.
+[[nodiscard]] DecimalParse parse_decimal(std::string_view text, int digits) noexcept;
+
+/// Funding rates live on a finer grid than prices (OKX sends 16 decimals): 1e-18.
+inline constexpr int kRateDigits = 18;
+inline constexpr std::int64_t kRateScale = 1'000'000'000'000'000'000;
+/// Largest magnitude of a rate per settlement: 100 % (venues cap funding at a few percent; a
+/// larger value is a bad value, never a payment).
+inline constexpr std::int64_t kMaxRate = kRateScale;
+/// A rate rounded to the nearest 1e-18; nullopt when malformed or beyond +-kMaxRate.
+[[nodiscard]] std::optional<std::int64_t> parse_rate(std::string_view text) noexcept;
 
 /// Parses and rounds to the nearest raw value that fits in [-kMaxRaw, kMaxRaw]; nullopt otherwise.
 [[nodiscard]] std::optional<std::int64_t> parse_raw(std::string_view text) noexcept;

@@ -75,6 +75,16 @@ struct MatcherStats {
   std::uint64_t orders_revivals_refused = 0;  ///< finished orders set back to pending / open
   std::uint64_t orders_fills_voided = 0;      ///< fills the bot's change to the order beat
   std::uint64_t orders_placed = 0;            ///< protective stops of users' stop_loss_percentage
+  std::uint64_t funding_ticks = 0;            ///< funding announcements taken (never a price)
+};
+
+/// A market's latest funding announcement: the rate its venue names for the next settlement.
+struct FundingNotice {
+  std::int64_t rate = 0;       ///< 1e-18 units (kRateScale); positive: longs pay shorts
+  TimeNs at = 0;               ///< the settlement it is for; 0: none received
+  std::int64_t pay_price = 0;  ///< raw; 0 = the mark (Hyperliquid: its oracle price)
+  TimeNs received = 0;         ///< exch_ts of the tick that brought it
+  friend bool operator==(const FundingNotice&, const FundingNotice&) = default;
 };
 
 /// A position as it stands now (materialized on demand).
@@ -204,6 +214,9 @@ class Matcher {
 
   /// Processes one tick; appends the events it causes to `out`.
   void on_tick(const Tick& t, std::vector<Event>& out);
+  /// The latest funding announcement of the market `id` (none received: `at` = 0); nullopt for
+  /// an unknown market.
+  [[nodiscard]] std::optional<FundingNotice> funding(const Uuid& market) const;
 
   [[nodiscard]] std::optional<PositionView> position(const Uuid& id) const;
   [[nodiscard]] std::optional<AlertView> alert(const Uuid& id) const;
@@ -381,6 +394,7 @@ class Matcher {
   struct AlertIds;
   struct PositionIds;
   struct OrderIds;
+  void on_funding(std::uint32_t mi, const Tick& t) noexcept;
   void slow_path(std::uint32_t mi, const Tick& t, bool set_p, std::vector<Event>& out);
   void liquidate(std::uint32_t mi, const Tick& t, std::vector<Event>& out);
   void expire(std::uint32_t mi, const Tick& t, std::vector<Event>& out);

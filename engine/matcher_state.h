@@ -67,6 +67,7 @@ struct Matcher::MarketCold {
   std::vector<std::uint32_t> waiting;
   // activated trailing stops by source and side (trail_index), made on first use
   std::array<std::unique_ptr<TrailBook>, 6> trail;
+  FundingNotice funding;  // the venue's latest funding announcement (issue 33 §1)
 };
 
 /// The trailing book of a source index (kMark, kLast, kMid) and side.

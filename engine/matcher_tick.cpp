@@ -16,6 +16,11 @@ void Matcher::on_tick(const Tick& t, std::vector<Event>& out) {
     return;
   }
   const std::uint32_t mi = instrument_to_market_[t.instrument];
+  if (t.kind == TickKind::funding) [[unlikely]] {
+    // Not a price: kept off the branchless path below, whose `kind % 3` would read it as a mark.
+    on_funding(mi, t);
+    return;
+  }
   const MarketHot& m = hot_[mi];
   Quotes& q = quotes_[mi];
   last_ts_ = t.exch_ts;
@@ -41,6 +46,21 @@ void Matcher::on_tick(const Tick& t, std::vector<Event>& out) {
     return;
   ++stats_.ticks_slow_path;
   slow_path(mi, t, set_p, out);
+}
+
+void Matcher::on_funding(std::uint32_t mi, const Tick& t) noexcept {
+  ++stats_.funding_ticks;
+  // The venue's latest word for its next settlement; a late frame about an earlier settlement
+  // never replaces a newer one's.
+  FundingNotice& f = cold_[mi].funding;
+  if (t.size < f.at) return;
+  f = FundingNotice{t.price, t.size, t.ask, t.exch_ts};
+}
+
+std::optional<FundingNotice> Matcher::funding(const Uuid& market) const {
+  const auto it = market_index_.find(market);
+  if (it == market_index_.end()) return std::nullopt;
+  return cold_[it->second].funding;
 }
 
 void Matcher::slow_path(std::uint32_t mi, const Tick& t, bool set_p, std::vector<Event>& out) {

@@ -213,6 +213,7 @@ void NaiveMatcher::on_tick(const Tick& t, std::vector<Event>& out) {
   // the fast matcher's differential tests compare against code a reader can check line by line.
   auto mit = instrument_index_.find(t.instrument);
   if (mit == instrument_index_.end()) return;
+  if (t.kind == TickKind::funding) return;  // not a price; settlement is not built yet
   last_ts_ = t.exch_ts;
   ++ticks_;
   Market& m = markets_[mit->second];

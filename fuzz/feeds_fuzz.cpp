@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/fixed.h"
 #include "feeds/decoder.h"
 
 namespace {
@@ -36,7 +37,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   s.out.clear();
   dec.decode(s.buf.data(), len, s.buf.size(), 1, s.out);
   for (const auto& e : s.out) {
-    if (e.kind == lam::feeds::FeedEventKind::tick && e.tick.price <= 0) __builtin_trap();
+    if (e.kind != lam::feeds::FeedEventKind::tick) continue;
+    if (e.tick.kind == lam::TickKind::funding) {  // a signed rate, a settlement time
+      if (e.tick.price > lam::kMaxRate || e.tick.price < -lam::kMaxRate || e.tick.size <= 0)
+        __builtin_trap();
+    } else if (e.tick.price <= 0) {
+      __builtin_trap();
+    }
   }
   if (s.table.size() > 100'000) {  // bound memory: interned junk symbols
     s = State();

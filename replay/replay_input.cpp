@@ -252,6 +252,41 @@ StateInput load_state(const std::string& path) {
 
 // ---- ticks -----------------------------------------------------------------------------------
 
+namespace {
+
+/// A funding line: "rate" (decimal, 1e-18 grid), "funding_time" (ms of the settlement), and
+/// optionally "price" (what the venue pays at when it is not the mark: Hyperliquid's oracle).
+bool funding_fields(std::string_view rate, std::string_view at, std::string_view price,
+                    TickLine& out, std::string& error) {
+  const auto r = parse_rate(rate);
+  if (!r) {
+    error = rate.empty() ? "missing rate"
+                         : "bad rate '" + std::string(rate.substr(0, 40)) + "' (|rate| <= 1)";
+    return false;
+  }
+  std::int64_t ms = 0;
+  auto [p, ec] = std::from_chars(at.data(), at.data() + at.size(), ms);
+  if (at.empty() || ec != std::errc() || p != at.data() + at.size() || ms <= 0 ||
+      ms > INT64_MAX / kNsPerMs) {
+    error = "funding_time must be integer milliseconds";
+    return false;
+  }
+  out.price = *r;
+  out.size = ms * kNsPerMs;
+  out.ask = 0;
+  if (!price.empty()) {
+    const auto px = parse_raw(price);
+    if (!px || *px <= 0) {
+      error = "bad decimal in price: '" + std::string(price.substr(0, 40)) + "'";
+      return false;
+    }
+    out.ask = *px;
+  }
+  return true;
+}
+
+}  // namespace
+
 struct TickLineParser::Impl {
   od::parser parser;
 };
@@ -276,7 +311,7 @@ bool TickLineParser::parse(const char* line, std::size_t len, std::size_t capaci
     return false;
   }
   bool have_ts = false, have_venue = false, have_symbol = false, have_kind = false;
-  std::string_view price, size, bid, ask;
+  std::string_view price, size, bid, ask, rate, funding_time;
   for (auto field : obj) {
     std::string_view key;
     od::value v;
@@ -285,7 +320,8 @@ bool TickLineParser::parse(const char* line, std::size_t len, std::size_t capaci
       return false;
     }
     const bool known = key == "ts" || key == "venue" || key == "symbol" || key == "kind" ||
-                       key == "price" || key == "size" || key == "bid" || key == "ask";
+                       key == "price" || key == "size" || key == "bid" || key == "ask" ||
+                       key == "rate" || key == "funding_time";
     if (!known) continue;  // unknown fields, nested or not, are skipped unread
     Scalar s;
     if (!read_scalar(v, s)) {
@@ -316,6 +352,8 @@ bool TickLineParser::parse(const char* line, std::size_t len, std::size_t capaci
         out.kind = TickKind::trade;
       else if (s.text == "bbo")
         out.kind = TickKind::bbo;
+      else if (s.text == "funding")
+        out.kind = TickKind::funding;
       else {
         error = "unknown kind '" + std::string(s.text.substr(0, 32)) + "'";
         return false;
@@ -328,6 +366,10 @@ bool TickLineParser::parse(const char* line, std::size_t len, std::size_t capaci
       bid = s.text;
     } else if (key == "ask") {
       ask = s.text;
+    } else if (key == "rate") {
+      rate = s.text;
+    } else if (key == "funding_time") {
+      funding_time = s.text;
     }
   }
   if (!have_ts || !have_venue || !have_symbol || !have_kind) {
@@ -359,6 +401,8 @@ bool TickLineParser::parse(const char* line, std::size_t len, std::size_t capaci
         return false;
       }
       return true;
+    case TickKind::funding:
+      return funding_fields(rate, funding_time, price, out, error);
   }
   return true;
 }

@@ -35,13 +35,15 @@ struct TickLine {
   std::string_view venue;   ///< valid until the next parse
   std::string_view symbol;  ///< valid until the next parse
   TickKind kind = TickKind::mark;
-  std::int64_t price = 0;  ///< mark / trade price / bid
+  std::int64_t price = 0;  ///< mark / trade price / bid / funding rate
   std::int64_t size = 0;
   std::int64_t ask = 0;
 };
 
 /// Parses one NDJSON tick line: {"ts":<ms>,"venue":..,"symbol":..,"kind":"mark|trade|bbo",
-/// "price"|"size"|"bid"|"ask": "<decimal>"}. Decimals may be strings or JSON numbers.
+/// "price"|"size"|"bid"|"ask": "<decimal>"}. Decimals may be strings or JSON numbers. A
+/// `"kind":"funding"` line has "rate" (1e-18 grid, into `price`), "funding_time" (ms, into `size`
+/// as ns) and an optional "price" the venue pays at (into `ask`; absent: the mark).
 class TickLineParser {
  public:
   /// Bytes that must be readable after the end of a line (simdjson's padding).

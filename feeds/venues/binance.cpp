@@ -84,7 +84,7 @@ class BinanceDecoder final : public Decoder {
 
  private:
   struct Fields {
-    Tok e, E, s, p, q, a, b, T, u, m;
+    Tok e, E, s, p, q, a, b, T, u, m, r;
     void set(std::string_view key, od::value v) noexcept {
       if (key.size() != 1) return;
       switch (key[0]) {
@@ -117,6 +117,9 @@ class BinanceDecoder final : public Decoder {
           break;
         case 'm':
           m = json::token(v);
+          break;
+        case 'r':
+          r = json::token(v);
           break;
         default:
           break;
@@ -168,7 +171,9 @@ class BinanceDecoder final : public Decoder {
         t.kind = TickKind::mark;
         t.price = *px;
         t.exch_ts = *ts;
-        break;
+        emit_tick(out, t, r);
+        funding(f, t, out, r);
+        return true;
       }
       case Payload::agg_trade: {
         auto px = json::price(f.p);
@@ -219,6 +224,23 @@ class BinanceDecoder final : public Decoder {
     return true;
   }
 
+  /// The funding rate markPriceUpdate carries beside the mark: `r` for the settlement at `T` (ms).
+  /// A delivery contract sends `"r":""` and `"T":0`: no funding, not a bad value.
+  void funding(const Fields& f, Tick t, std::vector<FeedEvent>& out, DecodeResult& r) {
+    if (!f.r.has_value() || f.T.text == "0") return;
+    const auto rate = json::rate(f.r);
+    const auto at = json::ms_time(f.T);
+    if (!rate || !at || *at <= 0) {
+      skip_bad();
+      return;
+    }
+    t.kind = TickKind::funding;
+    t.price = *rate;
+    t.size = *at;
+    t.ask = 0;  // paid at the mark
+    emit_tick(out, t, r);
+  }
+
   static constexpr std::uint64_t kBookKey = std::uint64_t{1} << 32;  // seq_: instrument | this
   bool foreign_ = false;  ///< the frame held a payload of an event or symbol not ours
   od::parser parser_;
@@ -233,7 +255,8 @@ namespace {
 std::vector<Route> routes() {
   // Since 2026-04 markPrice/aggTrade live on /market and bookTicker on /public only.
   return {{"market", "wss://fstream.binance.com/market/stream",
-           static_cast<std::uint8_t>(kind_bit(TickKind::mark) | kind_bit(TickKind::trade))},
+           static_cast<std::uint8_t>(kind_bit(TickKind::mark) | kind_bit(TickKind::trade) |
+                                     kind_bit(TickKind::funding))},
           {"public", "wss://fstream.binance.com/public/stream", kind_bit(TickKind::bbo)}};
 }
 

@@ -92,12 +92,15 @@ class BybitDecoder final : public Decoder {
   /// Merged ticker state of one symbol; 0 = unknown.
   struct TickerState {
     std::int64_t mark = 0, bid = 0, ask = 0;
+    std::int64_t rate = 0;    ///< fundingRate (1e-18), when has_rate
+    TimeNs next_funding = 0;  ///< nextFundingTime; 0 = unknown
+    bool has_rate = false;
   };
 
   bool ticker(od::object d, bool snapshot, std::optional<TimeNs> exch,
               std::optional<std::uint64_t> cs, TimeNs recv_ts, std::vector<FeedEvent>& out,
               DecodeResult& r) {
-    Tok symbol, mark, bid, ask;
+    Tok symbol, mark, bid, ask, rate, next_funding;
     if (!json::for_each_field(d, [&](std::string_view key, od::value v) {
           if (key == "symbol")
             symbol = json::token(v);
@@ -107,6 +110,10 @@ class BybitDecoder final : public Decoder {
             bid = json::token(v);
           else if (key == "ask1Price")
             ask = json::token(v);
+          else if (key == "fundingRate")
+            rate = json::token(v);
+          else if (key == "nextFundingTime")
+            next_funding = json::token(v);
           return true;
         })) {
       return false;
@@ -146,7 +153,38 @@ class BybitDecoder final : public Decoder {
       t.ask = st.ask;
       emit_tick(out, t, r);
     }
+    if (funding_changed(rate, next_funding, st) && st.has_rate && st.next_funding > 0) {
+      t.kind = TickKind::funding;
+      t.price = st.rate;
+      t.size = st.next_funding;
+      t.ask = 0;  // paid at the mark
+      emit_tick(out, t, r);
+    }
     return true;
+  }
+
+  /// Merges a ticker's funding fields (a dated future's "" is no funding, not a bad value);
+  /// true when either changed.
+  bool funding_changed(const Tok& rate, const Tok& next, TickerState& st) {
+    bool changed = false;
+    if (rate.has_value()) {
+      if (const auto v = json::rate(rate)) {
+        changed = !st.has_rate || st.rate != *v;
+        st.rate = *v;
+        st.has_rate = true;
+      } else {
+        ++stats_.bad_values;
+      }
+    }
+    if (next.has_value()) {
+      if (const auto at = json::ms_time(next)) {
+        changed = changed || st.next_funding != *at;
+        st.next_funding = *at;
+      } else {
+        ++stats_.bad_values;
+      }
+    }
+    return changed;
   }
 
   bool trade(od::object o, TimeNs recv_ts, std::vector<FeedEvent>& out, DecodeResult& r) {
@@ -211,7 +249,7 @@ namespace {
 std::vector<Route> routes() {
   return {{"linear", "wss://stream.bybit.com/v5/public/linear",
            static_cast<std::uint8_t>(kind_bit(TickKind::mark) | kind_bit(TickKind::bbo) |
-                                     kind_bit(TickKind::trade))}};
+                                     kind_bit(TickKind::trade) | kind_bit(TickKind::funding))}};
 }
 
 VenueRules rules() {

@@ -93,7 +93,7 @@ class HyperliquidDecoder final : public Decoder {
   bool ctx(od::value dv, TimeNs recv_ts, std::vector<FeedEvent>& out, DecodeResult& r) {
     od::object d;
     if (dv.get_object().get(d)) return false;
-    Tok coin, mark;
+    Tok coin, mark, rate, oracle;
     if (!json::for_each_field(d, [&](std::string_view key, od::value v) {
           if (key == "coin") {
             coin = json::token(v);
@@ -101,7 +101,12 @@ class HyperliquidDecoder final : public Decoder {
             od::object c;
             if (v.get_object().get(c)) return false;
             return json::for_each_field(c, [&](std::string_view k, od::value cv) {
-              if (k == "markPx") mark = json::token(cv);
+              if (k == "markPx")
+                mark = json::token(cv);
+              else if (k == "funding")
+                rate = json::token(cv);
+              else if (k == "oraclePx")
+                oracle = json::token(cv);
               return true;
             });
           }
@@ -120,6 +125,18 @@ class HyperliquidDecoder final : public Decoder {
     t.kind = TickKind::mark;
     t.price = *px;
     t.flags = kTickNoExchTime;
+    emit_tick(out, t, r);
+    if (!rate.has_value()) return true;  // a spot coin's context has no funding
+    // The current hourly rate, paid on the hour (no time on the wire: the next whole hour after
+    // the receive time) at the oracle price, not the mark.
+    const auto fr = json::rate(rate);
+    const auto at = json::price(oracle);
+    if (!fr || !at) return skip_bad();
+    constexpr TimeNs kHour = 3'600'000'000'000;
+    t.kind = TickKind::funding;
+    t.price = *fr;
+    t.size = (recv_ts / kHour + 1) * kHour;
+    t.ask = *at;
     emit_tick(out, t, r);
     return true;
   }
@@ -202,7 +219,7 @@ namespace {
 std::vector<Route> routes() {
   return {{"ws", "wss://api.hyperliquid.xyz/ws",
            static_cast<std::uint8_t>(kind_bit(TickKind::mark) | kind_bit(TickKind::bbo) |
-                                     kind_bit(TickKind::trade))}};
+                                     kind_bit(TickKind::trade) | kind_bit(TickKind::funding))}};
 }
 
 VenueRules rules() {

@@ -83,6 +83,13 @@ inline std::optional<std::int64_t> size(const Tok& t) noexcept {
   return r;
 }
 
+/// A funding rate on the 1e-18 grid (signed); nullopt when absent, "" (no funding: dated futures),
+/// malformed or beyond +-100 %.
+inline std::optional<std::int64_t> rate(const Tok& t) noexcept {
+  if (!t.has_value()) return std::nullopt;
+  return parse_rate(t.text);
+}
+
 /// An unsigned integer sent as a number or a string of digits.
 inline std::optional<std::uint64_t> u64(const Tok& t) noexcept {
   if (!t.has_value()) return std::nullopt;

@@ -1,5 +1,6 @@
-// OKX v5 public: `mark-price`, `tickers` and `trades` pushes ({"arg":{..},"data":[..]}), per-arg
-// acks, error events, the 64008 service-upgrade notice and the literal text `pong`.
+// OKX v5 public: `mark-price`, `tickers`, `trades` and `funding-rate` pushes
+// ({"arg":{..},"data":[..]}), per-arg acks, error events, the 64008 service-upgrade notice and the
+// literal text `pong`.
 #include <unordered_map>
 
 #include "feeds/venues/json.h"
@@ -11,12 +12,13 @@ namespace {
 using json::Tok;
 namespace od = json::od;
 
-enum class Channel : std::uint8_t { other, mark_price, tickers, trades };
+enum class Channel : std::uint8_t { other, mark_price, tickers, trades, funding_rate };
 
 Channel channel_of(std::string_view c) noexcept {
   if (c == "mark-price") return Channel::mark_price;
   if (c == "tickers") return Channel::tickers;
   if (c == "trades") return Channel::trades;
+  if (c == "funding-rate") return Channel::funding_rate;
   return Channel::other;
 }
 
@@ -89,7 +91,7 @@ class OkxDecoder final : public Decoder {
  private:
   bool row(Channel channel, od::object o, TimeNs recv_ts, std::vector<FeedEvent>& out,
            DecodeResult& r) {
-    Tok inst, px, ts, bid, ask, sz, side, trade_id, count;
+    Tok inst, px, ts, bid, ask, sz, side, trade_id, count, rate, funding_time;
     if (!json::for_each_field(o, [&](std::string_view key, od::value v) {
           if (key == "instId")
             inst = json::token(v);
@@ -109,6 +111,10 @@ class OkxDecoder final : public Decoder {
             trade_id = json::token(v);
           else if (key == "count")
             count = json::token(v);
+          else if (key == "fundingRate")
+            rate = json::token(v);
+          else if (key == "fundingTime")
+            funding_time = json::token(v);
           return true;
         })) {
       return false;
@@ -181,6 +187,18 @@ class OkxDecoder final : public Decoder {
         if (side.text == "sell") t.flags |= kTickTakerSell;
         break;
       }
+      case Channel::funding_rate: {
+        // `fundingRate` is the rate of the settlement at `fundingTime` (the interval is the
+        // venue's: 8 h, some 4 h or 1 h, and it changes; never assumed), up to 16 decimals.
+        auto fr = json::rate(rate);
+        auto at = json::ms_time(funding_time);
+        if (!fr || !at || *at <= 0) return skip_bad();
+        t.kind = TickKind::funding;
+        t.price = *fr;
+        t.size = *at;
+        t.ask = 0;  // paid at the mark
+        break;
+      }
       case Channel::other:
         return true;
     }
@@ -200,7 +218,7 @@ namespace {
 std::vector<Route> routes() {
   return {{"public", "wss://ws.okx.com:8443/ws/v5/public",
            static_cast<std::uint8_t>(kind_bit(TickKind::mark) | kind_bit(TickKind::bbo) |
-                                     kind_bit(TickKind::trade))}};
+                                     kind_bit(TickKind::trade) | kind_bit(TickKind::funding))}};
 }
 
 VenueRules rules() {
@@ -223,7 +241,7 @@ std::vector<std::string> subscribe(std::string_view /*route*/,
                                    const std::vector<std::string>& symbols, std::size_t per_msg) {
   std::vector<std::string> topics;
   for (const std::string& s : symbols) {
-    for (const char* ch : {"mark-price", "tickers", "trades"}) {
+    for (const char* ch : {"mark-price", "tickers", "trades", "funding-rate"}) {
       topics.push_back(std::string(R"({"channel":")") + ch + R"(","instId":)" + json_quoted(s) +
                        "}");
     }

@@ -46,6 +46,32 @@ TEST(TickLineParser, MarkTradeAndBbo) {
   EXPECT_EQ(h.out.ask, 100'500000000);
 }
 
+TEST(TickLineParser, FundingLinesCarryTheRateTheSettlementTimeAndAnOptionalPrice) {
+  Harness h;
+  ASSERT_TRUE(h.parse(
+      R"({"ts":1,"venue":"okx","symbol":"BTC-USDT-SWAP","kind":"funding","rate":"0.0001875391284828","funding_time":1788681600000})"))
+      << h.error;
+  EXPECT_EQ(h.out.kind, TickKind::funding);
+  EXPECT_EQ(h.out.price, 187'539'128'482'800);
+  EXPECT_EQ(h.out.size, 1788681600000LL * kNsPerMs);
+  EXPECT_EQ(h.out.ask, 0);
+  ASSERT_TRUE(h.parse(
+      R"({"ts":1,"venue":"hyperliquid","symbol":"BTC","kind":"funding","rate":-0.0000125,"funding_time":3600000,"price":"79922"})"))
+      << h.error;
+  EXPECT_EQ(h.out.price, -12'500'000'000'000);
+  EXPECT_EQ(h.out.ask, 79922 * kScale);
+  for (
+      const char* bad :
+      {R"({"ts":1,"venue":"v","symbol":"X","kind":"funding","funding_time":1})",
+       R"({"ts":1,"venue":"v","symbol":"X","kind":"funding","rate":"2","funding_time":1})",
+       R"({"ts":1,"venue":"v","symbol":"X","kind":"funding","rate":"0.1"})",
+       R"({"ts":1,"venue":"v","symbol":"X","kind":"funding","rate":"0.1","funding_time":0})",
+       R"({"ts":1,"venue":"v","symbol":"X","kind":"funding","rate":"0.1","funding_time":1,"price":"-3"})"}) {
+    EXPECT_FALSE(h.parse(bad)) << bad;
+    EXPECT_FALSE(h.error.empty()) << bad;
+  }
+}
+
 TEST(TickLineParser, NumbersMayBeJsonNumbersWithExponentsButNeverGoThroughDouble) {
   Harness h;
   // 0.1 + 0.2 style values and 17 significant digits survive exactly

@@ -73,6 +73,24 @@ TEST(ParseDecimal, RejectsMalformedAndHuge) {
   EXPECT_EQ(parse_decimal("1e-400").value.floor, 0);
 }
 
+TEST(ParseRate, TheFundingGridKeepsEighteenDecimalsAndRefusesBeyondOneHundredPercent) {
+  EXPECT_EQ(parse_rate("0.0001875391284828"), 187'539'128'482'800);  // OKX: every digit kept
+  EXPECT_EQ(parse_rate("-0.00004532"), -45'320'000'000'000);
+  EXPECT_EQ(parse_rate("1.5e-4"), 150'000'000'000'000);
+  EXPECT_EQ(parse_rate("0"), 0);
+  EXPECT_EQ(parse_rate("1"), kRateScale);
+  EXPECT_EQ(parse_rate("-1"), -kRateScale);
+  // Beyond 1e-18: to the nearest, half away from zero.
+  EXPECT_EQ(parse_rate("0.0000000000000000014"), 1);
+  EXPECT_EQ(parse_rate("0.0000000000000000015"), 2);
+  EXPECT_EQ(parse_rate("-0.0000000000000000015"), -2);
+  for (const char* bad : {"1.000000000000000001", "-2", "1e3", "", "x", "0.1.2", "nan", "inf"})
+    EXPECT_FALSE(parse_rate(bad).has_value()) << bad;
+  // The 1e-9 grid is unchanged by the finer one.
+  EXPECT_EQ(parse_decimal("0.0001875391284828").value.floor, 187'539);
+  EXPECT_EQ(parse_decimal("0.0001875391284828", 18).value.floor, 187'539'128'482'800);
+}
+
 TEST(FormatFixed, TrimsTrailingZeros) {
   EXPECT_EQ(format_fixed(65000'500000000), "65000.5");
   EXPECT_EQ(format_fixed(3 * kScale), "3");

@@ -40,6 +40,43 @@ class AlertRules : public ::testing::Test {
   std::vector<Event> ev;
 };
 
+// Issue 33 §1: a funding tick carries a rate (1e-18 grid) where a price tick carries a price. Read
+// as a mark, this one (raw 150 x 1e9) would fire the alert at 100; it must only be kept.
+TEST_F(AlertRules, AFundingTickIsNeverAPriceAndTheLatestSettlementsRateIsKept) {
+  arm(price_alert(1, AlertType::price_above, ConditionType::greater_than, "100"));
+  EXPECT_EQ(m.funding(id(1, kMarketKind)), FundingNotice{});  // none received
+  Tick f;
+  f.instrument = 1;
+  f.kind = TickKind::funding;
+  f.price = 150 * kScale;  // a rate of 1.5e-7
+  f.size = 28'800'000 * kNsPerMs;
+  f.exch_ts = 2000 * kNsPerMs;
+  ev.clear();
+  m.on_tick(f, ev);
+  EXPECT_TRUE(ev.empty());
+  EXPECT_EQ(m.funding(id(1, kMarketKind)),
+            (FundingNotice{150 * kScale, 28'800'000 * kNsPerMs, 0, 2000 * kNsPerMs}));
+  EXPECT_EQ(m.stats().funding_ticks, 1u);
+  EXPECT_EQ(m.stats().ticks_slow_path, 0u);
+  // Prices still move the market as before: below the target nothing, above it fires.
+  EXPECT_TRUE(tick("99").empty());
+  EXPECT_EQ(tick("100.5"), std::vector<Uuid>{id(1, kAlertKind)});
+  // A late frame about an earlier settlement never replaces the later one's rate; a new rate for
+  // the same settlement does, and so does the next settlement's.
+  Tick late = f;
+  late.size = 1;
+  late.price = -5;
+  m.on_tick(late, ev);
+  EXPECT_EQ(m.funding(id(1, kMarketKind))->rate, 150 * kScale);
+  Tick update = f;
+  update.price = -kRateScale / 1000;  // -0.1 %
+  update.ask = 7 * kScale;            // paid at another price (Hyperliquid's oracle)
+  m.on_tick(update, ev);
+  EXPECT_EQ(m.funding(id(1, kMarketKind))->rate, -kRateScale / 1000);
+  EXPECT_EQ(m.funding(id(1, kMarketKind))->pay_price, 7 * kScale);
+  EXPECT_FALSE(m.funding(id(9, kMarketKind)).has_value());
+}
+
 TEST_F(AlertRules, PriceAboveGreaterThanIsStrict) {
   arm(price_alert(1, AlertType::price_above, ConditionType::greater_than, "100"));
   EXPECT_TRUE(tick("99.999999999").empty());

@@ -12,7 +12,9 @@ namespace lam::feeds {
 namespace {
 
 using test::decode;
+using test::funding_ticks_of;
 using test::load_frames;
+using test::price_ticks_of;
 using test::ticks_of;
 
 constexpr TimeNs kRecv = 1'788'658'200'500'000'000;
@@ -44,7 +46,7 @@ TEST(BinanceDecoder, FixtureFramesBecomeMarkBboAndTrade) {
   for (const std::string& fr : load_frames("binance")) {
     EXPECT_EQ(f.run(fr).cls, FrameClass::data) << fr;
   }
-  const auto t = ticks_of(f.out);
+  const auto t = price_ticks_of(f.out);
   ASSERT_EQ(t.size(), 3u);
   EXPECT_EQ(t[0].kind, TickKind::mark);
   EXPECT_EQ(t[0].price, raw("79893.418125"));
@@ -150,7 +152,7 @@ TEST(BybitDecoder, SnapshotThenPartialDeltasMerge) {
   Fixture f(Venue::bybit, {"BTCUSDT"});
   const auto frames = load_frames("bybit");
   for (const std::string& fr : frames) EXPECT_EQ(f.run(fr).cls, FrameClass::data) << fr;
-  const auto t = ticks_of(f.out);
+  const auto t = price_ticks_of(f.out);
   // snapshot: mark + bbo; delta 1: bbo (bid side only, ask merged); delta 2: mark; trades: 2.
   ASSERT_EQ(t.size(), 6u);
   EXPECT_EQ(t[0].kind, TickKind::mark);
@@ -262,7 +264,7 @@ TEST(HyperliquidDecoder, FixtureFramesBannerAndPong) {
            R"({"channel":"subscriptionResponse","data":{"method":"subscribe","subscription":{"type":"allMids"}}})")
           .cls,
       FrameClass::ack);
-  const auto t = ticks_of(f.out);
+  const auto t = price_ticks_of(f.out);
   ASSERT_EQ(t.size(), 4u);  // mark, trade, and two mids (BTC, ETH; other coins skipped)
   EXPECT_EQ(t[0].kind, TickKind::mark);
   EXPECT_EQ(t[0].price, raw("79890.0"));
@@ -747,12 +749,114 @@ TEST(Decoders, EmptyAndBadNumbersAreAbsentNotZero) {
   EXPECT_EQ(f.out[0].tick.price, 187'539);
 }
 
+// ---- funding (issue 33 §1; docs/feeds.md "Funding") -------------------------------------------
+
+TEST(Funding, BinanceMarkPriceCarriesTheRateForTheNextSettlement) {
+  Fixture f(Venue::binance, {"BTCUSDT"});
+  f.run(load_frames("binance")[0]);
+  const auto fu = funding_ticks_of(f.out);
+  ASSERT_EQ(fu.size(), 1u);
+  EXPECT_EQ(fu[0].price, 45'320'000'000'000);      // "0.00004532" on the 1e-18 grid
+  EXPECT_EQ(fu[0].size, 1'788'681'600'000 * kMs);  // T
+  EXPECT_EQ(fu[0].ask, 0);                         // paid at the mark
+  EXPECT_EQ(fu[0].exch_ts, 1'788'658'200'000 * kMs);
+  EXPECT_EQ(fu[0].instrument, f.id);
+  // A delivery contract: "r":"" and "T":0 are no funding, not a bad value.
+  f.out.clear();
+  f.run(R"({"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"5","r":"","T":0})");
+  EXPECT_EQ(ticks_of(f.out).size(), 1u);
+  EXPECT_EQ(f.dec->stats().bad_values, 0u);
+  // Negative rates, exponents; a rate beyond 100 % or garbage is a bad value, the mark stands.
+  f.out.clear();
+  f.run(R"({"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"5","r":"-0.00012","T":1000})");
+  f.run(R"({"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"5","r":"1.5e-4","T":1000})");
+  f.run(R"({"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"5","r":"1.01","T":1000})");
+  f.run(R"({"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"5","r":"x","T":1000})");
+  f.run(R"({"e":"markPriceUpdate","E":1,"s":"BTCUSDT","p":"5","r":"0.0001","T":"soon"})");
+  EXPECT_EQ(price_ticks_of(f.out).size(), 5u);
+  const auto rates = funding_ticks_of(f.out);
+  ASSERT_EQ(rates.size(), 2u);
+  EXPECT_EQ(rates[0].price, -120'000'000'000'000);
+  EXPECT_EQ(rates[1].price, 150'000'000'000'000);
+  EXPECT_EQ(f.dec->stats().bad_values, 3u);
+}
+
+TEST(Funding, BybitTickersMergeRateAndTimeAndSayOnlyChanges) {
+  Fixture f(Venue::bybit, {"BTCUSDT"});
+  for (const std::string& fr : load_frames("bybit")) f.run(fr);
+  // The snapshot's rate and nextFundingTime (a string of ms); the delta repeating the same rate
+  // says nothing new.
+  auto fu = funding_ticks_of(f.out);
+  ASSERT_EQ(fu.size(), 1u);
+  EXPECT_EQ(fu[0].price, 45'500'000'000'000);  // "0.0000455"
+  EXPECT_EQ(fu[0].size, 1'788'681'600'000 * kMs);
+  EXPECT_EQ(fu[0].ask, 0);
+  // A delta with a new rate alone keeps the time; one with a new time alone keeps the rate.
+  f.out.clear();
+  f.run(
+      R"({"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","fundingRate":"-0.0001"},"cs":2,"ts":1788658201000})");
+  f.run(
+      R"({"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","nextFundingTime":"1788710400000"},"cs":3,"ts":1788681600100})");
+  fu = funding_ticks_of(f.out);
+  ASSERT_EQ(fu.size(), 2u);
+  EXPECT_EQ(fu[0].price, -100'000'000'000'000);
+  EXPECT_EQ(fu[0].size, 1'788'681'600'000 * kMs);
+  EXPECT_EQ(fu[1].price, -100'000'000'000'000);
+  EXPECT_EQ(fu[1].size, 1'788'710'400'000 * kMs);
+  // A dated future: "" for both, no funding and nothing bad; a new snapshot forgets the old rate.
+  f.out.clear();
+  f.run(
+      R"({"topic":"tickers.BTCUSDT","type":"snapshot","data":{"symbol":"BTCUSDT","markPrice":"5","fundingRate":"","nextFundingTime":""},"cs":4,"ts":1788681600200})");
+  EXPECT_TRUE(funding_ticks_of(f.out).empty());
+  EXPECT_EQ(f.dec->stats().bad_values, 0u);
+}
+
+TEST(Funding, OkxFundingRateChannelKeepsSixteenDecimals) {
+  Fixture f(Venue::okx, {"BTC-USDT-SWAP"}, raw("0.01"));
+  EXPECT_EQ(
+      f.run(
+           R"({"arg":{"channel":"funding-rate","instId":"BTC-USDT-SWAP"},"data":[{"formulaType":"withRate","fundingRate":"0.0001875391284828","fundingTime":"1788681600000","impactValue":"","instId":"BTC-USDT-SWAP","instType":"SWAP","interestRate":"0.0001","maxFundingRate":"0.0075","method":"current_period","minFundingRate":"-0.0075","nextFundingRate":"","nextFundingTime":"1788710400000","premium":"0.0001","settFundingRate":"0.0001","settState":"settled","ts":"1788658200000"}]})")
+          .cls,
+      FrameClass::data);
+  const auto fu = funding_ticks_of(f.out);
+  ASSERT_EQ(fu.size(), 1u);
+  EXPECT_EQ(fu[0].price, 187'539'128'482'800);  // 0.0001875391284828, every digit
+  EXPECT_EQ(fu[0].size, 1'788'681'600'000 * kMs);
+  EXPECT_EQ(fu[0].exch_ts, 1'788'658'200'000 * kMs);
+  EXPECT_EQ(fu[0].ask, 0);
+  // Without its time the rate names no settlement: a bad value.
+  f.run(
+      R"({"arg":{"channel":"funding-rate","instId":"BTC-USDT-SWAP"},"data":[{"instId":"BTC-USDT-SWAP","fundingRate":"0.0001","fundingTime":"","ts":"1788658200000"}]})");
+  EXPECT_EQ(funding_ticks_of(f.out).size(), 1u);
+  EXPECT_EQ(f.dec->stats().bad_values, 1u);
+}
+
+TEST(Funding, HyperliquidPaysHourlyAtTheOraclePrice) {
+  Fixture f(Venue::hyperliquid, {"BTC"});
+  f.run(load_frames("hyperliquid")[0]);
+  const auto fu = funding_ticks_of(f.out);
+  ASSERT_EQ(fu.size(), 1u);
+  EXPECT_EQ(fu[0].price, 12'500'000'000'000);  // "0.0000125" an hour
+  constexpr TimeNs kHour = 3'600'000'000'000;
+  EXPECT_EQ(fu[0].size, (kRecv / kHour + 1) * kHour);  // no time on the wire: the next hour
+  EXPECT_EQ(fu[0].ask, raw("79922.0"));                // oraclePx
+  // A spot coin's context has no funding (nothing bad); funding without an oracle price is bad.
+  f.out.clear();
+  f.run(
+      R"({"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"markPx":"5","circulatingSupply":"1"}}})");
+  f.run(
+      R"({"channel":"activeAssetCtx","data":{"coin":"BTC","ctx":{"markPx":"5","funding":"0.00001"}}})");
+  EXPECT_EQ(price_ticks_of(f.out).size(), 2u);
+  EXPECT_TRUE(funding_ticks_of(f.out).empty());
+  EXPECT_EQ(f.dec->stats().bad_values, 1u);
+}
+
 TEST(Decoders, ReplayModeInternsSymbolsOnFirstSight) {
   InstrumentTable table;
   auto dec = make_decoder(Venue::binance, SymbolMap(Venue::binance, &table));
   std::vector<FeedEvent> out;
   decode(*dec, load_frames("binance")[0], kRecv, out);
-  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out.size(), 2u);  // the mark and its funding rate
   EXPECT_EQ(table.find("binance", "BTCUSDT"), out[0].tick.instrument);
 }
 
@@ -792,7 +896,7 @@ TEST(Venues, SubscribeMessagesAreTheVenuesOwn) {
   EXPECT_EQ(
       subscribe_messages(Venue::okx, "public", {"BTC-USDT-SWAP"}, 2),
       (V{R"({"id":"sub1","op":"subscribe","args":[{"channel":"mark-price","instId":"BTC-USDT-SWAP"},{"channel":"tickers","instId":"BTC-USDT-SWAP"}]})",
-         R"({"id":"sub2","op":"subscribe","args":[{"channel":"trades","instId":"BTC-USDT-SWAP"}]})"}));
+         R"({"id":"sub2","op":"subscribe","args":[{"channel":"trades","instId":"BTC-USDT-SWAP"},{"channel":"funding-rate","instId":"BTC-USDT-SWAP"}]})"}));
   EXPECT_EQ(subscribe_messages(Venue::hyperliquid, "ws", {"BTC"}, 30),
             (V{R"({"method":"subscribe","subscription":{"type":"allMids"}})",
                R"({"method":"subscribe","subscription":{"type":"activeAssetCtx","coin":"BTC"}})",

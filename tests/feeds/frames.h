@@ -38,4 +38,20 @@ inline std::vector<Tick> ticks_of(const std::vector<FeedEvent>& evs) {
   return ticks;
 }
 
+/// The price ticks (mark, trade, BBO) of `evs`: funding announcements left out.
+inline std::vector<Tick> price_ticks_of(const std::vector<FeedEvent>& evs) {
+  std::vector<Tick> out;
+  for (const Tick& t : ticks_of(evs))
+    if (t.kind != TickKind::funding) out.push_back(t);
+  return out;
+}
+
+/// The funding announcements of `evs`.
+inline std::vector<Tick> funding_ticks_of(const std::vector<FeedEvent>& evs) {
+  std::vector<Tick> out;
+  for (const Tick& t : ticks_of(evs))
+    if (t.kind == TickKind::funding) out.push_back(t);
+  return out;
+}
+
 }  // namespace lam::feeds::test

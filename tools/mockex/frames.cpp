@@ -107,6 +107,15 @@ void FrameGenerator::pin_price(const std::string& symbol, std::int64_t cents) {
   if (cents > 0) s.px = cents;
 }
 
+void FrameGenerator::pin_funding(const std::string& symbol, std::string rate) {
+  state(symbol).funding = std::move(rate);
+}
+
+std::int64_t FrameGenerator::next_funding_ms(std::int64_t now_ms, int hours) {
+  const std::int64_t grid = std::int64_t{hours} * 3'600'000;
+  return (now_ms / grid + 1) * grid;
+}
+
 std::string FrameGenerator::next(const Topic& t, std::int64_t now_ms, bool skip_seq) {
   // Long: the mock's frame templates, one case per venue and topic kind (the venues' own formats,
   // ../shared/venues.md).
@@ -149,7 +158,8 @@ std::string FrameGenerator::next(const Topic& t, std::int64_t now_ms, bool skip_
       if (t.stream == Stream::mark) {
         return R"({"stream":")" + l + R"(@markPrice@1s","data":{"e":"markPriceUpdate","E":)" + ms +
                R"(,"s":")" + u + R"(","p":")" + px + R"(000000","P":")" + px + R"(000000","i":")" +
-               px + R"(000000","r":"0.00004532","T":1788681600000}})";
+               px + R"(000000","r":")" + s.funding + R"(","T":)" +
+               std::to_string(next_funding_ms(now_ms)) + "}}";
       }
       if (t.stream == Stream::trade) {
         std::uint64_t& tid = trade_id(s, t.symbol);
@@ -183,8 +193,9 @@ std::string FrameGenerator::next(const Topic& t, std::int64_t now_ms, bool skip_
         return head + R"(,"tickDirection":"PlusTick","lastPrice":")" + px + R"(","markPrice":")" +
                px + R"(","indexPrice":")" + px + R"(","bid1Price":")" + bid +
                R"(","bid1Size":"1.496","ask1Price":")" + ask +
-               R"(","ask1Size":"3.112","fundingRate":"0.0000455","preOpenPrice":"","preQty":"")" +
-               tail;
+               R"(","ask1Size":"3.112","fundingIntervalHour":"8","fundingCap":"0.005",)" +
+               R"("nextFundingTime":")" + std::to_string(next_funding_ms(now_ms)) +
+               R"(","fundingRate":")" + s.funding + R"(","preOpenPrice":"","preQty":"")" + tail;
       }
       // Partial deltas, as the venue sends them: one side of the book, or the mark alone.
       switch (rng_() % 3) {
@@ -194,7 +205,7 @@ std::string FrameGenerator::next(const Topic& t, std::int64_t now_ms, bool skip_
           return head + R"(,"ask1Price":")" + ask + R"(","ask1Size":"0.7")" + tail;
         default:
           return head + R"(,"markPrice":")" + px + R"(","indexPrice":")" + px +
-                 R"(","fundingRate":"0.0000455")" + tail;
+                 R"(","fundingRate":")" + s.funding + "\"" + tail;
       }
     }
     case Venue::okx: {
@@ -203,6 +214,16 @@ std::string FrameGenerator::next(const Topic& t, std::int64_t now_ms, bool skip_
       if (t.stream == Stream::mark) {
         return arg + "mark-price" + inst + R"("instType":"SWAP","instId":")" + t.symbol +
                R"(","markPx":")" + px + R"(","ts":")" + ms + R"("}]})";
+      }
+      if (t.stream == Stream::funding) {
+        const std::int64_t at = next_funding_ms(now_ms);
+        return arg + "funding-rate" + inst + R"("instType":"SWAP","instId":")" + t.symbol +
+               R"(","method":"current_period","formulaType":"withRate","fundingRate":")" +
+               s.funding + R"(","nextFundingRate":"","fundingTime":")" + std::to_string(at) +
+               R"(","nextFundingTime":")" + std::to_string(at + 8 * 3'600'000) +
+               R"(","minFundingRate":"-0.0075","maxFundingRate":"0.0075","interestRate":"0.0001",)" +
+               R"("impactValue":"20000","settState":"processing","settFundingRate":")" + s.funding +
+               R"(","premium":"0.0001","ts":")" + ms + R"("}]})";
       }
       if (t.stream == Stream::book) {
         return arg + "tickers" + inst + R"("instType":"SWAP","instId":")" + t.symbol +
@@ -221,7 +242,8 @@ std::string FrameGenerator::next(const Topic& t, std::int64_t now_ms, bool skip_
     case Venue::hyperliquid: {
       if (t.stream == Stream::mark) {
         return R"({"channel":"activeAssetCtx","data":{"coin":")" + t.symbol +
-               R"(","ctx":{"funding":"0.0000125","openInterest":"35409.41702","prevDayPx":")" + px +
+               R"(","ctx":{"funding":")" + s.funding +
+               R"(","openInterest":"35409.41702","prevDayPx":")" + px +
                R"(","dayNtlVlm":"845822222.7523186","premium":"-0.0004003904","oraclePx":")" + px +
                R"(","markPx":")" + px + R"(","midPx":")" + px + R"(","impactPxs":[")" + bid +
                R"(",")" + ask + R"("],"dayBaseVlm":"10601.61339"}}})";
@@ -372,9 +394,10 @@ SubscribeRequest parse_subscribe(Venue venue, std::string_view route, std::strin
       for (dom::element a : args) {
         std::string_view ch, inst;
         if (a["channel"].get_string().get(ch) || a["instId"].get_string().get(inst)) continue;
-        const Stream st = ch == "mark-price" ? Stream::mark
-                          : ch == "tickers"  ? Stream::book
-                                             : Stream::trade;
+        const Stream st = ch == "mark-price"     ? Stream::mark
+                          : ch == "tickers"      ? Stream::book
+                          : ch == "funding-rate" ? Stream::funding
+                                                 : Stream::trade;
         r.topics.push_back({st, std::string(inst)});
       }
       return r;

@@ -17,7 +17,7 @@ namespace lam::mockex {
 using feeds::Venue;
 
 /// What a topic streams.
-enum class Stream : std::uint8_t { mark, trade, book, mids, heartbeat };
+enum class Stream : std::uint8_t { mark, trade, book, mids, heartbeat, funding };
 
 struct Topic {
   Stream stream = Stream::mark;
@@ -38,6 +38,13 @@ class FrameGenerator {
   /// Fixes a symbol's price (in 1e-2 units) from the next frame on; the random walk stops while a
   /// price is pinned. `cents` <= 0 releases the pin. (Tests drive exact prices with it.)
   void pin_price(const std::string& symbol, std::int64_t cents);
+  /// A symbol's funding rate (decimal text, e.g. "-0.0003") from the next frame on; the default
+  /// is "0.0001". Binance's markPrice, Bybit's tickers, OKX's funding-rate and Hyperliquid's
+  /// asset context carry it, with the venue's next settlement time (8 h grid; Hyperliquid hourly,
+  /// no time on its wire).
+  void pin_funding(const std::string& symbol, std::string rate);
+  /// The next settlement after `now_ms` on a grid of `hours` (the venues' 00:00/08:00/16:00 UTC).
+  [[nodiscard]] static std::int64_t next_funding_ms(std::int64_t now_ms, int hours = 8);
   /// Coinbase: the connection-wide sequence_num of the last frame.
   [[nodiscard]] std::uint64_t sequence() const noexcept { return seq_; }
   /// Coinbase: takes the next sequence_num for a non-data message (acks).
@@ -68,7 +75,8 @@ class FrameGenerator {
     std::uint64_t trade_id = 1'000'000;
     std::uint64_t book_id = 9'000'000'000'000;
     std::uint32_t tickers = 0;
-    std::int64_t last_publish = 0;  ///< Pyth: publish_time (s) of the last update
+    std::int64_t last_publish = 0;   ///< Pyth: publish_time (s) of the last update
+    std::string funding = "0.0001";  ///< the rate, as the venues send it
     bool pinned = false;
   };
   SymbolState& state(const std::string& symbol);

@@ -75,6 +75,7 @@ struct MockExchange::Impl {
   std::array<VenueCounters, kVenueCount>& counters;
   std::mutex mu;  // guards opt.faults (set_faults from other threads) and pins
   std::map<std::string, std::int64_t> pins;
+  std::map<std::string, std::string> funding_pins;  ///< symbol -> funding rate text
   /// Venue-wide trade ids (symbol -> last id), continued by every connection (mock thread only).
   std::array<std::unordered_map<std::string, std::uint64_t>, kVenueCount> trade_ids;
   /// Venue-wide prices in random-walk mode (symbol -> cents; mock thread only).
@@ -277,9 +278,10 @@ class Session : public std::enable_shared_from_this<Session> {
               R"(","event":"error","code":"60012","msg":"Invalid request","connId":"mock"})");
         }
         for (const Topic& t : r.topics) {
-          const char* ch = t.stream == Stream::mark   ? "mark-price"
-                           : t.stream == Stream::book ? "tickers"
-                                                      : "trades";
+          const char* ch = t.stream == Stream::mark      ? "mark-price"
+                           : t.stream == Stream::book    ? "tickers"
+                           : t.stream == Stream::funding ? "funding-rate"
+                                                         : "trades";
           send(R"({"id":")" + r.id + R"(","event":"subscribe","arg":{"channel":")" + ch +
                R"(","instId":")" + t.symbol + R"("},"connId":"mock"})");
         }
@@ -435,6 +437,7 @@ class Session : public std::enable_shared_from_this<Session> {
           pins_seen_ = v;
           std::lock_guard lock(ex_.mu);
           for (const auto& [sym, cents] : ex_.pins) gen_->pin_price(sym, cents);
+          for (const auto& [sym, rate] : ex_.funding_pins) gen_->pin_funding(sym, rate);
         }
         const bool skip = faults_.skip_seq_every != 0 && n % faults_.skip_seq_every == 0;
         gen_->set_publish_lag_s(ex_.pyth_lag_s.load(std::memory_order_relaxed));
@@ -700,6 +703,12 @@ void MockExchange::set_pyth_publish_lag(std::chrono::seconds lag) {
 void MockExchange::pin_price(const std::string& symbol, std::int64_t cents) {
   std::lock_guard lock(impl_->mu);
   impl_->pins[symbol] = cents;
+  impl_->pin_version.fetch_add(1, std::memory_order_release);
+}
+
+void MockExchange::pin_funding(const std::string& symbol, const std::string& rate) {
+  std::lock_guard lock(impl_->mu);
+  impl_->funding_pins[symbol] = rate;
   impl_->pin_version.fetch_add(1, std::memory_order_release);
 }
 

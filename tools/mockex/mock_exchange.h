@@ -110,6 +110,8 @@ class MockExchange {
   /// Pins `symbol`'s generated price (1e-2 units; <= 0 releases) on every connection, from the next
   /// frame on (thread-safe; generated frames only).
   void pin_price(const std::string& symbol, std::int64_t cents);
+  /// Sets a symbol's funding rate (decimal text) on every connection from their next frame on.
+  void pin_funding(const std::string& symbol, const std::string& rate);
   /// Pyth: publish times `lag` behind the clock from the next frame on (thread-safe): updates
   /// arrive but age, as when the oracle network stalls.
   void set_pyth_publish_lag(std::chrono::seconds lag);
